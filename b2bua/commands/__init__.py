@@ -1,0 +1,1 @@
+"""Subcommands of ``prepaid``; each module has ``register(subparsers)``."""

@@ -1,0 +1,398 @@
+"""The prepaid config: its declared schema, and loading it into frozen dataclasses.
+
+``load_config(path)`` reads one TOML file, validates it whole against
+:data:`SCHEMA` plus the checks that span keys (a service number in two
+profiles, an RTP range upside down...), and either returns a :class:`Config`
+or raises :class:`~b2bua.schema.ConfigInvalid` listing every problem as
+``file:key: reason``.  Nothing here keeps global state: the running server
+holds the current ``Config`` and swaps it on a successful reload.
+"""
+
+from __future__ import annotations
+
+import ipaddress
+import os
+import socket
+import tomllib
+from dataclasses import dataclass
+from decimal import Decimal
+from typing import Any
+
+import phonenumbers
+
+from billing.profile import (BillingProfile, ChargingStart, Fees, FirstCallerTariff,
+                             Increment, TopupOption)
+
+from .schema import (ConfigInvalid, ConfigProblem, Field, Invalid, Section, boolean,
+                     choice, decimal, integer, ip_address, ip_network, list_of,
+                     mapping_of, nonempty_string, port, string, validate)
+
+DEFAULT_CONFIG_PATH = "conf/prepaid.toml"
+CONFIG_ENV = "PREPAID_CONFIG"
+
+
+# -- converters specific to prepaid ------------------------------------------
+
+def increment(value: Any) -> Increment:
+    text = string(value)
+    try:
+        first, nxt = (int(part) for part in text.split("/"))
+    except ValueError:
+        raise Invalid(f"must be FIRST/NEXT in seconds like \"60/60\" or \"1/1\", not {text!r}") from None
+    if first < 1 or nxt < 1 or first > 3600 or nxt > 3600:
+        raise Invalid(f"both parts must be 1..3600 seconds, not {text!r}")
+    return Increment(first, nxt)
+
+
+def charging_start(value: Any) -> ChargingStart:
+    return ChargingStart(choice(*(c.value for c in ChargingStart))(value))
+
+
+def e164(value: Any) -> str:
+    text = string(value)
+    try:
+        number = phonenumbers.parse(text, None)
+    except phonenumbers.NumberParseException:
+        raise Invalid(f"not a phone number in international form (+49...): {text!r}") from None
+    if not phonenumbers.is_possible_number(number):
+        raise Invalid(f"not a possible phone number: {text!r}")
+    return phonenumbers.format_number(number, phonenumbers.PhoneNumberFormat.E164)
+
+
+def sip_uri(value: Any) -> str:
+    text = nonempty_string(value)
+    if not text.lower().startswith(("sip:", "sips:")):
+        raise Invalid(f"must be a sip: or sips: URI, not {text!r}")
+    return text
+
+
+def region(value: Any) -> str:
+    text = string(value).upper()
+    if text not in phonenumbers.SUPPORTED_REGIONS:
+        raise Invalid(f"not a region code that phonenumbers knows (like \"DE\"): {text!r}")
+    return text
+
+
+def money_cents(value: Any) -> int:
+    amount = decimal(Decimal("0"))(value)
+    cents = amount * 100
+    if cents != cents.to_integral_value():
+        raise Invalid(f"must not have fractions of a cent: {value!r}")
+    return int(cents)
+
+
+def origin(value: Any) -> str:
+    text = nonempty_string(value)
+    if not (text.startswith(("https://", "http://")) or text == "'self'"):
+        raise Invalid(f"must be an origin like \"https://www.example.com\", not {text!r}")
+    return text.rstrip("/")
+
+
+# -- the schema -------------------------------------------------------------
+
+PROFILE = Section("profile", "one billing profile", fields=(
+    Field("service_numbers", list_of(e164, 1), "the numbers (E.164) that reach this profile"),
+    Field("agents", list_of(sip_uri, 1), "SIP URIs of the agents, rung in the order of `hunting`"),
+    Field("hunting", choice("order", "round_robin"), "how agents are tried", "order"),
+    Field("ring_timeout_s", integer(1, 300), "seconds an agent may ring before the next is tried", 30),
+    Field("landline_per_minute", decimal(Decimal("0")), "tariff for landline callers, per minute"),
+    Field("mobile_per_minute", decimal(Decimal("0")), "tariff for mobile callers, per minute"),
+    Field("increment", increment, "billing increments FIRST/NEXT in seconds", Increment(60, 60)),
+    Field("charging_starts", charging_start, "when billed time starts", ChargingStart.ANSWER),
+    Field("warn_before_s", integer(0, 3600), "seconds before the credit ends when the warning plays", 120),
+    Field("connect_charge", money_cents, "charged once when charging starts", 0),
+    Field("first_caller_per_minute", decimal(Decimal("0")), "tariff for a caller's first call (unset: none)", None),
+    Field("first_caller_period_s", integer(1, 86400), "how long the first-caller tariff lasts in that call", 300),
+    Field("topups", mapping_of(money_cents, money_cents), "top-up amounts and the bonus for each, {\"10\" = \"1\"}", {}),
+    Field("button", nonempty_string, "the top-up button's id, in /topup/<button>"),
+    Field("frame_ancestors", list_of(origin), "websites allowed to embed the top-up page", ()),
+    Field("answer_mode", choice("answer", "early_media"), "speak the announcement after answering, or as 183 early media", "answer"),
+    Field("announce_tariff", boolean, "announce the per-minute tariff before the minutes", False),
+    Field("withheld", choice("reject", "pin"), "a caller without a usable number: told to show it, or asked for a PIN", "reject"),
+    Field("language", choice("de", "en"), "language of the announcements and the page", "de"),
+    Field("prompts_dir", string, "a folder of own recordings that replace the built-in prompts", ""),
+    Field("currency", choice("EUR"), "currency of tariffs and balances", "EUR"),
+    Field("provider", string, "the provider this profile belongs to, for the statement", ""),
+    Field("fee_topup_percent", decimal(Decimal("0")), "platform fee, percent of top-ups", Decimal("0")),
+    Field("fee_per_transaction", money_cents, "platform fee per top-up transaction", 0),
+    Field("fee_platform_per_minute", decimal(Decimal("0")), "platform fee per billed minute", Decimal("0")),
+    Field("payments", mapping_of(choice("paypal", "klarna", "paysafecard"), nonempty_string),
+          "payment method -> merchant account name (credentials in the secrets file)", {}),
+))
+
+SCHEMA = Section("prepaid", "the prepaid config", tables=(
+    Section("node", "this process among several", fields=(
+        Field("id", nonempty_string, "a name unique among the nodes sharing a store", ""),
+    ), required=False),
+    Section("sip", "the SIP side", fields=(
+        Field("address", ip_address, "address to listen on"),
+        Field("udp_port", port, "UDP port (0: off)", 5060),
+        Field("tcp_port", port, "TCP port (0: off)", 5060),
+        Field("tls_port", port, "TLS port (0: off)", 0),
+        Field("tls_certificate", string, "PEM certificate chain for TLS", ""),
+        Field("tls_private_key", string, "PEM private key for TLS", ""),
+        Field("tls_client_ca", string, "PEM CA bundle: when set, carriers must present a certificate it signed", ""),
+        Field("default_region", region, "region for numbers given without country code", "DE"),
+        Field("max_call_duration_s", integer(60, 86400), "hard limit on any call", 14400),
+        Field("session_expires_s", integer(90, 86400), "RFC 4028 session interval we ask for", 1800),
+        Field("min_se_s", integer(90, 86400), "RFC 4028 smallest session interval we accept", 90),
+        Field("user_agent", string, "our User-Agent and Server header", "prepaid"),
+    )),
+    Section("carriers", "who may send calls and assert identities", fields=(
+        Field("trusted", list_of(ip_network), "addresses and CIDR ranges whose P-Asserted-Identity we believe", ()),
+    )),
+    Section("http", "the web side", fields=(
+        Field("address", ip_address, "address to listen on"),
+        Field("port", port, "port", 8080),
+        Field("public_url", string, "the URL callers' browsers reach us at (for redirects)", ""),
+        Field("tls_certificate", string, "PEM certificate: serve HTTPS", ""),
+        Field("tls_private_key", string, "PEM private key for HTTPS", ""),
+    )),
+    Section("store", "where balances live", fields=(
+        Field("url", nonempty_string, "SQLAlchemy URL: sqlite:///var/prepaid.db or postgresql+psycopg://..."),
+        Field("lease_s", integer(5, 3600), "how long a crashed node's calls stay open before another settles them", 60),
+        Field("reconcile_interval_s", integer(1, 3600), "how often expired leases are looked for", 30),
+    )),
+    Section("media", "the RTP relay", fields=(
+        Field("address", ip_address, "address for RTP ports, given in our SDP"),
+        Field("rtp_port_min", integer(1024, 65534), "lowest RTP port", 20000),
+        Field("rtp_port_max", integer(1025, 65535), "highest RTP port", 29999),
+        Field("silence_timeout_s", integer(5, 3600), "a leg that sends nothing this long is dead", 60),
+    )),
+    Section("payments", "payment provider endpoints", fields=(
+        Field("secrets_file", string, "file with merchant credentials (kept out of conf/); $PREPAID_SECRETS wins", ""),
+        Field("paypal_api_url", string, "PayPal REST base URL", "https://api-m.paypal.com"),
+        Field("klarna_api_url", string, "Klarna API base URL", "https://api.klarna.com"),
+        Field("paysafecard_api_url", string, "paysafecard REST base URL", "https://api.paysafecard.com"),
+    ), required=False),
+    Section("profiles", "billing profiles by name", entry=PROFILE),
+))
+
+
+# -- the typed result ---------------------------------------------------------
+
+@dataclass(frozen=True)
+class SipSettings:
+    address: str
+    udp_port: int
+    tcp_port: int
+    tls_port: int
+    tls_certificate: str
+    tls_private_key: str
+    tls_client_ca: str
+    default_region: str
+    max_call_duration_s: int
+    session_expires_s: int
+    min_se_s: int
+    user_agent: str
+
+
+@dataclass(frozen=True)
+class HttpSettings:
+    address: str
+    port: int
+    public_url: str
+    tls_certificate: str
+    tls_private_key: str
+
+
+@dataclass(frozen=True)
+class StoreSettings:
+    url: str
+    lease_s: int
+    reconcile_interval_s: int
+
+
+@dataclass(frozen=True)
+class MediaSettings:
+    address: str
+    rtp_port_min: int
+    rtp_port_max: int
+    silence_timeout_s: int
+
+
+@dataclass(frozen=True)
+class PaymentSettings:
+    secrets_file: str
+    paypal_api_url: str
+    klarna_api_url: str
+    paysafecard_api_url: str
+
+
+@dataclass(frozen=True)
+class Profile:
+    """One ``[profiles.NAME]``: the money side for ``billing/``, the rest for routing and the page."""
+
+    name: str
+    billing: BillingProfile
+    service_numbers: tuple[str, ...]
+    agents: tuple[str, ...]
+    hunting: str
+    ring_timeout_s: int
+    button: str
+    frame_ancestors: tuple[str, ...]
+    answer_mode: str
+    announce_tariff: bool
+    withheld: str
+    language: str
+    prompts_dir: str
+    payments: dict[str, str]
+
+
+@dataclass(frozen=True)
+class Config:
+    path: str
+    node_id: str
+    sip: SipSettings
+    trusted_carriers: tuple[ipaddress.IPv4Network | ipaddress.IPv6Network, ...]
+    http: HttpSettings
+    store: StoreSettings
+    media: MediaSettings
+    payments: PaymentSettings
+    profiles: dict[str, Profile]
+
+    def profile_for_number(self, e164_number: str) -> Profile | None:
+        for profile in self.profiles.values():
+            if e164_number in profile.service_numbers:
+                return profile
+        return None
+
+    def profile_for_button(self, button: str) -> Profile | None:
+        for profile in self.profiles.values():
+            if profile.button == button:
+                return profile
+        return None
+
+    def summary(self) -> str:
+        """What this config would serve, for ``prepaid check-config``."""
+        s = self.sip
+        lines = [f"{self.path}: OK"]
+        listen = [f"{proto} {s.address}:{p}" for proto, p in
+                  (("udp", s.udp_port), ("tcp", s.tcp_port), ("tls", s.tls_port)) if p]
+        lines.append(f"  SIP on {', '.join(listen) or 'no transport'}")
+        lines.append(f"  trusted carriers: {', '.join(str(n) for n in self.trusted_carriers) or 'none'}")
+        lines.append(f"  HTTP on {self.http.address}:{self.http.port}")
+        lines.append(f"  store: {redact_url(self.store.url)}")
+        lines.append(f"  RTP ports {self.media.rtp_port_min}-{self.media.rtp_port_max} on {self.media.address}")
+        for p in self.profiles.values():
+            b = p.billing
+            lines.append(
+                f"  profile {p.name}: {', '.join(p.service_numbers)} -> {', '.join(p.agents)}; "
+                f"{b.landline_per_minute} landline / {b.mobile_per_minute} mobile {b.currency}/min, "
+                f"{b.increment}, charging from {b.charging_starts.value}, warning {b.warn_before_s} s before the end, "
+                f"button {p.button!r}")
+        return "\n".join(lines)
+
+
+def redact_url(url: str) -> str:
+    """A store URL without its password, fit for logs."""
+    if "@" in url and "://" in url:
+        scheme, rest = url.split("://", 1)
+        creds, host = rest.rsplit("@", 1)
+        user = creds.split(":", 1)[0]
+        return f"{scheme}://{user}:***@{host}"
+    return url
+
+
+def _cross_checks(raw: dict[str, Any], file: str) -> list[ConfigProblem]:
+    problems: list[ConfigProblem] = []
+    media = raw.get("media", {})
+    if "rtp_port_min" in media and "rtp_port_max" in media and media["rtp_port_min"] >= media["rtp_port_max"]:
+        problems.append(ConfigProblem(file, "media.rtp_port_max", "must be above media.rtp_port_min"))
+    sip = raw.get("sip", {})
+    if sip.get("tls_port"):
+        for key in ("tls_certificate", "tls_private_key"):
+            if not sip.get(key):
+                problems.append(ConfigProblem(file, f"sip.{key}", "needed when sip.tls_port is set"))
+    http = raw.get("http", {})
+    if bool(http.get("tls_certificate")) != bool(http.get("tls_private_key")):
+        problems.append(ConfigProblem(file, "http.tls_private_key", "HTTPS needs both tls_certificate and tls_private_key"))
+    seen_numbers: dict[str, str] = {}
+    seen_buttons: dict[str, str] = {}
+    seen_accounts: dict[tuple[str, str], str] = {}
+    for name, p in raw.get("profiles", {}).items():
+        for number in p.get("service_numbers", ()):
+            if number in seen_numbers:
+                problems.append(ConfigProblem(file, f"profiles.{name}.service_numbers",
+                                              f"{number} is already a service number of profile {seen_numbers[number]}"))
+            seen_numbers[number] = name
+        button = p.get("button")
+        if button is not None:
+            if button in seen_buttons:
+                problems.append(ConfigProblem(file, f"profiles.{name}.button",
+                                              f"{button!r} is already the button of profile {seen_buttons[button]}"))
+            seen_buttons[button] = name
+        provider = p.get("provider", "")
+        for method, account in p.get("payments", {}).items():
+            other = seen_accounts.get((method, account))
+            if other is not None and other[1] != provider:
+                problems.append(ConfigProblem(file, f"profiles.{name}.payments.{method}",
+                                              f"merchant account {account!r} belongs to provider {other[1]!r} (profile {other[0]})"))
+            seen_accounts[(method, account)] = (name, provider)
+    if not raw.get("profiles") and "profiles" in raw:
+        problems.append(ConfigProblem(file, "profiles", "at least one profile is needed"))
+    return problems
+
+
+def _profile(name: str, p: dict[str, Any]) -> Profile:
+    first = None
+    if p["first_caller_per_minute"] is not None:
+        first = FirstCallerTariff(p["first_caller_per_minute"], p["first_caller_period_s"])
+    billing = BillingProfile(
+        name=name,
+        landline_per_minute=p["landline_per_minute"],
+        mobile_per_minute=p["mobile_per_minute"],
+        increment=p["increment"],
+        charging_starts=p["charging_starts"],
+        warn_before_s=p["warn_before_s"],
+        connect_charge_cents=p["connect_charge"],
+        first_caller=first,
+        topups=tuple(TopupOption(a, b) for a, b in sorted(p["topups"].items())),
+        fees=Fees(p["fee_topup_percent"], p["fee_per_transaction"], p["fee_platform_per_minute"]),
+        currency=p["currency"],
+        provider=p["provider"] or name,
+    )
+    return Profile(
+        name=name, billing=billing, service_numbers=p["service_numbers"], agents=p["agents"],
+        hunting=p["hunting"], ring_timeout_s=p["ring_timeout_s"], button=p["button"],
+        frame_ancestors=p["frame_ancestors"], answer_mode=p["answer_mode"],
+        announce_tariff=p["announce_tariff"], withheld=p["withheld"], language=p["language"],
+        prompts_dir=p["prompts_dir"], payments=dict(p["payments"]),
+    )
+
+
+def parse_config(text: str, file: str) -> Config:
+    """Validate TOML ``text`` (named ``file`` in messages) into a :class:`Config`."""
+    try:
+        doc = tomllib.loads(text)
+    except tomllib.TOMLDecodeError as exc:
+        raise ConfigInvalid([ConfigProblem(file, "(syntax)", f"not valid TOML: {exc}")]) from None
+    raw, problems = validate(doc, SCHEMA, file)
+    problems.extend(_cross_checks(raw, file))
+    if problems:
+        raise ConfigInvalid(problems)
+    return Config(
+        path=file,
+        node_id=raw["node"]["id"] or socket.gethostname(),
+        sip=SipSettings(**raw["sip"]),
+        trusted_carriers=raw["carriers"]["trusted"],
+        http=HttpSettings(**raw["http"]),
+        store=StoreSettings(**raw["store"]),
+        media=MediaSettings(**raw["media"]),
+        payments=PaymentSettings(**raw["payments"]),
+        profiles={name: _profile(name, p) for name, p in raw["profiles"].items()},
+    )
+
+
+def load_config(path: str) -> Config:
+    """Read and validate the file at ``path``; raises ConfigInvalid with every problem."""
+    try:
+        with open(path, encoding="utf-8") as f:
+            text = f.read()
+    except OSError as exc:
+        raise ConfigInvalid([ConfigProblem(path, "(file)", f"cannot read: {exc.strerror}")]) from None
+    return parse_config(text, path)
+
+
+def default_config_path() -> str:
+    return os.environ.get(CONFIG_ENV) or DEFAULT_CONFIG_PATH

@@ -1,0 +1,96 @@
+"""The declared config schema: what `prepaid check-config` and a reload rely on."""
+
+from __future__ import annotations
+
+from decimal import Decimal
+
+import pytest
+
+from b2bua.cli import main
+from b2bua.config import load_config, parse_config
+from b2bua.schema import ConfigInvalid
+from billing.profile import ChargingStart, Increment, TopupOption
+
+EXAMPLE = "conf/prepaid.toml"
+
+
+def example_text() -> str:
+    with open(EXAMPLE, encoding="utf-8") as f:
+        return f.read()
+
+
+def problems_of(text: str) -> list[str]:
+    with pytest.raises(ConfigInvalid) as info:
+        parse_config(text, "x.toml")
+    return [str(p) for p in info.value.problems]
+
+
+def test_example_config_is_what_the_contract_says():
+    """The example serves SIP on 127.0.0.1:5060 UDP+TCP, HTTP on 8080, SQLite in var/, profile demo as CONTRACT.md."""
+    c = load_config(EXAMPLE)
+    assert (c.sip.address, c.sip.udp_port, c.sip.tcp_port, c.sip.tls_port) == ("127.0.0.1", 5060, 5060, 0)
+    assert [str(n) for n in c.trusted_carriers] == ["127.0.0.1/32"]
+    assert (c.http.address, c.http.port) == ("127.0.0.1", 8080)
+    assert c.store.url == "sqlite:///var/prepaid.db"
+    demo = c.profiles["demo"]
+    assert demo.service_numbers == ("+493012345678",)
+    assert demo.agents == ("sip:agent@127.0.0.1:5070",)
+    b = demo.billing
+    assert (b.landline_per_minute, b.mobile_per_minute) == (Decimal("1.99"), Decimal("2.49"))
+    assert b.increment == Increment(60, 60)
+    assert b.charging_starts is ChargingStart.ANSWER
+    assert b.warn_before_s == 120
+    assert b.topups == (TopupOption(1000, 100), TopupOption(2000, 300), TopupOption(5000, 1000))
+    assert demo.button == "demo"
+    assert c.profile_for_number("+493012345678") is demo
+
+
+def test_every_problem_is_reported_at_once_with_its_key():
+    """Three independent mistakes give three `file:key: reason` lines, not just the first."""
+    text = (example_text()
+            .replace('udp_port = 5060', 'udp_port = 70000')
+            .replace('landline_per_minute = "1.99"', 'landline_per_minute = "cheap"')
+            .replace('increment = "60/60"', 'increment = "60"'))
+    problems = problems_of(text)
+    assert len(problems) == 3
+    assert any(p.startswith("x.toml:sip.udp_port: must be at most 65535") for p in problems)
+    assert any(p.startswith("x.toml:profiles.demo.landline_per_minute: not a decimal") for p in problems)
+    assert any(p.startswith("x.toml:profiles.demo.increment: must be FIRST/NEXT") for p in problems)
+
+
+def test_unknown_and_missing_keys_are_named():
+    """A typo'd key is 'unknown key'; a required key left out is 'missing'."""
+    text = example_text().replace('button = "demo"', 'buton = "demo"')
+    problems = problems_of(text)
+    assert "x.toml:profiles.demo.buton: unknown key" in problems
+    assert any(p.startswith("x.toml:profiles.demo.button: missing") for p in problems)
+
+
+def test_money_as_float_is_refused():
+    """A tariff written as a TOML float (1.99) would round; it must be a quoted decimal."""
+    problems = problems_of(example_text().replace('"2.49"', '2.49'))
+    assert any("profiles.demo.mobile_per_minute" in p and "in quotes" in p for p in problems)
+
+
+def test_cross_checks_service_number_and_button_unique():
+    """The same service number or button in two profiles is refused, naming the other profile."""
+    second = example_text().split("[profiles.demo]")[1].split("[profiles.demo.topups]")[0]
+    text = example_text() + "\n[profiles.other]" + second
+    problems = problems_of(text)
+    assert any("profiles.other.service_numbers" in p and "profile demo" in p for p in problems)
+    assert any("profiles.other.button" in p and "profile demo" in p for p in problems)
+
+
+def test_toml_syntax_error_is_one_problem():
+    assert problems_of("[sip\naddress=") [0].startswith("x.toml:(syntax): not valid TOML")
+
+
+def test_check_config_command_exit_codes(tmp_path, capsys):
+    """`prepaid check-config` prints a summary and exits 0, or every problem and exits 2."""
+    assert main(["check-config", EXAMPLE]) == 0
+    assert "profile demo: +493012345678" in capsys.readouterr().out
+    bad = tmp_path / "bad.toml"
+    bad.write_text(example_text().replace('address = "127.0.0.1"\nudp_port', 'address = "localhost"\nudp_port'))
+    assert main(["check-config", str(bad)]) == 2
+    err = capsys.readouterr().err
+    assert f"{bad}:sip.address: not an IP address: 'localhost'" in err
