@@ -15,6 +15,7 @@ log() { printf '\n== %s\n' "$*"; }
 need_pkgs=()
 command -v sipp >/dev/null || need_pkgs+=(sip-tester)
 command -v chromium >/dev/null || need_pkgs+=(chromium)
+command -v chromedriver >/dev/null || need_pkgs+=(chromium-driver)
 command -v sox >/dev/null || need_pkgs+=(sox)
 command -v pg_isready >/dev/null || need_pkgs+=(postgresql postgresql-client)
 python3 -c 'import ensurepip, venv' 2>/dev/null || need_pkgs+=(python3-venv)
