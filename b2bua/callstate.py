@@ -1,0 +1,115 @@
+"""The call controller's state machine, as one table.
+
+A call has an A-leg (the carrier, we are its UAS) and a B-leg (the agent, we
+are its UAC).  The controller (:mod:`b2bua.call`) turns what happens on the
+wire, in billing and in media into :class:`Ev` inputs, looks up
+``(state, event)`` in :data:`TRANSITIONS`, moves to the new state and carries
+out the listed :class:`Act` actions in order.  Anything not in the table is
+ignored (and counted): a late 180 after the call ended, a second BYE...
+
+Guards that need facts (is the A-leg answered already? is another agent left?)
+are decided by the controller *before* it feeds the event, by choosing between
+two events (``B_FAILED`` vs ``B_FAILED_LAST``), so the table stays a plain
+mapping a reader can check line by line.
+
+Tests pin every row, and that from every state the hang-up events lead to
+CLOSING and from there to DONE.
+"""
+
+from __future__ import annotations
+
+import enum
+
+
+class St(enum.Enum):
+    ROUTING = "routing"          # INVITE in, 100 sent; identity, route and credit being looked up
+    ANNOUNCING = "announcing"    # A-leg answered (or early media): the minutes are being spoken
+    REFUSING = "refusing"        # A-leg answered: the reason (no credit, withheld number) is being spoken
+    HUNTING = "hunting"          # an agent is being rung
+    BRIDGED = "bridged"          # both legs answered, media relayed, charging
+    FINAL = "final"              # credit spent: the last words are being spoken to both
+    CLOSING = "closing"          # BYE/CANCEL/final answers sent; waiting for both legs to finish
+    DONE = "done"                # both legs ended, record written
+
+
+class Ev(enum.Enum):
+    ACCEPTED = "accepted"                    # caller identified, route found, credit buys >= 1 increment
+    REFUSED_SPOKEN = "refused_spoken"        # refusal with an announcement (no credit, withheld)
+    REFUSED = "refused"                      # refusal with a SIP status only (404, 403, 503)
+    ANNOUNCEMENT_DONE = "announcement_done"
+    B_PROGRESS = "b_progress"                # 180/183 from the agent
+    B_ANSWERED = "b_answered"                # 2xx from the agent
+    B_FAILED = "b_failed"                    # agent's final non-2xx / timeout / unreachable; another agent is left
+    B_FAILED_LAST = "b_failed_last"          # ...and none is left
+    RING_TIMEOUT = "ring_timeout"            # the ring timer of the current agent fired
+    A_CANCEL = "a_cancel"                    # CANCEL from the carrier
+    A_BYE = "a_bye"                          # BYE from the carrier
+    B_BYE = "b_bye"                          # BYE from the agent
+    CREDIT_EXHAUSTED = "credit_exhausted"    # billing: the credit is spent
+    FINAL_DONE = "final_done"                # the last words were spoken
+    ABORT = "abort"                          # session expired, max duration, media dead, ACK never came
+    LEGS_DONE = "legs_done"                  # both legs' dialogs and transactions are finished
+
+
+class Act(enum.Enum):
+    ANSWER_A = "answer_a"            # 200 (or 183 with SDP for early media) to the carrier, media anchored
+    PLAY_MINUTES = "play_minutes"    # the tariff (if the profile says) and the minutes the credit buys
+    PLAY_REFUSAL = "play_refusal"    # no credit / number withheld
+    PLAY_FINAL = "play_final"        # credit used up, to both legs
+    RING_NEXT = "ring_next"          # INVITE to the next agent, ring timer armed
+    RELAY_RINGING = "relay_ringing"  # 180 to the carrier if its leg is not answered yet
+    CONNECT = "connect"              # answer A if needed, bridge media, start the charging clock
+    CANCEL_B = "cancel_b"            # CANCEL the agent's pending INVITE
+    BYE_A = "bye_a"
+    BYE_B = "bye_b"
+    REJECT_A = "reject_a"            # final non-2xx to the carrier's INVITE (status from the controller)
+    REJECT_A_CANCELLED = "reject_a_cancelled"  # 487 to the carrier's INVITE after its CANCEL
+    STOP_MEDIA = "stop_media"        # stop prompts, stop charging; the settle follows at DONE
+    FINISH = "finish"                # settle billing, write the call record, free media
+
+
+_HANGUP_TO_CLOSING = {
+    # the carrier hangs up or cancels before the agent answered
+    (St.ROUTING, Ev.A_CANCEL): (St.CLOSING, (Act.REJECT_A_CANCELLED, Act.STOP_MEDIA)),
+    (St.ANNOUNCING, Ev.A_CANCEL): (St.CLOSING, (Act.REJECT_A_CANCELLED, Act.STOP_MEDIA)),
+    (St.REFUSING, Ev.A_CANCEL): (St.CLOSING, (Act.REJECT_A_CANCELLED, Act.STOP_MEDIA)),
+    (St.HUNTING, Ev.A_CANCEL): (St.CLOSING, (Act.CANCEL_B, Act.REJECT_A_CANCELLED, Act.STOP_MEDIA)),
+    (St.ANNOUNCING, Ev.A_BYE): (St.CLOSING, (Act.STOP_MEDIA,)),
+    (St.REFUSING, Ev.A_BYE): (St.CLOSING, (Act.STOP_MEDIA,)),
+    (St.HUNTING, Ev.A_BYE): (St.CLOSING, (Act.CANCEL_B, Act.STOP_MEDIA)),
+    (St.BRIDGED, Ev.A_BYE): (St.CLOSING, (Act.BYE_B, Act.STOP_MEDIA)),
+    (St.FINAL, Ev.A_BYE): (St.CLOSING, (Act.BYE_B, Act.STOP_MEDIA)),
+    (St.BRIDGED, Ev.B_BYE): (St.CLOSING, (Act.BYE_A, Act.STOP_MEDIA)),
+    (St.FINAL, Ev.B_BYE): (St.CLOSING, (Act.BYE_A, Act.STOP_MEDIA)),
+    # timers, dead media, an ACK that never came: both legs go
+    (St.ROUTING, Ev.ABORT): (St.CLOSING, (Act.REJECT_A, Act.STOP_MEDIA)),
+    (St.ANNOUNCING, Ev.ABORT): (St.CLOSING, (Act.BYE_A, Act.STOP_MEDIA)),
+    (St.REFUSING, Ev.ABORT): (St.CLOSING, (Act.BYE_A, Act.STOP_MEDIA)),
+    (St.HUNTING, Ev.ABORT): (St.CLOSING, (Act.CANCEL_B, Act.BYE_A, Act.STOP_MEDIA)),
+    (St.BRIDGED, Ev.ABORT): (St.CLOSING, (Act.BYE_A, Act.BYE_B, Act.STOP_MEDIA)),
+    (St.FINAL, Ev.ABORT): (St.CLOSING, (Act.BYE_A, Act.BYE_B, Act.STOP_MEDIA)),
+}
+
+#: (state, event) -> (next state, actions in order)
+TRANSITIONS: dict[tuple[St, Ev], tuple[St, tuple[Act, ...]]] = {
+    (St.ROUTING, Ev.ACCEPTED): (St.ANNOUNCING, (Act.ANSWER_A, Act.PLAY_MINUTES)),
+    (St.ROUTING, Ev.REFUSED_SPOKEN): (St.REFUSING, (Act.ANSWER_A, Act.PLAY_REFUSAL)),
+    (St.ROUTING, Ev.REFUSED): (St.CLOSING, (Act.REJECT_A,)),
+    (St.ANNOUNCING, Ev.ANNOUNCEMENT_DONE): (St.HUNTING, (Act.RING_NEXT,)),
+    (St.REFUSING, Ev.ANNOUNCEMENT_DONE): (St.CLOSING, (Act.BYE_A, Act.STOP_MEDIA)),
+    (St.HUNTING, Ev.B_PROGRESS): (St.HUNTING, (Act.RELAY_RINGING,)),
+    (St.HUNTING, Ev.B_ANSWERED): (St.BRIDGED, (Act.CONNECT,)),
+    (St.HUNTING, Ev.B_FAILED): (St.HUNTING, (Act.RING_NEXT,)),
+    (St.HUNTING, Ev.B_FAILED_LAST): (St.CLOSING, (Act.REJECT_A, Act.STOP_MEDIA)),
+    (St.HUNTING, Ev.RING_TIMEOUT): (St.HUNTING, (Act.CANCEL_B,)),
+    (St.BRIDGED, Ev.CREDIT_EXHAUSTED): (St.FINAL, (Act.PLAY_FINAL,)),
+    (St.FINAL, Ev.FINAL_DONE): (St.CLOSING, (Act.BYE_A, Act.BYE_B, Act.STOP_MEDIA)),
+    # the 200/CANCEL race: the agent answered while we were closing -> ACK and BYE it
+    (St.CLOSING, Ev.B_ANSWERED): (St.CLOSING, (Act.BYE_B,)),
+    (St.CLOSING, Ev.LEGS_DONE): (St.DONE, (Act.FINISH,)),
+    **_HANGUP_TO_CLOSING,
+}
+
+def transition(state: St, event: Ev) -> tuple[St, tuple[Act, ...]] | None:
+    """The row for ``(state, event)``, or None when the event means nothing in that state."""
+    return TRANSITIONS.get((state, event))

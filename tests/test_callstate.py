@@ -1,0 +1,74 @@
+"""The call controller's table: each row, and that every state can reach DONE."""
+
+from __future__ import annotations
+
+import pytest
+
+from b2bua.callstate import TRANSITIONS, Act, Ev, St, transition
+
+HANGUPS = (Ev.A_CANCEL, Ev.A_BYE, Ev.B_BYE, Ev.ABORT)
+
+
+def test_happy_path_rows():
+    """INVITE accepted -> answered and announced -> agent rung -> bridged -> credit spent -> closing -> done."""
+    path = [
+        (St.ROUTING, Ev.ACCEPTED, St.ANNOUNCING, (Act.ANSWER_A, Act.PLAY_MINUTES)),
+        (St.ANNOUNCING, Ev.ANNOUNCEMENT_DONE, St.HUNTING, (Act.RING_NEXT,)),
+        (St.HUNTING, Ev.B_PROGRESS, St.HUNTING, (Act.RELAY_RINGING,)),
+        (St.HUNTING, Ev.B_ANSWERED, St.BRIDGED, (Act.CONNECT,)),
+        (St.BRIDGED, Ev.CREDIT_EXHAUSTED, St.FINAL, (Act.PLAY_FINAL,)),
+        (St.FINAL, Ev.FINAL_DONE, St.CLOSING, (Act.BYE_A, Act.BYE_B, Act.STOP_MEDIA)),
+        (St.CLOSING, Ev.LEGS_DONE, St.DONE, (Act.FINISH,)),
+    ]
+    for state, event, new, actions in path:
+        assert transition(state, event) == (new, actions)
+
+
+def test_cancel_while_agent_rings_cancels_the_agent_and_answers_487():
+    """Carrier CANCEL while hunting: CANCEL to the agent and 487 to the carrier's INVITE."""
+    new, actions = transition(St.HUNTING, Ev.A_CANCEL)
+    assert new is St.CLOSING
+    assert Act.CANCEL_B in actions and Act.REJECT_A_CANCELLED in actions
+
+
+def test_agent_200_crossing_our_cancel_is_acked_and_byed():
+    """The 200/CANCEL race: a 2xx from the agent while closing gets ACK and BYE (BYE_B)."""
+    assert transition(St.CLOSING, Ev.B_ANSWERED) == (St.CLOSING, (Act.BYE_B,))
+
+
+def test_no_credit_is_spoken_then_hung_up_without_ringing():
+    """A refusal with words: answer, speak, BYE; the agent is never rung."""
+    new, actions = transition(St.ROUTING, Ev.REFUSED_SPOKEN)
+    assert new is St.REFUSING and Act.RING_NEXT not in actions
+    new, actions = transition(St.REFUSING, Ev.ANNOUNCEMENT_DONE)
+    assert new is St.CLOSING and actions[0] is Act.BYE_A
+
+
+def test_last_agent_failing_rejects_the_carrier():
+    assert transition(St.HUNTING, Ev.B_FAILED) == (St.HUNTING, (Act.RING_NEXT,))
+    assert transition(St.HUNTING, Ev.B_FAILED_LAST)[1][0] is Act.REJECT_A
+
+
+@pytest.mark.parametrize("state", [St.ROUTING, St.ANNOUNCING, St.REFUSING, St.HUNTING, St.BRIDGED, St.FINAL])
+def test_every_live_state_has_a_way_to_closing(state):
+    """From every live state an abort leads to CLOSING, so no call can hang forever."""
+    row = transition(state, Ev.ABORT)
+    assert row is not None and row[0] is St.CLOSING
+
+
+def test_unknown_pairs_are_ignored():
+    """An event that means nothing in a state (late 180, BYE after DONE) has no row."""
+    assert transition(St.DONE, Ev.B_BYE) is None
+    assert transition(St.BRIDGED, Ev.B_PROGRESS) is None
+
+
+def test_bridged_hangups_end_the_other_leg():
+    """BYE from either side while bridged ends the other side."""
+    assert Act.BYE_B in transition(St.BRIDGED, Ev.A_BYE)[1]
+    assert Act.BYE_A in transition(St.BRIDGED, Ev.B_BYE)[1]
+
+
+def test_table_only_names_known_states_and_actions():
+    for (state, event), (new, actions) in TRANSITIONS.items():
+        assert isinstance(state, St) and isinstance(event, Ev) and isinstance(new, St)
+        assert all(isinstance(a, Act) for a in actions)
