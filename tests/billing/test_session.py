@@ -1,0 +1,276 @@
+"""Call billing sessions on a task.Clock: warning, cut-off, top-ups, start modes, first callers,
+shared balances and settlement, on every SessionStore (the in-memory double and the real store)."""
+
+from __future__ import annotations
+
+from decimal import Decimal
+
+import pytest
+from twisted.internet.task import Clock
+from twisted.python.failure import Failure
+
+from billing.profile import BillingProfile, CallerClass, ChargingStart, FirstCallerTariff, Increment
+from billing.session import CallBilling, Refused, State, charging_start_ms
+
+from .test_session_harness import HARNESSES
+
+NUMBER = "+4930111222"
+DEMO = BillingProfile("demo", Decimal("1.99"), Decimal("2.49"))
+PER_SECOND = BillingProfile("persec", Decimal("1.99"), Decimal("2.49"), increment=Increment(1, 1))
+FIRST_FREE = BillingProfile("first", Decimal("1.99"), Decimal("2.49"),
+                            first_caller=FirstCallerTariff(Decimal("0.00"), 120))
+
+
+class Controller:
+    """What a call controller hears: the events, in order."""
+
+    def __init__(self, clock):
+        self.clock = clock
+        self.events = []
+
+    def session_warning(self, event):
+        self.events.append(("warn", round(self.clock.seconds()), event.remaining_s))
+
+    def session_exhausted(self, event):
+        self.events.append(("exhausted", round(self.clock.seconds())))
+
+
+def result(d):
+    """The result of a Deferred that has fired (the harness flushes the store first)."""
+    out = []
+    d.addBoth(out.append)
+    assert out, "the Deferred has not fired"
+    if isinstance(out[0], Failure):
+        out[0].raiseException()
+    return out[0]
+
+
+@pytest.fixture(params=sorted(HARNESSES))
+def h(request):
+    harness = HARNESSES[request.param](request)
+    yield harness
+    harness.close()
+
+
+def advance(h, seconds, step=1):
+    """Move the clock in steps, letting the store answer after each (as a real reactor would)."""
+    for _ in range(int(seconds // step)):
+        h.clock.advance(step)
+        h.flush()
+
+
+def open_session(h, billing, profile=DEMO, controller=None, call_id="c1"):
+    controller = controller or Controller(h.clock)
+    d = billing.open(profile, NUMBER, CallerClass.LANDLINE, call_id, controller)
+    h.flush()
+    return result(d), controller
+
+
+def make_billing(h, **kw):
+    return CallBilling(h.store, h.clock, node_id="n1", lease_s=60, **kw)
+
+
+def test_open_answers_minutes_and_refuses_what_cannot_pay_the_first_increment(h):
+    """10.00 EUR at 1.99/min: 5 minutes announced; 1.98 EUR is refused before anything is written."""
+    h.give(DEMO, NUMBER, 198)
+    billing = make_billing(h)
+    d = billing.open(DEMO, NUMBER, CallerClass.LANDLINE, "c0", Controller(h.clock))
+    h.flush()
+    with pytest.raises(Refused) as refused:
+        result(d)
+    assert refused.value.balance_cents == 198
+    h.topup(DEMO, NUMBER, 802, "t1")
+    session, _ = open_session(h, billing)
+    assert session.minutes == 5
+    assert h.balance(DEMO, NUMBER) == 1000  # nothing is debited before charging starts
+
+
+def test_warning_at_t_minus_120_and_cut_off_at_exhaustion(h):
+    """5 minutes of credit: the warning fires at 180 s, the cut-off at 300 s; the balance ends at 5 cents."""
+    h.give(DEMO, NUMBER, 1000)
+    billing = make_billing(h)
+    session, controller = open_session(h, billing)
+    session.start_charging()
+    h.flush()
+    assert h.balance(DEMO, NUMBER) == 801  # the first minute, ahead
+    advance(h, 179)
+    assert controller.events == []
+    advance(h, 1)
+    assert controller.events == [("warn", 180, 120)]
+    advance(h, 119)
+    assert controller.events == [("warn", 180, 120)]
+    advance(h, 1)
+    assert controller.events == [("warn", 180, 120), ("exhausted", 300)]
+    assert session.state is State.ENDED
+    assert h.balance(DEMO, NUMBER) == 5
+    settlement = result(session.settle(300_000, "exhausted"))
+    h.flush()
+    assert (settlement.charge_cents, settlement.refund_cents, settlement.billed_s) == (995, 0, 300)
+    assert h.balance(DEMO, NUMBER) == 5
+    assert h.ledger_total(DEMO, NUMBER) == 5
+
+
+def test_topup_at_t_minus_60_cancels_the_cut_off_and_rearms_the_warning(h):
+    """A top-up at 240 s (60 s before the end) moves the end to 600 s; the warning comes again at 480 s."""
+    h.give(DEMO, NUMBER, 1000)
+    billing = make_billing(h)
+    session, controller = open_session(h, billing)
+    session.start_charging()
+    h.flush()
+    advance(h, 240)
+    assert controller.events == [("warn", 180, 120)]
+    h.topup(DEMO, NUMBER, 1000, "late-topup")  # 5 + 1000: with 995 debited, 2000 buys 10 minutes
+    advance(h, 120)
+    assert controller.events == [("warn", 180, 120)]  # no cut-off at 300 s
+    assert session.state is State.CHARGING
+    advance(h, 120)
+    assert controller.events == [("warn", 180, 120), ("warn", 480, 120)]
+    advance(h, 120)
+    assert controller.events[-1] == ("exhausted", 600)
+    assert h.balance(DEMO, NUMBER) == 10
+    result(session.settle(600_000, "exhausted"))
+    h.flush()
+    assert h.balance(DEMO, NUMBER) == 10
+    assert h.ledger_total(DEMO, NUMBER) == 10
+
+
+@pytest.mark.parametrize("topup_at_s,events", [
+    (200, [("warn", 180, 120), ("warn", 240, 120), ("exhausted", 360)]),
+    (250, [("warn", 180, 120), ("exhausted", 360)]),
+])
+def test_a_small_topup_warns_again_only_when_the_new_warning_time_is_ahead(h, topup_at_s, events):
+    """One more minute moves the end from 300 s to 360 s: topped up at 200 s the new warning time (240 s)
+    is ahead and the warning plays again; topped up at 250 s it has passed and no warning repeats."""
+    h.give(DEMO, NUMBER, 1000)
+    billing = make_billing(h)
+    session, controller = open_session(h, billing)
+    session.start_charging()
+    h.flush()
+    advance(h, topup_at_s)
+    h.topup(DEMO, NUMBER, 199, "small")
+    advance(h, 400 - topup_at_s)
+    assert controller.events == events
+
+
+@pytest.mark.parametrize("mode,offset_s", [
+    (ChargingStart.ANSWER, 0), (ChargingStart.ANSWER_10, 10), (ChargingStart.ANSWER_20, 20),
+    (ChargingStart.ANSWER_30, 30), (ChargingStart.AFTER_ANNOUNCEMENT, -7)])
+def test_each_start_of_charging_mode(h, mode, offset_s):
+    """Charging starts at answer + 0/10/20/30 s, or when the announcement ended (7 s before answer here):
+    a call ending 1 s before the start costs nothing, 1 s after it costs one minute."""
+    answer_ms, announcement_end_ms = 100_000, 93_000
+    start_ms = charging_start_ms(mode, answer_ms=answer_ms, announcement_end_ms=announcement_end_ms)
+    assert start_ms == answer_ms + offset_s * 1000
+    billing = make_billing(h)
+    h.give(DEMO, NUMBER, 1000)
+    for call_id, end_ms, charge in (("early", start_ms - 1000, 0), ("late", start_ms + 1000, 199)):
+        session, _ = open_session(h, billing, call_id=call_id)
+        session.start_charging(start_ms)
+        h.flush()
+        settlement = result(session.settle(end_ms, "hangup"))
+        h.flush()
+        assert settlement.charge_cents == charge
+    assert h.balance(DEMO, NUMBER) == 801
+
+
+def test_end_is_counted_from_a_start_in_the_future(h):
+    """With charging from answer + 30 s, 5 minutes of credit end at answer + 330 s."""
+    h.give(DEMO, NUMBER, 1000)
+    billing = make_billing(h)
+    session, controller = open_session(h, billing)
+    session.start_charging(charging_start_ms(ChargingStart.ANSWER_30, answer_ms=0))
+    h.flush()
+    advance(h, 330)
+    assert controller.events == [("warn", 210, 120), ("exhausted", 330)]
+
+
+def test_first_caller_tariff_is_given_once_then_the_normal_one(h):
+    """The first call gets 2 free minutes; the second call of the same caller pays from the first second."""
+    h.give(FIRST_FREE, NUMBER, 1000)
+    billing = make_billing(h)
+    first, _ = open_session(h, billing, FIRST_FREE, call_id="first")
+    assert first.first_call and first.minutes == 7
+    first.start_charging(0)
+    h.flush()
+    advance(h, 180)
+    s1 = result(first.settle(180_000, "hangup"))
+    h.flush()
+    assert s1.charge_cents == 199  # minutes 1-2 free, minute 3 at 1.99
+    second, _ = open_session(h, billing, FIRST_FREE, call_id="second")
+    assert not second.first_call and second.minutes == 4
+    second.start_charging(180_000)
+    h.flush()
+    advance(h, 180)
+    s2 = result(second.settle(360_000, "hangup"))
+    h.flush()
+    assert s2.charge_cents == 597
+    assert h.balance(FIRST_FREE, NUMBER) == 1000 - 199 - 597
+
+
+def test_two_sessions_of_one_caller_never_overspend(h):
+    """5.00 EUR, two calls at once: each gets one minute (2 x 1.99); the third minute fits neither; balance 102."""
+    h.give(DEMO, NUMBER, 500)
+    billing = make_billing(h)
+    a, ca = open_session(h, billing, call_id="a")
+    b, cb = open_session(h, billing, call_id="b")
+    assert a.minutes == b.minutes == 2  # each alone could have two
+    a.start_charging()
+    b.start_charging()
+    h.flush()
+    advance(h, 120)
+    assert h.balance(DEMO, NUMBER) >= 0
+    ends = sorted([ca.events[-1], cb.events[-1]])
+    assert ends == [("exhausted", 60), ("exhausted", 60)]
+    assert h.balance(DEMO, NUMBER) == 102
+    for s in (a, b):
+        result(s.settle(None, "exhausted"))
+        h.flush()
+    assert h.balance(DEMO, NUMBER) == 102
+    assert h.ledger_total(DEMO, NUMBER) == h.balance(DEMO, NUMBER)
+
+
+def test_settle_refunds_the_unused_reservation_and_the_ledger_adds_up(h):
+    """1/1 reserves 60 s (1.99) ahead; a call of 10.5 s is billed 11 s = 36.48 -> 36 cents; 163 go back."""
+    h.give(PER_SECOND, NUMBER, 1000)
+    billing = make_billing(h)
+    session, _ = open_session(h, billing, PER_SECOND)
+    session.start_charging(0)
+    h.flush()
+    assert h.balance(PER_SECOND, NUMBER) == 801
+    advance(h, 10)
+    settlement = result(session.settle(10_500, "hangup"))
+    h.flush()
+    assert (settlement.charge_cents, settlement.refund_cents, settlement.billed_s) == (36, 163, 11)
+    assert h.balance(PER_SECOND, NUMBER) == 964
+    assert h.ledger_total(PER_SECOND, NUMBER) == 964
+    again = result(session.settle(99_000, "again"))
+    assert again == settlement  # idempotent
+    assert h.balance(PER_SECOND, NUMBER) == 964
+
+
+def test_1_1_debits_in_chunks_and_adds_up_over_a_long_call(h):
+    """A 1/1 call of 185 s is debited in 60 s chunks (4 debits), then settled to exactly 185 s of charge."""
+    h.give(PER_SECOND, NUMBER, 5000)
+    billing = make_billing(h)
+    session, _ = open_session(h, billing, PER_SECOND)
+    session.start_charging(0)
+    h.flush()
+    advance(h, 185)
+    assert billing.debits == 4
+    settlement = result(session.settle(185_000, "hangup"))
+    h.flush()
+    assert settlement.charge_cents == 614  # 1.99 * 185 / 60 = 6.1358 EUR
+    assert h.balance(PER_SECOND, NUMBER) == 5000 - 614
+    assert h.ledger_total(PER_SECOND, NUMBER) == 5000 - 614
+
+
+def test_settle_before_charging_charges_nothing(h):
+    """A caller who hangs up during the announcement pays nothing and leaves the balance untouched."""
+    h.give(DEMO, NUMBER, 1000)
+    billing = make_billing(h)
+    session, _ = open_session(h, billing)
+    settlement = result(session.settle(None, "caller hangup"))
+    h.flush()
+    assert (settlement.charge_cents, settlement.refund_cents) == (0, 0)
+    assert h.balance(DEMO, NUMBER) == 1000
+    assert billing.sessions == ()

@@ -1,0 +1,153 @@
+"""An in-memory SessionStore: the test double of billing/db/sessions.py, with the same money rules (no tests here).
+
+It answers synchronously (Deferreds already fired), so that session tests on a
+``task.Clock`` see every outcome at once. ``test_session.py`` runs the same
+tests on it and on the real store, which pins that both behave alike.
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass, field
+
+from twisted.internet.defer import succeed
+
+from billing.rating import billed_s, charge_cents, tariff_for
+from billing.session import DebitAhead, DebitOutcome, Opened, OpenRequest, Settlement, SettleRequest
+
+
+@dataclass
+class _Row:
+    request: OpenRequest
+    tariff: object
+    state: str = "open"
+    charging_started_ms: int | None = None
+    paid_s: int = 0
+    lease_until_ms: int = 0
+    renewed_ms: int = 0
+    settlement: Settlement | None = None
+
+
+@dataclass
+class MemorySessionStore:
+    balances: dict = field(default_factory=dict)
+    first_callers: set = field(default_factory=set)
+    rows: dict = field(default_factory=dict)
+    ledger: list = field(default_factory=list)  # (profile, number, kind, amount_cents, ref, session_id)
+    callbacks: list = field(default_factory=list)
+
+    def set_balance(self, profile, number, cents):
+        self.balances[(profile, number)] = cents
+        self._notify(profile, number)
+
+    def credit(self, profile, number, cents, ref):
+        self.balances[(profile, number)] += cents
+        self.ledger.append((profile, number, "topup", cents, ref, None))
+        self._notify(profile, number)
+
+    def _notify(self, profile, number):
+        for cb in list(self.callbacks):
+            cb(profile, number, self.balances[(profile, number)])
+
+    def on_balance_changed(self, callback):
+        self.callbacks.append(callback)
+
+    def open_session(self, request: OpenRequest):
+        key = (request.profile.name, request.number)
+        balance = self.balances.get(key)
+        first = request.profile.first_caller is not None and key not in self.first_callers
+        tariff = tariff_for(request.profile, request.caller_class, first_call=first)
+        if balance is None:
+            return succeed(Opened(request.session_id, tariff, 0, first, refused="no account"))
+        from billing.rating import can_start
+        if not can_start(tariff, balance):
+            return succeed(Opened(request.session_id, tariff, balance, first, refused="balance too low"))
+        if first:
+            self.first_callers.add(key)
+        self.rows[request.session_id] = _Row(request, tariff, lease_until_ms=request.lease_until_ms,
+                                             renewed_ms=request.now_ms)
+        return succeed(Opened(request.session_id, tariff, balance, first))
+
+    def start_charging(self, session_id, at_ms):
+        self.rows[session_id].charging_started_ms = at_ms
+        return succeed(None)
+
+    def debit_ahead(self, request: DebitAhead):
+        row = self.rows[request.session_id]
+        key = (row.request.profile.name, row.request.number)
+        ref = f"{request.session_id}:{request.seq}"
+        if any(entry[4] == ref for entry in self.ledger):
+            return succeed(DebitOutcome(True, self.balances[key], "repeat"))
+        if row.state != "open":
+            return succeed(DebitOutcome(False, self.balances[key], "session settled"))
+        if self.balances[key] < request.amount_cents:
+            return succeed(DebitOutcome(False, self.balances[key], "insufficient"))
+        self.balances[key] -= request.amount_cents
+        self.ledger.append((*key, "call_debit", -request.amount_cents, ref, request.session_id))
+        row.paid_s = request.paid_s
+        row.lease_until_ms = request.lease_until_ms
+        row.renewed_ms = request.now_ms
+        self._notify(*key)
+        return succeed(DebitOutcome(True, self.balances[key]))
+
+    def renew_leases(self, session_ids, now_ms, lease_until_ms):
+        for sid in session_ids:
+            row = self.rows[sid]
+            if row.state == "open":
+                row.lease_until_ms, row.renewed_ms = lease_until_ms, now_ms
+        return succeed(None)
+
+    def settle(self, request: SettleRequest):
+        row = self.rows[request.session_id]
+        if row.settlement is not None:
+            return succeed(row.settlement)
+        key = (row.request.profile.name, row.request.number)
+        debited = -sum(e[3] for e in self.ledger if e[5] == request.session_id)
+        if row.charging_started_ms is None:
+            billed = 0
+        else:
+            duration_s = max(0, -(-(request.end_ms - row.charging_started_ms) // 1000))
+            billed = min(billed_s(row.tariff.increment, duration_s), row.paid_s)
+        charge = charge_cents(row.tariff, billed)
+        refund = debited - charge
+        if refund:
+            self.balances[key] += refund
+            self.ledger.append((*key, "call_refund", refund, f"{request.session_id}:refund", request.session_id))
+        row.state = "settled"
+        row.settlement = Settlement(request.session_id, row.request.call_id, key[0], key[1], charge, refund,
+                                    billed, request.reason, request.settled_ms, self.balances[key])
+        if refund:
+            self._notify(*key)
+        return succeed(row.settlement)
+
+
+# -- harnesses: one per SessionStore, each with a Clock -------------------------------------------
+
+class MemoryHarness:
+    """The in-memory double on a Clock."""
+
+    def __init__(self, request):
+        from twisted.internet.task import Clock
+        self.clock = Clock()
+        self.store = MemorySessionStore()
+
+    def give(self, profile, number, cents):
+        self.store.balances[(profile.name, number)] = 0
+        self.store.credit(profile.name, number, cents, f"seed-{profile.name}-{number}")
+
+    def topup(self, profile, number, cents, ref):
+        self.store.credit(profile.name, number, cents, ref)
+
+    def balance(self, profile, number):
+        return self.store.balances[(profile.name, number)]
+
+    def ledger_total(self, profile, number):
+        return sum(e[3] for e in self.store.ledger if e[:2] == (profile.name, number))
+
+    def flush(self):
+        pass
+
+    def close(self):
+        pass
+
+
+HARNESSES = {"memory": MemoryHarness}
