@@ -96,6 +96,12 @@ class MemorySessionStore:
                 row.lease_until_ms, row.renewed_ms = lease_until_ms, now_ms
         return succeed(None)
 
+    def expired_sessions(self, now_ms, limit):
+        from billing.reconcile import ExpiredSession
+        out = [ExpiredSession(sid, row.request.node_id, row.renewed_ms) for sid, row in self.rows.items()
+               if row.state == "open" and row.lease_until_ms < now_ms]
+        return succeed(out[:limit])
+
     def settle(self, request: SettleRequest):
         row = self.rows[request.session_id]
         if row.settlement is not None:
@@ -142,6 +148,11 @@ class MemoryHarness:
 
     def ledger_total(self, profile, number):
         return sum(e[3] for e in self.store.ledger if e[:2] == (profile.name, number))
+
+    def session_state(self, session_id):
+        row = self.store.rows[session_id]
+        return (row.state, row.settlement.charge_cents if row.settlement else None,
+                row.settlement.reason if row.settlement else None)
 
     def flush(self):
         pass

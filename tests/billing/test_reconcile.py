@@ -1,0 +1,85 @@
+"""Reconciliation: sessions of a node that stopped renewing are settled up to their last renewal."""
+
+from __future__ import annotations
+
+import pytest
+
+from billing.reconcile import LEASE_EXPIRED, Reconciler
+from billing.session import CallBilling, State
+
+from .test_session import DEMO, NUMBER, PER_SECOND, Controller, advance, open_session, result
+from .test_session_harness import HARNESSES
+
+
+@pytest.fixture(params=sorted(HARNESSES))
+def h(request):
+    harness = HARNESSES[request.param](request)
+    yield harness
+    harness.close()
+
+
+def crashed_call(h, profile, balance, run_s):
+    """A call on node A that charges for run_s seconds, after which node A stops (no settle, no renewal)."""
+    h.give(profile, NUMBER, balance)
+    node_a = CallBilling(h.store, h.clock, node_id="a", lease_s=60)
+    session, _ = open_session(h, node_a, profile)
+    session.start_charging()
+    h.flush()
+    advance(h, run_s)
+    node_a.stop()
+    for s in node_a.sessions:  # the process dies: its timers die with it
+        s._cancel_timers()
+    return session
+
+
+def test_a_crashed_call_is_settled_up_to_its_last_renewal(h):
+    """Node A renews every 20 s; it dies at 50 s (last renewal at 40 s). Node B settles after the lease:
+    40 s at 1/1 = 1.33 EUR charged, the rest of the 60 s reservation refunded; nothing lost or created."""
+    session = crashed_call(h, PER_SECOND, 1000, 50)
+    node_b = Reconciler(h.store, h.clock, interval_s=30)
+    node_b.start()
+    h.flush()
+    assert node_b.settled == 0  # the lease (until 100 s) still runs
+    advance(h, 60)
+    assert node_b.settled == 1
+    node_b.stop()
+    charge = 133  # 1.99 * 40 / 60 = 1.3267
+    assert h.balance(PER_SECOND, NUMBER) == 1000 - charge
+    assert h.ledger_total(PER_SECOND, NUMBER) == 1000 - charge
+    assert h.session_state(session.session_id) == ("settled", charge, LEASE_EXPIRED)
+
+
+def test_reconcile_at_60_60_charges_the_minute_in_progress_and_only_that(h):
+    """A 60/60 call that dies at 75 s (renewed at 60 s and by its debit at 55 s): two minutes were debited,
+    the billed time up to the last renewal (60 s) is one minute: 1.99 charged, 1.99 refunded."""
+    session = crashed_call(h, DEMO, 1000, 75)
+    assert h.balance(DEMO, NUMBER) == 1000 - 398
+    advance(h, 70)
+    settled = Reconciler(h.store, h.clock, 30).run_once()
+    h.flush()
+    assert [s.charge_cents for s in result(settled)] == [199]
+    assert h.balance(DEMO, NUMBER) == 1000 - 199
+    assert h.ledger_total(DEMO, NUMBER) == 1000 - 199
+
+
+def test_a_live_session_is_not_reconciled_and_a_reconciled_one_settles_once(h):
+    """Leases of a live node are renewed, so a reconciler leaves its calls alone; a session that was
+    reconciled answers a late settle from its own node with the same settlement, moving no money."""
+    h.give(DEMO, NUMBER, 1000)
+    live = CallBilling(h.store, h.clock, node_id="live", lease_s=60)
+    session, _ = open_session(h, live)
+    session.start_charging()
+    h.flush()
+    reconciler = Reconciler(h.store, h.clock, interval_s=30)
+    reconciler.start()
+    advance(h, 240)
+    assert reconciler.settled == 0 and session.state is State.CHARGING
+    live.stop()
+    advance(h, 90)  # renewals stop; the debit at 235 s renewed until 295 s
+    assert reconciler.settled == 1
+    balance = h.balance(DEMO, NUMBER)
+    late = result(session.settle(None, "hangup"))
+    h.flush()
+    assert late.reason == LEASE_EXPIRED
+    assert h.balance(DEMO, NUMBER) == balance == h.ledger_total(DEMO, NUMBER)
+    reconciler.stop()
