@@ -70,6 +70,16 @@ def make_billing(h, **kw):
     return CallBilling(h.store, h.clock, node_id="n1", lease_s=60, **kw)
 
 
+def charging(h, profile, balance_cents, start_ms=None):
+    """A caller with ``balance_cents`` whose call under ``profile`` is charging from ``start_ms`` (now)."""
+    h.give(profile, NUMBER, balance_cents)
+    billing = make_billing(h)
+    session, controller = open_session(h, billing, profile)
+    session.start_charging(start_ms)
+    h.flush()
+    return billing, session, controller
+
+
 def test_open_answers_minutes_and_refuses_what_cannot_pay_the_first_increment(h):
     """10.00 EUR at 1.99/min: 5 minutes announced; 1.98 EUR is refused before anything is written."""
     h.give(DEMO, NUMBER, 198)
@@ -87,11 +97,7 @@ def test_open_answers_minutes_and_refuses_what_cannot_pay_the_first_increment(h)
 
 def test_warning_at_t_minus_120_and_cut_off_at_exhaustion(h):
     """5 minutes of credit: the warning fires at 180 s, the cut-off at 300 s; the balance ends at 5 cents."""
-    h.give(DEMO, NUMBER, 1000)
-    billing = make_billing(h)
-    session, controller = open_session(h, billing)
-    session.start_charging()
-    h.flush()
+    billing, session, controller = charging(h, DEMO, 1000)
     assert h.balance(DEMO, NUMBER) == 801  # the first minute, ahead
     advance(h, 179)
     assert controller.events == []
@@ -112,11 +118,7 @@ def test_warning_at_t_minus_120_and_cut_off_at_exhaustion(h):
 
 def test_topup_at_t_minus_60_cancels_the_cut_off_and_rearms_the_warning(h):
     """A top-up at 240 s (60 s before the end) moves the end to 600 s; the warning comes again at 480 s."""
-    h.give(DEMO, NUMBER, 1000)
-    billing = make_billing(h)
-    session, controller = open_session(h, billing)
-    session.start_charging()
-    h.flush()
+    billing, session, controller = charging(h, DEMO, 1000)
     advance(h, 240)
     assert controller.events == [("warn", 180, 120)]
     h.topup(DEMO, NUMBER, 1000, "late-topup")  # 5 + 1000: with 995 debited, 2000 buys 10 minutes
@@ -141,11 +143,7 @@ def test_topup_at_t_minus_60_cancels_the_cut_off_and_rearms_the_warning(h):
 def test_a_small_topup_warns_again_only_when_the_new_warning_time_is_ahead(h, topup_at_s, events):
     """One more minute moves the end from 300 s to 360 s: topped up at 200 s the new warning time (240 s)
     is ahead and the warning plays again; topped up at 250 s it has passed and no warning repeats."""
-    h.give(DEMO, NUMBER, 1000)
-    billing = make_billing(h)
-    session, controller = open_session(h, billing)
-    session.start_charging()
-    h.flush()
+    billing, session, controller = charging(h, DEMO, 1000)
     advance(h, topup_at_s)
     h.topup(DEMO, NUMBER, 199, "small")
     advance(h, 400 - topup_at_s)
