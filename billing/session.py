@@ -263,6 +263,7 @@ class CallSession:
         self._inflight: Deferred | None = None
         self._dirty = False
         self._capped = False
+        self._retry: DebitAhead | None = None
         self._warned = False
         self._warn_call: IDelayedCall | None = None
         self._end_call: IDelayedCall | None = None
@@ -328,21 +329,24 @@ class CallSession:
         self._tick_call = None
         if self.state is not State.CHARGING or self._inflight is not None or self._capped:
             return
-        inc = self.tariff.increment
-        want = reservation_target_s(inc, self.paid_s, self._billing.reserve_ahead_s)
-        can = affordable_s(self.tariff, self.debited_cents + self.balance_cents, max_s=self.max_call_s)
-        target = min(want, can)
-        if target <= self.paid_s:
-            self._rearm()
-            return
-        self._seq += 1
-        amount = next_debit_cents(self.tariff, self.debited_cents, target)
-        now = _ms(self._reactor)
-        request = DebitAhead(self.session_id, self._seq, amount, target, self.debited_cents + amount,
-                             now, now + self._billing.lease_s * 1000)
+        request = self._retry
+        self._retry = None
+        if request is None:
+            inc = self.tariff.increment
+            want = reservation_target_s(inc, self.paid_s, self._billing.reserve_ahead_s)
+            can = affordable_s(self.tariff, self.debited_cents + self.balance_cents, max_s=self.max_call_s)
+            target = min(want, can)
+            if target <= self.paid_s:
+                self._rearm()
+                return
+            self._seq += 1
+            amount = next_debit_cents(self.tariff, self.debited_cents, target)
+            now = _ms(self._reactor)
+            request = DebitAhead(self.session_id, self._seq, amount, target, self.debited_cents + amount,
+                                 now, now + self._billing.lease_s * 1000)
         inflight = self._inflight = Deferred()  # set before asking: the store may announce the new balance at once
         d = self._billing.store.debit_ahead(request)
-        d.addCallbacks(self._debited, self._debit_failed, callbackArgs=(request,))
+        d.addCallbacks(self._debited, self._debit_failed, callbackArgs=(request,), errbackArgs=(request,))
         d.chainDeferred(inflight)
 
     def _debited(self, outcome: DebitOutcome, request: DebitAhead) -> None:
@@ -361,12 +365,14 @@ class CallSession:
         self._dirty = False
         self._rearm()
 
-    def _debit_failed(self, failure) -> None:
+    def _debit_failed(self, failure, request: DebitAhead) -> None:
         self._inflight = None
         self._tick_call = None
         self._billing.log_failure(failure)
         if self.state is State.CHARGING:
-            # the store did not answer: keep what is paid, try again in a second
+            # the store did not answer: keep what is paid, and ask the same again in a second (the
+            # same reference, so a debit that was written after all is not written twice)
+            self._retry = request
             self._rearm(retry_s=1)
 
     def balance_changed(self, balance_cents: int) -> None:

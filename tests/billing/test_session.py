@@ -272,3 +272,42 @@ def test_settle_before_charging_charges_nothing(h):
     assert (settlement.charge_cents, settlement.refund_cents) == (0, 0)
     assert h.balance(DEMO, NUMBER) == 1000
     assert billing.sessions == ()
+
+
+def test_a_store_error_on_a_debit_is_retried_and_the_call_goes_on(h):
+    """The store fails the second debit once: the session keeps what it paid, asks again a second later,
+    and the call is charged exactly as without the error."""
+    if not hasattr(h.store, "debit_ahead"):
+        pytest.skip("needs a store to wrap")
+    real = h.store.debit_ahead
+    calls = []
+
+    def flaky(request):
+        calls.append(request.seq)
+        if len(calls) == 2:
+            from twisted.internet.defer import fail
+            return fail(RuntimeError("database is locked"))
+        return real(request)
+
+    h.store.debit_ahead = flaky
+    billing, session, controller = charging(h, DEMO, 1000)
+    advance(h, 55)
+    assert calls == [1, 2] and session.paid_s == 60
+    advance(h, 1)
+    assert calls == [1, 2, 2]  # the same debit again, under the same reference
+    assert session.paid_s == 120 and h.balance(DEMO, NUMBER) == 602
+    settlement = result(session.settle(90_000, "hangup"))
+    h.flush()
+    assert settlement.charge_cents == 398
+    assert h.balance(DEMO, NUMBER) == 602 == h.ledger_total(DEMO, NUMBER)
+
+
+def test_a_late_settle_is_capped_at_the_paid_boundary(h):
+    """A controller that settles 30 s after the cut-off is not charged for time nobody paid for."""
+    billing, session, controller = charging(h, DEMO, 500)
+    advance(h, 150)
+    assert controller.events[-1] == ("exhausted", 120)
+    settlement = result(session.settle(150_000, "late bye"))
+    h.flush()
+    assert (settlement.charge_cents, settlement.billed_s) == (398, 120)
+    assert h.balance(DEMO, NUMBER) == 102 == h.ledger_total(DEMO, NUMBER)
