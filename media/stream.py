@@ -1,0 +1,272 @@
+"""The outgoing RTP stream towards one leg: what the relay and the announcement player send into.
+
+Everything we send towards one leg's remote RTP address is one stream, with our
+own SSRC and numbering (:class:`media.rtp.StreamNumbering`).  Two sources feed
+it: the relay (audio and telephone events from the other leg) and our own
+audio (the player's frames, and the silence the relay sends when nothing else
+flows).  This class knows nothing of sockets: it writes finished datagrams to
+the ``send`` callable the relay gives it, and reads the time from ``clock``.
+"""
+
+from __future__ import annotations
+
+from typing import Callable
+
+from .rtp import RTP_HEADER, RTP_HEADER_LEN, SAMPLES_PER_FRAME, StreamNumbering, payload_offsets
+
+CODEC_PAYLOAD_TYPES = {"PCMU": 0, "PCMA": 8}
+# One 20 ms frame of digital silence per codec (G.711: +0 encodes as 0xD5 / 0xFF).
+SILENCE_BYTE = {"PCMA": 0xD5, "PCMU": 0xFF}
+FRAME_BYTES = SAMPLES_PER_FRAME  # G.711: one byte per sample
+
+_pack_into = RTP_HEADER.pack_into
+_unpack_from = RTP_HEADER.unpack_from
+
+
+# -- G.711 transcoding tables ---------------------------------------------------
+
+def _alaw_to_linear(a: int) -> int:
+    a ^= 0x55
+    t = (a & 0x0F) << 4
+    seg = (a & 0x70) >> 4
+    if seg == 0:
+        t += 8
+    elif seg == 1:
+        t += 0x108
+    else:
+        t = (t + 0x108) << (seg - 1)
+    return t if a & 0x80 else -t
+
+
+def _ulaw_to_linear(u: int) -> int:
+    u = ~u & 0xFF
+    t = (((u & 0x0F) << 3) + 0x84) << ((u & 0x70) >> 4)
+    return (0x84 - t) if u & 0x80 else (t - 0x84)
+
+
+_SEG_AEND = (0x1F, 0x3F, 0x7F, 0xFF, 0x1FF, 0x3FF, 0x7FF, 0xFFF)
+_SEG_UEND = (0x3F, 0x7F, 0xFF, 0x1FF, 0x3FF, 0x7FF, 0xFFF, 0x1FFF)
+
+
+def _segment(value: int, ends: tuple[int, ...]) -> int:
+    for i, end in enumerate(ends):
+        if value <= end:
+            return i
+    return len(ends)
+
+
+def _linear_to_alaw(pcm: int) -> int:
+    pcm >>= 3
+    if pcm >= 0:
+        mask = 0xD5
+    else:
+        mask = 0x55
+        pcm = -pcm - 1
+    seg = _segment(pcm, _SEG_AEND)
+    if seg >= 8:
+        return 0x7F ^ mask
+    aval = seg << 4
+    aval |= ((pcm >> 1) if seg < 2 else (pcm >> seg)) & 0x0F
+    return aval ^ mask
+
+
+def _linear_to_ulaw(pcm: int) -> int:
+    pcm >>= 2
+    if pcm < 0:
+        pcm = -pcm
+        mask = 0x7F
+    else:
+        mask = 0xFF
+    pcm = min(pcm, 8159) + (0x84 >> 2)
+    seg = _segment(pcm, _SEG_UEND)
+    if seg >= 8:
+        return 0x7F ^ mask
+    return ((seg << 4) | ((pcm >> (seg + 1)) & 0x0F)) ^ mask
+
+
+def _tables() -> tuple[bytes, bytes]:
+    """(A-law -> mu-law, mu-law -> A-law) as 256-byte tables for ``bytes.translate``."""
+    try:  # the prompt engineer's codec module, when it is there and has the tables as bytes
+        from . import g711
+        a2u, u2a = g711.alaw_to_ulaw, g711.ulaw_to_alaw
+        if all(isinstance(t, (bytes, bytearray)) and len(t) == 256 for t in (a2u, u2a)):
+            return bytes(a2u), bytes(u2a)
+    except (ImportError, AttributeError):
+        pass
+    return (bytes(_linear_to_ulaw(_alaw_to_linear(a)) for a in range(256)),
+            bytes(_linear_to_alaw(_ulaw_to_linear(u)) for u in range(256)))
+
+
+ALAW_TO_ULAW, ULAW_TO_ALAW = _tables()
+TRANSCODE = {("PCMA", "PCMU"): ALAW_TO_ULAW, ("PCMU", "PCMA"): ULAW_TO_ALAW}
+
+
+class OutgoingStream:
+    """Everything we send towards one leg's remote RTP address.
+
+    ``codec`` ("PCMA" or "PCMU") and ``payload_type`` are what was negotiated on
+    that leg; ``event_payload_type`` its telephone-event payload type (None when
+    the leg did not negotiate RFC 4733).  ``source_codec`` is the codec relayed
+    payloads arrive in (the other leg's); when it differs, relayed audio is
+    transcoded with a table.  Counters: ``packets_relayed``, ``packets_own``,
+    ``packets_muted`` (relayed audio dropped while muted), ``octets_sent``.
+    """
+
+    def __init__(self, clock: Callable[[], float], send: Callable[[bytes], object] | None = None,
+                 codec: str = "PCMA", payload_type: int | None = None,
+                 event_payload_type: int | None = None, source_codec: str | None = None,
+                 ssrc: int | None = None) -> None:
+        self._clock = clock
+        self._send = send
+        self.numbering = StreamNumbering(ssrc=ssrc)
+        self.codec = codec
+        self.payload_type = CODEC_PAYLOAD_TYPES[codec] if payload_type is None else payload_type
+        self.event_payload_type = event_payload_type
+        self.source_codec = source_codec or codec
+        self._filter: Callable[[bytes], bytes] | None = None
+        self._muted = False
+        self._table: bytes | None = None
+        self._plain = True
+        self._event_map: tuple[int, int, int] | None = None   # (in_ssrc, in_ts, out_ts) while muted
+        self.packets_relayed = 0
+        self.packets_own = 0
+        self.packets_muted = 0
+        self.packets_unsent = 0
+        self.octets_sent = 0
+        self._update()
+
+    # -- the player's interface ------------------------------------------------
+
+    def send_own_audio(self, payload: bytes) -> None:
+        """Send one 20 ms frame (160 bytes of G.711 in ``codec``) of our own audio.
+
+        It is stamped with this stream's SSRC, next sequence number and a
+        timestamp that runs on from the last packet sent; the first own packet
+        after relayed audio (or after a pause) carries the marker bit.
+        """
+        seq, ts, marker = self.numbering.own(self._clock())
+        self.packets_own += 1
+        self._emit(RTP_HEADER.pack(0x80, self.payload_type | (0x80 if marker else 0), seq, ts,
+                                   self.numbering.ssrc) + payload)
+
+    def set_audio_filter(self, f: Callable[[bytes], bytes] | None) -> None:
+        """Apply ``f`` to every relayed audio payload (already in ``codec``) before it is sent.
+
+        The player's mixing hook: ``f`` gets one frame's payload and returns the
+        payload to send instead.  None removes it.
+        """
+        self._filter = f
+        self._update()
+
+    def set_relay_muted(self, muted: bool) -> None:
+        """Drop relayed audio while ``muted`` (an announcement replaces it); relayed telephone events still pass."""
+        self._muted = bool(muted)
+        self._event_map = None
+
+    # -- the relay's side ------------------------------------------------------
+
+    @property
+    def relay_muted(self) -> bool:
+        """Is relayed audio being dropped?"""
+        return self._muted
+
+    def configure(self, codec: str, payload_type: int, event_payload_type: int | None,
+                  source_codec: str) -> None:
+        """Set what this leg negotiated, and the codec relayed audio arrives in (after an offer/answer)."""
+        if codec not in CODEC_PAYLOAD_TYPES or source_codec not in CODEC_PAYLOAD_TYPES:
+            raise ValueError(f"only PCMA and PCMU are relayed, not {codec}/{source_codec}")
+        self.codec = codec
+        self.payload_type = payload_type
+        self.event_payload_type = event_payload_type
+        self.source_codec = source_codec
+        self._update()
+
+    def set_sender(self, send: Callable[[bytes], object] | None) -> None:
+        """Where finished datagrams go (the leg's socket towards its remote address); None: nowhere yet."""
+        self._send = send
+
+    def _update(self) -> None:
+        self._table = TRANSCODE.get((self.source_codec, self.codec))
+        self._plain = self._table is None and self._filter is None
+
+    def _emit(self, datagram: bytes | bytearray) -> None:
+        send = self._send
+        if send is None:
+            self.packets_unsent += 1
+            return
+        self.octets_sent += len(datagram) - RTP_HEADER_LEN
+        send(datagram)
+
+    def relay_audio(self, data: bytes, now: float) -> None:
+        """Send one relayed audio packet (from the other leg, in ``source_codec``) on this stream.
+
+        The hot path: one header unpack, one copy, one ``pack_into``.  Raises
+        :class:`media.rtp.RtpError` for a malformed packet (the relay counts it).
+        """
+        if self._muted:
+            self.packets_muted += 1
+            return
+        b0, _, in_seq, in_ts, in_ssrc = _unpack_from(data, 0)
+        n = self.numbering
+        seq, ts, marker = n.relayed(in_ssrc, in_seq, in_ts, now)
+        pt = self.payload_type | 0x80 if marker else self.payload_type
+        if b0 == 0x80 and self._plain:
+            out = bytearray(data)
+            _pack_into(out, 0, 0x80, pt, seq, ts, n.ssrc)
+        else:
+            start, end = payload_offsets(data)     # drops CSRCs (their SSRCs), extension, padding
+            payload = data[start:end]
+            if self._table is not None:
+                payload = payload.translate(self._table)
+            if self._filter is not None:
+                payload = self._filter(payload)
+            out = RTP_HEADER.pack(0x80, pt, seq, ts, n.ssrc) + payload
+        self.packets_relayed += 1
+        self._emit(out)
+
+    def relay_event(self, data: bytes, now: float) -> bool:
+        """Send one relayed RFC 4733 packet with this leg's telephone-event payload type.
+
+        Answers False (and sends nothing) when this leg has no telephone-event.
+        While muted, our own audio owns the numbering: the event's packets take the
+        next sequence numbers and share one timestamp, the own stream's at the
+        event's first packet.
+        """
+        if self.event_payload_type is None:
+            return False
+        start, end = payload_offsets(data)
+        b1 = data[1]
+        _, _, in_seq, in_ts, in_ssrc = _unpack_from(data, 0)
+        n = self.numbering
+        if not self._muted:
+            seq, ts, marker = n.relayed(in_ssrc, in_seq, in_ts, now)
+            marker = marker or bool(b1 & 0x80)
+        else:
+            m = self._event_map
+            if m is not None and m[0] == in_ssrc and m[1] == in_ts:
+                seq, ts = n.own_event(m[2], now)
+                marker = False
+            else:
+                seq, ts = n.own_event(None, now)
+                self._event_map = (in_ssrc, in_ts, ts)
+                marker = True
+        self.packets_relayed += 1
+        self._emit(RTP_HEADER.pack(0x80, self.event_payload_type | (0x80 if marker else 0), seq, ts, n.ssrc)
+                   + data[start:end])
+        return True
+
+    def send_silence(self) -> None:
+        """One 20 ms frame of silence as our own audio (keeps media flowing while the other side is quiet)."""
+        self.send_own_audio(self.silence_frame)
+
+    @property
+    def silence_frame(self) -> bytes:
+        """A 20 ms frame of silence in ``codec``."""
+        return bytes((SILENCE_BYTE[self.codec],)) * FRAME_BYTES
+
+    @property
+    def ssrc(self) -> int:
+        """Our SSRC on this stream (the only one this leg ever sees)."""
+        return self.numbering.ssrc
+
+
