@@ -1,0 +1,1 @@
+"""The SQL side of the store: table definitions, engine set-up, one component per table group."""

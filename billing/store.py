@@ -1,0 +1,209 @@
+"""The store: balances, the ledger and call records in SQL, as a Twisted-friendly async API.
+
+Every method returns a Deferred firing with frozen dataclasses (see
+:mod:`billing.db.rows`). The SQL runs on a thread pool, one ``thd`` function
+per operation inside a transaction (the components in ``billing/db/``); other
+parts add their own operations with :meth:`Store.run`.
+
+    store = Store.open("sqlite:///var/prepaid.db", reactor, node_id="node-a")
+    yield store.upgrade()
+    result = yield store.topup(profile, "+4915112345678", 1000, source="paypal",
+                               external_ref="PAY-1", actor="webhook:paypal")
+
+Balance changes committed through this object are announced to
+:meth:`Store.on_balance_changed` listeners on this node.
+"""
+
+from __future__ import annotations
+
+import time
+from typing import Any, Callable
+
+from twisted.internet.defer import Deferred
+
+from .db import accounts as _accounts
+from .db import calls as _calls
+from .db import engine as _engine
+from .db import ledger as _ledger
+from .db.ledger import Line
+from .db.pool import DBPool
+from .db.rows import (Account, CallRecord, CreditResult, CustomerRow, DebitResult, LedgerEntry,
+                      NoAccount, NumberTaken, RenumberResult, ReverseResult, Shortfall, StoreError)
+from .events import BalanceEvents
+from .profile import BillingProfile
+
+__all__ = ["Store", "Account", "CallRecord", "CreditResult", "CustomerRow", "DebitResult", "LedgerEntry",
+           "NoAccount", "NumberTaken", "RenumberResult", "ReverseResult", "Shortfall", "StoreError"]
+
+#: threads (and PostgreSQL connections) per store; SQLite writers queue on one lock anyway
+DEFAULT_THREADS = {"sqlite": 1, "postgresql": 8}
+
+
+class Store:
+    """The async facade over the SQL store. Make one with :meth:`open`."""
+
+    def __init__(self, pool: DBPool, *, url: str, node_id: str = "", clock=None) -> None:
+        self.pool = pool
+        self.url = url
+        self.node_id = node_id
+        self._clock = clock
+        self.events = BalanceEvents()
+
+    @classmethod
+    def open(cls, url: str, reactor=None, *, node_id: str = "", threads: int | None = None,
+             inline: bool = False) -> "Store":
+        """A store on ``url`` (``sqlite:///path`` or ``postgresql+psycopg://...``).
+
+        ``reactor`` gives the thread pool its home and the time for ledger rows
+        (``reactor.seconds()``, so a ``task.Clock`` works). With ``inline=True``
+        or no reactor, the SQL runs in the caller's thread and every Deferred
+        has fired on return (operator commands, unit tests).
+        """
+        backend = "sqlite" if _engine.is_sqlite(url) else "postgresql"
+        threads = threads or DEFAULT_THREADS[backend]
+        engine = _engine.create_engine(url, pool_size=threads)
+        pool = DBPool(engine, reactor, threads=threads, inline=inline)
+        return cls(pool, url=url, node_id=node_id, clock=reactor)
+
+    def now_ms(self) -> int:
+        """Milliseconds since the epoch by the reactor's clock (the wall clock without one)."""
+        seconds = self._clock.seconds() if self._clock is not None else time.time()
+        return int(round(seconds * 1000))
+
+    def close(self) -> None:
+        """Stop the thread pool and close the connections."""
+        self.pool.close()
+
+    def run(self, thd: Callable[..., Any], *args: Any, **kwargs: Any) -> Deferred:
+        """Run ``thd(conn, *args, **kwargs)`` in one transaction on the pool; fires with its result.
+
+        The way other parts add their own operations. A ``thd`` that changes a
+        balance should then call :meth:`announce` for it (on the reactor thread).
+        """
+        return self.pool.transaction(thd, *args, **kwargs)
+
+    def run_engine(self, fn: Callable[..., Any], *args: Any, **kwargs: Any) -> Deferred:
+        """Run ``fn(engine, *args, **kwargs)`` on the pool: for operations that manage their own transactions."""
+        return self.pool.do(fn, *args, **kwargs)
+
+    def upgrade(self) -> Deferred:
+        """Bring the schema to the newest migration (Alembic ``head``)."""
+        return self.pool.do(_engine.upgrade)
+
+    # -- balance news ------------------------------------------------------------
+
+    def on_balance_changed(self, callback: Callable[[str, str, int], None]) -> Callable[[], None]:
+        """Call ``callback(profile, number, balance_cents)`` after every committed balance change.
+
+        Returns a function that stops the calls.
+        """
+        return self.events.listen(callback)
+
+    def announce(self, profile: str, number: str, balance_cents: int) -> None:
+        """Tell the listeners that a balance changed (for changes made through :meth:`run`)."""
+        self.events.announce(profile, number, balance_cents)
+
+    def _announce_result(self, result):
+        if result.applied and result.account is not None:
+            a = result.account
+            self.events.announce(a.profile, a.number, a.balance_cents)
+        return result
+
+    # -- money in and out ------------------------------------------------------
+
+    def topup(self, profile: BillingProfile, number: str, amount_cents: int, *, source: str, external_ref: str,
+              actor: str, note: str = "", kind: str = "topup") -> Deferred:
+        """Credit ``amount_cents`` and the profile's bonus for it (a ``bonus`` row), once per (source, external_ref).
+
+        Fires with :class:`CreditResult`; a repeat gives ``applied=False`` and changes nothing.
+        """
+        lines = [Line(kind, amount_cents, external_ref)]
+        bonus = profile.bonus_cents(amount_cents)
+        if bonus:
+            lines.append(Line("bonus", bonus, f"{external_ref}#bonus"))
+        d = self.pool.do(_ledger.credit, profile.name, number, tuple(lines), source=source, actor=actor,
+                         note=note, now_ms=self.now_ms())
+        return d.addCallback(self._announce_result)
+
+    def credit(self, profile_name: str, number: str, amount_cents: int, *, kind: str, source: str,
+               external_ref: str, actor: str, note: str = "") -> Deferred:
+        """Credit ``amount_cents`` (> 0) as one ledger row of ``kind``; fires with :class:`CreditResult`."""
+        d = self.pool.do(_ledger.credit, profile_name, number, (Line(kind, amount_cents, external_ref),),
+                         source=source, actor=actor, note=note, now_ms=self.now_ms())
+        return d.addCallback(self._announce_result)
+
+    def debit(self, profile_name: str, number: str, amount_cents: int, *, kind: str, source: str,
+              external_ref: str, actor: str, note: str = "", call_session_id: str | None = None) -> Deferred:
+        """Take ``amount_cents`` (> 0) if the balance covers it; fires with :class:`DebitResult`.
+
+        ``reason`` says why not: ``"insufficient"`` (nothing changed), ``"duplicate"``
+        (this (source, external_ref) was booked before) or ``"no_account"``.
+        """
+        d = self.pool.do(_ledger.debit, profile_name, number, amount_cents, kind=kind, source=source,
+                         external_ref=external_ref, actor=actor, note=note, now_ms=self.now_ms(),
+                         call_session_id=call_session_id)
+        return d.addCallback(self._announce_result)
+
+    def reverse(self, profile_name: str, number: str, amount_cents: int, *, source: str, external_ref: str,
+                actor: str, note: str = "") -> Deferred:
+        """Take back a refunded or charged-back payment as far as the balance allows; the rest is a shortfall.
+
+        Fires with :class:`ReverseResult`.
+        """
+        d = self.pool.do(_ledger.reverse, profile_name, number, amount_cents, source=source,
+                         external_ref=external_ref, actor=actor, note=note, now_ms=self.now_ms())
+        return d.addCallback(self._announce_result)
+
+    # -- looking things up -------------------------------------------------------
+
+    def account(self, profile_name: str, number: str) -> Deferred:
+        """The :class:`Account` of (profile, E.164 number), or None."""
+        return self.run(_accounts.find, profile_name, number)
+
+    def account_by_pin(self, profile_name: str, pin: str) -> Deferred:
+        """The :class:`Account` whose customer PIN under this profile is ``pin``, or None."""
+        return self.run(_accounts.by_pin, profile_name, pin)
+
+    def customers(self, profile: str | None = None, number: str | None = None) -> Deferred:
+        """A list of :class:`CustomerRow` (balance, number of top-ups, last top-up), by profile and number."""
+        return self.run(_ledger.customers, profile=profile, number=number)
+
+    def transactions(self, profile: str | None = None, number: str | None = None, kinds=None,
+                     since_ms: int | None = None, until_ms: int | None = None, limit: int | None = None) -> Deferred:
+        """A list of :class:`LedgerEntry`, newest first, matching every filter given (``until_ms`` exclusive)."""
+        return self.run(_ledger.transactions, profile=profile, number=number,
+                        kinds=tuple(kinds) if kinds else None, since_ms=since_ms, until_ms=until_ms, limit=limit)
+
+    def shortfalls(self, profile: str | None = None, since_ms: int | None = None,
+                   until_ms: int | None = None) -> Deferred:
+        """A list of :class:`Shortfall`: reversals the balance could not cover."""
+        return self.run(_ledger.shortfalls, profile=profile, since_ms=since_ms, until_ms=until_ms)
+
+    def ledger_sum(self, account_id: int) -> Deferred:
+        """The sum of an account's ledger rows (equal to its balance, always)."""
+        return self.run(_ledger.ledger_sum, account_id)
+
+    # -- calls -------------------------------------------------------------------
+
+    def add_call_record(self, record: CallRecord) -> Deferred:
+        """Store a finished call; fires with the stored :class:`CallRecord` (with its id)."""
+        return self.run(_calls.add, record)
+
+    def calls(self, profile: str, number: str, limit: int | None = None) -> Deferred:
+        """The :class:`CallRecord` list of a caller under a profile, newest first."""
+        return self.run(_calls.for_caller, profile, number, limit=limit)
+
+    # -- operator changes ----------------------------------------------------------
+
+    def renumber(self, profile_name: str, old: str, new: str, *, merge: bool = False, actor: str) -> Deferred:
+        """Move the account of ``old`` (balance, ledger, calls) to ``new``; fires with :class:`RenumberResult`.
+
+        Fails with :class:`NumberTaken` when ``new`` has an account, unless ``merge``.
+        """
+        d = self.run(_accounts.renumber, profile_name, old, new, merge=merge, now_ms=self.now_ms())
+
+        def moved(result: RenumberResult) -> RenumberResult:
+            a = result.account
+            self.events.announce(a.profile, a.number, a.balance_cents)
+            return result
+        return d.addCallback(moved)
