@@ -1,0 +1,472 @@
+"""SDP (RFC 4566) and offer/answer (RFC 3264) for an anchoring B2BUA.  Pure.
+
+The B2BUA never passes one side's SDP to the other: each leg gets SDP that we
+write from scratch, with our own ``o=`` line (:class:`LocalSdp`, whose version
+rises on each change and only then), our own ``c=`` address and ``m=`` port, the
+codecs we relay (PCMA, PCMU, ``telephone-event``; A-law first), ``a=ptime:20``
+and a direction attribute.  What we do not write cannot leak: ICE candidates
+and credentials, crypto keys, ``a=rtcp``, ``a=rtcp-mux`` of the other side.
+
+Errors: :class:`SdpError` for SDP we cannot parse (the B2BUA answers 400), and
+:class:`NotAcceptable` when no audio stream can be accepted (488).
+"""
+
+from __future__ import annotations
+
+import ipaddress
+import os
+from dataclasses import dataclass, replace
+
+# Codecs we relay, by name, with their static payload types (RFC 3551).
+AUDIO_CODECS = ("PCMA", "PCMU")
+STATIC_PAYLOAD_TYPES = {0: ("PCMU", 8000), 8: ("PCMA", 8000)}
+CODEC_STATIC_PT = {"PCMU": 0, "PCMA": 8}
+TELEPHONE_EVENT = "telephone-event"
+DEFAULT_EVENT_PT = 101
+PTIME_MS = 20
+DIRECTIONS = ("sendrecv", "sendonly", "recvonly", "inactive")
+# The direction an answer takes for each offered direction (RFC 3264 section 6.1).
+ANSWER_DIRECTION = {"sendrecv": "sendrecv", "sendonly": "recvonly", "recvonly": "sendonly", "inactive": "inactive"}
+RTP_PROFILES = ("RTP/AVP", "RTP/AVPF")
+
+
+class SdpError(ValueError):
+    """SDP that does not parse (RFC 4566); ``status`` is the SIP answer the B2BUA gives."""
+
+    status = 400
+
+
+class NotAcceptable(SdpError):
+    """An offer or answer with no audio stream we can relay (no shared codec, SRTP only...)."""
+
+    status = 488
+
+
+# -- the parsed form -------------------------------------------------------------
+
+@dataclass(frozen=True)
+class Origin:
+    """The ``o=`` line."""
+
+    username: str
+    session_id: str
+    version: int
+    nettype: str
+    addrtype: str
+    address: str
+
+    def line(self) -> str:
+        return f"o={self.username} {self.session_id} {self.version} {self.nettype} {self.addrtype} {self.address}"
+
+
+@dataclass(frozen=True)
+class Connection:
+    """A ``c=`` line: address type ("IP4"/"IP6") and address (TTL/count suffixes dropped)."""
+
+    addrtype: str
+    address: str
+
+    @property
+    def is_hold(self) -> bool:
+        """The old hold of RFC 2543: ``c=IN IP4 0.0.0.0`` (RFC 3264 section 8.4)."""
+        return self.address in ("0.0.0.0", "::")
+
+
+@dataclass(frozen=True)
+class Media:
+    """One ``m=`` section, with its ``c=`` and ``a=`` lines (``attributes`` in order, value None for flags)."""
+
+    media: str
+    port: int
+    proto: str
+    formats: tuple[str, ...]
+    connection: Connection | None = None
+    attributes: tuple[tuple[str, str | None], ...] = ()
+    port_count: int | None = None
+    other_lines: tuple[str, ...] = ()   # i=, b=, k= lines, kept verbatim
+
+    def attribute(self, name: str) -> str | None:
+        for key, value in self.attributes:
+            if key == name:
+                return value if value is not None else ""
+        return None
+
+    def attribute_values(self, name: str) -> list[str]:
+        return [v or "" for k, v in self.attributes if k == name]
+
+    @property
+    def direction(self) -> str | None:
+        for key, _ in self.attributes:
+            if key in DIRECTIONS:
+                return key
+        return None
+
+    def rtpmap(self) -> dict[int, tuple[str, int]]:
+        """Payload type -> (encoding name, clock rate), static types included unless remapped."""
+        out: dict[int, tuple[str, int]] = {}
+        for fmt in self.formats:
+            if fmt.isdigit() and int(fmt) in STATIC_PAYLOAD_TYPES:
+                out[int(fmt)] = STATIC_PAYLOAD_TYPES[int(fmt)]
+        for value in self.attribute_values("rtpmap"):
+            pt_text, _, enc = value.partition(" ")
+            name, _, rest = enc.strip().partition("/")
+            rate_text = rest.partition("/")[0]
+            if not pt_text.isdigit() or not rate_text.isdigit():
+                raise SdpError(f"a=rtpmap:{value} is not \"PT NAME/RATE\"")
+            out[int(pt_text)] = (name, int(rate_text))
+        return out
+
+
+@dataclass(frozen=True)
+class SessionDescription:
+    """A whole SDP body."""
+
+    origin: Origin
+    session_name: str = "-"
+    connection: Connection | None = None
+    media: tuple[Media, ...] = ()
+    attributes: tuple[tuple[str, str | None], ...] = ()
+    times: tuple[str, ...] = ("0 0",)
+    other_lines: tuple[str, ...] = ()
+
+    def connection_for(self, m: Media) -> Connection | None:
+        return m.connection or self.connection
+
+    def direction_for(self, m: Media) -> str:
+        if m.direction:
+            return m.direction
+        for key, _ in self.attributes:
+            if key in DIRECTIONS:
+                return key
+        return "sendrecv"
+
+
+# -- parse and write -------------------------------------------------------------
+
+def _connection(value: str) -> Connection:
+    parts = value.split()
+    if len(parts) != 3 or parts[0] != "IN" or parts[1] not in ("IP4", "IP6"):
+        raise SdpError(f"c={value} is not \"IN IP4|IP6 ADDRESS\"")
+    address = parts[2].split("/")[0]
+    try:
+        ip = ipaddress.ip_address(address)
+    except ValueError:
+        raise SdpError(f"c={value}: {address!r} is not an IP address") from None
+    if (ip.version == 4) != (parts[1] == "IP4"):
+        raise SdpError(f"c={value}: address does not match {parts[1]}")
+    return Connection(parts[1], address)
+
+
+def _attribute(value: str) -> tuple[str, str | None]:
+    name, sep, rest = value.partition(":")
+    if not name or " " in name:
+        raise SdpError(f"a={value} has no attribute name")
+    return (name, rest if sep else None)
+
+
+def parse_sdp(body: bytes | str) -> SessionDescription:
+    """Parse an SDP body (CRLF or LF line ends); raises :class:`SdpError` with the reason."""
+    if isinstance(body, bytes):
+        try:
+            body = body.decode("utf-8")
+        except UnicodeDecodeError:
+            raise SdpError("SDP is not UTF-8 text") from None
+    lines = [line for line in body.replace("\r\n", "\n").split("\n") if line.strip()]
+    if not lines or lines[0].strip() != "v=0":
+        raise SdpError("SDP must start with v=0")
+    origin = None
+    name = "-"
+    conn = None
+    times: list[str] = []
+    sess_attrs: list[tuple[str, str | None]] = []
+    sess_other: list[str] = []
+    media: list[dict] = []
+    for line in lines[1:]:
+        line = line.rstrip()
+        if len(line) < 2 or line[1] != "=" or not line[0].isalpha():
+            raise SdpError(f"SDP line {line[:40]!r} is not \"x=value\"")
+        key, value = line[0], line[2:]
+        cur = media[-1] if media else None
+        if key == "m":
+            parts = value.split()
+            if len(parts) < 4:
+                raise SdpError(f"m={value} needs media, port, proto and formats")
+            port_text, _, count_text = parts[1].partition("/")
+            if not port_text.isdigit() or int(port_text) > 65535 or (count_text and not count_text.isdigit()):
+                raise SdpError(f"m={value}: bad port {parts[1]!r}")
+            media.append(dict(media=parts[0], port=int(port_text), proto=parts[2], formats=tuple(parts[3:]),
+                              port_count=int(count_text) if count_text else None, connection=None,
+                              attributes=[], other_lines=[]))
+        elif key == "o":
+            parts = value.split()
+            if len(parts) != 6 or not parts[2].isdigit():
+                raise SdpError(f"o={value} needs 6 fields with a numeric version")
+            origin = Origin(parts[0], parts[1], int(parts[2]), parts[3], parts[4], parts[5])
+        elif key == "c":
+            if cur is not None:
+                cur["connection"] = _connection(value)
+            else:
+                conn = _connection(value)
+        elif key == "a":
+            (cur["attributes"] if cur is not None else sess_attrs).append(_attribute(value))
+        elif key == "s" and cur is None:
+            name = value or "-"
+        elif key == "t" and cur is None:
+            times.append(value)
+        else:
+            (cur["other_lines"] if cur is not None else sess_other).append(line)
+    if origin is None:
+        raise SdpError("SDP has no o= line")
+    parsed = tuple(Media(m["media"], m["port"], m["proto"], m["formats"], m["connection"],
+                         tuple(m["attributes"]), m["port_count"], tuple(m["other_lines"])) for m in media)
+    for m in parsed:
+        if m.port and m.connection is None and conn is None:
+            raise SdpError(f"m={m.media} {m.port} has no c= line, neither its own nor the session's")
+    return SessionDescription(origin, name, conn, parsed, tuple(sess_attrs), tuple(times) or ("0 0",),
+                              tuple(sess_other))
+
+
+def _attr_line(key: str, value: str | None) -> str:
+    return f"a={key}" if value is None else f"a={key}:{value}"
+
+
+def write_sdp(sd: SessionDescription) -> bytes:
+    """The SDP body, CRLF line ends, fields in RFC 4566 order."""
+    out = ["v=0", sd.origin.line(), f"s={sd.session_name or '-'}"]
+    if sd.connection:
+        out.append(f"c=IN {sd.connection.addrtype} {sd.connection.address}")
+    out += [f"t={t}" for t in sd.times]
+    out += [_attr_line(k, v) for k, v in sd.attributes]
+    for m in sd.media:
+        port = f"{m.port}/{m.port_count}" if m.port_count else str(m.port)
+        out.append(f"m={m.media} {port} {m.proto} {' '.join(m.formats)}")
+        out += list(m.other_lines)
+        if m.connection:
+            out.append(f"c=IN {m.connection.addrtype} {m.connection.address}")
+        out += [_attr_line(k, v) for k, v in m.attributes]
+    return ("\r\n".join(out) + "\r\n").encode("utf-8")
+
+
+# -- our side of each leg -------------------------------------------------------------
+
+def _addrtype(address: str) -> str:
+    return "IP6" if ipaddress.ip_address(address).version == 6 else "IP4"
+
+
+class LocalSdp:
+    """Our SDP towards one leg: the address and port we receive on, our ``o=`` line and its version.
+
+    ``render`` raises the version only when what we say changed since the last
+    body (RFC 3264 section 8: a repeated offer or answer keeps its version).
+    """
+
+    def __init__(self, address: str, port: int, *, session_id: str | None = None,
+                 username: str = "prepaid") -> None:
+        self.address = address
+        self.port = port
+        self.username = username
+        self.session_id = session_id or str(int.from_bytes(os.urandom(6), "big"))
+        self.version = int.from_bytes(os.urandom(2), "big")
+        self._last: SessionDescription | None = None
+
+    def render(self, media: tuple[Media, ...]) -> SessionDescription:
+        """The SDP with ``media`` under our o= line; the version rises when anything changed."""
+        conn = Connection(_addrtype(self.address), self.address)
+        draft = SessionDescription(self.origin(), "prepaid", conn, media)
+        if self._last is not None and replace(self._last, origin=draft.origin) != draft:
+            self.version += 1
+            draft = replace(draft, origin=self.origin())
+        self._last = draft
+        return draft
+
+    def origin(self) -> Origin:
+        return Origin(self.username, self.session_id, self.version, "IN", _addrtype(self.address), self.address)
+
+
+# -- negotiation --------------------------------------------------------------------
+
+@dataclass(frozen=True)
+class Negotiated:
+    """What one leg agreed: the codec and payload types both directions use, and where the peer receives.
+
+    ``remote_address`` is None when the peer does not want media (port 0 or the
+    old ``c=0.0.0.0`` hold); ``direction`` is the peer's own attribute (its view),
+    ``we_may_send`` whether we may send media to it.
+    """
+
+    codec: str
+    payload_type: int
+    event_payload_type: int | None
+    remote_address: str | None
+    remote_port: int
+    remote_rtcp_port: int
+    direction: str
+    ptime_ms: int = PTIME_MS
+    media_index: int = 0
+
+    @property
+    def we_may_send(self) -> bool:
+        return self.remote_address is not None and self.direction in ("sendrecv", "recvonly")
+
+    @property
+    def peer_sends(self) -> bool:
+        return self.direction in ("sendrecv", "sendonly")
+
+
+def _rtcp_port(m: Media) -> int:
+    value = m.attribute("rtcp")
+    if value:
+        first = value.split()[0]
+        if first.isdigit() and 0 < int(first) <= 65535:
+            return int(first)
+    return m.port + 1
+
+
+def peer_direction(sd: SessionDescription, m: Media) -> str:
+    """The peer's direction for ``m``, with the old c=0.0.0.0 hold read as "it will not receive"."""
+    direction = sd.direction_for(m)
+    conn = sd.connection_for(m)
+    if conn is not None and conn.is_hold:
+        return {"sendrecv": "sendonly", "recvonly": "inactive"}.get(direction, direction)
+    return direction
+
+
+def _codecs_of(m: Media) -> tuple[list[tuple[str, int]], int | None]:
+    """The audio codecs we relay that ``m`` lists, in its order, and its telephone-event type."""
+    audio: list[tuple[str, int]] = []
+    event = None
+    rtpmap = m.rtpmap()
+    for fmt in m.formats:
+        if not fmt.isdigit():
+            continue
+        pt = int(fmt)
+        name, rate = rtpmap.get(pt, ("", 0))
+        if name.upper() in AUDIO_CODECS and rate == 8000:
+            audio.append((name.upper(), pt))
+        elif name.lower() == TELEPHONE_EVENT and rate == 8000 and event is None:
+            event = pt
+    return audio, event
+
+
+def _event_fmtp(m: Media, event_pt: int | None) -> str:
+    """The offer's event list for its telephone-event type (echoed in the answer), else 0-16."""
+    for value in m.attribute_values("fmtp"):
+        pt_text, _, params = value.partition(" ")
+        if event_pt is not None and pt_text == str(event_pt) and params.strip():
+            ranges = params.strip()
+            if all(part.replace("-", "").isdigit() for part in ranges.split(",")):
+                return ranges
+    return "0-16"
+
+
+def _relayable(m: Media) -> bool:
+    return m.media == "audio" and m.port != 0 and m.proto in RTP_PROFILES
+
+
+def _rejected(m: Media) -> Media:
+    """A stream kept in its place with port 0 (RFC 3264 section 6)."""
+    return Media(m.media, 0, m.proto, m.formats)
+
+
+def _audio(port: int, proto: str, codecs: list[tuple[str, int]], event_pt: int | None,
+           direction: str, event_fmtp: str = "0-16") -> Media:
+    formats = [str(pt) for _, pt in codecs]
+    attrs: list[tuple[str, str | None]] = [("rtpmap", f"{pt} {name}/8000") for name, pt in codecs]
+    if event_pt is not None:
+        formats.append(str(event_pt))
+        attrs += [("rtpmap", f"{event_pt} telephone-event/8000"), ("fmtp", f"{event_pt} {event_fmtp}")]
+    attrs += [("ptime", str(PTIME_MS)), (direction, None)]
+    return Media("audio", port, proto, tuple(formats), attributes=tuple(attrs))
+
+
+def _order(codecs: list[tuple[str, int]], prefer: str | None) -> list[tuple[str, int]]:
+    ranking = ([prefer] if prefer in AUDIO_CODECS else []) + list(AUDIO_CODECS)
+    return sorted(codecs, key=lambda c: ranking.index(c[0]))
+
+
+def answer_offer(offer: SessionDescription, local: LocalSdp, *, prefer: str | None = None,
+                 direction: str | None = None) -> tuple[SessionDescription, Negotiated]:
+    """Answer a peer's offer on the leg ``local`` describes.
+
+    The first audio stream we can relay is accepted with one codec (``prefer``
+    when offered, else A-law, else mu-law) and the offer's telephone-event type;
+    every other stream is rejected in place with port 0.  ``direction`` is ours
+    (default: the RFC 3264 answer to the offered one).  Raises
+    :class:`NotAcceptable` when no audio stream can be accepted.
+    """
+    chosen: Negotiated | None = None
+    media: list[Media] = []
+    for index, m in enumerate(offer.media):
+        codecs, event_pt = _codecs_of(m) if _relayable(m) else ([], None)
+        if chosen is not None or not codecs:
+            media.append(_rejected(m))
+            continue
+        name, pt = _order(codecs, prefer)[0]
+        theirs = peer_direction(offer, m)
+        ours = direction or ANSWER_DIRECTION[theirs]
+        conn = offer.connection_for(m)
+        hold = conn is None or conn.is_hold
+        chosen = Negotiated(name, pt, event_pt, None if hold else conn.address, m.port, _rtcp_port(m),
+                            theirs, media_index=index)
+        media.append(_audio(local.port, m.proto, [(name, pt)], event_pt, ours, _event_fmtp(m, event_pt)))
+    if chosen is None:
+        raise NotAcceptable("no audio stream with PCMA or PCMU over RTP/AVP in the offer")
+    return local.render(tuple(media)), chosen
+
+
+def make_offer(local: LocalSdp, *, prefer: str | None = None, direction: str = "sendrecv",
+               codecs: tuple[str, ...] = AUDIO_CODECS, events: bool = True) -> SessionDescription:
+    """Our offer on a leg: one audio stream with ``codecs`` (``prefer`` first, then A-law), telephone-event."""
+    listed = _order([(c, CODEC_STATIC_PT[c]) for c in codecs if c in CODEC_STATIC_PT], prefer)
+    if not listed:
+        raise ValueError(f"no codec we relay among {codecs}")
+    return local.render((_audio(local.port, "RTP/AVP", listed, DEFAULT_EVENT_PT if events else None, direction),))
+
+
+def offer_from(peer_offer: SessionDescription, local: LocalSdp, *, prefer: str | None = None) -> SessionDescription:
+    """The offer for the other leg, mirroring a peer's offer (a re-INVITE passed across, e.g. hold).
+
+    The m= lines keep their places (rejected and unrelayable ones with port 0),
+    the relayable audio stream carries our codecs and the peer's direction
+    (c=0.0.0.0 read as sendonly/inactive).  Raises :class:`NotAcceptable` when
+    nothing can be relayed.
+    """
+    media: list[Media] = []
+    done = False
+    for m in peer_offer.media:
+        codecs, _ = _codecs_of(m) if _relayable(m) else ([], None)
+        if done or not codecs:
+            media.append(_rejected(m))
+            continue
+        done = True
+        listed = _order([(c, CODEC_STATIC_PT[c]) for c in AUDIO_CODECS], prefer)
+        media.append(_audio(local.port, "RTP/AVP", listed, DEFAULT_EVENT_PT, peer_direction(peer_offer, m)))
+    if not done:
+        raise NotAcceptable("no audio stream with PCMA or PCMU over RTP/AVP in the offer")
+    return local.render(tuple(media))
+
+
+def accept_answer(our_offer: SessionDescription, answer: SessionDescription) -> Negotiated:
+    """Read the peer's answer to our offer: the first codec it took from those we offered."""
+    if len(answer.media) != len(our_offer.media):
+        raise SdpError(f"answer has {len(answer.media)} m= lines, the offer had {len(our_offer.media)}")
+    for index, (ours, m) in enumerate(zip(our_offer.media, answer.media)):
+        if ours.port == 0 or not _relayable(m):
+            continue
+        offered = {pt for _, pt in _codecs_of(ours)[0]}
+        codecs, event_pt = _codecs_of(m)
+        codecs = [c for c in codecs if c[1] in offered]
+        if not codecs:
+            continue
+        our_event = _codecs_of(ours)[1]
+        conn = answer.connection_for(m)
+        hold = conn is None or conn.is_hold
+        return Negotiated(codecs[0][0], codecs[0][1], event_pt if our_event is not None else None,
+                          None if hold else conn.address, m.port, _rtcp_port(m),
+                          peer_direction(answer, m), media_index=index)
+    raise NotAcceptable("the answer accepted no audio stream with a codec we offered")
+
+
+__all__ = ["SdpError", "NotAcceptable", "Origin", "Connection", "Media", "SessionDescription",
+           "parse_sdp", "write_sdp", "LocalSdp", "Negotiated", "answer_offer", "make_offer",
+           "offer_from", "accept_answer", "peer_direction"]

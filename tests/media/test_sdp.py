@@ -1,0 +1,199 @@
+"""SDP parsing and offer/answer for the anchoring B2BUA, checked on the bytes we write."""
+
+from __future__ import annotations
+
+import pytest
+from hypothesis import given, settings
+from hypothesis import strategies as st
+
+from media.sdp import (LocalSdp, NotAcceptable, SdpError, accept_answer, answer_offer, make_offer,
+                       offer_from, parse_sdp, write_sdp)
+
+
+def sdp(*lines: str) -> bytes:
+    return ("\r\n".join(lines) + "\r\n").encode()
+
+
+CARRIER_OFFER = sdp(
+    "v=0", "o=carrier 1234 1 IN IP4 198.51.100.7", "s=call", "c=IN IP4 198.51.100.7", "t=0 0",
+    "m=audio 30000 RTP/AVP 8 0 96", "a=rtpmap:8 PCMA/8000", "a=rtpmap:0 PCMU/8000",
+    "a=rtpmap:96 telephone-event/8000", "a=fmtp:96 0-15", "a=ptime:20", "a=sendrecv")
+
+
+def leg(address="192.0.2.1", port=20000) -> LocalSdp:
+    local = LocalSdp(address, port, session_id="4711")
+    local.version = 1
+    return local
+
+
+def test_answer_to_plain_offer_is_exact_bytes():
+    """A PCMA/PCMU offer is answered with our o=, c= and port, PCMA only, the offer's event type, ptime 20."""
+    answer, neg = answer_offer(parse_sdp(CARRIER_OFFER), leg())
+    assert write_sdp(answer) == sdp(
+        "v=0", "o=prepaid 4711 1 IN IP4 192.0.2.1", "s=prepaid", "c=IN IP4 192.0.2.1", "t=0 0",
+        "m=audio 20000 RTP/AVP 8 96", "a=rtpmap:8 PCMA/8000", "a=rtpmap:96 telephone-event/8000",
+        "a=fmtp:96 0-15", "a=ptime:20", "a=sendrecv")
+    assert (neg.codec, neg.payload_type, neg.event_payload_type) == ("PCMA", 8, 96)
+    assert (neg.remote_address, neg.remote_port, neg.remote_rtcp_port) == ("198.51.100.7", 30000, 30001)
+    assert neg.we_may_send and neg.peer_sends
+
+
+def test_alaw_is_chosen_first_even_when_offered_second():
+    """An offer listing PCMU before PCMA gets PCMA (German carriers expect A-law), unless told to prefer."""
+    offer = parse_sdp(sdp("v=0", "o=x 1 1 IN IP4 10.0.0.2", "s=-", "c=IN IP4 10.0.0.2", "t=0 0",
+                          "m=audio 4000 RTP/AVP 0 8"))
+    assert answer_offer(offer, leg())[1].codec == "PCMA"
+    assert answer_offer(offer, leg(), prefer="PCMU")[1].codec == "PCMU"
+    assert b"m=audio 20000 RTP/AVP 0\r\n" in write_sdp(answer_offer(offer, leg(), prefer="PCMU")[0])
+
+
+def test_ulaw_only_offer_and_our_offer_to_the_agent():
+    """A mu-law-only offer is answered with PCMU; our offer to the agent lists both, A-law first, and event 101."""
+    offer = parse_sdp(sdp("v=0", "o=x 1 1 IN IP4 10.0.0.2", "s=-", "c=IN IP4 10.0.0.2", "t=0 0",
+                          "m=audio 4000 RTP/AVP 0"))
+    assert answer_offer(offer, leg())[1].payload_type == 0
+    ours = make_offer(leg(port=20002))
+    assert write_sdp(ours) == sdp(
+        "v=0", "o=prepaid 4711 1 IN IP4 192.0.2.1", "s=prepaid", "c=IN IP4 192.0.2.1", "t=0 0",
+        "m=audio 20002 RTP/AVP 8 0 101", "a=rtpmap:8 PCMA/8000", "a=rtpmap:0 PCMU/8000",
+        "a=rtpmap:101 telephone-event/8000", "a=fmtp:101 0-16", "a=ptime:20", "a=sendrecv")
+
+
+def test_agent_answer_is_read_back():
+    """The agent's answer picks PCMU; we read its codec, event type and address."""
+    ours = make_offer(leg(port=20002))
+    answer = parse_sdp(sdp("v=0", "o=agent 9 9 IN IP4 10.1.1.1", "s=-", "c=IN IP4 10.1.1.1", "t=0 0",
+                           "m=audio 5004 RTP/AVP 0 101", "a=rtpmap:101 telephone-event/8000", "a=rtcp:5010"))
+    neg = accept_answer(ours, answer)
+    assert (neg.codec, neg.payload_type, neg.event_payload_type) == ("PCMU", 0, 101)
+    assert (neg.remote_address, neg.remote_port, neg.remote_rtcp_port) == ("10.1.1.1", 5004, 5010)
+
+
+def test_no_common_codec_is_not_acceptable_488():
+    """An offer of G.729 only cannot be relayed: NotAcceptable with status 488."""
+    offer = parse_sdp(sdp("v=0", "o=x 1 1 IN IP4 10.0.0.2", "s=-", "c=IN IP4 10.0.0.2", "t=0 0",
+                          "m=audio 4000 RTP/AVP 18", "a=rtpmap:18 G729/8000"))
+    with pytest.raises(NotAcceptable) as err:
+        answer_offer(offer, leg())
+    assert err.value.status == 488
+    srtp_only = parse_sdp(sdp("v=0", "o=x 1 1 IN IP4 10.0.0.2", "s=-", "c=IN IP4 10.0.0.2", "t=0 0",
+                              "m=audio 4000 RTP/SAVP 8", "a=crypto:1 AES_CM_128_HMAC_SHA1_80 inline:xyz"))
+    with pytest.raises(NotAcceptable):
+        answer_offer(srtp_only, leg())
+
+
+def test_rejected_and_unrelayable_streams_keep_their_place_with_port_0():
+    """A port-0 stream and a video stream stay in place in the answer, with port 0; audio is accepted."""
+    offer = parse_sdp(sdp("v=0", "o=x 1 1 IN IP4 10.0.0.2", "s=-", "c=IN IP4 10.0.0.2", "t=0 0",
+                          "m=audio 0 RTP/AVP 8", "m=video 5000 RTP/AVP 96", "a=rtpmap:96 H264/90000",
+                          "m=audio 4000 RTP/AVP 8"))
+    answer, neg = answer_offer(offer, leg())
+    body = write_sdp(answer)
+    assert b"m=audio 0 RTP/AVP 8\r\nm=video 0 RTP/AVP 96\r\nm=audio 20000 RTP/AVP 8\r\n" in body
+    assert neg.media_index == 2 and neg.remote_port == 4000
+
+
+def test_ice_and_crypto_lines_never_cross():
+    """ICE candidates, credentials, rtcp-mux and fingerprints from the offer are not in what we write."""
+    offer = parse_sdp(sdp("v=0", "o=x 1 1 IN IP4 10.0.0.2", "s=-", "c=IN IP4 10.0.0.2", "t=0 0",
+                          "a=ice-lite", "m=audio 4000 RTP/AVP 8", "a=ice-ufrag:F7gI", "a=ice-pwd:x9cml",
+                          "a=candidate:1 1 UDP 2130706431 10.0.0.2 4000 typ host", "a=rtcp-mux",
+                          "a=fingerprint:sha-256 AB:CD", "a=end-of-candidates"))
+    answer, _ = answer_offer(offer, leg())
+    other = offer_from(offer, leg(port=20002))
+    for body in (write_sdp(answer), write_sdp(other)):
+        for token in (b"ice", b"candidate", b"rtcp-mux", b"fingerprint", b"10.0.0.2"):
+            assert token not in body
+
+
+def test_hold_and_resume_map_direction_and_raise_version_once():
+    """sendonly crosses as sendonly, the answer says recvonly; o= version rises on change and not on a repeat."""
+    b_side = leg(port=20002)
+    first = offer_from(parse_sdp(CARRIER_OFFER), b_side)
+    assert first.origin.version == 1
+    hold = parse_sdp(CARRIER_OFFER.replace(b"a=sendrecv", b"a=sendonly"))
+    held = offer_from(hold, b_side)
+    assert b"a=sendonly\r\n" in write_sdp(held) and held.origin.version == 2
+    assert offer_from(hold, b_side).origin.version == 2          # same again: same version
+    a_side = leg()
+    answer_offer(parse_sdp(CARRIER_OFFER), a_side)
+    answer, neg = answer_offer(hold, a_side)
+    assert b"a=recvonly\r\n" in write_sdp(answer) and answer.origin.version == 2
+    assert not neg.we_may_send and neg.peer_sends
+    resumed = offer_from(parse_sdp(CARRIER_OFFER), b_side)
+    assert b"a=sendrecv\r\n" in write_sdp(resumed) and resumed.origin.version == 3
+
+
+def test_old_style_hold_with_zero_address():
+    """c=0.0.0.0 (RFC 2543 hold) is read as sendonly: no remote address, and sendonly crosses to the other leg."""
+    hold = parse_sdp(CARRIER_OFFER.replace(b"c=IN IP4 198.51.100.7", b"c=IN IP4 0.0.0.0"))
+    answer, neg = answer_offer(hold, leg())
+    assert neg.remote_address is None and neg.direction == "sendonly" and not neg.we_may_send
+    assert b"a=recvonly\r\n" in write_sdp(answer)
+    assert b"a=sendonly\r\n" in write_sdp(offer_from(hold, leg(port=20002)))
+    assert b"0.0.0.0" not in write_sdp(answer)
+
+
+def test_ipv6_offer_and_our_ipv6_side():
+    """An IN IP6 offer gives an IPv6 remote; our IPv6 address is written as IN IP6 in o= and c=."""
+    offer = parse_sdp(sdp("v=0", "o=x 1 1 IN IP6 2001:db8::7", "s=-", "c=IN IP6 2001:db8::7", "t=0 0",
+                          "m=audio 4000 RTP/AVP 8"))
+    answer, neg = answer_offer(offer, leg(address="2001:db8::1"))
+    assert neg.remote_address == "2001:db8::7"
+    body = write_sdp(answer)
+    assert b"o=prepaid 4711 1 IN IP6 2001:db8::1\r\n" in body and b"c=IN IP6 2001:db8::1\r\n" in body
+
+
+def test_media_level_connection_overrides_session_level():
+    """A c= inside the m= section is the stream's address."""
+    offer = parse_sdp(sdp("v=0", "o=x 1 1 IN IP4 10.0.0.2", "s=-", "c=IN IP4 10.0.0.2", "t=0 0",
+                          "m=audio 4000 RTP/AVP 8", "c=IN IP4 10.0.0.9"))
+    assert answer_offer(offer, leg())[1].remote_address == "10.0.0.9"
+
+
+@pytest.mark.parametrize("body, reason", [
+    (b"", "v=0"),
+    (b"v=1\r\n", "v=0"),
+    (sdp("v=0", "s=-"), "o= line"),
+    (sdp("v=0", "o=x 1 one IN IP4 1.2.3.4"), "numeric version"),
+    (sdp("v=0", "o=x 1 1 IN IP4 1.2.3.4", "garbage"), "x=value"),
+    (sdp("v=0", "o=x 1 1 IN IP4 1.2.3.4", "c=IN IP4 host.example"), "not an IP address"),
+    (sdp("v=0", "o=x 1 1 IN IP4 1.2.3.4", "c=IN IP6 1.2.3.4"), "does not match"),
+    (sdp("v=0", "o=x 1 1 IN IP4 1.2.3.4", "m=audio 99999 RTP/AVP 8"), "bad port"),
+    (sdp("v=0", "o=x 1 1 IN IP4 1.2.3.4", "m=audio 4000 RTP/AVP 8"), "no c= line"),
+    (sdp("v=0", "o=x 1 1 IN IP4 1.2.3.4", "m=audio 4000"), "needs media"),
+    (b"v=0\r\no=\xff\r\n", "UTF-8"),
+])
+def test_parse_errors_are_clear(body, reason):
+    """Bad SDP raises SdpError (status 400) naming the problem."""
+    with pytest.raises(SdpError, match=reason) as err:
+        parse_sdp(body)
+    assert err.value.status == 400
+
+
+def test_bad_rtpmap_is_an_sdp_error():
+    """A broken rtpmap in an offer is an SdpError, not a crash, when answering."""
+    offer = parse_sdp(sdp("v=0", "o=x 1 1 IN IP4 10.0.0.2", "s=-", "c=IN IP4 10.0.0.2", "t=0 0",
+                          "m=audio 4000 RTP/AVP 96", "a=rtpmap:96 PCMA"))
+    with pytest.raises(SdpError):
+        answer_offer(offer, leg())
+
+
+def test_write_parse_round_trip():
+    """What we write parses back to the same description."""
+    ours = make_offer(leg())
+    assert parse_sdp(write_sdp(ours)) == ours
+
+
+@given(st.lists(st.sampled_from([
+    "v=0", "o=x 1 1 IN IP4 10.0.0.2", "s=-", "c=IN IP4 10.0.0.2", "c=IN IP6 ::1", "c=IN IP4 0.0.0.0",
+    "t=0 0", "m=audio 4000 RTP/AVP 8 0 101", "m=audio 0 RTP/AVP 8", "m=video 1 RTP/AVP 96",
+    "a=rtpmap:101 telephone-event/8000", "a=rtpmap:8 PCMA", "a=sendonly", "a=inactive", "a=rtcp:x",
+    "a=", "x", "m=audio -1 RTP/AVP 8", "a=fmtp:101 0-15"]), max_size=14))
+@settings(max_examples=300, deadline=None)
+def test_any_line_soup_gives_an_answer_or_an_sdp_error(lines):
+    """Whatever lines a peer sends, parsing and answering either work or raise SdpError."""
+    try:
+        answer_offer(parse_sdp(sdp(*lines)), leg())
+    except SdpError:
+        pass
