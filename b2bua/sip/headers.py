@@ -1,0 +1,489 @@
+"""SIP header fields: the raw multi-map, and parsed forms of the headers the core reads.
+
+``Headers`` keeps header lines as received (name spelling and value text), and
+looks names up case-insensitively with compact forms mapped to their long
+names. Values are parsed only when asked: ``Via.parse``, ``NameAddr.parse``,
+``CSeq.parse`` each raise SipParseError (400) for text that breaks the grammar.
+"""
+
+from __future__ import annotations
+
+import re
+from dataclasses import dataclass, replace
+from typing import Iterable, Iterator
+
+from b2bua.sip.errors import SipParseError
+from b2bua.sip.uri import Params, Uri, format_host, parse_hostport, parse_uri, set_params as _set_params
+
+__all__ = [
+    "Headers",
+    "Via",
+    "NameAddr",
+    "CSeq",
+    "COMPACT_FORMS",
+    "header_key",
+    "canonical_name",
+    "split_commas",
+    "parse_params",
+    "format_params",
+    "quote_string",
+    "is_token",
+]
+
+#: RFC 3261 §7.3.3 and later RFCs: compact form -> long name, lower case.
+COMPACT_FORMS: dict[str, str] = {
+    "v": "via", "f": "from", "t": "to", "i": "call-id", "m": "contact",
+    "l": "content-length", "c": "content-type", "k": "supported", "s": "subject",
+    "e": "content-encoding", "o": "event", "r": "refer-to", "x": "session-expires",
+    "u": "allow-events", "a": "accept-contact", "b": "referred-by", "j": "reject-contact",
+    "d": "request-disposition", "y": "identity", "n": "identity-info",
+}
+
+_CANONICAL = {name.lower(): name for name in (
+    "Via", "From", "To", "Call-ID", "CSeq", "Contact", "Max-Forwards", "Content-Length",
+    "Content-Type", "Content-Encoding", "Supported", "Require", "Proxy-Require", "Unsupported",
+    "Allow", "Accept", "Accept-Encoding", "Accept-Language", "Route", "Record-Route",
+    "Subject", "Event", "Refer-To", "Referred-By", "Session-Expires", "Min-SE", "Allow-Events",
+    "Accept-Contact", "Reject-Contact", "Request-Disposition", "Identity", "Identity-Info",
+    "P-Asserted-Identity", "P-Preferred-Identity", "Privacy", "User-Agent", "Server", "Date",
+    "Expires", "Min-Expires", "Retry-After", "Warning", "Reason", "RSeq", "RAck",
+    "WWW-Authenticate", "Authorization", "Proxy-Authenticate", "Proxy-Authorization",
+    "Timestamp", "Organization", "Priority", "Call-Info", "Alert-Info", "Error-Info",
+    "MIME-Version", "Content-Disposition", "Content-Language", "In-Reply-To", "Reply-To",
+)}
+
+#: Headers whose grammar is a comma-separated list (``#element``); only these are split.
+LIST_HEADERS = frozenset({
+    "via", "contact", "route", "record-route", "allow", "supported", "require",
+    "proxy-require", "unsupported", "accept", "accept-encoding", "accept-language",
+    "alert-info", "call-info", "error-info", "content-encoding", "content-language",
+    "in-reply-to", "warning", "p-asserted-identity", "p-preferred-identity", "path",
+    "service-route", "allow-events", "reason", "history-info", "diversion",
+    "accept-contact", "reject-contact", "request-disposition", "security-client",
+    "security-server", "security-verify", "p-associated-uri", "p-visited-network-id",
+})
+
+_TOKEN_RE = re.compile(r"[A-Za-z0-9\-.!%*_+`'~]+")
+_PARAM_VALUE_RE = re.compile(r"[A-Za-z0-9\-.!%*_+`'~:\[\]]+")
+_QUOTED_RE = re.compile(r'"(?:[^"\\\r\n]|\\[\x00-\x09\x0b\x0c\x0e-\x7f])*"')
+_UNESCAPE_RE = re.compile(r"\\(.)", re.S)
+_SENT_PROTOCOL_RE = re.compile(
+    r"\s*([A-Za-z0-9\-.!%*_+`'~]+)\s*/\s*([A-Za-z0-9\-.!%*_+`'~]+)\s*/\s*([A-Za-z0-9\-.!%*_+`'~]+)\s+")
+_SPACE_COLON_RE = re.compile(r"\s*:\s*")
+_MAX_CSEQ = 2**31
+
+
+def header_key(name: str) -> str:
+    """The lookup key of a header name: lower case, compact forms mapped to the long name."""
+    lower = name.lower()
+    return COMPACT_FORMS.get(lower, lower)
+
+
+def canonical_name(name: str) -> str:
+    """The usual spelling of a header name (``call-id`` -> ``Call-ID``, ``v`` -> ``Via``)."""
+    key = header_key(name)
+    known = _CANONICAL.get(key)
+    if known is not None:
+        return known
+    return "-".join(part.capitalize() for part in key.split("-"))
+
+
+def is_token(text: str) -> bool:
+    """True when ``text`` is a non-empty RFC 3261 token."""
+    return _TOKEN_RE.fullmatch(text) is not None
+
+
+def quote_string(text: str) -> str:
+    """``text`` as a quoted-string, with ``"`` and ``\\`` escaped."""
+    return '"' + text.replace("\\", "\\\\").replace('"', '\\"') + '"'
+
+
+def _unquote(quoted: str) -> str:
+    return _UNESCAPE_RE.sub(r"\1", quoted[1:-1])
+
+
+def _split_top_level(text: str, sep: str, angles: bool) -> list[str]:
+    """Split on ``sep`` outside quoted strings (and ``<...>`` when ``angles``); raises on an open quote."""
+    parts = []
+    start = 0
+    in_quotes = in_angle = False
+    i = 0
+    n = len(text)
+    while i < n:
+        ch = text[i]
+        if in_quotes:
+            if ch == "\\":
+                i += 1
+            elif ch == '"':
+                in_quotes = False
+        elif ch == '"':
+            in_quotes = True
+        elif in_angle:
+            if ch == ">":
+                in_angle = False
+        elif angles and ch == "<":
+            in_angle = True
+        elif ch == sep:
+            parts.append(text[start:i])
+            start = i + 1
+        i += 1
+    if in_quotes:
+        raise SipParseError("Unbalanced quotes")
+    parts.append(text[start:])
+    return parts
+
+
+def split_commas(value: str) -> list[str]:
+    """Split a list header value on commas outside quoted strings and ``<...>``; drops empty elements.
+
+    Raises SipParseError when a quoted string is not closed.
+    """
+    if '"' not in value and "<" not in value:
+        parts = value.split(",")
+    else:
+        parts = _split_top_level(value, ",", True)
+    return [part for part in (p.strip() for p in parts) if part]
+
+
+def _split_semicolons(text: str) -> list[str]:
+    if '"' not in text:
+        return text.split(";")
+    return _split_top_level(text, ";", False)
+
+
+def parse_params(text: str, what: str) -> Params:
+    """Parse header parameters (the text after the first ``;``) into ((name lower, value or None), ...).
+
+    Values are kept as written (a quoted-string keeps its quotes). LWS around
+    ``;`` and ``=`` is allowed; an empty parameter is an error.
+    """
+    params = []
+    for item in _split_semicolons(text):
+        name, sep, value = item.partition("=")
+        name = name.strip()
+        if not _TOKEN_RE.fullmatch(name):
+            raise SipParseError(f"Bad parameter in {what}")
+        if sep:
+            value = value.strip()
+            if not (_PARAM_VALUE_RE.fullmatch(value) or _QUOTED_RE.fullmatch(value)):
+                raise SipParseError(f"Bad parameter value in {what}")
+            params.append((name.lower(), value))
+        else:
+            params.append((name.lower(), None))
+    return tuple(params)
+
+
+def format_params(params: Params) -> str:
+    """Parameters as written after a header value: ``;name=value;flag``."""
+    return "".join(f";{k}" if v is None else f";{k}={v}" for k, v in params)
+
+
+def _param(params: Params, name: str) -> str | None:
+    for key, value in params:
+        if key == name:
+            return value
+    return None
+
+
+class Headers:
+    """An immutable, ordered multi-map of raw header lines (name as received, value text).
+
+    Lookup is case-insensitive and maps compact forms (``v`` is Via). Equality
+    compares the lines exactly, in order.
+    """
+
+    __slots__ = ("_items", "_index")
+
+    def __init__(self, items: Iterable[tuple[str, str]] = ()) -> None:
+        self._items: tuple[tuple[str, str], ...] = tuple(items)
+        self._index: dict[str, list[str]] | None = None
+
+    def _lookup(self) -> dict[str, list[str]]:
+        index = self._index
+        if index is None:
+            index = {}
+            compact = COMPACT_FORMS
+            for name, value in self._items:
+                lower = name.lower()
+                key = compact.get(lower, lower)
+                found = index.get(key)
+                if found is None:
+                    index[key] = [value]
+                else:
+                    found.append(value)
+            self._index = index
+        return index
+
+    def get(self, name: str, default: str | None = None) -> str | None:
+        """The value of the first line named ``name``, or ``default``."""
+        found = self._lookup().get(header_key(name))
+        return found[0] if found else default
+
+    def get_lines(self, name: str) -> list[str]:
+        """The value of every line named ``name``, one per line, not split."""
+        return list(self._lookup().get(header_key(name), ()))
+
+    def get_all(self, name: str) -> list[str]:
+        """Every value of ``name``: lines split on top-level commas for list headers, whole otherwise."""
+        key = header_key(name)
+        lines = self._lookup().get(key, ())
+        if key not in LIST_HEADERS:
+            return list(lines)
+        out: list[str] = []
+        for line in lines:
+            out.extend(split_commas(line))
+        return out
+
+    def count(self, name: str) -> int:
+        """How many lines are named ``name``."""
+        return len(self._lookup().get(header_key(name), ()))
+
+    def __contains__(self, name: object) -> bool:
+        return isinstance(name, str) and header_key(name) in self._lookup()
+
+    def items(self) -> tuple[tuple[str, str], ...]:
+        """All lines as (name, value), in order."""
+        return self._items
+
+    def __iter__(self) -> Iterator[tuple[str, str]]:
+        return iter(self._items)
+
+    def __len__(self) -> int:
+        return len(self._items)
+
+    def __eq__(self, other: object) -> bool:
+        if not isinstance(other, Headers):
+            return NotImplemented
+        return self._items == other._items
+
+    def __hash__(self) -> int:
+        return hash(self._items)
+
+    def __repr__(self) -> str:
+        return f"Headers({list(self._items)!r})"
+
+    def with_added(self, name: str, value: str, *, first: bool = False) -> "Headers":
+        """A copy with one more line: at the end, or before all others of the same name when ``first``."""
+        line = (name, str(value))
+        if not first:
+            return Headers(self._items + (line,))
+        key = header_key(name)
+        items = list(self._items)
+        for i, (existing, _) in enumerate(items):
+            if header_key(existing) == key:
+                items.insert(i, line)
+                break
+        else:
+            items.append(line)
+        return Headers(items)
+
+    def with_replaced(self, name: str, value: str) -> "Headers":
+        """A copy where all lines named ``name`` become one line with ``value`` (at the first one's place)."""
+        key = header_key(name)
+        items: list[tuple[str, str]] = []
+        placed = False
+        for line in self._items:
+            if header_key(line[0]) == key:
+                if not placed:
+                    items.append((name, str(value)))
+                    placed = True
+            else:
+                items.append(line)
+        if not placed:
+            items.append((name, str(value)))
+        return Headers(items)
+
+    def without(self, *names: str) -> "Headers":
+        """A copy without any line named one of ``names``."""
+        keys = {header_key(n) for n in names}
+        return Headers(line for line in self._items if header_key(line[0]) not in keys)
+
+
+@dataclass(frozen=True)
+class Via:
+    """One Via entry: ``protocol`` (``SIP/2.0``), ``transport`` (upper case), ``host``
+    (IPv6 without brackets), ``port`` or None, ``params`` (ordered, names lower case)."""
+
+    protocol: str
+    transport: str
+    host: str
+    port: int | None = None
+    params: Params = ()
+
+    @classmethod
+    def parse(cls, text: str) -> "Via":
+        """Parse one via-parm (the text between commas). Raises SipParseError (400)."""
+        m = _SENT_PROTOCOL_RE.match(text)
+        if m is None:
+            raise SipParseError("Bad Via header")
+        rest = text[m.end():]
+        semi = rest.find(";")
+        sent_by = (rest if semi < 0 else rest[:semi]).strip()
+        if not sent_by:
+            raise SipParseError("Bad Via header")
+        if " " in sent_by or "\t" in sent_by:
+            sent_by = _SPACE_COLON_RE.sub(":", sent_by)
+        host, port = parse_hostport(sent_by, "Via")
+        params = parse_params(rest[semi + 1:], "Via") if semi >= 0 else ()
+        rport = _param(params, "rport")
+        if rport is not None and not (rport.isdigit() and rport.isascii() and int(rport) <= 65535):
+            raise SipParseError("Bad rport in Via")
+        return cls(f"{m.group(1).upper()}/{m.group(2)}", m.group(3).upper(), host, port, params)
+
+    def param(self, name: str) -> str | None:
+        """The value of parameter ``name`` (case-insensitive), None when absent or a flag."""
+        return _param(self.params, name.lower())
+
+    @property
+    def branch(self) -> str | None:
+        """The ``branch`` parameter, or None (an RFC 2543 peer)."""
+        return _param(self.params, "branch")
+
+    @property
+    def received(self) -> str | None:
+        """The ``received`` parameter (brackets of an IPv6 address removed), or None."""
+        value = _param(self.params, "received")
+        if value is not None and value.startswith("[") and value.endswith("]"):
+            return value[1:-1]
+        return value
+
+    @property
+    def rport(self) -> int | bool | None:
+        """``rport``: None when absent, True when present without a value (RFC 3581), else the port."""
+        for key, value in self.params:
+            if key == "rport":
+                return True if value is None or value == "" else int(value)
+        return None
+
+    @property
+    def sent_by(self) -> str:
+        """``host[:port]`` as written in the Via."""
+        host = format_host(self.host)
+        return host if self.port is None else f"{host}:{self.port}"
+
+    def with_params(self, **params: str | int | bool | None) -> "Via":
+        """A copy with parameters set: a value sets ``name=value``, True a flag, None or False removes."""
+        return replace(self, params=_set_params(self.params, params))
+
+    def __str__(self) -> str:
+        return f"{self.protocol}/{self.transport} {self.sent_by}{format_params(self.params)}"
+
+
+@dataclass(frozen=True)
+class NameAddr:
+    """A name-addr or addr-spec with header parameters: From, To, Contact, Route,
+    Record-Route, P-Asserted-Identity, Refer-To.
+
+    ``display_name`` is unquoted (None when absent); ``uri`` is None only for the
+    Contact wildcard ``*``; ``params`` are the header parameters (``tag``...).
+    """
+
+    display_name: str | None
+    uri: Uri | None
+    params: Params = ()
+
+    @classmethod
+    def parse(cls, text: str, what: str = "address") -> "NameAddr":
+        """Parse a name-addr or addr-spec with parameters. Raises SipParseError (400)."""
+        text = text.strip()
+        if text == "*":
+            return cls(None, None, ())
+        display: str | None = None
+        if text.startswith('"'):
+            m = _QUOTED_RE.match(text)
+            if m is None:
+                raise SipParseError(f"Bad display name in {what}")
+            display = _unquote(m.group(0))
+            rest = text[m.end():].lstrip()
+            if not rest.startswith("<"):
+                raise SipParseError(f"Bad {what} header")
+            lt = text.find("<", m.end())
+        else:
+            lt = text.find("<")
+            colon = text.find(":")
+            if lt < 0 or (0 <= colon < lt):
+                return cls._parse_addr_spec(text, what)
+            words = text[:lt].split()
+            for word in words:
+                if not _TOKEN_RE.fullmatch(word):
+                    raise SipParseError(f"Bad display name in {what}")
+            display = " ".join(words) if words else None
+        gt = text.find(">", lt)
+        if gt < 0:
+            raise SipParseError(f"Unclosed < in {what}")
+        uri_text = text[lt + 1:gt]
+        if not uri_text or uri_text != uri_text.strip():
+            raise SipParseError(f"Bad URI in {what}")
+        uri = parse_uri(uri_text, what)
+        rest = text[gt + 1:].lstrip()
+        if not rest:
+            return cls(display, uri, ())
+        if rest[0] != ";":
+            raise SipParseError(f"Bad {what} header")
+        return cls(display, uri, parse_params(rest[1:], what))
+
+    @classmethod
+    def _parse_addr_spec(cls, text: str, what: str) -> "NameAddr":
+        semi = text.find(";")
+        uri_text = text if semi < 0 else text[:semi].rstrip()
+        if not uri_text or any(ch in uri_text for ch in " \t?,\"<>"):
+            raise SipParseError(f"Bad URI in {what}")
+        uri = parse_uri(uri_text, what)
+        params = parse_params(text[semi + 1:], what) if semi >= 0 else ()
+        return cls(None, uri, params)
+
+    @property
+    def is_wildcard(self) -> bool:
+        """True for the Contact ``*`` of a REGISTER that removes all bindings."""
+        return self.uri is None
+
+    def param(self, name: str) -> str | None:
+        """The value of header parameter ``name`` (case-insensitive), None when absent or a flag."""
+        return _param(self.params, name.lower())
+
+    @property
+    def tag(self) -> str | None:
+        """The ``tag`` parameter (dialog identification), or None."""
+        return _param(self.params, "tag")
+
+    def with_tag(self, tag: str | None) -> "NameAddr":
+        """A copy with ``tag`` set (or removed with None)."""
+        return self.with_params(tag=tag)
+
+    def with_params(self, **params: str | int | bool | None) -> "NameAddr":
+        """A copy with header parameters set: a value sets ``name=value``, True a flag, None or False removes."""
+        return replace(self, params=_set_params(self.params, params))
+
+    def __str__(self) -> str:
+        if self.uri is None:
+            return "*"
+        params = format_params(self.params)
+        if self.display_name is not None:
+            return f"{quote_string(self.display_name)} <{self.uri}>{params}"
+        return f"<{self.uri}>{params}"
+
+
+@dataclass(frozen=True)
+class CSeq:
+    """The CSeq header: ``seq`` (0 .. 2**31-1) and ``method``."""
+
+    seq: int
+    method: str
+
+    @classmethod
+    def parse(cls, text: str) -> "CSeq":
+        """Parse ``<number> <method>``. Raises SipParseError (400)."""
+        parts = text.split()
+        if len(parts) != 2:
+            raise SipParseError("Bad CSeq header")
+        number, method = parts
+        if not (number.isdigit() and number.isascii() and len(number) <= 10) or not _TOKEN_RE.fullmatch(method):
+            raise SipParseError("Bad CSeq header")
+        seq = int(number)
+        if seq >= _MAX_CSEQ:
+            raise SipParseError("CSeq number out of range")
+        return cls(seq, method)
+
+    def __str__(self) -> str:
+        return f"{self.seq} {self.method}"
+
