@@ -16,6 +16,8 @@ import sys
 COMMAND_MODULES = (
     "b2bua.commands.run",
     "b2bua.commands.check_config",
+    "b2bua.commands.db",
+    "b2bua.commands.accounts",
 )
 
 

@@ -1,0 +1,173 @@
+"""``prepaid db upgrade``, and the store access every operator command shares.
+
+Operator commands use the store *inline* (``Store.open(url, inline=True)``):
+the same ``thd`` functions and SQL as the server, run in the command's own
+thread, every Deferred fired on return. On SQLite the schema is brought up to
+date first (as ``prepaid run`` does); on PostgreSQL a store that is behind is
+an error that says to run ``prepaid db upgrade``.
+"""
+
+from __future__ import annotations
+
+import datetime as dt
+import json
+import sys
+from typing import Any, Iterable, Sequence
+
+from billing.numbers import normalise
+
+from ..config import Config, default_config_path, load_config
+from ..schema import ConfigInvalid
+
+
+class CommandError(Exception):
+    """What went wrong, for standard error; ``code`` is the exit status."""
+
+    def __init__(self, message: str, code: int = 1) -> None:
+        super().__init__(message)
+        self.code = code
+
+
+def register(sub) -> None:
+    p = sub.add_parser("db", help="the store's schema")
+    dbsub = p.add_subparsers(dest="db_command", metavar="ACTION")
+    dbsub.required = True
+    up = dbsub.add_parser("upgrade", help="bring the store's schema to the newest migration")
+    add_config_argument(up)
+    up.set_defaults(func=command(upgrade))
+
+
+def add_config_argument(p) -> None:
+    p.add_argument("--config", default=None, help="config file (default: $PREPAID_CONFIG, else conf/prepaid.toml)")
+
+
+def command(fn):
+    """Wrap ``fn(args, config) -> int`` into a command: config loading and errors to standard error."""
+    def run(args) -> int:
+        path = getattr(args, "config", None) or default_config_path()
+        try:
+            config = load_config(path)
+        except ConfigInvalid as exc:
+            for problem in exc.problems:
+                print(problem, file=sys.stderr)
+            return 2
+        try:
+            return fn(args, config)
+        except CommandError as exc:
+            print(f"prepaid {args.command}: {exc}", file=sys.stderr)
+            return exc.code
+    return run
+
+
+def upgrade(args, config: Config) -> int:
+    from billing.db import engine as db_engine
+    from billing.store import Store
+    store = Store.open(config.store.url, inline=True, node_id=config.node_id)
+    try:
+        fired(store.upgrade())
+        revision = db_engine.current_revision(store.pool.engine)
+    except Exception as exc:
+        raise CommandError(f"cannot upgrade the store: {exc}") from exc
+    finally:
+        store.close()
+    print(f"store at revision {revision}")
+    return 0
+
+
+def open_store(config: Config):
+    """The config's store, inline; schema checked (SQLite: upgraded) as the module docstring says."""
+    from alembic.script import ScriptDirectory
+
+    from billing.db import engine as db_engine
+    from billing.store import Store
+    try:
+        store = Store.open(config.store.url, inline=True, node_id=config.node_id)
+        if db_engine.is_sqlite(config.store.url):
+            fired(store.upgrade())
+        else:
+            head = ScriptDirectory.from_config(db_engine.alembic_config()).get_current_head()
+            current = db_engine.current_revision(store.pool.engine)
+            if current != head:
+                store.close()
+                raise CommandError(f"the store is at revision {current or 'none'}, not {head}: "
+                                   "run `prepaid db upgrade` first")
+    except CommandError:
+        raise
+    except Exception as exc:
+        raise CommandError(f"cannot open the store: {exc}") from exc
+    return store
+
+
+def fired(d):
+    """The result of an already fired Deferred (inline store), raising its failure."""
+    from twisted.python.failure import Failure
+    out: list = []
+    d.addBoth(out.append)
+    if not out:
+        raise RuntimeError("the store answered asynchronously where an inline store was expected")
+    if isinstance(out[0], Failure):
+        out[0].raiseException()
+    return out[0]
+
+
+def profile_of(config: Config, name: str | None):
+    """The config's profile ``name``, or a CommandError naming the profiles there are."""
+    if name is None:
+        return None
+    profile = config.profiles.get(name)
+    if profile is None:
+        raise CommandError(f"no profile {name!r} in {config.path} (profiles: {', '.join(sorted(config.profiles))})",
+                           code=2)
+    return profile
+
+
+def number_of(config: Config, text: str) -> str:
+    """``text`` as E.164 by the config's region, or a CommandError."""
+    number = normalise(text, config.sip.default_region)
+    if number is None:
+        raise CommandError(f"not a phone number: {text!r}", code=2)
+    return number
+
+
+def iso_ms(at_ms: int | None) -> str | None:
+    """Milliseconds since the epoch as ISO 8601 UTC (``2026-11-29T02:30:00Z``)."""
+    if at_ms is None:
+        return None
+    at = dt.datetime.fromtimestamp(at_ms / 1000, dt.timezone.utc)
+    return at.strftime("%Y-%m-%dT%H:%M:%S") + (f".{at_ms % 1000:03d}Z" if at_ms % 1000 else "Z")
+
+
+def parse_time_ms(text: str, *, end: bool = False) -> int:
+    """``2026-11-01`` (a day: its start, or with ``end`` the start of the next day) or an ISO time, UTC."""
+    try:
+        if len(text) == 10:
+            day = dt.date.fromisoformat(text)
+            if end:
+                day += dt.timedelta(days=1)
+            at = dt.datetime(day.year, day.month, day.day, tzinfo=dt.timezone.utc)
+        else:
+            at = dt.datetime.fromisoformat(text.replace("Z", "+00:00"))
+            if at.tzinfo is None:
+                at = at.replace(tzinfo=dt.timezone.utc)
+    except ValueError:
+        raise CommandError(f"not a date (2026-11-01) or time (2026-11-01T12:00:00Z): {text!r}", code=2) from None
+    return int(at.timestamp() * 1000)
+
+
+def print_json(value: Any) -> None:
+    json.dump(value, sys.stdout, indent=2, ensure_ascii=False)
+    sys.stdout.write("\n")
+
+
+def print_table(headers: Sequence[str], rows: Iterable[Sequence[Any]], *, right: Iterable[int] = ()) -> None:
+    """A plain text table: columns as wide as their widest cell, numbers (``right``) right-aligned."""
+    rows = [["" if c is None else str(c) for c in row] for row in rows]
+    widths = [max([len(h)] + [len(r[i]) for r in rows]) for i, h in enumerate(headers)]
+    right = set(right)
+
+    def line(cells):
+        return "  ".join(c.rjust(w) if i in right else c.ljust(w) for i, (c, w) in enumerate(zip(cells, widths)))
+    print(line(headers).rstrip())
+    print("  ".join("-" * w for w in widths))
+    for r in rows:
+        print(line(r).rstrip())

@@ -1,0 +1,141 @@
+"""The operator commands in their CONTRACT forms, on SQLite and PostgreSQL: output, --json fields, exit codes."""
+
+from __future__ import annotations
+
+import json
+import os
+
+import pytest
+
+from b2bua.cli import main
+
+ROOT = os.path.dirname(os.path.dirname(os.path.dirname(os.path.abspath(__file__))))
+NUM = "+4915112345678"
+
+
+@pytest.fixture
+def cfg(store_url, tmp_path):
+    """The example config with its store pointed at this test's database (migrated, as `prepaid db upgrade`)."""
+    with open(os.path.join(ROOT, "conf", "prepaid.toml"), encoding="utf-8") as f:
+        text = f.read()
+    assert 'url = "sqlite:///var/prepaid.db"' in text
+    path = tmp_path / "prepaid.toml"
+    path.write_text(text.replace('url = "sqlite:///var/prepaid.db"', f"url = {json.dumps(store_url)}"))
+    assert main(["db", "upgrade", "--config", str(path)]) == 0
+    return str(path)
+
+
+def run(capsys, *argv):
+    code = main(list(argv))
+    out, err = capsys.readouterr()
+    return code, out, err
+
+
+def run_json(capsys, *argv):
+    code, out, err = run(capsys, *argv, "--json")
+    assert code == 0, err
+    return json.loads(out)
+
+
+def test_topup_with_national_number_applies_bonus(cfg, capsys):
+    """`topup --profile demo "0151 12345678" 10` credits 10.00 plus the 1.00 bonus to the E.164 number."""
+    code, out, err = run(capsys, "topup", "--config", cfg, "--profile", "demo", "0151 12345678", "10", "--note", "phone")
+    assert code == 0, err
+    assert NUM in out and "11.00" in out
+    data = run_json(capsys, "balance", "--config", cfg, "--profile", "demo", NUM)
+    assert (data["number"], data["balance_cents"]) == (NUM, 1100)
+
+
+def test_topup_twice_is_two_topups(cfg, capsys):
+    """Each manual top-up gets its own reference: two commands are two credits."""
+    for _ in range(2):
+        assert run(capsys, "topup", "--config", cfg, "--profile", "demo", NUM, "12.50")[0] == 0
+    assert run_json(capsys, "balance", "--config", cfg, "--profile", "demo", NUM)["balance_cents"] == 2500
+
+
+def test_balance_of_unknown_caller_is_zero(cfg, capsys):
+    """A caller without an account has balance 0 (and account false), not an error."""
+    data = run_json(capsys, "balance", "--config", cfg, "--profile", "demo", "030 1234567")
+    assert data == {"profile": "demo", "number": "+49301234567", "balance_cents": 0, "currency": "EUR",
+                    "account": False, "pin": None}
+
+
+def test_customers_json_fields(cfg, capsys):
+    """customers --json lists number, balance_cents, topups and last_topup_at, filterable by number."""
+    run(capsys, "topup", "--config", cfg, "--profile", "demo", NUM, "20")
+    run(capsys, "adjust", "--config", cfg, "--profile", "demo", "+49301234567", "5", "--note", "goodwill")
+    rows = run_json(capsys, "customers", "--config", cfg, "--profile", "demo")
+    by_number = {r["number"]: r for r in rows}
+    assert by_number[NUM]["balance_cents"] == 2300 and by_number[NUM]["topups"] == 1
+    assert by_number[NUM]["last_topup_at"].endswith("Z")
+    assert by_number["+49301234567"]["topups"] == 0 and by_number["+49301234567"]["last_topup_at"] is None
+    only = run_json(capsys, "customers", "--config", cfg, "--number", "0151-12345678")
+    assert [r["number"] for r in only] == [NUM]
+    code, out, _ = run(capsys, "customers", "--config", cfg)
+    assert code == 0 and "23.00" in out and "last top-up" in out
+
+
+def test_transactions_json_newest_first_and_kind_filter(cfg, capsys):
+    """transactions --json gives kind, amount_cents, balance_after_cents and at, newest first; --kind filters."""
+    run(capsys, "topup", "--config", cfg, "--profile", "demo", NUM, "10")
+    run(capsys, "adjust", "--config", cfg, "--profile", "demo", NUM, "2.50", "--debit", "--note", "fax service")
+    rows = run_json(capsys, "transactions", "--config", cfg, "--profile", "demo", "--number", NUM)
+    assert [(r["kind"], r["amount_cents"], r["balance_after_cents"]) for r in rows] == [
+        ("manual", -250, 850), ("bonus", 100, 1100), ("topup", 1000, 1000)]
+    assert rows[0]["note"] == "fax service" and rows[0]["at"].startswith("20")
+    topups = run_json(capsys, "transactions", "--config", cfg, "--kind", "topup")
+    assert [r["kind"] for r in topups] == ["topup"]
+    assert run_json(capsys, "transactions", "--config", cfg, "--until", "2000-01-01") == []
+
+
+def test_adjust_debit_beyond_balance_fails_and_changes_nothing(cfg, capsys):
+    """adjust --debit more than the balance exits 1 with a reason on stderr and leaves the balance."""
+    run(capsys, "adjust", "--config", cfg, "--profile", "demo", NUM, "3", "--note", "n")
+    code, out, err = run(capsys, "adjust", "--config", cfg, "--profile", "demo", NUM, "3.01", "--debit", "--note", "n")
+    assert code == 1 and out == "" and "3.00" in err
+    assert run_json(capsys, "balance", "--config", cfg, "--profile", "demo", NUM)["balance_cents"] == 300
+
+
+def test_renumber_refuses_then_merges(cfg, capsys):
+    """renumber onto a number with an account exits 1 unless --merge, which joins the balances."""
+    run(capsys, "topup", "--config", cfg, "--profile", "demo", NUM, "10")
+    run(capsys, "adjust", "--config", cfg, "--profile", "demo", "0172 1234567", "1", "--note", "n")
+    code, _, err = run(capsys, "renumber", "--config", cfg, "--profile", "demo", NUM, "0172 1234567")
+    assert code == 1 and "merge" in err
+    data = run_json(capsys, "renumber", "--config", cfg, "--profile", "demo", NUM, "0172 1234567", "--merge")
+    assert (data["number"], data["merged"], data["balance_cents"]) == ("+491721234567", True, 1200)
+    assert run_json(capsys, "balance", "--config", cfg, "--profile", "demo", NUM)["account"] is False
+
+
+def test_calls_lists_records(cfg, capsys):
+    """calls --json lists the caller's call records with their charge."""
+    from billing.store import CallRecord, Store
+    from tests.conftest import fired
+    url = json.loads(open(cfg).read().split("\nurl = ", 1)[1].split("\n", 1)[0])
+    s = Store.open(url, inline=True)
+    fired(s.add_call_record(CallRecord("c1", "demo", "+493012345678", NUM, "from", False, "mobile", "sip:a@h",
+                                       "sip:a@h", 1000, 2000, 62000, "caller hung up", 200, 200, 60, 249)))
+    s.close()
+    rows = run_json(capsys, "calls", "--config", cfg, "--profile", "demo", "0151 12345678")
+    assert [(r["call_id"], r["billed_s"], r["charge_cents"]) for r in rows] == [("c1", 60, 249)]
+    code, out, _ = run(capsys, "calls", "--config", cfg, "--profile", "demo", NUM)
+    assert code == 0 and "2.49" in out
+
+
+@pytest.mark.parametrize("argv, reason", [
+    (("balance", "--profile", "nope", NUM), "no profile 'nope'"),
+    (("balance", "--profile", "demo", "hello"), "not a phone number"),
+    (("topup", "--profile", "demo", NUM, "12.345"), "not an amount"),
+    (("topup", "--profile", "demo", NUM, "0"), "more than 0"),
+    (("transactions", "--since", "yesterday"), "not a date"),
+])
+def test_bad_input_exits_2_with_reason(cfg, capsys, argv, reason):
+    """Bad profile, number, amount or date: exit 2, the reason on stderr, nothing on stdout."""
+    code, out, err = run(capsys, argv[0], "--config", cfg, *argv[1:])
+    assert (code, out) == (2, "") and reason in err
+
+
+def test_bad_config_exits_2(tmp_path, capsys):
+    """A missing config file is reported as file:key: reason with exit 2."""
+    code, _, err = run(capsys, "balance", "--config", str(tmp_path / "none.toml"), "--profile", "demo", NUM)
+    assert code == 2 and "cannot read" in err
