@@ -161,4 +161,65 @@ class MemoryHarness:
         pass
 
 
-HARNESSES = {"memory": MemoryHarness}
+class SqlHarness:
+    """The real store (SQL inline, so Deferreds fire at once) with SqlSessionStore, on a Clock from 0."""
+
+    def __init__(self, request, url):
+        from twisted.internet.task import Clock
+
+        from billing.db.sessions import SqlSessionStore
+        from billing.store import Store
+        self.clock = Clock()
+        self.db = Store.open(url, self.clock, node_id="test-node", inline=True)
+        self.db.upgrade()
+        self.store = SqlSessionStore(self.db, lease_s=60)
+        self._refs = 0
+
+    def give(self, profile, number, cents):
+        self.topup(profile, number, cents, f"seed-{profile.name}-{number}")
+
+    def topup(self, profile, number, cents, ref):
+        from tests.conftest import fired
+        result = fired(self.db.credit(profile.name, number, cents, kind="manual", source="test",
+                                      external_ref=ref, actor="test"))
+        assert result.applied
+
+    def _account(self, profile, number):
+        from tests.conftest import fired
+        return fired(self.db.account(profile.name, number))
+
+    def balance(self, profile, number):
+        return self._account(profile, number).balance_cents
+
+    def ledger_total(self, profile, number):
+        from tests.conftest import fired
+        return fired(self.db.ledger_sum(self._account(profile, number).id))
+
+    def session_state(self, session_id):
+        import sqlalchemy as sa
+
+        from billing.db.model import call_sessions as cs
+        from tests.conftest import fired
+
+        def thd(conn):
+            row = conn.execute(sa.select(cs.c.state, cs.c.charged_cents, cs.c.end_reason)
+                               .where(cs.c.id == session_id)).one()
+            return (row.state, row.charged_cents, row.end_reason)
+        return fired(self.db.run(thd))
+
+    def flush(self):
+        pass
+
+    def close(self):
+        self.db.close()
+
+
+def sqlite_harness(request):
+    return SqlHarness(request, f"sqlite:///{request.getfixturevalue('tmp_path')}/sessions.db")
+
+
+def postgres_harness(request):
+    return SqlHarness(request, request.getfixturevalue("pg_schema_url_factory")())
+
+
+HARNESSES = {"memory": MemoryHarness, "sqlite": sqlite_harness, "postgresql": postgres_harness}
