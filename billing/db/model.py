@@ -61,6 +61,7 @@ ledger = sa.Table(
     sa.UniqueConstraint("source", "external_ref"),
     sa.Index(None, "account_id", "at_ms"),
     sa.Index(None, "at_ms"),
+    sa.Index(None, "call_session_id"),  # migration 0002: what a call session was debited
 )
 
 call_sessions = sa.Table(
@@ -87,6 +88,9 @@ call_sessions = sa.Table(
     sa.Column("debit_seq", sa.Integer, nullable=False, server_default="0"),
     sa.Column("billed_s", sa.Integer, nullable=False, server_default="0"),
     sa.Column("lease_until_ms", sa.BigInteger, nullable=False),
+    # the last time the node holding the session said it was alive (migration 0002): a reconciler
+    # charges a dead node's call up to here
+    sa.Column("renewed_ms", sa.BigInteger, nullable=True),
     sa.Column("settled_ms", sa.BigInteger, nullable=True),
     sa.Column("end_reason", sa.String(200), nullable=True),
     sa.Index(None, "state", "lease_until_ms"),

@@ -87,7 +87,7 @@ def open_thd(conn, request: OpenRequest) -> Opened:
         connect_charge_cents=tariff.connect_charge_cents,
         first_caller_per_minute=None if fc is None else str(fc.per_minute),
         first_caller_period_s=None if fc is None else fc.period_s,
-        opened_ms=request.now_ms, lease_until_ms=request.lease_until_ms))
+        opened_ms=request.now_ms, lease_until_ms=request.lease_until_ms, renewed_ms=request.now_ms))
     return Opened(request.session_id, tariff, account.balance_cents, first)
 
 
@@ -108,7 +108,7 @@ def debit_ahead_thd(conn, request: DebitAhead, actor: str):
 
     Returns (DebitOutcome, profile, number) — the latter two for the announcement."""
     claimed = conn.execute(sa.update(CS).where(CS.c.id == request.session_id, CS.c.state == "open")
-                           .values(lease_until_ms=request.lease_until_ms)).rowcount
+                           .values(lease_until_ms=request.lease_until_ms, renewed_ms=request.now_ms)).rowcount
     row = conn.execute(sa.select(CS.c.account_id, CS.c.call_id).where(CS.c.id == request.session_id)).first()
     if row is None:
         return DebitOutcome(False, 0, "no session"), None, None
@@ -129,18 +129,20 @@ def debit_ahead_thd(conn, request: DebitAhead, actor: str):
     return DebitOutcome(True, entry.balance_after_cents), account.profile, account.number
 
 
-def renew_thd(conn, session_ids: tuple[str, ...], lease_until_ms: int) -> int:
+def renew_thd(conn, session_ids: tuple[str, ...], now_ms: int, lease_until_ms: int) -> int:
     """Extend the leases of those sessions that are still open; how many were."""
     return conn.execute(sa.update(CS).where(CS.c.id.in_(session_ids), CS.c.state == "open")
-                        .values(lease_until_ms=lease_until_ms)).rowcount
+                        .values(lease_until_ms=lease_until_ms, renewed_ms=now_ms)).rowcount
 
 
 def expired_thd(conn, now_ms: int, limit: int, lease_ms: int) -> list[ExpiredSession]:
-    """Open sessions whose lease ended before ``now_ms``; the last renewal is the lease's end minus its length."""
-    rows = conn.execute(sa.select(CS.c.id, CS.c.node_id, CS.c.lease_until_ms)
+    """Open sessions whose lease ended before ``now_ms``, with their last renewal (for a row written before
+    migration 0002: the lease's end minus ``lease_ms``)."""
+    rows = conn.execute(sa.select(CS.c.id, CS.c.node_id, CS.c.lease_until_ms, CS.c.renewed_ms)
                         .where(CS.c.state == "open", CS.c.lease_until_ms < now_ms)
                         .order_by(CS.c.lease_until_ms, CS.c.id).limit(limit)).all()
-    return [ExpiredSession(r.id, r.node_id, int(r.lease_until_ms) - lease_ms) for r in rows]
+    return [ExpiredSession(r.id, r.node_id, int(r.renewed_ms) if r.renewed_ms is not None
+                           else int(r.lease_until_ms) - lease_ms) for r in rows]
 
 
 def settle_thd(conn, request: SettleRequest, actor: str):
@@ -211,7 +213,7 @@ class SqlSessionStore:
         return self.store.run(debit_ahead_thd, request, self.actor).addCallback(done)
 
     def renew_leases(self, session_ids, now_ms: int, lease_until_ms: int) -> Deferred:
-        return self.store.run(renew_thd, tuple(session_ids), lease_until_ms)
+        return self.store.run(renew_thd, tuple(session_ids), now_ms, lease_until_ms)
 
     def expired_sessions(self, now_ms: int, limit: int) -> Deferred:
         return self.store.run(expired_thd, now_ms, limit, self.lease_ms)
