@@ -120,6 +120,15 @@ class AgentHunt:
         self._current = self._agents[len(self.tried)]
         return self._current
 
+    def has_next(self) -> bool:
+        """Whether an agent is left to try after the current attempt."""
+        return len(self.tried) + (self._current is not None) < len(self._agents)
+
+    @property
+    def current(self) -> str | None:
+        """The agent being rung now, if any."""
+        return self._current
+
     def record(self, outcome: Outcome) -> None:
         """What became of the agent last returned by :meth:`next_agent`."""
         if self._current is None:

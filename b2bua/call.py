@@ -1,0 +1,494 @@
+"""One prepaid call: the controller that holds the carrier's leg and the agent's leg.
+
+The controller relays call-control events between the A-leg (we are the
+carrier's UAS) and the B-leg (we are the agent's UAC) through the table of
+:mod:`b2bua.callstate`.  It does no SIP itself: the legs (``b2bua.legs``) turn
+its orders into SIP and report back what their peers did; media
+(:class:`CallMedia`) anchors the audio and speaks into it; billing
+(``billing.session``) says how long the credit lasts and when it is spent.
+
+Timeline of a call (DESIGN.md, "One call, end to end"): identify -> open the
+billing session -> answer and announce the minutes -> ring the agents in turn
+-> bridge -> charging starts at the profile's point -> warning -> credit spent:
+last words to both, BYE to both -> settle and write the call record.
+
+Tests (``tests/test_call.py``) drive it with fake legs and media on a
+``task.Clock`` and pin: the agent is rung only with credit; hunting on busy and
+no answer; CANCEL while ringing; the 200/CANCEL race; each charging start;
+warning and cut-off; the call record's fields; and that nothing is left pending.
+"""
+
+from __future__ import annotations
+
+import enum
+from dataclasses import dataclass, field
+from typing import Callable, Protocol
+
+from twisted.internet.defer import Deferred
+from twisted.internet.interfaces import IDelayedCall, IReactorTime
+from twisted.logger import Logger
+
+from billing.db.rows import CallRecord
+from billing.profile import ChargingStart
+from billing.session import CallBilling, CallSession, Exhausted, Refused, Warning_, charging_start_ms
+
+from .callstate import Act, Ev, St, transition
+from .identity import CallerIdentity
+from .routing import AgentHunt, Outcome, Route, outcome_of_status
+
+log = Logger()
+
+
+class Say(enum.Enum):
+    """What the caller (or agent) is told; media turns it into phrases in the profile's language."""
+
+    MINUTES = "minutes"            # the tariff (when the profile says) and the minutes the credit buys
+    NO_CREDIT = "no_credit"        # no credit, and where to top up
+    WITHHELD = "withheld"          # number withheld: call with it shown (or type the PIN)
+    WARNING = "warning"            # the credit lasts two more minutes (the agent hears a tone)
+    TOPPED_UP = "topped_up"        # the credit was topped up during the call
+    USED_UP = "used_up"            # the credit is used up: goodbye
+
+
+@dataclass(frozen=True)
+class Announcement:
+    """One thing to say on a call: to whom, and the facts it needs."""
+
+    say: Say
+    to_caller: bool = True
+    to_agent: bool = False
+    #: mixed over the conversation (warning) instead of replacing it
+    mixed: bool = False
+    minutes: int | None = None
+    per_minute: object | None = None      # Decimal tariff, when the profile announces it
+    caller_class: str | None = None
+
+
+class CallMedia(Protocol):
+    """The call's anchored media (``b2bua.callmedia`` builds it on ``media/``)."""
+
+    def answer_for_a(self, offer: bytes | None) -> bytes:
+        """Our SDP for the carrier, answering its offer."""
+
+    def offer_for_b(self) -> bytes:
+        """Our SDP offer for the agent."""
+
+    def b_answered(self, answer: bytes | None) -> None:
+        """The agent's SDP answer: start relaying between the legs."""
+
+    def announce(self, announcement: Announcement) -> Deferred:
+        """Speak into the call; fires when it has been said (or was stopped)."""
+
+    def stop(self) -> None:
+        """Stop anything being said."""
+
+    def close(self) -> None:
+        """Free the ports: the call is over."""
+
+
+class InboundLeg(Protocol):
+    """The carrier's leg, as the controller sees it."""
+
+    offer: bytes | None
+    answered: bool
+    ended: bool
+    final_status: int | None
+
+    def provisional(self, status: int, sdp: bytes | None = None) -> None: ...
+    def answer(self, sdp: bytes) -> None: ...
+    def reject(self, status: int) -> None: ...
+    def bye(self) -> None: ...
+
+
+class OutboundLeg(Protocol):
+    """One agent's leg."""
+
+    agent: str
+    ended: bool
+    final_status: int | None
+
+    def cancel(self) -> None: ...
+    def bye(self) -> None: ...
+
+
+#: dialer(agent URI, caller identity, our SDP offer, the call) -> the new leg
+Dialer = Callable[[str, CallerIdentity, bytes, "Call"], OutboundLeg]
+
+
+@dataclass
+class CallTimes:
+    """When things happened, in ms of the injected clock (the record's times)."""
+
+    invite_ms: int
+    answer_ms: int | None = None          # the carrier's leg answered (by us)
+    agent_answer_ms: int | None = None
+    announcement_end_ms: int | None = None
+    end_ms: int | None = None
+
+
+class Call:
+    """The controller of one call. Made by the call manager for each new INVITE."""
+
+    def __init__(self, *, call_id: str, reactor: IReactorTime, a: InboundLeg, route: Route | None,
+                 identity: CallerIdentity, dialer: Dialer, media: CallMedia | None,
+                 billing: CallBilling | None, record: Callable[[CallRecord], object],
+                 max_duration_s: int, answer_mode: str = "answer", announce_tariff: bool = False,
+                 withheld_policy: str = "reject", on_done: Callable[["Call"], None] = lambda call: None):
+        self.call_id = call_id
+        self.reactor = reactor
+        self.a = a
+        self.route = route
+        self.identity = identity
+        self.dialer = dialer
+        self.media = media
+        self.billing = billing
+        self._record = record
+        self.max_duration_s = max_duration_s
+        self.answer_mode = answer_mode
+        self.announce_tariff = announce_tariff
+        self.withheld_policy = withheld_policy
+        self._on_done = on_done
+        self.state = St.ROUTING
+        self.times = CallTimes(self._now_ms())
+        self.hunt = AgentHunt(route) if route is not None else None
+        self.b: OutboundLeg | None = None
+        self.session: CallSession | None = None
+        self.refusal: Say | None = None
+        self.reject_status = 480
+        self.end_reason: str | None = None
+        self.events: list[tuple[int, str]] = []     # (ms, what) for the log and the demo's timeline
+        self.ignored = 0
+        self._ring_timer: IDelayedCall | None = None
+        self._charge_timer: IDelayedCall | None = None
+        self._limit_timer: IDelayedCall | None = None
+        self._timed_out: OutboundLeg | None = None
+        self._finished: Deferred = Deferred()
+
+    # -- time and bookkeeping -------------------------------------------------------
+
+    def _now_ms(self) -> int:
+        return round(self.reactor.seconds() * 1000)
+
+    def note(self, what: str) -> None:
+        self.events.append((self._now_ms(), what))
+        log.info("call {call_id}: {what}", call_id=self.call_id, what=what)
+
+    @property
+    def finished(self) -> Deferred:
+        """Fires with the :class:`CallRecord` once the call is over and settled."""
+        return self._finished
+
+    def pending_timers(self) -> int:
+        return sum(1 for t in (self._ring_timer, self._charge_timer, self._limit_timer)
+                   if t is not None and t.active())
+
+    # -- the table ------------------------------------------------------------------------
+
+    def feed(self, event: Ev) -> None:
+        row = transition(self.state, event)
+        if row is None:
+            self.ignored += 1
+            return
+        self.state, actions = row
+        for action in actions:
+            getattr(self, "_do_" + action.value)()
+        if self.state is St.CLOSING:
+            self._maybe_done()
+
+    # -- admission ----------------------------------------------------------------------
+
+    def start(self) -> None:
+        """Decide whether this call may go on: route, identity, credit."""
+        if self.route is None:
+            self.reject_status = 404
+            self.end_reason = "unknown_service_number"
+            self.note("refused: unknown service number")
+            self.feed(Ev.REFUSED)
+            return
+        if self.identity.number is None:
+            self.end_reason = "unidentified"
+            self.note("refused: caller not identified")
+            if self.media is None:
+                self.reject_status = 403
+                self.feed(Ev.REFUSED)
+            else:
+                self.refusal = Say.WITHHELD
+                self.feed(Ev.REFUSED_SPOKEN)
+            return
+        self.note(f"identified {self.identity.number} ({self.identity.source}"
+                  f"{', withheld' if self.identity.privacy else ''})")
+        if self.billing is None:
+            self.feed(Ev.ACCEPTED)
+            return
+        profile = self.route.profile.billing
+        d = self.billing.open(profile, self.identity.number, self.identity.caller_class, self.call_id, self)
+        d.addCallbacks(self._opened, self._not_opened)
+
+    def _opened(self, session: CallSession) -> None:
+        self.session = session
+        self.note(f"billing session {session.session_id}: {session.minutes} minute(s) at "
+                  f"{session.tariff.per_minute}/min")
+        if self.state is not St.ROUTING:      # the carrier cancelled meanwhile
+            session.settle(self._now_ms(), "cancelled")
+            return
+        self.feed(Ev.ACCEPTED)
+
+    def _not_opened(self, failure) -> None:
+        if failure.check(Refused):
+            self.end_reason = "no_credit"
+            self.note(f"refused: {failure.value.reason} (balance {failure.value.balance_cents} cents)")
+            if self.media is None:
+                self.reject_status = 402
+                self.feed(Ev.REFUSED)
+            else:
+                self.refusal = Say.NO_CREDIT
+                self.feed(Ev.REFUSED_SPOKEN)
+            return
+        log.failure("call {call_id}: billing failed", failure, call_id=self.call_id)
+        self.end_reason = "billing_error"
+        self.reject_status = 503
+        self.feed(Ev.REFUSED)
+
+    # -- what the legs report ---------------------------------------------------------
+
+    def on_a_cancel(self) -> None:
+        self.end_reason = self.end_reason or "caller_cancelled"
+        self.note("carrier cancelled")
+        self.feed(Ev.A_CANCEL)
+
+    def on_a_bye(self) -> None:
+        self.end_reason = self.end_reason or "caller_hangup"
+        self.note("caller hung up")
+        self.feed(Ev.A_BYE)
+
+    def on_b_bye(self, leg: OutboundLeg) -> None:
+        if leg is not self.b:
+            return
+        self.end_reason = self.end_reason or "agent_hangup"
+        self.note("agent hung up")
+        self.feed(Ev.B_BYE)
+
+    def on_b_progress(self, leg: OutboundLeg, status: int) -> None:
+        if leg is self.b:
+            self.feed(Ev.B_PROGRESS)
+
+    def on_b_answer(self, leg: OutboundLeg, sdp: bytes | None) -> None:
+        if leg is not self.b:
+            # a late 2xx from an agent we gave up on: the leg ACKs and BYEs it itself
+            leg.bye()
+            return
+        self._b_answer_sdp = sdp
+        if self.state is St.HUNTING:
+            self.hunt.record(Outcome.ANSWERED)
+            self.times.agent_answer_ms = self._now_ms()
+            self.note(f"agent {leg.agent} answered")
+        self.feed(Ev.B_ANSWERED)
+
+    def on_b_failed(self, leg: OutboundLeg, status: int) -> None:
+        if leg is not self.b or self.state is not St.HUNTING:
+            self._maybe_done()
+            return
+        self._cancel(self._ring_timer)
+        outcome = Outcome.NO_ANSWER if self._timed_out is leg else outcome_of_status(status)
+        self.hunt.record(outcome)
+        self.note(f"agent {leg.agent}: {status} ({outcome.value})")
+        if self.hunt.has_next():
+            self.feed(Ev.B_FAILED)
+        else:
+            self.reject_status = self.hunt.final_status()
+            self.end_reason = "no_agent"
+            self.feed(Ev.B_FAILED_LAST)
+
+    def on_leg_ended(self) -> None:
+        self._maybe_done()
+
+    def abort(self, reason: str) -> None:
+        """Session expired, maximum duration, dead media, an ACK that never came: end both legs."""
+        self.end_reason = self.end_reason or reason
+        self.note(f"aborted: {reason}")
+        self.reject_status = 500 if reason != "max_duration" else 480
+        self.feed(Ev.ABORT)
+
+    # -- what billing reports (billing.session.SessionObserver) ---------------------------
+
+    def session_warning(self, event: Warning_) -> None:
+        self.note(f"warning: credit ends in {event.remaining_s} s")
+        if self.state is St.BRIDGED and self.media is not None:
+            self.media.announce(Announcement(Say.WARNING, to_caller=True, to_agent=True, mixed=True))
+
+    def session_exhausted(self, event: Exhausted) -> None:
+        self.end_reason = "credit_exhausted"
+        self.note("credit exhausted")
+        self.feed(Ev.CREDIT_EXHAUSTED)
+
+    def topped_up(self) -> None:
+        """The balance grew during the call: tell the caller (billing already moved the end)."""
+        if self.state is St.BRIDGED and self.media is not None:
+            self.note("topped up during the call")
+            self.media.announce(Announcement(Say.TOPPED_UP, to_caller=True, mixed=True))
+
+    # -- actions ------------------------------------------------------------------------
+
+    def _do_answer_a(self) -> None:
+        sdp = self.media.answer_for_a(self.a.offer) if self.media is not None else self.a.offer
+        if self.answer_mode == "early_media" and self.refusal is None:
+            self.a.provisional(183, sdp)
+            self.note("early media to the carrier (183)")
+        else:
+            self.a.answer(sdp or b"")
+            self.times.answer_ms = self._now_ms()
+            self.note("answered the carrier")
+        self._limit_timer = self.reactor.callLater(self.max_duration_s, self.abort, "max_duration")
+
+    def _announce(self, announcement: Announcement, done: Ev) -> None:
+        if self.media is None:
+            self.feed(done)
+            return
+        self.media.announce(announcement).addBoth(lambda _: self._announced(done))
+
+    def _announced(self, done: Ev) -> None:
+        if done is Ev.ANNOUNCEMENT_DONE:
+            self.times.announcement_end_ms = self._now_ms()
+        self.feed(done)
+
+    def _do_play_minutes(self) -> None:
+        minutes = self.session.minutes if self.session is not None else None
+        tariff = self.session.tariff.per_minute if (self.session is not None and self.announce_tariff) else None
+        klass = self.identity.caller_class.value if self.identity.caller_class is not None else None
+        self.note(f"announcing {minutes} minute(s)")
+        self._announce(Announcement(Say.MINUTES, minutes=minutes, per_minute=tariff, caller_class=klass),
+                       Ev.ANNOUNCEMENT_DONE)
+
+    def _do_play_refusal(self) -> None:
+        self._announce(Announcement(self.refusal or Say.NO_CREDIT), Ev.ANNOUNCEMENT_DONE)
+
+    def _do_play_final(self) -> None:
+        self._announce(Announcement(Say.USED_UP, to_caller=True, to_agent=True), Ev.FINAL_DONE)
+
+    def _do_ring_next(self) -> None:
+        agent = self.hunt.next_agent()
+        offer = self.media.offer_for_b() if self.media is not None else (self.a.offer or b"")
+        self.note(f"ringing agent {agent}")
+        self.b = self.dialer(agent, self.identity, offer, self)
+        self._ring_timer = self.reactor.callLater(self.hunt.ring_timeout_s, self._ring_timeout, self.b)
+
+    def _ring_timeout(self, leg: OutboundLeg) -> None:
+        self._ring_timer = None
+        if leg is self.b:
+            self._timed_out = leg
+            self.note(f"agent {leg.agent}: no answer in {self.hunt.ring_timeout_s} s")
+            self.feed(Ev.RING_TIMEOUT)
+
+    def _do_relay_ringing(self) -> None:
+        if not self.a.answered and self.answer_mode != "early_media":
+            self.a.provisional(180)
+
+    def _do_connect(self) -> None:
+        self._cancel(self._ring_timer)
+        if self.media is not None:
+            self.media.b_answered(getattr(self, "_b_answer_sdp", None))
+        if not self.a.answered:
+            sdp = self.media.answer_for_a(self.a.offer) if self.media is not None else self._b_answer_sdp
+            self.a.answer(sdp or b"")
+            self.times.answer_ms = self._now_ms()
+        self.note("bridged")
+        if self.session is None:
+            return
+        mode = self.route.profile.billing.charging_starts
+        agent_ms = self.times.agent_answer_ms or self._now_ms()
+        start_ms = charging_start_ms(mode, answer_ms=agent_ms, announcement_end_ms=self.times.announcement_end_ms)
+        delay_s = max(0, start_ms - self._now_ms()) / 1000
+        if mode is ChargingStart.AFTER_ANNOUNCEMENT or delay_s == 0:
+            self._start_charging(start_ms)
+        else:
+            self._charge_timer = self.reactor.callLater(delay_s, self._start_charging, start_ms)
+
+    def _start_charging(self, at_ms: int) -> None:
+        self._charge_timer = None
+        if self.state is St.BRIDGED and self.session is not None:
+            self.session.start_charging(at_ms)
+            self.note("charging started")
+
+    def _do_cancel_b(self) -> None:
+        if self.b is not None and not self.b.ended:
+            self.b.cancel()
+
+    def _do_bye_a(self) -> None:
+        if not self.a.ended:
+            self.a.bye()
+
+    def _do_bye_b(self) -> None:
+        if self.b is not None and not self.b.ended:
+            self.b.bye()
+
+    def _do_reject_a(self) -> None:
+        if self.a.answered:
+            self.a.bye()
+        elif not self.a.ended:
+            self.a.reject(self.reject_status)
+
+    def _do_reject_a_cancelled(self) -> None:
+        if not self.a.ended:
+            self.a.reject(487)
+
+    def _do_stop_media(self) -> None:
+        for timer in (self._ring_timer, self._charge_timer, self._limit_timer):
+            self._cancel(timer)
+        if self.media is not None:
+            self.media.stop()
+
+    def _do_finish(self) -> None:
+        self.times.end_ms = self._now_ms()
+        if self.media is not None:
+            self.media.close()
+        self.note(f"ended: {self.end_reason}")
+        if self.session is not None:
+            d = self.session.settle(self.times.end_ms, self.end_reason or "hangup")
+            d.addCallbacks(self._write_record, self._settle_failed)
+        else:
+            self._write_record(None)
+
+    def _settle_failed(self, failure) -> None:
+        log.failure("call {call_id}: settle failed; the reconciler will settle it", failure,
+                    call_id=self.call_id)
+        self._write_record(None)
+
+    def _write_record(self, settlement) -> None:
+        tried = [agent for agent, _ in self.hunt.tried] if self.hunt is not None else []
+        record = CallRecord(
+            call_id=self.call_id,
+            profile=self.route.profile.name if self.route is not None else "",
+            service_number=self.route.service_number if self.route is not None else "",
+            caller=self.identity.number,
+            identity_source=self.identity.source,
+            privacy=self.identity.privacy,
+            caller_class=self.identity.caller_class.value if self.identity.caller_class else None,
+            agent_tried=",".join(tried) or None,
+            agent_answered=self.hunt.answered_by if self.hunt is not None else None,
+            invite_ms=self.times.invite_ms,
+            answer_ms=self.times.answer_ms,
+            end_ms=self.times.end_ms,
+            end_reason=self.end_reason or "hangup",
+            a_status=self.a.final_status,
+            b_status=self.b.final_status if self.b is not None else None,
+            billed_s=settlement.billed_s if settlement is not None else 0,
+            charge_cents=settlement.charge_cents if settlement is not None else 0,
+            call_session_id=self.session.session_id if self.session is not None else None,
+        )
+        if settlement is not None:
+            self.note(f"settled: {settlement.billed_s} s billed, {settlement.charge_cents} cents charged, "
+                      f"{settlement.refund_cents} cents refunded")
+        try:
+            self._record(record)
+        finally:
+            self._on_done(self)
+            self._finished.callback(record)
+
+    def _maybe_done(self) -> None:
+        if self.state is St.CLOSING and self.a.ended and (self.b is None or self.b.ended):
+            self.feed(Ev.LEGS_DONE)
+
+    @staticmethod
+    def _cancel(timer: IDelayedCall | None) -> None:
+        if timer is not None and timer.active():
+            timer.cancel()

@@ -1,0 +1,132 @@
+"""Who is calling: the caller's E.164 number from From, or from a trusted P-Asserted-Identity.
+
+RFC 3325 and RFC 3323: the caller is the From user, unless the From is
+anonymous or ``Privacy: id`` is set; then the network-asserted identity
+(``P-Asserted-Identity``, ``sip:+49...;user=phone`` or ``tel:+49...``, with
+``phone-context`` honoured) — believed only when the INVITE came from an
+address of the trust domain (the trusted carriers of the config).  From any
+other address a PAI is ignored and logged.
+
+Tests pin: each source, the tel: and sip: forms, phone-context, an untrusted
+PAI ignored, and that a withheld number is flagged so the agent never sees it.
+"""
+
+from __future__ import annotations
+
+import ipaddress
+from dataclasses import dataclass
+from typing import Iterable
+
+from twisted.logger import Logger
+
+from billing.numbers import classify, normalise
+from billing.profile import CallerClass
+
+from .sip.errors import SipParseError
+from .sip.headers import NameAddr
+from .sip.uri import SipUri, TelUri
+
+log = Logger()
+
+_PRIVACY_HIDING = frozenset({"id", "user", "header"})
+
+
+@dataclass(frozen=True)
+class CallerIdentity:
+    """The outcome: ``number`` (E.164) or None; ``source`` is ``from``, ``pai`` or ``none``."""
+
+    number: str | None
+    source: str
+    privacy: bool
+    caller_class: CallerClass | None
+    #: a PAI was present but came from an untrusted address
+    untrusted_pai: bool = False
+
+
+def _number_of_uri(uri: object, default_region: str) -> str | None:
+    """The E.164 number a sip:/sips:/tel: URI names, honouring phone-context."""
+    if isinstance(uri, TelUri):
+        digits = uri.number
+        context = dict(uri.params).get("phone-context")
+    elif isinstance(uri, SipUri):
+        if not uri.user:
+            return None
+        user, _, rest = uri.user.partition(";")
+        digits = user
+        context = None
+        for param in rest.split(";") if rest else ():
+            name, _, value = param.partition("=")
+            if name.lower() == "phone-context":
+                context = value
+    else:
+        return None
+    digits = "".join(ch for ch in digits if ch not in "-.() ")
+    if context and not digits.startswith("+"):
+        if context.startswith("+"):
+            # a local number in the context of a country/area prefix (RFC 3966 §5.1.5)
+            prefix = "".join(ch for ch in context if ch.isdigit())
+            national = digits.lstrip("0") if len(prefix) <= 3 else digits
+            return normalise(f"+{prefix}{national}", default_region)
+        # a domain-name context tells us no country; read the number in our region
+    return normalise(digits, default_region)
+
+
+def _is_anonymous(name_addr: NameAddr) -> bool:
+    uri = name_addr.uri
+    if isinstance(uri, SipUri):
+        user = (uri.user or "").lower()
+        if user in ("anonymous", "") or uri.host.lower() == "anonymous.invalid":
+            return True
+    display = (name_addr.display_name or "").strip().strip('"').lower()
+    return display == "anonymous"
+
+
+def is_trusted(host: str, trusted: Iterable[ipaddress.IPv4Network | ipaddress.IPv6Network]) -> bool:
+    """Whether ``host`` (an IP literal) lies in one of the trusted networks."""
+    try:
+        address = ipaddress.ip_address(host)
+    except ValueError:
+        return False
+    return any(address in network for network in trusted)
+
+
+def identify(*, from_value: str | None, privacy_values: list[str], pai_values: list[str],
+             source_host: str, trusted: Iterable[ipaddress.IPv4Network | ipaddress.IPv6Network],
+             default_region: str) -> CallerIdentity:
+    """Identify the caller of an INVITE from its header values and the address it came from."""
+    tokens = {t.strip().lower() for v in privacy_values for t in v.split(";") if t.strip()}
+    privacy = bool(tokens & _PRIVACY_HIDING) and "none" not in tokens
+    from_addr = None
+    if from_value:
+        try:
+            from_addr = NameAddr.parse(from_value)
+        except SipParseError:
+            from_addr = None
+    anonymous = from_addr is None or _is_anonymous(from_addr)
+    withheld = privacy or anonymous
+
+    if not withheld:
+        number = _number_of_uri(from_addr.uri, default_region)
+        if number is not None:
+            return CallerIdentity(number, "from", False, classify(number))
+
+    untrusted = False
+    if pai_values:
+        if is_trusted(source_host, trusted):
+            numbers = []
+            for value in pai_values:
+                try:
+                    numbers.append(_number_of_uri(NameAddr.parse(value).uri, default_region))
+                except SipParseError:
+                    continue
+            # prefer the tel: / user=phone identity that gave a number; the first that did
+            number = next((n for n in numbers if n), None)
+            if number is not None:
+                return CallerIdentity(number, "pai", withheld, classify(number))
+        else:
+            untrusted = True
+            log.warn("P-Asserted-Identity from untrusted {host} ignored", host=source_host)
+    return CallerIdentity(None, "none", withheld, None, untrusted_pai=untrusted)
+
+
+ANONYMOUS_FROM = '"Anonymous" <sip:anonymous@anonymous.invalid>'

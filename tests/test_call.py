@@ -1,0 +1,358 @@
+"""The call controller with fake legs and media on a task.Clock, and billing on the in-memory session store.
+
+Each test asserts outcomes: what each leg was told, the call record, the money.
+After every scenario nothing may be left pending: no controller timer, no open
+billing session, no open leg.
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass, field
+from decimal import Decimal
+
+import pytest
+from twisted.internet.defer import Deferred, succeed
+from twisted.internet.task import Clock
+
+from b2bua.call import Announcement, Call, Say
+from b2bua.callstate import St
+from b2bua.identity import CallerIdentity
+from b2bua.routing import Router
+from billing.profile import BillingProfile, CallerClass, ChargingStart, Increment
+from billing.session import CallBilling
+from tests.billing.test_session_harness import MemorySessionStore
+
+CALLER = "+49301234567"
+
+
+@dataclass(frozen=True)
+class Profile:
+    name: str
+    billing: BillingProfile
+    service_numbers: tuple = ("+493012345678",)
+    agents: tuple = ("sip:a1@agents", "sip:a2@agents")
+    hunting: str = "order"
+    ring_timeout_s: int = 20
+
+
+def billing_profile(**kw) -> BillingProfile:
+    defaults = dict(name="demo", landline_per_minute=Decimal("1.20"), mobile_per_minute=Decimal("2.40"),
+                    increment=Increment(60, 60), charging_starts=ChargingStart.ANSWER, warn_before_s=120)
+    defaults.update(kw)
+    return BillingProfile(**defaults)
+
+
+class FakeA:
+    def __init__(self):
+        self.offer = b"v=0 carrier"
+        self.answered = False
+        self.ended = False
+        self.final_status = None
+        self.sent: list = []
+
+    def provisional(self, status, sdp=None):
+        self.sent.append(status)
+
+    def answer(self, sdp):
+        self.sent.append(200)
+        self.answered = True
+        self.final_status = 200
+
+    def reject(self, status):
+        self.sent.append(status)
+        self.final_status = status
+        self.ended = True
+
+    def bye(self):
+        self.sent.append("BYE")
+        self.ended = True
+
+
+class FakeB:
+    def __init__(self, agent):
+        self.agent = agent
+        self.ended = False
+        self.final_status = None
+        self.sent: list = []
+
+    def cancel(self):
+        self.sent.append("CANCEL")
+
+    def bye(self):
+        self.sent.append("BYE")
+        self.ended = True
+
+
+class FakeMedia:
+    """Announcements take `say_s` seconds of clock time; records what was said to whom."""
+
+    def __init__(self, clock, say_s=5):
+        self.clock = clock
+        self.say_s = say_s
+        self.said: list[Announcement] = []
+        self.closed = False
+        self.bridged = False
+
+    def answer_for_a(self, offer):
+        return b"v=0 ours-a"
+
+    def offer_for_b(self):
+        return b"v=0 ours-b"
+
+    def b_answered(self, answer):
+        self.bridged = True
+
+    def announce(self, announcement):
+        self.said.append(announcement)
+        d = Deferred()
+        self.clock.callLater(self.say_s, d.callback, None)
+        return d
+
+    def stop(self):
+        pass
+
+    def close(self):
+        self.closed = True
+
+
+@dataclass
+class World:
+    clock: Clock
+    store: MemorySessionStore
+    billing: CallBilling
+    media: FakeMedia
+    a: FakeA
+    legs: list = field(default_factory=list)
+    records: list = field(default_factory=list)
+    call: Call | None = None
+
+    def b(self, i=-1) -> FakeB:
+        return self.legs[i]
+
+
+def make_call(balance_cents=1000, profile=None, identity=None, answer_mode="answer", dialled="+493012345678",
+              with_media=True, max_duration_s=4 * 3600):
+    clock = Clock()
+    clock.advance(1_800_000_000)
+    store = MemorySessionStore()
+    profile = profile or Profile("demo", billing_profile())
+    if balance_cents is not None:
+        store.set_balance("demo", CALLER, balance_cents)
+    billing = CallBilling(store, clock, node_id="n1", lease_s=60)
+    world = World(clock, store, billing, FakeMedia(clock), FakeA())
+
+    def dialer(agent, ident, offer, call):
+        leg = FakeB(agent)
+        world.legs.append(leg)
+        return leg
+
+    route = Router([profile], "DE").route(dialled)
+    ident = identity or CallerIdentity(CALLER, "from", False, CallerClass.LANDLINE)
+    world.call = Call(call_id="c1", reactor=clock, a=world.a, route=route, identity=ident, dialer=dialer,
+                      media=world.media if with_media else None, billing=billing, record=world.records.append,
+                      max_duration_s=max_duration_s, answer_mode=answer_mode)
+    world.call.start()
+    return world
+
+
+def nothing_pending(w: World):
+    assert w.call.state is St.DONE
+    assert w.call.pending_timers() == 0
+    assert w.billing.sessions == ()
+    assert w.a.ended and all(leg.ended for leg in w.legs)
+
+
+def caller_hangs_up(w: World):
+    """The carrier's BYE: its leg has answered the BYE (so it has ended) before telling the call."""
+    w.a.ended = True
+    w.call.on_a_bye()
+
+
+def answer_agent(w: World, leg=None):
+    leg = leg or w.b()
+    w.call.on_b_progress(leg, 180)
+    w.call.on_b_answer(leg, b"v=0 agent")
+    leg.final_status = 200
+
+
+def test_basic_call_hung_up_by_caller():
+    """Answer, announce the minutes, ring, bridge, charge from answer; caller BYE ends the agent too."""
+    w = make_call(1000)
+    assert w.a.sent == [200] and w.media.said[0].say is Say.MINUTES and w.media.said[0].minutes == 8
+    assert w.legs == []                        # the agent is rung only after the announcement
+    w.clock.advance(5)
+    assert [leg.agent for leg in w.legs] == ["sip:a1@agents"]
+    answer_agent(w)
+    assert w.call.state is St.BRIDGED and w.media.bridged
+    w.clock.advance(90)                        # 1:30 talk -> 2 minutes at 60/60
+    caller_hangs_up(w)
+    assert w.b().sent == ["BYE"]
+    nothing_pending(w)
+    rec = w.records[0]
+    assert (rec.caller, rec.identity_source, rec.agent_answered, rec.end_reason) == (
+        CALLER, "from", "sip:a1@agents", "caller_hangup")
+    assert (rec.billed_s, rec.charge_cents) == (120, 240)
+    assert w.store.balances[("demo", CALLER)] == 1000 - 240
+
+
+def test_no_credit_is_told_and_no_agent_is_rung():
+    """A balance that cannot pay the first increment: the caller hears why, then BYE; no agent leg."""
+    w = make_call(50)
+    assert w.media.said[0].say is Say.NO_CREDIT
+    w.clock.advance(5)
+    assert w.a.sent == [200, "BYE"] and w.legs == []
+    nothing_pending(w)
+    assert w.records[0].end_reason == "no_credit" and w.records[0].charge_cents == 0
+
+
+def test_unknown_service_number_is_404():
+    w = make_call(1000, dialled="+493099999999")
+    assert w.a.sent == [404] and w.call.state is St.DONE and w.records[0].end_reason == "unknown_service_number"
+
+
+def test_unidentified_caller_without_media_gets_403():
+    """Without an announcement hook an unidentified caller is refused 403."""
+    w = make_call(1000, identity=CallerIdentity(None, "none", True, None), with_media=False)
+    assert w.a.sent == [403]
+
+
+def test_withheld_caller_is_told_to_show_the_number():
+    w = make_call(1000, identity=CallerIdentity(None, "none", True, None))
+    assert w.media.said[0].say is Say.WITHHELD
+    w.clock.advance(5)
+    assert w.a.sent == [200, "BYE"] and w.legs == []
+
+
+def test_first_agent_busy_second_answers():
+    w = make_call(1000)
+    w.clock.advance(5)
+    w.b(0).final_status = 486
+    w.b(0).ended = True
+    w.call.on_b_failed(w.b(0), 486)
+    assert [leg.agent for leg in w.legs] == ["sip:a1@agents", "sip:a2@agents"]
+    answer_agent(w)
+    w.b().ended = True
+    w.call.on_b_bye(w.b())
+    assert w.a.sent[-1] == "BYE"
+    nothing_pending(w)
+    assert w.records[0].agent_tried == "sip:a1@agents,sip:a2@agents"
+    assert w.records[0].end_reason == "agent_hangup"
+
+
+def test_no_agent_answers_ring_timeouts_then_carrier_leg_ends():
+    """Each agent rings ring_timeout_s, is cancelled; after the last the carrier's leg ends."""
+    w = make_call(1000, answer_mode="early_media")
+    assert w.a.sent == [183]
+    w.clock.advance(5)
+    for i in range(2):
+        w.clock.advance(20)
+        assert w.b(i).sent == ["CANCEL"]
+        w.b(i).ended = True
+        w.call.on_b_failed(w.b(i), 487)
+    assert w.a.sent == [183, 480]
+    nothing_pending(w)
+    assert w.records[0].end_reason == "no_agent"
+
+
+def test_all_agents_busy_is_486():
+    w = make_call(1000, answer_mode="early_media")
+    w.clock.advance(5)
+    for i in range(2):
+        w.b(i).ended = True
+        w.call.on_b_failed(w.b(i), 486)
+    assert w.a.sent[-1] == 486
+
+
+def test_cancel_while_agent_rings():
+    """Carrier CANCEL while the agent rings: CANCEL to the agent, 487 to the carrier, nothing billed."""
+    w = make_call(1000, answer_mode="early_media")
+    w.clock.advance(5)
+    w.call.on_b_progress(w.b(), 180)
+    w.call.on_a_cancel()
+    assert w.b().sent == ["CANCEL"] and w.a.sent[-1] == 487
+    w.b().ended = True
+    w.call.on_b_failed(w.b(), 487)
+    nothing_pending(w)
+    assert w.records[0].charge_cents == 0 and w.store.balances[("demo", CALLER)] == 1000
+
+
+def test_200_crossing_cancel_is_acked_and_byed():
+    """The agent's 200 crosses our CANCEL: the agent gets BYE, nothing left open."""
+    w = make_call(1000, answer_mode="early_media")
+    w.clock.advance(5)
+    w.call.on_a_cancel()
+    assert w.b().sent == ["CANCEL"]
+    w.call.on_b_answer(w.b(), b"v=0")
+    assert w.b().sent == ["CANCEL", "BYE"]
+    nothing_pending(w)
+
+
+@pytest.mark.parametrize("mode, expected_start_after_answer_s", [
+    (ChargingStart.ANSWER, 0), (ChargingStart.ANSWER_10, 10), (ChargingStart.ANSWER_30, 30)])
+def test_charging_start_modes(mode, expected_start_after_answer_s):
+    """Talk 65 s after the agent answered: 60/60 from answer+N bills 2 minutes, or 1 when N >= 10."""
+    w = make_call(1000, profile=Profile("demo", billing_profile(charging_starts=mode)))
+    w.clock.advance(5)
+    answer_agent(w)
+    w.clock.advance(65)
+    caller_hangs_up(w)
+    nothing_pending(w)
+    billed = w.records[0].billed_s
+    assert billed == (120 if expected_start_after_answer_s == 0 else 60)
+
+
+def test_charging_after_announcement_counts_the_ringing():
+    """after_announcement: the time the agent rings is billed too."""
+    w = make_call(1000, profile=Profile("demo", billing_profile(charging_starts=ChargingStart.AFTER_ANNOUNCEMENT)))
+    w.clock.advance(5)
+    w.clock.advance(50)                        # ringing 50 s
+    answer_agent(w)
+    w.clock.advance(20)                        # 70 s since the announcement ended
+    caller_hangs_up(w)
+    assert w.records[0].billed_s == 120
+
+
+def test_warning_then_cut_off_when_credit_is_spent():
+    """3 minutes of credit: warning to both sides at T-120 s, mixed; at T the last words, then BYE to both."""
+    w = make_call(360)                         # 3 minutes at 1.20
+    w.clock.advance(5)
+    answer_agent(w)
+    w.clock.advance(59)
+    assert [a.say for a in w.media.said] == [Say.MINUTES]
+    w.clock.advance(1)
+    warning = w.media.said[-1]
+    assert warning.say is Say.WARNING and warning.to_caller and warning.to_agent and warning.mixed
+    w.clock.advance(120)
+    assert w.media.said[-1].say is Say.USED_UP
+    w.clock.advance(5)
+    assert w.a.sent[-1] == "BYE" and w.b().sent == ["BYE"]
+    nothing_pending(w)
+    assert w.records[0].end_reason == "credit_exhausted"
+    assert w.records[0].charge_cents == 360 and w.store.balances[("demo", CALLER)] == 0
+
+
+def test_top_up_during_call_extends_it():
+    """A top-up at T-60 s moves the cut-off: the call is still up where it would have ended."""
+    w = make_call(360)
+    w.clock.advance(5)
+    answer_agent(w)
+    w.clock.advance(120)
+    w.store.credit("demo", CALLER, 1200, "topup-1")
+    w.clock.advance(70)
+    assert w.call.state is St.BRIDGED
+    caller_hangs_up(w)
+    nothing_pending(w)
+    assert w.records[0].billed_s == 240
+
+
+def test_max_duration_aborts_both_legs():
+    """The configured hard limit ends a call with plenty of credit: BYE to both, billed to that moment."""
+    w = make_call(100_000, max_duration_s=600)
+    w.clock.advance(5)
+    answer_agent(w)
+    w.clock.advance(594)
+    assert w.call.state is St.BRIDGED
+    w.clock.advance(1)
+    assert w.a.sent[-1] == "BYE" and w.b().sent == ["BYE"]
+    nothing_pending(w)
+    assert w.records[0].end_reason == "max_duration" and w.records[0].billed_s == 600
