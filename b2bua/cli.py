@@ -18,6 +18,7 @@ COMMAND_MODULES = (
     "b2bua.commands.check_config",
     "b2bua.commands.db",
     "b2bua.commands.accounts",
+    "b2bua.commands.statement",
     "b2bua.commands.reconcile",
 )
 

@@ -139,3 +139,28 @@ def test_bad_config_exits_2(tmp_path, capsys):
     """A missing config file is reported as file:key: reason with exit 2."""
     code, _, err = run(capsys, "balance", "--config", str(tmp_path / "none.toml"), "--profile", "demo", NUM)
     assert code == 2 and "cannot read" in err
+
+
+def test_statement_for_profile_and_provider_in_three_formats(cfg, capsys):
+    """statement --profile/--provider --month prints a table, CSV or JSON whose net matches the top-ups and fees."""
+    run(capsys, "topup", "--config", cfg, "--profile", "demo", NUM, "10")
+    import datetime as dt
+    month = dt.datetime.now(dt.timezone.utc).strftime("%Y-%m")
+    data = json.loads(run(capsys, "statement", "--config", cfg, "--profile", "demo",
+                                "--month", month, "--format", "json")[1])
+    assert data["totals"]["topup_cents"] == 1000 and data["totals"]["bonus_cents"] == 100
+    assert data["totals"]["paid_topup_cents"] == 0  # a manual top-up is no payment: no fee
+    assert data["reconciles"] is True
+    code, out, _ = run(capsys, "statement", "--config", cfg, "--provider", "Demo Beratung GmbH", "--month", month)
+    assert code == 0 and "Net payout" in out and "Top-ups manual (1)" in out
+    code, out, _ = run(capsys, "statement", "--config", cfg, "--profile", "demo", "--month", month, "--format", "csv")
+    assert code == 0 and out.startswith("month,profile,line,count,amount\n") and "topup:manual,1,10.00" in out
+    assert data["profiles"][0]["provider"] == "Demo Beratung GmbH"
+
+
+def test_statement_bad_month_and_provider(cfg, capsys):
+    """A bad month or unknown provider exits 2 with the reason."""
+    code, _, err = run(capsys, "statement", "--config", cfg, "--profile", "demo", "--month", "11/2026")
+    assert code == 2 and "YYYY-MM" in err
+    code, _, err = run(capsys, "statement", "--config", cfg, "--provider", "Nobody", "--month", "2026-11")
+    assert code == 2 and "Demo Beratung GmbH" in err
