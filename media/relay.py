@@ -1,0 +1,519 @@
+"""The RTP relay: per call two legs of UDP port pairs, latching, relaying, silence fill, RTCP.
+
+Twisted at the edge: the reactor (``IReactorUDP``) is injected for the sockets,
+and a clock (``IReactorTime``, the reactor unless given) for time, so tests can
+drive the timers with ``task.Clock`` while the sockets are real.
+
+One call is a :class:`MediaSession` with leg A (carrier) and leg B (agent).
+Each leg has an RTP and an RTCP port from the configured range.  A packet
+arriving on leg A's RTP port goes out of leg B's port, on ``session.b_out``
+(our stream towards B, :class:`media.stream.OutgoingStream`), and the other way.
+
+- **Latching / symmetric RTP**: we send to the address the leg's packets come
+  from, once one arrived from an address we may latch onto: the host signalled
+  in SDP, or (leg A) any address within the relay's ``latch_networks``.
+  Packets from anywhere else are stray: dropped and counted.
+- **Silence fill**: a stream on which nothing went out for ``fill_after_ms``
+  (the other side on hold, not answered yet, using DTX; or muted for an
+  announcement that has not started) gets a 20 ms frame of G.711 silence every
+  tick, so carriers that supervise media see packets.
+- **Silence timeout**: a leg whose peer should send (SDP says it sends) but from
+  which nothing arrived for ``silence_timeout_s`` is reported once to the
+  session's ``on_silence(session, leg_name)``; the owner decides (usually BYE
+  and ``session.close()``).
+- **RTCP**: generated per leg, never forwarded.  Every ``rtcp_interval_s`` each
+  leg gets a compound of an SR about our stream towards it (our SSRC, our
+  packet and octet counts; an RR when we sent nothing yet), with one report
+  block about what that leg sent us (highest sequence, cumulative and fraction
+  lost, LSR/DLSR from its last SR; interarrival jitter is reported as 0: we do
+  not timestamp every packet), and an SDES CNAME.  Incoming RTCP is parsed for
+  LSR and dropped.  Neither side ever sees the other's SSRCs.
+"""
+
+from __future__ import annotations
+
+import ipaddress
+import logging
+from dataclasses import dataclass
+from typing import Callable
+
+from twisted.internet import error as twisted_error
+from twisted.internet.protocol import DatagramProtocol
+from twisted.internet.task import LoopingCall
+
+from .ports import PortRange, PortsExhausted
+from .rtp import (EventDeduplicator, ReportBlock, RtpError, build_bye, build_rr, build_sdes_cname,
+                  build_sr, parse_rtcp, parse_telephone_event, payload_offsets, RTCP_SR)
+from .sdp import Negotiated
+from .stream import OutgoingStream
+
+log = logging.getLogger(__name__)
+
+TICK_MS = 20
+FILL_AFTER_MS = 100
+SCAN_EVERY_TICKS = 5          # idle-stream scan: every 100 ms
+SLOW_EVERY_TICKS = 50         # silence timeout and RTCP: every 1 s
+RTCP_INTERVAL_S = 5
+BIND_ATTEMPTS = 16
+
+
+@dataclass(frozen=True)
+class RelayCounters:
+    """Counters for metrics: packets relayed, dropped (malformed, unknown payload type, muted), stray."""
+
+    packets_relayed: int
+    packets_dropped: int
+    packets_stray: int
+    packets_silence: int
+    rtcp_sent: int
+    sessions_open: int
+    port_pairs_free: int
+
+
+class _RtpPort(DatagramProtocol):
+    def __init__(self, leg: "Leg") -> None:
+        self.datagramReceived = leg.rtp_received  # type: ignore[method-assign]
+
+
+class _RtcpPort(DatagramProtocol):
+    def __init__(self, leg: "Leg") -> None:
+        self.datagramReceived = leg.rtcp_received  # type: ignore[method-assign]
+
+
+class Leg:
+    """One side of a call: our RTP/RTCP ports, the peer's address (signalled and latched), what it sends.
+
+    ``local_port`` / ``local_rtcp_port`` go into our SDP for that leg.
+    ``payload_type`` / ``event_payload_type`` / ``codec`` are what this leg
+    negotiated (None until :meth:`MediaSession.configure_leg`).
+    """
+
+    def __init__(self, session: "MediaSession", name: str, out: OutgoingStream,
+                 latch_networks: tuple[ipaddress.IPv4Network | ipaddress.IPv6Network, ...]) -> None:
+        self.session = session
+        self.name = name
+        self.out = out                     # our stream TOWARDS this leg
+        self.peer_out: OutgoingStream      # our stream towards the other leg (set by the session)
+        self.latch_networks = latch_networks
+        self.local_port = 0
+        self.local_rtcp_port = 0
+        self.codec: str | None = None
+        self.payload_type = -1
+        self.event_payload_type = -1
+        self.signalled: tuple[str, int] | None = None
+        self.signalled_rtcp: tuple[str, int] | None = None
+        self.latched: tuple | None = None
+        self.relatch_ok = True             # no source latched, or the latched one went quiet
+        self.latched_rtcp: tuple | None = None
+        self.dest: tuple | None = None
+        self.rtcp_dest: tuple | None = None
+        self.peer_sends = False
+        self.may_send = False
+        self._sendto: Callable = _nowhere
+        self._rtcp_sendto: Callable = _nowhere
+        self._ports: list = []
+        self._events = EventDeduplicator()
+        self._clock = session.relay.clock.seconds
+        # counters
+        self.rx_packets = 0
+        self.relayed = 0
+        self.dropped = 0
+        self.stray = 0
+        self.rtcp_received = 0
+        self.rx_ssrc: int | None = None
+        self.rx_base_seq = 0
+        self.rx_max_seq = 0
+        self.rx_stats_base = 0
+        self.rx_cycles = 0
+        self.rx_expected_prior = 0
+        self.rx_received_prior = 0
+        self.last_sr_middle = 0
+        self.last_sr_at = 0.0
+        # silence watch
+        self.last_rx_count = 0
+        self.last_rx_at = 0.0
+        self.silence_reported = False
+
+    # -- configuration ---------------------------------------------------------------
+
+    def _bind(self, reactor, address: str, port: int) -> None:
+        rtp = reactor.listenUDP(port, _RtpPort(self), interface=address)
+        try:
+            rtcp = reactor.listenUDP(port + 1, _RtcpPort(self), interface=address)
+        except Exception:
+            rtp.stopListening()
+            raise
+        self._ports = [rtp, rtcp]
+        self.local_port, self.local_rtcp_port = port, port + 1
+        self._sendto = _sender(rtp)
+        self._rtcp_sendto = _sender(rtcp)
+
+    def set_remote(self, host: str | None, port: int, rtcp_port: int | None = None, *,
+                   may_send: bool = True, peer_sends: bool = True) -> None:
+        """The peer's RTP address from its SDP (None: it wants no media, e.g. c=0.0.0.0); resets latching."""
+        if host is not None:
+            host = str(ipaddress.ip_address(host))
+        self.signalled = (host, port) if host is not None and port else None
+        self.signalled_rtcp = (host, rtcp_port or port + 1) if self.signalled else None
+        self.latched = self.latched_rtcp = None
+        self.relatch_ok = True
+        self.dest = self.signalled
+        self.rtcp_dest = self.signalled_rtcp
+        self.may_send = may_send and self.signalled is not None
+        self.peer_sends = peer_sends
+        self.silence_reported = False
+        self.last_rx_at = self._clock()
+        self.out.set_sender(self.send_rtp if self.may_send else None)
+
+    def _may_latch(self, addr: tuple) -> bool:
+        try:
+            ip = ipaddress.ip_address(addr[0])
+        except ValueError:
+            return False
+        if self.signalled is not None and str(ip) == self.signalled[0]:
+            return True
+        return any(ip in net for net in self.latch_networks)
+
+    # -- the hot path ------------------------------------------------------------------
+
+    def send_rtp(self, data: bytes) -> None:
+        """Send one datagram to this leg's peer (latched address, else the signalled one)."""
+        try:
+            self._sendto(data, self.dest)
+        except OSError:
+            self.dropped += 1
+
+    def rtp_received(self, data: bytes, addr: tuple) -> None:
+        """One datagram on our RTP port: latch, check, hand to the other leg's stream."""
+        if len(data) < 12 or data[0] & 0xC0 != 0x80:
+            self.dropped += 1
+            return
+        if addr != self.latched:
+            if not (self.relatch_ok and self._may_latch(addr)):
+                self.stray += 1
+                return
+            self.latched = addr
+            self.dest = addr
+            self.relatch_ok = False
+            self._start_stats(data)
+        self.rx_packets += 1
+        seq = data[2] << 8 | data[3]
+        if (seq - self.rx_max_seq) & 0xFFFF < 0x8000:
+            if seq < self.rx_max_seq:
+                self.rx_cycles += 0x10000
+            self.rx_max_seq = seq
+        pt = data[1] & 0x7F
+        try:
+            if pt == self.payload_type:
+                self.peer_out.relay_audio(data, self._clock())
+                self.relayed += 1
+            elif pt == self.event_payload_type:
+                self._event(data)
+            else:
+                self.dropped += 1
+        except RtpError:
+            self.dropped += 1
+
+    def _event(self, data: bytes) -> None:
+        start, end = payload_offsets(data)
+        ev = parse_telephone_event(data[start:end])
+        ssrc = int.from_bytes(data[8:12], "big")
+        ts = int.from_bytes(data[4:8], "big")
+        news = self._events.feed(ssrc, ts, ev)
+        if self.peer_out.relay_event(data, self._clock()):
+            self.relayed += 1
+        else:
+            self.dropped += 1
+        if news is not None and self.session.on_dtmf is not None:
+            self.session.on_dtmf(self.name, news[0], news[1])
+
+    def _start_stats(self, data: bytes) -> None:
+        """A new source latched: reception statistics (for our reports) start at this packet."""
+        self.rx_ssrc = int.from_bytes(data[8:12], "big")
+        self.rx_base_seq = self.rx_max_seq = data[2] << 8 | data[3]
+        self.rx_cycles = 0
+        self.rx_stats_base = self.rx_packets
+        self.rx_expected_prior = self.rx_received_prior = 0
+
+    def rtcp_received(self, data: bytes, addr: tuple) -> None:
+        """RTCP from the peer: latched like RTP, read for its SR time, never forwarded."""
+        if addr != self.latched_rtcp:
+            if not self._may_latch(addr):
+                self.stray += 1
+                return
+            self.latched_rtcp = addr
+            self.rtcp_dest = addr
+        try:
+            packets = parse_rtcp(data)
+        except RtpError:
+            self.dropped += 1
+            return
+        self.rtcp_received += 1
+        for p in packets:
+            if p.packet_type == RTCP_SR and p.ntp_middle is not None:
+                self.last_sr_middle = p.ntp_middle
+                self.last_sr_at = self._clock()
+
+    # -- RTCP we generate ------------------------------------------------------------------
+
+    def report_block(self, now: float) -> ReportBlock | None:
+        """What we received from this leg, for the reports we send it (None before any packet)."""
+        if self.rx_ssrc is None:
+            return None
+        received = self.rx_packets - self.rx_stats_base
+        ext_max = self.rx_cycles + self.rx_max_seq
+        expected = ext_max - self.rx_base_seq + 1
+        lost = expected - received
+        exp_int = expected - self.rx_expected_prior
+        rec_int = received - self.rx_received_prior
+        self.rx_expected_prior, self.rx_received_prior = expected, received
+        lost_int = exp_int - rec_int
+        fraction = (lost_int << 8) // exp_int if exp_int > 0 and lost_int > 0 else 0
+        dlsr = int((now - self.last_sr_at) * 65536) if self.last_sr_middle else 0
+        return ReportBlock(self.rx_ssrc, min(fraction, 255), lost, ext_max, 0, self.last_sr_middle, dlsr)
+
+    def send_rtcp(self, now: float, cname: str, bye: bool = False) -> bool:
+        """Send our RTCP compound to this leg's peer; False when we have nowhere to send it."""
+        if self.rtcp_dest is None:
+            return False
+        n = self.out.numbering
+        block = self.report_block(now)
+        blocks = (block,) if block is not None else ()
+        if self.out.packets_relayed + self.out.packets_own:
+            ts = (n.ts + int((now - n.last_sent_ts_at) * 8000)) % (1 << 32)
+            report = build_sr(n.ssrc, now, ts, self.out.packets_relayed + self.out.packets_own,
+                              self.out.octets_sent, blocks)
+        else:
+            report = build_rr(n.ssrc, blocks)
+        compound = report + build_sdes_cname(n.ssrc, cname) + (build_bye(n.ssrc) if bye else b"")
+        try:
+            self._rtcp_sendto(compound, self.rtcp_dest)
+        except OSError:
+            return False
+        return True
+
+    def close(self) -> None:
+        for p in self._ports:
+            p.stopListening()
+        self._ports = []
+        self.out.set_sender(None)
+        self._sendto = self._rtcp_sendto = _nowhere
+
+
+def _nowhere(data, addr) -> None:
+    raise OSError("leg closed")
+
+
+def _sender(port) -> Callable:
+    """The fastest way to send from a listening UDP port: its socket's sendto, else ``port.write``."""
+    sock = getattr(port, "socket", None)
+    return sock.sendto if sock is not None and hasattr(sock, "sendto") else port.write
+
+
+class MediaSession:
+    """The media of one call: ``leg_a`` (carrier) and ``leg_b`` (agent), and our streams ``a_out`` / ``b_out``.
+
+    ``on_dtmf(leg_name, digit, end)`` hears telephone events (start and end once
+    each); ``on_silence(session, leg_name)`` hears a leg that went silent.
+    """
+
+    def __init__(self, relay: "Relay", on_silence, on_dtmf, label: str) -> None:
+        self.relay = relay
+        self.label = label
+        self.on_silence = on_silence
+        self.on_dtmf = on_dtmf
+        clock = relay.clock.seconds
+        self.a_out = OutgoingStream(clock)
+        self.b_out = OutgoingStream(clock)
+        self.leg_a = Leg(self, "a", self.a_out, relay.latch_networks)
+        self.leg_b = Leg(self, "b", self.b_out, ())
+        self.leg_a.peer_out = self.b_out
+        self.leg_b.peer_out = self.a_out
+        self.closed = False
+        self.silence_packets = 0
+
+    def leg(self, name: str) -> Leg:
+        return {"a": self.leg_a, "b": self.leg_b}[name]
+
+    def configure_leg(self, name: str, negotiated: Negotiated) -> None:
+        """Apply one leg's offer/answer result: its codec and payload types, and its peer's address."""
+        leg = self.leg(name)
+        other = self.leg_b if leg is self.leg_a else self.leg_a
+        leg.codec = negotiated.codec
+        leg.payload_type = negotiated.payload_type
+        leg.event_payload_type = -1 if negotiated.event_payload_type is None else negotiated.event_payload_type
+        leg.out.configure(negotiated.codec, negotiated.payload_type, negotiated.event_payload_type,
+                          other.codec or negotiated.codec)
+        if other.codec is not None:
+            other.out.configure(other.codec, other.payload_type,
+                                None if other.event_payload_type < 0 else other.event_payload_type,
+                                negotiated.codec)
+        leg.set_remote(negotiated.remote_address, negotiated.remote_port, negotiated.remote_rtcp_port,
+                       may_send=negotiated.we_may_send, peer_sends=negotiated.peer_sends)
+
+    @property
+    def packets_relayed(self) -> int:
+        return self.leg_a.relayed + self.leg_b.relayed
+
+    @property
+    def packets_dropped(self) -> int:
+        return (self.leg_a.dropped + self.leg_b.dropped
+                + self.a_out.packets_muted + self.b_out.packets_muted)
+
+    @property
+    def packets_stray(self) -> int:
+        return self.leg_a.stray + self.leg_b.stray
+
+    def close(self) -> None:
+        """Send RTCP BYE, close the four ports and give the pairs back to the range.  Idempotent."""
+        if self.closed:
+            return
+        self.closed = True
+        now = self.relay.clock.seconds()
+        for leg in (self.leg_a, self.leg_b):
+            if leg.local_port:
+                leg.send_rtcp(now, self.relay.cname, bye=True)
+        self.relay._closed(self)
+
+
+class Relay:
+    """Allocates :class:`MediaSession` s on ``address`` from the port range, and runs their timers."""
+
+    def __init__(self, reactor, address: str, port_min: int, port_max: int, silence_timeout_s: int, *,
+                 clock=None, latch_networks=(), fill_after_ms: int = FILL_AFTER_MS,
+                 rtcp_interval_s: int = RTCP_INTERVAL_S, cname: str = "prepaid") -> None:
+        self.reactor = reactor
+        self.clock = clock if clock is not None else reactor
+        self.address = str(ipaddress.ip_address(address))
+        self.ports = PortRange(port_min, port_max)
+        self.silence_timeout_s = silence_timeout_s
+        self.latch_networks = tuple(ipaddress.ip_network(n, strict=False) for n in latch_networks)
+        self.fill_after_ms = fill_after_ms
+        self.rtcp_interval_s = rtcp_interval_s
+        self.cname = cname
+        self.sessions: set[MediaSession] = set()
+        self._ticker: LoopingCall | None = None
+        self._ticks = 0
+        self._filling: dict[OutgoingStream, tuple[int, int]] = {}
+        self._last_seen: dict[OutgoingStream, int] = {}
+        self._idle_since: dict[OutgoingStream, int] = {}
+        self._closed_totals = [0, 0, 0, 0, 0]   # relayed, dropped, stray, silence, rtcp
+        self._rtcp_sent = 0
+        self._silence_sent = 0
+
+    def open_session(self, *, on_silence: Callable[[MediaSession, str], object] | None = None,
+                     on_dtmf: Callable[[str, str, bool], object] | None = None, label: str = "") -> MediaSession:
+        """A new call's media: two legs with their port pairs bound.  Raises :class:`PortsExhausted`."""
+        session = MediaSession(self, on_silence, on_dtmf, label)
+        try:
+            for leg in (session.leg_a, session.leg_b):
+                self._bind_leg(leg)
+        except PortsExhausted:
+            session.leg_a.close()
+            self.ports.give_back(session.leg_a.local_port)
+            raise
+        self.sessions.add(session)
+        if self._ticker is None:
+            self._ticker = LoopingCall.withCount(self._tick)
+            self._ticker.clock = self.clock
+            self._ticker.start(TICK_MS / 1000, now=False)
+        return session
+
+    def _bind_leg(self, leg: Leg) -> None:
+        for _ in range(min(BIND_ATTEMPTS, self.ports.size)):
+            port = self.ports.take()
+            try:
+                leg._bind(self.reactor, self.address, port)
+                return
+            except twisted_error.CannotListenError:
+                self.ports.give_back(port)     # busy (another process): try it again later
+        raise PortsExhausted(f"could not bind an RTP port pair on {self.address} after {BIND_ATTEMPTS} tries")
+
+    def _closed(self, session: MediaSession) -> None:
+        for leg in (session.leg_a, session.leg_b):
+            leg.close()
+            if leg.local_port:
+                self.ports.give_back(leg.local_port)
+            for d in (self._filling, self._last_seen, self._idle_since):
+                d.pop(leg.out, None)
+        t = self._closed_totals
+        t[0] += session.packets_relayed
+        t[1] += session.packets_dropped
+        t[2] += session.packets_stray
+        self.sessions.discard(session)
+        if not self.sessions and self._ticker is not None:
+            self._ticker.stop()
+            self._ticker = None
+
+    def counters(self) -> RelayCounters:
+        """Global counters over open and closed sessions."""
+        s = self.sessions
+        t = self._closed_totals
+        return RelayCounters(t[0] + sum(x.packets_relayed for x in s), t[1] + sum(x.packets_dropped for x in s),
+                             t[2] + sum(x.packets_stray for x in s), self._silence_sent, self._rtcp_sent,
+                             len(s), self.ports.free)
+
+    def close(self) -> None:
+        """Close every session (at shutdown)."""
+        for session in list(self.sessions):
+            session.close()
+
+    # -- timers ---------------------------------------------------------------------------
+
+    def _tick(self, count: int = 1) -> None:
+        before = self._ticks
+        self._ticks += count
+        filling = self._filling
+        for stream, (relayed, own) in list(filling.items()):
+            if stream.packets_relayed != relayed or stream.packets_own != own or stream._send is None:
+                del filling[stream]          # relayed audio (or the player) took over
+                continue
+            stream.send_silence()
+            self._silence_sent += 1
+            filling[stream] = (relayed, own + 1)
+        if self._ticks // SCAN_EVERY_TICKS != before // SCAN_EVERY_TICKS:
+            self._scan_idle()
+        if self._ticks // SLOW_EVERY_TICKS != before // SLOW_EVERY_TICKS:
+            self._slow(self.clock.seconds())
+
+    def _scan_idle(self) -> None:
+        """Streams on which nothing went out since the last scans start getting silence."""
+        need = max(1, self.fill_after_ms // (TICK_MS * SCAN_EVERY_TICKS))
+        for session in self.sessions:
+            for stream in (session.a_out, session.b_out):
+                if stream._send is None or stream in self._filling:
+                    continue
+                count = stream.packets_relayed + stream.packets_own
+                if self._last_seen.get(stream) == count:
+                    idle = self._idle_since.get(stream, 0) + 1
+                    self._idle_since[stream] = idle
+                    if idle >= need:
+                        self._filling[stream] = (stream.packets_relayed, stream.packets_own)
+                        self._idle_since[stream] = 0
+                else:
+                    self._last_seen[stream] = count
+                    self._idle_since[stream] = 0
+
+    def _slow(self, now: float) -> None:
+        """Once a second: silence timeouts, and RTCP for a fifth of the sessions."""
+        second = self._ticks // SLOW_EVERY_TICKS
+        for session in list(self.sessions):
+            rtcp_due = (second + id(session) // 16) % self.rtcp_interval_s == 0
+            for leg in (session.leg_a, session.leg_b):
+                if leg.rx_packets != leg.last_rx_count:
+                    leg.last_rx_count = leg.rx_packets
+                    leg.last_rx_at = now
+                    leg.silence_reported = False
+                else:
+                    leg.relatch_ok = True        # the latched source is quiet: another allowed one may take over
+                    if (leg.signalled is not None and leg.peer_sends and not leg.silence_reported
+                            and now - leg.last_rx_at >= self.silence_timeout_s):
+                        leg.silence_reported = True
+                        log.info("media %s: leg %s silent for %.0f s", session.label, leg.name,
+                                 now - leg.last_rx_at)
+                        if session.on_silence is not None:
+                            session.on_silence(session, leg.name)
+                        if session.closed:
+                            break
+                if rtcp_due and not session.closed and leg.send_rtcp(now, self.cname):
+                    self._rtcp_sent += 1

@@ -1,0 +1,274 @@
+"""The relay with real UDP sockets on 127.0.0.1; its timers on a task.Clock."""
+
+from __future__ import annotations
+
+import struct
+
+import pytest
+from twisted.internet import reactor
+from twisted.internet.task import Clock
+
+from media.ports import PortsExhausted
+from media.relay import Relay
+from media.rtp import (RTCP_BYE, RTCP_SDES, RTCP_SR, build_rtp, build_telephone_event, parse_rtcp,
+                       parse_rtp)
+from media.stream import ALAW_TO_ULAW
+
+from .test_relay_support import Endpoint, port_is_free, pump, random_range, settle
+
+SSRC_A, SSRC_B = 0xA0A0A0A0, 0xB0B0B0B0
+
+
+@pytest.fixture
+def env():
+    """A relay on a random loopback range, timers on a Clock; endpoints A (carrier) and B (agent)."""
+    lo, hi = random_range()
+    clock = Clock()
+    clock.advance(1_000_000)
+    relay = Relay(reactor, "127.0.0.1", lo, hi, silence_timeout_s=60, clock=clock)
+    a, b = Endpoint(), Endpoint()
+    yield relay, clock, a, b
+    relay.close()
+    a.close()
+    b.close()
+    settle(0.01)
+
+
+def call(relay, a, b, *, a_codec=("PCMA", 8, 101), b_codec=("PCMA", 8, 101), **kw):
+    session = relay.open_session(**kw)
+    session.configure_leg("a", a.negotiated(*a_codec))
+    session.configure_leg("b", b.negotiated(*b_codec))
+    return session
+
+
+def audio(seq, ssrc, payload=b"\x2a" * 160, pt=8):
+    return build_rtp(pt, seq, seq * 160, ssrc, payload)
+
+
+def test_audio_flows_both_ways_with_our_ssrcs(env):
+    """A's packets reach B and B's reach A, payload intact, each side seeing only our SSRC for that leg."""
+    relay, clock, a, b = env
+    s = call(relay, a, b)
+    for i in range(10):
+        a.send(audio(100 + i, SSRC_A, bytes([i]) * 160), s.leg_a.local_port)
+        b.send(audio(500 + i, SSRC_B, bytes([i + 50]) * 160), s.leg_b.local_port)
+    got_b = [parse_rtp(d) for d in b.wait_for(10)]
+    got_a = [parse_rtp(d) for d in a.wait_for(10)]
+    assert sorted(p.payload[0] for p in got_b) == list(range(10))
+    assert sorted(p.payload[0] for p in got_a) == list(range(50, 60))
+    assert {p.ssrc for p in got_b} == {s.b_out.ssrc} and {p.ssrc for p in got_a} == {s.a_out.ssrc}
+    assert s.a_out.ssrc not in (SSRC_A, SSRC_B) and s.b_out.ssrc not in (SSRC_A, SSRC_B)
+    seqs = sorted(p.sequence for p in got_b)
+    assert seqs == list(range(seqs[0], seqs[0] + 10))
+    assert s.packets_relayed == 20 and relay.counters().packets_relayed == 20
+
+
+def test_transcoding_and_payload_types_between_different_codecs(env):
+    """A on PCMA (event type 96), B on PCMU (101): audio is transcoded, payload types follow each leg."""
+    relay, clock, a, b = env
+    s = call(relay, a, b, a_codec=("PCMA", 8, 96), b_codec=("PCMU", 0, 101))
+    payload = bytes(range(160))
+    a.send(audio(1, SSRC_A, payload), s.leg_a.local_port)
+    p = parse_rtp(b.wait_for(1)[0])
+    assert p.payload_type == 0 and p.payload == payload.translate(ALAW_TO_ULAW)
+
+
+def test_symmetric_rtp_latches_onto_the_source_port(env):
+    """The SDP names one port, packets come from another port of the same host: we answer to the source."""
+    relay, clock, a, b = env
+    s = relay.open_session()
+    nat = Endpoint()
+    try:
+        s.configure_leg("a", a.negotiated())      # SDP says a's port
+        s.configure_leg("b", b.negotiated())
+        nat.send(audio(1, SSRC_A), s.leg_a.local_port)   # but a packet comes from nat's port
+        b.wait_for(1)
+        b.send(audio(1, SSRC_B), s.leg_b.local_port)
+        assert len(nat.wait_for(1)) == 1
+        a.poll()
+        assert a.got == []                         # nothing goes to the signalled port any more
+        # a second source on the same host does not take over while the first is talking
+        a.send(audio(2, SSRC_A), s.leg_a.local_port)
+        settle()
+        assert s.leg_a.stray == 1 and len(b.got) == 1
+    finally:
+        nat.close()
+
+
+def test_stray_packets_from_elsewhere_are_dropped_and_counted(env):
+    """Packets from an address that is neither signalled nor in the latch ranges are dropped and counted."""
+    relay, clock, a, b = env
+    s = call(relay, a, b)
+    stranger = Endpoint("127.0.0.2")
+    try:
+        for i in range(3):
+            stranger.send(audio(i, 0x5757), s.leg_a.local_port)
+        a.send(audio(9, SSRC_A, b"\x09" * 160), s.leg_a.local_port)
+        got = b.wait_for(1)
+        settle()
+        b.poll()
+        assert [parse_rtp(d).payload[:1] for d in b.got] == [b"\x09"]
+        assert s.packets_stray == 3 and relay.counters().packets_stray == 3
+    finally:
+        stranger.close()
+    assert got
+
+
+def test_carrier_ranges_allow_latching_onto_another_address(env):
+    """With latch_networks, leg A latches onto a carrier address that the SDP did not name."""
+    relay, clock, a, b = env
+    lo, hi = random_range()
+    carrier_relay = Relay(reactor, "127.0.0.1", lo, hi, 60, clock=clock, latch_networks=["127.0.0.0/29"])
+    media_server = Endpoint("127.0.0.3")
+    try:
+        s = call(carrier_relay, a, b)
+        media_server.send(audio(1, SSRC_A), s.leg_a.local_port)
+        assert len(b.wait_for(1)) == 1
+        b.send(audio(1, SSRC_B), s.leg_b.local_port)
+        assert len(media_server.wait_for(1)) == 1
+    finally:
+        carrier_relay.close()
+        media_server.close()
+
+
+def test_malformed_packets_are_dropped_without_harm(env):
+    """Garbage, short packets and unknown payload types are counted as dropped; relaying goes on."""
+    relay, clock, a, b = env
+    s = call(relay, a, b)
+    for junk in (b"", b"\x00" * 5, b"\x40" + b"\x00" * 20, build_rtp(18, 1, 1, SSRC_A, b"x" * 20),
+                 struct.pack("!BBHII", 0x8F, 8, 1, 1, 1)):
+        a.send(junk, s.leg_a.local_port)
+    a.send(audio(7, SSRC_A), s.leg_a.local_port)
+    assert len(b.wait_for(1)) == 1
+    settle()
+    assert s.leg_a.dropped == 5 and s.packets_relayed == 1
+
+
+def test_dtmf_is_mapped_passed_through_and_reported_once(env):
+    """B's event (type 101) reaches A as type 96; on_dtmf hears start and end once despite three end packets."""
+    relay, clock, a, b = env
+    heard = []
+    s = call(relay, a, b, a_codec=("PCMA", 8, 96), b_codec=("PCMA", 8, 101),
+             on_dtmf=lambda leg, digit, end: heard.append((leg, digit, end)))
+    packets = [(False, 160), (False, 320), (True, 480), (True, 480), (True, 480)]
+    for i, (end, dur) in enumerate(packets):
+        b.send(build_rtp(101, 10 + i, 8000, SSRC_B, build_telephone_event(7, end, 10, dur)), s.leg_b.local_port)
+    got = [parse_rtp(d) for d in a.wait_for(5)]
+    assert {p.payload_type for p in got} == {96}
+    assert len({p.timestamp for p in got}) == 1
+    pump(lambda: len(heard) >= 2)
+    assert heard == [("b", "7", False), ("b", "7", True)]
+
+
+def test_silence_fills_a_quiet_leg_and_stops_when_audio_returns(env):
+    """Nothing from B: A gets 20 ms silence frames; when B talks, its audio follows with the marker, no seq gap."""
+    relay, clock, a, b = env
+    s = call(relay, a, b)
+    b.send(audio(1, SSRC_B), s.leg_b.local_port)
+    a.wait_for(1)
+    for _ in range(20):
+        clock.advance(0.02)
+    silence = [parse_rtp(d) for d in a.wait_for(10)[1:]]
+    assert len(silence) >= 10
+    assert {p.payload for p in silence} == {b"\xd5" * 160}
+    assert silence[0].marker and not any(p.marker for p in silence[1:])
+    b.send(audio(2, SSRC_B, b"\x33" * 160), s.leg_b.local_port)
+    pump(lambda: a.poll() and parse_rtp(a.got[-1]).payload == b"\x33" * 160)
+    back = parse_rtp(a.got[-1])
+    assert back.marker and back.sequence == (silence[-1].sequence + 1) % 65536
+    n = len(a.got)
+    clock.advance(0.02)
+    settle()
+    assert a.poll() == n     # filling stopped
+    assert relay.counters().packets_silence >= 10
+
+
+def test_muted_relay_lets_the_player_speak(env):
+    """While A's stream is muted, B's audio does not reach A, the player's frames do, on the same SSRC."""
+    relay, clock, a, b = env
+    s = call(relay, a, b)
+    s.a_out.set_relay_muted(True)
+    b.send(audio(1, SSRC_B, b"\x11" * 160), s.leg_b.local_port)
+    settle()
+    s.a_out.send_own_audio(b"\x77" * 160)
+    p = parse_rtp(a.wait_for(1)[0])
+    assert p.payload == b"\x77" * 160 and p.ssrc == s.a_out.ssrc
+    assert s.a_out.packets_muted == 1
+
+
+def test_rtcp_reports_per_leg_never_show_the_other_ssrc(env):
+    """Each leg gets SR + SDES from our SSRC for it, reporting on its own SSRC, never the other leg's."""
+    relay, clock, a, b = env
+    s = call(relay, a, b)
+    for i in range(5):
+        a.send(audio(100 + i, SSRC_A), s.leg_a.local_port)
+        b.send(audio(200 + i, SSRC_B), s.leg_b.local_port)
+    a.wait_for(5)
+    b.wait_for(5)
+    for _ in range(6):
+        clock.advance(1.0)
+    pump(lambda: (a.poll(), b.poll()) and a.got_rtcp and b.got_rtcp)
+    for ep, ours, theirs, other in ((a, s.a_out.ssrc, SSRC_A, SSRC_B), (b, s.b_out.ssrc, SSRC_B, SSRC_A)):
+        data = ep.got_rtcp[0]
+        kinds = [p.packet_type for p in parse_rtcp(data)]
+        assert kinds[:2] == [RTCP_SR, RTCP_SDES]
+        assert struct.unpack_from("!I", data, 4)[0] == ours
+        assert struct.unpack_from("!I", data, 28)[0] == theirs          # report block about that leg's stream
+        assert struct.unpack_from("!I", data, 36)[0] == (204 if ep is b else 104)  # its highest sequence
+        assert struct.pack("!I", other) not in data
+
+
+def test_close_frees_the_ports_and_says_bye(env):
+    """session.close() sends RTCP BYE and the four ports can be bound again; the range has them back."""
+    relay, clock, a, b = env
+    free_before = relay.ports.free
+    s = call(relay, a, b)
+    ports = [s.leg_a.local_port, s.leg_a.local_rtcp_port, s.leg_b.local_port, s.leg_b.local_rtcp_port]
+    assert ports[0] % 2 == 0 and ports[1] == ports[0] + 1
+    assert not any(port_is_free(p) for p in ports)
+    s.close()
+    settle(0.02)
+    assert all(port_is_free(p) for p in ports)
+    assert relay.ports.free == free_before
+    a.poll()
+    assert RTCP_BYE in [p.packet_type for p in parse_rtcp(a.got_rtcp[-1])]
+
+
+def test_silent_leg_times_out_and_the_owner_frees_the_ports(env):
+    """A leg that sends nothing for silence_timeout_s is reported once; the owner closes and the ports are free."""
+    relay, clock, a, b = env
+    reported = []
+
+    def on_silence(session, leg):
+        reported.append(leg)
+        session.close()
+
+    s = call(relay, a, b, on_silence=on_silence)
+    port = s.leg_a.local_port
+    for i in range(59):
+        a.send(audio(i, SSRC_A), s.leg_a.local_port)
+        b.send(audio(i, SSRC_B), s.leg_b.local_port)
+        pump(lambda: s.leg_a.rx_packets > i and s.leg_b.rx_packets > i)
+        clock.advance(1.0)
+    assert reported == []
+    for _ in range(61):          # now B stops; A goes on talking
+        a.send(audio(100, SSRC_A), s.leg_a.local_port)
+        settle(0.002)
+        clock.advance(1.0)
+    assert reported == ["b"]
+    assert s.closed and port_is_free(port) and relay.sessions == set()
+
+
+def test_port_range_exhaustion_is_clear_and_leaks_nothing(env):
+    """A range with three pairs serves one call (two pairs); the next call fails with PortsExhausted, nothing kept."""
+    _, clock, a, b = env
+    lo, _ = random_range()
+    small = Relay(reactor, "127.0.0.1", lo, lo + 5, 60, clock=clock)
+    try:
+        small.open_session()
+        with pytest.raises(PortsExhausted):
+            small.open_session()
+        assert small.ports.free == 1 and len(small.sessions) == 1
+    finally:
+        small.close()
+    assert small.ports.free == 3
