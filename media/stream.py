@@ -12,92 +12,20 @@ from __future__ import annotations
 
 from typing import Callable
 
+from .g711 import SILENCE, alaw_to_ulaw, ulaw_to_alaw
 from .rtp import RTP_HEADER, RTP_HEADER_LEN, SAMPLES_PER_FRAME, StreamNumbering, payload_offsets
 
 CODEC_PAYLOAD_TYPES = {"PCMU": 0, "PCMA": 8}
-# One 20 ms frame of digital silence per codec (G.711: +0 encodes as 0xD5 / 0xFF).
-SILENCE_BYTE = {"PCMA": 0xD5, "PCMU": 0xFF}
+# The G.711 code of a zero sample per codec (0xD5 / 0xFF).
+SILENCE_BYTE = dict(SILENCE)
 FRAME_BYTES = SAMPLES_PER_FRAME  # G.711: one byte per sample
 
 _pack_into = RTP_HEADER.pack_into
 _unpack_from = RTP_HEADER.unpack_from
 
-
-# -- G.711 transcoding tables ---------------------------------------------------
-
-def _alaw_to_linear(a: int) -> int:
-    a ^= 0x55
-    t = (a & 0x0F) << 4
-    seg = (a & 0x70) >> 4
-    if seg == 0:
-        t += 8
-    elif seg == 1:
-        t += 0x108
-    else:
-        t = (t + 0x108) << (seg - 1)
-    return t if a & 0x80 else -t
-
-
-def _ulaw_to_linear(u: int) -> int:
-    u = ~u & 0xFF
-    t = (((u & 0x0F) << 3) + 0x84) << ((u & 0x70) >> 4)
-    return (0x84 - t) if u & 0x80 else (t - 0x84)
-
-
-_SEG_AEND = (0x1F, 0x3F, 0x7F, 0xFF, 0x1FF, 0x3FF, 0x7FF, 0xFFF)
-_SEG_UEND = (0x3F, 0x7F, 0xFF, 0x1FF, 0x3FF, 0x7FF, 0xFFF, 0x1FFF)
-
-
-def _segment(value: int, ends: tuple[int, ...]) -> int:
-    for i, end in enumerate(ends):
-        if value <= end:
-            return i
-    return len(ends)
-
-
-def _linear_to_alaw(pcm: int) -> int:
-    pcm >>= 3
-    if pcm >= 0:
-        mask = 0xD5
-    else:
-        mask = 0x55
-        pcm = -pcm - 1
-    seg = _segment(pcm, _SEG_AEND)
-    if seg >= 8:
-        return 0x7F ^ mask
-    aval = seg << 4
-    aval |= ((pcm >> 1) if seg < 2 else (pcm >> seg)) & 0x0F
-    return aval ^ mask
-
-
-def _linear_to_ulaw(pcm: int) -> int:
-    pcm >>= 2
-    if pcm < 0:
-        pcm = -pcm
-        mask = 0x7F
-    else:
-        mask = 0xFF
-    pcm = min(pcm, 8159) + (0x84 >> 2)
-    seg = _segment(pcm, _SEG_UEND)
-    if seg >= 8:
-        return 0x7F ^ mask
-    return ((seg << 4) | ((pcm >> (seg + 1)) & 0x0F)) ^ mask
-
-
-def _tables() -> tuple[bytes, bytes]:
-    """(A-law -> mu-law, mu-law -> A-law) as 256-byte tables for ``bytes.translate``."""
-    try:  # the prompt engineer's codec module, when it is there and has the tables as bytes
-        from . import g711
-        a2u, u2a = g711.alaw_to_ulaw, g711.ulaw_to_alaw
-        if all(isinstance(t, (bytes, bytearray)) and len(t) == 256 for t in (a2u, u2a)):
-            return bytes(a2u), bytes(u2a)
-    except (ImportError, AttributeError):
-        pass
-    return (bytes(_linear_to_ulaw(_alaw_to_linear(a)) for a in range(256)),
-            bytes(_linear_to_alaw(_ulaw_to_linear(u)) for u in range(256)))
-
-
-ALAW_TO_ULAW, ULAW_TO_ALAW = _tables()
+# Transcoding tables for bytes.translate, shared with the player (media.g711).
+ALAW_TO_ULAW: bytes = alaw_to_ulaw
+ULAW_TO_ALAW: bytes = ulaw_to_alaw
 TRANSCODE = {("PCMA", "PCMU"): ALAW_TO_ULAW, ("PCMU", "PCMA"): ULAW_TO_ALAW}
 
 
