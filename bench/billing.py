@@ -1,0 +1,186 @@
+"""Debits per second through the store, on SQLite and PostgreSQL, with 1, 10 and 100 concurrent debitors.
+
+Each debitor takes 1 cent at a time from its own account through
+``Store.debit`` (the conditional UPDATE and its ledger row in one transaction,
+on the store's thread pool, answered on the real reactor), the next as soon as
+the last is answered, for ``--seconds`` (default 2) or ``--max-debits`` per
+run, whichever comes first. The reference, measured in the same run on the
+same database: one bare conditional ``UPDATE ... WHERE balance_cents >= 1``
+per transaction in a plain loop (the floor a debit cannot beat); the ratio
+says what the ledger row, the thread pool and the reactor add.
+
+    .venv/bin/python bench/billing.py [--seconds 2] [--backends sqlite,postgresql] [--debitors 1,10,100]
+
+PostgreSQL: ``$PREPAID_TEST_DATABASE_URL`` (default the local ``test`` database),
+in a schema of its own, dropped afterwards. Writes ``bench/results/billing.json``.
+The CPU cost of ticking 1000 concurrent calls is the other half: ``bench/billing_ticks.py``.
+"""
+
+from __future__ import annotations
+
+import argparse
+import json
+import os
+import sys
+import tempfile
+import time
+import uuid
+
+sys.path.insert(0, os.path.dirname(os.path.dirname(os.path.abspath(__file__))))
+
+import sqlalchemy as sa  # noqa: E402
+
+from billing.db import engine as db_engine  # noqa: E402
+from billing.db import ledger  # noqa: E402
+from billing.store import Store  # noqa: E402
+
+DEFAULT_PG_URL = "postgresql+psycopg://root@127.0.0.1:5432/test"
+START_CENTS = 10_000_000
+
+
+def number(i: int) -> str:
+    return f"+4930{i:08d}"
+
+
+def seed(url: str, accounts: int) -> None:
+    engine = db_engine.create_engine(url)
+    db_engine.upgrade(engine)
+    for i in range(accounts):
+        ledger.credit(engine, "bench", number(i), (ledger.Line("manual", START_CENTS, f"seed-{i}"),),
+                      source="bench", actor="bench", note="", now_ms=0)
+    engine.dispose()
+
+
+def reference_rate(url: str, seconds: float, max_ops: int) -> dict:
+    """Bare conditional UPDATEs, one per transaction, in a plain loop on one connection."""
+    engine = db_engine.create_engine(url)
+    A = sa.table("accounts", sa.column("number"), sa.column("balance_cents"))
+    stmt = (sa.update(A).where(A.c.number == number(0), A.c.balance_cents >= 1)
+            .values(balance_cents=A.c.balance_cents - 1))
+    n, t0 = 0, time.monotonic()
+    while n < max_ops and time.monotonic() - t0 < seconds:
+        with engine.begin() as conn:
+            conn.execute(stmt)
+        n += 1
+    elapsed = time.monotonic() - t0
+    # give the account back what the reference took, so the ledger invariant still holds for the store runs
+    with engine.begin() as conn:
+        conn.execute(sa.update(A).where(A.c.number == number(0)).values(balance_cents=A.c.balance_cents + n))
+    engine.dispose()
+    return {"ops": n, "seconds": round(elapsed, 3), "per_s": round(n / elapsed, 1)}
+
+
+def store_rate(reactor, url: str, debitors: int, seconds: float, max_ops: int):
+    """Fires with the debits per second of ``debitors`` loops through one Store."""
+    from twisted.internet import defer
+
+    store = Store.open(url, reactor, node_id="bench")
+    done = {"n": 0, "refused": 0}
+    deadline = time.monotonic() + seconds
+
+    @defer.inlineCallbacks
+    def debitor(k: int):
+        i = 0
+        while time.monotonic() < deadline and done["n"] < max_ops:
+            r = yield store.debit("bench", number(k), 1, kind="call_debit", source="bench",
+                                  external_ref=f"{uuid.uuid4().hex}", actor="bench")
+            done["n" if r.applied else "refused"] += 1
+            i += 1
+
+    @defer.inlineCallbacks
+    def main():
+        t0 = time.monotonic()
+        cpu0 = time.process_time()
+        yield defer.gatherResults([debitor(k) for k in range(debitors)], consumeErrors=True)
+        elapsed = time.monotonic() - t0
+        cpu = time.process_time() - cpu0
+        store.close()
+        return {"debitors": debitors, "debits": done["n"], "refused": done["refused"], "seconds": round(elapsed, 3),
+                "per_s": round(done["n"] / elapsed, 1), "cpu_ms_per_debit": round(cpu * 1000 / max(1, done["n"]), 3)}
+    return main()
+
+
+def check_invariant(url: str, accounts: int) -> bool:
+    engine = db_engine.create_engine(url)
+    with engine.connect() as conn:
+        bad = conn.execute(sa.text(
+            "SELECT count(*) FROM accounts a WHERE a.balance_cents <> "
+            "(SELECT coalesce(sum(amount_cents), 0) FROM ledger l WHERE l.account_id = a.id)")).scalar()
+    engine.dispose()
+    return bad == 0
+
+
+def main() -> int:
+    parser = argparse.ArgumentParser(description=__doc__.split("\n\n")[0])
+    parser.add_argument("--seconds", type=float, default=2.0, help="per measurement")
+    parser.add_argument("--max-debits", type=int, default=20_000, help="per measurement")
+    parser.add_argument("--backends", default="sqlite,postgresql")
+    parser.add_argument("--debitors", default="1,10,100")
+    args = parser.parse_args()
+    counts = [int(c) for c in args.debitors.split(",")]
+    backends = args.backends.split(",")
+
+    from twisted.internet import defer, reactor
+
+    results: dict = {"seconds": args.seconds, "backends": {}}
+    tmp = tempfile.mkdtemp(prefix="prepaid-bench-")
+    pg_base = os.environ.get("PREPAID_TEST_DATABASE_URL") or DEFAULT_PG_URL
+    schema = f"bench_{uuid.uuid4().hex[:12]}"
+
+    def url_of(backend: str) -> str:
+        if backend == "sqlite":
+            return f"sqlite:///{tmp}/bench.db"
+        from sqlalchemy.engine import make_url
+        return make_url(pg_base).update_query_dict({"options": f"-csearch_path={schema}"}).render_as_string(
+            hide_password=False)
+
+    @defer.inlineCallbacks
+    def run_all():
+        for backend in backends:
+            if backend == "postgresql":
+                engine = sa.create_engine(pg_base)
+                with engine.begin() as conn:
+                    conn.exec_driver_sql(f'CREATE SCHEMA "{schema}"')
+                engine.dispose()
+            url = url_of(backend)
+            seed(url, max(counts))
+            ref = reference_rate(url, args.seconds, args.max_debits)
+            runs = []
+            for n in counts:
+                r = yield store_rate(reactor, url, n, args.seconds, args.max_debits)
+                r["ratio_to_reference"] = round(r["per_s"] / ref["per_s"], 3)
+                runs.append(r)
+                print(f"{backend:10s} {n:4d} debitors: {r['per_s']:8.1f} debits/s "
+                      f"({r['cpu_ms_per_debit']:.3f} ms CPU each; {r['ratio_to_reference']:.2f} x the bare "
+                      f"UPDATE at {ref['per_s']:.1f}/s)", flush=True)
+            results["backends"][backend] = {"reference_bare_update": ref, "runs": runs,
+                                            "balance_equals_ledger": check_invariant(url, max(counts))}
+
+    def finish(result):
+        if reactor.running:
+            reactor.stop()
+        return result
+
+    failure: list = []
+    run_all().addErrback(failure.append).addBoth(finish)
+    try:
+        reactor.run()
+    finally:
+        if "postgresql" in backends:
+            engine = sa.create_engine(pg_base)
+            with engine.begin() as conn:
+                conn.exec_driver_sql(f'DROP SCHEMA IF EXISTS "{schema}" CASCADE')
+            engine.dispose()
+    if failure:
+        failure[0].printTraceback()
+        return 1
+    os.makedirs(os.path.join(os.path.dirname(os.path.abspath(__file__)), "results"), exist_ok=True)
+    out = os.path.join(os.path.dirname(os.path.abspath(__file__)), "results", "billing.json")
+    with open(out, "w") as f:
+        json.dump(results, f, indent=2)
+    print(f"wrote {out}")
+    return 0
+
+
+if __name__ == "__main__":
+    sys.exit(main())
