@@ -1,0 +1,258 @@
+"""Spoken numbers, amounts and the product's messages, as lists of prompt names.
+
+Pure: nothing here touches audio.  A phrase is a list of prompt names; the
+:class:`media.library.PromptLibrary` of the same language turns it into frames.
+Numbers 0..9999 are assembled from a few dozen recorded fragments (units,
+teens, tens, "und"/"and", "hundert"/"hundred", "tausend"/"thousand"), so the
+prompt set stays small.
+
+``PROMPT_TEXTS`` is the one list of every prompt and what it says;
+``scripts/make_prompts.py`` records exactly these.
+"""
+
+from __future__ import annotations
+
+from decimal import ROUND_HALF_UP, Decimal
+from typing import Literal
+
+__all__ = [
+    "LANGUAGES", "PROMPT_TEXTS", "number_words", "minutes_phrase", "amount_phrase",
+    "remaining_minutes", "tariff", "warning", "credit_used_up", "topped_up",
+    "no_credit", "withheld", "pin_wrong",
+]
+
+LANGUAGES = ("de", "en")
+MAX_NUMBER = 9999
+
+# -- German ---------------------------------------------------------------------
+
+_DE_UNITS = ("null", "eins", "zwei", "drei", "vier", "fuenf", "sechs", "sieben", "acht", "neun")
+_DE_TEENS = ("zehn", "elf", "zwoelf", "dreizehn", "vierzehn", "fuenfzehn", "sechzehn",
+             "siebzehn", "achtzehn", "neunzehn")
+_DE_TENS = ("", "", "zwanzig", "dreissig", "vierzig", "fuenfzig", "sechzig", "siebzig",
+            "achtzig", "neunzig")
+
+_DE_WORDS = {
+    "null": "null", "ein": "ein", "eine": "eine", "eins": "eins", "zwei": "zwei", "drei": "drei",
+    "vier": "vier", "fuenf": "fünf", "sechs": "sechs", "sieben": "sieben", "acht": "acht",
+    "neun": "neun", "zehn": "zehn", "elf": "elf", "zwoelf": "zwölf", "dreizehn": "dreizehn",
+    "vierzehn": "vierzehn", "fuenfzehn": "fünfzehn", "sechzehn": "sechzehn",
+    "siebzehn": "siebzehn", "achtzehn": "achtzehn", "neunzehn": "neunzehn",
+    "zwanzig": "zwanzig", "dreissig": "dreißig", "vierzig": "vierzig", "fuenfzig": "fünfzig",
+    "sechzig": "sechzig", "siebzig": "siebzig", "achtzig": "achtzig", "neunzig": "neunzig",
+    "und": "und", "hundert": "hundert", "tausend": "tausend",
+    "minute": "Minute", "minuten": "Minuten", "euro": "Euro", "cent": "Cent",
+}
+
+# -- English --------------------------------------------------------------------
+
+_EN_UNITS = ("zero", "one", "two", "three", "four", "five", "six", "seven", "eight", "nine")
+_EN_TEENS = ("ten", "eleven", "twelve", "thirteen", "fourteen", "fifteen", "sixteen",
+             "seventeen", "eighteen", "nineteen")
+_EN_TENS = ("", "", "twenty", "thirty", "forty", "fifty", "sixty", "seventy", "eighty", "ninety")
+
+_EN_WORDS = {w: w for w in _EN_UNITS + _EN_TEENS + _EN_TENS[2:]}
+_EN_WORDS.update({"and": "and", "hundred": "hundred", "thousand": "thousand",
+                  "minute": "minute", "minutes": "minutes", "euro": "euro", "euros": "euros",
+                  "cent": "cent", "cents": "cents"})
+
+# -- messages (same names in both languages) -------------------------------------
+
+_MESSAGES = {
+    "de": {
+        "credit_lasts": "Ihr Guthaben reicht für",
+        "credit_lasts_still": "Ihr Guthaben reicht noch für",
+        "call_costs": "Dieser Anruf kostet",
+        "per_minute_landline": "pro Minute aus dem Festnetz.",
+        "per_minute_mobile": "pro Minute aus dem Mobilfunknetz.",
+        "credit_used_up": "Ihr Guthaben ist aufgebraucht. Auf Wiederhören.",
+        "topped_up": "Ihr Guthaben wurde aufgeladen.",
+        "no_credit": ("Sie haben kein Guthaben. Bitte laden Sie Ihr Guthaben auf unserer Webseite auf, "
+                      "mit PayPal, Klarna oder paysafecard."),
+        "withheld": "Ihre Rufnummer ist unterdrückt.",
+        "call_with_number": "Bitte rufen Sie mit angezeigter Rufnummer an.",
+        "enter_pin": "Bitte geben Sie Ihre Kunden-PIN ein, und drücken Sie dann die Raute-Taste.",
+        "pin_wrong": "Die PIN ist falsch.",
+    },
+    "en": {
+        "credit_lasts": "Your credit lasts",
+        "credit_lasts_still": "Your remaining credit lasts",
+        "call_costs": "This call costs",
+        "per_minute_landline": "per minute from a landline.",
+        "per_minute_mobile": "per minute from a mobile phone.",
+        "credit_used_up": "Your credit is used up. Goodbye.",
+        "topped_up": "Your credit has been topped up.",
+        "no_credit": ("You have no credit. Please top up on our web page, "
+                      "with PayPal, Klarna or paysafecard."),
+        "withheld": "Your number is withheld.",
+        "call_with_number": "Please call again with your number shown.",
+        "enter_pin": "Please type your customer PIN, then press the hash key.",
+        "pin_wrong": "The PIN is wrong.",
+    },
+}
+
+#: every prompt name per language -> the text it says
+PROMPT_TEXTS: dict[str, dict[str, str]] = {
+    "de": {**_DE_WORDS, **_MESSAGES["de"]},
+    "en": {**_EN_WORDS, **_MESSAGES["en"]},
+}
+
+Gender = Literal["n", "f", "m"]
+
+
+def _check(n: int, lang: str) -> None:
+    if lang not in LANGUAGES:
+        raise ValueError(f"no prompts in language {lang!r}")
+    if not isinstance(n, int) or isinstance(n, bool) or not 0 <= n <= MAX_NUMBER:
+        raise ValueError(f"can only speak whole numbers 0..{MAX_NUMBER}, not {n!r}")
+
+
+def _de_below_100(n: int, final: bool) -> list[str]:
+    """1..99; ``final``: nothing follows inside the number (so 1 is "eins", not "ein")."""
+    if n < 10:
+        return ["eins" if final else "ein"] if n == 1 else [_DE_UNITS[n]]
+    if n < 20:
+        return [_DE_TEENS[n - 10]]
+    tens, unit = divmod(n, 10)
+    if unit == 0:
+        return [_DE_TENS[tens]]
+    return ["ein" if unit == 1 else _DE_UNITS[unit], "und", _DE_TENS[tens]]
+
+
+def _de_number(n: int, gender: Gender) -> list[str]:
+    if n == 0:
+        return ["null"]
+    if n == 1:                                   # "eine Minute", "ein Euro", "eins"
+        return [{"f": "eine", "m": "ein", "n": "eins"}[gender]]
+    words: list[str] = []
+    thousands, rest = divmod(n, 1000)
+    hundreds, rest = divmod(rest, 100)
+    if thousands:
+        words += ([] if thousands == 1 else _de_below_100(thousands, False)) + ["tausend"]
+    if hundreds:
+        words += ([] if hundreds == 1 else _de_below_100(hundreds, False)) + ["hundert"]
+    if rest:
+        words += _de_below_100(rest, True)
+    return words
+
+
+def _en_below_100(n: int) -> list[str]:
+    if n < 10:
+        return [_EN_UNITS[n]]
+    if n < 20:
+        return [_EN_TEENS[n - 10]]
+    tens, unit = divmod(n, 10)
+    return [_EN_TENS[tens]] + ([_EN_UNITS[unit]] if unit else [])
+
+
+def _en_number(n: int) -> list[str]:
+    if n == 0:
+        return ["zero"]
+    words: list[str] = []
+    thousands, rest = divmod(n, 1000)
+    hundreds, rest = divmod(rest, 100)
+    if thousands:
+        words += _en_below_100(thousands) + ["thousand"]
+    if hundreds:
+        words += _en_below_100(hundreds) + ["hundred"]
+    if rest:
+        if words:
+            words.append("and")                  # British usage: "one hundred and one"
+        words += _en_below_100(rest)
+    return words
+
+
+def number_words(n: int, lang: str, gender: Gender = "n") -> list[str]:
+    """The prompt names that speak ``n`` (0..9999); German ``gender`` picks eins/ein/eine for 1."""
+    _check(n, lang)
+    return _de_number(n, gender) if lang == "de" else _en_number(n)
+
+
+def minutes_phrase(n: int, lang: str) -> list[str]:
+    """``n`` minutes: "eine Minute", "einundzwanzig Minuten", "one minute", "twenty-one minutes"."""
+    _check(n, lang)
+    if lang == "de":
+        return _de_number(n, "f") + ["minute" if n == 1 else "minuten"]
+    return _en_number(n) + ["minute" if n == 1 else "minutes"]
+
+
+def _to_cents(amount: Decimal | int, *, cents: bool) -> int:
+    if cents:
+        if not isinstance(amount, int) or isinstance(amount, bool):
+            raise ValueError(f"an amount in cents is a whole number, not {amount!r}")
+        return amount
+    value = Decimal(amount).quantize(Decimal("0.01"), rounding=ROUND_HALF_UP)
+    return int(value * 100)
+
+
+def amount_phrase(amount_cents: int, lang: str) -> list[str]:
+    """An amount of money in cents: "ein Euro neunundneunzig", "neunundneunzig Cent", "two euros".
+
+    Whole euros and the cents after them follow the spoken habit (no second
+    currency word); below one euro only cents are said.
+    """
+    if lang not in LANGUAGES:
+        raise ValueError(f"no prompts in language {lang!r}")
+    if not isinstance(amount_cents, int) or isinstance(amount_cents, bool) or amount_cents < 0:
+        raise ValueError(f"an amount is a non-negative whole number of cents, not {amount_cents!r}")
+    euros, cents = divmod(amount_cents, 100)
+    if euros > MAX_NUMBER:
+        raise ValueError(f"can only speak amounts up to {MAX_NUMBER} euro, not {amount_cents} cents")
+    if lang == "de":
+        if euros == 0:
+            return _de_number(cents, "m") + ["cent"]
+        words = _de_number(euros, "m") + ["euro"]
+        return words + (_de_number(cents, "n") if cents else [])
+    if euros == 0:
+        return _en_number(cents) + ["cent" if cents == 1 else "cents"]
+    words = _en_number(euros) + ["euro" if euros == 1 else "euros"]
+    return words + (_en_number(cents) if cents else [])
+
+
+# -- the product's messages ----------------------------------------------------------
+
+def remaining_minutes(n: int, lang: str) -> list[str]:
+    """"Ihr Guthaben reicht für … Minuten" / "Your credit lasts … minutes"."""
+    return ["credit_lasts"] + minutes_phrase(n, lang)
+
+
+def tariff(per_minute: Decimal | int, caller_class: str, lang: str, *, cents: bool = False) -> list[str]:
+    """"Dieser Anruf kostet … pro Minute aus dem Festnetz/Mobilfunknetz"; ``per_minute`` in euro (Decimal), or in cents with ``cents=True``."""
+    if caller_class not in ("landline", "mobile"):
+        raise ValueError(f"caller_class is 'landline' or 'mobile', not {caller_class!r}")
+    return (["call_costs"] + amount_phrase(_to_cents(per_minute, cents=cents), lang)
+            + [f"per_minute_{caller_class}"])
+
+
+def warning(lang: str, minutes: int = 2) -> list[str]:
+    """"Ihr Guthaben reicht noch für zwei Minuten" / "Your remaining credit lasts two minutes"."""
+    return ["credit_lasts_still"] + minutes_phrase(minutes, lang)
+
+
+def credit_used_up(lang: str) -> list[str]:
+    """The credit is used up; goodbye."""
+    _check(0, lang)
+    return ["credit_used_up"]
+
+
+def topped_up(lang: str, minutes: int) -> list[str]:
+    """The credit was topped up, and what it lasts now."""
+    return ["topped_up"] + remaining_minutes(minutes, lang)
+
+
+def no_credit(lang: str) -> list[str]:
+    """No credit, and where to top up."""
+    _check(0, lang)
+    return ["no_credit"]
+
+
+def withheld(lang: str, pin: bool) -> list[str]:
+    """The number is withheld: call with it shown, or (``pin``) type the customer PIN and hash."""
+    _check(0, lang)
+    return ["withheld", "enter_pin" if pin else "call_with_number"]
+
+
+def pin_wrong(lang: str) -> list[str]:
+    """The PIN typed was wrong."""
+    _check(0, lang)
+    return ["pin_wrong"]

@@ -1,0 +1,114 @@
+"""Spoken numbers, amounts and messages: German and English grammar, as prompt names."""
+
+from decimal import Decimal
+
+import pytest
+
+from media import phrases
+from media.phrases import amount_phrase, minutes_phrase
+
+DE_MINUTES = {
+    0: ["null", "minuten"],
+    1: ["eine", "minute"],
+    2: ["zwei", "minuten"],
+    16: ["sechzehn", "minuten"],
+    21: ["ein", "und", "zwanzig", "minuten"],
+    99: ["neun", "und", "neunzig", "minuten"],
+    100: ["hundert", "minuten"],
+    101: ["hundert", "eins", "minuten"],
+    1000: ["tausend", "minuten"],
+    1999: ["tausend", "neun", "hundert", "neun", "und", "neunzig", "minuten"],
+    9999: ["neun", "tausend", "neun", "hundert", "neun", "und", "neunzig", "minuten"],
+}
+
+EN_MINUTES = {
+    0: ["zero", "minutes"],
+    1: ["one", "minute"],
+    2: ["two", "minutes"],
+    16: ["sixteen", "minutes"],
+    21: ["twenty", "one", "minutes"],
+    99: ["ninety", "nine", "minutes"],
+    100: ["one", "hundred", "minutes"],
+    101: ["one", "hundred", "and", "one", "minutes"],
+    1000: ["one", "thousand", "minutes"],
+    1999: ["one", "thousand", "nine", "hundred", "and", "ninety", "nine", "minutes"],
+    9999: ["nine", "thousand", "nine", "hundred", "and", "ninety", "nine", "minutes"],
+}
+
+
+@pytest.mark.parametrize("n", sorted(DE_MINUTES))
+def test_german_minutes(n):
+    """German minutes: "eine Minute" (feminine, singular), "einundzwanzig Minuten", "hunderteins", "tausend…"."""
+    assert minutes_phrase(n, "de") == DE_MINUTES[n]
+
+
+@pytest.mark.parametrize("n", sorted(EN_MINUTES))
+def test_english_minutes(n):
+    """English minutes: "one minute", "twenty-one minutes", British "one hundred and one"."""
+    assert minutes_phrase(n, "en") == EN_MINUTES[n]
+
+
+@pytest.mark.parametrize("cents,de,en", [
+    (99, ["neun", "und", "neunzig", "cent"], ["ninety", "nine", "cents"]),
+    (100, ["ein", "euro"], ["one", "euro"]),
+    (199, ["ein", "euro", "neun", "und", "neunzig"], ["one", "euro", "ninety", "nine"]),
+    (249, ["zwei", "euro", "neun", "und", "vierzig"],
+     ["two", "euros", "forty", "nine"]),
+    (1250, ["zwoelf", "euro", "fuenfzig"], ["twelve", "euros", "fifty"]),
+    (200, ["zwei", "euro"], ["two", "euros"]),
+    (1, ["ein", "cent"], ["one", "cent"]),
+    (101, ["ein", "euro", "eins"], ["one", "euro", "one"]),
+])
+def test_amounts(cents, de, en):
+    """Amounts: "ein Euro neunundneunzig", "zwei Euro", "neunundneunzig Cent", "one euro ninety-nine"."""
+    assert amount_phrase(cents, "de") == de
+    assert amount_phrase(cents, "en") == en
+
+
+def test_messages_are_built_from_parts():
+    """The product's messages: remaining minutes, tariff by caller class, warning, PIN variants."""
+    assert phrases.remaining_minutes(21, "de") == ["credit_lasts", "ein", "und", "zwanzig", "minuten"]
+    assert phrases.tariff(Decimal("1.99"), "mobile", "de") == \
+        ["call_costs", "ein", "euro", "neun", "und", "neunzig", "per_minute_mobile"]
+    assert phrases.tariff(249, "landline", "en", cents=True) == \
+        ["call_costs", "two", "euros", "forty", "nine", "per_minute_landline"]
+    assert phrases.warning("de") == ["credit_lasts_still", "zwei", "minuten"]
+    assert phrases.warning("en") == ["credit_lasts_still", "two", "minutes"]
+    assert phrases.credit_used_up("en") == ["credit_used_up"]
+    assert phrases.topped_up("de", 1) == ["topped_up", "credit_lasts", "eine", "minute"]
+    assert phrases.no_credit("de") == ["no_credit"]
+    assert phrases.withheld("de", pin=False) == ["withheld", "call_with_number"]
+    assert phrases.withheld("en", pin=True) == ["withheld", "enter_pin"]
+    assert phrases.pin_wrong("en") == ["pin_wrong"]
+
+
+def test_every_number_uses_only_recorded_prompts():
+    """Every number 0..9999 in both languages, and every message, is made only of prompts in PROMPT_TEXTS."""
+    for lang in phrases.LANGUAGES:
+        known = phrases.PROMPT_TEXTS[lang]
+        for n in range(10000):
+            assert set(minutes_phrase(n, lang)) <= known.keys()
+            assert set(amount_phrase(n * 101 % 1000000, lang)) <= known.keys()
+        for msg in (phrases.credit_used_up(lang), phrases.no_credit(lang), phrases.withheld(lang, True),
+                    phrases.withheld(lang, False), phrases.pin_wrong(lang), phrases.topped_up(lang, 5),
+                    phrases.tariff(Decimal("0.49"), "landline", lang), phrases.warning(lang)):
+            assert set(msg) <= known.keys()
+
+
+def test_german_numbers_read_back_as_words():
+    """Joined German fragments spell the number as written: 1999 -> "tausendneunhundertneunundneunzig"."""
+    spelled = {n: "".join(phrases.number_words(n, "de")) for n in (1, 21, 101, 1999, 2021, 7070)}
+    assert spelled == {1: "eins", 21: "einundzwanzig", 101: "hunderteins",
+                       1999: "tausendneunhundertneunundneunzig", 2021: "zweitausendeinundzwanzig",
+                       7070: "siebentausendsiebzig"}
+
+
+@pytest.mark.parametrize("bad", [-1, 10000, 1.5, True, "3"])
+def test_out_of_range_is_a_clear_error(bad):
+    """Numbers outside 0..9999 (or not whole) raise ValueError; so does an unknown language."""
+    with pytest.raises(ValueError):
+        minutes_phrase(bad, "de")
+    with pytest.raises(ValueError):
+        minutes_phrase(1, "fr")
+    with pytest.raises(ValueError):
+        amount_phrase(1_000_000, "en")
