@@ -45,6 +45,7 @@ from typing import Callable, Protocol
 
 from twisted.internet.defer import Deferred, succeed
 from twisted.internet.interfaces import IDelayedCall, IReactorTime
+from twisted.python.failure import Failure
 
 from .profile import BillingProfile, CallerClass, ChargingStart
 from .rating import (
@@ -294,8 +295,8 @@ class CallSession:
         """
         waiter: Deferred = Deferred()
         if self._settle_outcome is not None:
-            waiter.callback(None)
-            return waiter.addCallback(lambda _: self._settle_outcome).addCallback(self._unwrap)
+            self._fire(waiter)
+            return waiter
         self._settle_waiters.append(waiter)
         if len(self._settle_waiters) > 1:
             return waiter
@@ -316,12 +317,15 @@ class CallSession:
         self._settle_outcome = (result,)
         waiters, self._settle_waiters = self._settle_waiters, []
         for waiter in waiters:
-            waiter.callback(None)
-            waiter.addCallback(lambda _: self._settle_outcome).addCallback(self._unwrap)
+            self._fire(waiter)
 
-    @staticmethod
-    def _unwrap(outcome: tuple):
-        return outcome[0]
+    def _fire(self, waiter: Deferred) -> None:
+        assert self._settle_outcome is not None
+        result = self._settle_outcome[0]
+        if isinstance(result, Failure):
+            waiter.errback(result)
+        else:
+            waiter.callback(result)
 
     # -- charging ----------------------------------------------------------------
 

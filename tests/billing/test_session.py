@@ -311,3 +311,30 @@ def test_a_late_settle_is_capped_at_the_paid_boundary(h):
     h.flush()
     assert (settlement.charge_cents, settlement.billed_s) == (398, 120)
     assert h.balance(DEMO, NUMBER) == 102 == h.ledger_total(DEMO, NUMBER)
+
+
+def test_settle_answers_every_caller_when_the_store_answers_later(h):
+    """A store that answers the settlement later (a thread pool): both the first and a repeated settle
+    fire with the same Settlement, once it is in."""
+    from twisted.internet.defer import Deferred
+    real = h.store.settle
+    later = []
+
+    def slow(request):
+        d = Deferred()
+        later.append((d, request))
+        return d
+
+    h.store.settle = slow
+    billing, session, controller = charging(h, DEMO, 1000)
+    advance(h, 30)
+    first, second = session.settle(30_000, "hangup"), session.settle(40_000, "again")
+    got = []
+    first.addCallback(got.append)
+    second.addCallback(got.append)
+    assert got == [] and len(later) == 1
+    d, request = later[0]
+    real(request).chainDeferred(d)
+    h.flush()
+    assert len(got) == 2 and got[0] is got[1] and got[0].charge_cents == 199
+    assert h.balance(DEMO, NUMBER) == 801 == h.ledger_total(DEMO, NUMBER)
