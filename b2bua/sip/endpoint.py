@@ -1,0 +1,538 @@
+"""The sans-I/O SIP endpoint: codec, transactions and dialogs behind one object.
+
+A transport feeds it whole messages (``receive``), tells it about failed
+streams (``transport_error``), sends what ``take_outgoing`` returns, and calls
+``handle_timer`` at ``next_deadline``.  The transaction user (call control)
+reads ``take_events`` and acts through the TU API:
+
+* UAC: :meth:`SipEndpoint.make_request` then :meth:`send_request` (a client
+  transaction); the ACK for a 2xx is sent by the core (``auto_ack``) or by
+  :meth:`send_ack`; :meth:`cancel` a pending INVITE;
+  :meth:`request_in_dialog` for BYE, re-INVITE, UPDATE, INFO...
+* UAS: :meth:`respond` to a server transaction; a 2xx to an INVITE creates the
+  dialog and is resent (T1..T2) until the ACK, else :class:`AckNeverCame`.
+
+What the core answers by itself: 100 Trying to a new INVITE at once (it is
+cheap here, so we do not wait 200 ms); the answers of
+:func:`~b2bua.sip.checks.check_request` (400, 405, 415, 416, 420, 483, 505);
+400 to a request that does not parse but can still be addressed; 482 to a
+merged request (§8.2.2.2); 481 to a request naming a dialog we do not know and
+to a CANCEL matching nothing; 500 to an in-dialog request with a lower CSeq;
+200 to a CANCEL and 487 to the INVITE it cancels (then :class:`CancelReceived`).
+Bad input never raises out of :meth:`receive`: what cannot be answered is
+dropped and counted in ``dropped``.
+
+Events (frozen dataclasses) carry ``transaction_id`` strings and
+:class:`~b2bua.sip.dialog.DialogId` values:
+
+=====================  ==========================================================
+RequestReceived        a new request for the TU (respond to ``transaction_id``)
+ResponseReceived       a response to our request (1xx, 2xx, final); ``dialog_id`` for a 2xx to INVITE and in-dialog requests
+AckReceived            the ACK for our 2xx arrived (2xx retransmission stopped)
+AckNeverCame           64*T1 passed without that ACK: send BYE
+CancelReceived         the peer cancelled its INVITE; 200 and 487 were sent
+TransactionTimedOut    timer B, F or H: no answer (or no ACK for our non-2xx)
+TransportFailed        the stream carrying a transaction failed
+DialogEnded            a BYE ended the dialog (either way), or its request timed out / got 481
+=====================  ==========================================================
+"""
+
+from __future__ import annotations
+
+import secrets
+from dataclasses import dataclass
+from typing import Callable, Collection, Iterable
+
+from b2bua.sip.checks import DEFAULT_ALLOWED_METHODS, check_request, check_response
+from b2bua.sip.codec import make_response, parse_message, reason_phrase, serialise
+from b2bua.sip.dialog import (
+    Dialog, DialogId, TwoXxRetransmission, build_2xx_ack, build_in_dialog_request, next_hop, uac_dialog, uas_dialog,
+)
+from b2bua.sip.errors import SipParseError
+from b2bua.sip.headers import Headers, NameAddr, Via, header_key
+from b2bua.sip.message import SIP_VERSION, SipRequest, SipResponse
+from b2bua.sip.peer import Outgoing, Peer
+from b2bua.sip.timers import DEFAULT_TIMERS, TimerValues
+from b2bua.sip.transaction import Kind, State
+from b2bua.sip.transactions import (
+    DEFAULT_PORTS, MAGIC_COOKIE, Transaction, TransactionError, TransactionLayer, Up, Upcall, is_ip_literal,
+    response_destination, stamp_via,
+)
+from b2bua.sip.uri import SipUri, Uri, parse_uri
+
+__all__ = [
+    "SipEndpoint", "OpenCounts", "RequestReceived", "ResponseReceived", "AckReceived", "AckNeverCame",
+    "CancelReceived", "TransactionTimedOut", "TransportFailed", "DialogEnded", "TransactionError",
+]
+
+
+# ---- events -------------------------------------------------------------------------------------
+@dataclass(frozen=True)
+class RequestReceived:
+    transaction_id: str
+    request: SipRequest
+    peer: Peer
+    dialog_id: DialogId | None
+    received_at: float
+
+
+@dataclass(frozen=True)
+class ResponseReceived:
+    transaction_id: str
+    response: SipResponse
+    dialog_id: DialogId | None
+    received_at: float
+
+
+@dataclass(frozen=True)
+class AckReceived:
+    dialog_id: DialogId
+    request: SipRequest
+    received_at: float
+
+
+@dataclass(frozen=True)
+class AckNeverCame:
+    dialog_id: DialogId
+
+
+@dataclass(frozen=True)
+class CancelReceived:
+    transaction_id: str          # the cancelled INVITE's server transaction
+    request: SipRequest          # the CANCEL
+    received_at: float
+
+
+@dataclass(frozen=True)
+class TransactionTimedOut:
+    transaction_id: str
+    method: str
+    dialog_id: DialogId | None
+
+
+@dataclass(frozen=True)
+class TransportFailed:
+    transaction_id: str
+    method: str
+    peer: Peer
+
+
+@dataclass(frozen=True)
+class DialogEnded:
+    dialog_id: DialogId
+    reason: str                  # "bye sent", "bye received", "timeout", "481"...
+
+
+@dataclass(frozen=True)
+class OpenCounts:
+    """What is still alive: a scenario that ended cleanly (after 64*T1) leaves all three at 0."""
+
+    transactions: int
+    dialogs: int
+    timers: int
+
+
+def _token() -> str:
+    return secrets.token_hex(8)
+
+
+class SipEndpoint:
+    """One SIP user agent core (UAC and UAS) over any number of transports; sans-I/O."""
+
+    def __init__(self, *, local_host: str, local_ports: dict[str, int], user_agent: str = "prepaid",
+                 timer_values: TimerValues = DEFAULT_TIMERS,
+                 allowed_methods: Collection[str] = DEFAULT_ALLOWED_METHODS,
+                 supported_extensions: Collection[str] = (),
+                 accepted_content_types: Collection[str] = ("application/sdp",),
+                 auto_ack: bool = True,
+                 new_token: Callable[[], str] = _token) -> None:
+        self.local_host = local_host
+        self.local_ports = {k.lower(): v for k, v in local_ports.items()}
+        self.user_agent = user_agent
+        self.timer_values = timer_values
+        self.allowed_methods = frozenset(allowed_methods)
+        self.supported_extensions = tuple(supported_extensions)
+        self.accepted_content_types = tuple(accepted_content_types)
+        self.auto_ack = auto_ack
+        self._token = new_token
+        self._outbox: list[Outgoing] = []
+        self._events: list[object] = []
+        self.layer = TransactionLayer(self._outbox, timer_values=timer_values, new_tag=new_token)
+        self.dialogs: dict[DialogId, Dialog] = {}
+        self._retransmits: dict[tuple[DialogId, int], TwoXxRetransmission] = {}
+        self.dropped: dict[str, int] = {}
+        self.last_error: Exception | None = None
+
+    # ---- the transport's side ---------------------------------------------------------------
+    def take_outgoing(self) -> list[Outgoing]:
+        out, self._outbox[:] = list(self._outbox), []
+        return out
+
+    def take_events(self) -> list[object]:
+        out, self._events[:] = list(self._events), []
+        return out
+
+    def next_deadline(self) -> float | None:
+        deadlines = [r.next_deadline() for r in self._retransmits.values()]
+        layer = self.layer.next_deadline()
+        if layer is not None:
+            deadlines.append(layer)
+        return min(deadlines, default=None)
+
+    def handle_timer(self, now: float) -> None:
+        self._upcalls(self.layer.handle_timer(now), now)
+        for key, retransmit in list(self._retransmits.items()):
+            sends, gave_up = retransmit.fire(now)
+            for _ in range(sends):
+                self._outbox.append(Outgoing(retransmit.data, retransmit.peer))
+            if gave_up:
+                del self._retransmits[key]
+                self._events.append(AckNeverCame(retransmit.dialog_id))
+
+    def transport_error(self, peer: Peer, now: float) -> None:
+        self._upcalls(self.layer.transport_error(peer, now), now)
+
+    def open_counts(self) -> OpenCounts:
+        timers = self.layer.pending_timers() + len(self._retransmits)
+        return OpenCounts(len(self.layer), len(self.dialogs), timers)
+
+    def receive(self, data: bytes, peer: Peer, now: float) -> None:
+        """One whole message from ``peer``.  Never raises: what cannot be handled is answered or dropped."""
+        try:
+            try:
+                message = parse_message(data)
+            except SipParseError as exc:
+                self._parse_error(data, exc, peer)
+                return
+            if isinstance(message, SipResponse):
+                self._receive_response(message, now)
+            else:
+                self._receive_request(message, peer, now)
+        except Exception as exc:  # a peer's bytes must never take the process down
+            self.last_error = exc
+            self._drop(f"internal error: {type(exc).__name__}")
+
+    # ---- receiving ------------------------------------------------------------------------------
+    def _drop(self, why: str) -> None:
+        self.dropped[why] = self.dropped.get(why, 0) + 1
+
+    def _parse_error(self, data: bytes, exc: SipParseError, peer: Peer) -> None:
+        if data.lstrip(b"\r\n")[:4].upper() == b"SIP/" or exc.partial is None:
+            self._drop("unparseable " + ("response" if data.lstrip(b"\r\n")[:4].upper() == b"SIP/" else "message"))
+            return
+        items = [(n, v) for n, v in exc.partial.items() if header_key(n) in ("via", "from", "to", "call-id", "cseq")]
+        if not any(header_key(n) == "via" for n, _ in items) or data.lstrip(b"\r\n").startswith(b"ACK "):
+            self._drop("unparseable request without Via")
+            return
+        reason = exc.reason if exc.status == 400 else reason_phrase(exc.status)
+        response = SipResponse(exc.status, reason, Headers(items), b"", SIP_VERSION)
+        self._send_stateless(response, peer)
+
+    def _send_stateless(self, response: SipResponse, source: Peer) -> None:
+        try:
+            dest = response_destination(response.top_via, source)
+        except SipParseError:
+            dest = source
+        self._outbox.append(Outgoing(serialise(response), dest))
+
+    def _receive_response(self, response: SipResponse, now: float) -> None:
+        problem = check_response(response)
+        if problem is not None:
+            self._drop("bad response: " + problem)
+            return
+        ups = self.layer.receive_response(response, now)
+        if not ups:
+            self._drop("response to no transaction")
+        self._upcalls(ups, now)
+
+    def _receive_request(self, request: SipRequest, peer: Peer, now: float) -> None:
+        try:
+            request = stamp_via(request, peer)
+            tx = self.layer.match_request(request)
+            merged = self.layer.merged_with(request) if tx is None else None
+        except SipParseError as exc:
+            if request.method != "ACK":
+                self._send_stateless(make_response(request, 400, exc.reason), peer)
+            else:
+                self._drop("bad ACK")
+            return
+        if tx is not None or request.method == "ACK":
+            self._upcalls(self.layer.receive_request(request, peer, now), now)
+            return
+        answer = check_request(request, allowed_methods=self.allowed_methods,
+                               supported_extensions=self.supported_extensions,
+                               accepted_content_types=self.accepted_content_types)
+        if answer is None and merged is not None:
+            answer = make_response(request, 482, "Loop Detected")
+        if answer is not None:
+            new = self.layer.new_server(request, peer, now)
+            self._respond_tx(new, answer.status, now, reason=answer.reason,
+                             headers=[(n, v) for n, v in answer.headers.items()
+                                      if header_key(n) not in ("via", "from", "to", "call-id", "cseq")])
+            return
+        self._upcalls(self.layer.receive_request(request, peer, now), now)
+
+    def _upcalls(self, ups: Iterable[Upcall], now: float) -> None:
+        for up in ups:
+            if up.kind is Up.REQUEST:
+                self._new_request(up.transaction, now)
+            elif up.kind is Up.RESPONSE:
+                self._response(up.transaction, up.message, now)
+            elif up.kind is Up.ACK:
+                self._ack(up.message, now)
+            elif up.kind is Up.TIMEOUT:
+                tx = up.transaction
+                self._events.append(TransactionTimedOut(tx.id, tx.method, tx.dialog_id))
+                if tx.dialog_id is not None and tx.kind.is_client:
+                    self._end_dialog(tx.dialog_id, "timeout")
+            elif up.kind is Up.TRANSPORT_ERROR:
+                tx = up.transaction
+                self._events.append(TransportFailed(tx.id, tx.method, up.peer))
+
+    def _new_request(self, tx: Transaction, now: float) -> None:
+        request = tx.request
+        if request.method == "CANCEL":
+            self._cancel_received(tx, now)
+            return
+        dialog_id = None
+        if request.to.tag is not None:
+            dialog_id = DialogId(request.call_id or "", request.to.tag, request.from_.tag or "")
+            dialog = self.dialogs.get(dialog_id)
+            if dialog is None:
+                self._respond_tx(tx, 481, now)
+                return
+            if dialog.check_remote_cseq(request) is not None:
+                self._respond_tx(tx, 500, now, reason="CSeq Out of Order")
+                return
+            tx.dialog_id = dialog_id
+            if request.method in ("INVITE", "UPDATE"):
+                dialog.refresh_target(request)
+            if request.method == "BYE":
+                dialog.ending = True
+        self._events.append(RequestReceived(tx.id, request, tx.peer, dialog_id, now))
+
+    def _cancel_received(self, cancel_tx: Transaction, now: float) -> None:
+        cancel = cancel_tx.request
+        # §9.2: the CANCEL's key with method INVITE, for the branch rule and the RFC 2543 rule alike
+        invite = self.layer.server.get(cancel_tx.key[:-1] + ("INVITE",))
+        if invite is None:
+            self._respond_tx(cancel_tx, 481, now)
+            return
+        cancel_tx.to_tag = invite.to_tag
+        self._respond_tx(cancel_tx, 200, now)
+        if invite.state is State.PROCEEDING:
+            self._respond_tx(invite, 487, now)
+            self._events.append(CancelReceived(invite.id, cancel, now))
+
+    def _ack(self, ack: SipRequest, now: float) -> None:
+        dialog_id = DialogId(ack.call_id or "", ack.to.tag or "", ack.from_.tag or "")
+        retransmit = self._retransmits.pop((dialog_id, ack.cseq.seq), None)
+        if retransmit is None:
+            self._drop("ACK for nothing")
+            return
+        self._events.append(AckReceived(dialog_id, ack, now))
+
+    def _response(self, tx: Transaction, response: SipResponse, now: float) -> None:
+        dialog_id = tx.dialog_id
+        if tx.method == "INVITE":
+            if response.status < 200 and tx.cancel_pending:
+                tx.cancel_pending = False
+                self._send_cancel(tx, now)
+            if 200 <= response.status < 300 and response.to.tag is not None:
+                dialog_id = DialogId(response.call_id or "", tx.request.from_.tag or "", response.to.tag)
+                dialog = self.dialogs.get(dialog_id)
+                seq = tx.request.cseq.seq
+                if dialog is not None and seq in dialog.acks:
+                    data, peer = dialog.acks[seq]       # a 2xx retransmission: ACK it again, tell nobody
+                    self._outbox.append(Outgoing(data, peer))
+                    return
+                if dialog is None:
+                    dialog = uac_dialog(tx.request, response, tx.peer)
+                    self.dialogs[dialog_id] = dialog
+                else:
+                    dialog.refresh_target(response)
+                if self.auto_ack:
+                    self._send_2xx_ack(dialog, seq)
+        elif dialog_id is not None and (response.status in (408, 481) or
+                                        (tx.method == "BYE" and response.status >= 200)):
+            self._events.append(ResponseReceived(tx.id, response, dialog_id, now))
+            self._end_dialog(dialog_id, "bye sent" if tx.method == "BYE" else str(response.status))
+            return
+        self._events.append(ResponseReceived(tx.id, response, dialog_id, now))
+
+    def _end_dialog(self, dialog_id: DialogId, reason: str) -> None:
+        if self.dialogs.pop(dialog_id, None) is not None:
+            for key in [k for k in self._retransmits if k[0] == dialog_id]:
+                del self._retransmits[key]
+            self._events.append(DialogEnded(dialog_id, reason))
+
+    # ---- the transaction user's API: building and sending ----------------------------------------
+    def via(self, transport: str) -> Via:
+        """A Via for a request we send over ``transport``, with a new branch and ``rport``."""
+        port = self.local_ports.get(transport.lower(), DEFAULT_PORTS.get(transport.lower(), 5060))
+        return Via("SIP/2.0", transport.upper(), self.local_host, port,
+                   (("branch", MAGIC_COOKIE + self._token()), ("rport", None)))
+
+    def contact(self, transport: str) -> str:
+        """Our Contact for ``transport``."""
+        port = self.local_ports.get(transport.lower(), DEFAULT_PORTS.get(transport.lower(), 5060))
+        param = "" if transport.lower() == "udp" else f";transport={transport.lower()}"
+        host = f"[{self.local_host}]" if ":" in self.local_host else self.local_host
+        return f"<sip:{host}:{port}{param}>"
+
+    def make_request(self, method: str, uri: Uri | str, *, from_: NameAddr | str, to: NameAddr | str,
+                     call_id: str | None = None, cseq: int = 1, transport: str | None = None,
+                     headers: Iterable[tuple[str, str]] = (), body: bytes = b"",
+                     content_type: str | None = None) -> SipRequest:
+        """A new out-of-dialog request (§8.1.1): Via with a fresh branch, From with a new tag, Call-ID, CSeq."""
+        if isinstance(uri, str):
+            uri = parse_uri(uri)
+        from_addr = from_ if isinstance(from_, NameAddr) else NameAddr.parse(from_, "From")
+        if from_addr.tag is None:
+            from_addr = from_addr.with_tag(self._token())
+        to_addr = to if isinstance(to, NameAddr) else NameAddr.parse(to, "To")
+        transport = (transport or (uri.transport if isinstance(uri, SipUri) else None) or "udp").lower()
+        items = [("Via", str(self.via(transport))), ("Max-Forwards", "70"), ("From", str(from_addr)),
+                 ("To", str(to_addr)), ("Call-ID", call_id or f"{self._token()}@{self.local_host}"),
+                 ("CSeq", f"{cseq} {method}")]
+        if method in ("INVITE", "SUBSCRIBE", "REFER", "UPDATE"):
+            items.append(("Contact", self.contact(transport)))
+        items.append(("User-Agent", self.user_agent))
+        items.extend(headers)
+        if content_type is not None:
+            items.append(("Content-Type", content_type))
+        return SipRequest(method, uri, Headers(items), body, SIP_VERSION)
+
+    def destination(self, uri: Uri, transport: str | None = None) -> Peer:
+        """The peer a request to ``uri`` goes to: host must be an IP literal (no DNS in the core)."""
+        if not isinstance(uri, SipUri) or not is_ip_literal(uri.maddr or uri.host):
+            raise TransactionError(f"cannot send to {uri}: not a sip/sips URI with an IP address")
+        transport = (transport or uri.transport or ("tls" if uri.secure else "udp")).lower()
+        return Peer(transport, uri.maddr or uri.host, uri.port or DEFAULT_PORTS.get(transport, 5060))
+
+    def send_request(self, request: SipRequest, now: float, *, peer: Peer | None = None) -> str:
+        """Start a client transaction for ``request``; returns its transaction id.
+
+        Without ``peer`` the destination is the first Route (loose routing) or the Request-URI.
+        """
+        if peer is None:
+            routes = request.route
+            target = routes[0].uri if routes else request.uri
+            peer = self.destination(target, request.top_via.transport.lower())
+        return self.layer.send_request(request, peer, now).id
+
+    def cancel(self, transaction_id: str, now: float) -> None:
+        """CANCEL our pending INVITE (§9.1): at once after a provisional, else when the first one comes."""
+        tx = self.layer.get(transaction_id)
+        if tx.kind is not Kind.INVITE_CLIENT:
+            raise TransactionError(f"{transaction_id} is not an INVITE we sent")
+        if tx.cancelled or tx.cancel_pending:
+            return
+        if tx.state is State.CALLING:
+            tx.cancel_pending = True
+        elif tx.state is State.PROCEEDING:
+            self._send_cancel(tx, now)
+
+    def _send_cancel(self, invite_tx: Transaction, now: float) -> None:
+        invite = invite_tx.request
+        items = []
+        via_done = False
+        for name, value in invite.headers.items():
+            key = header_key(name)
+            if key == "via" and not via_done:
+                items.append((name, str(invite.top_via)))
+                via_done = True
+            elif key in ("from", "to", "call-id", "route", "max-forwards"):
+                items.append((name, value))
+            elif key == "cseq":
+                items.append((name, f"{invite.cseq.seq} CANCEL"))
+        cancel = SipRequest("CANCEL", invite.uri, Headers(items), b"", SIP_VERSION)
+        invite_tx.cancelled = True
+        self.layer.send_request(cancel, invite_tx.peer, now)
+
+    def send_ack(self, dialog_id: DialogId, now: float, *, invite_cseq: int | None = None, body: bytes = b"",
+                 content_type: str | None = None) -> None:
+        """Send the ACK for the 2xx of the dialog's last INVITE (when ``auto_ack`` is off, e.g. to carry SDP)."""
+        dialog = self._dialog(dialog_id)
+        self._send_2xx_ack(dialog, invite_cseq if invite_cseq is not None else dialog.local_seq or 1,
+                           body=body, content_type=content_type)
+
+    def _send_2xx_ack(self, dialog: Dialog, seq: int, *, body: bytes = b"", content_type: str | None = None) -> None:
+        extra = (("Content-Type", content_type),) if content_type else ()
+        ack = build_2xx_ack(dialog, seq, self.via(dialog.peer.transport), extra_headers=extra, body=body)
+        peer = self._dialog_peer(dialog)
+        data = serialise(ack)
+        dialog.acks[seq] = (data, peer)
+        self._outbox.append(Outgoing(data, peer))
+
+    def _dialog_peer(self, dialog: Dialog) -> Peer:
+        try:
+            return self.destination(next_hop(dialog), dialog.peer.transport)
+        except TransactionError:
+            return dialog.peer  # a Contact with a host name: back the way the dialog came
+
+    def request_in_dialog(self, dialog_id: DialogId, method: str, now: float, *,
+                          headers: Iterable[tuple[str, str]] = (), body: bytes = b"",
+                          content_type: str | None = None) -> str:
+        """Send BYE, re-INVITE, UPDATE, INFO... inside a dialog; returns the transaction id."""
+        dialog = self._dialog(dialog_id)
+        extra = tuple(headers) + ((("Content-Type", content_type),) if content_type else ())
+        request = build_in_dialog_request(dialog, method, self.via(dialog.peer.transport),
+                                          contact=self.contact(dialog.peer.transport),
+                                          extra_headers=extra + (("User-Agent", self.user_agent),), body=body)
+        tx = self.layer.send_request(request, self._dialog_peer(dialog), now)
+        tx.dialog_id = dialog_id
+        if method == "BYE":
+            dialog.ending = True
+            for key in [k for k in self._retransmits if k[0] == dialog_id]:
+                del self._retransmits[key]
+        return tx.id
+
+    def _dialog(self, dialog_id: DialogId) -> Dialog:
+        try:
+            return self.dialogs[dialog_id]
+        except KeyError:
+            raise TransactionError(f"no dialog {dialog_id}") from None
+
+    def respond(self, transaction_id: str, status: int, now: float, *, reason: str | None = None,
+                headers: Iterable[tuple[str, str]] = (), body: bytes = b"",
+                content_type: str | None = None) -> DialogId | None:
+        """Answer a server transaction.  A 2xx to INVITE sets up (or refreshes) the dialog and returns its id."""
+        tx = self.layer.get(transaction_id)
+        return self._respond_tx(tx, status, now, reason=reason, headers=headers, body=body,
+                                content_type=content_type)
+
+    def _respond_tx(self, tx: Transaction, status: int, now: float, *, reason: str | None = None,
+                    headers: Iterable[tuple[str, str]] = (), body: bytes = b"",
+                    content_type: str | None = None) -> DialogId | None:
+        request = tx.request
+        extra = list(headers)
+        transport = tx.peer.transport
+        if (request.method in ("INVITE", "UPDATE") and 100 < status < 300
+                and not any(header_key(n) == "contact" for n, _ in extra)):
+            extra.append(("Contact", self.contact(transport)))
+        if request.method == "INVITE" and 100 < status < 300:
+            extra = [("Record-Route", v) for v in request.headers.get_lines("record-route")] + extra
+        if content_type is not None:
+            extra.append(("Content-Type", content_type))
+        response = make_response(request, status, reason, to_tag=tx.to_tag if status > 100 else None,
+                                 headers=extra, body=body)
+        self.layer.respond(tx, response, now)
+        dialog_id = tx.dialog_id
+        if request.method == "INVITE" and 200 <= status < 300 and tx.to_tag is not None:
+            dialog_id = dialog_id or DialogId(request.call_id or "", tx.to_tag, request.from_.tag or "")
+            if dialog_id not in self.dialogs:
+                self.dialogs[dialog_id] = uas_dialog(request, tx.to_tag, tx.peer)
+            self._retransmits[(dialog_id, request.cseq.seq)] = TwoXxRetransmission(
+                dialog_id, request.cseq.seq, tx.response_bytes, tx.response_peer or tx.peer, now, self.timer_values)
+        elif request.method == "BYE" and status >= 200 and tx.dialog_id is not None:
+            self._end_dialog(tx.dialog_id, "bye received")
+        return dialog_id
+
+    def end_dialog(self, dialog_id: DialogId) -> None:
+        """Forget a dialog without a BYE (the TU gave up on it)."""
+        self._end_dialog(dialog_id, "forgotten")
+
+    def dialog(self, dialog_id: DialogId) -> Dialog:
+        """The dialog's state (read it; change it only through the endpoint)."""
+        return self._dialog(dialog_id)

@@ -1,0 +1,358 @@
+"""The transaction layer: matching (RFC 3261 §17.1.3, §17.2.3), creation, the table of live transactions.
+
+Sans-I/O: every call takes ``now``; bytes to send are appended to ``outbox``
+(a list of :class:`~b2bua.sip.peer.Outgoing` the endpoint owns).  What the
+transaction user must hear comes back as :class:`Upcall` values, which the
+endpoint turns into events after its dialog processing.
+
+Server side: a request whose top Via branch starts with ``z9hG4bK`` matches by
+branch + sent-by + method (ACK matches its INVITE); without the cookie, by the
+RFC 2543 rule (Request-URI, To tag, From tag, Call-ID, CSeq, top Via; an ACK by
+the To tag of the response we sent).  Responses to a server transaction go per
+its top Via (§18.2.2 with RFC 3581 ``rport``); ``stamp_via`` fills ``received``
+and ``rport`` on the way in.  A new INVITE gets its 100 Trying at once.
+
+Client side: a response matches by top Via branch and CSeq method (§17.1.3).
+The ACK for a 300-699 is built here (§17.1.1.3); the ACK for a 2xx is not a
+transaction and is the dialog layer's job.
+"""
+
+from __future__ import annotations
+
+import enum
+import ipaddress
+import itertools
+from dataclasses import dataclass, field
+
+from b2bua.sip.codec import make_response, serialise
+from b2bua.sip.headers import Headers, Via, header_key, split_commas
+from b2bua.sip.message import SIP_VERSION, SipRequest, SipResponse
+from b2bua.sip.peer import Outgoing, Peer
+from b2bua.sip.timers import DEFAULT_TIMERS, TimerValues
+from b2bua.sip.transaction import Action, Input, Kind, State, TransactionMachine, response_input
+
+MAGIC_COOKIE = "z9hG4bK"
+DEFAULT_PORTS = {"udp": 5060, "tcp": 5060, "tls": 5061}
+
+
+class TransactionError(Exception):
+    """Local misuse: the transaction user asked for something the transaction cannot do."""
+
+
+class Up(enum.Enum):
+    """What a transaction hands up to the transaction user."""
+
+    REQUEST = "request"                  # a new server transaction's request
+    RESPONSE = "response"                # a response for a client transaction
+    ACK = "ack"                          # an ACK to pass to the core (ACK for 2xx, or no transaction)
+    TIMEOUT = "timeout"                  # timer B, F or H
+    TRANSPORT_ERROR = "transport error"  # the transport could not deliver
+
+
+@dataclass(frozen=True)
+class Upcall:
+    kind: Up
+    transaction: "Transaction | None"
+    message: SipRequest | SipResponse | None = None
+    peer: Peer | None = None
+
+
+@dataclass(eq=False)
+class Transaction:
+    """One live transaction: its machine and what it resends."""
+
+    id: str
+    machine: TransactionMachine
+    request: SipRequest
+    peer: Peer                          # client: where the request goes; server: where it came from
+    key: tuple
+    request_bytes: bytes = b""          # client: for retransmission
+    ack_bytes: bytes = b""              # client INVITE: the ACK for a 300-699
+    to_tag: str | None = None           # server: the To tag of our responses
+    last_response: SipResponse | None = None
+    response_bytes: bytes = b""         # server: the last response, for retransmission
+    response_peer: Peer | None = None
+    cancel_pending: bool = False        # client INVITE: CANCEL asked before any provisional came
+    cancelled: bool = False
+    dialog_id: object = None            # the dialog an in-dialog request belongs to (endpoint's business)
+    extra: dict = field(default_factory=dict)
+
+    @property
+    def kind(self) -> Kind:
+        return self.machine.kind
+
+    @property
+    def state(self) -> State:
+        return self.machine.state
+
+    @property
+    def method(self) -> str:
+        return self.request.method
+
+
+def is_ip_literal(host: str) -> bool:
+    try:
+        ipaddress.ip_address(host)
+    except ValueError:
+        return False
+    return True
+
+
+def stamp_via(request: SipRequest, source: Peer) -> SipRequest:
+    """§18.2.1 and RFC 3581: add ``received`` when sent-by is not the source, fill a bare ``rport``."""
+    via = request.top_via
+    if via.rport is True:
+        new = via.with_params(received=source.host, rport=str(source.port))
+    elif via.host.lower() != source.host.lower():
+        new = via.with_params(received=source.host)
+    else:
+        return request
+    return request.replace(headers=replace_top_via(request.headers, new))
+
+
+def replace_top_via(headers: Headers, via: Via) -> Headers:
+    """``headers`` with the first Via value (which may share a line with others) replaced."""
+    items = list(headers.items())
+    for i, (name, value) in enumerate(items):
+        if header_key(name) == "via":
+            values = split_commas(value)
+            values[0] = str(via)
+            items[i] = (name, ", ".join(values))
+            break
+    return Headers(items)
+
+
+def response_destination(via: Via, source: Peer) -> Peer:
+    """Where a response goes (§18.2.2, RFC 3581 §4): the stream it came on, or per the top Via."""
+    if source.reliable:
+        return source
+    maddr = via.param("maddr")
+    if maddr:
+        return Peer(source.transport, maddr, via.port or DEFAULT_PORTS["udp"])
+    rport = via.rport
+    host = via.received or via.host
+    if isinstance(rport, int) and not isinstance(rport, bool):
+        return Peer(source.transport, host, rport)
+    return Peer(source.transport, host, via.port or DEFAULT_PORTS.get(source.transport, 5060))
+
+
+def _via_key(via: Via) -> tuple:
+    return (via.transport, via.host.lower(), via.port, via.branch)
+
+
+def server_key(request: SipRequest) -> tuple:
+    """The key of the server transaction a request belongs to (§17.2.3); raises SipParseError on bad headers."""
+    via = request.top_via
+    method = "INVITE" if request.method == "ACK" else request.method
+    branch = via.branch
+    if branch and branch.startswith(MAGIC_COOKIE):
+        return ("3261", branch, via.host.lower(), via.port, method)
+    cseq = request.cseq
+    return ("2543", str(request.uri), request.from_.tag, request.call_id, cseq.seq, _via_key(via), method)
+
+
+def client_key(branch: str, method: str) -> tuple:
+    return (branch, "INVITE" if method == "ACK" else method)
+
+
+def merge_key(request: SipRequest) -> tuple:
+    """§8.2.2.2: From tag, Call-ID and CSeq of a request without To tag."""
+    cseq = request.cseq
+    return (request.from_.tag, request.call_id, cseq.seq, cseq.method)
+
+
+def build_non_2xx_ack(invite: SipRequest, response: SipResponse) -> SipRequest:
+    """§17.1.1.3: same Request-URI, Call-ID, From, CSeq number and top Via as the INVITE; To of the response."""
+    items: list[tuple[str, str]] = []
+    top_via_done = False
+    for name, value in invite.headers.items():
+        key = header_key(name)
+        if key == "via" and not top_via_done:
+            items.append((name, split_commas(value)[0]))
+            top_via_done = True
+        elif key in ("from", "call-id", "route", "max-forwards"):
+            items.append((name, value))
+        elif key == "to":
+            items.append((name, response.headers.get("to") or value))
+        elif key == "cseq":
+            items.append((name, f"{invite.cseq.seq} ACK"))
+    return SipRequest("ACK", invite.uri, Headers(items), b"", SIP_VERSION)
+
+
+class TransactionLayer:
+    """The live transactions, keyed for matching, with their timers."""
+
+    def __init__(self, outbox: list[Outgoing], *, timer_values: TimerValues = DEFAULT_TIMERS,
+                 new_tag=None) -> None:
+        self.outbox = outbox
+        self.timer_values = timer_values
+        self._new_tag = new_tag
+        self._ids = itertools.count(1)
+        self.server: dict[tuple, Transaction] = {}
+        self.client: dict[tuple, Transaction] = {}
+        self.by_id: dict[str, Transaction] = {}
+        self._merge: dict[tuple, Transaction] = {}
+
+    # ---- counts and timers -------------------------------------------------
+    def __len__(self) -> int:
+        return len(self.by_id)
+
+    def pending_timers(self) -> int:
+        return sum(len(tx.machine.deadlines) for tx in self.by_id.values())
+
+    def next_deadline(self) -> float | None:
+        return min((d for tx in self.by_id.values() if (d := tx.machine.next_deadline()) is not None), default=None)
+
+    def handle_timer(self, now: float) -> list[Upcall]:
+        ups: list[Upcall] = []
+        fired = []
+        for tx in list(self.by_id.values()):
+            deadline = tx.machine.next_deadline()
+            if deadline is not None and deadline <= now:
+                fired.append(tx)
+                ups.extend(self._run(tx, tx.machine.fire_due(now), None))
+        self._reap(*fired)
+        return ups
+
+    def transport_error(self, peer: Peer, now: float) -> list[Upcall]:
+        """A stream to ``peer`` failed: every transaction sending to it hears TRANSPORT_ERROR."""
+        ups: list[Upcall] = []
+        hit = [tx for tx in self.by_id.values()
+               if (tx.peer if tx.kind.is_client else (tx.response_peer or tx.peer)) == peer]
+        for tx in hit:
+            ups.extend(self._run(tx, tx.machine.feed(Input.TRANSPORT_ERROR, now), None))
+        self._reap(*hit)
+        return ups
+
+    def get(self, transaction_id: str) -> Transaction:
+        try:
+            return self.by_id[transaction_id]
+        except KeyError:
+            raise TransactionError(f"no live transaction {transaction_id!r}") from None
+
+    # ---- server side --------------------------------------------------------
+    def match_request(self, request: SipRequest) -> Transaction | None:
+        """The live server transaction ``request`` belongs to, or None (raises SipParseError on bad headers)."""
+        tx = self.server.get(server_key(request))
+        if tx is None or tx.key[0] == "3261":
+            return tx
+        # RFC 2543: the To tag must match too; for ACK, the tag of the response we sent.
+        if request.method == "ACK":
+            sent_tag = tx.last_response.to.tag if tx.last_response is not None else None
+            return tx if request.to.tag == sent_tag else None
+        return tx if request.to.tag == tx.request.to.tag else None
+
+    def receive_request(self, request: SipRequest, source: Peer, now: float) -> list[Upcall]:
+        """A retransmission or ACK for a live transaction, or a new request: create its transaction."""
+        tx = self.match_request(request)
+        if request.method == "ACK":
+            if tx is None:
+                return [Upcall(Up.ACK, None, request, source)]
+            ups = self._run(tx, tx.machine.feed(Input.ACK, now), request)
+            self._reap(tx)
+            return ups
+        if tx is not None:
+            ups = self._run(tx, tx.machine.feed(Input.REQUEST, now), request)
+            self._reap(tx)
+            return ups
+        return [Upcall(Up.REQUEST, self.new_server(request, source, now), request, source)]
+
+    def merged_with(self, request: SipRequest) -> Transaction | None:
+        """§8.2.2.2: a live transaction with this request's From tag, Call-ID and CSeq but another branch."""
+        if request.to.tag is not None:
+            return None
+        return self._merge.get(merge_key(request))
+
+    def new_server(self, request: SipRequest, source: Peer, now: float, *, to_tag: str | None = None) -> Transaction:
+        kind = Kind.INVITE_SERVER if request.method == "INVITE" else Kind.NON_INVITE_SERVER
+        machine = TransactionMachine(kind, source.reliable, self.timer_values)
+        tag = request.to.tag or to_tag or (self._new_tag() if self._new_tag else None)
+        tx = Transaction(f"s{next(self._ids)}", machine, request, source, server_key(request), to_tag=tag)
+        tx.response_peer = response_destination(request.top_via, source)
+        self.server[tx.key] = tx
+        self.by_id[tx.id] = tx
+        if request.to.tag is None:
+            self._merge.setdefault(merge_key(request), tx)
+        machine.start(now)
+        if kind is Kind.INVITE_SERVER:
+            self.respond(tx, make_response(request, 100), now)
+        return tx
+
+    def respond(self, tx: Transaction, response: SipResponse, now: float) -> None:
+        """Send a response from the TU through the server transaction (raises TransactionError if it may not)."""
+        if tx.kind.is_client:
+            raise TransactionError(f"{tx.id} is a client transaction")
+        inp = response_input(response.status, from_tu=True)
+        if (tx.state, inp) not in tx.machine.table:
+            raise TransactionError(f"{tx.id} in {tx.state.value} cannot send a {response.status}")
+        tx.last_response = response
+        tx.response_bytes = serialise(response)
+        self._run(tx, tx.machine.feed(inp, now), response)
+        self._reap(tx)
+
+    # ---- client side --------------------------------------------------------
+    def send_request(self, request: SipRequest, peer: Peer, now: float) -> Transaction:
+        """Create a client transaction for ``request`` (its top Via carries a fresh branch) and send it."""
+        if request.method == "ACK":
+            raise TransactionError("ACK is not sent through a client transaction")
+        branch = request.top_via.branch
+        if not branch or not branch.startswith(MAGIC_COOKIE):
+            raise TransactionError("client requests need a z9hG4bK branch")
+        key = client_key(branch, request.method)
+        if key in self.client:
+            raise TransactionError(f"branch {branch} already in use for {request.method}")
+        kind = Kind.INVITE_CLIENT if request.method == "INVITE" else Kind.NON_INVITE_CLIENT
+        machine = TransactionMachine(kind, peer.reliable, self.timer_values)
+        tx = Transaction(f"c{next(self._ids)}", machine, request, peer, key, request_bytes=serialise(request))
+        self.client[key] = tx
+        self.by_id[tx.id] = tx
+        self._run(tx, machine.start(now), None)
+        self._reap(tx)
+        return tx
+
+    def receive_response(self, response: SipResponse, now: float) -> list[Upcall]:
+        """Match a response to its client transaction (§17.1.3); responses to nothing are dropped."""
+        branch = response.top_via.branch
+        if not branch:
+            return []
+        tx = self.client.get(client_key(branch, response.cseq.method))
+        if tx is None:
+            return []
+        if tx.kind is Kind.INVITE_CLIENT and response.status >= 300 and tx.state in (State.CALLING, State.PROCEEDING):
+            tx.ack_bytes = serialise(build_non_2xx_ack(tx.request, response))
+        ups = self._run(tx, tx.machine.feed(response_input(response.status, from_tu=False), now), response)
+        self._reap(tx)
+        return ups
+
+    # ---- actions ------------------------------------------------------------
+    def _run(self, tx: Transaction, actions: list[Action], message) -> list[Upcall]:
+        ups: list[Upcall] = []
+        for action in actions:
+            if action is Action.SEND_REQUEST:
+                self.outbox.append(Outgoing(tx.request_bytes, tx.peer))
+            elif action is Action.SEND_ACK:
+                self.outbox.append(Outgoing(tx.ack_bytes, tx.peer))
+            elif action is Action.SEND_RESPONSE:
+                self.outbox.append(Outgoing(tx.response_bytes, tx.response_peer or tx.peer))
+            elif action is Action.RESPONSE_TO_TU:
+                ups.append(Upcall(Up.RESPONSE, tx, message, tx.peer))
+            elif action is Action.ACK_TO_TU:
+                ups.append(Upcall(Up.ACK, tx, message, tx.peer))
+            elif action is Action.TIMEOUT_TO_TU:
+                ups.append(Upcall(Up.TIMEOUT, tx))
+            elif action is Action.TRANSPORT_ERROR_TO_TU:
+                ups.append(Upcall(Up.TRANSPORT_ERROR, tx, None, tx.peer))
+        return ups
+
+    def _reap(self, *txs: Transaction) -> None:
+        for tx in txs:
+            if not tx.machine.terminated or self.by_id.get(tx.id) is not tx:
+                continue
+            del self.by_id[tx.id]
+            table = self.client if tx.kind.is_client else self.server
+            if table.get(tx.key) is tx:
+                del table[tx.key]
+            if not tx.kind.is_client and tx.request.to.tag is None:
+                mk = merge_key(tx.request)
+                if self._merge.get(mk) is tx:
+                    del self._merge[mk]

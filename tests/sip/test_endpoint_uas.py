@@ -1,0 +1,279 @@
+"""The endpoint as a UAS, with plain bytes and plain `now` numbers (no reactor)."""
+
+from __future__ import annotations
+
+import pytest
+
+from b2bua.sip.endpoint import (
+    AckNeverCame, AckReceived, CancelReceived, DialogEnded, OpenCounts, RequestReceived, TransactionTimedOut,
+)
+from b2bua.sip.peer import Peer
+from tests.sip.test_endpoint_support import CARRIER, endpoint, request, run_timers, sent, statuses
+
+
+def _invite(ep, now=0.0, **kw):
+    ep.receive(request("INVITE", **kw), CARRIER, now)
+    [ev] = ep.take_events()
+    assert isinstance(ev, RequestReceived) and ev.request.method == "INVITE"
+    return ev
+
+
+def test_invite_gets_100_at_once_then_180_and_200_retransmitted_until_ack():
+    """INVITE -> 100 at once; TU's 180 and 200; the 200 is resent at 0.5, 1.5, 3.5 s after it, until the ACK."""
+    ep = endpoint()
+    ev = _invite(ep)
+    out = sent(ep)
+    assert statuses(out) == [100] and out[0][1] == CARRIER
+    assert out[0][0].to.tag is None
+    ep.respond(ev.transaction_id, 180, 0.1)
+    dialog_id = ep.respond(ev.transaction_id, 200, 1.0, body=b"v=0\r\n", content_type="application/sdp")
+    out = sent(ep)
+    assert statuses(out) == [180, 200]
+    ringing, ok = out[0][0], out[1][0]
+    assert ringing.to.tag == ok.to.tag == dialog_id.local_tag
+    assert ok.contact is not None and str(ok.contact.uri) == "sip:127.0.0.1:5060"
+    assert ok.body == b"v=0\r\n" and ok.headers.get("content-type") == "application/sdp"
+    resent = run_timers(ep, 4.9)
+    assert [(t, m.status) for t, m, _ in resent] == [(1.5, 200), (2.5, 200), (4.5, 200)]
+    ep.receive(request("ACK", branch="z9hG4bKack1", to_tag=ok.to.tag), CARRIER, 4.9)
+    [ack] = ep.take_events()
+    assert isinstance(ack, AckReceived) and ack.dialog_id == dialog_id
+    assert run_timers(ep, 40.0) == []
+    assert ep.open_counts().dialogs == 1
+
+
+def test_bye_in_dialog_gets_200_and_ends_the_dialog():
+    """A BYE naming our dialog reaches the TU with the dialog id; its 200 ends the dialog."""
+    ep = endpoint()
+    ev = _invite(ep)
+    dialog_id = ep.respond(ev.transaction_id, 200, 0.0)
+    ep.receive(request("ACK", branch="z9hG4bKack1", to_tag=dialog_id.local_tag), CARRIER, 0.1)
+    ep.receive(request("BYE", branch="z9hG4bKbye1", to_tag=dialog_id.local_tag, cseq=2), CARRIER, 5.0)
+    events = ep.take_events()
+    bye = events[-1]
+    assert isinstance(bye, RequestReceived) and bye.dialog_id == dialog_id and bye.request.method == "BYE"
+    sent(ep)
+    ep.respond(bye.transaction_id, 200, 5.0)
+    out = sent(ep)
+    assert statuses(out) == [200] and out[0][0].cseq.method == "BYE"
+    assert isinstance(ep.take_events()[-1], DialogEnded)
+    # a retransmitted BYE gets the same 200 from the transaction, not a 481
+    ep.receive(request("BYE", branch="z9hG4bKbye1", to_tag=dialog_id.local_tag, cseq=2), CARRIER, 6.0)
+    assert statuses(sent(ep)) == [200] and ep.take_events() == []
+    run_timers(ep, 100.0)
+    assert ep.open_counts() == OpenCounts(0, 0, 0)
+
+
+def test_retransmitted_invite_gets_the_last_provisional_again():
+    """§17.2.1: an INVITE retransmission in Proceeding re-gets the last response sent (180), not a new event."""
+    ep = endpoint()
+    ev = _invite(ep)
+    ep.respond(ev.transaction_id, 180, 0.1)
+    sent(ep)
+    ep.receive(request("INVITE"), CARRIER, 0.5)
+    out = sent(ep)
+    assert statuses(out) == [180]
+    assert ep.take_events() == []
+
+
+def test_cancel_gets_200_and_the_invite_487_then_the_ack_is_absorbed():
+    """CANCEL of a ringing INVITE: 200 to the CANCEL, 487 to the INVITE, CancelReceived; its ACK ends it."""
+    ep = endpoint()
+    ev = _invite(ep)
+    ep.respond(ev.transaction_id, 180, 0.1)
+    sent(ep)
+    ep.receive(request("CANCEL"), CARRIER, 1.0)
+    out = sent(ep)
+    assert [(m.status, m.cseq.method) for m, _ in out] == [(200, "CANCEL"), (487, "INVITE")]
+    assert out[0][0].to.tag == out[1][0].to.tag is not None
+    [cancelled] = ep.take_events()
+    assert isinstance(cancelled, CancelReceived) and cancelled.transaction_id == ev.transaction_id
+    # 487 resent (timer G) until the ACK for it (same branch as the INVITE)
+    assert [(t, m.status) for t, m, _ in run_timers(ep, 2.0)] == [(1.5, 487)]
+    ep.receive(request("ACK", to_tag=out[1][0].to.tag), CARRIER, 2.0)
+    assert run_timers(ep, 100.0) == []
+    assert ep.take_events() == []
+    assert ep.open_counts().transactions == 0
+
+
+def test_cancel_for_nothing_gets_481():
+    """A CANCEL that matches no INVITE transaction is answered 481 (§9.2)."""
+    ep = endpoint()
+    ep.receive(request("CANCEL", branch="z9hG4bKnothing"), CARRIER, 0.0)
+    assert statuses(sent(ep)) == [481]
+
+
+def test_bye_for_unknown_dialog_gets_481():
+    """An in-dialog request (To tag) naming no dialog of ours is answered 481, the TU hears nothing."""
+    ep = endpoint()
+    ep.receive(request("BYE", to_tag="nosuch", cseq=2), CARRIER, 0.0)
+    assert statuses(sent(ep)) == [481]
+    assert ep.take_events() == []
+
+
+def test_ack_for_unknown_dialog_is_dropped_silently():
+    """An ACK is never answered, even when it matches nothing."""
+    ep = endpoint()
+    ep.receive(request("ACK", to_tag="nosuch"), CARRIER, 0.0)
+    assert sent(ep) == [] and ep.take_events() == []
+
+
+def test_merged_request_gets_482():
+    """§8.2.2.2: the same INVITE (From tag, Call-ID, CSeq) by another path (branch) is answered 482."""
+    ep = endpoint()
+    _invite(ep)
+    sent(ep)
+    ep.receive(request("INVITE", branch="z9hG4bKother", via_host="192.0.2.11"), Peer("udp", "192.0.2.11", 5062), 0.1)
+    out = sent(ep)
+    assert statuses(out) == [100, 482]
+    assert out[1][1] == Peer("udp", "192.0.2.11", 5062)
+    assert ep.take_events() == []
+
+
+def test_lower_cseq_in_dialog_gets_500():
+    """§12.2.2: a request whose CSeq is lower than the last one in the dialog is answered 500."""
+    ep = endpoint()
+    ev = _invite(ep, cseq=10)
+    dialog_id = ep.respond(ev.transaction_id, 200, 0.0)
+    ep.receive(request("ACK", branch="z9hG4bKack", to_tag=dialog_id.local_tag, cseq=10), CARRIER, 0.1)
+    ep.take_events()
+    sent(ep)
+    ep.receive(request("INFO", branch="z9hG4bKinfo", to_tag=dialog_id.local_tag, cseq=5), CARRIER, 1.0)
+    assert statuses(sent(ep)) == [500]
+    assert ep.take_events() == []
+    ep.receive(request("INFO", branch="z9hG4bKinfo2", to_tag=dialog_id.local_tag, cseq=11), CARRIER, 1.0)
+    assert isinstance(ep.take_events()[0], RequestReceived)
+
+
+def test_response_goes_to_source_ip_and_port_with_rport():
+    """RFC 3581: `rport` without value -> Via gets received=IP;rport=PORT and the response goes there."""
+    ep = endpoint()
+    nat = Peer("udp", "198.51.100.7", 40123)
+    ep.receive(request("OPTIONS", via_host="10.0.0.5", via_port=5060, rport=True), nat, 0.0)
+    [ev] = ep.take_events()
+    ep.respond(ev.transaction_id, 200, 0.0)
+    [(resp, peer)] = sent(ep)
+    assert peer == nat
+    assert resp.top_via.received == "198.51.100.7" and resp.top_via.rport == 40123
+
+
+def test_response_goes_to_received_and_via_port_without_rport():
+    """§18.2.2: without rport, a Via host unlike the source gets `received`, and the response goes to it at the Via port."""
+    ep = endpoint()
+    ep.receive(request("OPTIONS", via_host="carrier.example", via_port=5070), Peer("udp", "203.0.113.9", 5999), 0.0)
+    [ev] = ep.take_events()
+    ep.respond(ev.transaction_id, 200, 0.0)
+    [(resp, peer)] = sent(ep)
+    assert peer == Peer("udp", "203.0.113.9", 5070)
+    assert resp.top_via.received == "203.0.113.9"
+
+
+def test_response_over_tcp_goes_back_on_the_same_stream():
+    """§18.2.2: over a reliable transport the response goes back to the connection the request came on."""
+    ep = endpoint()
+    peer = Peer("tcp", "192.0.2.10", 40000)
+    ep.receive(request("OPTIONS", transport="TCP"), peer, 0.0)
+    [ev] = ep.take_events()
+    ep.respond(ev.transaction_id, 200, 0.0)
+    [(_, dest)] = sent(ep)
+    assert dest == peer
+    assert ep.open_counts().transactions == 0  # timer J is zero on streams
+
+
+def test_rfc2543_request_matching_without_branch_cookie():
+    """RFC 2543 peers (no z9hG4bK): a retransmitted INVITE matches, so does the ACK of our 486 (by To tag)."""
+    ep = endpoint()
+    ev = _invite(ep, branch=None)
+    ep.respond(ev.transaction_id, 486, 0.2)
+    out = sent(ep)
+    assert statuses(out) == [100, 486]
+    tag = out[1][0].to.tag
+    ep.receive(request("INVITE", branch=None), CARRIER, 0.3)
+    assert statuses(sent(ep)) == [486] and ep.take_events() == []
+    ep.receive(request("ACK", branch=None, to_tag="wrong"), CARRIER, 0.4)
+    assert run_timers(ep, 0.7) and ep.open_counts().transactions == 1  # still resending: wrong tag did not match
+    ep.receive(request("ACK", branch=None, to_tag=tag), CARRIER, 0.8)
+    assert run_timers(ep, 100.0) == [] and ep.open_counts().transactions == 0
+
+
+def test_rfc2543_different_cseq_is_a_new_transaction():
+    """Without the cookie a request with another CSeq is a new transaction, even with the same Via."""
+    ep = endpoint()
+    ep.receive(request("OPTIONS", branch=None, cseq=1), CARRIER, 0.0)
+    ep.receive(request("OPTIONS", branch=None, cseq=2), CARRIER, 0.0)
+    assert len(ep.take_events()) == 2
+
+
+def test_unaddressable_garbage_and_bad_responses_are_dropped():
+    """Bytes that are no message, or a response that cannot be read, get nothing back and raise nothing."""
+    ep = endpoint()
+    for junk in (b"", b"\x00\xff\xfe", b"hello world\r\n\r\n", b"SIP/2.0 abc\r\n\r\n", b"INVITE\r\n\r\n"):
+        ep.receive(junk, CARRIER, 0.0)
+    assert sent(ep) == [] and ep.take_events() == []
+    assert sum(ep.dropped.values()) == 5
+
+
+def test_parse_error_with_readable_via_gets_400_with_reason():
+    """A request whose Content-Length lies, but whose Via/From/To/Call-ID/CSeq are readable, gets a 400."""
+    ep = endpoint()
+    data = request("OPTIONS").replace(b"Content-Length: 0", b"Content-Length: 99")
+    ep.receive(data, CARRIER, 0.0)
+    [(resp, peer)] = sent(ep)
+    assert resp.status == 400 and "Content-Length" in resp.reason
+    assert peer == CARRIER and resp.call_id == "call-1@192.0.2.10"
+
+
+def test_check_request_answers_go_through_a_transaction():
+    """A Require we do not support gets 420 with Unsupported; its retransmission the same 420 again."""
+    ep = endpoint()
+    ep.receive(request("OPTIONS", extra=("Require: foo",)), CARRIER, 0.0)
+    [(resp, _)] = sent(ep)
+    assert resp.status == 420 and resp.headers.get("unsupported") == "foo"
+    ep.receive(request("OPTIONS", extra=("Require: foo",)), CARRIER, 0.5)
+    assert statuses(sent(ep)) == [420]
+    assert ep.take_events() == []
+
+
+def test_method_not_allowed_gets_405_with_allow():
+    """A method outside the allowed set is answered 405 with Allow."""
+    ep = endpoint(allowed_methods={"INVITE", "ACK", "BYE", "CANCEL"})
+    ep.receive(request("MESSAGE"), CARRIER, 0.0)
+    [(resp, _)] = sent(ep)
+    assert resp.status == 405 and "INVITE" in resp.headers.get("allow")
+
+
+def test_no_ack_for_200_tells_the_tu_after_64_t1():
+    """§13.3.1.4: without an ACK the 2xx is resent up to T2 apart until 32 s, then AckNeverCame."""
+    ep = endpoint()
+    ev = _invite(ep)
+    dialog_id = ep.respond(ev.transaction_id, 200, 0.0)
+    sent(ep)
+    resent = run_timers(ep, 100.0)
+    assert [t for t, m, _ in resent if m.status == 200] == [0.5, 1.5, 3.5, 7.5, 11.5, 15.5, 19.5, 23.5, 27.5, 31.5]
+    assert AckNeverCame(dialog_id) in ep.take_events()
+    ep.request_in_dialog(dialog_id, "BYE", 32.0)
+    [(bye, peer)] = sent(ep)
+    assert bye.method == "BYE" and str(bye.uri) == "sip:carrier@192.0.2.10:5062" and peer == CARRIER
+
+
+def test_invite_failure_without_ack_times_out_with_timer_h():
+    """Our 486 is resent (G) until H at 32 s, then TransactionTimedOut."""
+    ep = endpoint()
+    ev = _invite(ep)
+    ep.respond(ev.transaction_id, 486, 0.0)
+    sent(ep)
+    resent = run_timers(ep, 100.0)
+    assert len(resent) == 10 and all(m.status == 486 for _, m, _ in resent)
+    [timeout] = ep.take_events()
+    assert isinstance(timeout, TransactionTimedOut) and timeout.transaction_id == ev.transaction_id
+
+
+def test_responding_twice_with_a_final_is_a_local_error():
+    """The TU may not send a second final response: it is told at once (TransactionError)."""
+    from b2bua.sip.endpoint import TransactionError
+    ep = endpoint()
+    ep.receive(request("OPTIONS"), CARRIER, 0.0)
+    [ev] = ep.take_events()
+    ep.respond(ev.transaction_id, 200, 0.0)
+    with pytest.raises(TransactionError):
+        ep.respond(ev.transaction_id, 404, 0.0)
