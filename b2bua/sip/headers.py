@@ -103,7 +103,11 @@ def _unquote(quoted: str) -> str:
 
 
 def _split_top_level(text: str, sep: str, angles: bool) -> list[str]:
-    """Split on ``sep`` outside quoted strings (and ``<...>`` when ``angles``); raises on an open quote."""
+    """Split on ``sep`` outside quoted strings (and ``<...>`` when ``angles``).
+
+    An unclosed quote runs to the end of the text; the element that holds it
+    then fails its own parse.
+    """
     parts = []
     start = 0
     in_quotes = in_angle = False
@@ -127,17 +131,12 @@ def _split_top_level(text: str, sep: str, angles: bool) -> list[str]:
             parts.append(text[start:i])
             start = i + 1
         i += 1
-    if in_quotes:
-        raise SipParseError("Unbalanced quotes")
     parts.append(text[start:])
     return parts
 
 
 def split_commas(value: str) -> list[str]:
-    """Split a list header value on commas outside quoted strings and ``<...>``; drops empty elements.
-
-    Raises SipParseError when a quoted string is not closed.
-    """
+    """Split a list header value on commas outside quoted strings and ``<...>``; drops empty elements."""
     if '"' not in value and "<" not in value:
         parts = value.split(",")
     else:
