@@ -62,6 +62,13 @@ def _check_kind(kind: str, allowed: frozenset[str]) -> None:
         raise StoreError(f"ledger kind {kind!r} is not one of {', '.join(sorted(allowed))}")
 
 
+_LEDGER_INSERT = sa.insert(L).returning(L.c.id)
+_APPLY_UPDATE = (sa.update(A).where(A.c.id == sa.bindparam("p_id"))
+                 .values(balance_cents=A.c.balance_cents + sa.bindparam("p_amount"), updated_ms=sa.bindparam("p_now"))
+                 .returning(A.c.balance_cents))
+_APPLY_UPDATE_COVERED = _APPLY_UPDATE.where(A.c.balance_cents >= sa.bindparam("p_need"))
+
+
 def apply(conn, account: Account, line: Line, *, source: str, actor: str, note: str, now_ms: int,
           call_session_id: str | None = None) -> LedgerEntry | None:
     """Change the balance by ``line.amount_cents`` and write its row, in the caller's transaction.
@@ -71,17 +78,17 @@ def apply(conn, account: Account, line: Line, *, source: str, actor: str, note: 
     IntegrityError from the ledger's UNIQUE constraint.
     """
     amount = line.amount_cents
-    update = sa.update(A).where(A.c.id == account.id)
+    params = {"p_id": account.id, "p_amount": amount, "p_now": now_ms}
     if amount < 0:
-        update = update.where(A.c.balance_cents >= -amount)
-    balance = conn.execute(update.values(balance_cents=A.c.balance_cents + amount, updated_ms=now_ms)
-                           .returning(A.c.balance_cents)).scalar()
+        balance = conn.execute(_APPLY_UPDATE_COVERED, dict(params, p_need=-amount)).scalar()
+    else:
+        balance = conn.execute(_APPLY_UPDATE, params).scalar()
     if balance is None:
         return None
     values = dict(account_id=account.id, kind=line.kind, amount_cents=amount, balance_after_cents=balance,
                   source=source, external_ref=line.external_ref, actor=actor, note=note,
                   call_session_id=call_session_id, at_ms=now_ms)
-    entry_id = conn.execute(sa.insert(L).values(**values).returning(L.c.id)).scalar_one()
+    entry_id = conn.execute(_LEDGER_INSERT, values).scalar_one()
     return LedgerEntry(id=entry_id, profile=account.profile, number=account.number, **values)
 
 
@@ -125,9 +132,6 @@ _DEBIT_UPDATE = (sa.update(A)
                  .values(balance_cents=A.c.balance_cents - sa.bindparam("p_amount"),
                          updated_ms=sa.bindparam("p_now"))
                  .returning(*A.c))
-_LEDGER_INSERT = sa.insert(L).returning(L.c.id)
-
-
 def debit(engine, profile: str, number: str, amount_cents: int, *, kind: str, source: str, external_ref: str,
           actor: str, note: str, now_ms: int, call_session_id: str | None = None) -> DebitResult:
     """Take ``amount_cents`` (> 0) from (profile, number) if the balance covers it, else change nothing.
@@ -185,8 +189,8 @@ def reverse(engine, profile: str, number: str, amount_cents: int, *, source: str
             if take:
                 entry = apply(conn, account, Line("reversal", -take, external_ref), source=source, actor=actor,
                               note=note, now_ms=now_ms)
-                if entry is None:  # only where rows are not locked and the balance fell meanwhile
-                    raise IntegrityError("balance changed under a reversal", None, Exception())
+                if entry is None:  # cannot happen: the row is locked (PostgreSQL) or the database is (SQLite)
+                    raise StoreError("the balance changed under a reversal; try again")
             shortfall = amount_cents - take
             if shortfall:
                 conn.execute(sa.insert(SF).values(account_id=account.id, source=source, external_ref=external_ref,
