@@ -1,8 +1,10 @@
 """The RTP relay: per call two legs of UDP port pairs, latching, relaying, silence fill, RTCP.
 
-Twisted at the edge: the reactor (``IReactorUDP``) is injected for the sockets,
-and a clock (``IReactorTime``, the reactor unless given) for time, so tests can
-drive the timers with ``task.Clock`` while the sockets are real.
+Twisted at the edge: the reactor (``IReactorFDSet``) is injected and wakes us
+for the sockets, through one reader for all of them (:class:`_SocketPoller`, an
+epoll set of our own: Twisted's per-socket dispatch would cost more than the
+relaying), and a clock (``IReactorTime``, the reactor unless given) for time,
+so tests can drive the timers with ``task.Clock`` while the sockets are real.
 
 One call is a :class:`MediaSession` with leg A (carrier) and leg B (agent).
 Each leg has an RTP and an RTCP port from the configured range.  A packet
@@ -34,11 +36,11 @@ from __future__ import annotations
 
 import ipaddress
 import logging
+import select
+import socket
 from dataclasses import dataclass
 from typing import Callable
 
-from twisted.internet import error as twisted_error
-from twisted.internet.protocol import DatagramProtocol
 from twisted.internet.task import LoopingCall
 
 from .ports import PortRange, PortsExhausted
@@ -55,6 +57,8 @@ SCAN_EVERY_TICKS = 5          # idle-stream scan: every 100 ms
 SLOW_EVERY_TICKS = 50         # silence timeout and RTCP: every 1 s
 RTCP_INTERVAL_S = 5
 BIND_ATTEMPTS = 16
+MAX_EVENTS = 1024
+MAX_DATAGRAM = 2048
 
 
 @dataclass(frozen=True)
@@ -70,14 +74,55 @@ class RelayCounters:
     port_pairs_free: int
 
 
-class _RtpPort(DatagramProtocol):
-    def __init__(self, leg: "Leg") -> None:
-        self.datagramReceived = leg.rtp_received  # type: ignore[method-assign]
+class _SocketPoller:
+    """One reader on the reactor for all of the relay's sockets: an epoll set of its own.
 
+    Twisted's per-descriptor dispatch (a logging context, ``fileno()``, a read
+    loop that ends in EAGAIN) costs more than relaying the packet; here the
+    reactor wakes us once for all ready sockets, and we read one datagram per
+    ready socket (level-triggered: one still queued is reported again).
+    Provides ``IReadDescriptor``.
+    """
 
-class _RtcpPort(DatagramProtocol):
-    def __init__(self, leg: "Leg") -> None:
-        self.datagramReceived = leg.rtcp_received  # type: ignore[method-assign]
+    def __init__(self) -> None:
+        self._epoll = select.epoll()
+        self._handlers: dict[int, tuple[Callable, Callable]] = {}
+        self.errors = 0
+
+    def add(self, sock: socket.socket, handler: Callable[[bytes, tuple], None]) -> None:
+        self._handlers[sock.fileno()] = (sock.recvfrom, handler)
+        self._epoll.register(sock.fileno(), select.EPOLLIN)
+
+    def remove(self, sock: socket.socket) -> None:
+        fd = sock.fileno()
+        if self._handlers.pop(fd, None) is not None:
+            self._epoll.unregister(fd)
+
+    def fileno(self) -> int:
+        return self._epoll.fileno()
+
+    def doRead(self) -> None:
+        handlers = self._handlers
+        for fd, _ in self._epoll.poll(0, MAX_EVENTS):
+            entry = handlers.get(fd)
+            if entry is None:
+                continue
+            try:
+                data, addr = entry[0](MAX_DATAGRAM)
+            except OSError:            # EAGAIN after a spurious wakeup, ICMP errors: nothing to relay
+                continue
+            try:
+                entry[1](data, addr)
+            except Exception:          # a bug must not stop the other calls' media
+                self.errors += 1
+                if self.errors <= 10:
+                    log.exception("media relay: handling a datagram from %s failed", addr)
+
+    def connectionLost(self, reason) -> None:
+        self._epoll.close()
+
+    def logPrefix(self) -> str:
+        return "media.relay"
 
 
 class Leg:
@@ -111,7 +156,8 @@ class Leg:
         self.may_send = False
         self._sendto: Callable = _nowhere
         self._rtcp_sendto: Callable = _nowhere
-        self._ports: list = []
+        self._socks: list[socket.socket] = []
+        self._poller: _SocketPoller | None = None
         self._events = EventDeduplicator()
         self._clock = session.relay.clock.seconds
         # counters
@@ -136,17 +182,26 @@ class Leg:
 
     # -- configuration ---------------------------------------------------------------
 
-    def _bind(self, reactor, address: str, port: int) -> None:
-        rtp = reactor.listenUDP(port, _RtpPort(self), interface=address)
+    def _bind(self, poller: _SocketPoller, address: str, port: int) -> None:
+        family = socket.AF_INET6 if ":" in address else socket.AF_INET
+        socks = []
         try:
-            rtcp = reactor.listenUDP(port + 1, _RtcpPort(self), interface=address)
-        except Exception:
-            rtp.stopListening()
+            for p, handler in ((port, self.rtp_received), (port + 1, self.rtcp_received)):
+                sock = socket.socket(family, socket.SOCK_DGRAM)
+                socks.append(sock)
+                sock.setblocking(False)
+                sock.bind((address, p))
+        except OSError:
+            for sock in socks:
+                sock.close()
             raise
-        self._ports = [rtp, rtcp]
+        for sock, handler in zip(socks, (self.rtp_received, self.rtcp_received)):
+            poller.add(sock, handler)
+        self._poller = poller
+        self._socks = socks
         self.local_port, self.local_rtcp_port = port, port + 1
-        self._sendto = _sender(rtp)
-        self._rtcp_sendto = _sender(rtcp)
+        self._sendto = socks[0].sendto
+        self._rtcp_sendto = socks[1].sendto
 
     def set_remote(self, host: str | None, port: int, rtcp_port: int | None = None, *,
                    may_send: bool = True, peer_sends: bool = True) -> None:
@@ -293,21 +348,16 @@ class Leg:
         return True
 
     def close(self) -> None:
-        for p in self._ports:
-            p.stopListening()
-        self._ports = []
+        for sock in self._socks:
+            self._poller.remove(sock)
+            sock.close()
+        self._socks = []
         self.out.set_sender(None)
         self._sendto = self._rtcp_sendto = _nowhere
 
 
 def _nowhere(data, addr) -> None:
     raise OSError("leg closed")
-
-
-def _sender(port) -> Callable:
-    """The fastest way to send from a listening UDP port: its socket's sendto, else ``port.write``."""
-    sock = getattr(port, "socket", None)
-    return sock.sendto if sock is not None and hasattr(sock, "sendto") else port.write
 
 
 class MediaSession:
@@ -392,6 +442,8 @@ class Relay:
         self.rtcp_interval_s = rtcp_interval_s
         self.cname = cname
         self.sessions: set[MediaSession] = set()
+        self._poller = _SocketPoller()
+        self._reading = False
         self._ticker: LoopingCall | None = None
         self._ticks = 0
         self._filling: dict[OutgoingStream, tuple[int, int]] = {}
@@ -413,6 +465,9 @@ class Relay:
             self.ports.give_back(session.leg_a.local_port)
             raise
         self.sessions.add(session)
+        if not self._reading:
+            self.reactor.addReader(self._poller)
+            self._reading = True
         if self._ticker is None:
             self._ticker = LoopingCall.withCount(self._tick)
             self._ticker.clock = self.clock
@@ -423,9 +478,9 @@ class Relay:
         for _ in range(min(BIND_ATTEMPTS, self.ports.size)):
             port = self.ports.take()
             try:
-                leg._bind(self.reactor, self.address, port)
+                leg._bind(self._poller, self.address, port)
                 return
-            except twisted_error.CannotListenError:
+            except OSError:
                 self.ports.give_back(port)     # busy (another process): try it again later
         raise PortsExhausted(f"could not bind an RTP port pair on {self.address} after {BIND_ATTEMPTS} tries")
 
@@ -441,9 +496,13 @@ class Relay:
         t[1] += session.packets_dropped
         t[2] += session.packets_stray
         self.sessions.discard(session)
-        if not self.sessions and self._ticker is not None:
-            self._ticker.stop()
-            self._ticker = None
+        if not self.sessions:
+            if self._ticker is not None:
+                self._ticker.stop()
+                self._ticker = None
+            if self._reading:
+                self.reactor.removeReader(self._poller)
+                self._reading = False
 
     def counters(self) -> RelayCounters:
         """Global counters over open and closed sessions."""
@@ -457,6 +516,8 @@ class Relay:
         """Close every session (at shutdown)."""
         for session in list(self.sessions):
             session.close()
+        self._poller.connectionLost(None)
+        self._poller = _SocketPoller()
 
     # -- timers ---------------------------------------------------------------------------
 
