@@ -54,6 +54,7 @@ _CLASS_PHRASES = {1: "Trying", 2: "OK", 3: "Redirect", 4: "Client Error", 5: "Se
 _TOKEN_RE = re.compile(r"[A-Za-z0-9\-.!%*_+`'~]+")
 _VERSION_RE = re.compile(r"SIP/[0-9]+\.[0-9]+", re.IGNORECASE)
 _FOLD_RE = re.compile(r"\r\n[ \t]+")
+_HEADER_LINE_RE = re.compile(r"^([A-Za-z0-9\-.!%*_+`'~]+)[ \t]*:[ \t]*([^\r\n]*)\r?$", re.MULTILINE)
 
 
 def reason_phrase(status: int) -> str:
@@ -61,30 +62,40 @@ def reason_phrase(status: int) -> str:
     return REASON_PHRASES.get(status) or _CLASS_PHRASES.get(status // 100, "Unknown")
 
 
-def _split_header_lines(head: str) -> list[tuple[str, str]]:
-    items = []
-    token = _TOKEN_RE.fullmatch
-    for line in head.split("\r\n"):
+def _header_line_error(rest: str) -> SipParseError:
+    """The precise error for the first header line that does not read (the slow path)."""
+    items: list[tuple[str, str]] = []
+    for line in rest.split("\r\n"):
         name, sep, value = line.partition(":")
         if not sep:
-            raise SipParseError("Malformed header line", partial=Headers(items))
-        name = name.rstrip(" \t")
-        if token(name) is None:
-            raise SipParseError("Bad header name", partial=Headers(items))
-        items.append((name, value.strip(" \t")))
+            return SipParseError("Malformed header line", partial=Headers(items))
+        if _TOKEN_RE.fullmatch(name.rstrip(" \t")) is None:
+            return SipParseError("Bad header name", partial=Headers(items))
+        items.append((name.rstrip(" \t"), value.strip(" \t")))
+    return SipParseError("Malformed header line", partial=Headers(items))
+
+
+def _split_header_lines(rest: str) -> list[tuple[str, str]]:
+    """(name, value) of every header line; one regex pass, the line count proves none was skipped."""
+    items = _HEADER_LINE_RE.findall(rest)
+    if len(items) != rest.count("\r\n") + 1:
+        raise _header_line_error(rest)
+    if " \r" in rest or "\t\r" in rest or rest[-1] in " \t":
+        items = [(name, value.rstrip(" \t")) for name, value in items]
     return items
 
 
-def _content_length(items: list[tuple[str, str]]) -> int | None:
-    length = None
-    for name, value in items:
-        if len(name) <= 14 and name.lower() in ("content-length", "l"):
-            if not (value.isdigit() and value.isascii()):
-                raise SipParseError("Bad Content-Length header", partial=Headers(items))
-            number = int(value)
-            if length is not None and number != length:
-                raise SipParseError("Conflicting Content-Length headers", partial=Headers(items))
-            length = number
+def _content_length(headers: Headers) -> int | None:
+    values = headers._lookup().get("content-length")
+    if values is None:
+        return None
+    value = values[0]
+    if not (value.isdigit() and value.isascii()):
+        raise SipParseError("Bad Content-Length header", partial=headers)
+    length = int(value)
+    for other in values[1:]:
+        if not (other.isdigit() and other.isascii()) or int(other) != length:
+            raise SipParseError("Conflicting Content-Length headers", partial=headers)
     return length
 
 
@@ -118,9 +129,8 @@ def parse_message(data: bytes) -> SipRequest | SipResponse:
     if head.count("\n") != crlf or head.count("\r") != crlf:
         raise SipParseError("Bare CR or LF in headers")
     start, sep, rest = head.partition("\r\n")
-    items = _split_header_lines(rest) if sep and rest else []
-    headers = Headers(items)
-    length = _content_length(items)
+    headers = Headers(_split_header_lines(rest) if sep and rest else ())
+    length = _content_length(headers)
     if length is None:
         body = data[body_start:]
     else:
@@ -162,25 +172,39 @@ def parse_message(data: bytes) -> SipRequest | SipResponse:
 
 
 def serialise(msg: SipRequest | SipResponse) -> bytes:
-    """The wire form of ``msg``: start line, header lines as held, Content-Length from the body, body."""
+    """The wire form of ``msg``: start line, header lines as held, Content-Length from the body, body.
+
+    The first Content-Length line (long or compact name) gets the body's length
+    and any further ones are left out; without one, ``Content-Length`` is appended.
+    """
     if isinstance(msg, SipRequest):
         start = f"{msg.method} {msg.uri} {msg.version}"
     else:
         start = f"{msg.version} {msg.status} {msg.reason}"
     body = msg.body
-    lines = [start]
-    length_done = False
-    for name, value in msg.headers._items:
-        if len(name) <= 14 and name.lower() in ("content-length", "l"):
-            if length_done:
-                continue
-            value = str(len(body))
-            length_done = True
-        lines.append(f"{name}: {value}")
-    if not length_done:
-        lines.append(f"Content-Length: {len(body)}")
-    lines.append("\r\n")
-    return "\r\n".join(lines).encode("utf-8", "surrogateescape") + body
+    length = str(len(body))
+    headers = msg.headers
+    items = headers._items
+    lengths = headers._lookup().get("content-length")
+    if lengths is not None and len(lengths) == 1 and lengths[0] == length:
+        lines = [f"{name}: {value}" for name, value in items]
+    else:
+        lines = []
+        done = False
+        for name, value in items:
+            if header_key(name) == "content-length":
+                if done:
+                    continue
+                value = length
+                done = True
+            lines.append(f"{name}: {value}")
+        if not done:
+            lines.append(f"Content-Length: {length}")
+    if lines:
+        text = f"{start}\r\n" + "\r\n".join(lines) + "\r\n\r\n"
+    else:
+        text = f"{start}\r\n\r\n"
+    return text.encode("utf-8", "surrogateescape") + body
 
 
 def stable_tag(request: SipRequest) -> str:

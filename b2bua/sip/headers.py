@@ -73,10 +73,19 @@ _SPACE_COLON_RE = re.compile(r"\s*:\s*")
 _MAX_CSEQ = 2**31
 
 
+_KEY_CACHE: dict[str, str] = {}
+_KEY_CACHE_MAX = 512  # names come from peers: the cache stops growing here
+
+
 def header_key(name: str) -> str:
     """The lookup key of a header name: lower case, compact forms mapped to the long name."""
-    lower = name.lower()
-    return COMPACT_FORMS.get(lower, lower)
+    key = _KEY_CACHE.get(name)
+    if key is None:
+        lower = name.lower()
+        key = COMPACT_FORMS.get(lower, lower)
+        if len(_KEY_CACHE) < _KEY_CACHE_MAX:
+            _KEY_CACHE[name] = key
+    return key
 
 
 def canonical_name(name: str) -> str:
@@ -201,10 +210,11 @@ class Headers:
         index = self._index
         if index is None:
             index = {}
-            compact = COMPACT_FORMS
+            cache = _KEY_CACHE
             for name, value in self._items:
-                lower = name.lower()
-                key = compact.get(lower, lower)
+                key = cache.get(name)
+                if key is None:
+                    key = header_key(name)
                 found = index.get(key)
                 if found is None:
                     index[key] = [value]

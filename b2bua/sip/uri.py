@@ -3,7 +3,9 @@
 Components are stored unescaped (``%41`` reads as ``A``) so that equal URIs
 compare equal; ``str(uri)`` escapes what the grammar requires. Host names are
 lower-cased, IPv6 references are kept without their brackets, parameter names
-are lower-cased, and parameters keep their order.
+are lower-cased, and parameters keep their order. A URI read by ``parse_uri``
+is written back exactly as received (that text parses to the same value); a
+URI built or changed in code is written in canonical form.
 """
 
 from __future__ import annotations
@@ -341,6 +343,13 @@ def _parse_sip(scheme: str, rest: str, what: str) -> SipUri:
     return SipUri(scheme, user, password, host, port, params, headers)
 
 
+def _remember_text(uri: SipUri, text: str) -> SipUri:
+    # ``text`` parses to ``uri``, so it is a faithful str(uri): writing it back
+    # keeps the peer's spelling and saves re-escaping every component.
+    uri.__dict__["_text"] = text
+    return uri
+
+
 def _parse_tel(rest: str, what: str) -> TelUri:
     number, sep, param_text = rest.partition(";")
     if not (_TEL_GLOBAL_RE.fullmatch(number) or _TEL_LOCAL_RE.fullmatch(number)):
@@ -366,7 +375,7 @@ def parse_uri(text: str, what: str = "URI") -> Uri:
         raise SipParseError(f"Bad {what}")
     scheme = scheme.lower()
     if scheme == "sip" or scheme == "sips":
-        return _parse_sip(scheme, rest, what)
+        return _remember_text(_parse_sip(scheme, rest, what), text)
     if scheme == "tel":
         return _parse_tel(rest, what)
     if not _OPAQUE_RE.fullmatch(rest):
