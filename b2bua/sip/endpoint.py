@@ -247,6 +247,7 @@ class SipEndpoint:
 
     def _receive_request(self, request: SipRequest, peer: Peer, now: float) -> None:
         try:
+            request.from_, request.to, request.cseq  # noqa: B018 - the core reads these; a bad one gets 400 now
             request = stamp_via(request, peer)
             tx = self.layer.match_request(request)
             merged = self.layer.merged_with(request) if tx is None else None

@@ -20,6 +20,7 @@ transaction and is the dialog layer's job.
 from __future__ import annotations
 
 import enum
+import heapq
 import ipaddress
 import itertools
 from dataclasses import dataclass, field
@@ -192,6 +193,10 @@ class TransactionLayer:
         self.client: dict[tuple, Transaction] = {}
         self.by_id: dict[str, Transaction] = {}
         self._merge: dict[tuple, Transaction] = {}
+        # (deadline, seq, transaction): pushed whenever a machine's next deadline changes; stale
+        # entries (deadline moved, transaction gone) are skipped when they come up.
+        self._heap: list[tuple[float, int, Transaction]] = []
+        self._seq = itertools.count()
 
     # ---- counts and timers -------------------------------------------------
     def __len__(self) -> int:
@@ -200,18 +205,36 @@ class TransactionLayer:
     def pending_timers(self) -> int:
         return sum(len(tx.machine.deadlines) for tx in self.by_id.values())
 
+    def _schedule(self, tx: Transaction) -> None:
+        deadline = tx.machine.next_deadline()
+        if deadline is not None and tx.extra.get("scheduled") != deadline:
+            tx.extra["scheduled"] = deadline
+            heapq.heappush(self._heap, (deadline, next(self._seq), tx))
+
+    def _live_top(self) -> tuple[float, int, Transaction] | None:
+        heap = self._heap
+        while heap:
+            deadline, _, tx = heap[0]
+            if self.by_id.get(tx.id) is tx and tx.machine.next_deadline() == deadline:
+                return heap[0]
+            heapq.heappop(heap)
+            if tx.extra.get("scheduled") == deadline:
+                tx.extra.pop("scheduled", None)
+                self._schedule(tx)
+        return None
+
     def next_deadline(self) -> float | None:
-        return min((d for tx in self.by_id.values() if (d := tx.machine.next_deadline()) is not None), default=None)
+        top = self._live_top()
+        return top[0] if top is not None else None
 
     def handle_timer(self, now: float) -> list[Upcall]:
         ups: list[Upcall] = []
-        fired = []
-        for tx in list(self.by_id.values()):
-            deadline = tx.machine.next_deadline()
-            if deadline is not None and deadline <= now:
-                fired.append(tx)
-                ups.extend(self._run(tx, tx.machine.fire_due(now), None))
-        self._reap(*fired)
+        while (top := self._live_top()) is not None and top[0] <= now:
+            heapq.heappop(self._heap)
+            tx = top[2]
+            tx.extra.pop("scheduled", None)
+            ups.extend(self._run(tx, tx.machine.fire_due(now), None))
+            self._reap(tx)
         return ups
 
     def transport_error(self, peer: Peer, now: float) -> list[Upcall]:
@@ -346,7 +369,10 @@ class TransactionLayer:
 
     def _reap(self, *txs: Transaction) -> None:
         for tx in txs:
-            if not tx.machine.terminated or self.by_id.get(tx.id) is not tx:
+            if not tx.machine.terminated:
+                self._schedule(tx)
+                continue
+            if self.by_id.get(tx.id) is not tx:
                 continue
             del self.by_id[tx.id]
             table = self.client if tx.kind.is_client else self.server

@@ -49,11 +49,11 @@ def response_to(req_bytes: bytes, status: int, reason="X", *, to_tag=None, extra
     """A response to a request we sent, built from its bytes as the remote UA would."""
     req = parse_message(req_bytes)
     lines = [f"SIP/2.0 {status} {reason}"]
-    for name in ("via", "from", "to", "call-id", "cseq"):
+    for name in ("Via", "From", "To", "Call-ID", "CSeq"):
         for value in req.headers.get_lines(name):
-            if name == "to" and to_tag and ";tag=" not in value:
+            if name == "To" and to_tag and ";tag=" not in value:
                 value += f";tag={to_tag}"
-            lines.append(f"{name.title() if name != 'call-id' else 'Call-ID'}: {value}")
+            lines.append(f"{name}: {value}")
     lines += list(extra) + ["Content-Length: 0"]
     return ("\r\n".join(lines) + "\r\n\r\n").encode()
 
