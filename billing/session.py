@@ -49,7 +49,7 @@ from twisted.python.failure import Failure
 
 from .profile import BillingProfile, CallerClass, ChargingStart
 from .rating import (
-    MAX_CALL_S, Tariff, affordable_s, minutes_callable,
+    MAX_CALL_S, Tariff, affordable_s, boundary_at_or_after, minutes_callable,
     next_debit_cents, reservation_target_s,
 )
 
@@ -264,6 +264,7 @@ class CallSession:
         self._inflight: Deferred | None = None
         self._dirty = False
         self._capped = False
+        self._probed_at: int | None = None
         self._retry: DebitAhead | None = None
         self._warned = False
         self._warn_call: IDelayedCall | None = None
@@ -341,8 +342,14 @@ class CallSession:
             can = affordable_s(self.tariff, self.debited_cents + self.balance_cents, max_s=self.max_call_s)
             target = min(want, can)
             if target <= self.paid_s:
-                self._rearm()
-                return
+                # what we know of the balance does not pay another increment; but a top-up on another
+                # node or by an operator's command is not announced here, so ask the store once per
+                # boundary: the conditional debit of one increment answers with the balance as it is
+                target = boundary_at_or_after(inc, self.paid_s + 1)
+                if self._probed_at == self.paid_s or target > self.max_call_s:
+                    self._rearm()
+                    return
+                self._probed_at = self.paid_s
             self._seq += 1
             amount = next_debit_cents(self.tariff, self.debited_cents, target)
             now = _ms(self._reactor)
@@ -412,7 +419,7 @@ class CallSession:
         if self._tick_call is None and self._inflight is None:
             if retry_s is not None:
                 self._tick_call = self._reactor.callLater(retry_s, self._debit)
-            elif self.paid_s < end_s:
+            elif self.paid_s < end_s or (self._probed_at != self.paid_s and not self._capped):
                 tick_ms = self.start_ms + self.paid_s * 1000 - self._billing.debit_lead_s * 1000
                 self._tick_call = self._reactor.callLater(max(0, tick_ms - now) / 1000, self._debit)
 

@@ -75,7 +75,7 @@ def test_a_live_session_is_not_reconciled_and_a_reconciled_one_settles_once(h):
     advance(h, 240)
     assert reconciler.settled == 0 and session.state is State.CHARGING
     live.stop()
-    advance(h, 90)  # renewals stop; the debit at 235 s renewed until 295 s
+    advance(h, 120)  # renewals stop; the last attempt to debit (at 295 s, refused) renewed until 355 s
     assert reconciler.settled == 1
     balance = h.balance(DEMO, NUMBER)
     late = result(session.settle(None, "hangup"))

@@ -338,3 +338,24 @@ def test_settle_answers_every_caller_when_the_store_answers_later(h):
     h.flush()
     assert len(got) == 2 and got[0] is got[1] and got[0].charge_cents == 199
     assert h.balance(DEMO, NUMBER) == 801 == h.ledger_total(DEMO, NUMBER)
+
+
+def test_a_topup_this_node_was_not_told_of_is_found_before_the_cut_off(h):
+    """A top-up booked elsewhere (another node, `prepaid topup`) is not announced to this node; the session
+    still tries one more increment before its last boundary, finds the money, and the call goes on."""
+    billing, session, controller = charging(h, DEMO, 500)
+    advance(h, 100)
+    h.topup_elsewhere(DEMO, NUMBER, 199, "cli-topup")
+    advance(h, 50)
+    assert session.state is State.CHARGING and session.paid_s == 180
+    advance(h, 50)
+    assert controller.events[-1] == ("exhausted", 180)
+    assert h.balance(DEMO, NUMBER) == 500 + 199 - 3 * 199
+
+
+def test_without_a_topup_the_last_try_costs_nothing(h):
+    """The one extra try at the last boundary is refused by the balance and changes nothing."""
+    billing, session, controller = charging(h, DEMO, 500)
+    advance(h, 130)
+    assert controller.events[-1] == ("exhausted", 120)
+    assert h.balance(DEMO, NUMBER) == 102 == h.ledger_total(DEMO, NUMBER)

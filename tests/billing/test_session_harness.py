@@ -79,6 +79,7 @@ class MemorySessionStore:
             return succeed(DebitOutcome(True, self.balances[key], "repeat"))
         if row.state != "open":
             return succeed(DebitOutcome(False, self.balances[key], "session settled"))
+        row.lease_until_ms, row.renewed_ms = request.lease_until_ms, request.now_ms  # any attempt: alive
         if self.balances[key] < request.amount_cents:
             return succeed(DebitOutcome(False, self.balances[key], "insufficient"))
         self.balances[key] -= request.amount_cents
@@ -146,6 +147,11 @@ class MemoryHarness:
     def balance(self, profile, number):
         return self.store.balances[(profile.name, number)]
 
+    def topup_elsewhere(self, profile, number, cents, ref):
+        """A top-up this node is not told of (another node, an operator's command)."""
+        self.store.balances[(profile.name, number)] += cents
+        self.store.ledger.append((profile.name, number, "topup", cents, ref, None))
+
     def ledger_total(self, profile, number):
         return sum(e[3] for e in self.store.ledger if e[:2] == (profile.name, number))
 
@@ -170,6 +176,7 @@ class SqlHarness:
         from billing.db.sessions import SqlSessionStore
         from billing.store import Store
         self.clock = Clock()
+        self.url = url
         self.db = Store.open(url, self.clock, node_id="test-node", inline=True)
         self.db.upgrade()
         self.store = SqlSessionStore(self.db, lease_s=60)
@@ -183,6 +190,17 @@ class SqlHarness:
         result = fired(self.db.credit(profile.name, number, cents, kind="manual", source="test",
                                       external_ref=ref, actor="test"))
         assert result.applied
+
+    def topup_elsewhere(self, profile, number, cents, ref):
+        """A top-up through another Store object (another node, an operator's command): not announced here."""
+        from billing.store import Store
+        from tests.conftest import fired
+        other = Store.open(self.url, self.clock, node_id="elsewhere", inline=True)
+        try:
+            assert fired(other.credit(profile.name, number, cents, kind="manual", source="test",
+                                      external_ref=ref, actor="elsewhere")).applied
+        finally:
+            other.close()
 
     def _account(self, profile, number):
         from tests.conftest import fired
