@@ -10,9 +10,12 @@ change came from.
 
 from __future__ import annotations
 
-from typing import Callable
+from typing import TYPE_CHECKING, Callable
 
 from twisted.logger import Logger
+
+if TYPE_CHECKING:
+    from twisted.internet.defer import Deferred
 
 BalanceListener = Callable[[str, str, int], None]
 
@@ -41,3 +44,81 @@ class BalanceEvents:
                 callback(profile, number, balance_cents)
             except Exception:
                 self.log.failure("balance listener {callback!r} failed", callback=callback)
+
+
+class BalanceWatcher:
+    """Hears of balance changes made elsewhere (other nodes, operator commands) by asking the store.
+
+    Every ``interval_s`` it fetches the accounts changed since its last look
+    (less ``margin_ms``, for clocks that differ between nodes and for
+    transactions that commit late) and announces those whose balance it has
+    not yet heard. Changes announced on this node are heard too, so they are
+    not announced twice. ``fetch(since_ms)`` fires with
+    ``[(profile, number, balance_cents, updated_ms), ...]``; ``reactor``
+    gives time and ``callLater``. (PostgreSQL LISTEN/NOTIFY could replace the
+    polling behind the same :class:`BalanceEvents`.)
+    """
+
+    log = Logger()
+
+    def __init__(self, events: BalanceEvents, fetch: Callable[[int], "Deferred"], reactor, *,
+                 interval_s: float = 2.0, margin_ms: int = 5000) -> None:
+        self.events = events
+        self.fetch = fetch
+        self.reactor = reactor
+        self.interval_s = interval_s
+        self.margin_ms = margin_ms
+        self._known: dict[tuple[str, str], tuple[int, int]] = {}
+        self._since_ms = 0
+        self._call = None
+        self._busy = False
+        self._remove = events.listen(self._heard)
+
+    def _now_ms(self) -> int:
+        return int(round(self.reactor.seconds() * 1000))
+
+    def _heard(self, profile: str, number: str, balance_cents: int) -> None:
+        self._known[(profile, number)] = (balance_cents, self._now_ms())
+
+    def start(self) -> "BalanceWatcher":
+        """Start looking every ``interval_s`` (the first look after one interval)."""
+        self._since_ms = self._now_ms()
+        self._call = self.reactor.callLater(self.interval_s, self.poll)
+        return self
+
+    def stop(self) -> None:
+        """Stop looking and stop listening."""
+        if self._call is not None and self._call.active():
+            self._call.cancel()
+        self._call = None
+        self._remove()
+
+    def poll(self):
+        """Look once now (and re-arm); fires when the look is done."""
+        from twisted.internet.defer import succeed
+        if self._call is not None and self._call.active():
+            self._call.cancel()
+        self._call = self.reactor.callLater(self.interval_s, self.poll)
+        if self._busy:
+            return succeed(None)
+        self._busy = True
+        asked_ms = self._now_ms()
+        d = self.fetch(self._since_ms - self.margin_ms)
+
+        def got(rows) -> None:
+            for profile, number, balance, updated_ms in rows:
+                known = self._known.get((profile, number))
+                if known is not None and (updated_ms < known[1] or balance == known[0]):
+                    continue
+                self.events.announce(profile, number, balance)  # _heard records it
+            self._since_ms = asked_ms
+            floor = asked_ms - 4 * self.margin_ms
+            for key in [k for k, (_, at) in self._known.items() if at < floor]:
+                del self._known[key]
+
+        def done(result):
+            self._busy = False
+            return result
+        d.addCallback(got)
+        d.addErrback(lambda f: self.log.failure("balance watcher: the store did not answer", f))
+        return d.addBoth(done)

@@ -29,7 +29,7 @@ from .db.ledger import Line
 from .db.pool import DBPool
 from .db.rows import (Account, CallRecord, CreditResult, CustomerRow, DebitResult, LedgerEntry,
                       NoAccount, NumberTaken, RenumberResult, ReverseResult, Shortfall, StoreError)
-from .events import BalanceEvents
+from .events import BalanceEvents, BalanceWatcher
 from .profile import BillingProfile
 
 __all__ = ["Store", "Account", "CallRecord", "CreditResult", "CustomerRow", "DebitResult", "LedgerEntry",
@@ -102,6 +102,11 @@ class Store:
     def announce(self, profile: str, number: str, balance_cents: int) -> None:
         """Tell the listeners that a balance changed (for changes made through :meth:`run`)."""
         self.events.announce(profile, number, balance_cents)
+
+    def watch_balances(self, interval_s: float = 2.0, margin_ms: int = 5000) -> BalanceWatcher:
+        """Also announce balance changes made by other nodes and commands (polled); returns the started watcher."""
+        return BalanceWatcher(self.events, lambda since_ms: self.run(_accounts.changed_since, since_ms),
+                              self._clock, interval_s=interval_s, margin_ms=margin_ms).start()
 
     def _announce_result(self, result):
         if result.applied and result.account is not None:

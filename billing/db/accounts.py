@@ -115,3 +115,10 @@ def renumber(conn, profile: str, old: str, new: str, *, merge: bool, now_ms: int
                  .values(balance_cents=A.c.balance_cents + src.balance_cents, updated_ms=now_ms))
     conn.execute(sa.delete(A).where(A.c.id == src.id))
     return RenumberResult(by_id(conn, dst.id), merged=True, ledger_rows=rows, call_records=records)
+
+
+def changed_since(conn, since_ms: int, *, limit: int = 10_000) -> list[tuple[str, str, int, int]]:
+    """(profile, number, balance_cents, updated_ms) of the accounts changed at or after ``since_ms``."""
+    q = (sa.select(A.c.profile, A.c.number, A.c.balance_cents, A.c.updated_ms)
+         .where(A.c.updated_ms >= since_ms).order_by(A.c.updated_ms).limit(limit))
+    return [(r.profile, r.number, r.balance_cents, r.updated_ms) for r in conn.execute(q)]

@@ -43,6 +43,7 @@ accounts = sa.Table(
     sa.CheckConstraint("balance_cents >= 0", name="balance_not_negative"),
     sa.UniqueConstraint("profile", "number"),
     sa.UniqueConstraint("profile", "pin"),
+    sa.Index(None, "updated_ms"),  # 0003: the balance watcher asks what changed since a time
 )
 
 ledger = sa.Table(

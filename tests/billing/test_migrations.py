@@ -58,3 +58,35 @@ def test_balance_check_constraint_holds_in_the_database(store_url):
             assert conn.execute(sa.text("SELECT balance_cents FROM accounts")).scalar() == 5
     finally:
         engine.dispose()
+
+
+def test_one_head_and_a_straight_line():
+    """The migrations form one line (no branches): each revision has one parent, one head at the end."""
+    script = ScriptDirectory.from_config(db_engine.alembic_config())
+    assert len(script.get_heads()) == 1
+    revisions = list(script.walk_revisions())
+    assert revisions[-1].down_revision is None
+    assert all(isinstance(r.down_revision, (str, type(None))) for r in revisions)
+
+
+def test_0003_adds_updated_index_keeping_rows_and_downgrades(store_url):
+    """0003 on a database with accounts at 0002 keeps the rows and adds ix_accounts_updated_ms; downgrade drops it."""
+    engine = db_engine.create_engine(store_url)
+    try:
+        db_engine.upgrade(engine, "0002")
+        with engine.begin() as conn:
+            conn.execute(sa.text("INSERT INTO accounts (profile, number, balance_cents, created_ms, updated_ms) "
+                                 "VALUES ('p', '+491', 5, 1, 2)"))
+        assert "ix_accounts_updated_ms" not in {i["name"] for i in sa.inspect(engine).get_indexes("accounts")}
+        db_engine.upgrade(engine, "0003")
+        assert "ix_accounts_updated_ms" in {i["name"] for i in sa.inspect(engine).get_indexes("accounts")}
+        with engine.connect() as conn:
+            assert conn.execute(sa.text("SELECT balance_cents, updated_ms FROM accounts")).one() == (5, 2)
+        from alembic import command
+        cfg = db_engine.alembic_config()
+        with engine.begin() as conn:
+            cfg.attributes["connection"] = conn
+            command.downgrade(cfg, "0002")
+        assert "ix_accounts_updated_ms" not in {i["name"] for i in sa.inspect(engine).get_indexes("accounts")}
+    finally:
+        engine.dispose()

@@ -245,3 +245,30 @@ def test_open_creates_sqlite_folder(tmp_path):
     fired(s.upgrade())
     assert (tmp_path / "a" / "b" / "prepaid.db").exists()
     s.close()
+
+
+def test_watcher_hears_changes_made_by_another_node(store, store_url, store_clock):
+    """A change made through another Store on the same database is announced here within one interval,
+    once; this node's own changes are not announced a second time."""
+    other = Store.open(store_url, store_clock, node_id="other", inline=True)
+    heard = []
+    store.on_balance_changed(lambda *a: heard.append(a))
+    watcher = store.watch_balances(interval_s=2.0)
+    try:
+        fired(store.credit("demo", NUM, 100, kind="manual", source="m", external_ref="own", actor="o"))
+        fired(other.topup(DEMO, OTHER, 1000, source="manual", external_ref="far", actor="op"))
+        assert heard == [("demo", NUM, 100)]
+        store_clock.advance(2)
+        assert heard == [("demo", NUM, 100), ("demo", OTHER, 1100)]
+        store_clock.advance(2)
+        store_clock.advance(2)
+        assert len(heard) == 2, "nothing new: nothing announced again"
+        store_clock.advance(1)
+        fired(other.debit("demo", NUM, 40, kind="manual", source="m", external_ref="far2", actor="op"))
+        store_clock.advance(2)
+        assert heard[-1] == ("demo", NUM, 60) and len(heard) == 3
+    finally:
+        watcher.stop()
+        other.close()
+    store_clock.advance(10)
+    assert len(heard) == 3
