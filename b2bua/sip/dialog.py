@@ -53,6 +53,7 @@ class Dialog:
     secure: bool
     peer: Peer                      # the transport hop the dialog was set up over
     acks: dict[int, tuple[bytes, Peer]] = field(default_factory=dict)  # UAC: ACK sent per INVITE CSeq
+    answered: set[int] = field(default_factory=set)  # UAC: INVITE CSeqs whose 2xx was reported to the TU
     ending: bool = False            # a BYE is on its way (sent or received)
 
     @property

@@ -341,25 +341,34 @@ class SipEndpoint:
                 self._send_cancel(tx, now)
             if 200 <= response.status < 300 and response.to.tag is not None:
                 dialog_id = DialogId(response.call_id or "", tx.request.from_.tag or "", response.to.tag)
-                dialog = self.dialogs.get(dialog_id)
-                seq = tx.request.cseq.seq
-                if dialog is not None and seq in dialog.acks:
-                    data, peer = dialog.acks[seq]       # a 2xx retransmission: ACK it again, tell nobody
-                    self._outbox.append(Outgoing(data, peer))
+                if not self._invite_2xx(tx, response, dialog_id):
                     return
-                if dialog is None:
-                    dialog = uac_dialog(tx.request, response, tx.peer)
-                    self.dialogs[dialog_id] = dialog
-                else:
-                    dialog.refresh_target(response)
-                if self.auto_ack:
-                    self._send_2xx_ack(dialog, seq)
-        elif dialog_id is not None and (response.status in (408, 481) or
-                                        (tx.method == "BYE" and response.status >= 200)):
+        if dialog_id is not None and response.status >= 200 and (
+                response.status in (408, 481) or tx.method == "BYE"):
+            # §12.2.1.2: a 481 or 408 to a request in the dialog ends it, as does the answer to our BYE
             self._events.append(ResponseReceived(tx.id, response, dialog_id, now))
             self._end_dialog(dialog_id, "bye sent" if tx.method == "BYE" else str(response.status))
             return
         self._events.append(ResponseReceived(tx.id, response, dialog_id, now))
+
+    def _invite_2xx(self, tx: Transaction, response: SipResponse, dialog_id: DialogId) -> bool:
+        """Set up or refresh the dialog of a 2xx and ACK it; False for a retransmission (re-ACKed, not reported)."""
+        dialog = self.dialogs.get(dialog_id)
+        seq = tx.request.cseq.seq
+        if dialog is not None and seq in dialog.answered:
+            if seq in dialog.acks:
+                data, peer = dialog.acks[seq]
+                self._outbox.append(Outgoing(data, peer))
+            return False
+        if dialog is None:
+            dialog = uac_dialog(tx.request, response, tx.peer)
+            self.dialogs[dialog_id] = dialog
+        else:
+            dialog.refresh_target(response)
+        dialog.answered.add(seq)
+        if self.auto_ack:
+            self._send_2xx_ack(dialog, seq)
+        return True
 
     def _end_dialog(self, dialog_id: DialogId, reason: str) -> None:
         if self.dialogs.pop(dialog_id, None) is not None:

@@ -212,3 +212,60 @@ def test_late_ack_with_sdp_when_auto_ack_is_off():
     assert ack.body == b"v=0\r\n" and ack.headers.get("content-type") == "application/sdp"
     ep.receive(ok, AGENT, 1.6)
     assert [m.body for m, _ in sent(ep)] == [b"v=0\r\n"]
+
+
+def _established(ep):
+    tid, data = _invite(ep)
+    ep.receive(response_to(data, 200, "OK", to_tag="agent1", extra=("Contact: <sip:agent@127.0.0.1:5070>",)),
+               AGENT, 1.0)
+    [ev] = ep.take_events()
+    sent(ep)
+    return ev.dialog_id
+
+
+def test_reinvite_2xx_is_acked_and_refreshes_the_target():
+    """A re-INVITE in the dialog: CSeq 2, its 2xx ACKed with CSeq 2 ACK at the new Contact."""
+    ep = endpoint()
+    dialog_id = _established(ep)
+    tid = ep.request_in_dialog(dialog_id, "INVITE", 5.0, body=b"v=0\r\n", content_type="application/sdp")
+    [(reinvite, _)] = sent(ep)
+    assert reinvite.cseq.seq == 2 and reinvite.contact is not None and reinvite.to.tag == "agent1"
+    ep.receive(response_to(serialise_of(reinvite), 200, "OK", extra=("Contact: <sip:agent@127.0.0.1:5072>",)),
+               AGENT, 5.1)
+    [(ack, peer)] = sent(ep)
+    assert str(ack.cseq) == "2 ACK" and peer == Peer("udp", "127.0.0.1", 5072)
+    [ev] = ep.take_events()
+    assert ev.transaction_id == tid and ev.dialog_id == dialog_id
+
+
+def test_481_to_an_in_dialog_request_ends_the_dialog():
+    """§12.2.1.2: a 481 to our INFO means the peer has no such dialog: it ends here too."""
+    ep = endpoint()
+    dialog_id = _established(ep)
+    ep.request_in_dialog(dialog_id, "INFO", 5.0)
+    [(info, _)] = sent(ep)
+    ep.receive(response_to(serialise_of(info), 481, "Call/Transaction Does Not Exist"), AGENT, 5.1)
+    events = ep.take_events()
+    assert events[-1] == DialogEnded(dialog_id, "481")
+    assert ep.open_counts().dialogs == 0
+
+
+def test_bye_timeout_ends_the_dialog():
+    """No answer to our BYE: timer F, TransactionTimedOut with the dialog, and the dialog is gone."""
+    ep = endpoint()
+    dialog_id = _established(ep)
+    tid = ep.request_in_dialog(dialog_id, "BYE", 5.0)
+    sent(ep)
+    run_timers(ep, 100.0)
+    assert ep.take_events() == [TransactionTimedOut(tid, "BYE", dialog_id), DialogEnded(dialog_id, "timeout")]
+    assert ep.open_counts() == type(ep.open_counts())(0, 0, 0)
+
+
+def test_resent_2xx_before_the_tu_acks_is_not_reported_twice():
+    """With auto_ack off, a 2xx retransmission before the TU's ACK is neither reported again nor ACKed."""
+    ep = endpoint(auto_ack=False)
+    tid, data = _invite(ep)
+    ok = response_to(data, 200, "OK", to_tag="agent1", extra=("Contact: <sip:agent@127.0.0.1:5070>",))
+    ep.receive(ok, AGENT, 1.0)
+    ep.receive(ok, AGENT, 1.5)
+    assert len(ep.take_events()) == 1 and sent(ep) == []
