@@ -20,7 +20,8 @@ from array import array
 
 __all__ = [
     "encode_alaw", "decode_alaw", "encode_ulaw", "decode_ulaw",
-    "alaw_to_ulaw", "ulaw_to_alaw", "ALAW_DECODE", "ULAW_DECODE",
+    "alaw_to_ulaw", "ulaw_to_alaw", "ALAW_DECODE", "ULAW_DECODE", "ALAW_ENCODE", "ULAW_ENCODE",
+    "DECODE_TABLES", "ENCODE_TABLES",
     "encode", "decode", "SILENCE",
 ]
 
@@ -96,6 +97,9 @@ ULAW_DECODE: tuple[int, ...] = tuple(_ulaw_code_to_linear(c) for c in range(256)
 #: unsigned 16-bit sample pattern -> code
 _ALAW_ENCODE = bytes(_linear_to_alaw_code(_signed(u)) for u in range(0x10000))
 _ULAW_ENCODE = bytes(_linear_to_ulaw_code(_signed(u)) for u in range(0x10000))
+#: public names of the encode tables: ``ALAW_ENCODE[sample & 0xFFFF]`` is the code of one sample
+ALAW_ENCODE: bytes = _ALAW_ENCODE
+ULAW_ENCODE: bytes = _ULAW_ENCODE
 #: transcoding tables for ``bytes.translate``
 alaw_to_ulaw: bytes = bytes(_ULAW_ENCODE[ALAW_DECODE[c] & 0xFFFF] for c in range(256))
 ulaw_to_alaw: bytes = bytes(_ALAW_ENCODE[ULAW_DECODE[c] & 0xFFFF] for c in range(256))
@@ -143,6 +147,10 @@ def decode_ulaw(data: bytes) -> bytes:
     table = ULAW_DECODE
     return _pcm(array("h", [table[c] for c in data]))
 
+
+#: per codec name: code -> sample, and sample & 0xFFFF -> code
+DECODE_TABLES = {"PCMA": ALAW_DECODE, "PCMU": ULAW_DECODE}
+ENCODE_TABLES = {"PCMA": ALAW_ENCODE, "PCMU": ULAW_ENCODE}
 
 _ENCODERS = {"PCMA": encode_alaw, "PCMU": encode_ulaw}
 _DECODERS = {"PCMA": decode_alaw, "PCMU": decode_ulaw}
