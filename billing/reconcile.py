@@ -58,11 +58,19 @@ def reconcile_once(store: ReconcileStore, now_ms: int, *, batch: int = 200):
 
 
 class Reconciler:
-    """Runs :func:`reconcile_once` every ``interval_s`` on the reactor, one run at a time."""
+    """Runs :func:`reconcile_once` every ``interval_s`` on the reactor, one run at a time.
 
-    def __init__(self, store: ReconcileStore, reactor: IReactorTime, interval_s: int, *,
+    ``store`` is a :class:`ReconcileStore`, or the node's :class:`billing.store.Store` (then wrapped in
+    :class:`billing.db.sessions.SqlSessionStore`; ``lease_s`` only matters for rows written before
+    migration 0002, which lack the time of their last renewal).
+    """
+
+    def __init__(self, store, reactor: IReactorTime, interval_s: int, *, lease_s: int = 60,
                  on_settled: Callable[[Settlement], None] = lambda s: None,
                  log_failure: Callable = lambda failure: None) -> None:
+        if not hasattr(store, "expired_sessions"):
+            from .db.sessions import SqlSessionStore  # here: billing.db.sessions imports this module
+            store = SqlSessionStore(store, lease_s=lease_s, actor=f"reconcile:{store.node_id}")
         self.store = store
         self.reactor = reactor
         self.interval_s = interval_s

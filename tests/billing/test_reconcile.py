@@ -83,3 +83,23 @@ def test_a_live_session_is_not_reconciled_and_a_reconciled_one_settles_once(h):
     assert late.reason == LEASE_EXPIRED
     assert h.balance(DEMO, NUMBER) == balance == h.ledger_total(DEMO, NUMBER)
     reconciler.stop()
+
+
+def test_the_reconciler_takes_the_node_store_as_it_is(tmp_path):
+    """The server hands Reconciler its billing Store; a session left open by a dead node is settled on
+    the Clock's schedule, and stop() ends the schedule."""
+    from .test_session_harness import SqlHarness
+
+    h = SqlHarness(None, f"sqlite:///{tmp_path}/r.db")
+    try:
+        session = crashed_call(h, DEMO, 1000, 30)
+        reconciler = Reconciler(h.db, h.clock, interval_s=30)
+        reconciler.start()
+        advance(h, 60)
+        assert reconciler.settled == 1
+        assert h.session_state(session.session_id)[0] == "settled"
+        reconciler.stop()
+        assert h.clock.getDelayedCalls() == []
+        assert h.balance(DEMO, NUMBER) == 1000 - 199 == h.ledger_total(DEMO, NUMBER)
+    finally:
+        h.close()

@@ -359,3 +359,33 @@ def test_without_a_topup_the_last_try_costs_nothing(h):
     advance(h, 130)
     assert controller.events[-1] == ("exhausted", 120)
     assert h.balance(DEMO, NUMBER) == 102 == h.ledger_total(DEMO, NUMBER)
+
+
+def test_the_real_store_and_its_double_offer_the_same_interface():
+    """SqlSessionStore and the in-memory double both provide every SessionStore and ReconcileStore method."""
+    from billing.db.sessions import SqlSessionStore
+    from billing.reconcile import ReconcileStore
+    from billing.session import SessionStore
+
+    from .test_session_harness import MemorySessionStore
+    wanted = {name for proto in (SessionStore, ReconcileStore) for name in vars(proto)
+              if not name.startswith("_")}
+    assert wanted >= {"open_session", "debit_ahead", "settle", "renew_leases", "expired_sessions"}
+    for impl in (SqlSessionStore, MemorySessionStore):
+        assert all(callable(getattr(impl, name, None)) for name in wanted), impl
+
+
+def test_settle_writes_the_charge_into_the_call_record(h):
+    """A call record written with the session's id (by the B2BUA) gets the billed seconds and the charge."""
+    if not hasattr(h, "db"):
+        pytest.skip("call records live in the SQL store")
+    from billing.store import CallRecord
+    from tests.conftest import fired
+    billing, session, controller = charging(h, DEMO, 1000, start_ms=0)
+    record = CallRecord("c1", "demo", "+493012345678", NUMBER, "from", False, "landline", "sip:agent@x",
+                        "sip:agent@x", 0, 0, 95_000, "hangup", 200, 200, call_session_id=session.session_id)
+    fired(h.db.add_call_record(record))
+    advance(h, 95)
+    result(session.settle(95_000, "hangup"))
+    (stored,) = fired(h.db.calls("demo", NUMBER))
+    assert (stored.billed_s, stored.charge_cents) == (120, 398)
