@@ -30,7 +30,8 @@ KEEPALIVE = _Keepalive()
 #: The single CRLF that answers a ping (RFC 5626 §3.5.1).
 PONG = b"\r\n"
 
-_CONTENT_LENGTH_RE = re.compile(rb"^(?:content-length|l)[ \t]*:[ \t]*(.*?)[ \t]*$", re.IGNORECASE | re.MULTILINE)
+# Greedy value, stripped afterwards: a lazy ``(.*?)[ \t]*$`` is quadratic on long blank runs.
+_CONTENT_LENGTH_RE = re.compile(rb"^(?:content-length|l)[ \t]*:(.*)$", re.IGNORECASE | re.MULTILINE)
 
 
 class StreamFramer:
@@ -107,7 +108,7 @@ class StreamFramer:
 
     def _content_length(self, head: bytes) -> int:
         head = re.sub(rb"\r\n[ \t]+", b" ", head) if b"\r\n " in head or b"\r\n\t" in head else head
-        values = {m.group(1) for m in _CONTENT_LENGTH_RE.finditer(head.replace(b"\r\n", b"\n"))}
+        values = {m.group(1).strip(b" \t") for m in _CONTENT_LENGTH_RE.finditer(head.replace(b"\r\n", b"\n"))}
         if not values:
             raise FramingError("Missing Content-Length on a stream")
         if len(values) > 1:

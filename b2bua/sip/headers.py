@@ -69,7 +69,6 @@ _QUOTED_RE = re.compile(r'"(?:[^"\\\r\n]|\\[\x00-\x09\x0b\x0c\x0e-\x7f])*"')
 _UNESCAPE_RE = re.compile(r"\\(.)", re.S)
 _SENT_PROTOCOL_RE = re.compile(
     r"\s*([A-Za-z0-9\-.!%*_+`'~]+)\s*/\s*([A-Za-z0-9\-.!%*_+`'~]+)\s*/\s*([A-Za-z0-9\-.!%*_+`'~]+)\s+")
-_SPACE_COLON_RE = re.compile(r"\s*:\s*")
 _MAX_CSEQ = 2**31
 
 
@@ -331,7 +330,11 @@ class Via:
         if not sent_by:
             raise SipParseError("Bad Via header")
         if " " in sent_by or "\t" in sent_by:
-            sent_by = _SPACE_COLON_RE.sub(":", sent_by)
+            # LWS is allowed only around the colon (RFC 3261 COLON = SWS ":" SWS).
+            words = sent_by.split()
+            if not all(a.endswith(":") or b.startswith(":") for a, b in zip(words, words[1:])):
+                raise SipParseError("Bad sent-by in Via")
+            sent_by = "".join(words)
         host, port = parse_hostport(sent_by, "Via")
         params = parse_params(rest[semi + 1:], "Via") if semi >= 0 else ()
         rport = _param(params, "rport")

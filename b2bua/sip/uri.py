@@ -39,8 +39,10 @@ _HVALUE_RE = re.compile(rf"(?:[{_UNRESERVED}\[\]/?:+$]|{_ESC})*")
 _HOSTNAME_RE = re.compile(r"[A-Za-z0-9](?:[A-Za-z0-9\-_.]*[A-Za-z0-9.])?")
 _SCHEME_RE = re.compile(r"[A-Za-z][A-Za-z0-9+\-.]*")
 _OPAQUE_RE = re.compile(r"[^\x00-\x20\x7f<>\"]+")
-_TEL_GLOBAL_RE = re.compile(r"\+[0-9\-.()]*[0-9][0-9\-.()]*")
-_TEL_LOCAL_RE = re.compile(r"[0-9A-Fa-f*#\-.()]*[0-9A-Fa-f*#][0-9A-Fa-f*#\-.()]*")
+# "at least one digit among separators": a lookahead, not ``x*[0-9]x*``, which
+# backtracks quadratically on a long run of digits with a bad character at the end.
+_TEL_GLOBAL_RE = re.compile(r"\+(?=[\-.()]*[0-9])[0-9\-.()]+")
+_TEL_LOCAL_RE = re.compile(r"(?=[\-.()]*[0-9A-Fa-f*#])[0-9A-Fa-f*#\-.()]+")
 _TEL_PARAM_RE = re.compile(rf"(?:[{_UNRESERVED}\[\]/:&+$]|{_ESC})+")
 
 _SAFE_USER = "!*'()&=+$,;?/"

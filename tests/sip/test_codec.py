@@ -8,7 +8,7 @@ from b2bua.sip.codec import make_response, parse_message, serialise
 from b2bua.sip.errors import SipParseError
 from b2bua.sip.headers import Headers
 from b2bua.sip.message import SipRequest, SipResponse
-from b2bua.sip.uri import SipUri
+from b2bua.sip.uri import SipUri, parse_uri
 
 INVITE = (
     b"INVITE sip:+493012345678@192.0.2.10:5060;user=phone SIP/2.0\r\n"
@@ -124,3 +124,28 @@ def test_leading_crlf_before_the_start_line_is_ignored():
     """RFC 3261 §7.5: CRLFs before the start line are skipped."""
     msg = parse_message(b"\r\n\r\nOPTIONS sip:a@b SIP/2.0\r\nCall-ID: x\r\n\r\n")
     assert msg.method == "OPTIONS" and msg.call_id == "x"
+
+
+LONG_RUN = 20000
+
+
+@pytest.mark.timeout(20)
+@pytest.mark.parametrize("text", [
+    "tel:+" + "1" * LONG_RUN + "x",
+    "tel:" + "1" * LONG_RUN + "x",
+    "sip:a@" + "a-" * LONG_RUN + "!",
+    "sip:" + "a" * LONG_RUN + "%zz@h",
+])
+def test_long_adversarial_uris_are_refused_promptly(text):
+    """Long runs that made a backtracking pattern quadratic (tel numbers) are refused in linear time."""
+    with pytest.raises(SipParseError):
+        parse_uri(text)
+
+
+@pytest.mark.timeout(20)
+def test_long_blank_run_in_via_sent_by_is_refused_promptly():
+    """Whitespace inside sent-by away from the colon is a 400, however long the run."""
+    from b2bua.sip.headers import Via
+    with pytest.raises(SipParseError):
+        Via.parse("SIP/2.0/UDP h" + " " * LONG_RUN + "x;branch=z9hG4bK1")
+    assert Via.parse("SIP/2.0/UDP h : 5060;branch=z9hG4bK1").port == 5060

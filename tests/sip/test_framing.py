@@ -85,3 +85,13 @@ def test_folded_content_length_is_read():
     """A Content-Length value folded onto the next line still frames the body."""
     data = b"OPTIONS sip:a@b SIP/2.0\r\nContent-Length:\r\n 3\r\n\r\nabc"
     assert StreamFramer().feed(data) == [data]
+
+
+@pytest.mark.timeout(20)
+def test_long_blank_run_in_content_length_is_refused_promptly():
+    """A Content-Length value with a long blank run inside is garbage, found in linear time."""
+    framer = StreamFramer(max_header_bytes=70000)
+    with pytest.raises(FramingError):
+        framer.feed(b"OPTIONS sip:a@b SIP/2.0\r\nl: 1" + b" " * 30000 + b"2\r\n\r\n")
+    assert StreamFramer().feed(b"OPTIONS sip:a@b SIP/2.0\r\nl:   0   \r\n\r\n") == [
+        b"OPTIONS sip:a@b SIP/2.0\r\nl:   0   \r\n\r\n"]
