@@ -17,8 +17,11 @@ from typing import Callable, Protocol
 
 from twisted.internet.defer import Deferred, inlineCallbacks
 from twisted.internet.interfaces import IDelayedCall, IReactorTime
+from twisted.logger import Logger
 
 from .session import Settlement, SettleRequest
+
+_log = Logger(namespace="billing.reconcile")
 
 #: the end reason written on a session settled here
 LEASE_EXPIRED = "lease expired"
@@ -67,7 +70,7 @@ class Reconciler:
 
     def __init__(self, store, reactor: IReactorTime, interval_s: int, *, lease_s: int = 60,
                  on_settled: Callable[[Settlement], None] = lambda s: None,
-                 log_failure: Callable = lambda failure: None) -> None:
+                 log_failure: Callable | None = None) -> None:
         if not hasattr(store, "expired_sessions"):
             from .db.sessions import SqlSessionStore  # here: billing.db.sessions imports this module
             store = SqlSessionStore(store, lease_s=lease_s, actor=f"reconcile:{store.node_id}")
@@ -75,7 +78,7 @@ class Reconciler:
         self.reactor = reactor
         self.interval_s = interval_s
         self.on_settled = on_settled
-        self.log_failure = log_failure
+        self.log_failure = log_failure or (lambda failure: _log.failure("reconcile run failed", failure))
         self.settled = 0
         self._call: IDelayedCall | None = None
         self._running: Deferred | None = None
@@ -101,6 +104,10 @@ class Reconciler:
     def _report(self, settlements: list[Settlement]) -> list[Settlement]:
         for s in settlements:
             self.settled += 1
+            _log.info("reconciled call session {session_id} (call {call_id}, {profile} {number}): {billed_s} s "
+                      "billed, {charge_cents} cents charged, {refund_cents} refunded",
+                      session_id=s.session_id, call_id=s.call_id, profile=s.profile, number=s.number,
+                      billed_s=s.billed_s, charge_cents=s.charge_cents, refund_cents=s.refund_cents)
             self.on_settled(s)
         return settlements
 

@@ -45,6 +45,7 @@ from typing import Callable, Protocol
 
 from twisted.internet.defer import Deferred, succeed
 from twisted.internet.interfaces import IDelayedCall, IReactorTime
+from twisted.logger import Logger
 from twisted.python.failure import Failure
 
 from .profile import BillingProfile, CallerClass, ChargingStart
@@ -52,6 +53,8 @@ from .rating import (
     MAX_CALL_S, Tariff, affordable_s, boundary_at_or_after, minutes_callable,
     next_debit_cents, reservation_target_s,
 )
+
+_log = Logger(namespace="billing.session")
 
 # -- what the store gives and takes (billing/db/sessions.py implements it) ----
 
@@ -467,7 +470,7 @@ class CallBilling:
 
     def __init__(self, store: SessionStore, reactor: IReactorTime, *, node_id: str, lease_s: int = 60,
                  reserve_ahead_s: int = 60, debit_lead_s: int = 5, max_call_s: int = MAX_CALL_S,
-                 log_failure: Callable = lambda failure: None) -> None:
+                 log_failure: Callable | None = None) -> None:
         self.store = store
         self.reactor = reactor
         self.node_id = node_id
@@ -475,7 +478,7 @@ class CallBilling:
         self.reserve_ahead_s = reserve_ahead_s
         self.debit_lead_s = debit_lead_s
         self.max_call_s = max_call_s
-        self.log_failure = log_failure
+        self.log_failure = log_failure or (lambda failure: _log.failure("call billing: store failed", failure))
         self.debits = 0
         self._sessions: dict[str, CallSession] = {}
         self._by_account: dict[tuple[str, str], set[CallSession]] = {}
