@@ -1,0 +1,577 @@
+"""How many concurrent G.711 calls one core relays: media.relay against a bare Twisted UDP relay.
+
+Two processes.  The relay runs alone in a child process (single-threaded, so
+it uses at most one core; not pinned, so that on a shared machine the
+scheduler can give it the less busy core); the generator and receiver is a
+small C program compiled at run time with gcc (a Python generator cannot send
+and receive 90k packets a second; without gcc this process generates, and the
+steps are limited by it).  Each call sends 50 packets a second in each direction
+(172-byte RTP, 20 ms), spread evenly over the 20 ms period; every payload
+carries its send time (wall clock), and the receiver takes each datagram's
+arrival time from the kernel (``SO_TIMESTAMPNS``), so the generator's own
+scheduling delays do not count as the relay's jitter.  For a number of calls, after a warm-up, it measures for
+``--seconds``: loss (packets not received), added jitter (p99 of transit
+minus the smallest transit), and the relay process's CPU time, which divided
+by the packets relayed gives the CPU time per relayed packet.
+
+Three relays, the same steps:
+
+- ``bare``: the reference, a Twisted UDP relay that does no RTP work at all
+  (each leg a ``DatagramProtocol`` that latches the source and writes every
+  datagram out of the other leg's port);
+- ``prepaid``: :class:`media.relay.Relay`, both legs PCMA;
+- ``prepaid+announce``: the same, with an announcement mixed into the caller's
+  stream of 10 % of the calls (the player's work through
+  ``OutgoingStream.set_audio_filter``: decode, add with clipping, encode).
+
+A step passes with under 0.1 % loss and under 5 ms added jitter at p99; the
+steps stop at the first that fails.  The capacity of one core is the largest
+passing step, and (less sensitive to other load on the machine) the estimate
+1 core / (CPU per packet x 100 packets a second per call).
+
+    .venv/bin/python bench/rtp_relay.py [--steps 300,600,900,1200] [--seconds 3]
+
+Prints a table and the ratio to the bare relay; writes ``bench/results/rtp_relay.json``.
+"""
+
+from __future__ import annotations
+
+import argparse
+import json
+import os
+import random
+import selectors
+import shutil
+import socket
+import struct
+import subprocess
+import sys
+import tempfile
+import time
+
+ROOT = os.path.dirname(os.path.dirname(os.path.abspath(__file__)))
+sys.path.insert(0, ROOT)
+
+FRAME_S = 0.02
+SLOTS = 20                     # send slots per 20 ms period
+GEN_SOCKETS = 8                # generator sockets per side (legs share them: latching is per leg)
+MAGIC = 0x52544231             # "RTB1": marks a payload that carries its send time
+SO_TIMESTAMPNS = getattr(socket, "SO_TIMESTAMPNS", 35)   # Linux: the kernel's arrival time per datagram
+TIMESPEC = struct.Struct("@qq")
+LOSS_LIMIT = 0.001
+JITTER_LIMIT_MS = 5.0
+WARMUP_S = 1.0
+DISCARD_PORT = 9               # our RTCP reports go to the discard port, not into the counts
+
+
+C_GENERATOR = r"""/* RTP load generator and receiver for bench/rtp_relay.py (compiled at run time with gcc).
+ * stdout: line 1 "A p1 p2 ... B q1 q2 ..." (its sockets' ports); stdin: "N" then N lines "porta portb";
+ * then it sends, prints "MEASURE" when the window opens and "STOP" when it closes, and a JSON line. */
+#define _GNU_SOURCE
+#include <arpa/inet.h>
+#include <errno.h>
+#include <netinet/in.h>
+#include <poll.h>
+#include <stdint.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <sys/socket.h>
+#include <time.h>
+#include <unistd.h>
+
+#define K 8
+#define SLOTS 20
+#define MAGIC 0x52544231u
+
+static double now_real(void) { struct timespec t; clock_gettime(CLOCK_REALTIME, &t); return t.tv_sec + t.tv_nsec * 1e-9; }
+static double now_mono(void) { struct timespec t; clock_gettime(CLOCK_MONOTONIC, &t); return t.tv_sec + t.tv_nsec * 1e-9; }
+static int cmp(const void *a, const void *b) { double x = *(const double *)a, y = *(const double *)b; return x < y ? -1 : x > y; }
+
+struct stream { int fd; struct sockaddr_in dest; uint32_t ssrc; uint16_t seq; uint8_t pkt[172]; };
+
+static int fds[2 * K];
+static double *transit; static long ntransit, cap;
+static long received;
+
+static void drain(int counting, double win_start, double win_end) {
+    uint8_t buf[2048]; char ctrl[256];
+    for (int i = 0; i < 2 * K; i++) {
+        for (;;) {
+            struct iovec iov = { buf, sizeof buf };
+            struct msghdr m = { 0 }; m.msg_iov = &iov; m.msg_iovlen = 1; m.msg_control = ctrl; m.msg_controllen = sizeof ctrl;
+            ssize_t n = recvmsg(fds[i], &m, MSG_DONTWAIT);
+            if (n < 0) break;
+            if (!counting || n < 24) continue;
+            if (buf[12] == 0xD5 && buf[13] == 0xD5 && buf[14] == 0xD5 && buf[15] == 0xD5) continue;  /* relay's silence fill */
+            received++;
+            uint32_t magic; memcpy(&magic, buf + 12, 4);
+            if (ntohl(magic) != MAGIC) continue;          /* mixed with an announcement: counted, not timed */
+            double sent; memcpy(&sent, buf + 16, 8);
+            for (struct cmsghdr *c = CMSG_FIRSTHDR(&m); c; c = CMSG_NXTHDR(&m, c)) {
+                if (c->cmsg_level == SOL_SOCKET && c->cmsg_type == SO_TIMESTAMPNS) {
+                    struct timespec ts; memcpy(&ts, CMSG_DATA(c), sizeof ts);
+                    if (sent >= win_start && sent <= win_end && ntransit < cap)
+                        transit[ntransit++] = ts.tv_sec + ts.tv_nsec * 1e-9 - sent;
+                }
+            }
+        }
+    }
+}
+
+int main(int argc, char **argv) {
+    double warmup = atof(argv[1]), seconds = atof(argv[2]);
+    int one = 1, rcv = 4 << 20;
+    for (int i = 0; i < 2 * K; i++) {
+        struct sockaddr_in a = { 0 }; a.sin_family = AF_INET; a.sin_addr.s_addr = htonl(INADDR_LOOPBACK);
+        fds[i] = socket(AF_INET, SOCK_DGRAM, 0);
+        setsockopt(fds[i], SOL_SOCKET, SO_RCVBUF, &rcv, sizeof rcv);
+        setsockopt(fds[i], SOL_SOCKET, SO_TIMESTAMPNS, &one, sizeof one);
+        if (bind(fds[i], (struct sockaddr *)&a, sizeof a) < 0) { perror("bind"); return 1; }
+    }
+    printf("A");
+    for (int i = 0; i < 2 * K; i++) {
+        struct sockaddr_in a; socklen_t l = sizeof a; getsockname(fds[i], (struct sockaddr *)&a, &l);
+        if (i == K) printf(" B");
+        printf(" %d", ntohs(a.sin_port));
+    }
+    printf("\n"); fflush(stdout);
+    int n; if (scanf("%d", &n) != 1) return 1;
+    struct stream *st = calloc(2 * n, sizeof *st);
+    for (int i = 0; i < n; i++) {
+        int pa, pb; if (scanf("%d %d", &pa, &pb) != 2) return 1;
+        for (int d = 0; d < 2; d++) {
+            struct stream *s = &st[2 * i + d];
+            s->fd = fds[d * K + i % K];
+            s->dest.sin_family = AF_INET; s->dest.sin_addr.s_addr = htonl(INADDR_LOOPBACK);
+            s->dest.sin_port = htons(d ? pb : pa);
+            s->ssrc = htonl(2 * i + d); s->seq = rand();
+            s->pkt[0] = 0x80; s->pkt[1] = 8; memcpy(s->pkt + 8, &s->ssrc, 4);
+            uint32_t m = htonl(MAGIC); memcpy(s->pkt + 12, &m, 4);
+        }
+    }
+    /* shuffle so that each slot mixes calls and directions */
+    for (int i = 2 * n - 1; i > 0; i--) { int j = rand() % (i + 1); struct stream t = st[i]; st[i] = st[j]; st[j] = t; }
+    cap = (long)(2 * n * 50 * (seconds + 1)) + 1000; transit = malloc(cap * sizeof *transit);
+    struct pollfd pfd[2 * K]; for (int i = 0; i < 2 * K; i++) { pfd[i].fd = fds[i]; pfd[i].events = POLLIN; }
+    double t0 = now_mono(), next = t0, measure_at = t0 + warmup, end = measure_at + seconds;
+    double win_start = 0, win_end = 0;
+    long sent = 0, late = 0; int slot = 0, measuring = 0; uint32_t tick = 0;
+    for (;;) {
+        double now = now_mono();
+        if (now >= next) {
+            if (now >= end) break;
+            if (!measuring && now >= measure_at) {
+                drain(0, 0, 0);
+                measuring = 1; sent = 0; received = 0; ntransit = 0; win_start = now_real(); win_end = win_start + seconds;
+                printf("MEASURE\n"); fflush(stdout);
+            }
+            if (slot == 0) tick++;
+            for (int i = slot; i < 2 * n; i += SLOTS) {
+                struct stream *s = &st[i];
+                uint16_t seq = htons(s->seq + tick); uint32_t ts = htonl((uint32_t)(tick * 160u));
+                memcpy(s->pkt + 2, &seq, 2); memcpy(s->pkt + 4, &ts, 4);
+                double t = now_real(); memcpy(s->pkt + 16, &t, 8);
+                if (sendto(s->fd, s->pkt, sizeof s->pkt, MSG_DONTWAIT, (struct sockaddr *)&s->dest, sizeof s->dest) == sizeof s->pkt)
+                    sent++;
+            }
+            slot = (slot + 1) % SLOTS;
+            next += 0.020 / SLOTS;
+            if (now_mono() - next > 0.020) late++;
+        }
+        double wait = next - now_mono();
+        struct timespec to = { 0, wait > 0 ? (long)(wait * 1e9) : 0 };
+        if (ppoll(pfd, 2 * K, &to, NULL) > 0) drain(measuring, win_start, win_end);
+    }
+    printf("STOP\n"); fflush(stdout);
+    double drain_end = now_mono() + 0.2;
+    while (now_mono() < drain_end) {
+        struct timespec to = { 0, 10000000 };
+        if (ppoll(pfd, 2 * K, &to, NULL) > 0) drain(1, win_start, win_end);
+    }
+    qsort(transit, ntransit, sizeof *transit, cmp);
+    double base = ntransit ? transit[0] : 0;
+    double p99 = ntransit ? transit[(long)(ntransit * 0.99)] - base : 1e9;
+    double p50 = ntransit ? transit[ntransit / 2] - base : 1e9;
+    printf("{\"sent\": %ld, \"received\": %ld, \"timed\": %ld, \"jitter_p99_ms\": %.3f, \"jitter_p50_ms\": %.3f, \"generator_late\": %ld}\n",
+           sent, received, ntransit, p99 * 1000, p50 * 1000, late);
+    return 0;
+}
+"""
+
+
+# -- the relay process ---------------------------------------------------------
+
+def serve(kind: str, calls: int, announce: float, port_base: int, a_addrs: list, b_addrs: list) -> None:
+    """Run one relay with ``calls`` sessions; print the A/B ports; answer 'start'/'stop' on stdin with CPU times."""
+    import resource
+    soft, hard = resource.getrlimit(resource.RLIMIT_NOFILE)
+    resource.setrlimit(resource.RLIMIT_NOFILE, (hard, hard))
+    from twisted.internet import reactor, stdio
+    from twisted.internet.protocol import DatagramProtocol
+    from twisted.protocols.basic import LineReceiver
+
+    ports: list[tuple[int, int]] = []
+    keep: list = []
+    if kind == "bare":
+        class BareLeg(DatagramProtocol):
+            dest = None
+            other = None
+
+            def datagramReceived(self, data, addr):
+                if self.dest is None:
+                    self.dest = addr
+                o = self.other
+                if o.dest is not None:
+                    o.transport.write(data, o.dest)
+
+        for i in range(calls):
+            a, b = BareLeg(), BareLeg()
+            a.other, b.other = b, a
+            pa = reactor.listenUDP(0, a, interface="127.0.0.1")
+            pb = reactor.listenUDP(0, b, interface="127.0.0.1")
+            a.dest, b.dest = tuple(a_addrs[i % len(a_addrs)]), tuple(b_addrs[i % len(b_addrs)])
+            keep += [pa, pb]
+            ports.append((pa.getHost().port, pb.getHost().port))
+        counter = None
+    else:
+        from media.relay import Relay
+        from media.sdp import Negotiated
+        relay = Relay(reactor, "127.0.0.1", port_base, port_base + 4 * calls + 40, silence_timeout_s=60)
+        mixer = make_mixer() if announce else None
+        for i in range(calls):
+            s = relay.open_session()
+            ha, pa_ = a_addrs[i % len(a_addrs)]
+            hb, pb_ = b_addrs[i % len(b_addrs)]
+            s.configure_leg("a", Negotiated("PCMA", 8, 101, ha, pa_, DISCARD_PORT, "sendrecv"))
+            s.configure_leg("b", Negotiated("PCMA", 8, 101, hb, pb_, DISCARD_PORT, "sendrecv"))
+            if mixer is not None and i % round(1 / announce) == 0:
+                s.a_out.set_audio_filter(mixer)
+            ports.append((s.leg_a.local_port, s.leg_b.local_port))
+        keep.append(relay)
+        counter = relay
+
+    state: dict = {}
+
+    class Control(LineReceiver):
+        delimiter = b"\n"
+
+        def connectionMade(self):
+            self.sendLine(json.dumps({"ports": ports}).encode())
+
+        def lineReceived(self, line):
+            cmd = line.decode().strip()
+            if cmd == "start":
+                state["cpu"] = time.process_time()
+                state["relayed"] = counter.counters().packets_relayed if counter else 0
+                self.sendLine(b'{"ok": true}')
+            elif cmd == "stop":
+                cpu = time.process_time() - state["cpu"]
+                relayed = (counter.counters().packets_relayed - state["relayed"]) if counter else None
+                extra = counter.counters().__dict__ if counter else {}
+                self.sendLine(json.dumps({"cpu_s": cpu, "relayed": relayed, "counters": extra}).encode())
+            elif cmd == "quit":
+                reactor.stop()
+
+    stdio.StandardIO(Control())
+    reactor.run()
+
+
+def make_mixer():
+    """The player's mixing work per frame: decode A-law, add a prompt frame with clipping, encode."""
+    import math
+    from array import array
+    from media.g711 import decode, encode
+    frames = []
+    for f in range(50):
+        pcm = array("h", (int(6000 * math.sin(2 * math.pi * 440 * (f * 160 + n) / 8000)) for n in range(160)))
+        frames.append(pcm)
+    pos = [0]
+
+    def mix(payload: bytes) -> bytes:
+        voice = array("h")
+        voice.frombytes(decode(payload, "PCMA"))
+        prompt = frames[pos[0] % 50]
+        pos[0] += 1
+        out = array("h", (max(-32768, min(32767, a + b)) for a, b in zip(voice, prompt)))
+        return encode(out.tobytes(), "PCMA")
+
+    return mix
+
+
+# -- the generator and receiver ---------------------------------------------------
+
+class Generator:
+    def __init__(self) -> None:
+        self.a = [self._sock() for _ in range(GEN_SOCKETS)]
+        self.b = [self._sock() for _ in range(GEN_SOCKETS)]
+        self.sel = selectors.DefaultSelector()
+        for s in self.a + self.b:
+            self.sel.register(s, selectors.EVENT_READ)
+
+    @staticmethod
+    def _sock() -> socket.socket:
+        s = socket.socket(socket.AF_INET, socket.SOCK_DGRAM)
+        s.setsockopt(socket.SOL_SOCKET, socket.SO_RCVBUF, 4 << 20)
+        s.setsockopt(socket.SOL_SOCKET, SO_TIMESTAMPNS, 1)
+        s.bind(("127.0.0.1", 0))
+        s.setblocking(False)
+        return s
+
+    def addrs(self, side: list) -> list:
+        return [s.getsockname() for s in side]
+
+    def close(self) -> None:
+        self.sel.close()
+        for s in self.a + self.b:
+            s.close()
+
+    def run(self, ports: list, seconds: float, on_start=None) -> dict:
+        """Send both directions of every call for WARMUP_S + ``seconds``; measure the last ``seconds``."""
+        calls = len(ports)
+        streams = []      # (socket, dest, bytearray packet)
+        for i, (pa, pb) in enumerate(ports):
+            for direction, (sock, port) in enumerate(((self.a[i % GEN_SOCKETS], pa), (self.b[i % GEN_SOCKETS], pb))):
+                pkt = bytearray(172)
+                struct.pack_into("!BBHII", pkt, 0, 0x80, 8, random.randrange(65536), 0, i * 2 + direction)
+                streams.append((sock.sendto, ("127.0.0.1", port), pkt))
+        random.shuffle(streams)
+        per_slot = [streams[k::SLOTS] for k in range(SLOTS)]
+        pack_hdr = struct.Struct("!HI").pack_into
+        pack_t = struct.Struct("!Id").pack_into
+        unpack_t = struct.Struct("!Id").unpack_from
+        perf = time.perf_counter
+        t0 = perf()
+        measure_at = t0 + WARMUP_S
+        end = measure_at + seconds
+        measuring = False
+        sent = received = late_sends = 0
+        transits: list[float] = []
+        seq = 0
+        slot = 0
+        next_slot = t0
+        buf = bytearray(2048)
+        bufs = [buf]
+        unpack_ts = TIMESPEC.unpack
+        wall = time.time
+        socks = [k.fileobj for k in self.sel.get_map().values()]
+        while True:
+            now = perf()
+            if now >= next_slot:
+                if now >= end:
+                    break
+                if not measuring and now >= measure_at:
+                    measuring = True
+                    if on_start:
+                        on_start()
+                    sent = received = 0
+                    transits.clear()
+                    now = perf()
+                if slot == 0:
+                    seq += 1
+                for sendto, dest, pkt in per_slot[slot]:
+                    pack_hdr(pkt, 2, seq & 0xFFFF, seq * 160 & 0xFFFFFFFF)
+                    pack_t(pkt, 12, MAGIC, wall())
+                    try:
+                        sendto(pkt, dest)
+                    except BlockingIOError:
+                        pass
+                sent += len(per_slot[slot])
+                slot = (slot + 1) % SLOTS
+                next_slot += FRAME_S / SLOTS
+                if perf() - next_slot > FRAME_S:
+                    late_sends += 1
+            timeout = max(0.0, next_slot - perf())
+            for key, _ in self.sel.select(timeout):
+                recvmsg_into = key.fileobj.recvmsg_into
+                while True:
+                    try:
+                        n, anc, _, _ = recvmsg_into(bufs, 64)
+                    except BlockingIOError:
+                        break
+                    received += 1
+                    if n >= 24 and anc:
+                        magic, t_sent = unpack_t(buf, 12)
+                        if magic == MAGIC:
+                            sec, nsec = unpack_ts(anc[0][2])
+                            transits.append(sec + nsec * 1e-9 - t_sent)
+        # drain what is still in flight (sent inside the window)
+        drain_end = perf() + 0.2
+        while perf() < drain_end:
+            for key, _ in self.sel.select(0.01):
+                while True:
+                    try:
+                        key.fileobj.recv_into(buf)
+                    except BlockingIOError:
+                        break
+                    received += 1
+        del socks
+        transits.sort()
+        base = transits[0] if transits else 0.0
+        p99 = transits[int(len(transits) * 0.99)] - base if transits else float("inf")
+        p50 = transits[len(transits) // 2] - base if transits else float("inf")
+        return {"calls": calls, "sent": sent, "received": received,
+                "loss": max(0.0, 1 - received / sent) if sent else 1.0,
+                "jitter_p99_ms": p99 * 1000, "jitter_p50_ms": p50 * 1000, "generator_late": late_sends}
+
+
+def build_c_generator(workdir: str) -> str | None:
+    """Compile the C generator (a Python one cannot send and receive 90k packets a second); None without gcc."""
+    cc = shutil.which("gcc") or shutil.which("cc")
+    if cc is None:
+        return None
+    src = os.path.join(workdir, "rtpgen.c")
+    exe = os.path.join(workdir, "rtpgen")
+    with open(src, "w") as f:
+        f.write(C_GENERATOR)
+    done = subprocess.run([cc, "-O2", "-o", exe, src], capture_output=True, text=True)
+    if done.returncode != 0:
+        print(f"could not compile the C generator, using the Python one: {done.stderr[:300]}", file=sys.stderr)
+        return None
+    return exe
+
+
+def start_relay(kind: str, calls: int, announce: float, a_addrs: list, b_addrs: list, cores: list):
+    base = random.randrange(20000, 60000 - 4 * calls - 100, 2)
+    cmd = [sys.executable, os.path.abspath(__file__), "--serve", kind, "--calls", str(calls),
+           "--announce", str(announce), "--port-base", str(base),
+           "--a", json.dumps(a_addrs), "--b", json.dumps(b_addrs)]
+    return subprocess.Popen(cmd, stdin=subprocess.PIPE, stdout=subprocess.PIPE, cwd=ROOT)
+
+
+def tell(proc, line: str) -> dict:
+    proc.stdin.write(line.encode() + b"\n")
+    proc.stdin.flush()
+    return json.loads(proc.stdout.readline()) if line != "quit" else {}
+
+
+def run_step_c(exe: str, kind: str, calls: int, seconds: float, announce: float, cores: list) -> dict:
+    """One step with the C generator in its own process (on the other core)."""
+    gen = subprocess.Popen([exe, str(WARMUP_S), str(seconds)], stdin=subprocess.PIPE, stdout=subprocess.PIPE)
+    relay = None
+    try:
+        words = gen.stdout.readline().decode().split()
+        b_at = words.index("B")
+        a_addrs = [["127.0.0.1", int(p)] for p in words[1:b_at]]
+        b_addrs = [["127.0.0.1", int(p)] for p in words[b_at + 1:]]
+        relay = start_relay(kind, calls, announce, a_addrs, b_addrs, cores)
+        ports = json.loads(relay.stdout.readline())["ports"]
+        gen.stdin.write((f"{len(ports)}\n" + "".join(f"{a} {b}\n" for a, b in ports)).encode())
+        gen.stdin.flush()
+        relay_cpu = None
+        for raw in gen.stdout:
+            line = raw.decode().strip()
+            if line == "MEASURE":
+                tell(relay, "start")
+            elif line == "STOP":
+                relay_cpu = tell(relay, "stop")
+            elif line.startswith("{"):
+                result = json.loads(line)
+                break
+        tell(relay, "quit")
+        relay.wait(timeout=20)
+        gen.wait(timeout=10)
+    finally:
+        for p in (gen, relay):
+            if p is not None and p.poll() is None:
+                p.kill()
+                p.wait()
+    result["calls"] = calls
+    result["loss"] = max(0.0, 1 - result["received"] / result["sent"]) if result["sent"] else 1.0
+    return finish(result, kind, announce, relay_cpu, seconds)
+
+
+def finish(result: dict, kind: str, announce: float, relay: dict, seconds: float) -> dict:
+    relayed = relay["relayed"] or result["received"]
+    result.update(kind=kind, announce_share=announce, relay_cpu_s=relay["cpu_s"], relayed=relayed,
+                  relay_counters=relay.get("counters"),
+                  cpu_us_per_packet=relay["cpu_s"] / relayed * 1e6 if relayed else None,
+                  relay_core_share=relay["cpu_s"] / seconds)
+    result["passed"] = result["loss"] < LOSS_LIMIT and result["jitter_p99_ms"] < JITTER_LIMIT_MS
+    return result
+
+
+def run_step(kind: str, calls: int, seconds: float, announce: float, gen: Generator, cores: list) -> dict:
+    """One step with the Python generator in this process (when there is no C compiler)."""
+    proc = start_relay(kind, calls, announce, gen.addrs(gen.a), gen.addrs(gen.b), cores)
+    try:
+        ports = json.loads(proc.stdout.readline())["ports"]
+        result = gen.run([tuple(p) for p in ports], seconds, on_start=lambda: tell(proc, "start"))
+        relay = tell(proc, "stop")
+        tell(proc, "quit")
+        proc.wait(timeout=20)
+    finally:
+        if proc.poll() is None:
+            proc.kill()
+            proc.wait()
+    return finish(result, kind, announce, relay, seconds)
+
+
+def main() -> None:
+    ap = argparse.ArgumentParser(description=__doc__.split("\n")[0])
+    ap.add_argument("--steps", default="300,600,900,1200")
+    ap.add_argument("--seconds", type=float, default=3.0)
+    ap.add_argument("--serve")
+    ap.add_argument("--calls", type=int)
+    ap.add_argument("--announce", type=float, default=0.0)
+    ap.add_argument("--port-base", type=int)
+    ap.add_argument("--a")
+    ap.add_argument("--b")
+    args = ap.parse_args()
+    if args.serve:
+        serve(args.serve, args.calls, args.announce, args.port_base, json.loads(args.a), json.loads(args.b))
+        return
+    steps = [int(x) for x in args.steps.split(",")]
+    cores = sorted(os.sched_getaffinity(0))
+    workdir = tempfile.mkdtemp(prefix="rtp_relay_bench_")
+    exe = build_c_generator(workdir)
+    gen = None if exe else Generator()
+    step = ((lambda kind, calls, announce: run_step_c(exe, kind, calls, args.seconds, announce, cores)) if exe
+            else (lambda kind, calls, announce: run_step(kind, calls, args.seconds, announce, gen, cores)))
+    configs = (("bare", 0.0), ("prepaid", 0.0), ("prepaid", 0.1))
+    report: dict = {"steps": steps, "seconds": args.seconds, "loss_limit": LOSS_LIMIT,
+                    "jitter_limit_ms": JITTER_LIMIT_MS, "cores": len(cores),
+                    "load_before": os.getloadavg(), "generator": "C" if exe else "Python", "runs": {}}
+    print(f"{'relay':<18}{'calls':>6}{'loss %':>9}{'p99 ms':>8}{'relay CPU':>10}{'us/pkt':>8}  pass")
+    try:
+        for kind, announce in configs:
+            name = kind + ("+announce" if announce else "")
+            runs = []
+            for calls in steps:
+                r = step(kind, calls, announce)
+                runs.append(r)
+                print(f"{name:<18}{calls:>6}{r['loss'] * 100:>9.3f}{r['jitter_p99_ms']:>8.2f}"
+                      f"{r['relay_core_share'] * 100:>9.0f}%{r['cpu_us_per_packet'] or 0:>8.2f}  "
+                      f"{'yes' if r['passed'] else 'NO'}", flush=True)
+                if not r["passed"]:
+                    break
+            passing = [r["calls"] for r in runs if r["passed"]]
+            per_pkt = [r["cpu_us_per_packet"] for r in runs if r["cpu_us_per_packet"]]
+            best = min(per_pkt) if per_pkt else None
+            report["runs"][name] = {
+                "steps": runs,
+                "max_calls_passed": max(passing) if passing else 0,
+                "cpu_us_per_packet": best,
+                "calls_per_core_estimate": int(1e6 / (best * 100)) if best else None,
+            }
+    finally:
+        if gen is not None:
+            gen.close()
+        shutil.rmtree(workdir, ignore_errors=True)
+    ref = report["runs"]["bare"]
+    print()
+    for name, r in report["runs"].items():
+        ratio = (r["cpu_us_per_packet"] / ref["cpu_us_per_packet"]) if ref["cpu_us_per_packet"] else None
+        r["cpu_ratio_to_bare"] = ratio
+        print(f"{name:<18} max calls passed {r['max_calls_passed']:>5}   CPU/packet {r['cpu_us_per_packet']:.2f} us"
+              f"   estimate {r['calls_per_core_estimate']} calls/core ({r['calls_per_core_estimate'] * 100} pkt/s)"
+              f"   x{ratio:.2f} of bare CPU/packet")
+    out = os.path.join(ROOT, "bench", "results", "rtp_relay.json")
+    os.makedirs(os.path.dirname(out), exist_ok=True)
+    with open(out, "w") as f:
+        json.dump(report, f, indent=2)
+    print(f"\nwrote {out}")
+
+
+if __name__ == "__main__":
+    main()
