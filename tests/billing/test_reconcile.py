@@ -103,3 +103,47 @@ def test_the_reconciler_takes_the_node_store_as_it_is(tmp_path):
         assert h.balance(DEMO, NUMBER) == 1000 - 199 == h.ledger_total(DEMO, NUMBER)
     finally:
         h.close()
+
+
+@pytest.mark.parametrize("kind", ["sqlite", "postgresql"])
+def test_two_settlers_at_once_refund_once(kind, request):
+    """The node settling its call and a reconciler settling it at the same moment, on two connections:
+    one wins, one refund row is written, and both answer with the winner's settlement."""
+    import threading
+
+    from billing.session import SettleRequest
+
+    h = HARNESSES[kind](request)
+    try:
+        h.give(PER_SECOND, NUMBER, 1000)
+        billing = CallBilling(h.store, h.clock, node_id="a", lease_s=60)
+        for round_ in range(5):
+            session, _ = open_session(h, billing, PER_SECOND, call_id=f"race-{round_}")
+            session.start_charging()
+            advance(h, 10)
+            answers, errors = [], []
+            barrier = threading.Barrier(2)
+
+            def settle(end_s, reason):
+                try:
+                    barrier.wait(5)
+                    req = SettleRequest(session.session_id, int(h.clock.seconds() * 1000) - end_s * 1000,
+                                        int(h.clock.seconds() * 1000), reason)
+                    answers.append(result(h.store.settle(req)))
+                except Exception as exc:  # pragma: no cover - reported below
+                    errors.append(exc)
+            threads = [threading.Thread(target=settle, args=(0, "hangup")),
+                       threading.Thread(target=settle, args=(5, LEASE_EXPIRED))]
+            for t in threads:
+                t.start()
+            for t in threads:
+                t.join(30)
+            assert errors == [] and len(answers) == 2
+            assert answers[0] == answers[1]
+            billing._forget(session)
+            session._cancel_timers()
+        assert h.ledger_total(PER_SECOND, NUMBER) == h.balance(PER_SECOND, NUMBER)
+        refunds = h.refund_rows(PER_SECOND, NUMBER)
+        assert len(refunds) == 5 and len(set(refunds)) == 5  # one per session, never two
+    finally:
+        h.close()

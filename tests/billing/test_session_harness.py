@@ -202,6 +202,12 @@ class SqlHarness:
         finally:
             other.close()
 
+    def refund_rows(self, profile, number):
+        """The external references of the account's call_refund rows."""
+        from tests.conftest import fired
+        rows = fired(self.db.transactions(profile=profile.name, number=number, kinds=("call_refund",)))
+        return [r.external_ref for r in rows]
+
     def _account(self, profile, number):
         from tests.conftest import fired
         return fired(self.db.account(profile.name, number))
