@@ -272,3 +272,52 @@ def test_port_range_exhaustion_is_clear_and_leaks_nothing(env):
     finally:
         small.close()
     assert small.ports.free == 3
+
+
+def test_ipv6_relay_on_loopback():
+    """A relay on ::1 relays between IPv6 endpoints, latching on their IPv6 addresses."""
+    lo, hi = random_range()
+    relay = Relay(reactor, "::1", lo, hi, 60, clock=Clock())
+    a, b = Endpoint("::1"), Endpoint("::1")
+    try:
+        s = call(relay, a, b)
+        a.send(audio(1, SSRC_A, b"\x61" * 160), s.leg_a.local_port)
+        assert parse_rtp(b.wait_for(1)[0]).payload == b"\x61" * 160
+        b.send(audio(1, SSRC_B, b"\x62" * 160), s.leg_b.local_port)
+        assert parse_rtp(a.wait_for(1)[0]).payload == b"\x62" * 160
+    finally:
+        relay.close()
+        a.close()
+        b.close()
+
+
+def test_held_leg_gets_no_media_and_no_fill(env):
+    """A leg whose SDP says sendonly (it holds us) receives nothing: neither relayed audio nor silence."""
+    relay, clock, a, b = env
+    s = call(relay, a, b)
+    s.configure_leg("a", a.negotiated(direction="sendonly"))
+    b.send(audio(1, SSRC_B), s.leg_b.local_port)
+    for _ in range(20):
+        clock.advance(0.02)
+    settle()
+    assert a.poll() == 0
+    a.send(audio(1, SSRC_A, b"\x44" * 160), s.leg_a.local_port)   # its music on hold still reaches B
+    pump(lambda: b.poll() and any(parse_rtp(d).payload == b"\x44" * 160 for d in b.got))
+    assert any(parse_rtp(d).payload == b"\x44" * 160 for d in b.got)
+
+
+def test_new_sdp_address_moves_the_latch(env):
+    """After a re-INVITE names a new address, packets from it are relayed and replies go there."""
+    relay, clock, a, b = env
+    s = call(relay, a, b)
+    a.send(audio(1, SSRC_A), s.leg_a.local_port)
+    b.wait_for(1)
+    moved = Endpoint("127.0.0.4")
+    try:
+        s.configure_leg("a", moved.negotiated())
+        moved.send(audio(2, 0xC0C0, b"\x66" * 160), s.leg_a.local_port)
+        assert parse_rtp(b.wait_for(2)[1]).payload == b"\x66" * 160
+        b.send(audio(1, SSRC_B), s.leg_b.local_port)
+        assert len(moved.wait_for(1)) == 1
+    finally:
+        moved.close()

@@ -36,10 +36,11 @@ class Endpoint:
 
     def __init__(self, host: str = "127.0.0.1") -> None:
         self.host = host
-        self.rtp = socket.socket(socket.AF_INET, socket.SOCK_DGRAM)
+        family = socket.AF_INET6 if ":" in host else socket.AF_INET
+        self.rtp = socket.socket(family, socket.SOCK_DGRAM)
         self.rtp.bind((host, 0))
         self.rtp.setblocking(False)
-        self.rtcp = socket.socket(socket.AF_INET, socket.SOCK_DGRAM)
+        self.rtcp = socket.socket(family, socket.SOCK_DGRAM)
         self.rtcp.bind((host, 0))
         self.rtcp.setblocking(False)
         self.got: list[bytes] = []
@@ -53,8 +54,8 @@ class Endpoint:
                    direction: str = "sendrecv") -> Negotiated:
         return Negotiated(codec, pt, event_pt, self.host, self.port, self.rtcp.getsockname()[1], direction)
 
-    def send(self, data: bytes, port: int, host: str = "127.0.0.1") -> None:
-        self.rtp.sendto(data, (host, port))
+    def send(self, data: bytes, port: int, host: str | None = None) -> None:
+        self.rtp.sendto(data, (host or ("::1" if ":" in self.host else "127.0.0.1"), port))
 
     def poll(self) -> int:
         for sock, into in ((self.rtp, self.got), (self.rtcp, self.got_rtcp)):
