@@ -176,6 +176,8 @@ def serialise(msg: SipRequest | SipResponse) -> bytes:
 
     The first Content-Length line (long or compact name) gets the body's length
     and any further ones are left out; without one, ``Content-Length`` is appended.
+    Raises ValueError (our own misuse, never a peer's) when a start-line part,
+    header name or value holds CR or LF, which would forge lines on the wire.
     """
     if isinstance(msg, SipRequest):
         start = f"{msg.method} {msg.uri} {msg.version}"
@@ -204,6 +206,10 @@ def serialise(msg: SipRequest | SipResponse) -> bytes:
         text = f"{start}\r\n" + "\r\n".join(lines) + "\r\n\r\n"
     else:
         text = f"{start}\r\n\r\n"
+    line_ends = len(lines) + 2
+    if text.count("\n") != line_ends or text.count("\r") != line_ends:
+        # A value built in code carried a line break: writing it would forge header lines.
+        raise ValueError("CR or LF inside a start line, header name or value")
     return text.encode("utf-8", "surrogateescape") + body
 
 

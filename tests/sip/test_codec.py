@@ -149,3 +149,12 @@ def test_long_blank_run_in_via_sent_by_is_refused_promptly():
     with pytest.raises(SipParseError):
         Via.parse("SIP/2.0/UDP h" + " " * LONG_RUN + "x;branch=z9hG4bK1")
     assert Via.parse("SIP/2.0/UDP h : 5060;branch=z9hG4bK1").port == 5060
+
+
+@pytest.mark.parametrize("name, value", [("X-Caller", "a\r\nVia: forged"), ("X-Caller", "a\nb"),
+                                         ("X\r\nVia", "x"), ("Subject", "cr\ronly")])
+def test_serialise_refuses_line_breaks_in_built_headers(name, value):
+    """A header value or name built in code with CR/LF would forge header lines: ValueError, no bytes."""
+    msg = parse_message(INVITE).with_header(name, value)
+    with pytest.raises(ValueError):
+        serialise(msg)

@@ -32,7 +32,7 @@ line_text = st.text(st.characters(blacklist_categories=("Cs", "Cc")), max_size=3
 
 
 def exercise(data: bytes) -> None:
-    """Parse ``data`` and read every view and check: only SipParseError may come out."""
+    """Parse ``data``, read every view and check, write it back: only SipParseError may come out."""
     try:
         msg = parse_message(data)
     except SipParseError as exc:
@@ -43,6 +43,9 @@ def exercise(data: bytes) -> None:
             getattr(msg, view)
         except SipParseError:
             pass
+    again = parse_message(serialise(msg))  # whatever parsed is written back, and reads back the same
+    assert again.body == msg.body and [k for k, _ in again.headers] == [k for k, _ in msg.headers] + (
+        [] if "content-length" in msg.headers else ["Content-Length"])
     if isinstance(msg, SipRequest):
         answer = check_request(msg)
         assert answer is None or 400 <= answer.status < 600
