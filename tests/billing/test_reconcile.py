@@ -5,6 +5,7 @@ from __future__ import annotations
 import pytest
 
 from billing.reconcile import LEASE_EXPIRED, Reconciler
+from billing.profile import CallerClass
 from billing.session import CallBilling, State
 
 from .test_session import DEMO, NUMBER, PER_SECOND, Controller, advance, open_session, result
@@ -147,3 +148,44 @@ def test_two_settlers_at_once_refund_once(kind, request):
         assert len(refunds) == 5 and len(set(refunds)) == 5  # one per session, never two
     finally:
         h.close()
+
+
+def test_prepaid_reconcile_prints_a_table_of_what_it_settled(tmp_path, capsys):
+    """`prepaid reconcile` on a store with one dead call and one live call settles the dead one only and
+    prints it as a table row; a second run says that nothing was left."""
+    import time
+
+    from b2bua.cli import main
+    from billing.db.sessions import SqlSessionStore
+    from billing.store import Store
+    from tests.conftest import fired
+
+    from .test_crash import write_config
+    from .test_session_harness import MemoryHarness
+
+    url = f"sqlite:///{tmp_path}/cli.db"
+    clock = MemoryHarness(None).clock
+    clock.advance(time.time() - 3600)  # an hour ago: the dead call's lease is long over
+    db = Store.open(url, clock, node_id="dead", inline=True)
+    try:
+        fired(db.upgrade())
+        fired(db.credit("demo", NUMBER, 1000, kind="manual", source="test", external_ref="seed", actor="t"))
+        billing = CallBilling(SqlSessionStore(db, lease_s=60), clock, node_id="dead", lease_s=60)
+        dead = result(billing.open(DEMO, NUMBER, CallerClass.LANDLINE, "dead-call", Controller(clock)))
+        dead.start_charging()
+        clock.advance(3000)  # still an hour behind the wall clock: charging ran on, paid a minute at a time
+        live_clock = MemoryHarness(None).clock
+        live_clock.advance(time.time())
+        live = CallBilling(SqlSessionStore(db, lease_s=60), live_clock, node_id="live", lease_s=60)
+        alive = result(live.open(DEMO, NUMBER, CallerClass.LANDLINE, "live-call", Controller(live_clock)))
+        config = write_config(tmp_path, url)
+        assert main(["reconcile", "--config", config]) == 0
+        out = capsys.readouterr().out
+        assert out.startswith("1 call session(s) settled")
+        assert dead.session_id in out and alive.session_id not in out
+        assert main(["reconcile", "--config", config]) == 0
+        assert capsys.readouterr().out.startswith("0 call session(s) settled")
+        account = fired(db.account("demo", NUMBER))
+        assert fired(db.ledger_sum(account.id)) == account.balance_cents
+    finally:
+        db.close()
