@@ -138,6 +138,8 @@ class Player:
     """Plays frames into outgoing streams, paced by the injected ``reactor`` (``seconds()``, ``callLater``)."""
 
     def __init__(self, reactor, max_burst: int = 5, mix_grace_ms: int = 60) -> None:
+        if max_burst < 1 or mix_grace_ms < 0:
+            raise ValueError("max_burst must be at least 1 and mix_grace_ms not negative")
         self._reactor = reactor
         self.max_burst = max_burst
         self._grace_samples = mix_grace_ms * FRAME_SAMPLES // FRAME_MS

@@ -227,3 +227,32 @@ def test_bad_frames_are_refused_before_anything_plays():
     with pytest.raises(ValueError):
         player.play([leg], {"PCMU": [b"\xff" * 160], "PCMA": []})
     assert leg.sent == [] and not leg.muted and not player.busy(leg)
+
+
+def test_a_failing_leg_does_not_stop_the_other():
+    """When sending on one leg raises (its socket is gone) the other leg's announcement still plays to the end."""
+    clock = task.Clock()
+    broken, good = FakeStream(clock), FakeStream(clock)
+
+    def boom(payload):
+        raise OSError("network unreachable")
+
+    broken.send_own_audio = boom
+    frames = numbered(10)
+    done = results(Player(clock).play([broken, good], frames, REPLACE))
+    clock.pump([0.02] * 10)
+    assert [p for _, p in good.sent] == frames["PCMA"] and done == [True]
+
+
+def test_mix_follows_the_relayed_packet_size():
+    """A leg with 30 ms packets (240 bytes) gets 240 of our samples mixed into each, none skipped or repeated."""
+    clock = task.Clock()
+    leg = FakeStream(clock, "PCMA")
+    frames = numbered(6, first=0x10)                  # 960 samples
+    done = results(Player(clock).play([leg], frames, MIX))
+    silence = b"\xd5" * 240
+    out = b""
+    for _ in range(4):
+        out += leg.filter(silence)
+        clock.advance(0.03)
+    assert out == b"".join(frames["PCMA"]) and done == [True] and leg.sent == []
