@@ -38,7 +38,7 @@ from typing import Collection, Iterable
 
 from b2bua.sip.codec import make_response, stable_tag
 from b2bua.sip.errors import SipParseError
-from b2bua.sip.headers import CSeq, NameAddr, Via, is_token
+from b2bua.sip.headers import is_token
 from b2bua.sip.message import SIP_VERSION, SipRequest, SipResponse
 from b2bua.sip.uri import SipUri, TelUri
 
@@ -77,18 +77,16 @@ def _syntax_problem(request: SipRequest) -> str | None:
             if len(values) > 1 or key in ("from", "to", "call-id", "cseq"):
                 return f"Duplicate {_LABELS[key]} header"
     try:
-        for value in h.get_all("via"):
-            Via.parse(value)
-        NameAddr.parse(h.get("from"), "From")
-        NameAddr.parse(h.get("to"), "To")
-        cseq = CSeq.parse(h.get("cseq"))
+        # The message's own views: parsed once here, kept for the core that reads them next.
+        request.vias, request.from_, request.to  # noqa: B018
+        cseq = request.cseq
         if not _CALL_ID_RE.fullmatch(h.get("call-id")):
             return "Bad Call-ID header"
         request.max_forwards  # noqa: B018 - parses and range-checks
-        for name, label in (("contact", "Contact"), ("route", "Route"), ("record-route", "Record-Route")):
-            for value in h.get_all(name):
-                addr = NameAddr.parse(value, label)
-                if addr.uri is None and (name != "contact" or request.method != "REGISTER"):
+        for label, addrs in (("Contact", request.contacts), ("Route", request.route),
+                             ("Record-Route", request.record_route)):
+            for addr in addrs:
+                if addr.uri is None and (label != "Contact" or request.method != "REGISTER"):
                     return f"Bad {label} header"
     except SipParseError as exc:
         return exc.reason
@@ -161,7 +159,8 @@ def check_request(request: SipRequest, *,
 
     See the module docstring for the order of checks. ``allowed_methods``,
     ``supported_extensions`` (option tags) and ``accepted_content_types`` feed
-    Allow, Unsupported and Accept in the answers.
+    Allow, Unsupported and Accept in the answers. An ACK is never answered
+    (RFC 3261 §17.2.1): a caller drops an ACK that gets a response here.
     """
     if request.version.upper() != SIP_VERSION:
         return _answer(request, 505, None, to_tag)

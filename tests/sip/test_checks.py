@@ -155,3 +155,17 @@ def test_built_request_without_content_length_is_fine():
     """A request object built in code (no Content-Length line) passes; serialise adds the length."""
     msg = SipRequest("OPTIONS", invite().uri, Headers([(n, v.replace("INVITE", "OPTIONS")) for n, v in BASE]))
     assert check_request(msg) is None
+
+
+def test_syntax_comes_before_method_and_scheme():
+    """RFC 3261 §8.2 order: an unreadable request is 400 even when its method and scheme are refused too."""
+    msg = invite(("CSeq", "1 SUBSCRIBE"), drop=("cseq",), method="SUBSCRIBE", uri="mailto:a@b").without_headers("from")
+    assert check_request(msg, allowed_methods={"INVITE"}).status == 400
+    assert check_request(invite(method="SUBSCRIBE", uri="mailto:a@b"), allowed_methods={"INVITE"}).status == 405
+
+
+def test_contact_wildcard_only_in_register():
+    """Contact: * is a REGISTER form; in an INVITE it is a 400."""
+    assert check_request(invite(("Contact", "*"), drop=("contact",))).reason == "Bad Contact header"
+    register = invite(("Contact", "*"), ("Expires", "0"), drop=("contact",), method="REGISTER")
+    assert check_request(register, allowed_methods={"REGISTER"}) is None
