@@ -64,6 +64,9 @@ LIST_HEADERS = frozenset({
 })
 
 _TOKEN_RE = re.compile(r"[A-Za-z0-9\-.!%*_+`'~]+")
+# An unquoted display name is tokens (RFC 3261); non-ASCII letters are let through as
+# well, because carriers send names like ``Müller <sip:...>`` and a 400 would lose the call.
+_DISPLAY_WORD_RE = re.compile(r"[A-Za-z0-9\-.!%*_+`'~\u0080-\U0010ffff]+")
 _PARAM_VALUE_RE = re.compile(r"[A-Za-z0-9\-.!%*_+`'~:\[\]]+")
 _QUOTED_RE = re.compile(r'"(?:[^"\\\r\n]|\\[\x00-\x09\x0b\x0c\x0e-\x7f])*"')
 _UNESCAPE_RE = re.compile(r"\\(.)", re.S)
@@ -417,7 +420,7 @@ class NameAddr:
                 return cls._parse_addr_spec(text, what)
             words = text[:lt].split()
             for word in words:
-                if not _TOKEN_RE.fullmatch(word):
+                if not _DISPLAY_WORD_RE.fullmatch(word):
                     raise SipParseError(f"Bad display name in {what}")
             display = " ".join(words) if words else None
         gt = text.find(">", lt)

@@ -112,3 +112,10 @@ def test_cseq_range_and_form():
     for bad in ("2147483648 INVITE", "1", "x INVITE", "1 INVITE extra", "-1 INVITE", "1 IN/VITE"):
         with pytest.raises(SipParseError):
             CSeq.parse(bad)
+
+
+def test_unquoted_non_ascii_display_name_is_read_leniently():
+    """A carrier's unquoted UTF-8 name is taken as the display name; a comma still is not."""
+    assert NameAddr.parse("Jürgen Müller <sip:+4930@h>").display_name == "Jürgen Müller"
+    with pytest.raises(SipParseError):
+        NameAddr.parse("Müller, Jürgen <sip:+4930@h>")
