@@ -237,6 +237,7 @@ class Statement:
 
     @property
     def reconciles(self) -> bool:
+        """True when every part reconciles with the ledger."""
         return all(p.reconciles for p in self.parts)
 
     def to_dict(self) -> dict:
@@ -327,4 +328,5 @@ def to_csv(st: Statement) -> str:
 
 
 def to_json(st: Statement) -> str:
+    """The statement as JSON (:meth:`Statement.to_dict`), amounts in cents."""
     return json.dumps(st.to_dict(), indent=2)

@@ -20,6 +20,7 @@ import time
 from typing import Any, Callable
 
 from twisted.internet.defer import Deferred
+from twisted.logger import Logger
 
 from .db import accounts as _accounts
 from .db import calls as _calls
@@ -41,6 +42,8 @@ DEFAULT_THREADS = {"sqlite": 1, "postgresql": 8}
 
 class Store:
     """The async facade over the SQL store. Make one with :meth:`open`."""
+
+    log = Logger()
 
     def __init__(self, pool: DBPool, *, url: str, node_id: str = "", clock=None) -> None:
         self.pool = pool
@@ -203,12 +206,15 @@ class Store:
     def renumber(self, profile_name: str, old: str, new: str, *, merge: bool = False, actor: str) -> Deferred:
         """Move the account of ``old`` (balance, ledger, calls) to ``new``; fires with :class:`RenumberResult`.
 
-        Fails with :class:`NumberTaken` when ``new`` has an account, unless ``merge``.
+        Fails with :class:`NumberTaken` when ``new`` has an account, unless ``merge``; ``actor`` is logged.
         """
         d = self.run(_accounts.renumber, profile_name, old, new, merge=merge, now_ms=self.now_ms())
 
         def moved(result: RenumberResult) -> RenumberResult:
             a = result.account
+            self.log.info("renumber {profile} {old} -> {new} by {actor}: merged={merged}, {rows} ledger rows, "
+                          "{records} call records", profile=profile_name, old=old, new=new, actor=actor,
+                          merged=result.merged, rows=result.ledger_rows, records=result.call_records)
             self.events.announce(a.profile, a.number, a.balance_cents)
             return result
         return d.addCallback(moved)

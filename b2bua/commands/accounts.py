@@ -21,6 +21,7 @@ KINDS = sorted(CREDIT_KINDS | DEBIT_KINDS)
 
 
 def register(sub) -> None:
+    """Add the account commands."""
     p = sub.add_parser("topup", help="book a manual top-up (the profile's bonus applies)")
     _common(p, json_flag=True)
     p.add_argument("number", metavar="NUMBER")
@@ -100,6 +101,7 @@ def _entry_json(e) -> dict:
 
 
 def topup(args, config) -> int:
+    """``prepaid topup``: a manual top-up under a fresh reference; the bonus applies."""
     profile = profile_of(config, args.profile)
     number, cents = number_of(config, args.number), _amount(args.amount)
     store = open_store(config)
@@ -122,6 +124,7 @@ def topup(args, config) -> int:
 
 
 def balance(args, config) -> int:
+    """``prepaid balance``: 0 for a caller without an account."""
     profile = profile_of(config, args.profile)
     number = number_of(config, args.number)
     store = open_store(config)
@@ -141,6 +144,7 @@ def balance(args, config) -> int:
 
 
 def customers(args, config) -> int:
+    """``prepaid customers``."""
     profile = profile_of(config, args.profile)
     number = number_of(config, args.number) if args.number else None
     store = open_store(config)
@@ -159,6 +163,7 @@ def customers(args, config) -> int:
 
 
 def transactions(args, config) -> int:
+    """``prepaid transactions``: newest first."""
     profile = profile_of(config, args.profile)
     number = number_of(config, args.number) if args.number else None
     since = parse_time_ms(args.since) if args.since else None
@@ -180,6 +185,7 @@ def transactions(args, config) -> int:
 
 
 def calls(args, config) -> int:
+    """``prepaid calls``: the itemised calls and the balance."""
     profile = profile_of(config, args.profile)
     number = number_of(config, args.number)
     store = open_store(config)
@@ -207,6 +213,7 @@ def calls(args, config) -> int:
 
 
 def renumber(args, config) -> int:
+    """``prepaid renumber``: exit 1 when the new number has an account and --merge is not given."""
     from billing.store import StoreError
     profile = profile_of(config, args.profile)
     old, new = number_of(config, args.old), number_of(config, args.new)
@@ -230,6 +237,7 @@ def renumber(args, config) -> int:
 
 
 def adjust(args, config) -> int:
+    """``prepaid adjust``: a manual credit, or with --debit a debit the balance must cover (else exit 1)."""
     profile = profile_of(config, args.profile)
     number, cents = number_of(config, args.number), _amount(args.amount)
     ref = f"manual-{uuid.uuid4()}"

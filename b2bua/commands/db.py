@@ -29,6 +29,7 @@ class CommandError(Exception):
 
 
 def register(sub) -> None:
+    """Add ``prepaid db upgrade``."""
     p = sub.add_parser("db", help="the store's schema")
     dbsub = p.add_subparsers(dest="db_command", metavar="ACTION")
     dbsub.required = True
@@ -38,6 +39,7 @@ def register(sub) -> None:
 
 
 def add_config_argument(p) -> None:
+    """The ``--config`` option every store command has."""
     p.add_argument("--config", default=None, help="config file (default: $PREPAID_CONFIG, else conf/prepaid.toml)")
 
 
@@ -60,6 +62,7 @@ def command(fn):
 
 
 def upgrade(args, config: Config) -> int:
+    """``prepaid db upgrade``: Alembic to head on the config's store."""
     from billing.db import engine as db_engine
     from billing.store import Store
     store = Store.open(config.store.url, inline=True, node_id=config.node_id)
@@ -155,6 +158,7 @@ def parse_time_ms(text: str, *, end: bool = False) -> int:
 
 
 def print_json(value: Any) -> None:
+    """``value`` as indented JSON on standard output."""
     json.dump(value, sys.stdout, indent=2, ensure_ascii=False)
     sys.stdout.write("\n")
 

@@ -11,6 +11,7 @@ from .db import CommandError, add_config_argument, command, fired, open_store, p
 
 
 def register(sub) -> None:
+    """Add ``prepaid statement``."""
     p = sub.add_parser("statement", help="the monthly settlement of a profile or a provider")
     add_config_argument(p)
     who = p.add_mutually_exclusive_group(required=True)
@@ -22,6 +23,7 @@ def register(sub) -> None:
 
 
 def statement(args, config) -> int:
+    """``prepaid statement``: one profile, or every profile of a provider."""
     try:
         month_range_ms(args.month)
     except ValueError as exc:

@@ -20,6 +20,7 @@ PIN_DIGITS = 6
 
 
 def to_account(row) -> Account:
+    """An :class:`Account` from an ``accounts`` row."""
     return Account(id=row.id, profile=row.profile, number=row.number, balance_cents=row.balance_cents,
                    pin=row.pin, created_ms=row.created_ms, updated_ms=row.updated_ms)
 
@@ -34,10 +35,12 @@ def find(conn, profile: str, number: str, *, for_update: bool = False) -> Accoun
 
 
 def by_id(conn, account_id: int) -> Account:
+    """The account with this id (it must exist)."""
     return to_account(conn.execute(sa.select(A).where(A.c.id == account_id)).one())
 
 
 def by_pin(conn, profile: str, pin: str) -> Account | None:
+    """The account whose customer PIN under ``profile`` is ``pin``, or None."""
     row = conn.execute(sa.select(A).where(A.c.profile == profile, A.c.pin == pin)).first()
     return to_account(row) if row is not None else None
 
@@ -72,6 +75,7 @@ def get_or_create(conn, profile: str, number: str, now_ms: int) -> Account:
 
 
 def require(conn, profile: str, number: str, *, for_update: bool = False) -> Account:
+    """Like :func:`find`, but a missing account raises :class:`NoAccount`."""
     found = find(conn, profile, number, for_update=for_update)
     if found is None:
         raise NoAccount(f"no account for {number} in profile {profile!r}")

@@ -23,6 +23,7 @@ MIGRATIONS_DIR = os.path.join(os.path.dirname(os.path.dirname(os.path.abspath(__
 
 
 def is_sqlite(url: str) -> bool:
+    """Whether ``url`` is an SQLite store."""
     return make_url(url).get_backend_name() == "sqlite"
 
 

@@ -41,6 +41,7 @@ class Line:
 
 
 def to_entry(row) -> LedgerEntry:
+    """A :class:`LedgerEntry` from a ledger row joined with its account's profile and number."""
     return LedgerEntry(id=row.id, account_id=row.account_id, profile=row.profile, number=row.number,
                        kind=row.kind, amount_cents=row.amount_cents, balance_after_cents=row.balance_after_cents,
                        source=row.source, external_ref=row.external_ref, actor=row.actor, note=row.note,
