@@ -89,6 +89,20 @@ def write_config(tmp_path, url: str) -> str:
     return str(path)
 
 
+def seeded_store(url: str, number: str, cents: int):
+    """A migrated inline store on ``url`` where ``number`` has ``cents`` under profile ``demo``."""
+    store = Store.open(url, inline=True, node_id="test")
+    fired(store.upgrade())
+    fired(store.credit("demo", number, cents, kind="manual", source="test", external_ref="seed", actor="test"))
+    return store
+
+
+def child_process(code: str, *argv: str) -> subprocess.Popen:
+    """``python -c code argv...`` from the repository root, its output piped."""
+    return subprocess.Popen([sys.executable, "-c", code, *argv], cwd=ROOT, env=dict(os.environ, PYTHONPATH=ROOT),
+                            stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True)
+
+
 def row_of(store, session_id):
     def thd(conn):
         return conn.execute(sa.select(call_sessions).where(call_sessions.c.id == session_id)).one()
@@ -98,14 +112,10 @@ def row_of(store, session_id):
 def test_a_killed_call_is_settled_by_reconcile_with_nothing_lost_or_created(crash_url, tmp_path):
     """SIGKILL mid-call, then `prepaid reconcile`: charged up to the last renewal (at most the 60 s reserved),
     the rest refunded; balance + charge == starting balance, and the ledger sums to the balance."""
-    store = Store.open(crash_url, inline=True, node_id="test")
+    store = seeded_store(crash_url, NUMBER, START_CENTS)
+    env = dict(os.environ, PYTHONPATH=ROOT)
     try:
-        fired(store.upgrade())
-        fired(store.credit("demo", NUMBER, START_CENTS, kind="manual", source="test", external_ref="seed",
-                           actor="test"))
-        env = dict(os.environ, PYTHONPATH=ROOT)
-        child = subprocess.Popen([sys.executable, "-c", CHILD, crash_url, NUMBER], cwd=ROOT, env=env,
-                                 stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True)
+        child = child_process(CHILD, crash_url, NUMBER)
         try:
             line = child.stdout.readline()
             if not line.startswith("CHARGING"):

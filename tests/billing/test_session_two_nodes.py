@@ -10,17 +10,13 @@ conditional debits decide who gets the last minutes.
 from __future__ import annotations
 
 import json
-import os
-import subprocess
-import sys
 
 import sqlalchemy as sa
 
 from billing.db.model import call_sessions
-from billing.store import Store
 from tests.conftest import fired
 
-ROOT = os.path.dirname(os.path.dirname(os.path.dirname(os.path.abspath(__file__))))
+from .test_crash import child_process, seeded_store
 NUMBER = "+4930777000222"
 START_CENTS = 5000  # 25 minutes at 1.99; 20 calls of 3 minutes would need 60
 
@@ -94,15 +90,9 @@ def test_two_nodes_share_one_balance_without_overspending(pg_schema_url_factory)
     """20 calls from two processes on 50.00 EUR at 1.99/min: never below zero, 25 minutes at most are sold,
     and start = balance + charges, with the ledger summing to the balance."""
     url = pg_schema_url_factory()
-    store = Store.open(url, inline=True, node_id="test")
+    store = seeded_store(url, NUMBER, START_CENTS)
     try:
-        fired(store.upgrade())
-        fired(store.credit("demo", NUMBER, START_CENTS, kind="manual", source="test", external_ref="seed",
-                           actor="test"))
-        env = dict(os.environ, PYTHONPATH=ROOT)
-        children = [subprocess.Popen([sys.executable, "-c", CHILD, url, NUMBER, node], cwd=ROOT, env=env,
-                                     stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True)
-                    for node in ("node-a", "node-b")]
+        children = [child_process(CHILD, url, NUMBER, node) for node in ("node-a", "node-b")]
         reports = []
         for child in children:
             stdout, stderr = child.communicate(timeout=60)
