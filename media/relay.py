@@ -58,6 +58,7 @@ SLOW_EVERY_TICKS = 50         # silence timeout and RTCP: every 1 s
 RTCP_INTERVAL_S = 5
 BIND_ATTEMPTS = 16
 MAX_EVENTS = 1024
+POLL_ROUNDS = 4
 MAX_DATAGRAM = 2048
 
 
@@ -103,20 +104,25 @@ class _SocketPoller:
 
     def doRead(self) -> None:
         handlers = self._handlers
-        for fd, _ in self._epoll.poll(0, MAX_EVENTS):
-            entry = handlers.get(fd)
-            if entry is None:
-                continue
-            try:
-                data, addr = entry[0](MAX_DATAGRAM)
-            except OSError:            # EAGAIN after a spurious wakeup, ICMP errors: nothing to relay
-                continue
-            try:
-                entry[1](data, addr)
-            except Exception:          # a bug must not stop the other calls' media
-                self.errors += 1
-                if self.errors <= 10:
-                    log.exception("media relay: handling a datagram from %s failed", addr)
+        poll = self._epoll.poll
+        for _ in range(POLL_ROUNDS):       # under load, more rounds before going back to the reactor
+            events = poll(0, MAX_EVENTS)
+            if not events:
+                return
+            for fd, _ in events:
+                entry = handlers.get(fd)
+                if entry is None:
+                    continue
+                try:
+                    data, addr = entry[0](MAX_DATAGRAM)
+                except OSError:            # EAGAIN after a spurious wakeup, ICMP errors: nothing to relay
+                    continue
+                try:
+                    entry[1](data, addr)
+                except Exception:          # a bug must not stop the other calls' media
+                    self.errors += 1
+                    if self.errors <= 10:
+                        log.exception("media relay: handling a datagram from %s failed", addr)
 
     def connectionLost(self, reason) -> None:
         self._epoll.close()
