@@ -110,7 +110,8 @@ def quote_string(text: str) -> str:
 
 
 def _unquote(quoted: str) -> str:
-    return _UNESCAPE_RE.sub(r"\1", quoted[1:-1])
+    inner = quoted[1:-1]
+    return _UNESCAPE_RE.sub(r"\1", inner) if "\\" in inner else inner
 
 
 def _split_top_level(text: str, sep: str, angles: bool) -> list[str]:
