@@ -29,6 +29,8 @@ from billing.rating import Tariff, call_charge_cents
 from billing.store import Store
 from tests.conftest import fired
 
+pytestmark = pytest.mark.slow
+
 ROOT = os.path.dirname(os.path.dirname(os.path.dirname(os.path.abspath(__file__))))
 NUMBER = "+4930555000111"
 START_CENTS = 1000

@@ -6,7 +6,6 @@ from __future__ import annotations
 from decimal import Decimal
 
 import pytest
-from twisted.internet.task import Clock
 from twisted.python.failure import Failure
 
 from billing.profile import BillingProfile, CallerClass, ChargingStart, FirstCallerTariff, Increment

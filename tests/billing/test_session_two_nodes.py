@@ -11,12 +11,15 @@ from __future__ import annotations
 
 import json
 
+import pytest
 import sqlalchemy as sa
 
 from billing.db.model import call_sessions
 from tests.conftest import fired
 
 from .test_crash import child_process, seeded_store
+
+pytestmark = [pytest.mark.slow, pytest.mark.postgres]
 NUMBER = "+4930777000222"
 START_CENTS = 5000  # 25 minutes at 1.99; 20 calls of 3 minutes would need 60
 
