@@ -6,6 +6,7 @@ and returns plain dataclasses.
 
 from __future__ import annotations
 
+import re
 import secrets
 
 import sqlalchemy as sa
@@ -14,6 +15,9 @@ from . import model
 from .rows import Account, NoAccount, NumberTaken, RenumberResult, StoreError
 
 A = model.accounts
+
+#: what an account's number must look like: E.164 (callers normalise with billing.numbers first)
+E164 = re.compile(r"^\+[1-9][0-9]{5,15}$")
 
 #: digits of a customer PIN (for callers who withhold their number)
 PIN_DIGITS = 6
@@ -62,6 +66,8 @@ def get_or_create(conn, profile: str, number: str, now_ms: int) -> Account:
     found = find(conn, profile, number)
     if found is not None:
         return found
+    if not E164.match(number or "") or not profile:
+        raise StoreError(f"an account needs a profile and an E.164 number (+4915112345678), not {number!r}")
     values = dict(profile=profile, number=number, balance_cents=0, pin=_new_pin(conn, profile),
                   created_ms=now_ms, updated_ms=now_ms)
     if conn.dialect.name == "postgresql":

@@ -272,3 +272,11 @@ def test_watcher_hears_changes_made_by_another_node(store, store_url, store_cloc
         other.close()
     store_clock.advance(10)
     assert len(heard) == 3
+
+
+@pytest.mark.parametrize("number", ["015112345678", "anonymous", "", "+0151123", "+49 151 1234"])
+def test_accounts_are_only_made_for_e164_numbers(store, number):
+    """A credit for a number that is not E.164 is refused and creates nothing (callers normalise first)."""
+    with pytest.raises(StoreError):
+        fired(store.credit("demo", number, 100, kind="manual", source="m", external_ref="x", actor="o"))
+    assert fired(store.customers()) == []
