@@ -46,7 +46,8 @@ from twisted.internet.task import LoopingCall
 from .ports import PortRange, PortsExhausted
 from .rtp import (EventDeduplicator, ReportBlock, RtpError, build_bye, build_rr, build_sdes_cname,
                   build_sr, parse_rtcp, parse_telephone_event, payload_offsets, RTCP_SR)
-from .sdp import Negotiated
+from .sdp import (LocalSdp, Negotiated, SdpError, SessionDescription, accept_answer, answer_offer,
+                  make_offer, offer_from, parse_sdp, write_sdp)
 from .stream import OutgoingStream
 
 log = logging.getLogger(__name__)
@@ -387,6 +388,37 @@ class MediaSession:
         self.leg_b.peer_out = self.a_out
         self.closed = False
         self.silence_packets = 0
+        self.sdp_a: LocalSdp
+        self.sdp_b: LocalSdp
+        self._b_offer: SessionDescription | None = None
+
+    # -- SDP for each leg (what the B2BUA's call media needs) ------------------------------
+
+    def answer_a(self, offer: bytes, *, direction: str | None = None) -> bytes:
+        """Our SDP answer to the carrier's offer (INVITE or re-INVITE), and leg A set up from it.
+
+        Raises :class:`media.sdp.SdpError` (400) or :class:`media.sdp.NotAcceptable` (488).
+        """
+        answer, negotiated = answer_offer(parse_sdp(offer), self.sdp_a, prefer=self.leg_b.codec,
+                                          direction=direction)
+        self.configure_leg("a", negotiated)
+        return write_sdp(answer)
+
+    def offer_b(self, carrier_offer: bytes | None = None) -> bytes:
+        """Our SDP offer to the agent: A's codec first; mirroring a carrier (re-)offer when given (hold)."""
+        if carrier_offer is not None:
+            self._b_offer = offer_from(parse_sdp(carrier_offer), self.sdp_b, prefer=self.leg_a.codec)
+        else:
+            self._b_offer = make_offer(self.sdp_b, prefer=self.leg_a.codec)
+        return write_sdp(self._b_offer)
+
+    def answer_from_b(self, answer: bytes) -> str:
+        """The agent's SDP answer to our last offer: leg B set up from it; answers the agent's direction."""
+        if self._b_offer is None:
+            raise SdpError("an SDP answer from the agent, but we made no offer")
+        negotiated = accept_answer(self._b_offer, parse_sdp(answer))
+        self.configure_leg("b", negotiated)
+        return negotiated.direction
 
     def leg(self, name: str) -> Leg:
         return {"a": self.leg_a, "b": self.leg_b}[name]
@@ -470,6 +502,8 @@ class Relay:
             session.leg_a.close()
             self.ports.give_back(session.leg_a.local_port)
             raise
+        session.sdp_a = LocalSdp(self.address, session.leg_a.local_port)
+        session.sdp_b = LocalSdp(self.address, session.leg_b.local_port)
         self.sessions.add(session)
         if not self._reading:
             self.reactor.addReader(self._poller)
