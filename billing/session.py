@@ -28,7 +28,12 @@ Money rules (see :mod:`billing.rating`):
   given is given again if a later top-up is again used up to within
   ``warn_before_s``; a top-up that leaves the end within ``warn_before_s`` does not
   repeat a warning already given.
-* ``settle`` charges exactly the billed duration (from the whole, capped at the
+* Balance news reaches this node only for changes made through its own store
+  object. A top-up booked elsewhere (another node, ``prepaid topup``) is found
+  by one extra conditional debit of one increment, ``debit_lead_s`` before the
+  last paid boundary: refused, it changes nothing; applied, the call goes on.
+* ``settle`` charges exactly the billed duration (any started second counts:
+  milliseconds are rounded up to seconds, then to the increments; capped at the
   paid boundary) and refunds the rest of what was debited as a ``call_refund``;
   it is idempotent, and safe against a reconciler on another node.
 * Each open session holds a lease, renewed by its debits and, for all sessions
