@@ -1,6 +1,7 @@
 """Debits per second through the store, on SQLite and PostgreSQL, with 1, 10 and 100 concurrent debitors.
 
-Each debitor takes 1 cent at a time from its own account through
+Each debitor takes 1 cent at a time from its own account (and, last, all
+of them from one account: several calls of one caller) through
 ``Store.debit`` (the conditional UPDATE and its ledger row in one transaction,
 on the store's thread pool, answered on the real reactor), the next as soon as
 the last is answered, for ``--seconds`` (default 2) or ``--max-debits`` per
@@ -70,8 +71,8 @@ def reference_rate(url: str, seconds: float, max_ops: int) -> dict:
     return {"ops": n, "seconds": round(elapsed, 3), "per_s": round(n / elapsed, 1)}
 
 
-def store_rate(reactor, url: str, debitors: int, seconds: float, max_ops: int):
-    """Fires with the debits per second of ``debitors`` loops through one Store."""
+def store_rate(reactor, url: str, debitors: int, seconds: float, max_ops: int, *, shared: bool = False):
+    """Fires with the debits per second of ``debitors`` loops through one Store (``shared``: all on one account)."""
     from twisted.internet import defer
 
     store = Store.open(url, reactor, node_id="bench")
@@ -82,7 +83,7 @@ def store_rate(reactor, url: str, debitors: int, seconds: float, max_ops: int):
     def debitor(k: int):
         i = 0
         while time.monotonic() < deadline and done["n"] < max_ops:
-            r = yield store.debit("bench", number(k), 1, kind="call_debit", source="bench",
+            r = yield store.debit("bench", number(0 if shared else k), 1, kind="call_debit", source="bench",
                                   external_ref=f"{uuid.uuid4().hex}", actor="bench")
             done["n" if r.applied else "refused"] += 1
             i += 1
@@ -95,7 +96,7 @@ def store_rate(reactor, url: str, debitors: int, seconds: float, max_ops: int):
         elapsed = time.monotonic() - t0
         cpu = time.process_time() - cpu0
         store.close()
-        return {"debitors": debitors, "debits": done["n"], "refused": done["refused"], "seconds": round(elapsed, 3),
+        return {"debitors": debitors, "one_account": shared, "debits": done["n"], "refused": done["refused"], "seconds": round(elapsed, 3),
                 "per_s": round(done["n"] / elapsed, 1), "cpu_ms_per_debit": round(cpu * 1000 / max(1, done["n"]), 3)}
     return main()
 
@@ -153,6 +154,12 @@ def main() -> int:
                 print(f"{backend:10s} {n:4d} debitors: {r['per_s']:8.1f} debits/s "
                       f"({r['cpu_ms_per_debit']:.3f} ms CPU each; {r['ratio_to_reference']:.2f} x the bare "
                       f"UPDATE at {ref['per_s']:.1f}/s)", flush=True)
+            shared_n = max(counts)
+            r = yield store_rate(reactor, url, shared_n, args.seconds, args.max_debits, shared=True)
+            r["ratio_to_reference"] = round(r["per_s"] / ref["per_s"], 3)
+            runs.append(r)
+            print(f"{backend:10s} {shared_n:4d} debitors on ONE account: {r['per_s']:8.1f} debits/s "
+                  f"({r['ratio_to_reference']:.2f} x the bare UPDATE)", flush=True)
             results["backends"][backend] = {"reference_bare_update": ref, "runs": runs,
                                             "balance_equals_ledger": check_invariant(url, max(counts))}
 
