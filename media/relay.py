@@ -27,8 +27,8 @@ arriving on leg A's RTP port goes out of leg B's port, on ``session.b_out``
   leg gets a compound of an SR about our stream towards it (our SSRC, our
   packet and octet counts; an RR when we sent nothing yet), with one report
   block about what that leg sent us (highest sequence, cumulative and fraction
-  lost, LSR/DLSR from its last SR; interarrival jitter is reported as 0: we do
-  not timestamp every packet), and an SDES CNAME.  Incoming RTCP is parsed for
+  lost, interarrival jitter per RFC 3550 A.8, LSR/DLSR from its last SR), and
+  an SDES CNAME.  Incoming RTCP is parsed for
   LSR and dropped.  Neither side ever sees the other's SSRCs.
 """
 
@@ -38,6 +38,7 @@ import ipaddress
 import logging
 import select
 import socket
+import struct
 from dataclasses import dataclass
 from typing import Callable
 
@@ -61,6 +62,7 @@ BIND_ATTEMPTS = 16
 MAX_EVENTS = 1024
 POLL_ROUNDS = 4
 MAX_DATAGRAM = 2048
+_unpack_ts = struct.Struct("!I").unpack_from
 
 
 @dataclass(frozen=True)
@@ -177,6 +179,8 @@ class Leg:
         self.rx_base_seq = 0
         self.rx_max_seq = 0
         self.rx_stats_base = 0
+        self.rx_transit = 0
+        self.rx_jitter = 0.0
         self.rx_cycles = 0
         self.rx_expected_prior = 0
         self.rx_received_prior = 0
@@ -267,7 +271,13 @@ class Leg:
         pt = data[1] & 0x7F
         try:
             if pt == self.payload_type:
-                self.peer_out.relay_audio(data, self._clock())
+                now = self._clock()
+                # RFC 3550 A.8 interarrival jitter, in timestamp units (8 kHz)
+                transit = int(now * 8000) - _unpack_ts(data, 4)[0]
+                d = transit - self.rx_transit
+                self.rx_transit = transit
+                self.rx_jitter += ((d if d >= 0 else -d) - self.rx_jitter) / 16
+                self.peer_out.relay_audio(data, now)
                 self.relayed += 1
             elif pt == self.event_payload_type:
                 self._event(data)
@@ -291,6 +301,8 @@ class Leg:
 
     def _start_stats(self, data: bytes) -> None:
         """A new source latched: reception statistics (for our reports) start at this packet."""
+        self.rx_transit = int(self._clock() * 8000) - _unpack_ts(data, 4)[0]
+        self.rx_jitter = 0.0
         self.rx_ssrc = int.from_bytes(data[8:12], "big")
         self.rx_base_seq = self.rx_max_seq = data[2] << 8 | data[3]
         self.rx_cycles = 0
@@ -332,7 +344,8 @@ class Leg:
         lost_int = exp_int - rec_int
         fraction = (lost_int << 8) // exp_int if exp_int > 0 and lost_int > 0 else 0
         dlsr = int((now - self.last_sr_at) * 65536) if self.last_sr_middle else 0
-        return ReportBlock(self.rx_ssrc, min(fraction, 255), lost, ext_max, 0, self.last_sr_middle, dlsr)
+        return ReportBlock(self.rx_ssrc, min(fraction, 255), lost, ext_max, int(self.rx_jitter),
+                           self.last_sr_middle, dlsr)
 
     def send_rtcp(self, now: float, cname: str, bye: bool = False) -> bool:
         """Send our RTCP compound to this leg's peer; False when we have nowhere to send it."""

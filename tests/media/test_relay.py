@@ -197,7 +197,8 @@ def test_muted_relay_lets_the_player_speak(env):
 
 
 def test_rtcp_reports_per_leg_never_show_the_other_ssrc(env):
-    """Each leg gets SR + SDES from our SSRC for it, reporting on its own SSRC, never the other leg's."""
+    """Each leg gets SR + SDES from our SSRC for it, reporting on its own SSRC (sequence, jitter),
+    never the other leg's."""
     relay, clock, a, b = env
     s = call(relay, a, b)
     for i in range(5):
@@ -215,6 +216,9 @@ def test_rtcp_reports_per_leg_never_show_the_other_ssrc(env):
         assert struct.unpack_from("!I", data, 4)[0] == ours
         assert struct.unpack_from("!I", data, 28)[0] == theirs          # report block about that leg's stream
         assert struct.unpack_from("!I", data, 36)[0] == (204 if ep is b else 104)  # its highest sequence
+        # five packets 20 ms of timestamp apart arrived at one (Clock) instant: RFC 3550 A.8 gives
+        # J = 160 * (1 - (15/16)^4) = 36 timestamp units
+        assert struct.unpack_from("!I", data, 40)[0] == 36
         assert struct.pack("!I", other) not in data
 
 
