@@ -15,7 +15,7 @@ import sqlalchemy as sa
 from billing.db import model
 from billing.profile import BillingProfile, Fees, TopupOption
 from billing.settlement import build_statement, month_range_ms, to_csv, to_json, to_table
-from tests.conftest import STORE_EPOCH_S, fired
+from tests.conftest import fired
 
 FEES = Fees(topup_percent=Decimal("5"), per_transaction_cents=35, platform_per_minute=Decimal("0.05"))
 DEMO = BillingProfile("demo", Decimal("1.99"), Decimal("2.49"), topups=(TopupOption(1000, 100), TopupOption(2000, 300)),
