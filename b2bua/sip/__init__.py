@@ -1,6 +1,6 @@
 """The SIP core, sans-I/O: message codec, URIs and headers, framing, request checks, and the transport seam."""
 
-from b2bua.sip.checks import check_request, check_response
+from b2bua.sip.checks import answer_parse_error, check_request, check_response
 from b2bua.sip.codec import make_response, parse_message, reason_phrase, serialise
 from b2bua.sip.errors import FramingError, SipParseError
 from b2bua.sip.framing import KEEPALIVE, PONG, StreamFramer
@@ -13,6 +13,7 @@ __all__ = [
     "KEEPALIVE",
     "PONG",
     "StreamFramer",
+    "answer_parse_error",
     "check_request",
     "check_response",
     "AbsoluteUri",

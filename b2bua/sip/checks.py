@@ -36,13 +36,15 @@ from __future__ import annotations
 import re
 from typing import Collection, Iterable
 
-from b2bua.sip.codec import make_response, stable_tag
+import hashlib
+
+from b2bua.sip.codec import make_response, reason_phrase, stable_tag
 from b2bua.sip.errors import SipParseError
-from b2bua.sip.headers import is_token
+from b2bua.sip.headers import Headers, NameAddr, header_key, is_token
 from b2bua.sip.message import SIP_VERSION, SipRequest, SipResponse
 from b2bua.sip.uri import SipUri, TelUri
 
-__all__ = ["check_request", "check_response", "DEFAULT_ALLOWED_METHODS", "SESSION_METHODS"]
+__all__ = ["check_request", "check_response", "answer_parse_error", "DEFAULT_ALLOWED_METHODS", "SESSION_METHODS"]
 
 DEFAULT_ALLOWED_METHODS = frozenset({"INVITE", "ACK", "BYE", "CANCEL", "OPTIONS", "UPDATE", "PRACK", "INFO"})
 #: Methods whose body is a session description.
@@ -207,3 +209,33 @@ def check_response(response: SipResponse) -> str | None:
     if not _CALL_ID_RE.fullmatch(h.get("call-id") or ""):
         return "Bad Call-ID header"
     return None
+
+
+_ADDRESSING = ("via", "from", "to", "call-id", "cseq")
+
+
+def answer_parse_error(data: bytes, error: SipParseError) -> SipResponse | None:
+    """The stateless answer to bytes that did not parse, or None when none may be sent.
+
+    Built from ``error.partial``: the Via lines (all, in order), From, To (with a
+    To tag derived from the bytes, so a retransmission gets the same tag),
+    Call-ID and CSeq that could be read; the status is ``error.status`` (400,
+    505...) and a 400's reason phrase says what was wrong. None for a response
+    (never answered), an ACK (RFC 3261 §17), or when no Via was read (no address).
+    """
+    start = data.lstrip(b"\r\n")
+    if start[:4].upper() == b"SIP/" or start.startswith(b"ACK ") or error.partial is None:
+        return None
+    items = [(n, v) for n, v in error.partial.items() if header_key(n) in _ADDRESSING]
+    if not any(header_key(n) == "via" for n, _ in items):
+        return None
+    tag = hashlib.blake2s(start[:2048], digest_size=6).hexdigest()
+    for i, (name, value) in enumerate(items):
+        if header_key(name) == "to":
+            try:
+                if NameAddr.parse(value, "To").tag is None:
+                    items[i] = (name, f"{value};tag={tag}")
+            except SipParseError:
+                pass  # echoed as it came
+    reason = error.reason if error.status == 400 else reason_phrase(error.status)
+    return SipResponse(error.status, reason, Headers(items), b"", SIP_VERSION)

@@ -150,3 +150,32 @@ def test_ipv6_references_keep_the_port_apart():
     assert (unambiguous.host, unambiguous.port) == ("2001:db8::10", 5070)
     for name in ("via-received-param-with-delim", "via-received-param-no-delim"):
         assert parse_message(load(name)).top_via.received == "2001:db8::9:255"
+
+
+@pytest.mark.parametrize("name, status, reason", [
+    ("badvers", 505, "Version Not Supported"),
+    ("clerr", 400, "Content-Length larger than the body"),
+    ("ncl", 400, "Bad Content-Length header"),
+])
+def test_unparsed_requests_get_an_addressed_stateless_answer(name, status, reason):
+    """Unparsable requests are answered from the headers read: Vias, From, To (+stable tag), Call-ID, CSeq only."""
+    from b2bua.sip.checks import answer_parse_error
+    data = load(name)
+    with pytest.raises(SipParseError) as info:
+        parse_message(data)
+    answer = answer_parse_error(data, info.value)
+    assert (answer.status, answer.reason) == (status, reason)
+    again = parse_message(serialise(answer))
+    assert sorted(header_key(n) for n, _ in again.headers) == ["call-id", "content-length", "cseq", "from", "to", "via"]
+    assert again.call_id == info.value.partial.get("call-id")
+    assert again.to.tag and again.to.tag == answer_parse_error(data, info.value).to.tag
+
+
+@pytest.mark.parametrize("name", ["bigcode"])
+def test_unparsed_responses_are_never_answered(name):
+    """A response that does not parse is dropped: no answer is built for it."""
+    from b2bua.sip.checks import answer_parse_error
+    data = load(name)
+    with pytest.raises(SipParseError) as info:
+        parse_message(data)
+    assert answer_parse_error(data, info.value) is None
