@@ -112,3 +112,22 @@ def test_concurrent_debits_never_overdraw(store_url):
         assert account.balance_cents == 0 == reactor.wait(s.ledger_sum(account.id))
     finally:
         s.close()
+
+
+def test_twenty_concurrent_first_credits_open_one_account(store_url):
+    """20 different credits racing to a caller with no account yet: one account is made, all 20 apply."""
+    reactor = PumpReactor()
+    s = Store.open(store_url, reactor, threads=10)
+    try:
+        reactor.wait(s.upgrade())
+        from twisted.internet.defer import gatherResults
+        ds = [s.credit("demo", NUM, 100 + i, kind="api_credit", source="api:k1", external_ref=f"r{i}", actor="t")
+              for i in range(20)]
+        results = reactor.wait(gatherResults(ds))
+        assert all(r.applied for r in results)
+        assert len({r.account.id for r in results}) == 1
+        account = reactor.wait(s.account("demo", NUM))
+        assert account.balance_cents == sum(100 + i for i in range(20)) == reactor.wait(s.ledger_sum(account.id))
+        assert len(reactor.wait(s.customers())) == 1
+    finally:
+        s.close()
