@@ -1,23 +1,174 @@
-"""Wiring the running server: config, logging, SIGHUP reload, and the services."""
+"""Wiring the running server: store, billing, SIP, media and HTTP from one config, on one reactor.
+
+:class:`Node` is everything ``prepaid run`` serves, built from a
+:class:`~b2bua.config.Config` and an injected reactor, so that the tests and
+``prepaid demo`` start the very same thing on ephemeral ports.  ``start()``
+fires with the bound ports; ``stop()`` closes sockets, stops timers and the
+store's thread pool.  A SIGHUP reload swaps the router, the call settings and
+the web side's profiles; a config that does not validate changes nothing.
+"""
 
 from __future__ import annotations
 
+import json
+import os
 import signal
 import sys
+from dataclasses import dataclass
 
+from twisted.internet.defer import Deferred, inlineCallbacks, maybeDeferred
 from twisted.logger import Logger, globalLogBeginner, textFileLogObserver
 
+from billing.db.sessions import SqlSessionStore
+from billing.reconcile import Reconciler
+from billing.session import CallBilling
+from billing.store import Store
+
+from .calls import CallManager, CallSettings
 from .config import Config
 from .reload import ConfigHolder
+from .routing import Router
+from .sip.endpoint import SipEndpoint
+from .transport import listen_sip
 
 log = Logger()
 
 
+def call_settings(config: Config) -> CallSettings:
+    return CallSettings(trusted=tuple(config.trusted_carriers), default_region=config.sip.default_region,
+                        max_call_duration_s=config.sip.max_call_duration_s,
+                        session_expires_s=config.sip.session_expires_s, min_se_s=config.sip.min_se_s)
+
+
+@dataclass(frozen=True)
+class Ports:
+    """What the node listens on (ports chosen by the OS when the config says 0)."""
+
+    sip_udp: int | None
+    sip_tcp: int | None
+    sip_tls: int | None
+    http: int | None
+
+
+class Node:
+    """One prepaid node: SIP, RTP, HTTP and the store, started and stopped as a whole."""
+
+    def __init__(self, config: Config, reactor, *, media_factory=None, web_factory=None):
+        self.reactor = reactor
+        self.holder = ConfigHolder(config)
+        self.holder.listen(self._reloaded)
+        self.media_factory = media_factory
+        self.web_factory = web_factory
+        self.store: Store | None = None
+        self.manager: CallManager | None = None
+        self.ports: Ports | None = None
+        self._stoppers: list = []
+
+    @property
+    def config(self) -> Config:
+        return self.holder.current
+
+    @inlineCallbacks
+    def start(self):
+        """Open the store, start billing, SIP, media and HTTP; fires with :class:`Ports`."""
+        config = self.config
+        if config.store.url.startswith("sqlite:///"):
+            path = config.store.url[len("sqlite:///"):]
+            if path and os.path.dirname(path):
+                os.makedirs(os.path.dirname(path), exist_ok=True)
+        self.store = store = Store.open(config.store.url, self.reactor, node_id=config.node_id)
+        self._stoppers.append(store.close)
+        if store.url.startswith("sqlite"):
+            yield store.upgrade()    # the embedded default upgrades itself; PostgreSQL: `prepaid db upgrade`
+        watcher = store.watch_balances().start()
+        self._stoppers.append(watcher.stop)
+        sessions = SqlSessionStore(store, lease_s=config.store.lease_s)
+        self.billing = CallBilling(sessions, self.reactor, node_id=config.node_id, lease_s=config.store.lease_s,
+                                   log_failure=lambda f: log.failure("billing", f))
+        self._stoppers.append(self.billing.stop)
+        reconciler = Reconciler(store, self.reactor, config.store.reconcile_interval_s, lease_s=config.store.lease_s)
+        reconciler.start()
+        self._stoppers.append(reconciler.stop)
+
+        media_for_call = None
+        if self.media_factory is not None:
+            self.media = self.media_factory(self, config)
+            media_for_call = self.media.for_profile_call
+            self._stoppers.append(self.media.close)
+
+        endpoint = SipEndpoint(local_host=config.sip.address,
+                               local_ports={"udp": config.sip.udp_port, "tcp": config.sip.tcp_port,
+                                            "tls": config.sip.tls_port},
+                               user_agent=config.sip.user_agent, supported_extensions=("timer",))
+        self.router = Router(config.profiles.values(), config.sip.default_region)
+        transports_box: list = []
+        self.manager = CallManager(endpoint=endpoint, reactor=self.reactor, router=self.router,
+                                   settings=call_settings(config), billing=self.billing,
+                                   record=self._record, flush=lambda: transports_box[0].flush(),
+                                   **({"media_for_call": media_for_call} if media_for_call else {}))
+        transports, bound = listen_sip(self.reactor, endpoint, config.sip, self.manager.on_event)
+        transports_box.append(transports)
+        self.transports = transports
+        self._stoppers.append(transports.stop)
+
+        http_port = None
+        if self.web_factory is not None:
+            web = self.web_factory(self, config)
+            http_port = web.port
+            self._stoppers.append(web.stop)
+        self.ports = Ports(bound.udp, bound.tcp, bound.tls, http_port)
+        log.info("prepaid node {node} serving: SIP udp {udp} tcp {tcp} tls {tls}, HTTP {http}, store {store}",
+                 node=config.node_id, udp=bound.udp, tcp=bound.tcp, tls=bound.tls, http=http_port,
+                 store=store.url)
+        return self.ports
+
+    def _record(self, record) -> None:
+        self.store.add_call_record(record).addErrback(
+            lambda f: log.failure("call record of {call_id} not written", f, call_id=record.call_id))
+
+    def _reloaded(self, old: Config, new: Config) -> None:
+        if self.manager is None:
+            return
+        self.router = Router(new.profiles.values(), new.sip.default_region)
+        self.manager.router = self.router
+        self.manager.settings = call_settings(new)
+        for listener in (getattr(self.media, "reload", None), getattr(self, "_web_reload", None)):
+            if listener is not None:
+                listener(new)
+        changed = [p for p in ("sip", "http", "store", "media") if getattr(old, p) != getattr(new, p)]
+        if changed:
+            log.warn("config reload: {sections} changed; they take effect at the next restart",
+                     sections=", ".join(changed))
+
+    @inlineCallbacks
+    def stop(self):
+        """Stop everything, last started first; waits for what returns Deferreds."""
+        while self._stoppers:
+            stopper = self._stoppers.pop()
+            try:
+                yield maybeDeferred(stopper)
+            except Exception:
+                log.failure("stopping {stopper!r}", stopper=stopper)
+
+
 def serve(config: Config, reactor) -> int:
-    """Start every service of ``config`` on ``reactor`` and run until stopped."""
-    globalLogBeginner.beginLoggingTo([textFileLogObserver(sys.stdout)])
-    holder = ConfigHolder(config)
-    signal.signal(signal.SIGHUP, lambda *_: reactor.callFromThread(holder.reload))
-    log.info("prepaid node {node} starting with {path}", node=config.node_id, path=config.path)
+    """``prepaid run``: start a :class:`Node` on ``reactor`` and run until SIGTERM/SIGINT."""
+    globalLogBeginner.beginLoggingTo([textFileLogObserver(sys.stdout)], redirectStandardIO=False)
+    node = Node(config, reactor)
+    exit_code = [0]
+
+    def started(ports: Ports) -> None:
+        # one machine-readable line for scripts and tests that start us on port 0
+        print(json.dumps({"ready": True, "ports": {"udp": ports.sip_udp, "tcp": ports.sip_tcp,
+                                                   "tls": ports.sip_tls, "http": ports.http}}), flush=True)
+
+    def failed(failure) -> None:
+        log.failure("prepaid could not start", failure)
+        exit_code[0] = 1
+        reactor.stop()
+
+    signal.signal(signal.SIGHUP, lambda *_: reactor.callFromThread(node.holder.reload))
+    reactor.callWhenRunning(lambda: node.start().addCallbacks(started, failed))
+    reactor.addSystemEventTrigger("before", "shutdown", node.stop)
     reactor.run()
-    return 0
+    return exit_code[0]

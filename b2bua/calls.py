@@ -1,0 +1,319 @@
+"""The B2BUA's transaction user: new INVITEs become calls, endpoint events reach their leg.
+
+:class:`CallManager` receives every event of the SIP endpoint (through the
+transports' ``on_event``).  An out-of-dialog INVITE is checked (session
+interval, our own loops), its caller identified, its service number routed,
+and a :class:`~b2bua.call.Call` started with an inbound leg; the call dials
+agents through :meth:`CallManager.dial`.  In-dialog requests and responses are
+routed to the leg that owns the dialog or transaction.  OPTIONS is answered
+200 (carriers use it as a keepalive); re-INVITE and UPDATE in a dialog refresh
+its session timer and are answered from our anchored media, so a hold or a
+codec change on one leg never disturbs the other.
+
+``open_counts()`` gives what is still alive — the invariant the tests check
+after every scenario: no call, dialog, transaction or timer left.
+"""
+
+from __future__ import annotations
+
+import ipaddress
+from dataclasses import dataclass
+from typing import Callable, Iterable
+
+from twisted.internet.interfaces import IReactorTime
+from twisted.logger import Logger
+
+from billing.session import CallBilling
+
+from .call import Call, CallMedia, Dialer
+from .identity import ANONYMOUS_FROM, CallerIdentity, identify
+from .legs import SDP, SipInboundLeg, SipOutboundLeg, sdp_of
+from .routing import Router
+from .sip.dialog import DialogId
+from .sip.endpoint import (AckNeverCame, AckReceived, CancelReceived, DialogEnded, RequestReceived,
+                           ResponseReceived, SipEndpoint, TransactionError, TransactionTimedOut,
+                           TransportFailed)
+from .sip.headers import NameAddr
+from .sip.uri import SipUri, TelUri
+
+log = Logger()
+
+ALLOW = "INVITE, ACK, CANCEL, BYE, OPTIONS, UPDATE, INFO, PRACK"
+
+
+@dataclass(frozen=True)
+class CallSettings:
+    """What the manager needs of the config (``b2bua.config``: sip, carriers, the profiles)."""
+
+    trusted: tuple[ipaddress.IPv4Network | ipaddress.IPv6Network, ...]
+    default_region: str
+    max_call_duration_s: int
+    session_expires_s: int
+    min_se_s: int
+
+
+@dataclass(frozen=True)
+class CallCounts:
+    calls: int
+    transactions: int
+    dialogs: int
+    timers: int
+
+
+class CallManager:
+    """Every call of this node, and the routing of SIP events to them."""
+
+    def __init__(self, *, endpoint: SipEndpoint, reactor: IReactorTime, router: Router, settings: CallSettings,
+                 billing: CallBilling | None, record: Callable, flush: Callable[[], None] = lambda: None,
+                 media_for_call: Callable[[str, object], CallMedia | None] = lambda call_id, profile: None,
+                 on_call_done: Callable[[Call], None] = lambda call: None):
+        self.endpoint = endpoint
+        self.reactor = reactor
+        self.router = router
+        self.settings = settings
+        self.billing = billing
+        self.record = record
+        self.flush = flush
+        self.media_for_call = media_for_call
+        self.on_call_done = on_call_done
+        self.calls: dict[str, Call] = {}
+        self._by_tx: dict[str, object] = {}
+        self._by_dialog: dict[DialogId, object] = {}
+        self.completed = 0
+
+    # -- events -------------------------------------------------------------------------
+
+    def on_event(self, event: object) -> None:
+        """Feed one endpoint event; never raises (a bug in one call must not stop the others)."""
+        try:
+            self._dispatch(event)
+        except Exception:
+            log.failure("event {event!r} failed", event=type(event).__name__)
+
+    def _dispatch(self, event: object) -> None:
+        if isinstance(event, RequestReceived):
+            if event.dialog_id is None:
+                self._new_request(event)
+            else:
+                self._in_dialog_request(event)
+        elif isinstance(event, ResponseReceived):
+            self._response(event)
+        elif isinstance(event, CancelReceived):
+            leg = self._by_tx.get(event.transaction_id)
+            if isinstance(leg, SipInboundLeg):
+                leg.cancelled()
+                leg.call.on_a_cancel()
+        elif isinstance(event, AckNeverCame):
+            leg = self._by_dialog.get(event.dialog_id)
+            if leg is not None and leg.call is not None:
+                leg.call.abort("no_ack")
+        elif isinstance(event, DialogEnded):
+            leg = self._by_dialog.get(event.dialog_id)
+            if leg is not None:
+                leg.dialog_ended()
+                if leg.call is not None:
+                    if event.reason in ("timeout", "481", "408") and leg.call.state.value not in ("closing", "done"):
+                        leg.call.abort(f"dialog_{event.reason}")
+                    leg.call.on_leg_ended()
+        elif isinstance(event, (TransactionTimedOut, TransportFailed)):
+            self._transaction_failed(event)
+        elif isinstance(event, AckReceived):
+            pass
+        self.flush()
+
+    def _new_request(self, event: RequestReceived) -> None:
+        request = event.request
+        now = self.reactor.seconds()
+        if request.method == "OPTIONS":
+            self.endpoint.respond(event.transaction_id, 200, now,
+                                  headers=[("Allow", ALLOW), ("Accept", SDP), ("Supported", "timer")])
+            return
+        if request.method != "INVITE":
+            # BYE/INFO/UPDATE without a dialog we know, PRACK for nothing...
+            status = 481 if request.method in ("BYE", "INFO", "UPDATE", "PRACK") else 405
+            self.endpoint.respond(event.transaction_id, status, now,
+                                  headers=[("Allow", ALLOW)] if status == 405 else ())
+            return
+        self._new_call(event)
+
+    def _new_call(self, event: RequestReceived) -> None:
+        request = event.request
+        call_id = request.call_id or event.transaction_id
+        leg = SipInboundLeg(self.endpoint, self.reactor, self.flush, tx_id=event.transaction_id, invite=request,
+                            session_expires_s=self.settings.session_expires_s, min_se_s=self.settings.min_se_s)
+        if leg.too_small is not None:
+            leg.reject(422, [("Min-SE", str(leg.too_small.min_se_s))])
+            return
+        dialled = _dialled_number(request.uri)
+        route = self.router.route(dialled) if dialled else None
+        identity = identify(
+            from_value=request.headers.get("from"), privacy_values=request.headers.get_all("privacy"),
+            pai_values=request.headers.get_all("p-asserted-identity"), source_host=event.peer.host,
+            trusted=self.settings.trusted, default_region=self.settings.default_region)
+        profile = route.profile if route is not None else None
+        media = None
+        if route is not None:
+            try:
+                media = self.media_for_call(call_id, profile)
+            except Exception:
+                log.failure("no media for call {call_id}", call_id=call_id)
+                leg.reject(503)
+                return
+        call = Call(call_id=call_id, reactor=self.reactor, a=leg, route=route, identity=identity,
+                    dialer=self.dial, media=media, billing=self.billing, record=self.record,
+                    max_duration_s=self.settings.max_call_duration_s,
+                    answer_mode=getattr(profile, "answer_mode", "answer"),
+                    announce_tariff=getattr(profile, "announce_tariff", False),
+                    withheld_policy=getattr(profile, "withheld", "reject"),
+                    on_done=self._call_done)
+        leg.call = call
+        leg.on_dialog = self._register_dialog
+        self.calls[call_id] = call
+        self._by_tx[leg.tx_id] = leg
+        call.start()
+
+    def dial(self, agent: str, identity: CallerIdentity, offer: bytes, call: Call) -> SipOutboundLeg:
+        """The controller's dialer: INVITE ``agent`` for ``call`` (a new dialog, its own Call-ID)."""
+        if identity.privacy or identity.number is None:
+            from_ = ANONYMOUS_FROM     # a withheld number is never shown to the agent, nor asserted
+            extra = [("Privacy", "id")]
+        else:
+            host = self.endpoint.local_host
+            host = f"[{host}]" if ":" in host else host
+            from_ = f"<sip:{identity.number}@{host};user=phone>"
+            extra = []
+        extra += SipOutboundLeg.timer_headers(self.settings.session_expires_s, self.settings.min_se_s)
+        try:
+            invite = self.endpoint.make_request("INVITE", agent, from_=from_, to=f"<{agent}>", headers=extra,
+                                                body=offer, content_type=SDP if offer else None)
+            leg = SipOutboundLeg(self.endpoint, self.reactor, self.flush, agent=agent, invite=invite)
+        except (TransactionError, ValueError) as exc:
+            log.warn("call {call_id}: cannot dial {agent}: {exc}", call_id=call.call_id, agent=agent, exc=exc)
+            leg = _Unreachable(agent)
+            self.reactor.callLater(0, call.on_b_failed, leg, 503)
+            return leg
+        leg.call = call
+        leg.on_dialog = self._register_dialog
+        self._by_tx[leg.tx_id] = leg
+        self.flush()
+        return leg
+
+    def _register_dialog(self, leg) -> None:
+        self._by_dialog[leg.dialog_id] = leg
+
+    def _in_dialog_request(self, event: RequestReceived) -> None:
+        now = self.reactor.seconds()
+        leg = self._by_dialog.get(event.dialog_id)
+        request = event.request
+        if leg is None:
+            self.endpoint.respond(event.transaction_id, 481, now)
+            return
+        if request.method == "BYE":
+            self.endpoint.respond(event.transaction_id, 200, now)
+            leg.dialog_ended()
+            if leg.call is not None:
+                if isinstance(leg, SipInboundLeg):
+                    leg.call.on_a_bye()
+                else:
+                    leg.call.on_b_bye(leg)
+                leg.call.on_leg_ended()
+        elif request.method in ("INVITE", "UPDATE"):
+            self._refresh_or_modify(leg, event)
+        else:
+            self.endpoint.respond(event.transaction_id, 200, now)
+
+    def _refresh_or_modify(self, leg, event: RequestReceived) -> None:
+        """A re-INVITE or UPDATE: answered from our anchored media; it also refreshes the session timer."""
+        now = self.reactor.seconds()
+        offer = sdp_of(event.request)
+        media = leg.call.media if leg.call is not None else None
+        body = leg.local_sdp or b""
+        if offer is not None and media is not None:
+            reoffer = getattr(media, "reoffer_from_a" if isinstance(leg, SipInboundLeg) else "reoffer_from_b", None)
+            if reoffer is not None:
+                try:
+                    body = reoffer(offer)
+                except Exception as exc:
+                    status = getattr(exc, "status", 488)
+                    self.endpoint.respond(event.transaction_id, status, now)
+                    return
+        se = event.request.headers.get("session-expires")
+        headers = [("Session-Expires", se), ("Require", "timer")] if se else []
+        self.endpoint.respond(event.transaction_id, 200, now, body=body, content_type=SDP if body else None,
+                              headers=headers)
+        leg.timer.refreshed()
+
+    def _response(self, event: ResponseReceived) -> None:
+        leg = self._by_tx.get(event.transaction_id)
+        if leg is None:
+            return
+        status = event.response.status
+        if isinstance(leg, SipOutboundLeg) and event.transaction_id == leg.tx_id:
+            leg.response(event.response, event.dialog_id)
+        elif event.transaction_id == getattr(leg, "refresh_tx", None):
+            if 200 <= status < 300:
+                leg.timer.refreshed()
+            elif status >= 300 and status not in (491,) and leg.call is not None:
+                leg.call.abort("refresh_failed")
+        if status >= 200 and event.transaction_id == leg.bye_tx:
+            leg.dialog_ended()
+            if leg.call is not None:
+                leg.call.on_leg_ended()
+
+    def _transaction_failed(self, event) -> None:
+        leg = self._by_tx.get(event.transaction_id)
+        if leg is None:
+            return
+        if isinstance(leg, SipOutboundLeg) and event.transaction_id == leg.tx_id:
+            leg.failed(408 if isinstance(event, TransactionTimedOut) else 503)
+        elif event.transaction_id == leg.bye_tx:
+            leg.dialog_ended()
+            if leg.call is not None:
+                leg.call.on_leg_ended()
+        elif event.transaction_id == getattr(leg, "refresh_tx", None) and leg.call is not None:
+            leg.call.abort("refresh_failed")
+
+    # -- bookkeeping -------------------------------------------------------------------
+
+    def _call_done(self, call: Call) -> None:
+        self.calls.pop(call.call_id, None)
+        for table in (self._by_tx, self._by_dialog):
+            for key in [k for k, leg in table.items() if getattr(leg, "call", None) is call]:
+                leg = table.pop(key)
+                leg.timer.cancel()
+                if leg.dialog_id is not None and leg.dialog_id in self.endpoint.dialogs and leg.ended:
+                    self.endpoint.end_dialog(leg.dialog_id)
+        self.completed += 1
+        self.on_call_done(call)
+
+    def open_counts(self) -> CallCounts:
+        ep = self.endpoint.open_counts()
+        timers = sum(c.pending_timers() for c in self.calls.values())
+        legs = set(self._by_tx.values()) | set(self._by_dialog.values())
+        timers += sum(1 for leg in legs if leg.timer.pending)
+        return CallCounts(len(self.calls), ep.transactions, ep.dialogs, ep.timers + timers)
+
+
+class _Unreachable:
+    """An agent we could not even send to (bad URI, no route): fails at once."""
+
+    def __init__(self, agent: str):
+        self.agent = agent
+        self.ended = True
+        self.final_status = 503
+        self.dialog_id = None
+
+    def cancel(self) -> None:
+        pass
+
+    def bye(self) -> None:
+        pass
+
+
+def _dialled_number(uri) -> str | None:
+    """The user part of the Request-URI (``+4930...``, ``030...``), or a tel: URI's number."""
+    if isinstance(uri, TelUri):
+        return uri.number
+    if isinstance(uri, SipUri) and uri.user:
+        return uri.user.split(";")[0]
+    return None

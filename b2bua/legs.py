@@ -1,0 +1,248 @@
+"""The two legs of a call over the SIP endpoint: the carrier's (we are UAS) and the agent's (we are UAC).
+
+A leg turns the controller's orders (answer, reject, BYE, CANCEL) into
+endpoint calls, and keeps what the call record needs (final status, whether it
+has ended).  The call manager (:mod:`b2bua.calls`) routes endpoint events to
+the leg they belong to; the leg updates itself and tells the controller.
+
+Each leg runs its own RFC 4028 session timer (:mod:`b2bua.session_timer`):
+when we are the refresher we send a re-INVITE with our current SDP at half the
+interval; when the peer is and its refresh does not come, the call is aborted
+(BYE on both legs).
+
+Tests pin this through the SIPp scenarios of ``tests/sipp/`` and the manager's
+unit tests with plain bytes on a Clock.
+"""
+
+from __future__ import annotations
+
+from typing import TYPE_CHECKING, Callable
+
+from twisted.internet.interfaces import IDelayedCall, IReactorTime
+
+from .session_timer import Terms, as_uac, as_uas, uac_request_headers
+from .sip.dialog import DialogId
+from .sip.endpoint import SipEndpoint, TransactionError
+from .sip.message import SipRequest, SipResponse
+
+if TYPE_CHECKING:
+    from .call import Call
+
+SDP = "application/sdp"
+
+
+def sdp_of(message: SipRequest | SipResponse) -> bytes | None:
+    """The message's SDP body, or None."""
+    if message.body and (message.content_type or "").split(";")[0].strip().lower() == SDP:
+        return message.body
+    return None
+
+
+class _SessionTimer:
+    """One leg's refresh/expiry timer; ``refresh`` sends a refresh, ``expire`` ends the call."""
+
+    def __init__(self, reactor: IReactorTime, refresh: Callable[[], None], expire: Callable[[], None]):
+        self.reactor = reactor
+        self._refresh = refresh
+        self._expire = expire
+        self.terms: Terms | None = None
+        self._timer: IDelayedCall | None = None
+
+    def start(self, terms: Terms | None) -> None:
+        self.terms = terms
+        self.refreshed()
+
+    def refreshed(self) -> None:
+        """A refresh went through (sent by us and answered 2xx, or received from the peer)."""
+        self.cancel()
+        if self.terms is None:
+            return
+        self._last = now = self.reactor.seconds()
+        if self.terms.we_refresh:
+            self._timer = self.reactor.callLater(self.terms.refresh_due(now) - now, self._fire_refresh)
+        else:
+            self._timer = self.reactor.callLater(self.terms.expires_at(now) - now, self._expire)
+
+    def _fire_refresh(self) -> None:
+        self._refresh()
+        # until its 2xx comes (refreshed()), the session dies when the last refresh's interval runs out
+        now = self.reactor.seconds()
+        self._timer = self.reactor.callLater(max(0.0, self.terms.expires_at(self._last) - now), self._expire)
+
+    def cancel(self) -> None:
+        if self._timer is not None and self._timer.active():
+            self._timer.cancel()
+        self._timer = None
+
+    @property
+    def pending(self) -> bool:
+        return self._timer is not None and self._timer.active()
+
+
+class _Leg:
+    """What both legs share: the endpoint, the dialog, the session timer, BYE."""
+
+    def __init__(self, endpoint: SipEndpoint, reactor: IReactorTime, flush: Callable[[], None]):
+        self.endpoint = endpoint
+        self.reactor = reactor
+        self._flush = flush
+        self.call: Call | None = None
+        self.dialog_id: DialogId | None = None
+        self.ended = False
+        self.final_status: int | None = None
+        self.bye_tx: str | None = None
+        self.local_sdp: bytes | None = None
+        self.timer = _SessionTimer(reactor, self._send_refresh, self._session_expired)
+        #: told when the leg's dialog exists (the manager routes in-dialog requests by it)
+        self.on_dialog: Callable[["_Leg"], None] = lambda leg: None
+
+    def _now(self) -> float:
+        return self.reactor.seconds()
+
+    def bye(self) -> None:
+        self.timer.cancel()
+        if self.ended or self.bye_tx is not None:
+            return
+        if self.dialog_id is None or self.dialog_id not in self.endpoint.dialogs:
+            self.ended = True
+            return
+        self.bye_tx = self.endpoint.request_in_dialog(self.dialog_id, "BYE", self._now())
+        self._flush()
+
+    def _send_refresh(self) -> None:
+        if self.ended or self.dialog_id is None or self.dialog_id not in self.endpoint.dialogs:
+            return
+        body = self.local_sdp or b""
+        self.refresh_tx = self.endpoint.request_in_dialog(
+            self.dialog_id, "INVITE", self._now(), body=body, content_type=SDP if body else None,
+            headers=[("Session-Expires", f"{self.timer.terms.interval_s};refresher=uac"), ("Supported", "timer")])
+        self._flush()
+
+    def _session_expired(self) -> None:
+        if self.call is not None and not self.ended:
+            self.call.abort("session_expired")
+            self._flush()
+
+    def dialog_ended(self) -> None:
+        """The endpoint forgot this leg's dialog (BYE either way, 481, timeout)."""
+        self.timer.cancel()
+        self.ended = True
+
+
+class SipInboundLeg(_Leg):
+    """The carrier's leg: we answer its INVITE (server transaction ``tx_id``)."""
+
+    def __init__(self, endpoint: SipEndpoint, reactor: IReactorTime, flush: Callable[[], None], *,
+                 tx_id: str, invite: SipRequest, session_expires_s: int, min_se_s: int):
+        super().__init__(endpoint, reactor, flush)
+        self.tx_id = tx_id
+        self.invite = invite
+        self.offer = sdp_of(invite)
+        self.answered = False
+        supported = {t.strip().lower() for v in invite.headers.get_all("supported") for t in v.split(",")}
+        self.terms, self.too_small, self._timer_headers = as_uas(
+            invite.headers.get("session-expires"), invite.headers.get("min-se"), "timer" in supported,
+            min_se_s, session_expires_s)
+
+    def provisional(self, status: int, sdp: bytes | None = None) -> None:
+        if self.ended or self.answered:
+            return
+        self.endpoint.respond(self.tx_id, status, self._now(), body=sdp or b"",
+                              content_type=SDP if sdp else None)
+        self._flush()
+
+    def answer(self, sdp: bytes) -> None:
+        if self.ended or self.answered:
+            return
+        self.local_sdp = sdp or None
+        self.dialog_id = self.endpoint.respond(self.tx_id, 200, self._now(), body=sdp or b"",
+                                               content_type=SDP if sdp else None, headers=self._timer_headers)
+        self.answered = True
+        self.final_status = 200
+        if self.dialog_id is not None:
+            self.on_dialog(self)
+        self.timer.start(self.terms)
+        self._flush()
+
+    def reject(self, status: int, headers: list[tuple[str, str]] | None = None) -> None:
+        if self.ended or self.answered:
+            return
+        try:
+            self.endpoint.respond(self.tx_id, status, self._now(), headers=headers or ())
+        except TransactionError:
+            pass   # the transaction is gone already (a CANCEL answered it 487)
+        self.final_status = status
+        self.ended = True
+        self._flush()
+
+    def cancelled(self) -> None:
+        """The endpoint answered the carrier's CANCEL (200) and its INVITE (487)."""
+        self.final_status = 487
+        self.ended = True
+
+
+class SipOutboundLeg(_Leg):
+    """One agent's leg: our INVITE (client transaction ``tx_id``) and, once answered, its dialog."""
+
+    def __init__(self, endpoint: SipEndpoint, reactor: IReactorTime, flush: Callable[[], None], *,
+                 agent: str, invite: SipRequest):
+        super().__init__(endpoint, reactor, flush)
+        self.agent = agent
+        self.invite = invite
+        self.local_sdp = sdp_of(invite)
+        self.tx_id = endpoint.send_request(invite, self._now())
+        self.answered = False
+        self.cancel_sent = False
+
+    @staticmethod
+    def timer_headers(session_expires_s: int, min_se_s: int) -> list[tuple[str, str]]:
+        return uac_request_headers(session_expires_s, min_se_s)
+
+    def cancel(self) -> None:
+        if self.ended or self.answered or self.cancel_sent:
+            return
+        self.cancel_sent = True
+        try:
+            self.endpoint.cancel(self.tx_id, self._now())
+        except TransactionError:
+            pass
+        self._flush()
+
+    def bye(self) -> None:
+        if not self.answered and not self.ended:
+            # not answered yet: a BYE is impossible, a CANCEL does it (the 2xx that may cross gets ACK+BYE)
+            self.cancel()
+            return
+        super().bye()
+
+    def response(self, response: SipResponse, dialog_id: DialogId | None) -> None:
+        """A response to our INVITE."""
+        call = self.call
+        status = response.status
+        if status < 200:
+            if call is not None:
+                call.on_b_progress(self, status)
+            return
+        if status < 300:
+            self.answered = True
+            self.final_status = status
+            self.dialog_id = dialog_id
+            if dialog_id is not None:
+                self.on_dialog(self)
+            self.timer.start(as_uac(response.headers.get("session-expires")))
+            if call is not None:
+                call.on_b_answer(self, sdp_of(response))
+            return
+        self.final_status = status
+        self.ended = True
+        if call is not None:
+            call.on_b_failed(self, status)
+
+    def failed(self, status: int) -> None:
+        """Our INVITE got no answer (408) or could not be sent (503)."""
+        if self.ended or self.answered:
+            return
+        self.final_status = status
+        self.ended = True
+        if self.call is not None:
+            self.call.on_b_failed(self, status)
