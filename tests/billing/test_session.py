@@ -374,10 +374,16 @@ def test_the_real_store_and_its_double_offer_the_same_interface():
         assert all(callable(getattr(impl, name, None)) for name in wanted), impl
 
 
-def test_settle_writes_the_charge_into_the_call_record(h):
+@pytest.fixture(params=["sqlite", "postgresql"])
+def sql_h(request):
+    harness = HARNESSES[request.param](request)
+    yield harness
+    harness.close()
+
+
+def test_settle_writes_the_charge_into_the_call_record(sql_h):
     """A call record written with the session's id (by the B2BUA) gets the billed seconds and the charge."""
-    if not hasattr(h, "db"):
-        pytest.skip("call records live in the SQL store")
+    h = sql_h
     from billing.store import CallRecord
     from tests.conftest import fired
     billing, session, controller = charging(h, DEMO, 1000, start_ms=0)
