@@ -156,6 +156,7 @@ class Leg:
         self.event_payload_type = -1
         self.signalled: tuple[str, int] | None = None
         self.signalled_rtcp: tuple[str, int] | None = None
+        self.latch_host: str | None = None     # the host named in the leg's latest SDP with an address
         self.latched: tuple | None = None
         self.relatch_ok = True             # no source latched, or the latched one went quiet
         self.latched_rtcp: tuple | None = None
@@ -197,7 +198,7 @@ class Leg:
         family = socket.AF_INET6 if ":" in address else socket.AF_INET
         socks = []
         try:
-            for p, handler in ((port, self.rtp_received), (port + 1, self.rtcp_received)):
+            for p in (port, port + 1):
                 sock = socket.socket(family, socket.SOCK_DGRAM)
                 socks.append(sock)
                 sock.setblocking(False)
@@ -219,6 +220,8 @@ class Leg:
         """The peer's RTP address from its SDP (None: it wants no media, e.g. c=0.0.0.0); resets latching."""
         if host is not None:
             host = str(ipaddress.ip_address(host))
+            self.latch_host = host
+        # (with the old c=0.0.0.0 hold the peer may still send: its last known host may still latch)
         self.signalled = (host, port) if host is not None and port else None
         self.signalled_rtcp = (host, rtcp_port or port + 1) if self.signalled else None
         self.latched = self.latched_rtcp = None
@@ -236,7 +239,7 @@ class Leg:
             ip = ipaddress.ip_address(addr[0])
         except ValueError:
             return False
-        if self.signalled is not None and str(ip) == self.signalled[0]:
+        if self.latch_host is not None and str(ip) == self.latch_host:
             return True
         return any(ip in net for net in self.latch_networks)
 
@@ -400,7 +403,6 @@ class MediaSession:
         self.leg_a.peer_out = self.b_out
         self.leg_b.peer_out = self.a_out
         self.closed = False
-        self.silence_packets = 0
         self.sdp_a: LocalSdp
         self.sdp_b: LocalSdp
         self._b_offer: SessionDescription | None = None
@@ -500,7 +502,7 @@ class Relay:
         self._filling: dict[OutgoingStream, tuple[int, int]] = {}
         self._last_seen: dict[OutgoingStream, int] = {}
         self._idle_since: dict[OutgoingStream, int] = {}
-        self._closed_totals = [0, 0, 0, 0, 0]   # relayed, dropped, stray, silence, rtcp
+        self._closed_totals = [0, 0, 0]   # relayed, dropped, stray of closed sessions
         self._rtcp_sent = 0
         self._silence_sent = 0
 

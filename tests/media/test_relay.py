@@ -345,3 +345,17 @@ def test_session_sdp_helpers_set_up_both_legs_and_media_flows(env):
     assert p.payload_type == 0 and p.payload == (b"\x55" * 160).translate(ALAW_TO_ULAW)
     hold = s.offer_b(carrier_offer.replace(b"t=0 0\r\n", b"t=0 0\r\na=sendonly\r\n"))
     assert b"a=sendonly\r\n" in hold and b"o=prepaid " in hold
+
+
+def test_old_style_hold_still_relays_what_the_holder_sends(env):
+    """After c=0.0.0.0 (old hold), A gets nothing, but its music on hold from its known host still reaches B."""
+    relay, clock, a, b = env
+    s = call(relay, a, b)
+    held = a.negotiated(direction="sendonly")
+    s.configure_leg("a", type(held)(held.codec, held.payload_type, held.event_payload_type, None,
+                                    held.remote_port, held.remote_rtcp_port, "sendonly"))
+    b.send(audio(1, SSRC_B), s.leg_b.local_port)
+    a.send(audio(1, SSRC_A, b"\x47" * 160), s.leg_a.local_port)
+    assert parse_rtp(b.wait_for(1)[0]).payload == b"\x47" * 160
+    settle()
+    assert a.poll() == 0 and s.leg_a.stray == 0
