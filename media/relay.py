@@ -436,6 +436,7 @@ class MediaSession:
         return negotiated.direction
 
     def leg(self, name: str) -> Leg:
+        """Leg "a" (carrier) or "b" (agent)."""
         return {"a": self.leg_a, "b": self.leg_b}[name]
 
     def configure_leg(self, name: str, negotiated: Negotiated) -> None:
@@ -456,15 +457,18 @@ class MediaSession:
 
     @property
     def packets_relayed(self) -> int:
+        """Packets (audio and events) relayed from either leg to the other."""
         return self.leg_a.relayed + self.leg_b.relayed
 
     @property
     def packets_dropped(self) -> int:
+        """Packets not relayed: malformed, unknown payload type, no telephone-event on the other leg, muted."""
         return (self.leg_a.dropped + self.leg_b.dropped
                 + self.a_out.packets_muted + self.b_out.packets_muted)
 
     @property
     def packets_stray(self) -> int:
+        """Packets from addresses we may not latch onto."""
         return self.leg_a.stray + self.leg_b.stray
 
     def close(self) -> None:
