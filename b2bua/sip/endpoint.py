@@ -414,10 +414,13 @@ class SipEndpoint:
         return SipRequest(method, uri, Headers(items), body, SIP_VERSION)
 
     def destination(self, uri: Uri, transport: str | None = None) -> Peer:
-        """The peer a request to ``uri`` goes to: host must be an IP literal (no DNS in the core)."""
+        """The peer a request to ``uri`` goes to: host must be an IP literal (no DNS in the core).
+
+        The URI's ``transport`` parameter wins, then ``transport``, then TLS for sips, else UDP.
+        """
         if not isinstance(uri, SipUri) or not is_ip_literal(uri.maddr or uri.host):
             raise TransactionError(f"cannot send to {uri}: not a sip/sips URI with an IP address")
-        transport = (transport or uri.transport or ("tls" if uri.secure else "udp")).lower()
+        transport = (uri.transport or transport or ("tls" if uri.secure else "udp")).lower()
         return Peer(transport, uri.maddr or uri.host, uri.port or DEFAULT_PORTS.get(transport, 5060))
 
     def send_request(self, request: SipRequest, now: float, *, peer: Peer | None = None) -> str:
@@ -469,8 +472,8 @@ class SipEndpoint:
 
     def _send_2xx_ack(self, dialog: Dialog, seq: int, *, body: bytes = b"", content_type: str | None = None) -> None:
         extra = (("Content-Type", content_type),) if content_type else ()
-        ack = build_2xx_ack(dialog, seq, self.via(dialog.peer.transport), extra_headers=extra, body=body)
         peer = self._dialog_peer(dialog)
+        ack = build_2xx_ack(dialog, seq, self.via(peer.transport), extra_headers=extra, body=body)
         data = serialise(ack)
         dialog.acks[seq] = (data, peer)
         self._outbox.append(Outgoing(data, peer))
@@ -487,10 +490,11 @@ class SipEndpoint:
         """Send BYE, re-INVITE, UPDATE, INFO... inside a dialog; returns the transaction id."""
         dialog = self._dialog(dialog_id)
         extra = tuple(headers) + ((("Content-Type", content_type),) if content_type else ())
-        request = build_in_dialog_request(dialog, method, self.via(dialog.peer.transport),
-                                          contact=self.contact(dialog.peer.transport),
+        peer = self._dialog_peer(dialog)
+        request = build_in_dialog_request(dialog, method, self.via(peer.transport),
+                                          contact=self.contact(peer.transport),
                                           extra_headers=extra + (("User-Agent", self.user_agent),), body=body)
-        tx = self.layer.send_request(request, self._dialog_peer(dialog), now)
+        tx = self.layer.send_request(request, peer, now)
         tx.dialog_id = dialog_id
         if method == "BYE":
             dialog.ending = True

@@ -269,3 +269,34 @@ def test_resent_2xx_before_the_tu_acks_is_not_reported_twice():
     ep.receive(ok, AGENT, 1.0)
     ep.receive(ok, AGENT, 1.5)
     assert len(ep.take_events()) == 1 and sent(ep) == []
+
+
+def test_bye_from_the_callee_ends_our_uac_dialog():
+    """The agent hangs up: its BYE (tags swapped) names our UAC dialog; our 200 ends it."""
+    from b2bua.sip.endpoint import RequestReceived
+    from tests.sip.test_endpoint_support import request
+    ep = endpoint()
+    dialog_id = _established(ep)
+    bye = request("BYE", branch="z9hG4bKagentbye", via_host="127.0.0.1", via_port=5070, call_id=dialog_id.call_id,
+                  from_tag="agent1", to_tag=dialog_id.local_tag, cseq=1)
+    ep.receive(bye, AGENT, 9.0)
+    [ev] = ep.take_events()
+    assert isinstance(ev, RequestReceived) and ev.dialog_id == dialog_id
+    ep.respond(ev.transaction_id, 200, 9.0)
+    [(ok, peer)] = sent(ep)
+    assert ok.status == 200 and peer == AGENT
+    assert ep.take_events() == [DialogEnded(dialog_id, "bye received")]
+
+
+def test_in_dialog_request_follows_the_contact_transport():
+    """A remote target with ;transport=tcp gets the BYE over TCP, with a TCP Via, though the INVITE went by UDP."""
+    ep = endpoint()
+    tid, data = _invite(ep)
+    ep.receive(response_to(data, 200, "OK", to_tag="agent1",
+                           extra=("Contact: <sip:agent@127.0.0.1:5070;transport=tcp>",)), AGENT, 1.0)
+    [ev] = ep.take_events()
+    [(ack, peer)] = sent(ep)
+    assert peer == Peer("tcp", "127.0.0.1", 5070) and ack.top_via.transport == "TCP"
+    ep.request_in_dialog(ev.dialog_id, "BYE", 2.0)
+    [(bye, peer)] = sent(ep)
+    assert peer == Peer("tcp", "127.0.0.1", 5070) and bye.top_via.transport == "TCP"
