@@ -1,0 +1,425 @@
+"""The call's media: :class:`b2bua.call.CallMedia` built on ``media/`` (relay, SDP, player, prompts).
+
+One :class:`RelayCallMedia` per call, made by :meth:`CallMediaFactory.for_call`.
+It anchors the call's audio in one :class:`media.relay.MediaSession` (leg "a"
+towards the carrier, leg "b" towards the agent), writes our SDP for each leg
+(our address and that leg's port, our own ``o=`` line whose version rises only
+when what we say changes), and speaks announcements into either leg through the
+shared :class:`media.player.Player`.
+
+SDP errors are :class:`MediaRefused` with the SIP status the carrier's INVITE is
+answered with: 400 for SDP that does not parse, 488 when there is no common
+codec, 503 when no RTP ports are free.  An INVITE without SDP is supported as a
+late offer: :meth:`RelayCallMedia.answer_for_a` then answers with our *offer*
+(PCMA, PCMU, telephone-event) and the carrier's answer in the ACK goes to
+:meth:`RelayCallMedia.a_acked`.
+
+What goes wrong later is reported, never raised into the controller: a leg that
+goes silent (the relay's silence timeout) and an agent answer we cannot use
+both call ``on_dead(reason)`` ("media_timeout", "media_refused"), so the
+app can pass ``on_dead=call.abort``.  The caller's RFC 4733 key presses reach
+``on_dtmf(digit)`` once per key.
+"""
+
+from __future__ import annotations
+
+import logging
+import pathlib
+from decimal import Decimal
+from typing import Callable, Iterable, Sequence
+
+from twisted.internet.defer import Deferred, succeed
+
+from media import phrases
+from media.library import PromptError, PromptLibrary
+from media.player import MIX, REPLACE, Player
+from media.ports import PortsExhausted
+from media.relay import MediaSession, Relay
+from media.sdp import (AUDIO_CODECS, TELEPHONE_EVENT, LocalSdp, Negotiated, SdpError, SessionDescription,
+                       accept_answer, answer_offer, make_offer, parse_sdp, write_sdp)
+from media.tones import warning_tone
+
+from .call import Announcement, Say
+
+__all__ = ["MediaRefused", "PromptLibraries", "CallMediaFactory", "RelayCallMedia", "phrase_for"]
+
+log = logging.getLogger(__name__)
+
+DEFAULT_WARNING_MINUTES = 2
+
+
+class MediaRefused(Exception):
+    """Our media cannot take the peer's SDP; ``status`` is the SIP answer (400, 488, 503), ``reason`` why."""
+
+    def __init__(self, status: int, reason: str) -> None:
+        super().__init__(f"{status} {reason}")
+        self.status = status
+        self.reason = reason
+
+
+# -- what to say ----------------------------------------------------------------------
+
+def phrase_for(announcement: Announcement, lang: str, *, withheld_pin: bool = False) -> list[str]:
+    """The prompt names that say ``announcement`` to the caller, in ``lang``."""
+    say = announcement.say
+    minutes = announcement.minutes
+    if minutes is not None:
+        minutes = max(0, min(int(minutes), phrases.MAX_NUMBER))
+    if say is Say.MINUTES:
+        names: list[str] = []
+        if announcement.per_minute is not None and announcement.caller_class in ("landline", "mobile"):
+            names += phrases.tariff(Decimal(str(announcement.per_minute)), announcement.caller_class, lang)
+        if minutes is not None:
+            names += phrases.remaining_minutes(minutes, lang)
+        return names
+    if say is Say.NO_CREDIT:
+        return phrases.no_credit(lang)
+    if say is Say.WITHHELD:
+        return phrases.withheld(lang, withheld_pin)
+    if say is Say.WARNING:
+        return phrases.warning(lang, DEFAULT_WARNING_MINUTES if minutes is None else minutes)
+    if say is Say.TOPPED_UP:
+        return ["topped_up"] if minutes is None else phrases.topped_up(lang, minutes)
+    if say is Say.USED_UP:
+        return phrases.credit_used_up(lang)
+    raise ValueError(f"nothing to say for {say!r}")
+
+
+# -- prompt libraries --------------------------------------------------------------------
+
+class PromptLibraries:
+    """One :class:`PromptLibrary` per (language, operator's prompts folder), made once and shared by calls."""
+
+    def __init__(self, folder: str | pathlib.Path | None = None) -> None:
+        self.folder = folder
+        self._libraries: dict[tuple[str, str], PromptLibrary] = {}
+
+    def get(self, lang: str, prompts_dir: str = "") -> PromptLibrary:
+        key = (lang, prompts_dir or "")
+        library = self._libraries.get(key)
+        if library is None:
+            library = PromptLibrary(self.folder, lang, prompts_dir or None)
+            self._libraries[key] = library
+        return library
+
+    def preload(self, pairs: Iterable[tuple[str, str]]) -> int:
+        """Load every built-in prompt of each (language, prompts_dir) now; raises PromptError naming a bad file."""
+        return sum(self.get(lang, prompts_dir).preload() for lang, prompts_dir in set(pairs))
+
+    def __len__(self) -> int:
+        return len(self._libraries)
+
+
+# -- the factory ------------------------------------------------------------------------
+
+class CallMediaFactory:
+    """Makes each call's :class:`RelayCallMedia` on one relay, one player and the shared prompt libraries."""
+
+    def __init__(self, reactor, relay: Relay, player: Player, libraries: PromptLibraries) -> None:
+        self.reactor = reactor
+        self.relay = relay
+        self.player = player
+        self.libraries = libraries
+
+    @classmethod
+    def from_config(cls, reactor, config, *, clock=None, preload: bool = True) -> "CallMediaFactory":
+        """The app's factory: a Relay from ``config.media`` (leg A may latch within the trusted carriers),
+        a Player, and the prompts of every profile's (language, prompts_dir), preloaded."""
+        m = config.media
+        relay = Relay(reactor, m.address, m.rtp_port_min, m.rtp_port_max, m.silence_timeout_s,
+                      clock=clock, latch_networks=tuple(config.trusted_carriers))
+        libraries = PromptLibraries()
+        if preload:
+            libraries.preload((p.language, p.prompts_dir) for p in config.profiles.values())
+        return cls(reactor, relay, Player(clock if clock is not None else reactor), libraries)
+
+    def for_call(self, call_id: str, profile_language: str, prompts_dir: str = "", *,
+                 on_dead: Callable[[str], object] = lambda reason: None,
+                 on_dtmf: Callable[[str], object] = lambda digit: None,
+                 withheld_pin: bool = False) -> "RelayCallMedia":
+        """A new call's media with its four ports bound.  Raises :class:`MediaRefused` (503) when none are free."""
+        library = self.libraries.get(profile_language, prompts_dir)
+        media = RelayCallMedia(self, call_id, library, profile_language, on_dead, on_dtmf, withheld_pin)
+        try:
+            media.session = self.relay.open_session(on_silence=media._silence, on_dtmf=media._dtmf,
+                                                    label=call_id)
+        except PortsExhausted as exc:
+            raise MediaRefused(503, f"no RTP ports free: {exc}") from None
+        media._start()
+        return media
+
+    def close(self) -> None:
+        """Close every call's media and the relay's sockets (at shutdown)."""
+        self.relay.close()
+
+
+# -- one call ----------------------------------------------------------------------------
+
+def _parse(body: bytes) -> SessionDescription:
+    try:
+        return parse_sdp(body)
+    except SdpError as exc:
+        raise MediaRefused(exc.status, str(exc)) from None
+
+
+def _offered(sd: SessionDescription, index: int) -> tuple[tuple[str, ...], bool]:
+    """The codecs we relay that media section ``index`` lists (its order), and whether it has telephone-event."""
+    m = sd.media[index]
+    rtpmap = m.rtpmap()
+    codecs: list[str] = []
+    events = False
+    for fmt in m.formats:
+        name, rate = rtpmap.get(int(fmt), ("", 0)) if fmt.isdigit() else ("", 0)
+        if name.upper() in AUDIO_CODECS and rate == 8000 and name.upper() not in codecs:
+            codecs.append(name.upper())
+        elif name.lower() == TELEPHONE_EVENT and rate == 8000:
+            events = True
+    return tuple(codecs), events
+
+
+class RelayCallMedia:
+    """One call's anchored media; implements :class:`b2bua.call.CallMedia` (and re-INVITEs, late offers)."""
+
+    session: MediaSession
+
+    def __init__(self, factory: CallMediaFactory, call_id: str, library: PromptLibrary, lang: str,
+                 on_dead: Callable[[str], object], on_dtmf: Callable[[str], object], withheld_pin: bool) -> None:
+        self.factory = factory
+        self.call_id = call_id
+        self.library = library
+        self.lang = lang
+        self.withheld_pin = withheld_pin
+        self._on_dead = on_dead
+        self._on_dtmf = on_dtmf
+        self.closed = False
+        self.dead_reason: str | None = None
+        self.a: Negotiated | None = None          # what leg a agreed (None before)
+        self.b: Negotiated | None = None
+        self._a_codecs: tuple[str, ...] = AUDIO_CODECS
+        self._a_events = True
+        self._a_last: tuple[bytes, bytes] | None = None     # (their offer, our answer): a repeat gets the same
+        self._a_our_offer: SessionDescription | None = None  # late offer / offerless re-INVITE, awaiting the ACK
+        self._a_late: bytes | None = None                    # our late offer's body
+        self._b_our_offer: SessionDescription | None = None
+        self._key_down = False
+        self._playbacks: set = set()
+
+    def _start(self) -> None:
+        address = self.factory.relay.address
+        self.local_a = LocalSdp(address, self.session.leg_a.local_port)
+        self.local_b = LocalSdp(address, self.session.leg_b.local_port)
+
+    @property
+    def ports(self) -> tuple[int, int, int, int]:
+        """Our four ports: leg a RTP/RTCP, leg b RTP/RTCP."""
+        a, b = self.session.leg_a, self.session.leg_b
+        return (a.local_port, a.local_rtcp_port, b.local_port, b.local_rtcp_port)
+
+    def _check_open(self) -> None:
+        if self.closed:
+            raise MediaRefused(500, "the call's media is closed")
+
+    # -- SDP, leg a (the carrier) ------------------------------------------------------
+
+    def check_offer(self, offer: bytes | None) -> None:
+        """Raise :class:`MediaRefused` (400/488) for an offer we could not answer; changes nothing."""
+        if offer is None:
+            return
+        try:
+            answer_offer(_parse(offer), LocalSdp(self.local_a.address, self.local_a.port))
+        except SdpError as exc:
+            raise MediaRefused(exc.status, str(exc)) from None
+
+    def answer_for_a(self, offer: bytes | None) -> bytes:
+        """Answer the carrier's INVITE offer (leg a now sends and receives); no offer: our late offer."""
+        self._check_open()
+        if offer is None:
+            if self._a_late is None:
+                self._a_our_offer = make_offer(self.local_a)
+                self._a_late = write_sdp(self._a_our_offer)
+            return self._a_late         # the same body again (183 then 200)
+        if self._a_last is not None and self._a_last[0] == offer:
+            return self._a_last[1]          # early media then 200: the same answer, latching kept
+        return self._answer_a(offer)
+
+    def reoffer_from_a(self, offer: bytes | None) -> bytes:
+        """A re-INVITE from the carrier (hold, resume, codec or address change): our answer for leg a.
+
+        Without SDP (a session refresh) we offer what we have now, and the answer comes in the ACK
+        (:meth:`a_acked`).  Raises :class:`MediaRefused` (400/488): the carrier gets that answer and
+        the call keeps its media as it was.
+        """
+        self._check_open()
+        if offer is None:
+            self._a_our_offer = self._our_offer(self.local_a, self.a, self._a_codecs, self._a_events)
+            return write_sdp(self._a_our_offer)
+        return self._answer_a(offer)
+
+    def _answer_a(self, offer: bytes) -> bytes:
+        sd = _parse(offer)
+        try:
+            ours, negotiated = answer_offer(sd, self.local_a, prefer=self._prefer_for_a())
+        except SdpError as exc:
+            raise MediaRefused(exc.status, str(exc)) from None
+        self._a_codecs, self._a_events = _offered(sd, negotiated.media_index)
+        self._configure("a", negotiated)
+        body = write_sdp(ours)
+        self._a_last = (offer, body)
+        self._a_our_offer = None
+        return body
+
+    def a_acked(self, answer: bytes | None) -> None:
+        """The carrier's answer in the ACK, to our late offer; one we cannot use ends the call (on_dead)."""
+        if self.closed or self._a_our_offer is None:
+            return
+        offer, self._a_our_offer = self._a_our_offer, None
+        self._accept("a", offer, answer)
+
+    def _prefer_for_a(self) -> str | None:
+        # keep what leg a has (no needless codec switch); else what leg b uses (no transcoding)
+        return self.a.codec if self.a is not None else (self.b.codec if self.b is not None else None)
+
+    # -- SDP, leg b (the agent) -----------------------------------------------------------
+
+    def offer_for_b(self) -> bytes:
+        """Our offer to the agent: leg b's port, the codecs the carrier offered that we relay (its choice first)."""
+        self._check_open()
+        self._b_our_offer = self._our_offer(self.local_b, self.a, self._a_codecs, self._a_events)
+        return write_sdp(self._b_our_offer)
+
+    def b_answered(self, answer: bytes | None) -> None:
+        """The agent's SDP answer: leg b configured, audio relayed both ways; unusable: on_dead("media_refused")."""
+        if self.closed or self._b_our_offer is None:
+            return
+        self._accept("b", self._b_our_offer, answer)
+
+    def reoffer_from_b(self, offer: bytes | None) -> bytes:
+        """A re-INVITE from the agent: our answer for leg b (see :meth:`reoffer_from_a`)."""
+        self._check_open()
+        if offer is None:
+            self._b_our_offer = self._our_offer(self.local_b, self.b, self._a_codecs, self._a_events)
+            return write_sdp(self._b_our_offer)
+        sd = _parse(offer)
+        prefer = self.b.codec if self.b is not None else (self.a.codec if self.a is not None else None)
+        try:
+            ours, negotiated = answer_offer(sd, self.local_b, prefer=prefer)
+        except SdpError as exc:
+            raise MediaRefused(exc.status, str(exc)) from None
+        self._configure("b", negotiated)
+        self._b_our_offer = None
+        return write_sdp(ours)
+
+    def b_acked(self, answer: bytes | None) -> None:
+        """The agent's answer in the ACK, to our offer in a 200 for its offerless re-INVITE."""
+        self.b_answered(answer)
+
+    # -- SDP helpers ------------------------------------------------------------------------
+
+    @staticmethod
+    def _our_offer(local: LocalSdp, current: Negotiated | None, codecs: tuple[str, ...],
+                   events: bool) -> SessionDescription:
+        return make_offer(local, prefer=current.codec if current is not None else None,
+                          codecs=codecs or AUDIO_CODECS, events=events)
+
+    def _accept(self, leg: str, offer: SessionDescription, answer: bytes | None) -> None:
+        try:
+            if answer is None:
+                raise MediaRefused(488, "no SDP answer to our offer")
+            negotiated = accept_answer(offer, _parse(answer))
+        except (SdpError, MediaRefused) as exc:
+            log.warning("call %s: leg %s answered with SDP we cannot use: %s", self.call_id, leg, exc)
+            self._dead("media_refused", later=True)
+            return
+        self._configure(leg, negotiated)
+
+    def _configure(self, leg: str, negotiated: Negotiated) -> None:
+        self.session.configure_leg(leg, negotiated)
+        setattr(self, leg, negotiated)
+
+    # -- announcements -------------------------------------------------------------------------
+
+    def announce(self, announcement: Announcement) -> Deferred:
+        """Speak ``announcement``; fires True when it was all played, False when stopped (or nothing to play).
+
+        The caller hears the phrase in the profile's language; the agent (once its leg exists) the
+        same phrase, or for the warning the warning tone.  ``mixed`` plays over the conversation,
+        else the relayed audio is replaced while it plays.  The final "credit used up" first stops
+        whatever is still playing.
+        """
+        if self.closed:
+            return succeed(False)
+        try:
+            names = phrase_for(announcement, self.lang, withheld_pin=self.withheld_pin)
+            spoken = self.library.frames_by_codec(names) if names else None
+        except (PromptError, ValueError) as exc:
+            log.error("call %s: cannot say %s: %s", self.call_id, announcement.say.value, exc)
+            return succeed(False)
+        streams, frames = [], []
+        if announcement.to_caller and spoken is not None:
+            streams.append(self.session.a_out)
+            frames.append(spoken)
+        if announcement.to_agent and self.b is not None:
+            agent_audio = warning_tone() if announcement.say is Say.WARNING else spoken
+            if agent_audio is not None:
+                streams.append(self.session.b_out)
+                frames.append(agent_audio)
+        if not streams:
+            return succeed(False)
+        if announcement.say is Say.USED_UP:
+            self.stop()
+        mode = MIX if announcement.mixed else REPLACE
+        playback = self.factory.player.play(streams, frames, [mode] * len(streams))
+        self._playbacks.add(playback)
+        playback.done.addBoth(self._played, playback)
+        return playback.done
+
+    def _played(self, result, playback):
+        self._playbacks.discard(playback)
+        return result
+
+    def stop(self) -> None:
+        """Stop anything being said on this call (its Deferreds fire False)."""
+        for playback in list(self._playbacks):
+            playback.stop()
+        player = self.factory.player
+        player.stop_stream(self.session.a_out)
+        player.stop_stream(self.session.b_out)
+
+    def close(self) -> None:
+        """Stop, send RTCP BYE, free the four ports.  Idempotent."""
+        if self.closed:
+            return
+        self.stop()
+        self.closed = True
+        self.session.close()
+
+    # -- what the relay reports ---------------------------------------------------------------
+
+    def _silence(self, session: MediaSession, leg_name: str) -> None:
+        log.info("call %s: leg %s sent no media for %s s", self.call_id, leg_name,
+                 self.factory.relay.silence_timeout_s)
+        self._dead("media_timeout")
+
+    def _dead(self, reason: str, later: bool = False) -> None:
+        if self.closed or self.dead_reason is not None:
+            return
+        self.dead_reason = reason
+        if later:       # not inside the controller's own transition
+            self.factory.reactor.callLater(0, self._report_dead, reason)
+        else:
+            self._report_dead(reason)
+
+    def _report_dead(self, reason: str) -> None:
+        if not self.closed:
+            self._on_dead(reason)
+
+    def _dtmf(self, leg_name: str, digit: str, end: bool) -> None:
+        """The relay's start and end of each event: the caller's key, once (at its start, or its end if
+        the start was lost)."""
+        if leg_name != "a" or self.closed:
+            return
+        if end and self._key_down:
+            self._key_down = False
+            return
+        self._key_down = not end
+        self._on_dtmf(digit)

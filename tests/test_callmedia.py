@@ -1,0 +1,322 @@
+"""RelayCallMedia on real UDP sockets (127.0.0.1), its timers and the player on a task.Clock.
+
+A carrier phone (2500 Hz tone) and an agent phone (3000 Hz tone) talk through
+the call's relay legs; what each one receives is decoded and searched for the
+prompts by cross-correlation.
+"""
+
+from __future__ import annotations
+
+import inspect
+from decimal import Decimal
+
+import pytest
+from twisted.internet import reactor
+
+from b2bua.call import Announcement, CallMedia, Say
+from b2bua.callmedia import CallMediaFactory, MediaRefused, PromptLibraries, RelayCallMedia, phrase_for
+from media import phrases
+from media.library import PromptLibrary
+from media.rtp import build_rtp, build_telephone_event
+from media.sdp import parse_sdp
+from media.tones import beeps_pcm
+from tests.media.test_relay_support import port_is_free
+from tests.test_call import FakeMedia
+from tests.test_callmedia_support import Rig, band_level, find, pcm_of
+import numpy as np
+
+
+@pytest.fixture
+def rig():
+    r = Rig()
+    yield r
+    r.close()
+
+
+def audio_section(body: bytes):
+    sd = parse_sdp(body)
+    return sd, sd.media[0]
+
+
+def test_sdp_answer_and_offer_carry_our_address_ports_and_the_carriers_codecs(rig):
+    """Our answer to the carrier: our address, leg a's port, A-law chosen over mu-law; our offer to the agent:
+    leg b's port, PCMA then PCMU then telephone-event (what the carrier offered that we relay)."""
+    answer = rig.media.answer_for_a(rig.carrier.sdp("0 8 101 18"))
+    sd, m = audio_section(answer)
+    assert sd.connection.address == "127.0.0.1" and m.port == rig.media.session.leg_a.local_port
+    assert m.formats == ("8", "101") and ("sendrecv", None) in m.attributes
+    offer = rig.media.offer_for_b()
+    sd_b, m_b = audio_section(offer)
+    assert m_b.port == rig.media.session.leg_b.local_port and m_b.formats == ("8", "0", "101")
+    assert sd_b.origin.session_id != sd.origin.session_id
+    # the same offer again (183 early media, then the 200) gets the same bytes
+    assert rig.media.answer_for_a(rig.carrier.sdp("0 8 101 18")) == answer
+
+
+def test_only_mu_law_from_the_carrier_is_offered_to_the_agent_as_mu_law(rig):
+    """A carrier offering PCMU only: answered with PCMU, and the agent is offered PCMU (no telephone-event when
+    the carrier has none)."""
+    _, m = audio_section(rig.media.answer_for_a(rig.carrier.sdp("0")))
+    assert m.formats == ("0",)
+    _, m_b = audio_section(rig.media.offer_for_b())
+    assert m_b.formats == ("0",)
+
+
+def test_audio_flows_both_ways_transcoded_between_alaw_and_mulaw(rig):
+    """Carrier on PCMA, agent on PCMU: each phone hears the other's tone (correlation) in its own codec."""
+    rig.bridge(agent_codec="PCMU")
+    rig.step(25)
+    heard_at_carrier, pkts_a = rig.carrier.heard()
+    heard_at_agent, pkts_b = rig.agent.heard()
+    assert {p.payload_type for p in pkts_a} == {8} and {p.payload_type for p in pkts_b} == {0}
+    assert len(heard_at_agent) >= 20 * 160 and len(heard_at_carrier) >= 20 * 160
+    agent_tone = np.frombuffer(b"".join(rig.agent.tone_pcm(k) for k in range(10)), "<i2").astype(float)
+    carrier_tone = np.frombuffer(b"".join(rig.carrier.tone_pcm(k) for k in range(10)), "<i2").astype(float)
+    assert find(heard_at_carrier, agent_tone)[1] > 0.98
+    assert find(heard_at_agent, carrier_tone)[1] > 0.98
+    assert {p.ssrc for p in pkts_a} == {rig.media.session.a_out.ssrc}
+
+
+def test_minutes_are_heard_by_the_carrier_and_not_by_the_agent(rig):
+    """announce(MINUTES) with a tariff: the carrier hears tariff then minutes exactly (REPLACE), the agent hears
+    only the carrier's tone; the Deferred fires True when the last frame has been played."""
+    rig.bridge()
+    rig.step(10)
+    ann = Announcement(Say.MINUTES, minutes=21, per_minute=Decimal("1.99"), caller_class="landline")
+    names = phrases.tariff(Decimal("1.99"), "landline", "de") + phrases.remaining_minutes(21, "de")
+    assert phrase_for(ann, "de") == names
+    pcm = pcm_of(rig.library, names)
+    frames = len(pcm) // 160
+    started = rig.clock.seconds()
+    fired = []
+    rig.media.announce(ann).addCallback(lambda ok: fired.append((ok, rig.clock.seconds())))
+    rig.step(frames - 1)
+    assert fired == []
+    rig.step(12)
+    assert fired and fired[0][0] is True
+    assert abs(fired[0][1] - (started + frames * 0.02)) < 0.021
+    at_carrier, _ = rig.carrier.heard()
+    lag, score = find(at_carrier, pcm)
+    assert score > 0.99 and abs(lag - 10 * 160) <= 160
+    at_agent, _ = rig.agent.heard()
+    assert find(at_agent, pcm)[1] < 0.3
+    assert band_level(at_agent[-len(pcm):], 2500) > 0.8 * band_level(at_agent[:1600], 2500)
+
+
+def test_warning_is_mixed_prompt_to_the_carrier_tone_to_the_agent_while_both_keep_talking(rig):
+    """announce(WARNING): the carrier hears the warning prompt over the agent's tone, the agent hears the
+    1400 Hz beeps over the carrier's tone; both tones continue under it."""
+    rig.bridge()
+    rig.step(10)
+    prompt = pcm_of(rig.library, phrases.warning("de", 2))
+    beeps = np.frombuffer(beeps_pcm(), "<i2").astype(float)
+    fired = []
+    rig.media.announce(Announcement(Say.WARNING, to_caller=True, to_agent=True, mixed=True)).addCallback(fired.append)
+    rig.step(len(prompt) // 160 + 10)
+    assert fired == [True]
+    at_carrier, _ = rig.carrier.heard()
+    lag, score = find(at_carrier, prompt)
+    assert score > 0.6 and abs(lag - 10 * 160) <= 2 * 160
+    during = at_carrier[lag:lag + len(prompt)]
+    assert band_level(during, 3000) > 0.7 * band_level(at_carrier[:1600], 3000)      # the agent still heard
+    at_agent, _ = rig.agent.heard()
+    lag_b, score_b = find(at_agent, beeps)
+    assert score_b > 0.6 and abs(lag_b - 10 * 160) <= 2 * 160
+    assert band_level(at_agent[lag_b:lag_b + 1600], 1400) > 5 * band_level(at_agent[:1600], 1400)
+    assert band_level(at_agent[lag_b:lag_b + len(beeps)], 2500) > 0.7 * band_level(at_agent[:1600], 2500)
+    assert find(at_agent, prompt)[1] < 0.3                                           # the agent gets no words
+
+
+def test_before_the_agent_leg_exists_only_the_carrier_is_played_to(rig):
+    """USED_UP to both before the agent answered: played on leg a only, and it fires True when done."""
+    rig.media.answer_for_a(rig.carrier.sdp())
+    rig.step(5)
+    names = phrases.credit_used_up("de")
+    fired = []
+    rig.media.announce(Announcement(Say.USED_UP, to_caller=True, to_agent=True)).addCallback(fired.append)
+    rig.step(len(rig.library.frames(names, "PCMA")) + 5)
+    assert fired == [True]
+    at_carrier, _ = rig.carrier.heard()
+    assert find(at_carrier, pcm_of(rig.library, names))[1] > 0.99
+    assert rig.agent.poll() == 0
+
+
+def test_stop_interrupts_and_fires_false(rig):
+    """stop() during an announcement: its Deferred fires False and the relayed audio is back at once."""
+    rig.bridge()
+    fired = []
+    rig.media.announce(Announcement(Say.NO_CREDIT)).addCallback(fired.append)
+    rig.step(10)
+    rig.media.stop()
+    assert fired == [False]
+    assert not rig.media.session.a_out.relay_muted
+    assert rig.factory.player.busy(rig.media.session.a_out) is False
+
+
+def test_close_frees_the_ports_and_is_idempotent(rig):
+    """close(): the four ports can be bound again, the relay has no session open; a second close does nothing."""
+    rig.bridge()
+    rig.step(3)
+    ports = rig.media.ports
+    assert not any(port_is_free(p) for p in ports)
+    rig.media.close()
+    rig.media.close()
+    assert all(port_is_free(p) for p in ports)
+    assert rig.relay.counters().sessions_open == 0
+    assert rig.media.announce(Announcement(Say.MINUTES, minutes=3)).result is False
+
+
+def test_no_common_codec_is_refused_with_488_and_garbage_with_400(rig):
+    """G.729 only: MediaRefused 488; not SDP at all: 400; leg a stays unconfigured."""
+    with pytest.raises(MediaRefused) as e:
+        rig.media.answer_for_a(rig.carrier.sdp("18"))
+    assert e.value.status == 488
+    with pytest.raises(MediaRefused) as e:
+        rig.media.answer_for_a(b"hello")
+    assert e.value.status == 400
+    with pytest.raises(MediaRefused) as e:
+        rig.media.check_offer(rig.carrier.sdp("9 18"))
+    assert e.value.status == 488
+    rig.media.check_offer(rig.carrier.sdp())
+    assert rig.media.a is None
+
+
+def test_ports_exhausted_is_a_503():
+    """A relay with no free port pair: for_call raises MediaRefused 503 instead of crashing."""
+    from tests.test_callmedia_support import LIBRARIES, random_range
+    from media.relay import Relay
+    from media.player import Player
+    from twisted.internet.task import Clock
+    lo, _ = random_range(4)
+    clock = Clock()
+    relay = Relay(reactor, "127.0.0.1", lo, lo + 3, silence_timeout_s=60, clock=clock)
+    factory = CallMediaFactory(clock, relay, Player(clock), LIBRARIES)
+    first = factory.for_call("c1", "de")
+    try:
+        with pytest.raises(MediaRefused) as e:
+            factory.for_call("c2", "de")
+        assert e.value.status == 503
+    finally:
+        first.close()
+        factory.close()
+
+
+def test_an_unusable_agent_answer_reports_dead_media_later(rig):
+    """The agent answers with a codec we did not offer: on_dead("media_refused") on the next turn, not inside
+    b_answered (the controller is mid-transition)."""
+    rig.media.answer_for_a(rig.carrier.sdp())
+    rig.media.offer_for_b()
+    rig.media.b_answered(rig.agent.sdp("18"))
+    assert rig.dead == [] and rig.media.b is None
+    rig.clock.advance(0)
+    assert rig.dead == ["media_refused"]
+
+
+def test_silent_leg_reports_media_timeout_once():
+    """The carrier stops sending: after the silence timeout on_dead("media_timeout"), once."""
+    r = Rig(silence_timeout_s=5)
+    try:
+        r.bridge()
+        r.step(5)
+        r.step(50, carrier=False)
+        assert r.dead == []
+        r.step(300, carrier=False)
+        assert r.dead == ["media_timeout"]
+        r.step(100, carrier=False)
+        assert r.dead == ["media_timeout"]
+    finally:
+        r.close()
+
+
+def test_caller_key_presses_reach_on_dtmf_once_each(rig):
+    """RFC 4733 from the carrier: 1, 2, 2 (each start plus three end packets) -> on_dtmf 1, 2, 2."""
+    rig.bridge()
+    port = rig.media.session.leg_a.local_port
+    seq = 5000
+    for n, digit in enumerate((1, 2, 2)):
+        ts = 100_000 + n * 8000
+        packets = [build_telephone_event(digit, False, 10, 160), build_telephone_event(digit, False, 10, 320)]
+        packets += [build_telephone_event(digit, True, 10, 480)] * 3
+        for i, payload in enumerate(packets):
+            rig.carrier.send(build_rtp(101, seq, ts, rig.carrier.ssrc, payload, marker=i == 0), port)
+            seq += 1
+    from tests.media.test_relay_support import pump
+    pump(lambda: rig.media.session.leg_a.rx_packets >= 15)
+    assert rig.digits == ["1", "2", "2"]
+
+
+def test_hold_and_resume_from_the_carrier_raise_our_version_only_on_change(rig):
+    """re-INVITE sendonly: we answer recvonly with a higher o= version; the same offer again keeps the version;
+    resume gets sendrecv and one more."""
+    v0 = parse_sdp(rig.media.answer_for_a(rig.carrier.sdp())).origin.version
+    hold = rig.media.reoffer_from_a(rig.carrier.sdp(direction="sendonly", version=2))
+    sd, m = audio_section(hold)
+    assert m.direction == "recvonly" and sd.origin.version == v0 + 1
+    assert rig.media.session.leg_a.may_send is False
+    again = rig.media.reoffer_from_a(rig.carrier.sdp(direction="sendonly", version=2))
+    assert parse_sdp(again).origin.version == v0 + 1
+    resume = rig.media.reoffer_from_a(rig.carrier.sdp(direction="sendrecv", version=3))
+    sd, m = audio_section(resume)
+    assert m.direction == "sendrecv" and sd.origin.version == v0 + 2
+    assert rig.media.session.leg_a.may_send is True
+    assert rig.media.a.direction == "sendrecv"
+
+
+def test_carrier_on_hold_gets_no_audio_and_the_agent_keeps_getting_packets(rig):
+    """Carrier holds (sendonly): we stop sending to it; the agent still receives (relayed tone, then fill)."""
+    rig.bridge()
+    rig.step(5)
+    rig.media.reoffer_from_a(rig.carrier.sdp(direction="sendonly", version=2))
+    before = rig.carrier.poll()
+    rig.step(20)
+    assert rig.carrier.poll() == before
+    agent_before = rig.agent.poll()
+    rig.step(10, carrier=False)
+    assert rig.agent.poll() > agent_before
+
+
+def test_late_offer_we_offer_and_the_ack_answer_configures_leg_a(rig):
+    """An INVITE without SDP: our offer (PCMA, PCMU, telephone-event) in the 200, the carrier's answer in the ACK;
+    then audio flows to the agent."""
+    offer = rig.media.answer_for_a(None)
+    _, m = audio_section(offer)
+    assert m.formats == ("8", "0", "101") and rig.media.answer_for_a(None) == offer
+    rig.media.a_acked(rig.carrier.sdp("0 101"))
+    assert rig.media.a.codec == "PCMU"
+    rig.carrier.codec = "PCMU"
+    rig.media.offer_for_b()
+    rig.media.b_answered(rig.agent.sdp("8 101"))
+    rig.step(10)
+    heard, pkts = rig.agent.heard()
+    assert {p.payload_type for p in pkts} == {8}
+    tone = np.frombuffer(b"".join(rig.carrier.tone_pcm(k) for k in range(5)), "<i2").astype(float)
+    assert find(heard, tone)[1] > 0.98
+
+
+def test_withheld_says_the_pin_prompt_when_the_profile_asks_for_a_pin():
+    """WITHHELD: 'call with your number shown' by default, 'type your PIN' with withheld_pin."""
+    assert phrase_for(Announcement(Say.WITHHELD), "en") == ["withheld", "call_with_number"]
+    assert phrase_for(Announcement(Say.WITHHELD), "en", withheld_pin=True) == ["withheld", "enter_pin"]
+    assert phrase_for(Announcement(Say.TOPPED_UP, minutes=12), "de") == phrases.topped_up("de", 12)
+    assert phrase_for(Announcement(Say.TOPPED_UP), "de") == ["topped_up"]
+    assert phrase_for(Announcement(Say.MINUTES, minutes=3), "en") == phrases.remaining_minutes(3, "en")
+    assert phrase_for(Announcement(Say.MINUTES, minutes=123456), "de") == phrases.remaining_minutes(9999, "de")
+
+
+def test_libraries_are_cached_per_language_and_folder(tmp_path):
+    """The same (language, prompts_dir) gets the same library object; another folder another one."""
+    libs = PromptLibraries()
+    assert libs.get("de") is libs.get("de", "")
+    assert libs.get("de", str(tmp_path)) is not libs.get("de")
+    assert libs.get("en").lang == "en"
+    assert libs.preload([("en", "")]) == len(PromptLibrary(lang="en").names())
+
+
+def test_real_media_and_the_test_double_provide_the_callmedia_interface():
+    """RelayCallMedia and tests' FakeMedia both have every CallMedia method with the same parameters."""
+    for name, member in inspect.getmembers(CallMedia, inspect.isfunction):
+        if name.startswith("_"):
+            continue
+        wanted = list(inspect.signature(member).parameters)
+        for cls in (RelayCallMedia, FakeMedia):
+            assert list(inspect.signature(getattr(cls, name)).parameters) == wanted, (cls, name)

@@ -1,0 +1,127 @@
+"""Support for the call media tests (no tests here): a carrier and an agent phone on loopback, and a rig.
+
+The relay's sockets are real (127.0.0.1, a port range at random in 40000-60000);
+the relay's timers and the player run on a ``task.Clock``.  One :meth:`Rig.step`
+is 20 ms: each phone that talks sends one G.711 packet of its test tone, the
+real reactor runs until the relay has read them, then the clock moves 20 ms
+(the player sends its frames, the relay its silence fill).
+"""
+
+from __future__ import annotations
+
+import math
+
+import numpy as np
+from twisted.internet import reactor
+from twisted.internet.task import Clock
+
+from b2bua.callmedia import CallMediaFactory, PromptLibraries
+from media import g711
+from media.player import Player
+from media.relay import Relay
+from media.rtp import build_rtp, parse_rtp
+from tests.media.test_injection import band_level, find  # noqa: F401  (the same correlation as the media tests)
+from tests.media.test_relay_support import Endpoint, pump, random_range, settle
+
+#: one cache for the whole test run, as the app has one
+LIBRARIES = PromptLibraries()
+PT_CODEC = {0: "PCMU", 8: "PCMA"}
+CODEC_PT = {"PCMU": 0, "PCMA": 8}
+TONE_AMP = 3000
+
+
+class Phone(Endpoint):
+    """A carrier or agent media endpoint that talks a test tone and records what it hears."""
+
+    def __init__(self, tone_hz: float, ssrc: int) -> None:
+        super().__init__("127.0.0.1")
+        self.tone_hz = tone_hz
+        self.ssrc = ssrc
+        self.codec = "PCMA"
+        self.k = 0
+
+    def sdp(self, formats: str = "8 0 101", direction: str = "sendrecv", version: int = 1,
+            host: str = "127.0.0.1", port: int | None = None) -> bytes:
+        lines = ["v=0", f"o=phone 4711 {version} IN IP4 127.0.0.1", "s=-", f"c=IN IP4 {host}", "t=0 0",
+                 f"m=audio {self.port if port is None else port} RTP/AVP {formats}",
+                 f"a=rtcp:{self.rtcp.getsockname()[1]}"]
+        if "101" in formats.split():
+            lines += ["a=rtpmap:101 telephone-event/8000", "a=fmtp:101 0-16"]
+        lines += ["a=ptime:20", f"a={direction}"]
+        return ("\r\n".join(lines) + "\r\n").encode()
+
+    def tone_pcm(self, k: int) -> bytes:
+        t = np.arange(k * 160, (k + 1) * 160) / 8000
+        return (TONE_AMP * np.sin(2 * math.pi * self.tone_hz * t)).astype("<i2").tobytes()
+
+    def talk(self, port: int) -> None:
+        """Send the next 20 ms of the tone to ``port`` (our relay leg)."""
+        payload = g711.encode(self.tone_pcm(self.k), self.codec)
+        self.send(build_rtp(CODEC_PT[self.codec], 1000 + self.k, 160 * self.k, self.ssrc, payload), port)
+        self.k += 1
+
+    def heard(self) -> tuple[np.ndarray, list]:
+        """The audio received, decoded in arrival order (must be one gapless stream); and the packets."""
+        self.poll()
+        packets = [parse_rtp(d) for d in self.got]
+        audio = [p for p in packets if p.payload_type in PT_CODEC]
+        seqs = [p.sequence for p in audio]
+        assert all((b - a) % 65536 == 1 for a, b in zip(seqs, seqs[1:])), "gaps in the stream we sent"
+        pcm = b"".join(g711.decode(p.payload, PT_CODEC[p.payload_type]) for p in audio)
+        return np.frombuffer(pcm, dtype="<i2").astype(float), packets
+
+
+class Rig:
+    """A relay, a player and the factory on one Clock; a carrier phone (leg a) and an agent phone (leg b)."""
+
+    def __init__(self, silence_timeout_s: int = 60, withheld_pin: bool = False, lang: str = "de") -> None:
+        lo, hi = random_range(20)
+        self.clock = Clock()
+        self.clock.advance(1_000_000)
+        self.relay = Relay(reactor, "127.0.0.1", lo, hi, silence_timeout_s=silence_timeout_s, clock=self.clock)
+        self.player = Player(self.clock)
+        self.factory = CallMediaFactory(self.clock, self.relay, self.player, LIBRARIES)
+        self.library = LIBRARIES.get(lang)
+        self.carrier = Phone(2500, 0xCA11E4)
+        self.agent = Phone(3000, 0xA6E47)
+        self.dead: list[str] = []
+        self.digits: list[str] = []
+        self.media = self.factory.for_call("call-1", lang, on_dead=self.dead.append,
+                                           on_dtmf=self.digits.append, withheld_pin=withheld_pin)
+
+    def bridge(self, carrier_formats: str = "8 0 101", agent_codec: str = "PCMA") -> tuple[bytes, bytes]:
+        """Carrier offer -> our answer; our offer -> the agent's answer with ``agent_codec``."""
+        answer_a = self.media.answer_for_a(self.carrier.sdp(carrier_formats))
+        offer_b = self.media.offer_for_b()
+        self.agent.codec = agent_codec
+        self.media.b_answered(self.agent.sdp(f"{CODEC_PT[agent_codec]} 101"))
+        self.carrier.codec = self.media.a.codec
+        return answer_a, offer_b
+
+    def step(self, frames: int = 1, carrier: bool = True, agent: bool = True) -> None:
+        s = self.media.session
+        for _ in range(frames):
+            want_a = s.leg_a.rx_packets + (1 if carrier else 0)
+            want_b = s.leg_b.rx_packets + (1 if agent and self.media.b is not None else 0)
+            if carrier:
+                self.carrier.talk(s.leg_a.local_port)
+            if agent and self.media.b is not None:
+                self.agent.talk(s.leg_b.local_port)
+            pump(lambda: s.leg_a.rx_packets >= want_a and s.leg_b.rx_packets >= want_b, 1.0)
+            self.clock.advance(0.02)
+            self.carrier.poll()         # often: a socket buffer holds only a few hundred datagrams
+            self.agent.poll()
+        settle(0.005)
+        self.carrier.poll()
+        self.agent.poll()
+
+    def close(self) -> None:
+        self.media.close()
+        self.relay.close()
+        self.carrier.close()
+        self.agent.close()
+        settle(0.005)
+
+
+def pcm_of(library, names) -> np.ndarray:
+    return np.frombuffer(library.pcm(names), dtype="<i2").astype(float)
