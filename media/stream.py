@@ -150,7 +150,12 @@ class OutgoingStream:
                 payload = self._filter(payload)
             out = RTP_HEADER.pack(0x80, pt, seq, ts, n.ssrc) + payload
         self.packets_relayed += 1
-        self._emit(out)
+        send = self._send                          # _emit, inlined on the hot path
+        if send is None:
+            self.packets_unsent += 1
+            return
+        self.octets_sent += len(out) - RTP_HEADER_LEN
+        send(out)
 
     def relay_event(self, data: bytes, now: float) -> bool:
         """Send one relayed RFC 4733 packet with this leg's telephone-event payload type.
