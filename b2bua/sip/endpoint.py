@@ -35,6 +35,20 @@ TransactionTimedOut    timer B, F or H: no answer (or no ACK for our non-2xx)
 TransportFailed        the stream carrying a transaction failed
 DialogEnded            a BYE ended the dialog (either way), or its request timed out / got 481
 =====================  ==========================================================
+
+A UAS that answers every call and takes the BYE is a few lines of TU code::
+
+    for ev in endpoint.take_events():
+        if isinstance(ev, RequestReceived):
+            endpoint.respond(ev.transaction_id, 200, now, body=sdp if ev.request.method == "INVITE" else b"",
+                             content_type="application/sdp" if ev.request.method == "INVITE" else None)
+
+and a UAC places a call with ``send_request(make_request("INVITE", uri, from_=..., to=...), now)``,
+gets ``ResponseReceived`` with a ``dialog_id`` for the 2xx (already ACKed), and hangs up with
+``request_in_dialog(dialog_id, "BYE", now)``; see ``tests/sip/test_endpoint_examples.py``.
+
+Not handled here: early dialogs (requests in a dialog before its 2xx get 481), PRACK/100rel,
+DNS (request targets must be IP literals), and authentication challenges.
 """
 
 from __future__ import annotations
