@@ -149,3 +149,4 @@ def test_retransmissions_carry_every_call_through_ten_percent_loss():
     assert uac_ep.open_counts() == OpenCounts(0, 0, 0)
     assert not uas_ep.dropped.get("internal error: Exception") and uas_ep.last_error is None
     assert uac_ep.last_error is None
+    assert not uas_ep.layer._merge and not uac_ep.layer._merge  # the merged-request index forgets ended ones

@@ -277,3 +277,16 @@ def test_responding_twice_with_a_final_is_a_local_error():
     ep.respond(ev.transaction_id, 200, 0.0)
     with pytest.raises(TransactionError):
         ep.respond(ev.transaction_id, 404, 0.0)
+
+
+def test_rfc2543_ack_for_2xx_matches_through_the_accepted_transaction():
+    """An RFC 2543 peer's ACK for our 200 (no branch) matches the INVITE transaction and stops the 2xx resends."""
+    ep = endpoint()
+    ev = _invite(ep, branch=None)
+    dialog_id = ep.respond(ev.transaction_id, 200, 0.0)
+    sent(ep)
+    ep.receive(request("ACK", branch=None, to_tag=dialog_id.local_tag), CARRIER, 0.3)
+    [ack] = ep.take_events()
+    assert isinstance(ack, AckReceived) and ack.dialog_id == dialog_id
+    assert run_timers(ep, 100.0) == []
+    assert ep.open_counts() == OpenCounts(0, 1, 0)
