@@ -1,0 +1,373 @@
+"""The Twisted side of SIP: UDP, TCP and TLS sockets around one sans-I/O :class:`SipEndpoint`.
+
+This module only does I/O (aioquic's ``asyncio/protocol.py`` is the model).
+:class:`SipTransports` owns the endpoint and, after every input (a datagram,
+a framed stream message, a failed connection, the timer), feeds it with
+``now = reactor.seconds()``, sends everything ``take_outgoing()`` returns to
+the socket ``Outgoing.peer`` names, hands ``take_events()`` to the
+transaction user's callback, and keeps exactly one ``callLater`` armed at the
+endpoint's ``next_deadline()``.  A transaction user that acts on the endpoint
+outside that callback (from its own timer, say) calls :meth:`SipTransports.flush`.
+
+Streams (RFC 3261 §18): a response goes back on the connection its request
+came on (the core answers to the source peer, which is that connection); a
+request to a peer reuses an open connection to that host:port, else one is
+opened and the bytes wait for it.  Each connection has its own
+:class:`StreamFramer`; a CRLFCRLF ping is answered with CRLF (RFC 5626
+§3.5.1); garbage (a :class:`FramingError`) closes that connection and nothing
+else; an idle connection is closed after ``idle_timeout_s``.  A failed connect
+or a lost connection is reported with ``endpoint.transport_error``.
+"""
+
+from __future__ import annotations
+
+import logging
+from dataclasses import dataclass
+from typing import Callable, Protocol as TypingProtocol
+
+from twisted.internet import protocol
+from twisted.internet.interfaces import IReactorTime
+from twisted.protocols.policies import TimeoutMixin
+
+from b2bua.sip.errors import FramingError
+from b2bua.sip.framing import KEEPALIVE, PONG, StreamFramer
+from b2bua.sip.peer import Outgoing, Peer
+from b2bua.transport_tls import TlsConfigError, TlsFiles, client_context_factory, server_context
+
+__all__ = ["SipTransports", "BoundPorts", "listen_sip", "SipCore", "TlsConfigError", "DEFAULT_IDLE_TIMEOUT_S"]
+
+log = logging.getLogger(__name__)
+
+DEFAULT_IDLE_TIMEOUT_S = 300.0
+CONNECT_TIMEOUT_S = 10.0
+MAX_PENDING_BYTES = 1 << 20          # bytes waiting for one connection to open
+
+
+class SipCore(TypingProtocol):
+    """What the transports need of the sans-I/O endpoint (``b2bua.sip.endpoint.SipEndpoint`` provides it)."""
+
+    def receive(self, data: bytes, peer: Peer, now: float) -> None: ...
+    def transport_error(self, peer: Peer, now: float) -> None: ...
+    def take_outgoing(self) -> list[Outgoing]: ...
+    def take_events(self) -> list[object]: ...
+    def next_deadline(self) -> float | None: ...
+    def handle_timer(self, now: float) -> None: ...
+
+
+def _family_key(host: str) -> str:
+    return "ipv6" if ":" in host else "ipv4"
+
+
+# ---- UDP ------------------------------------------------------------------------------------------
+class _SipDatagram(protocol.DatagramProtocol):
+    def __init__(self, owner: "SipTransports") -> None:
+        self.owner = owner
+
+    def datagramReceived(self, data: bytes, addr) -> None:
+        if not data.strip(b"\r\n\x00 "):
+            return  # CRLF / NUL keep-alives on UDP (RFC 5626 §4.4.1 uses STUN; CRLF is common practice)
+        self.owner.receive(data, Peer("udp", addr[0], addr[1]))
+
+
+# ---- TCP and TLS ----------------------------------------------------------------------------------
+class _SipStream(protocol.Protocol, TimeoutMixin):
+    """One TCP or TLS connection: framing, keep-alive answers, idle timeout."""
+
+    def __init__(self, owner: "SipTransports", transport_name: str, outbound_peer: Peer | None = None) -> None:
+        self.owner = owner
+        self.transport_name = transport_name
+        self.outbound_peer = outbound_peer
+        self.peer: Peer | None = outbound_peer
+        self.framer = StreamFramer(owner.max_header_bytes, owner.max_body_bytes)
+        self.callLater = owner.reactor.callLater   # TimeoutMixin's clock: the injected reactor
+        self.closing_reason: str | None = None
+
+    def connectionMade(self) -> None:
+        if self.peer is None:
+            addr = self.transport.getPeer()
+            self.peer = Peer(self.transport_name, addr.host, addr.port)
+        self.setTimeout(self.owner.idle_timeout_s)
+        self.owner._connected(self)
+
+    def dataReceived(self, data: bytes) -> None:
+        self.resetTimeout()
+        try:
+            items = self.framer.feed(data)
+        except FramingError as exc:
+            log.info("closing %s: %s", self.peer, exc.reason)
+            self.closing_reason = f"framing: {exc.reason}"
+            self.transport.abortConnection()
+            return
+        for item in items:
+            if item is KEEPALIVE:
+                self.transport.write(PONG)
+            elif self.closing_reason is None:
+                self.owner.receive(item, self.peer)
+
+    def write(self, data: bytes) -> None:
+        self.resetTimeout()
+        self.transport.write(data)
+
+    def timeoutConnection(self) -> None:
+        self.closing_reason = "idle"
+        self.transport.loseConnection()
+
+    def connectionLost(self, reason=protocol.connectionDone) -> None:
+        self.setTimeout(None)
+        self.owner._disconnected(self)
+
+
+class _StreamServerFactory(protocol.Factory):
+    def __init__(self, owner: "SipTransports", transport_name: str) -> None:
+        self.owner = owner
+        self.transport_name = transport_name
+
+    def buildProtocol(self, addr):
+        return _SipStream(self.owner, self.transport_name)
+
+
+class _StreamClientFactory(protocol.ClientFactory):
+    def __init__(self, owner: "SipTransports", peer: Peer) -> None:
+        self.owner = owner
+        self.peer = peer
+
+    def buildProtocol(self, addr):
+        return _SipStream(self.owner, self.peer.transport, outbound_peer=self.peer)
+
+    def clientConnectionFailed(self, connector, reason) -> None:
+        self.owner._connect_failed(self.peer, reason)
+
+
+# ---- the adapter ----------------------------------------------------------------------------------
+@dataclass(frozen=True)
+class BoundPorts:
+    """The ports actually bound (useful with port 0); None for a transport not listening."""
+
+    udp: int | None
+    tcp: int | None
+    tls: int | None
+
+
+class SipTransports:
+    """Owns a SIP endpoint and every socket it speaks through; see the module docstring."""
+
+    def __init__(self, reactor, endpoint: SipCore, on_event: Callable[[object], None], *,
+                 tls: TlsFiles | None = None, idle_timeout_s: float = DEFAULT_IDLE_TIMEOUT_S,
+                 max_header_bytes: int = 16384, max_body_bytes: int = 65536) -> None:
+        self.reactor = reactor
+        self.endpoint = endpoint
+        self.on_event = on_event
+        self.idle_timeout_s = idle_timeout_s
+        self.max_header_bytes = max_header_bytes
+        self.max_body_bytes = max_body_bytes
+        self.tls_files = tls
+        self._tls_client = None
+        self._udp: dict[str, object] = {}          # address family -> listening UDP port
+        self._listeners: list[object] = []
+        self._connections: dict[Peer, _SipStream] = {}
+        self._pending: dict[Peer, list[bytes]] = {}
+        self._connectors: dict[Peer, object] = {}
+        self._timer = None
+        self._pumping = False
+        self._stopped = False
+        self.sent: int = 0
+        self.undeliverable: int = 0
+
+    # -- listening --
+    def listen_udp(self, port: int, interface: str) -> int:
+        listening = self.reactor.listenUDP(port, _SipDatagram(self), interface=interface)
+        self._udp.setdefault(_family_key(interface), listening)
+        self._listeners.append(listening)
+        return listening.getHost().port
+
+    def listen_tcp(self, port: int, interface: str) -> int:
+        listening = self.reactor.listenTCP(port, _StreamServerFactory(self, "tcp"), interface=interface)
+        self._listeners.append(listening)
+        return listening.getHost().port
+
+    def listen_tls(self, port: int, interface: str) -> int:
+        if self.tls_files is None or not self.tls_files.enabled:
+            raise TlsConfigError("TLS needs tls_certificate and tls_private_key")
+        context = server_context(self.tls_files)
+        listening = self.reactor.listenSSL(port, _StreamServerFactory(self, "tls"), context, interface=interface)
+        self._listeners.append(listening)
+        return listening.getHost().port
+
+    # -- input --
+    def now(self) -> float:
+        return self.reactor.seconds()
+
+    def receive(self, data: bytes, peer: Peer) -> None:
+        """One whole message from ``peer`` (a datagram, or a framed stream message)."""
+        self.endpoint.receive(data, peer, self.now())
+        self.flush()
+
+    def transport_error(self, peer: Peer) -> None:
+        self.endpoint.transport_error(peer, self.now())
+        self.flush()
+
+    def _on_timer(self) -> None:
+        self._timer = None
+        self.endpoint.handle_timer(self.now())
+        self.flush()
+
+    # -- output --
+    def flush(self) -> None:
+        """Send what the endpoint wants sent, deliver its events, and re-arm the one timer."""
+        if self._pumping:
+            return  # a TU acting inside on_event: the running loop picks its output up
+        self._pumping = True
+        try:
+            while True:
+                outgoing = self.endpoint.take_outgoing()
+                for out in outgoing:
+                    self._send(out)
+                events = self.endpoint.take_events()
+                for event in events:
+                    try:
+                        self.on_event(event)
+                    except Exception:  # a TU bug must not stop the transport
+                        log.exception("transaction user failed on %r", event)
+                if not outgoing and not events:
+                    break
+        finally:
+            self._pumping = False
+        self._arm()
+
+    def _arm(self) -> None:
+        deadline = None if self._stopped else self.endpoint.next_deadline()
+        timer = self._timer
+        if timer is not None and timer.active() and deadline is not None and abs(timer.getTime() - deadline) < 1e-9:
+            return  # already armed for this deadline: re-armed only when it moves, never stacked
+        if timer is not None and timer.active():
+            timer.cancel()
+        self._timer = None
+        if deadline is not None:
+            self._timer = self.reactor.callLater(max(0.0, deadline - self.now()), self._on_timer)
+
+    def _send(self, out: Outgoing) -> None:
+        peer = out.peer
+        self.sent += 1
+        if peer.transport == "udp":
+            port = self._udp.get(_family_key(peer.host))
+            if port is None:
+                self._lost(peer, "no UDP socket for this address family")
+                return
+            try:
+                port.write(out.data, (peer.host, peer.port))
+            except Exception as exc:  # EMSGSIZE, unreachable network...
+                self._lost(peer, f"UDP send failed: {exc}")
+            return
+        if peer.transport not in ("tcp", "tls"):
+            self._lost(peer, f"unknown transport {peer.transport!r}")
+            return
+        conn = self._connections.get(peer)
+        if conn is not None:
+            conn.write(out.data)
+            return
+        pending = self._pending.setdefault(peer, [])
+        if sum(map(len, pending)) + len(out.data) > MAX_PENDING_BYTES:
+            self._lost(peer, "too much waiting for a connection")
+            return
+        pending.append(out.data)
+        if peer not in self._connectors:
+            self._connect(peer)
+
+    def _lost(self, peer: Peer, why: str) -> None:
+        self.undeliverable += 1
+        log.info("cannot send to %s: %s", peer, why)
+
+    def _connect(self, peer: Peer) -> None:
+        factory = _StreamClientFactory(self, peer)
+        if peer.transport == "tcp":
+            self._connectors[peer] = self.reactor.connectTCP(peer.host, peer.port, factory, CONNECT_TIMEOUT_S)
+            return
+        try:
+            if self._tls_client is None:
+                self._tls_client = client_context_factory(self.tls_files or TlsFiles("", ""))
+            context = self._tls_client(peer.host)
+        except Exception as exc:
+            self._pending.pop(peer, None)
+            self._lost(peer, f"no TLS client context: {exc}")
+            self.reactor.callLater(0, self.transport_error, peer)
+            return
+        self._connectors[peer] = self.reactor.connectSSL(peer.host, peer.port, factory, context, CONNECT_TIMEOUT_S)
+
+    # -- connection bookkeeping (called by the protocols) --
+    def _connected(self, conn: _SipStream) -> None:
+        if self._stopped:
+            conn.transport.loseConnection()
+            return
+        self._connectors.pop(conn.peer, None)
+        self._connections[conn.peer] = conn
+        for data in self._pending.pop(conn.peer, []):
+            conn.write(data)
+
+    def _disconnected(self, conn: _SipStream) -> None:
+        if self._connections.get(conn.peer) is conn:
+            del self._connections[conn.peer]
+        if self._stopped or conn.peer is None:
+            return
+        self.transport_error(conn.peer)
+
+    def _connect_failed(self, peer: Peer, reason) -> None:
+        self._connectors.pop(peer, None)
+        self._pending.pop(peer, None)
+        log.info("connect to %s failed: %s", peer, reason.getErrorMessage())
+        if not self._stopped:
+            self.transport_error(peer)
+
+    # -- looking and stopping --
+    @property
+    def connections(self) -> dict[Peer, object]:
+        """Open stream connections by peer (read only)."""
+        return dict(self._connections)
+
+    def stop(self):
+        """Close every listener and connection and cancel the timer; a Deferred that fires when all is closed."""
+        from twisted.internet.defer import DeferredList, maybeDeferred
+        self._stopped = True
+        if self._timer is not None and self._timer.active():
+            self._timer.cancel()
+        self._timer = None
+        waits = [maybeDeferred(listening.stopListening) for listening in self._listeners]
+        self._listeners.clear()
+        for connector in self._connectors.values():
+            connector.disconnect()
+        self._connectors.clear()
+        for conn in list(self._connections.values()):
+            conn.transport.loseConnection()
+        self._connections.clear()
+        self._pending.clear()
+        return DeferredList(waits)
+
+
+def listen_sip(reactor, endpoint: SipCore, sip_settings, on_event: Callable[[object], None], *,
+               idle_timeout_s: float = DEFAULT_IDLE_TIMEOUT_S) -> tuple[SipTransports, BoundPorts]:
+    """Listen as ``config.sip`` says: on ``address``, each of ``udp_port``, ``tcp_port``, ``tls_port`` (0: off, as in the config schema).
+
+    TLS listens when ``tls_port`` is set, with ``tls_certificate``/``tls_private_key``
+    (and ``tls_client_ca`` for mutual TLS).  The endpoint's ``local_ports`` (its Via
+    and Contact) are set to the ports bound.  Tests that want any free port call
+    :meth:`SipTransports.listen_udp` and friends with port 0 instead.
+    """
+    tls = TlsFiles(sip_settings.tls_certificate or "", sip_settings.tls_private_key or "",
+                   sip_settings.tls_client_ca or "")
+    transports = SipTransports(reactor, endpoint, on_event, tls=tls, idle_timeout_s=idle_timeout_s)
+    address = sip_settings.address
+    udp = tcp = tls_port = None
+    try:
+        if sip_settings.udp_port:
+            udp = transports.listen_udp(sip_settings.udp_port, address)
+        if sip_settings.tcp_port:
+            tcp = transports.listen_tcp(sip_settings.tcp_port, address)
+        if sip_settings.tls_port:
+            tls_port = transports.listen_tls(sip_settings.tls_port, address)
+    except Exception:
+        transports.stop()
+        raise
+    bound = BoundPorts(udp, tcp, tls_port)
+    local_ports = getattr(endpoint, "local_ports", None)
+    if isinstance(local_ports, dict):
+        local_ports.update({k: v for k, v in (("udp", udp), ("tcp", tcp), ("tls", tls_port)) if v is not None})
+    return transports, bound

@@ -1,0 +1,101 @@
+"""TLS contexts for SIP over TLS (RFC 3261 §26.2), built with pyOpenSSL through ``twisted.internet.ssl``.
+
+The server side presents ``sip.tls_certificate`` (a PEM chain: our certificate
+first, intermediates after) with ``sip.tls_private_key``; with
+``sip.tls_client_ca`` set, a peer must present a certificate signed by that CA
+(mutual TLS with a carrier), else the handshake fails and the connection is
+dropped.  The client side (our requests to ``sips:`` / ``transport=tls``
+peers) presents the same certificate, and checks the peer's certificate
+against ``tls_client_ca`` when set (the carrier's CA), else the system's
+trust store; the peer's IP address must be in its certificate.
+"""
+
+from __future__ import annotations
+
+import re
+from dataclasses import dataclass
+from pathlib import Path
+
+from twisted.internet import ssl
+
+__all__ = ["TlsFiles", "TlsConfigError", "server_context", "client_context_factory"]
+
+_PEM_CERT = re.compile(rb"-----BEGIN CERTIFICATE-----.+?-----END CERTIFICATE-----\s*", re.DOTALL)
+
+
+class TlsConfigError(ValueError):
+    """A certificate, key or CA file that cannot be read or does not fit."""
+
+
+@dataclass(frozen=True)
+class TlsFiles:
+    """Paths of PEM files; empty strings mean "not configured"."""
+
+    certificate: str
+    private_key: str
+    client_ca: str = ""
+
+    @property
+    def enabled(self) -> bool:
+        return bool(self.certificate and self.private_key)
+
+
+def _read(path: str, what: str) -> bytes:
+    try:
+        return Path(path).read_bytes()
+    except OSError as exc:
+        raise TlsConfigError(f"{what} {path}: {exc.strerror or exc}") from None
+
+
+def _certificates(pem: bytes, path: str, what: str) -> list[ssl.Certificate]:
+    blocks = _PEM_CERT.findall(pem)
+    if not blocks:
+        raise TlsConfigError(f"{what} {path}: no PEM certificate in it")
+    try:
+        return [ssl.Certificate.loadPEM(block) for block in blocks]
+    except Exception as exc:  # pyOpenSSL raises its own error types
+        raise TlsConfigError(f"{what} {path}: {exc}") from None
+
+
+def _own(files: TlsFiles) -> tuple[ssl.PrivateCertificate, list[ssl.Certificate]]:
+    chain_pem = _read(files.certificate, "tls_certificate")
+    key_pem = _read(files.private_key, "tls_private_key")
+    chain = _certificates(chain_pem, files.certificate, "tls_certificate")
+    try:
+        own = ssl.PrivateCertificate.loadPEM(chain[0].dumpPEM() + key_pem)
+    except Exception as exc:
+        raise TlsConfigError(f"tls_private_key {files.private_key}: {exc}") from None
+    return own, chain[1:]
+
+
+def _cas(files: TlsFiles) -> list[ssl.Certificate]:
+    if not files.client_ca:
+        return []
+    return _certificates(_read(files.client_ca, "tls_client_ca"), files.client_ca, "tls_client_ca")
+
+
+def server_context(files: TlsFiles) -> ssl.CertificateOptions:
+    """The context factory of a TLS listener; raises TlsConfigError on unreadable or mismatched files."""
+    own, extra = _own(files)
+    cas = _cas(files)
+    try:
+        return ssl.CertificateOptions(
+            privateKey=own.privateKey.original, certificate=own.original,
+            extraCertChain=[c.original for c in extra] or None,
+            verify=bool(cas), caCerts=[c.original for c in cas] or None, requireCertificate=bool(cas),
+        )
+    except Exception as exc:  # a key that does not match the certificate
+        raise TlsConfigError(f"tls_certificate/tls_private_key: {exc}") from None
+
+
+def client_context_factory(files: TlsFiles):
+    """A function ``host -> IOpenSSLClientConnectionCreator`` for our outgoing TLS connections."""
+    own = None
+    if files.enabled:
+        own, _ = _own(files)
+    cas = _cas(files)
+    trust = ssl.trustRootFromCertificates(cas) if cas else None
+
+    def for_host(host: str):
+        return ssl.optionsForClientTLS(host, trustRoot=trust, clientCertificate=own)
+    return for_host

@@ -1,0 +1,66 @@
+"""SIPp's built-in uac and uas scenarios against our EchoUas and SimpleUac, over real sockets on 127.0.0.1.
+
+Our side runs on a real reactor in a subprocess (``python -m b2bua.sip_apps``);
+SIPp runs as another, bounded by ``-m`` calls and ``-timeout``.  The counts
+come from SIPp's ``-trace_stat`` file and from our UAC's final JSON line.
+"""
+
+from __future__ import annotations
+
+import pytest
+
+from tests.sipp.harness import SIPP, free_port, our_side, run_our_uac, run_sipp, start_sipp
+
+pytestmark = [pytest.mark.sipp, pytest.mark.skipif(SIPP is None, reason="sipp (Debian sip-tester) not installed")]
+
+CALLS = 200
+
+
+@pytest.mark.parametrize("transport,lost", [("u1", 0), ("t1", 0), ("u1", 10)], ids=["udp", "tcp", "udp-lost10"])
+def test_sipp_uac_against_echo_uas(tmp_path, transport, lost):
+    """SIPp places 200 calls (INVITE, ACK, BYE) to our EchoUas: all 200 succeed, none fail, even with 10% loss."""
+    extra = ("-d", "200", "-l", "40") + (("-lost", str(lost)) if lost else ())
+    with our_side("uas", "--address", "127.0.0.1", "--udp-port", "0", "--tcp-port", "0") as uas:
+        port = uas.ports["udp" if transport == "u1" else "tcp"]
+        result = run_sipp("uac", tmp_path, remote=f"127.0.0.1:{port}", transport=transport, calls=CALLS,
+                          rate=50, extra=extra, timeout_s=40)
+        counts = uas.stop()
+    assert (result.successful, result.failed) == (CALLS, 0), result.summary()
+    assert result.returncode == 0, result.summary()
+    final = counts[-1]
+    assert final["invite"] == CALLS, counts
+    if not lost:
+        assert final["bye"] == CALLS and final["ack"] == CALLS, counts
+    else:
+        # SIPp matches a response by Call-ID and status only: our 2xx to the INVITE, resent because its
+        # ACK was lost, can end SIPp's wait for the 200 to a BYE that was itself lost.  So with loss a few
+        # BYEs may never reach us although SIPp counts the call good; most must.
+        assert final["bye"] >= CALLS * 0.9, counts
+        assert result.retransmissions > 0, "with 10% loss SIPp should have retransmitted: " + result.summary()
+
+
+SIPP_UAS_LOSS = pytest.mark.xfail(strict=False, reason=(
+    "SIPp 3.6.1's built-in uas fails about 1% of calls under -lost 10 whatever the UAC does: an INVITE "
+    "retransmission (sent because SIPp 'lost' both its 180 and 200) is 'unexpected while expecting ACK', and "
+    "a BYE retransmission after its final 4 s pause meets a dead call"))
+
+
+@pytest.mark.parametrize("transport,lost", [("u1", 0), ("t1", 0), pytest.param("u1", 10, marks=SIPP_UAS_LOSS)],
+                         ids=["udp", "tcp", "udp-lost10"])
+def test_simple_uac_against_sipp_uas(tmp_path, transport, lost):
+    """Our SimpleUac places 200 calls to SIPp's uas scenario: SIPp and our UAC both count 200 good calls, 0 failed."""
+    port = free_port()
+    extra = ("-lost", str(lost)) if lost else ()
+    sipp = start_sipp("uas", tmp_path, transport=transport, calls=CALLS, rate=50, local_port=port,
+                      extra=extra, timeout_s=45)
+    try:
+        target = f"sip:service@127.0.0.1:{port}" + (";transport=tcp" if transport == "t1" else "")
+        ours = run_our_uac(target, calls=CALLS, rate=50, hold_ms=200, timeout_s=40,
+                           extra=("--max-concurrent", "40",
+                                  # SIPp's uas waits 4 s after its 200 to the BYE; closing TCP before fails the call
+                                  "--linger-ms", "4500" if transport == "t1" else "0"))
+        result = sipp.wait()
+    finally:
+        sipp.kill()
+    assert (ours.get("succeeded"), ours.get("failed")) == (CALLS, 0), ours
+    assert (result.successful, result.failed) == (CALLS, 0), result.summary()
