@@ -194,6 +194,14 @@ class SipEndpoint:
         return min(deadlines, default=None)
 
     def handle_timer(self, now: float) -> None:
+        """Fire every timer due at ``now`` (transactions, then 2xx retransmissions).  Never raises."""
+        try:
+            self._handle_timer(now)
+        except Exception as exc:  # keep the transport's timer loop alive whatever happened
+            self.last_error = exc
+            self._drop(f"internal error in timers: {type(exc).__name__}")
+
+    def _handle_timer(self, now: float) -> None:
         self._upcalls(self.layer.handle_timer(now), now)
         for key, retransmit in list(self._retransmits.items()):
             sends, gave_up = retransmit.fire(now)
@@ -204,7 +212,12 @@ class SipEndpoint:
                 self._events.append(AckNeverCame(retransmit.dialog_id))
 
     def transport_error(self, peer: Peer, now: float) -> None:
-        self._upcalls(self.layer.transport_error(peer, now), now)
+        """A stream to ``peer`` failed or closed: its transactions fail (§17.1.4).  Never raises."""
+        try:
+            self._upcalls(self.layer.transport_error(peer, now), now)
+        except Exception as exc:
+            self.last_error = exc
+            self._drop(f"internal error on transport error: {type(exc).__name__}")
 
     def open_counts(self) -> OpenCounts:
         timers = self.layer.pending_timers() + len(self._retransmits)
@@ -255,8 +268,9 @@ class SipEndpoint:
             self._drop("bad response: " + problem)
             return
         ups = self.layer.receive_response(response, now)
-        if not ups:
+        if ups is None:
             self._drop("response to no transaction")
+            return
         self._upcalls(ups, now)
 
     def _receive_request(self, request: SipRequest, peer: Peer, now: float) -> None:

@@ -333,14 +333,14 @@ class TransactionLayer:
         self._reap(tx)
         return tx
 
-    def receive_response(self, response: SipResponse, now: float) -> list[Upcall]:
-        """Match a response to its client transaction (§17.1.3); responses to nothing are dropped."""
+    def receive_response(self, response: SipResponse, now: float) -> list[Upcall] | None:
+        """Match a response to its client transaction (§17.1.3); None when it matches none (drop it)."""
         branch = response.top_via.branch
         if not branch:
-            return []
+            return None
         tx = self.client.get(client_key(branch, response.cseq.method))
         if tx is None:
-            return []
+            return None
         if tx.kind is Kind.INVITE_CLIENT and response.status >= 300 and tx.state in (State.CALLING, State.PROCEEDING):
             tx.ack_bytes = serialise(build_non_2xx_ack(tx.request, response))
         ups = self._run(tx, tx.machine.feed(response_input(response.status, from_tu=False), now), response)
