@@ -478,6 +478,17 @@ def start_relay(kind: str, calls: int, announce: float, a_addrs: list, b_addrs: 
     return subprocess.Popen(cmd, stdin=subprocess.PIPE, stdout=subprocess.PIPE, cwd=ROOT)
 
 
+def proc_cpu(pid: int) -> tuple[float, float] | None:
+    """(user, system) CPU seconds of a process, read from outside (/proc), or None."""
+    try:
+        with open(f"/proc/{pid}/stat") as f:
+            fields = f.read().rsplit(")", 1)[1].split()
+    except OSError:
+        return None
+    tick = os.sysconf("SC_CLK_TCK")
+    return int(fields[11]) / tick, int(fields[12]) / tick
+
+
 def tell(proc, line: str) -> dict:
     proc.stdin.write(line.encode() + b"\n")
     proc.stdin.flush()
@@ -501,9 +512,17 @@ def run_step_c(exe: str, kind: str, calls: int, seconds: float, announce: float,
         for raw in gen.stdout:
             line = raw.decode().strip()
             if line == "MEASURE":
+                outside = proc_cpu(relay.pid)
                 tell(relay, "start")
             elif line == "STOP":
+                stop_outside = proc_cpu(relay.pid)
                 relay_cpu = tell(relay, "stop")
+                if outside and stop_outside:
+                    # measured from outside at the generator's window: an overloaded relay answers
+                    # its control lines late, so its own start/stop window would shrink
+                    relay_cpu.update(user_s=stop_outside[0] - outside[0], sys_s=stop_outside[1] - outside[1],
+                                     cpu_s=stop_outside[0] + stop_outside[1] - outside[0] - outside[1],
+                                     relayed=None)
             elif line.startswith("{"):
                 result = json.loads(line)
                 break
