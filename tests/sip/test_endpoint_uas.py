@@ -290,3 +290,34 @@ def test_rfc2543_ack_for_2xx_matches_through_the_accepted_transaction():
     assert isinstance(ack, AckReceived) and ack.dialog_id == dialog_id
     assert run_timers(ep, 100.0) == []
     assert ep.open_counts() == OpenCounts(0, 1, 0)
+
+
+def test_invite_failure_over_tcp_is_not_resent_and_a_closed_stream_is_reported():
+    """Over TCP: no timer G resends of a 486; when the stream fails the TU hears TransportFailed."""
+    from b2bua.sip.endpoint import TransportFailed
+    ep = endpoint()
+    stream = Peer("tcp", "192.0.2.10", 40001)
+    ep.receive(request("INVITE", transport="TCP"), stream, 0.0)
+    [ev] = ep.take_events()
+    ep.respond(ev.transaction_id, 486, 0.0)
+    assert statuses(sent(ep)) == [100, 486]
+    assert run_timers(ep, 10.0) == []
+    ep.transport_error(stream, 10.0)
+    assert ep.take_events() == [TransportFailed(ev.transaction_id, "INVITE", stream)]
+    assert ep.open_counts() == OpenCounts(0, 0, 0)
+
+
+def test_bye_before_the_lost_ack_stops_the_2xx_resends():
+    """The ACK was lost and the caller hangs up: answering its BYE ends the dialog and the 2xx resends."""
+    ep = endpoint()
+    ev = _invite(ep)
+    dialog_id = ep.respond(ev.transaction_id, 200, 0.0)
+    sent(ep)
+    assert [(t, m.cseq.method) for t, m, _ in run_timers(ep, 0.7)] == [(0.5, "INVITE")]
+    ep.receive(request("BYE", branch="z9hG4bKbye", to_tag=dialog_id.local_tag, cseq=2), CARRIER, 0.7)
+    [bye] = ep.take_events()
+    ep.respond(bye.transaction_id, 200, 0.7)
+    assert [(m.status, m.cseq.method) for m, _ in sent(ep)] == [(200, "BYE")]
+    assert run_timers(ep, 100.0) == []
+    assert ep.take_events() == [DialogEnded(dialog_id, "bye received")]
+    assert ep.open_counts() == OpenCounts(0, 0, 0)
