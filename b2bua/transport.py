@@ -336,6 +336,7 @@ class SipTransports:
             connector.disconnect()
         self._connectors.clear()
         for conn in list(self._connections.values()):
+            conn.setTimeout(None)
             conn.transport.loseConnection()
         self._connections.clear()
         self._pending.clear()
