@@ -175,7 +175,7 @@ class Leg:
         self.relayed = 0
         self.dropped = 0
         self.stray = 0
-        self.rtcp_received = 0
+        self.rtcp_packets = 0
         self.rx_ssrc: int | None = None
         self.rx_base_seq = 0
         self.rx_max_seq = 0
@@ -325,7 +325,7 @@ class Leg:
         except RtpError:
             self.dropped += 1
             return
-        self.rtcp_received += 1
+        self.rtcp_packets += 1
         for p in packets:
             if p.packet_type == RTCP_SR and p.ntp_middle is not None:
                 self.last_sr_middle = p.ntp_middle

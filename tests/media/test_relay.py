@@ -359,3 +359,47 @@ def test_old_style_hold_still_relays_what_the_holder_sends(env):
     assert parse_rtp(b.wait_for(1)[0]).payload == b"\x47" * 160
     settle()
     assert a.poll() == 0 and s.leg_a.stray == 0
+
+
+def test_random_datagrams_never_break_the_relay(env):
+    """200 random datagrams (RTP-looking or not, RTP and RTCP ports) are dropped without an error; relaying goes on."""
+    import random as rnd
+    relay, clock, a, b = env
+    s = call(relay, a, b)
+    gen = rnd.Random(5)
+    for i in range(200):
+        data = bytes(gen.randrange(256) for _ in range(gen.randrange(0, 60)))
+        if i % 2:
+            data = bytes([0x80 | gen.randrange(64), gen.choice([8, 101, 0x80 | 8, 13, 200])]) + data
+        a.rtp.sendto(data, ("127.0.0.1", s.leg_a.local_port if i % 3 else s.leg_a.local_rtcp_port))
+    settle(0.05)
+    a.send(audio(9999, SSRC_A, b"\x5a" * 160), s.leg_a.local_port)
+    pump(lambda: b.poll() and any(parse_rtp(d).payload == b"\x5a" * 160 for d in b.got if len(d) >= 12
+                                  and d[1] & 0x7F == 8))
+    assert any(d[12:] == b"\x5a" * 160 for d in b.got)
+    assert relay._poller.errors == 0
+
+
+def test_peer_rtcp_is_read_for_lsr_and_never_forwarded(env):
+    """A's sender report is consumed: not forwarded to B, and our next report to A carries its LSR."""
+    from media.rtp import build_sr
+    relay, clock, a, b = env
+    s = call(relay, a, b)
+    a.send(audio(1, SSRC_A), s.leg_a.local_port)
+    b.wait_for(1)
+    sr = build_sr(SSRC_A, 1_700_000_000.25, 160, 1, 160)
+    a.rtcp.sendto(sr, ("127.0.0.1", s.leg_a.local_rtcp_port))
+    pump(lambda: s.leg_a.rtcp_packets == 1)
+    assert s.leg_a.rtcp_packets == 1
+    clock.advance(0.5)
+    a.got_rtcp.clear()
+    for _ in range(6):
+        clock.advance(1.0)
+    pump(lambda: a.poll() is not None and a.got_rtcp)
+    ntp_s, ntp_f = struct.unpack_from("!II", sr, 8)
+    report = a.got_rtcp[0]
+    lsr, dlsr = struct.unpack_from("!II", report, 28 + 16)
+    assert lsr == ((ntp_s & 0xFFFF) << 16) | (ntp_f >> 16)
+    assert dlsr >= 65536 // 2             # at least half a second, in 1/65536 s
+    b.poll()
+    assert all(struct.pack("!I", SSRC_A) not in d for d in b.got_rtcp + b.got)
