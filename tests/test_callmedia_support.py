@@ -15,7 +15,7 @@ import numpy as np
 from twisted.internet import reactor
 from twisted.internet.task import Clock
 
-from b2bua.callmedia import CallMediaFactory, PromptLibraries
+from b2bua.callmedia import CallMediaFactory, MediaRefused, PromptLibraries
 from media import g711
 from media.player import Player
 from media.relay import Relay
@@ -75,19 +75,27 @@ class Rig:
     """A relay, a player and the factory on one Clock; a carrier phone (leg a) and an agent phone (leg b)."""
 
     def __init__(self, silence_timeout_s: int = 60, withheld_pin: bool = False, lang: str = "de") -> None:
-        lo, hi = random_range(20)
         self.clock = Clock()
         self.clock.advance(1_000_000)
-        self.relay = Relay(reactor, "127.0.0.1", lo, hi, silence_timeout_s=silence_timeout_s, clock=self.clock)
         self.player = Player(self.clock)
-        self.factory = CallMediaFactory(self.clock, self.relay, self.player, LIBRARIES)
-        self.library = LIBRARIES.get(lang)
         self.carrier = Phone(2500, 0xCA11E4)
         self.agent = Phone(3000, 0xA6E47)
         self.dead: list[str] = []
         self.digits: list[str] = []
-        self.media = self.factory.for_call("call-1", lang, on_dead=self.dead.append,
-                                           on_dtmf=self.digits.append, withheld_pin=withheld_pin)
+        self.library = LIBRARIES.get(lang)
+        for attempt in range(5):
+            # other runs on this machine may hold a block of ports where our random range fell: move on
+            lo, hi = random_range(60)
+            self.relay = Relay(reactor, "127.0.0.1", lo, hi, silence_timeout_s=silence_timeout_s, clock=self.clock)
+            self.factory = CallMediaFactory(self.clock, self.relay, self.player, LIBRARIES)
+            try:
+                self.media = self.factory.for_call("call-1", lang, on_dead=self.dead.append,
+                                                   on_dtmf=self.digits.append, withheld_pin=withheld_pin)
+                break
+            except MediaRefused:
+                self.relay.close()
+        else:
+            raise AssertionError("no free RTP port range found in five tries")
 
     def bridge(self, carrier_formats: str = "8 0 101", agent_codec: str = "PCMA") -> tuple[bytes, bytes]:
         """Carrier offer -> our answer; our offer -> the agent's answer with ``agent_codec``."""
@@ -98,7 +106,7 @@ class Rig:
         self.carrier.codec = self.media.a.codec
         return answer_a, offer_b
 
-    def step(self, frames: int = 1, carrier: bool = True, agent: bool = True) -> None:
+    def step(self, frames: int = 1, carrier: bool = True, agent: bool = True, drain: bool = True) -> None:
         s = self.media.session
         for _ in range(frames):
             want_a = s.leg_a.rx_packets + (1 if carrier else 0)
@@ -111,7 +119,8 @@ class Rig:
             self.clock.advance(0.02)
             self.carrier.poll()         # often: a socket buffer holds only a few hundred datagrams
             self.agent.poll()
-        settle(0.005)
+        if drain:                       # let the last frame's datagrams arrive
+            settle(0.005)
         self.carrier.poll()
         self.agent.poll()
 
