@@ -84,6 +84,7 @@ class Node:
         self._stoppers.append(watcher.stop)
         sessions = SqlSessionStore(store, lease_s=config.store.lease_s)
         self.billing = CallBilling(sessions, self.reactor, node_id=config.node_id, lease_s=config.store.lease_s,
+                                   max_call_s=config.sip.max_call_duration_s,
                                    log_failure=lambda f: log.failure("billing", f))
         self._stoppers.append(self.billing.stop)
         reconciler = Reconciler(store, self.reactor, config.store.reconcile_interval_s, lease_s=config.store.lease_s)

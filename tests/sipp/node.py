@@ -1,0 +1,122 @@
+"""A real ``prepaid run`` in a subprocess, on free ports, with its own SQLite store: the B2BUA under test.
+
+:func:`start_node` writes a config (the example's, with ports, store, agents
+and profile keys changed), starts ``prepaid run`` and waits for its ready
+line; :class:`Node` tops up callers with the real ``prepaid topup`` command and
+reads the call records and ledger straight from the store's file.
+"""
+
+from __future__ import annotations
+
+import json
+import os
+import select
+import signal
+import sqlite3
+import subprocess
+import sys
+import time
+from dataclasses import dataclass
+from pathlib import Path
+
+from tests.sipp.harness import ROOT, _env, free_port
+
+EXAMPLE = ROOT / "conf" / "prepaid.toml"
+
+
+def write_config(workdir: Path, *, sip_port: int, agents: list[str], trusted: list[str] | None = None,
+                 profile: dict[str, str] | None = None, http_port: int | None = None) -> Path:
+    """The example config with our ports, store and agents; ``profile`` overrides `key = value` lines."""
+    text = EXAMPLE.read_text()
+    text = text.replace("udp_port = 5060", f"udp_port = {sip_port}").replace("tcp_port = 5060", f"tcp_port = {sip_port}")
+    text = text.replace('url = "sqlite:///var/prepaid.db"', f'url = "sqlite:///{workdir}/prepaid.db"')
+    text = text.replace("port = 8080", f"port = {http_port or free_port()}")
+    text = text.replace('agents = ["sip:agent@127.0.0.1:5070"]', "agents = " + json.dumps(agents))
+    if trusted is not None:
+        text = text.replace('trusted = ["127.0.0.1"]', "trusted = " + json.dumps(trusted))
+    text = text.replace('[profiles.demo]\n', '[profiles.demo]\n', 1)
+    for key, value in (profile or {}).items():
+        lines = text.split("\n")
+        start = lines.index("[profiles.demo]")
+        for i in range(start + 1, len(lines)):
+            if lines[i].startswith("["):
+                lines.insert(i, f"{key} = {value}")
+                break
+            if lines[i].split("=")[0].strip() == key:
+                lines[i] = f"{key} = {value}"
+                break
+        text = "\n".join(lines)
+    path = workdir / "prepaid.toml"
+    path.write_text(text)
+    return path
+
+
+@dataclass
+class Node:
+    proc: subprocess.Popen
+    config: Path
+    workdir: Path
+    sip_port: int
+    output: list
+
+    def prepaid(self, *args: str) -> subprocess.CompletedProcess:
+        return subprocess.run([sys.executable, "-m", "b2bua.cli", *args, "--config", str(self.config)],
+                              cwd=self.workdir, env=_env(), capture_output=True, text=True, timeout=60)
+
+    def topup(self, number: str, amount: str) -> None:
+        done = self.prepaid("topup", "--profile", "demo", number, amount)
+        assert done.returncode == 0, done.stderr
+
+    def rows(self, sql: str, *args) -> list[sqlite3.Row]:
+        db = sqlite3.connect(self.workdir / "prepaid.db")
+        db.row_factory = sqlite3.Row
+        try:
+            return db.execute(sql, args).fetchall()
+        finally:
+            db.close()
+
+    def records(self, timeout_s: float = 10.0, count: int = 1) -> list[sqlite3.Row]:
+        """The call records, waiting (bounded) until ``count`` are written."""
+        deadline = time.monotonic() + timeout_s
+        while True:
+            rows = self.rows("select * from call_records order by id")
+            if len(rows) >= count or time.monotonic() > deadline:
+                return rows
+            time.sleep(0.1)
+
+    def balance_cents(self, number: str) -> int:
+        return self.rows("select balance_cents from accounts where number = ?", number)[0][0]
+
+    def stop(self) -> str:
+        if self.proc.poll() is None:
+            self.proc.send_signal(signal.SIGTERM)
+        try:
+            out, _ = self.proc.communicate(timeout=10)
+        except subprocess.TimeoutExpired:
+            self.proc.kill()
+            out, _ = self.proc.communicate()
+        if out:
+            self.output.append(out.decode(errors="replace"))
+        return "".join(self.output)
+
+
+def start_node(workdir: Path, **config) -> Node:
+    sip_port = free_port()
+    path = write_config(workdir, sip_port=sip_port, **config)
+    proc = subprocess.Popen([sys.executable, "-m", "b2bua.cli", "run", "--config", str(path)], cwd=workdir,
+                            env=_env(), stdout=subprocess.PIPE, stderr=subprocess.STDOUT)
+    seen = b""
+    deadline = time.monotonic() + 20
+    fd = proc.stdout.fileno()
+    while time.monotonic() < deadline:
+        ready, _, _ = select.select([fd], [], [], max(0.0, deadline - time.monotonic()))
+        if not ready:
+            break
+        chunk = os.read(fd, 65536)       # raw reads: a buffered readline would hide lines from select
+        if not chunk:
+            break
+        seen += chunk
+        if b'{"ready": true' in seen:
+            return Node(proc, path, workdir, sip_port, [seen.decode(errors="replace")])
+    proc.kill()
+    raise RuntimeError("prepaid run did not get ready:\n" + seen.decode(errors="replace")[-3000:])

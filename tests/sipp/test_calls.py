@@ -1,0 +1,221 @@
+"""Issue 3's call scenarios with real peers: SIPp as the carrier and as the agent(s), a real `prepaid run`.
+
+Each test starts the node on free ports with its own SQLite store, tops up the
+caller with the real `prepaid topup`, runs SIPp agent(s) in the background and
+the SIPp carrier to its end, then asserts what the agent received (its
+message log), the call record in the store, the money, and that the node
+answered an OPTIONS afterwards (it kept serving).
+"""
+
+from __future__ import annotations
+
+import re
+from pathlib import Path
+
+import pytest
+
+from tests.sipp.harness import SCENARIOS, SIPP, free_port, run_sipp, start_sipp
+from tests.sipp.node import start_node
+
+pytestmark = [pytest.mark.sipp, pytest.mark.skipif(SIPP is None, reason="sipp is not installed")]
+
+CALLER = "+49301234567"
+SERVICE = "+493012345678"
+FROM_CALLER = f"<sip:{CALLER}@127.0.0.1>"
+
+
+@pytest.fixture
+def workdir(tmp_path) -> Path:
+    return tmp_path
+
+
+def agent_uri(port: int) -> str:
+    return f"sip:agent@127.0.0.1:{port};transport=UDP"     # upper case, as SIPp writes it
+
+
+def carrier(node, workdir, scenario="carrier_call.xml", *, hold_ms=1500, from_header=FROM_CALLER,
+            extra="X-Test: 1", timeout_s=30, name="carrier", port=None):
+    return run_sipp(str(SCENARIOS / scenario), workdir, remote=f"127.0.0.1:{node.sip_port}",
+                    local_port=port, timeout_s=timeout_s, name=name,
+                    extra=("-s", SERVICE, "-d", str(hold_ms), "-key", "from_header", from_header,
+                           "-key", "extra", extra, "-trace_msg", "-message_file", str(workdir / f"{name}.msg")))
+
+
+def agent(workdir, scenario, *, port, hold_ms=1000, name="agent", timeout_s=40):
+    return start_sipp(str(SCENARIOS / scenario), workdir, local_port=port, timeout_s=timeout_s, name=name,
+                      extra=("-d", str(hold_ms), "-trace_msg", "-message_file", str(workdir / f"{name}.msg")))
+
+
+def first_invite(workdir, name="agent") -> str:
+    """The INVITE the agent received, as SIPp logged it."""
+    text = (workdir / f"{name}.msg").read_text(errors="replace")
+    match = re.search(r"(INVITE sip:.*?)(?:\n\n|\r\n\r\n)", text, re.S)
+    assert match, text[-2000:]
+    return match.group(1)
+
+
+def still_serving(node, workdir):
+    """After the scenario the node still answers an OPTIONS (SIPp's built-in options scenario is not in 3.6: a tiny one)."""
+    import socket
+    sock = socket.socket(socket.AF_INET, socket.SOCK_DGRAM)
+    sock.settimeout(5)
+    sock.bind(("127.0.0.1", 0))
+    port = sock.getsockname()[1]
+    sock.sendto((f"OPTIONS sip:{SERVICE}@127.0.0.1:{node.sip_port} SIP/2.0\r\n"
+                 f"Via: SIP/2.0/UDP 127.0.0.1:{port};branch=z9hG4bKkeepalive1\r\n"
+                 f"From: <sip:carrier@127.0.0.1>;tag=k1\r\nTo: <sip:{SERVICE}@127.0.0.1>\r\n"
+                 "Call-ID: keepalive-1\r\nCSeq: 1 OPTIONS\r\nMax-Forwards: 70\r\nContent-Length: 0\r\n\r\n").encode(),
+                ("127.0.0.1", node.sip_port))
+    data, _ = sock.recvfrom(65535)
+    sock.close()
+    assert data.startswith(b"SIP/2.0 200 ")
+
+
+@pytest.fixture
+def node_factory(workdir):
+    nodes = []
+
+    def make(**config):
+        node = start_node(workdir, **config)
+        nodes.append(node)
+        return node
+    yield make
+    for node in nodes:
+        log = node.stop()
+        (workdir / "node.log").write_text(log)
+        assert "Traceback" not in log, log[-4000:]
+
+
+def test_basic_call_caller_hangs_up(workdir, node_factory):
+    """SIPp carrier -> B2BUA -> SIPp agent; the caller hangs up; one billed minute, agent saw our own dialog."""
+    port = free_port()
+    node = node_factory(agents=[agent_uri(port)])
+    node.topup(CALLER, "10")
+    ag = agent(workdir, "agent_answer.xml", port=port)
+    result = carrier(node, workdir)
+    agent_result = ag.wait()
+    assert (result.successful, result.failed) == (1, 0), result.summary()
+    assert agent_result.successful == 1, agent_result.summary()
+    invite = first_invite(workdir)
+    assert f"From: <sip:{CALLER}@127.0.0.1;user=phone>" in invite
+    assert "X-Test" not in invite                          # a B2BUA: the agent's INVITE is our own
+    (record,) = node.records()
+    assert (record["caller"], record["identity_source"], record["end_reason"]) == (CALLER, "from", "caller_hangup")
+    assert (record["billed_s"], record["charge_cents"], record["a_status"], record["b_status"]) == (60, 199, 200, 200)
+    assert record["call_id"] not in invite                 # the B-leg has its own Call-ID
+    assert node.balance_cents(CALLER) == 1100 - 199
+    still_serving(node, workdir)
+
+
+def test_agent_hangs_up(workdir, node_factory):
+    """The agent's BYE ends the carrier's leg with our BYE."""
+    port = free_port()
+    node = node_factory(agents=[agent_uri(port)])
+    node.topup(CALLER, "10")
+    ag = agent(workdir, "agent_hangs_up.xml", port=port, hold_ms=1000)
+    result = carrier(node, workdir, "carrier_wait_bye.xml")
+    assert (result.successful, result.failed) == (1, 0), result.summary()
+    assert ag.wait().successful == 1
+    (record,) = node.records()
+    assert record["end_reason"] == "agent_hangup"
+
+
+def test_cancel_while_agent_rings(workdir, node_factory):
+    """Early media, the agent rings, the carrier CANCELs: 200 + 487 to it, CANCEL to the agent, nothing billed."""
+    port = free_port()
+    node = node_factory(agents=[agent_uri(port)], profile={"answer_mode": '"early_media"'})
+    node.topup(CALLER, "10")
+    ag = agent(workdir, "agent_noanswer.xml", port=port)
+    result = carrier(node, workdir, "carrier_cancel.xml", hold_ms=1500)
+    assert (result.successful, result.failed) == (1, 0), result.summary()
+    assert ag.wait().successful == 1
+    (record,) = node.records()
+    assert (record["end_reason"], record["a_status"], record["charge_cents"]) == ("caller_cancelled", 487, 0)
+    assert node.balance_cents(CALLER) == 1100
+
+
+def test_200_crossing_cancel(workdir, node_factory):
+    """The agent's 200 crosses our CANCEL: we ACK and BYE the agent; the carrier's leg ends 487."""
+    port = free_port()
+    node = node_factory(agents=[agent_uri(port)], profile={"answer_mode": '"early_media"'})
+    node.topup(CALLER, "10")
+    ag = agent(workdir, "agent_race.xml", port=port)
+    result = carrier(node, workdir, "carrier_cancel.xml", hold_ms=1500)
+    assert (result.successful, result.failed) == (1, 0), result.summary()
+    assert ag.wait().successful == 1, "the agent did not get ACK and BYE"
+    (record,) = node.records()
+    assert record["a_status"] == 487 and record["charge_cents"] == 0
+
+
+def test_first_agent_busy_second_answers(workdir, node_factory):
+    busy, answers = free_port(), free_port()
+    node = node_factory(agents=[agent_uri(busy), agent_uri(answers)])
+    node.topup(CALLER, "10")
+    ag1 = agent(workdir, "agent_busy.xml", port=busy, name="busy")
+    ag2 = agent(workdir, "agent_answer.xml", port=answers, name="agent")
+    result = carrier(node, workdir)
+    assert (result.successful, result.failed) == (1, 0), result.summary()
+    assert ag1.wait().successful == 1 and ag2.wait().successful == 1
+    (record,) = node.records()
+    assert record["agent_tried"] == f"{agent_uri(busy)},{agent_uri(answers)}"
+    assert record["agent_answered"] == agent_uri(answers)
+
+
+def test_no_agent_answers_480(workdir, node_factory):
+    """Each agent rings out its timeout and is cancelled; the carrier gets 480 (early media mode)."""
+    port = free_port()
+    node = node_factory(agents=[agent_uri(port)], profile={"answer_mode": '"early_media"', "ring_timeout_s": "2"})
+    node.topup(CALLER, "10")
+    ag = agent(workdir, "agent_noanswer.xml", port=port)
+    result = carrier(node, workdir, "carrier_refused.xml")
+    assert (result.successful, result.failed) == (1, 0), result.summary()
+    assert "SIP/2.0 480" in (workdir / "carrier.msg").read_text()
+    assert ag.wait().successful == 1
+    (record,) = node.records()
+    assert (record["end_reason"], record["a_status"]) == ("no_agent", 480)
+
+
+def test_hold_and_resume_reinvite_with_session_refresh(workdir, node_factory):
+    """re-INVITE sendonly then sendrecv from the carrier, each with Session-Expires: answered 200, call goes on."""
+    port = free_port()
+    node = node_factory(agents=[agent_uri(port)])
+    node.topup(CALLER, "10")
+    ag = agent(workdir, "agent_answer.xml", port=port)
+    result = carrier(node, workdir, "carrier_hold.xml")
+    assert (result.successful, result.failed) == (1, 0), result.summary()
+    assert ag.wait().successful == 1
+    log = (workdir / "carrier.msg").read_text()
+    assert log.count("Session-Expires: 1800;refresher=uac") >= 3      # the two refreshes were answered with it
+    (record,) = node.records()
+    assert record["end_reason"] == "caller_hangup"
+
+
+def test_withheld_number_identified_from_trusted_pai_and_hidden_from_agent(workdir, node_factory):
+    """Privacy: id, anonymous From, PAI from the trusted 127.0.0.1: identified, billed, agent sees no number."""
+    port = free_port()
+    node = node_factory(agents=[agent_uri(port)])
+    node.topup(CALLER, "10")
+    ag = agent(workdir, "agent_answer.xml", port=port)
+    result = carrier(node, workdir, from_header='"Anonymous" <sip:anonymous@anonymous.invalid>',
+                     extra=f"Privacy: id\r\nP-Asserted-Identity: <tel:{CALLER}>")
+    assert (result.successful, result.failed) == (1, 0), result.summary()
+    assert ag.wait().successful == 1
+    invite = first_invite(workdir)
+    assert "From: \"Anonymous\" <sip:anonymous@anonymous.invalid>" in invite
+    assert "P-Asserted-Identity" not in invite and CALLER[1:] not in invite
+    (record,) = node.records()
+    assert (record["caller"], record["identity_source"], record["privacy"]) == (CALLER, "pai", 1)
+    assert record["charge_cents"] == 199
+
+
+def test_pai_from_untrusted_address_is_ignored(workdir, node_factory):
+    """The same PAI when 127.0.0.1 is not a trusted carrier: nobody is identified, no agent is rung."""
+    port = free_port()
+    node = node_factory(agents=[agent_uri(port)], trusted=["192.0.2.0/24"])
+    node.topup(CALLER, "10")
+    result = carrier(node, workdir, "carrier_refused.xml", from_header='"Anonymous" <sip:anonymous@anonymous.invalid>',
+                     extra=f"Privacy: id\r\nP-Asserted-Identity: <tel:{CALLER}>")
+    (record,) = node.records()
+    assert (record["caller"], record["identity_source"], record["agent_tried"]) == (None, "none", None)
+    assert node.balance_cents(CALLER) == 1100
+    assert "P-Asserted-Identity from untrusted 127.0.0.1 ignored" in "".join(node.output) + node.stop()
