@@ -539,7 +539,11 @@ class SipEndpoint:
     def respond(self, transaction_id: str, status: int, now: float, *, reason: str | None = None,
                 headers: Iterable[tuple[str, str]] = (), body: bytes = b"",
                 content_type: str | None = None) -> DialogId | None:
-        """Answer a server transaction.  A 2xx to INVITE sets up (or refreshes) the dialog and returns its id."""
+        """Answer a server transaction.  A 2xx to INVITE sets up (or refreshes) the dialog and returns its id.
+
+        Raises :class:`TransactionError` when the transaction is gone or may not send this status (a
+        second final response, or a 2xx after a CANCEL already got the INVITE its 487).
+        """
         tx = self.layer.get(transaction_id)
         return self._respond_tx(tx, status, now, reason=reason, headers=headers, body=body,
                                 content_type=content_type)

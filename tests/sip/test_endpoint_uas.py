@@ -321,3 +321,15 @@ def test_bye_before_the_lost_ack_stops_the_2xx_resends():
     assert run_timers(ep, 100.0) == []
     assert ep.take_events() == [DialogEnded(dialog_id, "bye received")]
     assert ep.open_counts() == OpenCounts(0, 0, 0)
+
+
+def test_answering_after_the_cancel_raced_it_is_refused_locally():
+    """The CANCEL won the race: the INVITE already got its 487, so the TU's 200 is a TransactionError, nothing sent."""
+    from b2bua.sip.endpoint import TransactionError
+    ep = endpoint()
+    ev = _invite(ep)
+    ep.receive(request("CANCEL"), CARRIER, 1.0)
+    sent(ep)
+    with pytest.raises(TransactionError):
+        ep.respond(ev.transaction_id, 200, 1.1)
+    assert sent(ep) == [] and ep.open_counts().dialogs == 0
