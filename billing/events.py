@@ -3,9 +3,9 @@
 The store announces every committed change of a balance (credit, debit,
 reversal, a settled call...) as ``(profile, number, balance_cents)``; call
 sessions listen, to move their end of credit at once. News from other nodes
-sharing PostgreSQL (LISTEN/NOTIFY or polling) will come in through
-:meth:`BalanceEvents.announce` as well, so listeners need not care where a
-change came from.
+sharing the store come in through :class:`BalanceWatcher` (polling, and on
+PostgreSQL LISTEN/NOTIFY) to :meth:`BalanceEvents.announce` as well, so
+listeners need not care where a change came from.
 """
 
 from __future__ import annotations
@@ -55,8 +55,9 @@ class BalanceWatcher:
     not yet heard. Changes announced on this node are heard too, so they are
     not announced twice. ``fetch(since_ms)`` fires with
     ``[(profile, number, balance_cents, updated_ms), ...]``; ``reactor``
-    gives time and ``callLater``. (PostgreSQL LISTEN/NOTIFY could replace the
-    polling behind the same :class:`BalanceEvents`.)
+    gives time and ``callLater``. On PostgreSQL, ``billing/db/notify.py``
+    pushes notifications into :meth:`offer` at once; polling stays as the net
+    under it.
     """
 
     log = Logger()
@@ -73,12 +74,26 @@ class BalanceWatcher:
         self._call = None
         self._busy = False
         self._remove = events.listen(self._heard)
+        self._also_stop: list[Callable[[], None]] = []
+        #: the push source feeding :meth:`offer`, if any (PostgreSQL LISTEN)
+        self.listener = None
 
     def _now_ms(self) -> int:
         return int(round(self.reactor.seconds() * 1000))
 
     def _heard(self, profile: str, number: str, balance_cents: int) -> None:
         self._known[(profile, number)] = (balance_cents, self._now_ms())
+
+    def offer(self, profile: str, number: str, balance_cents: int, updated_ms: int) -> None:
+        """A balance as the store (or a notification) has it: announced unless this node heard it already."""
+        known = self._known.get((profile, number))
+        if known is not None and (updated_ms < known[1] or balance_cents == known[0]):
+            return
+        self.events.announce(profile, number, balance_cents)  # _heard records it
+
+    def also_stop(self, stop: Callable[[], None]) -> None:
+        """Call ``stop`` when the watcher stops (a push source such as a LISTEN thread)."""
+        self._also_stop.append(stop)
 
     def start(self) -> "BalanceWatcher":
         """Start looking every ``interval_s`` (the first look after one interval)."""
@@ -92,6 +107,9 @@ class BalanceWatcher:
             self._call.cancel()
         self._call = None
         self._remove()
+        for stop in self._also_stop:
+            stop()
+        self._also_stop.clear()
 
     def poll(self):
         """Look once now (and re-arm); fires when the look is done."""
@@ -106,11 +124,8 @@ class BalanceWatcher:
         d = self.fetch(self._since_ms - self.margin_ms)
 
         def got(rows) -> None:
-            for profile, number, balance, updated_ms in rows:
-                known = self._known.get((profile, number))
-                if known is not None and (updated_ms < known[1] or balance == known[0]):
-                    continue
-                self.events.announce(profile, number, balance)  # _heard records it
+            for row in rows:
+                self.offer(*row)
             self._since_ms = asked_ms
             floor = asked_ms - 4 * self.margin_ms
             for key in [k for k, (_, at) in self._known.items() if at < floor]:

@@ -106,10 +106,23 @@ class Store:
         """Tell the listeners that a balance changed (for changes made through :meth:`run`)."""
         self.events.announce(profile, number, balance_cents)
 
-    def watch_balances(self, interval_s: float = 2.0, margin_ms: int = 5000) -> BalanceWatcher:
-        """Also announce balance changes made by other nodes and commands (polled); returns the started watcher."""
-        return BalanceWatcher(self.events, lambda since_ms: self.run(_accounts.changed_since, since_ms),
-                              self._clock, interval_s=interval_s, margin_ms=margin_ms).start()
+    def watch_balances(self, interval_s: float = 2.0, margin_ms: int = 5000, *, listen: bool = True,
+                       threads_reactor=None) -> BalanceWatcher:
+        """Also announce balance changes made by other nodes and commands; returns the started watcher.
+
+        Polls every ``interval_s``; on PostgreSQL with ``listen`` it also hears
+        the NOTIFY of migration 0004 at once, on a thread of its own whose news
+        reaches the reactor by ``callFromThread`` of ``threads_reactor`` (default:
+        the store's reactor). ``watcher.stop()`` stops both.
+        """
+        watcher = BalanceWatcher(self.events, lambda since_ms: self.run(_accounts.changed_since, since_ms),
+                                 self._clock, interval_s=interval_s, margin_ms=margin_ms).start()
+        if listen and not _engine.is_sqlite(self.url):
+            from .db.notify import PgBalanceListener
+            listener = PgBalanceListener(self.url, threads_reactor or self._clock, watcher.offer).start()
+            watcher.listener = listener
+            watcher.also_stop(listener.stop)
+        return watcher
 
     def _announce_result(self, result):
         if result.applied and result.account is not None:

@@ -2,9 +2,12 @@
 
 from __future__ import annotations
 
+import queue
+import time
 from decimal import Decimal
 
 import pytest
+from twisted.internet.task import Clock
 
 from billing.profile import BillingProfile, TopupOption
 from billing.store import CallRecord, NumberTaken, Store, StoreError
@@ -253,7 +256,7 @@ def test_watcher_hears_changes_made_by_another_node(store, store_url, store_cloc
     other = Store.open(store_url, store_clock, node_id="other", inline=True)
     heard = []
     store.on_balance_changed(lambda *a: heard.append(a))
-    watcher = store.watch_balances(interval_s=2.0)
+    watcher = store.watch_balances(interval_s=2.0, listen=False)
     try:
         fired(store.credit("demo", NUM, 100, kind="manual", source="m", external_ref="own", actor="o"))
         fired(other.topup(DEMO, OTHER, 1000, source="manual", external_ref="far", actor="op"))
@@ -280,3 +283,54 @@ def test_accounts_are_only_made_for_e164_numbers(store, number):
     with pytest.raises(StoreError):
         fired(store.credit("demo", number, 100, kind="manual", source="m", external_ref="x", actor="o"))
     assert fired(store.customers()) == []
+
+
+class ThreadedClock(Clock):
+    """A Clock that also takes calls from other threads (queued until :meth:`pump`)."""
+
+    def __init__(self) -> None:
+        super().__init__()
+        self.queued: queue.Queue = queue.Queue()
+
+    def callFromThread(self, f, *args, **kwargs):
+        self.queued.put((f, args, kwargs))
+
+    def pump(self, until, timeout_s: float = 10.0) -> None:
+        deadline = time.monotonic() + timeout_s
+        while not until():
+            remaining = deadline - time.monotonic()
+            assert remaining > 0, "timed out waiting"
+            try:
+                f, args, kwargs = self.queued.get(timeout=min(0.1, remaining))
+            except queue.Empty:
+                continue
+            f(*args, **kwargs)
+
+
+def test_postgresql_notify_brings_other_nodes_changes_at_once(pg_schema_url_factory):
+    """On PostgreSQL a change committed by another node arrives by NOTIFY without waiting for a poll,
+    and this node's own change, heard already, is not announced a second time."""
+    url = pg_schema_url_factory()
+    clock = ThreadedClock()
+    clock.advance(STORE_EPOCH_S)
+    here = Store.open(url, clock, node_id="here", inline=True)
+    fired(here.upgrade())
+    there = Store.open(url, clock, node_id="there", inline=True)
+    heard = []
+    here.on_balance_changed(lambda *a: heard.append(a))
+    watcher = here.watch_balances(interval_s=3600)  # the clock never gets there: only NOTIFY can tell
+    try:
+        assert watcher.listener.ready.wait(10)
+        fired(there.topup(DEMO, NUM, 1000, source="p", external_ref="far", actor="w"))
+        clock.pump(lambda: ("demo", NUM, 1100) in heard)
+        delivered = watcher.listener.delivered
+        fired(here.credit("demo", OTHER, 500, kind="manual", source="m", external_ref="own", actor="o"))
+        clock.pump(lambda: watcher.listener.delivered > delivered and clock.queued.empty())
+        clock.pump(lambda: True)
+        assert heard.count(("demo", OTHER, 500)) == 1
+        assert heard.count(("demo", NUM, 1100)) == 1
+        assert heard == [("demo", NUM, 1100), ("demo", OTHER, 500)], "one committed state per transaction"
+    finally:
+        watcher.stop()
+        here.close()
+        there.close()
