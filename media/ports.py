@@ -1,13 +1,26 @@
-"""The RTP port range: pairs of ports (even RTP, RTCP = RTP + 1) handed out and taken back.  Pure.
+"""RTP ports: the range (pairs of even RTP and RTCP = RTP + 1 ports), binding a pair, and reading them.
 
-Freed pairs go to the back of the queue, so a port just released is not given
-to the next call at once (late packets of the old call then reach nobody,
-instead of a stranger's call).
+:class:`PortRange` is pure.  Freed pairs go to the back of the queue, so a port
+just released is not given to the next call at once (late packets of the old
+call then reach nobody, instead of a stranger's call).
+
+:func:`bind_pair` binds the two UDP sockets of a pair; :class:`SocketPoller` is
+the one reader the reactor sees for all of them.
 """
 
 from __future__ import annotations
 
+import logging
+import select
+import socket
 from collections import deque
+from typing import Callable
+
+log = logging.getLogger(__name__)
+
+MAX_EVENTS = 1024
+POLL_ROUNDS = 4
+MAX_DATAGRAM = 2048
 
 
 class PortsExhausted(RuntimeError):
@@ -50,3 +63,76 @@ class PortRange:
     def in_use(self) -> int:
         """How many pairs are taken."""
         return len(self._used)
+
+
+def bind_pair(address: str, port: int) -> tuple[socket.socket, socket.socket]:
+    """Non-blocking UDP sockets bound to ``port`` and ``port + 1`` on ``address``; OSError when either is taken."""
+    family = socket.AF_INET6 if ":" in address else socket.AF_INET
+    socks: list[socket.socket] = []
+    try:
+        for p in (port, port + 1):
+            sock = socket.socket(family, socket.SOCK_DGRAM)
+            socks.append(sock)
+            sock.setblocking(False)
+            sock.bind((address, p))
+    except OSError:
+        for sock in socks:
+            sock.close()
+        raise
+    return socks[0], socks[1]
+
+
+class SocketPoller:
+    """One reader on the reactor for all of the relay's sockets: an epoll set of its own.
+
+    Twisted's per-descriptor dispatch (a logging context, ``fileno()``, a read
+    loop that ends in EAGAIN) costs more than relaying the packet; here the
+    reactor wakes us once for all ready sockets, and we read one datagram per
+    ready socket (level-triggered: one still queued is reported again).
+    Provides ``IReadDescriptor``.
+    """
+
+    def __init__(self) -> None:
+        self._epoll = select.epoll()
+        self._handlers: dict[int, tuple[Callable, Callable]] = {}
+        self.errors = 0
+
+    def add(self, sock: socket.socket, handler: Callable[[bytes, tuple], None]) -> None:
+        self._handlers[sock.fileno()] = (sock.recvfrom, handler)
+        self._epoll.register(sock.fileno(), select.EPOLLIN)
+
+    def remove(self, sock: socket.socket) -> None:
+        fd = sock.fileno()
+        if self._handlers.pop(fd, None) is not None:
+            self._epoll.unregister(fd)
+
+    def fileno(self) -> int:
+        return self._epoll.fileno()
+
+    def doRead(self) -> None:
+        handlers = self._handlers
+        poll = self._epoll.poll
+        for _ in range(POLL_ROUNDS):       # under load, more rounds before going back to the reactor
+            events = poll(0, MAX_EVENTS)
+            if not events:
+                return
+            for fd, _ in events:
+                entry = handlers.get(fd)
+                if entry is None:
+                    continue
+                try:
+                    data, addr = entry[0](MAX_DATAGRAM)
+                except OSError:            # EAGAIN after a spurious wakeup, ICMP errors: nothing to relay
+                    continue
+                try:
+                    entry[1](data, addr)
+                except Exception:          # a bug must not stop the other calls' media
+                    self.errors += 1
+                    if self.errors <= 10:
+                        log.exception("media: handling a datagram from %s failed", addr)
+
+    def connectionLost(self, reason) -> None:
+        self._epoll.close()
+
+    def logPrefix(self) -> str:
+        return "media.relay"

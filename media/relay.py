@@ -1,7 +1,7 @@
 """The RTP relay: per call two legs of UDP port pairs, latching, relaying, silence fill, RTCP.
 
 Twisted at the edge: the reactor (``IReactorFDSet``) is injected and wakes us
-for the sockets, through one reader for all of them (:class:`_SocketPoller`, an
+for the sockets, through one reader for all of them (:class:`SocketPoller`, an
 epoll set of our own: Twisted's per-socket dispatch would cost more than the
 relaying), and a clock (``IReactorTime``, the reactor unless given) for time,
 so tests can drive the timers with ``task.Clock`` while the sockets are real.
@@ -36,7 +36,6 @@ from __future__ import annotations
 
 import ipaddress
 import logging
-import select
 import socket
 import struct
 from dataclasses import dataclass
@@ -44,7 +43,7 @@ from typing import Callable
 
 from twisted.internet.task import LoopingCall
 
-from .ports import PortRange, PortsExhausted
+from .ports import PortRange, PortsExhausted, SocketPoller, bind_pair
 from .rtp import (EventDeduplicator, ReportBlock, RtpError, build_bye, build_rr, build_sdes_cname,
                   build_sr, parse_rtcp, parse_telephone_event, payload_offsets, RTCP_SR)
 from .sdp import (LocalSdp, Negotiated, SdpError, SessionDescription, accept_answer, answer_offer,
@@ -59,9 +58,6 @@ SCAN_EVERY_TICKS = 5          # idle-stream scan: every 100 ms
 SLOW_EVERY_TICKS = 50         # silence timeout and RTCP: every 1 s
 RTCP_INTERVAL_S = 5
 BIND_ATTEMPTS = 16
-MAX_EVENTS = 1024
-POLL_ROUNDS = 4
-MAX_DATAGRAM = 2048
 _unpack_ts = struct.Struct("!I").unpack_from
 
 
@@ -76,62 +72,6 @@ class RelayCounters:
     rtcp_sent: int
     sessions_open: int
     port_pairs_free: int
-
-
-class _SocketPoller:
-    """One reader on the reactor for all of the relay's sockets: an epoll set of its own.
-
-    Twisted's per-descriptor dispatch (a logging context, ``fileno()``, a read
-    loop that ends in EAGAIN) costs more than relaying the packet; here the
-    reactor wakes us once for all ready sockets, and we read one datagram per
-    ready socket (level-triggered: one still queued is reported again).
-    Provides ``IReadDescriptor``.
-    """
-
-    def __init__(self) -> None:
-        self._epoll = select.epoll()
-        self._handlers: dict[int, tuple[Callable, Callable]] = {}
-        self.errors = 0
-
-    def add(self, sock: socket.socket, handler: Callable[[bytes, tuple], None]) -> None:
-        self._handlers[sock.fileno()] = (sock.recvfrom, handler)
-        self._epoll.register(sock.fileno(), select.EPOLLIN)
-
-    def remove(self, sock: socket.socket) -> None:
-        fd = sock.fileno()
-        if self._handlers.pop(fd, None) is not None:
-            self._epoll.unregister(fd)
-
-    def fileno(self) -> int:
-        return self._epoll.fileno()
-
-    def doRead(self) -> None:
-        handlers = self._handlers
-        poll = self._epoll.poll
-        for _ in range(POLL_ROUNDS):       # under load, more rounds before going back to the reactor
-            events = poll(0, MAX_EVENTS)
-            if not events:
-                return
-            for fd, _ in events:
-                entry = handlers.get(fd)
-                if entry is None:
-                    continue
-                try:
-                    data, addr = entry[0](MAX_DATAGRAM)
-                except OSError:            # EAGAIN after a spurious wakeup, ICMP errors: nothing to relay
-                    continue
-                try:
-                    entry[1](data, addr)
-                except Exception:          # a bug must not stop the other calls' media
-                    self.errors += 1
-                    if self.errors <= 10:
-                        log.exception("media relay: handling a datagram from %s failed", addr)
-
-    def connectionLost(self, reason) -> None:
-        self._epoll.close()
-
-    def logPrefix(self) -> str:
-        return "media.relay"
 
 
 class Leg:
@@ -167,7 +107,7 @@ class Leg:
         self._sendto: Callable = _nowhere
         self._rtcp_sendto: Callable = _nowhere
         self._socks: list[socket.socket] = []
-        self._poller: _SocketPoller | None = None
+        self._poller: SocketPoller | None = None
         self._events = EventDeduplicator()
         self._clock = session.relay.clock.seconds
         # counters
@@ -194,23 +134,12 @@ class Leg:
 
     # -- configuration ---------------------------------------------------------------
 
-    def _bind(self, poller: _SocketPoller, address: str, port: int) -> None:
-        family = socket.AF_INET6 if ":" in address else socket.AF_INET
-        socks = []
-        try:
-            for p in (port, port + 1):
-                sock = socket.socket(family, socket.SOCK_DGRAM)
-                socks.append(sock)
-                sock.setblocking(False)
-                sock.bind((address, p))
-        except OSError:
-            for sock in socks:
-                sock.close()
-            raise
+    def _bind(self, poller: SocketPoller, address: str, port: int) -> None:
+        socks = bind_pair(address, port)
         for sock, handler in zip(socks, (self.rtp_received, self.rtcp_received)):
             poller.add(sock, handler)
         self._poller = poller
-        self._socks = socks
+        self._socks = list(socks)
         self.local_port, self.local_rtcp_port = port, port + 1
         self._sendto = socks[0].sendto
         self._rtcp_sendto = socks[1].sendto
@@ -499,7 +428,7 @@ class Relay:
         self.rtcp_interval_s = rtcp_interval_s
         self.cname = cname
         self.sessions: set[MediaSession] = set()
-        self._poller = _SocketPoller()
+        self._poller = SocketPoller()
         self._reading = False
         self._ticker: LoopingCall | None = None
         self._ticks = 0
@@ -576,7 +505,7 @@ class Relay:
         for session in list(self.sessions):
             session.close()
         self._poller.connectionLost(None)
-        self._poller = _SocketPoller()
+        self._poller = SocketPoller()
 
     # -- timers ---------------------------------------------------------------------------
 
