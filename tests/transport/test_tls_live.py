@@ -1,0 +1,250 @@
+"""SIP over TLS and TCP on live sockets (127.0.0.1, port 0), with certificates made in the test by ``cryptography``.
+
+Both ends are our own stack on the real reactor: a server (``EchoUas``) and a
+client endpoint that sends OPTIONS to ``sip:...;transport=tls``.  The reactor
+is spun in bounded steps until the answer or the failure comes.
+"""
+
+from __future__ import annotations
+
+import datetime
+import ipaddress
+import time
+from dataclasses import dataclass
+from pathlib import Path
+
+import pytest
+from cryptography import x509
+from cryptography.hazmat.primitives import hashes, serialization
+from cryptography.hazmat.primitives.asymmetric import ec
+from cryptography.x509.oid import ExtendedKeyUsageOID, NameOID
+from twisted.internet import reactor
+
+from b2bua.config import SipSettings
+from b2bua.sip.endpoint import ResponseReceived, SipEndpoint, TransactionTimedOut, TransportFailed
+from b2bua.sip.peer import Peer
+from b2bua.sip_apps import EchoUas
+from b2bua.transport import SipTransports, TlsConfigError, listen_sip
+from b2bua.transport_tls import TlsFiles
+from tests.sipp.harness import free_port
+
+
+# ---- certificates -------------------------------------------------------------------------------
+@dataclass(frozen=True)
+class Pem:
+    cert: str
+    key: str
+
+
+def _name(cn: str) -> x509.Name:
+    return x509.Name([x509.NameAttribute(NameOID.COMMON_NAME, cn)])
+
+
+def _write(folder: Path, stem: str, cert: x509.Certificate, key) -> Pem:
+    cert_path, key_path = folder / f"{stem}.crt", folder / f"{stem}.key"
+    cert_path.write_bytes(cert.public_bytes(serialization.Encoding.PEM))
+    key_path.write_bytes(key.private_bytes(serialization.Encoding.PEM, serialization.PrivateFormat.PKCS8,
+                                           serialization.NoEncryption()))
+    return Pem(str(cert_path), str(key_path))
+
+
+def make_ca(folder: Path, cn: str):
+    key = ec.generate_private_key(ec.SECP256R1())
+    now = datetime.datetime.now(datetime.timezone.utc)
+    cert = (x509.CertificateBuilder().subject_name(_name(cn)).issuer_name(_name(cn)).public_key(key.public_key())
+            .serial_number(x509.random_serial_number()).not_valid_before(now - datetime.timedelta(days=1))
+            .not_valid_after(now + datetime.timedelta(days=30))
+            .add_extension(x509.BasicConstraints(ca=True, path_length=None), critical=True)
+            .add_extension(x509.KeyUsage(digital_signature=True, key_cert_sign=True, crl_sign=True,
+                                         content_commitment=False, key_encipherment=False, data_encipherment=False,
+                                         key_agreement=False, encipher_only=False, decipher_only=False), critical=True)
+            .sign(key, hashes.SHA256()))
+    return cert, key, _write(folder, cn, cert, key)
+
+
+def make_leaf(folder: Path, ca, cn: str, usage) -> Pem:
+    ca_cert, ca_key, _ = ca
+    key = ec.generate_private_key(ec.SECP256R1())
+    now = datetime.datetime.now(datetime.timezone.utc)
+    cert = (x509.CertificateBuilder().subject_name(_name(cn)).issuer_name(ca_cert.subject)
+            .public_key(key.public_key()).serial_number(x509.random_serial_number())
+            .not_valid_before(now - datetime.timedelta(days=1)).not_valid_after(now + datetime.timedelta(days=30))
+            .add_extension(x509.SubjectAlternativeName([x509.IPAddress(ipaddress.ip_address("127.0.0.1"))]),
+                           critical=False)
+            .add_extension(x509.ExtendedKeyUsage([usage]), critical=False)
+            .sign(ca_key, hashes.SHA256()))
+    return _write(folder, cn, cert, key)
+
+
+@pytest.fixture(scope="module")
+def pki(tmp_path_factory):
+    folder = tmp_path_factory.mktemp("pki")
+    ca = make_ca(folder, "test-ca")
+    other = make_ca(folder, "other-ca")
+    return {
+        "ca": ca[2].cert,
+        "server": make_leaf(folder, ca, "sip-server", ExtendedKeyUsageOID.SERVER_AUTH),
+        "client": make_leaf(folder, ca, "carrier", ExtendedKeyUsageOID.CLIENT_AUTH),
+        "stranger_server": make_leaf(folder, other, "stranger", ExtendedKeyUsageOID.SERVER_AUTH),
+    }
+
+
+# ---- two stacks on the real reactor --------------------------------------------------------------
+class Side:
+    def __init__(self, tls: TlsFiles | None) -> None:
+        self.endpoint = SipEndpoint(local_host="127.0.0.1", local_ports={})
+        self.events: list[object] = []
+        self.uas = EchoUas(self.endpoint, reactor.seconds)
+
+        def on_event(event):
+            self.events.append(event)
+            self.uas.on_event(event)
+        self.transports = SipTransports(reactor, self.endpoint, on_event, tls=tls)
+
+
+@pytest.fixture
+def sides():
+    made: list[Side] = []
+
+    def make(tls: TlsFiles | None = None) -> Side:
+        side = Side(tls)
+        made.append(side)
+        return side
+    yield make
+    for side in made:
+        side.transports.stop()
+    for _ in range(20):
+        reactor.iterate(0.001)
+
+
+def spin_until(predicate, timeout_s: float = 5.0) -> None:
+    deadline = time.monotonic() + timeout_s
+    for _ in range(5000):
+        if predicate():
+            return
+        if time.monotonic() > deadline:
+            break
+        reactor.iterate(0.005)
+    raise AssertionError("nothing happened in time")
+
+
+def ask_options(client: Side, uri: str) -> str:
+    request = client.endpoint.make_request("OPTIONS", uri, from_="<sip:carrier@127.0.0.1>", to=f"<{uri}>")
+    tid = client.endpoint.send_request(request, reactor.seconds())
+    client.transports.flush()
+    return tid
+
+
+def outcome(client: Side, tid: str):
+    for e in client.events:
+        if isinstance(e, ResponseReceived) and e.transaction_id == tid and e.response.status >= 200:
+            return e.response.status
+        if isinstance(e, (TransportFailed, TransactionTimedOut)) and e.transaction_id == tid:
+            return type(e).__name__
+    return None
+
+
+def test_options_over_tls_is_answered(pki, sides):
+    """A client trusting the test CA sends OPTIONS over TLS; the server's certificate checks out and 200 comes back."""
+    server = sides(TlsFiles(pki["server"].cert, pki["server"].key))
+    port = server.transports.listen_tls(0, "127.0.0.1")
+    client = sides(TlsFiles("", "", pki["ca"]))
+    tid = ask_options(client, f"sip:service@127.0.0.1:{port};transport=tls")
+    spin_until(lambda: outcome(client, tid) is not None)
+    assert outcome(client, tid) == 200
+    assert server.uas.counts["options"] == 1
+    assert list(client.transports.connections) == [Peer("tls", "127.0.0.1", port)]
+
+
+def test_mutual_tls_accepts_a_client_certificate_from_the_carrier_ca(pki, sides):
+    """With tls_client_ca set, a client presenting a certificate signed by that CA is answered."""
+    server = sides(TlsFiles(pki["server"].cert, pki["server"].key, pki["ca"]))
+    port = server.transports.listen_tls(0, "127.0.0.1")
+    client = sides(TlsFiles(pki["client"].cert, pki["client"].key, pki["ca"]))
+    tid = ask_options(client, f"sip:service@127.0.0.1:{port};transport=tls")
+    spin_until(lambda: outcome(client, tid) is not None)
+    assert outcome(client, tid) == 200
+
+
+def test_mutual_tls_refuses_a_client_without_certificate(pki, sides):
+    """With tls_client_ca set, a client with no certificate loses the connection; its request never reaches the TU."""
+    server = sides(TlsFiles(pki["server"].cert, pki["server"].key, pki["ca"]))
+    port = server.transports.listen_tls(0, "127.0.0.1")
+    client = sides(TlsFiles("", "", pki["ca"]))
+    tid = ask_options(client, f"sip:service@127.0.0.1:{port};transport=tls")
+    spin_until(lambda: outcome(client, tid) is not None)
+    assert outcome(client, tid) == "TransportFailed"
+    assert server.uas.counts["options"] == 0
+
+
+def test_client_refuses_a_server_certificate_from_another_ca(pki, sides):
+    """Our TLS client checks the peer: a server certificate not signed by the configured CA fails the request."""
+    server = sides(TlsFiles(pki["stranger_server"].cert, pki["stranger_server"].key))
+    port = server.transports.listen_tls(0, "127.0.0.1")
+    client = sides(TlsFiles("", "", pki["ca"]))
+    tid = ask_options(client, f"sip:service@127.0.0.1:{port};transport=tls")
+    spin_until(lambda: outcome(client, tid) is not None)
+    assert outcome(client, tid) == "TransportFailed"
+    assert server.uas.counts["options"] == 0
+
+
+def test_bad_tls_files_are_reported_with_the_key_name(tmp_path, pki, sides):
+    """A missing certificate file or a key that is not PEM raises TlsConfigError naming the setting."""
+    side = sides(TlsFiles(str(tmp_path / "missing.crt"), pki["server"].key))
+    with pytest.raises(TlsConfigError, match="tls_certificate"):
+        side.transports.listen_tls(0, "127.0.0.1")
+    (tmp_path / "junk.key").write_text("not a key")
+    side = sides(TlsFiles(pki["server"].cert, str(tmp_path / "junk.key")))
+    with pytest.raises(TlsConfigError, match="tls_private_key"):
+        side.transports.listen_tls(0, "127.0.0.1")
+
+
+def test_listen_sip_serves_udp_tcp_and_tls_from_the_config(pki, sides):
+    """listen_sip binds the configured ports, sets the endpoint's Via/Contact ports, and OPTIONS is answered on each."""
+    udp, tcp, tls = free_port(), free_port(), free_port()
+    settings = SipSettings(address="127.0.0.1", udp_port=udp, tcp_port=tcp, tls_port=tls,
+                           tls_certificate=pki["server"].cert, tls_private_key=pki["server"].key, tls_client_ca="",
+                           default_region="DE", max_call_duration_s=14400, session_expires_s=1800, min_se_s=90,
+                           user_agent="prepaid")
+    endpoint = SipEndpoint(local_host="127.0.0.1", local_ports={})
+    uas = EchoUas(endpoint, reactor.seconds)
+    transports, bound = listen_sip(reactor, endpoint, settings, uas.on_event)
+    try:
+        assert (bound.udp, bound.tcp, bound.tls) == (udp, tcp, tls)
+        assert endpoint.local_ports == {"udp": udp, "tcp": tcp, "tls": tls}
+        client = sides(TlsFiles("", "", pki["ca"]))
+        client.endpoint.local_ports["udp"] = client.transports.listen_udp(0, "127.0.0.1")
+        tids = [ask_options(client, f"sip:service@127.0.0.1:{udp}"),
+                ask_options(client, f"sip:service@127.0.0.1:{tcp};transport=tcp"),
+                ask_options(client, f"sip:service@127.0.0.1:{tls};transport=tls")]
+        spin_until(lambda: all(outcome(client, t) is not None for t in tids))
+        assert [outcome(client, t) for t in tids] == [200, 200, 200]
+        assert uas.counts["options"] == 3
+    finally:
+        transports.stop()
+
+
+def test_tcp_garbage_on_a_live_socket_closes_that_connection_only(sides):
+    """A live TCP peer sending unframeable bytes is disconnected; a second connection is still answered."""
+    import socket
+    server = sides()
+    port = server.transports.listen_tcp(0, "127.0.0.1")
+    bad = socket.create_connection(("127.0.0.1", port))
+    bad.setblocking(False)
+    bad.sendall(b"INVITE sip:x SIP/2.0\r\nContent-Length: lots\r\n\r\n")
+    closed = []
+
+    def bad_closed():
+        try:
+            closed.append(bad.recv(100) == b"")
+        except BlockingIOError:
+            return False
+        except ConnectionResetError:
+            closed.append(True)
+        return bool(closed)
+    spin_until(bad_closed)
+    bad.close()
+    client = sides()
+    tid = ask_options(client, f"sip:service@127.0.0.1:{port};transport=tcp")
+    spin_until(lambda: outcome(client, tid) is not None)
+    assert outcome(client, tid) == 200
