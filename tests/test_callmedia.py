@@ -320,3 +320,78 @@ def test_real_media_and_the_test_double_provide_the_callmedia_interface():
         wanted = list(inspect.signature(member).parameters)
         for cls in (RelayCallMedia, FakeMedia):
             assert list(inspect.signature(getattr(cls, name)).parameters) == wanted, (cls, name)
+
+
+def test_factory_from_the_example_config_preloads_every_profiles_prompts():
+    """from_config: one Relay on config.media's address and range (leg A may latch within the trusted carriers),
+    the prompts of each profile's language loaded before the first call; a call on a free range works."""
+    import dataclasses
+
+    from twisted.internet.task import Clock
+
+    from b2bua.config import default_config_path, load_config
+    from tests.media.test_relay_support import random_range
+
+    config = load_config(default_config_path())
+    lo, hi = random_range(60)
+    config = dataclasses.replace(config, media=dataclasses.replace(config.media, rtp_port_min=lo, rtp_port_max=hi))
+    clock = Clock()
+    factory = CallMediaFactory.from_config(reactor, config, clock=clock)
+    try:
+        assert factory.relay.address == config.media.address and factory.relay.ports.port_min == lo
+        assert factory.relay.silence_timeout_s == config.media.silence_timeout_s
+        assert factory.relay.latch_networks == tuple(config.trusted_carriers)
+        languages = {(p.language, p.prompts_dir) for p in config.profiles.values()}
+        assert len(factory.libraries) == len(languages)
+        for lang, folder in languages:
+            library = factory.libraries.get(lang, folder)
+            assert library.loads == len(library.names())        # all read at start, none mid-call
+        media = factory.for_call("c-config", "de")
+        assert lo <= media.ports[0] <= hi
+        media.close()
+    finally:
+        factory.close()
+
+
+def test_real_reactor_an_operators_recording_is_heard_and_done_fires_when_it_has_played(tmp_path):
+    """On the real reactor (bounded to a few seconds): the operator's own 0.5 s recording for "no_credit"
+    replaces the built-in one, the carrier hears it whole, and announce() fires about 0.5 s after it began."""
+    import time
+    import wave
+
+    from media.player import Player
+    from media.relay import Relay
+    from media.tones import tone_pcm
+    from tests.media.test_relay_support import pump, random_range
+    from tests.test_callmedia_support import Phone
+    from twisted.internet.task import LoopingCall
+
+    recording = tone_pcm(700, 300, 0.3) + tone_pcm(1100, 200, 0.3)
+    with wave.open(str(tmp_path / "no_credit.wav"), "wb") as w:
+        w.setnchannels(1), w.setsampwidth(2), w.setframerate(8000), w.writeframes(recording)
+    libraries = PromptLibraries()
+    lo, hi = random_range(60)
+    relay = Relay(reactor, "127.0.0.1", lo, hi, silence_timeout_s=60)
+    factory = CallMediaFactory(reactor, relay, Player(reactor), libraries)
+    carrier = Phone(2500, 0x1111)
+    talking = LoopingCall(lambda: carrier.talk(media.session.leg_a.local_port))
+    try:
+        media = factory.for_call("c-real", "de", str(tmp_path))
+        media.answer_for_a(carrier.sdp("8 101"))
+        talking.start(0.02)
+        pump(lambda: carrier.poll() >= 5, 2.0)
+        fired = []
+        began = time.monotonic()
+        media.announce(Announcement(Say.NO_CREDIT)).addCallback(lambda ok: fired.append((ok, time.monotonic())))
+        pump(lambda: fired, 3.0)
+        assert fired and fired[0][0] is True
+        assert 0.45 <= fired[0][1] - began <= 0.8
+        pump(lambda: False, 0.1)
+        heard, _ = carrier.heard()
+        expected = np.frombuffer(recording, "<i2").astype(float)
+        assert find(heard, expected)[1] > 0.98
+    finally:
+        if talking.running:
+            talking.stop()
+        factory.close()
+        carrier.close()
