@@ -100,7 +100,7 @@ struct stream { int fd; struct sockaddr_in dest; uint32_t ssrc; uint16_t seq; ui
 
 static int fds[2 * K];
 static double *transit; static long ntransit, cap;
-static long received;
+static long received, received_total;
 
 static void drain(int counting, double win_start, double win_end) {
     uint8_t buf[2048]; char ctrl[256];
@@ -110,8 +110,10 @@ static void drain(int counting, double win_start, double win_end) {
             struct msghdr m = { 0 }; m.msg_iov = &iov; m.msg_iovlen = 1; m.msg_control = ctrl; m.msg_controllen = sizeof ctrl;
             ssize_t n = recvmsg(fds[i], &m, MSG_DONTWAIT);
             if (n < 0) break;
-            if (!counting || n < 24) continue;
+            if (n < 24) continue;
             if (buf[12] == 0xD5 && buf[13] == 0xD5 && buf[14] == 0xD5 && buf[15] == 0xD5) continue;  /* relay's silence fill */
+            received_total++;
+            if (!counting) continue;
             received++;
             uint32_t magic; memcpy(&magic, buf + 12, 4);
             if (ntohl(magic) != MAGIC) continue;          /* mixed with an announcement: counted, not timed */
@@ -201,8 +203,8 @@ int main(int argc, char **argv) {
     double base = ntransit ? transit[0] : 0;
     double p99 = ntransit ? transit[(long)(ntransit * 0.99)] - base : 1e9;
     double p50 = ntransit ? transit[ntransit / 2] - base : 1e9;
-    printf("{\"sent\": %ld, \"received\": %ld, \"timed\": %ld, \"jitter_p99_ms\": %.3f, \"jitter_p50_ms\": %.3f, \"generator_late\": %ld}\n",
-           sent, received, ntransit, p99 * 1000, p50 * 1000, late);
+    printf("{\"sent\": %ld, \"received\": %ld, \"received_total\": %ld, \"timed\": %ld, \"jitter_p99_ms\": %.3f, \"jitter_p50_ms\": %.3f, \"generator_late\": %ld}\n",
+           sent, received, received_total, ntransit, p99 * 1000, p50 * 1000, late);
     return 0;
 }
 """
@@ -508,23 +510,31 @@ def run_step_c(exe: str, kind: str, calls: int, seconds: float, announce: float,
         ports = json.loads(relay.stdout.readline())["ports"]
         gen.stdin.write((f"{len(ports)}\n" + "".join(f"{a} {b}\n" for a, b in ports)).encode())
         gen.stdin.flush()
+        cpu_begin = proc_cpu(relay.pid)          # the relay is idle: the generator starts now
         relay_cpu = None
         for raw in gen.stdout:
             line = raw.decode().strip()
             if line == "MEASURE":
                 outside = proc_cpu(relay.pid)
+                wall_start = time.monotonic()
                 tell(relay, "start")
             elif line == "STOP":
                 stop_outside = proc_cpu(relay.pid)
+                wall = time.monotonic() - wall_start
                 relay_cpu = tell(relay, "stop")
                 if outside and stop_outside:
                     # measured from outside at the generator's window: an overloaded relay answers
                     # its control lines late, so its own start/stop window would shrink
                     relay_cpu.update(user_s=stop_outside[0] - outside[0], sys_s=stop_outside[1] - outside[1],
                                      cpu_s=stop_outside[0] + stop_outside[1] - outside[0] - outside[1],
-                                     relayed=None)
+                                     wall_s=wall, relayed=None)
             elif line.startswith("{"):
                 result = json.loads(line)
+                cpu_end = proc_cpu(relay.pid)
+                if cpu_begin and cpu_end:
+                    # CPU per packet over the whole run (warm-up included) against every packet the
+                    # generator got back: no window to misalign
+                    result["cpu_us_per_packet_run"] = (sum(cpu_end) - sum(cpu_begin)) / max(1, result["received_total"]) * 1e6
                 break
         tell(relay, "quit")
         relay.wait(timeout=20)
@@ -541,11 +551,12 @@ def run_step_c(exe: str, kind: str, calls: int, seconds: float, announce: float,
 
 def finish(result: dict, kind: str, announce: float, relay: dict, seconds: float) -> dict:
     relayed = relay["relayed"] or result["received"]
+    per_packet = result.get("cpu_us_per_packet_run") or (relay["cpu_s"] / relayed * 1e6 if relayed else None)
     result.update(kind=kind, announce_share=announce, relay_cpu_s=relay["cpu_s"], relayed=relayed,
                   relay_counters=relay.get("counters"), relay_user_s=relay.get("user_s"),
                   relay_sys_s=relay.get("sys_s"),
-                  cpu_us_per_packet=relay["cpu_s"] / relayed * 1e6 if relayed else None,
-                  relay_core_share=relay["cpu_s"] / seconds)
+                  cpu_us_per_packet=per_packet,
+                  relay_core_share=relay["cpu_s"] / (relay.get("wall_s") or seconds))
     result["passed"] = result["loss"] < LOSS_LIMIT and result["jitter_p99_ms"] < JITTER_LIMIT_MS
     return result
 
