@@ -1,0 +1,103 @@
+"""The web side's settings: frozen dataclasses built by whoever reads the config.
+
+``webhook/`` never reads ``b2bua``'s config itself; ``b2bua/webapp.py`` turns
+the B2BUA's ``Config`` and the secrets file into a :class:`WebSettings`.
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass, field
+
+from billing.profile import BillingProfile
+
+#: the hosts PayPal serves its webhook signing certificates from
+PAYPAL_CERT_ORIGINS = ("https://api.paypal.com", "https://api-m.paypal.com",
+                       "https://api.sandbox.paypal.com", "https://api-m.sandbox.paypal.com")
+
+METHODS = ("paypal", "klarna", "paysafecard")
+
+
+@dataclass(frozen=True)
+class MerchantAccount:
+    """One merchant account at one payment provider (credentials from the secrets file).
+
+    ``client_id``/``secret``: PayPal client credentials, Klarna API username and
+    password, paysafecard API key (``secret``, ``client_id`` unused).
+    ``webhook_id``: PayPal's id of the webhook registration (part of the signed string).
+    """
+
+    name: str
+    client_id: str = field(repr=False, default="")
+    secret: str = field(repr=False, default="")
+    webhook_id: str = ""
+
+    def __repr__(self) -> str:  # never print credentials
+        return f"MerchantAccount({self.name!r})"
+
+
+@dataclass(frozen=True)
+class PageProfile:
+    """What the web side needs of one billing profile."""
+
+    name: str
+    billing: BillingProfile
+    button: str
+    frame_ancestors: tuple[str, ...] = ()
+    language: str = "de"
+    #: payment method -> merchant account name
+    payments: tuple[tuple[str, str], ...] = ()
+    #: callers who withhold their number identify with a PIN: show it after a completed payment
+    show_pin: bool = False
+
+    def account_for(self, method: str) -> str | None:
+        return dict(self.payments).get(method)
+
+    @property
+    def methods(self) -> tuple[str, ...]:
+        names = dict(self.payments)
+        return tuple(m for m in METHODS if m in names)
+
+
+@dataclass(frozen=True)
+class ProviderUrls:
+    paypal: str = "https://api-m.paypal.com"
+    klarna: str = "https://api.klarna.com"
+    paysafecard: str = "https://api.paysafecard.com"
+
+
+@dataclass(frozen=True)
+class WebSettings:
+    """Everything ``webhook.server.build_site`` needs besides the store and the reactor."""
+
+    public_url: str
+    profiles: tuple[PageProfile, ...]
+    accounts: tuple[MerchantAccount, ...] = ()
+    urls: ProviderUrls = ProviderUrls()
+    paypal_cert_origins: tuple[str, ...] = PAYPAL_CERT_ORIGINS
+    default_region: str = "DE"
+    #: key for the page's form tokens (random per process when empty)
+    form_key: bytes = field(repr=False, default=b"")
+    max_body_bytes: int = 64 * 1024
+    #: requests per client address per minute on the public page
+    page_rate_per_min: int = 60
+    provider_timeout_s: float = 10.0
+    provider_attempts: int = 3
+    provider_retry_delay_s: float = 0.5
+
+    def profile_by_button(self, button: str) -> PageProfile | None:
+        for p in self.profiles:
+            if p.button == button:
+                return p
+        return None
+
+    def profile(self, name: str) -> PageProfile | None:
+        for p in self.profiles:
+            if p.name == name:
+                return p
+        return None
+
+    def account(self, name: str) -> MerchantAccount | None:
+        for a in self.accounts:
+            if a.name == name:
+                return a
+        return None
