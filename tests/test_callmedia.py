@@ -183,11 +183,11 @@ def test_no_common_codec_is_refused_with_488_and_garbage_with_400(rig):
 
 def test_ports_exhausted_is_a_503():
     """A relay with no free port pair: for_call raises MediaRefused 503 instead of crashing."""
-    from tests.test_callmedia_support import LIBRARIES, random_range
-    from media.relay import Relay
     from media.player import Player
+    from media.relay import Relay
+    from tests.test_callmedia_support import LIBRARIES, free_range
     from twisted.internet.task import Clock
-    lo, _ = random_range(4)
+    lo, _ = free_range(4)
     clock = Clock()
     relay = Relay(reactor, "127.0.0.1", lo, lo + 3, silence_timeout_s=60, clock=clock)
     factory = CallMediaFactory(clock, relay, Player(clock), LIBRARIES)
@@ -330,10 +330,10 @@ def test_factory_from_the_example_config_preloads_every_profiles_prompts():
     from twisted.internet.task import Clock
 
     from b2bua.config import default_config_path, load_config
-    from tests.media.test_relay_support import random_range
+    from tests.test_callmedia_support import free_range
 
     config = load_config(default_config_path())
-    lo, hi = random_range(60)
+    lo, hi = free_range(60)
     config = dataclasses.replace(config, media=dataclasses.replace(config.media, rtp_port_min=lo, rtp_port_max=hi))
     clock = Clock()
     factory = CallMediaFactory.from_config(reactor, config, clock=clock)
@@ -362,15 +362,15 @@ def test_real_reactor_an_operators_recording_is_heard_and_done_fires_when_it_has
     from media.player import Player
     from media.relay import Relay
     from media.tones import tone_pcm
-    from tests.media.test_relay_support import pump, random_range
-    from tests.test_callmedia_support import Phone
+    from tests.media.test_relay_support import pump
+    from tests.test_callmedia_support import Phone, free_range
     from twisted.internet.task import LoopingCall
 
     recording = tone_pcm(700, 300, 0.3) + tone_pcm(1100, 200, 0.3)
     with wave.open(str(tmp_path / "no_credit.wav"), "wb") as w:
         w.setnchannels(1), w.setsampwidth(2), w.setframerate(8000), w.writeframes(recording)
     libraries = PromptLibraries()
-    lo, hi = random_range(60)
+    lo, hi = free_range(60)
     relay = Relay(reactor, "127.0.0.1", lo, hi, silence_timeout_s=60)
     factory = CallMediaFactory(reactor, relay, Player(reactor), libraries)
     carrier = Phone(2500, 0x1111)

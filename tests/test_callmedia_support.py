@@ -21,13 +21,26 @@ from media.player import Player
 from media.relay import Relay
 from media.rtp import build_rtp, parse_rtp
 from tests.media.test_injection import band_level, find  # noqa: F401  (the same correlation as the media tests)
-from tests.media.test_relay_support import Endpoint, pump, random_range, settle
+from tests.media.test_relay_support import Endpoint, port_is_free, pump, random_range, settle
 
 #: one cache for the whole test run, as the app has one
 LIBRARIES = PromptLibraries()
 PT_CODEC = {0: "PCMU", 8: "PCMA"}
 CODEC_PT = {"PCMU": 0, "PCMA": 8}
 TONE_AMP = 3000
+
+
+def free_range(size: int = 60) -> tuple[int, int]:
+    """A random port range in 40000-60000 whose ports are all free right now.
+
+    Other runs on this machine (relay benchmarks) hold thousands of ports at
+    times, so a purely random range can fall into a block that is all taken.
+    """
+    for _ in range(50):
+        lo, hi = random_range(size)
+        if all(port_is_free(p) for p in range(lo, hi + 1)):
+            return lo, hi
+    return random_range(size)
 
 
 class Phone(Endpoint):
@@ -85,7 +98,7 @@ class Rig:
         self.library = LIBRARIES.get(lang)
         for attempt in range(5):
             # other runs on this machine may hold a block of ports where our random range fell: move on
-            lo, hi = random_range(60)
+            lo, hi = free_range(60)
             self.relay = Relay(reactor, "127.0.0.1", lo, hi, silence_timeout_s=silence_timeout_s, clock=self.clock)
             self.factory = CallMediaFactory(self.clock, self.relay, self.player, LIBRARIES)
             try:
