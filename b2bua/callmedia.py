@@ -26,7 +26,7 @@ from __future__ import annotations
 import logging
 import pathlib
 from decimal import Decimal
-from typing import Callable, Iterable, Sequence
+from typing import Callable, Iterable
 
 from twisted.internet.defer import Deferred, succeed
 
@@ -201,6 +201,7 @@ class RelayCallMedia:
         self._a_our_offer: SessionDescription | None = None  # late offer / offerless re-INVITE, awaiting the ACK
         self._a_late: bytes | None = None                    # our late offer's body
         self._b_our_offer: SessionDescription | None = None
+        self._b_last_answer: bytes | None = None
         self._key_down = False
         self._playbacks: set = set()
 
@@ -284,13 +285,18 @@ class RelayCallMedia:
     def offer_for_b(self) -> bytes:
         """Our offer to the agent: leg b's port, the codecs the carrier offered that we relay (its choice first)."""
         self._check_open()
-        self._b_our_offer = self._our_offer(self.local_b, self.a, self._a_codecs, self._a_events)
+        self._b_our_offer = make_offer(self.local_b, prefer=self.a.codec if self.a is not None else None,
+                                       codecs=self._a_codecs or AUDIO_CODECS, events=self._a_events)
+        self._b_last_answer = None
         return write_sdp(self._b_our_offer)
 
     def b_answered(self, answer: bytes | None) -> None:
         """The agent's SDP answer: leg b configured, audio relayed both ways; unusable: on_dead("media_refused")."""
         if self.closed or self._b_our_offer is None:
             return
+        if answer is not None and answer == self._b_last_answer:
+            return          # a retransmitted 200: keep the latched address
+        self._b_last_answer = answer
         self._accept("b", self._b_our_offer, answer)
 
     def reoffer_from_b(self, offer: bytes | None) -> bytes:
@@ -298,6 +304,7 @@ class RelayCallMedia:
         self._check_open()
         if offer is None:
             self._b_our_offer = self._our_offer(self.local_b, self.b, self._a_codecs, self._a_events)
+            self._b_last_answer = None
             return write_sdp(self._b_our_offer)
         sd = _parse(offer)
         prefer = self.b.codec if self.b is not None else (self.a.codec if self.a is not None else None)
@@ -306,7 +313,6 @@ class RelayCallMedia:
         except SdpError as exc:
             raise MediaRefused(exc.status, str(exc)) from None
         self._configure("b", negotiated)
-        self._b_our_offer = None
         return write_sdp(ours)
 
     def b_acked(self, answer: bytes | None) -> None:
@@ -318,8 +324,11 @@ class RelayCallMedia:
     @staticmethod
     def _our_offer(local: LocalSdp, current: Negotiated | None, codecs: tuple[str, ...],
                    events: bool) -> SessionDescription:
-        return make_offer(local, prefer=current.codec if current is not None else None,
-                          codecs=codecs or AUDIO_CODECS, events=events)
+        """Our offer on a leg: before it negotiated, ``codecs``; after, just what is in use (so an offer that
+        only refreshes the session says what we said before, and keeps the o= version)."""
+        if current is not None:
+            return make_offer(local, codecs=(current.codec,), events=current.event_payload_type is not None)
+        return make_offer(local, codecs=codecs or AUDIO_CODECS, events=events)
 
     def _accept(self, leg: str, offer: SessionDescription, answer: bytes | None) -> None:
         try:

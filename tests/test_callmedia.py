@@ -10,6 +10,7 @@ from __future__ import annotations
 import inspect
 from decimal import Decimal
 
+import numpy as np
 import pytest
 from twisted.internet import reactor
 
@@ -23,7 +24,6 @@ from media.tones import beeps_pcm
 from tests.media.test_relay_support import port_is_free
 from tests.test_call import FakeMedia
 from tests.test_callmedia_support import Rig, band_level, find, pcm_of
-import numpy as np
 
 
 @pytest.fixture
@@ -395,3 +395,35 @@ def test_real_reactor_an_operators_recording_is_heard_and_done_fires_when_it_has
             talking.stop()
         factory.close()
         carrier.close()
+
+
+def test_agent_reinvite_hold_and_a_session_refresh_without_sdp(rig):
+    """The agent holds (re-INVITE sendonly): answered recvonly on leg b's port and we stop sending to it; a
+    session refresh from the carrier without SDP gets our offer with the codec in use, same o= version, and
+    the ACK's answer keeps the audio flowing."""
+    rig.bridge(agent_codec="PCMU")
+    rig.step(3)
+    hold = rig.media.reoffer_from_b(rig.agent.sdp("0 101", direction="sendonly", version=2))
+    sd, m = audio_section(hold)
+    assert m.port == rig.media.session.leg_b.local_port and m.formats == ("0", "101") and m.direction == "recvonly"
+    assert rig.media.session.leg_b.may_send is False
+    last_a = rig.media.answer_for_a(rig.carrier.sdp())
+    refresh = rig.media.reoffer_from_a(None)
+    sd_r, m_r = audio_section(refresh)
+    assert m_r.formats[0] == "8" and sd_r.origin.version == parse_sdp(last_a).origin.version
+    rig.media.a_acked(rig.carrier.sdp("8 101", version=2))
+    assert rig.media.a.codec == "PCMA" and rig.dead == []
+    rig.media.reoffer_from_b(rig.agent.sdp("0 101", version=3))
+    before = rig.carrier.poll()
+    rig.step(10)
+    assert rig.agent.poll() > 0 and rig.carrier.poll() >= before + 9
+
+
+def test_a_repeated_agent_answer_keeps_the_latched_address(rig):
+    """The agent's 200 retransmitted: b_answered with the same SDP again does not reset latching."""
+    rig.bridge()
+    rig.step(3)
+    latched = rig.media.session.leg_b.latched
+    assert latched is not None
+    rig.media.b_answered(rig.agent.sdp("8 101"))
+    assert rig.media.session.leg_b.latched == latched
