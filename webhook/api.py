@@ -24,9 +24,9 @@ _IDEM_KEY = re.compile(r"^[ -~]{1,200}$")
 
 
 class BadRequest(Exception):
-    def __init__(self, status: int, reason: str, **extra) -> None:
-        super().__init__(reason)
-        self.answer = error(status, reason, **extra)
+    def __init__(self, status: int, text: str, **extra) -> None:
+        super().__init__(text)
+        self.answer = error(status, text, **extra)
 
 
 def account_doc(account, currency: str) -> dict:

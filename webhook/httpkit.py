@@ -37,8 +37,8 @@ def json_answer(status: int, doc, headers: tuple[tuple[str, str], ...] = ()) -> 
     return Answer(status, json.dumps(doc, separators=(",", ":"), sort_keys=True).encode(), "application/json", headers)
 
 
-def error(status: int, reason: str, **extra) -> Answer:
-    return json_answer(status, {"error": reason, **extra})
+def error(status: int, text: str, **extra) -> Answer:
+    return json_answer(status, {"error": text, **extra})
 
 
 class LimitedRequest(Request):

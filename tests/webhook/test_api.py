@@ -1,0 +1,99 @@
+"""The balance API on the live Site: keys, profiles, credit/debit/transactions/renumber, idempotency."""
+
+from __future__ import annotations
+
+import hashlib
+import json
+
+import sqlalchemy as sa
+
+from billing.db import model
+from webhook import apikeys
+
+from .harness import run
+
+NUMBER = "+4915112345678"
+PATH = "/api/v1/accounts/demo/%2B4915112345678"
+
+
+def make_key(env, profiles=("demo",)):
+    key, token = run(env.store.run(apikeys.create, "Demo Beratung GmbH", profiles, env.store.now_ms()))
+    return key, token
+
+
+def post(env, token, path, doc, **headers):
+    h = {"Authorization": f"Bearer {token}", "Content-Type": "application/json", **headers}
+    return env.call("POST", path, body=json.dumps(doc).encode(), headers=h)
+
+
+def get(env, token, path):
+    return env.call("GET", path, headers={"Authorization": f"Bearer {token}"})
+
+
+def test_keys_are_stored_hashed_and_limited_to_their_profiles(env):
+    """No key, a wrong or revoked key -> 401; a key of another profile -> 403; the row holds only the SHA-256."""
+    key, token = make_key(env)
+    _, other_token = make_key(env, ("other",))
+    row = run(env.store.run(lambda c: c.execute(sa.select(model.api_keys).where(model.api_keys.c.id == key.id)).one()))
+    assert row.key_hash == hashlib.sha256(token.encode()).hexdigest() and token not in row.key_hash
+    assert env.call("GET", PATH).status == 401
+    assert get(env, token[:-1] + ("A" if token[-1] != "A" else "B"), PATH).status == 401
+    assert get(env, other_token, PATH).status == 403
+    assert get(env, token, PATH).status == 404  # allowed, but no account yet
+    assert run(env.store.run(apikeys.revoke, key.id, env.store.now_ms()))
+    assert get(env, token, PATH).status == 401
+
+
+def test_credit_debit_transactions_renumber(env):
+    """Credit once per reference; a debit beyond the balance is 409 'insufficient' and changes nothing."""
+    _, token = make_key(env)
+    r = post(env, token, PATH + "/credit", {"amount_cents": 500, "reference": "c-1", "note": "goodwill"})
+    assert r.status == 200 and r.json()["applied"] is True and r.json()["account"]["balance_cents"] == 500
+    r = post(env, token, PATH + "/credit", {"amount_cents": 500, "reference": "c-1"})
+    assert r.status == 200 and r.json()["applied"] is False and env.balance(NUMBER) == 500
+    r = post(env, token, PATH + "/debit", {"amount_cents": 501, "reference": "d-1"})
+    assert r.status == 409 and r.json()["reason"] == "insufficient" and env.balance(NUMBER) == 500
+    r = post(env, token, PATH + "/debit", {"amount_cents": 200, "reference": "d-2"})
+    assert r.status == 200 and r.json()["account"]["balance_cents"] == 300
+    assert post(env, token, "/api/v1/accounts/demo/+4930999999/debit",
+                {"amount_cents": 1, "reference": "d-3"}).status == 404
+    for bad in ({"amount_cents": 0, "reference": "x"}, {"amount_cents": True, "reference": "x"},
+                {"amount_cents": 5}, {"amount_cents": 5, "reference": "has space"}):
+        assert post(env, token, PATH + "/credit", bad).status == 400
+    r = get(env, token, PATH + "/transactions?limit=10")
+    assert r.status == 200
+    assert [(t["kind"], t["amount_cents"]) for t in r.json()["transactions"]] == [("api_debit", -200),
+                                                                               ("api_credit", 500)]
+    r = post(env, token, PATH + "/renumber", {"new_number": "0151 22222222"})
+    assert r.status == 200 and r.json()["account"]["number"] == "+4915122222222"
+    assert get(env, token, "/api/v1/accounts/demo/015122222222").json()["balance_cents"] == 300
+    post(env, token, PATH + "/credit", {"amount_cents": 100, "reference": "c-2"})
+    r = post(env, token, PATH + "/renumber", {"new_number": "+4915122222222"})
+    assert r.status == 409 and r.json()["reason"] == "number_taken"
+
+
+def test_idempotency_key_replays_once_and_refuses_another_body(env):
+    """Same Idempotency-Key + same body: the first answer again, booked once; another body: 422."""
+    _, token = make_key(env)
+    post(env, token, PATH + "/credit", {"amount_cents": 1000, "reference": "seed"})
+    doc = {"amount_cents": 300, "reference": "svc-1"}
+    first = post(env, token, PATH + "/debit", doc, **{"Idempotency-Key": "k-1"})
+    again = post(env, token, PATH + "/debit", doc, **{"Idempotency-Key": "k-1"})
+    assert first.status == again.status == 200
+    assert first.body == again.body and again.headers.get("idempotent-replayed") == "true"
+    assert env.balance(NUMBER) == 700
+    other = post(env, token, PATH + "/debit", {"amount_cents": 301, "reference": "svc-1"}, **{"Idempotency-Key": "k-1"})
+    assert other.status == 422 and env.balance(NUMBER) == 700
+
+
+def test_body_limit_bad_json_and_openapi(sqlite_env):
+    """A body over the limit is 413, non-JSON 400; the OpenAPI document is served without a key."""
+    env = sqlite_env
+    _, token = make_key(env)
+    big = b'{"amount_cents": 1, "reference": "' + b"x" * (70 * 1024) + b'"}'
+    r = env.call("POST", PATH + "/credit", body=big, headers={"Authorization": f"Bearer {token}"})
+    assert r.status == 413
+    r = env.call("POST", PATH + "/credit", body=b"{nope", headers={"Authorization": f"Bearer {token}"})
+    assert r.status == 400
+    doc = env.call("GET", "/api/v1/openapi.json").json()
+    assert doc["openapi"].startswith("3.") and "/api/v1/accounts/{profile}/{number}/debit" in doc["paths"]
