@@ -41,7 +41,7 @@ from media.tones import warning_tone
 
 from .call import Announcement, Say
 
-__all__ = ["MediaRefused", "PromptLibraries", "CallMediaFactory", "RelayCallMedia", "phrase_for"]
+__all__ = ["MediaRefused", "PromptLibraries", "CallMediaFactory", "RelayCallMedia", "phrase_for", "prompt_sets"]
 
 log = logging.getLogger(__name__)
 
@@ -106,8 +106,27 @@ class PromptLibraries:
         """Load every built-in prompt of each (language, prompts_dir) now; raises PromptError naming a bad file."""
         return sum(self.get(lang, prompts_dir).preload() for lang, prompts_dir in set(pairs))
 
+    def refresh(self, pairs: Iterable[tuple[str, str]]) -> int:
+        """On reload: read the operators' folders afresh (recordings may have changed), all or nothing.
+
+        Fresh libraries for the pairs with a folder are loaded first and swapped in only when every one
+        loaded; a bad recording raises PromptError and the libraries in use stay as they were.  Calls
+        already running keep the library they started with.
+        """
+        pairs = set(pairs)
+        fresh = {(lang, d): PromptLibrary(self.folder, lang, d) for lang, d in pairs if d}
+        count = sum(library.preload() for library in fresh.values())
+        count += sum(self.get(lang, d).preload() for lang, d in pairs if not d)
+        self._libraries.update(fresh)
+        return count
+
     def __len__(self) -> int:
         return len(self._libraries)
+
+
+def prompt_sets(config) -> set[tuple[str, str]]:
+    """The (language, prompts_dir) of every profile of a :class:`b2bua.config.Config`."""
+    return {(p.language, p.prompts_dir) for p in config.profiles.values()}
 
 
 # -- the factory ------------------------------------------------------------------------
@@ -116,7 +135,7 @@ class CallMediaFactory:
     """Makes each call's :class:`RelayCallMedia` on one relay, one player and the shared prompt libraries."""
 
     def __init__(self, reactor, relay: Relay, player: Player, libraries: PromptLibraries) -> None:
-        self.reactor = reactor
+        self.reactor = reactor          # IReactorTime: one callLater, for news that must not interrupt the caller
         self.relay = relay
         self.player = player
         self.libraries = libraries
@@ -130,8 +149,14 @@ class CallMediaFactory:
                       clock=clock, latch_networks=tuple(config.trusted_carriers))
         libraries = PromptLibraries()
         if preload:
-            libraries.preload((p.language, p.prompts_dir) for p in config.profiles.values())
-        return cls(reactor, relay, Player(clock if clock is not None else reactor), libraries)
+            libraries.preload(prompt_sets(config))
+        clock = clock if clock is not None else reactor
+        return cls(clock, relay, Player(clock), libraries)
+
+    def reload_prompts(self, config) -> int:
+        """SIGHUP: the prompts of the new config's profiles, operators' folders read again (see
+        :meth:`PromptLibraries.refresh`); raises PromptError, and keeps the old prompts, on a bad file."""
+        return self.libraries.refresh(prompt_sets(config))
 
     def for_call(self, call_id: str, profile_language: str, prompts_dir: str = "", *,
                  on_dead: Callable[[str], object] = lambda reason: None,
@@ -420,7 +445,14 @@ class RelayCallMedia:
 
     def _report_dead(self, reason: str) -> None:
         if not self.closed:
-            self._on_dead(reason)
+            self._tell(self._on_dead, reason)
+
+    def _tell(self, callback: Callable[[str], object], value: str) -> None:
+        # called from the relay's timer and socket reader: a failing owner must not stop other calls' media
+        try:
+            callback(value)
+        except Exception:
+            log.exception("call %s: the call's handler of %r failed", self.call_id, value)
 
     def _dtmf(self, leg_name: str, digit: str, end: bool) -> None:
         """The relay's start and end of each event: the caller's key, once (at its start, or its end if
@@ -431,4 +463,4 @@ class RelayCallMedia:
             self._key_down = False
             return
         self._key_down = not end
-        self._on_dtmf(digit)
+        self._tell(self._on_dtmf, digit)

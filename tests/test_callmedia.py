@@ -427,3 +427,47 @@ def test_a_repeated_agent_answer_keeps_the_latched_address(rig):
     assert latched is not None
     rig.media.b_answered(rig.agent.sdp("8 101"))
     assert rig.media.session.leg_b.latched == latched
+
+
+def test_a_failing_on_dead_handler_does_not_stop_the_relays_timers():
+    """on_dead raising (a bug in the owner): logged; the relay's ticker keeps running for the other calls."""
+    r = Rig(silence_timeout_s=5)
+    try:
+        r.media._on_dead = lambda reason: 1 / 0
+        r.bridge()
+        r.step(5)
+        r.step(350, carrier=False, agent=False)
+        assert r.media.dead_reason == "media_timeout"
+        assert r.relay._ticker is not None and r.relay._ticker.running
+        before = r.agent.poll()
+        r.step(10, carrier=False, agent=False)
+        assert r.agent.poll() > before                 # silence fill still flows
+    finally:
+        r.close()
+
+
+def test_reloading_prompts_reads_the_operators_folder_again_all_or_nothing(tmp_path):
+    """refresh: a changed recording in the operator's folder is used after reload; a broken one raises
+    PromptError and the prompts in use stay."""
+    import wave
+
+    from media.library import PromptError
+    from media.tones import tone_pcm
+
+    def record(pcm):
+        with wave.open(str(tmp_path / "no_credit.wav"), "wb") as w:
+            w.setnchannels(1), w.setsampwidth(2), w.setframerate(8000), w.writeframes(pcm)
+
+    libs = PromptLibraries()
+    record(tone_pcm(500, 200))
+    libs.preload([("en", str(tmp_path))])
+    old = libs.get("en", str(tmp_path))
+    assert len(old.frames(["no_credit"], "PCMA")) == 10
+    record(tone_pcm(500, 400))
+    libs.refresh([("en", str(tmp_path)), ("de", "")])
+    assert len(libs.get("en", str(tmp_path)).frames(["no_credit"], "PCMA")) == 20
+    (tmp_path / "no_credit.wav").write_bytes(b"RIFF not really")
+    kept = libs.get("en", str(tmp_path))
+    with pytest.raises(PromptError):
+        libs.refresh([("en", str(tmp_path))])
+    assert libs.get("en", str(tmp_path)) is kept
