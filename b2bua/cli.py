@@ -20,6 +20,8 @@ COMMAND_MODULES = (
     "b2bua.commands.accounts",
     "b2bua.commands.statement",
     "b2bua.commands.reconcile",
+    "b2bua.commands.button",
+    "b2bua.commands.apikey",
 )
 
 

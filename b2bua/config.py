@@ -164,6 +164,9 @@ SCHEMA = Section("prepaid", "the prepaid config", tables=(
         Field("paypal_api_url", string, "PayPal REST base URL", "https://api-m.paypal.com"),
         Field("klarna_api_url", string, "Klarna API base URL", "https://api.klarna.com"),
         Field("paysafecard_api_url", string, "paysafecard REST base URL", "https://api.paysafecard.com"),
+        Field("paypal_cert_origins", list_of(origin), "origins PayPal webhook signing certificates are fetched from",
+              ("https://api.paypal.com", "https://api-m.paypal.com", "https://api.sandbox.paypal.com",
+               "https://api-m.sandbox.paypal.com")),
     ), required=False),
     Section("profiles", "billing profiles by name", entry=PROFILE),
 ))
@@ -217,6 +220,7 @@ class PaymentSettings:
     paypal_api_url: str
     klarna_api_url: str
     paysafecard_api_url: str
+    paypal_cert_origins: tuple[str, ...] = ()
 
 
 @dataclass(frozen=True)
