@@ -471,3 +471,23 @@ def test_reloading_prompts_reads_the_operators_folder_again_all_or_nothing(tmp_p
     with pytest.raises(PromptError):
         libs.refresh([("en", str(tmp_path))])
     assert libs.get("en", str(tmp_path)) is kept
+
+
+def test_topped_up_is_mixed_to_the_caller_only(rig):
+    """TOPPED_UP (mixed, caller only): the carrier hears it over the agent's tone; the agent hears no words and
+    its stream carries the carrier's tone throughout."""
+    rig.bridge()
+    rig.step(10)
+    names = phrases.topped_up("de", 12)
+    prompt = pcm_of(rig.library, names)
+    fired = []
+    rig.media.announce(Announcement(Say.TOPPED_UP, to_caller=True, mixed=True, minutes=12)).addCallback(fired.append)
+    rig.step(len(prompt) // 160 + 5)
+    assert fired == [True]
+    at_carrier, _ = rig.carrier.heard()
+    lag, score = find(at_carrier, prompt)
+    assert score > 0.6 and abs(lag - 10 * 160) <= 2 * 160
+    assert band_level(at_carrier[lag:lag + len(prompt)], 3000) > 0.7 * band_level(at_carrier[:1600], 3000)
+    at_agent, _ = rig.agent.heard()
+    assert find(at_agent, prompt)[1] < 0.3
+    assert rig.media.session.b_out.packets_own == 0

@@ -165,3 +165,24 @@ def test_warning_to_both_then_the_last_words_then_bye_when_the_credit_is_spent(s
     assert rec.end_reason == "credit_exhausted" and s.call.state is St.DONE
     assert rec.charge_cents + s.store.balances[("demo", CALLER)] == 20 and rec.charge_cents > 0
     assert s.rig.relay.counters().sessions_open == 0
+
+
+@pytest.mark.parametrize("balance,identity,names", [
+    (50, CallerIdentity(CALLER, "from", False, CallerClass.LANDLINE), phrases.no_credit("de")),
+    (1000, CallerIdentity(None, "none", True, None), phrases.withheld("de", False)),
+], ids=["no_credit", "withheld"])
+def test_refused_callers_hear_why_then_bye_and_no_agent_is_rung(scenes, balance, identity, names):
+    """No credit / withheld number: the carrier is answered, hears the whole message, gets BYE when it ends;
+    no agent leg is ever made; the ports are freed."""
+    s = scenes(balance, Profile("demo", billing_profile()))
+    s.call.identity = identity
+    answered_s = s.rig.clock.seconds()
+    s.call.start()
+    assert s.a.sent == [200]
+    s.run(lambda: "BYE" in s.a.sent, 600)
+    assert s.legs == [] and s.call.state is St.DONE and s.rig.media.closed
+    prompt = pcm_of(s.rig.library, names)
+    heard, _ = s.rig.carrier.heard()
+    lag, score = find(heard, prompt)
+    assert score > 0.99 and len(heard) - (lag + len(prompt)) < 3 * 160      # nothing much after it
+    assert abs(s.byes_at["a"] - answered_s - len(prompt) / 8000) <= 0.021  # BYE when the words end
