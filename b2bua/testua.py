@@ -8,7 +8,8 @@ sends G.711 audio every 20 ms on the injected reactor (a sine of ``tone_hz``,
 or silence when ``tone_hz`` is None), RECORDS every audio packet it receives
 (decoded to 16-bit PCM, with its arrival time, RTP sequence and timestamp),
 sends BYE (:meth:`TestUa.hangup`, or ``hangup_after_s``) or takes one, and
-reports a frozen :class:`UaSummary` through :attr:`TestUa.ended`.
+reports a frozen :class:`UaSummary` through :attr:`TestUa.ended` (and the answer time
+through :attr:`TestUa.answered`, which never fires for a call not answered).
 
 What it heard is :meth:`RtpPeer.recording`: one signal of 8 kHz samples placed
 by RTP timestamp (gaps stay silent), so a prompt can be found in it with
@@ -305,6 +306,7 @@ class TestUa:
         self.rtp = RtpPeer(reactor, address, tone_hz=tone_hz, amplitude=amplitude, ssrc=ssrc)
         self.sip_port: int | None = None
         self.ended: Deferred = Deferred()
+        self.answered: Deferred = Deferred()       # fires with the answer time (reactor seconds)
         self.events: list[tuple[float, str]] = []
         self.final_status: int | None = None
         self.invited_at: float | None = None
@@ -465,6 +467,7 @@ class TestUa:
     def _answered(self, now: float) -> None:
         self.answered_at = now
         self.note(f"answered ({self.rtp.codec})")
+        self.answered.callback(now)
         self.rtp.start_sending(self.rtp.remote[0], self.rtp.remote[1], self.rtp.codec)
         if self.hangup_after_s is not None:
             self._hangup_timer = self.reactor.callLater(self.hangup_after_s, self.hangup)

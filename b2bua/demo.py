@@ -1,0 +1,608 @@
+"""``prepaid demo``: the whole system on a temporary SQLite store, one scripted call, and its timeline.
+
+:func:`demo_config` turns the example config into a demo one (SQLite in a
+temporary folder, SIP/HTTP/RTP on free ports of 127.0.0.1, the demo profile's
+agent at the built-in agent, timing scaled down: increments of 1/1, the warning
+5 s before the end, top-ups of cents so that the credit lasts seconds).
+:class:`Demo` starts a :class:`~b2bua.app.Node` with the real call media on the
+injected reactor, tops up the demo caller through the store (with the bonus),
+lets the built-in carrier (:class:`~b2bua.testua.TestUa`, a 700 Hz tone) call
+the service number, the built-in agent answer (a 1900 Hz tone), tops up again
+during the call, and waits until the credit is spent and the call is settled.
+
+:func:`timeline` merges what happened, relative to the carrier's INVITE:
+the call's own events (``Call.events``), the ledger rows of the caller, the
+call record, and what the two phones heard, found in their recordings by
+cross-correlation against the prompts and the warning tone.
+:func:`verdict` says whether the call went as expected (answered, bridged,
+warned, cut off by the credit, the ledger adding up to the cent, the audio
+heard) and lists the reasons when not.
+"""
+
+from __future__ import annotations
+
+import pathlib
+import random
+import socket
+import tomllib
+import uuid
+from dataclasses import dataclass, field
+from decimal import Decimal
+from typing import Any
+
+import numpy as np
+from twisted.internet.defer import Deferred, inlineCallbacks, returnValue
+from twisted.internet.task import deferLater
+from twisted.logger import Logger
+
+from billing.profile import CallerClass
+from billing.rating import charge_cents, tariff_for
+from media import phrases
+from media.tones import beeps_pcm
+
+from .app import Node
+from .call import Announcement, Say
+from .callmedia import CallMediaFactory, phrase_for
+from .config import Config, load_config
+from .testua import TestUa, UaSummary, band_level, find
+
+__all__ = ["DemoPlan", "DemoResult", "Demo", "demo_config", "write_demo_config", "timeline", "verdict",
+           "example_config_path", "sipp_scenario", "report", "settlement_lines"]
+
+log = Logger()
+
+PROFILE = "demo"
+CALLER = "+493088776655"             # a Berlin landline: the landline tariff
+CARRIER_HZ = 700
+AGENT_HZ = 1900
+HEARD_SCORE = 0.6                    # normalised correlation that counts as "heard" (mixed over a tone)
+TONE_SHARE = 0.8                     # the other side's tone is this share of the two tones' levels we heard
+
+
+@dataclass(frozen=True)
+class DemoPlan:
+    """The script: amounts in cents (each with its bonus in the demo profile), times in seconds."""
+
+    first_topup_cents: int = 50
+    first_bonus_cents: int = 5
+    midcall_topup_cents: int = 20
+    midcall_bonus_cents: int = 2
+    topup_after_answer_s: float = 3.0
+    warn_before_s: int = 5
+    increment: str = "1/1"
+    agent_ring_s: float = 0.5
+    watchdog_s: float = 90.0
+
+
+def example_config_path() -> pathlib.Path:
+    """``conf/prepaid.toml`` of this checkout (next to the package), else of the working directory."""
+    here = pathlib.Path(__file__).resolve().parent.parent / "conf" / "prepaid.toml"
+    return here if here.exists() else pathlib.Path("conf/prepaid.toml")
+
+
+def free_port(host: str = "127.0.0.1") -> int:
+    """A port free for both UDP and TCP on ``host`` right now."""
+    for _ in range(50):
+        with socket.socket(socket.AF_INET, socket.SOCK_DGRAM) as udp:
+            udp.bind((host, 0))
+            port = udp.getsockname()[1]
+            with socket.socket(socket.AF_INET, socket.SOCK_STREAM) as tcp:
+                try:
+                    tcp.bind((host, port))
+                except OSError:
+                    continue
+                return port
+    raise OSError("no free port found for UDP and TCP")
+
+
+def demo_config(example: dict[str, Any], *, folder: pathlib.Path, agent_uri: str, plan: DemoPlan,
+                sip_port: int, http_port: int, rtp_range: tuple[int, int]) -> dict[str, Any]:
+    """The example config (as parsed TOML) changed for the demo; the example itself is not touched."""
+    raw = {k: (dict(v) if isinstance(v, dict) else v) for k, v in example.items()}
+    raw["node"] = {"id": "demo"}
+    raw["sip"] = {**raw.get("sip", {}), "address": "127.0.0.1", "udp_port": sip_port, "tcp_port": sip_port}
+    for key in ("tls_port", "tls_certificate", "tls_private_key", "tls_client_ca"):
+        raw["sip"].pop(key, None)
+    raw["carriers"] = {**raw.get("carriers", {}), "trusted": ["127.0.0.1"]}
+    raw["http"] = {**raw.get("http", {}), "address": "127.0.0.1", "port": http_port,
+                   "public_url": f"http://127.0.0.1:{http_port}"}
+    raw["store"] = {**raw.get("store", {}), "url": f"sqlite:///{folder / 'prepaid.db'}"}
+    raw["media"] = {**raw.get("media", {}), "address": "127.0.0.1", "rtp_port_min": rtp_range[0],
+                    "rtp_port_max": rtp_range[1]}
+    profiles = {name: dict(p) for name, p in raw.get("profiles", {}).items()}
+    demo = profiles.get(PROFILE)
+    if demo is None:
+        raise ValueError(f"the example config has no [profiles.{PROFILE}]")
+    demo.update({"agents": [agent_uri], "increment": plan.increment, "warn_before_s": plan.warn_before_s,
+                 "charging_starts": "answer", "ring_timeout_s": 10,
+                 "topups": {_eur(plan.first_topup_cents): _eur(plan.first_bonus_cents),
+                            _eur(plan.midcall_topup_cents): _eur(plan.midcall_bonus_cents)}})
+    demo.pop("first_caller", None)
+    raw["profiles"] = {PROFILE: demo}
+    return raw
+
+
+def _eur(cents: int) -> str:
+    return f"{Decimal(cents) / 100:.2f}"
+
+
+def dump_toml(data: dict[str, Any]) -> str:
+    """TOML for the config's subset: tables of strings, numbers, booleans and lists of those."""
+    def value(v: Any) -> str:
+        if isinstance(v, bool):
+            return "true" if v else "false"
+        if isinstance(v, (int, float)):
+            return str(v)
+        if isinstance(v, str):
+            return '"' + v.replace("\\", "\\\\").replace('"', '\\"') + '"'
+        if isinstance(v, (list, tuple)):
+            return "[" + ", ".join(value(x) for x in v) + "]"
+        raise TypeError(f"cannot write {type(v).__name__} to TOML")
+
+    def key(k: str) -> str:
+        return k if k.replace("_", "").replace("-", "").isalnum() else value(k)
+
+    lines: list[str] = []
+
+    def table(prefix: str, d: dict[str, Any]) -> None:
+        scalars = {k: v for k, v in d.items() if not isinstance(v, dict)}
+        if prefix:
+            lines.append(f"\n[{prefix}]")
+        lines.extend(f"{key(k)} = {value(v)}" for k, v in scalars.items())
+        for k, v in d.items():
+            if isinstance(v, dict):
+                table(f"{prefix}.{key(k)}" if prefix else key(k), v)
+
+    table("", data)
+    return "\n".join(lines).lstrip("\n") + "\n"
+
+
+def write_demo_config(folder: pathlib.Path, *, agent_uri: str, plan: DemoPlan,
+                      example_path: pathlib.Path | None = None) -> pathlib.Path:
+    """Write ``folder/prepaid.toml`` (free ports, SQLite in ``folder``); returns its path."""
+    example = tomllib.loads((example_path or example_config_path()).read_text())
+    base = random.randrange(30000, 59000, 2)
+    raw = demo_config(example, folder=folder, agent_uri=agent_uri, plan=plan, sip_port=free_port(),
+                      http_port=free_port(), rtp_range=(base, base + 400))
+    path = folder / "prepaid.toml"
+    path.write_text("# prepaid demo: the example config with free ports, a temporary store, scaled timing\n"
+                    + dump_toml(raw))
+    return path
+
+
+def sipp_scenario(folder: pathlib.Path, caller: str = CALLER) -> pathlib.Path:
+    """A SIPp carrier scenario whose From is ``caller`` (SIPp's built-in uac sends From ``sipp``)."""
+    path = folder / "demo_carrier.xml"
+    path.write_text(_SIPP_UAC.replace("CALLER", caller))
+    return path
+
+
+# ---- the media of the demo's node -------------------------------------------------------------------
+class _NodeMedia:
+    """``Node``'s media factory: each call's real media, with dead media reported to the call."""
+
+    def __init__(self, node: Node, config: Config) -> None:
+        self.node = node
+        self.factory = CallMediaFactory.from_config(node.reactor, config)
+
+    def for_profile_call(self, call_id: str, profile):
+        def dead(reason: str) -> None:
+            call = self.node.manager.calls.get(call_id) if self.node.manager is not None else None
+            if call is not None:
+                call.abort(reason)
+        return self.factory.for_call(call_id, profile.language, profile.prompts_dir, on_dead=dead,
+                                     withheld_pin=getattr(profile, "withheld", "") == "pin")
+
+    def close(self) -> None:
+        self.factory.close()
+
+
+# ---- the run -------------------------------------------------------------------------------------
+@dataclass
+class DemoResult:
+    """Everything the timeline and the verdict are made of."""
+
+    config: Config
+    plan: DemoPlan
+    ports: Any = None
+    call: Any = None                        # b2bua.call.Call
+    record: Any = None                      # billing CallRecord
+    ledger: list = field(default_factory=list)      # LedgerEntry, oldest first
+    balance_cents: int | None = None
+    carrier: UaSummary | None = None
+    agent: UaSummary | None = None
+    heard: dict[str, tuple[bool, float | None, float]] = field(default_factory=dict)  # what -> (yes, at_s, score)
+    media_wired: bool = True
+    error: str | None = None
+
+
+class Demo:
+    """One scripted call through a whole node on ``reactor``; :meth:`run` fires with a :class:`DemoResult`."""
+
+    def __init__(self, reactor, folder: pathlib.Path, plan: DemoPlan = DemoPlan(), *, media: bool = True,
+                 caller: str = CALLER) -> None:
+        self.reactor = reactor
+        self.folder = folder
+        self.plan = plan
+        self.media = media
+        self.caller = caller
+        self.node: Node | None = None
+        self.agent = TestUa(reactor, name="agent", tone_hz=AGENT_HZ, answer=True, ring_s=plan.agent_ring_s,
+                            ssrc=0xA6E17)
+        self.carrier = TestUa(reactor, name="carrier", tone_hz=CARRIER_HZ, ssrc=0xCA881E)
+        self.config_path: pathlib.Path | None = None
+
+    @inlineCallbacks
+    def start(self):
+        """Start the phones and the node; fires with the node's :class:`~b2bua.app.Ports`."""
+        self.agent.start()
+        self.carrier.start()
+        self.config_path = write_demo_config(self.folder, agent_uri=self.agent.uri, plan=self.plan)
+        config = load_config(str(self.config_path))
+        self.node = Node(config, self.reactor, media_factory=_NodeMedia if self.media else None)
+        ports = yield self.node.start()
+        returnValue(ports)
+
+    @inlineCallbacks
+    def run(self):
+        """Top up, call, top up mid-call, wait for the cut-off and the settlement; fires with a DemoResult."""
+        ports = yield self.start()
+        node, plan = self.node, self.plan
+        config = node.config
+        profile = config.profiles[PROFILE]
+        result = DemoResult(config=config, plan=plan, ports=ports, media_wired=self.media)
+        done_calls: list = []
+        node.manager.on_call_done = done_calls.append
+        yield node.store.topup(profile.billing, self.caller, plan.first_topup_cents, source="demo",
+                               external_ref=f"demo-{uuid.uuid4().hex}", actor="demo", note="before the call")
+        service = profile.service_numbers[0]
+        target = f"sip:{service}@127.0.0.1:{ports.sip_udp}"
+        self.agent.answered.addCallback(lambda _: self.reactor.callLater(plan.topup_after_answer_s, self._midcall))
+        carrier_ended = self.carrier.call(target, from_=f"<sip:{self.caller}@127.0.0.1;user=phone>")
+        result.carrier = yield carrier_ended
+        if self.agent.invited_at is not None:
+            yield _wait_for(self.reactor, lambda: True if self.agent.ended.called else None, 5.0)
+            result.agent = self.agent.summary()
+        result.call = call = yield _wait_for(self.reactor, lambda: done_calls[0] if done_calls else None, 10.0)
+        if call is not None:
+            yield call.finished
+            records = yield _wait_for_deferred(
+                self.reactor, lambda: node.store.calls(PROFILE, self.caller), lambda rows: bool(rows), 5.0)
+            mine = [r for r in records or () if r.call_id == call.call_id]
+            result.record = mine[0] if mine else None
+        entries = yield node.store.transactions(profile=PROFILE, number=self.caller)
+        result.ledger = sorted(entries, key=lambda e: e.id)
+        account = yield node.store.account(PROFILE, self.caller)
+        result.balance_cents = account.balance_cents if account is not None else None
+        if self.media:
+            result.heard = self.listen(profile.language, call)
+        returnValue(result)
+
+    def _midcall(self) -> None:
+        if self.carrier.ended.called:
+            return
+        profile = self.node.config.profiles[PROFILE]
+        self.node.store.topup(profile.billing, self.caller, self.plan.midcall_topup_cents, source="demo",
+                              external_ref=f"demo-{uuid.uuid4().hex}", actor="demo",
+                              note="during the call").addErrback(
+            lambda f: log.failure("demo: mid-call top-up failed", f))
+
+    def listen(self, lang: str, call) -> dict[str, tuple[bool, float | None, float]]:
+        """Find the prompts and tones in what each phone recorded: what -> (heard, reactor time, score)."""
+        library = self.node.media.factory.libraries.get(lang)
+        minutes = call.session.minutes if call is not None and call.session is not None else 0
+        session = call.session if call is not None else None
+        per_minute = session.tariff.per_minute if session is not None and call.announce_tariff else None
+        klass = call.identity.caller_class.value if call is not None and call.identity.caller_class else None
+        patterns = {
+            "announcement": (self.carrier, _pcm(library, phrase_for(
+                Announcement(Say.MINUTES, minutes=minutes, per_minute=per_minute, caller_class=klass), lang))),
+            "warning (spoken)": (self.carrier, _pcm(library, phrases.warning(lang, 2))),
+            "warning tone": (self.agent, np.frombuffer(beeps_pcm(), dtype="<i2").astype(float)),
+            "final message (caller)": (self.carrier, _pcm(library, phrases.credit_used_up(lang))),
+            "final message (agent)": (self.agent, _pcm(library, phrases.credit_used_up(lang))),
+        }
+        heard: dict[str, tuple[bool, float | None, float]] = {}
+        for what, (phone, pattern) in patterns.items():
+            signal, t0 = phone.rtp.recording()
+            lag, score = find(signal, pattern)
+            heard[what] = (score >= HEARD_SCORE, (t0 + lag / 8000) if t0 is not None else None, score)
+        for what, phone, other in (("agent's tone (caller)", self.carrier, self.agent),
+                                   ("caller's tone (agent)", self.agent, self.carrier)):
+            signal, t0 = phone.rtp.recording()
+            mine = band_level(signal, phone.rtp.tone_hz) if len(signal) else 0.0
+            theirs = band_level(signal, other.rtp.tone_hz) if len(signal) else 0.0
+            share = theirs / (theirs + mine) if theirs + mine > 0 else 0.0
+            heard[what] = (share >= TONE_SHARE, t0, share)
+        return heard
+
+    @inlineCallbacks
+    def stop(self):
+        """Stop the phones and the node (sockets, timers, the store's threads)."""
+        for ua in (self.carrier, self.agent):
+            try:
+                yield ua.stop()
+            except Exception:
+                log.failure("demo: stopping {name}", name=ua.name)
+        if self.node is not None:
+            yield self.node.stop()
+
+
+def _pcm(library, names) -> np.ndarray:
+    return np.frombuffer(library.pcm(names), dtype="<i2").astype(float)
+
+
+def _wait_for(reactor, get, timeout_s: float) -> Deferred:
+    """Fires with ``get()`` once it is not None (polled every 50 ms), or None after ``timeout_s``."""
+    d: Deferred = Deferred()
+    deadline = reactor.seconds() + timeout_s
+
+    def poll() -> None:
+        value = get()
+        if value is not None:
+            d.callback(value)
+        elif reactor.seconds() >= deadline:
+            d.callback(None)
+        else:
+            reactor.callLater(0.05, poll)
+    poll()
+    return d
+
+
+@inlineCallbacks
+def _wait_for_deferred(reactor, ask, good, timeout_s: float):
+    """Ask ``ask()`` (a Deferred) every 100 ms until ``good(answer)``; the last answer after ``timeout_s``."""
+    deadline = reactor.seconds() + timeout_s
+    while True:
+        answer = yield ask()
+        if good(answer) or reactor.seconds() >= deadline:
+            returnValue(answer)
+        yield deferLater(reactor, 0.1, lambda: None)
+
+
+# ---- the timeline and the verdict ------------------------------------------------------------------
+def _money(cents: int, currency: str = "EUR") -> str:
+    sign = "-" if cents < 0 else ""
+    return f"{sign}{abs(cents) // 100}.{abs(cents) % 100:02d} {currency}"
+
+
+def _label(what: str) -> str | None:
+    """A Call event as a timeline line (None: not shown)."""
+    if what.startswith("identified"):
+        return what
+    if what.startswith("billing session"):
+        return "billing session opened: " + what.split(": ", 1)[1]
+    if what.startswith("announcing"):
+        return "announced (" + what[len("announcing "):] + ")"
+    if what.startswith("ringing agent"):
+        return "agent rung: " + what[len("ringing agent "):]
+    if what.startswith("warning:"):
+        return "warned: " + what[len("warning: "):]
+    if what == "credit exhausted":
+        return "cut off: credit exhausted"
+    if what.startswith("ended:"):
+        return "call ended (" + what[len("ended: "):] + ")"
+    if what.startswith("settled:"):
+        return what
+    return what
+
+
+def timeline(result: DemoResult) -> list[tuple[float, str]]:
+    """(seconds after the carrier's INVITE, what) in order of time."""
+    start = result.carrier.invited_at if result.carrier is not None and result.carrier.invited_at else None
+    items: list[tuple[float, str]] = []
+    call = result.call
+    if call is not None:
+        start_ms = call.times.invite_ms
+        start = start if start is not None else start_ms / 1000
+        items += [(ms / 1000, label) for ms, what in call.events if (label := _label(what))]
+    if start is None:
+        return []
+    currency = result.config.profiles[PROFILE].billing.currency
+    for e in result.ledger:
+        if e.kind in ("topup", "bonus"):
+            when = "mid-call" if e.note == "during the call" or _during(e.at_ms, call) else "before the call"
+            what = "topped up" if e.kind == "topup" else "bonus"
+            items.append((e.at_ms / 1000, f"{what} {when} (+{_money(e.amount_cents, currency)}), "
+                                          f"balance {_money(e.balance_after_cents, currency)}"))
+        elif e.kind == "call_debit":
+            items.append((e.at_ms / 1000, f"debited ahead {_money(-e.amount_cents, currency)}, "
+                                          f"balance {_money(e.balance_after_cents, currency)}"))
+        elif e.kind == "call_refund":
+            items.append((e.at_ms / 1000, f"refunded {_money(e.amount_cents, currency)}, "
+                                          f"balance {_money(e.balance_after_cents, currency)}"))
+    for summary in (result.carrier, result.agent):
+        if summary is None:
+            continue
+        for at, what in summary.events:
+            if what in ("BYE received", "BYE sent") or what.startswith("answered"):
+                items.append((at, f"{summary.name}: {what}"))
+    for what, (yes, at, score) in result.heard.items():
+        if yes and at is not None and "'s tone" not in what:
+            items.append((at, f"heard: {what} (correlation {score:.2f})"))
+    items = [(at - start, what) for at, what in items]
+    items.sort(key=lambda item: item[0])
+    return items
+
+
+def _during(at_ms: int, call) -> bool:
+    if call is None or call.times.answer_ms is None:
+        return False
+    end = call.times.end_ms or at_ms + 1
+    return call.times.answer_ms <= at_ms <= end
+
+
+def settlement_lines(result: DemoResult) -> list[str]:
+    """The money of the call: billed time, charge, debits, refund, the balance, and the check of the ledger."""
+    currency = result.config.profiles[PROFILE].billing.currency
+    rec = result.record
+    credits = sum(e.amount_cents for e in result.ledger if e.kind in ("topup", "bonus"))
+    debits = -sum(e.amount_cents for e in result.ledger if e.kind == "call_debit")
+    refunds = sum(e.amount_cents for e in result.ledger if e.kind == "call_refund")
+    lines = [f"credited {_money(credits, currency)} (top-ups and bonuses), debited ahead {_money(debits, currency)}, "
+             f"refunded {_money(refunds, currency)}"]
+    if rec is not None:
+        lines.append(f"settled: {rec.billed_s} s billed, charge {_money(rec.charge_cents, currency)}, "
+                     f"end reason {rec.end_reason}")
+    if result.balance_cents is not None:
+        lines.append(f"balance after the call {_money(result.balance_cents, currency)}")
+    return lines
+
+
+def verdict(result: DemoResult) -> list[str]:
+    """Why the call did NOT go as expected; empty when it did."""
+    why: list[str] = []
+    if result.error:
+        return [result.error]
+    c, a, call, rec = result.carrier, result.agent, result.call, result.record
+    if c is None or c.final_status != 200:
+        why.append(f"the carrier's call was not answered ({c.final_status if c else None})")
+    if a is None or not a.answered:
+        why.append("the agent was not rung or did not answer")
+    if call is None or rec is None:
+        why.append("no call record was written")
+        return why
+    events = [what for _, what in call.events]
+    for needle, what in (("identified", "identified"), ("announcing", "announced"), ("bridged", "bridged"),
+                         ("charging started", "charging started"), ("warning:", "warned"),
+                         ("credit exhausted", "cut off by credit exhaustion"), ("settled:", "settled")):
+        if not any(e.startswith(needle) for e in events):
+            why.append(f"the call was never {what}")
+    if rec.end_reason != "credit_exhausted":
+        why.append(f"the call ended by {rec.end_reason}, not by the credit running out")
+    if c is not None and c.ended_by != "remote":
+        why.append(f"the carrier's leg was not ended by our BYE ({c.ended_by}: {c.reason})")
+    if a is not None and a.ended_by != "remote":
+        why.append(f"the agent's leg was not ended by our BYE ({a.ended_by}: {a.reason})")
+    profile = result.config.profiles[PROFILE].billing
+    plan = result.plan
+    credits = sum(e.amount_cents for e in result.ledger if e.kind in ("topup", "bonus"))
+    expected_credits = (plan.first_topup_cents + plan.first_bonus_cents + plan.midcall_topup_cents
+                        + plan.midcall_bonus_cents)
+    if credits != expected_credits:
+        why.append(f"credited {credits} cents, expected {expected_credits} (both top-ups with their bonus)")
+    if not any(_during(e.at_ms, call) for e in result.ledger if e.kind == "topup"):
+        why.append("no top-up landed during the call")
+    debits = -sum(e.amount_cents for e in result.ledger if e.kind == "call_debit")
+    refunds = sum(e.amount_cents for e in result.ledger if e.kind == "call_refund")
+    if debits - refunds != rec.charge_cents:
+        why.append(f"debits {debits} - refunds {refunds} != charge {rec.charge_cents} cents")
+    klass = call.identity.caller_class or CallerClass.LANDLINE
+    expected_charge = charge_cents(tariff_for(profile, klass, first_call=False), rec.billed_s)
+    if rec.charge_cents != expected_charge:
+        why.append(f"charge {rec.charge_cents} cents != tariff for {rec.billed_s} s ({expected_charge} cents)")
+    if result.balance_cents != credits - rec.charge_cents:
+        why.append(f"balance {result.balance_cents} != credits {credits} - charge {rec.charge_cents}")
+    if result.ledger and result.ledger[-1].balance_after_cents != result.balance_cents:
+        why.append("the last ledger row's balance is not the account's balance")
+    if result.balance_cents is not None and result.balance_cents < 0:
+        why.append("the balance went below zero")
+    charging = call.session.start_ms if call.session is not None else None
+    if charging is not None and rec.end_ms is not None:
+        talked_s = (rec.end_ms - charging) / 1000
+        step = profile.increment.next_s
+        if talked_s > rec.billed_s + step + 3.0:        # + the final message, which is not charged
+            why.append(f"cut off {talked_s:.1f} s after charging started, {rec.billed_s} s were billed")
+    if result.media_wired:
+        for what in ("announcement", "warning tone", "warning (spoken)", "agent's tone (caller)",
+                     "caller's tone (agent)"):
+            yes, _, score = result.heard.get(what, (False, None, 0.0))
+            if not yes:
+                why.append(f"not heard: {what} (score {score:.2f})")
+    return why
+
+
+def report(result: DemoResult) -> list[str]:
+    """The printed timeline: one line per step, then the money and what the phones heard."""
+    lines = ["prepaid demo: one call from the built-in carrier to the service number, timeline from its INVITE",
+             ""]
+    lines += [f"  {at:+8.3f} s  {what}" for at, what in timeline(result)]
+    lines.append("")
+    lines += ["  " + line for line in settlement_lines(result)]
+    lines.append("")
+    if not result.media_wired:
+        lines.append("  media not wired: nothing was heard")
+    else:
+        for what, (yes, _, score) in result.heard.items():
+            lines.append(f"  {what}: {'yes' if yes else 'no'} (score {score:.2f})")
+    for s in (result.carrier, result.agent):
+        if s is not None:
+            lines.append(f"  {s.name}: {s.packets_sent} RTP packets sent, {s.packets_received} received, "
+                         f"ended by {s.ended_by} ({s.reason})")
+    return lines
+
+
+_SIPP_UAC = """<?xml version="1.0" encoding="ISO-8859-1" ?>
+<!DOCTYPE scenario SYSTEM "sipp.dtd">
+<!-- The prepaid demo's carrier: calls -s SERVICE as CALLER, holds until our BYE (the credit ends), or 60 s. -->
+<scenario name="prepaid demo carrier">
+  <send retrans="500">
+    <![CDATA[
+      INVITE sip:[service]@[remote_ip]:[remote_port] SIP/2.0
+      Via: SIP/2.0/[transport] [local_ip]:[local_port];branch=[branch]
+      From: <sip:CALLER@[local_ip];user=phone>;tag=[pid]SIPpTag00[call_number]
+      To: <sip:[service]@[remote_ip]:[remote_port]>
+      Call-ID: [call_id]
+      CSeq: 1 INVITE
+      Contact: <sip:carrier@[local_ip]:[local_port];transport=[transport]>
+      Max-Forwards: 70
+      Content-Type: application/sdp
+      Content-Length: [len]
+
+      v=0
+      o=carrier 53655765 2353687637 IN IP[local_ip_type] [local_ip]
+      s=-
+      c=IN IP[media_ip_type] [media_ip]
+      t=0 0
+      m=audio [media_port] RTP/AVP 8 0
+      a=rtpmap:8 PCMA/8000
+      a=rtpmap:0 PCMU/8000
+      a=ptime:20
+    ]]>
+  </send>
+  <recv response="100" optional="true"/>
+  <recv response="180" optional="true"/>
+  <recv response="183" optional="true"/>
+  <recv response="200" rtd="true" rrs="true"/>
+  <send>
+    <![CDATA[
+      ACK [next_url] SIP/2.0
+      Via: SIP/2.0/[transport] [local_ip]:[local_port];branch=[branch]
+      From: <sip:CALLER@[local_ip];user=phone>;tag=[pid]SIPpTag00[call_number]
+      [last_To:]
+      Call-ID: [call_id]
+      CSeq: 1 ACK
+      Contact: <sip:carrier@[local_ip]:[local_port];transport=[transport]>
+      Max-Forwards: 70
+      Content-Length: 0
+    ]]>
+  </send>
+  <recv request="BYE" timeout="60000" ontimeout="hangup"/>
+  <send next="end">
+    <![CDATA[
+      SIP/2.0 200 OK
+      [last_Via:]
+      [last_From:]
+      [last_To:]
+      [last_Call-ID:]
+      [last_CSeq:]
+      Content-Length: 0
+    ]]>
+  </send>
+  <label id="hangup"/>
+  <send retrans="500">
+    <![CDATA[
+      BYE [next_url] SIP/2.0
+      Via: SIP/2.0/[transport] [local_ip]:[local_port];branch=[branch]
+      From: <sip:CALLER@[local_ip];user=phone>;tag=[pid]SIPpTag00[call_number]
+      [last_To:]
+      Call-ID: [call_id]
+      CSeq: 2 BYE
+      Max-Forwards: 70
+      Content-Length: 0
+    ]]>
+  </send>
+  <recv response="200"/>
+  <label id="end"/>
+</scenario>
+"""
