@@ -11,8 +11,10 @@ carries its send time (wall clock), and the receiver takes each datagram's
 arrival time from the kernel (``SO_TIMESTAMPNS``), so the generator's own
 scheduling delays do not count as the relay's jitter.  For a number of calls, after a warm-up, it measures for
 ``--seconds``: loss (packets not received), added jitter (p99 of transit
-minus the smallest transit), and the relay process's CPU time, which divided
-by the packets relayed gives the CPU time per relayed packet.
+minus the smallest transit), the relay process's CPU time (which divided by
+the packets relayed gives the CPU time per relayed packet), and the share of
+the window it spent runnable but waiting for a CPU (``/proc/PID/schedstat``:
+other work on the machine, not the relay's limit).
 
 Three relays, the same steps:
 
@@ -491,6 +493,15 @@ def proc_cpu(pid: int) -> tuple[float, float] | None:
     return int(fields[11]) / tick, int(fields[12]) / tick
 
 
+def run_delay_s(pid: int) -> float | None:
+    """Seconds the process spent runnable but waiting for a CPU (/proc/PID/schedstat), or None."""
+    try:
+        with open(f"/proc/{pid}/schedstat") as f:
+            return int(f.read().split()[1]) / 1e9
+    except (OSError, IndexError, ValueError):
+        return None
+
+
 def tell(proc, line: str) -> dict:
     proc.stdin.write(line.encode() + b"\n")
     proc.stdin.flush()
@@ -516,18 +527,22 @@ def run_step_c(exe: str, kind: str, calls: int, seconds: float, announce: float,
             line = raw.decode().strip()
             if line == "MEASURE":
                 outside = proc_cpu(relay.pid)
+                delay_start = run_delay_s(relay.pid)
                 wall_start = time.monotonic()
                 tell(relay, "start")
             elif line == "STOP":
                 stop_outside = proc_cpu(relay.pid)
                 wall = time.monotonic() - wall_start
+                delay_end = run_delay_s(relay.pid)
                 relay_cpu = tell(relay, "stop")
                 if outside and stop_outside:
                     # measured from outside at the generator's window: an overloaded relay answers
                     # its control lines late, so its own start/stop window would shrink
                     relay_cpu.update(user_s=stop_outside[0] - outside[0], sys_s=stop_outside[1] - outside[1],
                                      cpu_s=stop_outside[0] + stop_outside[1] - outside[0] - outside[1],
-                                     wall_s=wall, relayed=None)
+                                     wall_s=wall, relayed=None,
+                                     waiting_for_cpu_share=(delay_end - delay_start) / wall
+                                     if delay_start is not None and delay_end is not None else None)
             elif line.startswith("{"):
                 result = json.loads(line)
                 cpu_end = proc_cpu(relay.pid)
@@ -556,7 +571,8 @@ def finish(result: dict, kind: str, announce: float, relay: dict, seconds: float
                   relay_counters=relay.get("counters"), relay_user_s=relay.get("user_s"),
                   relay_sys_s=relay.get("sys_s"),
                   cpu_us_per_packet=per_packet,
-                  relay_core_share=relay["cpu_s"] / (relay.get("wall_s") or seconds))
+                  relay_core_share=relay["cpu_s"] / (relay.get("wall_s") or seconds),
+                  relay_waiting_for_cpu_share=relay.get("waiting_for_cpu_share"))
     result["passed"] = result["loss"] < LOSS_LIMIT and result["jitter_p99_ms"] < JITTER_LIMIT_MS
     return result
 
@@ -607,7 +623,7 @@ def main() -> None:
     report: dict = {"steps": steps, "seconds": args.seconds, "loss_limit": LOSS_LIMIT,
                     "jitter_limit_ms": JITTER_LIMIT_MS, "cores": len(cores),
                     "load_before": os.getloadavg(), "generator": "C" if exe else "Python", "runs": {}}
-    print(f"{'relay':<18}{'calls':>6}{'loss %':>9}{'p99 ms':>8}{'relay CPU':>10}{'us/pkt':>8}  pass")
+    print(f"{'relay':<18}{'calls':>6}{'loss %':>9}{'p99 ms':>9}{'relay CPU':>10}{'CPU wait':>9}{'us/pkt':>8}  pass")
     try:
         for kind, announce in configs:
             name = kind + ("+announce" if announce else "")
@@ -615,8 +631,10 @@ def main() -> None:
             for calls in steps:
                 r = step(kind, calls, announce)
                 runs.append(r)
-                print(f"{name:<18}{calls:>6}{r['loss'] * 100:>9.3f}{r['jitter_p99_ms']:>8.2f}"
-                      f"{r['relay_core_share'] * 100:>9.0f}%{r['cpu_us_per_packet'] or 0:>8.2f}  "
+                wait = r.get("relay_waiting_for_cpu_share")
+                print(f"{name:<18}{calls:>6}{r['loss'] * 100:>9.3f}{min(r['jitter_p99_ms'], 99999):>9.2f}"
+                      f"{r['relay_core_share'] * 100:>9.0f}%"
+                      f"{(f'{wait * 100:.0f}%' if wait is not None else '-'):>9}{r['cpu_us_per_packet'] or 0:>8.2f}  "
                       f"{'yes' if r['passed'] else 'NO'}", flush=True)
                 if not r["passed"] and args.stop_at_failure:
                     break
