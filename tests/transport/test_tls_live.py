@@ -248,3 +248,28 @@ def test_tcp_garbage_on_a_live_socket_closes_that_connection_only(sides):
     tid = ask_options(client, f"sip:service@127.0.0.1:{port};transport=tcp")
     spin_until(lambda: outcome(client, tid) is not None)
     assert outcome(client, tid) == 200
+
+
+def _ipv6_loopback() -> bool:
+    import socket
+    try:
+        with socket.socket(socket.AF_INET6, socket.SOCK_DGRAM) as s:
+            s.bind(("::1", 0))
+        return True
+    except OSError:
+        return False
+
+
+@pytest.mark.skipif(not _ipv6_loopback(), reason="no IPv6 loopback on this machine")
+def test_udp_over_ipv6_loopback(sides):
+    """A listener on ::1 answers an OPTIONS sent over IPv6 UDP; the answer goes back to the IPv6 source."""
+    server = sides()
+    port = server.transports.listen_udp(0, "::1")
+    client = sides()
+    client.endpoint.local_host = "::1"
+    client.endpoint.local_ports["udp"] = client.transports.listen_udp(0, "::1")
+    tid = ask_options(client, f"sip:service@[::1]:{port}")
+    spin_until(lambda: outcome(client, tid) is not None)
+    assert outcome(client, tid) == 200
+    request = [e for e in server.events if hasattr(e, "peer")][0]
+    assert request.peer == Peer("udp", "::1", client.endpoint.local_ports["udp"])
