@@ -30,6 +30,7 @@ setup(
             "schemathesis>=3.25",
             "pytest-timeout>=2.2",
             "numpy>=1.26",
+            "selenium>=4.15",
         ],
         "bench": [
             "sippy>=1.2",

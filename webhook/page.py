@@ -142,7 +142,9 @@ class TopupPage:
                            for code, name in (("de", "Deutsch"), ("en", "English")))
         body = _TEMPLATE.substitute(lang=lang, title=e(t["title"]), langs=langs, content=content)
         return Answer(status, body.encode(), "text/html; charset=utf-8",
-                      (("Content-Security-Policy", csp(profile)),))
+                      (("Content-Security-Policy", csp(profile)),
+                       # "no-referrer" would make browsers send "Origin: null" on our own form posts
+                       ("Referrer-Policy", "same-origin")))
 
     def profile(self, button: str) -> PageProfile:
         profile = self.settings.profile_by_button(button)
