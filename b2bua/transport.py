@@ -40,6 +40,7 @@ log = logging.getLogger(__name__)
 
 DEFAULT_IDLE_TIMEOUT_S = 300.0
 CONNECT_TIMEOUT_S = 10.0
+MAX_DATAGRAM_BYTES = 65535
 MAX_PENDING_BYTES = 1 << 20          # bytes waiting for one connection to open
 
 
@@ -175,7 +176,8 @@ class SipTransports:
 
     # -- listening --
     def listen_udp(self, port: int, interface: str) -> int:
-        listening = self.reactor.listenUDP(port, _SipDatagram(self), interface=interface)
+        # a SIP datagram may be up to 65,535 bytes (RFC 3261 §18.1.1); Twisted reads 8,192 unless told
+        listening = self.reactor.listenUDP(port, _SipDatagram(self), interface=interface, maxPacketSize=MAX_DATAGRAM_BYTES)
         self._udp.setdefault(_family_key(interface), listening)
         self._listeners.append(listening)
         return listening.getHost().port

@@ -273,3 +273,32 @@ def test_udp_over_ipv6_loopback(sides):
     assert outcome(client, tid) == 200
     request = [e for e in server.events if hasattr(e, "peer")][0]
     assert request.peer == Peer("udp", "::1", client.endpoint.local_ports["udp"])
+
+
+def test_a_large_udp_request_is_read_whole(sides):
+    """An OPTIONS of about 20 kB in one datagram (more than Twisted's default 8 kB read) is answered 200."""
+    import socket
+    server = sides()
+    port = server.transports.listen_udp(0, "127.0.0.1")
+    probe = socket.socket(socket.AF_INET, socket.SOCK_DGRAM)
+    probe.bind(("127.0.0.1", 0))
+    probe.setblocking(False)
+    me = probe.getsockname()[1]
+    filler = "".join(f"X-Filler-{i}: {'y' * 180}\r\n" for i in range(100))
+    probe.sendto((f"OPTIONS sip:service@127.0.0.1:{port} SIP/2.0\r\n"
+                  f"Via: SIP/2.0/UDP 127.0.0.1:{me};branch=z9hG4bK-big;rport\r\nMax-Forwards: 70\r\n{filler}"
+                  "From: <sip:a@127.0.0.1>;tag=1\r\nTo: <sip:b@127.0.0.1>\r\nCall-ID: big@127.0.0.1\r\n"
+                  "CSeq: 1 OPTIONS\r\nContent-Length: 0\r\n\r\n").encode(), ("127.0.0.1", port))
+    got = []
+
+    def answered():
+        try:
+            got.append(probe.recv(65535))
+        except BlockingIOError:
+            return False
+        return True
+    try:
+        spin_until(answered)
+    finally:
+        probe.close()
+    assert got[0].startswith(b"SIP/2.0 200 ") and b"big@127.0.0.1" in got[0]   # the headers after 8 kB were read
