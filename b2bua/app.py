@@ -24,6 +24,7 @@ from billing.reconcile import Reconciler
 from billing.session import CallBilling
 from billing.store import Store
 
+from .callmedia import CallMediaFactory
 from .calls import CallManager, CallSettings
 from .config import Config
 from .reload import ConfigHolder
@@ -53,12 +54,13 @@ class Ports:
 class Node:
     """One prepaid node: SIP, RTP, HTTP and the store, started and stopped as a whole."""
 
-    def __init__(self, config: Config, reactor, *, media_factory=None, web_factory=None):
+    def __init__(self, config: Config, reactor, *, web_factory=None):
         self.reactor = reactor
         self.holder = ConfigHolder(config)
         self.holder.listen(self._reloaded)
-        self.media_factory = media_factory
         self.web_factory = web_factory
+        self.media: CallMediaFactory | None = None
+        self._reload_listeners: list = []
         self.store: Store | None = None
         self.manager: CallManager | None = None
         self.ports: Ports | None = None
@@ -91,11 +93,8 @@ class Node:
         reconciler.start()
         self._stoppers.append(reconciler.stop)
 
-        media_for_call = None
-        if self.media_factory is not None:
-            self.media = self.media_factory(self, config)
-            media_for_call = self.media.for_profile_call
-            self._stoppers.append(self.media.close)
+        self.media = CallMediaFactory.from_config(self.reactor, config)
+        self._stoppers.append(self.media.close)
 
         endpoint = SipEndpoint(local_host=config.sip.address,
                                local_ports={"udp": config.sip.udp_port, "tcp": config.sip.tcp_port,
@@ -106,7 +105,8 @@ class Node:
         self.manager = CallManager(endpoint=endpoint, reactor=self.reactor, router=self.router,
                                    settings=call_settings(config), billing=self.billing,
                                    record=self._record, flush=lambda: transports_box[0].flush(),
-                                   **({"media_for_call": media_for_call} if media_for_call else {}))
+                                   media_for_call=self._media_for_call)
+        self._stoppers.append(store.on_balance_changed(self.manager.balance_changed))
         transports, bound = listen_sip(self.reactor, endpoint, config.sip, self.manager.on_event)
         transports_box.append(transports)
         self.transports = transports
@@ -123,6 +123,17 @@ class Node:
                  store=store.url)
         return self.ports
 
+    def _media_for_call(self, call_id: str, profile):
+        """A new call's anchored media; dead media (the relay's silence timeout) ends the call."""
+        def dead(reason: str) -> None:
+            call = self.manager.calls.get(call_id)
+            if call is not None:
+                call.abort("media_timeout")
+                self.transports.flush()
+
+        return self.media.for_call(call_id, profile.language, profile.prompts_dir, on_dead=dead,
+                                   withheld_pin=profile.withheld == "pin")
+
     def _record(self, record) -> None:
         self.store.add_call_record(record).addErrback(
             lambda f: log.failure("call record of {call_id} not written", f, call_id=record.call_id))
@@ -133,9 +144,13 @@ class Node:
         self.router = Router(new.profiles.values(), new.sip.default_region)
         self.manager.router = self.router
         self.manager.settings = call_settings(new)
-        for listener in (getattr(self.media, "reload", None), getattr(self, "_web_reload", None)):
-            if listener is not None:
-                listener(new)
+        if self.media is not None:
+            try:
+                self.media.reload_prompts(new)
+            except Exception:
+                log.failure("config reload: prompts not reloaded; the old ones stay")
+        for listener in self._reload_listeners:
+            listener(new)
         changed = [p for p in ("sip", "http", "store", "media") if getattr(old, p) != getattr(new, p)]
         if changed:
             log.warn("config reload: {sections} changed; they take effect at the next restart",

@@ -215,6 +215,16 @@ class Call:
                 self.refusal = Say.WITHHELD
                 self.feed(Ev.REFUSED_SPOKEN)
             return
+        check = getattr(self.media, "check_offer", None)
+        if check is not None:
+            try:
+                check(self.a.offer)
+            except Exception as exc:        # media.MediaRefused: no common codec (488), bad SDP (400)
+                self.reject_status = getattr(exc, "status", 488)
+                self.end_reason = "media_refused"
+                self.note(f"refused: {exc}")
+                self.feed(Ev.REFUSED)
+                return
         self.note(f"identified {self.identity.number} ({self.identity.source}"
                   f"{', withheld' if self.identity.privacy else ''})")
         if self.billing is None:
@@ -226,6 +236,7 @@ class Call:
 
     def _opened(self, session: CallSession) -> None:
         self.session = session
+        self._last_balance = session.balance_cents
         self.note(f"billing session {session.session_id}: {session.minutes} minute(s) at "
                   f"{session.tariff.per_minute}/min")
         if self.state is not St.ROUTING:      # the carrier cancelled meanwhile
@@ -314,18 +325,31 @@ class Call:
     def session_warning(self, event: Warning_) -> None:
         self.note(f"warning: credit ends in {event.remaining_s} s")
         if self.state is St.BRIDGED and self.media is not None:
-            self.media.announce(Announcement(Say.WARNING, to_caller=True, to_agent=True, mixed=True))
+            self.media.announce(Announcement(Say.WARNING, to_caller=True, to_agent=True, mixed=True,
+                                             minutes=max(1, event.remaining_s // 60)))
 
     def session_exhausted(self, event: Exhausted) -> None:
         self.end_reason = "credit_exhausted"
         self.note("credit exhausted")
         self.feed(Ev.CREDIT_EXHAUSTED)
 
-    def topped_up(self) -> None:
-        """The balance grew during the call: tell the caller (billing already moved the end)."""
+    def balance_changed(self, balance_cents: int) -> None:
+        """News of the caller's balance (any node, any source): a rise during the call is a top-up.
+
+        Billing has already moved the end of the credit; here the caller is told, mixed over the
+        conversation, how many minutes the credit now lasts.
+        """
+        last = getattr(self, "_last_balance", None)
+        self._last_balance = balance_cents
+        if last is None or balance_cents <= last or self.session is None:
+            return
+        self.note(f"topped up during the call: +{balance_cents - last} cents")
         if self.state is St.BRIDGED and self.media is not None:
-            self.note("topped up during the call")
-            self.media.announce(Announcement(Say.TOPPED_UP, to_caller=True, mixed=True))
+            minutes = self.session.minutes if self.session.state.value == "open" else None
+            end_ms = getattr(self.session, "end_ms", None)
+            if end_ms is not None:
+                minutes = max(0, (end_ms - self._now_ms()) // 60000)
+            self.media.announce(Announcement(Say.TOPPED_UP, to_caller=True, mixed=True, minutes=minutes))
 
     # -- actions ------------------------------------------------------------------------
 

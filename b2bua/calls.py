@@ -118,7 +118,12 @@ class CallManager:
         elif isinstance(event, (TransactionTimedOut, TransportFailed)):
             self._transaction_failed(event)
         elif isinstance(event, AckReceived):
-            pass
+            leg = self._by_dialog.get(event.dialog_id)
+            sdp = sdp_of(event.request)
+            if isinstance(leg, SipInboundLeg) and sdp is not None and leg.call is not None:
+                acked = getattr(leg.call.media, "a_acked", None)
+                if acked is not None:
+                    acked(sdp)       # the answer to our late offer (an INVITE without SDP)
         self.flush()
 
     def _new_request(self, event: RequestReceived) -> None:
@@ -155,9 +160,9 @@ class CallManager:
         if route is not None:
             try:
                 media = self.media_for_call(call_id, profile)
-            except Exception:
-                log.failure("no media for call {call_id}", call_id=call_id)
-                leg.reject(503)
+            except Exception as exc:      # callmedia.MediaRefused: no ports free (503)
+                log.warn("no media for call {call_id}: {exc}", call_id=call_id, exc=exc)
+                leg.reject(getattr(exc, "status", 503))
                 return
         call = Call(call_id=call_id, reactor=self.reactor, a=leg, route=route, identity=identity,
                     dialer=self.dial, media=media, billing=self.billing, record=self.record,
@@ -272,6 +277,14 @@ class CallManager:
                 leg.call.on_leg_ended()
         elif event.transaction_id == getattr(leg, "refresh_tx", None) and leg.call is not None:
             leg.call.abort("refresh_failed")
+
+    def balance_changed(self, profile: str, number: str, balance_cents: int) -> None:
+        """The store's news (this node, other nodes, commands): calls of that account hear it."""
+        for call in tuple(self.calls.values()):
+            if (call.identity.number == number and call.route is not None
+                    and call.route.profile.name == profile):
+                call.balance_changed(balance_cents)
+        self.flush()
 
     # -- bookkeeping -------------------------------------------------------------------
 

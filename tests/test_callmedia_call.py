@@ -140,7 +140,7 @@ def test_warning_to_both_then_the_last_words_then_bye_when_the_credit_is_spent(s
     s.run(lambda: "BYE" in s.a.sent, 900)
     assert s.legs[-1].sent == ["BYE"]
     final = pcm_of(s.rig.library, phrases.credit_used_up("de"))
-    warning = pcm_of(s.rig.library, phrases.warning("de", 2))
+    warning = pcm_of(s.rig.library, phrases.warning("de", 1))   # 4 s left: "noch eine Minute" (whole minutes, at least 1)
     beeps = np.frombuffer(beeps_pcm(), "<i2").astype(float)
     at_carrier, _ = s.rig.carrier.heard()
     at_agent, _ = s.rig.agent.heard()

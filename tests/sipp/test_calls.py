@@ -33,7 +33,11 @@ def agent_uri(port: int) -> str:
     return f"sip:agent@127.0.0.1:{port};transport=UDP"     # upper case, as SIPp writes it
 
 
-def carrier(node, workdir, scenario="carrier_call.xml", *, hold_ms=1500, from_header=FROM_CALLER,
+#: the minutes announcement ("Ihr Guthaben reicht für fünf Minuten") takes about 2.1 s before the agent is rung
+HOLD_MS = 4500
+
+
+def carrier(node, workdir, scenario="carrier_call.xml", *, hold_ms=HOLD_MS, from_header=FROM_CALLER,
             extra="X-Test: 1", timeout_s=30, name="carrier", port=None):
     return run_sipp(str(SCENARIOS / scenario), workdir, remote=f"127.0.0.1:{node.sip_port}",
                     local_port=port, timeout_s=timeout_s, name=name,
@@ -76,6 +80,7 @@ def node_factory(workdir):
     nodes = []
 
     def make(**config):
+        config.setdefault("profile", {}).setdefault("announce_tariff", "false")
         node = start_node(workdir, **config)
         nodes.append(node)
         return node
@@ -126,7 +131,7 @@ def test_cancel_while_agent_rings(workdir, node_factory):
     node = node_factory(agents=[agent_uri(port)], profile={"answer_mode": '"early_media"'})
     node.topup(CALLER, "10")
     ag = agent(workdir, "agent_noanswer.xml", port=port)
-    result = carrier(node, workdir, "carrier_cancel.xml", hold_ms=1500)
+    result = carrier(node, workdir, "carrier_cancel.xml", hold_ms=3500)
     assert (result.successful, result.failed) == (1, 0), result.summary()
     assert ag.wait().successful == 1
     (record,) = node.records()
@@ -140,7 +145,7 @@ def test_200_crossing_cancel(workdir, node_factory):
     node = node_factory(agents=[agent_uri(port)], profile={"answer_mode": '"early_media"'})
     node.topup(CALLER, "10")
     ag = agent(workdir, "agent_race.xml", port=port)
-    result = carrier(node, workdir, "carrier_cancel.xml", hold_ms=1500)
+    result = carrier(node, workdir, "carrier_cancel.xml", hold_ms=3500)
     assert (result.successful, result.failed) == (1, 0), result.summary()
     assert ag.wait().successful == 1, "the agent did not get ACK and BYE"
     (record,) = node.records()
@@ -213,8 +218,9 @@ def test_pai_from_untrusted_address_is_ignored(workdir, node_factory):
     port = free_port()
     node = node_factory(agents=[agent_uri(port)], trusted=["192.0.2.0/24"])
     node.topup(CALLER, "10")
-    result = carrier(node, workdir, "carrier_refused.xml", from_header='"Anonymous" <sip:anonymous@anonymous.invalid>',
+    result = carrier(node, workdir, "carrier_wait_bye.xml", from_header='"Anonymous" <sip:anonymous@anonymous.invalid>',
                      extra=f"Privacy: id\r\nP-Asserted-Identity: <tel:{CALLER}>")
+    assert (result.successful, result.failed) == (1, 0), result.summary()   # told to show the number, then BYE
     (record,) = node.records()
     assert (record["caller"], record["identity_source"], record["agent_tried"]) == (None, "none", None)
     assert node.balance_cents(CALLER) == 1100
