@@ -19,6 +19,8 @@ from .httpkit import Answer, Ctx, error, json_answer
 from .settings import WebSettings
 
 MAX_AMOUNT_CENTS = 10_000_000
+#: what the API takes as a number (the path, ``new_number``): digits, E.164 with "+" or national
+NUMBER_PATTERN = re.compile(r"^\+?[0-9]{6,15}$")
 _REFERENCE = re.compile(r"^[A-Za-z0-9._:\-]{1,100}$")
 _IDEM_KEY = re.compile(r"^[ -~]{1,200}$")
 
@@ -71,9 +73,11 @@ class BalanceApi:
         profile = self.settings.profile(profile_name)
         if profile is None:
             raise BadRequest(404, "no such profile")
+        if not NUMBER_PATTERN.match(ctx.params["number"]):
+            raise BadRequest(400, "the number must be 6-15 digits, with a leading + for E.164")
         number = normalise(ctx.params["number"], self.settings.default_region)
-        if number is None:
-            raise BadRequest(400, "not a phone number")
+        if number is None:  # digits, but no number anyone can call from: there is no such account
+            raise BadRequest(404, "no such phone number")
         if ctx.method == "GET":
             return await getattr(self, operation)(ctx, key, profile, number)
         idem = ctx.header("idempotency-key")
@@ -175,8 +179,10 @@ class BalanceApi:
     async def renumber(self, ctx, key, profile, number, doc) -> Answer:
         new = doc.get("new_number")
         merge = doc.get("merge", False)
-        if not isinstance(new, str) or normalise(new, self.settings.default_region) is None:
-            raise BadRequest(400, "new_number must be a phone number")
+        if not isinstance(new, str) or not NUMBER_PATTERN.match(new):
+            raise BadRequest(400, "new_number must be 6-15 digits, with a leading + for E.164")
+        if normalise(new, self.settings.default_region) is None:
+            raise BadRequest(409, "new_number is no phone number anyone can call from", reason="bad_number")
         if not isinstance(merge, bool):
             raise BadRequest(400, "merge must be true or false")
         new = normalise(new, self.settings.default_region)

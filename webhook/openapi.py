@@ -2,7 +2,7 @@
 
 from __future__ import annotations
 
-from .api import MAX_AMOUNT_CENTS
+from .api import MAX_AMOUNT_CENTS, NUMBER_PATTERN
 
 
 def _err(description: str) -> dict:
@@ -14,8 +14,9 @@ def _path_params() -> list:
     return [
         {"name": "profile", "in": "path", "required": True, "schema": {"type": "string", "minLength": 1}},
         {"name": "number", "in": "path", "required": True,
-         "description": "the caller's number, E.164 (+4915112345678) or national", "schema": {"type": "string",
-                                                                                             "minLength": 1}},
+         "description": "the caller's number, E.164 (+4915112345678) or national (015112345678); "
+                        "digits that are no possible number are 404",
+         "schema": {"type": "string", "pattern": NUMBER_PATTERN.pattern}},
     ]
 
 
@@ -86,7 +87,8 @@ def openapi_document() -> dict:
                 "Account": account,
                 "MoneyBody": money_body,
                 "RenumberBody": {"type": "object", "required": ["new_number"],
-                                 "properties": {"new_number": {"type": "string"}, "merge": {"type": "boolean"}}},
+                                 "properties": {"new_number": {"type": "string", "pattern": NUMBER_PATTERN.pattern},
+                                                "merge": {"type": "boolean"}}},
                 "Booking": {"type": "object", "required": ["applied", "account"],
                             "properties": {"applied": {"type": "boolean"},
                                            "account": {"$ref": "#/components/schemas/Account"}}},

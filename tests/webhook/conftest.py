@@ -2,6 +2,11 @@
 
 from __future__ import annotations
 
+import json
+import os
+import subprocess
+import sys
+
 import pytest
 
 from .harness import Env
@@ -34,3 +39,22 @@ def logged():
     globalLogPublisher.addObserver(observer)
     yield lines
     globalLogPublisher.removeObserver(observer)
+
+
+@pytest.fixture
+def served(tmp_path):
+    """tests.webhook.serve in a child process: (its URLs as a dict, the SQLite path)."""
+    db = tmp_path / "browser.db"
+    proc = subprocess.Popen([sys.executable, "-m", "tests.webhook.serve", str(db)], stdin=subprocess.PIPE,
+                            stdout=subprocess.PIPE, text=True, cwd=os.getcwd())
+    try:
+        line = proc.stdout.readline()
+        assert line, "the server process did not start"
+        yield json.loads(line), str(db)
+    finally:
+        proc.stdin.close()
+        try:
+            proc.wait(timeout=10)
+        except subprocess.TimeoutExpired:
+            proc.kill()
+            proc.wait()

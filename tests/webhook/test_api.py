@@ -64,7 +64,7 @@ def test_credit_debit_transactions_renumber(env):
     assert r.status == 200
     assert [(t["kind"], t["amount_cents"]) for t in r.json()["transactions"]] == [("api_debit", -200),
                                                                                ("api_credit", 500)]
-    r = post(env, token, PATH + "/renumber", {"new_number": "0151 22222222"})
+    r = post(env, token, PATH + "/renumber", {"new_number": "015122222222"})
     assert r.status == 200 and r.json()["account"]["number"] == "+4915122222222"
     assert get(env, token, "/api/v1/accounts/demo/015122222222").json()["balance_cents"] == 300
     post(env, token, PATH + "/credit", {"amount_cents": 100, "reference": "c-2"})

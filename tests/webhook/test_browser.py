@@ -18,25 +18,6 @@ CHROMEDRIVER = "/usr/bin/chromedriver"
 
 
 @pytest.fixture
-def served(tmp_path):
-    """tests.webhook.serve in a child process: (its URLs as a dict, the SQLite path)."""
-    db = tmp_path / "browser.db"
-    proc = subprocess.Popen([sys.executable, "-m", "tests.webhook.serve", str(db)], stdin=subprocess.PIPE,
-                            stdout=subprocess.PIPE, text=True, cwd=os.getcwd())
-    try:
-        line = proc.stdout.readline()
-        assert line, "the server process did not start"
-        yield json.loads(line), str(db)
-    finally:
-        proc.stdin.close()
-        try:
-            proc.wait(timeout=10)
-        except subprocess.TimeoutExpired:
-            proc.kill()
-            proc.wait()
-
-
-@pytest.fixture
 def browser(tmp_path):
     if not (os.path.exists(CHROMIUM) and os.path.exists(CHROMEDRIVER)):
         pytest.skip("needs Debian chromium and chromium-driver")
