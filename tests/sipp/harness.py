@@ -172,10 +172,14 @@ def _json_lines(text: str) -> list[dict]:
     return found
 
 
-def _env() -> dict[str, str]:
+def subprocess_env() -> dict[str, str]:
+    """The environment for ``python -m ...`` subprocesses: ours, with the repository first on PYTHONPATH."""
     env = dict(os.environ)
     env["PYTHONPATH"] = str(ROOT) + os.pathsep + env.get("PYTHONPATH", "")
     return env
+
+
+_env = subprocess_env   # the old name, used by tests/sipp/node.py
 
 
 @contextlib.contextmanager

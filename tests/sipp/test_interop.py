@@ -11,12 +11,14 @@ import pytest
 
 from tests.sipp.harness import SCENARIOS, SIPP, free_port, our_side, run_our_uac, run_sipp, start_sipp
 
-pytestmark = [pytest.mark.sipp, pytest.mark.skipif(SIPP is None, reason="sipp (Debian sip-tester) not installed")]
+needs_sipp = pytest.mark.skipif(SIPP is None, reason="sipp (Debian sip-tester) not installed")
 
 CALLS = 200
 
 
 @pytest.mark.parametrize("transport,lost", [("u1", 0), ("t1", 0), ("u1", 10)], ids=["udp", "tcp", "udp-lost10"])
+@pytest.mark.sipp
+@needs_sipp
 def test_sipp_uac_against_echo_uas(tmp_path, transport, lost):
     """SIPp places 200 calls (INVITE, ACK, BYE) to our EchoUas: all 200 succeed, none fail, even with 10% loss."""
     extra = ("-d", "200", "-l", "40") + (("-lost", str(lost)) if lost else ())
@@ -43,6 +45,8 @@ UAS_LOSSY = str(SCENARIOS / "uas_lossy.xml")
 
 
 @pytest.mark.parametrize("transport,lost", [("u1", 0), ("t1", 0), ("u1", 10)], ids=["udp", "tcp", "udp-lost10"])
+@pytest.mark.sipp
+@needs_sipp
 def test_simple_uac_against_sipp_uas(tmp_path, transport, lost):
     """Our SimpleUac places 200 calls to SIPp's uas scenario: SIPp and our UAC both count 200 good calls, 0 failed.
 
@@ -69,3 +73,14 @@ def test_simple_uac_against_sipp_uas(tmp_path, transport, lost):
         sipp.kill()
     assert (ours.get("succeeded"), ours.get("failed")) == (CALLS, 0), f"{ours}\n{result.summary()}"
     assert (result.successful, result.failed) == (CALLS, 0), result.summary()
+
+
+@pytest.mark.parametrize("transport", ["udp", "tcp"])
+def test_our_uac_against_our_uas_from_the_command_line(transport):
+    """The operator smoke test: ``python -m b2bua.sip_apps uac`` against ``... uas``, 20 calls, all good."""
+    with our_side("uas", "--udp-port", "0", "--tcp-port", "0") as uas:
+        target = f"sip:service@127.0.0.1:{uas.ports[transport]}" + (";transport=tcp" if transport == "tcp" else "")
+        ours = run_our_uac(target, calls=20, rate=40, hold_ms=100, timeout_s=20)
+        counts = uas.stop()
+    assert (ours.get("succeeded"), ours.get("failed"), ours.get("returncode")) == (20, 0, 0), ours
+    assert (counts[-1]["invite"], counts[-1]["ack"], counts[-1]["bye"]) == (20, 20, 20)
