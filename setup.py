@@ -22,6 +22,8 @@ setup(
         "pydub>=0.25.1",
         "phonenumbers>=8.13",
         "psycopg[binary]>=3.1.12",
+        # the demo's phones find the prompts in what they heard by cross-correlation
+        "numpy>=1.26",
     ],
     extras_require={
         "test": [
