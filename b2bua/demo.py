@@ -22,6 +22,7 @@ heard) and lists the reasons when not.
 from __future__ import annotations
 
 import pathlib
+import json
 import random
 import socket
 import tomllib
@@ -37,12 +38,11 @@ from twisted.logger import Logger
 
 from billing.profile import CallerClass
 from billing.rating import charge_cents, tariff_for
-from media import phrases
 from media.tones import beeps_pcm
 
 from .app import Node
 from .call import Announcement, Say
-from .callmedia import CallMediaFactory, phrase_for
+from .callmedia import phrase_for
 from .config import Config, load_config
 from .testua import TestUa, UaSummary, band_level, find
 
@@ -96,8 +96,12 @@ def free_port(host: str = "127.0.0.1") -> int:
 
 
 def demo_config(example: dict[str, Any], *, folder: pathlib.Path, agent_uri: str, plan: DemoPlan,
-                sip_port: int, http_port: int, rtp_range: tuple[int, int]) -> dict[str, Any]:
-    """The example config (as parsed TOML) changed for the demo; the example itself is not touched."""
+                sip_port: int, http_port: int, rtp_range: tuple[int, int], secrets_file: str = "",
+                paypal_cert_origin: str | None = None) -> dict[str, Any]:
+    """The example config (as parsed TOML) changed for the demo; the example itself is not touched.
+
+    ``secrets_file`` and ``paypal_cert_origin`` (the demo's PayPal signer) go to ``[payments]``.
+    """
     raw = {k: (dict(v) if isinstance(v, dict) else v) for k, v in example.items()}
     raw["node"] = {"id": "demo"}
     raw["sip"] = {**raw.get("sip", {}), "address": "127.0.0.1", "udp_port": sip_port, "tcp_port": sip_port}
@@ -109,6 +113,9 @@ def demo_config(example: dict[str, Any], *, folder: pathlib.Path, agent_uri: str
     raw["store"] = {**raw.get("store", {}), "url": f"sqlite:///{folder / 'prepaid.db'}"}
     raw["media"] = {**raw.get("media", {}), "address": "127.0.0.1", "rtp_port_min": rtp_range[0],
                     "rtp_port_max": rtp_range[1]}
+    raw["payments"] = {**raw.get("payments", {}), "secrets_file": secrets_file}
+    if paypal_cert_origin:
+        raw["payments"]["paypal_cert_origins"] = [paypal_cert_origin]
     profiles = {name: dict(p) for name, p in raw.get("profiles", {}).items()}
     demo = profiles.get(PROFILE)
     if demo is None:
@@ -158,12 +165,22 @@ def dump_toml(data: dict[str, Any]) -> str:
 
 
 def write_demo_config(folder: pathlib.Path, *, agent_uri: str, plan: DemoPlan,
-                      example_path: pathlib.Path | None = None) -> pathlib.Path:
-    """Write ``folder/prepaid.toml`` (free ports, SQLite in ``folder``); returns its path."""
+                      example_path: pathlib.Path | None = None, paypal_cert_origin: str | None = None) -> pathlib.Path:
+    """Write ``folder/prepaid.toml`` (free ports, SQLite in ``folder``); returns its path.
+
+    With ``paypal_cert_origin`` (the web side is wired) it also writes ``folder/secrets.toml`` with made-up
+    credentials for the demo profile's merchant accounts, and names both in ``[payments]``.
+    """
     example = tomllib.loads((example_path or example_config_path()).read_text())
     base = random.randrange(30000, 59000, 2)
+    secrets_file = ""
+    if paypal_cert_origin is not None:
+        from .demo_web import write_secrets
+        accounts = set(example.get("profiles", {}).get(PROFILE, {}).get("payments", {}).values())
+        secrets_file = str(write_secrets(folder, accounts))
     raw = demo_config(example, folder=folder, agent_uri=agent_uri, plan=plan, sip_port=free_port(),
-                      http_port=free_port(), rtp_range=(base, base + 400))
+                      http_port=free_port(), rtp_range=(base, base + 400), secrets_file=secrets_file,
+                      paypal_cert_origin=paypal_cert_origin)
     path = folder / "prepaid.toml"
     path.write_text("# prepaid demo: the example config with free ports, a temporary store, scaled timing\n"
                     + dump_toml(raw))
@@ -175,26 +192,6 @@ def sipp_scenario(folder: pathlib.Path, caller: str = CALLER) -> pathlib.Path:
     path = folder / "demo_carrier.xml"
     path.write_text(_SIPP_UAC.replace("CALLER", caller))
     return path
-
-
-# ---- the media of the demo's node -------------------------------------------------------------------
-class _NodeMedia:
-    """``Node``'s media factory: each call's real media, with dead media reported to the call."""
-
-    def __init__(self, node: Node, config: Config) -> None:
-        self.node = node
-        self.factory = CallMediaFactory.from_config(node.reactor, config)
-
-    def for_profile_call(self, call_id: str, profile):
-        def dead(reason: str) -> None:
-            call = self.node.manager.calls.get(call_id) if self.node.manager is not None else None
-            if call is not None:
-                call.abort(reason)
-        return self.factory.for_call(call_id, profile.language, profile.prompts_dir, on_dead=dead,
-                                     withheld_pin=getattr(profile, "withheld", "") == "pin")
-
-    def close(self) -> None:
-        self.factory.close()
 
 
 # ---- the run -------------------------------------------------------------------------------------
@@ -213,33 +210,45 @@ class DemoResult:
     agent: UaSummary | None = None
     heard: dict[str, tuple[bool, float | None, float]] = field(default_factory=dict)  # what -> (yes, at_s, score)
     media_wired: bool = True
+    web_wired: bool = False
+    midcall: str = ""                       # how the mid-call top-up went in (the webhook's answer)
+    midcall_ok: bool = False
     error: str | None = None
 
 
 class Demo:
     """One scripted call through a whole node on ``reactor``; :meth:`run` fires with a :class:`DemoResult`."""
 
-    def __init__(self, reactor, folder: pathlib.Path, plan: DemoPlan = DemoPlan(), *, media: bool = True,
+    def __init__(self, reactor, folder: pathlib.Path, plan: DemoPlan = DemoPlan(), *, web: bool = True,
                  caller: str = CALLER) -> None:
         self.reactor = reactor
         self.folder = folder
         self.plan = plan
-        self.media = media
         self.caller = caller
         self.node: Node | None = None
         self.agent = TestUa(reactor, name="agent", tone_hz=AGENT_HZ, answer=True, ring_s=plan.agent_ring_s,
                             ssrc=0xA6E17)
         self.carrier = TestUa(reactor, name="carrier", tone_hz=CARRIER_HZ, ssrc=0xCA881E)
         self.config_path: pathlib.Path | None = None
+        self.web = web
+        self.paypal = None
+        self.midcall: tuple[bool, str] = (False, "no mid-call top-up was made")
 
     @inlineCallbacks
     def start(self):
         """Start the phones and the node; fires with the node's :class:`~b2bua.app.Ports`."""
         self.agent.start()
         self.carrier.start()
-        self.config_path = write_demo_config(self.folder, agent_uri=self.agent.uri, plan=self.plan)
+        web_factory = origin = None
+        if self.web:
+            from .demo_web import DemoPayPal, NodeWeb
+            self.paypal = DemoPayPal(self.reactor)
+            origin = self.paypal.listen()
+            web_factory = NodeWeb
+        self.config_path = write_demo_config(self.folder, agent_uri=self.agent.uri, plan=self.plan,
+                                             paypal_cert_origin=origin)
         config = load_config(str(self.config_path))
-        self.node = Node(config, self.reactor, media_factory=_NodeMedia if self.media else None)
+        self.node = Node(config, self.reactor, web_factory=web_factory)
         ports = yield self.node.start()
         returnValue(ports)
 
@@ -250,7 +259,9 @@ class Demo:
         node, plan = self.node, self.plan
         config = node.config
         profile = config.profiles[PROFILE]
-        result = DemoResult(config=config, plan=plan, ports=ports, media_wired=self.media)
+        media_wired = getattr(node, "media", None) is not None
+        result = DemoResult(config=config, plan=plan, ports=ports, media_wired=media_wired,
+                            web_wired=self.web)
         done_calls: list = []
         node.manager.on_call_done = done_calls.append
         yield node.store.topup(profile.billing, self.caller, plan.first_topup_cents, source="demo",
@@ -274,38 +285,62 @@ class Demo:
         result.ledger = sorted(entries, key=lambda e: e.id)
         account = yield node.store.account(PROFILE, self.caller)
         result.balance_cents = account.balance_cents if account is not None else None
-        if self.media:
+        if result.media_wired:
             result.heard = self.listen(profile.language, call)
+        result.midcall_ok, result.midcall = self.midcall
         returnValue(result)
 
     def _midcall(self) -> None:
+        """Top up during the call: as PayPal would (a signed webhook to our /hooks/paypal), else through the store."""
         if self.carrier.ended.called:
             return
-        profile = self.node.config.profiles[PROFILE]
-        self.node.store.topup(profile.billing, self.caller, self.plan.midcall_topup_cents, source="demo",
-                              external_ref=f"demo-{uuid.uuid4().hex}", actor="demo",
-                              note="during the call").addErrback(
-            lambda f: log.failure("demo: mid-call top-up failed", f))
+        node = self.node
+        profile = node.config.profiles[PROFILE]
+        amount = self.plan.midcall_topup_cents
+        if self.paypal is not None:
+            from .demo_web import paypal_topup
+            d = paypal_topup(self.reactor, node.config, node.store, self.paypal, node.ports.http, PROFILE,
+                             self.caller, amount)
+
+            def answered(reply) -> None:
+                status, answer = reply
+                ok = status == 200 and isinstance(answer, dict) and answer.get("credited") == 1
+                self.midcall = (ok, f"PayPal webhook POST /hooks/paypal: HTTP {status} {json.dumps(answer)}")
+            d.addCallback(answered)
+        else:
+            d = node.store.topup(profile.billing, self.caller, amount, source="demo",
+                                 external_ref=f"demo-{uuid.uuid4().hex}", actor="demo", note="during the call")
+            d.addCallback(lambda r: setattr(self, "midcall", (r.applied, "through the store (web side not wired)")))
+
+        def failed(f) -> None:
+            self.midcall = (False, f"mid-call top-up failed: {f.getErrorMessage()}")
+            log.failure("demo: mid-call top-up failed", f)
+        d.addErrback(failed)
 
     def listen(self, lang: str, call) -> dict[str, tuple[bool, float | None, float]]:
         """Find the prompts and tones in what each phone recorded: what -> (heard, reactor time, score)."""
-        library = self.node.media.factory.libraries.get(lang)
+        library = self.node.media.libraries.get(lang)
         minutes = call.session.minutes if call is not None and call.session is not None else 0
         session = call.session if call is not None else None
         per_minute = session.tariff.per_minute if session is not None and call.announce_tariff else None
         klass = call.identity.caller_class.value if call is not None and call.identity.caller_class else None
+        def said(say: Say, *minutes_options) -> list[np.ndarray]:
+            return [_pcm(library, phrase_for(Announcement(say, minutes=m), lang)) for m in minutes_options]
+
+        # what the node says is the product's choice (e.g. the minutes in the warning): try each wording
         patterns = {
-            "announcement": (self.carrier, _pcm(library, phrase_for(
-                Announcement(Say.MINUTES, minutes=minutes, per_minute=per_minute, caller_class=klass), lang))),
-            "warning (spoken)": (self.carrier, _pcm(library, phrases.warning(lang, 2))),
-            "warning tone": (self.agent, np.frombuffer(beeps_pcm(), dtype="<i2").astype(float)),
-            "final message (caller)": (self.carrier, _pcm(library, phrases.credit_used_up(lang))),
-            "final message (agent)": (self.agent, _pcm(library, phrases.credit_used_up(lang))),
+            "announcement": (self.carrier, [_pcm(library, phrase_for(
+                Announcement(Say.MINUTES, minutes=minutes, per_minute=per_minute, caller_class=klass), lang))]),
+            "topped-up message": (self.carrier, said(Say.TOPPED_UP, None, 0, 1, 2)),
+            "warning (spoken)": (self.carrier, said(Say.WARNING, None, 1, 2)),
+            "warning tone": (self.agent, [np.frombuffer(beeps_pcm(), dtype="<i2").astype(float)]),
+            "final message (caller)": (self.carrier, said(Say.USED_UP, None)),
+            "final message (agent)": (self.agent, said(Say.USED_UP, None)),
         }
         heard: dict[str, tuple[bool, float | None, float]] = {}
-        for what, (phone, pattern) in patterns.items():
+        for what, (phone, options) in patterns.items():
             signal, t0 = phone.rtp.recording()
-            lag, score = find(signal, pattern)
+            lag, score = max((find(signal, pattern) for pattern in options), key=lambda found: found[1])
             heard[what] = (score >= HEARD_SCORE, (t0 + lag / 8000) if t0 is not None else None, score)
         for what, phone, other in (("agent's tone (caller)", self.carrier, self.agent),
                                    ("caller's tone (agent)", self.agent, self.carrier)):
@@ -326,6 +361,8 @@ class Demo:
                 log.failure("demo: stopping {name}", name=ua.name)
         if self.node is not None:
             yield self.node.stop()
+        if self.paypal is not None:
+            yield self.paypal.stop()
 
 
 def _pcm(library, names) -> np.ndarray:
@@ -403,7 +440,8 @@ def timeline(result: DemoResult) -> list[tuple[float, str]]:
         if e.kind in ("topup", "bonus"):
             when = "mid-call" if e.note == "during the call" or _during(e.at_ms, call) else "before the call"
             what = "topped up" if e.kind == "topup" else "bonus"
-            items.append((e.at_ms / 1000, f"{what} {when} (+{_money(e.amount_cents, currency)}), "
+            via = f" via the {e.source} webhook" if e.actor.startswith("webhook:") else " through the store"
+            items.append((e.at_ms / 1000, f"{what} {when}{via} (+{_money(e.amount_cents, currency)}), "
                                           f"balance {_money(e.balance_after_cents, currency)}"))
         elif e.kind == "call_debit":
             items.append((e.at_ms / 1000, f"debited ahead {_money(-e.amount_cents, currency)}, "
@@ -481,8 +519,13 @@ def verdict(result: DemoResult) -> list[str]:
                         + plan.midcall_bonus_cents)
     if credits != expected_credits:
         why.append(f"credited {credits} cents, expected {expected_credits} (both top-ups with their bonus)")
-    if not any(_during(e.at_ms, call) for e in result.ledger if e.kind == "topup"):
+    midcall = [e for e in result.ledger if e.kind == "topup" and _during(e.at_ms, call)]
+    if not midcall:
         why.append("no top-up landed during the call")
+    if not result.midcall_ok:
+        why.append(f"the mid-call top-up did not go as expected: {result.midcall}")
+    elif result.web_wired and not any(e.source == "paypal" for e in midcall):
+        why.append("the mid-call top-up did not come through the PayPal webhook")
     debits = -sum(e.amount_cents for e in result.ledger if e.kind == "call_debit")
     refunds = sum(e.amount_cents for e in result.ledger if e.kind == "call_refund")
     if debits - refunds != rec.charge_cents:
@@ -519,6 +562,7 @@ def report(result: DemoResult) -> list[str]:
     lines += [f"  {at:+8.3f} s  {what}" for at, what in timeline(result)]
     lines.append("")
     lines += ["  " + line for line in settlement_lines(result)]
+    lines.append(f"  mid-call top-up: {result.midcall}")
     lines.append("")
     if not result.media_wired:
         lines.append("  media not wired: nothing was heard")

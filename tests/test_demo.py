@@ -80,7 +80,8 @@ def _result(*, charge_cents_: int, billed_s: int, balance_cents: int, refund_cen
     heard = {w: (True, 0.0, 1.0) for w in ("announcement", "warning tone", "warning (spoken)",
                                            "agent's tone (caller)", "caller's tone (agent)")}
     return DemoResult(config=config, plan=plan, call=call, record=record, ledger=ledger,
-                      balance_cents=balance_cents, carrier=summary("carrier"), agent=summary("agent"), heard=heard)
+                      balance_cents=balance_cents, carrier=summary("carrier"), agent=summary("agent"), heard=heard,
+                      midcall="through the store", midcall_ok=True)
 
 
 def test_verdict_accepts_a_call_whose_ledger_adds_up():
@@ -102,6 +103,37 @@ def test_verdict_names_what_does_not_add_up():
     assert "not heard: warning tone" in why
     r2 = _result(charge_cents_=76, billed_s=23, balance_cents=5)
     assert any("balance 5 != credits 77 - charge 76" in w for w in verdict(r2))
+    r3 = _result(charge_cents_=76, billed_s=23, balance_cents=1)
+    r3.web_wired = True                      # the web side is there, but the top-up went through the store
+    assert verdict(r3) == ["the mid-call top-up did not come through the PayPal webhook"]
+
+
+def test_demo_paypal_signs_as_paypal_does():
+    """The demo's PayPal signature verifies with its certificate's key over PayPal's signed string, and a
+    changed body does not verify (so /hooks/paypal checks something real)."""
+    from cryptography.exceptions import InvalidSignature
+    from cryptography.hazmat.primitives import hashes
+    from cryptography.hazmat.primitives.asymmetric import padding
+    from twisted.internet.task import Clock
+
+    from b2bua.demo_web import WEBHOOK_ID, DemoPayPal, demo_secrets
+    from webhook.providers.paypal import signed_string
+    from webhook.secrets import parse_secrets
+
+    paypal = DemoPayPal(Clock())
+    paypal.origin = "http://127.0.0.1:1"
+    headers, body = paypal.sign(DemoPayPal.capture_completed("CAP-1", "ref-1", 20, "EUR"))
+    assert headers["PAYPAL-CERT-URL"].startswith("http://127.0.0.1:1/")
+    sig = __import__("base64").b64decode(headers["PAYPAL-TRANSMISSION-SIG"])
+    key = paypal.cert.public_key()
+    signed = lambda b: signed_string(headers["PAYPAL-TRANSMISSION-ID"], headers["PAYPAL-TRANSMISSION-TIME"],
+                                     WEBHOOK_ID, b)
+    key.verify(sig, signed(body), padding.PKCS1v15(), hashes.SHA256())
+    with pytest.raises(InvalidSignature):
+        key.verify(sig, signed(body.replace(b"0.20", b"9.20")), padding.PKCS1v15(), hashes.SHA256())
+    assert b'"value": "0.20"' in body and b'"custom_id": "ref-1"' in body
+    accounts = parse_secrets(demo_secrets({"demo-paypal", "demo-klarna"}), "secrets.toml")
+    assert {(a.name, a.webhook_id) for a in accounts} == {("demo-paypal", WEBHOOK_ID), ("demo-klarna", WEBHOOK_ID)}
 
 
 @pytest.mark.slow
@@ -114,7 +146,7 @@ def test_prepaid_demo_once_goes_as_expected(tmp_path):
     out = done.stdout
     assert done.returncode == 0, out + done.stderr
     steps = ["topped up before the call", "identified +493088776655", "announced (", "agent rung",
-             "bridged", "charging started", "topped up mid-call", "warned: credit ends in", "cut off: credit exhausted",
+             "bridged", "charging started", "topped up mid-call via the paypal webhook", "warned: credit ends in", "cut off: credit exhausted",
              "carrier: BYE received", "agent: BYE received", "settled:"]
     lines = out.splitlines()
     positions = []
@@ -124,7 +156,8 @@ def test_prepaid_demo_once_goes_as_expected(tmp_path):
         positions.append(found[0])
     assert positions == sorted(positions), out
     times = {step: float(re.search(r"([+-]\d+\.\d+) s", lines[i]).group(1)) for step, i in zip(steps, positions)}
-    assert times["charging started"] < times["topped up mid-call"] < times["warned: credit ends in"]
+    assert times["charging started"] < times["topped up mid-call via the paypal webhook"] < times["warned: credit ends in"]
+    assert 'mid-call top-up: PayPal webhook POST /hooks/paypal: HTTP 200 {"credited": 1' in out
     m = re.search(r"settled: (\d+) s billed, (\d+) cents charged, (\d+) cents refunded", out)
     billed_s, charge, refund = map(int, m.groups())
     cut_after_s = times["cut off: credit exhausted"] - times["charging started"]
