@@ -184,10 +184,18 @@ class WebApp(Resource):
         return json_answer(200, {"ok": True, "events": len(events), "credited": credited})
 
 
+def access_log_line(timestamp: str, request) -> str:
+    """An access log line without the query string (return URLs carry authorization tokens) or client headers."""
+    path = request.path.decode("ascii", "replace")
+    return (f'"{request.getClientAddress().host if hasattr(request.getClientAddress(), "host") else "-"}" '
+            f'- - {timestamp} "{request.method.decode("ascii", "replace")} {path}" {request.code} '
+            f'{request.sentLength or "-"}')
+
+
 def build_site(settings: WebSettings, store, reactor, providers: dict | None = None) -> Site:
     """The Site serving every route; ``providers`` (method -> adapter) defaults to the real ones."""
     app = WebApp(settings, store, reactor, providers)
-    site = Site(app, reactor=reactor)
+    site = Site(app, reactor=reactor, logFormatter=access_log_line)
     site.requestFactory = limited_request_class(settings.max_body_bytes)
     site.displayTracebacks = False
     site.app = app
