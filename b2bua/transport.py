@@ -249,6 +249,9 @@ class SipTransports:
 
     def _send(self, out: Outgoing) -> None:
         peer = out.peer
+        if self._stopped:
+            self._lost(peer, "transports stopped")
+            return
         self.sent += 1
         if peer.transport == "udp":
             port = self._udp.get(_family_key(peer.host))
