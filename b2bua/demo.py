@@ -55,6 +55,7 @@ PROFILE = "demo"
 CALLER = "+493088776655"             # a Berlin landline: the landline tariff
 CARRIER_HZ = 700
 AGENT_HZ = 1900
+TONE_AMPLITUDE = 1500                # about -27 dBov: a voice under the prompts mixed over it
 HEARD_SCORE = 0.6                    # normalised correlation that counts as "heard" (mixed over a tone)
 TONE_SHARE = 0.8                     # the other side's tone is this share of the two tones' levels we heard
 
@@ -226,9 +227,9 @@ class Demo:
         self.plan = plan
         self.caller = caller
         self.node: Node | None = None
-        self.agent = TestUa(reactor, name="agent", tone_hz=AGENT_HZ, answer=True, ring_s=plan.agent_ring_s,
-                            ssrc=0xA6E17)
-        self.carrier = TestUa(reactor, name="carrier", tone_hz=CARRIER_HZ, ssrc=0xCA881E)
+        self.agent = TestUa(reactor, name="agent", tone_hz=AGENT_HZ, amplitude=TONE_AMPLITUDE, answer=True,
+                            ring_s=plan.agent_ring_s, ssrc=0xA6E17)
+        self.carrier = TestUa(reactor, name="carrier", tone_hz=CARRIER_HZ, amplitude=TONE_AMPLITUDE, ssrc=0xCA881E)
         self.config_path: pathlib.Path | None = None
         self.web = web
         self.paypal = None
