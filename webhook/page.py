@@ -25,7 +25,10 @@ import hmac
 import html
 import os
 import string
+from dataclasses import replace
 from urllib.parse import urlencode, urlsplit
+
+from twisted.internet.defer import DeferredLock
 
 from billing.money import format_cents
 from billing.numbers import national, normalise
@@ -96,6 +99,7 @@ class TopupPage:
     def __init__(self, settings: WebSettings, payments: Payments, providers: dict, metrics, key: bytes,
                  clock) -> None:
         self.clock = clock
+        self._locks: dict[str, DeferredLock] = {}
         self.settings = settings
         self.payments = payments
         self.providers = providers
@@ -262,6 +266,18 @@ class TopupPage:
     # -- back from the provider --------------------------------------------------
 
     async def returned(self, ctx: Ctx) -> Answer:
+        """One return per payment at a time on this node (a reload or double click waits for the first)."""
+        reference = ctx.params["reference"]
+        lock = self._locks.setdefault(reference, DeferredLock())
+        await lock.acquire()
+        try:
+            return await self._returned(ctx)
+        finally:
+            lock.release()
+            if not lock.locked and not lock.waiting:
+                self._locks.pop(reference, None)
+
+    async def _returned(self, ctx: Ctx) -> Answer:
         profile = self.profile(ctx.params["button"])
         lang = self.lang(ctx, profile)
         t = TEXTS[lang]
@@ -281,20 +297,26 @@ class TopupPage:
             try:
                 event = await self.providers[payment.method].on_return(req, payment.provider_ref, ctx.query)
             except Rejected:
-                return self.render(profile, lang, f'<p class="err" id="status">{e(t["failed"])}</p>', 400)
+                # a second return racing the first (a reload, a double click) finds the token used up
+                again = await self.payments.find(payment.reference)
+                if again is None or again.state is not State.COMPLETED:
+                    return self.render(profile, lang, f'<p class="err" id="status">{e(t["failed"])}</p>', 400)
+                state = again.state
+                event = None
             except Exception:
                 self.metrics.inc("prepaid_provider_errors_total", method=payment.method)
                 return self.render(profile, lang, f'<p class="err" id="status">{e(t["unavailable"])}</p>'
                                    f'<p><a href="">{e(t["again"])}</a></p>', 502)
-            if event.reference is not None and event.reference != payment.reference:
-                raise Rejected("the provider's answer belongs to another payment", 409)
-            if event.reference is None:
-                event = type(event)(**{**event.__dict__, "reference": payment.reference})
-            booked = await self.payments.book(event)
-            if booked.credited:
-                self.metrics.inc("prepaid_payment_credits_total", method=payment.method)
-            state = booked.payment.state if booked.payment else state
-            booked_balance, pin = booked.balance_cents, booked.pin
+            if event is not None:
+                if event.reference is not None and event.reference != payment.reference:
+                    raise Rejected("the provider's answer belongs to another payment", 409)
+                if event.reference is None:
+                    event = replace(event, reference=payment.reference)
+                booked = await self.payments.book(event)
+                if booked.credited:
+                    self.metrics.inc("prepaid_payment_credits_total", method=payment.method)
+                state = booked.payment.state if booked.payment else state
+                booked_balance, pin = booked.balance_cents, booked.pin
         if state is State.COMPLETED:
             if booked_balance is None:
                 acct = await self.payments.store.account(payment.profile, payment.number)

@@ -93,3 +93,14 @@ def test_klarna_down_or_slow_then_the_retry_works(sqlite_env, logged):
     env.klarna.mode = "ok"
     assert env.call("GET", back).status == 200
     assert env.balance(NUMBER) == 1100
+
+
+def test_two_returns_at_once_both_show_the_credit(sqlite_env):
+    """A double click on Klarna's return: the second finds the token used, yet both pages say the credit arrived."""
+    env = sqlite_env
+    payment, location = env.start_payment("klarna")
+    back = through_hpp(env, location)
+    replies = run(gatherResults([ensureDeferred(env.request("GET", back)) for _ in range(2)]))
+    assert [r.status for r in replies] == [200, 200]
+    assert all(b'class="ok"' in r.body for r in replies)
+    assert env.balance(NUMBER) == 1100
