@@ -105,7 +105,7 @@ class Node:
         self.manager = CallManager(endpoint=endpoint, reactor=self.reactor, router=self.router,
                                    settings=call_settings(config), billing=self.billing,
                                    record=self._record, flush=lambda: transports_box[0].flush(),
-                                   media_for_call=self._media_for_call)
+                                   media_for_call=self._media_for_call, pin_lookup=self._pin_lookup)
         self._stoppers.append(store.on_balance_changed(self.manager.balance_changed))
         transports, bound = listen_sip(self.reactor, endpoint, config.sip, self.manager.on_event)
         transports_box.append(transports)
@@ -131,8 +131,19 @@ class Node:
                 call.abort("media_timeout")
                 self.transports.flush()
 
-        return self.media.for_call(call_id, profile.language, profile.prompts_dir, on_dead=dead,
+        def dtmf(digit: str) -> None:
+            call = self.manager.calls.get(call_id)
+            if call is not None:
+                call.on_dtmf(digit)
+                self.transports.flush()
+
+        return self.media.for_call(call_id, profile.language, profile.prompts_dir, on_dead=dead, on_dtmf=dtmf,
                                    withheld_pin=profile.withheld == "pin")
+
+    def _pin_lookup(self, profile_name: str, pin: str):
+        """The E.164 number of the account with this customer PIN, or None."""
+        return self.store.account_by_pin(profile_name, pin).addCallback(
+            lambda account: account.number if account is not None else None)
 
     def _record(self, record) -> None:
         self.store.add_call_record(record).addErrback(

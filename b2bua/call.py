@@ -48,6 +48,7 @@ class Say(enum.Enum):
     WARNING = "warning"            # the credit lasts two more minutes (the agent hears a tone)
     TOPPED_UP = "topped_up"        # the credit was topped up during the call
     USED_UP = "used_up"            # the credit is used up: goodbye
+    PIN_WRONG = "pin_wrong"        # the PIN typed names no account
 
 
 @dataclass(frozen=True)
@@ -133,7 +134,8 @@ class Call:
                  identity: CallerIdentity, dialer: Dialer, media: CallMedia | None,
                  billing: CallBilling | None, record: Callable[[CallRecord], object],
                  max_duration_s: int, answer_mode: str = "answer", announce_tariff: bool = False,
-                 withheld_policy: str = "reject", on_done: Callable[["Call"], None] = lambda call: None):
+                 withheld_policy: str = "reject", on_done: Callable[["Call"], None] = lambda call: None,
+                 pin_lookup: Callable[[str, str], Deferred] | None = None):
         self.call_id = call_id
         self.reactor = reactor
         self.a = a
@@ -148,6 +150,10 @@ class Call:
         self.announce_tariff = announce_tariff
         self.withheld_policy = withheld_policy
         self._on_done = on_done
+        self._pin_lookup = pin_lookup
+        self._pin_digits = ""
+        self._pin_tries = 0
+        self._pin_timer: IDelayedCall | None = None
         self.state = St.ROUTING
         self.times = CallTimes(self._now_ms())
         self.hunt = AgentHunt(route) if route is not None else None
@@ -179,7 +185,7 @@ class Call:
         return self._finished
 
     def pending_timers(self) -> int:
-        return sum(1 for t in (self._ring_timer, self._charge_timer, self._limit_timer)
+        return sum(1 for t in (self._ring_timer, self._charge_timer, self._limit_timer, self._pin_timer)
                    if t is not None and t.active())
 
     # -- the table ------------------------------------------------------------------------
@@ -206,6 +212,11 @@ class Call:
             self.feed(Ev.REFUSED)
             return
         if self.identity.number is None:
+            if (self.withheld_policy == "pin" and self.media is not None and self._pin_lookup is not None
+                    and self.billing is not None):
+                self.note("number withheld: asking for the customer PIN")
+                self.feed(Ev.ASK_PIN)
+                return
             self.end_reason = "unidentified"
             self.note("refused: caller not identified")
             if self.media is None:
@@ -230,6 +241,9 @@ class Call:
         if self.billing is None:
             self.feed(Ev.ACCEPTED)
             return
+        self._open_billing()
+
+    def _open_billing(self) -> None:
         profile = self.route.profile.billing
         d = self.billing.open(profile, self.identity.number, self.identity.caller_class, self.call_id, self)
         d.addCallbacks(self._opened, self._not_opened)
@@ -239,7 +253,7 @@ class Call:
         self._last_balance = session.balance_cents
         self.note(f"billing session {session.session_id}: {session.minutes} minute(s) at "
                   f"{session.tariff.per_minute}/min")
-        if self.state is not St.ROUTING:      # the carrier cancelled meanwhile
+        if self.state not in (St.ROUTING, St.PIN_ENTRY):      # the carrier hung up meanwhile
             session.settle(self._now_ms(), "cancelled")
             return
         self.feed(Ev.ACCEPTED)
@@ -320,6 +334,73 @@ class Call:
         self.reject_status = 500 if reason != "max_duration" else 480
         self.feed(Ev.ABORT)
 
+    # -- the customer PIN of a caller with a withheld number (RFC 4733 digits) -----------------
+
+    #: tries before the call ends, and seconds to type a PIN and the hash
+    PIN_TRIES = 3
+    PIN_TIMEOUT_S = 20
+
+    def on_dtmf(self, digit: str) -> None:
+        """A key the caller pressed (media reports each press once)."""
+        if self.state is not St.PIN_ENTRY:
+            return
+        if digit == "#":
+            pin, self._pin_digits = self._pin_digits, ""
+            self._cancel(self._pin_timer)
+            self._check_pin(pin)
+        elif digit.isdigit() and len(self._pin_digits) < 16:
+            self._pin_digits += digit
+        elif digit == "*":
+            self._pin_digits = ""
+
+    def _arm_pin_timer(self, _=None) -> None:
+        self._cancel(self._pin_timer)
+        if self.state is St.PIN_ENTRY:
+            self._pin_timer = self.reactor.callLater(self.PIN_TIMEOUT_S, self._pin_timeout)
+
+    def _pin_timeout(self) -> None:
+        self._pin_timer = None
+        pin, self._pin_digits = self._pin_digits, ""
+        self._check_pin(pin)
+
+    def _check_pin(self, pin: str) -> None:
+        self._pin_tries += 1
+        if not pin:
+            self._pin_rejected()
+            return
+        self._pin_lookup(self.route.profile.name, pin).addCallbacks(self._pin_found, self._pin_error)
+
+    def _pin_found(self, number: str | None) -> None:
+        if self.state is not St.PIN_ENTRY:
+            return
+        if number is None:
+            self._pin_rejected()
+            return
+        from billing.numbers import classify
+        self.identity = CallerIdentity(number, "pin", self.identity.privacy, classify(number))
+        self.note(f"identified {number} by PIN")
+        self._open_billing()
+
+    def _pin_error(self, failure) -> None:
+        log.failure("call {call_id}: PIN lookup failed", failure, call_id=self.call_id)
+        self.abort("billing_error")
+
+    def _pin_rejected(self) -> None:
+        self.note(f"PIN wrong (try {self._pin_tries} of {self.PIN_TRIES})")
+        if self._pin_tries >= self.PIN_TRIES:
+            self.end_reason = "pin_wrong"
+            self.refusal = Say.PIN_WRONG
+            self.feed(Ev.REFUSED_SPOKEN)
+        else:
+            self.feed(Ev.PIN_WRONG)
+
+    def _do_play_pin_prompt(self) -> None:
+        self.media.announce(Announcement(Say.WITHHELD)).addBoth(self._arm_pin_timer)
+
+    def _do_play_pin_wrong(self) -> None:
+        self.media.announce(Announcement(Say.PIN_WRONG)).addBoth(
+            lambda _: self._do_play_pin_prompt() if self.state is St.PIN_ENTRY else None)
+
     # -- what billing reports (billing.session.SessionObserver) ---------------------------
 
     def session_warning(self, event: Warning_) -> None:
@@ -355,7 +436,7 @@ class Call:
 
     def _do_answer_a(self) -> None:
         sdp = self.media.answer_for_a(self.a.offer) if self.media is not None else self.a.offer
-        if self.answer_mode == "early_media" and self.refusal is None:
+        if self.answer_mode == "early_media" and self.refusal is None and self.state is not St.PIN_ENTRY:
             self.a.provisional(183, sdp)
             self.note("early media to the carrier (183)")
         else:
@@ -438,8 +519,12 @@ class Call:
             self.b.cancel()
 
     def _do_bye_a(self) -> None:
-        if not self.a.ended:
+        if self.a.ended:
+            return
+        if self.a.answered:
             self.a.bye()
+        else:                       # early media only: the INVITE still wants its final answer
+            self.a.reject(self.reject_status)
 
     def _do_bye_b(self) -> None:
         if self.b is not None and not self.b.ended:
@@ -456,7 +541,7 @@ class Call:
             self.a.reject(487)
 
     def _do_stop_media(self) -> None:
-        for timer in (self._ring_timer, self._charge_timer, self._limit_timer):
+        for timer in (self._ring_timer, self._charge_timer, self._limit_timer, self._pin_timer):
             self._cancel(timer)
         if self.media is not None:
             self.media.stop()

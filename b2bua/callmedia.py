@@ -82,6 +82,8 @@ def phrase_for(announcement: Announcement, lang: str, *, withheld_pin: bool = Fa
         return ["topped_up"] if minutes is None else phrases.topped_up(lang, minutes)
     if say is Say.USED_UP:
         return phrases.credit_used_up(lang)
+    if say is Say.PIN_WRONG:
+        return phrases.pin_wrong(lang)
     raise ValueError(f"nothing to say for {say!r}")
 
 

@@ -66,7 +66,8 @@ class CallManager:
     def __init__(self, *, endpoint: SipEndpoint, reactor: IReactorTime, router: Router, settings: CallSettings,
                  billing: CallBilling | None, record: Callable, flush: Callable[[], None] = lambda: None,
                  media_for_call: Callable[[str, object], CallMedia | None] = lambda call_id, profile: None,
-                 on_call_done: Callable[[Call], None] = lambda call: None):
+                 on_call_done: Callable[[Call], None] = lambda call: None,
+                 pin_lookup: Callable | None = None):
         self.endpoint = endpoint
         self.reactor = reactor
         self.router = router
@@ -76,6 +77,7 @@ class CallManager:
         self.flush = flush
         self.media_for_call = media_for_call
         self.on_call_done = on_call_done
+        self.pin_lookup = pin_lookup
         self.calls: dict[str, Call] = {}
         self._by_tx: dict[str, object] = {}
         self._by_dialog: dict[DialogId, object] = {}
@@ -170,7 +172,7 @@ class CallManager:
                     answer_mode=getattr(profile, "answer_mode", "answer"),
                     announce_tariff=getattr(profile, "announce_tariff", False),
                     withheld_policy=getattr(profile, "withheld", "reject"),
-                    on_done=self._call_done)
+                    on_done=self._call_done, pin_lookup=self.pin_lookup)
         leg.call = call
         leg.on_dialog = self._register_dialog
         self.calls[call_id] = call

@@ -23,6 +23,7 @@ import enum
 
 class St(enum.Enum):
     ROUTING = "routing"          # INVITE in, 100 sent; identity, route and credit being looked up
+    PIN_ENTRY = "pin_entry"      # number withheld: answered, the caller types the customer PIN
     ANNOUNCING = "announcing"    # A-leg answered (or early media): the minutes are being spoken
     REFUSING = "refusing"        # A-leg answered: the reason (no credit, withheld number) is being spoken
     HUNTING = "hunting"          # an agent is being rung
@@ -34,6 +35,8 @@ class St(enum.Enum):
 
 class Ev(enum.Enum):
     ACCEPTED = "accepted"                    # caller identified, route found, credit buys >= 1 increment
+    ASK_PIN = "ask_pin"                      # number withheld, profile takes a PIN instead
+    PIN_WRONG = "pin_wrong"                  # a PIN that names no account (another try is left)
     REFUSED_SPOKEN = "refused_spoken"        # refusal with an announcement (no credit, withheld)
     REFUSED = "refused"                      # refusal with a SIP status only (404, 403, 503)
     ANNOUNCEMENT_DONE = "announcement_done"
@@ -55,6 +58,8 @@ class Act(enum.Enum):
     ANSWER_A = "answer_a"            # 200 (or 183 with SDP for early media) to the carrier, media anchored
     PLAY_MINUTES = "play_minutes"    # the tariff (if the profile says) and the minutes the credit buys
     PLAY_REFUSAL = "play_refusal"    # no credit / number withheld
+    PLAY_PIN_PROMPT = "play_pin_prompt"  # "please type your customer PIN, then hash"
+    PLAY_PIN_WRONG = "play_pin_wrong"    # "that PIN was wrong", then the prompt again
     PLAY_FINAL = "play_final"        # credit used up, to both legs
     RING_NEXT = "ring_next"          # INVITE to the next agent, ring timer armed
     RELAY_RINGING = "relay_ringing"  # 180 to the carrier if its leg is not answered yet
@@ -95,6 +100,13 @@ TRANSITIONS: dict[tuple[St, Ev], tuple[St, tuple[Act, ...]]] = {
     (St.ROUTING, Ev.ACCEPTED): (St.ANNOUNCING, (Act.ANSWER_A, Act.PLAY_MINUTES)),
     (St.ROUTING, Ev.REFUSED_SPOKEN): (St.REFUSING, (Act.ANSWER_A, Act.PLAY_REFUSAL)),
     (St.ROUTING, Ev.REFUSED): (St.CLOSING, (Act.REJECT_A,)),
+    (St.ROUTING, Ev.ASK_PIN): (St.PIN_ENTRY, (Act.ANSWER_A, Act.PLAY_PIN_PROMPT)),
+    (St.PIN_ENTRY, Ev.PIN_WRONG): (St.PIN_ENTRY, (Act.PLAY_PIN_WRONG,)),
+    (St.PIN_ENTRY, Ev.ACCEPTED): (St.ANNOUNCING, (Act.PLAY_MINUTES,)),
+    (St.PIN_ENTRY, Ev.REFUSED_SPOKEN): (St.REFUSING, (Act.PLAY_REFUSAL,)),
+    (St.PIN_ENTRY, Ev.A_CANCEL): (St.CLOSING, (Act.REJECT_A_CANCELLED, Act.STOP_MEDIA)),
+    (St.PIN_ENTRY, Ev.A_BYE): (St.CLOSING, (Act.STOP_MEDIA,)),
+    (St.PIN_ENTRY, Ev.ABORT): (St.CLOSING, (Act.BYE_A, Act.STOP_MEDIA)),
     (St.ANNOUNCING, Ev.ANNOUNCEMENT_DONE): (St.HUNTING, (Act.RING_NEXT,)),
     (St.REFUSING, Ev.ANNOUNCEMENT_DONE): (St.CLOSING, (Act.BYE_A, Act.STOP_MEDIA)),
     (St.HUNTING, Ev.B_PROGRESS): (St.HUNTING, (Act.RELAY_RINGING,)),

@@ -356,3 +356,71 @@ def test_max_duration_aborts_both_legs():
     assert w.a.sent[-1] == "BYE" and w.b().sent == ["BYE"]
     nothing_pending(w)
     assert w.records[0].end_reason == "max_duration" and w.records[0].billed_s == 600
+
+
+def make_pin_call(balance_cents=1000, pins=None):
+    """A withheld caller on a profile that takes PINs; `pins` maps PIN -> number."""
+    pins = {"4711": CALLER} if pins is None else pins
+    clock = Clock()
+    clock.advance(1_800_000_000)
+    store = MemorySessionStore()
+    store.set_balance("demo", CALLER, balance_cents)
+    billing = CallBilling(store, clock, node_id="n1", lease_s=60)
+    w = World(clock, store, billing, FakeMedia(clock), FakeA())
+    profile = Profile("demo", billing_profile())
+
+    def dialer(agent, ident, offer, call):
+        leg = FakeB(agent)
+        w.legs.append(leg)
+        return leg
+
+    w.call = Call(call_id="c1", reactor=clock, a=w.a, route=Router([profile], "DE").route("+493012345678"),
+                  identity=CallerIdentity(None, "none", True, None), dialer=dialer, media=w.media, billing=billing,
+                  record=w.records.append, max_duration_s=3600, answer_mode="early_media", withheld_policy="pin",
+                  pin_lookup=lambda profile_name, pin: succeed(pins.get(pin)))
+    w.call.start()
+    return w
+
+
+def type_keys(w: World, keys: str):
+    for key in keys:
+        w.call.on_dtmf(key)
+
+
+def test_withheld_caller_types_pin_and_is_billed_on_that_account():
+    """Withheld number, profile withheld=pin: answered (200 even in early-media mode), asked, PIN#, minutes, agent."""
+    w = make_pin_call()
+    assert w.a.sent == [200] and w.media.said[0].say is Say.WITHHELD
+    w.clock.advance(5)
+    type_keys(w, "4711#")
+    assert w.call.identity.number == CALLER and w.call.identity.source == "pin"
+    assert w.media.said[-1].say is Say.MINUTES
+    w.clock.advance(5)
+    answer_agent(w)
+    w.clock.advance(30)
+    caller_hangs_up(w)
+    nothing_pending(w)
+    assert (w.records[0].caller, w.records[0].identity_source, w.records[0].charge_cents) == (CALLER, "pin", 120)
+
+
+def test_three_wrong_pins_end_the_call_without_an_agent():
+    """Each wrong PIN is told; after the third the caller hears why and gets BYE; nobody is rung or billed."""
+    w = make_pin_call()
+    for _ in range(3):
+        w.clock.advance(5)
+        type_keys(w, "0000#")
+    assert [a.say for a in w.media.said].count(Say.PIN_WRONG) == 3
+    w.clock.advance(10)
+    assert w.a.sent[-1] == "BYE" and w.legs == []
+    nothing_pending(w)
+    assert w.records[0].end_reason == "pin_wrong" and w.records[0].caller is None
+
+
+def test_no_pin_typed_times_out_as_a_wrong_try():
+    """Nothing typed for PIN_TIMEOUT_S after the prompt counts as a wrong PIN."""
+    w = make_pin_call()
+    w.clock.advance(5)                         # the prompt ends
+    w.clock.advance(Call.PIN_TIMEOUT_S - 1)
+    assert w.media.said[-1].say is Say.WITHHELD
+    w.clock.advance(1)
+    assert w.media.said[-1].say is Say.PIN_WRONG
