@@ -256,11 +256,13 @@ class SipEndpoint:
         self._send_stateless(response, peer)
 
     def _send_stateless(self, response: SipResponse, source: Peer) -> None:
-        try:
-            dest = response_destination(response.top_via, source)
-        except SipParseError:
-            dest = source
-        self._outbox.append(Outgoing(serialise(response), dest))
+        """An answer to a request we could not fully read goes back where it came from.
+
+        Its Via was not stamped with ``received`` (the request did not parse far enough), so
+        following the Via's sent-by would aim at whatever host name or address a broken or
+        hostile peer wrote there; the source address is what §18.2.2 and RFC 3581 amount to.
+        """
+        self._outbox.append(Outgoing(serialise(response), source))
 
     def _receive_response(self, response: SipResponse, now: float) -> None:
         problem = check_response(response)
