@@ -104,3 +104,14 @@ def test_two_returns_at_once_both_show_the_credit(sqlite_env):
     assert [r.status for r in replies] == [200, 200]
     assert all(b'class="ok"' in r.body for r in replies)
     assert env.balance(NUMBER) == 1100
+
+
+def test_hpp_status_callback_without_order_is_acknowledged_and_credits_nothing(sqlite_env):
+    """The HPP's status_update (an authorization token, no order yet) gets 200 and changes nothing."""
+    env = sqlite_env
+    env.start_payment("klarna")
+    body = json.dumps({"event_id": "e2", "session": {"session_id": "hpp-1", "status": "COMPLETED",
+                                                     "authorization_token": "tok"}}).encode()
+    reply = env.call("POST", "/hooks/klarna", body=body)
+    assert reply.status == 200 and reply.json()["events"] == 0
+    assert env.balance(NUMBER) is None

@@ -32,13 +32,14 @@ def test_payment_panel_return_captures_and_credits(env):
 
 
 def test_notifications_and_returns_at_once_credit_once(env):
-    """50 notifications and 50 success returns at the same moment: one capture, one credit."""
+    """100 notifications and 20 success returns at the same moment: one capture, one credit."""
     payment, _ = env.start_payment("paysafecard")
     env.psc.authorize(payment.provider_ref)
     ds = []
-    for _ in range(50):
+    for i in range(100):
         ds.append(ensureDeferred(env.request("POST", f"/hooks/paysafecard?payment_id={payment.provider_ref}")))
-        ds.append(ensureDeferred(env.request("GET", f"/topup/demo/return/{payment.reference}")))
+        if i % 5 == 0:
+            ds.append(ensureDeferred(env.request("GET", f"/topup/demo/return/{payment.reference}")))
     replies = run(gatherResults(ds), timeout_s=60)
     assert {r.status for r in replies} == {200}
     assert env.psc.captures == 1

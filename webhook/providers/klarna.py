@@ -126,6 +126,10 @@ class Klarna:
         order_id = doc.get("order_id") if isinstance(doc, dict) else None
         if order_id is None and isinstance(doc, dict) and isinstance(doc.get("session"), dict):
             order_id = doc["session"].get("order_id")
+        if order_id is None and isinstance(doc, dict) and isinstance(doc.get("session"), dict) \
+                and doc["session"].get("authorization_token"):
+            # the HPP's status callback before any order exists: the order is placed on the customer's return
+            return []
         if not isinstance(order_id, str) or not _TOKEN.match(order_id):
             raise Rejected("no order_id")
         for account in accounts:
