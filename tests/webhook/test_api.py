@@ -97,3 +97,19 @@ def test_body_limit_bad_json_and_openapi(sqlite_env):
     assert r.status == 400
     doc = env.call("GET", "/api/v1/openapi.json").json()
     assert doc["openapi"].startswith("3.") and "/api/v1/accounts/{profile}/{number}/debit" in doc["paths"]
+
+
+def test_concurrent_retries_with_one_idempotency_key_take_effect_once(env):
+    """20 identical POSTs with one Idempotency-Key at once: one debit; the others replay it or are told to retry."""
+    from twisted.internet.defer import ensureDeferred, gatherResults
+    _, token = make_key(env)
+    post(env, token, PATH + "/credit", {"amount_cents": 1000, "reference": "seed"})
+    body = json.dumps({"amount_cents": 100, "reference": "once"}).encode()
+    headers = {"Authorization": f"Bearer {token}", "Idempotency-Key": "same", "Content-Type": "application/json"}
+    replies = run(gatherResults([ensureDeferred(env.request("POST", PATH + "/debit", body=body, headers=headers))
+                                 for _ in range(20)]))
+    assert {r.status for r in replies} <= {200, 409}
+    assert all(r.json().get("applied") is True for r in replies if r.status == 200)
+    assert env.balance(NUMBER) == 900
+    late = env.call("POST", PATH + "/debit", body=body, headers=headers)
+    assert late.status == 200 and late.headers.get("idempotent-replayed") == "true" and env.balance(NUMBER) == 900
