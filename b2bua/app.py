@@ -10,6 +10,7 @@ the web side's profiles; a config that does not validate changes nothing.
 
 from __future__ import annotations
 
+import dataclasses
 import json
 import os
 import signal
@@ -31,6 +32,8 @@ from .reload import ConfigHolder
 from .routing import Router
 from .sip.endpoint import SipEndpoint
 from .transport import listen_sip
+from .webapp import WebConfigError, start_web
+from webhook.secrets import load_secrets
 
 log = Logger()
 
@@ -112,11 +115,9 @@ class Node:
         self.transports = transports
         self._stoppers.append(transports.stop)
 
-        http_port = None
-        if self.web_factory is not None:
-            web = self.web_factory(self, config)
-            http_port = web.port
-            self._stoppers.append(web.stop)
+        web = (self.web_factory or NodeWebSide)(self, config)
+        self._stoppers.append(web.stop)
+        http_port = web.port
         self.ports = Ports(bound.udp, bound.tcp, bound.tls, http_port)
         log.info("prepaid node {node} serving: SIP udp {udp} tcp {tcp} tls {tls}, HTTP {http}, store {store}",
                  node=config.node_id, udp=bound.udp, tcp=bound.tcp, tls=bound.tls, http=http_port,
@@ -176,6 +177,34 @@ class Node:
                 yield maybeDeferred(stopper)
             except Exception:
                 log.failure("stopping {stopper!r}", stopper=stopper)
+
+
+def start_web_side(config: Config, store, reactor):
+    """The HTTP side; payment methods whose merchant account has no credentials are left off the page.
+
+    The example config names merchant accounts that no fresh machine has credentials for: the node
+    must still serve calls, the balance API and the page (with the methods it can take), and say
+    loudly what is missing.
+    """
+    try:
+        return start_web(config, store, reactor)
+    except WebConfigError as exc:
+        log.error("{problem}; those payment methods are off until the secrets file names them", problem=str(exc))
+    accounts = {a.name for a in load_secrets(config.payments.secrets_file, os.environ)}
+    profiles = {name: dataclasses.replace(p, payments={m: a for m, a in p.payments.items() if a in accounts})
+                for name, p in config.profiles.items()}
+    return start_web(dataclasses.replace(config, profiles=profiles), store, reactor)
+
+
+class NodeWebSide:
+    """``Node``'s default web factory: ``factory(node, config)`` with ``port`` and ``stop()``."""
+
+    def __init__(self, node: Node, config: Config) -> None:
+        self.listening = start_web_side(config, node.store, node.reactor)
+        self.port = self.listening.getHost().port
+
+    def stop(self):
+        return self.listening.stopListening()
 
 
 def serve(config: Config, reactor) -> int:
