@@ -15,7 +15,9 @@ What it heard is :meth:`RtpPeer.recording`: one signal of 8 kHz samples placed
 by RTP timestamp (gaps stay silent), so a prompt can be found in it with
 :func:`find` (FFT cross-correlation) and a tone with :func:`band_level`.
 
-It is deliberately small: one call at a time (a second INVITE gets 486), UDP
+It is deliberately small: one call at a time (an INVITE during a call gets 486;
+an answering UA takes the next call once one has ended, with fresh
+:attr:`TestUa.ended` and :attr:`TestUa.answered`), UDP
 only, no authentication, PCMA/PCMU only; a re-INVITE or UPDATE is answered
 with our SDP.  Bad input from the peer never raises: SDP we cannot use is
 answered 488 (UAS) or ends the call with a BYE (UAC).
@@ -428,9 +430,11 @@ class TestUa:
             self.endpoint.respond(tid, 200, now)
         elif method != "INVITE":
             self.endpoint.respond(tid, 481 if method in ("BYE", "UPDATE", "INFO") else 405, now)
-        elif not self.answer or self.invited_at is not None:
+        elif not self.answer or (self.invited_at is not None and not self._done):
             self.endpoint.respond(tid, 486 if self.answer else 403, now)
         else:
+            if self._done:
+                self._next_call()
             self._incoming(event, now)
 
     def _incoming(self, event: RequestReceived, now: float) -> None:
@@ -496,6 +500,14 @@ class TestUa:
             self._answered(self.reactor.seconds())
         elif event.transaction_id == self._bye_tid and status >= 200:
             self._finish("local", f"BYE answered {status}")
+
+    def _next_call(self) -> None:
+        """An answering UA takes one call after another: fresh per-call state (the recording goes on)."""
+        self.ended, self.answered = Deferred(), Deferred()
+        self.final_status = self.invited_at = self.answered_at = self.ended_at = self.ended_by = None
+        self.reason = ""
+        self._invite_tid = self._dialog = self._bye_tid = None
+        self._done = False
 
     # -- the end --
     def _cancel_timers(self) -> None:

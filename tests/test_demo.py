@@ -177,3 +177,13 @@ def test_prepaid_demo_once_goes_as_expected(tmp_path):
                   "final message (caller): yes", "agent's tone (caller): yes", "caller's tone (agent): yes"):
         assert heard in out
     assert "RESULT: as expected" in out
+
+
+def test_prepaid_demo_watchdog_ends_a_demo_that_takes_too_long(tmp_path):
+    """With a watchdog shorter than the call, ``prepaid demo --once`` stops everything and exits 1 saying why."""
+    env = dict(os.environ, PYTHONPATH=str(ROOT))
+    done = subprocess.run([sys.executable, "-m", "b2bua.cli", "demo", "--once", "--watchdog-s", "3"],
+                          cwd=tmp_path, env=env, capture_output=True, text=True, timeout=60)
+    assert done.returncode == 1
+    assert "watchdog: the call did not finish within 3 s" in done.stderr
+    assert "RESULT" not in done.stdout

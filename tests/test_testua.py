@@ -148,3 +148,25 @@ def test_rtp_recording_places_packets_by_timestamp(closing):
     assert np.all(heard[2 * 160:3 * 160] == 0)
     lag, score = find(heard[3 * 160:], sender.tone(5)[3 * 160:])
     assert lag == 0 and score > 0.99
+
+
+def test_answering_ua_is_busy_during_a_call_and_takes_the_next_one_after(closing):
+    """An INVITE while the agent is in a call gets 486; after the BYE the agent answers the next call."""
+    agent = TestUa(reactor, name="agent", tone_hz=AGENT_HZ, answer=True)
+    first = TestUa(reactor, name="first", tone_hz=CARRIER_HZ)
+    second = TestUa(reactor, name="second", tone_hz=CARRIER_HZ)
+    third = TestUa(reactor, name="third", tone_hz=CARRIER_HZ, hangup_after_s=0.2)
+    for ua in (agent, first, second, third):
+        closing(ua)
+        ua.start()
+    first.call(agent.uri, from_="<sip:+493088776655@127.0.0.1>")
+    assert pump(lambda: first.answered.called, 5.0)
+    second.call(agent.uri, from_="<sip:+493088776656@127.0.0.1>")
+    assert pump(lambda: second.ended.called, 5.0)
+    assert second.summary().final_status == 486
+    first.hangup()
+    assert pump(lambda: first.ended.called and agent.ended.called, 5.0)
+    third.call(agent.uri, from_="<sip:+493088776657@127.0.0.1>")
+    assert pump(lambda: third.ended.called and agent.ended.called and agent.final_status == 200
+                and agent.ended_by == "remote", 5.0)
+    assert third.summary().final_status == 200 and third.summary().ended_by == "local"
