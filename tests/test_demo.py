@@ -14,7 +14,8 @@ from types import SimpleNamespace
 import pytest
 
 from b2bua.config import load_config
-from b2bua.demo import CALLER, DemoPlan, DemoResult, example_config_path, sipp_scenario, verdict, write_demo_config
+from b2bua.demo import CALLER, DemoPlan, example_config_path, sipp_scenario, write_demo_config
+from b2bua.demo_report import DemoResult, verdict
 from b2bua.testua import UaSummary
 from billing.db.rows import CallRecord, LedgerEntry
 from billing.profile import CallerClass
