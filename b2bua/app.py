@@ -17,7 +17,7 @@ import signal
 import sys
 from dataclasses import dataclass
 
-from twisted.internet.defer import Deferred, inlineCallbacks, maybeDeferred
+from twisted.internet.defer import inlineCallbacks, maybeDeferred
 from twisted.logger import Logger, globalLogBeginner, textFileLogObserver
 
 from billing.db.sessions import SqlSessionStore

@@ -21,7 +21,7 @@ warning and cut-off; the call record's fields; and that nothing is left pending.
 from __future__ import annotations
 
 import enum
-from dataclasses import dataclass, field
+from dataclasses import dataclass
 from typing import Callable, Protocol
 
 from twisted.internet.defer import Deferred
@@ -32,7 +32,7 @@ from billing.db.rows import CallRecord
 from billing.profile import ChargingStart
 from billing.session import CallBilling, CallSession, Exhausted, Refused, Warning_, charging_start_ms
 
-from .callstate import Act, Ev, St, transition
+from .callstate import Ev, St, transition
 from .identity import CallerIdentity
 from .routing import AgentHunt, Outcome, Route, outcome_of_status
 

@@ -18,14 +18,14 @@ from __future__ import annotations
 
 import ipaddress
 from dataclasses import dataclass
-from typing import Callable, Iterable
+from typing import Callable
 
 from twisted.internet.interfaces import IReactorTime
 from twisted.logger import Logger
 
 from billing.session import CallBilling
 
-from .call import Call, CallMedia, Dialer
+from .call import Call, CallMedia
 from .identity import ANONYMOUS_FROM, CallerIdentity, identify
 from .legs import SDP, SipInboundLeg, SipOutboundLeg, sdp_of
 from .routing import Router
@@ -33,7 +33,6 @@ from .sip.dialog import DialogId
 from .sip.endpoint import (AckNeverCame, AckReceived, CancelReceived, DialogEnded, RequestReceived,
                            ResponseReceived, SipEndpoint, TransactionError, TransactionTimedOut,
                            TransportFailed)
-from .sip.headers import NameAddr
 from .sip.uri import SipUri, TelUri
 
 log = Logger()

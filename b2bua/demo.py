@@ -20,7 +20,6 @@ from __future__ import annotations
 import json
 import pathlib
 import random
-import socket
 import tomllib
 import uuid
 from dataclasses import dataclass
@@ -34,6 +33,7 @@ from twisted.logger import Logger
 
 from media.tones import beeps_pcm
 
+from .netutil import free_port
 from .app import Node
 from .call import Announcement, Say
 from .callmedia import phrase_for
@@ -75,19 +75,6 @@ def example_config_path() -> pathlib.Path:
     return here if here.exists() else pathlib.Path("conf/prepaid.toml")
 
 
-def free_port(host: str = "127.0.0.1") -> int:
-    """A port free for both UDP and TCP on ``host`` right now."""
-    for _ in range(50):
-        with socket.socket(socket.AF_INET, socket.SOCK_DGRAM) as udp:
-            udp.bind((host, 0))
-            port = udp.getsockname()[1]
-            with socket.socket(socket.AF_INET, socket.SOCK_STREAM) as tcp:
-                try:
-                    tcp.bind((host, port))
-                except OSError:
-                    continue
-                return port
-    raise OSError("no free port found for UDP and TCP")
 
 
 def demo_config(example: dict[str, Any], *, folder: pathlib.Path, agent_uri: str, plan: DemoPlan,

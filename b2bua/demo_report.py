@@ -13,13 +13,16 @@ with media, the announcement, the warning and each other's voice heard.
 from __future__ import annotations
 
 from dataclasses import dataclass, field
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
 from billing.profile import CallerClass
 from billing.rating import charge_cents, tariff_for
 
 from .config import Config
 from .testua import UaSummary
+
+if TYPE_CHECKING:
+    from .demo import DemoPlan
 
 __all__ = ["DemoResult", "timeline", "settlement_lines", "verdict", "report", "PROFILE"]
 

@@ -26,7 +26,6 @@ from dataclasses import dataclass
 from typing import Callable, Protocol as TypingProtocol
 
 from twisted.internet import protocol
-from twisted.internet.interfaces import IReactorTime
 from twisted.protocols.policies import TimeoutMixin
 
 from b2bua.sip.errors import FramingError

@@ -35,7 +35,7 @@ from billing.numbers import national, normalise
 
 from .httpkit import Answer, Ctx
 from .payments import Payments, State
-from .providers.base import EventKind, PaymentRequest, Rejected
+from .providers.base import PaymentRequest, Rejected
 from .settings import PageProfile, WebSettings
 
 TOKEN_TTL_S = 2 * 3600

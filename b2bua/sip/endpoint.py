@@ -70,7 +70,7 @@ from b2bua.sip.timers import DEFAULT_TIMERS, TimerValues
 from b2bua.sip.transaction import Kind, State
 from b2bua.sip.transactions import (
     DEFAULT_PORTS, MAGIC_COOKIE, Transaction, TransactionError, TransactionLayer, Up, Upcall, is_ip_literal,
-    response_destination, stamp_via,
+    stamp_via,
 )
 from b2bua.sip.uri import SipUri, Uri, parse_uri
 

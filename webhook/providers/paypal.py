@@ -177,7 +177,7 @@ class PayPal:
         if not (tid and ttime and sig and cert_url):
             raise Rejected("missing PAYPAL-TRANSMISSION-* or PAYPAL-CERT-URL headers", 401)
         if algo != "SHA256withRSA":
-            raise Rejected(f"unsupported PAYPAL-AUTH-ALGO", 401)
+            raise Rejected(f"unsupported PAYPAL-AUTH-ALGO {algo!r}", 401)
         try:
             signature = base64.b64decode(sig, validate=True)
         except (binascii.Error, ValueError):
