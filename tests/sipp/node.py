@@ -15,8 +15,9 @@ import signal
 import sqlite3
 import subprocess
 import sys
+import threading
 import time
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 from pathlib import Path
 
 from tests.sipp.harness import ROOT, _env, free_port
@@ -25,11 +26,21 @@ EXAMPLE = ROOT / "conf" / "prepaid.toml"
 
 
 def write_config(workdir: Path, *, sip_port: int, agents: list[str], trusted: list[str] | None = None,
-                 profile: dict[str, str] | None = None, http_port: int | None = None) -> Path:
-    """The example config with our ports, store and agents; ``profile`` overrides `key = value` lines."""
+                 profile: dict[str, str] | None = None, http_port: int | None = None,
+                 store_url: str | None = None, node_id: str | None = None,
+                 sections: dict[str, dict[str, str]] | None = None) -> Path:
+    """The example config with our ports, store and agents; ``profile`` overrides `key = value` lines.
+
+    ``store_url`` replaces the SQLite store (e.g. a PostgreSQL schema shared by several nodes),
+    ``node_id`` sets ``[node] id``, and ``sections`` overrides `key = value` lines (TOML values) of
+    other sections, e.g. ``{"store": {"lease_s": "5"}, "sip": {"session_expires_s": "90"}}``.
+    """
     text = EXAMPLE.read_text()
     text = text.replace("udp_port = 5060", f"udp_port = {sip_port}").replace("tcp_port = 5060", f"tcp_port = {sip_port}")
-    text = text.replace('url = "sqlite:///var/prepaid.db"', f'url = "sqlite:///{workdir}/prepaid.db"')
+    text = text.replace('url = "sqlite:///var/prepaid.db"',
+                        "url = " + json.dumps(store_url or f"sqlite:///{workdir}/prepaid.db"))
+    if node_id is not None:
+        text = text.replace('# id = "node-a"', "id = " + json.dumps(node_id))
     text = text.replace("port = 8080", f"port = {http_port or free_port()}")
     text = text.replace('agents = ["sip:agent@127.0.0.1:5070"]', "agents = " + json.dumps(agents))
     if trusted is not None:
@@ -46,9 +57,26 @@ def write_config(workdir: Path, *, sip_port: int, agents: list[str], trusted: li
                 lines[i] = f"{key} = {value}"
                 break
         text = "\n".join(lines)
+    for section, values in (sections or {}).items():
+        text = _set_keys(text, section, values)
     path = workdir / "prepaid.toml"
     path.write_text(text)
     return path
+
+
+def _set_keys(text: str, section: str, values: dict[str, str]) -> str:
+    """``text`` with ``key = value`` set in ``[section]`` (replaced where the key is, else added at its end)."""
+    lines = text.split("\n")
+    start = lines.index(f"[{section}]")
+    for key, value in values.items():
+        end = next((i for i in range(start + 1, len(lines)) if lines[i].startswith("[")), len(lines))
+        for i in range(start + 1, end):
+            if lines[i].split("=")[0].strip() == key:
+                lines[i] = f"{key} = {value}"
+                break
+        else:
+            lines.insert(end, f"{key} = {value}")
+    return "\n".join(lines)
 
 
 @dataclass
@@ -58,6 +86,33 @@ class Node:
     workdir: Path
     sip_port: int
     output: list
+    #: (time.monotonic(), line) of each line printed after the ready line, once :meth:`follow` runs
+    lines: list = field(default_factory=list)
+    _reader: threading.Thread | None = None
+
+    def follow(self) -> "Node":
+        """Read the node's output on a thread from now on, each line with the time it was seen.
+
+        Tests that wait for a log line use :meth:`wait_line`; it also keeps a long call's logging from
+        filling the pipe.
+        """
+        def read() -> None:
+            for raw in iter(self.proc.stdout.readline, b""):
+                self.lines.append((time.monotonic(), raw.decode(errors="replace")))
+        self._reader = threading.Thread(target=read, daemon=True)
+        self._reader.start()
+        return self
+
+    def wait_line(self, needle: str, timeout_s: float, since: float = 0.0) -> tuple[float, str] | None:
+        """The first (time, line) seen at or after ``since`` containing ``needle``, waiting at most ``timeout_s``."""
+        deadline = time.monotonic() + timeout_s
+        while True:
+            for seen, line in list(self.lines):
+                if seen >= since and needle in line:
+                    return seen, line
+            if time.monotonic() > deadline:
+                return None
+            time.sleep(0.02)
 
     def prepaid(self, *args: str) -> subprocess.CompletedProcess:
         return subprocess.run([sys.executable, "-m", "b2bua.cli", *args, "--config", str(self.config)],
@@ -90,6 +145,16 @@ class Node:
     def stop(self) -> str:
         if self.proc.poll() is None:
             self.proc.send_signal(signal.SIGTERM)
+        if self._reader is not None:       # followed: the reader thread has the output
+            try:
+                self.proc.wait(timeout=10)
+            except subprocess.TimeoutExpired:
+                self.proc.kill()
+                self.proc.wait()
+            self._reader.join(timeout=5)
+            self.output.extend(line for _, line in self.lines)
+            self.lines = []
+            return "".join(self.output)
         try:
             out, _ = self.proc.communicate(timeout=10)
         except subprocess.TimeoutExpired:
