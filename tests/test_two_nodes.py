@@ -10,6 +10,8 @@ store: balances, ledger rows, call sessions and call records, to the cent.
 
 from __future__ import annotations
 
+import dataclasses
+import os
 import signal
 import subprocess
 import sys
@@ -19,6 +21,7 @@ from pathlib import Path
 import pytest
 import sqlalchemy
 
+from b2bua.config import SipSettings
 from tests.conftest import require_postgres
 from tests.sipp.harness import SCENARIOS, SIPP, _env, free_port, start_sipp
 from tests.sipp.node import Node, start_node, write_config
@@ -32,6 +35,10 @@ FROM_CALLER = f"<sip:{CALLER}@127.0.0.1>"
 CENTS_PER_S = 10
 PROFILE = {"announce_tariff": "false", "landline_per_minute": '"6.00"', "mobile_per_minute": '"6.00"',
            "increment": '"1/1"', "warn_before_s": "3", "charging_starts": '"answer"'}
+
+#: the agents are SIPp scenarios that expect one INVITE: no OPTIONS probes to them (where the node probes)
+NO_PROBES = ({"probe_interval_s": "0"} if "probe_interval_s" in {f.name for f in dataclasses.fields(SipSettings)}
+             else {})
 
 
 def agent_uri(port: int) -> str:
@@ -50,8 +57,9 @@ def cluster(tmp_path, pg_schema_url_factory):
     def make(node_id: str, *, agents: list[str], sections: dict | None = None) -> Node:
         workdir = tmp_path / node_id
         workdir.mkdir()
-        config = dict(agents=agents, profile=dict(PROFILE), store_url=url, node_id=node_id,
-                      sections=sections or {})
+        sections = {name: dict(values) for name, values in (sections or {}).items()}
+        sections.setdefault("sip", {}).update(NO_PROBES)
+        config = dict(agents=agents, profile=dict(PROFILE), store_url=url, node_id=node_id, sections=sections)
         if not migrated:
             path = write_config(workdir, sip_port=free_port(), **config)
             done = subprocess.run([sys.executable, "-m", "b2bua.cli", "db", "upgrade", "--config", str(path)],
@@ -97,16 +105,16 @@ def wait_for(predicate, timeout_s: float, step_s: float = 0.1):
         time.sleep(step_s)
 
 
-def carrier(node: Node, workdir: Path, name: str, timeout_s: float = 40):
+def carrier(node: Node, workdir: Path, name: str, timeout_s: float = 40, scenario: str = "carrier_wait_bye.xml"):
     """A SIPp carrier calling the service through ``node``, holding until our BYE (started, not awaited)."""
-    return start_sipp(str(SCENARIOS / "carrier_wait_bye.xml"), workdir, remote=f"127.0.0.1:{node.sip_port}",
+    return start_sipp(str(SCENARIOS / scenario), workdir, remote=f"127.0.0.1:{node.sip_port}",
                       timeout_s=timeout_s, name=name,
                       extra=("-s", SERVICE, "-key", "from_header", FROM_CALLER, "-key", "extra", "X-Test: 2",
                              "-trace_msg", "-message_file", str(workdir / f"{name}.msg")))
 
 
-def agent(workdir: Path, port: int, name: str, timeout_s: float = 40):
-    return start_sipp(str(SCENARIOS / "agent_answer.xml"), workdir, local_port=port, timeout_s=timeout_s,
+def agent(workdir: Path, port: int, name: str, timeout_s: float = 40, scenario: str = "agent_answer.xml"):
+    return start_sipp(str(SCENARIOS / scenario), workdir, local_port=port, timeout_s=timeout_s,
                       name=name, extra=("-trace_msg", "-message_file", str(workdir / f"{name}.msg")))
 
 
@@ -180,7 +188,6 @@ def test_topup_through_node_a_reaches_a_call_on_node_b_within_2_s(tmp_path, clus
     engine = cluster.engine
     ag = agent(tmp_path, port_b, "agent_b")
     call = carrier(b, tmp_path, "carrier_b")
-    bridged = b.wait_line("bridged", 15) or b.wait_line("charging", 1)
     assert wait_for(lambda: balance_cents(engine) < 100, 15), "the call on node b never started charging"
     time.sleep(4)
     before = time.monotonic()
@@ -188,34 +195,48 @@ def test_topup_through_node_a_reaches_a_call_on_node_b_within_2_s(tmp_path, clus
     after = time.monotonic()
     assert done.returncode == 0, done.stderr
     heard = b.wait_line("topped up during the call", 5, since=before)
+    heard_wall_s = time.time() - (time.monotonic() - heard[0]) if heard else None
     result = call.wait()
     ag.kill()
     assert heard is not None, "".join(line for _, line in b.lines)[-4000:]
-    delay_s = heard[0] - after
+    (booked,) = rows(engine, "select at_ms from ledger where kind = 'topup' order by id desc limit 1")
+    delay_s = heard_wall_s - booked["at_ms"] / 1000          # from the top-up's commit to node b's call
     assert delay_s < 2.0, delay_s
+    assert heard[0] - after < 2.0
     assert (result.successful, result.failed) == (1, 0), result.summary()
     (record,) = wait_for(lambda: records_if(engine, 1), 10)
     assert record["end_reason"] == "credit_exhausted"
     assert (record["billed_s"], record["charge_cents"]) == (20, 200)      # beyond the old cut-off at 10 s
     books = check_books(engine, 200)
     assert books["balance_cents"] == 0
-    print(f"\ntop-up via node a heard on node b {delay_s * 1000:.0f} ms after `prepaid topup` returned "
-          f"({(heard[0] - before) * 1000:.0f} ms after it was started); bridged line: {bool(bridged)}")
+    print(f"\ntop-up via node a's config heard by the call on node b {delay_s * 1000:.0f} ms after it was booked "
+          f"({(heard[0] - before) * 1000:.0f} ms after `prepaid topup` was started)")
+
+
+#: set to 1 to also wait (about 60 s more) until the carrier's and the agent's session timers end their legs
+WAIT_SESSION_TIMERS = os.environ.get("PREPAID_TEST_SESSION_TIMERS") == "1"
 
 
 def test_kill_9_of_a_node_mid_call_its_session_is_settled_by_the_other_node(tmp_path, cluster):
     """A call through node a with 11.00; node a is SIGKILLed 4 s into the conversation. Node b's reconciler
     (lease 5 s, every 1 s) settles a's session within the lease time after its last renewal: charged up to
-    that renewal, the rest refunded, balance + charge == 11.00 exactly, settled by node b."""
+    that renewal, the rest refunded, balance + charge == 11.00 exactly, settled by node b.
+
+    Both legs were set up with 90 s RFC 4028 session timers (node a refreshes toward the agent, the carrier
+    refreshes its own leg), so the peers end them by themselves; with PREPAID_TEST_SESSION_TIMERS=1 the test
+    also waits for that: the carrier's refresh goes unanswered at 45 s and it sends BYE, the agent hears no
+    refresh and sends BYE at 60 s."""
     port_a = free_port()
-    sections = {"store": {"lease_s": "5", "reconcile_interval_s": "1"}}
+    sections = {"store": {"lease_s": "5", "reconcile_interval_s": "1"},
+                "sip": {"session_expires_s": "90", "min_se_s": "90"}}
     a = cluster("a", agents=[agent_uri(port_a)], sections=sections)
     b = cluster("b", agents=[agent_uri(free_port())], sections=sections)
     a.topup(CALLER, "10")
     engine = cluster.engine
     start_cents = balance_cents(engine)
-    ag = agent(tmp_path, port_a, "agent_a", timeout_s=20)
-    call = carrier(a, tmp_path, "carrier_a", timeout_s=20)
+    sipp_timeout_s = 90 if WAIT_SESSION_TIMERS else 30
+    ag = agent(tmp_path, port_a, "agent_a", timeout_s=sipp_timeout_s, scenario="twonode_agent_timer.xml")
+    call = carrier(a, tmp_path, "carrier_a", timeout_s=sipp_timeout_s, scenario="twonode_carrier_timer.xml")
     assert wait_for(lambda: balance_cents(engine) < start_cents, 15), "the call on node a never started charging"
     time.sleep(4)
     a.proc.send_signal(signal.SIGKILL)
@@ -225,8 +246,6 @@ def test_kill_9_of_a_node_mid_call_its_session_is_settled_by_the_other_node(tmp_
     assert (open_row["state"], open_row["node_id"]) == ("open", "a")
     settled = wait_for(lambda: rows(engine, "select * from call_sessions where state = 'settled'"), 12)
     settled_after_s = time.monotonic() - killed
-    call.kill()
-    ag.kill()
     assert settled, "node b did not settle node a's session"
     (session,) = settled
     assert session["end_reason"] == "lease expired"
@@ -240,6 +259,23 @@ def test_kill_9_of_a_node_mid_call_its_session_is_settled_by_the_other_node(tmp_
     refunds = rows(engine, "select actor from ledger where kind = 'call_refund'")
     assert [r["actor"] for r in refunds] == ["reconcile:b"], refunds
     assert "reconciled call session" in "".join(line for _, line in b.lines)
+    # the legs the dead node leaves behind carry 90 s session timers
+    invite = (tmp_path / "agent_a.msg").read_text(errors="replace")
+    assert "Session-Expires: 90;refresher=uac" in invite                    # node a was to refresh the agent
+    carrier_log = (tmp_path / "carrier_a.msg").read_text(errors="replace")
+    answer = carrier_log[carrier_log.index("SIP/2.0 200 OK"):]
+    assert "Session-Expires: 90;refresher=" in answer.split("\n\n")[0]
+    timers = ""
+    if WAIT_SESSION_TIMERS:
+        carrier_result, agent_result = call.wait(), ag.wait()
+        ended_s = time.monotonic() - killed
+        assert (carrier_result.successful, agent_result.successful) == (1, 1), (carrier_result.summary(),
+                                                                                 agent_result.summary())
+        for log in ((tmp_path / "carrier_a.msg").read_text(), (tmp_path / "agent_a.msg").read_text()):
+            assert 'Reason: SIP;text="session timer expired"' in log
+        timers = f"; both peers' session timers ended their legs {ended_s:.0f} s after the kill"
+    call.kill()
+    ag.kill()
     print(f"\nkill -9 of node a: its session settled by node b {settled_after_s:.1f} s later "
           f"({session['billed_s']} s billed up to the last renewal, {session['charged_cents']} cents charged, "
-          f"balance {books['balance_cents']} + charge == {start_cents})")
+          f"balance {books['balance_cents']} + charge == {start_cents}){timers}")
