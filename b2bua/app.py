@@ -28,6 +28,7 @@ from billing.store import Store
 from .callmedia import CallMediaFactory
 from .calls import CallManager, CallSettings
 from .config import Config
+from .probe import AgentProber
 from .reload import ConfigHolder
 from .routing import Router
 from .sip.endpoint import SipEndpoint
@@ -114,6 +115,12 @@ class Node:
         transports_box.append(transports)
         self.transports = transports
         self._stoppers.append(transports.stop)
+        self.prober = AgentProber(endpoint=endpoint, reactor=self.reactor, router=lambda: self.router,
+                                  agents=lambda: [a for p in self.config.profiles.values() for a in p.agents],
+                                  interval_s=config.sip.probe_interval_s, flush=transports.flush)
+        self.manager.probe_events = self.prober.on_event
+        self.prober.start()
+        self._stoppers.append(self.prober.stop)
 
         web = (self.web_factory or NodeWebSide)(self, config)
         self._stoppers.append(web.stop)

@@ -81,6 +81,8 @@ class CallManager:
         self._by_tx: dict[str, object] = {}
         self._by_dialog: dict[DialogId, object] = {}
         self.completed = 0
+        #: the OPTIONS prober's hook (b2bua.probe): True when the event was one of its probes
+        self.probe_events: Callable[[object], bool] = lambda event: False
 
     # -- events -------------------------------------------------------------------------
 
@@ -92,6 +94,8 @@ class CallManager:
             log.failure("event {event!r} failed", event=type(event).__name__)
 
     def _dispatch(self, event: object) -> None:
+        if isinstance(event, (ResponseReceived, TransactionTimedOut, TransportFailed)) and self.probe_events(event):
+            return
         if isinstance(event, RequestReceived):
             if event.dialog_id is None:
                 self._new_request(event)

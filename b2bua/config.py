@@ -137,6 +137,7 @@ SCHEMA = Section("prepaid", "the prepaid config", tables=(
         Field("session_expires_s", integer(90, 86400), "RFC 4028 session interval we ask for", 1800),
         Field("min_se_s", integer(90, 86400), "RFC 4028 smallest session interval we accept", 90),
         Field("user_agent", string, "our User-Agent and Server header", "prepaid"),
+        Field("probe_interval_s", integer(0, 86400), "OPTIONS to every agent this often; unanswered ones are rung last (0: off)", 30),
     )),
     Section("carriers", "who may send calls and assert identities", fields=(
         Field("trusted", list_of(ip_network), "addresses and CIDR ranges whose P-Asserted-Identity we believe", ()),
@@ -188,6 +189,7 @@ class SipSettings:
     session_expires_s: int
     min_se_s: int
     user_agent: str
+    probe_interval_s: int = 30
 
 
 @dataclass(frozen=True)
