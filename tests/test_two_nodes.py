@@ -6,6 +6,10 @@ that schema as their store. Timing is scaled down: 1/1 increments at 6.00 a
 minute (10 cents a second), so a 1.00 top-up lasts 10 s of talk; a 5 s lease
 reconciled every second for the crash test. The assertions read the shared
 store: balances, ledger rows, call sessions and call records, to the cent.
+
+The whole file takes about 70 s. ``PREPAID_TEST_SESSION_TIMERS=1`` makes the
+``kill -9`` test also wait until the SIPp carrier and agent end the dead node's
+legs by their 90 s RFC 4028 session timers (about 60 s more).
 """
 
 from __future__ import annotations
