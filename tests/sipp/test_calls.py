@@ -46,8 +46,9 @@ def carrier(node, workdir, scenario="carrier_call.xml", *, hold_ms=HOLD_MS, from
 
 
 def agent(workdir, scenario, *, port, hold_ms=1000, name="agent", timeout_s=40):
+    # -aa: like a real phone, the agent answers the node's OPTIONS probes (200) outside the scenario
     return start_sipp(str(SCENARIOS / scenario), workdir, local_port=port, timeout_s=timeout_s, name=name,
-                      extra=("-d", str(hold_ms), "-trace_msg", "-message_file", str(workdir / f"{name}.msg")))
+                      extra=("-aa", "-d", str(hold_ms), "-trace_msg", "-message_file", str(workdir / f"{name}.msg")))
 
 
 def first_invite(workdir, name="agent") -> str:
