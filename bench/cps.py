@@ -1,0 +1,228 @@
+"""Call rate and CPU per call of our B2BUA against sippy's, SIPp on both sides.
+
+SIPp as the carrier (``bench_carrier.xml``: INVITE, ACK, 1 s of call, BYE) ->
+the B2BUA under test -> SIPp as the agent (``bench_agent.xml``: 180, 200,
+takes the BYE), all on 127.0.0.1.  Ours is a real ``prepaid run`` (its
+example config on free ports, SQLite store, no tariff announcement) with the
+caller topped up with plenty of credit, so billing runs for every call; it
+answers the carrier and speaks the minutes the credit buys before it rings the
+agent, so the carrier holds 2.5 s longer than for sippy and the agent gets a
+1 s call from both (ours then carries more calls at once, and its CPU includes
+the announcement and the RTP relay); the
+reference is the B2BUA of the ``sippy`` package (``python -m sippy.b2bua``,
+``--static_route`` to the agent) measured the same way in the same run.
+
+Two figures each:
+
+* the highest clean rate: a probe of ``--calls`` calls at a rate is clean when
+  the carrier has 0 failed calls and every call successful AND the agent side
+  completed every call too (a B2BUA that drops the B-leg BYE still looks fine
+  from the carrier's side).  The rate doubles from ``--start`` until a probe is
+  not clean, then is bisected ``--steps`` times.
+* CPU seconds per 1000 calls at a fixed 100 calls/s: the B2BUA process's
+  utime+stime from ``/proc/<pid>/stat`` before and after a probe.
+
+Every SIPp run is bounded (``-m``, ``-timeout``).  ``--quick`` uses 300-call
+probes and 3 bisection steps (the full 5000-call probes take long on a shared
+machine).  Prints both, the ratios (ours / sippy), and writes
+``bench/results/cps.json``.
+
+    .venv/bin/python bench/cps.py [--quick] [--calls 5000] [--only prepaid|sippy]
+"""
+
+from __future__ import annotations
+
+import argparse
+import json
+import os
+import shutil
+import signal
+import subprocess
+import sys
+import tempfile
+import time
+from pathlib import Path
+
+ROOT = Path(__file__).resolve().parents[1]
+sys.path.insert(0, str(ROOT))
+
+from tests.sipp.harness import SCENARIOS, SIPP, free_port, start_sipp, subprocess_env  # noqa: E402
+from tests.sipp.node import start_node  # noqa: E402
+
+CALLER = "+49301234567"
+SERVICE = "+493012345678"
+HOLD_MS = 1000
+#: ours answers the carrier first and speaks the minutes the credit buys (~2.1 s) before the agent is rung:
+#: the carrier holds that much longer so that the agent too gets a 1 s call (more calls open at once for us)
+ANNOUNCEMENT_MS = 2500
+CPU_RATE = 100.0
+
+
+def cpu_s(pid: int) -> float:
+    """utime + stime of ``pid`` in seconds."""
+    fields = Path(f"/proc/{pid}/stat").read_text().rsplit(")", 1)[1].split()
+    return (int(fields[11]) + int(fields[12])) / os.sysconf("SC_CLK_TCK")
+
+
+class Prepaid:
+    name = "prepaid"
+    hold_ms = HOLD_MS + ANNOUNCEMENT_MS
+
+    def __init__(self, workdir: Path):
+        self.workdir = workdir / "prepaid"
+        self.workdir.mkdir()
+        self.agent_port = free_port()
+        self.node = start_node(self.workdir, agents=[f"sip:agent@127.0.0.1:{self.agent_port};transport=UDP"],
+                               profile={"announce_tariff": "false"},
+                               sections={"sip": {"probe_interval_s": "0", "max_call_duration_s": "600"}})
+        self.node.follow()                 # drain its log so a busy node never blocks on the pipe
+        self.node.topup(CALLER, "100000")
+        self.port = self.node.sip_port
+        self.pid = self.node.proc.pid
+
+    def stop(self) -> None:
+        self.node.stop()
+
+
+class Sippy:
+    name = "sippy"
+    hold_ms = HOLD_MS
+
+    def __init__(self, workdir: Path):
+        self.workdir = workdir / "sippy"
+        self.workdir.mkdir()
+        self.agent_port = free_port()
+        self.port = free_port()
+        self.proc = subprocess.Popen(
+            [sys.executable, "-m", "sippy.b2bua", "--foreground=on", "--sip_address=127.0.0.1",
+             "--auth_enable=off", "--acct_enable=off",
+             f"--sip_port={self.port}", f"--static_route=127.0.0.1:{self.agent_port}",
+             f"--logfile={self.workdir / 'sippy.log'}", f"--pidfile={self.workdir / 'sippy.pid'}"],
+            cwd=self.workdir, env=subprocess_env(), stdin=subprocess.DEVNULL, stdout=subprocess.DEVNULL,
+            stderr=subprocess.DEVNULL)
+        time.sleep(1.5)
+        if self.proc.poll() is not None:
+            raise RuntimeError(f"sippy b2bua exited with {self.proc.returncode}")
+        self.pid = self.proc.pid
+
+    def stop(self) -> None:
+        if self.proc.poll() is None:
+            self.proc.send_signal(signal.SIGTERM)
+            try:
+                self.proc.wait(timeout=10)
+            except subprocess.TimeoutExpired:
+                self.proc.kill()
+                self.proc.wait()
+
+
+def probe(b2bua, calls: int, rate: float, tag: str) -> dict:
+    """One probe: ``calls`` calls at ``rate``; the counts of both SIPp sides and the B2BUA's CPU."""
+    workdir = b2bua.workdir / tag
+    timeout_s = calls / rate + 30
+    agent = start_sipp(str(SCENARIOS / "bench_agent.xml"), workdir, local_port=b2bua.agent_port, calls=calls,
+                       timeout_s=timeout_s + 5, name="agent")
+    time.sleep(0.3)
+    before = cpu_s(b2bua.pid)
+    started = time.monotonic()
+    carrier = start_sipp(str(SCENARIOS / "bench_carrier.xml"), workdir, remote=f"127.0.0.1:{b2bua.port}",
+                         calls=calls, rate=rate, timeout_s=timeout_s, name="carrier",
+                         extra=("-s", SERVICE, "-d", str(b2bua.hold_ms), "-key", "from_header",
+                                f"<sip:{CALLER}@127.0.0.1>", "-key", "extra", "X-Bench: 1",
+                                "-l", str(int(rate * 4) + 50)))
+    c = carrier.wait()
+    a = agent.wait()
+    elapsed = time.monotonic() - started
+    cpu = cpu_s(b2bua.pid) - before
+    clean = c.failed == 0 and c.successful == calls and a.successful == calls
+    row = {"rate": rate, "calls": calls, "clean": clean, "carrier_ok": c.successful, "carrier_failed": c.failed,
+           "agent_ok": a.successful, "agent_failed": a.failed, "retransmissions": c.retransmissions,
+           "cpu_s": round(cpu, 3), "elapsed_s": round(elapsed, 1)}
+    print(f"  {b2bua.name:8} {rate:7.1f} cps x {calls}: {'clean' if clean else 'NOT clean'} "
+          f"(carrier ok {c.successful} failed {c.failed}, agent ok {a.successful}, retrans {c.retransmissions}, "
+          f"cpu {cpu:.2f} s)", flush=True)
+    return row
+
+
+def highest_clean_rate(b2bua, calls: int, start: float, limit: float, steps: int) -> tuple[float, list]:
+    """Double from ``start`` until a probe fails (or ``limit``), then bisect ``steps`` times."""
+    rows, good, bad, rate = [], 0.0, None, start
+    while rate <= limit:
+        row = probe(b2bua, calls, rate, f"r{len(rows)}")
+        rows.append(row)
+        if not row["clean"]:
+            bad = rate
+            break
+        good, rate = rate, rate * 2
+    if bad is not None:
+        for _ in range(steps):
+            rate = round((good + bad) / 2, 1)
+            if bad - good < 2:
+                break
+            row = probe(b2bua, calls, rate, f"r{len(rows)}")
+            rows.append(row)
+            good, bad = (rate, bad) if row["clean"] else (good, rate)
+    return good, rows
+
+
+def measure(cls, workdir: Path, args) -> dict:
+    b2bua = cls(workdir)
+    try:
+        print(f"{b2bua.name}: CPU at {CPU_RATE:.0f} calls/s", flush=True)
+        cpu_row = probe(b2bua, args.calls, CPU_RATE, "cpu")
+        print(f"{b2bua.name}: highest clean rate", flush=True)
+        rate, rows = highest_clean_rate(b2bua, args.calls, args.start, args.limit, args.steps)
+    finally:
+        b2bua.stop()
+    return {"clean_cps": rate, "cpu_s_per_1000_calls": round(cpu_row["cpu_s"] / cpu_row["calls"] * 1000, 3),
+            "cpu_probe_clean": cpu_row["clean"], "probes": rows, "cpu_probe": cpu_row}
+
+
+def main() -> int:
+    parser = argparse.ArgumentParser(description=__doc__.split("\n")[0])
+    parser.add_argument("--quick", action="store_true", help="300-call probes, 3 bisection steps")
+    parser.add_argument("--calls", type=int, default=5000, help="calls per probe")
+    parser.add_argument("--start", type=float, default=50.0, help="first rate tried (calls/s)")
+    parser.add_argument("--limit", type=float, default=1600.0, help="highest rate tried")
+    parser.add_argument("--steps", type=int, default=5, help="bisection steps")
+    parser.add_argument("--only", choices=("prepaid", "sippy"))
+    parser.add_argument("--keep", action="store_true", help="keep the SIPp logs (printed folder)")
+    args = parser.parse_args()
+    if args.quick:
+        args.calls, args.steps = min(args.calls, 300), min(args.steps, 3)
+    if SIPP is None:
+        print("sipp is not installed (Debian package sip-tester)")
+        return 1
+    results: dict = {"calls_per_probe": args.calls, "agent_call_ms": HOLD_MS, "quick": args.quick,
+                     "carrier_hold_ms": {"prepaid": Prepaid.hold_ms, "sippy": Sippy.hold_ms}}
+    tmp = tempfile.mkdtemp(prefix="bench-cps-")
+    try:
+        for cls in (Prepaid, Sippy):
+            if args.only in (None, cls.name):
+                results[cls.name] = measure(cls, Path(tmp), args)
+    finally:
+        if args.keep:
+            print(f"logs kept in {tmp}")
+        else:
+            shutil.rmtree(tmp, ignore_errors=True)
+    print()
+    for name in ("prepaid", "sippy"):
+        if name in results:
+            r = results[name]
+            print(f"{name:8} clean rate {r['clean_cps']:7.1f} calls/s   CPU {r['cpu_s_per_1000_calls']:6.2f} s per "
+                  f"1000 calls at {CPU_RATE:.0f}/s{'' if r['cpu_probe_clean'] else ' (that probe was NOT clean)'}")
+    if "prepaid" in results and "sippy" in results:
+        ours, ref = results["prepaid"], results["sippy"]
+        results["rate_ratio"] = round(ours["clean_cps"] / ref["clean_cps"], 3) if ref["clean_cps"] else None
+        results["cpu_ratio"] = (round(ours["cpu_s_per_1000_calls"] / ref["cpu_s_per_1000_calls"], 3)
+                                if ref["cpu_s_per_1000_calls"] else None)
+        print(f"ratio (prepaid / sippy): clean rate {results['rate_ratio']} (aim >= 2), "
+              f"CPU per call {results['cpu_ratio']} (aim <= 0.5)")
+    out = ROOT / "bench" / "results" / "cps.json"
+    out.parent.mkdir(exist_ok=True)
+    out.write_text(json.dumps(results, indent=2))
+    print(f"wrote {out}")
+    return 0
+
+
+if __name__ == "__main__":
+    sys.exit(main())
