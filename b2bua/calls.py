@@ -227,6 +227,9 @@ class CallManager:
                 else:
                     leg.call.on_b_bye(leg)
                 leg.call.on_leg_ended()
+        elif request.method == "INVITE" and leg.reinvite_pending:
+            # glare (RFC 3261 §14.2): our own re-INVITE on this leg is still pending
+            self.endpoint.respond(event.transaction_id, 491, now)
         elif request.method in ("INVITE", "UPDATE"):
             self._refresh_or_modify(leg, event)
         else:
@@ -255,12 +258,16 @@ class CallManager:
 
     def _response(self, event: ResponseReceived) -> None:
         leg = self._by_tx.get(event.transaction_id)
+        if leg is None and event.dialog_id is not None:
+            leg = self._by_dialog.get(event.dialog_id)     # our in-dialog requests (refresh, BYE)
         if leg is None:
             return
         status = event.response.status
         if isinstance(leg, SipOutboundLeg) and event.transaction_id == leg.tx_id:
             leg.response(event.response, event.dialog_id)
         elif event.transaction_id == getattr(leg, "refresh_tx", None):
+            if status >= 200:
+                leg.refresh_answered(status)
             if 200 <= status < 300:
                 leg.timer.refreshed()
             elif status >= 300 and status not in (491,) and leg.call is not None:
@@ -272,6 +279,8 @@ class CallManager:
 
     def _transaction_failed(self, event) -> None:
         leg = self._by_tx.get(event.transaction_id)
+        if leg is None and getattr(event, "dialog_id", None) is not None:
+            leg = self._by_dialog.get(event.dialog_id)
         if leg is None:
             return
         if isinstance(leg, SipOutboundLeg) and event.transaction_id == leg.tx_id:
@@ -281,6 +290,7 @@ class CallManager:
             if leg.call is not None:
                 leg.call.on_leg_ended()
         elif event.transaction_id == getattr(leg, "refresh_tx", None) and leg.call is not None:
+            leg.refresh_tx = None
             leg.call.abort("refresh_failed")
 
     def balance_changed(self, profile: str, number: str, balance_cents: int) -> None:

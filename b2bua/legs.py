@@ -16,6 +16,7 @@ unit tests with plain bytes on a Clock.
 
 from __future__ import annotations
 
+import random
 from typing import TYPE_CHECKING, Callable
 
 from twisted.internet.interfaces import IDelayedCall, IReactorTime
@@ -29,6 +30,16 @@ if TYPE_CHECKING:
     from .call import Call
 
 SDP = "application/sdp"
+
+
+def glare_wait_s(owns_call_id: bool, rng: random.Random | None = None) -> float:
+    """How long to wait before retrying a re-INVITE that got 491 (RFC 3261 §14.1).
+
+    2.1 to 4 s when we chose the dialog's Call-ID (we sent its INVITE), 0 to 2 s otherwise,
+    so that the two sides of a glare retry at different times.
+    """
+    rng = rng or random
+    return rng.uniform(2.1, 4.0) if owns_call_id else rng.uniform(0.0, 2.0)
 
 
 def sdp_of(message: SipRequest | SipResponse) -> bytes | None:
@@ -47,6 +58,7 @@ class _SessionTimer:
         self._expire = expire
         self.terms: Terms | None = None
         self._timer: IDelayedCall | None = None
+        self._retry: IDelayedCall | None = None
 
     def start(self, terms: Terms | None) -> None:
         self.terms = terms
@@ -69,14 +81,24 @@ class _SessionTimer:
         now = self.reactor.seconds()
         self._timer = self.reactor.callLater(max(0.0, self.terms.expires_at(self._last) - now), self._expire)
 
+    def retry_refresh(self, delay_s: float) -> None:
+        """Send the refresh again in ``delay_s`` (after a 491); the expiry timer keeps running."""
+        if self._retry is not None and self._retry.active():
+            return
+        self._retry = self.reactor.callLater(delay_s, self._refresh)
+
     def cancel(self) -> None:
         if self._timer is not None and self._timer.active():
             self._timer.cancel()
         self._timer = None
+        if self._retry is not None and self._retry.active():
+            self._retry.cancel()
+        self._retry = None
 
     @property
     def pending(self) -> bool:
-        return self._timer is not None and self._timer.active()
+        return ((self._timer is not None and self._timer.active())
+                or (self._retry is not None and self._retry.active()))
 
 
 class _Leg:
@@ -92,6 +114,10 @@ class _Leg:
         self.final_status: int | None = None
         self.bye_tx: str | None = None
         self.local_sdp: bytes | None = None
+        #: our re-INVITE (session refresh) in progress on this leg, until its final response
+        self.refresh_tx: str | None = None
+        #: whether we chose this dialog's Call-ID (the agent's leg): sets the glare retry wait (§14.1)
+        self.owns_call_id = False
         self.timer = _SessionTimer(reactor, self._send_refresh, self._session_expired)
         #: told when the leg's dialog exists (the manager routes in-dialog requests by it)
         self.on_dialog: Callable[["_Leg"], None] = lambda leg: None
@@ -117,6 +143,17 @@ class _Leg:
             self.dialog_id, "INVITE", self._now(), body=body, content_type=SDP if body else None,
             headers=[("Session-Expires", f"{self.timer.terms.interval_s};refresher=uac"), ("Supported", "timer")])
         self._flush()
+
+    @property
+    def reinvite_pending(self) -> bool:
+        """Our re-INVITE on this leg has no final answer yet: a re-INVITE from the peer now is glare (491)."""
+        return self.refresh_tx is not None
+
+    def refresh_answered(self, status: int, rng: random.Random | None = None) -> None:
+        """The final answer to our refresh; on 491 (glare) it is sent again after the §14.1 wait."""
+        self.refresh_tx = None
+        if status == 491 and not self.ended:
+            self.timer.retry_refresh(glare_wait_s(self.owns_call_id, rng))
 
     def _session_expired(self) -> None:
         if self.call is not None and not self.ended:
@@ -190,6 +227,7 @@ class SipOutboundLeg(_Leg):
         self.agent = agent
         self.invite = invite
         self.local_sdp = sdp_of(invite)
+        self.owns_call_id = True
         self.tx_id = endpoint.send_request(invite, self._now())
         self.answered = False
         self.cancel_sent = False
