@@ -103,7 +103,7 @@ class Node:
         endpoint = SipEndpoint(local_host=config.sip.address,
                                local_ports={"udp": config.sip.udp_port, "tcp": config.sip.tcp_port,
                                             "tls": config.sip.tls_port},
-                               user_agent=config.sip.user_agent, supported_extensions=("timer",))
+                               user_agent=config.sip.user_agent, supported_extensions=("timer", "100rel"))
         self.router = Router(config.profiles.values(), config.sip.default_region)
         transports_box: list = []
         self.manager = CallManager(endpoint=endpoint, reactor=self.reactor, router=self.router,

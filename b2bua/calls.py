@@ -138,6 +138,8 @@ class CallManager:
             self.endpoint.respond(event.transaction_id, 200, now,
                                   headers=[("Allow", ALLOW), ("Accept", SDP), ("Supported", "timer")])
             return
+        if request.method == "PRACK" and self._prack(event):
+            return
         if request.method != "INVITE":
             # BYE/INFO/UPDATE without a dialog we know, PRACK for nothing...
             status = 481 if request.method in ("BYE", "INFO", "UPDATE", "PRACK") else 405
@@ -145,6 +147,15 @@ class CallManager:
                                   headers=[("Allow", ALLOW)] if status == 405 else ())
             return
         self._new_call(event)
+
+    def _prack(self, event: RequestReceived) -> bool:
+        """A PRACK for the carrier's reliable provisional (RFC 3262): 200, True; else False (481 follows)."""
+        call = self.calls.get(event.request.call_id or "")
+        leg = getattr(call, "a", None)
+        if isinstance(leg, SipInboundLeg) and leg.prack(event.request.headers.get("rack")):
+            self.endpoint.respond(event.transaction_id, 200, self.reactor.seconds())
+            return True
+        return False
 
     def _new_call(self, event: RequestReceived) -> None:
         request = event.request
@@ -309,6 +320,8 @@ class CallManager:
             for key in [k for k, leg in table.items() if getattr(leg, "call", None) is call]:
                 leg = table.pop(key)
                 leg.timer.cancel()
+                if isinstance(leg, SipInboundLeg):
+                    leg.stop_prack()
                 if leg.dialog_id is not None and leg.dialog_id in self.endpoint.dialogs and leg.ended:
                     self.endpoint.end_dialog(leg.dialog_id)
         self.completed += 1

@@ -21,6 +21,7 @@ from typing import TYPE_CHECKING, Callable
 
 from twisted.internet.interfaces import IDelayedCall, IReactorTime
 
+from .prack import ReliableProvisional, first_rseq, parse_rack, wants_100rel, wants_p_early_media
 from .session_timer import Terms, as_uac, as_uas, uac_request_headers
 from .sip.dialog import DialogId
 from .sip.endpoint import SipEndpoint, TransactionError
@@ -176,6 +177,13 @@ class SipInboundLeg(_Leg):
         self.invite = invite
         self.offer = sdp_of(invite)
         self.answered = False
+        #: RFC 3262: the carrier asked for reliable provisionals; ``reliable`` is the one awaiting its PRACK
+        self.use_100rel = wants_100rel(invite)
+        self.p_early_media = wants_p_early_media(invite)
+        self.reliable: ReliableProvisional | None = None
+        self._rseq = first_rseq()
+        self._prack_timer: IDelayedCall | None = None
+        self._reliable_args: tuple = ()
         supported = {t.strip().lower() for v in invite.headers.get_all("supported") for t in v.split(",")}
         self.terms, self.too_small, self._timer_headers = as_uas(
             invite.headers.get("session-expires"), invite.headers.get("min-se"), "timer" in supported,
@@ -184,14 +192,75 @@ class SipInboundLeg(_Leg):
     def provisional(self, status: int, sdp: bytes | None = None) -> None:
         if self.ended or self.answered:
             return
+        if self.use_100rel and status > 100:
+            self._send_reliable(status, sdp)
+            return
         self.endpoint.respond(self.tx_id, status, self._now(), body=sdp or b"",
                               content_type=SDP if sdp else None)
         self._flush()
+
+    # -- RFC 3262 -------------------------------------------------------------------
+    def _send_reliable(self, status: int, sdp: bytes | None) -> None:
+        """A reliable provisional (Require: 100rel, RSeq), retransmitted until its PRACK comes."""
+        if self.reliable is not None and not self.reliable.acknowledged:
+            return        # one unacknowledged reliable provisional at a time (RFC 3262 §3)
+        self._rseq += 1 if self.reliable is not None else 0
+        self.reliable = ReliableProvisional(self._rseq, self.invite.cseq.seq, self._now())
+        headers = self.reliable.headers(self.p_early_media)
+        self._reliable_args = (status, dict(body=sdp or b"", content_type=SDP if sdp else None, headers=headers))
+        self._send_reliable_again()
+        self._arm_prack_timer()
+
+    def _send_reliable_again(self) -> None:
+        status, kwargs = self._reliable_args
+        try:
+            self.endpoint.respond(self.tx_id, status, self._now(), **kwargs)
+        except TransactionError:
+            self.stop_prack()
+        self._flush()
+
+    def _arm_prack_timer(self) -> None:
+        rel = self.reliable
+        self._prack_timer = self.reactor.callLater(max(0.0, rel.next_at - self._now()), self._prack_due)
+
+    def _prack_due(self) -> None:
+        self._prack_timer = None
+        rel = self.reliable
+        if rel is None or self.ended or self.answered:
+            return
+        what = rel.due(self._now())
+        if what == "give_up":
+            if self.call is not None:
+                self.call.abort("no_prack")
+                self._flush()
+            return
+        if what == "retransmit":
+            self._send_reliable_again()
+        self._arm_prack_timer()
+
+    def prack(self, rack_value: str | None) -> bool:
+        """A PRACK's RAck: True when it acknowledges our reliable provisional (retransmissions stop)."""
+        rel = self.reliable
+        if rel is None or not rel.matches(parse_rack(rack_value)):
+            return False
+        rel.acknowledged = True
+        self.stop_prack()
+        return True
+
+    def stop_prack(self) -> None:
+        if self._prack_timer is not None and self._prack_timer.active():
+            self._prack_timer.cancel()
+        self._prack_timer = None
+
+    def dialog_ended(self) -> None:
+        self.stop_prack()
+        super().dialog_ended()
 
     def answer(self, sdp: bytes) -> None:
         if self.ended or self.answered:
             return
         self.local_sdp = sdp or None
+        self.stop_prack()
         self.dialog_id = self.endpoint.respond(self.tx_id, 200, self._now(), body=sdp or b"",
                                                content_type=SDP if sdp else None, headers=self._timer_headers)
         self.answered = True
@@ -204,6 +273,7 @@ class SipInboundLeg(_Leg):
     def reject(self, status: int, headers: list[tuple[str, str]] | None = None) -> None:
         if self.ended or self.answered:
             return
+        self.stop_prack()
         try:
             self.endpoint.respond(self.tx_id, status, self._now(), headers=headers or ())
         except TransactionError:
@@ -214,6 +284,7 @@ class SipInboundLeg(_Leg):
 
     def cancelled(self) -> None:
         """The endpoint answered the carrier's CANCEL (200) and its INVITE (487)."""
+        self.stop_prack()
         self.final_status = 487
         self.ended = True
 

@@ -329,6 +329,11 @@ class SipEndpoint:
         if request.to.tag is not None:
             dialog_id = DialogId(request.call_id or "", request.to.tag, request.from_.tag or "")
             dialog = self.dialogs.get(dialog_id)
+            if dialog is None and request.method == "PRACK":
+                # a PRACK in the early dialog of a reliable provisional (RFC 3262): the TU matches its RAck
+                # (and answers 481 when it acknowledges nothing)
+                self._events.append(RequestReceived(tx.id, request, tx.peer, None, now))
+                return
             if dialog is None:
                 self._respond_tx(tx, 481, now)
                 return
