@@ -332,6 +332,7 @@ class CallManager:
         timers = sum(c.pending_timers() for c in self.calls.values())
         legs = set(self._by_tx.values()) | set(self._by_dialog.values())
         timers += sum(1 for leg in legs if leg.timer.pending)
+        timers += sum(1 for leg in legs if getattr(leg, "prack_timer_pending", False))
         return CallCounts(len(self.calls), ep.transactions, ep.dialogs, ep.timers + timers)
 
 

@@ -247,6 +247,10 @@ class SipInboundLeg(_Leg):
         self.stop_prack()
         return True
 
+    @property
+    def prack_timer_pending(self) -> bool:
+        return self._prack_timer is not None and self._prack_timer.active()
+
     def stop_prack(self) -> None:
         if self._prack_timer is not None and self._prack_timer.active():
             self._prack_timer.cancel()

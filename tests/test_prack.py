@@ -89,6 +89,8 @@ def test_reliable_183_with_p_early_media_retransmitted_until_prack():
     assert r.headers.get("require") == "100rel" and r.headers.get("p-early-media") == "sendrecv"
     rseq = int(r.headers.get("rseq"))
     assert r.body == SDP
+    rig.manager._by_tx[rig.leg.tx_id] = rig.leg
+    assert rig.manager.open_counts().timers >= 1      # the retransmission timer is counted while it runs
     rig.clock.advance(0.5)
     rig.clock.advance(1.0)
     assert len(rig.responses(183)) == 3
@@ -98,6 +100,7 @@ def test_reliable_183_with_p_early_media_retransmitted_until_prack():
     assert len(rig.responses(200, "PRACK")) == 1
     rig.clock.advance(10)
     assert len(rig.responses(183)) == 3 and rig.clock.getDelayedCalls() == []
+    assert not rig.leg.prack_timer_pending
     assert rig.aborted == []
 
 
