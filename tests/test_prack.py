@@ -46,7 +46,7 @@ class Rig:
         self.leg = SipInboundLeg(self.endpoint, self.clock, self.pump, tx_id=event.transaction_id,
                                  invite=event.request, session_expires_s=1800, min_se_s=90)
         self.aborted: list[str] = []
-        self.leg.call = SimpleNamespace(a=self.leg, abort=self.aborted.append)
+        self.leg.call = SimpleNamespace(a=self.leg, abort=self.aborted.append, pending_timers=lambda: 0)
         self.manager = CallManager(endpoint=self.endpoint, reactor=self.clock, router=None, settings=None,
                                    billing=None, record=lambda r: None)
         self.manager.calls["call-prack-1"] = self.leg.call
