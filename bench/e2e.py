@@ -15,8 +15,10 @@ Figures:
   held ``--hold-ms``; clean as above;
 * CPU per call: utime+stime of the ``prepaid run`` process from /proc/<pid>/stat over a probe, / calls.
 
-Packet loss is NOT measured: SIPp 3.6 counts no received RTP and the node exposes no relay counters over
-HTTP; a probe being clean means no call failed, which includes the node's dead-media timeout not firing.
+Packet loss is NOT measured: SIPp 3.6 counts no received RTP (and does not even read its RTP socket while
+it plays a pcap, so the machine's UDP receive drops, recorded per probe as ``udp_drops`` from
+/proc/net/snmp, are dominated by SIPp's own unread sockets), and the node exposes no relay counters over
+HTTP.  A clean probe means no call failed, which includes the node's dead-media timeout not firing.
 
 ``bench/cps.py`` (signalling only) is run as a subprocess with ``--quick --only prepaid`` when it exists
 and ``--with-cps`` is given, and its figures are printed beside ours.  JSON to ``bench/results/e2e.json``.
@@ -163,6 +165,16 @@ AGENT_XML = """<?xml version="1.0" encoding="ISO-8859-1" ?>
 """.replace("PCAP", PCAP)
 
 
+PCAP_PACKETS = 236        # RTP packets in g711a.pcap (SIPp prints npkts when it loads it)
+
+
+def udp_drops() -> int:
+    """The kernel's UDP receive drops (RcvbufErrors + InErrors) of the whole machine, from /proc/net/snmp."""
+    lines = [l.split() for l in Path("/proc/net/snmp").read_text().splitlines() if l.startswith("Udp:")]
+    row = dict(zip(lines[0][1:], (int(x) for x in lines[1][1:])))
+    return row.get("RcvbufErrors", 0) + row.get("InErrors", 0)
+
+
 def cpu_s(pid: int) -> float:
     """utime + stime of ``pid`` in seconds."""
     fields = Path(f"/proc/{pid}/stat").read_text().rsplit(")", 1)[1].split()
@@ -194,6 +206,7 @@ class Bench:
                            timeout_s=timeout_s + 5, name="agent", extra=("-mp", str(free_port())))
         time.sleep(0.3)
         before = cpu_s(self.node.proc.pid)
+        drops_before = udp_drops()
         started = time.monotonic()
         carrier = start_sipp(str(self.carrier_xml), workdir, remote=f"127.0.0.1:{self.node.sip_port}",
                              calls=calls, rate=rate, timeout_s=timeout_s, name="carrier",
@@ -203,14 +216,18 @@ class Bench:
         a = agent.wait()
         elapsed = time.monotonic() - started
         cpu = cpu_s(self.node.proc.pid) - before
+        drops = udp_drops() - drops_before
+        # each side plays the pcap once: the node receives 2 x 236 per call and sends as many on
+        rtp = calls * PCAP_PACKETS * 4
         clean = c.failed == 0 and c.successful == calls and a.successful == calls
         row = {"rate": rate, "calls": calls, "clean": clean, "carrier_ok": c.successful,
                "carrier_failed": c.failed, "agent_ok": a.successful, "agent_failed": a.failed,
                "cpu_s": round(cpu, 3), "cpu_ms_per_call": round(cpu / calls * 1000, 2),
-               "elapsed_s": round(elapsed, 1)}
+               "elapsed_s": round(elapsed, 1), "udp_drops": drops, "rtp_datagrams": rtp,
+               }
         print(f"  {tag:6} {rate:6.1f} cps x {calls}: {'clean' if clean else 'NOT clean'} (carrier ok "
               f"{c.successful} failed {c.failed}, agent ok {a.successful} failed {a.failed}, cpu {cpu:.2f} s, "
-              f"{elapsed:.1f} s)", flush=True)
+              f"{elapsed:.1f} s, UDP drops {drops} of {rtp} RTP datagrams)", flush=True)
         return row
 
     def stop(self) -> None:
@@ -266,17 +283,18 @@ def run_cps(timeout_s: float) -> dict | None:
 def main() -> int:
     parser = argparse.ArgumentParser(description=__doc__.split("\n")[0])
     parser.add_argument("--quick", action="store_true", help="small probes, 2 bisection steps")
-    parser.add_argument("--calls", type=int, default=200, help="calls per rate probe")
+    parser.add_argument("--calls", type=int, default=None, help="calls per rate probe (200; quick 30)")
     parser.add_argument("--start", type=float, default=5.0)
     parser.add_argument("--limit", type=float, default=200.0)
-    parser.add_argument("--steps", type=int, default=4)
+    parser.add_argument("--steps", type=int, default=None, help="bisection steps (4; quick 2)")
     parser.add_argument("--hold-ms", type=int, default=9000, help="carrier's hold after ACK (the announcement "
                         "takes ~7 s, then the bridged part)")
-    parser.add_argument("--concurrent", default="25,50,100,200", help="concurrency levels")
+    parser.add_argument("--concurrent", default=None, help="concurrency levels (25,50,100,200; quick 10,30,60)")
     parser.add_argument("--with-cps", action="store_true", help="run bench/cps.py --quick alongside")
     args = parser.parse_args()
-    if args.quick:
-        args.calls, args.steps, args.concurrent, args.start = 30, 2, "10,30,60", 10.0
+    for name, full, quick in (("calls", 200, 30), ("steps", 4, 2), ("concurrent", "25,50,100,200", "10,30,60")):
+        if getattr(args, name) is None:
+            setattr(args, name, quick if args.quick else full)
     if not Path(PCAP).exists():
         print(f"{PCAP} missing (Debian package sip-tester)")
         return 2
@@ -293,7 +311,7 @@ def main() -> int:
     cpu_ms = round(sum(r["cpu_s"] for r in clean) / sum(r["calls"] for r in clean) * 1000, 2) if clean else None
     cps = run_cps(600) if args.with_cps else None
     result = {"quick": args.quick, "hold_ms": args.hold_ms, "clean_cps": rate, "max_concurrent_clean": conc,
-              "cpu_ms_per_call": cpu_ms, "packet_loss": "not measured", "rate_probes": rate_rows,
+              "cpu_ms_per_call": cpu_ms, "packet_loss": "not measured (see the docstring)", "rate_probes": rate_rows,
               "concurrency_probes": conc_rows, "cps_py": cps}
     print()
     print(f"e2e (media, {args.hold_ms / 1000:.0f} s calls): highest clean rate {rate} calls/s, "
