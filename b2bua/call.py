@@ -424,6 +424,8 @@ class Call:
         self._last_balance = balance_cents
         if last is None or balance_cents <= last or self.session is None:
             return
+        if self.state in (St.CLOSING, St.DONE):
+            return          # the settlement's own refund, or news after the call: nobody to tell
         self.note(f"topped up during the call: +{balance_cents - last} cents")
         if self.state is St.BRIDGED and self.media is not None:
             minutes = self.session.minutes if self.session.state.value == "open" else None

@@ -34,7 +34,6 @@ from __future__ import annotations
 
 import argparse
 import json
-import os
 import shutil
 import signal
 import subprocess
@@ -49,6 +48,9 @@ sys.path.insert(0, str(ROOT))
 from tests.sipp.harness import SCENARIOS, SIPP, free_port, start_sipp, subprocess_env  # noqa: E402
 from tests.sipp.node import start_node  # noqa: E402
 
+import loadkit  # noqa: E402  (bench/ is on sys.path when a bench runs as a script)
+from loadkit import cpu_s  # noqa: E402
+
 CALLER = "+49301234567"
 SERVICE = "+493012345678"
 HOLD_MS = 1000
@@ -56,12 +58,6 @@ HOLD_MS = 1000
 #: the carrier holds that much longer so that the agent too gets a 1 s call (more calls open at once for us)
 ANNOUNCEMENT_MS = 2500
 CPU_RATE = 100.0
-
-
-def cpu_s(pid: int) -> float:
-    """utime + stime of ``pid`` in seconds."""
-    fields = Path(f"/proc/{pid}/stat").read_text().rsplit(")", 1)[1].split()
-    return (int(fields[11]) + int(fields[12])) / os.sysconf("SC_CLK_TCK")
 
 
 class Prepaid:
@@ -145,23 +141,7 @@ def probe(b2bua, calls: int, rate: float, tag: str) -> dict:
 
 def highest_clean_rate(b2bua, calls: int, start: float, limit: float, steps: int) -> tuple[float, list]:
     """Double from ``start`` until a probe fails (or ``limit``), then bisect ``steps`` times."""
-    rows, good, bad, rate = [], 0.0, None, start
-    while rate <= limit:
-        row = probe(b2bua, calls, rate, f"r{len(rows)}")
-        rows.append(row)
-        if not row["clean"]:
-            bad = rate
-            break
-        good, rate = rate, rate * 2
-    if bad is not None:
-        for _ in range(steps):
-            rate = round((good + bad) / 2, 1)
-            if bad - good < 2:
-                break
-            row = probe(b2bua, calls, rate, f"r{len(rows)}")
-            rows.append(row)
-            good, bad = (rate, bad) if row["clean"] else (good, rate)
-    return good, rows
+    return loadkit.highest_clean_rate(lambda c, r, tag: probe(b2bua, c, r, tag), calls, start, limit, steps)
 
 
 def measure(cls, workdir: Path, args) -> dict:

@@ -30,7 +30,6 @@ from __future__ import annotations
 
 import argparse
 import json
-import os
 import subprocess
 import sys
 import tempfile
@@ -42,6 +41,9 @@ sys.path.insert(0, str(ROOT))
 
 from tests.sipp.harness import free_port, start_sipp  # noqa: E402
 from tests.sipp.node import start_node  # noqa: E402
+
+import loadkit  # noqa: E402  (bench/ is on sys.path when a bench runs as a script)
+from loadkit import cpu_s  # noqa: E402
 
 CALLER = "+49301234567"
 SERVICE = "+493012345678"
@@ -175,12 +177,6 @@ def udp_drops() -> int:
     return row.get("RcvbufErrors", 0) + row.get("InErrors", 0)
 
 
-def cpu_s(pid: int) -> float:
-    """utime + stime of ``pid`` in seconds."""
-    fields = Path(f"/proc/{pid}/stat").read_text().rsplit(")", 1)[1].split()
-    return (int(fields[11]) + int(fields[12])) / os.sysconf("SC_CLK_TCK")
-
-
 class Bench:
     """A ``prepaid run`` with a rich caller, and the two scenario files."""
 
@@ -234,24 +230,9 @@ class Bench:
         self.node.stop()
 
 
-def highest_clean_rate(bench: Bench, calls: int, start: float, limit: float, steps: int):
-    rows, good, bad, rate = [], 0.0, None, start
-    while rate <= limit:
-        row = bench.probe(calls, rate, f"r{len(rows)}")
-        rows.append(row)
-        if not row["clean"]:
-            bad = rate
-            break
-        good, rate = rate, rate * 2
-    if bad is not None:
-        for _ in range(steps):
-            if bad - good < 1:
-                break
-            rate = round((good + bad) / 2, 1)
-            row = bench.probe(calls, rate, f"r{len(rows)}")
-            rows.append(row)
-            good, bad = (rate, bad) if row["clean"] else (good, rate)
-    return good, rows
+def highest_clean_rate(bench, calls: int, start: float, limit: float, steps: int) -> tuple[float, list]:
+    """Double from ``start`` until a probe fails (or ``limit``), then bisect ``steps`` times."""
+    return loadkit.highest_clean_rate(bench.probe, calls, start, limit, steps)
 
 
 def most_concurrent(bench: Bench, levels: list[int]):
