@@ -124,6 +124,10 @@ class Node:
 
         web = (self.web_factory or NodeWebSide)(self, config)
         self._stoppers.append(web.stop)
+        metrics = getattr(getattr(getattr(getattr(web, "listening", None), "factory", None), "app", None),
+                          "metrics", None)
+        if metrics is not None:
+            metrics.add_collector(self.samples)
         http_port = web.port
         self.ports = Ports(bound.udp, bound.tcp, bound.tls, http_port)
         log.info("prepaid node {node} serving: SIP udp {udp} tcp {tcp} tls {tls}, HTTP {http}, store {store}",
@@ -152,6 +156,26 @@ class Node:
         """The E.164 number of the account with this customer PIN, or None."""
         return self.store.account_by_pin(profile_name, pin).addCallback(
             lambda account: account.number if account is not None else None)
+
+    def samples(self):
+        """The node's own figures for ``/metrics``: calls, SIP, RTP relay, billing."""
+        relay = self.media.relay.counters()
+        counts = self.manager.open_counts()
+        return [
+            ("prepaid_calls_active", "calls in progress on this node", "gauge", counts.calls),
+            ("prepaid_calls_completed_total", "calls ended on this node", "counter", self.manager.completed),
+            ("prepaid_sip_transactions_open", "SIP transactions alive", "gauge", counts.transactions),
+            ("prepaid_sip_dialogs_open", "SIP dialogs alive", "gauge", counts.dialogs),
+            ("prepaid_billing_debits_total", "debits ahead made by this node's call sessions", "counter",
+             self.billing.debits),
+            ("prepaid_rtp_packets_relayed_total", "RTP packets relayed between legs", "counter", relay.packets_relayed),
+            ("prepaid_rtp_packets_dropped_total", "RTP packets dropped (malformed, unknown type, muted)", "counter",
+             relay.packets_dropped),
+            ("prepaid_rtp_packets_stray_total", "RTP packets from addresses not latched", "counter",
+             relay.packets_stray),
+            ("prepaid_rtp_sessions_open", "media sessions open", "gauge", relay.sessions_open),
+            ("prepaid_rtp_port_pairs_free", "RTP port pairs free in the range", "gauge", relay.port_pairs_free),
+        ]
 
     def _record(self, record) -> None:
         self.store.add_call_record(record).addErrback(

@@ -3,6 +3,10 @@
 from __future__ import annotations
 
 from collections import defaultdict
+from typing import Callable, Iterable
+
+#: one sample from a collector: (name, help, "counter" or "gauge", value)
+Sample = tuple[str, str, str, float]
 
 HELP = {
     "prepaid_http_requests_total": "HTTP requests answered, by route and status",
@@ -22,6 +26,12 @@ def _escape(value: str) -> str:
 class Metrics:
     def __init__(self) -> None:
         self._counters: dict[str, dict[tuple[tuple[str, str], ...], int]] = defaultdict(lambda: defaultdict(int))
+        self._collectors: list[Callable[[], Iterable[Sample]]] = []
+
+    def add_collector(self, collect: Callable[[], Iterable[Sample]]) -> None:
+        """Samples owned elsewhere (calls, RTP relay, billing), read at each scrape; the web side
+        imports nothing of their owners, they hand it this function."""
+        self._collectors.append(collect)
 
     def inc(self, name: str, amount: int = 1, **labels: str) -> None:
         if name not in HELP:
@@ -39,4 +49,9 @@ class Metrics:
             for labels, value in sorted(self._counters.get(name, {}).items()):
                 text = ",".join(f'{k}="{_escape(v)}"' for k, v in labels)
                 lines.append(f"{name}{{{text}}} {value}" if text else f"{name} {value}")
+        for collect in self._collectors:
+            for name, help_text, kind, value in collect():
+                lines.append(f"# HELP {name} {help_text}")
+                lines.append(f"# TYPE {name} {kind}")
+                lines.append(f"{name} {value:g}")
         return ("\n".join(lines) + "\n").encode()

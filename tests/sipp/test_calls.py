@@ -76,6 +76,17 @@ def still_serving(node, workdir):
     assert data.startswith(b"SIP/2.0 200 ")
 
 
+def node_metrics(node) -> dict[str, float]:
+    """The node's /metrics samples without labels, read from its HTTP port (from its ready line)."""
+    import json
+    import urllib.request
+    ready = next(line for line in "".join(node.output).splitlines() if line.startswith('{"ready": true'))
+    port = json.loads(ready)["ports"]["http"]
+    text = urllib.request.urlopen(f"http://127.0.0.1:{port}/metrics", timeout=5).read().decode()
+    return {name: float(value) for name, value in
+            (line.split(" ", 1) for line in text.splitlines() if line and not line.startswith("#") and "{" not in line)}
+
+
 @pytest.fixture
 def node_factory(workdir):
     nodes = []
@@ -111,6 +122,10 @@ def test_basic_call_caller_hangs_up(workdir, node_factory):
     assert record["call_id"] not in invite                 # the B-leg has its own Call-ID
     assert node.balance_cents(CALLER) == 1100 - 199
     still_serving(node, workdir)
+    metrics = node_metrics(node)
+    assert metrics["prepaid_calls_completed_total"] == 1 and metrics["prepaid_calls_active"] == 0
+    assert metrics["prepaid_rtp_sessions_open"] == 0 and metrics["prepaid_sip_dialogs_open"] == 0
+    assert metrics["prepaid_billing_debits_total"] == 1
 
 
 def test_agent_hangs_up(workdir, node_factory):
