@@ -239,9 +239,13 @@ class Call:
         self.note(f"identified {self.identity.number} ({self.identity.source}"
                   f"{', withheld' if self.identity.privacy else ''})")
         if self.billing is None:
-            self.feed(Ev.ACCEPTED)
+            self.feed(self._accepted())
             return
         self._open_billing()
+
+    def _accepted(self) -> Ev:
+        """ACCEPTED, or ACCEPTED_QUIET when the profile speaks no minutes and answers with the agent."""
+        return Ev.ACCEPTED_QUIET if self.answer_mode == "agent" else Ev.ACCEPTED
 
     def _open_billing(self) -> None:
         profile = self.route.profile.billing
@@ -256,7 +260,7 @@ class Call:
         if self.state not in (St.ROUTING, St.PIN_ENTRY):      # the carrier hung up meanwhile
             session.settle(self._now_ms(), "cancelled")
             return
-        self.feed(Ev.ACCEPTED)
+        self.feed(self._accepted())
 
     def _not_opened(self, failure) -> None:
         if failure.check(Refused):
@@ -445,7 +449,12 @@ class Call:
             self.a.answer(sdp or b"")
             self.times.answer_ms = self._now_ms()
             self.note("answered the carrier")
-        self._limit_timer = self.reactor.callLater(self.max_duration_s, self.abort, "max_duration")
+        self._arm_limit()
+
+    def _arm_limit(self) -> None:
+        """The hard limit on the call's duration, from the carrier's answer (or early media) on."""
+        if self._limit_timer is None:
+            self._limit_timer = self.reactor.callLater(self.max_duration_s, self.abort, "max_duration")
 
     def _announce(self, announcement: Announcement, done: Ev) -> None:
         if self.media is None:
@@ -498,6 +507,7 @@ class Call:
             sdp = self.media.answer_for_a(self.a.offer) if self.media is not None else self._b_answer_sdp
             self.a.answer(sdp or b"")
             self.times.answer_ms = self._now_ms()
+            self._arm_limit()
         self.note("bridged")
         if self.session is None:
             return

@@ -35,6 +35,7 @@ class St(enum.Enum):
 
 class Ev(enum.Enum):
     ACCEPTED = "accepted"                    # caller identified, route found, credit buys >= 1 increment
+    ACCEPTED_QUIET = "accepted_quiet"        # ...and the profile speaks no minutes (answer_mode "agent")
     ASK_PIN = "ask_pin"                      # number withheld, profile takes a PIN instead
     PIN_WRONG = "pin_wrong"                  # a PIN that names no account (another try is left)
     REFUSED_SPOKEN = "refused_spoken"        # refusal with an announcement (no credit, withheld)
@@ -98,11 +99,13 @@ _HANGUP_TO_CLOSING = {
 #: (state, event) -> (next state, actions in order)
 TRANSITIONS: dict[tuple[St, Ev], tuple[St, tuple[Act, ...]]] = {
     (St.ROUTING, Ev.ACCEPTED): (St.ANNOUNCING, (Act.ANSWER_A, Act.PLAY_MINUTES)),
+    (St.ROUTING, Ev.ACCEPTED_QUIET): (St.HUNTING, (Act.RING_NEXT,)),
     (St.ROUTING, Ev.REFUSED_SPOKEN): (St.REFUSING, (Act.ANSWER_A, Act.PLAY_REFUSAL)),
     (St.ROUTING, Ev.REFUSED): (St.CLOSING, (Act.REJECT_A,)),
     (St.ROUTING, Ev.ASK_PIN): (St.PIN_ENTRY, (Act.ANSWER_A, Act.PLAY_PIN_PROMPT)),
     (St.PIN_ENTRY, Ev.PIN_WRONG): (St.PIN_ENTRY, (Act.PLAY_PIN_WRONG,)),
     (St.PIN_ENTRY, Ev.ACCEPTED): (St.ANNOUNCING, (Act.PLAY_MINUTES,)),
+    (St.PIN_ENTRY, Ev.ACCEPTED_QUIET): (St.HUNTING, (Act.RING_NEXT,)),
     (St.PIN_ENTRY, Ev.REFUSED_SPOKEN): (St.REFUSING, (Act.PLAY_REFUSAL,)),
     (St.PIN_ENTRY, Ev.A_CANCEL): (St.CLOSING, (Act.REJECT_A_CANCELLED, Act.STOP_MEDIA)),
     (St.PIN_ENTRY, Ev.A_BYE): (St.CLOSING, (Act.STOP_MEDIA,)),

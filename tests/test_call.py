@@ -424,3 +424,27 @@ def test_no_pin_typed_times_out_as_a_wrong_try():
     assert w.media.said[-1].say is Say.WITHHELD
     w.clock.advance(1)
     assert w.media.said[-1].say is Say.PIN_WRONG
+
+
+def test_agent_answer_mode_rings_at_once_and_answers_with_the_agent():
+    """answer_mode "agent": no minutes spoken; the agent is rung at once, 180 relayed, the carrier's
+    leg answered with the agent, charged from that answer, and the hard limit counts from it."""
+    w = make_call(100_000, answer_mode="agent", max_duration_s=600)
+    assert w.media.said == [] and w.a.sent == []
+    assert [leg.agent for leg in w.legs] == ["sip:a1@agents"]
+    assert w.call.pending_timers() == 1           # the ring timer only: the limit starts at answer
+    w.clock.advance(3)
+    answer_agent(w)
+    assert w.a.sent == [180, 200] and w.call.state is St.BRIDGED
+    w.clock.advance(599)
+    assert w.call.state is St.BRIDGED
+    w.clock.advance(1)
+    nothing_pending(w)
+    rec = w.records[0]
+    assert (rec.end_reason, rec.billed_s, rec.charge_cents) == ("max_duration", 600, 10 * 120)
+
+
+def test_agent_answer_mode_still_tells_a_caller_without_credit():
+    """answer_mode "agent" speaks no minutes, but a caller who cannot pay still hears why."""
+    w = make_call(50, answer_mode="agent")
+    assert w.a.sent == [200] and w.media.said[0].say is Say.NO_CREDIT and w.legs == []
