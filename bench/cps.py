@@ -2,15 +2,23 @@
 
 SIPp as the carrier (``bench_carrier.xml``: INVITE, ACK, 1 s of call, BYE) ->
 the B2BUA under test -> SIPp as the agent (``bench_agent.xml``: 180, 200,
-takes the BYE), all on 127.0.0.1.  Ours is a real ``prepaid run`` (its
-example config on free ports, SQLite store, no tariff announcement) with the
-caller topped up with plenty of credit, so billing runs for every call; it
-answers the carrier and speaks the minutes the credit buys before it rings the
-agent, so the carrier holds 2.5 s longer than for sippy and the agent gets a
-1 s call from both (ours then carries more calls at once, and its CPU includes
-the announcement and the RTP relay); the
-reference is the B2BUA of the ``sippy`` package (``python -m sippy.b2bua``,
-``--static_route`` to the agent) measured the same way in the same run.
+takes the BYE), all on 127.0.0.1.  Three B2BUAs, each measured the same way in
+the same run:
+
+* ``prepaid``: a real ``prepaid run`` (the example config on free ports, SQLite
+  store) with the caller topped up, so billing opens, debits and settles a
+  session and writes a call record for every call; its profile has
+  ``answer_mode = "agent"`` (no announcement of ours: ring at once, answer the
+  carrier with the agent), the same SIP flow as sippy's.  Media is anchored
+  (four RTP/RTCP ports per call, silence sent where SIPp sends no audio).
+* ``prepaid-announcing``: the whole product: it answers the carrier and speaks
+  the minutes the credit buys (~2.1 s through the RTP relay) before it rings the
+  agent, so its carrier holds 2.5 s longer and the agent still gets a 1 s call.
+* ``sippy``: the reference, the B2BUA of the ``sippy`` package
+  (``python -m sippy.b2bua``, ``--static_route`` to the agent), no billing, SDP
+  passed through.
+
+The aim (issue 3) compares ``prepaid`` with ``sippy``.
 
 Two figures each:
 
@@ -61,15 +69,17 @@ CPU_RATE = 100.0
 
 
 class Prepaid:
+    """Call control with billing: ``answer_mode = "agent"`` (no announcement of ours), the same SIP flow as sippy's."""
     name = "prepaid"
-    hold_ms = HOLD_MS + ANNOUNCEMENT_MS
+    hold_ms = HOLD_MS
+    profile = {"answer_mode": '"agent"'}
 
     def __init__(self, workdir: Path):
-        self.workdir = workdir / "prepaid"
+        self.workdir = workdir / self.name
         self.workdir.mkdir()
         self.agent_port = free_port()
         self.node = start_node(self.workdir, agents=[f"sip:agent@127.0.0.1:{self.agent_port};transport=UDP"],
-                               profile={"announce_tariff": "false"},
+                               profile=self.profile,
                                sections={"sip": {"probe_interval_s": "0", "max_call_duration_s": "600"}})
         self.node.follow()                 # drain its log so a busy node never blocks on the pipe
         self.node.topup(CALLER, "100000")
@@ -78,6 +88,13 @@ class Prepaid:
 
     def stop(self) -> None:
         self.node.stop()
+
+
+class PrepaidAnnouncing(Prepaid):
+    """The whole product: answers, speaks the minutes through the RTP relay, then rings the agent."""
+    name = "prepaid-announcing"
+    hold_ms = HOLD_MS + ANNOUNCEMENT_MS
+    profile = {"announce_tariff": "false"}
 
 
 class Sippy:
@@ -109,6 +126,9 @@ class Sippy:
             except subprocess.TimeoutExpired:
                 self.proc.kill()
                 self.proc.wait()
+
+
+B2BUAS = (Prepaid, PrepaidAnnouncing, Sippy)
 
 
 def probe(b2bua, calls: int, rate: float, tag: str) -> dict:
@@ -164,7 +184,8 @@ def main() -> int:
     parser.add_argument("--start", type=float, default=50.0, help="first rate tried (calls/s)")
     parser.add_argument("--limit", type=float, default=1600.0, help="highest rate tried")
     parser.add_argument("--steps", type=int, default=5, help="bisection steps")
-    parser.add_argument("--only", choices=("prepaid", "sippy"))
+    parser.add_argument("--only", choices=("prepaid", "prepaid-announcing", "sippy"), action="append",
+                        help="measure only these (repeatable); default: all three")
     parser.add_argument("--keep", action="store_true", help="keep the SIPp logs (printed folder)")
     args = parser.parse_args()
     if args.quick:
@@ -173,11 +194,11 @@ def main() -> int:
         print("sipp is not installed (Debian package sip-tester)")
         return 1
     results: dict = {"calls_per_probe": args.calls, "agent_call_ms": HOLD_MS, "quick": args.quick,
-                     "carrier_hold_ms": {"prepaid": Prepaid.hold_ms, "sippy": Sippy.hold_ms}}
+                     "carrier_hold_ms": {cls.name: cls.hold_ms for cls in B2BUAS}}
     tmp = tempfile.mkdtemp(prefix="bench-cps-")
     try:
-        for cls in (Prepaid, Sippy):
-            if args.only in (None, cls.name):
+        for cls in B2BUAS:
+            if not args.only or cls.name in args.only:
                 results[cls.name] = measure(cls, Path(tmp), args)
     finally:
         if args.keep:
@@ -185,13 +206,13 @@ def main() -> int:
         else:
             shutil.rmtree(tmp, ignore_errors=True)
     print()
-    for name in ("prepaid", "sippy"):
+    for name in (cls.name for cls in B2BUAS):
         if name in results:
             r = results[name]
-            print(f"{name:8} clean rate {r['clean_cps']:7.1f} calls/s   CPU {r['cpu_s_per_1000_calls']:6.2f} s per "
+            print(f"{name:18} clean rate {r['clean_cps']:7.1f} calls/s   CPU {r['cpu_s_per_1000_calls']:6.2f} s per "
                   f"1000 calls at {CPU_RATE:.0f}/s{'' if r['cpu_probe_clean'] else ' (that probe was NOT clean)'}")
     if "prepaid" in results and "sippy" in results:
-        ours, ref = results["prepaid"], results["sippy"]
+        ours, ref = results["prepaid"], results["sippy"]     # the aim: call control with billing vs sippy
         results["rate_ratio"] = round(ours["clean_cps"] / ref["clean_cps"], 3) if ref["clean_cps"] else None
         results["cpu_ratio"] = (round(ours["cpu_s_per_1000_calls"] / ref["cpu_s_per_1000_calls"], 3)
                                 if ref["cpu_s_per_1000_calls"] else None)
