@@ -15,6 +15,7 @@ and an SSRC or CSRC of the other side never reaches the wire.
 from __future__ import annotations
 
 import os
+import random
 import struct
 from dataclasses import dataclass
 
@@ -158,8 +159,13 @@ class EventDeduplicator:
 
 # -- one outgoing stream's numbering ------------------------------------------
 
+#: SSRCs, first sequence numbers and timestamps are random (RFC 3550 §5.1, §8.1) to avoid collisions and
+#: to not be predictable from the clock; SRTP is not used, so a PRNG seeded once from the OS serves
+_rng = random.Random(os.urandom(16))
+
+
 def random_u32() -> int:
-    return int.from_bytes(os.urandom(4), "big")
+    return _rng.getrandbits(32)
 
 
 class StreamNumbering:

@@ -15,6 +15,7 @@ from __future__ import annotations
 
 import ipaddress
 import os
+import random
 from dataclasses import dataclass, replace
 
 # Codecs we relay, by name, with their static payload types (RFC 3551).
@@ -253,6 +254,11 @@ def _addrtype(address: str) -> str:
     return "IP6" if ipaddress.ip_address(address).version == 6 else "IP4"
 
 
+#: o= session ids and first versions only need to differ between sessions (RFC 4566 §5.2), not to be
+#: secret: a PRNG seeded once from the OS costs no system call per call
+_rng = random.Random(os.urandom(16))
+
+
 class LocalSdp:
     """Our SDP towards one leg: the address and port we receive on, our ``o=`` line and its version.
 
@@ -265,8 +271,8 @@ class LocalSdp:
         self.address = address
         self.port = port
         self.username = username
-        self.session_id = session_id or str(int.from_bytes(os.urandom(6), "big"))
-        self.version = int.from_bytes(os.urandom(2), "big")
+        self.session_id = session_id or str(_rng.getrandbits(48))
+        self.version = _rng.getrandbits(16)
         self._last: SessionDescription | None = None
 
     def render(self, media: tuple[Media, ...]) -> SessionDescription:

@@ -3,7 +3,7 @@
 # This is the README's test command, and all that CI runs (.ci/run).
 #
 #  - Debian packages: SIPp (sip-tester), Chromium for the browser tests, sox and
-#    espeak-ng for audio tools, PostgreSQL when no server answers on 127.0.0.1:5432.
+#    espeak-ng for audio tools, ffmpeg for operators' MP3/OGG prompts, PostgreSQL when no server answers on 127.0.0.1:5432.
 #  - a virtualenv in .venv with the project and its test extra.
 #  - PostgreSQL: the server of $PREPAID_TEST_DATABASE_URL (default: 127.0.0.1:5432,
 #    database test); started or installed here when it does not answer.
@@ -17,6 +17,7 @@ command -v sipp >/dev/null || need_pkgs+=(sip-tester)
 command -v chromium >/dev/null || need_pkgs+=(chromium)
 command -v chromedriver >/dev/null || need_pkgs+=(chromium-driver)
 command -v sox >/dev/null || need_pkgs+=(sox)
+command -v ffmpeg >/dev/null || need_pkgs+=(ffmpeg)
 command -v pg_isready >/dev/null || need_pkgs+=(postgresql postgresql-client)
 python3 -c 'import ensurepip, venv' 2>/dev/null || need_pkgs+=(python3-venv)
 if [ ${#need_pkgs[@]} -gt 0 ]; then

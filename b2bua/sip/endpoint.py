@@ -146,8 +146,24 @@ class OpenCounts:
     timers: int
 
 
-def _token() -> str:
-    return secrets.token_hex(8)
+class _Tokens:
+    """Tags, branches and Call-IDs: 64 random bits each from the OS's CSPRNG (RFC 3261 §19.3 asks for
+    cryptographic randomness), read 4 KiB at a time so a call costs no ``getrandom`` call of its own."""
+
+    BATCH_BYTES = 4096
+
+    def __init__(self) -> None:
+        self._hex = ""
+        self._at = 0
+
+    def __call__(self) -> str:
+        if self._at + 16 > len(self._hex):
+            self._hex, self._at = secrets.token_hex(self.BATCH_BYTES), 0
+        self._at += 16
+        return self._hex[self._at - 16:self._at]
+
+
+_token = _Tokens()
 
 
 class SipEndpoint:
