@@ -6,7 +6,7 @@ takes the BYE), all on 127.0.0.1.  Three B2BUAs, each measured the same way in
 the same run:
 
 * ``prepaid``: a real ``prepaid run`` (the example config on free ports, SQLite
-  store) with the caller topped up, so billing opens, debits and settles a
+  store) with 1000 callers topped up and called in turn, so billing opens, debits and settles a
   session and writes a call record for every call; its profile has
   ``answer_mode = "agent"`` (no announcement of ours: ring at once, answer the
   carrier with the agent), the same SIP flow as sippy's.  Media is anchored
@@ -59,7 +59,11 @@ from tests.sipp.node import start_node  # noqa: E402
 import loadkit  # noqa: E402  (bench/ is on sys.path when a bench runs as a script)
 from loadkit import cpu_s  # noqa: E402
 
-CALLER = "+49301234567"
+#: distinct callers, each with its own prepaid account, called in turn (as real traffic is: one caller
+#: rarely has many calls at once, and calls of one account re-plan each other on every debit)
+CALLERS = 1000
+CALLER_FIRST = 49305000000          # +49 30 5000000..: Berlin landline numbers
+CREDIT_CENTS = 100_000
 SERVICE = "+493012345678"
 HOLD_MS = 1000
 #: ours answers the carrier first and speaks the minutes the credit buys (~2.1 s) before the agent is rung:
@@ -82,7 +86,7 @@ class Prepaid:
                                profile=self.profile,
                                sections={"sip": {"probe_interval_s": "0", "max_call_duration_s": "600"}})
         self.node.follow()                 # drain its log so a busy node never blocks on the pipe
-        self.node.topup(CALLER, "100000")
+        topup_callers(self.node.config, callers(), CREDIT_CENTS)
         self.port = self.node.sip_port
         self.pid = self.node.proc.pid
 
@@ -131,6 +135,32 @@ class Sippy:
 B2BUAS = (Prepaid, PrepaidAnnouncing, Sippy)
 
 
+def callers() -> list[str]:
+    return [f"+{CALLER_FIRST + i}" for i in range(CALLERS)]
+
+
+def callers_csv(workdir: Path) -> Path:
+    """SIPp's injection file: one caller per call, in turn."""
+    path = workdir / "callers.csv"
+    path.write_text("SEQUENTIAL\n" + "".join(f"{number};\n" for number in callers()))
+    return path
+
+
+def topup_callers(config_path: Path, numbers: list[str], amount_cents: int) -> None:
+    """Credit every caller on the node's store, through the store's own top-up (one process, inline store)."""
+    from b2bua.commands.db import fired, open_store
+    from b2bua.config import load_config
+    config = load_config(str(config_path))
+    profile = config.profiles["demo"]
+    store = open_store(config)
+    try:
+        for number in numbers:
+            fired(store.topup(profile.billing, number, amount_cents, source="manual",
+                              external_ref=f"bench-{number}", actor="bench/cps.py"))
+    finally:
+        store.close()
+
+
 def probe(b2bua, calls: int, rate: float, tag: str) -> dict:
     """One probe: ``calls`` calls at ``rate``; the counts of both SIPp sides and the B2BUA's CPU."""
     workdir = b2bua.workdir / tag
@@ -142,8 +172,8 @@ def probe(b2bua, calls: int, rate: float, tag: str) -> dict:
     started = time.monotonic()
     carrier = start_sipp(str(SCENARIOS / "bench_carrier.xml"), workdir, remote=f"127.0.0.1:{b2bua.port}",
                          calls=calls, rate=rate, timeout_s=timeout_s, name="carrier",
-                         extra=("-s", SERVICE, "-d", str(b2bua.hold_ms), "-key", "from_header",
-                                f"<sip:{CALLER}@127.0.0.1>", "-key", "extra", "X-Bench: 1",
+                         extra=("-s", SERVICE, "-d", str(b2bua.hold_ms), "-inf", str(callers_csv(workdir)),
+                                "-key", "extra", "X-Bench: 1",
                                 "-l", str(int(rate * 4) + 50)))
     c = carrier.wait()
     a = agent.wait()
