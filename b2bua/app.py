@@ -18,7 +18,8 @@ import sys
 from dataclasses import dataclass
 
 from twisted.internet.defer import inlineCallbacks, maybeDeferred
-from twisted.logger import Logger, globalLogBeginner, textFileLogObserver
+from twisted.logger import (FilteringLogObserver, Logger, LogLevel, LogLevelFilterPredicate, globalLogBeginner,
+                            textFileLogObserver)
 
 from billing.db.sessions import SqlSessionStore
 from billing.reconcile import Reconciler
@@ -238,9 +239,15 @@ class NodeWebSide:
         return self.listening.stopListening()
 
 
+def log_observer(level: str, out) -> FilteringLogObserver:
+    """Text lines on ``out`` for events at ``level`` (``[node] log_level``) and above."""
+    return FilteringLogObserver(textFileLogObserver(out),
+                                [LogLevelFilterPredicate(defaultLogLevel=LogLevel.levelWithName(level))])
+
+
 def serve(config: Config, reactor) -> int:
     """``prepaid run``: start a :class:`Node` on ``reactor`` and run until SIGTERM/SIGINT."""
-    globalLogBeginner.beginLoggingTo([textFileLogObserver(sys.stdout)], redirectStandardIO=False)
+    globalLogBeginner.beginLoggingTo([log_observer(config.log_level, sys.stdout)], redirectStandardIO=False)
     node = Node(config, reactor)
     exit_code = [0]
 

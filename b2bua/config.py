@@ -125,6 +125,9 @@ PROFILE = Section("profile", "one billing profile", fields=(
 SCHEMA = Section("prepaid", "the prepaid config", tables=(
     Section("node", "this process among several", fields=(
         Field("id", nonempty_string, "a name unique among the nodes sharing a store", ""),
+        Field("log_level", choice("debug", "info", "warn", "error"),
+              "least level logged: info gives a line per call and per event worth reading; debug every call's steps",
+              "info"),
     ), required=False),
     Section("sip", "the SIP side", fields=(
         Field("address", ip_address, "address to listen on"),
@@ -258,6 +261,7 @@ class Config:
     media: MediaSettings
     payments: PaymentSettings
     profiles: dict[str, Profile]
+    log_level: str = "info"
 
     def profile_for_number(self, e164_number: str) -> Profile | None:
         for profile in self.profiles.values():
@@ -389,6 +393,7 @@ def parse_config(text: str, file: str) -> Config:
         media=MediaSettings(**raw["media"]),
         payments=PaymentSettings(**raw["payments"]),
         profiles={name: _profile(name, p) for name, p in raw["profiles"].items()},
+        log_level=raw["node"]["log_level"],
     )
 
 

@@ -94,3 +94,21 @@ def test_check_config_command_exit_codes(tmp_path, capsys):
     assert main(["check-config", str(bad)]) == 2
     err = capsys.readouterr().err
     assert f"{bad}:sip.address: not an IP address: 'localhost'" in err
+
+
+def test_log_level_is_checked_and_filters_the_node_log():
+    """``[node] log_level``: a bad value is named; "info" keeps a call's debug steps out of the log."""
+    import io
+
+    from twisted.logger import Logger
+
+    from b2bua.app import log_observer
+
+    assert load_config(EXAMPLE).log_level == "info"
+    assert any("node.log_level" in p for p in problems_of(example_text().replace(
+        'log_level = "info"', 'log_level = "chatty"')))
+    out = io.StringIO()
+    log = Logger(namespace="b2bua.call", observer=log_observer("info", out))
+    log.debug("ringing agent {agent}", agent="sip:a@b")
+    log.info("call ended")
+    assert "ringing" not in out.getvalue() and "call ended" in out.getvalue()
