@@ -16,6 +16,11 @@ Tests (``tests/test_call.py``) drive it with fake legs and media on a
 ``task.Clock`` and pin: the agent is rung only with credit; hunting on busy and
 no answer; CANCEL while ringing; the 200/CANCEL race; each charging start;
 warning and cut-off; the call record's fields; and that nothing is left pending.
+
+While bridged, a re-INVITE/UPDATE that changes what the other side gets (hold,
+resume, codec) is relayed by the table (``A_MODIFY``/``B_MODIFY`` ->
+``RELAY_MODIFY``, the other leg's answer -> ``ANSWER_MODIFY``); media switches
+only when both legs agreed (``tests/test_calls_modify.py``).
 """
 
 from __future__ import annotations
@@ -34,6 +39,7 @@ from billing.session import CallBilling, CallSession, Exhausted, Refused, Warnin
 
 from .callstate import Ev, St, transition
 from .identity import CallerIdentity
+from .modify import ModifyRequest, PendingModify, relay_status, retry_after
 from .routing import AgentHunt, Outcome, Route, outcome_of_status
 
 log = Logger()
@@ -112,6 +118,15 @@ class OutboundLeg(Protocol):
     def bye(self) -> None: ...
 
 
+class ModifyingLeg(Protocol):
+    """What a bridged leg offers for relaying re-INVITE/UPDATE (``b2bua.legs``; test fakes may lack it)."""
+
+    def peer_allows(self, method: str) -> bool: ...
+    def modify(self, method: str, body: bytes) -> str | None: ...
+    def answer_modify(self, method: str, status: int, body: bytes | None = None,
+                      headers: list[tuple[str, str]] | tuple = ()) -> None: ...
+
+
 #: dialer(agent URI, caller identity, our SDP offer, the call) -> the new leg
 Dialer = Callable[[str, CallerIdentity, bytes, "Call"], OutboundLeg]
 
@@ -169,6 +184,9 @@ class Call:
         self._limit_timer: IDelayedCall | None = None
         self._timed_out: OutboundLeg | None = None
         self._finished: Deferred = Deferred()
+        #: a hold/resume/codec change being relayed to the other leg, and that leg's answer once it came
+        self._modify: PendingModify | None = None
+        self._modify_answer: tuple[int, bytes | None] = (0, None)
 
     # -- time and bookkeeping -------------------------------------------------------
 
@@ -337,6 +355,76 @@ class Call:
         self.note(f"aborted: {reason}")
         self.reject_status = 500 if reason != "max_duration" else 480
         self.feed(Ev.ABORT)
+
+    # -- re-INVITE / UPDATE that changes the session (hold, resume, codec) --------------------
+
+    def on_modify(self, leg, request: ModifyRequest) -> bool:
+        """A leg's re-INVITE/UPDATE: True when the call relays it (the leg is answered later), else False.
+
+        Relayed only while bridged, and only when media says the other leg would see a change
+        (``modify_offer``); a session refresh, an address change, a bad offer and anything before
+        the bridge are answered by the manager on that leg alone.
+        """
+        if self.media is None or request.offer is None or self._modify is not None:
+            return False
+        side = "a" if leg is self.a else ("b" if leg is self.b else None)
+        event = Ev.A_MODIFY if side == "a" else Ev.B_MODIFY
+        plan = getattr(self.media, "modify_offer", None)
+        if side is None or plan is None or transition(self.state, event) is None:
+            return False
+        try:
+            offer = plan(side, request.offer)
+        except Exception:           # MediaRefused: the local answer says why (400/488)
+            return False
+        if offer is None:
+            return False
+        self._modify = PendingModify(side, request, offer)
+        self.feed(event)
+        return True
+
+    def on_modify_answered(self, leg, status: int, sdp: bytes | None) -> None:
+        """The other leg's final answer to the change we relayed to it (408 when none came)."""
+        pending = self._modify
+        if pending is None or leg is not (self.b if pending.side == "a" else self.a):
+            return
+        self._modify_answer = (status, sdp)
+        self.feed(Ev.MODIFY_ANSWERED)
+
+    def _do_relay_modify(self) -> None:
+        pending = self._modify
+        target = self.b if pending.side == "a" else self.a
+        method = "UPDATE" if pending.request.method == "UPDATE" and target.peer_allows("UPDATE") else "INVITE"
+        self.note(f"relaying a media change from leg {pending.side} ({pending.request.method} -> {method})")
+        if target.modify(method, pending.offer) is None:
+            self._modify_done(491)       # the other leg has its own exchange under way: the asker retries
+
+    def _do_answer_modify(self) -> None:
+        status, sdp = self._modify_answer
+        side = self._modify.side
+        if not 200 <= status < 300:
+            self._modify_done(relay_status(status))
+            return
+        try:
+            body = self.media.modify_answer(side, sdp)
+        except Exception as exc:       # MediaRefused: its answer is unusable, the session stays as it was
+            log.warn("call {call_id}: media change not applied: {exc}", call_id=self.call_id, exc=exc)
+            self._modify_done(488)
+            return
+        self._modify_done(200, body)
+
+    def _do_end_modify(self) -> None:
+        if self._modify is not None:
+            self._modify_done(487)
+
+    def _modify_done(self, status: int, body: bytes | None = None) -> None:
+        """Answer the asking leg and forget the change (media switched only on a 2xx, by modify_answer)."""
+        pending, self._modify = self._modify, None
+        if status >= 300:
+            self.media.modify_dropped(pending.side)
+        origin = self.a if pending.side == "a" else self.b
+        headers = [("Retry-After", retry_after())] if status == 500 else []
+        origin.answer_modify(pending.request.method, status, body, headers)
+        self.note(f"media change from leg {pending.side}: {status}")
 
     # -- the customer PIN of a caller with a withheld number (RFC 4733 digits) -----------------
 

@@ -35,8 +35,9 @@ from media.library import PromptError, PromptLibrary
 from media.player import MIX, REPLACE, Player
 from media.ports import PortsExhausted
 from media.relay import MediaSession, Relay
-from media.sdp import (AUDIO_CODECS, TELEPHONE_EVENT, LocalSdp, Negotiated, SdpError, SessionDescription,
-                       accept_answer, answer_offer, make_offer, parse_sdp, write_sdp)
+from media.sdp import (AUDIO_CODECS, TELEPHONE_EVENT, AudioOffer, LocalSdp, Negotiated, SdpError,
+                       SessionDescription, accept_answer, answer_direction, answer_offer, audio_offer, make_offer,
+                       parse_sdp, write_sdp)
 from media.tones import warning_tone
 
 from .call import Announcement, Say
@@ -231,6 +232,10 @@ class RelayCallMedia:
         self._b_last_answer: bytes | None = None
         self._key_down = False
         self._playbacks: set = set()
+        #: a leg's last offer we answered, as (session id, version): the same again is a session refresh
+        self._origins: dict[str, tuple[str, int]] = {}
+        #: (side, offer, parsed, AudioOffer, our offer to the other leg) while the other leg decides
+        self._modify: tuple[str, bytes, SessionDescription, AudioOffer, SessionDescription] | None = None
 
     def _start(self) -> None:
         address = self.factory.relay.address
@@ -290,7 +295,7 @@ class RelayCallMedia:
         except SdpError as exc:
             raise MediaRefused(exc.status, str(exc)) from None
         self._a_codecs, self._a_events = _offered(sd, negotiated.media_index)
-        self._configure("a", negotiated)
+        self._configure("a", negotiated, sd)
         body = write_sdp(ours)
         self._a_last = (offer, body)
         self._a_our_offer = None
@@ -339,12 +344,81 @@ class RelayCallMedia:
             ours, negotiated = answer_offer(sd, self.local_b, prefer=prefer)
         except SdpError as exc:
             raise MediaRefused(exc.status, str(exc)) from None
-        self._configure("b", negotiated)
+        self._configure("b", negotiated, sd)
         return write_sdp(ours)
 
     def b_acked(self, answer: bytes | None) -> None:
         """The agent's answer in the ACK, to our offer in a 200 for its offerless re-INVITE."""
         self.b_answered(answer)
+
+    # -- a media change one leg asks for and the other must agree to (hold, resume, codec) -------
+
+    def modify_offer(self, side: str, offer: bytes | None) -> bytes | None:
+        """A re-INVITE/UPDATE offer from leg ``side`` ("a" or "b"): our offer for the OTHER leg, or None.
+
+        None means the other leg would see no change, and the asking leg is answered on its own
+        (:meth:`reoffer_from_a` / :meth:`reoffer_from_b`): no SDP, the same ``o=`` version (a session
+        refresh), or only the leg's own address or port changed (our relay follows it).  A new
+        direction (hold, resume) or another codec choice gives our offer for the other leg from our
+        own address: the asking leg's direction, and the codecs it offered (only the other leg's
+        codec in use when only the direction changed).  Nothing is configured until
+        :meth:`modify_answer`.  Raises :class:`MediaRefused` for SDP we cannot parse or relay.
+        """
+        self._check_open()
+        current, other = (self.a, self.b) if side == "a" else (self.b, self.a)
+        if offer is None or current is None or other is None:
+            return None
+        sd = _parse(offer)
+        wanted = audio_offer(sd)
+        if wanted is None:
+            raise MediaRefused(488, "no audio stream with PCMA or PCMU over RTP/AVP in the offer")
+        origin = (sd.origin.session_id, sd.origin.version)
+        if origin == self._origins.get(side) or (
+                wanted.direction == current.direction and wanted.codecs[0] == current.codec):
+            return None
+        if wanted.codecs[0] == current.codec:      # a hold or a resume: the other leg keeps its codec
+            codecs, events = (other.codec,), other.event_payload_type is not None
+        else:
+            codecs, events = wanted.codecs, wanted.events
+        local = self.local_b if side == "a" else self.local_a
+        ours = make_offer(local, prefer=codecs[0], direction=wanted.direction, codecs=codecs, events=events)
+        self._modify = (side, offer, sd, wanted, ours)
+        return write_sdp(ours)
+
+    def modify_answer(self, side: str, answer: bytes | None) -> bytes:
+        """The other leg's 2xx answer to :meth:`modify_offer`'s offer: both legs switched, our answer for ``side``.
+
+        Our answer mirrors the other leg's (its direction, within what the asking leg offered; its
+        codec when offered, so nothing is transcoded).  Raises :class:`MediaRefused` (488) when that
+        answer is missing or unusable: then neither leg changes.
+        """
+        self._check_open()
+        pending, self._modify = self._modify, None
+        if pending is None or pending[0] != side:
+            raise MediaRefused(500, "no media change is pending on this leg")
+        _, offer, sd, wanted, ours = pending
+        if answer is None:
+            raise MediaRefused(488, "the other leg answered without SDP")
+        try:
+            theirs = _parse(answer)
+            other = accept_answer(ours, theirs)
+            direction = answer_direction(wanted.direction, other.direction)
+            local = self.local_a if side == "a" else self.local_b
+            body, negotiated = answer_offer(sd, local, prefer=other.codec, direction=direction)
+        except SdpError as exc:
+            raise MediaRefused(488, str(exc)) from None
+        self._configure("b" if side == "a" else "a", other, theirs)
+        self._configure(side, negotiated, sd)
+        answer_body = write_sdp(body)
+        if side == "a":
+            self._a_codecs, self._a_events = wanted.codecs, wanted.events
+            self._a_last = (offer, answer_body)
+        return answer_body
+
+    def modify_dropped(self, side: str) -> None:
+        """The other leg refused or never answered: the pending change is forgotten, both legs as they were."""
+        if self._modify is not None and self._modify[0] == side:
+            self._modify = None
 
     # -- SDP helpers ------------------------------------------------------------------------
 
@@ -361,16 +435,20 @@ class RelayCallMedia:
         try:
             if answer is None:
                 raise MediaRefused(488, "no SDP answer to our offer")
-            negotiated = accept_answer(offer, _parse(answer))
+            theirs = _parse(answer)
+            negotiated = accept_answer(offer, theirs)
         except (SdpError, MediaRefused) as exc:
             log.warning("call %s: leg %s answered with SDP we cannot use: %s", self.call_id, leg, exc)
             self._dead("media_refused", later=True)
             return
-        self._configure(leg, negotiated)
+        self._configure(leg, negotiated, theirs)
 
-    def _configure(self, leg: str, negotiated: Negotiated) -> None:
+    def _configure(self, leg: str, negotiated: Negotiated, theirs: SessionDescription | None = None) -> None:
+        """Switch leg ``leg`` to what it agreed; ``theirs`` (its SDP) names the o= a refresh repeats."""
         self.session.configure_leg(leg, negotiated)
         setattr(self, leg, negotiated)
+        if theirs is not None:
+            self._origins[leg] = (theirs.origin.session_id, theirs.origin.version)
 
     # -- announcements -------------------------------------------------------------------------
 

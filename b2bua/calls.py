@@ -6,9 +6,16 @@ interval, our own loops), its caller identified, its service number routed,
 and a :class:`~b2bua.call.Call` started with an inbound leg; the call dials
 agents through :meth:`CallManager.dial`.  In-dialog requests and responses are
 routed to the leg that owns the dialog or transaction.  OPTIONS is answered
-200 (carriers use it as a keepalive); re-INVITE and UPDATE in a dialog refresh
-its session timer and are answered from our anchored media, so a hold or a
-codec change on one leg never disturbs the other.
+200 (carriers use it as a keepalive).
+
+A re-INVITE or UPDATE first meets the one-at-a-time rules of
+:mod:`b2bua.modify` (500 with Retry-After or 491 when it crosses another
+exchange on its leg).  Once the call is bridged, one that changes what the
+other side gets (hold, resume, another codec) goes to the controller, which
+relays it to the other leg and answers with that leg's outcome; a session
+refresh, an address change of one leg, and anything before the bridge are
+answered here from our anchored media.  Either way a 2xx refreshes the leg's
+session timer.
 
 ``open_counts()`` gives what is still alive — the invariant the tests check
 after every scenario: no call, dialog, transaction or timer left.
@@ -28,6 +35,7 @@ from billing.session import CallBilling
 from .call import Call, CallMedia
 from .identity import ANONYMOUS_FROM, CallerIdentity, identify
 from .legs import SDP, SipInboundLeg, SipOutboundLeg, sdp_of
+from .modify import ModifyRequest, conflict, retry_after
 from .routing import Router
 from .sip.dialog import DialogId
 from .sip.endpoint import (AckNeverCame, AckReceived, CancelReceived, DialogEnded, RequestReceived,
@@ -110,6 +118,8 @@ class CallManager:
                 leg.call.on_a_cancel()
         elif isinstance(event, AckNeverCame):
             leg = self._by_dialog.get(event.dialog_id)
+            if leg is not None:
+                leg.offer_in_2xx = False
             if leg is not None and leg.call is not None:
                 leg.call.abort("no_ack")
         elif isinstance(event, DialogEnded):
@@ -124,12 +134,19 @@ class CallManager:
             self._transaction_failed(event)
         elif isinstance(event, AckReceived):
             leg = self._by_dialog.get(event.dialog_id)
-            sdp = sdp_of(event.request)
-            if isinstance(leg, SipInboundLeg) and sdp is not None and leg.call is not None:
-                acked = getattr(leg.call.media, "a_acked", None)
-                if acked is not None:
-                    acked(sdp)       # the answer to our late offer (an INVITE without SDP)
+            if leg is not None:
+                self._acked(leg, event)
         self.flush()
+
+    @staticmethod
+    def _acked(leg, event: AckReceived) -> None:
+        """An ACK on a leg: our offer in a 2xx is answered; the carrier's answer to our late offer goes to media."""
+        leg.offer_in_2xx = False
+        sdp = sdp_of(event.request)
+        if isinstance(leg, SipInboundLeg) and sdp is not None and leg.call is not None:
+            acked = getattr(leg.call.media, "a_acked", None)
+            if acked is not None:
+                acked(sdp)       # the answer to our late offer (an INVITE without SDP)
 
     def _new_request(self, event: RequestReceived) -> None:
         request = event.request
@@ -154,6 +171,7 @@ class CallManager:
         leg = getattr(call, "a", None)
         if isinstance(leg, SipInboundLeg) and leg.prack(event.request.headers.get("rack")):
             self.endpoint.respond(event.transaction_id, 200, self.reactor.seconds())
+            leg.send_queued()        # the next reliable provisional, now that this one is acknowledged
             return True
         return False
 
@@ -238,18 +256,26 @@ class CallManager:
                 else:
                     leg.call.on_b_bye(leg)
                 leg.call.on_leg_ended()
-        elif request.method == "INVITE" and leg.reinvite_pending:
-            # glare (RFC 3261 §14.2): our own re-INVITE on this leg is still pending
-            self.endpoint.respond(event.transaction_id, 491, now)
         elif request.method in ("INVITE", "UPDATE"):
             self._refresh_or_modify(leg, event)
         else:
             self.endpoint.respond(event.transaction_id, 200, now)
 
     def _refresh_or_modify(self, leg, event: RequestReceived) -> None:
-        """A re-INVITE or UPDATE: answered from our anchored media; it also refreshes the session timer."""
-        now = self.reactor.seconds()
-        offer = sdp_of(event.request)
+        """A re-INVITE or UPDATE: refused when it crosses another exchange, relayed when it changes what the
+        other leg gets, else answered from our anchored media; a 2xx also refreshes the session timer."""
+        request = event.request
+        method = request.method
+        offer = sdp_of(request)
+        status = conflict(method, offer is not None, leg.pending())
+        if status is not None:       # RFC 3261 §14.2, RFC 3311 §5.2: 491 (glare) or 500 with Retry-After
+            self.endpoint.respond(event.transaction_id, status, self.reactor.seconds(),
+                                  headers=[("Retry-After", retry_after())] if status == 500 else ())
+            return
+        leg.modify_received(method, event.transaction_id, request)
+        on_modify = getattr(leg.call, "on_modify", None)
+        if on_modify is not None and on_modify(leg, ModifyRequest(method, event.transaction_id, offer)):
+            return                   # relayed: the controller answers when the other leg has
         media = leg.call.media if leg.call is not None else None
         body = leg.local_sdp or b""
         if offer is not None and media is not None:
@@ -258,24 +284,27 @@ class CallManager:
                 try:
                     body = reoffer(offer)
                 except Exception as exc:
-                    status = getattr(exc, "status", 488)
-                    self.endpoint.respond(event.transaction_id, status, now)
+                    leg.answer_modify(method, getattr(exc, "status", 488))
                     return
-        se = event.request.headers.get("session-expires")
-        headers = [("Session-Expires", se), ("Require", "timer")] if se else []
-        self.endpoint.respond(event.transaction_id, 200, now, body=body, content_type=SDP if body else None,
-                              headers=headers)
-        leg.timer.refreshed()
+        leg.answer_modify(method, 200, body)      # no SDP: our last SDP, as an offer (its answer in the ACK)
 
     def _response(self, event: ResponseReceived) -> None:
         leg = self._by_tx.get(event.transaction_id)
         if leg is None and event.dialog_id is not None:
             leg = self._by_dialog.get(event.dialog_id)     # our in-dialog requests (refresh, BYE)
+        status = event.response.status
+        if (leg is None or leg.ended) and 200 <= status < 300 and event.dialog_id is not None:
+            self._stray_2xx(event)
+            return
         if leg is None:
             return
-        status = event.response.status
         if isinstance(leg, SipOutboundLeg) and event.transaction_id == leg.tx_id:
             leg.response(event.response, event.dialog_id)
+        elif event.transaction_id == leg.modify_tx:
+            if status >= 200:
+                leg.modify_answered(status)
+                if leg.call is not None:
+                    leg.call.on_modify_answered(leg, status, sdp_of(event.response))
         elif event.transaction_id == getattr(leg, "refresh_tx", None):
             if status >= 200:
                 leg.refresh_answered(status)
@@ -288,6 +317,16 @@ class CallManager:
             if leg.call is not None:
                 leg.call.on_leg_ended()
 
+    def _stray_2xx(self, event: ResponseReceived) -> None:
+        """A 2xx to an INVITE of a leg that is over (a re-INVITE answered after our BYE went through, or a
+        call already done): the endpoint ACKed it and made the dialog again, so it gets a BYE (§13.2.2.4)."""
+        if event.response.cseq.method != "INVITE" or event.dialog_id not in self.endpoint.dialogs:
+            return
+        try:
+            self.endpoint.request_in_dialog(event.dialog_id, "BYE", self.reactor.seconds())
+        except TransactionError:
+            self.endpoint.end_dialog(event.dialog_id)
+
     def _transaction_failed(self, event) -> None:
         leg = self._by_tx.get(event.transaction_id)
         if leg is None and getattr(event, "dialog_id", None) is not None:
@@ -296,6 +335,11 @@ class CallManager:
             return
         if isinstance(leg, SipOutboundLeg) and event.transaction_id == leg.tx_id:
             leg.failed(408 if isinstance(event, TransactionTimedOut) else 503)
+        elif event.transaction_id == leg.modify_tx:
+            # no answer to the change we relayed (§12.2.1.2 ends that leg's dialog, and so the call)
+            leg.modify_answered(408)
+            if leg.call is not None:
+                leg.call.on_modify_answered(leg, 408 if isinstance(event, TransactionTimedOut) else 503, None)
         elif event.transaction_id == leg.bye_tx:
             leg.dialog_ended()
             if leg.call is not None:
@@ -319,9 +363,7 @@ class CallManager:
         for table in (self._by_tx, self._by_dialog):
             for key in [k for k, leg in table.items() if getattr(leg, "call", None) is call]:
                 leg = table.pop(key)
-                leg.timer.cancel()
-                if isinstance(leg, SipInboundLeg):
-                    leg.stop_prack()
+                leg.stop_timers()
                 if leg.dialog_id is not None and leg.dialog_id in self.endpoint.dialogs and leg.ended:
                     self.endpoint.end_dialog(leg.dialog_id)
         self.completed += 1
@@ -333,6 +375,7 @@ class CallManager:
         legs = set(self._by_tx.values()) | set(self._by_dialog.values())
         timers += sum(1 for leg in legs if leg.timer.pending)
         timers += sum(1 for leg in legs if getattr(leg, "prack_timer_pending", False))
+        timers += sum(1 for leg in legs if leg.modify_timer_pending)
         return CallCounts(len(self.calls), ep.transactions, ep.dialogs, ep.timers + timers)
 
 

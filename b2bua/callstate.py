@@ -53,6 +53,9 @@ class Ev(enum.Enum):
     FINAL_DONE = "final_done"                # the last words were spoken
     ABORT = "abort"                          # session expired, max duration, media dead, ACK never came
     LEGS_DONE = "legs_done"                  # both legs' dialogs and transactions are finished
+    A_MODIFY = "a_modify"                    # carrier's re-INVITE/UPDATE changes what the agent gets (hold, resume, codec)
+    B_MODIFY = "b_modify"                    # the same from the agent
+    MODIFY_ANSWERED = "modify_answered"      # the other leg's final answer to the change we relayed
 
 
 class Act(enum.Enum):
@@ -72,6 +75,9 @@ class Act(enum.Enum):
     REJECT_A_CANCELLED = "reject_a_cancelled"  # 487 to the carrier's INVITE after its CANCEL
     STOP_MEDIA = "stop_media"        # stop prompts, stop charging; the settle follows at DONE
     FINISH = "finish"                # settle billing, write the call record, free media
+    RELAY_MODIFY = "relay_modify"    # re-INVITE (or UPDATE) to the other leg with our SDP mirroring the change
+    ANSWER_MODIFY = "answer_modify"  # the asking leg gets the other's outcome: 200 with our SDP (media switched) or a failure
+    END_MODIFY = "end_modify"        # a change still being relayed when the call ends: the asking leg gets 487
 
 
 _HANGUP_TO_CLOSING = {
@@ -83,17 +89,17 @@ _HANGUP_TO_CLOSING = {
     (St.ANNOUNCING, Ev.A_BYE): (St.CLOSING, (Act.STOP_MEDIA,)),
     (St.REFUSING, Ev.A_BYE): (St.CLOSING, (Act.STOP_MEDIA,)),
     (St.HUNTING, Ev.A_BYE): (St.CLOSING, (Act.CANCEL_B, Act.STOP_MEDIA)),
-    (St.BRIDGED, Ev.A_BYE): (St.CLOSING, (Act.BYE_B, Act.STOP_MEDIA)),
-    (St.FINAL, Ev.A_BYE): (St.CLOSING, (Act.BYE_B, Act.STOP_MEDIA)),
-    (St.BRIDGED, Ev.B_BYE): (St.CLOSING, (Act.BYE_A, Act.STOP_MEDIA)),
-    (St.FINAL, Ev.B_BYE): (St.CLOSING, (Act.BYE_A, Act.STOP_MEDIA)),
+    (St.BRIDGED, Ev.A_BYE): (St.CLOSING, (Act.END_MODIFY, Act.BYE_B, Act.STOP_MEDIA)),
+    (St.FINAL, Ev.A_BYE): (St.CLOSING, (Act.END_MODIFY, Act.BYE_B, Act.STOP_MEDIA)),
+    (St.BRIDGED, Ev.B_BYE): (St.CLOSING, (Act.END_MODIFY, Act.BYE_A, Act.STOP_MEDIA)),
+    (St.FINAL, Ev.B_BYE): (St.CLOSING, (Act.END_MODIFY, Act.BYE_A, Act.STOP_MEDIA)),
     # timers, dead media, an ACK that never came: both legs go
     (St.ROUTING, Ev.ABORT): (St.CLOSING, (Act.REJECT_A, Act.STOP_MEDIA)),
     (St.ANNOUNCING, Ev.ABORT): (St.CLOSING, (Act.BYE_A, Act.STOP_MEDIA)),
     (St.REFUSING, Ev.ABORT): (St.CLOSING, (Act.BYE_A, Act.STOP_MEDIA)),
     (St.HUNTING, Ev.ABORT): (St.CLOSING, (Act.CANCEL_B, Act.BYE_A, Act.STOP_MEDIA)),
-    (St.BRIDGED, Ev.ABORT): (St.CLOSING, (Act.BYE_A, Act.BYE_B, Act.STOP_MEDIA)),
-    (St.FINAL, Ev.ABORT): (St.CLOSING, (Act.BYE_A, Act.BYE_B, Act.STOP_MEDIA)),
+    (St.BRIDGED, Ev.ABORT): (St.CLOSING, (Act.END_MODIFY, Act.BYE_A, Act.BYE_B, Act.STOP_MEDIA)),
+    (St.FINAL, Ev.ABORT): (St.CLOSING, (Act.END_MODIFY, Act.BYE_A, Act.BYE_B, Act.STOP_MEDIA)),
 }
 
 #: (state, event) -> (next state, actions in order)
@@ -118,7 +124,13 @@ TRANSITIONS: dict[tuple[St, Ev], tuple[St, tuple[Act, ...]]] = {
     (St.HUNTING, Ev.B_FAILED_LAST): (St.CLOSING, (Act.REJECT_A, Act.STOP_MEDIA)),
     (St.HUNTING, Ev.RING_TIMEOUT): (St.HUNTING, (Act.CANCEL_B,)),
     (St.BRIDGED, Ev.CREDIT_EXHAUSTED): (St.FINAL, (Act.PLAY_FINAL,)),
-    (St.FINAL, Ev.FINAL_DONE): (St.CLOSING, (Act.BYE_A, Act.BYE_B, Act.STOP_MEDIA)),
+    (St.FINAL, Ev.FINAL_DONE): (St.CLOSING, (Act.END_MODIFY, Act.BYE_A, Act.BYE_B, Act.STOP_MEDIA)),
+    # hold, resume, codec change while bridged: relayed to the other leg, its answer relayed back;
+    # before bridging and while closing a re-INVITE/UPDATE is answered on its own leg (no row)
+    (St.BRIDGED, Ev.A_MODIFY): (St.BRIDGED, (Act.RELAY_MODIFY,)),
+    (St.BRIDGED, Ev.B_MODIFY): (St.BRIDGED, (Act.RELAY_MODIFY,)),
+    (St.BRIDGED, Ev.MODIFY_ANSWERED): (St.BRIDGED, (Act.ANSWER_MODIFY,)),
+    (St.FINAL, Ev.MODIFY_ANSWERED): (St.FINAL, (Act.ANSWER_MODIFY,)),
     # the 200/CANCEL race: the agent answered while we were closing -> ACK and BYE it
     (St.CLOSING, Ev.B_ANSWERED): (St.CLOSING, (Act.BYE_B,)),
     (St.CLOSING, Ev.LEGS_DONE): (St.DONE, (Act.FINISH,)),

@@ -10,8 +10,18 @@ when we are the refresher we send a re-INVITE with our current SDP at half the
 interval; when the peer is and its refresh does not come, the call is aborted
 (BYE on both legs).
 
-Tests pin this through the SIPp scenarios of ``tests/sipp/`` and the manager's
-unit tests with plain bytes on a Clock.
+A leg also carries re-INVITE/UPDATE exchanges: the peer's, pending until the
+controller has its answer (:meth:`_Leg.answer_modify`), and ours relaying the
+other leg's change (:meth:`_Leg.modify`), answered within 64*T1 or the call
+ends; :meth:`_Leg.pending` names what is under way for the one-at-a-time rules
+of :mod:`b2bua.modify`.  On the carrier's leg a reliable provisional waits for
+the PRACK of the one before (RFC 3262 §3).  On the agent's leg each 18x To tag
+is an early dialog (a forking proxy); the first 2xx confirms its own, a 2xx
+from another fork is ACKed and BYEd.
+
+Tests pin this through the SIPp scenarios of ``tests/sipp/``, the manager's
+unit tests with plain bytes on a Clock, and ``tests/test_calls_modify.py``,
+``tests/test_legs_fork.py`` and ``tests/test_prack.py`` on the wire.
 """
 
 from __future__ import annotations
@@ -21,11 +31,13 @@ from typing import TYPE_CHECKING, Callable
 
 from twisted.internet.interfaces import IDelayedCall, IReactorTime
 
+from .modify import UAC_INVITE, UAC_OFFER, UAS_INVITE, UAS_OFFER, UAS_UPDATE
 from .prack import ReliableProvisional, first_rseq, parse_rack, wants_100rel, wants_p_early_media
 from .session_timer import Terms, as_uac, as_uas, uac_request_headers
 from .sip.dialog import DialogId
 from .sip.endpoint import SipEndpoint, TransactionError
 from .sip.message import SipRequest, SipResponse
+from .sip.timers import DEFAULT_TIMERS
 
 if TYPE_CHECKING:
     from .call import Call
@@ -103,7 +115,10 @@ class _SessionTimer:
 
 
 class _Leg:
-    """What both legs share: the endpoint, the dialog, the session timer, BYE."""
+    """What both legs share: the endpoint, the dialog, the session timer, BYE, re-INVITE/UPDATE."""
+
+    #: how long the other leg's answer to a relayed change may take (Timer B's 64*T1)
+    MODIFY_TIMEOUT_S = DEFAULT_TIMERS.sixty_four_t1
 
     def __init__(self, endpoint: SipEndpoint, reactor: IReactorTime, flush: Callable[[], None]):
         self.endpoint = endpoint
@@ -122,12 +137,24 @@ class _Leg:
         self.timer = _SessionTimer(reactor, self._send_refresh, self._session_expired)
         #: told when the leg's dialog exists (the manager routes in-dialog requests by it)
         self.on_dialog: Callable[["_Leg"], None] = lambda leg: None
+        #: the peer's re-INVITE/UPDATE still waiting for our final answer: method -> (transaction, request)
+        self.uas_modify: dict[str, tuple[str, SipRequest]] = {}
+        #: our re-INVITE/UPDATE carrying the other leg's change, until its final response
+        self.modify_tx: str | None = None
+        self.modify_method: str | None = None
+        self._modify_body = b""
+        self._modify_timer: IDelayedCall | None = None
+        #: our offer went in a 2xx to an offerless re-INVITE; the ACK brings the answer
+        self.offer_in_2xx = False
+        #: the peer's INVITE (carrier) or 2xx (agent): its Allow says whether it takes UPDATE
+        self.peer_headers = None
 
     def _now(self) -> float:
         return self.reactor.seconds()
 
     def bye(self) -> None:
         self.timer.cancel()
+        self._stop_modify_timer()
         if self.ended or self.bye_tx is not None:
             return
         if self.dialog_id is None or self.dialog_id not in self.endpoint.dialogs:
@@ -138,6 +165,10 @@ class _Leg:
 
     def _send_refresh(self) -> None:
         if self.ended or self.dialog_id is None or self.dialog_id not in self.endpoint.dialogs:
+            return
+        if self.pending():
+            # a re-INVITE/UPDATE is under way on this leg (its 2xx refreshes too): try again a little later
+            self.timer.retry_refresh(glare_wait_s(self.owns_call_id))
             return
         body = self.local_sdp or b""
         self.refresh_tx = self.endpoint.request_in_dialog(
@@ -156,6 +187,113 @@ class _Leg:
         if status == 491 and not self.ended:
             self.timer.retry_refresh(glare_wait_s(self.owns_call_id, rng))
 
+    # -- re-INVITE and UPDATE: one offer/answer at a time (b2bua.modify) ---------------------
+
+    def pending(self) -> frozenset[str]:
+        """What is in progress on this leg that a new re-INVITE/UPDATE would cross (b2bua.modify's names)."""
+        flags = set()
+        for method, (_, request) in self.uas_modify.items():
+            flags.add(UAS_INVITE if method == "INVITE" else UAS_UPDATE)
+            if sdp_of(request) is not None:
+                flags.add(UAS_OFFER)
+        if self.refresh_tx is not None or self.modify_method == "INVITE":
+            flags.add(UAC_INVITE)
+        if self.refresh_tx is not None or self.modify_tx is not None or self.offer_in_2xx:
+            flags.add(UAC_OFFER)
+        return frozenset(flags)
+
+    def peer_allows(self, method: str) -> bool:
+        """Whether the peer listed ``method`` in its Allow (no Allow: we do not assume it)."""
+        headers = self.peer_headers
+        if headers is None:
+            return False
+        return any(t.strip().upper() == method for v in headers.get_all("allow") for t in v.split(","))
+
+    def modify_received(self, method: str, transaction_id: str, request: SipRequest) -> None:
+        """The peer's re-INVITE/UPDATE is being handled; until :meth:`answer_modify` it is pending here."""
+        self.uas_modify[method] = (transaction_id, request)
+
+    def answer_modify(self, method: str, status: int, body: bytes | None = None,
+                      headers: list[tuple[str, str]] | tuple = ()) -> None:
+        """The final answer to the peer's pending re-INVITE/UPDATE; a 2xx also refreshes the session timer."""
+        transaction_id, request = self.uas_modify.pop(method, (None, None))
+        if transaction_id is None:
+            return
+        extra = list(headers)
+        ok = 200 <= status < 300
+        if ok:
+            se = request.headers.get("session-expires")
+            if se:
+                extra += [("Session-Expires", se), ("Require", "timer")]
+        try:
+            self.endpoint.respond(transaction_id, status, self._now(), body=body or b"",
+                                  content_type=SDP if body else None, headers=extra)
+        except TransactionError:
+            ok = False       # the transaction is gone (the peer gave up); nothing to refresh
+        if ok:
+            if body:
+                self.local_sdp = body
+            self.offer_in_2xx = bool(body) and method == "INVITE" and sdp_of(request) is None
+            self.timer.refreshed()
+        self._flush()
+
+    def modify(self, method: str, body: bytes) -> str | None:
+        """Send the other leg's change to this leg's peer (re-INVITE or UPDATE with our ``body``).
+
+        None when this leg cannot take one now: no dialog, BYE under way, or an offer/answer or
+        INVITE of either side still pending here (the asker then gets 491 and retries).
+        """
+        if (self.ended or self.bye_tx is not None or self.dialog_id is None
+                or self.dialog_id not in self.endpoint.dialogs or self.pending()):
+            return None
+        headers = [("Supported", "timer")]
+        terms = self.timer.terms
+        if terms is not None:      # a refresh too; whoever refreshes this leg goes on doing so
+            headers.append(("Session-Expires", f"{terms.interval_s};refresher={'uac' if terms.we_refresh else 'uas'}"))
+        try:
+            self.modify_tx = self.endpoint.request_in_dialog(self.dialog_id, method, self._now(), body=body,
+                                                             content_type=SDP, headers=headers)
+        except (TransactionError, ValueError):
+            return None
+        self.modify_method = method
+        self._modify_body = body
+        # a re-INVITE answered 100 and then nothing has no transaction timer (Proceeding): ours ends the wait
+        self._modify_timer = self.reactor.callLater(self.MODIFY_TIMEOUT_S, self._modify_expired)
+        self._flush()
+        return self.modify_tx
+
+    def modify_answered(self, status: int) -> None:
+        """The final response to our :meth:`modify`; a 2xx makes its SDP ours on this leg and refreshes the timer."""
+        self.modify_tx = self.modify_method = None
+        self._stop_modify_timer()
+        if 200 <= status < 300:
+            self.local_sdp = self._modify_body
+            self.timer.refreshed()
+
+    def _modify_expired(self) -> None:
+        """No final answer in 64*T1: the asker gets 408 and, as for a request that timed out in a dialog
+        (RFC 3261 §12.2.1.2), this leg's dialog is given up, which ends the call."""
+        self._modify_timer = None
+        self.modify_tx = self.modify_method = None
+        if self.call is not None:
+            self.call.on_modify_answered(self, 408, None)
+            self.call.abort("modify_timeout")
+            self._flush()
+
+    def _stop_modify_timer(self) -> None:
+        if self._modify_timer is not None and self._modify_timer.active():
+            self._modify_timer.cancel()
+        self._modify_timer = None
+
+    @property
+    def modify_timer_pending(self) -> bool:
+        return self._modify_timer is not None and self._modify_timer.active()
+
+    def stop_timers(self) -> None:
+        """The call is over: no timer of this leg may fire any more."""
+        self.timer.cancel()
+        self._stop_modify_timer()
+
     def _session_expired(self) -> None:
         if self.call is not None and not self.ended:
             self.call.abort("session_expired")
@@ -164,11 +302,15 @@ class _Leg:
     def dialog_ended(self) -> None:
         """The endpoint forgot this leg's dialog (BYE either way, 481, timeout)."""
         self.timer.cancel()
+        self._stop_modify_timer()
         self.ended = True
 
 
 class SipInboundLeg(_Leg):
     """The carrier's leg: we answer its INVITE (server transaction ``tx_id``)."""
+
+    #: reliable provisionals that may wait for an earlier one's PRACK; more are dropped
+    MAX_QUEUED_RELIABLE = 8
 
     def __init__(self, endpoint: SipEndpoint, reactor: IReactorTime, flush: Callable[[], None], *,
                  tx_id: str, invite: SipRequest, session_expires_s: int, min_se_s: int):
@@ -181,9 +323,12 @@ class SipInboundLeg(_Leg):
         self.use_100rel = wants_100rel(invite)
         self.p_early_media = wants_p_early_media(invite)
         self.reliable: ReliableProvisional | None = None
+        #: reliable provisionals waiting for the one before to be PRACKed (RFC 3262 §3), oldest first
+        self.reliable_queue: list[tuple[int, bytes | None]] = []
         self._rseq = first_rseq()
         self._prack_timer: IDelayedCall | None = None
         self._reliable_args: tuple = ()
+        self.peer_headers = invite.headers
         supported = {t.strip().lower() for v in invite.headers.get_all("supported") for t in v.split(",")}
         self.terms, self.too_small, self._timer_headers = as_uas(
             invite.headers.get("session-expires"), invite.headers.get("min-se"), "timer" in supported,
@@ -203,7 +348,10 @@ class SipInboundLeg(_Leg):
     def _send_reliable(self, status: int, sdp: bytes | None) -> None:
         """A reliable provisional (Require: 100rel, RSeq), retransmitted until its PRACK comes."""
         if self.reliable is not None and not self.reliable.acknowledged:
-            return        # one unacknowledged reliable provisional at a time (RFC 3262 §3)
+            # one unacknowledged reliable provisional at a time (RFC 3262 §3): this one waits its turn
+            if len(self.reliable_queue) < self.MAX_QUEUED_RELIABLE:
+                self.reliable_queue.append((status, sdp))
+            return
         self._rseq += 1 if self.reliable is not None else 0
         self.reliable = ReliableProvisional(self._rseq, self.invite.cseq.seq, self._now())
         headers = self.reliable.headers(self.p_early_media)
@@ -239,13 +387,22 @@ class SipInboundLeg(_Leg):
         self._arm_prack_timer()
 
     def prack(self, rack_value: str | None) -> bool:
-        """A PRACK's RAck: True when it acknowledges our reliable provisional (retransmissions stop)."""
+        """A PRACK's RAck: True when it acknowledges our reliable provisional (retransmissions stop).
+
+        The next queued reliable provisional goes with :meth:`send_queued`, after the PRACK's 200.
+        """
         rel = self.reliable
         if rel is None or not rel.matches(parse_rack(rack_value)):
             return False
         rel.acknowledged = True
         self.stop_prack()
         return True
+
+    def send_queued(self) -> None:
+        """Send the oldest reliable provisional that waited for the last one's PRACK, if any."""
+        if self.reliable_queue and not (self.ended or self.answered):
+            status, sdp = self.reliable_queue.pop(0)
+            self._send_reliable(status, sdp)
 
     @property
     def prack_timer_pending(self) -> bool:
@@ -256,15 +413,24 @@ class SipInboundLeg(_Leg):
             self._prack_timer.cancel()
         self._prack_timer = None
 
-    def dialog_ended(self) -> None:
+    def stop_timers(self) -> None:
+        super().stop_timers()
         self.stop_prack()
+
+    def _final_sent(self) -> None:
+        """The INVITE got its final answer: no more provisionals, queued ones are dropped."""
+        self.stop_prack()
+        self.reliable_queue.clear()
+
+    def dialog_ended(self) -> None:
+        self._final_sent()
         super().dialog_ended()
 
     def answer(self, sdp: bytes) -> None:
         if self.ended or self.answered:
             return
         self.local_sdp = sdp or None
-        self.stop_prack()
+        self._final_sent()
         self.dialog_id = self.endpoint.respond(self.tx_id, 200, self._now(), body=sdp or b"",
                                                content_type=SDP if sdp else None, headers=self._timer_headers)
         self.answered = True
@@ -277,7 +443,7 @@ class SipInboundLeg(_Leg):
     def reject(self, status: int, headers: list[tuple[str, str]] | None = None) -> None:
         if self.ended or self.answered:
             return
-        self.stop_prack()
+        self._final_sent()
         try:
             self.endpoint.respond(self.tx_id, status, self._now(), headers=headers or ())
         except TransactionError:
@@ -288,7 +454,7 @@ class SipInboundLeg(_Leg):
 
     def cancelled(self) -> None:
         """The endpoint answered the carrier's CANCEL (200) and its INVITE (487)."""
-        self.stop_prack()
+        self._final_sent()
         self.final_status = 487
         self.ended = True
 
@@ -306,6 +472,10 @@ class SipOutboundLeg(_Leg):
         self.tx_id = endpoint.send_request(invite, self._now())
         self.answered = False
         self.cancel_sent = False
+        #: early dialogs (RFC 3261 §12.1.2): the To tag of each 18x, its last status; a forking proxy makes several
+        self.early: dict[str, int] = {}
+        #: 2xx from other forks after ours: ACKed (by the endpoint) and BYEd, their BYE transactions
+        self.fork_byes: list[str] = []
 
     @staticmethod
     def timer_headers(session_expires_s: int, min_se_s: int) -> list[tuple[str, str]]:
@@ -333,28 +503,47 @@ class SipOutboundLeg(_Leg):
         call = self.call
         status = response.status
         if status < 200:
+            tag = response.to.tag if status > 100 else None
+            if tag is not None and not self.answered:
+                self.early[tag] = status
             if call is not None:
                 call.on_b_progress(self, status)
             return
+        self.early.clear()     # the INVITE has its answer: the early dialogs that did not answer are gone
         if status < 300:
+            if self.answered:
+                if dialog_id is not None and dialog_id != self.dialog_id:
+                    self._bye_fork(dialog_id)     # §13.2.2.4: another fork answered too: ACKed, now BYE
+                return
             self.answered = True
             self.final_status = status
             self.dialog_id = dialog_id
+            self.peer_headers = response.headers
             if dialog_id is not None:
                 self.on_dialog(self)
             self.timer.start(as_uac(response.headers.get("session-expires")))
             if call is not None:
                 call.on_b_answer(self, sdp_of(response))
             return
+        if self.answered:
+            return
         self.final_status = status
         self.ended = True
         if call is not None:
             call.on_b_failed(self, status)
 
+    def _bye_fork(self, dialog_id: DialogId) -> None:
+        try:
+            self.fork_byes.append(self.endpoint.request_in_dialog(dialog_id, "BYE", self._now()))
+        except TransactionError:
+            return
+        self._flush()
+
     def failed(self, status: int) -> None:
         """Our INVITE got no answer (408) or could not be sent (503)."""
         if self.ended or self.answered:
             return
+        self.early.clear()
         self.final_status = status
         self.ended = True
         if self.call is not None:

@@ -7,7 +7,9 @@ when the carrier sent ``P-Early-Media: supported``, RFC 5009).
 :class:`ReliableProvisional` is one unacknowledged reliable provisional: it
 says when to retransmit (T1, doubling up to T2, §3 of RFC 3262), whether a
 PRACK's ``RAck`` acknowledges it, and when to give up (64*T1 without PRACK:
-the call is aborted).  The leg drives it on the injected reactor.
+the call is aborted).  The leg drives it on the injected reactor, one at a
+time: a further reliable provisional waits in the leg's queue for the PRACK,
+and is dropped when the final answer goes first.
 
 Pinned by ``tests/test_prack.py``.
 """

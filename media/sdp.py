@@ -452,6 +452,47 @@ def offer_from(peer_offer: SessionDescription, local: LocalSdp, *, prefer: str |
     return local.render(tuple(media))
 
 
+@dataclass(frozen=True)
+class AudioOffer:
+    """What a peer's offer asks of the audio stream we would relay: its place, codecs, events, direction.
+
+    ``codecs`` are the codecs we relay, in the offer's order (its preference first); ``direction``
+    is the peer's own (c=0.0.0.0 read as not receiving).  A B2BUA compares it with what the leg has
+    now to tell a session refresh or an address change (answered on that leg) from a hold, a resume
+    or a codec change (which the other leg must agree to).
+    """
+
+    index: int
+    codecs: tuple[str, ...]
+    events: bool
+    direction: str
+
+
+def audio_offer(offer: SessionDescription) -> AudioOffer | None:
+    """The first audio stream of ``offer`` we can relay (the one :func:`answer_offer` accepts), or None."""
+    for index, m in enumerate(offer.media):
+        codecs, event_pt = _codecs_of(m) if _relayable(m) else ([], None)
+        if codecs:
+            names = tuple(dict.fromkeys(name for name, _ in codecs))
+            return AudioOffer(index, names, event_pt is not None, peer_direction(offer, m))
+    return None
+
+
+_CAN = {"sendrecv": (True, True), "sendonly": (True, False), "recvonly": (False, True), "inactive": (False, False)}
+_DIRECTION_OF = {caps: name for name, caps in _CAN.items()}
+
+
+def answer_direction(offered: str, wanted: str) -> str:
+    """Our answer's direction to an offer of ``offered`` when we would like ``wanted`` (RFC 3264 §6.1).
+
+    We may send only where the offerer receives, and receive only where it sends: a B2BUA that
+    mirrors the other leg's answer (``recvonly`` to a hold) gets a direction the offer allows.
+    """
+    their_send, their_recv = _CAN.get(offered, (True, True))
+    our_send, our_recv = _CAN.get(wanted, (True, True))
+    return _DIRECTION_OF[(our_send and their_recv, our_recv and their_send)]
+
+
 def accept_answer(our_offer: SessionDescription, answer: SessionDescription) -> Negotiated:
     """Read the peer's answer to our offer: the first codec it took from those we offered."""
     if len(answer.media) != len(our_offer.media):
@@ -475,4 +516,4 @@ def accept_answer(our_offer: SessionDescription, answer: SessionDescription) -> 
 
 __all__ = ["SdpError", "NotAcceptable", "Origin", "Connection", "Media", "SessionDescription",
            "parse_sdp", "write_sdp", "LocalSdp", "Negotiated", "answer_offer", "make_offer",
-           "offer_from", "accept_answer", "peer_direction"]
+           "offer_from", "accept_answer", "peer_direction", "AudioOffer", "audio_offer", "answer_direction"]

@@ -17,7 +17,7 @@ def test_happy_path_rows():
         (St.HUNTING, Ev.B_PROGRESS, St.HUNTING, (Act.RELAY_RINGING,)),
         (St.HUNTING, Ev.B_ANSWERED, St.BRIDGED, (Act.CONNECT,)),
         (St.BRIDGED, Ev.CREDIT_EXHAUSTED, St.FINAL, (Act.PLAY_FINAL,)),
-        (St.FINAL, Ev.FINAL_DONE, St.CLOSING, (Act.BYE_A, Act.BYE_B, Act.STOP_MEDIA)),
+        (St.FINAL, Ev.FINAL_DONE, St.CLOSING, (Act.END_MODIFY, Act.BYE_A, Act.BYE_B, Act.STOP_MEDIA)),
         (St.CLOSING, Ev.LEGS_DONE, St.DONE, (Act.FINISH,)),
     ]
     for state, event, new, actions in path:
@@ -72,3 +72,25 @@ def test_table_only_names_known_states_and_actions():
     for (state, event), (new, actions) in TRANSITIONS.items():
         assert isinstance(state, St) and isinstance(event, Ev) and isinstance(new, St)
         assert all(isinstance(a, Act) for a in actions)
+
+
+def test_media_changes_are_relayed_only_while_bridged():
+    """Hold/resume/codec change from either leg: relayed to the other leg while bridged (its answer relayed
+    back, also while the last words play); before the bridge and while closing there is no row, so the
+    manager answers on the asking leg alone."""
+    for event in (Ev.A_MODIFY, Ev.B_MODIFY):
+        assert transition(St.BRIDGED, event) == (St.BRIDGED, (Act.RELAY_MODIFY,))
+        for state in (St.ROUTING, St.ANNOUNCING, St.HUNTING, St.FINAL, St.CLOSING, St.DONE):
+            assert transition(state, event) is None
+    for state in (St.BRIDGED, St.FINAL):
+        assert transition(state, Ev.MODIFY_ANSWERED) == (state, (Act.ANSWER_MODIFY,))
+    assert transition(St.CLOSING, Ev.MODIFY_ANSWERED) is None
+
+
+@pytest.mark.parametrize("state", [St.BRIDGED, St.FINAL])
+def test_a_relay_still_pending_is_answered_first_when_the_call_ends(state):
+    """Every way out of BRIDGED/FINAL answers a pending relayed change (487) before any BYE goes out."""
+    for event in (Ev.A_BYE, Ev.B_BYE, Ev.ABORT, Ev.FINAL_DONE):
+        row = transition(state, event)
+        if row is not None:
+            assert row[0] is St.CLOSING and row[1][0] is Act.END_MODIFY

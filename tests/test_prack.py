@@ -136,3 +136,43 @@ def test_without_100rel_the_183_is_unreliable():
     assert len(r) == 1 and r[0].headers.get("rseq") is None and r[0].headers.get("require") is None
     assert r[0].headers.get("p-early-media") is None
     assert rig.clock.getDelayedCalls() == []
+
+
+def test_second_reliable_provisional_waits_for_the_first_prack():
+    """RFC 3262 §3: a 180 and then a 183 with SDP, both reliable: the 183 is not sent while the 180 is
+    unacknowledged; the 180's PRACK gets 200, then the 183 goes with the next RSeq and is retransmitted
+    until its own PRACK; no timer stays."""
+    rig = Rig("Supported: 100rel\r\n")
+    rig.leg.provisional(180)
+    rig.leg.provisional(183, SDP)
+    assert len(rig.responses(180)) == 1 and rig.responses(183) == []
+    rig.clock.advance(0.5)
+    assert len(rig.responses(180)) == 2 and rig.responses(183) == []      # only the first is retransmitted
+    first = rig.responses(180)[0]
+    rseq = int(first.headers.get("rseq"))
+    rig.receive(prack(f"{rseq} 7 INVITE", first.to.tag))
+    assert len(rig.responses(200, "PRACK")) == 1
+    (second,) = rig.responses(183)
+    assert int(second.headers.get("rseq")) == rseq + 1 and second.body == SDP
+    assert rig.wire.index(second) > rig.wire.index(rig.responses(200, "PRACK")[0])   # after the PRACK's 200
+    rig.clock.advance(0.5)
+    assert len(rig.responses(183)) == 2 and len(rig.responses(180)) == 2
+    rig.receive(prack(f"{rseq + 1} 7 INVITE", first.to.tag, branch="z9hG4bKprack2"))
+    assert len(rig.responses(200, "PRACK")) == 2
+    rig.clock.advance(10)
+    assert len(rig.responses(183)) == 2 and rig.clock.getDelayedCalls() == [] and rig.aborted == []
+
+
+def test_queued_reliable_provisional_is_dropped_when_the_final_answer_goes_first():
+    """A 183 still waiting behind an unacknowledged 180 is never sent once the INVITE is answered 200."""
+    rig = Rig("Require: 100rel\r\n")
+    rig.leg.provisional(180)
+    rig.leg.provisional(183, SDP)
+    rig.leg.answer(SDP)
+    assert len(rig.responses(200)) == 1 and rig.leg.reliable_queue == []
+    first = rig.responses(180)[0]
+    rig.receive(prack(f"{first.headers.get('rseq')} 7 INVITE", first.to.tag))
+    rig.clock.advance(10)
+    assert rig.responses(183) == [] and not rig.leg.prack_timer_pending
+    rig.leg.timer.cancel()
+    assert rig.clock.getDelayedCalls() == []

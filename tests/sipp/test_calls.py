@@ -196,19 +196,44 @@ def test_no_agent_answers_480(workdir, node_factory):
     assert (record["end_reason"], record["a_status"]) == ("no_agent", 480)
 
 
-def test_hold_and_resume_reinvite_with_session_refresh(workdir, node_factory):
-    """re-INVITE sendonly then sendrecv from the carrier, each with Session-Expires: answered 200, call goes on."""
+def received_invites(workdir, name="agent") -> list[str]:
+    """Every INVITE (headers and body) the SIPp peer ``name`` received, in order, as it logged them."""
+    text = (workdir / f"{name}.msg").read_text(errors="replace")
+    blocks = re.split(r"^-{10,}.*$", text, flags=re.M)
+    invites = []
+    for block in blocks:
+        if "message received" not in block:
+            continue
+        message = block.split("\n", 2)[-1].lstrip()
+        if message.startswith("INVITE sip:"):
+            invites.append(message)
+    return invites
+
+
+def test_hold_and_resume_reinvite_relayed_to_the_agent(workdir, node_factory):
+    """re-INVITE sendonly then sendrecv from the carrier (each a session refresh too): the agent receives our
+    re-INVITE with a=sendonly, then one with a=sendrecv, from our address; the carrier's 200s say recvonly,
+    then sendrecv; billed and recorded like any call."""
     port = free_port()
     node = node_factory(agents=[agent_uri(port)])
     node.topup(CALLER, "10")
-    ag = agent(workdir, "agent_answer.xml", port=port)
+    ag = agent(workdir, "agent_hold.xml", port=port)
     result = carrier(node, workdir, "carrier_hold.xml")
     assert (result.successful, result.failed) == (1, 0), result.summary()
-    assert ag.wait().successful == 1
+    assert ag.wait().successful == 1, "the agent did not receive both re-INVITEs"
+    first, hold, resume = received_invites(workdir)
+    assert "a=sendrecv" in first
+    assert "a=sendonly" in hold and "a=sendrecv" not in hold and "X-Test" not in hold
+    assert "a=sendrecv" in resume and "a=sendonly" not in resume
+    assert "o=prepaid " in hold and "o=agent" not in hold                 # our SDP, not the carrier's
     log = (workdir / "carrier.msg").read_text()
     assert log.count("Session-Expires: 1800;refresher=uac") >= 3      # the two refreshes were answered with it
+    assert "a=recvonly" in log                                        # the carrier's hold answered as the agent did
     (record,) = node.records()
     assert record["end_reason"] == "caller_hangup"
+    assert (record["billed_s"], record["charge_cents"], record["a_status"], record["b_status"]) == (60, 199, 200, 200)
+    assert node.balance_cents(CALLER) == 1100 - 199
+    still_serving(node, workdir)
 
 
 def test_withheld_number_identified_from_trusted_pai_and_hidden_from_agent(workdir, node_factory):

@@ -1,0 +1,85 @@
+"""Early dialogs on the agent's leg (RFC 3261 §12.1.2, §13.2.2.4): a forking proxy in front of two phones.
+
+The node's INVITE to the agent is answered by hand (``Wire.raw``): 180s with two To tags make two early
+dialogs; the first 2xx confirms its own, the call is bridged to it; a 2xx from the other fork is ACKed
+and BYEd; the early dialogs that never answered are forgotten.  After the call nothing is left open.
+"""
+
+from __future__ import annotations
+
+import pytest
+
+from b2bua.legs import SipOutboundLeg
+from tests.test_calls_support import AGENT, NODE, Wire, audio
+
+
+@pytest.fixture
+def w():
+    wire = Wire()
+    wire.raw[AGENT] = []
+    yield wire
+    wire.close()
+
+
+def agent_leg(w: Wire) -> SipOutboundLeg:
+    return w.call.b
+
+
+def test_forked_180s_make_early_dialogs_and_a_second_2xx_is_acked_and_byed(w):
+    """Two 180s (To tags f1, f2), 200 from f2: bridged to f2, its dialog confirmed and f1 forgotten; then a 200
+    from f1 is ACKed and gets a BYE (answered 200), the call stays with f2; the caller's BYE reaches f2 only."""
+    w.carrier.call()
+    (invite,) = [m for m in w.raw[AGENT] if getattr(m, "method", None) == "INVITE"]
+    w.respond_raw(invite, 180, to_tag="f1")
+    w.respond_raw(invite, 180, to_tag="f2")
+    leg = agent_leg(w)
+    assert set(leg.early) == {"f1", "f2"} and not leg.answered
+    w.respond_raw(invite, 200, to_tag="f2", body=w.agent.sdp("8 101"), headers=(("Allow", "INVITE, BYE"),))
+    assert w.call.state.value == "bridged" and leg.dialog_id.remote_tag == "f2" and leg.early == {}
+    acks = [m for m in w.raw[AGENT] if getattr(m, "method", None) == "ACK"]
+    assert [a.to.tag for a in acks] == ["f2"]
+    w.respond_raw(invite, 200, to_tag="f1", body=w.agent.sdp("8 101"))
+    late = [m for m in w.raw[AGENT] if getattr(m, "method", None) in ("ACK", "BYE") and m.to.tag == "f1"]
+    assert [m.method for m in late] == ["ACK", "BYE"]
+    assert w.call.state.value == "bridged" and leg.dialog_id.remote_tag == "f2" and len(leg.fork_byes) == 1
+    w.respond_raw(late[1], 200, to_tag="f1")
+    assert len(w.node.dialogs) == 2              # the carrier's and f2's; f1's is gone
+    # the media answer of f2 was taken, the carrier was answered with ours
+    assert w.media[0].b is not None and audio(w.carrier.finals("INVITE")[0].body)[1].direction == "sendrecv"
+    w.carrier.send("BYE")
+    (bye,) = [m for m in w.raw[AGENT] if getattr(m, "method", None) == "BYE" and m.to.tag == "f2"]
+    w.respond_raw(bye, 200, to_tag="f2")
+    w.settle()
+    (record,) = w.records
+    assert (record.end_reason, record.b_status) == ("caller_hangup", 200)
+
+
+def test_fork_whose_bye_is_unanswered_still_leaves_nothing_open(w):
+    """The other fork's 2xx gets ACK and BYE; that BYE is never answered: it times out (64*T1) and the
+    dialog is gone all the same."""
+    w.carrier.call()
+    (invite,) = [m for m in w.raw[AGENT] if getattr(m, "method", None) == "INVITE"]
+    w.respond_raw(invite, 183, to_tag="f1", body=w.agent.sdp("8 101"))
+    w.respond_raw(invite, 200, to_tag="f2", body=w.agent.sdp("8 101"))
+    assert agent_leg(w).early == {}
+    w.respond_raw(invite, 200, to_tag="f1", body=w.agent.sdp("8 101"))
+    assert [m for m in w.raw[AGENT] if getattr(m, "method", None) == "BYE" and m.to.tag == "f1"]
+    w.carrier.send("BYE")
+    (bye,) = [m for m in w.raw[AGENT] if getattr(m, "method", None) == "BYE" and m.to.tag == "f2"]
+    w.respond_raw(bye, 200, to_tag="f2")
+    w.settle()
+    assert w.node.dialogs == {}
+
+
+def test_failure_after_early_dialogs_forgets_them_and_the_carrier_gets_the_status(w):
+    """180 from two forks, then 486: the early dialogs are forgotten, the carrier gets 486 (only agent busy)."""
+    w.carrier.call()
+    (invite,) = [m for m in w.raw[AGENT] if getattr(m, "method", None) == "INVITE"]
+    w.respond_raw(invite, 180, to_tag="f1")
+    w.respond_raw(invite, 180, to_tag="f2")
+    leg = agent_leg(w)
+    w.respond_raw(invite, 486, to_tag="f1")
+    assert leg.early == {} and leg.ended
+    assert w.carrier.finals("INVITE")[-1].status == 486
+    w.settle()
+    assert w.records[0].end_reason == "no_agent" and w.sent(NODE, AGENT, method="ACK")
