@@ -257,3 +257,34 @@ def test_carrier_hanging_up_while_its_hold_is_relayed_gets_487_for_it(wire):
     assert w.agent.got("BYE")
     w.settle()
     assert w.records[0].end_reason == "caller_hangup"
+
+
+def test_agent_answering_491_is_passed_back_and_nothing_changes(wire):
+    """Glare at the agent: it answers our relayed hold 491 (its own re-INVITE crossed); the carrier gets 491
+    (it retries after its §14.1 wait) and both legs keep their media."""
+    w = wire()
+    bridged_call(w)
+    w.agent.on_modify = lambda request: (491, None)
+    w.carrier.send("INVITE", w.carrier.sdp(direction="sendonly"))
+    assert w.carrier.finals("INVITE")[-1].status == 491
+    assert (w.media[0].a.direction, w.media[0].b.direction) == ("sendrecv", "sendrecv")
+    w.agent.on_modify = w.agent.rfc3264_answer
+    w.carrier.send("INVITE", w.carrier.sdp(direction="sendonly"))
+    assert w.carrier.finals("INVITE")[-1].status == 200 and w.media[0].a.direction == "sendonly"
+    hang_up(w)
+
+
+def test_a_2xx_to_our_reinvite_after_the_call_ended_gets_ack_and_bye(wire):
+    """The agent keeps our relayed hold waiting past the BYE and answers it 200 afterwards: the node ACKs the
+    2xx and sends BYE in the dialog it revived, so no dialog stays open."""
+    w = wire()
+    bridged_call(w)
+    w.agent.on_modify = lambda request: None
+    w.agent.keep_waiting_on_bye = True
+    w.carrier.send("INVITE", w.carrier.sdp(direction="sendonly"))
+    w.carrier.send("BYE")
+    assert w.manager.calls == {}
+    byes_before = len(w.agent.got("BYE"))
+    w.agent.answer_waiting("INVITE", 200, w.agent.sdp("8 101", direction="recvonly"))
+    assert len(w.agent.got("BYE")) == byes_before + 1
+    w.settle()

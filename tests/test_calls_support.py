@@ -64,6 +64,7 @@ class Ua:
         self.on_modify = self.rfc3264_answer
         self.unanswered: dict[str, str] = {}   # method -> transaction of a request it keeps waiting
         self.cancelled = 0
+        self.keep_waiting_on_bye = False   # True: a BYE leaves its unanswered requests waiting (a late 2xx)
         self._version = 1
 
     # -- what it does ------------------------------------------------------------------------
@@ -130,8 +131,8 @@ class Ua:
                     status, body = answer
                     ep.respond(tx, status, now, body=body or b"", content_type=SDP if body else None)
             else:
-                if request.method == "BYE":      # RFC 3261 §15.1.2: what is still pending gets 487
-                    for method in list(self.unanswered):
+                if request.method == "BYE" and not self.keep_waiting_on_bye:
+                    for method in list(self.unanswered):     # RFC 3261 §15.1.2: what is pending gets 487
                         ep.respond(self.unanswered.pop(method), 487, now)
                 ep.respond(tx, 200, now)
         elif isinstance(event, ResponseReceived):
