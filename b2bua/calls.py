@@ -293,7 +293,8 @@ class CallManager:
         if leg is None and event.dialog_id is not None:
             leg = self._by_dialog.get(event.dialog_id)     # our in-dialog requests (refresh, BYE)
         status = event.response.status
-        if (leg is None or leg.ended) and 200 <= status < 300 and event.dialog_id is not None:
+        if (200 <= status < 300 and (leg is None or leg.ended) and event.dialog_id is not None
+                and event.response.cseq.method == "INVITE"):
             self._stray_2xx(event)
             return
         if leg is None:
@@ -320,7 +321,7 @@ class CallManager:
     def _stray_2xx(self, event: ResponseReceived) -> None:
         """A 2xx to an INVITE of a leg that is over (a re-INVITE answered after our BYE went through, or a
         call already done): the endpoint ACKed it and made the dialog again, so it gets a BYE (§13.2.2.4)."""
-        if event.response.cseq.method != "INVITE" or event.dialog_id not in self.endpoint.dialogs:
+        if event.dialog_id not in self.endpoint.dialogs:
             return
         try:
             self.endpoint.request_in_dialog(event.dialog_id, "BYE", self.reactor.seconds())
