@@ -193,9 +193,14 @@ class Call:
     def _now_ms(self) -> int:
         return round(self.reactor.seconds() * 1000)
 
-    def note(self, what: str) -> None:
+    def note(self, what: str, *, worth_reading: bool = False) -> None:
+        """Add ``what`` to the call's timeline; logged at info when ``worth_reading`` (refusals, aborts,
+        warnings, top-ups: what an operator looks for), else at debug (``[node] log_level``)."""
         self.events.append((self._now_ms(), what))
-        log.info("call {call_id}: {what}", call_id=self.call_id, what=what)
+        if worth_reading:
+            log.info("call {call_id}: {what}", call_id=self.call_id, what=what)
+        else:
+            log.debug("call {call_id}: {what}", call_id=self.call_id, what=what)
 
     @property
     def finished(self) -> Deferred:
@@ -226,17 +231,17 @@ class Call:
         if self.route is None:
             self.reject_status = 404
             self.end_reason = "unknown_service_number"
-            self.note("refused: unknown service number")
+            self.note("refused: unknown service number", worth_reading=True)
             self.feed(Ev.REFUSED)
             return
         if self.identity.number is None:
             if (self.withheld_policy == "pin" and self.media is not None and self._pin_lookup is not None
                     and self.billing is not None):
-                self.note("number withheld: asking for the customer PIN")
+                self.note("number withheld: asking for the customer PIN", worth_reading=True)
                 self.feed(Ev.ASK_PIN)
                 return
             self.end_reason = "unidentified"
-            self.note("refused: caller not identified")
+            self.note("refused: caller not identified", worth_reading=True)
             if self.media is None:
                 self.reject_status = 403
                 self.feed(Ev.REFUSED)
@@ -251,7 +256,7 @@ class Call:
             except Exception as exc:        # media.MediaRefused: no common codec (488), bad SDP (400)
                 self.reject_status = getattr(exc, "status", 488)
                 self.end_reason = "media_refused"
-                self.note(f"refused: {exc}")
+                self.note(f"refused: {exc}", worth_reading=True)
                 self.feed(Ev.REFUSED)
                 return
         self.note(f"identified {self.identity.number} ({self.identity.source}"
@@ -283,7 +288,8 @@ class Call:
     def _not_opened(self, failure) -> None:
         if failure.check(Refused):
             self.end_reason = "no_credit"
-            self.note(f"refused: {failure.value.reason} (balance {failure.value.balance_cents} cents)")
+            self.note(f"refused: {failure.value.reason} (balance {failure.value.balance_cents} cents)",
+                      worth_reading=True)
             if self.media is None:
                 self.reject_status = 402
                 self.feed(Ev.REFUSED)
@@ -352,7 +358,7 @@ class Call:
     def abort(self, reason: str) -> None:
         """Session expired, maximum duration, dead media, an ACK that never came: end both legs."""
         self.end_reason = self.end_reason or reason
-        self.note(f"aborted: {reason}")
+        self.note(f"aborted: {reason}", worth_reading=True)
         self.reject_status = 500 if reason != "max_duration" else 480
         self.feed(Ev.ABORT)
 
@@ -478,7 +484,7 @@ class Call:
         self.abort("billing_error")
 
     def _pin_rejected(self) -> None:
-        self.note(f"PIN wrong (try {self._pin_tries} of {self.PIN_TRIES})")
+        self.note(f"PIN wrong (try {self._pin_tries} of {self.PIN_TRIES})", worth_reading=True)
         if self._pin_tries >= self.PIN_TRIES:
             self.end_reason = "pin_wrong"
             self.refusal = Say.PIN_WRONG
@@ -496,14 +502,14 @@ class Call:
     # -- what billing reports (billing.session.SessionObserver) ---------------------------
 
     def session_warning(self, event: Warning_) -> None:
-        self.note(f"warning: credit ends in {event.remaining_s} s")
+        self.note(f"warning: credit ends in {event.remaining_s} s", worth_reading=True)
         if self.state is St.BRIDGED and self.media is not None:
             self.media.announce(Announcement(Say.WARNING, to_caller=True, to_agent=True, mixed=True,
                                              minutes=max(1, event.remaining_s // 60)))
 
     def session_exhausted(self, event: Exhausted) -> None:
         self.end_reason = "credit_exhausted"
-        self.note("credit exhausted")
+        self.note("credit exhausted", worth_reading=True)
         self.feed(Ev.CREDIT_EXHAUSTED)
 
     def balance_changed(self, balance_cents: int) -> None:
@@ -518,7 +524,7 @@ class Call:
             return
         if self.state in (St.CLOSING, St.DONE):
             return          # the settlement's own refund, or news after the call: nobody to tell
-        self.note(f"topped up during the call: +{balance_cents - last} cents")
+        self.note(f"topped up during the call: +{balance_cents - last} cents", worth_reading=True)
         if self.state is St.BRIDGED and self.media is not None:
             minutes = self.session.minutes if self.session.state.value == "open" else None
             end_ms = getattr(self.session, "end_ms", None)
@@ -687,6 +693,10 @@ class Call:
         if settlement is not None:
             self.note(f"settled: {settlement.billed_s} s billed, {settlement.charge_cents} cents charged, "
                       f"{settlement.refund_cents} cents refunded")
+        log.info("call {call_id}: {caller} -> {agent}: {reason}, {billed_s} s billed, {charge} cents charged "
+                 "(A {a_status}, B {b_status})", call_id=record.call_id, caller=record.caller or "unidentified",
+                 agent=record.agent_answered or "no agent", reason=record.end_reason, billed_s=record.billed_s,
+                 charge=record.charge_cents, a_status=record.a_status, b_status=record.b_status)
         try:
             self._record(record)
         finally:
