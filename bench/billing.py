@@ -20,7 +20,6 @@ The CPU cost of ticking 1000 concurrent calls is the other half: ``bench/billing
 from __future__ import annotations
 
 import argparse
-import json
 import os
 import sys
 import tempfile
@@ -31,25 +30,12 @@ sys.path.insert(0, os.path.dirname(os.path.dirname(os.path.abspath(__file__))))
 
 import sqlalchemy as sa  # noqa: E402
 
+import storekit  # noqa: E402  (bench/ is on sys.path when a bench runs as a script)
 from billing.db import engine as db_engine  # noqa: E402
-from billing.db import ledger  # noqa: E402
 from billing.store import Store  # noqa: E402
+from storekit import number  # noqa: E402
 
-DEFAULT_PG_URL = "postgresql+psycopg://root@127.0.0.1:5432/test"
 START_CENTS = 10_000_000
-
-
-def number(i: int) -> str:
-    return f"+4930{i:08d}"
-
-
-def seed(url: str, accounts: int) -> None:
-    engine = db_engine.create_engine(url)
-    db_engine.upgrade(engine)
-    for i in range(accounts):
-        ledger.credit(engine, "bench", number(i), (ledger.Line("manual", START_CENTS, f"seed-{i}"),),
-                      source="bench", actor="bench", note="", now_ms=0)
-    engine.dispose()
 
 
 def reference_rate(url: str, seconds: float, max_ops: int) -> dict:
@@ -101,16 +87,6 @@ def store_rate(reactor, url: str, debitors: int, seconds: float, max_ops: int, *
     return main()
 
 
-def check_invariant(url: str, accounts: int) -> bool:
-    engine = db_engine.create_engine(url)
-    with engine.connect() as conn:
-        bad = conn.execute(sa.text(
-            "SELECT count(*) FROM accounts a WHERE a.balance_cents <> "
-            "(SELECT coalesce(sum(amount_cents), 0) FROM ledger l WHERE l.account_id = a.id)")).scalar()
-    engine.dispose()
-    return bad == 0
-
-
 def main() -> int:
     parser = argparse.ArgumentParser(description=__doc__.split("\n\n")[0])
     parser.add_argument("--seconds", type=float, default=2.0, help="per measurement")
@@ -125,26 +101,13 @@ def main() -> int:
 
     results: dict = {"seconds": args.seconds, "backends": {}}
     tmp = tempfile.mkdtemp(prefix="prepaid-bench-")
-    pg_base = os.environ.get("PREPAID_TEST_DATABASE_URL") or DEFAULT_PG_URL
-    schema = f"bench_{uuid.uuid4().hex[:12]}"
-
-    def url_of(backend: str) -> str:
-        if backend == "sqlite":
-            return f"sqlite:///{tmp}/bench.db"
-        from sqlalchemy.engine import make_url
-        return make_url(pg_base).update_query_dict({"options": f"-csearch_path={schema}"}).render_as_string(
-            hide_password=False)
+    schemas = storekit.PgSchemas(storekit.pg_base_url())
 
     @defer.inlineCallbacks
     def run_all():
         for backend in backends:
-            if backend == "postgresql":
-                engine = sa.create_engine(pg_base)
-                with engine.begin() as conn:
-                    conn.exec_driver_sql(f'CREATE SCHEMA "{schema}"')
-                engine.dispose()
-            url = url_of(backend)
-            seed(url, max(counts))
+            url = f"sqlite:///{tmp}/bench.db" if backend == "sqlite" else schemas.url()
+            storekit.seed(url, max(counts), START_CENTS)
             ref = reference_rate(url, args.seconds, args.max_debits)
             runs = []
             for n in counts:
@@ -161,31 +124,13 @@ def main() -> int:
             print(f"{backend:10s} {shared_n:4d} debitors on ONE account: {r['per_s']:8.1f} debits/s "
                   f"({r['ratio_to_reference']:.2f} x the bare UPDATE)", flush=True)
             results["backends"][backend] = {"reference_bare_update": ref, "runs": runs,
-                                            "balance_equals_ledger": check_invariant(url, max(counts))}
+                                            "balance_equals_ledger": storekit.unbalanced_accounts(url) == 0}
 
-    def finish(result):
-        if reactor.running:
-            reactor.stop()
-        return result
-
-    failure: list = []
-    run_all().addErrback(failure.append).addBoth(finish)
     try:
-        reactor.run()
+        storekit.run_on_reactor(run_all)
     finally:
-        if "postgresql" in backends:
-            engine = sa.create_engine(pg_base)
-            with engine.begin() as conn:
-                conn.exec_driver_sql(f'DROP SCHEMA IF EXISTS "{schema}" CASCADE')
-            engine.dispose()
-    if failure:
-        failure[0].printTraceback()
-        return 1
-    os.makedirs(os.path.join(os.path.dirname(os.path.abspath(__file__)), "results"), exist_ok=True)
-    out = os.path.join(os.path.dirname(os.path.abspath(__file__)), "results", "billing.json")
-    with open(out, "w") as f:
-        json.dump(results, f, indent=2)
-    print(f"wrote {out}")
+        schemas.drop()
+    print(f"wrote {storekit.write_results('billing', results)}")
     return 0
 
 

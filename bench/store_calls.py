@@ -1,0 +1,233 @@
+"""CPU per call of the store's per-call work, on SQLite and PostgreSQL, beside bare DB-API statements.
+
+One call, as the B2BUA's billing makes it: :meth:`CallBilling.open` (the
+balance, the tariff, the session row), :meth:`CallSession.start_charging`
+(charging starts and the first increment is debited ahead), :meth:`CallSession.settle`
+one second later (the charge, the refund of the rest) and
+:meth:`Store.add_call_record`, through the real :class:`billing.store.Store`
+on its thread pool, answered on the real reactor. ``--concurrency`` calls are
+in flight at once (a node at 100 calls/s with 1 s calls holds ~100), each on
+an account of its own among ``--accounts`` topped-up callers, as real traffic
+is. The figure is the process's CPU time (every thread: reactor and store
+pool) over ``--calls`` calls, after ``--warmup`` calls that are not counted.
+
+The reference, measured in the same run on the same kind of database (a fresh
+file or schema migrated the same way): the minimum a call needs, as bare DB-API
+statements (``sqlite3`` / ``psycopg``) in a plain loop: select the balance and
+insert the session; update the balance and insert the ledger row; update the
+session and insert the record (three transactions). The ratio says what the
+store adds to that floor.
+
+    .venv/bin/python bench/store_calls.py [--calls 2000] [--backends sqlite,postgresql] [--concurrency 20]
+
+PostgreSQL: ``$PREPAID_TEST_DATABASE_URL`` (default the local ``test`` database),
+in a schema of its own, dropped afterwards; skipped with a message when it does
+not answer. Writes ``bench/results/store_calls.json``.
+"""
+
+from __future__ import annotations
+
+import argparse
+import os
+import sys
+import tempfile
+import time
+import uuid
+from decimal import Decimal
+
+sys.path.insert(0, os.path.dirname(os.path.dirname(os.path.abspath(__file__))))
+
+from sqlalchemy.engine import make_url  # noqa: E402
+
+import storekit  # noqa: E402  (bench/ is on sys.path when a bench runs as a script)
+from billing.db import engine as db_engine  # noqa: E402
+from billing.db.sessions import SqlSessionStore  # noqa: E402
+from billing.profile import BillingProfile, CallerClass, Increment  # noqa: E402
+from billing.session import CallBilling  # noqa: E402
+from billing.store import CallRecord, Store  # noqa: E402
+from storekit import number  # noqa: E402
+
+START_CENTS = 100_000_000
+PROFILE = BillingProfile("bench", Decimal("1.99"), Decimal("2.49"), increment=Increment(60, 60))
+#: the length of every call, charged from start_charging to settle
+CALL_MS = 1000
+
+
+def check_money(url: str) -> dict:
+    """Whether every balance equals its ledger, and every settled session's charge what its ledger rows say."""
+    found = storekit.scalars(
+        url, unbalanced=storekit.UNBALANCED_ACCOUNTS,
+        off=("SELECT count(*) FROM call_sessions s WHERE s.state = 'settled' AND s.charged_cents <> "
+             "-(SELECT coalesce(sum(amount_cents), 0) FROM ledger l WHERE l.call_session_id = s.id)"),
+        open="SELECT count(*) FROM call_sessions WHERE state = 'open'",
+        records="SELECT count(*) FROM call_records")
+    return {"balance_equals_ledger": found["unbalanced"] == 0, "charges_match_ledger": found["off"] == 0,
+            "sessions_left_open": found["open"], "call_records": found["records"]}
+
+
+class _Quiet:
+    def session_warning(self, event) -> None:
+        pass
+
+    def session_exhausted(self, event) -> None:
+        pass
+
+
+def store_calls(reactor, url: str, calls: int, warmup: int, concurrency: int, accounts: int):
+    """Fires with the CPU and wall time of ``calls`` calls through the Store (after ``warmup`` calls)."""
+    from twisted.internet import defer
+
+    store = Store.open(url, reactor, node_id="bench")
+    billing = CallBilling(SqlSessionStore(store, lease_s=60), reactor, node_id="bench", lease_s=60)
+    quiet = _Quiet()
+    counter = {"next": 0, "charged": 0}
+
+    @defer.inlineCallbacks
+    def one_call(i: int):
+        caller = number(i % accounts)
+        call_id = f"bench-{uuid.uuid4().hex}"
+        session = yield billing.open(PROFILE, caller, CallerClass.LANDLINE, call_id, quiet)
+        start_ms = round(reactor.seconds() * 1000)
+        session.start_charging(start_ms)
+        settlement = yield session.settle(start_ms + CALL_MS, "hangup")
+        counter["charged"] += settlement.charge_cents
+        yield store.add_call_record(CallRecord(
+            call_id=call_id, profile=PROFILE.name, service_number="+493012345678", caller=caller,
+            identity_source="from", privacy=False, caller_class="landline", agent_tried="sip:agent@127.0.0.1",
+            agent_answered="sip:agent@127.0.0.1", invite_ms=start_ms - 500, answer_ms=start_ms,
+            end_ms=start_ms + CALL_MS, end_reason="hangup", a_status=200, b_status=200,
+            billed_s=settlement.billed_s, charge_cents=settlement.charge_cents,
+            call_session_id=session.session_id))
+
+    @defer.inlineCallbacks
+    def worker(total: int):
+        while counter["next"] < total:
+            i = counter["next"]
+            counter["next"] += 1
+            yield one_call(i)
+
+    @defer.inlineCallbacks
+    def run(total: int):
+        yield defer.gatherResults([worker(total) for _ in range(concurrency)], consumeErrors=True)
+
+    @defer.inlineCallbacks
+    def main():
+        yield run(warmup)
+        t0, cpu0 = time.monotonic(), time.process_time()
+        yield run(warmup + calls)
+        elapsed, cpu = time.monotonic() - t0, time.process_time() - cpu0
+        billing.stop()
+        store.close()
+        return {"calls": calls, "concurrency": concurrency, "seconds": round(elapsed, 3),
+                "calls_per_s": round(calls / elapsed, 1), "cpu_ms_per_call": round(cpu * 1000 / calls, 3),
+                "charged_cents": counter["charged"]}
+    return main()
+
+
+# -- the bare reference --------------------------------------------------------------------------------
+
+_BARE = {
+    "open_balance": "SELECT id, balance_cents FROM accounts WHERE profile = {p} AND number = {p}",
+    "open_session": ("INSERT INTO call_sessions (id, account_id, profile, call_id, node_id, state, caller_class, "
+                     "per_minute, first_s, next_s, connect_charge_cents, reserved_cents, charged_cents, paid_s, "
+                     "debit_seq, billed_s, opened_ms, lease_until_ms) VALUES ({p}, {p}, {p}, {p}, 'bench', "
+                     "'open', 'landline', '1.99', 60, 60, 0, 0, 0, 0, 0, 0, {p}, {p})"),
+    "debit": ("UPDATE accounts SET balance_cents = balance_cents - {p}, updated_ms = {p} "
+              "WHERE id = {p} AND balance_cents >= {p}"),
+    "ledger": ("INSERT INTO ledger (account_id, kind, amount_cents, balance_after_cents, source, external_ref, "
+               "actor, note, call_session_id, at_ms) VALUES ({p}, 'call_debit', {p}, 0, 'call', {p}, 'bench', "
+               "'', {p}, {p})"),
+    "settle": "UPDATE call_sessions SET state = 'settled', charged_cents = {p}, billed_s = 60 WHERE id = {p}",
+    "record": ("INSERT INTO call_records (call_id, profile, service_number, caller, identity_source, privacy, "
+               "invite_ms, billed_s, charge_cents, call_session_id) VALUES ({p}, 'bench', '+493012345678', {p}, "
+               "'from', false, {p}, 60, 199, {p})"),
+}
+
+
+def bare_calls(url: str, calls: int, accounts: int) -> dict:
+    """The minimum per call as bare DB-API statements, three transactions, in a plain loop on one connection."""
+    if db_engine.is_sqlite(url):
+        import sqlite3
+        conn = sqlite3.connect(make_url(url).database, isolation_level=None)
+        conn.execute("PRAGMA journal_mode=WAL")
+        conn.execute("PRAGMA synchronous=NORMAL")
+        begin, p = "BEGIN IMMEDIATE", "?"
+    else:
+        import psycopg
+        from billing.db.notify import libpq_url
+        conn = psycopg.connect(libpq_url(url), autocommit=True)
+        begin, p = "BEGIN", "%s"
+    sql = {k: v.format(p=p) for k, v in _BARE.items()}
+    cur = conn.cursor()
+    t0, cpu0 = time.monotonic(), time.process_time()
+    for i in range(calls):
+        sid, caller, now = str(uuid.uuid4()), number(i % accounts), i
+        cur.execute(begin)
+        cur.execute(sql["open_balance"], ("bench", caller))
+        account_id, _ = cur.fetchone()
+        cur.execute(sql["open_session"], (sid, account_id, "bench", sid, now, now + 60_000))
+        cur.execute("COMMIT")
+        cur.execute(begin)
+        cur.execute(sql["debit"], (199, now, account_id, 199))
+        cur.execute(sql["ledger"], (account_id, -199, f"{sid}:1", sid, now))
+        cur.execute("COMMIT")
+        cur.execute(begin)
+        cur.execute(sql["settle"], (199, sid))
+        cur.execute(sql["record"], (sid, caller, now, sid))
+        cur.execute("COMMIT")
+    elapsed, cpu = time.monotonic() - t0, time.process_time() - cpu0
+    conn.close()
+    return {"calls": calls, "seconds": round(elapsed, 3), "cpu_ms_per_call": round(cpu * 1000 / calls, 3)}
+
+
+def main() -> int:
+    parser = argparse.ArgumentParser(description=__doc__.split("\n\n")[0])
+    parser.add_argument("--calls", type=int, default=2000, help="measured calls per backend")
+    parser.add_argument("--warmup", type=int, default=200, help="calls before the measurement")
+    parser.add_argument("--concurrency", type=int, default=20, help="calls in flight at once")
+    parser.add_argument("--accounts", type=int, default=1000, help="callers, called in turn")
+    parser.add_argument("--backends", default="sqlite,postgresql")
+    args = parser.parse_args()
+    backends = args.backends.split(",")
+
+    from twisted.internet import defer, reactor
+
+    results: dict = {"calls": args.calls, "concurrency": args.concurrency, "backends": {}, "skipped": {}}
+    tmp = tempfile.mkdtemp(prefix="prepaid-bench-")
+    pg_base = storekit.pg_base_url()
+    schemas = storekit.PgSchemas(pg_base)
+    if "postgresql" in backends:
+        reason = storekit.pg_unreachable(pg_base)
+        if reason is not None:
+            print(f"postgresql: SKIPPED, {pg_base} does not answer: {reason}", flush=True)
+            results["skipped"]["postgresql"] = reason
+            backends.remove("postgresql")
+
+    def fresh_url(backend: str, name: str) -> str:
+        url = f"sqlite:///{tmp}/{name}.db" if backend == "sqlite" else schemas.url()
+        storekit.seed(url, args.accounts, START_CENTS, profile=PROFILE.name)
+        return url
+
+    @defer.inlineCallbacks
+    def run_all():
+        for backend in backends:
+            url = fresh_url(backend, "store")
+            ours = yield store_calls(reactor, url, args.calls, args.warmup, args.concurrency, args.accounts)
+            ours["money"] = check_money(url)
+            bare = bare_calls(fresh_url(backend, "bare"), args.calls, args.accounts)
+            ratio = round(ours["cpu_ms_per_call"] / bare["cpu_ms_per_call"], 2)
+            results["backends"][backend] = {"store": ours, "reference_bare_dbapi": bare, "ratio_to_reference": ratio}
+            print(f"{backend:10s} store: {ours['cpu_ms_per_call']:.3f} ms CPU per call "
+                  f"({ours['calls_per_s']:.0f} calls/s, {args.concurrency} in flight); bare DB-API: "
+                  f"{bare['cpu_ms_per_call']:.3f} ms; ratio {ratio:.2f}; money {ours['money']}", flush=True)
+
+    try:
+        storekit.run_on_reactor(run_all)
+    finally:
+        schemas.drop()
+    print(f"wrote {storekit.write_results('store_calls', results)}")
+    return 0
+
+
+if __name__ == "__main__":
+    sys.exit(main())
