@@ -92,7 +92,11 @@ class Opened:
 
 @dataclass(frozen=True)
 class DebitAhead:
-    """One debit ahead: take ``amount_cents`` and record that ``paid_s`` is paid (``debited_cents`` in all)."""
+    """One debit ahead: take ``amount_cents`` and record that ``paid_s`` is paid (``debited_cents`` in all).
+
+    Every debit carries ``charging_started_ms``: the store records when charging started in the same
+    transaction (also when the debit is refused), so starting costs no transaction of its own.
+    """
 
     session_id: str
     seq: int
@@ -101,6 +105,7 @@ class DebitAhead:
     debited_cents: int
     now_ms: int
     lease_until_ms: int
+    charging_started_ms: int | None = None
 
 
 @dataclass(frozen=True)
@@ -142,9 +147,6 @@ class SessionStore(Protocol):
     """The store side of call sessions; every method returns a Deferred and runs in one transaction."""
 
     def open_session(self, request: OpenRequest) -> Deferred:  # -> Opened
-        ...
-
-    def start_charging(self, session_id: str, at_ms: int) -> Deferred:  # -> None
         ...
 
     def debit_ahead(self, request: DebitAhead) -> Deferred:  # -> DebitOutcome
@@ -290,10 +292,12 @@ class CallSession:
     # -- the controller's API --------------------------------------------------
 
     def start_charging(self, at_ms: int | None = None) -> None:
-        """Charging starts at ``at_ms`` (default: now); the first increment is debited at once."""
+        """Charging starts at ``at_ms`` (default: now); the first increment is debited at once.
+
+        The store learns the start with that debit (:class:`DebitAhead` carries it), in one transaction.
+        """
         self._go(Event.START)
         self.start_ms = _ms(self._reactor) if at_ms is None else at_ms
-        self._billing.store.start_charging(self.session_id, self.start_ms).addErrback(self._billing.log_failure)
         self._debit()
 
     def settle(self, end_ms: int | None = None, reason: str = "hangup") -> Deferred:
@@ -362,7 +366,7 @@ class CallSession:
             amount = next_debit_cents(self.tariff, self.debited_cents, target)
             now = _ms(self._reactor)
             request = DebitAhead(self.session_id, self._seq, amount, target, self.debited_cents + amount,
-                                 now, now + self._billing.lease_s * 1000)
+                                 now, now + self._billing.lease_s * 1000, charging_started_ms=self.start_ms)
         inflight = self._inflight = Deferred()  # set before asking: the store may announce the new balance at once
         d = self._billing.store.debit_ahead(request)
         d.addCallbacks(self._debited, self._debit_failed, callbackArgs=(request,), errbackArgs=(request,))

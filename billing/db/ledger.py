@@ -19,6 +19,7 @@ import sqlalchemy as sa
 from sqlalchemy.exc import IntegrityError
 
 from . import accounts, model
+from .prepared import Prepared
 from .rows import Account, CreditResult, CustomerRow, DebitResult, LedgerEntry, ReverseResult, Shortfall, StoreError
 
 A, L, SF = model.accounts, model.ledger, model.shortfalls
@@ -64,6 +65,20 @@ def _check_kind(kind: str, allowed: frozenset[str]) -> None:
 
 
 _LEDGER_INSERT = sa.insert(L).returning(L.c.id)
+_ROW_COLUMNS = ("account_id", "kind", "amount_cents", "balance_after_cents", "source", "external_ref", "actor",
+                "note", "call_session_id", "at_ms")
+_ROW = Prepared(sa.insert(L).values({name: sa.bindparam(name) for name in _ROW_COLUMNS}))
+
+
+def write_row(conn, *, account_id: int, kind: str, amount_cents: int, balance_after_cents: int, source: str,
+              external_ref: str, actor: str, note: str, call_session_id: str | None, at_ms: int) -> None:
+    """Write one ledger row for a balance change the caller has just made (the hot path: no id read back).
+
+    A repeated (source, external_ref) raises IntegrityError from the ledger's UNIQUE constraint.
+    """
+    _ROW.rowcount(conn, account_id=account_id, kind=kind, amount_cents=amount_cents,
+                  balance_after_cents=balance_after_cents, source=source, external_ref=external_ref, actor=actor,
+                  note=note, call_session_id=call_session_id, at_ms=at_ms)
 _APPLY_UPDATE = (sa.update(A).where(A.c.id == sa.bindparam("p_id"))
                  .values(balance_cents=A.c.balance_cents + sa.bindparam("p_amount"), updated_ms=sa.bindparam("p_now"))
                  .returning(A.c.balance_cents))

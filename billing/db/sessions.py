@@ -4,16 +4,20 @@
 :class:`billing.reconcile.ReconcileStore` on a :class:`billing.store.Store`.
 Each operation is one ``thd(conn)`` run by ``store.run``: one transaction that
 changes the session row and, where money moves, the balance and its ledger row
-(:func:`billing.db.ledger.apply`, the conditional update). After it commits,
-the new balance is announced through ``store.announce``.
+(the conditional update, :func:`billing.db.ledger.write_row`). After it commits,
+the new balance is announced through ``store.announce``. The statements every
+call runs are built once and run on the driver's cursor
+(:mod:`billing.db.prepared`); ``bench/store_calls.py`` measures what a call costs.
 
 Money is never lost or created, whatever stops where:
 
 * A debit ahead first claims the session row (``UPDATE ... WHERE state =
   'open'``, which on PostgreSQL also locks it against a settling node), then
   takes the money with reference ``<session>:<n>`` (source ``call``): a retried
-  debit finds its ledger row and changes nothing; a debit on a settled session
-  changes nothing.
+  debit finds its ledger row and changes nothing (the ledger's UNIQUE
+  (source, external_ref) refuses a second row whatever else happens); a debit
+  on a settled session changes nothing. The first debit also records when
+  charging started.
 * Settling marks the row settled only if it is open, and in the same
   transaction refunds what the ledger says the session was debited beyond the
   charge (reference ``<session>:refund``). Two settlers (the node itself and a
@@ -23,10 +27,12 @@ Money is never lost or created, whatever stops where:
 
 from __future__ import annotations
 
+from collections import namedtuple
 from decimal import Decimal
 from typing import Callable
 
 import sqlalchemy as sa
+from sqlalchemy import bindparam
 from sqlalchemy.exc import IntegrityError
 from twisted.internet.defer import Deferred
 
@@ -34,12 +40,68 @@ from ..profile import FirstCallerTariff, Increment
 from ..rating import Tariff, billed_s, can_start, charge_cents, tariff_for
 from ..reconcile import ExpiredSession
 from ..session import DebitAhead, DebitOutcome, Opened, OpenRequest, Settlement, SettleRequest
-from . import accounts, ledger, model
+from . import ledger, model
+from .prepared import Prepared
 
 #: the ledger source of every call debit and refund
 SOURCE = "call"
 
-CS, FC, L, R = model.call_sessions, model.first_callers, model.ledger, model.call_records
+A, CS, FC, L, R = model.accounts, model.call_sessions, model.first_callers, model.ledger, model.call_records
+
+
+def _ceil_s(ms: int) -> int:
+    return -(-ms // 1000)
+
+
+# -- the statements every call runs, built once (see billing/db/prepared.py) ------------------------
+
+_ACCOUNT = Prepared(sa.select(A.c.id, A.c.balance_cents)
+                    .where(A.c.profile == bindparam("profile"), A.c.number == bindparam("number")))
+_FIRST_CALL = Prepared(sa.select(FC.c.first_call_ms)
+                       .where(FC.c.profile == bindparam("profile"), FC.c.number == bindparam("number")))
+_NEW_FIRST_CALLER = Prepared(sa.insert(FC).values(profile=bindparam("profile"), number=bindparam("number"),
+                                                  first_call_ms=bindparam("first_call_ms")))
+_OPEN_COLUMNS = ("id", "account_id", "profile", "call_id", "node_id", "state", "caller_class", "per_minute",
+                 "first_s", "next_s", "connect_charge_cents", "first_caller_per_minute", "first_caller_period_s",
+                 "opened_ms", "lease_until_ms", "renewed_ms")
+_NEW_SESSION = Prepared(sa.insert(CS).values({name: bindparam(name) for name in _OPEN_COLUMNS}))
+
+#: a debit claims the session row first (on PostgreSQL: locks it against a settler), renewing its lease;
+#: the first debit also records when charging started
+_CLAIM = Prepared(sa.update(CS).where(CS.c.id == bindparam("sid"), CS.c.state == "open")
+                  .values(lease_until_ms=bindparam("lease_until_ms"), renewed_ms=bindparam("now_ms"),
+                          charging_started_ms=sa.func.coalesce(bindparam("start_ms", type_=sa.BigInteger),
+                                                               CS.c.charging_started_ms))
+                  .returning(CS.c.account_id, CS.c.call_id, CS.c.debit_seq))
+#: the conditional debit: nothing when the balance does not cover it
+_TAKE = Prepared(sa.update(A).where(A.c.id == bindparam("account_id"), A.c.balance_cents >= bindparam("amount"))
+                 .values(balance_cents=A.c.balance_cents - bindparam("amount"), updated_ms=bindparam("now_ms"))
+                 .returning(A.c.balance_cents, A.c.profile, A.c.number))
+_PAID = Prepared(sa.update(CS).where(CS.c.id == bindparam("sid")).values(
+    paid_s=bindparam("paid_s"), debit_seq=bindparam("seq"), charged_cents=bindparam("charged_cents"),
+    reserved_cents=bindparam("reserved_cents")))
+_BALANCE = Prepared(sa.select(A.c.balance_cents, A.c.profile, A.c.number).where(A.c.id == bindparam("account_id")))
+
+#: settling claims the row (open -> settled) and reads, under that claim, what it needs to rate the call
+_SETTLE_CLAIM = Prepared(
+    sa.update(CS).where(CS.c.id == bindparam("sid"), CS.c.state == "open")
+    .values(state="settled", reserved_cents=0, settled_ms=bindparam("settled_ms"), end_reason=bindparam("reason"))
+    .returning(CS.c.account_id, CS.c.call_id, CS.c.profile, CS.c.per_minute, CS.c.first_s, CS.c.next_s,
+               CS.c.connect_charge_cents, CS.c.first_caller_per_minute, CS.c.first_caller_period_s,
+               CS.c.charging_started_ms, CS.c.paid_s))
+_SettleRow = namedtuple("_SettleRow", "account_id call_id profile per_minute first_s next_s connect_charge_cents "
+                                      "first_caller_per_minute first_caller_period_s charging_started_ms paid_s")
+_CHARGED = Prepared(sa.update(CS).where(CS.c.id == bindparam("sid"))
+                    .values(charged_cents=bindparam("charge"), billed_s=bindparam("billed")))
+_DEBITED = Prepared(sa.select(sa.func.coalesce(sa.func.sum(L.c.amount_cents), 0))
+                    .where(L.c.call_session_id == bindparam("sid")))
+_GIVE = Prepared(sa.update(A).where(A.c.id == bindparam("account_id"))
+                 .values(balance_cents=A.c.balance_cents + bindparam("amount"), updated_ms=bindparam("now_ms"))
+                 .returning(A.c.balance_cents, A.c.profile, A.c.number))
+#: a record written before its session settled (the node's settle failed; a reconciler settles later)
+_RECORD_CHARGE = Prepared(sa.update(R).where(R.c.call_id == bindparam("call_id"),
+                                             R.c.call_session_id == bindparam("sid"))
+                          .values(charge_cents=bindparam("charge"), billed_s=bindparam("billed")))
 
 
 def tariff_of(row) -> Tariff:
@@ -51,82 +113,90 @@ def tariff_of(row) -> Tariff:
                   int(row.connect_charge_cents), fc)
 
 
-def _ceil_s(ms: int) -> int:
-    return -(-ms // 1000)
-
-
 # -- thd functions: each runs inside one transaction -------------------------------------------------
 
 def open_thd(conn, request: OpenRequest) -> Opened:
     """Read the balance, pick the tariff (recording a first caller), refuse what cannot pay, or write the row."""
     p = request.profile
-    account = accounts.find(conn, p.name, request.number)
-    if account is None:
+    found = _ACCOUNT.first(conn, profile=p.name, number=request.number)
+    if found is None:
         tariff = tariff_for(p, request.caller_class, first_call=False)
         return Opened(request.session_id, tariff, 0, False, refused="no account")
-    first = p.first_caller is not None and conn.execute(
-        sa.select(FC.c.first_call_ms).where(FC.c.profile == p.name, FC.c.number == request.number)).first() is None
+    account_id, balance = found
+    first = p.first_caller is not None and _FIRST_CALL.first(conn, profile=p.name, number=request.number) is None
     tariff = tariff_for(p, request.caller_class, first_call=first)
-    if not can_start(tariff, account.balance_cents):
-        return Opened(request.session_id, tariff, account.balance_cents, first, refused="balance too low")
+    if not can_start(tariff, balance):
+        return Opened(request.session_id, tariff, balance, first, refused="balance too low")
     if first:
         try:
             with conn.begin_nested():
-                conn.execute(sa.insert(FC).values(profile=p.name, number=request.number,
-                                                  first_call_ms=request.now_ms))
+                _NEW_FIRST_CALLER.rowcount(conn, profile=p.name, number=request.number, first_call_ms=request.now_ms)
         except IntegrityError:  # a concurrent first call of the same caller got it
             first = False
             tariff = tariff_for(p, request.caller_class, first_call=False)
-            if not can_start(tariff, account.balance_cents):
-                return Opened(request.session_id, tariff, account.balance_cents, False, refused="balance too low")
+            if not can_start(tariff, balance):
+                return Opened(request.session_id, tariff, balance, False, refused="balance too low")
     fc = tariff.first_caller
-    conn.execute(sa.insert(CS).values(
-        id=request.session_id, account_id=account.id, profile=p.name, call_id=request.call_id,
+    _NEW_SESSION.rowcount(
+        conn, id=request.session_id, account_id=account_id, profile=p.name, call_id=request.call_id,
         node_id=request.node_id, state="open", caller_class=request.caller_class.value,
         per_minute=str(tariff.per_minute), first_s=tariff.increment.first_s, next_s=tariff.increment.next_s,
         connect_charge_cents=tariff.connect_charge_cents,
         first_caller_per_minute=None if fc is None else str(fc.per_minute),
         first_caller_period_s=None if fc is None else fc.period_s,
-        opened_ms=request.now_ms, lease_until_ms=request.lease_until_ms, renewed_ms=request.now_ms))
-    return Opened(request.session_id, tariff, account.balance_cents, first)
-
-
-def start_charging_thd(conn, session_id: str, at_ms: int) -> None:
-    conn.execute(sa.update(CS).where(CS.c.id == session_id, CS.c.state == "open")
-                 .values(charging_started_ms=at_ms))
+        opened_ms=request.now_ms, lease_until_ms=request.lease_until_ms, renewed_ms=request.now_ms)
+    return Opened(request.session_id, tariff, balance, first)
 
 
 def debited_cents(conn, session_id: str) -> int:
     """What the ledger says the session was debited, net of its refunds (positive cents)."""
-    total = conn.execute(sa.select(sa.func.coalesce(sa.func.sum(L.c.amount_cents), 0))
-                         .where(L.c.call_session_id == session_id)).scalar_one()
-    return -int(total)
+    return -int(_DEBITED.scalar(conn, sid=session_id))
 
 
 def debit_ahead_thd(conn, request: DebitAhead, actor: str):
     """Take the debit ahead and record the paid time and lease, if the session is open.
 
+    Four statements when the debit is taken: claim the session row, the
+    conditional debit, its ledger row, the paid time. A request whose
+    ``seq`` is not beyond the row's ``debit_seq`` is a repeat: the ledger row
+    of ``<session>:<seq>`` answers it (and the ledger's UNIQUE(source,
+    external_ref) would refuse a second row anyway).
+
     Returns (DebitOutcome, profile, number) — the latter two for the announcement."""
-    claimed = conn.execute(sa.update(CS).where(CS.c.id == request.session_id, CS.c.state == "open")
-                           .values(lease_until_ms=request.lease_until_ms, renewed_ms=request.now_ms)).rowcount
-    row = conn.execute(sa.select(CS.c.account_id, CS.c.call_id).where(CS.c.id == request.session_id)).first()
-    if row is None:
-        return DebitOutcome(False, 0, "no session"), None, None
-    account = accounts.by_id(conn, row.account_id)
-    if not claimed:
-        return DebitOutcome(False, account.balance_cents, "session settled"), None, None
+    claimed = _CLAIM.first(conn, sid=request.session_id, lease_until_ms=request.lease_until_ms,
+                           now_ms=request.now_ms, start_ms=request.charging_started_ms)
+    if claimed is None:
+        return _unclaimed(conn, request.session_id), None, None
+    account_id, call_id, seq_done = claimed
     ref = f"{request.session_id}:{request.seq}"
-    if ledger.find_entry(conn, SOURCE, ref) is not None:
-        return DebitOutcome(True, account.balance_cents, "duplicate"), None, None
-    entry = ledger.apply(conn, account, ledger.Line("call_debit", -request.amount_cents, ref), source=SOURCE,
-                         actor=actor, note=f"call {row.call_id}", now_ms=request.now_ms,
-                         call_session_id=request.session_id)
+    if request.seq <= seq_done and ledger.find_entry(conn, SOURCE, ref) is not None:
+        return DebitOutcome(True, _BALANCE.first(conn, account_id=account_id)[0], "duplicate"), None, None
+    taken = _TAKE.first(conn, account_id=account_id, amount=request.amount_cents, now_ms=request.now_ms)
+    if taken is None:
+        return DebitOutcome(False, _BALANCE.first(conn, account_id=account_id)[0], "insufficient"), None, None
+    balance, profile, number = taken
+    ledger.write_row(conn, account_id=account_id, kind="call_debit", amount_cents=-request.amount_cents,
+                     balance_after_cents=balance, source=SOURCE, external_ref=ref, actor=actor,
+                     note=f"call {call_id}", call_session_id=request.session_id, at_ms=request.now_ms)
+    _PAID.rowcount(conn, sid=request.session_id, paid_s=request.paid_s, seq=request.seq,
+                   charged_cents=request.debited_cents, reserved_cents=request.amount_cents)
+    return DebitOutcome(True, balance), profile, number
+
+
+def _unclaimed(conn, session_id: str) -> DebitOutcome:
+    """The answer to a debit on a session that is not open: settled, or none at all."""
+    row = conn.execute(sa.select(CS.c.account_id).where(CS.c.id == session_id)).first()
+    if row is None:
+        return DebitOutcome(False, 0, "no session")
+    return DebitOutcome(False, _BALANCE.first(conn, account_id=row.account_id)[0], "session settled")
+
+
+def repeated_debit_thd(conn, request: DebitAhead) -> DebitOutcome:
+    """The answer to a debit whose ledger row the UNIQUE constraint refused: it was taken before."""
+    entry = ledger.find_entry(conn, SOURCE, f"{request.session_id}:{request.seq}")
     if entry is None:
-        return DebitOutcome(False, account.balance_cents, "insufficient"), None, None
-    conn.execute(sa.update(CS).where(CS.c.id == request.session_id).values(
-        paid_s=request.paid_s, debit_seq=request.seq, charged_cents=request.debited_cents,
-        reserved_cents=request.amount_cents))
-    return DebitOutcome(True, entry.balance_after_cents), account.profile, account.number
+        raise LookupError(f"debit {request.session_id}:{request.seq} refused, and no ledger row has it")
+    return DebitOutcome(True, _BALANCE.first(conn, account_id=entry.account_id)[0], "duplicate")
 
 
 def renew_thd(conn, session_ids: tuple[str, ...], now_ms: int, lease_until_ms: int) -> int:
@@ -148,43 +218,53 @@ def expired_thd(conn, now_ms: int, limit: int, lease_ms: int) -> list[ExpiredSes
 def settle_thd(conn, request: SettleRequest, actor: str):
     """Settle the session if it is open: charge the billed time, refund the rest, write the call record's charge.
 
+    The claim (``open`` -> ``settled``) comes first and returns the row as it
+    stands under it, so the time paid and the ledger read after it include any
+    debit that committed before; a second settler finds nothing to claim and
+    reads the first one's result. The :class:`Settlement` is made from what
+    this transaction wrote, not read back.
+
     Returns (Settlement, announce) where ``announce`` is (profile, number, balance) when money moved."""
-    row = conn.execute(sa.select(CS).where(CS.c.id == request.session_id)).first()
-    if row is None:
-        raise KeyError(f"no call session {request.session_id}")
-    won = 0
-    if row.state == "open":
-        tariff = tariff_of(row)
-        billed = 0
-        if row.charging_started_ms is not None:
-            duration_s = max(0, _ceil_s(request.end_ms - int(row.charging_started_ms)))
-            billed = min(billed_s(tariff.increment, duration_s), int(row.paid_s))
-        charge = charge_cents(tariff, billed)
-        won = conn.execute(sa.update(CS).where(CS.c.id == request.session_id, CS.c.state == "open").values(
-            state="settled", charged_cents=charge, billed_s=billed, reserved_cents=0,
-            settled_ms=request.settled_ms, end_reason=request.reason)).rowcount
+    claimed = _SETTLE_CLAIM.first(conn, sid=request.session_id, settled_ms=request.settled_ms,
+                                  reason=request.reason)
+    if claimed is None:
+        if conn.execute(sa.select(CS.c.id).where(CS.c.id == request.session_id)).first() is None:
+            raise KeyError(f"no call session {request.session_id}")
+        return settlement_of(conn, request.session_id), None
+    row = _SettleRow(*claimed)
+    tariff = tariff_of(row)
+    billed = 0
+    if row.charging_started_ms is not None:
+        duration_s = max(0, _ceil_s(request.end_ms - int(row.charging_started_ms)))
+        billed = min(billed_s(tariff.increment, duration_s), int(row.paid_s))
+    charge = charge_cents(tariff, billed)
+    _CHARGED.rowcount(conn, sid=request.session_id, charge=charge, billed=billed)
+    refund = debited_cents(conn, request.session_id) - charge
     announce = None
-    if won:
-        account = accounts.by_id(conn, row.account_id)
-        refund = debited_cents(conn, request.session_id) - charge
-        if refund > 0:
-            entry = ledger.apply(conn, account, ledger.Line("call_refund", refund, f"{request.session_id}:refund"),
-                                 source=SOURCE, actor=actor, note=f"unused reservation of call {row.call_id}",
-                                 now_ms=request.settled_ms, call_session_id=request.session_id)
-            announce = (account.profile, account.number, entry.balance_after_cents)
-        conn.execute(sa.update(R).where(R.c.call_session_id == request.session_id)
-                     .values(charge_cents=charge, billed_s=billed))
-    return settlement_of(conn, request.session_id), announce
+    if refund > 0:
+        balance, profile, number = _GIVE.first(conn, account_id=row.account_id, amount=refund,
+                                               now_ms=request.settled_ms)
+        ledger.write_row(conn, account_id=row.account_id, kind="call_refund", amount_cents=refund,
+                         balance_after_cents=balance, source=SOURCE, external_ref=f"{request.session_id}:refund",
+                         actor=actor, note=f"unused reservation of call {row.call_id}",
+                         call_session_id=request.session_id, at_ms=request.settled_ms)
+        announce = (profile, number, balance)
+    else:
+        balance, profile, number = _BALANCE.first(conn, account_id=row.account_id)
+    _RECORD_CHARGE.rowcount(conn, call_id=row.call_id, sid=request.session_id, charge=charge, billed=billed)
+    settlement = Settlement(request.session_id, row.call_id, row.profile, number, charge, max(refund, 0), billed,
+                            request.reason, request.settled_ms, balance)
+    return settlement, announce
 
 
 def settlement_of(conn, session_id: str) -> Settlement:
     """The settlement of a settled session, as its row and ledger say."""
     row = conn.execute(sa.select(CS).where(CS.c.id == session_id)).first()
-    account = accounts.by_id(conn, row.account_id)
+    balance, _, number = _BALANCE.first(conn, account_id=row.account_id)
     refunded = conn.execute(sa.select(sa.func.coalesce(sa.func.sum(L.c.amount_cents), 0)).where(
         L.c.call_session_id == session_id, L.c.kind == "call_refund")).scalar_one()
-    return Settlement(row.id, row.call_id, row.profile, account.number, int(row.charged_cents), int(refunded),
-                      int(row.billed_s), row.end_reason or "", int(row.settled_ms or 0), account.balance_cents)
+    return Settlement(row.id, row.call_id, row.profile, number, int(row.charged_cents), int(refunded),
+                      int(row.billed_s), row.end_reason or "", int(row.settled_ms or 0), balance)
 
 
 class SqlSessionStore:
@@ -201,16 +281,17 @@ class SqlSessionStore:
     def open_session(self, request: OpenRequest) -> Deferred:
         return self.store.run(open_thd, request)
 
-    def start_charging(self, session_id: str, at_ms: int) -> Deferred:
-        return self.store.run(start_charging_thd, session_id, at_ms)
-
     def debit_ahead(self, request: DebitAhead) -> Deferred:
         def done(result):
             outcome, profile, number = result
             if profile is not None:
                 self.store.announce(profile, number, outcome.balance_cents)
             return outcome
-        return self.store.run(debit_ahead_thd, request, self.actor).addCallback(done)
+
+        def repeated(failure):
+            failure.trap(IntegrityError)  # the ledger's UNIQUE refused a second row for this reference
+            return self.store.run(repeated_debit_thd, request)
+        return self.store.run(debit_ahead_thd, request, self.actor).addCallbacks(done, repeated)
 
     def renew_leases(self, session_ids, now_ms: int, lease_until_ms: int) -> Deferred:
         return self.store.run(renew_thd, tuple(session_ids), now_ms, lease_until_ms)

@@ -67,10 +67,6 @@ class MemorySessionStore:
                                              renewed_ms=request.now_ms)
         return succeed(Opened(request.session_id, tariff, balance, first))
 
-    def start_charging(self, session_id, at_ms):
-        self.rows[session_id].charging_started_ms = at_ms
-        return succeed(None)
-
     def debit_ahead(self, request: DebitAhead):
         row = self.rows[request.session_id]
         key = (row.request.profile.name, row.request.number)
@@ -80,6 +76,8 @@ class MemorySessionStore:
         if row.state != "open":
             return succeed(DebitOutcome(False, self.balances[key], "session settled"))
         row.lease_until_ms, row.renewed_ms = request.lease_until_ms, request.now_ms  # any attempt: alive
+        if request.charging_started_ms is not None:
+            row.charging_started_ms = request.charging_started_ms
         if self.balances[key] < request.amount_cents:
             return succeed(DebitOutcome(False, self.balances[key], "insufficient"))
         self.balances[key] -= request.amount_cents
