@@ -26,6 +26,7 @@ from .db import accounts as _accounts
 from .db import calls as _calls
 from .db import engine as _engine
 from .db import ledger as _ledger
+from .db.batch import RecordWriter
 from .db.ledger import Line
 from .db.pool import DBPool
 from .db.rows import (Account, CallRecord, CreditResult, CustomerRow, DebitResult, LedgerEntry,
@@ -51,6 +52,8 @@ class Store:
         self.node_id = node_id
         self._clock = clock
         self.events = BalanceEvents()
+        #: call records go to the store in batches (see billing/db/batch.py)
+        self.records = RecordWriter(pool, None if pool.inline else pool.reactor)
 
     @classmethod
     def open(cls, url: str, reactor=None, *, node_id: str = "", threads: int | None = None,
@@ -74,7 +77,8 @@ class Store:
         return int(round(seconds * 1000))
 
     def close(self) -> None:
-        """Stop the thread pool and close the connections."""
+        """Write the call records still waiting, stop the thread pool and close the connections."""
+        self.records.close()
         self.pool.close()
 
     def run(self, thd: Callable[..., Any], *args: Any, **kwargs: Any) -> Deferred:
@@ -207,8 +211,13 @@ class Store:
     # -- calls -------------------------------------------------------------------
 
     def add_call_record(self, record: CallRecord) -> Deferred:
-        """Store a finished call; fires with the stored :class:`CallRecord` (with its id)."""
-        return self.run(_calls.add, record)
+        """Store a finished call; fires with the stored :class:`CallRecord` (with its id).
+
+        Records that arrive within a few milliseconds are written in one transaction
+        (:class:`billing.db.batch.RecordWriter`, :attr:`records`); a record that cannot be written is
+        logged in full and counted, and its Deferred fails.
+        """
+        return self.records.add(record)
 
     def calls(self, profile: str, number: str, limit: int | None = None) -> Deferred:
         """The :class:`CallRecord` list of a caller under a profile, newest first."""

@@ -7,17 +7,23 @@ import dataclasses
 import sqlalchemy as sa
 
 from . import model
+from .prepared import Prepared
 from .rows import CallRecord
 
 R = model.call_records
 _FIELDS = tuple(f.name for f in dataclasses.fields(CallRecord) if f.name != "id")
+_INSERT = Prepared(sa.insert(R).values({name: sa.bindparam(name) for name in _FIELDS}).returning(R.c.id))
 
 
 def add(conn, record: CallRecord) -> CallRecord:
     """Store ``record``; the stored copy with its id."""
-    values = {name: getattr(record, name) for name in _FIELDS}
-    new_id = conn.execute(sa.insert(R).values(**values).returning(R.c.id)).scalar_one()
-    return dataclasses.replace(record, id=new_id)
+    return add_many(conn, (record,))[0]
+
+
+def add_many(conn, records: tuple[CallRecord, ...]) -> list[CallRecord]:
+    """Store ``records`` in the caller's transaction; the stored copies with their ids, in order."""
+    return [dataclasses.replace(record, id=_INSERT.scalar(conn, **{name: getattr(record, name) for name in _FIELDS}))
+            for record in records]
 
 
 def for_caller(conn, profile: str, number: str, *, limit: int | None = None) -> list[CallRecord]:
