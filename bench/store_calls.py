@@ -3,13 +3,20 @@
 One call, as the B2BUA's billing makes it: :meth:`CallBilling.open` (the
 balance, the tariff, the session row), :meth:`CallSession.start_charging`
 (charging starts and the first increment is debited ahead), :meth:`CallSession.settle`
-one second later (the charge, the refund of the rest) and
+of a one-second call (the charge, the refund of the rest) and
 :meth:`Store.add_call_record`, through the real :class:`billing.store.Store`
-on its thread pool, answered on the real reactor. ``--concurrency`` calls are
-in flight at once (a node at 100 calls/s with 1 s calls holds ~100), each on
-an account of its own among ``--accounts`` topped-up callers, as real traffic
-is. The figure is the process's CPU time (every thread: reactor and store
-pool) over ``--calls`` calls, after ``--warmup`` calls that are not counted.
+on its thread pool, answered on the real reactor, each call on an account of
+its own among ``--accounts`` topped-up callers, as real traffic is. Two ways:
+
+* flat out: ``--concurrency`` calls in flight, the next as soon as one ends
+  (the call's second is only its end time);
+* paced: ``--rate`` calls started per second, each held for a real second
+  before it settles, as ``bench/cps.py`` drives a node (100 calls/s, ~100 in
+  flight; the store's thread wakes for every transaction).
+
+The figure is the process's CPU time (every thread: reactor and store pool)
+over ``--calls`` (``--paced-calls``) calls, after ``--warmup`` calls that are
+not counted.
 
 The reference, measured in the same run on the same kind of database (a fresh
 file or schema migrated the same way): the minimum a call needs, as bare DB-API
@@ -18,7 +25,8 @@ insert the session; update the balance and insert the ledger row; update the
 session and insert the record (three transactions). The ratio says what the
 store adds to that floor.
 
-    .venv/bin/python bench/store_calls.py [--calls 2000] [--backends sqlite,postgresql] [--concurrency 20]
+    .venv/bin/python bench/store_calls.py [--calls 2000] [--concurrency 20] [--paced-calls 1000] [--rate 100]
+                                          [--backends sqlite,postgresql]
 
 PostgreSQL: ``$PREPAID_TEST_DATABASE_URL`` (default the local ``test`` database),
 in a schema of its own, dropped afterwards; skipped with a message when it does
@@ -73,14 +81,20 @@ class _Quiet:
         pass
 
 
-def store_calls(reactor, url: str, calls: int, warmup: int, concurrency: int, accounts: int):
-    """Fires with the CPU and wall time of ``calls`` calls through the Store (after ``warmup`` calls)."""
-    from twisted.internet import defer
+def store_calls(reactor, url: str, calls: int, warmup: int, accounts: int, *, concurrency: int = 0,
+                rate: float = 0.0):
+    """Fires with the CPU and wall time of ``calls`` calls through the Store (after ``warmup`` calls).
+
+    Flat out (``concurrency`` calls in flight, the next as soon as one ends; the call's second is only
+    its end time), or paced (``rate`` calls started per second, each held for a real ``CALL_MS``).
+    """
+    from twisted.internet import defer, task
 
     store = Store.open(url, reactor, node_id="bench")
     billing = CallBilling(SqlSessionStore(store, lease_s=60), reactor, node_id="bench", lease_s=60)
     quiet = _Quiet()
     counter = {"next": 0, "charged": 0}
+    hold_s = CALL_MS / 1000 if rate else 0
 
     @defer.inlineCallbacks
     def one_call(i: int):
@@ -89,6 +103,8 @@ def store_calls(reactor, url: str, calls: int, warmup: int, concurrency: int, ac
         session = yield billing.open(PROFILE, caller, CallerClass.LANDLINE, call_id, quiet)
         start_ms = round(reactor.seconds() * 1000)
         session.start_charging(start_ms)
+        if hold_s:
+            yield task.deferLater(reactor, hold_s, lambda: None)
         settlement = yield session.settle(start_ms + CALL_MS, "hangup")
         counter["charged"] += settlement.charge_cents
         yield store.add_call_record(CallRecord(
@@ -107,8 +123,18 @@ def store_calls(reactor, url: str, calls: int, warmup: int, concurrency: int, ac
             yield one_call(i)
 
     @defer.inlineCallbacks
+    def paced(total: int):
+        t0, started = reactor.seconds(), []
+        for k, i in enumerate(range(counter["next"], total)):
+            started.append(one_call(i))
+            yield task.deferLater(reactor, max(0.0, t0 + (k + 1) / rate - reactor.seconds()), lambda: None)
+        counter["next"] = total
+        yield defer.gatherResults(started, consumeErrors=True)
+
     def run(total: int):
-        yield defer.gatherResults([worker(total) for _ in range(concurrency)], consumeErrors=True)
+        if rate:
+            return paced(total)
+        return defer.gatherResults([worker(total) for _ in range(concurrency)], consumeErrors=True)
 
     @defer.inlineCallbacks
     def main():
@@ -118,9 +144,9 @@ def store_calls(reactor, url: str, calls: int, warmup: int, concurrency: int, ac
         elapsed, cpu = time.monotonic() - t0, time.process_time() - cpu0
         billing.stop()
         store.close()
-        return {"calls": calls, "concurrency": concurrency, "seconds": round(elapsed, 3),
-                "calls_per_s": round(calls / elapsed, 1), "cpu_ms_per_call": round(cpu * 1000 / calls, 3),
-                "charged_cents": counter["charged"]}
+        mode = {"calls_per_s_paced": rate, "call_s": hold_s} if rate else {"in_flight": concurrency}
+        return {"calls": calls, **mode, "seconds": round(elapsed, 3), "calls_per_s": round(calls / elapsed, 1),
+                "cpu_ms_per_call": round(cpu * 1000 / calls, 3), "charged_cents": counter["charged"]}
     return main()
 
 
@@ -182,9 +208,11 @@ def bare_calls(url: str, calls: int, accounts: int) -> dict:
 
 def main() -> int:
     parser = argparse.ArgumentParser(description=__doc__.split("\n\n")[0])
-    parser.add_argument("--calls", type=int, default=2000, help="measured calls per backend")
-    parser.add_argument("--warmup", type=int, default=200, help="calls before the measurement")
-    parser.add_argument("--concurrency", type=int, default=20, help="calls in flight at once")
+    parser.add_argument("--calls", type=int, default=2000, help="measured calls per backend, flat out")
+    parser.add_argument("--concurrency", type=int, default=20, help="calls in flight at once, flat out")
+    parser.add_argument("--paced-calls", type=int, default=1000, help="measured calls per backend, paced (0: none)")
+    parser.add_argument("--rate", type=float, default=100.0, help="calls started per second, paced")
+    parser.add_argument("--warmup", type=int, default=200, help="calls before each measurement")
     parser.add_argument("--accounts", type=int, default=1000, help="callers, called in turn")
     parser.add_argument("--backends", default="sqlite,postgresql")
     args = parser.parse_args()
@@ -192,7 +220,7 @@ def main() -> int:
 
     from twisted.internet import defer, reactor
 
-    results: dict = {"calls": args.calls, "concurrency": args.concurrency, "backends": {}, "skipped": {}}
+    results: dict = {"backends": {}, "skipped": {}}
     tmp = tempfile.mkdtemp(prefix="prepaid-bench-")
     pg_base = storekit.pg_base_url()
     schemas = storekit.PgSchemas(pg_base)
@@ -212,14 +240,21 @@ def main() -> int:
     def run_all():
         for backend in backends:
             url = fresh_url(backend, "store")
-            ours = yield store_calls(reactor, url, args.calls, args.warmup, args.concurrency, args.accounts)
-            ours["money"] = check_money(url)
-            bare = bare_calls(fresh_url(backend, "bare"), args.calls, args.accounts)
-            ratio = round(ours["cpu_ms_per_call"] / bare["cpu_ms_per_call"], 2)
-            results["backends"][backend] = {"store": ours, "reference_bare_dbapi": bare, "ratio_to_reference": ratio}
-            print(f"{backend:10s} store: {ours['cpu_ms_per_call']:.3f} ms CPU per call "
-                  f"({ours['calls_per_s']:.0f} calls/s, {args.concurrency} in flight); bare DB-API: "
-                  f"{bare['cpu_ms_per_call']:.3f} ms; ratio {ratio:.2f}; money {ours['money']}", flush=True)
+            ours = yield store_calls(reactor, url, args.calls, args.warmup, args.accounts,
+                                     concurrency=args.concurrency)
+            out = {"store": ours}
+            if args.paced_calls:
+                out["store_paced"] = yield store_calls(reactor, url, args.paced_calls, args.warmup, args.accounts,
+                                                       rate=args.rate)
+            out["money"] = check_money(url)
+            bare = out["reference_bare_dbapi"] = bare_calls(fresh_url(backend, "bare"), args.calls, args.accounts)
+            ratio = out["ratio_to_reference"] = round(ours["cpu_ms_per_call"] / bare["cpu_ms_per_call"], 2)
+            results["backends"][backend] = out
+            paced = (f"; paced at {args.rate:g}/s with {CALL_MS} ms calls: "
+                     f"{out['store_paced']['cpu_ms_per_call']:.3f} ms") if args.paced_calls else ""
+            print(f"{backend:10s} store: {ours['cpu_ms_per_call']:.3f} ms CPU per call flat out "
+                  f"({ours['calls_per_s']:.0f} calls/s, {args.concurrency} in flight){paced}; bare DB-API: "
+                  f"{bare['cpu_ms_per_call']:.3f} ms (ratio {ratio:.2f}); money {out['money']}", flush=True)
 
     try:
         storekit.run_on_reactor(run_all)
