@@ -11,6 +11,8 @@ mobile, geographic numbers landline.
 
 from __future__ import annotations
 
+import functools
+
 import phonenumbers
 
 from .profile import CallerClass
@@ -35,6 +37,9 @@ def parse(text: str, default_region: str = "DE") -> phonenumbers.PhoneNumber | N
     return number
 
 
+# normalise and classify are pure and remembered: the service numbers come with every call, and
+# callers call again; phonenumbers' parsing costs more than the rest of identifying a caller
+@functools.lru_cache(maxsize=8192)
 def normalise(text: str, default_region: str = "DE") -> str | None:
     """``text`` as E.164 (``+4915112345678``), or None when it is no possible number."""
     number = parse(text, default_region)
@@ -43,6 +48,7 @@ def normalise(text: str, default_region: str = "DE") -> str | None:
     return phonenumbers.format_number(number, phonenumbers.PhoneNumberFormat.E164)
 
 
+@functools.lru_cache(maxsize=8192)
 def classify(e164: str) -> CallerClass:
     """Mobile for mobile (and pager) ranges, landline for everything else, including unknown."""
     number = parse(e164, None)

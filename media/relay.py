@@ -47,7 +47,7 @@ from .ports import PortRange, PortsExhausted, SocketPoller, bind_pair
 from .rtp import (EventDeduplicator, ReportBlock, RtpError, build_bye, build_rr, build_sdes_cname,
                   build_sr, parse_rtcp, parse_telephone_event, payload_offsets, RTCP_SR)
 from .sdp import (LocalSdp, Negotiated, SdpError, SessionDescription, accept_answer, answer_offer,
-                  make_offer, offer_from, parse_sdp, write_sdp)
+                  ip_of, make_offer, offer_from, parse_sdp, write_sdp)
 from .stream import OutgoingStream
 
 log = logging.getLogger(__name__)
@@ -148,7 +148,7 @@ class Leg:
                    may_send: bool = True, peer_sends: bool = True) -> None:
         """The peer's RTP address from its SDP (None: it wants no media, e.g. c=0.0.0.0); resets latching."""
         if host is not None:
-            host = str(ipaddress.ip_address(host))
+            host = str(ip_of(host))
             self.latch_host = host
         # (with the old c=0.0.0.0 hold the peer may still send: its last known host may still latch)
         self.signalled = (host, port) if host is not None and port else None
@@ -165,7 +165,7 @@ class Leg:
 
     def _may_latch(self, addr: tuple) -> bool:
         try:
-            ip = ipaddress.ip_address(addr[0])
+            ip = ip_of(addr[0])
         except ValueError:
             return False
         if self.latch_host is not None and str(ip) == self.latch_host:

@@ -13,6 +13,7 @@ Errors: :class:`SdpError` for SDP we cannot parse (the B2BUA answers 400), and
 
 from __future__ import annotations
 
+import functools
 import ipaddress
 import os
 import random
@@ -144,13 +145,18 @@ class SessionDescription:
 
 # -- parse and write -------------------------------------------------------------
 
+#: ``ipaddress.ip_address`` for the few addresses a node sees over and over (its own, the carriers',
+#: the agents'): the objects are immutable, so they are remembered
+ip_of = functools.lru_cache(maxsize=4096)(ipaddress.ip_address)
+
+
 def _connection(value: str) -> Connection:
     parts = value.split()
     if len(parts) != 3 or parts[0] != "IN" or parts[1] not in ("IP4", "IP6"):
         raise SdpError(f"c={value} is not \"IN IP4|IP6 ADDRESS\"")
     address = parts[2].split("/")[0]
     try:
-        ip = ipaddress.ip_address(address)
+        ip = ip_of(address)
     except ValueError:
         raise SdpError(f"c={value}: {address!r} is not an IP address") from None
     if (ip.version == 4) != (parts[1] == "IP4"):
@@ -166,7 +172,15 @@ def _attribute(value: str) -> tuple[str, str | None]:
 
 
 def parse_sdp(body: bytes | str) -> SessionDescription:
-    """Parse an SDP body (CRLF or LF line ends); raises :class:`SdpError` with the reason."""
+    """Parse an SDP body (CRLF or LF line ends); raises :class:`SdpError` with the reason.
+
+    A call parses the same body several times (checked, answered, compared with the last one) and
+    the result is immutable, so the last bodies parsed are remembered (a bad body is parsed anew)."""
+    return _parse_sdp_cached(body)
+
+
+@functools.lru_cache(maxsize=1024)
+def _parse_sdp_cached(body: bytes | str) -> SessionDescription:
     if isinstance(body, bytes):
         try:
             body = body.decode("utf-8")
@@ -251,7 +265,7 @@ def write_sdp(sd: SessionDescription) -> bytes:
 # -- our side of each leg -------------------------------------------------------------
 
 def _addrtype(address: str) -> str:
-    return "IP6" if ipaddress.ip_address(address).version == 6 else "IP4"
+    return "IP6" if ip_of(address).version == 6 else "IP4"
 
 
 #: o= session ids and first versions only need to differ between sessions (RFC 4566 §5.2), not to be
