@@ -43,7 +43,8 @@ log = Logger()
 def call_settings(config: Config) -> CallSettings:
     return CallSettings(trusted=tuple(config.trusted_carriers), default_region=config.sip.default_region,
                         max_call_duration_s=config.sip.max_call_duration_s,
-                        session_expires_s=config.sip.session_expires_s, min_se_s=config.sip.min_se_s)
+                        session_expires_s=config.sip.session_expires_s, min_se_s=config.sip.min_se_s,
+                        log_steps=config.log_level == "debug")
 
 
 @dataclass(frozen=True)

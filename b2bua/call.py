@@ -150,7 +150,7 @@ class Call:
                  billing: CallBilling | None, record: Callable[[CallRecord], object],
                  max_duration_s: int, answer_mode: str = "answer", announce_tariff: bool = False,
                  withheld_policy: str = "reject", on_done: Callable[["Call"], None] = lambda call: None,
-                 pin_lookup: Callable[[str, str], Deferred] | None = None):
+                 pin_lookup: Callable[[str, str], Deferred] | None = None, log_steps: bool = True):
         self.call_id = call_id
         self.reactor = reactor
         self.a = a
@@ -166,6 +166,7 @@ class Call:
         self.withheld_policy = withheld_policy
         self._on_done = on_done
         self._pin_lookup = pin_lookup
+        self._log_steps = log_steps
         self._pin_digits = ""
         self._pin_tries = 0
         self._pin_timer: IDelayedCall | None = None
@@ -199,7 +200,7 @@ class Call:
         self.events.append((self._now_ms(), what))
         if worth_reading:
             log.info("call {call_id}: {what}", call_id=self.call_id, what=what)
-        else:
+        elif self._log_steps:       # not even built when the log would drop it
             log.debug("call {call_id}: {what}", call_id=self.call_id, what=what)
 
     @property

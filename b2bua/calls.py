@@ -57,6 +57,7 @@ class CallSettings:
     max_call_duration_s: int
     session_expires_s: int
     min_se_s: int
+    log_steps: bool = True           # every step of every call at debug (``[node] log_level = "debug"``)
 
 
 @dataclass(frozen=True)
@@ -204,7 +205,7 @@ class CallManager:
                     answer_mode=getattr(profile, "answer_mode", "answer"),
                     announce_tariff=getattr(profile, "announce_tariff", False),
                     withheld_policy=getattr(profile, "withheld", "reject"),
-                    on_done=self._call_done, pin_lookup=self.pin_lookup)
+                    on_done=self._call_done, pin_lookup=self.pin_lookup, log_steps=self.settings.log_steps)
         leg.call = call
         leg.on_dialog = self._register_dialog
         self.calls[call_id] = call
