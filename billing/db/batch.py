@@ -1,11 +1,13 @@
-"""Call records written in batches: those that arrive within a few milliseconds share one transaction.
+"""Call records written in batches: those that arrive close together share one transaction.
 
 A node at 100 calls/s writes a record every 10 ms or so; one transaction (and
-one handoff to the store's thread) per record costs more than the record's
-INSERT. :class:`RecordWriter` collects what :meth:`RecordWriter.add` is given
-for ``window_s`` after the first of them (or until ``max_batch`` are waiting)
-and writes them in one transaction; each caller's Deferred fires with its own
-stored record (with its id).
+one handoff to the store's thread, which wakes it and then the reactor) per
+record costs more than the record's INSERT. :class:`RecordWriter` collects what
+:meth:`RecordWriter.add` is given and writes it in one transaction when the
+store is next handed other work (it rides with it: the same wake-up of the
+store's thread, see :meth:`billing.db.pool.DBPool.add_rider`), when
+``max_batch`` are waiting, or ``window_s`` after the first of them at the
+latest. Each caller's Deferred fires with its own stored record (with its id).
 
 Nothing is lost silently:
 
@@ -39,7 +41,7 @@ class RecordWriter:
 
     log = Logger()
 
-    def __init__(self, pool, reactor=None, *, window_s: float = 0.005, max_batch: int = 200) -> None:
+    def __init__(self, pool, reactor=None, *, window_s: float = 0.05, max_batch: int = 200) -> None:
         self.pool = pool
         self.reactor = reactor
         self.window_s = window_s
@@ -50,6 +52,8 @@ class RecordWriter:
         self._waiting: list[tuple[CallRecord, Deferred]] = []
         self._timer = None
         self._trigger = None
+        if reactor is not None:
+            pool.add_rider(self._ride)
         if hasattr(reactor, "addSystemEventTrigger"):
             self._trigger = reactor.addSystemEventTrigger("before", "shutdown", self.flush)
 
@@ -76,6 +80,10 @@ class RecordWriter:
         done = self.pool.transaction(calls.add_many, tuple(record for record, _ in batch))
         done.addCallbacks(self._written, self._batch_failed, callbackArgs=(batch,), errbackArgs=(batch,))
         return done
+
+    def _ride(self) -> None:
+        if self._waiting:
+            self.flush()
 
     def close(self) -> None:
         """Flush, and stop listening for the reactor's shutdown."""

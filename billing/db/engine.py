@@ -16,8 +16,13 @@ import sqlalchemy as sa
 from sqlalchemy.engine import make_url
 from sqlalchemy.pool import StaticPool
 
+from .prepared import Prepared
+
 #: how long an SQLite writer waits for another before giving up
 SQLITE_BUSY_TIMEOUT_MS = 30_000
+
+#: how every SQLite transaction begins (see the module docstring)
+_BEGIN_IMMEDIATE = Prepared(sa.text("BEGIN IMMEDIATE"))
 
 MIGRATIONS_DIR = os.path.join(os.path.dirname(os.path.dirname(os.path.abspath(__file__))), "migrations")
 
@@ -61,9 +66,18 @@ def _sqlite_engine(url) -> sa.Engine:
 
     @sa.event.listens_for(engine, "begin")
     def _on_begin(conn):
-        conn.exec_driver_sql("BEGIN IMMEDIATE")
+        if not conn.connection.dbapi_connection.in_transaction:  # not begun by begin() below
+            _BEGIN_IMMEDIATE.rowcount(conn)
 
     return engine
+
+
+def begin(conn: sa.Connection) -> None:
+    """Begin a transaction on the driver connection of ``conn``, as the engine would, without SQLAlchemy's
+    transaction (see :mod:`billing.db.pool`): SQLite ``BEGIN IMMEDIATE``; PostgreSQL's driver begins by itself
+    at the first statement."""
+    if conn.dialect.name == "sqlite":
+        _BEGIN_IMMEDIATE.rowcount(conn)
 
 
 def alembic_config(url: str | None = None):

@@ -81,6 +81,37 @@ def test_a_worker_keeps_its_connection_between_transactions(clock, pool):
     assert seen[0] is seen[1]
 
 
+_MARK = Prepared(sa.insert(FC).values(profile="demo", number=sa.bindparam("number"), first_call_ms=1))
+
+
+@pytest.mark.parametrize("fail", [False, True])
+def test_sqlalchemys_statements_and_prepared_ones_share_the_transaction(engine, fail):
+    """A thd that mixes prepared statements, SQLAlchemy's execute and a savepoint runs in one transaction:
+    everything is committed together, or (the thd raises) nothing is."""
+    pool = DBPool(engine, None, inline=True)
+
+    def thd(conn):
+        _MARK.rowcount(conn, number="+4930400")
+        _mark(conn, "+4930401")
+        with pytest.raises(sa.exc.IntegrityError), conn.begin_nested():
+            _MARK.rowcount(conn, number="+4930400")
+        _MARK.rowcount(conn, number="+4930402")
+        if fail:
+            raise ValueError("no")
+    try:
+        for _ in range(2):  # and the connection is ready for the next one
+            d = pool.transaction(thd)
+            if fail:
+                assert d.addErrback(lambda f: f.trap(ValueError)).result is ValueError
+                assert _first_callers(engine) == []
+            else:
+                fired(d)
+                assert _first_callers(engine) == ["+4930400", "+4930401", "+4930402"]
+                fired(pool.transaction(lambda conn: conn.execute(sa.delete(FC))))
+    finally:
+        pool.close()
+
+
 def test_close_finishes_the_queued_work_and_later_work_fails(engine, clock):
     """close() returns after what was queued has run and committed; work asked of a closed pool fails."""
     pool = DBPool(engine, clock, threads=2)
