@@ -34,6 +34,15 @@ class MemorySessionStore:
     rows: dict = field(default_factory=dict)
     ledger: list = field(default_factory=list)  # (profile, number, kind, amount_cents, ref, session_id)
     callbacks: list = field(default_factory=list)
+    #: the ledger's references, and what each session was debited net (so that long runs stay linear)
+    refs: set = field(default_factory=set)
+    debited: dict = field(default_factory=dict)
+
+    def _book(self, profile, number, kind, cents, ref, session_id):
+        self.ledger.append((profile, number, kind, cents, ref, session_id))
+        self.refs.add(ref)
+        if session_id is not None:
+            self.debited[session_id] = self.debited.get(session_id, 0) - cents
 
     def set_balance(self, profile, number, cents):
         self.balances[(profile, number)] = cents
@@ -41,7 +50,7 @@ class MemorySessionStore:
 
     def credit(self, profile, number, cents, ref):
         self.balances[(profile, number)] += cents
-        self.ledger.append((profile, number, "topup", cents, ref, None))
+        self._book(profile, number, "topup", cents, ref, None)
         self._notify(profile, number)
 
     def _notify(self, profile, number):
@@ -71,7 +80,7 @@ class MemorySessionStore:
         row = self.rows[request.session_id]
         key = (row.request.profile.name, row.request.number)
         ref = f"{request.session_id}:{request.seq}"
-        if any(entry[4] == ref for entry in self.ledger):
+        if ref in self.refs:
             return succeed(DebitOutcome(True, self.balances[key], "repeat"))
         if row.state != "open":
             return succeed(DebitOutcome(False, self.balances[key], "session settled"))
@@ -81,7 +90,7 @@ class MemorySessionStore:
         if self.balances[key] < request.amount_cents:
             return succeed(DebitOutcome(False, self.balances[key], "insufficient"))
         self.balances[key] -= request.amount_cents
-        self.ledger.append((*key, "call_debit", -request.amount_cents, ref, request.session_id))
+        self._book(*key, "call_debit", -request.amount_cents, ref, request.session_id)
         row.paid_s = request.paid_s
         row.lease_until_ms = request.lease_until_ms
         row.renewed_ms = request.now_ms
@@ -106,7 +115,7 @@ class MemorySessionStore:
         if row.settlement is not None:
             return succeed(row.settlement)
         key = (row.request.profile.name, row.request.number)
-        debited = -sum(e[3] for e in self.ledger if e[5] == request.session_id)
+        debited = self.debited.get(request.session_id, 0)
         if row.charging_started_ms is None:
             billed = 0
         else:
@@ -116,7 +125,7 @@ class MemorySessionStore:
         refund = debited - charge
         if refund:
             self.balances[key] += refund
-            self.ledger.append((*key, "call_refund", refund, f"{request.session_id}:refund", request.session_id))
+            self._book(*key, "call_refund", refund, f"{request.session_id}:refund", request.session_id)
         row.state = "settled"
         row.settlement = Settlement(request.session_id, row.request.call_id, key[0], key[1], charge, refund,
                                     billed, request.reason, request.settled_ms, self.balances[key])
@@ -148,7 +157,7 @@ class MemoryHarness:
     def topup_elsewhere(self, profile, number, cents, ref):
         """A top-up this node is not told of (another node, an operator's command)."""
         self.store.balances[(profile.name, number)] += cents
-        self.store.ledger.append((profile.name, number, "topup", cents, ref, None))
+        self.store._book(profile.name, number, "topup", cents, ref, None)
 
     def ledger_total(self, profile, number):
         return sum(e[3] for e in self.store.ledger if e[:2] == (profile.name, number))
