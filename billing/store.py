@@ -213,9 +213,10 @@ class Store:
     def add_call_record(self, record: CallRecord) -> Deferred:
         """Store a finished call; fires with the stored :class:`CallRecord` (with its id).
 
-        Records that arrive within a few milliseconds are written in one transaction
-        (:class:`billing.db.batch.RecordWriter`, :attr:`records`); a record that cannot be written is
-        logged in full and counted, and its Deferred fails.
+        Records are written in batches, one transaction for those that arrived since the store's
+        thread last had work (at most 50 ms later; :class:`billing.db.batch.RecordWriter`,
+        :attr:`records`); a record that cannot be written is logged in full and counted, and its
+        Deferred fails. :meth:`close` writes what is waiting.
         """
         return self.records.add(record)
 

@@ -15,11 +15,6 @@ _FIELDS = tuple(f.name for f in dataclasses.fields(CallRecord) if f.name != "id"
 _INSERT = Prepared(sa.insert(R).values({name: sa.bindparam(name) for name in _FIELDS}).returning(R.c.id))
 
 
-def add(conn, record: CallRecord) -> CallRecord:
-    """Store ``record``; the stored copy with its id."""
-    return add_many(conn, (record,))[0]
-
-
 def add_many(conn, records: tuple[CallRecord, ...]) -> list[CallRecord]:
     """Store ``records`` in the caller's transaction; the stored copies with their ids, in order."""
     return [dataclasses.replace(record, id=_INSERT.scalar(conn, **{name: getattr(record, name) for name in _FIELDS}))

@@ -148,13 +148,19 @@ class DBPool:
 def _end(conn: sa.Connection, *, commit: bool) -> None:
     """Commit or roll back the transaction of ``conn``: through SQLAlchemy if it took part, else the driver's."""
     if conn.in_transaction():
-        conn.commit() if commit else conn.rollback()
+        if commit:
+            conn.commit()
+        else:
+            conn.rollback()
         return
     if conn.invalidated:  # the connection died: the server ended the transaction with it
         return
     dbapi_conn = conn.connection.dbapi_connection
     try:
-        dbapi_conn.commit() if commit else dbapi_conn.rollback()
+        if commit:
+            dbapi_conn.commit()
+        else:
+            dbapi_conn.rollback()
     except conn.dialect.loaded_dbapi.Error as err:
         lost = conn.dialect.is_disconnect(err, dbapi_conn, None)
         if lost:

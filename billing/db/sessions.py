@@ -16,8 +16,8 @@ Money is never lost or created, whatever stops where:
   takes the money with reference ``<session>:<n>`` (source ``call``): a retried
   debit finds its ledger row and changes nothing (the ledger's UNIQUE
   (source, external_ref) refuses a second row whatever else happens); a debit
-  on a settled session changes nothing. The first debit also records when
-  charging started.
+  on a settled session changes nothing. Every debit carries the time charging
+  started; the first one records it (starting costs no transaction of its own).
 * Settling marks the row settled only if it is open, and in the same
   transaction refunds what the ledger says the session was debited beyond the
   charge (reference ``<session>:refund``). Two settlers (the node itself and a

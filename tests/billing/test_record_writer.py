@@ -124,8 +124,8 @@ def test_the_store_batches_on_its_threads_and_close_loses_nothing(store_url):
     assert [a.call_id for a in answers] == ["a", "b"] and all(a.id for a in answers)
     store.add_call_record(record("c")).addCallback(answers.append)
     store.account("demo", NUM).addCallback(answers.append)  # other work: "c" goes with it, the clock stands
-    clock.pump(lambda: len(answers) == 4)
-    assert answers[2].call_id == "c" and answers[3] is None
+    clock.pump(lambda: len(answers) == 4)  # in either order: on PostgreSQL two workers may take them
+    assert [a.call_id for a in answers[2:] if a is not None] == ["c"] and None in answers[2:]
     store.add_call_record(record("d"))
     store.close()
     check = Store.open(store_url, None, inline=True)
