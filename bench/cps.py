@@ -35,7 +35,7 @@ probes and 3 bisection steps (the full 5000-call probes take long on a shared
 machine).  Prints both, the ratios (ours / sippy), and writes
 ``bench/results/cps.json``.
 
-    .venv/bin/python bench/cps.py [--quick] [--calls 5000] [--only prepaid|sippy]
+    .venv/bin/python bench/cps.py [--quick] [--calls 5000] [--only prepaid|prepaid-announcing|sippy]...
 """
 
 from __future__ import annotations
