@@ -89,6 +89,9 @@ class CallManager:
         self.calls: dict[str, Call] = {}
         self._by_tx: dict[str, object] = {}
         self._by_dialog: dict[DialogId, object] = {}
+        #: per call, the (table, key) pairs its legs were entered under: a finished call's entries are
+        #: removed by these keys, not by a scan of every table (the tables hold every open call's legs)
+        self._keys_of: dict[Call, list[tuple[dict, object]]] = {}
         self.completed = 0
         #: the OPTIONS prober's hook (b2bua.probe): True when the event was one of its probes
         self.probe_events: Callable[[object], bool] = lambda event: False
@@ -209,7 +212,7 @@ class CallManager:
         leg.call = call
         leg.on_dialog = self._register_dialog
         self.calls[call_id] = call
-        self._by_tx[leg.tx_id] = leg
+        self._enter(self._by_tx, leg.tx_id, leg)
         call.start()
 
     def dial(self, agent: str, identity: CallerIdentity, offer: bytes, call: Call) -> SipOutboundLeg:
@@ -234,12 +237,16 @@ class CallManager:
             return leg
         leg.call = call
         leg.on_dialog = self._register_dialog
-        self._by_tx[leg.tx_id] = leg
+        self._enter(self._by_tx, leg.tx_id, leg)
         self.flush()
         return leg
 
     def _register_dialog(self, leg) -> None:
-        self._by_dialog[leg.dialog_id] = leg
+        self._enter(self._by_dialog, leg.dialog_id, leg)
+
+    def _enter(self, table: dict, key: object, leg) -> None:
+        table[key] = leg
+        self._keys_of.setdefault(leg.call, []).append((table, key))
 
     def _in_dialog_request(self, event: RequestReceived) -> None:
         now = self.reactor.seconds()
@@ -351,23 +358,31 @@ class CallManager:
             leg.call.abort("refresh_failed")
 
     def balance_changed(self, profile: str, number: str, balance_cents: int) -> None:
-        """The store's news (this node, other nodes, commands): calls of that account hear it."""
-        for call in tuple(self.calls.values()):
-            if (call.identity.number == number and call.route is not None
-                    and call.route.profile.name == profile):
-                call.balance_changed(balance_cents)
+        """The store's news (this node, other nodes, commands): calls of that account hear it.
+
+        Only a call with an open billing session has anything to do with it, so the calls are found
+        through billing's index of sessions by account, not by a walk over every open call.
+        """
+        if self.billing is None:
+            return
+        for observer in self.billing.observers_of(profile, number):
+            if isinstance(observer, Call) and self.calls.get(observer.call_id) is observer:
+                observer.balance_changed(balance_cents)
         self.flush()
 
     # -- bookkeeping -------------------------------------------------------------------
 
     def _call_done(self, call: Call) -> None:
-        self.calls.pop(call.call_id, None)
-        for table in (self._by_tx, self._by_dialog):
-            for key in [k for k, leg in table.items() if getattr(leg, "call", None) is call]:
-                leg = table.pop(key)
-                leg.stop_timers()
-                if leg.dialog_id is not None and leg.dialog_id in self.endpoint.dialogs and leg.ended:
-                    self.endpoint.end_dialog(leg.dialog_id)
+        if self.calls.get(call.call_id) is call:
+            del self.calls[call.call_id]
+        for table, key in self._keys_of.pop(call, ()):
+            leg = table.get(key)
+            if getattr(leg, "call", None) is not call:
+                continue        # entered again since (a key is unique per open leg; never another's)
+            del table[key]
+            leg.stop_timers()
+            if leg.dialog_id is not None and leg.dialog_id in self.endpoint.dialogs and leg.ended:
+                self.endpoint.end_dialog(leg.dialog_id)
         self.completed += 1
         self.on_call_done(call)
 

@@ -524,6 +524,10 @@ class CallBilling:
             if not peers:
                 del self._by_account[(session.profile_name, session.number)]
 
+    def observers_of(self, profile_name: str, number: str) -> tuple[SessionObserver, ...]:
+        """The observers (call controllers) of this node's unsettled sessions of that account."""
+        return tuple(session._observer for session in self._by_account.get((profile_name, number), ()))
+
     def _balance_changed(self, profile_name: str, number: str, balance_cents: int) -> None:
         for session in tuple(self._by_account.get((profile_name, number), ())):
             session.balance_changed(balance_cents)
