@@ -13,6 +13,7 @@ from dataclasses import dataclass, replace
 from typing import Iterable, Iterator
 
 from b2bua.sip.errors import SipParseError
+from b2bua.sip.textcache import cached_parser
 from b2bua.sip.uri import Params, Uri, format_host, parse_hostport, parse_uri, set_params as _set_params
 
 __all__ = [
@@ -324,7 +325,15 @@ class Via:
 
     @classmethod
     def parse(cls, text: str) -> "Via":
-        """Parse one via-parm (the text between commas). Raises SipParseError (400)."""
+        """Parse one via-parm (the text between commas). Raises SipParseError (400).
+
+        Values are kept per text (``textcache``): a request's Via read again in its
+        responses is not parsed again.
+        """
+        return _parse_via_cached(text, "Via")
+
+    @classmethod
+    def _parse(cls, text: str, what: str = "Via") -> "Via":
         m = _SENT_PROTOCOL_RE.match(text)
         if m is None:
             raise SipParseError("Bad Via header")
@@ -400,7 +409,15 @@ class NameAddr:
 
     @classmethod
     def parse(cls, text: str, what: str = "address") -> "NameAddr":
-        """Parse a name-addr or addr-spec with parameters. Raises SipParseError (400)."""
+        """Parse a name-addr or addr-spec with parameters. Raises SipParseError (400).
+
+        ``what`` names the header in error reasons. Values are kept per text
+        (``textcache``): a dialog's From, To and Contact are read once.
+        """
+        return _parse_name_addr_cached(text, what)
+
+    @classmethod
+    def _parse(cls, text: str, what: str) -> "NameAddr":
         text = text.strip()
         if text == "*":
             return cls(None, None, ())
@@ -488,7 +505,11 @@ class CSeq:
 
     @classmethod
     def parse(cls, text: str) -> "CSeq":
-        """Parse ``<number> <method>``. Raises SipParseError (400)."""
+        """Parse ``<number> <method>``. Raises SipParseError (400). Values are kept per text (``textcache``)."""
+        return _parse_cseq_cached(text, "CSeq")
+
+    @classmethod
+    def _parse(cls, text: str, what: str = "CSeq") -> "CSeq":
         parts = text.split()
         if len(parts) != 2:
             raise SipParseError("Bad CSeq header")
@@ -503,3 +524,8 @@ class CSeq:
     def __str__(self) -> str:
         return f"{self.seq} {self.method}"
 
+
+
+_parse_via_cached = cached_parser(Via._parse)
+_parse_name_addr_cached = cached_parser(NameAddr._parse)
+_parse_cseq_cached = cached_parser(CSeq._parse)

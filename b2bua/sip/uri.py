@@ -16,6 +16,7 @@ from dataclasses import dataclass, replace
 from urllib.parse import quote, unquote
 
 from b2bua.sip.errors import SipParseError
+from b2bua.sip.textcache import cached_parser
 
 __all__ = [
     "SipUri",
@@ -370,8 +371,14 @@ def parse_uri(text: str, what: str = "URI") -> Uri:
     """Parse a URI: ``SipUri`` for sip/sips, ``TelUri`` for tel, ``AbsoluteUri`` for any other scheme.
 
     ``what`` names the place of the URI in error reasons (``Request-URI``,
-    ``To``...). Raises SipParseError (400) when the text is not a URI.
+    ``To``...). Raises SipParseError (400) when the text is not a URI. The
+    values are frozen and kept per text (``textcache``): the same text gives
+    the same value back without reading it again.
     """
+    return _parse_uri_cached(text, what)
+
+
+def _parse_uri(text: str, what: str) -> Uri:
     scheme, sep, rest = text.partition(":")
     if not sep or not _SCHEME_RE.fullmatch(scheme):
         raise SipParseError(f"Bad {what}")
@@ -383,3 +390,6 @@ def parse_uri(text: str, what: str = "URI") -> Uri:
     if not _OPAQUE_RE.fullmatch(rest):
         raise SipParseError(f"Bad {what}")
     return AbsoluteUri(scheme, rest)
+
+
+_parse_uri_cached = cached_parser(_parse_uri)
