@@ -394,3 +394,20 @@ def test_settle_writes_the_charge_into_the_call_record(sql_h):
     result(session.settle(95_000, "hangup"))
     (stored,) = fired(h.db.calls("demo", NUMBER))
     assert (stored.billed_s, stored.charge_cents) == (120, 398)
+
+
+def test_observers_of_names_the_controllers_of_that_accounts_unsettled_sessions(h):
+    """``observers_of(profile, number)``: the controllers of this node's sessions of exactly that account,
+    none once settled (the call manager hands balance news to these, not to every open call)."""
+    h.give(DEMO, NUMBER, 1000)
+    h.give(PER_SECOND, NUMBER, 1000)
+    billing = make_billing(h)
+    first, c1 = open_session(h, billing, DEMO, call_id="c1")
+    _, c2 = open_session(h, billing, DEMO, call_id="c2")
+    _, other_profile = open_session(h, billing, PER_SECOND, call_id="c3")
+    assert set(billing.observers_of("demo", NUMBER)) == {c1, c2}
+    assert billing.observers_of("persec", NUMBER) == (other_profile,)
+    assert billing.observers_of("demo", "+4930999999") == ()
+    first.settle(int(h.clock.seconds() * 1000), "hangup")
+    h.flush()
+    assert billing.observers_of("demo", NUMBER) == (c2,)
