@@ -53,6 +53,8 @@ DNS (request targets must be IP literals), and authentication challenges.
 
 from __future__ import annotations
 
+import heapq
+import itertools
 import secrets
 from dataclasses import dataclass
 from typing import Callable, Collection, Iterable
@@ -190,6 +192,10 @@ class SipEndpoint:
         self.layer = TransactionLayer(self._outbox, timer_values=timer_values, new_tag=new_token)
         self.dialogs: dict[DialogId, Dialog] = {}
         self._retransmits: dict[tuple[DialogId, int], TwoXxRetransmission] = {}
+        # (deadline, seq, key, retransmission), pushed when one starts and after each firing; an entry
+        # whose retransmission is no longer the live one under its key (ACKed, dialog ended) is skipped.
+        self._retransmit_heap: list[tuple[float, int, tuple[DialogId, int], TwoXxRetransmission]] = []
+        self._retransmit_seq = itertools.count()
         self.dropped: dict[str, int] = {}
         self.last_error: Exception | None = None
 
@@ -203,11 +209,30 @@ class SipEndpoint:
         return out
 
     def next_deadline(self) -> float | None:
-        deadlines = [r.next_deadline() for r in self._retransmits.values()]
         layer = self.layer.next_deadline()
-        if layer is not None:
-            deadlines.append(layer)
-        return min(deadlines, default=None)
+        top = self._live_retransmit()
+        if top is None:
+            return layer
+        return top[0] if layer is None or top[0] < layer else layer
+
+    def _add_retransmit(self, key: tuple[DialogId, int], retransmit: TwoXxRetransmission) -> None:
+        self._retransmits[key] = retransmit
+        self._push_retransmit(key, retransmit)
+
+    def _push_retransmit(self, key: tuple[DialogId, int], retransmit: TwoXxRetransmission) -> None:
+        heapq.heappush(self._retransmit_heap,
+                       (retransmit.next_deadline(), next(self._retransmit_seq), key, retransmit))
+
+    def _live_retransmit(self):
+        """The heap entry of the live 2xx retransmission due first (stale entries dropped), or None."""
+        heap = self._retransmit_heap
+        retransmits = self._retransmits
+        while heap:
+            top = heap[0]
+            if retransmits.get(top[2]) is top[3]:
+                return top
+            heapq.heappop(heap)
+        return None
 
     def handle_timer(self, now: float) -> None:
         """Fire every timer due at ``now`` (transactions, then 2xx retransmissions).  Never raises."""
@@ -219,13 +244,17 @@ class SipEndpoint:
 
     def _handle_timer(self, now: float) -> None:
         self._upcalls(self.layer.handle_timer(now), now)
-        for key, retransmit in list(self._retransmits.items()):
+        while (top := self._live_retransmit()) is not None and top[0] <= now:
+            heapq.heappop(self._retransmit_heap)
+            key, retransmit = top[2], top[3]
             sends, gave_up = retransmit.fire(now)
             for _ in range(sends):
                 self._outbox.append(Outgoing(retransmit.data, retransmit.peer))
             if gave_up:
                 del self._retransmits[key]
                 self._events.append(AckNeverCame(retransmit.dialog_id))
+            else:
+                self._push_retransmit(key, retransmit)
 
     def transport_error(self, peer: Peer, now: float) -> None:
         """A stream to ``peer`` failed or closed: its transactions fail (§17.1.4).  Never raises."""
@@ -592,8 +621,8 @@ class SipEndpoint:
             dialog_id = dialog_id or DialogId(request.call_id or "", tx.to_tag, request.from_.tag or "")
             if dialog_id not in self.dialogs:
                 self.dialogs[dialog_id] = uas_dialog(request, tx.to_tag, tx.peer)
-            self._retransmits[(dialog_id, request.cseq.seq)] = TwoXxRetransmission(
-                dialog_id, request.cseq.seq, tx.response_bytes, tx.response_peer or tx.peer, now, self.timer_values)
+            self._add_retransmit((dialog_id, request.cseq.seq), TwoXxRetransmission(
+                dialog_id, request.cseq.seq, tx.response_bytes, tx.response_peer or tx.peer, now, self.timer_values))
         elif request.method == "BYE" and status >= 200 and tx.dialog_id is not None:
             self._end_dialog(tx.dialog_id, "bye received")
         return dialog_id

@@ -20,6 +20,7 @@ transaction and is the dialog layer's job.
 from __future__ import annotations
 
 import enum
+import functools
 import heapq
 import ipaddress
 import itertools
@@ -92,11 +93,25 @@ class Transaction:
 
 
 def is_ip_literal(host: str) -> bool:
+    """True for an IPv4 or IPv6 address (no brackets).
+
+    The answers for short hosts are kept (a call asks about the same few hosts,
+    and ``ipaddress`` costs tens of microseconds); a long one is never kept.
+    """
+    if len(host) <= 64:
+        return _is_ip_literal_cached(host)
+    return _is_ip_literal(host)
+
+
+def _is_ip_literal(host: str) -> bool:
     try:
         ipaddress.ip_address(host)
     except ValueError:
         return False
     return True
+
+
+_is_ip_literal_cached = functools.lru_cache(maxsize=1024)(_is_ip_literal)
 
 
 def stamp_via(request: SipRequest, source: Peer) -> SipRequest:
