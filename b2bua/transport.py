@@ -21,11 +21,12 @@ or a lost connection is reported with ``endpoint.transport_error``.
 
 from __future__ import annotations
 
+import errno
 import logging
 from dataclasses import dataclass
 from typing import Callable, Protocol as TypingProtocol
 
-from twisted.internet import protocol
+from twisted.internet import abstract, error, protocol, udp
 from twisted.protocols.policies import TimeoutMixin
 
 from b2bua.sip.errors import FramingError
@@ -56,6 +57,51 @@ class SipCore(TypingProtocol):
 
 def _family_key(host: str) -> str:
     return "ipv6" if ":" in host else "ipv4"
+
+
+_MAX_CHECKED_HOSTS = 1024
+
+
+class _DirectUdp:
+    """Datagrams written on a listening Twisted UDP port's socket, with what ``udp.Port.write`` adds kept.
+
+    ``Port.write`` checks on every send that the host is an address of the port's
+    family (no name resolution on the reactor thread); here that answer is kept per
+    host, and the socket's ``sendto`` is called with Twisted's error handling:
+    EINTR retried, ECONNREFUSED ignored, EMSGSIZE as ``MessageLengthError``, any
+    other OSError raised. A host that fails the check goes through ``Port.write``,
+    which raises as before.
+    """
+
+    def __init__(self, port: udp.Port, family: str) -> None:
+        self.port = port
+        self.sendto = port.socket.sendto
+        self.is_address = abstract.isIPv6Address if family == "ipv6" else abstract.isIPAddress
+        self.checked: dict[str, bool] = {}
+
+    def write(self, data: bytes, host: str, port_number: int) -> None:
+        ok = self.checked.get(host)
+        if ok is None:
+            ok = self.is_address(host)
+            if len(self.checked) >= _MAX_CHECKED_HOSTS:
+                self.checked.clear()
+            self.checked[host] = ok
+        if not ok:
+            self.port.write(data, (host, port_number))
+            return
+        while True:
+            try:
+                self.sendto(data, (host, port_number))
+                return
+            except OSError as se:
+                no = se.args[0]
+                if no == errno.EINTR:
+                    continue
+                if no == errno.EMSGSIZE:
+                    raise error.MessageLengthError("message too long") from None
+                if no == errno.ECONNREFUSED:
+                    return  # as Twisted: an ICMP error from an earlier datagram, nothing to do for this one
+                raise
 
 
 # ---- UDP ------------------------------------------------------------------------------------------
@@ -163,6 +209,7 @@ class SipTransports:
         self.tls_files = tls
         self._tls_client = None
         self._udp: dict[str, object] = {}          # address family -> listening UDP port
+        self._udp_direct: dict[str, _DirectUdp] = {}  # address family -> its real Twisted port's socket
         self._listeners: list[object] = []
         self._connections: dict[Peer, _SipStream] = {}
         self._pending: dict[Peer, list[bytes]] = {}
@@ -177,7 +224,10 @@ class SipTransports:
     def listen_udp(self, port: int, interface: str) -> int:
         # a SIP datagram may be up to 65,535 bytes (RFC 3261 §18.1.1); Twisted reads 8,192 unless told
         listening = self.reactor.listenUDP(port, _SipDatagram(self), interface=interface, maxPacketSize=MAX_DATAGRAM_BYTES)
-        self._udp.setdefault(_family_key(interface), listening)
+        family = _family_key(interface)
+        if self._udp.setdefault(family, listening) is listening and isinstance(listening, udp.Port) \
+                and listening._connectedAddr is None and getattr(listening, "socket", None) is not None:
+            self._udp_direct[family] = _DirectUdp(listening, family)
         self._listeners.append(listening)
         return listening.getHost().port
 
@@ -238,9 +288,16 @@ class SipTransports:
     def _arm(self) -> None:
         deadline = None if self._stopped else self.endpoint.next_deadline()
         timer = self._timer
-        if timer is not None and timer.active() and deadline is not None and abs(timer.getTime() - deadline) < 1e-9:
-            return  # already armed for this deadline: re-armed only when it moves, never stacked
         if timer is not None and timer.active():
+            if deadline is not None:
+                armed = timer.getTime()
+                if abs(armed - deadline) < 1e-9:
+                    return  # already armed for this deadline: re-armed only when it moves, never stacked
+                if deadline > armed:
+                    # Later: DelayedCall.reset only notes the delay (the reactor re-files the call when its
+                    # old time comes), cheaper than a cancel and a new call; sooner would search the heap.
+                    timer.reset(deadline - self.now())
+                    return
             timer.cancel()
         self._timer = None
         if deadline is not None:
@@ -253,11 +310,16 @@ class SipTransports:
             return
         self.sent += 1
         if peer.transport == "udp":
-            port = self._udp.get(_family_key(peer.host))
-            if port is None:
-                self._lost(peer, "no UDP socket for this address family")
-                return
+            family = _family_key(peer.host)
+            direct = self._udp_direct.get(family)
             try:
+                if direct is not None:
+                    direct.write(out.data, peer.host, peer.port)
+                    return
+                port = self._udp.get(family)
+                if port is None:
+                    self._lost(peer, "no UDP socket for this address family")
+                    return
                 port.write(out.data, (peer.host, peer.port))
             except Exception as exc:  # EMSGSIZE, unreachable network...
                 self._lost(peer, f"UDP send failed: {exc}")
