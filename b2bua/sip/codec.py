@@ -15,7 +15,7 @@ import re
 from typing import Iterable
 
 from b2bua.sip.errors import SipParseError
-from b2bua.sip.headers import Headers, NameAddr, header_key
+from b2bua.sip.headers import _KEY_CACHE, Headers, NameAddr, header_key
 from b2bua.sip.message import SIP_VERSION, SipRequest, SipResponse
 from b2bua.sip.uri import parse_uri
 
@@ -188,7 +188,11 @@ def serialise(msg: SipRequest | SipResponse) -> bytes:
     headers = msg.headers
     items = headers._items
     lengths = headers._lookup().get("content-length")
-    if lengths is not None and len(lengths) == 1 and lengths[0] == length:
+    if lengths is None:
+        # what we build has none: every line as held, then the one we owe
+        lines = [f"{name}: {value}" for name, value in items]
+        lines.append(f"Content-Length: {length}")
+    elif len(lengths) == 1 and lengths[0] == length:
         lines = [f"{name}: {value}" for name, value in items]
     else:
         lines = []
@@ -231,8 +235,9 @@ def make_response(request: SipRequest, status: int, reason: str | None = None, *
     ``headers`` (name, value) pairs. ``reason`` defaults to the standard phrase.
     """
     copied: list[tuple[str, str]] = []
+    keys = _KEY_CACHE
     for name, value in request.headers._items:
-        key = header_key(name)
+        key = keys.get(name) or header_key(name)
         if key == "via" or key == "from" or key == "call-id" or key == "cseq":
             copied.append((name, value))
         elif key == "to":

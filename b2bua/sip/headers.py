@@ -150,6 +150,9 @@ def _split_top_level(text: str, sep: str, angles: bool) -> list[str]:
 
 def split_commas(value: str) -> list[str]:
     """Split a list header value on commas outside quoted strings and ``<...>``; drops empty elements."""
+    if "," not in value:
+        value = value.strip()
+        return [value] if value else []
     if '"' not in value and "<" not in value:
         parts = value.split(",")
     else:
@@ -227,21 +230,41 @@ class Headers:
             self._index = index
         return index
 
+    def _lines(self, name: str) -> list[str] | None:
+        """The values of the lines named ``name``, or None.
+
+        The core asks by lookup key (``call-id``, ``via``), which is its own key:
+        the index answers at once and ``header_key`` is needed only for another
+        spelling (``Call-ID``, ``v``) or an absent header.
+        """
+        index = self._index
+        if index is None:
+            index = self._lookup()
+        found = index.get(name)
+        if found is None:
+            key = _KEY_CACHE.get(name) or header_key(name)
+            if key != name:
+                found = index.get(key)
+        return found
+
     def get(self, name: str, default: str | None = None) -> str | None:
         """The value of the first line named ``name``, or ``default``."""
-        found = self._lookup().get(header_key(name))
+        found = self._lines(name)
         return found[0] if found else default
 
     def get_lines(self, name: str) -> list[str]:
         """The value of every line named ``name``, one per line, not split."""
-        return list(self._lookup().get(header_key(name), ()))
+        return list(self._lines(name) or ())
 
     def get_all(self, name: str) -> list[str]:
         """Every value of ``name``: lines split on top-level commas for list headers, whole otherwise."""
-        key = header_key(name)
-        lines = self._lookup().get(key, ())
-        if key not in LIST_HEADERS:
+        lines = self._lines(name)
+        if not lines:
+            return []
+        if (_KEY_CACHE.get(name) or header_key(name)) not in LIST_HEADERS:
             return list(lines)
+        if len(lines) == 1:
+            return split_commas(lines[0])
         out: list[str] = []
         for line in lines:
             out.extend(split_commas(line))
@@ -249,10 +272,10 @@ class Headers:
 
     def count(self, name: str) -> int:
         """How many lines are named ``name``."""
-        return len(self._lookup().get(header_key(name), ()))
+        return len(self._lines(name) or ())
 
     def __contains__(self, name: object) -> bool:
-        return isinstance(name, str) and header_key(name) in self._lookup()
+        return isinstance(name, str) and self._lines(name) is not None
 
     def items(self) -> tuple[tuple[str, str], ...]:
         """All lines as (name, value), in order."""

@@ -10,7 +10,6 @@ from __future__ import annotations
 
 import dataclasses
 from dataclasses import dataclass
-from functools import cached_property
 
 from b2bua.sip.errors import SipParseError
 from b2bua.sip.headers import CSeq, Headers, NameAddr, Via, header_key
@@ -19,6 +18,31 @@ from b2bua.sip.uri import Uri
 __all__ = ["SipRequest", "SipResponse", "SipMessage"]
 
 SIP_VERSION = "SIP/2.0"
+
+
+class cached_property:  # noqa: N801 - named like the functools one it stands in for
+    """``functools.cached_property`` without its lock (Python 3.11 takes an RLock on every first read).
+
+    A non-data descriptor: the first read computes the value and stores it in the
+    instance ``__dict__`` (a frozen dataclass is not asked), later reads find it
+    there without calling the descriptor. An exception is not stored: the next
+    read raises again. Messages are read on the reactor thread only.
+    """
+
+    def __init__(self, func) -> None:
+        self.func = func
+        self.attrname: str | None = None
+        self.__doc__ = func.__doc__
+
+    def __set_name__(self, owner, name: str) -> None:
+        self.attrname = name
+
+    def __get__(self, instance, owner=None):
+        if instance is None:
+            return self
+        value = self.func(instance)
+        instance.__dict__[self.attrname] = value
+        return value
 
 
 class _MessageViews:

@@ -228,6 +228,11 @@ STATE_TIMERS: dict[Kind, dict[State, frozenset[Timer]]] = {
 
 del S, I, A
 
+# What each action does to timers, worked out once (the property reads the name each time).
+_TIMER_OF: dict[Action, Timer | None] = {action: action.timer for action in Action}
+_RESTARTS = frozenset(action for action in Action if action.name.startswith("RESTART_"))
+_NO_TIMERS: frozenset[Timer] = frozenset()
+
 
 def response_input(status: int, *, from_tu: bool) -> Input:
     """Classify a status code as the tables' input (1xx, 2xx, 300-699)."""
@@ -302,16 +307,17 @@ class TransactionMachine:
 
     def _apply(self, step: Step, now: float) -> list[Action]:
         self.state = step.next_state
-        alive = STATE_TIMERS[self.kind].get(self.state, frozenset())
-        for timer in [t for t in self.deadlines if t not in alive]:
-            del self.deadlines[timer]
+        if self.deadlines:
+            alive = STATE_TIMERS[self.kind].get(self.state, _NO_TIMERS)
+            for timer in [t for t in self.deadlines if t not in alive]:
+                del self.deadlines[timer]
         out: list[Action] = []
         fire_now: list[Timer] = []
         for action in step.actions:
-            timer = action.timer
+            timer = _TIMER_OF[action]
             if timer is None:
                 out.append(action)
-            elif action.name.startswith("RESTART_"):
+            elif action in _RESTARTS:
                 interval = self.timer_values.next_interval(
                     timer, self.intervals[timer], proceeding=self.state is State.PROCEEDING)
                 self.intervals[timer] = interval
