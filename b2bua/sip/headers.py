@@ -211,9 +211,15 @@ class Headers:
 
     def __init__(self, items: Iterable[tuple[str, str]] = ()) -> None:
         self._items: tuple[tuple[str, str], ...] = tuple(items)
-        self._index: dict[str, list[str]] | None = None
+        self._index: dict[str, tuple[str, ...]] | None = None
 
-    def _lookup(self) -> dict[str, list[str]]:
+    def _lookup(self) -> dict[str, tuple[str, ...]]:
+        """Lookup key -> the values of its lines, in order.
+
+        Tuples, not lists: a dict of str and tuples of str is left alone by the
+        garbage collector once it has looked at it, and a message lives as long
+        as its transaction (32 s after the answer on UDP).
+        """
         index = self._index
         if index is None:
             index = {}
@@ -223,14 +229,11 @@ class Headers:
                 if key is None:
                     key = header_key(name)
                 found = index.get(key)
-                if found is None:
-                    index[key] = [value]
-                else:
-                    found.append(value)
+                index[key] = (value,) if found is None else found + (value,)
             self._index = index
         return index
 
-    def _lines(self, name: str) -> list[str] | None:
+    def _lines(self, name: str) -> tuple[str, ...] | None:
         """The values of the lines named ``name``, or None.
 
         The core asks by lookup key (``call-id``, ``via``), which is its own key:
@@ -335,7 +338,7 @@ class Headers:
         return Headers(line for line in self._items if header_key(line[0]) not in keys)
 
 
-@dataclass(frozen=True)
+@dataclass(frozen=True, slots=True)
 class Via:
     """One Via entry: ``protocol`` (``SIP/2.0``), ``transport`` (upper case), ``host``
     (IPv6 without brackets), ``port`` or None, ``params`` (ordered, names lower case)."""
@@ -417,7 +420,7 @@ class Via:
         return f"{self.protocol}/{self.transport} {self.sent_by}{format_params(self.params)}"
 
 
-@dataclass(frozen=True)
+@dataclass(frozen=True, slots=True)
 class NameAddr:
     """A name-addr or addr-spec with header parameters: From, To, Contact, Route,
     Record-Route, P-Asserted-Identity, Refer-To.
@@ -519,7 +522,7 @@ class NameAddr:
         return f"<{self.uri}>{params}"
 
 
-@dataclass(frozen=True)
+@dataclass(frozen=True, slots=True)
 class CSeq:
     """The CSeq header: ``seq`` (0 .. 2**31-1) and ``method``."""
 

@@ -5,7 +5,7 @@ from __future__ import annotations
 from dataclasses import dataclass
 
 
-@dataclass(frozen=True)
+@dataclass(frozen=True, slots=True)
 class Peer:
     """A remote SIP address as a transport sees it.
 
@@ -23,7 +23,7 @@ class Peer:
         return self.transport != "udp"
 
 
-@dataclass(frozen=True)
+@dataclass(frozen=True, slots=True)
 class Outgoing:
     """Bytes the core wants sent to ``peer``; the transport opens or reuses a connection for streams."""
 
