@@ -131,6 +131,11 @@ class Leg:
         self.last_rx_count = 0
         self.last_rx_at = 0.0
         self.silence_reported = False
+        # silence fill of our stream towards this leg (the relay's timer): while filling, the stream's
+        # packets_relayed + packets_own after the last silence frame; -1 when not filling
+        self.fill_mark = -1
+        self.seen_count = -1               # that sum at the last idle scan
+        self.idle_scans = 0                # scans in a row that saw it unchanged
 
     # -- configuration ---------------------------------------------------------------
 
@@ -432,9 +437,7 @@ class Relay:
         self._reading = False
         self._ticker: LoopingCall | None = None
         self._ticks = 0
-        self._filling: dict[OutgoingStream, tuple[int, int]] = {}
-        self._last_seen: dict[OutgoingStream, int] = {}
-        self._idle_since: dict[OutgoingStream, int] = {}
+        self._filling: list[Leg] = []      # legs whose stream gets silence every tick (Leg.fill_mark >= 0)
         self._closed_totals = [0, 0, 0]   # relayed, dropped, stray of closed sessions
         self._rtcp_sent = 0
         self._silence_sent = 0
@@ -477,14 +480,14 @@ class Relay:
             leg.close()
             if leg.local_port:
                 self.ports.give_back(leg.local_port)
-            for d in (self._filling, self._last_seen, self._idle_since):
-                d.pop(leg.out, None)
+            # (a leg being filled leaves self._filling at the next tick: its stream has no sender now)
         t = self._closed_totals
         t[0] += session.packets_relayed
         t[1] += session.packets_dropped
         t[2] += session.packets_stray
         self.sessions.discard(session)
         if not self.sessions:
+            self._filling = []
             if self._ticker is not None:
                 self._ticker.stop()
                 self._ticker = None
@@ -512,36 +515,56 @@ class Relay:
     def _tick(self, count: int = 1) -> None:
         before = self._ticks
         self._ticks += count
-        filling = self._filling
-        for stream, (relayed, own) in list(filling.items()):
-            if stream.packets_relayed != relayed or stream.packets_own != own or stream._send is None:
-                del filling[stream]          # relayed audio (or the player) took over
-                continue
-            stream.send_silence()
-            self._silence_sent += 1
-            filling[stream] = (relayed, own + 1)
+        if self._filling:
+            self._fill(self.clock.seconds())
         if self._ticks // SCAN_EVERY_TICKS != before // SCAN_EVERY_TICKS:
             self._scan_idle()
         if self._ticks // SLOW_EVERY_TICKS != before // SLOW_EVERY_TICKS:
             self._slow(self.clock.seconds())
 
+    def _fill(self, now: float) -> None:
+        """One silence frame on each stream being filled; a stream that sent anything else since the
+        last tick (relayed audio, the player), or lost its sender, leaves the fill.
+
+        The hot part of a call's media when the peers send no RTP: one frame per stream per tick, so
+        per frame only the stream's numbering, one ``pack_into`` and the leg's ``sendto`` (the leg's
+        socket, to its latched or signalled address: what :meth:`Leg.send_rtp` does, the stream's
+        sender being that leg's)."""
+        keep: list[Leg] = []
+        for leg in self._filling:
+            out = leg.out
+            mark = leg.fill_mark
+            if out.packets_relayed + out.packets_own != mark or out._send is None:
+                leg.fill_mark = -1           # relayed audio (or the player) took over
+                continue
+            try:
+                leg._sendto(out.silence_datagram(now), leg.dest)
+            except OSError:
+                leg.dropped += 1
+            leg.fill_mark = mark + 1
+            keep.append(leg)
+        self._silence_sent += len(keep)
+        self._filling = keep
+
     def _scan_idle(self) -> None:
         """Streams on which nothing went out since the last scans start getting silence."""
         need = max(1, self.fill_after_ms // (TICK_MS * SCAN_EVERY_TICKS))
+        filling = self._filling
         for session in self.sessions:
-            for stream in (session.a_out, session.b_out):
-                if stream._send is None or stream in self._filling:
+            for leg in (session.leg_a, session.leg_b):
+                out = leg.out
+                if out._send is None or leg.fill_mark >= 0:
                     continue
-                count = stream.packets_relayed + stream.packets_own
-                if self._last_seen.get(stream) == count:
-                    idle = self._idle_since.get(stream, 0) + 1
-                    self._idle_since[stream] = idle
-                    if idle >= need:
-                        self._filling[stream] = (stream.packets_relayed, stream.packets_own)
-                        self._idle_since[stream] = 0
+                count = out.packets_relayed + out.packets_own
+                if leg.seen_count == count:
+                    leg.idle_scans += 1
+                    if leg.idle_scans >= need:
+                        leg.fill_mark = count
+                        filling.append(leg)
+                        leg.idle_scans = 0
                 else:
-                    self._last_seen[stream] = count
-                    self._idle_since[stream] = 0
+                    leg.seen_count = count
+                    leg.idle_scans = 0
 
     def _slow(self, now: float) -> None:
         """Once a second: silence timeouts, and RTCP for a fifth of the sessions."""

@@ -13,7 +13,7 @@ from __future__ import annotations
 from typing import Callable
 
 from .g711 import SILENCE, alaw_to_ulaw, ulaw_to_alaw
-from .rtp import RTP_HEADER, RTP_HEADER_LEN, SAMPLES_PER_FRAME, StreamNumbering, payload_offsets
+from .rtp import OWN_PAUSE_S, RTP_HEADER, RTP_HEADER_LEN, SAMPLES_PER_FRAME, StreamNumbering, payload_offsets
 
 CODEC_PAYLOAD_TYPES = {"PCMU": 0, "PCMA": 8}
 # The G.711 code of a zero sample per codec (0xD5 / 0xFF).
@@ -61,6 +61,8 @@ class OutgoingStream:
         self.packets_muted = 0
         self.packets_unsent = 0
         self.octets_sent = 0
+        self._silence: bytearray = bytearray(RTP_HEADER_LEN + FRAME_BYTES)   # header packed per frame
+        self._silence_codec: str | None = None
         self._update()
 
     # -- the player's interface ------------------------------------------------
@@ -116,6 +118,9 @@ class OutgoingStream:
     def _update(self) -> None:
         self._table = TRANSCODE.get((self.source_codec, self.codec))
         self._plain = self._table is None and self._filter is None
+        if self._silence_codec != self.codec:
+            self._silence[RTP_HEADER_LEN:] = bytes((SILENCE_BYTE[self.codec],)) * FRAME_BYTES
+            self._silence_codec = self.codec
 
     def _emit(self, datagram: bytes | bytearray) -> None:
         send = self._send
@@ -190,7 +195,35 @@ class OutgoingStream:
 
     def send_silence(self) -> None:
         """One 20 ms frame of silence as our own audio (keeps media flowing while the other side is quiet)."""
-        self.send_own_audio(self.silence_frame)
+        send = self._send
+        if send is None:
+            self.send_own_audio(self.silence_frame)     # numbered, counted as unsent
+            return
+        send(bytes(self.silence_datagram(self._clock())))
+
+    def silence_datagram(self, now: float) -> bytearray:
+        """The next 20 ms silence frame as a finished datagram, numbered and counted as our own audio sent.
+
+        The relay's fill path (once per stream per tick while filling): the header is packed into a
+        buffer that holds the silence payload already, so a frame costs one ``pack_into`` and no
+        allocation.  The buffer is reused by the next call: the caller sends it at once (``sendto``
+        copies it) and keeps no reference.  Numbered exactly as :meth:`send_own_audio` numbers a
+        frame at ``now`` (the common case, own audio running on within a talkspurt, inlined).
+        """
+        n = self.numbering
+        if n.relaying or not n.started or now - n.last_own_at > OWN_PAUSE_S:
+            seq, ts, marker = n.own(now)
+            pt = self.payload_type | 0x80 if marker else self.payload_type
+        else:
+            seq = n.seq = (n.seq + 1) & 0xFFFF
+            ts = n.ts = (n.ts + SAMPLES_PER_FRAME) & 0xFFFFFFFF
+            n.last_own_at = n.last_sent_ts_at = now
+            pt = self.payload_type
+        buf = self._silence
+        _pack_into(buf, 0, 0x80, pt, seq, ts, n.ssrc)
+        self.packets_own += 1
+        self.octets_sent += FRAME_BYTES
+        return buf
 
     @property
     def silence_frame(self) -> bytes:

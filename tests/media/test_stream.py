@@ -7,6 +7,7 @@ import struct
 from twisted.internet.task import Clock
 
 from media.rtp import build_rtp, build_telephone_event, parse_rtp
+from media.rtp import StreamNumbering
 from media.stream import ALAW_TO_ULAW, OutgoingStream
 
 
@@ -119,3 +120,50 @@ def test_silence_frame_per_codec():
     s.configure("PCMU", 0, None, "PCMU")
     s.send_silence()
     assert parse_rtp(sent[0]).payload == b"\xff" * 160
+
+
+def test_silence_datagram_is_numbered_and_counted_like_own_audio():
+    """The relay's fill path gives, frame for frame, the datagram send_own_audio would send with the
+    silence payload: first frame, a talkspurt running on, after relayed audio, after a pause (markers
+    and timestamps by the clock), and counts it as own audio sent."""
+    clock = Clock()
+    sent: list[bytes] = []
+    ref_sent: list[bytes] = []
+    s = OutgoingStream(clock.seconds, sent.append, ssrc=0x5EED)
+    ref = OutgoingStream(clock.seconds, ref_sent.append, ssrc=0x5EED)
+    s.numbering = StreamNumbering(ssrc=0x5EED, seq=65534, ts=2**32 - 200)   # both wrap on the way
+    ref.numbering = StreamNumbering(ssrc=0x5EED, seq=65534, ts=2**32 - 200)
+    events = ["own"] * 3 + ["relay"] * 2 + ["own"] * 2 + ["pause"] + ["own"] * 2
+    seq = 100
+    for what in events:
+        if what == "relay":
+            for stream in (s, ref):
+                stream.relay_audio(build_rtp(8, seq, 160 * seq, 0xBAD, b"\x01" * 160), clock.seconds())
+            seq += 1
+        elif what == "pause":
+            clock.advance(0.5)
+            continue
+        else:
+            sent.append(bytes(s.silence_datagram(clock.seconds())))
+            ref.send_own_audio(b"\xd5" * 160)
+        clock.advance(0.02)
+    assert sent == ref_sent and len(sent) == 9
+    assert [parse_rtp(d).marker for d in sent] == [True, False, False, True, False, True, False, True,
+                                                    False]
+    assert (s.packets_own, s.octets_sent) == (ref.packets_own, ref.octets_sent) == (7, 9 * 160)
+
+
+def test_silence_datagram_follows_the_codec():
+    """After the leg switches to PCMU the fill frames carry mu-law silence and payload type 0."""
+    s, clock, sent = make()
+    s.configure("PCMU", 0, None, "PCMA")
+    p = parse_rtp(bytes(s.silence_datagram(clock.seconds())))
+    assert p.payload == b"\xff" * 160 and p.payload_type == 0
+
+
+def test_send_silence_without_a_sender_counts_the_frame_unsent():
+    """A stream with nowhere to send still numbers the silence frame and counts it as unsent."""
+    clock = Clock()
+    s = OutgoingStream(clock.seconds, None, ssrc=1)
+    s.send_silence()
+    assert (s.packets_own, s.packets_unsent, s.octets_sent) == (1, 1, 0)
