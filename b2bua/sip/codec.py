@@ -187,7 +187,13 @@ def serialise(msg: SipRequest | SipResponse) -> bytes:
     length = str(len(body))
     headers = msg.headers
     items = headers._items
-    lengths = headers._lookup().get("content-length")
+    index = headers._index
+    if index is not None:
+        lengths = index.get("content-length")
+    else:  # a message we built: a look at the names, not the whole index, which nobody may ask for
+        keys = _KEY_CACHE
+        lengths = tuple(value for name, value in items
+                        if (keys.get(name) or header_key(name)) == "content-length") or None
     if lengths is None:
         # what we build has none: every line as held, then the one we owe
         lines = [f"{name}: {value}" for name, value in items]

@@ -66,8 +66,11 @@ class _MessageViews:
 
     @cached_property
     def vias(self) -> list[Via]:
-        """Every Via entry, topmost first. Raises SipParseError when one is bad."""
-        return [Via.parse(v) for v in self.headers.get_all("via")]
+        """Every Via entry, topmost first (the first is ``top_via``). Raises SipParseError when one is bad."""
+        values = self.headers.get_all("via")
+        if not values:
+            return []
+        return [self.top_via] + [Via.parse(v) for v in values[1:]]
 
     @cached_property
     def top_via(self) -> Via:
@@ -136,6 +139,20 @@ class _MessageViews:
         """A copy with the given fields changed (``headers=``, ``body=``...)."""
         return dataclasses.replace(self, **changes)
 
+    def with_top_via(self, headers: Headers, top_via: Via):
+        """A copy with ``headers``, which differ from this message's in the top Via only, now ``top_via``.
+
+        The views already read (From, To, CSeq, Contact...) are handed on, not read
+        again, and the new top Via is known without parsing the text written for it.
+        """
+        copy = dataclasses.replace(self, headers=headers)
+        views = copy.__dict__
+        for name, value in self.__dict__.items():
+            if name in _HEADER_VIEWS and name not in ("vias", "top_via"):
+                views[name] = value
+        views["top_via"] = top_via
+        return copy
+
     def with_header(self, name: str, value: str, *, first: bool = False):
         """A copy with one more header line (before the others of its name when ``first``)."""
         return dataclasses.replace(self, headers=self.headers.with_added(name, value, first=first))
@@ -160,6 +177,9 @@ class _MessageViews:
         if content_type is not None:
             headers = headers.with_replaced("Content-Type", content_type)
         return dataclasses.replace(self, headers=headers, body=body)
+
+
+_HEADER_VIEWS = frozenset(name for name, value in vars(_MessageViews).items() if isinstance(value, cached_property))
 
 
 @dataclass(frozen=True)

@@ -123,7 +123,7 @@ def stamp_via(request: SipRequest, source: Peer) -> SipRequest:
         new = via.with_params(received=source.host)
     else:
         return request
-    return request.replace(headers=replace_top_via(request.headers, new))
+    return request.with_top_via(replace_top_via(request.headers, new), new)
 
 
 def replace_top_via(headers: Headers, via: Via) -> Headers:
