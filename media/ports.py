@@ -10,6 +10,7 @@ the one reader the reactor sees for all of them.
 
 from __future__ import annotations
 
+import _socket
 import logging
 import select
 import socket
@@ -65,15 +66,24 @@ class PortRange:
         return len(self._used)
 
 
+#: Where the kernel can open a socket non-blocking (Linux), one system call per socket less.
+_SOCK_NONBLOCK = getattr(socket, "SOCK_NONBLOCK", 0)
+
+
 def bind_pair(address: str, port: int) -> tuple[socket.socket, socket.socket]:
-    """Non-blocking UDP sockets bound to ``port`` and ``port + 1`` on ``address``; OSError when either is taken."""
+    """Non-blocking UDP sockets bound to ``port`` and ``port + 1`` on ``address``; OSError when either is taken.
+
+    Four per call, opened and closed with the call: they are the C socket objects (``_socket.socket``,
+    what ``socket.socket`` wraps for files and context managers the relay does not use), made
+    non-blocking when opened where the kernel can."""
     family = socket.AF_INET6 if ":" in address else socket.AF_INET
     socks: list[socket.socket] = []
     try:
         for p in (port, port + 1):
-            sock = socket.socket(family, socket.SOCK_DGRAM)
+            sock = _socket.socket(family, socket.SOCK_DGRAM | _SOCK_NONBLOCK)
             socks.append(sock)
-            sock.setblocking(False)
+            if not _SOCK_NONBLOCK:
+                sock.setblocking(False)
             sock.bind((address, p))
     except OSError:
         for sock in socks:
@@ -105,6 +115,12 @@ class SocketPoller:
         fd = sock.fileno()
         if self._handlers.pop(fd, None) is not None:
             self._epoll.unregister(fd)
+
+    def close_socket(self, sock: socket.socket) -> None:
+        """Forget ``sock`` and close it: closing its (never duplicated) descriptor takes it out of the
+        epoll set, so no ``epoll_ctl`` is needed."""
+        self._handlers.pop(sock.fileno(), None)
+        sock.close()
 
     def fileno(self) -> int:
         return self._epoll.fileno()

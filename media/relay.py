@@ -306,8 +306,7 @@ class Leg:
 
     def close(self) -> None:
         for sock in self._socks:
-            self._poller.remove(sock)
-            sock.close()
+            self._poller.close_socket(sock)
         self._socks = []
         self.out.set_sender(None)
         self._sendto = self._rtcp_sendto = _nowhere

@@ -4,7 +4,10 @@ from __future__ import annotations
 
 import pytest
 
-from media.ports import PortRange, PortsExhausted
+import select
+import socket
+
+from media.ports import PortRange, PortsExhausted, SocketPoller, bind_pair
 
 
 def test_pairs_are_even_and_inside_the_range():
@@ -31,3 +34,31 @@ def test_ranges_without_a_pair_are_refused(lo, hi):
     """A range that holds no even/odd pair is a ValueError at start, not a failure on the first call."""
     with pytest.raises(ValueError):
         PortRange(lo, hi)
+
+
+def test_a_closed_socket_leaves_the_poller_and_its_descriptor_can_be_read_again():
+    """close_socket closes without epoll_ctl: the kernel drops the closed descriptor from the epoll set,
+    so the next socket on the same descriptor number registers and is read (not a stale entry, not an
+    EEXIST), and the closed one is never handled again."""
+    poller = SocketPoller()
+    try:
+        got: list[tuple[str, bytes]] = []
+        old_a, old_b = bind_pair("127.0.0.1", 0)
+        fd = old_a.fileno()
+        poller.add(old_a, lambda data, addr: got.append(("old", data)))
+        poller.close_socket(old_a)
+        old_b.close()
+        new_a, new_b = bind_pair("127.0.0.1", 0)
+        assert new_a.fileno() == fd                 # the descriptor number is reused
+        poller.add(new_a, lambda data, addr: got.append(("new", data)))
+        sender = socket.socket(socket.AF_INET, socket.SOCK_DGRAM)
+        sender.sendto(b"x" * 12, new_a.getsockname())
+        select.select([poller], [], [], 2)
+        poller.doRead()
+        assert got == [("new", b"x" * 12)]
+        with pytest.raises(BlockingIOError):         # opened non-blocking
+            new_b.recvfrom(2048)
+        for s in (new_a, new_b, sender):
+            s.close()
+    finally:
+        poller.connectionLost(None)
