@@ -35,9 +35,9 @@ from media.library import PromptError, PromptLibrary
 from media.player import MIX, REPLACE, Player
 from media.ports import PortsExhausted
 from media.relay import MediaSession, Relay
-from media.sdp import (AUDIO_CODECS, TELEPHONE_EVENT, AudioOffer, LocalSdp, Negotiated, SdpError,
-                       SessionDescription, accept_answer, answer_direction, answer_offer, audio_offer, make_offer,
-                       parse_sdp, write_sdp)
+from media.sdp import (AUDIO_CODECS, AudioOffer, LocalSdp, Negotiated, SdpError, SessionDescription,
+                       accept_answer, answer_direction, answer_offer, audio_offer, check_offer, make_offer,
+                       offered_codecs, parse_sdp, write_sdp)
 from media.tones import warning_tone
 
 from .call import Announcement, Say
@@ -192,17 +192,7 @@ def _parse(body: bytes) -> SessionDescription:
 
 def _offered(sd: SessionDescription, index: int) -> tuple[tuple[str, ...], bool]:
     """The codecs we relay that media section ``index`` lists (its order), and whether it has telephone-event."""
-    m = sd.media[index]
-    rtpmap = m.rtpmap()
-    codecs: list[str] = []
-    events = False
-    for fmt in m.formats:
-        name, rate = rtpmap.get(int(fmt), ("", 0)) if fmt.isdigit() else ("", 0)
-        if name.upper() in AUDIO_CODECS and rate == 8000 and name.upper() not in codecs:
-            codecs.append(name.upper())
-        elif name.lower() == TELEPHONE_EVENT and rate == 8000:
-            events = True
-    return tuple(codecs), events
+    return offered_codecs(sd.media[index])
 
 
 class RelayCallMedia:
@@ -259,7 +249,7 @@ class RelayCallMedia:
         if offer is None:
             return
         try:
-            answer_offer(_parse(offer), LocalSdp(self.local_a.address, self.local_a.port))
+            check_offer(_parse(offer))
         except SdpError as exc:
             raise MediaRefused(exc.status, str(exc)) from None
 

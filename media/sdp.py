@@ -30,6 +30,7 @@ DIRECTIONS = ("sendrecv", "sendonly", "recvonly", "inactive")
 # The direction an answer takes for each offered direction (RFC 3264 section 6.1).
 ANSWER_DIRECTION = {"sendrecv": "sendrecv", "sendonly": "recvonly", "recvonly": "sendonly", "inactive": "inactive"}
 RTP_PROFILES = ("RTP/AVP", "RTP/AVPF")
+NO_AUDIO = "no audio stream with PCMA or PCMU over RTP/AVP in the offer"
 
 
 class SdpError(ValueError):
@@ -351,8 +352,23 @@ def peer_direction(sd: SessionDescription, m: Media) -> str:
     return direction
 
 
-def _codecs_of(m: Media) -> tuple[list[tuple[str, int]], int | None]:
-    """The audio codecs we relay that ``m`` lists, in its order, and its telephone-event type."""
+def _codecs_of(m: Media) -> tuple[tuple[tuple[str, int], ...], int | None]:
+    """The audio codecs we relay that ``m`` lists, in its order, and its telephone-event type.
+
+    Asked several times per offer/answer of the same (immutable) section, and a peer's SDP is the
+    same parsed object call after call (:func:`parse_sdp` keeps it): the answer is kept on the
+    section itself (a frozen dataclass's ``__dict__``, outside its fields: equality, hash and repr
+    do not see it).  A section whose rtpmap does not parse raises each time."""
+    try:
+        return m.__dict__["_relay_codecs"]
+    except KeyError:
+        pass
+    found = _read_codecs(m)
+    m.__dict__["_relay_codecs"] = found
+    return found
+
+
+def _read_codecs(m: Media) -> tuple[tuple[tuple[str, int], ...], int | None]:
     audio: list[tuple[str, int]] = []
     event = None
     rtpmap = m.rtpmap()
@@ -365,7 +381,13 @@ def _codecs_of(m: Media) -> tuple[list[tuple[str, int]], int | None]:
             audio.append((name.upper(), pt))
         elif name.lower() == TELEPHONE_EVENT and rate == 8000 and event is None:
             event = pt
-    return audio, event
+    return tuple(audio), event
+
+
+def offered_codecs(m: Media) -> tuple[tuple[str, ...], bool]:
+    """The codec names we relay that ``m`` lists (its order, each once), and whether it has telephone-event."""
+    audio, event = _codecs_of(m)
+    return tuple(dict.fromkeys(name for name, _ in audio)), event is not None
 
 
 def _event_fmtp(m: Media, event_pt: int | None) -> str:
@@ -388,20 +410,31 @@ def _rejected(m: Media) -> Media:
     return Media(m.media, 0, m.proto, m.formats)
 
 
-def _audio(port: int, proto: str, codecs: list[tuple[str, int]], event_pt: int | None,
+def _audio(port: int, proto: str, codecs: tuple[tuple[str, int], ...], event_pt: int | None,
            direction: str, event_fmtp: str = "0-16") -> Media:
+    formats, attrs = _audio_lines(codecs, event_pt, direction, event_fmtp)
+    m = Media("audio", port, proto, formats, attributes=attrs)
+    m.__dict__["_relay_codecs"] = (codecs, event_pt)     # what _codecs_of reads back from these lines
+    return m
+
+
+@functools.lru_cache(maxsize=256)
+def _audio_lines(codecs: tuple[tuple[str, int], ...], event_pt: int | None, direction: str,
+                 event_fmtp: str) -> tuple[tuple[str, ...], tuple[tuple[str, str | None], ...]]:
+    """Formats and attributes of our audio section (the same few combinations every call)."""
     formats = [str(pt) for _, pt in codecs]
     attrs: list[tuple[str, str | None]] = [("rtpmap", f"{pt} {name}/8000") for name, pt in codecs]
     if event_pt is not None:
         formats.append(str(event_pt))
         attrs += [("rtpmap", f"{event_pt} telephone-event/8000"), ("fmtp", f"{event_pt} {event_fmtp}")]
     attrs += [("ptime", str(PTIME_MS)), (direction, None)]
-    return Media("audio", port, proto, tuple(formats), attributes=tuple(attrs))
+    return tuple(formats), tuple(attrs)
 
 
-def _order(codecs: list[tuple[str, int]], prefer: str | None) -> list[tuple[str, int]]:
+@functools.lru_cache(maxsize=256)
+def _order(codecs: tuple[tuple[str, int], ...], prefer: str | None) -> tuple[tuple[str, int], ...]:
     ranking = ([prefer] if prefer in AUDIO_CODECS else []) + list(AUDIO_CODECS)
-    return sorted(codecs, key=lambda c: ranking.index(c[0]))
+    return tuple(sorted(codecs, key=lambda c: ranking.index(c[0])))
 
 
 def answer_offer(offer: SessionDescription, local: LocalSdp, *, prefer: str | None = None,
@@ -417,7 +450,7 @@ def answer_offer(offer: SessionDescription, local: LocalSdp, *, prefer: str | No
     chosen: Negotiated | None = None
     media: list[Media] = []
     for index, m in enumerate(offer.media):
-        codecs, event_pt = _codecs_of(m) if _relayable(m) else ([], None)
+        codecs, event_pt = _codecs_of(m) if _relayable(m) else ((), None)
         if chosen is not None or not codecs:
             media.append(_rejected(m))
             continue
@@ -428,16 +461,27 @@ def answer_offer(offer: SessionDescription, local: LocalSdp, *, prefer: str | No
         hold = conn is None or conn.is_hold
         chosen = Negotiated(name, pt, event_pt, None if hold else conn.address, m.port, _rtcp_port(m),
                             theirs, media_index=index)
-        media.append(_audio(local.port, m.proto, [(name, pt)], event_pt, ours, _event_fmtp(m, event_pt)))
+        media.append(_audio(local.port, m.proto, ((name, pt),), event_pt, ours, _event_fmtp(m, event_pt)))
     if chosen is None:
-        raise NotAcceptable("no audio stream with PCMA or PCMU over RTP/AVP in the offer")
+        raise NotAcceptable(NO_AUDIO)
     return local.render(tuple(media)), chosen
+
+
+def check_offer(offer: SessionDescription) -> None:
+    """Raise what :func:`answer_offer` raises for ``offer`` (:class:`SdpError`, :class:`NotAcceptable`),
+    without building an answer (a B2BUA checks the carrier's offer before it answers it)."""
+    acceptable = False
+    for m in offer.media:
+        if _relayable(m) and _codecs_of(m)[0]:       # every relayable section read, as answer_offer does
+            acceptable = True
+    if not acceptable:
+        raise NotAcceptable(NO_AUDIO)
 
 
 def make_offer(local: LocalSdp, *, prefer: str | None = None, direction: str = "sendrecv",
                codecs: tuple[str, ...] = AUDIO_CODECS, events: bool = True) -> SessionDescription:
     """Our offer on a leg: one audio stream with ``codecs`` (``prefer`` first, then A-law), telephone-event."""
-    listed = _order([(c, CODEC_STATIC_PT[c]) for c in codecs if c in CODEC_STATIC_PT], prefer)
+    listed = _order(tuple((c, CODEC_STATIC_PT[c]) for c in codecs if c in CODEC_STATIC_PT), prefer)
     if not listed:
         raise ValueError(f"no codec we relay among {codecs}")
     return local.render((_audio(local.port, "RTP/AVP", listed, DEFAULT_EVENT_PT if events else None, direction),))
@@ -454,15 +498,15 @@ def offer_from(peer_offer: SessionDescription, local: LocalSdp, *, prefer: str |
     media: list[Media] = []
     done = False
     for m in peer_offer.media:
-        codecs, _ = _codecs_of(m) if _relayable(m) else ([], None)
+        codecs, _ = _codecs_of(m) if _relayable(m) else ((), None)
         if done or not codecs:
             media.append(_rejected(m))
             continue
         done = True
-        listed = _order([(c, CODEC_STATIC_PT[c]) for c in AUDIO_CODECS], prefer)
+        listed = _order(tuple((c, CODEC_STATIC_PT[c]) for c in AUDIO_CODECS), prefer)
         media.append(_audio(local.port, "RTP/AVP", listed, DEFAULT_EVENT_PT, peer_direction(peer_offer, m)))
     if not done:
-        raise NotAcceptable("no audio stream with PCMA or PCMU over RTP/AVP in the offer")
+        raise NotAcceptable(NO_AUDIO)
     return local.render(tuple(media))
 
 
@@ -485,7 +529,7 @@ class AudioOffer:
 def audio_offer(offer: SessionDescription) -> AudioOffer | None:
     """The first audio stream of ``offer`` we can relay (the one :func:`answer_offer` accepts), or None."""
     for index, m in enumerate(offer.media):
-        codecs, event_pt = _codecs_of(m) if _relayable(m) else ([], None)
+        codecs, event_pt = _codecs_of(m) if _relayable(m) else ((), None)
         if codecs:
             names = tuple(dict.fromkeys(name for name, _ in codecs))
             return AudioOffer(index, names, event_pt is not None, peer_direction(offer, m))
@@ -514,12 +558,12 @@ def accept_answer(our_offer: SessionDescription, answer: SessionDescription) -> 
     for index, (ours, m) in enumerate(zip(our_offer.media, answer.media)):
         if ours.port == 0 or not _relayable(m):
             continue
-        offered = {pt for _, pt in _codecs_of(ours)[0]}
+        our_codecs, our_event = _codecs_of(ours)
+        offered = {pt for _, pt in our_codecs}
         codecs, event_pt = _codecs_of(m)
         codecs = [c for c in codecs if c[1] in offered]
         if not codecs:
             continue
-        our_event = _codecs_of(ours)[1]
         conn = answer.connection_for(m)
         hold = conn is None or conn.is_hold
         return Negotiated(codecs[0][0], codecs[0][1], event_pt if our_event is not None else None,
@@ -530,4 +574,5 @@ def accept_answer(our_offer: SessionDescription, answer: SessionDescription) -> 
 
 __all__ = ["SdpError", "NotAcceptable", "Origin", "Connection", "Media", "SessionDescription",
            "parse_sdp", "write_sdp", "LocalSdp", "Negotiated", "answer_offer", "make_offer",
-           "offer_from", "accept_answer", "peer_direction", "AudioOffer", "audio_offer", "answer_direction"]
+           "offer_from", "accept_answer", "peer_direction", "AudioOffer", "audio_offer", "answer_direction",
+           "check_offer", "offered_codecs"]

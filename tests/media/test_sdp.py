@@ -197,3 +197,49 @@ def test_any_line_soup_gives_an_answer_or_an_sdp_error(lines):
         answer_offer(parse_sdp(sdp(*lines)), leg())
     except SdpError:
         pass
+
+
+CHECKED_OFFERS = [
+    CARRIER_OFFER,
+    sdp("v=0", "o=x 1 1 IN IP4 192.0.2.9", "s=-", "c=IN IP4 192.0.2.9", "t=0 0", "m=audio 4000 RTP/AVP 18",
+        "a=rtpmap:18 G729/8000"),
+    sdp("v=0", "o=x 1 1 IN IP4 192.0.2.9", "s=-", "c=IN IP4 192.0.2.9", "t=0 0",
+        "m=audio 4000 RTP/SAVP 8", "m=video 4002 RTP/AVP 97", "m=audio 4004 RTP/AVP 0 8"),
+    sdp("v=0", "o=x 1 1 IN IP4 192.0.2.9", "s=-", "c=IN IP4 192.0.2.9", "t=0 0",
+        "m=audio 4000 RTP/AVP 8", "m=audio 4004 RTP/AVP 96", "a=rtpmap:96 broken"),
+    sdp("v=0", "o=x 1 1 IN IP4 192.0.2.9", "s=-", "c=IN IP4 192.0.2.9", "t=0 0", "m=audio 0 RTP/AVP 8"),
+    sdp("v=0", "o=x 1 1 IN IP4 192.0.2.9", "s=-", "t=0 0"),
+]
+
+
+@pytest.mark.parametrize("body", CHECKED_OFFERS)
+def test_check_offer_raises_what_answer_offer_raises(body):
+    """check_offer (the B2BUA's check before answering) accepts and refuses exactly the offers
+    answer_offer does, with the same error class, status and reason, a bad rtpmap in a later stream
+    included."""
+    from media.sdp import check_offer
+    parsed = parse_sdp(body)
+
+    def outcome(f):
+        try:
+            f()
+        except SdpError as exc:
+            return type(exc), exc.status, str(exc)
+        return None
+
+    expected = outcome(lambda: answer_offer(parsed, leg()))
+    assert outcome(lambda: check_offer(parsed)) == expected
+    assert outcome(lambda: check_offer(parse_sdp(body))) == expected      # again, from the kept answers
+    assert (expected is None) == (body in (CHECKED_OFFERS[0], CHECKED_OFFERS[2]))   # both ways covered
+
+
+def test_codecs_kept_on_our_sections_are_what_their_lines_say():
+    """Our own audio sections carry the codec list they were built from; it equals what reading their
+    rtpmap lines gives, and it takes no part in comparing sections (LocalSdp's version rule)."""
+    from media.sdp import _codecs_of, _read_codecs
+    for kwargs in ({}, {"prefer": "PCMU"}, {"codecs": ("PCMU",), "events": False}, {"direction": "sendonly"}):
+        m = make_offer(leg(), **kwargs).media[0]
+        assert _codecs_of(m) == _read_codecs(m)
+        fresh = parse_sdp(write_sdp(make_offer(leg(), **kwargs))).media[0]
+        assert "_relay_codecs" not in fresh.__dict__
+        assert _codecs_of(fresh) == _codecs_of(m) and fresh == m and hash(fresh) == hash(m)
