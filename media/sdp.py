@@ -391,7 +391,19 @@ def offered_codecs(m: Media) -> tuple[tuple[str, ...], bool]:
 
 
 def _event_fmtp(m: Media, event_pt: int | None) -> str:
-    """The offer's event list for its telephone-event type (echoed in the answer), else 0-16."""
+    """The offer's event list for its telephone-event type (echoed in the answer), else 0-16.
+
+    Kept on the section per event type, as :func:`_codecs_of` keeps its codecs."""
+    kept = m.__dict__.setdefault("_event_fmtp", {})
+    try:
+        return kept[event_pt]
+    except KeyError:
+        pass
+    kept[event_pt] = found = _read_event_fmtp(m, event_pt)
+    return found
+
+
+def _read_event_fmtp(m: Media, event_pt: int | None) -> str:
     for value in m.attribute_values("fmtp"):
         pt_text, _, params = value.partition(" ")
         if event_pt is not None and pt_text == str(event_pt) and params.strip():
