@@ -127,6 +127,8 @@ class Leg:
         self.rx_received_prior = 0
         self.last_sr_middle = 0
         self.last_sr_at = 0.0
+        self._sdes_for: tuple[int, str] | None = None
+        self._sdes = b""
         # silence watch
         self.last_rx_count = 0
         self.last_rx_at = 0.0
@@ -297,7 +299,10 @@ class Leg:
                               self.out.octets_sent, blocks)
         else:
             report = build_rr(n.ssrc, blocks)
-        compound = report + build_sdes_cname(n.ssrc, cname) + (build_bye(n.ssrc) if bye else b"")
+        if self._sdes_for != (n.ssrc, cname):          # the same for every report on this stream
+            self._sdes_for = (n.ssrc, cname)
+            self._sdes = build_sdes_cname(n.ssrc, cname)
+        compound = report + self._sdes + (build_bye(n.ssrc) if bye else b"")
         try:
             self._rtcp_sendto(compound, self.rtcp_dest)
         except OSError:

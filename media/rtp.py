@@ -288,25 +288,32 @@ class ReportBlock:
     dlsr: int
 
 
+_REPORT_BLOCK = struct.Struct("!IIIIII")
+_SR_HEAD = struct.Struct("!BBHIIIIII")     # header, sender SSRC, NTP seconds and fraction, RTP time, counts
+_RR_HEAD = struct.Struct("!BBHI")          # header, reporter SSRC
+
+
 def build_report_block(b: ReportBlock) -> bytes:
     lost = max(-0x800000, min(0x7FFFFF, b.cumulative_lost)) & 0xFFFFFF
-    return struct.pack("!IIIIII", b.ssrc, (b.fraction_lost & 0xFF) << 24 | lost,
-                       b.highest_seq % TS_MOD, b.jitter % TS_MOD, b.lsr % TS_MOD, b.dlsr % TS_MOD)
+    return _REPORT_BLOCK.pack(b.ssrc, (b.fraction_lost & 0xFF) << 24 | lost,
+                              b.highest_seq % TS_MOD, b.jitter % TS_MOD, b.lsr % TS_MOD, b.dlsr % TS_MOD)
 
 
 def build_sr(ssrc: int, now: float, rtp_ts: int, packets: int, octets: int,
              blocks: tuple[ReportBlock, ...] = ()) -> bytes:
     """A sender report (PT 200) with up to 31 report blocks."""
+    blocks = blocks[:31]
     ntp_s, ntp_f = ntp_timestamp(now)
-    body = struct.pack("!IIIIII", ssrc, ntp_s, ntp_f, rtp_ts % TS_MOD, packets % TS_MOD, octets % TS_MOD)
-    body += b"".join(build_report_block(b) for b in blocks[:31])
-    return struct.pack("!BBH", 0x80 | len(blocks[:31]), RTCP_SR, (len(body) + 4) // 4 - 1) + body
+    head = _SR_HEAD.pack(0x80 | len(blocks), RTCP_SR, 6 + 6 * len(blocks), ssrc, ntp_s, ntp_f,
+                         rtp_ts % TS_MOD, packets % TS_MOD, octets % TS_MOD)
+    return head + b"".join(build_report_block(b) for b in blocks) if blocks else head
 
 
 def build_rr(ssrc: int, blocks: tuple[ReportBlock, ...] = ()) -> bytes:
     """A receiver report (PT 201)."""
-    body = struct.pack("!I", ssrc) + b"".join(build_report_block(b) for b in blocks[:31])
-    return struct.pack("!BBH", 0x80 | len(blocks[:31]), RTCP_RR, (len(body) + 4) // 4 - 1) + body
+    blocks = blocks[:31]
+    head = _RR_HEAD.pack(0x80 | len(blocks), RTCP_RR, 1 + 6 * len(blocks), ssrc)
+    return head + b"".join(build_report_block(b) for b in blocks) if blocks else head
 
 
 def build_sdes_cname(ssrc: int, cname: str) -> bytes:
