@@ -34,6 +34,7 @@ arriving on leg A's RTP port goes out of leg B's port, on ``session.b_out``
 
 from __future__ import annotations
 
+import functools
 import ipaddress
 import logging
 import socket
@@ -341,11 +342,19 @@ class MediaSession:
         self.leg_a.peer_out = self.b_out
         self.leg_b.peer_out = self.a_out
         self.closed = False
-        self.sdp_a: LocalSdp
-        self.sdp_b: LocalSdp
         self._b_offer: SessionDescription | None = None
 
     # -- SDP for each leg (what the B2BUA's call media needs) ------------------------------
+
+    @functools.cached_property
+    def sdp_a(self) -> LocalSdp:
+        """Our SDP towards leg A (made when first asked: a B2BUA that writes its own has no use for it)."""
+        return LocalSdp(self.relay.address, self.leg_a.local_port)
+
+    @functools.cached_property
+    def sdp_b(self) -> LocalSdp:
+        """Our SDP towards leg B."""
+        return LocalSdp(self.relay.address, self.leg_b.local_port)
 
     def answer_a(self, offer: bytes, *, direction: str | None = None) -> bytes:
         """Our SDP answer to the carrier's offer (INVITE or re-INVITE), and leg A set up from it.
@@ -457,8 +466,6 @@ class Relay:
             session.leg_a.close()
             self.ports.give_back(session.leg_a.local_port)
             raise
-        session.sdp_a = LocalSdp(self.address, session.leg_a.local_port)
-        session.sdp_b = LocalSdp(self.address, session.leg_b.local_port)
         self.sessions.add(session)
         if not self._reading:
             self.reactor.addReader(self._poller)
