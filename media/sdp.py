@@ -17,7 +17,7 @@ import functools
 import ipaddress
 import os
 import random
-from dataclasses import dataclass, replace
+from dataclasses import dataclass
 
 # Codecs we relay, by name, with their static payload types (RFC 3551).
 AUDIO_CODECS = ("PCMA", "PCMU")
@@ -289,19 +289,36 @@ class LocalSdp:
         self.session_id = session_id or str(_rng.getrandbits(48))
         self.version = _rng.getrandbits(16)
         self._last: SessionDescription | None = None
+        self._origin: Origin | None = None
+        self._connection: Connection | None = None
 
     def render(self, media: tuple[Media, ...]) -> SessionDescription:
-        """The SDP with ``media`` under our o= line; the version rises when anything changed."""
-        conn = Connection(_addrtype(self.address), self.address)
-        draft = SessionDescription(self.origin(), "prepaid", conn, media)
-        if self._last is not None and replace(self._last, origin=draft.origin) != draft:
-            self.version += 1
-            draft = replace(draft, origin=self.origin())
-        self._last = draft
+        """The SDP with ``media`` under our o= line; the version rises when anything changed.
+
+        Unchanged (the same connection and media as the last body, the version as it was), the last
+        body itself is the answer."""
+        conn = self._connection
+        if conn is None or conn.address != self.address:
+            conn = self._connection = Connection(_addrtype(self.address), self.address)
+        last = self._last
+        origin = self.origin()
+        if last is not None:
+            if last.connection == conn and last.media == media:
+                if last.origin == origin:
+                    return last
+            else:
+                self.version += 1
+                origin = self.origin()
+        self._last = draft = SessionDescription(origin, "prepaid", conn, media)
         return draft
 
     def origin(self) -> Origin:
-        return Origin(self.username, self.session_id, self.version, "IN", _addrtype(self.address), self.address)
+        o = self._origin
+        if (o is None or o.version != self.version or o.address != self.address
+                or o.session_id != self.session_id or o.username != self.username):
+            o = self._origin = Origin(self.username, self.session_id, self.version, "IN",
+                                      _addrtype(self.address), self.address)
+        return o
 
 
 # -- negotiation --------------------------------------------------------------------

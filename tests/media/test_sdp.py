@@ -243,3 +243,29 @@ def test_codecs_kept_on_our_sections_are_what_their_lines_say():
         fresh = parse_sdp(write_sdp(make_offer(leg(), **kwargs))).media[0]
         assert "_relay_codecs" not in fresh.__dict__
         assert _codecs_of(fresh) == _codecs_of(m) and fresh == m and hash(fresh) == hash(m)
+
+
+@settings(max_examples=200, deadline=None)
+@given(st.lists(st.one_of(st.sampled_from(["sendrecv", "sendonly", "recvonly", "inactive"]),
+                          st.integers(0, 3)), max_size=12))
+def test_render_versions_follow_the_rfc3264_rule(steps):
+    """Against the rule written out: each body carries the version at that time, which rises by one
+    exactly when the connection or the media differ from the last body (a repeat keeps it, and is
+    equal to the last body); a version the owner sets in between is used as it is."""
+    from dataclasses import replace
+    local = leg()
+    last = None
+    expected_version = local.version
+    for step in steps:
+        if isinstance(step, int):                   # the owner sets the version itself
+            local.version = expected_version = step
+            continue
+        media = make_offer(leg(), direction=step).media
+        body = local.render(media)
+        if last is not None and replace(last, origin=body.origin) != replace(body, media=media):
+            expected_version += 1
+        assert body.origin.version == local.version == expected_version
+        assert body.media == media and body.origin.session_id == "4711"
+        if last is not None and last.media == media and last.origin.version == expected_version:
+            assert body == last
+        last = body
