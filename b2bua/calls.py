@@ -375,14 +375,22 @@ class CallManager:
     def _call_done(self, call: Call) -> None:
         if self.calls.get(call.call_id) is call:
             del self.calls[call.call_id]
+        legs = []
         for table, key in self._keys_of.pop(call, ()):
             leg = table.get(key)
-            if getattr(leg, "call", None) is not call:
+            if leg is None or leg.call is not call:
                 continue        # entered again since (a key is unique per open leg; never another's)
             del table[key]
+            if leg not in legs:
+                legs.append(leg)
+        for leg in legs:
             leg.stop_timers()
             if leg.dialog_id is not None and leg.dialog_id in self.endpoint.dialogs and leg.ended:
                 self.endpoint.end_dialog(leg.dialog_id)
+            # the call keeps its legs (its record and tests read them); the legs let go of the call, so
+            # that a finished call's objects are freed by reference counting, not left to the collector
+            leg.call = None
+            leg.on_dialog = _unrouted
         self.completed += 1
         self.on_call_done(call)
 
@@ -394,6 +402,10 @@ class CallManager:
         timers += sum(1 for leg in legs if getattr(leg, "prack_timer_pending", False))
         timers += sum(1 for leg in legs if leg.modify_timer_pending)
         return CallCounts(len(self.calls), ep.transactions, ep.dialogs, ep.timers + timers)
+
+
+def _unrouted(leg) -> None:
+    """A finished call's leg is not entered again, whatever its dialog does."""
 
 
 class _Unreachable:

@@ -62,6 +62,10 @@ def sdp_of(message: SipRequest | SipResponse) -> bytes | None:
     return None
 
 
+def _nothing() -> None:
+    pass
+
+
 class _SessionTimer:
     """One leg's refresh/expiry timer; ``refresh`` sends a refresh, ``expire`` ends the call."""
 
@@ -107,6 +111,11 @@ class _SessionTimer:
         if self._retry is not None and self._retry.active():
             self._retry.cancel()
         self._retry = None
+
+    def close(self) -> None:
+        """The leg is over: cancel, and drop the leg's methods (the leg holds this timer: no cycle is left)."""
+        self.cancel()
+        self._refresh = self._expire = _nothing
 
     @property
     def pending(self) -> bool:
@@ -291,7 +300,7 @@ class _Leg:
 
     def stop_timers(self) -> None:
         """The call is over: no timer of this leg may fire any more."""
-        self.timer.cancel()
+        self.timer.close()
         self._stop_modify_timer()
 
     def _session_expired(self) -> None:

@@ -195,6 +195,19 @@ class SessionObserver(Protocol):
         ...
 
 
+class _Nobody:
+    """The observer of a settled session: nothing is told any more (and the controller is not kept alive)."""
+
+    def session_warning(self, event: Warning_) -> None:
+        pass
+
+    def session_exhausted(self, event: Exhausted) -> None:
+        pass
+
+
+_NOBODY = _Nobody()
+
+
 class Refused(Exception):
     """A session was not opened: no account, or the balance does not pay the first increment."""
 
@@ -327,6 +340,7 @@ class CallSession:
             self.settlement = result
         # a failure leaves the row open; its lease is no longer renewed, so the reconciler settles it
         self._billing._forget(self)
+        self._observer = _NOBODY     # the controller and this session no longer hold each other
         self._settle_outcome = (result,)
         waiters, self._settle_waiters = self._settle_waiters, []
         for waiter in waiters:
