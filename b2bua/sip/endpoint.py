@@ -201,12 +201,19 @@ class SipEndpoint:
 
     # ---- the transport's side ---------------------------------------------------------------
     def take_outgoing(self) -> list[Outgoing]:
-        out, self._outbox[:] = list(self._outbox), []
+        outbox = self._outbox            # shared with the transaction layer: emptied in place
+        if not outbox:
+            return []
+        out = outbox[:]
+        outbox.clear()
         return out
 
     def take_events(self) -> list[object]:
-        out, self._events[:] = list(self._events), []
-        return out
+        events = self._events
+        if not events:
+            return []
+        self._events = []
+        return events
 
     def next_deadline(self) -> float | None:
         layer = self.layer.next_deadline()
