@@ -215,6 +215,7 @@ class SipTransports:
         self._pending: dict[Peer, list[bytes]] = {}
         self._connectors: dict[Peer, object] = {}
         self._timer = None
+        self._armed_for: float | None = None   # the endpoint deadline the timer was armed for
         self._pumping = False
         self._stopped = False
         self.sent: int = 0
@@ -290,18 +291,23 @@ class SipTransports:
         timer = self._timer
         if timer is not None and timer.active():
             if deadline is not None:
-                armed = timer.getTime()
-                if abs(armed - deadline) < 1e-9:
-                    return  # already armed for this deadline: re-armed only when it moves, never stacked
-                if deadline > armed:
+                armed_for = self._armed_for
+                if deadline == armed_for:
+                    # Already armed for this deadline: re-armed only when it moves, never stacked. The
+                    # endpoint's own number is compared: the call's time is the reactor's clock read
+                    # again plus a delay, microseconds off, and compared with it every flush re-armed.
+                    return
+                if deadline > armed_for:
                     # Later: DelayedCall.reset only notes the delay (the reactor re-files the call when its
                     # old time comes), cheaper than a cancel and a new call; sooner would search the heap.
-                    timer.reset(deadline - self.now())
+                    timer.reset(max(0.0, deadline - self.now()))
+                    self._armed_for = deadline
                     return
             timer.cancel()
         self._timer = None
         if deadline is not None:
             self._timer = self.reactor.callLater(max(0.0, deadline - self.now()), self._on_timer)
+            self._armed_for = deadline
 
     def _send(self, out: Outgoing) -> None:
         peer = out.peer

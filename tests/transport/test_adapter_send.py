@@ -31,6 +31,33 @@ def test_a_deadline_moved_later_moves_the_one_timer_and_nothing_fires_before_it(
     assert clock.getDelayedCalls() == []
 
 
+class TickingReactor(Reactor):
+    """A clock that moves on by a microsecond at every read, as a real one does between two reads."""
+
+    def seconds(self) -> float:
+        self.rightNow += 1e-6
+        return self.rightNow
+
+
+def test_a_steady_deadline_keeps_its_delayed_call_while_the_clock_moves():
+    """Input after input with the same endpoint deadline: the one DelayedCall stays, not cancelled and made anew."""
+    clock, core = TickingReactor(), ScriptedCore()
+    transports = SipTransports(clock, core, lambda e: None)
+    transports.listen_udp(5555, "127.0.0.1")
+    feed = clock.udp[0].protocol.datagramReceived
+    clock.advance(100)
+    core.deadline = 100.5
+    feed(b"a", ("127.0.0.1", 7000))
+    [armed] = clock.getDelayedCalls()
+    for data in (b"b", b"c", b"d"):
+        feed(data, ("127.0.0.1", 7000))
+        assert clock.getDelayedCalls() == [armed] and armed.active()
+    core.deadline = 100.3
+    feed(b"e", ("127.0.0.1", 7000))
+    [sooner] = clock.getDelayedCalls()
+    assert sooner is not armed and sooner.getTime() == pytest.approx(100.3, abs=1e-3)
+
+
 @pytest.fixture
 def live():
     """Our transports listening on a live UDP socket, and a plain socket to receive on; both closed after."""
