@@ -85,7 +85,7 @@ class Leg:
 
     def __init__(self, session: "MediaSession", name: str, out: OutgoingStream,
                  latch_networks: tuple[ipaddress.IPv4Network | ipaddress.IPv6Network, ...]) -> None:
-        self.session = session
+        self.session: MediaSession | None = session     # None once closed
         self.name = name
         self.out = out                     # our stream TOWARDS this leg
         self.peer_out: OutgoingStream      # our stream towards the other leg (set by the session)
@@ -236,8 +236,9 @@ class Leg:
             self.relayed += 1
         else:
             self.dropped += 1
-        if news is not None and self.session.on_dtmf is not None:
-            self.session.on_dtmf(self.name, news[0], news[1])
+        session = self.session
+        if news is not None and session is not None and session.on_dtmf is not None:
+            session.on_dtmf(self.name, news[0], news[1])
 
     def _start_stats(self, data: bytes) -> None:
         """A new source latched: reception statistics (for our reports) start at this packet."""
@@ -316,6 +317,11 @@ class Leg:
         self._socks = []
         self.out.set_sender(None)
         self._sendto = self._rtcp_sendto = _nowhere
+        self.session = None         # the session holds its legs: no cycle is left when it is dropped
+
+
+def _ignore(*args) -> None:
+    pass
 
 
 def _nowhere(data, addr) -> None:
@@ -428,6 +434,9 @@ class MediaSession:
             if leg.local_port:
                 leg.send_rtcp(now, self.relay.cname, bye=True)
         self.relay._closed(self)
+        # the owner's methods are let go: the owner holds this session, so the two would be a cycle
+        self.on_silence = _ignore
+        self.on_dtmf = _ignore
 
 
 class Relay:

@@ -1,0 +1,44 @@
+"""A finished call leaves nothing for the cyclic collector (b2bua/heap.py counts on it).
+
+A node frees a call's objects by reference counting as the call ends: the legs let go of the call
+(CallManager._call_done), a leg's session timer lets go of the leg's methods, a settled billing
+session lets go of its controller. Were any of these cycles left, every call would leave its
+controller, legs, messages and media for the collector to find. Real endpoints, real media, a
+task.Clock (tests/test_calls_support.py).
+"""
+
+from __future__ import annotations
+
+import gc
+
+import pytest
+
+from tests.test_calls_support import Wire, bridged_call
+
+OURS = ("b2bua.", "billing.", "media.")
+
+
+@pytest.fixture
+def saved_garbage():
+    gc.collect()
+    gc.set_debug(gc.DEBUG_SAVEALL)
+    yield
+    gc.set_debug(0)
+    gc.garbage.clear()
+
+
+def test_a_bridged_call_hung_up_leaves_no_cycle_of_ours(saved_garbage):
+    """Two bridged calls, each hung up by the carrier and settled; the collector then finds no object of
+    b2bua/, billing/ or media/ in a cycle (DEBUG_SAVEALL keeps what it would have freed)."""
+    w = Wire()
+    for _ in range(2):
+        bridged_call(w)
+        w.carrier.send("BYE")
+        assert w.agent.got("BYE")
+        w.settle()
+    w.media.clear()          # the rig's own references to the calls' media
+    gc.collect()
+    left = sorted({f"{type(o).__module__}.{type(o).__qualname__}" for o in gc.garbage
+                   if type(o).__module__.startswith(OURS)})
+    w.close()
+    assert left == [], left
