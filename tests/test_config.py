@@ -112,3 +112,33 @@ def test_log_level_is_checked_and_filters_the_node_log():
     log.debug("ringing agent {agent}", agent="sip:a@b")
     log.info("call ended")
     assert "ringing" not in out.getvalue() and "call ended" in out.getvalue()
+
+
+def test_log_lines_are_written_as_twisteds_text_observer_writes_them():
+    """The node's observer (its time prefix made once per second) writes exactly what Twisted's
+    textFileLogObserver writes: plain events, events in another second, a failure with its traceback."""
+    import io
+
+    from twisted.logger import LogLevel, textFileLogObserver
+    from twisted.python.failure import Failure
+
+    from b2bua.app import log_observer
+
+    try:
+        1 / 0
+    except ZeroDivisionError:
+        failure = Failure()
+    events = [dict(log_format="call {call_id}: {n} s", call_id="c1", n=60, log_time=1764403200.25,
+                   log_namespace="b2bua.call", log_level=LogLevel.info),
+              dict(log_format="again", log_time=1764403200.75, log_namespace="b2bua.call", log_level=LogLevel.warn),
+              dict(log_format="next second", log_time=1764403201.01, log_namespace="x", log_level=LogLevel.error),
+              dict(log_format="failed", log_failure=failure, log_time=1764403262.5, log_namespace="x",
+                   log_level=LogLevel.critical)]
+    ours, theirs = io.StringIO(), io.StringIO()
+    node, reference = log_observer("info", ours), textFileLogObserver(theirs)
+    for event in events:
+        node(dict(event))
+        reference(dict(event))
+    assert ours.getvalue() == theirs.getvalue()
+    text = ours.getvalue()
+    assert all(words in text for words in ("call c1: 60 s", "again", "next second", "ZeroDivisionError"))
