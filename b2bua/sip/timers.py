@@ -47,6 +47,10 @@ TIMER_D_UDP = 32.0
 class Timer(enum.Enum):
     """The named timers of RFC 3261 §17 and RFC 6026."""
 
+    # Members are singletons compared by identity, so the identity hash agrees with ==; Enum's own
+    # __hash__ is Python code (hash of the name), run on every table and dict lookup of the machine.
+    __hash__ = object.__hash__
+
     A = "A"
     B = "B"
     D = "D"

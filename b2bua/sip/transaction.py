@@ -30,6 +30,8 @@ from b2bua.sip.timers import DEFAULT_TIMERS, RETRANSMIT_TIMERS, Timer, TimerValu
 
 
 class Kind(enum.Enum):
+    __hash__ = object.__hash__  # identity, as == is: see Timer (Enum's __hash__ is Python code)
+
     INVITE_CLIENT = "invite client"
     NON_INVITE_CLIENT = "non-invite client"
     INVITE_SERVER = "invite server"
@@ -45,6 +47,8 @@ class Kind(enum.Enum):
 
 
 class State(enum.Enum):
+    __hash__ = object.__hash__  # identity, as == is: see Timer (Enum's __hash__ is Python code)
+
     CALLING = "Calling"
     TRYING = "Trying"
     PROCEEDING = "Proceeding"
@@ -55,6 +59,8 @@ class State(enum.Enum):
 
 
 class Input(enum.Enum):
+    __hash__ = object.__hash__  # identity, as == is: see Timer (Enum's __hash__ is Python code)
+
     # from the transport layer (client side: responses; server side: requests)
     RESPONSE_1XX = "1xx"
     RESPONSE_2XX = "2xx"
@@ -85,6 +91,8 @@ TIMER_INPUT = {timer: Input["TIMER_" + timer.value] for timer in Timer}
 
 
 class Action(enum.Enum):
+    __hash__ = object.__hash__  # identity, as == is: see Timer (Enum's __hash__ is Python code)
+
     # what the figures say
     SEND_REQUEST = "send request"            # (re)send the request this transaction was created with
     SEND_ACK = "send ACK"                    # the transaction's own ACK for a 300-699
