@@ -106,13 +106,24 @@ class _DirectUdp:
 
 # ---- UDP ------------------------------------------------------------------------------------------
 class _SipDatagram(protocol.DatagramProtocol):
+    # Peers are frozen values: one per source address serves every datagram from it, so the
+    # transactions (alive up to 32 s after their answer) share a few Peer objects instead of
+    # holding one each for the garbage collector to walk.  At most this many are kept.
+    PEERS_KEPT = 4096
+
     def __init__(self, owner: "SipTransports") -> None:
         self.owner = owner
+        self._peers: dict[tuple, Peer] = {}
 
     def datagramReceived(self, data: bytes, addr) -> None:
         if not data.strip(b"\r\n\x00 "):
             return  # CRLF / NUL keep-alives on UDP (RFC 5626 §4.4.1 uses STUN; CRLF is common practice)
-        self.owner.receive(data, Peer("udp", addr[0], addr[1]))
+        peer = self._peers.get(addr)
+        if peer is None:
+            if len(self._peers) >= self.PEERS_KEPT:
+                self._peers.clear()
+            peer = self._peers[addr] = Peer("udp", addr[0], addr[1])
+        self.owner.receive(data, peer)
 
 
 # ---- TCP and TLS ----------------------------------------------------------------------------------

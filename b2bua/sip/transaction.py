@@ -253,7 +253,7 @@ def response_input(status: int, *, from_tu: bool) -> Input:
     return Input.TU_300_699 if from_tu else Input.RESPONSE_300_699
 
 
-@dataclass
+@dataclass(slots=True)
 class TransactionMachine:
     """One running transaction: its state, its timers as absolute deadlines, and its table.
 

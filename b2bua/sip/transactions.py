@@ -59,9 +59,18 @@ class Upcall:
     peer: Peer | None = None
 
 
-@dataclass(eq=False)
+@dataclass(eq=False, slots=True)
 class Transaction:
-    """One live transaction: its machine and what it resends."""
+    """One live transaction: its machine and what it resends.
+
+    Once it has its final answer (Completed, Accepted, Confirmed) a UDP transaction lives
+    on for up to 32 s only to absorb retransmissions, from the bytes it keeps.  The layer
+    then *settles* it: ``request`` is replaced by an equal message without the header
+    views parsed on the way (Via, From, To, CSeq... objects the garbage collector would
+    otherwise walk for those 32 s; a later read parses again).  ``last_response`` is
+    only read to match an RFC 2543 ACK by the To tag we sent: a branch-matched (RFC 3261)
+    transaction drops it, an RFC 2543 one keeps an equal copy without views.
+    """
 
     id: str
     machine: TransactionMachine
@@ -77,6 +86,8 @@ class Transaction:
     cancel_pending: bool = False        # client INVITE: CANCEL asked before any provisional came
     cancelled: bool = False
     dialog_id: object = None            # the dialog an in-dialog request belongs to (endpoint's business)
+    merge: tuple | None = None          # server: its §8.2.2.2 merge key (a request without To tag)
+    settled: bool = False               # request and last_response no longer hold parsed views
     extra: dict = field(default_factory=dict)
 
     @property
@@ -90,6 +101,17 @@ class Transaction:
     @property
     def method(self) -> str:
         return self.request.method
+
+
+# The states after the final answer, where a transaction only absorbs retransmissions.
+SETTLED_STATES = frozenset({State.COMPLETED, State.ACCEPTED, State.CONFIRMED})
+
+
+def bare(message: SipRequest | SipResponse) -> SipRequest | SipResponse:
+    """A message equal to ``message`` (same fields, same Headers) without the views parsed from it."""
+    if isinstance(message, SipRequest):
+        return SipRequest(message.method, message.uri, message.headers, message.body, message.version)
+    return SipResponse(message.status, message.reason, message.headers, message.body, message.version)
 
 
 def is_ip_literal(host: str) -> bool:
@@ -139,17 +161,25 @@ def replace_top_via(headers: Headers, via: Via) -> Headers:
 
 
 def response_destination(via: Via, source: Peer) -> Peer:
-    """Where a response goes (§18.2.2, RFC 3581 §4): the stream it came on, or per the top Via."""
+    """Where a response goes (§18.2.2, RFC 3581 §4): the stream it came on, or per the top Via.
+
+    When that is the source address, ``source`` itself (an equal value, one object fewer to keep).
+    """
     if source.reliable:
         return source
     maddr = via.param("maddr")
     if maddr:
-        return Peer(source.transport, maddr, via.port or DEFAULT_PORTS["udp"])
-    rport = via.rport
-    host = via.received or via.host
-    if isinstance(rport, int) and not isinstance(rport, bool):
-        return Peer(source.transport, host, rport)
-    return Peer(source.transport, host, via.port or DEFAULT_PORTS.get(source.transport, 5060))
+        host, port = maddr, via.port or DEFAULT_PORTS["udp"]
+    else:
+        rport = via.rport
+        host = via.received or via.host
+        if isinstance(rport, int) and not isinstance(rport, bool):
+            port = rport
+        else:
+            port = via.port or DEFAULT_PORTS.get(source.transport, 5060)
+    if host == source.host and port == source.port:
+        return source
+    return Peer(source.transport, host, port)
 
 
 def _via_key(via: Via) -> tuple:
@@ -212,6 +242,9 @@ class TransactionLayer:
         # entries (deadline moved, transaction gone) are skipped when they come up.
         self._heap: list[tuple[float, int, Transaction]] = []
         self._seq = itertools.count()
+        # Transactions that reached a settled state; settled when the next input comes (the
+        # endpoint reads the messages' views while it handles this input's upcalls).
+        self._to_settle: list[Transaction] = []
 
     # ---- counts and timers -------------------------------------------------
     def __len__(self) -> int:
@@ -242,7 +275,20 @@ class TransactionLayer:
         top = self._live_top()
         return top[0] if top is not None else None
 
+    def settle(self) -> None:
+        """Settle the transactions that got their final answer since the last input (see :class:`Transaction`)."""
+        pending = self._to_settle
+        self._to_settle = []
+        for tx in pending:
+            if tx.machine.terminated:
+                continue
+            tx.request = bare(tx.request)
+            if tx.last_response is not None:
+                tx.last_response = bare(tx.last_response) if tx.key[0] == "2543" else None
+
     def handle_timer(self, now: float) -> list[Upcall]:
+        if self._to_settle:
+            self.settle()
         ups: list[Upcall] = []
         while (top := self._live_top()) is not None and top[0] <= now:
             heapq.heappop(self._heap)
@@ -254,6 +300,8 @@ class TransactionLayer:
 
     def transport_error(self, peer: Peer, now: float) -> list[Upcall]:
         """A stream to ``peer`` failed: every transaction sending to it hears TRANSPORT_ERROR."""
+        if self._to_settle:
+            self.settle()
         ups: list[Upcall] = []
         hit = [tx for tx in self.by_id.values()
                if (tx.peer if tx.kind.is_client else (tx.response_peer or tx.peer)) == peer]
@@ -282,6 +330,8 @@ class TransactionLayer:
 
     def receive_request(self, request: SipRequest, source: Peer, now: float) -> list[Upcall]:
         """A retransmission or ACK for a live transaction, or a new request: create its transaction."""
+        if self._to_settle:
+            self.settle()
         tx = self.match_request(request)
         if request.method == "ACK":
             if tx is None:
@@ -310,7 +360,8 @@ class TransactionLayer:
         self.server[tx.key] = tx
         self.by_id[tx.id] = tx
         if request.to.tag is None:
-            self._merge.setdefault(merge_key(request), tx)
+            tx.merge = merge_key(request)
+            self._merge.setdefault(tx.merge, tx)
         machine.start(now)
         if kind is Kind.INVITE_SERVER:
             self.respond(tx, make_response(request, 100), now)
@@ -350,6 +401,8 @@ class TransactionLayer:
 
     def receive_response(self, response: SipResponse, now: float) -> list[Upcall] | None:
         """Match a response to its client transaction (§17.1.3); None when it matches none (drop it)."""
+        if self._to_settle:
+            self.settle()
         branch = response.top_via.branch
         if not branch:
             return None
@@ -386,6 +439,9 @@ class TransactionLayer:
         for tx in txs:
             if not tx.machine.terminated:
                 self._schedule(tx)
+                if not tx.settled and tx.machine.state in SETTLED_STATES:
+                    tx.settled = True
+                    self._to_settle.append(tx)
                 continue
             if self.by_id.get(tx.id) is not tx:
                 continue
@@ -393,7 +449,5 @@ class TransactionLayer:
             table = self.client if tx.kind.is_client else self.server
             if table.get(tx.key) is tx:
                 del table[tx.key]
-            if not tx.kind.is_client and tx.request.to.tag is None:
-                mk = merge_key(tx.request)
-                if self._merge.get(mk) is tx:
-                    del self._merge[mk]
+            if tx.merge is not None and self._merge.get(tx.merge) is tx:
+                del self._merge[tx.merge]

@@ -1,0 +1,107 @@
+"""A transaction that has its final answer keeps only what absorbing retransmissions needs.
+
+After the final answer a UDP transaction lives on (timers D, J, K, L, M: up to 32 s) only to
+answer or absorb retransmissions.  From the next input on, its request and last response are
+equal copies without the header views parsed from them (the last response is dropped when
+the transaction is matched by branch, as nothing reads it then); the retransmission handling works
+from the bytes it keeps, byte for byte as before.
+"""
+
+from __future__ import annotations
+
+import dataclasses
+
+from b2bua.sip.codec import make_response, parse_message
+from b2bua.sip.peer import Outgoing, Peer
+from b2bua.sip.transaction import State
+from b2bua.sip.transactions import TransactionLayer, Up
+from tests.sip.test_endpoint_support import CARRIER, request, response_to
+
+AGENT = Peer("udp", "127.0.0.1", 5070)
+
+
+def _views(message) -> set[str]:
+    """The parsed header views a message holds (the cached properties stored on it)."""
+    return set(vars(message)) - {f.name for f in dataclasses.fields(message)}
+
+
+def test_server_transaction_settles_after_its_final_answer_and_still_answers_retransmissions():
+    """A BYE answered 200 (Completed, timer J): at the next input its request and response are equal
+    copies with no parsed views; a retransmitted BYE gets the same 200 bytes, to the same peer."""
+    outbox: list[Outgoing] = []
+    layer = TransactionLayer(outbox, new_tag=lambda: "tag1")
+    bye = parse_message(request("BYE", to_tag="tt1", branch="z9hG4bKbye1"))
+    [up] = layer.receive_request(bye, CARRIER, 0.0)
+    tx = up.transaction
+    ok = make_response(tx.request, 200, to_tag=tx.to_tag)
+    layer.respond(tx, ok, 0.1)
+    assert tx.state is State.COMPLETED
+    [answer] = outbox
+    assert _views(tx.request)  # the endpoint may still read them while it handles this input
+    outbox.clear()
+    layer.receive_request(parse_message(request("BYE", to_tag="tt1", branch="z9hG4bKbye1")), CARRIER, 0.5)
+    assert outbox == [answer]
+    assert tx.settled and tx.request == bye and tx.last_response is None  # branch-matched: not read again
+    assert _views(tx.request) == set()
+    assert tx.method == "BYE" and tx.request.cseq.seq == 1  # read again, parsed again
+    assert layer.handle_timer(0.1 + 32.0) == [] and len(layer) == 0
+
+
+def test_client_invite_settled_in_completed_still_acks_a_retransmitted_non_2xx():
+    """§17.1.1.3: a 486 is ACKed; after the transaction settled, the 486 again gets the same ACK bytes."""
+    outbox: list[Outgoing] = []
+    layer = TransactionLayer(outbox)
+    invite = parse_message(request("INVITE", branch="z9hG4bKours", via_host="127.0.0.1", via_port=5060))
+    tx = layer.send_request(invite, AGENT, 0.0)
+    sent = outbox.pop().data
+    busy = response_to(sent, 486, "Busy Here", to_tag="agent1")
+    [up] = layer.receive_response(parse_message(busy), 0.1)
+    assert up.kind is Up.RESPONSE and tx.state is State.COMPLETED
+    [ack] = outbox
+    outbox.clear()
+    assert layer.receive_response(parse_message(busy), 0.2) == []
+    assert outbox == [ack] and tx.settled
+    assert tx.request == invite and _views(tx.request) == set()
+    assert tx.request.top_via.branch == "z9hG4bKours"
+
+
+def test_a_transaction_settles_once_and_only_after_its_final_answer():
+    """A provisional leaves the server INVITE unsettled; the 200 (Accepted) settles it at the next input,
+    and the merge entry of a request without To tag is still removed when it ends (timer L)."""
+    outbox: list[Outgoing] = []
+    layer = TransactionLayer(outbox, new_tag=lambda: "tag1")
+    invite = parse_message(request("INVITE"))
+    [up] = layer.receive_request(invite, CARRIER, 0.0)
+    tx = up.transaction
+    layer.respond(tx, make_response(invite, 180, to_tag="tag1"), 0.1)
+    layer.receive_request(parse_message(request("INVITE")), CARRIER, 0.2)  # a retransmission
+    assert not tx.settled and _views(tx.request)
+    layer.respond(tx, make_response(invite, 200, to_tag="tag1"), 0.3)
+    ack = parse_message(request("ACK", to_tag="tag1"))
+    [up] = layer.receive_request(ack, CARRIER, 0.4)
+    assert up.kind is Up.ACK and tx.state is State.ACCEPTED and tx.settled
+    assert _views(tx.request) == set() and layer.merged_with(invite) is tx
+    layer.handle_timer(0.3 + 32.0)
+    assert len(layer) == 0 and layer.merged_with(invite) is None
+
+
+
+def test_rfc2543_server_transaction_keeps_its_response_to_match_the_ack_after_settling():
+    """Without the branch cookie an ACK matches by the To tag of the response we sent: a settled
+    INVITE answered 486 keeps an equal copy of it, so the ACK still confirms it and one with another
+    To tag does not (it goes up as an ACK without transaction)."""
+    outbox: list[Outgoing] = []
+    layer = TransactionLayer(outbox, new_tag=lambda: "tag1")
+    invite = parse_message(request("INVITE", branch=None))
+    [up] = layer.receive_request(invite, CARRIER, 0.0)
+    tx = up.transaction
+    busy = make_response(invite, 486, to_tag="tag1")
+    layer.respond(tx, busy, 0.1)
+    outbox.clear()
+    layer.receive_request(parse_message(request("INVITE", branch=None)), CARRIER, 0.2)
+    assert outbox and outbox[-1].data == tx.response_bytes and tx.settled
+    assert tx.last_response == busy and _views(tx.last_response) == set()
+    [stray] = layer.receive_request(parse_message(request("ACK", branch=None, to_tag="other")), CARRIER, 0.3)
+    assert stray.kind is Up.ACK and stray.transaction is None and tx.state is State.COMPLETED
+    assert layer.receive_request(parse_message(request("ACK", branch=None, to_tag="tag1")), CARRIER, 0.4) == []
+    assert tx.state is State.CONFIRMED
