@@ -20,11 +20,15 @@ OURS = ("b2bua.", "billing.", "media.")
 
 @pytest.fixture
 def saved_garbage():
+    """The collector keeps what it would free; what earlier tests left alive is held here meanwhile, so
+    that only this test's objects can turn up (an earlier test's object dropped now is not ours)."""
     gc.collect()
+    alive_before = gc.get_objects()
     gc.set_debug(gc.DEBUG_SAVEALL)
     yield
     gc.set_debug(0)
     gc.garbage.clear()
+    del alive_before
 
 
 def test_a_bridged_call_hung_up_leaves_no_cycle_of_ours(saved_garbage):
