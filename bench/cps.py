@@ -30,7 +30,12 @@ Two figures each:
 * CPU seconds per 1000 calls at a fixed 100 calls/s: the B2BUA process's
   utime+stime from ``/proc/<pid>/stat`` before and after a probe.
 
-Every SIPp run is bounded (``-m``, ``-timeout``).  ``--quick`` uses 300-call
+Every SIPp run is bounded (``-m``, ``-timeout``). After a probe that is not
+clean the B2BUA still holds some of its calls; the next probe waits until the
+agent's port has been quiet for 17 s (at most 90 s), or those calls' INVITE and
+CANCEL retransmissions would reach the next agent SIPp as new calls and spoil
+every later probe (they did, before: one overloaded probe made all bisection
+steps after it fail, for every B2BUA).  ``--quick`` uses 300-call
 probes and 3 bisection steps (the full 5000-call probes take long on a shared
 machine).  Prints both, the ratios (ours / sippy), and writes
 ``bench/results/cps.json``.
@@ -44,6 +49,7 @@ import argparse
 import json
 import shutil
 import signal
+import socket
 import subprocess
 import sys
 import tempfile
@@ -180,13 +186,41 @@ def probe(b2bua, calls: int, rate: float, tag: str) -> dict:
     elapsed = time.monotonic() - started
     cpu = cpu_s(b2bua.pid) - before
     clean = c.failed == 0 and c.successful == calls and a.successful == calls
+    drained_s = 0.0 if clean else drain_agent_port(b2bua.agent_port)
     row = {"rate": rate, "calls": calls, "clean": clean, "carrier_ok": c.successful, "carrier_failed": c.failed,
            "agent_ok": a.successful, "agent_failed": a.failed, "retransmissions": c.retransmissions,
-           "cpu_s": round(cpu, 3), "elapsed_s": round(elapsed, 1)}
+           "cpu_s": round(cpu, 3), "elapsed_s": round(elapsed, 1), "drained_s": round(drained_s, 1)}
     print(f"  {b2bua.name:8} {rate:7.1f} cps x {calls}: {'clean' if clean else 'NOT clean'} "
           f"(carrier ok {c.successful} failed {c.failed}, agent ok {a.successful}, retrans {c.retransmissions}, "
-          f"cpu {cpu:.2f} s)", flush=True)
+          f"cpu {cpu:.2f} s{f', drained {drained_s:.0f} s' if drained_s else ''})", flush=True)
     return row
+
+
+#: the agent port must have been quiet this long before the next probe (longer than the gap between
+#: INVITE retransmissions at 16 s), and at most this long is waited (Timer B/F: 32 s after the last request)
+QUIET_S = 17.0
+DRAIN_MAX_S = 90.0
+
+
+def drain_agent_port(port: int, quiet_s: float = QUIET_S, max_s: float = DRAIN_MAX_S) -> float:
+    """Listen on the agent's port (its SIPp is gone) until the B2BUA has sent nothing there for ``quiet_s``.
+
+    After a probe that was not clean, the B2BUA still has calls of it: INVITEs retransmitted to the agent,
+    CANCELs when their ring timeout ends them. The next probe's agent SIPp would take each as a new
+    call (and count it against its ``-m``), so one bad probe spoiled every later one. Returns the seconds
+    waited; nothing is answered."""
+    started = time.monotonic()
+    last = started
+    with socket.socket(socket.AF_INET, socket.SOCK_DGRAM) as sock:
+        sock.bind(("127.0.0.1", port))
+        sock.settimeout(0.5)
+        while time.monotonic() - last < quiet_s and time.monotonic() - started < max_s:
+            try:
+                sock.recvfrom(65536)
+                last = time.monotonic()
+            except socket.timeout:
+                pass
+    return time.monotonic() - started
 
 
 def highest_clean_rate(b2bua, calls: int, start: float, limit: float, steps: int) -> tuple[float, list]:
