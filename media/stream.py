@@ -13,7 +13,7 @@ from __future__ import annotations
 from typing import Callable
 
 from .g711 import SILENCE, alaw_to_ulaw, ulaw_to_alaw
-from .rtp import OWN_PAUSE_S, RTP_HEADER, RTP_HEADER_LEN, SAMPLES_PER_FRAME, StreamNumbering, payload_offsets
+from .rtp import RTP_HEADER, RTP_HEADER_LEN, SAMPLES_PER_FRAME, StreamNumbering, payload_offsets
 
 CODEC_PAYLOAD_TYPES = {"PCMU": 0, "PCMA": 8}
 # The G.711 code of a zero sample per codec (0xD5 / 0xFF).
@@ -207,20 +207,13 @@ class OutgoingStream:
         The relay's fill path (once per stream per tick while filling): the header is packed into a
         buffer that holds the silence payload already, so a frame costs one ``pack_into`` and no
         allocation.  The buffer is reused by the next call: the caller sends it at once (``sendto``
-        copies it) and keeps no reference.  Numbered exactly as :meth:`send_own_audio` numbers a
-        frame at ``now`` (the common case, own audio running on within a talkspurt, inlined).
+        copies it) and keeps no reference.  Numbered by the stream's one rule
+        (:meth:`StreamNumbering.own`), as :meth:`send_own_audio` numbers a frame at ``now``.
         """
         n = self.numbering
-        if n.relaying or not n.started or now - n.last_own_at > OWN_PAUSE_S:
-            seq, ts, marker = n.own(now)
-            pt = self.payload_type | 0x80 if marker else self.payload_type
-        else:
-            seq = n.seq = (n.seq + 1) & 0xFFFF
-            ts = n.ts = (n.ts + SAMPLES_PER_FRAME) & 0xFFFFFFFF
-            n.last_own_at = n.last_sent_ts_at = now
-            pt = self.payload_type
+        seq, ts, marker = n.own(now)
         buf = self._silence
-        _pack_into(buf, 0, 0x80, pt, seq, ts, n.ssrc)
+        _pack_into(buf, 0, 0x80, self.payload_type | 0x80 if marker else self.payload_type, seq, ts, n.ssrc)
         self.packets_own += 1
         self.octets_sent += FRAME_BYTES
         return buf
