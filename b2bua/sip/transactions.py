@@ -87,7 +87,7 @@ class Transaction:
     cancelled: bool = False
     dialog_id: object = None            # the dialog an in-dialog request belongs to (endpoint's business)
     merge: tuple | None = None          # server: its §8.2.2.2 merge key (a request without To tag)
-    settled: bool = False               # request and last_response no longer hold parsed views
+    settled: bool = False               # final answer had: queued for, or done, settling (see above)
     extra: dict = field(default_factory=dict)
 
     @property
