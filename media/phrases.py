@@ -73,6 +73,7 @@ _MESSAGES = {
         "call_with_number": "Bitte rufen Sie mit angezeigter Rufnummer an.",
         "enter_pin": "Bitte geben Sie Ihre Kunden-PIN ein, und drücken Sie dann die Raute-Taste.",
         "pin_wrong": "Die PIN ist falsch.",
+        "less_than_a_minute": "weniger als eine Minute.",
     },
     "en": {
         "credit_lasts": "Your credit lasts",
@@ -88,6 +89,7 @@ _MESSAGES = {
         "call_with_number": "Please call again with your number shown.",
         "enter_pin": "Please type your customer PIN, then press the hash key.",
         "pin_wrong": "The PIN is wrong.",
+        "less_than_a_minute": "less than a minute.",
     },
 }
 
@@ -211,9 +213,18 @@ def amount_phrase(amount_cents: int, lang: str) -> list[str]:
 
 # -- the product's messages ----------------------------------------------------------
 
+def _lasts(n: int, lang: str) -> list[str]:
+    """What the credit lasts: ``n`` minutes, or "less than a minute" for 0 (a 1/1 tariff can start a call
+    on 45 s of credit, and "your credit lasts zero minutes" would tell the caller it cannot call)."""
+    if n == 0:
+        _check(0, lang)
+        return ["less_than_a_minute"]
+    return minutes_phrase(n, lang)
+
+
 def remaining_minutes(n: int, lang: str) -> list[str]:
-    """"Ihr Guthaben reicht für … Minuten" / "Your credit lasts … minutes"."""
-    return ["credit_lasts"] + minutes_phrase(n, lang)
+    """"Ihr Guthaben reicht für … Minuten" / "Your credit lasts … minutes" ("less than a minute" for 0)."""
+    return ["credit_lasts"] + _lasts(n, lang)
 
 
 def tariff(per_minute: Decimal | int, caller_class: str, lang: str, *, cents: bool = False) -> list[str]:
@@ -226,7 +237,7 @@ def tariff(per_minute: Decimal | int, caller_class: str, lang: str, *, cents: bo
 
 def warning(lang: str, minutes: int = 2) -> list[str]:
     """"Ihr Guthaben reicht noch für zwei Minuten" / "Your remaining credit lasts two minutes"."""
-    return ["credit_lasts_still"] + minutes_phrase(minutes, lang)
+    return ["credit_lasts_still"] + _lasts(minutes, lang)
 
 
 def credit_used_up(lang: str) -> list[str]:

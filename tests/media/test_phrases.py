@@ -82,6 +82,18 @@ def test_messages_are_built_from_parts():
     assert phrases.pin_wrong("en") == ["pin_wrong"]
 
 
+def test_credit_under_a_minute_is_less_than_a_minute_not_zero_minutes():
+    """A 1/1 tariff starts a call on 45 s of credit: the caller hears "less than a minute", never
+    "zero minutes" (which says the call cannot go on); the same for a top-up and a warning."""
+    assert phrases.remaining_minutes(0, "de") == ["credit_lasts", "less_than_a_minute"]
+    assert phrases.remaining_minutes(0, "en") == ["credit_lasts", "less_than_a_minute"]
+    assert phrases.topped_up("en", 0) == ["topped_up", "credit_lasts", "less_than_a_minute"]
+    assert phrases.warning("de", 0) == ["credit_lasts_still", "less_than_a_minute"]
+    assert phrases.remaining_minutes(1, "en") == ["credit_lasts", "one", "minute"]
+    with pytest.raises(ValueError):
+        phrases.remaining_minutes(0, "fr")
+
+
 def test_every_number_uses_only_recorded_prompts():
     """Every number 0..9999 in both languages, and every message, is made only of prompts in PROMPT_TEXTS."""
     for lang in phrases.LANGUAGES:
@@ -91,7 +103,8 @@ def test_every_number_uses_only_recorded_prompts():
             assert set(amount_phrase(n * 101 % 1000000, lang)) <= known.keys()
         for msg in (phrases.credit_used_up(lang), phrases.no_credit(lang), phrases.withheld(lang, True),
                     phrases.withheld(lang, False), phrases.pin_wrong(lang), phrases.topped_up(lang, 5),
-                    phrases.tariff(Decimal("0.49"), "landline", lang), phrases.warning(lang)):
+                    phrases.tariff(Decimal("0.49"), "landline", lang), phrases.warning(lang),
+                    phrases.remaining_minutes(0, lang)):
             assert set(msg) <= known.keys()
 
 
