@@ -89,6 +89,12 @@ class Store:
         """
         return self.pool.transaction(thd, *args, **kwargs)
 
+    def run_soon(self, thd: Callable[..., Any], *args: Any, **kwargs: Any) -> Deferred:
+        """:meth:`run`, for work that need not start at once (a debit ahead, a settlement, lease renewals):
+        it goes to the store's thread with the next other work, ``pool.soon_s`` later at the latest, and
+        shares that work's wake-up and COMMIT (:meth:`billing.db.pool.DBPool.transaction_soon`)."""
+        return self.pool.transaction_soon(thd, *args, **kwargs)
+
     def run_engine(self, fn: Callable[..., Any], *args: Any, **kwargs: Any) -> Deferred:
         """Run ``fn(engine, *args, **kwargs)`` on the pool: for operations that manage their own transactions."""
         return self.pool.do(fn, *args, **kwargs)

@@ -8,6 +8,9 @@ changes the session row and, where money moves, the balance and its ledger row
 the new balance is announced through ``store.announce``. The statements every
 call runs are built once and run on the driver's cursor
 (:mod:`billing.db.prepared`); ``bench/store_calls.py`` measures what a call costs.
+Opening a session goes to the store's thread at once (the call waits for it);
+debits ahead, settlements and lease renewals go with the next work handed to
+it (``Store.run_soon``, 50 ms at the latest), in the same wake-up and COMMIT.
 
 Money is never lost or created, whatever stops where:
 
@@ -291,10 +294,10 @@ class SqlSessionStore:
         def repeated(failure):
             failure.trap(IntegrityError)  # the ledger's UNIQUE refused a second row for this reference
             return self.store.run(repeated_debit_thd, request)
-        return self.store.run(debit_ahead_thd, request, self.actor).addCallbacks(done, repeated)
+        return self.store.run_soon(debit_ahead_thd, request, self.actor).addCallbacks(done, repeated)
 
     def renew_leases(self, session_ids, now_ms: int, lease_until_ms: int) -> Deferred:
-        return self.store.run(renew_thd, tuple(session_ids), now_ms, lease_until_ms)
+        return self.store.run_soon(renew_thd, tuple(session_ids), now_ms, lease_until_ms)
 
     def expired_sessions(self, now_ms: int, limit: int) -> Deferred:
         return self.store.run(expired_thd, now_ms, limit, self.lease_ms)
@@ -305,4 +308,4 @@ class SqlSessionStore:
             if announce is not None:
                 self.store.announce(*announce)
             return settlement
-        return self.store.run(settle_thd, request, self.actor).addCallback(done)
+        return self.store.run_soon(settle_thd, request, self.actor).addCallback(done)

@@ -8,6 +8,8 @@ import threading
 import pytest
 import sqlalchemy as sa
 
+from twisted.python.failure import Failure
+
 from billing.db import engine as db_engine
 from billing.db import model
 from billing.db.pool import DBPool
@@ -157,3 +159,221 @@ def test_a_dead_postgresql_connection_is_replaced_and_the_transaction_runs_once(
         assert _first_callers(engine) == ["+4930300"]
     finally:
         pool.close()
+
+
+# -- group commit: transaction jobs queued together share one COMMIT -----------------------------------
+
+class _Reader:
+    """Another connection, opened beforehand, reading without a transaction of the store's kind (SQLAlchemy's
+    begin would be SQLite's BEGIN IMMEDIATE and wait for the writer): what is committed, as it reads it."""
+
+    def __init__(self, engine) -> None:
+        self.raw = engine.raw_connection()
+
+    def __call__(self) -> list[str]:
+        cursor = self.raw.cursor()
+        cursor.execute("SELECT number FROM first_callers ORDER BY number")
+        found = [row[0] for row in cursor.fetchall()]
+        cursor.close()
+        self.raw.rollback()
+        return found
+
+    def close(self) -> None:
+        self.raw.close()
+
+
+def _queued_behind_a_gate(pool):
+    """Hold the worker on a ``do`` job until the returned Event is set, so that what is queued meanwhile is
+    found queued together."""
+    gate = threading.Event()
+    pool.do(lambda _engine: gate.wait(10))
+    return gate
+
+
+def test_jobs_queued_together_commit_together_and_are_answered_after_that_commit(engine, clock, pool):
+    """Three transactions queued behind a busy worker run in one transaction: while the last of them runs,
+    the first one's row is not yet visible to another connection and no answer has gone to the reactor;
+    after the COMMIT every row is there and all three Deferreds fire, from one callFromThread."""
+    running, release, answers = threading.Event(), threading.Event(), []
+    visible = _Reader(engine)
+    gate = _queued_behind_a_gate(pool)
+
+    def last(conn):
+        _mark(conn, "+4930502")
+        running.set()
+        assert release.wait(10)
+        return "last"
+    pool.transaction(_mark, "+4930500").addCallback(answers.append)
+    pool.transaction(_mark, "+4930501").addCallback(answers.append)
+    pool.transaction(last).addCallback(answers.append)
+    gate.set()
+    assert running.wait(10)
+    try:
+        assert visible() == []
+        clock.pump(clock.queued.empty)  # the gate's own answer
+        assert answers == []
+    finally:
+        release.set()
+    clock.pump(lambda: len(answers) == 3)
+    assert clock.queued.empty()  # one delivery brought the three
+    assert answers[2] == "last"
+    assert visible() == ["+4930500", "+4930501", "+4930502"]
+    visible.close()
+
+
+def test_a_job_that_raises_in_a_group_rolls_back_and_fails_alone(engine, clock, pool):
+    """In a group, a job that raises (its own exception, or the database's: a UNIQUE violation, which on
+    PostgreSQL aborts the transaction but for a savepoint) is rolled back to its savepoint and its Deferred
+    fails; the jobs before and after it commit and succeed."""
+    answers = {}
+    gate = _queued_behind_a_gate(pool)
+
+    def raises(conn):
+        _mark(conn, "+4930511")
+        raise ValueError("no")
+
+    def duplicate(conn):
+        _mark(conn, "+4930512")
+        _mark(conn, "+4930510")  # the first job's row: refused
+    for name, thd in [("a", lambda conn: _mark(conn, "+4930510")), ("raises", raises), ("dup", duplicate),
+                      ("b", lambda conn: _mark(conn, "+4930513"))]:
+        pool.transaction(thd).addBoth(lambda result, name=name: answers.__setitem__(name, result))
+    gate.set()
+    clock.pump(lambda: len(answers) == 4)
+    assert answers["a"].startswith("prepaid-db") and answers["b"].startswith("prepaid-db")
+    assert answers["raises"].check(ValueError)
+    assert answers["dup"].check(sa.exc.IntegrityError)
+    assert _first_callers(engine) == ["+4930510", "+4930513"]
+
+
+def _fk_tables(engine) -> None:
+    """Tables whose foreign key is checked at COMMIT (DEFERRABLE INITIALLY DEFERRED), on either backend."""
+    with engine.begin() as conn:
+        conn.exec_driver_sql("CREATE TABLE fk_parent (id INTEGER PRIMARY KEY)")
+        conn.exec_driver_sql("CREATE TABLE fk_child (id INTEGER PRIMARY KEY, "
+                             "parent_id INTEGER REFERENCES fk_parent (id) DEFERRABLE INITIALLY DEFERRED)")
+        conn.exec_driver_sql("INSERT INTO fk_parent (id) VALUES (1)")
+
+
+def _child(conn, child_id: int, parent_id: int) -> int:
+    conn.exec_driver_sql(f"INSERT INTO fk_child (id, parent_id) VALUES ({child_id}, {parent_id})")
+    return child_id
+
+
+def _children(engine) -> list[int]:
+    with engine.connect() as conn:
+        return [row[0] for row in conn.exec_driver_sql("SELECT id FROM fk_child ORDER BY id")]
+
+
+def test_a_failed_commit_fails_every_job_of_the_group_and_the_worker_goes_on(engine, clock, pool):
+    """A group whose COMMIT fails (a deferred foreign key, checked only then) commits nothing and fails
+    every job's Deferred with the COMMIT's error, whether or not the job caused it; the worker's connection
+    is left usable: the next transaction commits."""
+    _fk_tables(engine)
+    answers = []
+    gate = _queued_behind_a_gate(pool)
+    for child_id, parent_id in [(1, 1), (2, 99), (3, 1)]:
+        pool.transaction(_child, child_id, parent_id).addBoth(answers.append)
+    gate.set()
+    clock.pump(lambda: len(answers) == 3)
+    assert all(isinstance(a, Failure) and a.check(sa.exc.IntegrityError) for a in answers), answers
+    assert _children(engine) == []
+    pool.transaction(_child, 4, 1).addBoth(answers.append)
+    clock.pump(lambda: len(answers) == 4)
+    assert answers[3] == 4 and _children(engine) == [4]
+
+
+def test_a_failed_commit_of_one_transaction_leaves_the_connection_usable(engine, clock, pool):
+    """A transaction of its own whose COMMIT fails fails its Deferred, and the next one commits (SQLite keeps
+    a transaction open after a failed COMMIT: the pool rolls it back)."""
+    _fk_tables(engine)
+    answers = []
+    pool.transaction(_child, 1, 99).addBoth(answers.append)
+    clock.pump(lambda: len(answers) == 1)
+    assert isinstance(answers[0], Failure) and answers[0].check(sa.exc.IntegrityError)
+    pool.transaction(_child, 2, 1).addBoth(answers.append)
+    clock.pump(lambda: len(answers) == 2)
+    assert answers[1] == 2 and _children(engine) == [2]
+
+
+def test_do_jobs_are_not_grouped_and_keep_their_place_in_the_queue(engine, clock, pool):
+    """A ``do`` job queued between transactions runs on its own, after the transactions queued before it
+    have committed and before those queued after it run."""
+    answers = []
+    gate = _queued_behind_a_gate(pool)
+    pool.transaction(_mark, "+4930520").addCallback(lambda _: answers.append("before"))
+    pool.do(lambda engine: answers.append(("do sees", _first_callers(engine))))
+    pool.transaction(_mark, "+4930521").addCallback(lambda _: answers.append("after"))
+    gate.set()
+    clock.pump(lambda: len(answers) == 3)
+    assert answers == [("do sees", ["+4930520"]), "before", "after"] or \
+        answers == ["before", ("do sees", ["+4930520"]), "after"]
+    assert _first_callers(engine) == ["+4930520", "+4930521"]
+
+
+@pytest.mark.postgres
+def test_a_group_whose_connection_died_runs_again_on_a_new_one_and_commits_once(pg_schema_url_factory):
+    """The server ends the worker's connection while a group waits: the group finds it dead at its first
+    statement, runs again on a new connection, and each job commits once."""
+    url = pg_schema_url_factory()
+    engine = db_engine.create_engine(url)
+    db_engine.upgrade(engine)
+    clock = ThreadedClock()
+    pool = DBPool(engine, clock, threads=1)
+    try:
+        pids = []
+        pool.transaction(lambda conn: _PID.scalar(conn)).addCallback(pids.append)
+        clock.pump(lambda: len(pids) == 1)
+        gate = _queued_behind_a_gate(pool)
+        killer = sa.create_engine(url)
+        with killer.begin() as conn:
+            assert conn.execute(sa.text("SELECT pg_terminate_backend(:pid)"), {"pid": pids[0]}).scalar()
+        killer.dispose()
+        answers = []
+        for number in ("+4930530", "+4930531"):
+            pool.transaction(_mark, number).addBoth(answers.append)
+        pool.transaction(lambda conn: _PID.scalar(conn)).addBoth(answers.append)
+        gate.set()
+        clock.pump(lambda: len(answers) == 3)
+        assert answers[2] != pids[0], answers
+        assert _first_callers(engine) == ["+4930530", "+4930531"]
+    finally:
+        pool.close()
+        engine.dispose()
+
+
+# -- work that can wait: transaction_soon --------------------------------------------------------------
+
+def _seen_in_transaction(conn) -> list[str]:
+    return conn.execute(sa.select(FC.c.number).order_by(FC.c.number)).scalars().all()
+
+
+def test_work_that_can_wait_goes_with_the_next_job_and_commits_with_it(engine, clock, pool):
+    """A transaction_soon job is handed over just before the next job, in the same group: that job already
+    sees its (uncommitted) row, and both are answered by one delivery after their COMMIT."""
+    answers = []
+    gate = _queued_behind_a_gate(pool)
+    pool.transaction_soon(_mark, "+4930600").addCallback(lambda _: answers.append("soon"))
+    pool.transaction(_seen_in_transaction).addCallback(answers.append)
+    gate.set()
+    clock.pump(lambda: len(answers) == 2)
+    assert answers == ["soon", ["+4930600"]]
+    assert _first_callers(engine) == ["+4930600"]
+
+
+def test_work_that_can_wait_goes_alone_after_soon_s_at_the_latest(engine, clock, pool):
+    """With no other job coming, a transaction_soon job is handed over when ``soon_s`` has passed on the
+    reactor's clock, and commits."""
+    answers = []
+    pool.transaction_soon(_mark, "+4930610").addCallback(answers.append)
+    clock.advance(pool.soon_s)
+    clock.pump(lambda: len(answers) == 1)
+    assert _first_callers(engine) == ["+4930610"]
+
+
+def test_close_writes_the_work_that_was_waiting(engine, clock):
+    """close() hands over what transaction_soon holds, and it commits before close() returns."""
+    pool = DBPool(engine, clock, threads=1)
+    pool.transaction_soon(_mark, "+4930620")
+    pool.close()
+    assert _first_callers(engine) == ["+4930620"]
