@@ -5,7 +5,7 @@ us (SIP From user, P-Asserted-Identity, the top-up page, an operator typing
 ``0151 12345678``) goes through :func:`normalise` first.
 
 Tests pin: national, international (+49, 0049) and spaced forms give the same
-E.164; garbage and impossible numbers give ``None``; German mobile ranges are
+E.164; garbage, impossible numbers and numbers over E.164's 15 digits give ``None``; German mobile ranges are
 mobile, geographic numbers landline.
 """
 
@@ -19,6 +19,9 @@ from .profile import CallerClass
 
 #: the shortest national number we take for a caller or service number (German numbers have 6+)
 MIN_NATIONAL_DIGITS = 5
+#: ITU-T E.164: at most 15 digits with the country code (phonenumbers calls a 15-digit German national
+#: number "possible", which makes 17)
+MAX_E164_DIGITS = 15
 
 _MOBILE_TYPES = frozenset({phonenumbers.PhoneNumberType.MOBILE, phonenumbers.PhoneNumberType.PAGER})
 
@@ -32,7 +35,9 @@ def parse(text: str, default_region: str = "DE") -> phonenumbers.PhoneNumber | N
     except phonenumbers.NumberParseException:
         return None
     # "possible" alone lets through two-digit service codes; callers have real subscriber numbers
-    if not phonenumbers.is_possible_number(number) or len(str(number.national_number)) < MIN_NATIONAL_DIGITS:
+    national_digits = len(str(number.national_number))
+    if (not phonenumbers.is_possible_number(number) or national_digits < MIN_NATIONAL_DIGITS
+            or len(str(number.country_code)) + national_digits > MAX_E164_DIGITS):
         return None
     return number
 

@@ -19,6 +19,16 @@ def test_garbage_is_no_number(text):
     assert normalise(text, "DE") is None
 
 
+def test_more_digits_than_e164_allows_is_no_number():
+    """E.164 numbers have at most 15 digits with the country code: "192713431832037" taken as German
+    national would be +49 and 15 digits (17), which phonenumbers calls possible; the store refuses such
+    a key, so the API answered 400 where its document promises 404 (found by schemathesis)."""
+    assert normalise("192713431832037", "DE") is None
+    assert normalise("+49192713431832037", "DE") is None
+    assert normalise("+4930123456789012", "DE") is None          # 16 digits
+    assert normalise("+493012345678901", "DE") == "+493012345678901"  # 15 digits: the longest there is
+
+
 def test_region_applies_only_to_national_forms():
     """A national number takes the default region; an international one keeps its country."""
     assert normalise("030 1234567", "DE") == "+49301234567"
