@@ -1,4 +1,18 @@
-"""Call records: what the B2BUA writes when a call ends, and the itemised list per caller."""
+"""Call records: what the B2BUA writes when a call ends, and the itemised list per caller.
+
+The itemised list also holds the calls that were billed but have no record
+because their node died mid-call: it wrote none, and another node settled the
+session when its lease ran out (:mod:`billing.reconcile`). Such a call is
+shown from its billing session: its Call-ID, caller class, start, billed
+seconds, charge and end reason ("lease expired"), ending at the node's last
+sign of life (the reconciler charged up to there); what only the node knew
+(service number, agents, SIP codes, how the caller was identified) is left
+empty, with identity source ``unknown``, and ``id`` is None. A session that
+its node settled itself is not shown this way: its record follows within the
+record batch's window (showing the session meanwhile would hand a caller of
+:func:`for_caller` a half-empty row for a call whose record is on its way).
+Tests pin it on SQLite and PostgreSQL.
+"""
 
 from __future__ import annotations
 
@@ -6,11 +20,16 @@ import dataclasses
 
 import sqlalchemy as sa
 
+from ..reconcile import LEASE_EXPIRED
 from . import model
 from .prepared import Prepared
 from .rows import CallRecord
 
 R = model.call_records
+S = model.call_sessions
+A = model.accounts
+#: the identity source of a call shown from its billing session (the node that knew it wrote no record)
+UNKNOWN_IDENTITY = "unknown"
 _FIELDS = tuple(f.name for f in dataclasses.fields(CallRecord) if f.name != "id")
 _INSERT = Prepared(sa.insert(R).values({name: sa.bindparam(name) for name in _FIELDS}).returning(R.c.id))
 
@@ -22,8 +41,46 @@ def add_many(conn, records: tuple[CallRecord, ...]) -> list[CallRecord]:
 
 
 def for_caller(conn, profile: str, number: str, *, limit: int | None = None) -> list[CallRecord]:
-    """The calls of ``number`` under ``profile``, newest first."""
+    """The calls of ``number`` under ``profile``, newest first: the records, and the calls whose node died
+    (see the module's docstring; their ``id`` is None)."""
     q = sa.select(R).where(R.c.profile == profile, R.c.caller == number).order_by(R.c.invite_ms.desc(), R.c.id.desc())
     if limit is not None:
         q = q.limit(limit)
-    return [CallRecord(**{name: getattr(row, name) for name in _FIELDS}, id=row.id) for row in conn.execute(q)]
+    records = [CallRecord(**{name: getattr(row, name) for name in _FIELDS}, id=row.id) for row in conn.execute(q)]
+    # when the limit cut the list, only sessions that began after the oldest call shown can belong in it
+    since_ms = records[-1].invite_ms if limit is not None and len(records) == limit else None
+    unrecorded = _without_record(conn, profile, number, {r.call_session_id for r in records}, since_ms)
+    if not unrecorded:
+        return records
+    calls = sorted(records + unrecorded, key=lambda r: (r.invite_ms, r.id or 0), reverse=True)
+    return calls if limit is None else calls[:limit]
+
+
+def _without_record(conn, profile: str, number: str, recorded: set, since_ms: int | None) -> list[CallRecord]:
+    """The sessions of the account (``profile``, ``number``) that a reconciler settled and that have no call
+    record, as records."""
+    q = (sa.select(S.c.id, S.c.call_id, S.c.caller_class, S.c.opened_ms, S.c.renewed_ms, S.c.settled_ms,
+                   S.c.end_reason, S.c.billed_s, S.c.charged_cents)
+         .select_from(S.join(A, A.c.id == S.c.account_id))
+         .where(A.c.profile == profile, A.c.number == number, S.c.state == "settled",
+                S.c.end_reason == LEASE_EXPIRED))
+    if since_ms is not None:
+        q = q.where(S.c.opened_ms >= since_ms)
+    sessions = [row for row in conn.execute(q) if row.id not in recorded]
+    if not sessions:
+        return []
+    # their records may still be there: cut off by the limit (a record's INVITE comes before its session)
+    have = set(conn.execute(sa.select(R.c.call_session_id)
+                            .where(R.c.call_session_id.in_([row.id for row in sessions]))).scalars())
+    return [CallRecord(call_id=row.call_id, profile=profile, service_number="", caller=number,
+                       identity_source=UNKNOWN_IDENTITY, privacy=False, caller_class=row.caller_class,
+                       agent_tried=None, agent_answered=None, invite_ms=int(row.opened_ms), answer_ms=None,
+                       end_ms=_end_ms(row), end_reason=row.end_reason, a_status=None, b_status=None,
+                       billed_s=int(row.billed_s), charge_cents=int(row.charged_cents), call_session_id=row.id)
+            for row in sessions if row.id not in have]
+
+
+def _end_ms(row) -> int | None:
+    """When a call whose node died ended: the node's last sign of life, up to which the reconciler charged."""
+    end_ms = row.renewed_ms if row.renewed_ms is not None else row.settled_ms
+    return None if end_ms is None else int(end_ms)

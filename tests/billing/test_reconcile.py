@@ -7,6 +7,7 @@ import pytest
 from billing.reconcile import LEASE_EXPIRED, Reconciler
 from billing.profile import CallerClass
 from billing.session import CallBilling, State
+from billing.store import CallRecord
 
 from .test_session import DEMO, NUMBER, PER_SECOND, Controller, advance, open_session, result
 from .test_session_harness import HARNESSES
@@ -61,6 +62,50 @@ def test_reconcile_at_60_60_charges_the_minute_in_progress_and_only_that(h):
     assert [s.charge_cents for s in result(settled)] == [199]
     assert h.balance(DEMO, NUMBER) == 1000 - 199
     assert h.ledger_total(DEMO, NUMBER) == 1000 - 199
+
+
+@pytest.fixture(params=["sqlite", "postgresql"])
+def sql_h(request):
+    harness = HARNESSES[request.param](request)
+    yield harness
+    harness.close()
+
+
+def test_a_crashed_call_is_in_the_itemised_list_from_its_session(sql_h):
+    """A call whose node died wrote no call record; once reconciled it is still in the caller's itemised list
+    (`prepaid calls`), from its session: Call-ID, start, billed seconds and charge, end reason "lease
+    expired", ending at the node's last renewal (40 s), identity unknown. A call its node settled is
+    listed from its record only (never from its session while the record is on its way), and the limit
+    counts both kinds."""
+    h = sql_h
+    session = crashed_call(h, PER_SECOND, 1000, 50)
+    opened_ms = h.clock.seconds() * 1000 - 50_000
+    advance(h, 60)
+    result(Reconciler(h.store, h.clock, 30).run_once())
+    h.flush()
+    (row,) = result(h.db.calls(PER_SECOND.name, NUMBER))
+    assert (row.id, row.call_id, row.call_session_id, row.caller, row.identity_source, row.service_number) == (
+        None, session.call_id, session.session_id, NUMBER, "unknown", "")
+    assert (row.invite_ms, row.end_ms, row.end_reason, row.billed_s, row.charge_cents) == (
+        opened_ms, opened_ms + 40_000, LEASE_EXPIRED, 40, 133)
+
+    later = CallBilling(h.store, h.clock, node_id="b", lease_s=60)
+    live, _ = open_session(h, later, PER_SECOND)
+    live.start_charging()
+    h.flush()
+    advance(h, 10)
+    settlement = result(live.settle(None, "hangup"))
+    h.flush()
+    later.stop()
+    assert result(h.db.calls(PER_SECOND.name, NUMBER)) == [row]  # its record is not written yet
+    stored = result(h.db.add_call_record(CallRecord(
+        call_id=live.call_id, profile=PER_SECOND.name, service_number="+493012345678", caller=NUMBER,
+        identity_source="from", privacy=False, caller_class="mobile", agent_tried="sip:a@x", agent_answered="sip:a@x",
+        invite_ms=int(h.clock.seconds() * 1000) - 11_000, answer_ms=None, end_ms=int(h.clock.seconds() * 1000),
+        end_reason="hangup", a_status=200, b_status=200, billed_s=settlement.billed_s,
+        charge_cents=settlement.charge_cents, call_session_id=live.session_id)))
+    assert result(h.db.calls(PER_SECOND.name, NUMBER)) == [stored, row]
+    assert result(h.db.calls(PER_SECOND.name, NUMBER, limit=1)) == [stored]
 
 
 def test_a_live_session_is_not_reconciled_and_a_reconciled_one_settles_once(h):
