@@ -144,13 +144,20 @@ def test_the_core_is_fed_the_reactor_time_and_the_source_peer():
     assert core.received == [(b"INVITE x", Peer("udp", "127.0.0.1", 7000), 12.25)]
 
 
+def listening_at(clock: Reactor, now_s: float):
+    """Transports on ``clock`` with a :class:`ScriptedCore`, listening on UDP, the clock moved to ``now_s``:
+    the transports, the core and the port's ``datagramReceived`` (for the timer tests)."""
+    core = ScriptedCore()
+    transports = SipTransports(clock, core, lambda e: None)
+    transports.listen_udp(5555, "127.0.0.1")
+    clock.advance(now_s)
+    return transports, core, clock.udp[0].protocol.datagramReceived
+
+
 def test_one_timer_is_armed_at_the_deadline_and_re_armed_not_stacked():
     """Exactly one delayed call exists, at the endpoint's deadline; it moves when the deadline moves and goes when it goes."""
-    reactor, core = Reactor(), ScriptedCore()
-    transports = SipTransports(reactor, core, lambda e: None)
-    transports.listen_udp(5555, "127.0.0.1")
-    feed = reactor.udp[0].protocol.datagramReceived
-    reactor.advance(100)
+    reactor = Reactor()
+    transports, core, feed = listening_at(reactor, 100)
     core.deadline = 100.5
     feed(b"a", ("127.0.0.1", 7000))
     feed(b"b", ("127.0.0.1", 7000))

@@ -9,16 +9,13 @@ from twisted.internet import reactor
 
 from b2bua.sip.peer import Outgoing, Peer
 from b2bua.transport import SipTransports
-from tests.transport.test_adapter import Reactor, ScriptedCore
+from tests.transport.test_adapter import Reactor, ScriptedCore, listening_at
 
 
 def test_a_deadline_moved_later_moves_the_one_timer_and_nothing_fires_before_it():
     """Armed at 100.2, then the deadline goes to 100.8: one delayed call at 100.8; the core is timed only then."""
-    clock, core = Reactor(), ScriptedCore()
-    transports = SipTransports(clock, core, lambda e: None)
-    transports.listen_udp(5555, "127.0.0.1")
-    feed = clock.udp[0].protocol.datagramReceived
-    clock.advance(100)
+    clock = Reactor()
+    _, core, feed = listening_at(clock, 100)
     core.deadline = 100.2
     feed(b"a", ("127.0.0.1", 7000))
     core.deadline = 100.8
@@ -41,11 +38,8 @@ class TickingReactor(Reactor):
 
 def test_a_steady_deadline_keeps_its_delayed_call_while_the_clock_moves():
     """Input after input with the same endpoint deadline: the one DelayedCall stays, not cancelled and made anew."""
-    clock, core = TickingReactor(), ScriptedCore()
-    transports = SipTransports(clock, core, lambda e: None)
-    transports.listen_udp(5555, "127.0.0.1")
-    feed = clock.udp[0].protocol.datagramReceived
-    clock.advance(100)
+    clock = TickingReactor()
+    _, core, feed = listening_at(clock, 100)
     core.deadline = 100.5
     feed(b"a", ("127.0.0.1", 7000))
     [armed] = clock.getDelayedCalls()
