@@ -187,25 +187,17 @@ class DBPool:
         """
         if len(jobs) == 1:
             return [_outcome(self._in_transaction, *jobs[0])]
-        conn = self._connection()
-        for attempt in range(1, DISCONNECT_ATTEMPTS + 1):
-            _engine.begin(conn)
-            try:
-                outcomes = _in_savepoints(conn, jobs)
-            except sa.exc.DBAPIError as exc:
-                _end(conn, commit=False)
-                if exc.connection_invalidated and attempt < DISCONNECT_ATTEMPTS:
-                    continue
-                break
-            except BaseException:
-                _end(conn, commit=False)
-                break
-            try:
-                _commit(conn)
-            except BaseException:
+        ran: list[list[tuple[bool, Any]]] = []   # the outcomes, once every job ran: what fails after is the COMMIT
+
+        def in_savepoints(conn: sa.Connection) -> list[tuple[bool, Any]]:
+            ran.append(_in_savepoints(conn, jobs))
+            return ran[-1]
+        try:
+            return self._in_transaction(in_savepoints)
+        except BaseException:
+            if ran:
                 failure = Failure()
                 return [(False, failure)] * len(jobs)
-            return outcomes
         return [_outcome(self._in_transaction, *job) for job in jobs]
 
     def _stop_workers(self) -> None:
