@@ -22,6 +22,7 @@ from twisted.logger import (FileLogObserver, FilteringLogObserver, Logger, LogLe
                             formatEventAsClassicLogText, formatTime, globalLogBeginner)
 
 from billing.db.sessions import SqlSessionStore
+from billing.pinguard import PinGuard, PinRule
 from billing.reconcile import Reconciler
 from billing.session import CallBilling
 from billing.store import Store
@@ -108,11 +109,14 @@ class Node:
                                             "tls": config.sip.tls_port},
                                user_agent=config.sip.user_agent, supported_extensions=("timer", "100rel"))
         self.router = Router(config.profiles.values(), config.sip.default_region)
+        self.pin_guard = PinGuard(store, lambda: PinRule(**dataclasses.asdict(self.config.pin)),
+                                  actor=f"node:{config.node_id}")
         transports_box: list = []
         self.manager = CallManager(endpoint=endpoint, reactor=self.reactor, router=self.router,
                                    settings=call_settings(config), billing=self.billing,
                                    record=self._record, flush=lambda: transports_box[0].flush(),
-                                   media_for_call=self._media_for_call, pin_lookup=self._pin_lookup)
+                                   media_for_call=self._media_for_call, pin_lookup=self._pin_lookup,
+                                   pin_gate=self.pin_guard)
         self._stoppers.append(store.on_balance_changed(self.manager.balance_changed))
         transports, bound = listen_sip(self.reactor, endpoint, config.sip, self.manager.on_event)
         transports_box.append(transports)
@@ -171,6 +175,8 @@ class Node:
             ("prepaid_sip_dialogs_open", "SIP dialogs alive", "gauge", counts.dialogs),
             ("prepaid_billing_debits_total", "debits ahead made by this node's call sessions", "counter",
              self.billing.debits),
+            ("prepaid_pin_lockouts_total", "PIN entry locked by this node's calls (too many wrong PINs)", "counter",
+             self.pin_guard.lockouts),
             ("prepaid_rtp_packets_relayed_total", "RTP packets relayed between legs", "counter", relay.packets_relayed),
             ("prepaid_rtp_packets_dropped_total", "RTP packets dropped (malformed, unknown type, muted)", "counter",
              relay.packets_dropped),

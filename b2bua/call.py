@@ -55,6 +55,7 @@ class Say(enum.Enum):
     TOPPED_UP = "topped_up"        # the credit was topped up during the call
     USED_UP = "used_up"            # the credit is used up: goodbye
     PIN_WRONG = "pin_wrong"        # the PIN typed names no account
+    PIN_LOCKED = "pin_locked"      # too many wrong PINs from this source (or for this account): try later
 
 
 @dataclass(frozen=True)
@@ -91,6 +92,22 @@ class CallMedia(Protocol):
 
     def close(self) -> None:
         """Free the ports: the call is over."""
+
+
+class PinGate(Protocol):
+    """The limit on guessing PINs across calls and nodes (``billing.pinguard.PinGuard``; a fake in tests)."""
+
+    def locked(self, profile: str, source: str, account: str | None) -> Deferred:
+        """Fires True when this source (or account) may not type a PIN now."""
+
+    def attempt(self, profile: str, source: str, account: str | None, call_id: str) -> Deferred:
+        """Counts a PIN about to be looked up; fires with the attempt, or None when locked."""
+
+    def wrong(self, attempt) -> Deferred:
+        """The attempt's PIN was wrong; fires True when that locked the source or account."""
+
+    def right(self, attempt) -> Deferred:
+        """The attempt's PIN was right."""
 
 
 class InboundLeg(Protocol):
@@ -150,7 +167,8 @@ class Call:
                  billing: CallBilling | None, record: Callable[[CallRecord], object],
                  max_duration_s: int, answer_mode: str = "answer", announce_tariff: bool = False,
                  withheld_policy: str = "reject", on_done: Callable[["Call"], None] = lambda call: None,
-                 pin_lookup: Callable[[str, str], Deferred] | None = None, log_steps: bool = True):
+                 pin_lookup: Callable[[str, str], Deferred] | None = None, log_steps: bool = True,
+                 pin_gate: PinGate | None = None, source_address: str = "", pin_account: str | None = None):
         self.call_id = call_id
         self.reactor = reactor
         self.a = a
@@ -166,6 +184,10 @@ class Call:
         self.withheld_policy = withheld_policy
         self._on_done = on_done
         self._pin_lookup = pin_lookup
+        self._pin_gate = pin_gate
+        #: where the INVITE came from, and the account the call names that only its own PIN may open
+        self.source_address = source_address
+        self._pin_account = pin_account
         self._log_steps = log_steps
         self._pin_digits = ""
         self._pin_tries = 0
@@ -238,8 +260,7 @@ class Call:
         if self.identity.number is None:
             if (self.withheld_policy == "pin" and self.media is not None and self._pin_lookup is not None
                     and self.billing is not None):
-                self.note("number withheld: asking for the customer PIN", worth_reading=True)
-                self.feed(Ev.ASK_PIN)
+                self._ask_pin()
                 return
             self.end_reason = "unidentified"
             self.note("refused: caller not identified", worth_reading=True)
@@ -462,18 +483,60 @@ class Call:
         pin, self._pin_digits = self._pin_digits, ""
         self._check_pin(pin)
 
+    def _ask_pin(self) -> None:
+        """Ask for the PIN, unless this source (or account) is locked out: then say so and end."""
+        if self._pin_gate is None:
+            self._pin_asked(False)
+            return
+        self._pin_gate.locked(self.route.profile.name, self.source_address, self._pin_account).addCallbacks(
+            self._pin_asked, self._pin_error)
+
+    def _pin_asked(self, locked: bool) -> None:
+        if self.state is not St.ROUTING:        # the carrier cancelled meanwhile
+            return
+        if locked:
+            self._pin_locked_out()
+            return
+        self.note("number withheld: asking for the customer PIN", worth_reading=True)
+        self.feed(Ev.ASK_PIN)
+
     def _check_pin(self, pin: str) -> None:
         self._pin_tries += 1
         if not pin:
-            self._pin_rejected()
+            self._pin_rejected()          # nothing typed: a try of this call, but no guess to count
             return
-        self._pin_lookup(self.route.profile.name, pin).addCallbacks(self._pin_found, self._pin_error)
+        if self._pin_gate is None:
+            self._look_up_pin(None, pin)
+            return
+        self._pin_gate.attempt(self.route.profile.name, self.source_address, self._pin_account,
+                               self.call_id).addCallbacks(self._pin_admitted, self._pin_error, callbackArgs=(pin,))
 
-    def _pin_found(self, number: str | None) -> None:
+    def _pin_admitted(self, attempt, pin: str) -> None:
         if self.state is not St.PIN_ENTRY:
             return
+        if attempt is None:
+            self._pin_locked_out()
+            return
+        self._look_up_pin(attempt, pin)
+
+    def _look_up_pin(self, attempt, pin: str) -> None:
+        self._pin_lookup(self.route.profile.name, pin).addCallbacks(self._pin_found, self._pin_error,
+                                                                    callbackArgs=(attempt,))
+
+    def _pin_found(self, number: str | None, attempt=None) -> None:
+        if self._pin_account is not None and number != self._pin_account:
+            number = None                 # another account's PIN does not open the account the call names
         if number is None:
-            self._pin_rejected()
+            if attempt is None:
+                self._pin_counted(False)
+            else:
+                self._pin_gate.wrong(attempt).addCallbacks(self._pin_counted, self._pin_error)
+            return
+        if attempt is not None:
+            self._pin_gate.right(attempt).addErrback(
+                lambda f: log.failure("call {call_id}: PIN attempt not marked right (it counts as wrong)", f,
+                                      call_id=self.call_id))
+        if self.state is not St.PIN_ENTRY:
             return
         from billing.numbers import classify
         self.identity = CallerIdentity(number, "pin", self.identity.privacy, classify(number))
@@ -482,7 +545,25 @@ class Call:
 
     def _pin_error(self, failure) -> None:
         log.failure("call {call_id}: PIN lookup failed", failure, call_id=self.call_id)
-        self.abort("billing_error")
+        if self.state in (St.ROUTING, St.PIN_ENTRY):
+            self.abort("billing_error")
+
+    def _pin_counted(self, locked: bool) -> None:
+        if self.state is not St.PIN_ENTRY:
+            return
+        if locked:
+            self.note(f"PIN wrong (try {self._pin_tries} of {self.PIN_TRIES})", worth_reading=True)
+            self._pin_locked_out()
+        else:
+            self._pin_rejected()
+
+    def _pin_locked_out(self) -> None:
+        """Too many wrong PINs from this source (or for this account): say so, no PIN asked, and end."""
+        self.end_reason = "pin_locked"
+        self.refusal = Say.PIN_LOCKED
+        self.note(f"PIN entry locked for {self.source_address or 'this source'}"
+                  f"{f' / {self._pin_account}' if self._pin_account else ''}", worth_reading=True)
+        self.feed(Ev.REFUSED_SPOKEN)
 
     def _pin_rejected(self) -> None:
         self.note(f"PIN wrong (try {self._pin_tries} of {self.PIN_TRIES})", worth_reading=True)

@@ -85,6 +85,8 @@ def phrase_for(announcement: Announcement, lang: str, *, withheld_pin: bool = Fa
         return phrases.credit_used_up(lang)
     if say is Say.PIN_WRONG:
         return phrases.pin_wrong(lang)
+    if say is Say.PIN_LOCKED:
+        return phrases.pin_locked(lang)
     raise ValueError(f"nothing to say for {say!r}")
 
 

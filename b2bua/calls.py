@@ -75,7 +75,7 @@ class CallManager:
                  billing: CallBilling | None, record: Callable, flush: Callable[[], None] = lambda: None,
                  media_for_call: Callable[[str, object], CallMedia | None] = lambda call_id, profile: None,
                  on_call_done: Callable[[Call], None] = lambda call: None,
-                 pin_lookup: Callable | None = None):
+                 pin_lookup: Callable | None = None, pin_gate=None):
         self.endpoint = endpoint
         self.reactor = reactor
         self.router = router
@@ -86,6 +86,7 @@ class CallManager:
         self.media_for_call = media_for_call
         self.on_call_done = on_call_done
         self.pin_lookup = pin_lookup
+        self.pin_gate = pin_gate                # billing.pinguard.PinGuard: PIN guessing limited across calls
         self.calls: dict[str, Call] = {}
         self._by_tx: dict[str, object] = {}
         self._by_dialog: dict[DialogId, object] = {}
@@ -208,7 +209,8 @@ class CallManager:
                     answer_mode=getattr(profile, "answer_mode", "answer"),
                     announce_tariff=getattr(profile, "announce_tariff", False),
                     withheld_policy=getattr(profile, "withheld", "reject"),
-                    on_done=self._call_done, pin_lookup=self.pin_lookup, log_steps=self.settings.log_steps)
+                    on_done=self._call_done, pin_lookup=self.pin_lookup, log_steps=self.settings.log_steps,
+                    pin_gate=self.pin_gate, source_address=event.peer.host)
         leg.call = call
         leg.on_dialog = self._register_dialog
         self.calls[call_id] = call

@@ -174,6 +174,12 @@ SCHEMA = Section("prepaid", "the prepaid config", tables=(
               ("https://api.paypal.com", "https://api-m.paypal.com", "https://api.sandbox.paypal.com",
                "https://api-m.sandbox.paypal.com")),
     ), required=False),
+    Section("pin", "how many wrong customer PINs (profiles with withheld = \"pin\") a caller may type", fields=(
+        Field("max_failures", integer(1, 100),
+              "wrong PINs from one source address, or for one account, that lock PIN entry", 5),
+        Field("window_s", integer(1, 86400), "seconds within which those wrong PINs count together", 900),
+        Field("lockout_s", integer(1, 604800), "seconds PIN entry stays locked after the last of them", 1800),
+    ), required=False),
     Section("profiles", "billing profiles by name", entry=PROFILE),
 ))
 
@@ -231,6 +237,13 @@ class PaymentSettings:
 
 
 @dataclass(frozen=True)
+class PinSettings:
+    max_failures: int = 5
+    window_s: int = 900
+    lockout_s: int = 1800
+
+
+@dataclass(frozen=True)
 class Profile:
     """One ``[profiles.NAME]``: the money side for ``billing/``, the rest for routing and the page."""
 
@@ -262,6 +275,7 @@ class Config:
     payments: PaymentSettings
     profiles: dict[str, Profile]
     log_level: str = "info"
+    pin: PinSettings = PinSettings()
 
     def profile_for_number(self, e164_number: str) -> Profile | None:
         for profile in self.profiles.values():
@@ -394,6 +408,7 @@ def parse_config(text: str, file: str) -> Config:
         payments=PaymentSettings(**raw["payments"]),
         profiles={name: _profile(name, p) for name, p in raw["profiles"].items()},
         log_level=raw["node"]["log_level"],
+        pin=PinSettings(**raw["pin"]),
     )
 
 

@@ -18,7 +18,7 @@ from typing import Literal
 __all__ = [
     "LANGUAGES", "PROMPT_TEXTS", "number_words", "minutes_phrase", "amount_phrase",
     "remaining_minutes", "tariff", "warning", "credit_used_up", "topped_up",
-    "no_credit", "withheld", "pin_wrong",
+    "no_credit", "withheld", "pin_wrong", "pin_locked",
 ]
 
 LANGUAGES = ("de", "en")
@@ -73,6 +73,8 @@ _MESSAGES = {
         "call_with_number": "Bitte rufen Sie mit angezeigter Rufnummer an.",
         "enter_pin": "Bitte geben Sie Ihre Kunden-PIN ein, und drücken Sie dann die Raute-Taste.",
         "pin_wrong": "Die PIN ist falsch.",
+        "pin_locked": ("Zu viele falsche PIN-Eingaben. Bitte versuchen Sie es später noch einmal. "
+                       "Auf Wiederhören."),
         "less_than_a_minute": "weniger als eine Minute.",
     },
     "en": {
@@ -89,6 +91,7 @@ _MESSAGES = {
         "call_with_number": "Please call again with your number shown.",
         "enter_pin": "Please type your customer PIN, then press the hash key.",
         "pin_wrong": "The PIN is wrong.",
+        "pin_locked": "Too many wrong PINs. Please try again later. Goodbye.",
         "less_than_a_minute": "less than a minute.",
     },
 }
@@ -267,3 +270,9 @@ def pin_wrong(lang: str) -> list[str]:
     """The PIN typed was wrong."""
     _check(0, lang)
     return ["pin_wrong"]
+
+
+def pin_locked(lang: str) -> list[str]:
+    """Too many wrong PINs from this line: try again later; goodbye."""
+    _check(0, lang)
+    return ["pin_locked"]

@@ -5,9 +5,11 @@ Every prompt in ``media.phrases.PROMPT_TEXTS`` is spoken by espeak-ng (voices
 ``de`` and ``en``), resampled by sox to 8 kHz mono 16-bit (sox's ``rate``
 low-pass filters first), trimmed of leading and trailing silence, and written
 to ``media/prompts/<lang>/<name>.wav``.  The WAVs are committed, so an install
-needs no speech engine; run this again only when a text changes.
+needs no speech engine; run this again only when a text changes.  A new
+prompt is recorded alone with ``--names``: the others stay byte-identical
+(another espeak-ng version would speak them slightly differently).
 
-    python scripts/make_prompts.py [--out media/prompts] [--speed 180] [--only de]
+    python scripts/make_prompts.py [--out media/prompts] [--speed 180] [--only de] [--names pin_locked,...]
 """
 
 from __future__ import annotations
@@ -41,7 +43,13 @@ def main(argv: list[str] | None = None) -> int:
     ap.add_argument("--out", type=pathlib.Path, default=ROOT / "media" / "prompts")
     ap.add_argument("--speed", type=int, default=180, help="words per minute")
     ap.add_argument("--only", choices=sorted(PROMPT_TEXTS), help="one language")
+    ap.add_argument("--names", help="only these prompts (comma separated); nothing else is touched")
     args = ap.parse_args(argv)
+    names = set(args.names.split(",")) if args.names else None
+    unknown = (names or set()) - {name for texts in PROMPT_TEXTS.values() for name in texts}
+    if unknown:
+        print(f"make_prompts: no such prompt: {', '.join(sorted(unknown))}", file=sys.stderr)
+        return 2
     for tool in ("espeak-ng", "sox"):
         if shutil.which(tool) is None:
             print(f"make_prompts: {tool} is not installed", file=sys.stderr)
@@ -54,13 +62,16 @@ def main(argv: list[str] | None = None) -> int:
             folder = args.out / lang
             folder.mkdir(parents=True, exist_ok=True)
             for name, text in sorted(texts.items()):
+                if names is not None and name not in names:
+                    continue
                 out = folder / f"{name}.wav"
                 record(text, lang, args.speed, out, pathlib.Path(tmpdir))
                 total += out.stat().st_size
-            for stale in folder.glob("*.wav"):
+            for stale in folder.glob("*.wav") if names is None else ():
                 if stale.stem not in texts:
                     stale.unlink()
-    print(f"make_prompts: {sum(len(t) for t in PROMPT_TEXTS.values())} prompts, {total // 1024} KiB")
+    count = sum(len(t) if names is None else len(names & t.keys()) for t in PROMPT_TEXTS.values())
+    print(f"make_prompts: {count} prompts, {total // 1024} KiB")
     return 0
 
 

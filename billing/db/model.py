@@ -179,3 +179,40 @@ shortfalls = sa.Table(
     sa.Column("at_ms", sa.BigInteger, nullable=False),
     sa.UniqueConstraint("source", "external_ref"),
 )
+
+#: every customer PIN typed (migration 0006): its outcome is "pending" while the PIN is looked up, then
+#: "wrong" or "right"; what is not "right" counts towards the guessing limit of its source address and
+#: of the account the call named (billing/pinguard.py). Rows older than the limit's reach are pruned.
+pin_attempts = sa.Table(
+    "pin_attempts", metadata,
+    sa.Column("id", BigId, primary_key=True, autoincrement=True),
+    sa.Column("at_ms", sa.BigInteger, nullable=False),
+    sa.Column("profile", sa.String(64), nullable=False),
+    sa.Column("source", sa.String(64), nullable=False),       # the address the INVITE came from
+    sa.Column("account", sa.String(32), nullable=True),       # the E.164 number the call named, if any
+    sa.Column("call_id", sa.String(200), nullable=False),
+    sa.Column("outcome", sa.String(8), nullable=False),       # pending / wrong / right
+    sa.Index(None, "source", "at_ms"),
+    sa.Index(None, "profile", "account", "at_ms"),
+    sa.Index(None, "at_ms"),
+)
+
+#: what was changed or decided, by whom, from where (migration 0006): one row per event, written in the
+#: transaction of the change itself, and never updated or deleted by the code. ``action`` says what
+#: happened (``pin_lockout``...), ``subject`` to what; ``detail``, ``before`` and ``after`` are text for
+#: people to read.
+audit = sa.Table(
+    "audit", metadata,
+    sa.Column("id", BigId, primary_key=True, autoincrement=True),
+    sa.Column("at_ms", sa.BigInteger, nullable=False),
+    sa.Column("actor", sa.String(200), nullable=False),       # node:<id>, user:<login>, webhook:<provider>...
+    sa.Column("source", sa.String(64), nullable=False, server_default=""),   # the peer's address, if any
+    sa.Column("profile", sa.String(64), nullable=False, server_default=""),
+    sa.Column("action", sa.String(64), nullable=False),
+    sa.Column("subject", sa.String(200), nullable=False, server_default=""),
+    sa.Column("detail", sa.Text, nullable=False, server_default=""),
+    sa.Column("before", sa.Text, nullable=False, server_default=""),
+    sa.Column("after", sa.Text, nullable=False, server_default=""),
+    sa.Index(None, "at_ms"),
+    sa.Index(None, "profile", "at_ms"),
+)
