@@ -149,11 +149,13 @@ def stamp_via(request: SipRequest, source: Peer) -> SipRequest:
 
 
 def replace_top_via(headers: Headers, via: Via) -> Headers:
-    """``headers`` with the first Via value (which may share a line with others) replaced."""
+    """``headers`` with the first Via value (which may share a line with others) replaced.
+
+    A Via line without a value (``Via: ,,,``) is passed over, as ``top_via`` passes over it.
+    """
     items = list(headers.items())
     for i, (name, value) in enumerate(items):
-        if header_key(name) == "via":
-            values = split_commas(value)
+        if header_key(name) == "via" and (values := split_commas(value)):
             values[0] = str(via)
             items[i] = (name, ", ".join(values))
             break
