@@ -40,7 +40,7 @@ import hashlib
 
 from b2bua.sip.codec import make_response, reason_phrase, stable_tag
 from b2bua.sip.errors import SipParseError
-from b2bua.sip.headers import Headers, NameAddr, header_key, is_token
+from b2bua.sip.headers import Headers, NameAddr, ascii_int, header_key, is_token
 from b2bua.sip.message import SIP_VERSION, SipRequest, SipResponse
 from b2bua.sip.uri import SipUri, TelUri
 
@@ -95,7 +95,7 @@ def _syntax_problem(request: SipRequest) -> str | None:
     if cseq.method != request.method:
         return "CSeq method does not match the request method"
     length = h.get("content-length")
-    if length is not None and (not length.isdigit() or int(length) != len(request.body)):
+    if length is not None and ascii_int(length) != len(request.body):
         return "Content-Length does not match the body"
     content_type = h.get("content-type")
     if content_type is not None and not _MEDIA_TYPE_RE.fullmatch(content_type.split(";", 1)[0].strip()):

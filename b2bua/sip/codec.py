@@ -15,7 +15,7 @@ import re
 from typing import Iterable
 
 from b2bua.sip.errors import SipParseError
-from b2bua.sip.headers import _KEY_CACHE, Headers, NameAddr, header_key
+from b2bua.sip.headers import _KEY_CACHE, Headers, NameAddr, ascii_int, header_key
 from b2bua.sip.message import SIP_VERSION, SipRequest, SipResponse
 from b2bua.sip.uri import parse_uri
 
@@ -62,17 +62,31 @@ def reason_phrase(status: int) -> str:
     return REASON_PHRASES.get(status) or _CLASS_PHRASES.get(status // 100, "Unknown")
 
 
-def _header_line_error(rest: str) -> SipParseError:
-    """The precise error for the first header line that does not read (the slow path)."""
+def _readable_lines(lines: Iterable[str]) -> tuple[list[tuple[str, str]], str | None]:
+    """(name, value) of every header line that reads, and why the first one that does not, or None.
+
+    A line that does not read is passed over, not the end of reading: the Via, From, To,
+    Call-ID and CSeq after it still address the 400 (the slow path, for broken messages only).
+    """
     items: list[tuple[str, str]] = []
-    for line in rest.split("\r\n"):
+    problem = None
+    for line in lines:
         name, sep, value = line.partition(":")
-        if not sep:
-            return SipParseError("Malformed header line", partial=Headers(items))
-        if _TOKEN_RE.fullmatch(name.rstrip(" \t")) is None:
-            return SipParseError("Bad header name", partial=Headers(items))
-        items.append((name.rstrip(" \t"), value.strip(" \t")))
-    return SipParseError("Malformed header line", partial=Headers(items))
+        name = name.rstrip(" \t")
+        if not sep or _TOKEN_RE.fullmatch(name) is None:
+            problem = problem or ("Malformed header line" if not sep else "Bad header name")
+            continue
+        items.append((name, value.strip(" \t")))
+    return items, problem
+
+
+def _header_line_error(rest: str) -> SipParseError:
+    """The precise error for the first header line that does not read, with every line that does."""
+    items, problem = _readable_lines(rest.split("\r\n"))
+    return SipParseError(problem or "Malformed header line", partial=Headers(items))
+
+
+_ANY_LINE_END_RE = re.compile(r"\r\n|\r|\n")
 
 
 def _split_header_lines(rest: str) -> list[tuple[str, str]]:
@@ -89,12 +103,11 @@ def _content_length(headers: Headers) -> int | None:
     values = headers._lookup().get("content-length")
     if values is None:
         return None
-    value = values[0]
-    if not (value.isdigit() and value.isascii()):
+    length = ascii_int(values[0])
+    if length is None:
         raise SipParseError("Bad Content-Length header", partial=headers)
-    length = int(value)
     for other in values[1:]:
-        if not (other.isdigit() and other.isascii()) or int(other) != length:
+        if ascii_int(other) != length:
             raise SipParseError("Conflicting Content-Length headers", partial=headers)
     return length
 
@@ -127,7 +140,8 @@ def parse_message(data: bytes) -> SipRequest | SipResponse:
         head = _FOLD_RE.sub(" ", head)
     crlf = head.count("\r\n")
     if head.count("\n") != crlf or head.count("\r") != crlf:
-        raise SipParseError("Bare CR or LF in headers")
+        items, _ = _readable_lines(_ANY_LINE_END_RE.split(head)[1:])
+        raise SipParseError("Bare CR or LF in headers", partial=Headers(items))
     start, sep, rest = head.partition("\r\n")
     headers = Headers(_split_header_lines(rest) if sep and rest else ())
     length = _content_length(headers)

@@ -14,7 +14,8 @@ reads ``take_events`` and acts through the TU API:
 
 What the core answers by itself: 100 Trying to a new INVITE at once (it is
 cheap here, so we do not wait 200 ms); the answers of
-:func:`~b2bua.sip.checks.check_request` (400, 405, 415, 416, 420, 483, 505);
+:func:`~b2bua.sip.checks.check_request` (400, 405, 415, 416, 420, 483, 505;
+to an INVITE sent once, as ``respond(..., retransmit=False)`` does);
 400 to a request that does not parse but can still be addressed; 482 to a
 merged request (§8.2.2.2); 481 to a request naming a dialog we do not know and
 to a CANCEL matching nothing; 500 to an in-dialog request with a lower CSeq;
@@ -348,10 +349,12 @@ class SipEndpoint:
         if answer is None and merged is not None:
             answer = make_response(request, 482, "Loop Detected")
         if answer is not None:
+            # sent once (no timer G): a malformed INVITE from a spoofed source must not make us a reflector
             new = self.layer.new_server(request, peer, now)
             self._respond_tx(new, answer.status, now, reason=answer.reason,
                              headers=[(n, v) for n, v in answer.headers.items()
-                                      if header_key(n) not in ("via", "from", "to", "call-id", "cseq")])
+                                      if header_key(n) not in ("via", "from", "to", "call-id", "cseq")],
+                             retransmit=False)
             return
         self._upcalls(self.layer.receive_request(request, peer, now), now)
 
@@ -597,19 +600,25 @@ class SipEndpoint:
 
     def respond(self, transaction_id: str, status: int, now: float, *, reason: str | None = None,
                 headers: Iterable[tuple[str, str]] = (), body: bytes = b"",
-                content_type: str | None = None) -> DialogId | None:
+                content_type: str | None = None, retransmit: bool = True) -> DialogId | None:
         """Answer a server transaction.  A 2xx to INVITE sets up (or refreshes) the dialog and returns its id.
 
+        ``retransmit=False`` refuses an INVITE (300-699) with one response, not resent by timer G: for a
+        source that may be spoofed, whom timer retransmissions would turn us into a reflector for. Each
+        retransmission of the INVITE still gets the response once, and the transaction is freed after T4
+        (at once on TCP/TLS) instead of 32 s (RFC 3261 §8.2.7).
+
         Raises :class:`TransactionError` when the transaction is gone or may not send this status (a
-        second final response, or a 2xx after a CANCEL already got the INVITE its 487).
+        second final response, or a 2xx after a CANCEL already got the INVITE its 487; a 1xx or 2xx
+        with ``retransmit=False``).
         """
         tx = self.layer.get(transaction_id)
         return self._respond_tx(tx, status, now, reason=reason, headers=headers, body=body,
-                                content_type=content_type)
+                                content_type=content_type, retransmit=retransmit)
 
     def _respond_tx(self, tx: Transaction, status: int, now: float, *, reason: str | None = None,
                     headers: Iterable[tuple[str, str]] = (), body: bytes = b"",
-                    content_type: str | None = None) -> DialogId | None:
+                    content_type: str | None = None, retransmit: bool = True) -> DialogId | None:
         request = tx.request
         extra = list(headers)
         transport = tx.peer.transport
@@ -622,7 +631,7 @@ class SipEndpoint:
             extra.append(("Content-Type", content_type))
         response = make_response(request, status, reason, to_tag=tx.to_tag if status > 100 else None,
                                  headers=extra, body=body)
-        self.layer.respond(tx, response, now)
+        self.layer.respond(tx, response, now, retransmit=retransmit)
         dialog_id = tx.dialog_id
         if request.method == "INVITE" and 200 <= status < 300 and tx.to_tag is not None:
             dialog_id = dialog_id or DialogId(request.call_id or "", tx.to_tag, request.from_.tag or "")

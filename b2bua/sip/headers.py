@@ -29,6 +29,7 @@ __all__ = [
     "format_params",
     "quote_string",
     "is_token",
+    "ascii_int",
 ]
 
 #: RFC 3261 §7.3.3 and later RFCs: compact form -> long name, lower case.
@@ -74,6 +75,18 @@ _UNESCAPE_RE = re.compile(r"\\(.)", re.S)
 _SENT_PROTOCOL_RE = re.compile(
     r"\s*([A-Za-z0-9\-.!%*_+`'~]+)\s*/\s*([A-Za-z0-9\-.!%*_+`'~]+)\s*/\s*([A-Za-z0-9\-.!%*_+`'~]+)\s+")
 _MAX_CSEQ = 2**31
+
+
+def ascii_int(text: str, max_digits: int = 10) -> int | None:
+    """``text`` as an int when it is 1 to ``max_digits`` ASCII digits, else None.
+
+    Every number a peer writes goes through here before ``int()``: ``str.isdigit`` is
+    true for ``'²'`` (which ``int()`` refuses) and for other scripts' digits, and
+    ``int()`` raises ValueError past 4,300 digits (CPython's ``int_max_str_digits``).
+    """
+    if 0 < len(text) <= max_digits and text.isascii() and text.isdigit():
+        return int(text)
+    return None
 
 
 _KEY_CACHE: dict[str, str] = {}
@@ -377,7 +390,7 @@ class Via:
         host, port = parse_hostport(sent_by, "Via")
         params = parse_params(rest[semi + 1:], "Via") if semi >= 0 else ()
         rport = _param(params, "rport")
-        if rport is not None and not (rport.isdigit() and rport.isascii() and int(rport) <= 65535):
+        if rport is not None and ((port_number := ascii_int(rport, 5)) is None or port_number > 65535):
             raise SipParseError("Bad rport in Via")
         return cls(f"{m.group(1).upper()}/{m.group(2)}", m.group(3).upper(), host, port, params)
 
@@ -540,9 +553,9 @@ class CSeq:
         if len(parts) != 2:
             raise SipParseError("Bad CSeq header")
         number, method = parts
-        if not (number.isdigit() and number.isascii() and len(number) <= 10) or not _TOKEN_RE.fullmatch(method):
+        seq = ascii_int(number)
+        if seq is None or not _TOKEN_RE.fullmatch(method):
             raise SipParseError("Bad CSeq header")
-        seq = int(number)
         if seq >= _MAX_CSEQ:
             raise SipParseError("CSeq number out of range")
         return cls(seq, method)

@@ -12,7 +12,7 @@ import dataclasses
 from dataclasses import dataclass
 
 from b2bua.sip.errors import SipParseError
-from b2bua.sip.headers import CSeq, Headers, NameAddr, Via, header_key
+from b2bua.sip.headers import CSeq, Headers, NameAddr, Via, ascii_int, header_key
 from b2bua.sip.uri import Uri
 
 __all__ = ["SipRequest", "SipResponse", "SipMessage"]
@@ -69,6 +69,8 @@ class _MessageViews:
         """Every Via entry, topmost first (the first is ``top_via``). Raises SipParseError when one is bad."""
         values = self.headers.get_all("via")
         if not values:
+            if "via" in self.headers:
+                raise SipParseError("Bad Via header")   # only commas and blanks: ``Via: ,,,,``
             return []
         return [self.top_via] + [Via.parse(v) for v in values[1:]]
 
@@ -77,7 +79,7 @@ class _MessageViews:
         """The topmost Via. Raises SipParseError when missing or bad."""
         values = self.headers.get_all("via")
         if not values:
-            raise SipParseError("Missing Via header")
+            raise SipParseError("Bad Via header" if "via" in self.headers else "Missing Via header")
         return Via.parse(values[0])
 
     def _address(self, name: str, label: str) -> NameAddr:
@@ -123,9 +125,10 @@ class _MessageViews:
         value = self.headers.get("max-forwards")
         if value is None:
             return None
-        if not (value.isdigit() and value.isascii() and len(value) <= 10) or int(value) > 255:
+        hops = ascii_int(value)
+        if hops is None or hops > 255:
             raise SipParseError("Bad Max-Forwards header")
-        return int(value)
+        return hops
 
     @property
     def content_type(self) -> str | None:

@@ -5,7 +5,8 @@ that reads like the RFC figure:
 
 * client INVITE — RFC 6026 figure 5 (RFC 3261 figure 5 with "Accepted", timer M)
 * client non-INVITE — RFC 3261 figure 6
-* server INVITE — RFC 6026 figure 7 (RFC 3261 figure 7 with "Accepted", timer L)
+* server INVITE — RFC 6026 figure 7 (RFC 3261 figure 7 with "Accepted", timer L), plus the
+  "Refused" state: a 300-699 the TU sends once (RFC 3261 §8.2.7, §17.2.1), not retransmitted by G
 * server non-INVITE — RFC 3261 figure 8
 
 An input that is not in a table is absorbed (a 1xx after the final response, a
@@ -54,6 +55,7 @@ class State(enum.Enum):
     PROCEEDING = "Proceeding"
     ACCEPTED = "Accepted"
     COMPLETED = "Completed"
+    REFUSED = "Refused"        # server INVITE: a 300-699 sent once; see INVITE_SERVER
     CONFIRMED = "Confirmed"
     TERMINATED = "Terminated"
 
@@ -72,6 +74,7 @@ class Input(enum.Enum):
     TU_1XX = "1xx from TU"
     TU_2XX = "2xx from TU"
     TU_300_699 = "300-699 from TU"
+    TU_300_699_ONCE = "300-699 from TU, sent once"
     # timers
     TIMER_A = "Timer A"
     TIMER_B = "Timer B"
@@ -189,6 +192,15 @@ INVITE_SERVER: dict[tuple[State, Input], Step] = {
     (S.ACCEPTED, I.TU_2XX): Step(S.ACCEPTED, (A.SEND_RESPONSE,)),
     (S.ACCEPTED, I.TRANSPORT_ERROR): Step(S.ACCEPTED, (A.TRANSPORT_ERROR_TO_TU,)),
     (S.ACCEPTED, I.TIMER_L): Step(S.TERMINATED),
+    # Not in the figure: a refusal the TU sends once (to a source that may be spoofed, every timer
+    # retransmission would make us a reflector: ~10 responses per INVITE until H). RFC 3261 §8.2.7 lets a
+    # UAS answer a request it rejects statelessly; a retransmitted INVITE still gets the response again
+    # (one response per request received), and I (T4; 0 on streams) frees the transaction, or the ACK.
+    (S.PROCEEDING, I.TU_300_699_ONCE): Step(S.REFUSED, (A.SEND_RESPONSE, A.START_I)),
+    (S.REFUSED, I.REQUEST): Step(S.REFUSED, (A.SEND_RESPONSE,)),
+    (S.REFUSED, I.ACK): Step(S.TERMINATED),
+    (S.REFUSED, I.TIMER_I): Step(S.TERMINATED),
+    (S.REFUSED, I.TRANSPORT_ERROR): Step(S.TERMINATED, (A.TRANSPORT_ERROR_TO_TU,)),
 }
 
 # RFC 3261 figure 8 (server non-INVITE).  A 2xx and a 300-699 from the TU are both "200-699".
@@ -230,7 +242,7 @@ STATE_TIMERS: dict[Kind, dict[State, frozenset[Timer]]] = {
     Kind.NON_INVITE_CLIENT: {S.TRYING: frozenset({Timer.E, Timer.F}),
                              S.PROCEEDING: frozenset({Timer.E, Timer.F}), S.COMPLETED: frozenset({Timer.K})},
     Kind.INVITE_SERVER: {S.COMPLETED: frozenset({Timer.G, Timer.H}), S.CONFIRMED: frozenset({Timer.I}),
-                         S.ACCEPTED: frozenset({Timer.L})},
+                         S.REFUSED: frozenset({Timer.I}), S.ACCEPTED: frozenset({Timer.L})},
     Kind.NON_INVITE_SERVER: {S.COMPLETED: frozenset({Timer.J})},
 }
 
@@ -242,10 +254,14 @@ _RESTARTS = frozenset(action for action in Action if action.name.startswith("RES
 _NO_TIMERS: frozenset[Timer] = frozenset()
 
 
-def response_input(status: int, *, from_tu: bool) -> Input:
-    """Classify a status code as the tables' input (1xx, 2xx, 300-699)."""
+def response_input(status: int, *, from_tu: bool, once: bool = False) -> Input:
+    """Classify a status code as the tables' input (1xx, 2xx, 300-699; ``once``: a 300-699 sent once)."""
     if not 100 <= status <= 699:
         raise ValueError(f"status {status} is not a SIP status code")
+    if once:
+        if not (from_tu and status >= 300):
+            raise ValueError(f"only a 300-699 from the TU may be sent once, not {status}")
+        return Input.TU_300_699_ONCE
     if status < 200:
         return Input.TU_1XX if from_tu else Input.RESPONSE_1XX
     if status < 300:

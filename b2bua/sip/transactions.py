@@ -104,7 +104,7 @@ class Transaction:
 
 
 # The states after the final answer, where a transaction only absorbs retransmissions.
-SETTLED_STATES = frozenset({State.COMPLETED, State.ACCEPTED, State.CONFIRMED})
+SETTLED_STATES = frozenset({State.COMPLETED, State.ACCEPTED, State.CONFIRMED, State.REFUSED})
 
 
 def bare(message: SipRequest | SipResponse) -> SipRequest | SipResponse:
@@ -149,11 +149,13 @@ def stamp_via(request: SipRequest, source: Peer) -> SipRequest:
 
 
 def replace_top_via(headers: Headers, via: Via) -> Headers:
-    """``headers`` with the first Via value (which may share a line with others) replaced."""
+    """``headers`` with the first Via value (which may share a line with others) replaced.
+
+    A Via line without a value (``Via: ,,,``) is passed over, as ``top_via`` passes over it.
+    """
     items = list(headers.items())
     for i, (name, value) in enumerate(items):
-        if header_key(name) == "via":
-            values = split_commas(value)
+        if header_key(name) == "via" and (values := split_commas(value)):
             values[0] = str(via)
             items[i] = (name, ", ".join(values))
             break
@@ -367,11 +369,19 @@ class TransactionLayer:
             self.respond(tx, make_response(request, 100), now)
         return tx
 
-    def respond(self, tx: Transaction, response: SipResponse, now: float) -> None:
-        """Send a response from the TU through the server transaction (raises TransactionError if it may not)."""
+    def respond(self, tx: Transaction, response: SipResponse, now: float, *, retransmit: bool = True) -> None:
+        """Send a response from the TU through the server transaction (raises TransactionError if it may not).
+
+        ``retransmit=False`` sends a 300-699 to an INVITE once: no timer G, the transaction ends after T4
+        (at once on streams) or at the ACK, and meanwhile answers each retransmitted INVITE with it again.
+        A non-INVITE transaction never retransmits by timer, so there it changes nothing; a 1xx or 2xx
+        cannot be sent so (TransactionError).
+        """
         if tx.kind.is_client:
             raise TransactionError(f"{tx.id} is a client transaction")
-        inp = response_input(response.status, from_tu=True)
+        if not retransmit and response.status < 300:
+            raise TransactionError(f"{tx.id}: only a 300-699 may be sent without retransmission, not {response.status}")
+        inp = response_input(response.status, from_tu=True, once=not retransmit and tx.kind is Kind.INVITE_SERVER)
         if (tx.state, inp) not in tx.machine.table:
             raise TransactionError(f"{tx.id} in {tx.state.value} cannot send a {response.status}")
         tx.last_response = response

@@ -333,3 +333,56 @@ def test_answering_after_the_cancel_raced_it_is_refused_locally():
     with pytest.raises(TransactionError):
         ep.respond(ev.transaction_id, 200, 1.1)
     assert sent(ep) == [] and ep.open_counts().dialogs == 0
+
+
+def test_invite_refused_once_is_one_response_per_invite_received_and_freed_after_t4():
+    """``respond(..., retransmit=False)``: the 503 goes once (no timer G toward a source that never ACKs),
+    each retransmitted INVITE gets the same bytes once more, no TransactionTimedOut; the transaction is
+    gone after T4 (5 s), not 32 s. Once freed, a late retransmission is a new request for the TU."""
+    ep = endpoint()
+    ev = _invite(ep)
+    ep.take_outgoing()  # the 100 Trying
+    ep.respond(ev.transaction_id, 503, 0.0, retransmit=False)
+    [first] = ep.take_outgoing()
+    assert first.data.startswith(b"SIP/2.0 503 Service Unavailable\r\n") and first.peer == CARRIER
+    assert run_timers(ep, 0.49) == []
+    ep.receive(request("INVITE"), CARRIER, 0.5)
+    ep.receive(request("INVITE"), CARRIER, 1.5)
+    assert [o.data for o in ep.take_outgoing()] == [first.data, first.data]
+    assert run_timers(ep, 100.0) == []
+    assert ep.take_events() == []
+    assert ep.open_counts() == OpenCounts(0, 0, 0)
+    ep.receive(request("INVITE"), CARRIER, 101.0)
+    assert [type(e) for e in ep.take_events()] == [RequestReceived]
+
+
+def test_invite_refused_once_ends_at_its_ack():
+    """The ACK for a once-sent 486 frees the transaction at once and is not handed to the TU."""
+    ep = endpoint()
+    ev = _invite(ep)
+    ep.respond(ev.transaction_id, 486, 0.0, retransmit=False)
+    [*_, (resp, _)] = sent(ep)
+    ep.receive(request("ACK", to_tag=resp.to.tag), CARRIER, 0.1)
+    assert sent(ep) == [] and ep.take_events() == []
+    assert ep.open_counts() == OpenCounts(0, 0, 0)
+
+
+def test_only_a_refusal_may_be_sent_without_retransmission():
+    """A 180 or 200 with ``retransmit=False`` is the TU's mistake: TransactionError, nothing sent."""
+    from b2bua.sip.endpoint import TransactionError
+    ep = endpoint()
+    ev = _invite(ep)
+    sent(ep)
+    for status in (180, 200):
+        with pytest.raises(TransactionError):
+            ep.respond(ev.transaction_id, status, 0.0, retransmit=False)
+    assert sent(ep) == []
+
+
+def test_the_cores_own_refusal_of_an_invite_is_sent_once():
+    """An INVITE with an unsupported Require gets its 420 once, not resent by timer G until H."""
+    ep = endpoint()
+    ep.receive(request("INVITE", extra=("Require: foo",)), CARRIER, 0.0)
+    assert statuses(sent(ep)) == [100, 420]
+    assert run_timers(ep, 100.0) == []
+    assert ep.open_counts() == OpenCounts(0, 0, 0)

@@ -139,6 +139,39 @@ def test_invite_server_failure_without_ack_times_out_with_h():
     assert seen[-1] == (32.0, Action.TIMEOUT_TO_TU)
 
 
+def test_invite_server_refusal_sent_once_is_never_resent_by_timer_and_ends_after_t4():
+    """A 403 sent once over UDP: no G retransmissions, no H timeout for the TU; each retransmitted INVITE
+    gets it once more; the transaction ends at T4 (5 s), not at H (32 s)."""
+    m = TransactionMachine(Kind.INVITE_SERVER, reliable=False)
+    m.start(0.0)
+    assert m.feed(Input.TU_300_699_ONCE, 0.0) == [Action.SEND_RESPONSE]
+    assert m.state is State.REFUSED and m.next_deadline() == 5.0
+    assert m.feed(Input.REQUEST, 0.5) == [Action.SEND_RESPONSE]
+    assert m.feed(Input.REQUEST, 1.5) == [Action.SEND_RESPONSE]
+    assert _run_until(m, 100.0) == []
+    assert m.terminated
+
+
+def test_invite_server_refusal_sent_once_ends_at_the_ack_and_at_once_on_streams():
+    """The ACK ends a once-sent refusal at once; over TCP timer I is 0, so it ends when sent."""
+    m = TransactionMachine(Kind.INVITE_SERVER, reliable=False)
+    m.start(0.0)
+    m.feed(Input.TU_300_699_ONCE, 0.0)
+    assert m.feed(Input.ACK, 0.2) == [] and m.terminated
+    tcp = TransactionMachine(Kind.INVITE_SERVER, reliable=True)
+    tcp.start(0.0)
+    assert tcp.feed(Input.TU_300_699_ONCE, 0.0) == [Action.SEND_RESPONSE]
+    assert tcp.terminated
+
+
+def test_only_a_final_failure_from_the_tu_is_sent_once():
+    """``once`` classifies a TU's 300-699 only; a 1xx, 2xx or a received response is refused."""
+    assert response_input(403, from_tu=True, once=True) is Input.TU_300_699_ONCE
+    for status, from_tu in ((180, True), (200, True), (403, False)):
+        with pytest.raises(ValueError):
+            response_input(status, from_tu=from_tu, once=True)
+
+
 def test_invite_server_accepted_absorbs_invite_and_lasts_timer_l():
     """After a 2xx: INVITE retransmissions absorbed, TU's 2xx retransmissions sent, L ends at 64*T1."""
     m = TransactionMachine(Kind.INVITE_SERVER, reliable=True)

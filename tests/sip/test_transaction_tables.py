@@ -19,6 +19,7 @@ EVENTS = {
     "Transport Err.": Input.TRANSPORT_ERROR,
     "1xx from TU": Input.TU_1XX, "101-199 from TU": Input.TU_1XX,
     "2xx from TU": Input.TU_2XX, "300-699 from TU": Input.TU_300_699,
+    "300-699 from TU, once": Input.TU_300_699_ONCE,
     **{f"Timer {x} fires": Input["TIMER_" + x] for x in "ABDEFGHIJKLM"},
 }
 ACTIONS = {
@@ -84,6 +85,17 @@ FIGURE_7 = [
     ("Accepted", "Timer L fires", "Terminated", []),
 ]
 
+# Not drawn in the RFC: an INVITE refused with one response (RFC 3261 §8.2.7 allows answering statelessly
+# what we reject), drawn here as figure 7 would draw it. No timer G resends it; a retransmitted INVITE
+# gets it again; the ACK or timer I ends it.
+REFUSED_ONCE = [
+    ("Proceeding", "300-699 from TU, once", "Refused", ["send response"]),
+    ("Refused", "INVITE", "Refused", ["send response"]),
+    ("Refused", "ACK", "Terminated", []),
+    ("Refused", "Timer I fires", "Terminated", []),
+    ("Refused", "Transport Err.", "Terminated", ["Transport Err. to TU"]),
+]
+
 # RFC 3261 §17.2.2, figure 8: non-INVITE server transaction ("200-699 from TU").
 FIGURE_8 = [
     ("Trying", "1xx from TU", "Proceeding", ["send response"]),
@@ -102,7 +114,7 @@ FIGURE_8 = [
 FIGURES = {
     Kind.INVITE_CLIENT: (FIGURE_5, "Calling"),
     Kind.NON_INVITE_CLIENT: (FIGURE_6, "Trying"),
-    Kind.INVITE_SERVER: (FIGURE_7, "Proceeding"),
+    Kind.INVITE_SERVER: (FIGURE_7 + REFUSED_ONCE, "Proceeding"),
     Kind.NON_INVITE_SERVER: (FIGURE_8, "Trying"),
 }
 
