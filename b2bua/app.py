@@ -46,7 +46,8 @@ def call_settings(config: Config) -> CallSettings:
     return CallSettings(trusted=tuple(config.trusted_carriers), default_region=config.sip.default_region,
                         max_call_duration_s=config.sip.max_call_duration_s,
                         session_expires_s=config.sip.session_expires_s, min_se_s=config.sip.min_se_s,
-                        log_steps=config.log_level == "debug")
+                        log_steps=config.log_level == "debug", untrusted=config.untrusted,
+                        admission=config.admission)
 
 
 @dataclass(frozen=True)
@@ -101,7 +102,8 @@ class Node:
         reconciler.start()
         self._stoppers.append(reconciler.stop)
 
-        self.media = CallMediaFactory.from_config(self.reactor, config)
+        self.media = CallMediaFactory.from_config(
+            self.reactor, config, refusal_ports_percent=lambda: self.config.admission.refusal_ports_percent)
         self._stoppers.append(self.media.close)
 
         endpoint = SipEndpoint(local_host=config.sip.address,
@@ -171,6 +173,10 @@ class Node:
         return [
             ("prepaid_calls_active", "calls in progress on this node", "gauge", counts.calls),
             ("prepaid_calls_completed_total", "calls ended on this node", "counter", self.manager.completed),
+            ("prepaid_invites_untrusted_refused_total", "new INVITEs from outside the trusted carriers refused (403)",
+             "counter", self.manager.refused_early["untrusted"]),
+            ("prepaid_invites_rate_limited_total", "new INVITEs over their source's rate (503 with Retry-After)",
+             "counter", self.manager.refused_early["rate"]),
             ("prepaid_sip_transactions_open", "SIP transactions alive", "gauge", counts.transactions),
             ("prepaid_sip_dialogs_open", "SIP dialogs alive", "gauge", counts.dialogs),
             ("prepaid_billing_debits_total", "debits ahead made by this node's call sessions", "counter",

@@ -44,6 +44,17 @@ from .routing import AgentHunt, Outcome, Route, outcome_of_status
 
 log = Logger()
 
+#: the longest Call-ID written whole into a log line; longer ones are cut (the peer chooses its length,
+#: and a 60 KB Call-ID must not cost 60 KB of log per line)
+LOG_CALL_ID_CHARS = 80
+
+
+def log_id(call_id: str) -> str:
+    """``call_id`` fit for a log line: whole up to :data:`LOG_CALL_ID_CHARS` characters, else cut, with its length."""
+    if len(call_id) <= LOG_CALL_ID_CHARS:
+        return call_id
+    return f"{call_id[:LOG_CALL_ID_CHARS - 16]}...({len(call_id)} chars)"
+
 
 class Say(enum.Enum):
     """What the caller (or agent) is told; media turns it into phrases in the profile's language."""
@@ -72,8 +83,24 @@ class Announcement:
     caller_class: str | None = None
 
 
+class MediaRefused(Exception):
+    """Media cannot take a peer's SDP; ``status`` is the SIP answer (400, 488, 503), ``reason`` why."""
+
+    def __init__(self, status: int, reason: str) -> None:
+        super().__init__(f"{status} {reason}")
+        self.status = status
+        self.reason = reason
+
+
 class CallMedia(Protocol):
     """The call's anchored media (``b2bua.callmedia`` builds it on ``media/``)."""
+
+    def check_offer(self, offer: bytes | None) -> None:
+        """Raise :class:`MediaRefused` (400, 488) for a carrier offer we could not answer; changes nothing."""
+
+    def hold_for_refusal(self) -> bool:
+        """Whether this call may keep its port pair to speak a refusal (the node's share for refusals is
+        not used up); True counts it in that share until :meth:`close`."""
 
     def answer_for_a(self, offer: bytes | None) -> bytes:
         """Our SDP for the carrier, answering its offer."""
@@ -170,6 +197,8 @@ class Call:
                  pin_lookup: Callable[[str, str], Deferred] | None = None, log_steps: bool = True,
                  pin_gate: PinGate | None = None, source_address: str = "", pin_account: str | None = None):
         self.call_id = call_id
+        #: the Call-ID as log lines carry it (cut when a peer sent an absurdly long one)
+        self.log_id = log_id(call_id)
         self.reactor = reactor
         self.a = a
         self.route = route
@@ -221,9 +250,9 @@ class Call:
         warnings, top-ups: what an operator looks for), else at debug (``[node] log_level``)."""
         self.events.append((self._now_ms(), what))
         if worth_reading:
-            log.info("call {call_id}: {what}", call_id=self.call_id, what=what)
+            log.info("call {call_id}: {what}", call_id=self.log_id, what=what)
         elif self._log_steps:       # not even built when the log would drop it
-            log.debug("call {call_id}: {what}", call_id=self.call_id, what=what)
+            log.debug("call {call_id}: {what}", call_id=self.log_id, what=what)
 
     @property
     def finished(self) -> Deferred:
@@ -250,13 +279,27 @@ class Call:
     # -- admission ----------------------------------------------------------------------
 
     def start(self) -> None:
-        """Decide whether this call may go on: route, identity, credit."""
+        """Decide whether this call may go on: route, offer, identity, credit.
+
+        The offer is checked before anything answers the carrier, on every path (the PIN prompt and the
+        spoken refusals answer the A-leg too): an offer our media cannot take is refused with its SIP
+        status (400, 488) and the call, its ports and its transaction are released at once.
+        """
         if self.route is None:
             self.reject_status = 404
             self.end_reason = "unknown_service_number"
             self.note("refused: unknown service number", worth_reading=True)
             self.feed(Ev.REFUSED)
             return
+        if self.media is not None:
+            try:
+                self.media.check_offer(self.a.offer)
+            except MediaRefused as exc:        # no common codec (488), bad SDP (400)
+                self.reject_status = exc.status
+                self.end_reason = "media_refused"
+                self.note(f"refused: {exc}", worth_reading=True)
+                self.feed(Ev.REFUSED)
+                return
         if self.identity.number is None:
             if (self.withheld_policy == "pin" and self.media is not None and self._pin_lookup is not None
                     and self.billing is not None):
@@ -264,29 +307,24 @@ class Call:
                 return
             self.end_reason = "unidentified"
             self.note("refused: caller not identified", worth_reading=True)
-            if self.media is None:
-                self.reject_status = 403
-                self.feed(Ev.REFUSED)
-            else:
-                self.refusal = Say.WITHHELD
-                self.feed(Ev.REFUSED_SPOKEN)
+            self._refuse(Say.WITHHELD, 403)
             return
-        check = getattr(self.media, "check_offer", None)
-        if check is not None:
-            try:
-                check(self.a.offer)
-            except Exception as exc:        # media.MediaRefused: no common codec (488), bad SDP (400)
-                self.reject_status = getattr(exc, "status", 488)
-                self.end_reason = "media_refused"
-                self.note(f"refused: {exc}", worth_reading=True)
-                self.feed(Ev.REFUSED)
-                return
         self.note(f"identified {self.identity.number} ({self.identity.source}"
                   f"{', withheld' if self.identity.privacy else ''})")
         if self.billing is None:
             self.feed(self._accepted())
             return
         self._open_billing()
+
+    def _refuse(self, say: Say, status: int) -> None:
+        """Refuse the caller: in words where media may hold a port pair for it (its share of the range
+        for refusals is not used up), else with ``status`` only."""
+        if self.media is not None and self.media.hold_for_refusal():
+            self.refusal = say
+            self.feed(Ev.REFUSED_SPOKEN)
+        else:
+            self.reject_status = status
+            self.feed(Ev.REFUSED)
 
     def _accepted(self) -> Ev:
         """ACCEPTED, or ACCEPTED_QUIET when the profile speaks no minutes and answers with the agent."""
@@ -312,14 +350,9 @@ class Call:
             self.end_reason = "no_credit"
             self.note(f"refused: {failure.value.reason} (balance {failure.value.balance_cents} cents)",
                       worth_reading=True)
-            if self.media is None:
-                self.reject_status = 402
-                self.feed(Ev.REFUSED)
-            else:
-                self.refusal = Say.NO_CREDIT
-                self.feed(Ev.REFUSED_SPOKEN)
+            self._refuse(Say.NO_CREDIT, 402)
             return
-        log.failure("call {call_id}: billing failed", failure, call_id=self.call_id)
+        log.failure("call {call_id}: billing failed", failure, call_id=self.log_id)
         self.end_reason = "billing_error"
         self.reject_status = 503
         self.feed(Ev.REFUSED)
@@ -435,7 +468,7 @@ class Call:
         try:
             body = self.media.modify_answer(side, sdp)
         except Exception as exc:       # MediaRefused: its answer is unusable, the session stays as it was
-            log.warn("call {call_id}: media change not applied: {exc}", call_id=self.call_id, exc=exc)
+            log.warn("call {call_id}: media change not applied: {exc}", call_id=self.log_id, exc=exc)
             self._modify_done(488)
             return
         self._modify_done(200, body)
@@ -544,7 +577,7 @@ class Call:
         self._open_billing()
 
     def _pin_error(self, failure) -> None:
-        log.failure("call {call_id}: PIN lookup failed", failure, call_id=self.call_id)
+        log.failure("call {call_id}: PIN lookup failed", failure, call_id=self.log_id)
         if self.state in (St.ROUTING, St.PIN_ENTRY):
             self.abort("billing_error")
 
@@ -659,7 +692,12 @@ class Call:
 
     def _do_ring_next(self) -> None:
         agent = self.hunt.next_agent()
-        offer = self.media.offer_for_b() if self.media is not None else (self.a.offer or b"")
+        try:
+            offer = self.media.offer_for_b() if self.media is not None else (self.a.offer or b"")
+        except MediaRefused as exc:        # no port pair left for the agent's leg (503)
+            self.note(f"cannot ring {agent}: {exc}", worth_reading=True)
+            self.reactor.callLater(0, self.abort, "no_rtp_ports")
+            return
         self.note(f"ringing agent {agent}")
         self.b = self.dialer(agent, self.identity, offer, self)
         self._ring_timer = self.reactor.callLater(self.hunt.ring_timeout_s, self._ring_timeout, self.b)
@@ -747,7 +785,7 @@ class Call:
 
     def _settle_failed(self, failure) -> None:
         log.failure("call {call_id}: settle failed; the reconciler will settle it", failure,
-                    call_id=self.call_id)
+                    call_id=self.log_id)
         self._write_record(None)
 
     def _write_record(self, settlement) -> None:
@@ -776,7 +814,7 @@ class Call:
             self.note(f"settled: {settlement.billed_s} s billed, {settlement.charge_cents} cents charged, "
                       f"{settlement.refund_cents} cents refunded")
         log.info("call {call_id}: {caller} -> {agent}: {reason}, {billed_s} s billed, {charge} cents charged "
-                 "(A {a_status}, B {b_status})", call_id=record.call_id, caller=record.caller or "unidentified",
+                 "(A {a_status}, B {b_status})", call_id=self.log_id, caller=record.caller or "unidentified",
                  agent=record.agent_answered or "no agent", reason=record.end_reason, billed_s=record.billed_s,
                  charge=record.charge_cents, a_status=record.a_status, b_status=record.b_status)
         try:

@@ -40,22 +40,13 @@ from media.sdp import (AUDIO_CODECS, AudioOffer, LocalSdp, Negotiated, SdpError,
                        offered_codecs, parse_sdp, write_sdp)
 from media.tones import warning_tone
 
-from .call import Announcement, Say
+from .call import Announcement, MediaRefused, Say
 
 __all__ = ["MediaRefused", "PromptLibraries", "CallMediaFactory", "RelayCallMedia", "phrase_for", "prompt_sets"]
 
 log = logging.getLogger(__name__)
 
 DEFAULT_WARNING_MINUTES = 2
-
-
-class MediaRefused(Exception):
-    """Our media cannot take the peer's SDP; ``status`` is the SIP answer (400, 488, 503), ``reason`` why."""
-
-    def __init__(self, status: int, reason: str) -> None:
-        super().__init__(f"{status} {reason}")
-        self.status = status
-        self.reason = reason
 
 
 # -- what to say ----------------------------------------------------------------------
@@ -139,16 +130,25 @@ def prompt_sets(config) -> set[tuple[str, str]]:
 class CallMediaFactory:
     """Makes each call's :class:`RelayCallMedia` on one relay, one player and the shared prompt libraries."""
 
-    def __init__(self, reactor, relay: Relay, player: Player, libraries: PromptLibraries) -> None:
+    def __init__(self, reactor, relay: Relay, player: Player, libraries: PromptLibraries, *,
+                 refusal_ports_percent: Callable[[], int] = lambda: 100) -> None:
         self.reactor = reactor          # IReactorTime: one callLater, for news that must not interrupt the caller
         self.relay = relay
         self.player = player
         self.libraries = libraries
+        #: the share of the port range's pairs that calls speaking only a refusal may hold (read at each use,
+        #: so that a reload applies at once)
+        self.refusal_ports_percent = refusal_ports_percent
+        #: the calls holding their port pair to speak a refusal (see :meth:`RelayCallMedia.hold_for_refusal`)
+        self.refusing: set[RelayCallMedia] = set()
 
     @classmethod
-    def from_config(cls, reactor, config, *, clock=None, preload: bool = True) -> "CallMediaFactory":
+    def from_config(cls, reactor, config, *, clock=None, preload: bool = True,
+                    refusal_ports_percent: Callable[[], int] | None = None) -> "CallMediaFactory":
         """The app's factory: a Relay from ``config.media`` (leg A may latch within the trusted carriers),
-        a Player, and the prompts of every profile's (language, prompts_dir), preloaded."""
+        a Player, and the prompts of every profile's (language, prompts_dir), preloaded.
+        ``refusal_ports_percent`` reads the share for refusals from the config in force (default: this
+        ``config``'s ``[admission] refusal_ports_percent``)."""
         m = config.media
         relay = Relay(reactor, m.address, m.rtp_port_min, m.rtp_port_max, m.silence_timeout_s,
                       clock=clock, latch_networks=tuple(config.trusted_carriers))
@@ -156,7 +156,10 @@ class CallMediaFactory:
         if preload:
             libraries.preload(prompt_sets(config))
         clock = clock if clock is not None else reactor
-        return cls(clock, relay, Player(clock), libraries)
+        if refusal_ports_percent is None:
+            percent = config.admission.refusal_ports_percent
+            refusal_ports_percent = lambda: percent       # noqa: E731
+        return cls(clock, relay, Player(clock), libraries, refusal_ports_percent=refusal_ports_percent)
 
     def reload_prompts(self, config) -> int:
         """SIGHUP: the prompts of the new config's profiles, operators' folders read again (see
@@ -167,16 +170,30 @@ class CallMediaFactory:
                  on_dead: Callable[[str], object] = lambda reason: None,
                  on_dtmf: Callable[[str], object] = lambda digit: None,
                  withheld_pin: bool = False) -> "RelayCallMedia":
-        """A new call's media with its four ports bound.  Raises :class:`MediaRefused` (503) when none are free."""
+        """A new call's media with the carrier leg's port pair bound (the agent leg's is bound when an
+        agent is rung: :meth:`RelayCallMedia.offer_for_b`).  Raises :class:`MediaRefused` (503) when none
+        is free."""
         library = self.libraries.get(profile_language, prompts_dir)
         media = RelayCallMedia(self, call_id, library, profile_language, on_dead, on_dtmf, withheld_pin)
         try:
             media.session = self.relay.open_session(on_silence=media._silence, on_dtmf=media._dtmf,
-                                                    label=call_id)
+                                                    label=call_id, bind_b=False)
         except PortsExhausted as exc:
             raise MediaRefused(503, f"no RTP ports free: {exc}") from None
         media._start()
         return media
+
+    def hold_for_refusal(self, media: "RelayCallMedia") -> bool:
+        """Whether ``media`` may keep its pair to speak a refusal: the calls doing so hold less than
+        ``refusal_ports_percent`` of the range's pairs.  A flood of callers without credit (or without a
+        usable number) then leaves the rest of the range to the calls that pay."""
+        limit = self.relay.ports.size * self.refusal_ports_percent() // 100
+        if media in self.refusing:
+            return True
+        if len(self.refusing) >= limit:
+            return False
+        self.refusing.add(media)
+        return True
 
     def close(self) -> None:
         """Close every call's media and the relay's sockets (at shutdown)."""
@@ -230,9 +247,12 @@ class RelayCallMedia:
         self._modify: tuple[str, bytes, SessionDescription, AudioOffer, SessionDescription] | None = None
 
     def _start(self) -> None:
-        address = self.factory.relay.address
-        self.local_a = LocalSdp(address, self.session.leg_a.local_port)
-        self.local_b = LocalSdp(address, self.session.leg_b.local_port)
+        self.local_a = LocalSdp(self.factory.relay.address, self.session.leg_a.local_port)
+        self.local_b: LocalSdp | None = None      # bound when an agent is rung (offer_for_b)
+
+    def hold_for_refusal(self) -> bool:
+        """See :meth:`b2bua.call.CallMedia.hold_for_refusal` (the factory keeps the share)."""
+        return self.factory.hold_for_refusal(self)
 
     @property
     def ports(self) -> tuple[int, int, int, int]:
@@ -307,8 +327,17 @@ class RelayCallMedia:
     # -- SDP, leg b (the agent) -----------------------------------------------------------
 
     def offer_for_b(self) -> bytes:
-        """Our offer to the agent: leg b's port, the codecs the carrier offered that we relay (its choice first)."""
+        """Our offer to the agent: leg b's port, the codecs the carrier offered that we relay (its choice first).
+
+        Leg b's port pair is bound here, at the first agent; raises :class:`MediaRefused` (503) when none
+        is free."""
         self._check_open()
+        if self.local_b is None:
+            try:
+                self.session.bind_b()
+            except PortsExhausted as exc:
+                raise MediaRefused(503, f"no RTP ports free: {exc}") from None
+            self.local_b = LocalSdp(self.factory.relay.address, self.session.leg_b.local_port)
         self._b_our_offer = make_offer(self.local_b, prefer=self.a.codec if self.a is not None else None,
                                        codecs=self._a_codecs or AUDIO_CODECS, events=self._a_events)
         self._b_last_answer = None
@@ -497,6 +526,7 @@ class RelayCallMedia:
             return
         self.stop()
         self.closed = True
+        self.factory.refusing.discard(self)
         self.session.close()
 
     # -- what the relay reports ---------------------------------------------------------------

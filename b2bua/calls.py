@@ -32,8 +32,9 @@ from twisted.logger import Logger
 
 from billing.session import CallBilling
 
-from .call import Call, CallMedia
-from .identity import ANONYMOUS_FROM, CallerIdentity, identify
+from .admission import Admission, AdmissionSettings
+from .call import Call, CallMedia, MediaRefused, log_id
+from .identity import ANONYMOUS_FROM, CallerIdentity, identify, is_trusted
 from .legs import SDP, SipInboundLeg, SipOutboundLeg, sdp_of
 from .modify import ModifyRequest, conflict, retry_after
 from .routing import Router
@@ -58,6 +59,9 @@ class CallSettings:
     session_expires_s: int
     min_se_s: int
     log_steps: bool = True           # every step of every call at debug (``[node] log_level = "debug"``)
+    #: a call from outside ``trusted``: "refuse" (403) or "pin" (answered, identified only by the customer PIN)
+    untrusted: str = "refuse"
+    admission: AdmissionSettings = AdmissionSettings()
 
 
 @dataclass(frozen=True)
@@ -94,6 +98,10 @@ class CallManager:
         #: removed by these keys, not by a scan of every table (the tables hold every open call's legs)
         self._keys_of: dict[Call, list[tuple[dict, object]]] = {}
         self.completed = 0
+        #: the rate limits of new INVITEs, made afresh when a reload changes ``settings.admission``
+        self._admission: Admission | None = None
+        #: INVITEs answered before a call was made for them, by reason ("untrusted", "rate")
+        self.refused_early: dict[str, int] = {"untrusted": 0, "rate": 0}
         #: the OPTIONS prober's hook (b2bua.probe): True when the event was one of its probes
         self.probe_events: Callable[[object], bool] = lambda event: False
 
@@ -118,7 +126,7 @@ class CallManager:
             self._response(event)
         elif isinstance(event, CancelReceived):
             leg = self._by_tx.get(event.transaction_id)
-            if isinstance(leg, SipInboundLeg):
+            if isinstance(leg, SipInboundLeg) and leg.call is not None:
                 leg.cancelled()
                 leg.call.on_a_cancel()
         elif isinstance(event, AckNeverCame):
@@ -131,10 +139,11 @@ class CallManager:
             leg = self._by_dialog.get(event.dialog_id)
             if leg is not None:
                 leg.dialog_ended()
-                if leg.call is not None:
-                    if event.reason in ("timeout", "481", "408") and leg.call.state.value not in ("closing", "done"):
-                        leg.call.abort(f"dialog_{event.reason}")
-                    leg.call.on_leg_ended()
+                call = leg.call          # the call lets go of its legs when it finishes (within abort)
+                if call is not None:
+                    if event.reason in ("timeout", "481", "408") and call.state.value not in ("closing", "done"):
+                        call.abort(f"dialog_{event.reason}")
+                    call.on_leg_ended()
         elif isinstance(event, (TransactionTimedOut, TransportFailed)):
             self._transaction_failed(event)
         elif isinstance(event, AckReceived):
@@ -182,6 +191,18 @@ class CallManager:
 
     def _new_call(self, event: RequestReceived) -> None:
         request = event.request
+        now = self.reactor.seconds()
+        source = event.peer.host
+        trusted = is_trusted(source, self.settings.trusted)
+        if self._admission is None or self._admission.settings != self.settings.admission:
+            self._admission = Admission(self.settings.admission)
+        retry_after_s = self._admission.retry_after_s(source, trusted, now)
+        if retry_after_s is not None:
+            self._refuse_early(event, 503, "rate", trusted, [("Retry-After", str(retry_after_s))])
+            return
+        if not trusted and self.settings.untrusted != "pin":
+            self._refuse_early(event, 403, "untrusted", trusted)
+            return
         call_id = request.call_id or event.transaction_id
         leg = SipInboundLeg(self.endpoint, self.reactor, self.flush, tx_id=event.transaction_id, invite=request,
                             session_expires_s=self.settings.session_expires_s, min_se_s=self.settings.min_se_s)
@@ -192,30 +213,47 @@ class CallManager:
         route = self.router.route(dialled) if dialled else None
         identity = identify(
             from_value=request.headers.get("from"), privacy_values=request.headers.get_all("privacy"),
-            pai_values=request.headers.get_all("p-asserted-identity"), source_host=event.peer.host,
+            pai_values=request.headers.get_all("p-asserted-identity"), source_host=source,
             trusted=self.settings.trusted, default_region=self.settings.default_region)
         profile = route.profile if route is not None else None
         media = None
         if route is not None:
             try:
                 media = self.media_for_call(call_id, profile)
-            except Exception as exc:      # callmedia.MediaRefused: no ports free (503)
-                log.warn("no media for call {call_id}: {exc}", call_id=call_id, exc=exc)
-                leg.reject(getattr(exc, "status", 503))
+            except MediaRefused as exc:      # no ports free (503)
+                log.warn("no media for call {call_id}: {exc}", call_id=log_id(call_id), exc=exc)
+                leg.reject(exc.status)
                 return
+        withheld_policy = "pin" if identity.untrusted_source else profile.withheld if profile is not None else "reject"
         call = Call(call_id=call_id, reactor=self.reactor, a=leg, route=route, identity=identity,
                     dialer=self.dial, media=media, billing=self.billing, record=self.record,
                     max_duration_s=self.settings.max_call_duration_s,
-                    answer_mode=getattr(profile, "answer_mode", "answer"),
-                    announce_tariff=getattr(profile, "announce_tariff", False),
-                    withheld_policy=getattr(profile, "withheld", "reject"),
+                    answer_mode=profile.answer_mode if profile is not None else "answer",
+                    announce_tariff=profile.announce_tariff if profile is not None else False,
+                    withheld_policy=withheld_policy,
                     on_done=self._call_done, pin_lookup=self.pin_lookup, log_steps=self.settings.log_steps,
-                    pin_gate=self.pin_gate, source_address=event.peer.host)
+                    pin_gate=self.pin_gate, source_address=source, pin_account=identity.claimed)
         leg.call = call
         leg.on_dialog = self._register_dialog
         self.calls[call_id] = call
         self._enter(self._by_tx, leg.tx_id, leg)
-        call.start()
+        try:
+            call.start()
+        except Exception:
+            log.failure("call {call_id}: start failed", call_id=call.log_id)
+            call.abort("internal_error")
+
+    def _refuse_early(self, event: RequestReceived, status: int, reason: str, trusted: bool,
+                      headers: list[tuple[str, str]] | tuple = ()) -> None:
+        """Answer a new INVITE at once, before a call, media or a store query is made for it; counted.
+
+        Toward an untrusted source the answer is not retransmitted by timer (RFC 3261 §17.2.1 lets a UAS
+        answer what it refuses statelessly): a forged source address gets one response per INVITE sent
+        in its name, so the node reflects nothing larger than what reached it.
+        """
+        self.refused_early[reason] += 1
+        self.endpoint.respond(event.transaction_id, status, self.reactor.seconds(), headers=headers,
+                              retransmit=trusted)
 
     def dial(self, agent: str, identity: CallerIdentity, offer: bytes, call: Call) -> SipOutboundLeg:
         """The controller's dialer: INVITE ``agent`` for ``call`` (a new dialog, its own Call-ID)."""
@@ -233,7 +271,7 @@ class CallManager:
                                                 body=offer, content_type=SDP if offer else None)
             leg = SipOutboundLeg(self.endpoint, self.reactor, self.flush, agent=agent, invite=invite)
         except (TransactionError, ValueError) as exc:
-            log.warn("call {call_id}: cannot dial {agent}: {exc}", call_id=call.call_id, agent=agent, exc=exc)
+            log.warn("call {call_id}: cannot dial {agent}: {exc}", call_id=call.log_id, agent=agent, exc=exc)
             leg = _Unreachable(agent)
             self.reactor.callLater(0, call.on_b_failed, leg, 503)
             return leg
@@ -260,12 +298,13 @@ class CallManager:
         if request.method == "BYE":
             self.endpoint.respond(event.transaction_id, 200, now)
             leg.dialog_ended()
-            if leg.call is not None:
+            call = leg.call          # the BYE may finish the call, which then lets go of its legs
+            if call is not None:
                 if isinstance(leg, SipInboundLeg):
-                    leg.call.on_a_bye()
+                    call.on_a_bye()
                 else:
-                    leg.call.on_b_bye(leg)
-                leg.call.on_leg_ended()
+                    call.on_b_bye(leg)
+                call.on_leg_ended()
         elif request.method in ("INVITE", "UPDATE"):
             self._refresh_or_modify(leg, event)
         else:

@@ -23,6 +23,7 @@ import phonenumbers
 from billing.profile import (BillingProfile, ChargingStart, Fees, FirstCallerTariff,
                              Increment, TopupOption)
 
+from .admission import AdmissionSettings
 from .schema import (ConfigInvalid, ConfigProblem, Field, Invalid, Section, boolean,
                      choice, decimal, integer, ip_address, ip_network, list_of,
                      mapping_of, nonempty_string, port, string, validate)
@@ -145,8 +146,22 @@ SCHEMA = Section("prepaid", "the prepaid config", tables=(
         Field("probe_interval_s", integer(0, 86400), "OPTIONS to every agent this often; unanswered ones are rung last (0: off)", 30),
     )),
     Section("carriers", "who may send calls and assert identities", fields=(
-        Field("trusted", list_of(ip_network), "addresses and CIDR ranges whose P-Asserted-Identity we believe", ()),
+        Field("trusted", list_of(ip_network),
+              "addresses and CIDR ranges whose calls we take and whose From and P-Asserted-Identity we believe", ()),
+        Field("untrusted", choice("refuse", "pin"),
+              "a call from any other address: refused (403), or answered and identified only by the customer PIN",
+              "refuse"),
     )),
+    Section("admission", "how many new calls a source address may start", fields=(
+        Field("invites_per_s", integer(0, 100000), "new INVITEs a second per untrusted source address (0: no limit)", 10),
+        Field("invite_burst", integer(1, 100000), "new INVITEs at once per untrusted source address", 20),
+        Field("trusted_invites_per_s", integer(0, 100000),
+              "new INVITEs a second per trusted carrier address (0: no limit)", 0),
+        Field("trusted_invite_burst", integer(1, 100000), "new INVITEs at once per trusted carrier address", 200),
+        Field("refusal_ports_percent", integer(0, 100),
+              "share of the RTP port pairs that calls hearing only a refusal may hold; beyond it they get a SIP "
+              "status without words", 20),
+    ), required=False),
     Section("http", "the web side", fields=(
         Field("address", ip_address, "address to listen on"),
         Field("port", port, "port", 8080),
@@ -276,6 +291,9 @@ class Config:
     profiles: dict[str, Profile]
     log_level: str = "info"
     pin: PinSettings = PinSettings()
+    #: a call from outside ``trusted_carriers``: "refuse" (403) or "pin" (identified only by the customer PIN)
+    untrusted: str = "refuse"
+    admission: AdmissionSettings = AdmissionSettings()
 
     def profile_for_number(self, e164_number: str) -> Profile | None:
         for profile in self.profiles.values():
@@ -296,7 +314,8 @@ class Config:
         listen = [f"{proto} {s.address}:{p}" for proto, p in
                   (("udp", s.udp_port), ("tcp", s.tcp_port), ("tls", s.tls_port)) if p]
         lines.append(f"  SIP on {', '.join(listen) or 'no transport'}")
-        lines.append(f"  trusted carriers: {', '.join(str(n) for n in self.trusted_carriers) or 'none'}")
+        lines.append(f"  trusted carriers: {', '.join(str(n) for n in self.trusted_carriers) or 'none'}; "
+                     f"calls from elsewhere: {'PIN only' if self.untrusted == 'pin' else 'refused'}")
         lines.append(f"  HTTP on {self.http.address}:{self.http.port}")
         lines.append(f"  store: {redact_url(self.store.url)}")
         lines.append(f"  RTP ports {self.media.rtp_port_min}-{self.media.rtp_port_max} on {self.media.address}")
@@ -409,6 +428,8 @@ def parse_config(text: str, file: str) -> Config:
         profiles={name: _profile(name, p) for name, p in raw["profiles"].items()},
         log_level=raw["node"]["log_level"],
         pin=PinSettings(**raw["pin"]),
+        untrusted=raw["carriers"]["untrusted"],
+        admission=AdmissionSettings(**raw["admission"]),
     )
 
 

@@ -1,14 +1,18 @@
-"""Who is calling: the caller's E.164 number from From, or from a trusted P-Asserted-Identity.
+"""Who is calling: the caller's E.164 number from From, or from P-Asserted-Identity, of a trusted carrier only.
 
 RFC 3325 and RFC 3323: the caller is the From user, unless the From is
 anonymous or ``Privacy: id`` is set; then the network-asserted identity
 (``P-Asserted-Identity``, ``sip:+49...;user=phone`` or ``tel:+49...``, with
-``phone-context`` honoured) — believed only when the INVITE came from an
-address of the trust domain (the trusted carriers of the config).  From any
-other address a PAI is ignored and logged.
+``phone-context`` honoured).  Both are believed only when the INVITE came from
+an address of the trust domain (the trusted carriers of the config): anyone can
+write a victim's number into a From, so from any other address no header
+identifies anybody (``untrusted_source``), and the call manager refuses the
+call or, where the operator allows it (``[carriers] untrusted = "pin"``), lets
+the caller name their account by its PIN.
 
-Tests pin: each source, the tel: and sip: forms, phone-context, an untrusted
-PAI ignored, and that a withheld number is flagged so the agent never sees it.
+Tests pin: each source, the tel: and sip: forms, phone-context, a From or PAI
+from an untrusted address identifying nobody, and that a withheld number is
+flagged so the agent never sees it.
 """
 
 from __future__ import annotations
@@ -17,16 +21,12 @@ import ipaddress
 from dataclasses import dataclass
 from typing import Iterable
 
-from twisted.logger import Logger
-
 from billing.numbers import classify, normalise
 from billing.profile import CallerClass
 
 from .sip.errors import SipParseError
 from .sip.headers import NameAddr
 from .sip.uri import SipUri, TelUri
-
-log = Logger()
 
 _PRIVACY_HIDING = frozenset({"id", "user", "header"})
 
@@ -41,6 +41,10 @@ class CallerIdentity:
     caller_class: CallerClass | None
     #: a PAI was present but came from an untrusted address
     untrusted_pai: bool = False
+    #: the INVITE came from outside the trust domain: no header of it was believed
+    untrusted_source: bool = False
+    #: from outside the trust domain, the number its From names (a claim: only that account's PIN opens it)
+    claimed: str | None = None
 
 
 def _number_of_uri(uri: object, default_region: str) -> str | None:
@@ -104,29 +108,28 @@ def identify(*, from_value: str | None, privacy_values: list[str], pai_values: l
             from_addr = None
     anonymous = from_addr is None or _is_anonymous(from_addr)
     withheld = privacy or anonymous
+    if not is_trusted(source_host, trusted):
+        # not logged here: a flood of forged INVITEs would write a line each (the call manager counts them)
+        claimed = None if withheld else _number_of_uri(from_addr.uri, default_region)
+        return CallerIdentity(None, "none", withheld, None, untrusted_pai=bool(pai_values), untrusted_source=True,
+                              claimed=claimed)
 
     if not withheld:
         number = _number_of_uri(from_addr.uri, default_region)
         if number is not None:
             return CallerIdentity(number, "from", False, classify(number))
 
-    untrusted = False
-    if pai_values:
-        if is_trusted(source_host, trusted):
-            numbers = []
-            for value in pai_values:
-                try:
-                    numbers.append(_number_of_uri(NameAddr.parse(value).uri, default_region))
-                except SipParseError:
-                    continue
-            # prefer the tel: / user=phone identity that gave a number; the first that did
-            number = next((n for n in numbers if n), None)
-            if number is not None:
-                return CallerIdentity(number, "pai", withheld, classify(number))
-        else:
-            untrusted = True
-            log.warn("P-Asserted-Identity from untrusted {host} ignored", host=source_host)
-    return CallerIdentity(None, "none", withheld, None, untrusted_pai=untrusted)
+    numbers = []
+    for value in pai_values:
+        try:
+            numbers.append(_number_of_uri(NameAddr.parse(value).uri, default_region))
+        except SipParseError:
+            continue
+    # prefer the tel: / user=phone identity that gave a number; the first that did
+    number = next((n for n in numbers if n), None)
+    if number is not None:
+        return CallerIdentity(number, "pai", withheld, classify(number))
+    return CallerIdentity(None, "none", withheld, None)
 
 
 ANONYMOUS_FROM = '"Anonymous" <sip:anonymous@anonymous.invalid>'

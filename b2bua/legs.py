@@ -349,9 +349,26 @@ class SipInboundLeg(_Leg):
         if self.use_100rel and status > 100:
             self._send_reliable(status, sdp)
             return
-        self.endpoint.respond(self.tx_id, status, self._now(), body=sdp or b"",
-                              content_type=SDP if sdp else None)
+        try:
+            self.endpoint.respond(self.tx_id, status, self._now(), body=sdp or b"",
+                                  content_type=SDP if sdp else None)
+        except TransactionError:
+            self._transaction_gone()
+            return
         self._flush()
+
+    def _transaction_gone(self) -> None:
+        """The carrier's INVITE transaction ended before we answered it (its connection closed, an ICMP
+        error, our own timers while the store was slow): nothing can be sent on this leg any more, so the
+        leg has ended, and the call is told on the next turn (it is in the middle of an action now)."""
+        self.ended = True
+        if self.call is not None:
+            self.reactor.callLater(0, self._tell_gone, self.call)
+
+    @staticmethod
+    def _tell_gone(call) -> None:
+        call.abort("carrier_transaction_gone")
+        call.on_leg_ended()
 
     # -- RFC 3262 -------------------------------------------------------------------
     def _send_reliable(self, status: int, sdp: bytes | None) -> None:
@@ -440,8 +457,12 @@ class SipInboundLeg(_Leg):
             return
         self.local_sdp = sdp or None
         self._final_sent()
-        self.dialog_id = self.endpoint.respond(self.tx_id, 200, self._now(), body=sdp or b"",
-                                               content_type=SDP if sdp else None, headers=self._timer_headers)
+        try:
+            self.dialog_id = self.endpoint.respond(self.tx_id, 200, self._now(), body=sdp or b"",
+                                                   content_type=SDP if sdp else None, headers=self._timer_headers)
+        except TransactionError:
+            self._transaction_gone()
+            return
         self.answered = True
         self.final_status = 200
         if self.dialog_id is not None:

@@ -388,6 +388,11 @@ class MediaSession:
         self.configure_leg("b", negotiated)
         return negotiated.direction
 
+    def bind_b(self) -> None:
+        """Bind leg b's port pair if it has none yet (see ``Relay.open_session``); raises PortsExhausted."""
+        if not self.leg_b.local_port and not self.closed:
+            self.relay._bind_leg(self.leg_b)
+
     def leg(self, name: str) -> Leg:
         """Leg "a" (carrier) or "b" (agent)."""
         return {"a": self.leg_a, "b": self.leg_b}[name]
@@ -465,12 +470,16 @@ class Relay:
         self._silence_sent = 0
 
     def open_session(self, *, on_silence: Callable[[MediaSession, str], object] | None = None,
-                     on_dtmf: Callable[[str, str, bool], object] | None = None, label: str = "") -> MediaSession:
-        """A new call's media: two legs with their port pairs bound.  Raises :class:`PortsExhausted`."""
+                     on_dtmf: Callable[[str, str, bool], object] | None = None, label: str = "",
+                     bind_b: bool = True) -> MediaSession:
+        """A new call's media: leg a's port pair bound, and leg b's unless ``bind_b`` is False (then
+        :meth:`MediaSession.bind_b` binds it when an agent is rung, so that a caller who only hears a
+        refusal holds one pair, not two).  Raises :class:`PortsExhausted`."""
         session = MediaSession(self, on_silence, on_dtmf, label)
         try:
-            for leg in (session.leg_a, session.leg_b):
-                self._bind_leg(leg)
+            self._bind_leg(session.leg_a)
+            if bind_b:
+                self._bind_leg(session.leg_b)
         except PortsExhausted:
             session.leg_a.close()
             self.ports.give_back(session.leg_a.local_port)

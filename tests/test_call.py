@@ -93,6 +93,12 @@ class FakeMedia:
         self.closed = False
         self.bridged = False
 
+    def check_offer(self, offer):
+        pass
+
+    def hold_for_refusal(self):
+        return True
+
     def answer_for_a(self, offer):
         return b"v=0 ours-a"
 

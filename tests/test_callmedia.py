@@ -192,12 +192,63 @@ def test_ports_exhausted_is_a_503():
     relay = Relay(reactor, "127.0.0.1", lo, lo + 3, silence_timeout_s=60, clock=clock)
     factory = CallMediaFactory(clock, relay, Player(clock), LIBRARIES)
     first = factory.for_call("c1", "de")
+    first.offer_for_b()                      # its agent is rung: both pairs of the range are taken
     try:
         with pytest.raises(MediaRefused) as e:
             factory.for_call("c2", "de")
         assert e.value.status == 503
     finally:
         first.close()
+        factory.close()
+
+
+def test_the_agent_leg_takes_its_port_pair_only_when_an_agent_is_rung():
+    """A new call holds one port pair (the carrier's); the agent's is bound by offer_for_b, and with the
+    range used up offer_for_b is a 503 (a caller who only hears a refusal never takes a second pair)."""
+    from media.player import Player
+    from media.relay import Relay
+    from tests.test_callmedia_support import LIBRARIES, free_range
+    from twisted.internet.task import Clock
+    lo, _ = free_range(4)
+    clock = Clock()
+    relay = Relay(reactor, "127.0.0.1", lo, lo + 3, silence_timeout_s=60, clock=clock)
+    factory = CallMediaFactory(clock, relay, Player(clock), LIBRARIES)
+    first = factory.for_call("c1", "de")
+    second = factory.for_call("c2", "de")
+    try:
+        assert relay.ports.in_use == 2 and first.ports[2] == 0
+        with pytest.raises(MediaRefused) as e:
+            first.offer_for_b()
+        assert e.value.status == 503
+        second.close()
+        assert b"m=audio " in first.offer_for_b() and first.ports[2] != 0 and relay.ports.in_use == 2
+    finally:
+        first.close()
+        second.close()
+        factory.close()
+    assert relay.ports.in_use == 0
+
+
+def test_refusals_hold_at_most_their_share_of_the_port_pairs():
+    """With refusal_ports_percent = 50 of 4 pairs, two calls may speak a refusal, the third may not;
+    a closed one gives its place back."""
+    from media.player import Player
+    from media.relay import Relay
+    from tests.test_callmedia_support import LIBRARIES, free_range
+    from twisted.internet.task import Clock
+    lo, _ = free_range(8)
+    clock = Clock()
+    relay = Relay(reactor, "127.0.0.1", lo, lo + 7, silence_timeout_s=60, clock=clock)
+    factory = CallMediaFactory(clock, relay, Player(clock), LIBRARIES, refusal_ports_percent=lambda: 50)
+    calls = [factory.for_call(f"c{i}", "de") for i in range(3)]
+    try:
+        assert [c.hold_for_refusal() for c in calls] == [True, True, False]
+        assert calls[0].hold_for_refusal()          # asking again does not count twice
+        calls[0].close()
+        assert calls[2].hold_for_refusal()
+    finally:
+        for c in calls:
+            c.close()
         factory.close()
 
 

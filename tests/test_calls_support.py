@@ -45,6 +45,8 @@ class WireProfile(Profile):
     """A profile as the manager reads it: ``answer_mode`` "agent" answers the carrier with the agent."""
 
     answer_mode: str = "agent"
+    announce_tariff: bool = False
+    withheld: str = "reject"
 
 
 class Ua:
@@ -82,12 +84,13 @@ class Ua:
         formats = m.formats[0] + (" 101" if "101" in m.formats else "")
         return 200, self.sdp(formats, direction=ANSWER_DIRECTION[peer_direction(sd, m)])
 
-    def call(self, extra: tuple[tuple[str, str], ...] = ()) -> None:
-        """The carrier's INVITE to the service number, offering PCMA, PCMU and telephone-event."""
+    def call(self, extra: tuple[tuple[str, str], ...] = (), *, from_: str = f"<sip:{CALLER}@127.0.0.1>",
+             body: bytes | None = None) -> None:
+        """The carrier's INVITE to the service number, offering PCMA, PCMU and telephone-event (or ``body``)."""
         invite = self.endpoint.make_request(
-            "INVITE", f"sip:{SERVICE}@127.0.0.1:{NODE}", from_=f"<sip:{CALLER}@127.0.0.1>",
+            "INVITE", f"sip:{SERVICE}@127.0.0.1:{NODE}", from_=from_,
             to=f"<sip:{SERVICE}@127.0.0.1>", headers=[("Allow", self.allow), *extra],
-            body=self.sdp("8 0 101", version=1), content_type=SDP)
+            body=self.sdp("8 0 101", version=1) if body is None else body, content_type=SDP)
         self.endpoint.send_request(invite, self.wire.now())
         self.wire.pump()
 
@@ -147,21 +150,24 @@ class Ua:
 class Wire:
     """The node and its two peers on one Clock; datagrams passed in memory and logged as (from, to, message)."""
 
-    def __init__(self, answer_mode: str = "agent", carrier_allow: str = ALLOW_ALL, agent_allow: str = ALLOW_ALL):
+    def __init__(self, answer_mode: str = "agent", carrier_allow: str = ALLOW_ALL, agent_allow: str = ALLOW_ALL,
+                 *, trusted: tuple[str, ...] = ("127.0.0.1/32",), untrusted: str = "refuse",
+                 withheld: str = "reject", billing=None, pin_lookup=None, **settings_kw):
         self.rig = Rig(silence_timeout_s=3600)
         self.rig.media.close()                     # the rig's own media: each call makes its own
         self.clock: Clock = self.rig.clock
         self.node = SipEndpoint(local_host="127.0.0.1", local_ports={"udp": NODE},
                                 supported_extensions=("timer", "100rel"))
         profile = WireProfile("demo", billing_profile(), agents=(f"sip:agent@127.0.0.1:{AGENT}",),
-                              answer_mode=answer_mode)
-        settings = CallSettings(trusted=(ipaddress.ip_network("127.0.0.1/32"),), default_region="DE",
-                                max_call_duration_s=3600, session_expires_s=1800, min_se_s=90)
+                              answer_mode=answer_mode, withheld=withheld)
+        settings = CallSettings(trusted=tuple(ipaddress.ip_network(n) for n in trusted), default_region="DE",
+                                max_call_duration_s=3600, session_expires_s=1800, min_se_s=90,
+                                untrusted=untrusted, **settings_kw)
         self.records: list = []
         self.media: list = []
         self.manager = CallManager(endpoint=self.node, reactor=self.clock, router=Router([profile], "DE"),
-                                   settings=settings, billing=None, record=self.records.append,
-                                   media_for_call=self._media_for_call)
+                                   settings=settings, billing=billing, record=self.records.append,
+                                   media_for_call=self._media_for_call, pin_lookup=pin_lookup)
         self.carrier = Ua(self, CARRIER, self.rig.carrier, carrier_allow)
         self.agent = Ua(self, AGENT, self.rig.agent, agent_allow)
         self.endpoints = {NODE: self.node, CARRIER: self.carrier.endpoint, AGENT: self.agent.endpoint}
@@ -246,6 +252,7 @@ class Wire:
         self.run(seconds, step_s=0.5)
         assert self.manager.open_counts() == NOTHING_OPEN, self.manager.open_counts()
         assert all(m.closed for m in self.media)
+        assert self.rig.factory.relay.ports.in_use == 0, "RTP port pairs left bound"
 
     def close(self) -> None:
         self.rig.close()

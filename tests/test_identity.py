@@ -69,3 +69,22 @@ def test_broken_from_is_no_identity_not_a_crash(bad):
 def test_is_trusted():
     assert is_trusted("192.0.2.200", TRUSTED) and not is_trusted("198.51.100.1", TRUSTED)
     assert not is_trusted("not-an-ip", TRUSTED)
+
+
+@pytest.mark.parametrize("from_value", [
+    "<sip:+4915112345678@carrier.example;user=phone>;tag=1",
+    "<sip:015112345678@198.51.100.9>;tag=1",
+    "<tel:+4915112345678>;tag=1",
+])
+def test_a_from_number_from_an_untrusted_address_identifies_nobody(from_value):
+    """Anyone can write a victim's number into From: from outside the trust domain it names no caller.
+
+    (The attack run charged a victim's credit with a forged From from an untrusted address.)"""
+    who = ident(from_value, host="203.0.113.5")
+    assert (who.number, who.source, who.untrusted_source) == (None, "none", True)
+
+
+def test_the_same_from_from_a_trusted_carrier_is_believed():
+    """The trust boundary is the source address: the same From from a trusted carrier names the caller."""
+    who = ident("<tel:+4915112345678>;tag=1", host="192.0.2.10")
+    assert (who.number, who.source, who.untrusted_source) == ("+4915112345678", "from", False)

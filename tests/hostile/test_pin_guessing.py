@@ -144,7 +144,11 @@ def test_parallel_pin_guessing_locks_the_source_and_refuses_the_right_pin(tmp_pa
             call.close()
         assert all(c.ended for c in guesses + right), "a call was not ended within the bound"
         records = node.records(count=PARALLEL + 1)
-        assert [r["end_reason"] for r in records] == ["pin_locked"] * (PARALLEL + 1)
+        # which guessing call reaches the limit depends on timing: one that typed its three wrong PINs before
+        # the others may end "pin_wrong"; every other call, and the right PIN after them, ends locked out
+        reasons = [r["end_reason"] for r in records]
+        assert set(reasons[:-1]) <= {"pin_locked", "pin_wrong"} and "pin_locked" in reasons[:-1], reasons
+        assert reasons[-1] == "pin_locked", reasons
         assert all(r["caller"] is None and r["charge_cents"] == 0 for r in records)
         looked_up = node.rows("select count(*) from pin_attempts where outcome != 'right'")[0][0]
         assert looked_up == 4
@@ -153,7 +157,7 @@ def test_parallel_pin_guessing_locks_the_source_and_refuses_the_right_pin(tmp_pa
         assert node.balance_cents(CALLER) == 1100
         assert node.proc.poll() is None
         report("pin_guessing", f"{PARALLEL} parallel calls from one address typing {PARALLEL * WRONG_PER_CALL} "
-               f"wrong PINs, then the right PIN, in {took_s:.1f} s: {looked_up} looked up, all "
-               f"{PARALLEL + 1} calls locked out, right PIN refused", before, after)
+               f"wrong PINs, then the right PIN, in {took_s:.1f} s: {looked_up} looked up, "
+               f"{reasons.count('pin_locked')} of {PARALLEL + 1} calls locked out, right PIN refused", before, after)
     finally:
         node.stop()
