@@ -143,9 +143,10 @@ class Store:
     # -- money in and out ------------------------------------------------------
 
     def topup(self, profile: BillingProfile, number: str, amount_cents: int, *, source: str, external_ref: str,
-              actor: str, note: str = "", kind: str = "topup") -> Deferred:
+              actor: str, note: str = "", kind: str = "topup", payment_id: int | None = None) -> Deferred:
         """Credit ``amount_cents`` and the profile's bonus for it (a ``bonus`` row), once per (source, external_ref).
 
+        With ``payment_id`` (a ``payments`` row) also once per payment, whatever the external_ref.
         Fires with :class:`CreditResult`; a repeat gives ``applied=False`` and changes nothing.
         """
         lines = [Line(kind, amount_cents, external_ref)]
@@ -153,7 +154,7 @@ class Store:
         if bonus:
             lines.append(Line("bonus", bonus, f"{external_ref}#bonus"))
         d = self.pool.do(_ledger.credit, profile.name, number, tuple(lines), source=source, actor=actor,
-                         note=note, now_ms=self.now_ms())
+                         note=note, now_ms=self.now_ms(), payment_id=payment_id)
         return d.addCallback(self._announce_result)
 
     def credit(self, profile_name: str, number: str, amount_cents: int, *, kind: str, source: str,

@@ -1,9 +1,12 @@
 """Our side of a payment: a ``payments`` row per attempt, and verified events booked once.
 
 A payment moves through :data:`TRANSITIONS`; a credit goes through
-``Store.topup`` with ``source`` = the method and ``external_ref`` = the
-provider's id of the money movement, so the ledger's uniqueness credits once
-however often and however concurrently the same event arrives.
+``Store.topup`` with ``source`` = the method, ``external_ref`` = the
+provider's id of the money movement and ``payment_id`` = our row of the
+payment, so the ledger's uniqueness credits once per payment at the provider:
+however often and however concurrently the same event arrives, and whichever
+of the provider's ids names it (a second capture of one PayPal order, a
+second Klarna order of one session, the return page and the notification).
 """
 
 from __future__ import annotations
@@ -16,7 +19,7 @@ import sqlalchemy as sa
 from twisted.logger import Logger
 
 from billing.db import model
-from billing.db.ledger import find_entry
+from billing.db.ledger import find_entry, payment_entry
 
 from .providers.base import EventKind, PaymentEvent, Rejected
 from .settings import WebSettings
@@ -152,6 +155,9 @@ class Payments:
             return Booked(payment, False, None)
         if event.kind is not EventKind.COMPLETED:
             return Booked(payment, False, None)
+        if event.provider_ref is not None and payment.provider_ref is not None \
+                and event.provider_ref != payment.provider_ref:
+            raise Rejected(f"{event.method}: {event.provider_ref} is not the payment's order", 409)
         if event.currency != payment.currency:
             raise Rejected(f"{event.method}: currency {event.currency!r} is not the payment's", 422)
         if event.amount_cents != payment.amount_cents:
@@ -161,13 +167,29 @@ class Payments:
             raise Rejected(f"{event.method}: the payment's profile is no longer configured", 409)
         result = await self.store.topup(profile.billing, payment.number, payment.amount_cents,
                                         source=event.method, external_ref=event.credit_ref,
-                                        actor=f"webhook:{event.method}", note=f"payment {payment.reference}")
+                                        actor=f"webhook:{event.method}", note=f"payment {payment.reference}",
+                                        payment_id=payment.id)
         payment = await self.store.run(_move, payment.reference, "completed", self.store.now_ms())
         if result.applied:
             log.info("{method} payment {reference}: credited {amount} + {bonus} cents to {profile}",
                      method=event.method, reference=payment.reference, amount=payment.amount_cents,
                      bonus=payment.bonus_cents, profile=payment.profile)
+        else:
+            await self._second_movement(payment, event)
         return Booked(payment, result.applied, result.account.balance_cents, result.account.pin)
+
+    async def _second_movement(self, payment: Payment, event: PaymentEvent) -> None:
+        """Say so when a payment already credited is named by another of the provider's ids.
+
+        Nothing is credited for it; if the customer was really charged twice
+        (a second capture of one order), the operator refunds it at the provider.
+        """
+        first = await self.store.run(payment_entry, payment.id)
+        if first is not None and first.external_ref != event.credit_ref:
+            log.warn("{method} payment {reference}: {second} names a payment already credited by {first}; "
+                     "nothing credited for it (refund it at {method} if the customer paid twice)",
+                     method=event.method, reference=payment.reference, second=event.credit_ref,
+                     first=first.external_ref)
 
     async def _reverse(self, event: PaymentEvent) -> Booked:
         payment = await self._payment_for(event)

@@ -4,7 +4,9 @@ Credits and top-ups, debits, reversals, and the queries over them. The
 balance of an account always equals the sum of its ledger rows. A row's
 (source, external_ref) is unique, so a repeated notification or a retried
 debit changes nothing: the database's UNIQUE constraint decides, also between
-two nodes at once.
+two nodes at once. A credit for a payment also carries the payment's id, and
+(payment_id, kind) is unique too: a payment is credited once, whichever and
+however many of the provider's ids (captures, orders) name it.
 
 Functions taking ``engine`` run their own transaction(s) (a lost race on a
 UNIQUE constraint rolls back and is answered from a fresh read); functions
@@ -46,7 +48,7 @@ def to_entry(row) -> LedgerEntry:
     return LedgerEntry(id=row.id, account_id=row.account_id, profile=row.profile, number=row.number,
                        kind=row.kind, amount_cents=row.amount_cents, balance_after_cents=row.balance_after_cents,
                        source=row.source, external_ref=row.external_ref, actor=row.actor, note=row.note,
-                       call_session_id=row.call_session_id, at_ms=row.at_ms)
+                       call_session_id=row.call_session_id, at_ms=row.at_ms, payment_id=row.payment_id)
 
 
 def _entries_query():
@@ -57,6 +59,20 @@ def find_entry(conn, source: str, external_ref: str) -> LedgerEntry | None:
     """The ledger row of (source, external_ref), or None."""
     row = conn.execute(_entries_query().where(L.c.source == source, L.c.external_ref == external_ref)).first()
     return to_entry(row) if row is not None else None
+
+
+def payment_entry(conn, payment_id: int, kind: str = "topup") -> LedgerEntry | None:
+    """The ledger row of ``kind`` that credited payment ``payment_id``, or None."""
+    row = conn.execute(_entries_query().where(L.c.payment_id == payment_id, L.c.kind == kind)).first()
+    return to_entry(row) if row is not None else None
+
+
+def _credited(conn, source: str, line: Line, payment_id: int | None) -> LedgerEntry | None:
+    """The row that already booked this credit: same (source, external_ref), or same payment and kind."""
+    seen = find_entry(conn, source, line.external_ref)
+    if seen is None and payment_id is not None:
+        seen = payment_entry(conn, payment_id, line.kind)
+    return seen
 
 
 def _check_kind(kind: str, allowed: frozenset[str]) -> None:
@@ -86,12 +102,13 @@ _APPLY_UPDATE_COVERED = _APPLY_UPDATE.where(A.c.balance_cents >= sa.bindparam("p
 
 
 def apply(conn, account: Account, line: Line, *, source: str, actor: str, note: str, now_ms: int,
-          call_session_id: str | None = None) -> LedgerEntry | None:
+          call_session_id: str | None = None, payment_id: int | None = None) -> LedgerEntry | None:
     """Change the balance by ``line.amount_cents`` and write its row, in the caller's transaction.
 
     A negative amount is the conditional update: None (nothing written) when
-    the balance does not cover it. A repeated (source, external_ref) raises
-    IntegrityError from the ledger's UNIQUE constraint.
+    the balance does not cover it. A repeated (source, external_ref), or a
+    second row of one kind for one payment, raises IntegrityError from the
+    ledger's UNIQUE constraints.
     """
     amount = line.amount_cents
     params = {"p_id": account.id, "p_amount": amount, "p_now": now_ms}
@@ -103,37 +120,39 @@ def apply(conn, account: Account, line: Line, *, source: str, actor: str, note: 
         return None
     values = dict(account_id=account.id, kind=line.kind, amount_cents=amount, balance_after_cents=balance,
                   source=source, external_ref=line.external_ref, actor=actor, note=note,
-                  call_session_id=call_session_id, at_ms=now_ms)
+                  call_session_id=call_session_id, at_ms=now_ms, payment_id=payment_id)
     entry_id = conn.execute(_LEDGER_INSERT, values).scalar_one()
     return LedgerEntry(id=entry_id, profile=account.profile, number=account.number, **values)
 
 
 def credit(engine, profile: str, number: str, lines: tuple[Line, ...], *, source: str, actor: str,
-           note: str, now_ms: int) -> CreditResult:
+           note: str, now_ms: int, payment_id: int | None = None) -> CreditResult:
     """Credit ``lines`` (each amount > 0) to (profile, number), creating the account on its first credit.
 
-    Once per (source, first line's external_ref): a repeat, also one racing
-    this one on another connection or node, answers ``applied=False`` and
-    changes nothing.
+    Once per (source, first line's external_ref), and with ``payment_id`` once
+    per payment (every line's row carries it): a repeat, also one racing this
+    one on another connection or node, or another external_ref for a payment
+    already credited, answers ``applied=False`` and changes nothing.
     """
     for line in lines:
         _check_kind(line.kind, CREDIT_KINDS)
         if line.amount_cents <= 0:
             raise StoreError(f"a credit must be more than 0 cents, not {line.amount_cents}")
-    key = lines[0].external_ref
+    first = lines[0]
     for attempt in range(CREDIT_ATTEMPTS):
         try:
             with engine.begin() as conn:
-                seen = find_entry(conn, source, key)
+                seen = _credited(conn, source, first, payment_id)
                 if seen is not None:
                     return CreditResult(False, accounts.by_id(conn, seen.account_id), ())
                 account = accounts.get_or_create(conn, profile, number, now_ms)
-                entries = tuple(apply(conn, account, line, source=source, actor=actor, note=note, now_ms=now_ms)
+                entries = tuple(apply(conn, account, line, source=source, actor=actor, note=note, now_ms=now_ms,
+                                      payment_id=payment_id)
                                 for line in lines)
                 return CreditResult(True, accounts.by_id(conn, account.id), entries)
         except IntegrityError:
             with engine.begin() as conn:
-                seen = find_entry(conn, source, key)
+                seen = _credited(conn, source, first, payment_id)
                 if seen is not None:
                     return CreditResult(False, accounts.by_id(conn, seen.account_id), ())
             if attempt == CREDIT_ATTEMPTS - 1:

@@ -59,7 +59,11 @@ ledger = sa.Table(
     sa.Column("note", sa.Text, nullable=False, server_default=""),
     sa.Column("call_session_id", sa.String(36), nullable=True),
     sa.Column("at_ms", sa.BigInteger, nullable=False),
+    # migration 0005: the payment (a row of ``payments``, one payment at its provider) that this row
+    # credits; its top-up and its bonus once each, however many captures, orders or notifications name it
+    sa.Column("payment_id", BigId, sa.ForeignKey("payments.id"), nullable=True),
     sa.UniqueConstraint("source", "external_ref"),
+    sa.UniqueConstraint("payment_id", "kind"),
     sa.Index(None, "account_id", "at_ms"),
     sa.Index(None, "at_ms"),
     sa.Index(None, "call_session_id"),  # migration 0002: what a call session was debited

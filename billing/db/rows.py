@@ -47,6 +47,7 @@ class LedgerEntry:
     note: str
     call_session_id: str | None
     at_ms: int
+    payment_id: int | None = None  # the payment (``payments`` row) this row credits
 
 
 @dataclass(frozen=True)

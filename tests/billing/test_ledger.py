@@ -5,10 +5,14 @@ from __future__ import annotations
 
 import queue
 import time
+from decimal import Decimal
 
+import sqlalchemy as sa
 from hypothesis import HealthCheck, given, settings
 from hypothesis import strategies as st
 
+from billing.db import model
+from billing.profile import BillingProfile, TopupOption
 from billing.store import Store
 from tests.conftest import fired
 
@@ -131,3 +135,67 @@ def test_twenty_concurrent_first_credits_open_one_account(store_url):
         assert len(reactor.wait(s.customers())) == 1
     finally:
         s.close()
+
+
+BONUS_PROFILE = BillingProfile("demo", Decimal("1.99"), Decimal("2.49"), topups=(TopupOption(1000, 100),))
+
+
+def _payment_row(conn, reference: str = "ref-1") -> int:
+    """A ``payments`` row (a PayPal order of 10.00 EUR), as the top-up page makes it; its id."""
+    return conn.execute(sa.insert(model.payments).values(
+        method="paypal", profile="demo", number=NUM, amount_cents=1000, bonus_cents=100, currency="EUR",
+        reference=reference, provider_ref=f"ORDER-{reference}", state="redirected", created_ms=0,
+        updated_ms=0).returning(model.payments.c.id)).scalar_one()
+
+
+def test_a_payment_is_credited_once_whatever_id_names_it(store):
+    """A second capture id (another external_ref) for one payment credits nothing: one top-up, one bonus row."""
+    payment_id = fired(store.run(_payment_row))
+    first = fired(store.topup(BONUS_PROFILE, NUM, 1000, source="paypal", external_ref="CAP-1", actor="w",
+                              payment_id=payment_id))
+    second = fired(store.topup(BONUS_PROFILE, NUM, 1000, source="paypal", external_ref="CAP-2", actor="w",
+                               payment_id=payment_id))
+    assert first.applied and not second.applied and second.entries == ()
+    assert second.account.balance_cents == 1100
+    rows = fired(store.transactions("demo", NUM))
+    assert sorted((r.kind, r.amount_cents, r.external_ref, r.payment_id) for r in rows) == [
+        ("bonus", 100, "CAP-1#bonus", payment_id), ("topup", 1000, "CAP-1", payment_id)]
+    # another payment of the same caller is credited as before
+    other = fired(store.run(_payment_row, "ref-2"))
+    assert fired(store.topup(BONUS_PROFILE, NUM, 1000, source="paypal", external_ref="CAP-3", actor="w",
+                             payment_id=other)).applied
+    account = fired(store.account("demo", NUM))
+    assert account.balance_cents == 2200 == fired(store.ledger_sum(account.id))
+
+
+def test_twenty_concurrent_credits_of_one_payment_under_twenty_ids_apply_once(store_url):
+    """20 top-ups of one payment, each with its own capture id, racing on the thread pool: the
+    database's UNIQUE (payment_id, kind) lets one apply; the balance is one payment and its bonus."""
+    reactor = PumpReactor()
+    s = Store.open(store_url, reactor, threads=10)
+    try:
+        reactor.wait(s.upgrade())
+        payment_id = reactor.wait(s.run(_payment_row))
+        from twisted.internet.defer import gatherResults
+        ds = [s.topup(BONUS_PROFILE, NUM, 1000, source="paypal", external_ref=f"CAP-{i}", actor="w",
+                      payment_id=payment_id) for i in range(20)]
+        results = reactor.wait(gatherResults(ds))
+        assert sum(r.applied for r in results) == 1
+        account = reactor.wait(s.account("demo", NUM))
+        assert account.balance_cents == 1100 == reactor.wait(s.ledger_sum(account.id))
+        assert len(reactor.wait(s.transactions("demo", NUM))) == 2
+    finally:
+        s.close()
+
+
+def test_a_refund_notified_twice_debits_once_two_partial_refunds_twice(store):
+    """The same refund (source, external_ref) twice takes once; two distinct partial refunds take twice."""
+    fired(store.topup(BONUS_PROFILE, NUM, 1000, source="paypal", external_ref="CAP-1", actor="w"))
+    assert fired(store.reverse("demo", NUM, 300, source="paypal", external_ref="refund:R1", actor="w")).applied
+    again = fired(store.reverse("demo", NUM, 300, source="paypal", external_ref="refund:R1", actor="w"))
+    assert not again.applied and again.taken_cents == 0
+    assert fired(store.reverse("demo", NUM, 200, source="paypal", external_ref="refund:R2", actor="w")).applied
+    account = fired(store.account("demo", NUM))
+    assert account.balance_cents == 600 == fired(store.ledger_sum(account.id))
+    reversals = fired(store.transactions("demo", NUM, kinds=("reversal",)))
+    assert sorted(r.amount_cents for r in reversals) == [-300, -200]

@@ -11,6 +11,15 @@ from billing.db import engine as db_engine
 from billing.db.model import metadata
 
 
+def _downgrade(engine, revision: str) -> None:
+    """Downgrade the database of ``engine`` to ``revision``."""
+    from alembic import command
+    cfg = db_engine.alembic_config()
+    with engine.begin() as conn:
+        cfg.attributes["connection"] = conn
+        command.downgrade(cfg, revision)
+
+
 def test_upgrade_from_empty_matches_model(store_url):
     """Upgrading an empty database to head leaves no difference from model.metadata."""
     engine = db_engine.create_engine(store_url)
@@ -82,11 +91,53 @@ def test_0003_adds_updated_index_keeping_rows_and_downgrades(store_url):
         assert "ix_accounts_updated_ms" in {i["name"] for i in sa.inspect(engine).get_indexes("accounts")}
         with engine.connect() as conn:
             assert conn.execute(sa.text("SELECT balance_cents, updated_ms FROM accounts")).one() == (5, 2)
-        from alembic import command
-        cfg = db_engine.alembic_config()
-        with engine.begin() as conn:
-            cfg.attributes["connection"] = conn
-            command.downgrade(cfg, "0002")
+        _downgrade(engine, "0002")
         assert "ix_accounts_updated_ms" not in {i["name"] for i in sa.inspect(engine).get_indexes("accounts")}
+    finally:
+        engine.dispose()
+
+
+def _ledger_row(conn, row_id: int, kind: str, amount_cents: int, source: str, ref: str, note: str) -> None:
+    conn.execute(sa.text("INSERT INTO ledger (id, account_id, kind, amount_cents, balance_after_cents, source, "
+                         "external_ref, actor, note, at_ms) VALUES (:id, 1, :kind, :amount, 0, :source, :ref, "
+                         "'w', :note, 0)"),
+                 dict(id=row_id, kind=kind, amount=amount_cents, source=source, ref=ref, note=note))
+
+
+def test_0005_tags_each_payments_first_credit_and_then_refuses_a_second(store_url):
+    """0005 on a database at 0004 gives a payment's first top-up and bonus rows its id (a second capture
+    credited before keeps its rows, untagged); afterwards the database itself refuses a second top-up row
+    of that payment; downgrade drops the column."""
+    engine = db_engine.create_engine(store_url)
+    try:
+        db_engine.upgrade(engine, "0004")
+        with engine.begin() as conn:
+            conn.execute(sa.text("INSERT INTO accounts (id, profile, number, balance_cents, created_ms, updated_ms) "
+                                 "VALUES (1, 'demo', '+491', 2200, 0, 0)"))
+            conn.execute(sa.text("INSERT INTO payments (id, method, profile, number, amount_cents, bonus_cents, "
+                                 "currency, reference, provider_ref, state, created_ms, updated_ms) VALUES "
+                                 "(7, 'paypal', 'demo', '+491', 1000, 100, 'EUR', 'REF7', 'ORDER7', 'completed', 0, 0)"))
+            _ledger_row(conn, 1, "topup", 1000, "paypal", "CAP-A", "payment REF7")
+            _ledger_row(conn, 2, "bonus", 100, "paypal", "CAP-A#bonus", "payment REF7")
+            _ledger_row(conn, 3, "topup", 1000, "paypal", "CAP-B", "payment REF7")  # the double credit
+            _ledger_row(conn, 4, "bonus", 100, "paypal", "CAP-B#bonus", "payment REF7")
+            _ledger_row(conn, 5, "manual", 50, "cli", "m1", "payment REF7")
+            _ledger_row(conn, 6, "topup", 1000, "klarna", "ORDER-K", "payment REF7")  # not the payment's method
+        db_engine.upgrade(engine, "0005")
+        with engine.connect() as conn:
+            tags = dict(conn.execute(sa.text("SELECT id, payment_id FROM ledger ORDER BY id")).all())
+        assert tags == {1: 7, 2: 7, 3: None, 4: None, 5: None, 6: None}
+        try:
+            with engine.begin() as conn:
+                _ledger_row(conn, 9, "topup", 1000, "paypal", "CAP-C", "payment REF7")
+                conn.execute(sa.text("UPDATE ledger SET payment_id = 7 WHERE id = 9"))
+        except sa.exc.IntegrityError:
+            pass
+        else:
+            raise AssertionError("a second top-up row of one payment was accepted")
+        _downgrade(engine, "0004")
+        assert "payment_id" not in {c["name"] for c in sa.inspect(engine).get_columns("ledger")}
+        with engine.connect() as conn:
+            assert conn.execute(sa.text("SELECT count(*) FROM ledger")).scalar() == 6
     finally:
         engine.dispose()

@@ -115,3 +115,37 @@ def test_hpp_status_callback_without_order_is_acknowledged_and_credits_nothing(s
     reply = env.call("POST", "/hooks/klarna", body=body)
     assert reply.status == 200 and reply.json()["events"] == 0
     assert env.balance(NUMBER) is None
+
+
+def test_a_second_order_for_one_payment_credits_nothing_more(env):
+    """The return placed an order and credited; a second order of the same session (our reference, the
+    same amount, ACCEPTED at Klarna) notified twice with other event ids: 200, nothing more credited."""
+    payment, location = env.start_payment("klarna")
+    assert env.call("GET", through_hpp(env, location)).status == 200
+    assert env.balance(NUMBER) == 1100
+    (first,) = env.klarna.orders
+    second = "0b1d9815-165e-42e2-8867-35bc03789e01"
+    env.klarna.orders[second] = dict(env.klarna.orders[first], order_id=second)
+    for event_id in ("e-1", "e-2"):
+        body = json.dumps({"order_id": second, "event_id": event_id, "event_type": "FRAUD_RISK_ACCEPTED"}).encode()
+        reply = env.call("POST", "/hooks/klarna", body=body)
+        assert reply.status == 200 and reply.json()["credited"] == 0
+    assert env.balance(NUMBER) == 1100
+    rows = run(env.store.transactions(profile="demo", number=NUMBER))
+    assert sorted((r.kind, r.external_ref) for r in rows) == [("bonus", f"{first}#bonus"), ("topup", first)]
+
+
+def test_one_order_notified_with_different_event_ids_credits_once(env):
+    """One ACCEPTED order notified three times, each with its own event id: one top-up and one bonus row."""
+    env.klarna.fraud_status = "PENDING"
+    payment, location = env.start_payment("klarna")
+    env.call("GET", through_hpp(env, location))
+    (order_id,) = env.klarna.orders
+    env.klarna.orders[order_id]["fraud_status"] = "ACCEPTED"
+    credited = 0
+    for event_id in ("e-1", "e-2", "e-3"):
+        body = json.dumps({"order_id": order_id, "event_id": event_id, "event_type": "FRAUD_RISK_ACCEPTED"}).encode()
+        reply = env.call("POST", "/hooks/klarna", body=body)
+        assert reply.status == 200
+        credited += reply.json()["credited"]
+    assert credited == 1 and env.balance(NUMBER) == 1100

@@ -143,3 +143,56 @@ def test_paypal_down_when_paying_gives_502_and_a_failed_payment(sqlite_env):
         assert "paypal" in str(exc)
     from .harness import _latest_payment
     assert run(env.store.run(_latest_payment)).state.value == "failed"
+
+
+def test_a_second_capture_id_for_one_order_credits_nothing_more(env, logged):
+    """A correctly signed PAYMENT.CAPTURE.COMPLETED with a second capture id for an order already
+    captured on return: 200 (PayPal stops retrying), nothing credited, a warning names both captures."""
+    payment, location = env.start_payment("paypal")
+    assert env.call("GET", follow_approval(env, location)).status == 200
+    assert env.balance(NUMBER) == 1100
+    first = env.paypal.orders[payment.provider_ref]["capture"]["id"]
+    second = hook(env, env.paypal.capture_event("3C679366HH999999", payment.reference, "10.00",
+                                                order_id=payment.provider_ref))
+    assert second.status == 200 and second.json()["credited"] == 0
+    third = hook(env, env.paypal.capture_event("3C679366HH999998", payment.reference, "10.00"))
+    assert third.status == 200 and third.json()["credited"] == 0
+    assert env.balance(NUMBER) == 1100
+    rows = run(env.store.transactions(profile="demo", number=NUMBER))
+    assert sorted((r.kind, r.amount_cents, r.external_ref) for r in rows) == [
+        ("bonus", 100, f"{first}#bonus"), ("topup", 1000, first)]
+    assert any("3C679366HH999999" in line and first in line for line in logged)
+
+
+def test_a_capture_of_another_order_is_refused(env):
+    """A signed capture whose related order is not the payment's order (its custom_id copied): 409, no credit."""
+    payment, _ = env.start_payment("paypal")
+    reply = hook(env, env.paypal.capture_event("CAPO", payment.reference, "10.00", order_id="5O190127TN999999"))
+    assert reply.status == 409 and b"not the payment's order" in reply.body
+    assert env.balance(NUMBER) is None
+
+
+def test_a_chargeback_notified_twice_takes_back_once(env):
+    """PAYMENT.CAPTURE.REVERSED delivered twice: the payment and its bonus taken back once, the ledger sums to 0."""
+    payment, _ = env.start_payment("paypal")
+    assert hook(env, env.paypal.capture_event("CAPB", payment.reference, "10.00")).status == 200
+    reversal = env.paypal.capture_event("CAPB", payment.reference, "10.00", event_type="PAYMENT.CAPTURE.REVERSED")
+    assert hook(env, reversal).status == 200
+    assert hook(env, env.paypal.capture_event("CAPB", payment.reference, "10.00",
+                                              event_type="PAYMENT.CAPTURE.REVERSED")).status == 200
+    assert env.balance(NUMBER) == 0
+    rows = run(env.store.transactions(profile="demo", number=NUMBER, kinds=("reversal",)))
+    assert [(r.amount_cents, r.external_ref) for r in rows] == [(-1100, "reversal:CAPB")]
+
+
+def test_two_partial_refunds_take_back_twice_each_once(env):
+    """Two distinct partial refunds of one capture, each delivered twice: two debits (3 + 2 EUR), no more."""
+    payment, _ = env.start_payment("paypal")
+    assert hook(env, env.paypal.capture_event("CAPP", payment.reference, "10.00")).status == 200
+    for refund in (env.paypal.refund_event("REFP1", "CAPP", payment.reference, "3.00"),
+                   env.paypal.refund_event("REFP2", "CAPP", payment.reference, "2.00")):
+        assert hook(env, refund).status == 200
+        assert hook(env, refund).status == 200
+    assert env.balance(NUMBER) == 600
+    rows = run(env.store.transactions(profile="demo", number=NUMBER, kinds=("reversal",)))
+    assert sorted(r.amount_cents for r in rows) == [-300, -200]

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import json
 from urllib.parse import urlsplit
 
 from twisted.internet.defer import ensureDeferred, gatherResults
@@ -81,3 +82,17 @@ def test_paysafecard_down_or_slow_then_the_retry_works(sqlite_env, logged):
     env.psc.mode = "ok"
     assert env.call("POST", path).status == 200
     assert env.balance(NUMBER) == 1100
+
+
+def test_a_payment_notified_twice_and_returned_credits_once(env):
+    """One paysafecard payment notified twice (query and JSON body) and then returned: one capture, one credit."""
+    payment, _ = env.start_payment("paysafecard")
+    env.psc.authorize(payment.provider_ref)
+    first = env.call("POST", f"/hooks/paysafecard?payment_id={payment.provider_ref}")
+    second = env.call("POST", "/hooks/paysafecard", body=json.dumps({"mtid": payment.provider_ref}).encode())
+    assert (first.status, first.json()["credited"]) == (200, 1)
+    assert (second.status, second.json()["credited"]) == (200, 0)
+    assert env.call("GET", f"/topup/demo/return/{payment.reference}").status == 200
+    assert env.balance(NUMBER) == 1100 and env.psc.captures == 1
+    rows = run(env.store.transactions(profile="demo", number=NUMBER))
+    assert sorted((r.kind, r.amount_cents) for r in rows) == [("bonus", 100), ("topup", 1000)]

@@ -61,8 +61,12 @@ class PaymentEvent:
     """A verified fact about one payment.
 
     ``credit_ref`` is the provider's id of the money movement (capture id, order
-    id, payment id): the ledger credits once per (method, credit_ref).
+    id, payment id): the ledger credits once per (method, credit_ref), and once
+    per payment of ours whatever the credit_ref.
     ``reference`` is ours, when the provider echoes it (None: find it by ``provider_ref``).
+    ``provider_ref`` is the provider's id of the payment as our ``payments`` row
+    keeps it (PayPal order, paysafecard payment id), when the event names it; of a
+    reversal, the id of the money movement it reverses.
     """
 
     method: str

@@ -228,6 +228,14 @@ def _issue(doc: dict) -> str:
     return ""
 
 
+def _related_order(capture: dict) -> str | None:
+    """The order a capture belongs to (``supplementary_data.related_ids.order_id``), when PayPal says."""
+    related = capture.get("supplementary_data")
+    related = related.get("related_ids") if isinstance(related, dict) else None
+    order_id = related.get("order_id") if isinstance(related, dict) else None
+    return order_id if isinstance(order_id, str) and order_id else None
+
+
 def _capture_event(capture: dict, kind: EventKind, *, fallback_ref=None, provider_ref=None) -> PaymentEvent:
     try:
         amount = capture["amount"]
@@ -237,5 +245,7 @@ def _capture_event(capture: dict, kind: EventKind, *, fallback_ref=None, provide
     except (KeyError, TypeError):
         raise Rejected("capture without id or amount") from None
     reference = capture.get("custom_id") or capture.get("invoice_id") or fallback_ref
+    if provider_ref is None:
+        provider_ref = _related_order(capture)
     return PaymentEvent("paypal", kind, capture_id, cents, currency,
                         reference=str(reference) if reference else None, provider_ref=provider_ref)

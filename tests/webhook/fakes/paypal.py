@@ -68,13 +68,15 @@ class FakePayPal(FakeProvider):
 
     @staticmethod
     def capture_event(capture_id: str, reference: str, value: str, currency: str = "EUR",
-                      event_type: str = "PAYMENT.CAPTURE.COMPLETED") -> dict:
+                      event_type: str = "PAYMENT.CAPTURE.COMPLETED", order_id: str | None = None) -> dict:
+        """A capture's webhook event; with ``order_id`` its ``supplementary_data.related_ids`` names the order."""
+        resource = {"id": capture_id, "status": "COMPLETED" if "COMPLETED" in event_type else "REVERSED",
+                    "amount": {"currency_code": currency, "value": value},
+                    "custom_id": reference, "invoice_id": reference, "final_capture": True, "links": []}
+        if order_id is not None:
+            resource["supplementary_data"] = {"related_ids": {"order_id": order_id}}
         return {"id": f"WH-{uuid.uuid4().hex[:16]}", "event_version": "1.0", "resource_type": "capture",
-                "event_type": event_type, "summary": f"Payment {value} {currency}",
-                "resource": {"id": capture_id, "status": "COMPLETED" if "COMPLETED" in event_type else "REVERSED",
-                             "amount": {"currency_code": currency, "value": value},
-                             "custom_id": reference, "invoice_id": reference, "final_capture": True,
-                             "links": []}}
+                "event_type": event_type, "summary": f"Payment {value} {currency}", "resource": resource}
 
     @staticmethod
     def refund_event(refund_id: str, capture_id: str, reference: str, value: str, currency: str = "EUR") -> dict:
@@ -155,7 +157,8 @@ class FakePayPal(FakeProvider):
         order["capture"] = {"id": f"3C679366HH{next(self._ids):06d}", "status": "COMPLETED",
                             "amount": dict(unit["amount"]), "custom_id": unit.get("custom_id"),
                             "invoice_id": unit.get("invoice_id"), "final_capture": True,
-                            "seller_protection": {"status": "ELIGIBLE"}}
+                            "seller_protection": {"status": "ELIGIBLE"},
+                            "supplementary_data": {"related_ids": {"order_id": order["id"]}}}
         return self._reply(request, 201, self._order_doc(order))
 
     def get_order(self, request, match, body):
