@@ -144,6 +144,18 @@ SCHEMA = Section("prepaid", "the prepaid config", tables=(
         Field("min_se_s", integer(90, 86400), "RFC 4028 smallest session interval we accept", 90),
         Field("user_agent", string, "our User-Agent and Server header", "prepaid"),
         Field("probe_interval_s", integer(0, 86400), "OPTIONS to every agent this often; unanswered ones are rung last (0: off)", 30),
+        Field("connection_idle_timeout_s", integer(1, 86400),
+              "a TCP/TLS connection that brings no whole message or keep-alive this long is closed "
+              "(each open one holds a descriptor)", 120),
+        Field("message_deadline_s", integer(1, 300),
+              "once a message's first byte came on TCP/TLS, the whole message must come within this; "
+              "else the connection is closed (a slowloris trickling a byte every few seconds)", 10),
+        Field("max_connections", integer(1, 1_000_000),
+              "TCP/TLS connections accepted from all sources together; one more is closed at once "
+              "(descriptors are left for RTP, the store and HTTP)", 2048),
+        Field("max_connections_per_source", integer(1, 1_000_000),
+              "TCP/TLS connections accepted from one source address; one more is closed at once "
+              "(a carrier or proxy needs a few, a flood from one address does not get them all)", 64),
     )),
     Section("carriers", "who may send calls and assert identities", fields=(
         Field("trusted", list_of(ip_network),
@@ -216,6 +228,10 @@ class SipSettings:
     min_se_s: int
     user_agent: str
     probe_interval_s: int = 30
+    connection_idle_timeout_s: int = 120
+    message_deadline_s: int = 10
+    max_connections: int = 2048
+    max_connections_per_source: int = 64
 
 
 @dataclass(frozen=True)

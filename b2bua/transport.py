@@ -15,18 +15,27 @@ request to a peer reuses an open connection to that host:port, else one is
 opened and the bytes wait for it.  Each connection has its own
 :class:`StreamFramer`; a CRLFCRLF ping is answered with CRLF (RFC 5626
 §3.5.1); garbage (a :class:`FramingError`) closes that connection and nothing
-else; an idle connection is closed after ``idle_timeout_s``.  A failed connect
-or a lost connection is reported with ``endpoint.transport_error``.
+else.  A failed connect or a lost connection is reported with
+``endpoint.transport_error``.
+
+What a peer may hold of us on streams (``[sip]`` keys, see :func:`listen_sip`):
+a connection that brings no whole message and no keep-alive for
+``idle_timeout_s`` is closed (a lone CRLF or a message's first bytes do not
+count); once a message's first byte arrived, the whole message must arrive
+within ``message_deadline_s`` or the connection is closed (a slowloris sending
+a byte every few seconds); and a connection accepted while its source address
+already holds ``max_connections_per_source``, or all sources
+``max_connections``, is closed at once and counted in ``refused_connections``.
 """
 
 from __future__ import annotations
 
 import errno
-import logging
 from dataclasses import dataclass
 from typing import Callable, Protocol as TypingProtocol
 
 from twisted.internet import abstract, error, protocol, udp
+from twisted.logger import Logger
 from twisted.protocols.policies import TimeoutMixin
 
 from b2bua.sip.errors import FramingError
@@ -34,11 +43,15 @@ from b2bua.sip.framing import KEEPALIVE, PONG, StreamFramer
 from b2bua.sip.peer import Outgoing, Peer
 from b2bua.transport_tls import TlsConfigError, TlsFiles, client_context_factory, server_context
 
-__all__ = ["SipTransports", "BoundPorts", "listen_sip", "SipCore", "TlsConfigError", "DEFAULT_IDLE_TIMEOUT_S"]
+__all__ = ["SipTransports", "BoundPorts", "listen_sip", "SipCore", "TlsConfigError", "DEFAULT_IDLE_TIMEOUT_S",
+           "DEFAULT_MESSAGE_DEADLINE_S", "DEFAULT_MAX_CONNECTIONS", "DEFAULT_MAX_CONNECTIONS_PER_SOURCE"]
 
-log = logging.getLogger(__name__)
+log = Logger()
 
-DEFAULT_IDLE_TIMEOUT_S = 300.0
+DEFAULT_IDLE_TIMEOUT_S = 120.0
+DEFAULT_MESSAGE_DEADLINE_S = 10.0
+DEFAULT_MAX_CONNECTIONS = 2048
+DEFAULT_MAX_CONNECTIONS_PER_SOURCE = 64
 CONNECT_TIMEOUT_S = 10.0
 MAX_DATAGRAM_BYTES = 65535
 MAX_PENDING_BYTES = 1 << 20          # bytes waiting for one connection to open
@@ -128,16 +141,19 @@ class _SipDatagram(protocol.DatagramProtocol):
 
 # ---- TCP and TLS ----------------------------------------------------------------------------------
 class _SipStream(protocol.Protocol, TimeoutMixin):
-    """One TCP or TLS connection: framing, keep-alive answers, idle timeout."""
+    """One TCP or TLS connection: framing, keep-alive answers, idle timeout, the deadline of a started message."""
 
-    def __init__(self, owner: "SipTransports", transport_name: str, outbound_peer: Peer | None = None) -> None:
+    def __init__(self, owner: "SipTransports", transport_name: str, outbound_peer: Peer | None = None,
+                 inbound_host: str | None = None) -> None:
         self.owner = owner
         self.transport_name = transport_name
         self.outbound_peer = outbound_peer
+        self.inbound_host = inbound_host           # counted against the caps until the connection is lost
         self.peer: Peer | None = outbound_peer
         self.framer = StreamFramer(owner.max_header_bytes, owner.max_body_bytes)
         self.callLater = owner.reactor.callLater   # TimeoutMixin's clock: the injected reactor
         self.closing_reason: str | None = None
+        self._message_timer = None                 # armed at a message's first byte, until it is whole
 
     def connectionMade(self) -> None:
         if self.peer is None:
@@ -147,14 +163,25 @@ class _SipStream(protocol.Protocol, TimeoutMixin):
         self.owner._connected(self)
 
     def dataReceived(self, data: bytes) -> None:
-        self.resetTimeout()
         try:
             items = self.framer.feed(data)
         except FramingError as exc:
-            log.info("closing %s: %s", self.peer, exc.reason)
+            log.info("closing {peer}: {reason}", peer=self.peer, reason=exc.reason)
             self.closing_reason = f"framing: {exc.reason}"
             self.transport.abortConnection()
             return
+        timer = self._message_timer
+        if items:
+            self.resetTimeout()                    # only whole messages and keep-alives keep a connection
+            if timer is not None:
+                timer.cancel()
+                self._message_timer = timer = None
+        if self.framer.buffered:
+            if timer is None:
+                self._message_timer = self.callLater(self.owner.message_deadline_s, self._message_late)
+        elif timer is not None:
+            timer.cancel()
+            self._message_timer = None
         for item in items:
             if item is KEEPALIVE:
                 self.transport.write(PONG)
@@ -167,11 +194,33 @@ class _SipStream(protocol.Protocol, TimeoutMixin):
 
     def timeoutConnection(self) -> None:
         self.closing_reason = "idle"
+        self.owner.closed_idle += 1
         self.transport.loseConnection()
+
+    def _message_late(self) -> None:
+        self._message_timer = None
+        self.closing_reason = "message deadline"
+        self.owner.closed_slow += 1
+        log.info("closing {peer}: a message begun {deadline_s} s ago is not whole ({buffered} bytes)",
+                 peer=self.peer, deadline_s=self.owner.message_deadline_s, buffered=self.framer.buffered)
+        self.transport.abortConnection()
 
     def connectionLost(self, reason=protocol.connectionDone) -> None:
         self.setTimeout(None)
+        if self._message_timer is not None:
+            self._message_timer.cancel()
+            self._message_timer = None
+        if self.inbound_host is not None:
+            self.owner._release(self.inbound_host)
+            self.inbound_host = None
         self.owner._disconnected(self)
+
+
+class _Refused(protocol.Protocol):
+    """A connection over the caps: closed as soon as it is made."""
+
+    def connectionMade(self) -> None:
+        self.transport.abortConnection()
 
 
 class _StreamServerFactory(protocol.Factory):
@@ -180,7 +229,10 @@ class _StreamServerFactory(protocol.Factory):
         self.transport_name = transport_name
 
     def buildProtocol(self, addr):
-        return _SipStream(self.owner, self.transport_name)
+        host = getattr(addr, "host", "")
+        if not self.owner._admit(host):
+            return _Refused()
+        return _SipStream(self.owner, self.transport_name, inbound_host=host)
 
 
 class _StreamClientFactory(protocol.ClientFactory):
@@ -210,11 +262,22 @@ class SipTransports:
 
     def __init__(self, reactor, endpoint: SipCore, on_event: Callable[[object], None], *,
                  tls: TlsFiles | None = None, idle_timeout_s: float = DEFAULT_IDLE_TIMEOUT_S,
+                 message_deadline_s: float = DEFAULT_MESSAGE_DEADLINE_S,
+                 max_connections: int = DEFAULT_MAX_CONNECTIONS,
+                 max_connections_per_source: int = DEFAULT_MAX_CONNECTIONS_PER_SOURCE,
                  max_header_bytes: int = 16384, max_body_bytes: int = 65536) -> None:
         self.reactor = reactor
         self.endpoint = endpoint
         self.on_event = on_event
         self.idle_timeout_s = idle_timeout_s
+        self.message_deadline_s = message_deadline_s
+        self.max_connections = max_connections
+        self.max_connections_per_source = max_connections_per_source
+        self._inbound: dict[str, int] = {}          # source address -> accepted connections still open
+        self._inbound_total = 0
+        self.refused_connections: int = 0           # accepted over a cap and closed at once
+        self.closed_slow: int = 0                   # a started message not whole by its deadline
+        self.closed_idle: int = 0
         self.max_header_bytes = max_header_bytes
         self.max_body_bytes = max_body_bytes
         self.tls_files = tls
@@ -290,7 +353,7 @@ class SipTransports:
                     try:
                         self.on_event(event)
                     except Exception:  # a TU bug must not stop the transport
-                        log.exception("transaction user failed on %r", event)
+                        log.failure("transaction user failed on {event!r}", event=event)
                 if not outgoing and not events:
                     break
         finally:
@@ -358,7 +421,7 @@ class SipTransports:
 
     def _lost(self, peer: Peer, why: str) -> None:
         self.undeliverable += 1
-        log.info("cannot send to %s: %s", peer, why)
+        log.info("cannot send to {peer}: {why}", peer=peer, why=why)
 
     def _connect(self, peer: Peer) -> None:
         factory = _StreamClientFactory(self, peer)
@@ -377,6 +440,26 @@ class SipTransports:
         self._connectors[peer] = self.reactor.connectSSL(peer.host, peer.port, factory, context, CONNECT_TIMEOUT_S)
 
     # -- connection bookkeeping (called by the protocols) --
+    def _admit(self, host: str) -> bool:
+        """Count a connection accepted from ``host``; False (and counted as refused) when over a cap."""
+        held = self._inbound.get(host, 0)
+        if self._stopped or held >= self.max_connections_per_source or self._inbound_total >= self.max_connections:
+            self.refused_connections += 1
+            log.debug("refusing a connection from {host}: {held} open from it, {total} in all",
+                      host=host, held=held, total=self._inbound_total)
+            return False
+        self._inbound[host] = held + 1
+        self._inbound_total += 1
+        return True
+
+    def _release(self, host: str) -> None:
+        held = self._inbound.get(host, 0) - 1
+        if held > 0:
+            self._inbound[host] = held
+        else:
+            self._inbound.pop(host, None)
+        self._inbound_total -= 1
+
     def _connected(self, conn: _SipStream) -> None:
         if self._stopped:
             conn.transport.loseConnection()
@@ -396,7 +479,7 @@ class SipTransports:
     def _connect_failed(self, peer: Peer, reason) -> None:
         self._connectors.pop(peer, None)
         self._pending.pop(peer, None)
-        log.info("connect to %s failed: %s", peer, reason.getErrorMessage())
+        log.info("connect to {peer} failed: {why}", peer=peer, why=reason.getErrorMessage())
         if not self._stopped:
             self.transport_error(peer)
 
@@ -426,18 +509,23 @@ class SipTransports:
         return DeferredList(waits)
 
 
-def listen_sip(reactor, endpoint: SipCore, sip_settings, on_event: Callable[[object], None], *,
-               idle_timeout_s: float = DEFAULT_IDLE_TIMEOUT_S) -> tuple[SipTransports, BoundPorts]:
+def listen_sip(reactor, endpoint: SipCore, sip_settings, on_event: Callable[[object], None]
+               ) -> tuple[SipTransports, BoundPorts]:
     """Listen as ``config.sip`` says: on ``address``, each of ``udp_port``, ``tcp_port``, ``tls_port`` (0: off, as in the config schema).
 
     TLS listens when ``tls_port`` is set, with ``tls_certificate``/``tls_private_key``
     (and ``tls_client_ca`` for mutual TLS).  The endpoint's ``local_ports`` (its Via
-    and Contact) are set to the ports bound.  Tests that want any free port call
+    and Contact) are set to the ports bound.  The stream limits come from the same section
+    (``connection_idle_timeout_s``, ``message_deadline_s``, ``max_connections``, ``max_connections_per_source``).  Tests that want any free port call
     :meth:`SipTransports.listen_udp` and friends with port 0 instead.
     """
     tls = TlsFiles(sip_settings.tls_certificate or "", sip_settings.tls_private_key or "",
                    sip_settings.tls_client_ca or "")
-    transports = SipTransports(reactor, endpoint, on_event, tls=tls, idle_timeout_s=idle_timeout_s)
+    transports = SipTransports(reactor, endpoint, on_event, tls=tls,
+                               idle_timeout_s=sip_settings.connection_idle_timeout_s,
+                               message_deadline_s=sip_settings.message_deadline_s,
+                               max_connections=sip_settings.max_connections,
+                               max_connections_per_source=sip_settings.max_connections_per_source)
     address = sip_settings.address
     udp = tcp = tls_port = None
     try:
