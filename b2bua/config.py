@@ -153,6 +153,18 @@ SCHEMA = Section("prepaid", "the prepaid config", tables=(
         Field("public_url", string, "the URL callers' browsers reach us at (for redirects)", ""),
         Field("tls_certificate", string, "PEM certificate: serve HTTPS", ""),
         Field("tls_private_key", string, "PEM private key for HTTPS", ""),
+        Field("header_timeout_s", integer(1, 300),
+              "a request's line and headers must arrive within this many seconds of its first byte "
+              "(a client sending a byte at a time holds a descriptor until then)", 10),
+        Field("body_timeout_s", integer(1, 3600),
+              "a request's body must arrive within this many seconds of the end of its headers", 30),
+        Field("idle_timeout_s", integer(1, 3600), "a connection that sends nothing this many seconds is closed", 60),
+        Field("max_connections", integer(1, 100_000),
+              "open HTTP connections at most; one more is closed at once (descriptors are shared with SIP and RTP)",
+              256),
+        Field("max_connections_per_source", integer(1, 100_000),
+              "open HTTP connections from one address at most; one more is closed at once "
+              "(behind a reverse proxy every client is its address: raise it to max_connections)", 32),
     )),
     Section("store", "where balances live", fields=(
         Field("url", nonempty_string, "SQLAlchemy URL: sqlite:///var/prepaid.db or postgresql+psycopg://..."),
@@ -204,6 +216,11 @@ class HttpSettings:
     public_url: str
     tls_certificate: str
     tls_private_key: str
+    header_timeout_s: int
+    body_timeout_s: int
+    idle_timeout_s: int
+    max_connections: int
+    max_connections_per_source: int
 
 
 @dataclass(frozen=True)

@@ -12,6 +12,7 @@ import os
 
 from webhook import MerchantAccount, PageProfile, ProviderUrls, WebSettings, build_site, listen
 from webhook.secrets import load_secrets
+from webhook.settings import ConnectionLimits
 
 from .config import Config
 
@@ -38,7 +39,12 @@ def web_settings(config: Config, environ=os.environ, *, form_key: bytes = b"") -
         urls=ProviderUrls(paypal=pay.paypal_api_url, klarna=pay.klarna_api_url, paysafecard=pay.paysafecard_api_url),
         paypal_cert_origins=tuple(pay.paypal_cert_origins) or WebSettings.__dataclass_fields__[
             "paypal_cert_origins"].default,
-        default_region=config.sip.default_region, form_key=form_key)
+        default_region=config.sip.default_region, form_key=form_key,
+        limits=ConnectionLimits(header_timeout_s=config.http.header_timeout_s,
+                                body_timeout_s=config.http.body_timeout_s,
+                                idle_timeout_s=config.http.idle_timeout_s,
+                                max_connections=config.http.max_connections,
+                                max_connections_per_source=config.http.max_connections_per_source))
 
 
 def start_web(config: Config, store, reactor, *, providers: dict | None = None, environ=os.environ):

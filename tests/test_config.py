@@ -142,3 +142,21 @@ def test_log_lines_are_written_as_twisteds_text_observer_writes_them():
     assert ours.getvalue() == theirs.getvalue()
     text = ours.getvalue()
     assert all(words in text for words in ("call c1: 60 s", "again", "next second", "ZeroDivisionError"))
+
+
+def test_http_connection_limits_are_declared_and_reach_the_web_side():
+    """``[http]`` header/body/idle timeouts and connection caps: the example's values reach the web side's
+    ConnectionLimits; a value out of range is named with its key and reason."""
+    import dataclasses
+
+    from b2bua.webapp import web_settings
+    from webhook.settings import ConnectionLimits
+
+    c = load_config(EXAMPLE)
+    unpaid = dataclasses.replace(c, profiles={n: dataclasses.replace(p, payments={}) for n, p in c.profiles.items()})
+    assert web_settings(unpaid, environ={}).limits == ConnectionLimits(
+        header_timeout_s=10, body_timeout_s=30, idle_timeout_s=60, max_connections=256, max_connections_per_source=32)
+    problems = problems_of(example_text().replace("header_timeout_s = 10", "header_timeout_s = 0")
+                           .replace("max_connections_per_source = 32", 'max_connections_per_source = "many"'))
+    assert any(p.startswith("x.toml:http.header_timeout_s: must be at least 1") for p in problems)
+    assert any(p.startswith("x.toml:http.max_connections_per_source:") for p in problems)

@@ -22,6 +22,7 @@ from twisted.web.resource import Resource
 from twisted.web.server import NOT_DONE_YET, Site
 
 from .api import BalanceApi
+from .connections import GuardedSite
 from .httpkit import Answer, Ctx, error, json_answer, limited_request_class, make_ctx, serve, write_answer
 from .metrics import Metrics
 from .openapi import openapi_document
@@ -193,9 +194,12 @@ def access_log_line(timestamp: str, request) -> str:
 
 
 def build_site(settings: WebSettings, store, reactor, providers: dict | None = None) -> Site:
-    """The Site serving every route; ``providers`` (method -> adapter) defaults to the real ones."""
+    """The Site serving every route; ``providers`` (method -> adapter) defaults to the real ones.
+
+    Its connections are held to ``settings.limits`` (see :mod:`webhook.connections`).
+    """
     app = WebApp(settings, store, reactor, providers)
-    site = Site(app, reactor=reactor, logFormatter=access_log_line)
+    site = GuardedSite(app, settings.limits, app.metrics, reactor=reactor, logFormatter=access_log_line)
     site.requestFactory = limited_request_class(settings.max_body_bytes)
     site.displayTracebacks = False
     site.app = app

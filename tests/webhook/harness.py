@@ -24,7 +24,7 @@ from twisted.web.server import Site
 
 from billing.profile import BillingProfile, TopupOption
 from webhook.server import build_site
-from webhook.settings import MerchantAccount, PageProfile, ProviderUrls, WebSettings
+from webhook.settings import ConnectionLimits, MerchantAccount, PageProfile, ProviderUrls, WebSettings
 
 from .fakes.klarna import FakeKlarna
 from .fakes.paypal import FakePayPal
@@ -121,7 +121,9 @@ class Env:
             profiles=(PageProfile("demo", DEMO_BILLING, "demo", tuple(frame_ancestors), "de", payments, show_pin),
                       PageProfile("other", OTHER_BILLING, "other", (), "en", ())),
             page_rate_per_min=page_rate_per_min, provider_timeout_s=timeout_s, provider_attempts=attempts,
-            provider_retry_delay_s=0.05)
+            provider_retry_delay_s=0.05,
+            # tests send 100 requests at once from 127.0.0.1
+            limits=ConnectionLimits(max_connections=1000, max_connections_per_source=1000))
         self.site = build_site(self.settings, self.store, reactor)
         self.app = self.site.app
         port = reactor.listenTCP(0, self.site, interface="127.0.0.1")
