@@ -38,6 +38,14 @@ log = Logger(namespace="webhook.server")
 _SEG = r"([A-Za-z0-9_.~%+\-]{1,100})"
 
 
+#: what /healthz asks whether the node can take work: the problems (short texts), none when ready
+Readiness = Callable[[], "list[str]"]
+
+
+def no_problems() -> list[str]:
+    return []
+
+
 @dataclass(frozen=True)
 class Route:
     method: str
@@ -61,8 +69,10 @@ class WebApp(Resource):
 
     isLeaf = True
 
-    def __init__(self, settings: WebSettings, store, reactor, providers: dict | None = None) -> None:
+    def __init__(self, settings: WebSettings, store, reactor, providers: dict | None = None,
+                 readiness: Readiness = no_problems) -> None:
         super().__init__()
+        self.readiness = readiness
         self.settings = settings
         self.store = store
         self.reactor = reactor
@@ -151,6 +161,14 @@ class WebApp(Resource):
     # -- small pages ------------------------------------------------------------
 
     async def healthz(self, ctx: Ctx) -> Answer:
+        """200 "ok" when the node can take work; 503 with the readiness input's problems when it cannot."""
+        try:
+            problems = list(self.readiness())
+        except Exception:
+            log.failure("the readiness check failed")
+            problems = ["the readiness check failed"]
+        if problems:
+            return json_answer(503, {"ready": False, "problems": problems})
         return Answer(200, b"ok\n", "text/plain; charset=utf-8")
 
     async def metrics_page(self, ctx: Ctx) -> Answer:
@@ -193,12 +211,14 @@ def access_log_line(timestamp: str, request) -> str:
             f'{request.sentLength or "-"}')
 
 
-def build_site(settings: WebSettings, store, reactor, providers: dict | None = None) -> Site:
+def build_site(settings: WebSettings, store, reactor, providers: dict | None = None,
+               readiness: Readiness = no_problems) -> Site:
     """The Site serving every route; ``providers`` (method -> adapter) defaults to the real ones.
 
-    Its connections are held to ``settings.limits`` (see :mod:`webhook.connections`).
+    ``readiness`` answers /healthz: the node's problems (RTP ports or descriptors running short...),
+    none when it can take work. Connections are held to ``settings.limits`` (see :mod:`webhook.connections`).
     """
-    app = WebApp(settings, store, reactor, providers)
+    app = WebApp(settings, store, reactor, providers, readiness)
     site = GuardedSite(app, settings.limits, app.metrics, reactor=reactor, logFormatter=access_log_line)
     site.requestFactory = limited_request_class(settings.max_body_bytes)
     site.displayTracebacks = False
