@@ -81,3 +81,23 @@ def test_access_log_has_no_query_string():
     request.sentLength = 10
     line = access_log_line("[29/Nov/2026:03:00:00 +0000]", request)
     assert "secret-token" not in line and "/topup/demo/return/REF" in line
+
+
+def test_parse_json_measures_nesting_outside_strings():
+    """Brackets inside strings (also after escaped quotes) do not count as nesting; 32 levels parse, 33 do not."""
+    from webhook.jsonbody import BadJson, nesting, parse_json
+    assert nesting('{"a": "[[[[\\"[[[", "b": [[1]]}') == 3
+    assert parse_json(b"[" * 32 + b"]" * 32) is not None
+    with pytest.raises(BadJson, match="nested deeper than 32 levels"):
+        parse_json(b"[" * 33 + b"]" * 33)
+    assert parse_json(b'{"note": "' + b"[" * 1000 + b'"}') == {"note": "[" * 1000}
+
+
+def test_parse_json_refuses_big_non_utf8_and_non_json_bodies_with_their_reason():
+    """Over max_bytes, not UTF-8, NaN, or not JSON: BadJson (a ValueError) saying which."""
+    from webhook.jsonbody import BadJson, parse_json
+    for body, reason in ((b'{"a": "' + b"x" * 100 + b'"}', "over 64 bytes"), (b'"\xff"', "not UTF-8"),
+                         (b"NaN", "NaN is no JSON number"), (b"{nope", "not JSON")):
+        with pytest.raises(BadJson, match=reason):
+            parse_json(body, max_bytes=64)
+    assert issubclass(BadJson, ValueError)
