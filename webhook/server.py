@@ -23,7 +23,8 @@ from twisted.web.server import NOT_DONE_YET, Site
 
 from .api import BalanceApi
 from .connections import GuardedSite
-from .httpkit import Answer, Ctx, error, json_answer, limited_request_class, make_ctx, serve, write_answer
+from .httpkit import (Answer, Ctx, error, json_answer, limited_request_class, loggable_path, make_ctx, serve,
+                      write_answer)
 from .metrics import Metrics
 from .openapi import openapi_document
 from .outgoing import Outgoing
@@ -204,8 +205,9 @@ class WebApp(Resource):
 
 
 def access_log_line(timestamp: str, request) -> str:
-    """An access log line without the query string (return URLs carry authorization tokens) or client headers."""
-    path = request.path.decode("ascii", "replace")
+    """An access log line without the query string (return URLs carry authorization tokens), client
+    headers (Authorization, cookies), payment references or phone numbers (see :func:`loggable_path`)."""
+    path = loggable_path(request.path.decode("ascii", "replace"))
     return (f'"{request.getClientAddress().host if hasattr(request.getClientAddress(), "host") else "-"}" '
             f'- - {timestamp} "{request.method.decode("ascii", "replace")} {path}" {request.code} '
             f'{request.sentLength or "-"}')

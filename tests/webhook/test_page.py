@@ -124,3 +124,18 @@ def test_secrets_file_and_no_secret_in_repr():
         raise AssertionError("expected SecretsInvalid")
     except SecretsInvalid as exc:
         assert "secrets.toml:accounts.x.secret" in str(exc)
+
+
+def test_logs_show_no_reference_token_or_server_version(sqlite_env, logged):
+    """A return page hit with its reference, a query token and an Authorization header: neither the access
+    log nor the refusal's log line holds the reference or a token; no answer names a server version."""
+    env = sqlite_env
+    payment = run(env.app.payments.start("demo", "+4915112345678", 1000, "klarna"))
+    r = env.call("GET", f"/topup/demo/return/{payment.reference}?authorization_token=tok-secret",
+                 headers={"Authorization": "Bearer api-secret"})
+    assert r.status == 409 and "server" not in r.headers
+    assert "server" not in env.call("GET", "/nothing").headers
+    text = "\n".join(logged)
+    assert "/topup/demo/return/-" in text and "refused 409" in text
+    assert payment.reference not in text and "tok-secret" not in text and "api-secret" not in text
+    assert "TwistedWeb" not in text
