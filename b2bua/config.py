@@ -17,6 +17,7 @@ import tomllib
 from dataclasses import dataclass
 from decimal import Decimal
 from typing import Any
+from urllib.parse import urlsplit
 
 import phonenumbers
 
@@ -88,6 +89,17 @@ def origin(value: Any) -> str:
     return text.rstrip("/")
 
 
+def base_url(value: Any) -> str:
+    """An http(s) URL without query or fragment (empty: none), with its trailing "/" taken off."""
+    text = string(value)
+    if not text:
+        return ""
+    parts = urlsplit(text)
+    if parts.scheme not in ("http", "https") or not parts.netloc or parts.query or parts.fragment:
+        raise Invalid(f"must be an http:// or https:// URL without query, like \"https://pay.example.com\", not {text!r}")
+    return text.rstrip("/")
+
+
 # -- the schema -------------------------------------------------------------
 
 PROFILE = Section("profile", "one billing profile", fields=(
@@ -150,7 +162,9 @@ SCHEMA = Section("prepaid", "the prepaid config", tables=(
     Section("http", "the web side", fields=(
         Field("address", ip_address, "address to listen on"),
         Field("port", port, "port", 8080),
-        Field("public_url", string, "the URL callers' browsers reach us at (for redirects)", ""),
+        Field("public_url", base_url,
+              "the URL callers' browsers reach us at: the return and notify URLs sent to payment providers "
+              "are built from it (needed when a profile takes payments)", ""),
         Field("tls_certificate", string, "PEM certificate: serve HTTPS", ""),
         Field("tls_private_key", string, "PEM private key for HTTPS", ""),
         Field("header_timeout_s", integer(1, 300),
@@ -336,6 +350,11 @@ def _cross_checks(raw: dict[str, Any], file: str) -> list[ConfigProblem]:
     http = raw.get("http", {})
     if bool(http.get("tls_certificate")) != bool(http.get("tls_private_key")):
         problems.append(ConfigProblem(file, "http.tls_private_key", "HTTPS needs both tls_certificate and tls_private_key"))
+    paying = sorted(name for name, p in raw.get("profiles", {}).items() if p.get("payments"))
+    if paying and "public_url" in http and not http["public_url"]:
+        problems.append(ConfigProblem(
+            file, "http.public_url", f"needed when a profile takes payments (profiles.{paying[0]}.payments): the "
+            "return and notify URLs sent to the payment provider are built from it, never from a request's Host header"))
     seen_numbers: dict[str, str] = {}
     seen_buttons: dict[str, str] = {}
     seen_accounts: dict[tuple[str, str], str] = {}

@@ -23,6 +23,7 @@ from twisted.web.client import Agent, HTTPConnectionPool
 from twisted.web.server import Site
 
 from billing.profile import BillingProfile, TopupOption
+from tests.sipp.harness import free_port
 from webhook.server import build_site
 from webhook.settings import ConnectionLimits, MerchantAccount, PageProfile, ProviderUrls, WebSettings
 
@@ -115,8 +116,10 @@ class Env:
         self.store = Store.open(store_url, reactor, node_id="web-test")
         run(self.store.upgrade())
         payments = (("paypal", "demo-paypal"), ("klarna", "demo-klarna"), ("paysafecard", "demo-paysafecard"))
+        http_port = free_port()
+        self.base_url = f"http://127.0.0.1:{http_port}"
         self.settings = WebSettings(
-            public_url="", accounts=ACCOUNTS, urls=ProviderUrls(**urls),
+            public_url=self.base_url, accounts=ACCOUNTS, urls=ProviderUrls(**urls),
             paypal_cert_origins=(self.paypal.base_url,),
             profiles=(PageProfile("demo", DEMO_BILLING, "demo", tuple(frame_ancestors), "de", payments, show_pin),
                       PageProfile("other", OTHER_BILLING, "other", (), "en", ())),
@@ -126,9 +129,7 @@ class Env:
             limits=ConnectionLimits(max_connections=1000, max_connections_per_source=1000))
         self.site = build_site(self.settings, self.store, reactor)
         self.app = self.site.app
-        port = reactor.listenTCP(0, self.site, interface="127.0.0.1")
-        self.ports.append(port)
-        self.base_url = f"http://127.0.0.1:{port.getHost().port}"
+        self.ports.append(reactor.listenTCP(http_port, self.site, interface="127.0.0.1"))
         self.pool = HTTPConnectionPool(reactor, persistent=False)
         self.client = treq.client.HTTPClient(Agent(reactor, pool=self.pool))
 
