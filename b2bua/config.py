@@ -17,6 +17,7 @@ import tomllib
 from dataclasses import dataclass
 from decimal import Decimal
 from typing import Any
+from urllib.parse import urlsplit
 
 import phonenumbers
 
@@ -86,6 +87,17 @@ def origin(value: Any) -> str:
     text = nonempty_string(value)
     if not (text.startswith(("https://", "http://")) or text == "'self'"):
         raise Invalid(f"must be an origin like \"https://www.example.com\", not {text!r}")
+    return text.rstrip("/")
+
+
+def base_url(value: Any) -> str:
+    """An http(s) URL without query or fragment (empty: none), with its trailing "/" taken off."""
+    text = string(value)
+    if not text:
+        return ""
+    parts = urlsplit(text)
+    if parts.scheme not in ("http", "https") or not parts.netloc or parts.query or parts.fragment:
+        raise Invalid(f"must be an http:// or https:// URL without query, like \"https://pay.example.com\", not {text!r}")
     return text.rstrip("/")
 
 
@@ -177,9 +189,23 @@ SCHEMA = Section("prepaid", "the prepaid config", tables=(
     Section("http", "the web side", fields=(
         Field("address", ip_address, "address to listen on"),
         Field("port", port, "port", 8080),
-        Field("public_url", string, "the URL callers' browsers reach us at (for redirects)", ""),
+        Field("public_url", base_url,
+              "the URL callers' browsers reach us at: the return and notify URLs sent to payment providers "
+              "are built from it (needed when a profile takes payments)", ""),
         Field("tls_certificate", string, "PEM certificate: serve HTTPS", ""),
         Field("tls_private_key", string, "PEM private key for HTTPS", ""),
+        Field("header_timeout_s", integer(1, 300),
+              "a request's line and headers must arrive within this many seconds of its first byte "
+              "(a client sending a byte at a time holds a descriptor until then)", 10),
+        Field("body_timeout_s", integer(1, 3600),
+              "a request's body must arrive within this many seconds of the end of its headers", 30),
+        Field("idle_timeout_s", integer(1, 3600), "a connection that sends nothing this many seconds is closed", 60),
+        Field("max_connections", integer(1, 100_000),
+              "open HTTP connections at most; one more is closed at once (descriptors are shared with SIP and RTP)",
+              256),
+        Field("max_connections_per_source", integer(1, 100_000),
+              "open HTTP connections from one address at most; one more is closed at once "
+              "(behind a reverse proxy every client is its address: raise it to max_connections)", 32),
     )),
     Section("store", "where balances live", fields=(
         Field("url", nonempty_string, "SQLAlchemy URL: sqlite:///var/prepaid.db or postgresql+psycopg://..."),
@@ -241,6 +267,11 @@ class HttpSettings:
     public_url: str
     tls_certificate: str
     tls_private_key: str
+    header_timeout_s: int
+    body_timeout_s: int
+    idle_timeout_s: int
+    max_connections: int
+    max_connections_per_source: int
 
 
 @dataclass(frozen=True)
@@ -368,6 +399,11 @@ def _cross_checks(raw: dict[str, Any], file: str) -> list[ConfigProblem]:
     http = raw.get("http", {})
     if bool(http.get("tls_certificate")) != bool(http.get("tls_private_key")):
         problems.append(ConfigProblem(file, "http.tls_private_key", "HTTPS needs both tls_certificate and tls_private_key"))
+    paying = sorted(name for name, p in raw.get("profiles", {}).items() if p.get("payments"))
+    if paying and "public_url" in http and not http["public_url"]:
+        problems.append(ConfigProblem(
+            file, "http.public_url", f"needed when a profile takes payments (profiles.{paying[0]}.payments): the "
+            "return and notify URLs sent to the payment provider are built from it, never from a request's Host header"))
     seen_numbers: dict[str, str] = {}
     seen_buttons: dict[str, str] = {}
     seen_accounts: dict[tuple[str, str], str] = {}

@@ -12,6 +12,8 @@ import os
 
 from webhook import MerchantAccount, PageProfile, ProviderUrls, WebSettings, build_site, listen
 from webhook.secrets import load_secrets
+from webhook.server import Readiness, no_problems
+from webhook.settings import ConnectionLimits
 
 from .config import Config
 
@@ -38,12 +40,21 @@ def web_settings(config: Config, environ=os.environ, *, form_key: bytes = b"") -
         urls=ProviderUrls(paypal=pay.paypal_api_url, klarna=pay.klarna_api_url, paysafecard=pay.paysafecard_api_url),
         paypal_cert_origins=tuple(pay.paypal_cert_origins) or WebSettings.__dataclass_fields__[
             "paypal_cert_origins"].default,
-        default_region=config.sip.default_region, form_key=form_key)
+        default_region=config.sip.default_region, form_key=form_key,
+        limits=ConnectionLimits(header_timeout_s=config.http.header_timeout_s,
+                                body_timeout_s=config.http.body_timeout_s,
+                                idle_timeout_s=config.http.idle_timeout_s,
+                                max_connections=config.http.max_connections,
+                                max_connections_per_source=config.http.max_connections_per_source))
 
 
-def start_web(config: Config, store, reactor, *, providers: dict | None = None, environ=os.environ):
-    """Listen on ``[http]`` (HTTPS when a certificate is configured); returns the listening port."""
-    site = build_site(web_settings(config, environ), store, reactor, providers)
+def start_web(config: Config, store, reactor, *, providers: dict | None = None, environ=os.environ,
+              readiness: Readiness = no_problems):
+    """Listen on ``[http]`` (HTTPS when a certificate is configured); returns the listening port.
+
+    ``readiness`` (the node's problems, none when it can take work) decides /healthz.
+    """
+    site = build_site(web_settings(config, environ), store, reactor, providers, readiness)
     http = config.http
     return listen(site, reactor, http.address, http.port, tls_certificate=http.tls_certificate,
                   tls_private_key=http.tls_private_key)

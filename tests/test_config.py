@@ -142,3 +142,45 @@ def test_log_lines_are_written_as_twisteds_text_observer_writes_them():
     assert ours.getvalue() == theirs.getvalue()
     text = ours.getvalue()
     assert all(words in text for words in ("call c1: 60 s", "again", "next second", "ZeroDivisionError"))
+
+
+def test_http_connection_limits_are_declared_and_reach_the_web_side():
+    """``[http]`` header/body/idle timeouts and connection caps: the example's values reach the web side's
+    ConnectionLimits; a value out of range is named with its key and reason."""
+    import dataclasses
+
+    from b2bua.webapp import web_settings
+    from webhook.settings import ConnectionLimits
+
+    c = load_config(EXAMPLE)
+    unpaid = dataclasses.replace(c, profiles={n: dataclasses.replace(p, payments={}) for n, p in c.profiles.items()})
+    assert web_settings(unpaid, environ={}).limits == ConnectionLimits(
+        header_timeout_s=10, body_timeout_s=30, idle_timeout_s=60, max_connections=256, max_connections_per_source=32)
+    problems = problems_of(example_text().replace("header_timeout_s = 10", "header_timeout_s = 0")
+                           .replace("max_connections_per_source = 32", 'max_connections_per_source = "many"'))
+    assert any(p.startswith("x.toml:http.header_timeout_s: must be at least 1") for p in problems)
+    assert any(p.startswith("x.toml:http.max_connections_per_source:") for p in problems)
+
+
+def test_public_url_is_required_where_payments_are_configured(tmp_path, capsys):
+    """With a profile taking payments and `[http] public_url` empty, check-config names the key and its reason
+    and exits 2, and `prepaid run` refuses to start; without payments it may stay empty; a URL that is no
+    http(s) base URL is refused."""
+    import subprocess
+    import sys
+
+    from tests.sipp.harness import _env, free_port
+    from tests.sipp.node import write_config
+
+    path = write_config(tmp_path, sip_port=free_port(), agents=["sip:agent@127.0.0.1:5070"],
+                        sections={"http": {"public_url": '""'}})
+    assert main(["check-config", str(path)]) == 2
+    reason = f"{path}:http.public_url: needed when a profile takes payments (profiles.demo.payments)"
+    assert reason in capsys.readouterr().err
+    ran = subprocess.run([sys.executable, "-m", "b2bua.cli", "run", "--config", str(path)], cwd=tmp_path,
+                         env=_env(), capture_output=True, text=True, timeout=30)
+    assert ran.returncode == 2 and reason in ran.stderr
+    unpaid = example_text().replace('public_url = "http://127.0.0.1:8080"', 'public_url = ""')
+    assert parse_config(unpaid.split("[profiles.demo.payments]")[0], "x.toml").http.public_url == ""
+    assert any(p.startswith("x.toml:http.public_url: must be an http:// or https:// URL") for p in problems_of(
+        example_text().replace('"http://127.0.0.1:8080"', '"http://127.0.0.1:8080/?next=x"')))

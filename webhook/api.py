@@ -8,7 +8,6 @@ POST's first answer (see :mod:`webhook.idempotency`).
 
 from __future__ import annotations
 
-import json
 import re
 
 from billing.db.rows import NoAccount, NumberTaken, StoreError
@@ -16,6 +15,7 @@ from billing.numbers import normalise
 
 from . import apikeys, idempotency
 from .httpkit import Answer, Ctx, error, json_answer
+from .jsonbody import BadJson, parse_json
 from .settings import WebSettings
 
 MAX_AMOUNT_CENTS = 10_000_000
@@ -107,9 +107,9 @@ class BalanceApi:
 
     async def _post(self, ctx, key, profile, number, operation) -> Answer:
         try:
-            doc = json.loads(ctx.body or b"null")
-        except (ValueError, UnicodeDecodeError):
-            raise BadRequest(400, "the body is not JSON") from None
+            doc = parse_json(ctx.body or b"null", max_bytes=self.settings.max_body_bytes)
+        except BadJson as exc:
+            raise BadRequest(400, str(exc)) from None
         if not isinstance(doc, dict):
             raise BadRequest(400, "the body must be a JSON object")
         return await getattr(self, operation)(ctx, key, profile, number, doc)

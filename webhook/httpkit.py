@@ -8,9 +8,10 @@ writes the answer, turning :class:`~webhook.providers.base.Rejected` into its
 from __future__ import annotations
 
 import json
+import re
 from dataclasses import dataclass, field
 from typing import Awaitable, Callable
-from urllib.parse import parse_qsl
+from urllib.parse import parse_qsl, unquote
 
 from twisted.internet.defer import ensureDeferred
 from twisted.logger import Logger
@@ -61,8 +62,31 @@ class LimitedRequest(Request):
         super().handleContentChunk(data)
 
 
+    def write(self, data: bytes) -> None:
+        if not self.startedWriting:     # Request.process set "Server: TwistedWeb/<version>": name no version
+            self.responseHeaders.removeHeader(b"server")
+        super().write(data)
+
+
 def limited_request_class(max_body_bytes: int) -> type:
     return type("LimitedRequest", (LimitedRequest,), {"max_body_bytes": max_body_bytes})
+
+
+#: path segments that hold a secret: the payment reference (the return page shows the balance and
+#: the PIN) and the API's phone number; logs show "-" instead
+_SECRET_SEGMENTS = (re.compile(r"^(/?topup/[^/]*/(?:return|cancel)/)[^/]+"),
+                    re.compile(r"^(/?api/v1/accounts/[^/]*/)[^/]+"))
+_UNPRINTABLE = re.compile(r"[^\x21-\x7e]")
+
+
+def loggable_path(path: str) -> str:
+    """``path`` (without its query) fit for a log line: decoded, references and numbers replaced by
+    "-", anything but printable ASCII escaped, at most 200 characters."""
+    path = unquote(path)
+    for pattern in _SECRET_SEGMENTS:
+        path = pattern.sub(r"\1-", path)
+    return _UNPRINTABLE.sub(lambda m: f"\\x{ord(m.group()):02x}" if ord(m.group()) < 256
+                            else f"\\u{ord(m.group()):04x}", path[:200])
 
 
 @dataclass
@@ -83,6 +107,11 @@ class Ctx:
 
     def header(self, name: str, default: str = "") -> str:
         return self.headers.get(name.lower(), default)
+
+    @property
+    def log_path(self) -> str:
+        """The path for log lines: no references, no numbers (see :func:`loggable_path`)."""
+        return loggable_path("/".join(self.path))
 
 
 def make_ctx(request: Request) -> Ctx:
@@ -124,15 +153,15 @@ def serve(request: Request, handler: Callable[[Ctx], Awaitable[Answer]], ctx: Ct
         try:
             return await handler(ctx)
         except Rejected as exc:
-            log.warn("{method} /{path}: refused {status}: {reason}", method=ctx.method, path="/".join(ctx.path),
+            log.warn("{method} /{path}: refused {status}: {reason}", method=ctx.method, path=ctx.log_path,
                      status=exc.status, reason=exc.reason)
             return error(exc.status, exc.reason)
         except ProviderUnavailable as exc:
             log.error("{method} /{path}: provider unavailable: {reason}", method=ctx.method,
-                      path="/".join(ctx.path), reason=str(exc))
+                      path=ctx.log_path, reason=str(exc))
             return error(502, "the payment provider did not answer; try again")
         except Exception:
-            log.failure("{method} /{path}: unexpected error", method=ctx.method, path="/".join(ctx.path))
+            log.failure("{method} /{path}: unexpected error", method=ctx.method, path=ctx.log_path)
             return error(500, "internal error")
 
     def done(answer: Answer) -> None:

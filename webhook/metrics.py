@@ -16,6 +16,9 @@ HELP = {
     "prepaid_provider_errors_total": "provider calls that failed after their retries, by method",
     "prepaid_api_requests_total": "balance API requests, by operation and status",
     "prepaid_rate_limited_total": "requests refused by the rate limit",
+    "prepaid_http_connections_refused_total":
+        "HTTP connections closed at once, over the cap per source address or in all, by reason",
+    "prepaid_http_timeouts_total": "HTTP connections closed because a request's headers or body came too slowly, by phase",
 }
 
 

@@ -108,11 +108,9 @@ class TopupPage:
 
     # -- plumbing ---------------------------------------------------------------
 
-    def base_url(self, ctx: Ctx) -> str:
-        if self.settings.public_url:
-            return self.settings.public_url.rstrip("/")
-        scheme = "https" if ctx.request.isSecure() else "http"
-        return f"{scheme}://{ctx.header('host', 'localhost')}"
+    def base_url(self) -> str:
+        """Where browsers reach us: ``public_url``, never the request's Host header (the client's to choose)."""
+        return self.settings.public_url.rstrip("/")
 
     def token(self, button: str, now_s: int) -> str:
         mac = hmac.new(self.key, f"{button}|{now_s}".encode(), hashlib.sha256).hexdigest()[:40]
@@ -128,12 +126,18 @@ class TopupPage:
         return hmac.compare_digest(self.token(button, issued), token)
 
     def same_origin(self, ctx: Ctx) -> bool:
-        ours = urlsplit(self.base_url(ctx))
+        """The form was posted from our own page: its Origin (else Referer) is ``public_url``'s origin; without
+        one (a profile that takes no payments), the scheme and Host this request came on."""
         claimed = ctx.header("origin") or ctx.header("referer")
         if not claimed:
             return False
         theirs = urlsplit(claimed)
-        return (theirs.scheme, theirs.netloc.lower()) == (ours.scheme, ours.netloc.lower())
+        if self.settings.public_url:
+            ours = urlsplit(self.base_url())
+            ours_origin = (ours.scheme, ours.netloc.lower())
+        else:
+            ours_origin = ("https" if ctx.request.isSecure() else "http", ctx.header("host").lower())
+        return (theirs.scheme, theirs.netloc.lower()) == ours_origin
 
     def lang(self, ctx: Ctx, profile: PageProfile) -> str:
         asked = ctx.query.get("lang", "")
@@ -243,8 +247,10 @@ class TopupPage:
         account = self.settings.account(profile.account_for(method) or "")
         if account is None:
             raise Rejected(f"{method} is not set up for this profile", 409)
+        base = self.base_url()
+        if not base:
+            raise Rejected("payments are not set up: the public URL is not configured", 503)
         payment = await self.payments.start(profile.name, number, amount_cents, method)
-        base = self.base_url(ctx)
         q = urlencode({"lang": lang})
         req = PaymentRequest(
             reference=payment.reference, amount_cents=amount_cents, currency=payment.currency,

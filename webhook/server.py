@@ -22,7 +22,9 @@ from twisted.web.resource import Resource
 from twisted.web.server import NOT_DONE_YET, Site
 
 from .api import BalanceApi
-from .httpkit import Answer, Ctx, error, json_answer, limited_request_class, make_ctx, serve, write_answer
+from .connections import GuardedSite
+from .httpkit import (Answer, Ctx, error, json_answer, limited_request_class, loggable_path, make_ctx, serve,
+                      write_answer)
 from .metrics import Metrics
 from .openapi import openapi_document
 from .outgoing import Outgoing
@@ -35,6 +37,14 @@ from .settings import METHODS, WebSettings
 log = Logger(namespace="webhook.server")
 
 _SEG = r"([A-Za-z0-9_.~%+\-]{1,100})"
+
+
+#: what /healthz asks whether the node can take work: the problems (short texts), none when ready
+Readiness = Callable[[], "list[str]"]
+
+
+def no_problems() -> list[str]:
+    return []
 
 
 @dataclass(frozen=True)
@@ -60,8 +70,10 @@ class WebApp(Resource):
 
     isLeaf = True
 
-    def __init__(self, settings: WebSettings, store, reactor, providers: dict | None = None) -> None:
+    def __init__(self, settings: WebSettings, store, reactor, providers: dict | None = None,
+                 readiness: Readiness = no_problems) -> None:
         super().__init__()
+        self.readiness = readiness
         self.settings = settings
         self.store = store
         self.reactor = reactor
@@ -150,6 +162,14 @@ class WebApp(Resource):
     # -- small pages ------------------------------------------------------------
 
     async def healthz(self, ctx: Ctx) -> Answer:
+        """200 "ok" when the node can take work; 503 with the readiness input's problems when it cannot."""
+        try:
+            problems = list(self.readiness())
+        except Exception:
+            log.failure("the readiness check failed")
+            problems = ["the readiness check failed"]
+        if problems:
+            return json_answer(503, {"ready": False, "problems": problems})
         return Answer(200, b"ok\n", "text/plain; charset=utf-8")
 
     async def metrics_page(self, ctx: Ctx) -> Answer:
@@ -185,17 +205,23 @@ class WebApp(Resource):
 
 
 def access_log_line(timestamp: str, request) -> str:
-    """An access log line without the query string (return URLs carry authorization tokens) or client headers."""
-    path = request.path.decode("ascii", "replace")
+    """An access log line without the query string (return URLs carry authorization tokens), client
+    headers (Authorization, cookies), payment references or phone numbers (see :func:`loggable_path`)."""
+    path = loggable_path(request.path.decode("ascii", "replace"))
     return (f'"{request.getClientAddress().host if hasattr(request.getClientAddress(), "host") else "-"}" '
             f'- - {timestamp} "{request.method.decode("ascii", "replace")} {path}" {request.code} '
             f'{request.sentLength or "-"}')
 
 
-def build_site(settings: WebSettings, store, reactor, providers: dict | None = None) -> Site:
-    """The Site serving every route; ``providers`` (method -> adapter) defaults to the real ones."""
-    app = WebApp(settings, store, reactor, providers)
-    site = Site(app, reactor=reactor, logFormatter=access_log_line)
+def build_site(settings: WebSettings, store, reactor, providers: dict | None = None,
+               readiness: Readiness = no_problems) -> Site:
+    """The Site serving every route; ``providers`` (method -> adapter) defaults to the real ones.
+
+    ``readiness`` answers /healthz: the node's problems (RTP ports or descriptors running short...),
+    none when it can take work. Connections are held to ``settings.limits`` (see :mod:`webhook.connections`).
+    """
+    app = WebApp(settings, store, reactor, providers, readiness)
+    site = GuardedSite(app, settings.limits, app.metrics, reactor=reactor, logFormatter=access_log_line)
     site.requestFactory = limited_request_class(settings.max_body_bytes)
     site.displayTracebacks = False
     site.app = app

@@ -66,6 +66,22 @@ class ProviderUrls:
 
 
 @dataclass(frozen=True)
+class ConnectionLimits:
+    """What one HTTP client may hold of the listener (see :mod:`webhook.connections`)."""
+
+    #: a request's line and headers must arrive within this of its first byte
+    header_timeout_s: int = 10
+    #: a request's body must arrive within this of the end of its headers
+    body_timeout_s: int = 30
+    #: a connection that sends nothing this long is closed
+    idle_timeout_s: int = 60
+    #: open connections in all; one more is closed at once
+    max_connections: int = 256
+    #: open connections from one source address; one more is closed at once
+    max_connections_per_source: int = 32
+
+
+@dataclass(frozen=True)
 class WebSettings:
     """Everything ``webhook.server.build_site`` needs besides the store and the reactor."""
 
@@ -83,6 +99,7 @@ class WebSettings:
     provider_timeout_s: float = 10.0
     provider_attempts: int = 3
     provider_retry_delay_s: float = 0.5
+    limits: ConnectionLimits = ConnectionLimits()
 
     def profile_by_button(self, button: str) -> PageProfile | None:
         for p in self.profiles:

@@ -23,8 +23,9 @@ from twisted.web.client import Agent, HTTPConnectionPool
 from twisted.web.server import Site
 
 from billing.profile import BillingProfile, TopupOption
+from tests.sipp.harness import free_port
 from webhook.server import build_site
-from webhook.settings import MerchantAccount, PageProfile, ProviderUrls, WebSettings
+from webhook.settings import ConnectionLimits, MerchantAccount, PageProfile, ProviderUrls, WebSettings
 
 from .fakes.klarna import FakeKlarna
 from .fakes.paypal import FakePayPal
@@ -115,18 +116,20 @@ class Env:
         self.store = Store.open(store_url, reactor, node_id="web-test")
         run(self.store.upgrade())
         payments = (("paypal", "demo-paypal"), ("klarna", "demo-klarna"), ("paysafecard", "demo-paysafecard"))
+        http_port = free_port()
+        self.base_url = f"http://127.0.0.1:{http_port}"
         self.settings = WebSettings(
-            public_url="", accounts=ACCOUNTS, urls=ProviderUrls(**urls),
+            public_url=self.base_url, accounts=ACCOUNTS, urls=ProviderUrls(**urls),
             paypal_cert_origins=(self.paypal.base_url,),
             profiles=(PageProfile("demo", DEMO_BILLING, "demo", tuple(frame_ancestors), "de", payments, show_pin),
                       PageProfile("other", OTHER_BILLING, "other", (), "en", ())),
             page_rate_per_min=page_rate_per_min, provider_timeout_s=timeout_s, provider_attempts=attempts,
-            provider_retry_delay_s=0.05)
+            provider_retry_delay_s=0.05,
+            # tests send 100 requests at once from 127.0.0.1
+            limits=ConnectionLimits(max_connections=1000, max_connections_per_source=1000))
         self.site = build_site(self.settings, self.store, reactor)
         self.app = self.site.app
-        port = reactor.listenTCP(0, self.site, interface="127.0.0.1")
-        self.ports.append(port)
-        self.base_url = f"http://127.0.0.1:{port.getHost().port}"
+        self.ports.append(reactor.listenTCP(http_port, self.site, interface="127.0.0.1"))
         self.pool = HTTPConnectionPool(reactor, persistent=False)
         self.client = treq.client.HTTPClient(Agent(reactor, pool=self.pool))
 

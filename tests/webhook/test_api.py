@@ -113,3 +113,17 @@ def test_concurrent_retries_with_one_idempotency_key_take_effect_once(env):
     assert env.balance(NUMBER) == 900
     late = env.call("POST", PATH + "/debit", body=body, headers=headers)
     assert late.status == 200 and late.headers.get("idempotent-replayed") == "true" and env.balance(NUMBER) == 900
+
+
+def test_deeply_nested_json_is_400_with_a_reason_not_a_recursion_error(sqlite_env, logged):
+    """A body of 30,000 nested arrays (json.loads would raise RecursionError: a 500) is refused with 400 and
+    the reason; nothing is logged as an unexpected error, and the API answers the next request."""
+    env = sqlite_env
+    _, token = make_key(env)
+    headers = {"Authorization": f"Bearer {token}", "Content-Type": "application/json"}
+    for body in (b"[" * 30_000 + b"]" * 30_000, b'{"a":' * 40 + b"1" + b"}" * 40):
+        r = env.call("POST", PATH + "/credit", body=body, headers=headers)
+        assert r.status == 400 and r.json()["error"] == "the JSON is nested deeper than 32 levels"
+    assert not any("unexpected error" in line for line in logged)
+    r = post(env, token, PATH + "/credit", {"amount_cents": 100, "reference": "after"})
+    assert r.status == 200 and env.balance(NUMBER) == 100

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import re
+from dataclasses import replace
 from urllib.parse import urlencode
 
 from webhook.secrets import SecretsInvalid, parse_secrets
@@ -124,3 +125,38 @@ def test_secrets_file_and_no_secret_in_repr():
         raise AssertionError("expected SecretsInvalid")
     except SecretsInvalid as exc:
         assert "secrets.toml:accounts.x.secret" in str(exc)
+
+
+def test_logs_show_no_reference_token_or_server_version(sqlite_env, logged):
+    """A return page hit with its reference, a query token and an Authorization header: neither the access
+    log nor the refusal's log line holds the reference or a token; no answer names a server version."""
+    env = sqlite_env
+    payment = run(env.app.payments.start("demo", "+4915112345678", 1000, "klarna"))
+    r = env.call("GET", f"/topup/demo/return/{payment.reference}?authorization_token=tok-secret",
+                 headers={"Authorization": "Bearer api-secret"})
+    assert r.status == 409 and "server" not in r.headers
+    assert "server" not in env.call("GET", "/nothing").headers
+    text = "\n".join(logged)
+    assert "/topup/demo/return/-" in text and "refused 409" in text
+    assert payment.reference not in text and "tok-secret" not in text and "api-secret" not in text
+    assert "TwistedWeb" not in text
+
+
+def test_a_host_header_pointing_elsewhere_does_not_reach_the_provider(sqlite_env):
+    """The pay step with `Host: evil.example`: the return and notify URLs sent to the provider are the
+    configured public URL's; with no public URL the page refuses to pay (503) and starts no payment."""
+    env = sqlite_env
+    token = form_token(env.call("GET", "/topup/demo").body)
+    fields = {"token": token, "lang": "de", "number": "+4915112345678", "amount": "1000", "method": "paysafecard",
+              "confirm": "1"}
+    headers = {"Content-Type": "application/x-www-form-urlencoded", "Origin": env.base_url, "Host": "evil.example"}
+    pay = env.call("POST", "/topup/demo", body=urlencode(fields).encode(), headers=headers)
+    assert pay.status == 303
+    (created,) = env.psc.payments.values()
+    assert created["redirect"]["success_url"].startswith(env.base_url + "/topup/demo/return/")
+    assert created["notification_url"].startswith(env.base_url + "/hooks/paysafecard")
+    assert "evil" not in str(created)
+    env.app.page.settings = replace(env.settings, public_url="")
+    refused = env.call("POST", "/topup/demo", body=urlencode(fields).encode(),
+                       headers=dict(headers, Origin="http://evil.example"))
+    assert refused.status == 503 and len(env.psc.payments) == 1

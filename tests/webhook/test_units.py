@@ -70,14 +70,23 @@ def test_metrics_text_format():
         m.inc("nope")
 
 
-def test_access_log_has_no_query_string():
-    """Return URLs carry provider tokens in the query: the access log keeps the path only."""
+def test_access_log_has_no_query_string_reference_or_number():
+    """Return URLs carry provider tokens in the query, their last segment is the payment reference (the
+    page shows the balance and PIN), API paths hold phone numbers: the log keeps none of them, and
+    control characters in a path are escaped, not written."""
     from twisted.web.test.requesthelper import DummyRequest
-    request = DummyRequest([b"topup"])
-    request.path = b"/topup/demo/return/REF"
-    request.uri = b"/topup/demo/return/REF?authorization_token=secret-token"
-    request.method = b"GET"
-    request.code = 200
-    request.sentLength = 10
-    line = access_log_line("[29/Nov/2026:03:00:00 +0000]", request)
-    assert "secret-token" not in line and "/topup/demo/return/REF" in line
+
+    def line(path: bytes) -> str:
+        request = DummyRequest([b"topup"])
+        request.path = path
+        request.uri = path + b"?authorization_token=secret-token"
+        request.method = b"GET"
+        request.code = 200
+        request.sentLength = 10
+        return access_log_line("[29/Nov/2026:03:00:00 +0000]", request)
+    ret = line(b"/topup/demo/return/REF7secret")
+    assert "secret" not in ret and '"GET /topup/demo/return/-" 200' in ret
+    assert "/topup/demo/cancel/-" in line(b"/topup/demo/cancel/REF7secret")
+    assert "4915112345678" not in line(b"/api/v1/accounts/demo/%2B4915112345678/transactions")
+    assert "/api/v1/accounts/demo/-/transactions" in line(b"/api/v1/accounts/demo/%2B4915112345678/transactions")
+    assert line(b"/x%0d%0afake 200 line").count("\n") == 0 and "/x\\x0d\\x0afake\\x20" in line(b"/x%0d%0afake 200")
