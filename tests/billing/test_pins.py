@@ -141,10 +141,10 @@ def test_guard_runs_through_the_store_and_counts_lockouts(store):
 
 
 def test_0006_adds_pin_attempts_and_audit_and_downgrades(store_url):
-    """0006 on a database at 0004 keeps the accounts, adds pin_attempts and audit; downgrading drops both."""
+    """0006 on a database at 0005 keeps the accounts, adds pin_attempts and audit; downgrading drops both."""
     engine = db_engine.create_engine(store_url)
     try:
-        db_engine.upgrade(engine, "0004")
+        db_engine.upgrade(engine, "0005")
         with engine.begin() as conn:
             conn.execute(sa.text("INSERT INTO accounts (profile, number, balance_cents, created_ms, updated_ms) "
                                  "VALUES ('p', '+491', 5, 1, 2)"))
@@ -156,7 +156,7 @@ def test_0006_adds_pin_attempts_and_audit_and_downgrades(store_url):
         cfg = db_engine.alembic_config()
         with engine.begin() as conn:
             cfg.attributes["connection"] = conn
-            command.downgrade(cfg, "0004")
+            command.downgrade(cfg, "0005")
         assert not {"pin_attempts", "audit"} & set(sa.inspect(engine).get_table_names())
     finally:
         engine.dispose()
