@@ -35,7 +35,7 @@ from .probe import AgentProber
 from .reload import ConfigHolder
 from .routing import Router
 from .sip.endpoint import SipEndpoint
-from .limits import raise_descriptor_limit
+from .limits import DescriptorHeadroom, descriptor_headroom, raise_descriptor_limit
 from .transport import listen_sip
 from .webapp import WebConfigError, start_web
 from webhook.secrets import load_secrets
@@ -145,6 +145,11 @@ class Node:
                  store=store.url)
         return self.ports
 
+    def readiness(self) -> list[str]:
+        """/healthz: what keeps this node from taking new calls now (none: ready)."""
+        ports = self.media.relay.ports
+        return readiness_problems(port_pairs_free=ports.free, port_pairs=ports.size, headroom=descriptor_headroom())
+
     def _media_for_call(self, call_id: str, profile):
         """A new call's anchored media; dead media (the relay's silence timeout) ends the call."""
         def dead(reason: str) -> None:
@@ -178,6 +183,12 @@ class Node:
              "counter", self.manager.refused_early["untrusted"]),
             ("prepaid_invites_rate_limited_total", "new INVITEs over their source's rate (503 with Retry-After)",
              "counter", self.manager.refused_early["rate"]),
+            ("prepaid_sip_connections_refused_total", "SIP TCP/TLS connections closed at once: over a cap",
+             "counter", self.transports.refused_connections),
+            ("prepaid_sip_connections_closed_slow_total", "SIP TCP/TLS connections closed: a message not whole "
+             "by its deadline", "counter", self.transports.closed_slow),
+            ("prepaid_sip_connections_closed_idle_total", "SIP TCP/TLS connections closed: idle", "counter",
+             self.transports.closed_idle),
             ("prepaid_sip_transactions_open", "SIP transactions alive", "gauge", counts.transactions),
             ("prepaid_sip_dialogs_open", "SIP dialogs alive", "gauge", counts.dialogs),
             ("prepaid_billing_debits_total", "debits ahead made by this node's call sessions", "counter",
@@ -226,7 +237,23 @@ class Node:
                 log.failure("stopping {stopper!r}", stopper=stopper)
 
 
-def start_web_side(config: Config, store, reactor):
+#: /healthz says "not ready" below these: a load balancer then sends new calls elsewhere while the calls
+#: in progress go on (the attack run saw UDP OPTIONS answered 200 while no RTP port or descriptor was left)
+READY_MIN_FREE_PORT_PAIRS = 4
+READY_MIN_FREE_DESCRIPTORS = 64
+
+
+def readiness_problems(*, port_pairs_free: int, port_pairs: int, headroom: DescriptorHeadroom) -> list[str]:
+    """What keeps a node from taking new calls now: RTP port pairs or descriptors running short."""
+    problems = []
+    if port_pairs_free < min(READY_MIN_FREE_PORT_PAIRS, port_pairs):
+        problems.append(f"RTP port pairs short: {port_pairs_free} of {port_pairs} free")
+    if headroom.free < READY_MIN_FREE_DESCRIPTORS:
+        problems.append(f"descriptors short: {headroom.open} open of {headroom.limit}")
+    return problems
+
+
+def start_web_side(config: Config, store, reactor, readiness=lambda: []):
     """The HTTP side; payment methods whose merchant account has no credentials are left off the page.
 
     The example config names merchant accounts that no fresh machine has credentials for: the node
@@ -234,20 +261,20 @@ def start_web_side(config: Config, store, reactor):
     loudly what is missing.
     """
     try:
-        return start_web(config, store, reactor)
+        return start_web(config, store, reactor, readiness=readiness)
     except WebConfigError as exc:
         log.error("{problem}; those payment methods are off until the secrets file names them", problem=str(exc))
     accounts = {a.name for a in load_secrets(config.payments.secrets_file, os.environ)}
     profiles = {name: dataclasses.replace(p, payments={m: a for m, a in p.payments.items() if a in accounts})
                 for name, p in config.profiles.items()}
-    return start_web(dataclasses.replace(config, profiles=profiles), store, reactor)
+    return start_web(dataclasses.replace(config, profiles=profiles), store, reactor, readiness=readiness)
 
 
 class NodeWebSide:
     """``Node``'s default web factory: ``factory(node, config)`` with ``port`` and ``stop()``."""
 
     def __init__(self, node: Node, config: Config) -> None:
-        self.listening = start_web_side(config, node.store, node.reactor)
+        self.listening = start_web_side(config, node.store, node.reactor, readiness=node.readiness)
         self.port = self.listening.getHost().port
 
     def stop(self):

@@ -43,3 +43,14 @@ def test_retry_after_is_whole_seconds_and_trusted_carriers_have_their_own_limit(
     assert admission.retry_after_s("203.0.113.9", False, 0.0) == 4
     assert admission.retry_after_s("203.0.113.9", False, 3.5) == 1
     assert all(admission.retry_after_s("192.0.2.1", True, 0.0) is None for _ in range(1000))
+
+
+def test_readiness_names_what_runs_short():
+    """/healthz's problems: RTP port pairs under the floor, descriptors under the floor; none when fine."""
+    from b2bua.app import readiness_problems
+    from b2bua.limits import DescriptorHeadroom
+    assert readiness_problems(port_pairs_free=100, port_pairs=5000, headroom=DescriptorHeadroom(50, 65536)) == []
+    assert readiness_problems(port_pairs_free=3, port_pairs=5000, headroom=DescriptorHeadroom(1000, 1024)) == [
+        "RTP port pairs short: 3 of 5000 free", "descriptors short: 1000 open of 1024"]
+    # a range smaller than the floor is short only when it is all used
+    assert readiness_problems(port_pairs_free=2, port_pairs=2, headroom=DescriptorHeadroom(50, 65536)) == []

@@ -17,6 +17,7 @@ import re
 from typing import Mapping
 from urllib.parse import quote
 
+from ..jsonbody import parse_json
 from ..outgoing import Outgoing, ProviderUnavailable
 from ..settings import MerchantAccount
 from .base import EventKind, PaymentEvent, PaymentRequest, Redirect, Rejected
@@ -120,7 +121,7 @@ class Klarna:
     async def on_notification(self, accounts: tuple[MerchantAccount, ...], headers: Mapping[str, str],
                               body: bytes, query: Mapping[str, str]) -> list[PaymentEvent]:
         try:
-            doc = json.loads(body)
+            doc = parse_json(body)
         except ValueError:
             raise Rejected("not JSON") from None
         order_id = doc.get("order_id") if isinstance(doc, dict) else None

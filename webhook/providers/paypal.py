@@ -21,6 +21,7 @@ from cryptography.exceptions import InvalidSignature
 from cryptography.hazmat.primitives import hashes
 from cryptography.hazmat.primitives.asymmetric import padding, rsa
 
+from ..jsonbody import parse_json
 from ..outgoing import Outgoing, ProviderUnavailable
 from ..settings import MerchantAccount
 from .base import EventKind, PaymentEvent, PaymentRequest, Redirect, Rejected, to_cents, to_text
@@ -198,7 +199,7 @@ class PayPal:
                               body: bytes, query: Mapping[str, str]) -> list[PaymentEvent]:
         await self.verify(accounts, headers, body)
         try:
-            doc = json.loads(body)
+            doc = parse_json(body)
             event_type = doc["event_type"]
             resource = doc["resource"]
         except (ValueError, KeyError, TypeError):

@@ -16,6 +16,7 @@ import re
 from typing import Mapping
 from urllib.parse import quote
 
+from ..jsonbody import parse_json
 from ..outgoing import Outgoing, ProviderUnavailable
 from ..settings import MerchantAccount
 from .base import EventKind, PaymentEvent, PaymentRequest, Redirect, Rejected, to_cents, to_text
@@ -94,7 +95,7 @@ class Paysafecard:
         payment_id = query.get("payment_id") or query.get("mtid")
         if not payment_id and body:
             try:
-                doc = json.loads(body)
+                doc = parse_json(body)
             except ValueError:
                 raise Rejected("not JSON") from None
             if isinstance(doc, dict):
