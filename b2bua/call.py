@@ -236,6 +236,8 @@ class Call:
         self._limit_timer: IDelayedCall | None = None
         self._timed_out: OutboundLeg | None = None
         self._finished: Deferred = Deferred()
+        #: the session's settlement, asked for when the call ended for billing (END_BILLING)
+        self._settling: Deferred | None = None
         #: a hold/resume/codec change being relayed to the other leg, and that leg's answer once it came
         self._modify: PendingModify | None = None
         self._modify_answer: tuple[int, bytes | None] = (0, None)
@@ -772,14 +774,20 @@ class Call:
         if self.media is not None:
             self.media.stop()
 
-    def _do_finish(self) -> None:
+    def _do_end_billing(self) -> None:
+        """The call has ended for the caller now (the first hang-up, cancel, failure or abort): the end is
+        stamped and the session settled at this instant, before the legs have finished (our BYE to the
+        other side may go unanswered for 32 s; that time is not the caller's)."""
         self.times.end_ms = self._now_ms()
+        if self.session is not None:
+            self._settling = self.session.settle(self.times.end_ms, self.end_reason or "hangup")
+
+    def _do_finish(self) -> None:
         if self.media is not None:
             self.media.close()
         self.note(f"ended: {self.end_reason}")
-        if self.session is not None:
-            d = self.session.settle(self.times.end_ms, self.end_reason or "hangup")
-            d.addCallbacks(self._write_record, self._settle_failed)
+        if self._settling is not None:
+            self._settling.addCallbacks(self._write_record, self._settle_failed)
         else:
             self._write_record(None)
 

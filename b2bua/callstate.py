@@ -73,7 +73,9 @@ class Act(enum.Enum):
     BYE_B = "bye_b"
     REJECT_A = "reject_a"            # final non-2xx to the carrier's INVITE (status from the controller)
     REJECT_A_CANCELLED = "reject_a_cancelled"  # 487 to the carrier's INVITE after its CANCEL
-    STOP_MEDIA = "stop_media"        # stop prompts, stop charging; the settle follows at DONE
+    STOP_MEDIA = "stop_media"        # stop prompts and the call's timers
+    END_BILLING = "end_billing"      # the call has ended for billing now: settled at this instant, whatever the
+                                     # legs still do (a BYE the other side never answers costs the caller nothing)
     FINISH = "finish"                # settle billing, write the call record, free media
     RELAY_MODIFY = "relay_modify"    # re-INVITE (or UPDATE) to the other leg with our SDP mirroring the change
     ANSWER_MODIFY = "answer_modify"  # the asking leg gets the other's outcome: 200 with our SDP (media switched) or a failure
@@ -82,24 +84,24 @@ class Act(enum.Enum):
 
 _HANGUP_TO_CLOSING = {
     # the carrier hangs up or cancels before the agent answered
-    (St.ROUTING, Ev.A_CANCEL): (St.CLOSING, (Act.REJECT_A_CANCELLED, Act.STOP_MEDIA)),
-    (St.ANNOUNCING, Ev.A_CANCEL): (St.CLOSING, (Act.REJECT_A_CANCELLED, Act.STOP_MEDIA)),
-    (St.REFUSING, Ev.A_CANCEL): (St.CLOSING, (Act.REJECT_A_CANCELLED, Act.STOP_MEDIA)),
-    (St.HUNTING, Ev.A_CANCEL): (St.CLOSING, (Act.CANCEL_B, Act.REJECT_A_CANCELLED, Act.STOP_MEDIA)),
-    (St.ANNOUNCING, Ev.A_BYE): (St.CLOSING, (Act.STOP_MEDIA,)),
-    (St.REFUSING, Ev.A_BYE): (St.CLOSING, (Act.STOP_MEDIA,)),
-    (St.HUNTING, Ev.A_BYE): (St.CLOSING, (Act.CANCEL_B, Act.STOP_MEDIA)),
-    (St.BRIDGED, Ev.A_BYE): (St.CLOSING, (Act.END_MODIFY, Act.BYE_B, Act.STOP_MEDIA)),
-    (St.FINAL, Ev.A_BYE): (St.CLOSING, (Act.END_MODIFY, Act.BYE_B, Act.STOP_MEDIA)),
-    (St.BRIDGED, Ev.B_BYE): (St.CLOSING, (Act.END_MODIFY, Act.BYE_A, Act.STOP_MEDIA)),
-    (St.FINAL, Ev.B_BYE): (St.CLOSING, (Act.END_MODIFY, Act.BYE_A, Act.STOP_MEDIA)),
+    (St.ROUTING, Ev.A_CANCEL): (St.CLOSING, (Act.REJECT_A_CANCELLED, Act.STOP_MEDIA, Act.END_BILLING)),
+    (St.ANNOUNCING, Ev.A_CANCEL): (St.CLOSING, (Act.REJECT_A_CANCELLED, Act.STOP_MEDIA, Act.END_BILLING)),
+    (St.REFUSING, Ev.A_CANCEL): (St.CLOSING, (Act.REJECT_A_CANCELLED, Act.STOP_MEDIA, Act.END_BILLING)),
+    (St.HUNTING, Ev.A_CANCEL): (St.CLOSING, (Act.CANCEL_B, Act.REJECT_A_CANCELLED, Act.STOP_MEDIA, Act.END_BILLING)),
+    (St.ANNOUNCING, Ev.A_BYE): (St.CLOSING, (Act.STOP_MEDIA, Act.END_BILLING)),
+    (St.REFUSING, Ev.A_BYE): (St.CLOSING, (Act.STOP_MEDIA, Act.END_BILLING)),
+    (St.HUNTING, Ev.A_BYE): (St.CLOSING, (Act.CANCEL_B, Act.STOP_MEDIA, Act.END_BILLING)),
+    (St.BRIDGED, Ev.A_BYE): (St.CLOSING, (Act.END_MODIFY, Act.BYE_B, Act.STOP_MEDIA, Act.END_BILLING)),
+    (St.FINAL, Ev.A_BYE): (St.CLOSING, (Act.END_MODIFY, Act.BYE_B, Act.STOP_MEDIA, Act.END_BILLING)),
+    (St.BRIDGED, Ev.B_BYE): (St.CLOSING, (Act.END_MODIFY, Act.BYE_A, Act.STOP_MEDIA, Act.END_BILLING)),
+    (St.FINAL, Ev.B_BYE): (St.CLOSING, (Act.END_MODIFY, Act.BYE_A, Act.STOP_MEDIA, Act.END_BILLING)),
     # timers, dead media, an ACK that never came: both legs go
-    (St.ROUTING, Ev.ABORT): (St.CLOSING, (Act.REJECT_A, Act.STOP_MEDIA)),
-    (St.ANNOUNCING, Ev.ABORT): (St.CLOSING, (Act.BYE_A, Act.STOP_MEDIA)),
-    (St.REFUSING, Ev.ABORT): (St.CLOSING, (Act.BYE_A, Act.STOP_MEDIA)),
-    (St.HUNTING, Ev.ABORT): (St.CLOSING, (Act.CANCEL_B, Act.BYE_A, Act.STOP_MEDIA)),
-    (St.BRIDGED, Ev.ABORT): (St.CLOSING, (Act.END_MODIFY, Act.BYE_A, Act.BYE_B, Act.STOP_MEDIA)),
-    (St.FINAL, Ev.ABORT): (St.CLOSING, (Act.END_MODIFY, Act.BYE_A, Act.BYE_B, Act.STOP_MEDIA)),
+    (St.ROUTING, Ev.ABORT): (St.CLOSING, (Act.REJECT_A, Act.STOP_MEDIA, Act.END_BILLING)),
+    (St.ANNOUNCING, Ev.ABORT): (St.CLOSING, (Act.BYE_A, Act.STOP_MEDIA, Act.END_BILLING)),
+    (St.REFUSING, Ev.ABORT): (St.CLOSING, (Act.BYE_A, Act.STOP_MEDIA, Act.END_BILLING)),
+    (St.HUNTING, Ev.ABORT): (St.CLOSING, (Act.CANCEL_B, Act.BYE_A, Act.STOP_MEDIA, Act.END_BILLING)),
+    (St.BRIDGED, Ev.ABORT): (St.CLOSING, (Act.END_MODIFY, Act.BYE_A, Act.BYE_B, Act.STOP_MEDIA, Act.END_BILLING)),
+    (St.FINAL, Ev.ABORT): (St.CLOSING, (Act.END_MODIFY, Act.BYE_A, Act.BYE_B, Act.STOP_MEDIA, Act.END_BILLING)),
 }
 
 #: (state, event) -> (next state, actions in order)
@@ -107,24 +109,24 @@ TRANSITIONS: dict[tuple[St, Ev], tuple[St, tuple[Act, ...]]] = {
     (St.ROUTING, Ev.ACCEPTED): (St.ANNOUNCING, (Act.ANSWER_A, Act.PLAY_MINUTES)),
     (St.ROUTING, Ev.ACCEPTED_QUIET): (St.HUNTING, (Act.RING_NEXT,)),
     (St.ROUTING, Ev.REFUSED_SPOKEN): (St.REFUSING, (Act.ANSWER_A, Act.PLAY_REFUSAL)),
-    (St.ROUTING, Ev.REFUSED): (St.CLOSING, (Act.REJECT_A,)),
+    (St.ROUTING, Ev.REFUSED): (St.CLOSING, (Act.REJECT_A, Act.END_BILLING)),
     (St.ROUTING, Ev.ASK_PIN): (St.PIN_ENTRY, (Act.ANSWER_A, Act.PLAY_PIN_PROMPT)),
     (St.PIN_ENTRY, Ev.PIN_WRONG): (St.PIN_ENTRY, (Act.PLAY_PIN_WRONG,)),
     (St.PIN_ENTRY, Ev.ACCEPTED): (St.ANNOUNCING, (Act.PLAY_MINUTES,)),
     (St.PIN_ENTRY, Ev.ACCEPTED_QUIET): (St.HUNTING, (Act.RING_NEXT,)),
     (St.PIN_ENTRY, Ev.REFUSED_SPOKEN): (St.REFUSING, (Act.PLAY_REFUSAL,)),
-    (St.PIN_ENTRY, Ev.A_CANCEL): (St.CLOSING, (Act.REJECT_A_CANCELLED, Act.STOP_MEDIA)),
-    (St.PIN_ENTRY, Ev.A_BYE): (St.CLOSING, (Act.STOP_MEDIA,)),
-    (St.PIN_ENTRY, Ev.ABORT): (St.CLOSING, (Act.BYE_A, Act.STOP_MEDIA)),
+    (St.PIN_ENTRY, Ev.A_CANCEL): (St.CLOSING, (Act.REJECT_A_CANCELLED, Act.STOP_MEDIA, Act.END_BILLING)),
+    (St.PIN_ENTRY, Ev.A_BYE): (St.CLOSING, (Act.STOP_MEDIA, Act.END_BILLING)),
+    (St.PIN_ENTRY, Ev.ABORT): (St.CLOSING, (Act.BYE_A, Act.STOP_MEDIA, Act.END_BILLING)),
     (St.ANNOUNCING, Ev.ANNOUNCEMENT_DONE): (St.HUNTING, (Act.RING_NEXT,)),
-    (St.REFUSING, Ev.ANNOUNCEMENT_DONE): (St.CLOSING, (Act.BYE_A, Act.STOP_MEDIA)),
+    (St.REFUSING, Ev.ANNOUNCEMENT_DONE): (St.CLOSING, (Act.BYE_A, Act.STOP_MEDIA, Act.END_BILLING)),
     (St.HUNTING, Ev.B_PROGRESS): (St.HUNTING, (Act.RELAY_RINGING,)),
     (St.HUNTING, Ev.B_ANSWERED): (St.BRIDGED, (Act.CONNECT,)),
     (St.HUNTING, Ev.B_FAILED): (St.HUNTING, (Act.RING_NEXT,)),
-    (St.HUNTING, Ev.B_FAILED_LAST): (St.CLOSING, (Act.REJECT_A, Act.STOP_MEDIA)),
+    (St.HUNTING, Ev.B_FAILED_LAST): (St.CLOSING, (Act.REJECT_A, Act.STOP_MEDIA, Act.END_BILLING)),
     (St.HUNTING, Ev.RING_TIMEOUT): (St.HUNTING, (Act.CANCEL_B,)),
     (St.BRIDGED, Ev.CREDIT_EXHAUSTED): (St.FINAL, (Act.PLAY_FINAL,)),
-    (St.FINAL, Ev.FINAL_DONE): (St.CLOSING, (Act.END_MODIFY, Act.BYE_A, Act.BYE_B, Act.STOP_MEDIA)),
+    (St.FINAL, Ev.FINAL_DONE): (St.CLOSING, (Act.END_MODIFY, Act.BYE_A, Act.BYE_B, Act.STOP_MEDIA, Act.END_BILLING)),
     # hold, resume, codec change while bridged: relayed to the other leg, its answer relayed back;
     # before bridging and while closing a re-INVITE/UPDATE is answered on its own leg (no row)
     (St.BRIDGED, Ev.A_MODIFY): (St.BRIDGED, (Act.RELAY_MODIFY,)),

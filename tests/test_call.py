@@ -137,7 +137,7 @@ class World:
 
 
 def make_call(balance_cents=1000, profile=None, identity=None, answer_mode="answer", dialled="+493012345678",
-              with_media=True, max_duration_s=4 * 3600):
+              with_media=True, max_duration_s=4 * 3600, dialer_leg=None):
     clock = Clock()
     clock.advance(1_800_000_000)
     store = MemorySessionStore()
@@ -148,7 +148,7 @@ def make_call(balance_cents=1000, profile=None, identity=None, answer_mode="answ
     world = World(clock, store, billing, FakeMedia(clock), FakeA())
 
     def dialer(agent, ident, offer, call):
-        leg = FakeB(agent)
+        leg = (dialer_leg or FakeB)(agent)
         world.legs.append(leg)
         return leg
 
@@ -454,3 +454,60 @@ def test_agent_answer_mode_still_tells_a_caller_without_credit():
     """answer_mode "agent" speaks no minutes, but a caller who cannot pay still hears why."""
     w = make_call(50, answer_mode="agent")
     assert w.a.sent == [200] and w.media.said[0].say is Say.NO_CREDIT and w.legs == []
+
+
+class SilentA(FakeA):
+    """A carrier that never answers our BYE: its leg ends only when our BYE transaction times out."""
+
+    def bye(self):
+        self.sent.append("BYE")
+
+
+class SilentB(FakeB):
+    """An agent's phone that never answers our BYE."""
+
+    def bye(self):
+        self.sent.append("BYE")
+
+
+def per_second_profile() -> Profile:
+    """1.20 EUR a minute in 1/1 increments: two cents a second."""
+    return Profile("demo", billing_profile(increment=Increment(1, 1)))
+
+
+def test_billing_ends_when_the_agent_hangs_up_though_the_carrier_never_answers_our_bye():
+    """The agent hangs up after 3 s of charging; our BYE to the carrier goes unanswered for 32 s: the
+    caller pays 3 s, and the record's end is the agent's hang-up (on the old code: 35 s billed)."""
+    w = make_call(1000, profile=per_second_profile())
+    w.call.a = w.a = silent = SilentA()
+    silent.answered, silent.final_status = True, 200
+    w.clock.advance(5)
+    answer_agent(w)
+    hangup_ms = int((w.clock.seconds() + 3) * 1000)
+    w.clock.advance(3)
+    w.b().ended = True
+    w.call.on_b_bye(w.b())
+    assert silent.sent[-1] == "BYE" and w.call.state is St.CLOSING
+    w.clock.advance(32)                        # Timer F of our BYE: the carrier's leg ends unanswered
+    silent.ended = True
+    w.call.on_leg_ended()
+    nothing_pending(w)
+    rec = w.records[0]
+    assert (rec.billed_s, rec.charge_cents, rec.end_ms) == (3, 6, hangup_ms)
+    assert w.store.balances[("demo", CALLER)] == 1000 - 6
+
+
+def test_billing_ends_when_the_caller_hangs_up_though_the_agent_never_answers_our_bye():
+    """The caller hangs up after 5 s; the agent's phone never answers our BYE: 5 s billed, not 37."""
+    w = make_call(1000, profile=per_second_profile(), dialer_leg=SilentB)
+    w.clock.advance(5)
+    answer_agent(w)
+    w.clock.advance(5)
+    caller_hangs_up(w)
+    assert w.b().sent == ["BYE"] and w.call.state is St.CLOSING
+    w.clock.advance(32)
+    w.b().ended = True
+    w.call.on_leg_ended()
+    nothing_pending(w)
+    assert (w.records[0].billed_s, w.records[0].charge_cents) == (5, 10)
+    assert w.store.balances[("demo", CALLER)] == 1000 - 10

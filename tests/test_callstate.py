@@ -17,7 +17,8 @@ def test_happy_path_rows():
         (St.HUNTING, Ev.B_PROGRESS, St.HUNTING, (Act.RELAY_RINGING,)),
         (St.HUNTING, Ev.B_ANSWERED, St.BRIDGED, (Act.CONNECT,)),
         (St.BRIDGED, Ev.CREDIT_EXHAUSTED, St.FINAL, (Act.PLAY_FINAL,)),
-        (St.FINAL, Ev.FINAL_DONE, St.CLOSING, (Act.END_MODIFY, Act.BYE_A, Act.BYE_B, Act.STOP_MEDIA)),
+        (St.FINAL, Ev.FINAL_DONE, St.CLOSING, (Act.END_MODIFY, Act.BYE_A, Act.BYE_B, Act.STOP_MEDIA,
+                                               Act.END_BILLING)),
         (St.CLOSING, Ev.LEGS_DONE, St.DONE, (Act.FINISH,)),
     ]
     for state, event, new, actions in path:
@@ -94,3 +95,14 @@ def test_a_relay_still_pending_is_answered_first_when_the_call_ends(state):
         row = transition(state, event)
         if row is not None:
             assert row[0] is St.CLOSING and row[1][0] is Act.END_MODIFY
+
+
+def test_every_way_into_closing_ends_billing_there():
+    """Whatever brings a call to CLOSING (a hang-up, cancel, failure, refusal, abort, the last words), the
+    row ends billing at that instant: the settlement never waits for the other leg's BYE to complete."""
+    into_closing = [(key, row) for key, row in TRANSITIONS.items()
+                    if row[0] is St.CLOSING and key[0] is not St.CLOSING]
+    assert len(into_closing) > 20
+    assert all(Act.END_BILLING in row[1] for _, row in into_closing)
+    assert all(Act.END_BILLING not in row[1] for key, row in TRANSITIONS.items() if row[0] is not St.CLOSING
+               or key[0] is St.CLOSING)
