@@ -17,7 +17,7 @@ import signal
 import sys
 from dataclasses import dataclass
 
-from twisted.internet.defer import inlineCallbacks, maybeDeferred
+from twisted.internet.defer import Deferred, inlineCallbacks, maybeDeferred
 from twisted.logger import (FileLogObserver, FilteringLogObserver, Logger, LogLevel, LogLevelFilterPredicate,
                             formatEventAsClassicLogText, formatTime, globalLogBeginner)
 
@@ -41,6 +41,10 @@ from .webapp import WebConfigError, start_web
 from webhook.secrets import load_secrets
 
 log = Logger()
+
+
+#: how long a stopping node waits for its calls' legs to answer the BYEs it sent, and then for the records
+STOP_GRACE_S = 2.0
 
 
 def call_settings(config: Config) -> CallSettings:
@@ -125,6 +129,7 @@ class Node:
         transports_box.append(transports)
         self.transports = transports
         self._stoppers.append(transports.stop)
+        self._stoppers.append(self._end_calls)      # stoppers run last first: the calls end while SIP still runs
         self.prober = AgentProber(endpoint=endpoint, reactor=self.reactor, router=lambda: self.router,
                                   agents=lambda: [a for p in self.config.profiles.values() for a in p.agents],
                                   interval_s=config.sip.probe_interval_s, flush=transports.flush)
@@ -225,6 +230,38 @@ class Node:
         if changed:
             log.warn("config reload: {sections} changed; they take effect at the next restart",
                      sections=", ".join(changed))
+
+    @inlineCallbacks
+    def _end_calls(self):
+        """A graceful stop ends every open call: BYE to both legs, billing ended at this instant, and the
+        record written; legs whose BYE is not answered within ``STOP_GRACE_S`` are not waited for."""
+        calls = self.manager.end_all("node_stopped")
+        if not calls:
+            return
+        log.info("stopping: {count} call(s) ended", count=len(calls))
+        yield self._all_or_timeout([call.finished for call in calls], STOP_GRACE_S)
+        for call in calls:
+            call.give_up_on_legs()
+        self.transports.flush()
+        yield self._all_or_timeout([call.finished for call in calls], STOP_GRACE_S)
+
+    def _all_or_timeout(self, deferreds: list, timeout_s: float) -> Deferred:
+        """Fires (with None) when every one of ``deferreds`` has fired, or after ``timeout_s``; it cancels
+        none of them and leaves their results to whoever else waits on them."""
+        waiter: Deferred = Deferred()
+        left = len(deferreds)
+
+        def one_done(result):
+            nonlocal left
+            left -= 1
+            if left == 0 and not waiter.called:
+                timer.cancel()
+                waiter.callback(None)
+            return result
+        timer = self.reactor.callLater(timeout_s, lambda: waiter.called or waiter.callback(None))
+        for d in deferreds:
+            d.addBoth(one_done)
+        return waiter
 
     @inlineCallbacks
     def stop(self):

@@ -120,6 +120,10 @@ class CallMedia(Protocol):
     def close(self) -> None:
         """Free the ports: the call is over."""
 
+    def dead_since_ms(self) -> int | None:
+        """When the leg whose silence ended the call ("media_timeout") was last heard from, in ms of the
+        clock; None while no leg went silent.  Billing ends there, not at the timeout."""
+
 
 class PinGate(Protocol):
     """The limit on guessing PINs across calls and nodes (``billing.pinguard.PinGuard``; a fake in tests)."""
@@ -411,6 +415,13 @@ class Call:
 
     def on_leg_ended(self) -> None:
         self._maybe_done()
+
+    def give_up_on_legs(self) -> None:
+        """The node is stopping: an ended call (CLOSING) does not wait for its legs' last transactions (a BYE
+        not answered yet); it finishes now: media freed, record written with the settlement of its end."""
+        if self.state is St.CLOSING:
+            self.note("not waiting for the legs: the node is stopping")
+            self.feed(Ev.LEGS_DONE)
 
     def abort(self, reason: str) -> None:
         """Session expired, maximum duration, dead media, an ACK that never came: end both legs."""
@@ -779,6 +790,11 @@ class Call:
         stamped and the session settled at this instant, before the legs have finished (our BYE to the
         other side may go unanswered for 32 s; that time is not the caller's)."""
         self.times.end_ms = self._now_ms()
+        if self.end_reason == "media_timeout" and self.media is not None:
+            # a side that vanished (its connection closed, its phone gone) is billed to its last sign of life
+            last_heard_ms = self.media.dead_since_ms()
+            if last_heard_ms is not None:
+                self.times.end_ms = min(self.times.end_ms, last_heard_ms)
         if self.session is not None:
             self._settling = self.session.settle(self.times.end_ms, self.end_reason or "hangup")
 

@@ -230,6 +230,8 @@ class RelayCallMedia:
         self._on_dtmf = on_dtmf
         self.closed = False
         self.dead_reason: str | None = None
+        #: when the leg that went silent was last heard (its last RTP, or its setup), in clock seconds
+        self._silent_since_s: float | None = None
         self.a: Negotiated | None = None          # what leg a agreed (None before)
         self.b: Negotiated | None = None
         self._a_codecs: tuple[str, ...] = AUDIO_CODECS
@@ -534,7 +536,12 @@ class RelayCallMedia:
     def _silence(self, session: MediaSession, leg_name: str) -> None:
         log.info("call %s: leg %s sent no media for %s s", self.call_id, leg_name,
                  self.factory.relay.silence_timeout_s)
+        self._silent_since_s = session.leg(leg_name).last_rx_at
         self._dead("media_timeout")
+
+    def dead_since_ms(self) -> int | None:
+        """See :meth:`b2bua.call.CallMedia.dead_since_ms`: the silent leg's last packet (or its setup)."""
+        return None if self._silent_since_s is None else round(self._silent_since_s * 1000)
 
     def _dead(self, reason: str, later: bool = False) -> None:
         if self.closed or self.dead_reason is not None:

@@ -379,12 +379,17 @@ class CallManager:
 
     def _transaction_failed(self, event) -> None:
         leg = self._by_tx.get(event.transaction_id)
-        if leg is None and getattr(event, "dialog_id", None) is not None:
+        if leg is None and event.dialog_id is not None:
             leg = self._by_dialog.get(event.dialog_id)
         if leg is None:
             return
         if isinstance(leg, SipOutboundLeg) and event.transaction_id == leg.tx_id:
             leg.failed(408 if isinstance(event, TransactionTimedOut) else 503)
+        elif isinstance(leg, SipInboundLeg) and event.transaction_id == leg.tx_id:
+            # the caller's connection closed before we answered its INVITE: nobody is left to answer
+            leg.transaction_failed()
+            if leg.call is not None:
+                leg.call.abort("carrier_transport_failed")
         elif event.transaction_id == leg.modify_tx:
             # no answer to the change we relayed (§12.2.1.2 ends that leg's dialog, and so the call)
             leg.modify_answered(408)
@@ -410,6 +415,15 @@ class CallManager:
             if isinstance(observer, Call) and self.calls.get(observer.call_id) is observer:
                 observer.balance_changed(balance_cents)
         self.flush()
+
+    def end_all(self, reason: str) -> list[Call]:
+        """End every open call now (the node is stopping): BYE or a final answer to both legs, billing
+        ended at this instant.  Returns the calls; their ``finished`` fire once recorded."""
+        calls = list(self.calls.values())
+        for call in calls:
+            call.abort(reason)
+        self.flush()
+        return calls
 
     # -- bookkeeping -------------------------------------------------------------------
 

@@ -482,6 +482,11 @@ class SipInboundLeg(_Leg):
         self.ended = True
         self._flush()
 
+    def transaction_failed(self) -> None:
+        """The INVITE's transaction failed (its connection closed before we answered): the leg has ended."""
+        self._final_sent()
+        self.ended = True
+
     def cancelled(self) -> None:
         """The endpoint answered the carrier's CANCEL (200) and its INVITE (487)."""
         self._final_sent()

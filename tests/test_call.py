@@ -92,12 +92,16 @@ class FakeMedia:
         self.said: list[Announcement] = []
         self.closed = False
         self.bridged = False
+        self.silent_since_ms = None        # set by a test: the leg went silent, last heard then
 
     def check_offer(self, offer):
         pass
 
     def hold_for_refusal(self):
         return True
+
+    def dead_since_ms(self):
+        return self.silent_since_ms
 
     def answer_for_a(self, offer):
         return b"v=0 ours-a"
@@ -511,3 +515,37 @@ def test_billing_ends_when_the_caller_hangs_up_though_the_agent_never_answers_ou
     nothing_pending(w)
     assert (w.records[0].billed_s, w.records[0].charge_cents) == (5, 10)
     assert w.store.balances[("demo", CALLER)] == 1000 - 10
+
+
+def test_a_side_gone_silent_is_billed_to_its_last_sign_of_life():
+    """The relay reports a leg silent (no RTP for the timeout; its carrier's connection gone): the call is
+    aborted, and billed up to when that leg was last heard, not up to the timeout."""
+    w = make_call(1000, profile=per_second_profile())
+    w.clock.advance(5)
+    answer_agent(w)
+    last_heard_ms = int((w.clock.seconds() + 2) * 1000)
+    w.clock.advance(62)                        # 2 s of media, then 60 s of silence
+    w.media.silent_since_ms = last_heard_ms
+    w.call.abort("media_timeout")
+    w.a.ended = True
+    w.call.on_leg_ended()
+    nothing_pending(w)
+    rec = w.records[0]
+    assert (rec.end_reason, rec.billed_s, rec.charge_cents, rec.end_ms) == ("media_timeout", 2, 4, last_heard_ms)
+
+
+def test_a_stopping_node_settles_and_records_a_call_whose_legs_never_finish():
+    """``give_up_on_legs`` (a node stopping): a call whose BYEs are not answered yet is finished anyway,
+    settled at the instant it was ended, and recorded."""
+    w = make_call(1000, profile=per_second_profile(), dialer_leg=SilentB)
+    w.call.a = w.a = silent = SilentA()
+    silent.answered, silent.final_status = True, 200
+    w.clock.advance(5)
+    answer_agent(w)
+    w.clock.advance(4)
+    w.call.abort("node_stopped")
+    assert w.call.state is St.CLOSING
+    w.clock.advance(1)
+    w.call.give_up_on_legs()
+    assert w.call.state is St.DONE and w.records[0].end_reason == "node_stopped"
+    assert (w.records[0].billed_s, w.store.balances[("demo", CALLER)]) == (4, 1000 - 8)

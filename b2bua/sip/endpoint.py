@@ -132,6 +132,8 @@ class TransportFailed:
     transaction_id: str
     method: str
     peer: Peer
+    #: the dialog of an in-dialog request (our BYE over a connection that is gone), as TransactionTimedOut
+    dialog_id: DialogId | None = None
 
 
 @dataclass(frozen=True)
@@ -373,7 +375,7 @@ class SipEndpoint:
                     self._end_dialog(tx.dialog_id, "timeout")
             elif up.kind is Up.TRANSPORT_ERROR:
                 tx = up.transaction
-                self._events.append(TransportFailed(tx.id, tx.method, up.peer))
+                self._events.append(TransportFailed(tx.id, tx.method, up.peer, tx.dialog_id))
 
     def _new_request(self, tx: Transaction, now: float) -> None:
         request = tx.request
