@@ -254,15 +254,17 @@ def test_withheld_number_identified_from_trusted_pai_and_hidden_from_agent(workd
     assert record["charge_cents"] == 199
 
 
-def test_pai_from_untrusted_address_is_ignored(workdir, node_factory):
-    """The same PAI when 127.0.0.1 is not a trusted carrier: nobody is identified, no agent is rung."""
+def test_a_call_from_an_untrusted_address_is_refused_whatever_it_asserts(workdir, node_factory):
+    """127.0.0.1 not a trusted carrier (``untrusted = "refuse"``, the default): the INVITE, with a PAI naming
+    a caller with credit, gets 403; nobody is identified, nothing is recorded or charged, and the refusal is
+    counted.  (Before, From and PAI decided the caller whoever sent them.)"""
     port = free_port()
     node = node_factory(agents=[agent_uri(port)], trusted=["192.0.2.0/24"])
     node.topup(CALLER, "10")
-    result = carrier(node, workdir, "carrier_wait_bye.xml", from_header='"Anonymous" <sip:anonymous@anonymous.invalid>',
-                     extra=f"Privacy: id\r\nP-Asserted-Identity: <tel:{CALLER}>")
-    assert (result.successful, result.failed) == (1, 0), result.summary()   # told to show the number, then BYE
-    (record,) = node.records()
-    assert (record["caller"], record["identity_source"], record["agent_tried"]) == (None, "none", None)
+    result = carrier(node, workdir, "carrier_refused.xml", from_header=FROM_CALLER,
+                     extra=f"P-Asserted-Identity: <tel:{CALLER}>")
+    assert (result.successful, result.failed) == (1, 0), result.summary()
+    assert "SIP/2.0 403" in (workdir / "carrier.msg").read_text(errors="replace")
+    assert node.records(timeout_s=1) == []
     assert node.balance_cents(CALLER) == 1100
-    assert "P-Asserted-Identity from untrusted 127.0.0.1 ignored" in "".join(node.output) + node.stop()
+    assert node_metrics(node)["prepaid_invites_untrusted_refused_total"] == 1
