@@ -22,7 +22,7 @@ from twisted.logger import (FileLogObserver, FilteringLogObserver, Logger, LogLe
                             formatEventAsClassicLogText, formatTime, globalLogBeginner)
 
 from billing.db.sessions import SqlSessionStore
-from billing.pinguard import PinGuard, PinRule
+from billing.pinguard import PinGuard
 from billing.reconcile import Reconciler
 from billing.session import CallBilling
 from billing.store import Store
@@ -116,7 +116,9 @@ class Node:
                                             "tls": config.sip.tls_port},
                                user_agent=config.sip.user_agent, supported_extensions=("timer", "100rel"))
         self.router = Router(config.profiles.values(), config.sip.default_region)
-        self.pin_guard = PinGuard(store, lambda: PinRule(**dataclasses.asdict(self.config.pin)),
+        self.pin_guard = PinGuard(store, lambda: self.config.pin.rule(),
+                                  carrier_rule=lambda: self.config.pin.carrier_rule(),
+                                  carriers=lambda: self.config.trusted_carriers,
                                   actor=f"node:{config.node_id}")
         transports_box: list = []
         self.manager = CallManager(endpoint=endpoint, reactor=self.reactor, router=self.router,

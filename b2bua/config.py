@@ -21,6 +21,7 @@ from urllib.parse import urlsplit
 
 import phonenumbers
 
+from billing.pinguard import PinRule
 from billing.profile import (BillingProfile, ChargingStart, Fees, FirstCallerTariff,
                              Increment, TopupOption)
 
@@ -230,6 +231,9 @@ SCHEMA = Section("prepaid", "the prepaid config", tables=(
     Section("pin", "how many wrong customer PINs (profiles with withheld = \"pin\") a caller may type", fields=(
         Field("max_failures", integer(1, 100),
               "wrong PINs from one source address, or for one account, that lock PIN entry", 5),
+        Field("carrier_max_failures", integer(1, 100000),
+              "wrong PINs from one trusted carrier address (every withheld caller of that carrier shares it) "
+              "that lock PIN entry from there", 50),
         Field("window_s", integer(1, 86400), "seconds within which those wrong PINs count together", 900),
         Field("lockout_s", integer(1, 604800), "seconds PIN entry stays locked after the last of them", 1800),
     ), required=False),
@@ -303,6 +307,16 @@ class PinSettings:
     max_failures: int = 5
     window_s: int = 900
     lockout_s: int = 1800
+    carrier_max_failures: int = 50
+
+    def rule(self) -> PinRule:
+        """The limit for a source address that is no trusted carrier, and for every account."""
+        return PinRule(self.max_failures, self.window_s, self.lockout_s)
+
+    def carrier_rule(self) -> PinRule:
+        """The limit for a trusted carrier's address: all its withheld callers arrive from it, so a few
+        mistyped PINs must not lock them all out (the per-account limit still holds)."""
+        return PinRule(self.carrier_max_failures, self.window_s, self.lockout_s)
 
 
 @dataclass(frozen=True)

@@ -19,13 +19,16 @@ several nodes, cannot look up more than ``max_failures`` guesses between them.
 
 from __future__ import annotations
 
+import ipaddress
 from dataclasses import dataclass
-from typing import Callable, Sequence
+from typing import Callable, Iterable, Sequence
 
 from twisted.internet.defer import Deferred
 
 from .db import pins as _pins
 from .db.pins import PinAttempt
+
+IPNetwork = ipaddress.IPv4Network | ipaddress.IPv6Network
 
 
 @dataclass(frozen=True)
@@ -59,24 +62,42 @@ class PinRule:
 class PinGuard:
     """The guessing limit of this node's calls, kept in the shared store (``b2bua.call.PinGate``)."""
 
-    def __init__(self, store, rule: Callable[[], PinRule], *, actor: str) -> None:
+    def __init__(self, store, rule: Callable[[], PinRule], *, actor: str,
+                 carrier_rule: Callable[[], PinRule] | None = None,
+                 carriers: Callable[[], Iterable[IPNetwork]] = lambda: ()) -> None:
         self.store = store
         self.rule = rule                 # read at each use: a reload changes the limit at once
+        #: the limit for an address of ``carriers`` (the trusted ones: every withheld caller of a carrier
+        #: arrives from its few addresses, so they get a limit of their own, far above one caller's)
+        self.carrier_rule = carrier_rule or rule
+        self.carriers = carriers
         self.actor = actor
         self.lockouts = 0
 
+    def rule_for(self, source: str) -> PinRule:
+        """The rule for attempts from ``source``: the carriers' where it is one of theirs."""
+        try:
+            address = ipaddress.ip_address(source)
+        except ValueError:
+            return self.rule()
+        if any(address in network for network in self.carriers()):
+            return self.carrier_rule()
+        return self.rule()
+
     def locked(self, profile: str, source: str, account: str | None) -> Deferred:
         """Fires True when calls from ``source`` (or for ``account``) may not type a PIN now."""
-        return self.store.run(_pins.locked, self.rule(), profile, source, account, now_ms=self.store.now_ms())
+        return self.store.run(_pins.locked, self.rule_for(source), profile, source, account,
+                              now_ms=self.store.now_ms())
 
     def attempt(self, profile: str, source: str, account: str | None, call_id: str) -> Deferred:
         """Count one PIN about to be looked up; fires with its :class:`PinAttempt`, or None when locked."""
-        return self.store.run(_pins.attempt, self.rule(), profile, source, account, call_id,
+        return self.store.run(_pins.attempt, self.rule_for(source), profile, source, account, call_id,
                               now_ms=self.store.now_ms())
 
     def wrong(self, attempt: PinAttempt) -> Deferred:
         """The PIN was wrong; fires True when that locked its source or account (audited, counted)."""
-        d = self.store.run(_pins.wrong, self.rule(), attempt, now_ms=self.store.now_ms(), actor=self.actor)
+        d = self.store.run(_pins.wrong, self.rule_for(attempt.source), attempt, now_ms=self.store.now_ms(),
+                           actor=self.actor)
         return d.addCallback(self._counted)
 
     def right(self, attempt: PinAttempt) -> Deferred:

@@ -160,3 +160,16 @@ def test_0006_adds_pin_attempts_and_audit_and_downgrades(store_url):
         assert not {"pin_attempts", "audit"} & set(sa.inspect(engine).get_table_names())
     finally:
         engine.dispose()
+
+
+def test_a_trusted_carriers_address_has_its_own_higher_limit():
+    """Every withheld caller of a carrier arrives from its address: that address gets the carriers' rule, any
+    other address (an untrusted source, in ``untrusted = "pin"``) the caller's rule."""
+    import ipaddress
+    from billing.pinguard import PinGuard, PinRule
+    strict, carrier = PinRule(5, 900, 1800), PinRule(50, 900, 1800)
+    guard = PinGuard(None, lambda: strict, actor="node:t", carrier_rule=lambda: carrier,
+                     carriers=lambda: (ipaddress.ip_network("192.0.2.0/24"),))
+    assert guard.rule_for("192.0.2.17") is carrier
+    assert guard.rule_for("203.0.113.5") is strict
+    assert guard.rule_for("not-an-address") is strict

@@ -127,7 +127,8 @@ def test_parallel_pin_guessing_locks_the_source_and_refuses_the_right_pin(tmp_pa
     """Six parallel calls from one address typing 18 wrong PINs get 4 looked up, all end locked out;
     then the right PIN is refused while locked; one lockout audit row; the node keeps serving."""
     node = start_node(tmp_path, agents=["sip:agent@127.0.0.1:9"], profile={"withheld": '"pin"'},
-                      sections={"pin": {"max_failures": "4", "window_s": "600", "lockout_s": "600"}}).follow()
+                      sections={"pin": {"max_failures": "4", "carrier_max_failures": "4", "window_s": "600",
+                                        "lockout_s": "600"}}).follow()
     try:
         node.topup(CALLER, "10")
         [(pin,)] = node.rows("select pin from accounts where number = ?", CALLER)
