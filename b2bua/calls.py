@@ -196,12 +196,12 @@ class CallManager:
         trusted = is_trusted(source, self.settings.trusted)
         if self._admission is None or self._admission.settings != self.settings.admission:
             self._admission = Admission(self.settings.admission)
+        if not trusted and self.settings.untrusted != "pin":
+            self._refuse_early(event, 403, "untrusted", trusted)
+            return
         retry_after_s = self._admission.retry_after_s(source, trusted, now)
         if retry_after_s is not None:
             self._refuse_early(event, 503, "rate", trusted, [("Retry-After", str(retry_after_s))])
-            return
-        if not trusted and self.settings.untrusted != "pin":
-            self._refuse_early(event, 403, "untrusted", trusted)
             return
         call_id = request.call_id or event.transaction_id
         leg = SipInboundLeg(self.endpoint, self.reactor, self.flush, tx_id=event.transaction_id, invite=request,
@@ -385,8 +385,10 @@ class CallManager:
             return
         if isinstance(leg, SipOutboundLeg) and event.transaction_id == leg.tx_id:
             leg.failed(408 if isinstance(event, TransactionTimedOut) else 503)
-        elif isinstance(leg, SipInboundLeg) and event.transaction_id == leg.tx_id:
-            # the caller's connection closed before we answered its INVITE: nobody is left to answer
+        elif isinstance(leg, SipInboundLeg) and event.transaction_id == leg.tx_id and not leg.answered:
+            # the caller's connection closed before we answered its INVITE: nobody is left to answer.  (After
+            # the answer a closed connection is no hang-up, RFC 5923 §4: the carrier may open another for its
+            # BYE; a side that is really gone falls silent, and the media silence timeout ends the call.)
             leg.transaction_failed()
             if leg.call is not None:
                 leg.call.abort("carrier_transport_failed")

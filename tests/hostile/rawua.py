@@ -71,15 +71,16 @@ class _Reader:
 class RawCarrier:
     """One call from ``caller`` to ``service`` at the node, over ``transport`` ("udp" or "tcp")."""
 
-    def __init__(self, node_port: int, service: str, caller: str, *, transport: str = "udp") -> None:
+    def __init__(self, node_port: int, service: str, caller: str, *, transport: str = "udp",
+                 source_host: str = "127.0.0.1") -> None:
         self.node = ("127.0.0.1", node_port)
         self.transport = transport
+        self.host = source_host
         stream = transport == "tcp"
         self.sock = socket.socket(socket.AF_INET, socket.SOCK_STREAM if stream else socket.SOCK_DGRAM)
+        self.sock.bind((source_host, 0))
         if stream:
             self.sock.connect(self.node)
-        else:
-            self.sock.bind(("127.0.0.1", 0))
         self.port = self.sock.getsockname()[1]
         self.reader = _Reader(self.sock, stream)
         self.service, self.caller = service, caller
@@ -99,12 +100,16 @@ class RawCarrier:
             self.sock.sendto(data, self.node)
 
     def _request(self, method: str, uri: str, cseq: int, body: str = "") -> None:
-        via = f"SIP/2.0/{self.transport.upper()} 127.0.0.1:{self.port};branch=z9hG4bK{uuid.uuid4().hex[:12]}"
+        via = f"SIP/2.0/{self.transport.upper()} {self.host}:{self.port};branch=z9hG4bK{uuid.uuid4().hex[:12]}"
         extra = "Content-Type: application/sdp\r\n" if body else ""
-        self._send(f"{method} {uri} SIP/2.0\r\nVia: {via}\r\nFrom: <sip:{self.caller}@127.0.0.1>;tag={self.tag}\r\n"
+        self._send(f"{method} {uri} SIP/2.0\r\nVia: {via}\r\nFrom: {self.from_header()};tag={self.tag}\r\n"
                    f"To: {self.to}\r\nCall-ID: {self.call_id}\r\nCSeq: {cseq} {method}\r\n"
-                   f"Contact: <sip:carrier@127.0.0.1:{self.port};transport={self.transport}>\r\nMax-Forwards: 70\r\n"
+                   f"Contact: <sip:carrier@{self.host}:{self.port};transport={self.transport}>\r\nMax-Forwards: 70\r\n"
                    f"{extra}Content-Length: {len(body)}\r\n\r\n{body}")
+
+    def from_header(self) -> str:
+        """The caller's number as a sip: URI, or as given when it is a whole URI (``tel:+49...``)."""
+        return f"<{self.caller}>" if ":" in self.caller else f"<sip:{self.caller}@{self.host}>"
 
     def call(self, timeout_s: float = 15.0) -> bool:
         """INVITE, then the ACK to its 200; True when the call was answered."""
@@ -158,6 +163,7 @@ class RawAgent:
         self.node: tuple[str, int] | None = None
         self.tag = uuid.uuid4().hex[:8]
         self.seen: list[str] = []
+        self.stopped = False
 
     @property
     def uri(self) -> str:
@@ -172,11 +178,15 @@ class RawAgent:
     def serve(self, seconds: float, *, until_answered: bool = False) -> None:
         """Answer the node for ``seconds`` (or until the INVITE is answered)."""
         deadline = time.monotonic() + seconds
-        while True:
-            self.sock.settimeout(max(0.01, deadline - time.monotonic()))
+        while not self.stopped:
+            self.sock.settimeout(min(0.2, max(0.01, deadline - time.monotonic())))
             try:
                 data, source = self.sock.recvfrom(65535)
-            except (socket.timeout, OSError):
+            except socket.timeout:
+                if time.monotonic() >= deadline:
+                    return
+                continue
+            except OSError:
                 return
             message = data.decode(errors="replace")
             self.seen.append(message.split("\r\n", 1)[0])
@@ -214,4 +224,7 @@ class RawAgent:
         self.sock.sendto(text.encode(), self.node)
 
     def close(self) -> None:
+        """Stop serving (a background :meth:`serve` ends within 0.2 s) and close the socket."""
+        self.stopped = True
+        time.sleep(0.25)
         self.sock.close()
