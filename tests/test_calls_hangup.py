@@ -1,0 +1,101 @@
+"""The end of a call on the wire: billing stops at the first hang-up, and a vanished carrier's call still ends.
+
+The real manager, legs, SIP endpoints and relay (``tests.test_calls_support``) on one Clock, with
+billing on the in-memory session store at 1 EUR a second in 1/1 increments, charging from the
+agent's answer.  A peer that "never answers our BYE" is one whose messages are collected instead
+of delivered (``Wire.raw``): our BYE to it is retransmitted until Timer F (32 s).
+"""
+
+from __future__ import annotations
+
+from decimal import Decimal
+
+import pytest
+
+from b2bua.routing import Router
+from billing.profile import Increment
+from billing.session import CallBilling
+from b2bua.sip.peer import Peer
+from tests.billing.test_session_harness import MemorySessionStore
+from tests.test_call import billing_profile
+from tests.test_calls_support import AGENT, CALLER, CARRIER, NODE, WireProfile, Wire, bridged_call
+
+BALANCE_CENTS = 100_00
+CENTS_PER_S = 100
+
+
+@pytest.fixture
+def wire():
+    store = MemorySessionStore()
+    store.set_balance("demo", CALLER, BALANCE_CENTS)
+    wire = Wire()
+    wire.billing = CallBilling(store, wire.clock, node_id="n1", lease_s=60)
+    wire.store = store
+    wire.manager.billing = wire.billing
+    profile = WireProfile("demo", billing_profile(landline_per_minute=Decimal("60.00"),
+                                                  mobile_per_minute=Decimal("60.00"), increment=Increment(1, 1)),
+                          agents=(f"sip:agent@127.0.0.1:{AGENT}",))
+    wire.manager.router = Router([profile], "DE")
+    yield wire
+    wire.close()
+
+
+def balance(wire) -> int:
+    return wire.store.balances[("demo", CALLER)]
+
+
+def test_the_agent_hangs_up_and_the_carrier_never_answers_our_bye(wire):
+    """The agent hangs up after 3 s of talk; the carrier never answers the BYE we send it (retransmitted
+    for 32 s): the caller pays 3 s, and the record ends at the agent's hang-up (35 s on the old code)."""
+    call = bridged_call(wire)
+    wire.raw[CARRIER] = []                      # from now on the carrier hears nothing and answers nothing
+    wire.run(3)
+    hangup_ms = round(wire.now() * 1000)
+    wire.agent.send("BYE")
+    assert call.state.value == "closing" and wire.sent(NODE, CARRIER, method="BYE")
+    assert balance(wire) == BALANCE_CENTS - 3 * CENTS_PER_S     # settled at the hang-up, not after Timer F
+    wire.run(40, step_s=0.5)
+    (record,) = wire.records
+    assert (record.billed_s, record.charge_cents, record.end_ms) == (3, 3 * CENTS_PER_S, hangup_ms)
+    assert record.end_reason == "agent_hangup" and len(wire.sent(NODE, CARRIER, method="BYE")) > 3
+    assert balance(wire) == BALANCE_CENTS - 3 * CENTS_PER_S
+    assert wire.billing.sessions == () and wire.manager.calls == {}
+
+
+def test_the_caller_hangs_up_and_the_agent_never_answers_our_bye(wire):
+    """The caller hangs up after 5 s; the agent's phone never answers our BYE: 5 s billed, not 37, and the
+    record ends at the caller's BYE."""
+    call = bridged_call(wire)
+    wire.raw[AGENT] = []
+    wire.run(5)
+    hangup_ms = round(wire.now() * 1000)
+    wire.carrier.send("BYE")
+    assert call.state.value == "closing" and wire.carrier.finals("BYE")[-1].status == 200
+    wire.run(40, step_s=0.5)
+    (record,) = wire.records
+    assert (record.billed_s, record.charge_cents, record.end_ms) == (5, 5 * CENTS_PER_S, hangup_ms)
+    assert record.end_reason == "caller_hangup" and len(wire.sent(NODE, AGENT, method="BYE")) > 3
+    assert balance(wire) == BALANCE_CENTS - 5 * CENTS_PER_S and wire.manager.calls == {}
+
+
+def test_a_carrier_connection_closed_after_the_ack_is_no_hang_up_and_its_silence_ends_the_call(wire):
+    """The carrier's connection closes right after the ACK (the node's transports report a transport error
+    for the peer, failing the INVITE transaction RFC 6026 keeps after our 2xx), and it sends no RTP: the
+    call is not ended by the close (the carrier may reconnect for its BYE, RFC 3261 §18), but by the
+    silence watch within ``silence_timeout_s``; it is billed to the carrier's last sign of life (its setup:
+    nothing is charged), the agent gets a BYE, and the record is written.  On the old code the close
+    ended the call at once as ``carrier_transport_failed``."""
+    wire.rig.factory.relay.silence_timeout_s = 5
+    call = bridged_call(wire)
+    answered_ms = round(wire.now() * 1000)
+    wire.node.transport_error(Peer("udp", "127.0.0.1", CARRIER), wire.now())
+    wire.pump()
+    wire.run(2)
+    assert call.state.value == "bridged" and not wire.sent(NODE, AGENT, method="BYE")
+    wire.run(5)
+    assert wire.sent(NODE, AGENT, method="BYE")
+    wire.run(40, step_s=0.5)
+    (record,) = wire.records
+    assert record.end_reason == "media_timeout"
+    assert (record.billed_s, record.charge_cents, record.end_ms) == (0, 0, answered_ms)
+    assert balance(wire) == BALANCE_CENTS and wire.billing.sessions == () and wire.manager.calls == {}
