@@ -246,6 +246,8 @@ class Node:
             call.give_up_on_legs()
         self.transports.flush()
         yield self._all_or_timeout([call.finished for call in calls], STOP_GRACE_S)
+        # the records ride in the store's next batch: written now, while the store still runs
+        yield self._all_or_timeout([self.store.records.flush()], STOP_GRACE_S)
 
     def _all_or_timeout(self, deferreds: list, timeout_s: float) -> Deferred:
         """Fires (with None) when every one of ``deferreds`` has fired, or after ``timeout_s``; it cancels
@@ -365,6 +367,21 @@ def serve(config: Config, reactor) -> int:
         reactor.stop()
 
     signal.signal(signal.SIGHUP, lambda *_: reactor.callFromThread(node.holder.reload))
+
+    stopping = False
+
+    def stop_once() -> None:
+        # a second SIGTERM while the calls are being ended (a service manager's, a test's) changes nothing:
+        # Twisted's own handler would call reactor.stop() again and log ReactorNotRunning as CRITICAL
+        nonlocal stopping
+        if not stopping:
+            stopping = True
+            reactor.stop()
+
+    def own_stop_signals() -> None:
+        for number in (signal.SIGTERM, signal.SIGINT):
+            signal.signal(number, lambda *_: reactor.callFromThread(stop_once))
+    reactor.callWhenRunning(own_stop_signals)
     reactor.callWhenRunning(lambda: node.start().addCallbacks(started, failed))
     reactor.addSystemEventTrigger("before", "shutdown", node.stop)
     reactor.run()

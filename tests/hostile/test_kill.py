@@ -120,6 +120,7 @@ def test_postgres_backends_terminated_mid_call(tmp_path, cluster):
     for sipp in sipps:  # what is left of the calls ends with the node's stop or its lease
         sipp.kill()
     a.proc.send_signal(signal.SIGTERM)
+    a.proc.wait(timeout=20)         # a graceful stop ends, settles and records the calls before the node exits
     books = check_money_and_calls(engine, b, start_cents)
     report("pg_terminate_backend mid-call", f"{killed} backends of node a terminated with {CALLS} calls charging: "
            f"charged {books['charges_cents']} + balance {books['balance_cents']} == {start_cents} cents",
