@@ -239,6 +239,10 @@ class PortalServer(Resource):
     async def _page(self, request, method: str, form: dict, visit: Visit, now_ms: int, profile,
                     path: str) -> Answer:
         route = self._route(visit.user, profile is not None, path)
+        if route is None and profile is not None and path == "" and method in ("GET", "HEAD"):
+            t = self._t(visit.user.language)        # no overview page registered (yet): the frame alone
+            return await self._html(visit, Html(profile.name, layout.tags.p(t("portal.no_pages"))),
+                                    profile_name=profile.name)
         if route is None:
             return await self._not_found(visit)
         if (method if method != "HEAD" else "GET") not in route.methods:
