@@ -38,7 +38,9 @@ from .sip.endpoint import SipEndpoint
 from .limits import DescriptorHeadroom, descriptor_headroom, raise_descriptor_limit
 from .transport import listen_sip
 from .webapp import WebConfigError, start_web
+from webhook.portal.server import build_portal_site
 from webhook.secrets import load_secrets
+from webhook.server import listen
 
 log = Logger()
 
@@ -63,16 +65,19 @@ class Ports:
     sip_tcp: int | None
     sip_tls: int | None
     http: int | None
+    portal: int | None = None
 
 
 class Node:
     """One prepaid node: SIP, RTP, HTTP and the store, started and stopped as a whole."""
 
-    def __init__(self, config: Config, reactor, *, web_factory=None):
+    def __init__(self, config: Config, reactor, *, web_factory=None, portal_factory=None):
         self.reactor = reactor
         self.holder = ConfigHolder(config)
         self.holder.listen(self._reloaded)
         self.web_factory = web_factory
+        #: ``factory(node)`` with ``port`` and ``stop()``: the provider portal's listener (None: no portal)
+        self.portal_factory = portal_factory
         self.media: CallMediaFactory | None = None
         self._reload_listeners: list = []
         self.store: Store | None = None
@@ -146,10 +151,15 @@ class Node:
         if metrics is not None:
             metrics.add_collector(self.samples)
         http_port = web.port
-        self.ports = Ports(bound.udp, bound.tcp, bound.tls, http_port)
-        log.info("prepaid node {node} serving: SIP udp {udp} tcp {tcp} tls {tls}, HTTP {http}, store {store}",
-                 node=config.node_id, udp=bound.udp, tcp=bound.tcp, tls=bound.tls, http=http_port,
-                 store=store.url)
+        portal_port = None
+        if self.portal_factory is not None:
+            portal = self.portal_factory(self)
+            self._stoppers.append(portal.stop)
+            portal_port = portal.port
+        self.ports = Ports(bound.udp, bound.tcp, bound.tls, http_port, portal_port)
+        log.info("prepaid node {node} serving: SIP udp {udp} tcp {tcp} tls {tls}, HTTP {http}, portal {portal}, "
+                 "store {store}", node=config.node_id, udp=bound.udp, tcp=bound.tcp, tls=bound.tls, http=http_port,
+                 portal=portal_port, store=store.url)
         return self.ports
 
     def readiness(self) -> list[str]:
@@ -322,6 +332,22 @@ class NodeWebSide:
         return self.listening.stopListening()
 
 
+class NodePortal:
+    """The provider portal on ``[portal]`` (HTTPS with its own certificate): ``factory(node)`` with ``port`` and
+    ``stop()``. Its pages read the config the node's holder has in force at each request."""
+
+    def __init__(self, node: Node) -> None:
+        holder = node.holder
+        settings = holder.current.portal
+        site = build_portal_site(node.store, lambda: holder.current, node.reactor)
+        self.listening = listen(site, node.reactor, settings.address, settings.port,
+                                tls_certificate=settings.tls_certificate, tls_private_key=settings.tls_private_key)
+        self.port = self.listening.getHost().port
+
+    def stop(self):
+        return self.listening.stopListening()
+
+
 class _SecondStamp:
     """Twisted's time prefix (``formatTime``), made once per second: it has no finer part, and making it
     (time zone offset, strftime) was a third of a log line's cost; a node writes one line per call."""
@@ -351,7 +377,7 @@ def serve(config: Config, reactor) -> int:
     """``prepaid run``: start a :class:`Node` on ``reactor`` and run until SIGTERM/SIGINT."""
     globalLogBeginner.beginLoggingTo([log_observer(config.log_level, sys.stdout)], redirectStandardIO=False)
     raise_descriptor_limit()   # every connection and RTP port is a descriptor: the soft limit up to the hard one
-    node = Node(config, reactor)
+    node = Node(config, reactor, portal_factory=NodePortal)
     exit_code = [0]
 
     def started(ports: Ports) -> None:
@@ -359,7 +385,8 @@ def serve(config: Config, reactor) -> int:
         log.debug("{frozen} objects of the startup frozen out of the collector's walks", frozen=frozen)
         # one machine-readable line for scripts and tests that start us on port 0
         print(json.dumps({"ready": True, "ports": {"udp": ports.sip_udp, "tcp": ports.sip_tcp,
-                                                   "tls": ports.sip_tls, "http": ports.http}}), flush=True)
+                                                   "tls": ports.sip_tls, "http": ports.http,
+                                                   "portal": ports.portal}}), flush=True)
 
     def failed(failure) -> None:
         log.failure("prepaid could not start", failure)

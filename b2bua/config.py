@@ -14,6 +14,7 @@ import ipaddress
 import os
 import socket
 import tomllib
+import zoneinfo
 from dataclasses import dataclass
 from decimal import Decimal
 from typing import Any
@@ -102,6 +103,16 @@ def base_url(value: Any) -> str:
     return text.rstrip("/")
 
 
+def timezone(value: Any) -> str:
+    """An IANA time zone name that zoneinfo knows ("Europe/Berlin")."""
+    text = nonempty_string(value)
+    try:
+        zoneinfo.ZoneInfo(text)
+    except (zoneinfo.ZoneInfoNotFoundError, ValueError):
+        raise Invalid(f"not a time zone that zoneinfo knows (like \"Europe/Berlin\"): {text!r}") from None
+    return text
+
+
 # -- the schema -------------------------------------------------------------
 
 PROFILE = Section("profile", "one billing profile", fields=(
@@ -134,6 +145,7 @@ PROFILE = Section("profile", "one billing profile", fields=(
     Field("fee_platform_per_minute", decimal(Decimal("0")), "platform fee per billed minute", Decimal("0")),
     Field("payments", mapping_of(choice("paypal", "klarna", "paysafecard"), nonempty_string),
           "payment method -> merchant account name (credentials in the secrets file)", {}),
+    Field("timezone", timezone, "the zone the provider portal shows this profile's times in", "Europe/Berlin"),
 ))
 
 SCHEMA = Section("prepaid", "the prepaid config", tables=(
@@ -237,6 +249,19 @@ SCHEMA = Section("prepaid", "the prepaid config", tables=(
         Field("window_s", integer(1, 86400), "seconds within which those wrong PINs count together", 900),
         Field("lockout_s", integer(1, 604800), "seconds PIN entry stays locked after the last of them", 1800),
     ), required=False),
+    Section("portal", "the provider portal: its own listener, logins and sessions", fields=(
+        Field("address", ip_address, "address the portal listens on", "127.0.0.1"),
+        Field("port", port, "port of the portal (0: one the system picks)", 8090),
+        Field("public_url", base_url,
+              "the URL browsers reach the portal at; https:// (a TLS proxy in front) marks its cookies Secure", ""),
+        Field("tls_certificate", string, "PEM certificate: the portal serves HTTPS itself", ""),
+        Field("tls_private_key", string, "PEM private key for the portal's HTTPS", ""),
+        Field("session_idle_s", integer(60, 604800), "a login unused this many seconds has to log in again", 1800),
+        Field("login_max_failures", integer(1, 1000),
+              "wrong passwords for one user name, or from one address, that lock logging in", 5),
+        Field("login_window_s", integer(1, 86400), "seconds within which those wrong passwords count together", 900),
+        Field("login_lockout_s", integer(1, 604800), "seconds logging in stays locked after the last of them", 900),
+    ), required=False),
     Section("profiles", "billing profiles by name", entry=PROFILE),
 ))
 
@@ -337,6 +362,32 @@ class Profile:
     language: str
     prompts_dir: str
     payments: dict[str, str]
+    #: the zone the portal shows this profile's times in (IANA name)
+    timezone: str = "Europe/Berlin"
+
+
+@dataclass(frozen=True)
+class PortalSettings:
+    """``[portal]``: where the provider portal listens, and how its logins are kept and guarded."""
+
+    address: str = "127.0.0.1"
+    port: int = 8090
+    public_url: str = ""
+    tls_certificate: str = ""
+    tls_private_key: str = ""
+    session_idle_s: int = 1800
+    login_max_failures: int = 5
+    login_window_s: int = 900
+    login_lockout_s: int = 900
+
+    @property
+    def secure_cookies(self) -> bool:
+        """Cookies only over HTTPS: the portal's own TLS, or a TLS proxy named by an https public_url."""
+        return bool(self.tls_certificate) or self.public_url.startswith("https://")
+
+    def login_rule(self) -> PinRule:
+        """Wrong passwords per user name and per address: so many within the window lock for the lockout."""
+        return PinRule(self.login_max_failures, self.login_window_s, self.login_lockout_s)
 
 
 @dataclass(frozen=True)
@@ -355,6 +406,7 @@ class Config:
     #: a call from outside ``trusted_carriers``: "refuse" (403) or "pin" (identified only by the customer PIN)
     untrusted: str = "refuse"
     admission: AdmissionSettings = AdmissionSettings()
+    portal: PortalSettings = PortalSettings()
 
     def profile_for_number(self, e164_number: str) -> Profile | None:
         for profile in self.profiles.values():
@@ -378,6 +430,7 @@ class Config:
         lines.append(f"  trusted carriers: {', '.join(str(n) for n in self.trusted_carriers) or 'none'}; "
                      f"calls from elsewhere: {'PIN only' if self.untrusted == 'pin' else 'refused'}")
         lines.append(f"  HTTP on {self.http.address}:{self.http.port}")
+        lines.append(f"  provider portal on {self.portal.address}:{self.portal.port}")
         lines.append(f"  store: {redact_url(self.store.url)}")
         lines.append(f"  RTP ports {self.media.rtp_port_min}-{self.media.rtp_port_max} on {self.media.address}")
         for p in self.profiles.values():
@@ -413,6 +466,10 @@ def _cross_checks(raw: dict[str, Any], file: str) -> list[ConfigProblem]:
     http = raw.get("http", {})
     if bool(http.get("tls_certificate")) != bool(http.get("tls_private_key")):
         problems.append(ConfigProblem(file, "http.tls_private_key", "HTTPS needs both tls_certificate and tls_private_key"))
+    portal = raw.get("portal", {})
+    if bool(portal.get("tls_certificate")) != bool(portal.get("tls_private_key")):
+        problems.append(ConfigProblem(file, "portal.tls_private_key",
+                                      "HTTPS needs both tls_certificate and tls_private_key"))
     paying = sorted(name for name, p in raw.get("profiles", {}).items() if p.get("payments"))
     if paying and "public_url" in http and not http["public_url"]:
         problems.append(ConfigProblem(
@@ -468,7 +525,7 @@ def _profile(name: str, p: dict[str, Any]) -> Profile:
         hunting=p["hunting"], ring_timeout_s=p["ring_timeout_s"], button=p["button"],
         frame_ancestors=p["frame_ancestors"], answer_mode=p["answer_mode"],
         announce_tariff=p["announce_tariff"], withheld=p["withheld"], language=p["language"],
-        prompts_dir=p["prompts_dir"], payments=dict(p["payments"]),
+        prompts_dir=p["prompts_dir"], payments=dict(p["payments"]), timezone=p["timezone"],
     )
 
 
@@ -496,6 +553,7 @@ def parse_config(text: str, file: str) -> Config:
         pin=PinSettings(**raw["pin"]),
         untrusted=raw["carriers"]["untrusted"],
         admission=AdmissionSettings(**raw["admission"]),
+        portal=PortalSettings(**raw["portal"]),
     )
 
 

@@ -220,3 +220,44 @@ audit = sa.Table(
     sa.Index(None, "at_ms"),
     sa.Index(None, "profile", "at_ms"),
 )
+
+#: the provider portal's logins (migration 0007): an operator sees every profile, a provider the
+#: comma-separated ``profiles``; ``password_hash`` is a salted scrypt (webhook/portal/auth.py), never logged
+portal_users = sa.Table(
+    "portal_users", metadata,
+    sa.Column("name", sa.String(64), primary_key=True),
+    sa.Column("role", sa.String(16), nullable=False),          # operator / provider
+    sa.Column("profiles", sa.Text, nullable=False, server_default=""),
+    sa.Column("language", sa.String(2), nullable=False, server_default="de"),
+    sa.Column("password_hash", sa.String(255), nullable=False),
+    sa.Column("created_ms", sa.BigInteger, nullable=False),
+    sa.Column("updated_ms", sa.BigInteger, nullable=False),
+)
+
+#: the portal's logged-in sessions (migration 0007), shared by every node: the row is found by the SHA-256
+#: of the random id in the cookie (the id itself is stored nowhere); ``seen_ms`` ends it after the idle
+#: timeout; ``notice`` is shown once on the next page
+portal_sessions = sa.Table(
+    "portal_sessions", metadata,
+    sa.Column("id_hash", sa.String(64), primary_key=True),
+    sa.Column("user_name", sa.String(64), nullable=False),
+    sa.Column("csrf_token", sa.String(64), nullable=False),
+    sa.Column("created_ms", sa.BigInteger, nullable=False),
+    sa.Column("seen_ms", sa.BigInteger, nullable=False),
+    sa.Column("notice", sa.Text, nullable=False, server_default=""),
+    sa.Index(None, "user_name"),
+    sa.Index(None, "seen_ms"),
+)
+
+#: every wrong portal password (migration 0007), counted per user name and per client address against
+#: ``[portal] login_max_failures``; rows older than the rule's reach are pruned
+portal_login_failures = sa.Table(
+    "portal_login_failures", metadata,
+    sa.Column("id", BigId, primary_key=True, autoincrement=True),
+    sa.Column("at_ms", sa.BigInteger, nullable=False),
+    sa.Column("user_name", sa.String(64), nullable=False),
+    sa.Column("source", sa.String(64), nullable=False),
+    sa.Index(None, "user_name", "at_ms"),
+    sa.Index(None, "source", "at_ms"),
+    sa.Index(None, "at_ms"),
+)

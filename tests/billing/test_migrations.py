@@ -141,3 +141,36 @@ def test_0005_tags_each_payments_first_credit_and_then_refuses_a_second(store_ur
             assert conn.execute(sa.text("SELECT count(*) FROM ledger")).scalar() == 6
     finally:
         engine.dispose()
+
+
+def test_0007_adds_the_portals_tables_keeping_rows_and_downgrades(store_url):
+    """0007 on a database at 0006 keeps its audit rows and adds portal_users, portal_sessions and
+    portal_login_failures (a user name is unique); downgrade drops exactly those three."""
+    engine = db_engine.create_engine(store_url)
+    portal = {"portal_users", "portal_sessions", "portal_login_failures"}
+    try:
+        db_engine.upgrade(engine, "0006")
+        with engine.begin() as conn:
+            conn.execute(sa.text("INSERT INTO audit (at_ms, actor, action) VALUES (1, 'node:a', 'pin_lockout')"))
+        assert not portal & set(sa.inspect(engine).get_table_names())
+        db_engine.upgrade(engine, "0007")
+        assert portal <= set(sa.inspect(engine).get_table_names())
+        insert = sa.text("INSERT INTO portal_users (name, role, password_hash, created_ms, updated_ms) "
+                         "VALUES ('anna', 'provider', 'h', 1, 1)")
+        with engine.begin() as conn:
+            conn.execute(insert)
+        try:
+            with engine.begin() as conn:
+                conn.execute(insert)
+        except sa.exc.IntegrityError:
+            pass
+        else:
+            raise AssertionError("a second user of one name was accepted")
+        with engine.connect() as conn:
+            assert conn.execute(sa.text("SELECT profiles, language FROM portal_users")).one() == ("", "de")
+        _downgrade(engine, "0006")
+        assert not portal & set(sa.inspect(engine).get_table_names())
+        with engine.connect() as conn:
+            assert conn.execute(sa.text("SELECT count(*) FROM audit")).scalar() == 1
+    finally:
+        engine.dispose()

@@ -42,6 +42,7 @@ def write_config(workdir: Path, *, sip_port: int, agents: list[str], trusted: li
     if node_id is not None:
         text = text.replace('# id = "node-a"', "id = " + json.dumps(node_id))
     text = text.replace("port = 8080", f"port = {http_port or free_port()}")
+    text = text.replace("port = 8090", "port = 0")      # the portal: a free port, named in the ready line
     text = text.replace('agents = ["sip:agent@127.0.0.1:5070"]', "agents = " + json.dumps(agents))
     if trusted is not None:
         text = text.replace('trusted = ["127.0.0.1"]', "trusted = " + json.dumps(trusted))
