@@ -233,12 +233,16 @@ class Store:
 
     # -- operator changes ----------------------------------------------------------
 
-    def renumber(self, profile_name: str, old: str, new: str, *, merge: bool = False, actor: str) -> Deferred:
-        """Move the account of ``old`` (balance, ledger, calls) to ``new``; fires with :class:`RenumberResult`.
+    def renumber(self, profile_name: str, old: str, new: str, *, merge: bool = False, actor: str,
+                 source: str = "") -> Deferred:
+        """Move the account of ``old`` (balance, ledger) to ``new``; fires with :class:`RenumberResult`.
 
-        Fails with :class:`NumberTaken` when ``new`` has an account, unless ``merge``; ``actor`` is logged.
+        Fails with :class:`NumberTaken` when ``new`` has an account, unless ``merge``. Call records keep
+        their number. ``actor`` (from ``source``, an address) is logged and written to the audit table in
+        the same transaction.
         """
-        d = self.run(_accounts.renumber, profile_name, old, new, merge=merge, now_ms=self.now_ms())
+        d = self.run(_accounts.renumber, profile_name, old, new, merge=merge, now_ms=self.now_ms(), actor=actor,
+                     source=source)
 
         def moved(result: RenumberResult) -> RenumberResult:
             a = result.account
