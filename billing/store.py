@@ -23,6 +23,9 @@ from twisted.internet.defer import Deferred
 from twisted.logger import Logger
 
 from .db import accounts as _accounts
+from .db import audit as _audit
+from .db import customer_list as _customer_list
+from .db import overview as _overview
 from .db import calls as _calls
 from .db import engine as _engine
 from .db import ledger as _ledger
@@ -215,6 +218,30 @@ class Store:
         """The sum of an account's ledger rows (equal to its balance, always)."""
         return self.run(_ledger.ledger_sum, account_id)
 
+    def customer_page(self, profile: str, *, search: str = "", region: str = "DE", sort: str = "number",
+                      descending: bool = False, offset: int = 0, limit: int = 50) -> Deferred:
+        """One page of ``profile``'s accounts (:class:`billing.db.customer_list.CustomerPage`): ``search`` is a
+        number in any usual form, or part of one (see :func:`billing.db.customer_list.search_for`)."""
+        return self.run(_customer_list.customers, profile, search=_customer_list.search_for(search, region),
+                        sort=sort, descending=descending, offset=offset, limit=limit)
+
+    def overview(self, profile: str, *, now_ms: int, today_ms: int, month_ms: int,
+                 day_bounds_ms: tuple[int, ...]) -> Deferred:
+        """``profile`` at a glance (:class:`billing.db.overview.Overview`); spans cut by the caller."""
+        return self.run(_overview.overview, profile, now_ms=now_ms, today_ms=today_ms, month_ms=month_ms,
+                        day_bounds_ms=tuple(day_bounds_ms))
+
+    def audit_page(self, *, profile: str | None = None, action: str | None = None, since_ms: int | None = None,
+                   until_ms: int | None = None, offset: int = 0, limit: int = 50) -> Deferred:
+        """Audit entries newest first, a page at a time (:class:`billing.db.audit.AuditPage`); ``profile``
+        None: all of them, also those of no profile."""
+        return self.run(_audit.page, profile=profile, action=action, since_ms=since_ms, until_ms=until_ms,
+                        offset=offset, limit=limit)
+
+    def audit_actions(self, profile: str | None = None) -> Deferred:
+        """The audit actions that occur (under ``profile``, or anywhere), sorted."""
+        return self.run(_audit.actions, profile=profile)
+
     # -- calls -------------------------------------------------------------------
 
     def add_call_record(self, record: CallRecord) -> Deferred:
@@ -233,12 +260,16 @@ class Store:
 
     # -- operator changes ----------------------------------------------------------
 
-    def renumber(self, profile_name: str, old: str, new: str, *, merge: bool = False, actor: str) -> Deferred:
-        """Move the account of ``old`` (balance, ledger, calls) to ``new``; fires with :class:`RenumberResult`.
+    def renumber(self, profile_name: str, old: str, new: str, *, merge: bool = False, actor: str,
+                 source: str = "") -> Deferred:
+        """Move the account of ``old`` (balance, ledger) to ``new``; fires with :class:`RenumberResult`.
 
-        Fails with :class:`NumberTaken` when ``new`` has an account, unless ``merge``; ``actor`` is logged.
+        Fails with :class:`NumberTaken` when ``new`` has an account, unless ``merge``. Call records keep
+        their number. ``actor`` (from ``source``, an address) is logged and written to the audit table in
+        the same transaction.
         """
-        d = self.run(_accounts.renumber, profile_name, old, new, merge=merge, now_ms=self.now_ms())
+        d = self.run(_accounts.renumber, profile_name, old, new, merge=merge, now_ms=self.now_ms(), actor=actor,
+                     source=source)
 
         def moved(result: RenumberResult) -> RenumberResult:
             a = result.account

@@ -219,7 +219,7 @@ def renumber(args, config) -> int:
     old, new = number_of(config, args.old), number_of(config, args.new)
     store = open_store(config)
     try:
-        result = fired(store.renumber(profile.name, old, new, merge=args.merge, actor=_actor()))
+        result = fired(store.renumber(profile.name, old, new, merge=args.merge, actor=_actor(), source="cli"))
     except StoreError as exc:
         raise CommandError(str(exc)) from None
     finally:
@@ -230,8 +230,8 @@ def renumber(args, config) -> int:
                     "call_records": result.call_records})
     else:
         how = "merged into" if result.merged else "moved to"
-        print(f"{old} ({profile.name}) {how} {new}: {result.ledger_rows} ledger row(s), "
-              f"{result.call_records} call record(s); balance {format_cents(result.account.balance_cents)} "
+        print(f"{old} ({profile.name}) {how} {new}: {result.ledger_rows} ledger row(s) moved, "
+              f"{result.call_records} call record(s) keep {old}; balance {format_cents(result.account.balance_cents)} "
               f"{profile.billing.currency}")
     return 0
 

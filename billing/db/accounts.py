@@ -2,6 +2,10 @@
 
 Each function is a ``thd``: it takes an open connection inside a transaction
 and returns plain dataclasses.
+
+A renumber moves the account (balance, ledger, sessions, first-call mark) and leaves the call
+records alone: a record says which number the carrier presented for that call, which is what
+the itemised bill and any dispute rest on. It writes its audit row in its own transaction.
 """
 
 from __future__ import annotations
@@ -11,7 +15,8 @@ import secrets
 
 import sqlalchemy as sa
 
-from . import model
+from ..money import format_cents
+from . import audit, model
 from .rows import Account, NoAccount, NumberTaken, RenumberResult, StoreError
 
 A = model.accounts
@@ -88,20 +93,26 @@ def require(conn, profile: str, number: str, *, for_update: bool = False) -> Acc
     return found
 
 
-def renumber(conn, profile: str, old: str, new: str, *, merge: bool, now_ms: int) -> RenumberResult:
-    """Move the account of ``old`` (balance, ledger, call records, first-call mark) to ``new``.
+def renumber(conn, profile: str, old: str, new: str, *, merge: bool, now_ms: int, actor: str,
+             source: str = "") -> RenumberResult:
+    """Move the account of ``old`` (balance, ledger, sessions, first-call mark) to ``new``; audited.
 
     When ``new`` has an account: refused with :class:`NumberTaken` unless ``merge``;
     merging moves the old account's ledger rows onto the new account, adds its
     balance, and deletes the old account (refused while it has an open call).
+    Call records keep the number they were made from (``call_records`` counts the old
+    number's, left as they were). The audit row (action ``renumber`` or ``merge``, by
+    ``actor`` from ``source``) names both numbers and balances before and after.
     """
     if old == new:
         raise StoreError("the old and the new number are the same")
     src = require(conn, profile, old, for_update=True)
     dst = find(conn, profile, new, for_update=True)
     L, R, S, F, SF = model.ledger, model.call_records, model.call_sessions, model.first_callers, model.shortfalls
-    records = conn.execute(sa.update(R).where(R.c.profile == profile, R.c.caller == old)
-                           .values(caller=new)).rowcount
+    records = conn.execute(sa.select(sa.func.count()).select_from(R)
+                           .where(R.c.profile == profile, R.c.caller == old)).scalar()
+    if dst is not None and not merge:
+        raise NumberTaken(f"{new} already has an account in profile {profile!r} (merge to join them)")
     first_old = conn.execute(sa.select(F).where(F.c.profile == profile, F.c.number == old)).first()
     if first_old is not None:
         first_new = conn.execute(sa.select(F).where(F.c.profile == profile, F.c.number == new)).first()
@@ -111,20 +122,27 @@ def renumber(conn, profile: str, old: str, new: str, *, merge: bool, now_ms: int
     if dst is None:
         conn.execute(sa.update(A).where(A.c.id == src.id).values(number=new, updated_ms=now_ms))
         rows = conn.execute(sa.select(sa.func.count()).select_from(L).where(L.c.account_id == src.id)).scalar()
-        return RenumberResult(by_id(conn, src.id), merged=False, ledger_rows=rows, call_records=records)
-    if not merge:
-        raise NumberTaken(f"{new} already has an account in profile {profile!r} (merge to join them)")
-    open_calls = conn.execute(sa.select(sa.func.count()).select_from(S)
-                              .where(S.c.account_id == src.id, S.c.state == "open")).scalar()
-    if open_calls:
-        raise StoreError(f"{old} has {open_calls} call(s) in progress; merge after they end")
-    rows = conn.execute(sa.update(L).where(L.c.account_id == src.id).values(account_id=dst.id)).rowcount
-    conn.execute(sa.update(S).where(S.c.account_id == src.id).values(account_id=dst.id))
-    conn.execute(sa.update(SF).where(SF.c.account_id == src.id).values(account_id=dst.id))
-    conn.execute(sa.update(A).where(A.c.id == dst.id)
-                 .values(balance_cents=A.c.balance_cents + src.balance_cents, updated_ms=now_ms))
-    conn.execute(sa.delete(A).where(A.c.id == src.id))
-    return RenumberResult(by_id(conn, dst.id), merged=True, ledger_rows=rows, call_records=records)
+        result = RenumberResult(by_id(conn, src.id), merged=False, ledger_rows=rows, call_records=records)
+    else:
+        open_calls = conn.execute(sa.select(sa.func.count()).select_from(S)
+                                  .where(S.c.account_id == src.id, S.c.state == "open")).scalar()
+        if open_calls:
+            raise StoreError(f"{old} has {open_calls} call(s) in progress; merge after they end")
+        rows = conn.execute(sa.update(L).where(L.c.account_id == src.id).values(account_id=dst.id)).rowcount
+        conn.execute(sa.update(S).where(S.c.account_id == src.id).values(account_id=dst.id))
+        conn.execute(sa.update(SF).where(SF.c.account_id == src.id).values(account_id=dst.id))
+        conn.execute(sa.update(A).where(A.c.id == dst.id)
+                     .values(balance_cents=A.c.balance_cents + src.balance_cents, updated_ms=now_ms))
+        conn.execute(sa.delete(A).where(A.c.id == src.id))
+        result = RenumberResult(by_id(conn, dst.id), merged=True, ledger_rows=rows, call_records=records)
+    before = [f"{old}: {format_cents(src.balance_cents)}"]
+    if dst is not None:
+        before.append(f"{new}: {format_cents(dst.balance_cents)}")
+    audit.add(conn, audit.AuditEntry(
+        at_ms=now_ms, actor=actor, action="merge" if result.merged else "renumber", subject=old, profile=profile,
+        source=source, detail=f"{old} -> {new}; {rows} ledger row(s) moved; {records} call record(s) kept",
+        before="; ".join(before), after=f"{new}: {format_cents(result.account.balance_cents)}"))
+    return result
 
 
 def changed_since(conn, since_ms: int, *, limit: int = 10_000) -> list[tuple[str, str, int, int]]:

@@ -209,16 +209,21 @@ def test_call_records_round_trip_newest_first(store):
     assert fired(store.calls("demo", NUM)) == [second, first]
 
 
-def test_renumber_moves_account_ledger_and_calls(store):
-    """Renumbering moves the balance, its ledger rows and call records to the new number."""
+def test_renumber_moves_account_and_ledger_and_keeps_call_records(store):
+    """Renumbering moves the balance and its ledger rows to the new number; a call record keeps the number the
+    call came from (what the carrier presented), and the move is audited in the same transaction."""
     fired(store.topup(DEMO, NUM, 1000, source="p", external_ref="a", actor="w"))
-    fired(store.add_call_record(_record(NUM, 100)))
-    r = fired(store.renumber("demo", NUM, OTHER, actor="op"))
+    call = fired(store.add_call_record(_record(NUM, 100)))
+    r = fired(store.renumber("demo", NUM, OTHER, actor="op", source="10.0.0.9"))
     assert (r.account.number, r.account.balance_cents, r.merged, r.ledger_rows, r.call_records) == (
         OTHER, 1100, False, 2, 1)
     assert fired(store.account("demo", NUM)) is None
     assert len(fired(store.transactions("demo", OTHER))) == 2
-    assert len(fired(store.calls("demo", OTHER))) == 1
+    assert fired(store.calls("demo", NUM)) == [call] and fired(store.calls("demo", OTHER)) == []
+    from billing.db import audit
+    [row] = fired(store.run(audit.entries, profile="demo"))
+    assert (row.actor, row.source, row.action, row.subject, row.before, row.after) == (
+        "op", "10.0.0.9", "renumber", NUM, f"{NUM}: 11.00", f"{OTHER}: 11.00")
 
 
 def test_renumber_refuses_taken_number_unless_merge(store):

@@ -11,9 +11,10 @@ from __future__ import annotations
 from types import ModuleType
 
 from ..view import Route
+from . import audit, customers, overview
 
-#: the page modules, in menu order (each adds itself here)
-MODULES: list[ModuleType] = []
+#: the page modules, in menu order (each adds itself here); the audit log stays last
+MODULES: list[ModuleType] = [overview, customers, audit]
 
 
 def routes() -> list[Route]:
