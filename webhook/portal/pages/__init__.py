@@ -12,8 +12,10 @@ from types import ModuleType
 
 from ..view import Route
 
+from . import new_transaction, statements, transactions  # noqa: E402
+
 #: the page modules, in menu order (each adds itself here)
-MODULES: list[ModuleType] = []
+MODULES: list[ModuleType] = [new_transaction, transactions, statements]
 
 
 def routes() -> list[Route]:
