@@ -146,6 +146,9 @@ PROFILE = Section("profile", "one billing profile", fields=(
     Field("payments", mapping_of(choice("paypal", "klarna", "paysafecard"), nonempty_string),
           "payment method -> merchant account name (credentials in the secrets file)", {}),
     Field("timezone", timezone, "the zone the provider portal shows this profile's times in", "Europe/Berlin"),
+    Field("max_manual", money_cents,
+          "the most one manual transaction (portal, prepaid topup/adjust, balance API) may credit or take, "
+          "bonus not counted: a mistyped amount is refused instead of booked", 50_000),
 ))
 
 SCHEMA = Section("prepaid", "the prepaid config", tables=(
@@ -519,6 +522,7 @@ def _profile(name: str, p: dict[str, Any]) -> Profile:
         fees=Fees(p["fee_topup_percent"], p["fee_per_transaction"], p["fee_platform_per_minute"]),
         currency=p["currency"],
         provider=p["provider"] or name,
+        max_manual_cents=p["max_manual"],
     )
     return Profile(
         name=name, billing=billing, service_numbers=p["service_numbers"], agents=p["agents"],

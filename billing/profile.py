@@ -88,6 +88,9 @@ class BillingProfile:
     currency: str = "EUR"
     #: who the statement is addressed to; several profiles may belong to one provider
     provider: str = ""
+    #: the most one manual transaction (portal, ``prepaid topup``/``adjust``, the balance API) may move,
+    #: bonus not counted: a typo of two zeros must not become a balance nobody paid for
+    max_manual_cents: int = 50_000
 
     def per_minute(self, caller_class: CallerClass) -> Decimal:
         """The ordinary tariff for a caller of this class."""

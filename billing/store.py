@@ -29,6 +29,7 @@ from .db import overview as _overview
 from .db import calls as _calls
 from .db import engine as _engine
 from .db import ledger as _ledger
+from .db import manual as _manual
 from .db.batch import RecordWriter
 from .db.ledger import Line
 from .db.pool import DBPool
@@ -188,6 +189,27 @@ class Store:
         d = self.pool.do(_ledger.reverse, profile_name, number, amount_cents, source=source,
                          external_ref=external_ref, actor=actor, note=note, now_ms=self.now_ms())
         return d.addCallback(self._announce_result)
+
+    def manual(self, profile: BillingProfile, number: str, amount_cents: int, *, kind: str, external_ref: str,
+               actor: str, audit_actor: str, address: str = "", note: str = "", source: str = "manual") -> Deferred:
+        """A manual transaction a person books, with its audit row (:mod:`billing.db.manual`).
+
+        ``amount_cents`` signed (< 0 takes); ``kind`` ``"topup"`` adds the profile's bonus for the amount.
+        Refused (``reason``) over ``profile.max_manual_cents``, below a zero balance, or on a repeated
+        ``external_ref``. Fires with :class:`billing.db.manual.ManualResult`.
+        """
+        lines = [Line(kind, amount_cents, external_ref)]
+        bonus = profile.bonus_cents(amount_cents) if kind == "topup" else 0
+        if bonus:
+            lines.append(Line("bonus", bonus, f"{external_ref}#bonus"))
+        m = _manual.Manual(profile.name, number, tuple(lines), profile.max_manual_cents, source=source, actor=actor,
+                           note=note, audit_actor=audit_actor, address=address)
+        return self.pool.do(_manual.book, m, now_ms=self.now_ms()).addCallback(self._announce_result)
+
+    def audit(self, profile: str | None = None, action: str | None = None, since_ms: int | None = None,
+              limit: int | None = None) -> Deferred:
+        """The audit rows (:class:`billing.db.audit.AuditEntry`) matching every filter given, oldest first."""
+        return self.run(_audit.entries, profile=profile, action=action, since_ms=since_ms, limit=limit)
 
     # -- looking things up -------------------------------------------------------
 

@@ -156,16 +156,12 @@ class BalanceApi:
         return json_answer(200, {"number": number, "transactions": [entry_doc(e) for e in entries]})
 
     async def credit(self, ctx, key, profile, number, doc) -> Answer:
-        amount, ref, note = self._amount(doc), self._reference(doc), self._note(doc)
-        result = await self.store.credit(profile.name, number, amount, kind="api_credit", source="api",
-                                         external_ref=f"{key.id}:{ref}", actor=f"api:{key.provider}", note=note)
+        result = await self._manual(ctx, key, profile, number, doc, "api_credit", 1)
         return json_answer(200, {"applied": result.applied, "account": account_doc(result.account,
                                                                                     profile.billing.currency)})
 
     async def debit(self, ctx, key, profile, number, doc) -> Answer:
-        amount, ref, note = self._amount(doc), self._reference(doc), self._note(doc)
-        result = await self.store.debit(profile.name, number, amount, kind="api_debit", source="api",
-                                        external_ref=f"{key.id}:{ref}", actor=f"api:{key.provider}", note=note)
+        result = await self._manual(ctx, key, profile, number, doc, "api_debit", -1)
         if result.reason == "no_account":
             raise BadRequest(404, "no account for this number")
         account = account_doc(result.account, profile.billing.currency)
@@ -175,6 +171,19 @@ class BalanceApi:
                     else "this reference was booked before; nothing was taken")
             return json_answer(409, {"error": text, "reason": reason, "account": account})
         return json_answer(200, {"applied": True, "account": account})
+
+    async def _manual(self, ctx, key, profile, number, doc, kind: str, sign: int):
+        """Book a credit (sign 1) or debit (-1) with its audit row (actor ``api:<key id>``); over the
+        profile's ``max_manual_cents``: 409 ``over_limit``, nothing booked."""
+        amount, ref, note = self._amount(doc), self._reference(doc), self._note(doc)
+        result = await self.store.manual(profile.billing, number, sign * amount, kind=kind, source="api",
+                                         external_ref=f"{key.id}:{ref}", actor=f"api:{key.provider}",
+                                         audit_actor=f"api:{key.id}", address=ctx.client, note=note)
+        if result.reason == "over_limit":
+            raise BadRequest(409, f"amount_cents is more than this profile allows for one manual transaction "
+                                  f"({profile.billing.max_manual_cents})", reason="over_limit",
+                             limit_cents=profile.billing.max_manual_cents)
+        return result
 
     async def renumber(self, ctx, key, profile, number, doc) -> Answer:
         new = doc.get("new_number")

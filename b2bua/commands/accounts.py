@@ -101,17 +101,12 @@ def _entry_json(e) -> dict:
 
 
 def topup(args, config) -> int:
-    """``prepaid topup``: a manual top-up under a fresh reference; the bonus applies."""
+    """``prepaid topup``: a manual top-up under a fresh reference; the bonus applies; audited."""
     profile = profile_of(config, args.profile)
     number, cents = number_of(config, args.number), _amount(args.amount)
-    store = open_store(config)
-    try:
-        result = fired(store.topup(profile.billing, number, cents, source="manual",
-                                   external_ref=f"manual-{uuid.uuid4()}", actor=_actor(), note=args.note))
-    finally:
-        store.close()
+    result = _book_manual(config, profile, number, cents, kind="topup", note=args.note)
     currency = profile.billing.currency
-    bonus = sum(e.amount_cents for e in result.entries if e.kind == "bonus")
+    bonus = result.bonus_cents
     if args.json:
         print_json({"profile": profile.name, "number": number, "amount_cents": cents, "bonus_cents": bonus,
                     "balance_cents": result.account.balance_cents, "currency": currency,
@@ -121,6 +116,28 @@ def topup(args, config) -> int:
         print(f"{number} ({profile.name}): credited {format_cents(cents)}{extra} {currency}; "
               f"balance {format_cents(result.account.balance_cents)} {currency}")
     return 0
+
+
+def _book_manual(config, profile, number: str, signed_cents: int, *, kind: str, note: str):
+    """Book a manual transaction with its audit row (actor ``cli``), or a CommandError (exit 1) saying why not."""
+    store = open_store(config)
+    try:
+        result = fired(store.manual(profile.billing, number, signed_cents, kind=kind,
+                                    external_ref=f"manual-{uuid.uuid4()}", actor=_actor(), audit_actor="cli",
+                                    note=note))
+    finally:
+        store.close()
+    if not result.applied:
+        currency = profile.billing.currency
+        if result.reason == "over_limit":
+            raise CommandError(f"not booked: {format_cents(abs(signed_cents))} {currency} is more than profile "
+                               f"{profile.name} allows for one manual transaction "
+                               f"({format_cents(profile.billing.max_manual_cents)} {currency}, key max_manual)")
+        if result.reason == "no_account":
+            raise CommandError(f"not debited: {number} has no account")
+        have = result.account.balance_cents if result.account else 0
+        raise CommandError(f"not debited: {number} has only {format_cents(have)} {currency}")
+    return result
 
 
 def balance(args, config) -> int:
@@ -237,27 +254,11 @@ def renumber(args, config) -> int:
 
 
 def adjust(args, config) -> int:
-    """``prepaid adjust``: a manual credit, or with --debit a debit the balance must cover (else exit 1)."""
+    """``prepaid adjust``: a manual credit, or with --debit a debit the balance must cover (else exit 1); audited."""
     profile = profile_of(config, args.profile)
     number, cents = number_of(config, args.number), _amount(args.amount)
-    ref = f"manual-{uuid.uuid4()}"
-    store = open_store(config)
-    try:
-        if args.debit:
-            result = fired(store.debit(profile.name, number, cents, kind="manual", source="manual",
-                                       external_ref=ref, actor=_actor(), note=args.note))
-            if not result.applied:
-                have = result.account.balance_cents if result.account else 0
-                why = "has no account" if result.reason == "no_account" else \
-                    f"has only {format_cents(have)} {profile.billing.currency}"
-                raise CommandError(f"not debited: {number} {why}")
-            entries = (result.entry,)
-        else:
-            result = fired(store.credit(profile.name, number, cents, kind="manual", source="manual",
-                                        external_ref=ref, actor=_actor(), note=args.note))
-            entries = result.entries
-    finally:
-        store.close()
+    result = _book_manual(config, profile, number, -cents if args.debit else cents, kind="manual", note=args.note)
+    entries = result.entries
     currency = profile.billing.currency
     if args.json:
         print_json({"profile": profile.name, "number": number, "amount_cents": -cents if args.debit else cents,

@@ -238,8 +238,8 @@ def reverse(engine, profile: str, number: str, amount_cents: int, *, source: str
 
 def transactions(conn, *, profile: str | None = None, number: str | None = None,
                  kinds: tuple[str, ...] | None = None, since_ms: int | None = None, until_ms: int | None = None,
-                 limit: int | None = None) -> list[LedgerEntry]:
-    """Ledger rows matching every filter given, newest first (``until_ms`` is exclusive)."""
+                 limit: int | None = None, offset: int = 0) -> list[LedgerEntry]:
+    """Ledger rows matching every filter given, newest first (``until_ms`` is exclusive), ``offset`` rows on."""
     q = _entries_query()
     if profile is not None:
         q = q.where(A.c.profile == profile)
@@ -254,7 +254,41 @@ def transactions(conn, *, profile: str | None = None, number: str | None = None,
     q = q.order_by(L.c.at_ms.desc(), L.c.id.desc())
     if limit is not None:
         q = q.limit(limit)
+    if offset:
+        q = q.offset(offset)
     return [to_entry(row) for row in conn.execute(q)]
+
+
+@dataclass(frozen=True)
+class Booking:
+    """A ledger row as a person reads it: a top-up with the bonus row that came with it (else None)."""
+
+    entry: LedgerEntry
+    bonus: LedgerEntry | None = None
+
+    @property
+    def balance_after_cents(self) -> int:
+        """The balance once the whole booking (a top-up and its bonus) was made."""
+        return (self.bonus or self.entry).balance_after_cents
+
+
+def bookings(conn, *, profile: str, number: str | None = None, kinds: tuple[str, ...] | None = None,
+             since_ms: int | None = None, until_ms: int | None = None, limit: int | None = None,
+             offset: int = 0) -> list[Booking]:
+    """Like :func:`transactions` under one profile, but bonus rows ride with their top-up (same source,
+    reference ``<top-up's>#bonus``) instead of standing alone; ``kinds`` never needs to name ``bonus``."""
+    kinds = tuple(k for k in (kinds or sorted(CREDIT_KINDS | DEBIT_KINDS)) if k != "bonus")
+    entries = transactions(conn, profile=profile, number=number, kinds=kinds, since_ms=since_ms,
+                           until_ms=until_ms, limit=limit, offset=offset)
+    refs = [f"{e.external_ref}#bonus" for e in entries if e.kind == "topup"]
+    found: dict[tuple[str, str], LedgerEntry] = {}
+    for chunk in range(0, len(refs), 500):
+        q = _entries_query().where(A.c.profile == profile, L.c.kind == "bonus",
+                                   L.c.external_ref.in_(refs[chunk:chunk + 500]))
+        for row in conn.execute(q):
+            found[(row.source, row.external_ref)] = to_entry(row)
+    return [Booking(e, found.get((e.source, f"{e.external_ref}#bonus")) if e.kind == "topup" else None)
+            for e in entries]
 
 
 def customers(conn, *, profile: str | None = None, number: str | None = None) -> list[CustomerRow]:

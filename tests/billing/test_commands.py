@@ -164,3 +164,34 @@ def test_statement_bad_month_and_provider(cfg, capsys):
     assert code == 2 and "YYYY-MM" in err
     code, _, err = run(capsys, "statement", "--config", cfg, "--provider", "Nobody", "--month", "2026-11")
     assert code == 2 and "Demo Beratung GmbH" in err
+
+
+def test_manual_money_over_the_profiles_limit_is_refused_and_nothing_booked(cfg, capsys):
+    """topup and adjust (either way) over the profile's max_manual (500 EUR in the example) exit 1 with the
+    limit in the reason, and book nothing; exactly the limit is booked."""
+    for argv in (("topup", NUM, "500.01"), ("adjust", NUM, "501", "--note", "n"),
+                 ("adjust", NUM, "501", "--debit", "--note", "n")):
+        code, out, err = run(capsys, argv[0], "--config", cfg, "--profile", "demo", *argv[1:])
+        assert code == 1 and out == "" and "500.00" in err and "max_manual" in err, err
+    assert run_json(capsys, "transactions", "--config", cfg, "--profile", "demo") == []
+    assert run(capsys, "topup", "--config", cfg, "--profile", "demo", NUM, "500")[0] == 0
+    assert run_json(capsys, "balance", "--config", cfg, "--profile", "demo", NUM)["balance_cents"] == 50_000
+
+
+def test_manual_money_from_the_command_writes_audit_rows(cfg, capsys):
+    """Every booked topup/adjust writes an audit row (actor cli) with the balance before and after; a refused
+    debit writes none."""
+    from billing.db import audit
+    from b2bua.commands.db import fired, open_store
+    from b2bua.config import load_config
+    run(capsys, "topup", "--config", cfg, "--profile", "demo", NUM, "10", "--note", "phone")
+    run(capsys, "adjust", "--config", cfg, "--profile", "demo", NUM, "2.50", "--debit", "--note", "<b>fix</b>")
+    assert run(capsys, "adjust", "--config", cfg, "--profile", "demo", NUM, "99", "--debit", "--note", "x")[0] == 1
+    store = open_store(load_config(cfg))
+    try:
+        rows = fired(store.run(audit.entries, profile="demo"))
+    finally:
+        store.close()
+    assert [(a.actor, a.action, a.subject, a.before, a.after) for a in rows] == [
+        ("cli", "manual_topup", NUM, "0", "1100"), ("cli", "manual_debit", NUM, "1100", "850")]
+    assert "topup=1000 bonus=100" in rows[0].detail and "note=<b>fix</b>" in rows[1].detail

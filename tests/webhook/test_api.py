@@ -127,3 +127,22 @@ def test_deeply_nested_json_is_400_with_a_reason_not_a_recursion_error(sqlite_en
     assert not any("unexpected error" in line for line in logged)
     r = post(env, token, PATH + "/credit", {"amount_cents": 100, "reference": "after"})
     assert r.status == 200 and env.balance(NUMBER) == 100
+
+
+def test_credit_or_debit_over_the_profiles_manual_limit_is_refused_and_books_are_audited(env):
+    """Over the profile's max_manual_cents (500.00 EUR by default) a credit or debit is 409 over_limit and
+    books nothing; one within it writes an audit row: actor api:<key id>, the client's address, balances."""
+    from billing.db import audit
+    key, token = make_key(env)
+    r = post(env, token, PATH + "/credit", {"amount_cents": 50_001, "reference": "big"})
+    assert r.status == 409 and r.json()["reason"] == "over_limit" and r.json()["limit_cents"] == 50_000
+    assert env.balance(NUMBER) is None
+    assert post(env, token, PATH + "/credit", {"amount_cents": 50_000, "reference": "c-1"}).status == 200
+    r = post(env, token, PATH + "/debit", {"amount_cents": 50_001, "reference": "d-big"})
+    assert r.status == 409 and r.json()["reason"] == "over_limit" and env.balance(NUMBER) == 50_000
+    assert post(env, token, PATH + "/debit", {"amount_cents": 200, "reference": "d-1", "note": "svc"}).status == 200
+    rows = run(env.store.run(audit.entries, profile="demo"))
+    assert [(a.actor, a.action, a.subject, a.source, a.before, a.after) for a in rows] == [
+        (f"api:{key.id}", "api_credit", NUMBER, "127.0.0.1", "0", "50000"),
+        (f"api:{key.id}", "api_debit", NUMBER, "127.0.0.1", "50000", "49800")]
+    assert "ref=" + f"{key.id}:d-1" in rows[1].detail and "note=svc" in rows[1].detail

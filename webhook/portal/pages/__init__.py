@@ -13,8 +13,10 @@ from types import ModuleType
 from ..view import Route
 from . import audit, customers, overview
 
+from . import new_transaction, statements, transactions  # noqa: E402
+
 #: the page modules, in menu order (each adds itself here); the audit log stays last
-MODULES: list[ModuleType] = [overview, customers, audit]
+MODULES: list[ModuleType] = [overview, customers, new_transaction, transactions, statements, audit]
 
 
 def routes() -> list[Route]:
