@@ -11,9 +11,11 @@ from __future__ import annotations
 from types import ModuleType
 
 from ..view import Route
+from . import calls
 
-#: the page modules, in menu order (each adds itself here)
-MODULES: list[ModuleType] = []
+#: the page modules, in menu order (each adds itself here): overview, customers, new transaction,
+#: transactions, calls, statements, tariffs, first callers, button, API keys, audit
+MODULES: list[ModuleType] = [calls]
 
 
 def routes() -> list[Route]:
