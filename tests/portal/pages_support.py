@@ -14,9 +14,10 @@ from webhook.portal.view import PROVIDER, Html, PortalUser, context_for
 EXAMPLE = Path(__file__).resolve().parents[2] / "conf" / "prepaid.toml"
 
 
-def example_config(extra: str = ""):
-    """The Config of conf/prepaid.toml, with ``extra`` TOML appended (another profile...)."""
-    return parse_config(EXAMPLE.read_text() + extra, str(EXAMPLE))
+def example_config(extra: str = "", *, demo: str = ""):
+    """The Config of conf/prepaid.toml, with ``demo`` keys added to its demo profile and ``extra`` TOML appended."""
+    text = EXAMPLE.read_text().replace("[profiles.demo]\n", f"[profiles.demo]\n{demo}", 1)
+    return parse_config(text + extra, str(EXAMPLE))
 
 
 def provider(lang: str = "en", profiles=("demo",)) -> PortalUser:

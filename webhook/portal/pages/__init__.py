@@ -11,11 +11,11 @@ from __future__ import annotations
 from types import ModuleType
 
 from ..view import Route
-from . import calls
+from . import button, calls, tariffs
 
 #: the page modules, in menu order (each adds itself here): overview, customers, new transaction,
 #: transactions, calls, statements, tariffs, first callers, button, API keys, audit
-MODULES: list[ModuleType] = [calls]
+MODULES: list[ModuleType] = [calls, tariffs, button]
 
 
 def routes() -> list[Route]:
