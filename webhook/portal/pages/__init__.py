@@ -11,11 +11,11 @@ from __future__ import annotations
 from types import ModuleType
 
 from ..view import Route
-from . import button, calls, tariffs
+from . import apikeys, button, calls, tariffs
 
 #: the page modules, in menu order (each adds itself here): overview, customers, new transaction,
 #: transactions, calls, statements, tariffs, first callers, button, API keys, audit
-MODULES: list[ModuleType] = [calls, tariffs, button]
+MODULES: list[ModuleType] = [calls, tariffs, button, apikeys]
 
 
 def routes() -> list[Route]:
