@@ -25,6 +25,7 @@ only when both legs agreed (``tests/test_calls_modify.py``).
 
 from __future__ import annotations
 
+import dataclasses
 import enum
 from dataclasses import dataclass
 from typing import Callable, Protocol
@@ -585,7 +586,7 @@ class Call:
         if self.state is not St.PIN_ENTRY:
             return
         from billing.numbers import classify
-        self.identity = CallerIdentity(number, "pin", self.identity.privacy, classify(number))
+        self.identity = dataclasses.replace(self.identity, number=number, source="pin", caller_class=classify(number))
         self.note(f"identified {number} by PIN")
         self._open_billing()
 
@@ -833,6 +834,7 @@ class Call:
             billed_s=settlement.billed_s if settlement is not None else 0,
             charge_cents=settlement.charge_cents if settlement is not None else 0,
             call_session_id=self.session.session_id if self.session is not None else None,
+            caller_received=self.identity.received,
         )
         if settlement is not None:
             self.note(f"settled: {settlement.billed_s} s billed, {settlement.charge_cents} cents charged, "

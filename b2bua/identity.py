@@ -45,6 +45,9 @@ class CallerIdentity:
     untrusted_source: bool = False
     #: from outside the trust domain, the number its From names (a claim: only that account's PIN opens it)
     claimed: str | None = None
+    #: the number as the INVITE gave it (From, else PAI): E.164 where it could be read, else the user part as
+    #: received, cut to 32 characters; None when it named none (for the call record, not for billing)
+    received: str | None = None
 
 
 def _number_of_uri(uri: object, default_region: str) -> str | None:
@@ -73,6 +76,20 @@ def _number_of_uri(uri: object, default_region: str) -> str | None:
             return normalise(f"+{prefix}{national}", default_region)
         # a domain-name context tells us no country; read the number in our region
     return normalise(digits, default_region)
+
+
+def _received(uri: object, default_region: str) -> str | None:
+    """What a URI names as the caller, for the record: its E.164 number, else its user part as it came."""
+    number = _number_of_uri(uri, default_region)
+    if number is not None:
+        return number
+    if isinstance(uri, TelUri):
+        raw = uri.number
+    elif isinstance(uri, SipUri):
+        raw = (uri.user or "").partition(";")[0]
+    else:
+        raw = ""
+    return raw[:32] or None
 
 
 def _is_anonymous(name_addr: NameAddr) -> bool:
@@ -108,28 +125,31 @@ def identify(*, from_value: str | None, privacy_values: list[str], pai_values: l
             from_addr = None
     anonymous = from_addr is None or _is_anonymous(from_addr)
     withheld = privacy or anonymous
+    received = None if anonymous else _received(from_addr.uri, default_region)
     if not is_trusted(source_host, trusted):
         # not logged here: a flood of forged INVITEs would write a line each (the call manager counts them)
         claimed = None if withheld else _number_of_uri(from_addr.uri, default_region)
         return CallerIdentity(None, "none", withheld, None, untrusted_pai=bool(pai_values), untrusted_source=True,
-                              claimed=claimed)
+                              claimed=claimed, received=received)
 
     if not withheld:
         number = _number_of_uri(from_addr.uri, default_region)
         if number is not None:
-            return CallerIdentity(number, "from", False, classify(number))
+            return CallerIdentity(number, "from", False, classify(number), received=number)
 
     numbers = []
     for value in pai_values:
         try:
-            numbers.append(_number_of_uri(NameAddr.parse(value).uri, default_region))
+            uri = NameAddr.parse(value).uri
         except SipParseError:
             continue
+        numbers.append(_number_of_uri(uri, default_region))
+        received = received or _received(uri, default_region)
     # prefer the tel: / user=phone identity that gave a number; the first that did
     number = next((n for n in numbers if n), None)
     if number is not None:
-        return CallerIdentity(number, "pai", withheld, classify(number))
-    return CallerIdentity(None, "none", withheld, None)
+        return CallerIdentity(number, "pai", withheld, classify(number), received=number)
+    return CallerIdentity(None, "none", withheld, None, received=received)
 
 
 ANONYMOUS_FROM = '"Anonymous" <sip:anonymous@anonymous.invalid>'

@@ -30,6 +30,7 @@ from .db import calls as _calls
 from .db import engine as _engine
 from .db import ledger as _ledger
 from .db import manual as _manual
+from .db import near_numbers as _near
 from .db.batch import RecordWriter
 from .db.ledger import Line
 from .db.pool import DBPool
@@ -279,6 +280,16 @@ class Store:
     def calls(self, profile: str, number: str, limit: int | None = None) -> Deferred:
         """The :class:`CallRecord` list of a caller under a profile, newest first."""
         return self.run(_calls.for_caller, profile, number, limit=limit)
+
+    def profile_calls(self, profile: str, which: "_calls.CallFilter" = _calls.CallFilter(), *, offset: int = 0,
+                      limit: int | None = None) -> Deferred:
+        """Every caller's calls under ``profile`` matching ``which``, newest first: a :class:`billing.db.calls.CallPage`."""
+        return self.run(_calls.for_profile, profile, which, offset=offset, limit=limit)
+
+    def near_accounts(self, profile: str, numbers) -> Deferred:
+        """For each of ``numbers`` with no account under ``profile``, the accounts whose numbers differ from it
+        by a typo (:mod:`billing.db.near_numbers`): a dict number -> tuple of :class:`Account`."""
+        return self.run(_near.near_accounts, profile, tuple(numbers))
 
     # -- operator changes ----------------------------------------------------------
 

@@ -64,7 +64,7 @@ class BalanceApi:
         scheme, _, token = auth.partition(" ")
         if scheme.lower() != "bearer" or not token:
             raise BadRequest(401, "an API key is needed: Authorization: Bearer <key>")
-        key = await self.store.run(apikeys.authenticate, token.strip())
+        key = await self.store.run(apikeys.authenticate, token.strip(), self.store.now_ms())
         if key is None:
             raise BadRequest(401, "unknown or revoked API key")
         profile_name = ctx.params["profile"]

@@ -4,6 +4,7 @@ from __future__ import annotations
 
 from webhook import apikeys
 
+from .accounts import _actor
 from .db import CommandError, add_config_argument, command, fired, iso_ms, open_store, print_json, print_table
 
 
@@ -33,7 +34,8 @@ def create(args, config) -> int:
             raise CommandError(f"no profile {name!r} in {config.path}", 2)
     store = open_store(config)
     try:
-        key, token = fired(store.run(apikeys.create, args.provider, tuple(args.profile), store.now_ms()))
+        key, token = fired(store.run(apikeys.create, args.provider, tuple(args.profile), store.now_ms(),
+                                     actor=_actor()))
     finally:
         store.close()
     if args.json:
@@ -47,7 +49,7 @@ def create(args, config) -> int:
 def revoke(args, config) -> int:
     store = open_store(config)
     try:
-        done = fired(store.run(apikeys.revoke, args.key_id, store.now_ms()))
+        done = fired(store.run(apikeys.revoke, args.key_id, store.now_ms(), actor=_actor()))
     finally:
         store.close()
     if not done:

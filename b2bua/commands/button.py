@@ -15,8 +15,14 @@ def register(sub) -> None:
     p.set_defaults(func=command(button))
 
 
+def topup_url(public_url: str, button_id: str, lang: str) -> str:
+    """The address of a profile's top-up page, as browsers reach it."""
+    return f"{public_url.rstrip('/')}/topup/{button_id}?lang={lang}"
+
+
 def snippet(public_url: str, button_id: str, lang: str, title: str = "Top-up") -> str:
-    src = f"{public_url.rstrip('/')}/topup/{button_id}?lang={lang}"
+    """The iframe that embeds the top-up page (``prepaid button`` prints it, the portal shows it)."""
+    src = topup_url(public_url, button_id, lang)
     return (f'<iframe src="{html.escape(src)}" title="{html.escape(title)}" width="420" height="560" '
             f'style="border:0" loading="lazy" referrerpolicy="no-referrer"></iframe>')
 

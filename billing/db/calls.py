@@ -17,6 +17,7 @@ Tests pin it on SQLite and PostgreSQL.
 from __future__ import annotations
 
 import dataclasses
+from dataclasses import dataclass
 
 import sqlalchemy as sa
 
@@ -84,3 +85,85 @@ def _end_ms(row) -> int | None:
     """When a call whose node died ended: the node's last sign of life, up to which the reconciler charged."""
     end_ms = row.renewed_ms if row.renewed_ms is not None else row.settled_ms
     return None if end_ms is None else int(end_ms)
+
+
+# -- every call of a profile (the provider portal's call list) -------------------------------------------
+
+#: what became of a call, as the portal says it; :func:`outcome` gives a record's, :class:`CallFilter` selects by it
+OUTCOMES = ("talked", "no_credit", "unidentified", "no_agent", "cut_off", "caller_hung_up", "pin_locked",
+            "pin_wrong", "refused", "failed")
+#: the end reasons that say the outcome whether or not an agent answered
+_BY_REASON = {"no_credit": "no_credit", "unidentified": "unidentified", "no_agent": "no_agent",
+              "credit_exhausted": "cut_off", "pin_locked": "pin_locked", "pin_wrong": "pin_wrong",
+              "unknown_service_number": "refused", "media_refused": "refused", "caller_cancelled": "caller_hung_up"}
+#: the end reasons of a call that either side ended: a conversation when an agent answered, else the caller gave up
+_HANGUPS = ("caller_hangup", "agent_hangup", "hangup")
+
+
+def outcome(record: CallRecord) -> str:
+    """One of :data:`OUTCOMES`: by the end reason, else talked when an agent answered; a hang-up before
+    that is the caller's; anything else (a billing error, dead media, a dead node) failed."""
+    by_reason = _BY_REASON.get(record.end_reason or "")
+    if by_reason is not None:
+        return by_reason
+    if record.agent_answered is not None:
+        return "talked"
+    return "caller_hung_up" if record.end_reason in _HANGUPS else "failed"
+
+
+def _outcome_clause(name: str):
+    """The SQL condition of :func:`outcome` being ``name``."""
+    other = sa.or_(R.c.end_reason.is_(None), R.c.end_reason.not_in(list(_BY_REASON)))
+    answered = R.c.agent_answered.is_not(None)
+    if name == "talked":
+        return sa.and_(other, answered)
+    if name == "caller_hung_up":
+        return sa.or_(R.c.end_reason == "caller_cancelled", sa.and_(~answered, R.c.end_reason.in_(_HANGUPS)))
+    if name == "failed":
+        return sa.and_(other, ~answered, sa.or_(R.c.end_reason.is_(None), R.c.end_reason.not_in(_HANGUPS)))
+    return R.c.end_reason.in_([reason for reason, o in _BY_REASON.items() if o == name])
+
+
+@dataclass(frozen=True)
+class CallFilter:
+    """Which calls of a profile: INVITE in [since_ms, until_ms), the number (E.164: the caller identified or as
+    received; else digits that either contains), the outcome (one of :data:`OUTCOMES`). None: any."""
+
+    since_ms: int | None = None
+    until_ms: int | None = None
+    number: str | None = None
+    outcome: str | None = None
+
+
+@dataclass(frozen=True)
+class CallPage:
+    """One page of a profile's calls, newest first, and how many match in all."""
+
+    records: tuple[CallRecord, ...]
+    total: int
+
+
+def for_profile(conn, profile: str, which: CallFilter = CallFilter(), *, offset: int = 0,
+                limit: int | None = None) -> CallPage:
+    """The call records of ``profile`` (every caller's) matching ``which``, newest first, ``limit`` from
+    ``offset``. Calls whose node died without a record are not among them (:func:`for_caller` shows those of
+    one caller)."""
+    where = [R.c.profile == profile]
+    if which.since_ms is not None:
+        where.append(R.c.invite_ms >= which.since_ms)
+    if which.until_ms is not None:
+        where.append(R.c.invite_ms < which.until_ms)
+    if which.number:
+        if which.number.startswith("+"):
+            where.append(sa.or_(R.c.caller == which.number, R.c.caller_received == which.number))
+        else:
+            digits = "".join(ch for ch in which.number if ch.isdigit())
+            where.append(sa.or_(R.c.caller.contains(digits), R.c.caller_received.contains(digits)))
+    if which.outcome is not None:
+        where.append(_outcome_clause(which.outcome))
+    total = conn.execute(sa.select(sa.func.count()).select_from(R).where(*where)).scalar_one()
+    q = sa.select(R).where(*where).order_by(R.c.invite_ms.desc(), R.c.id.desc()).offset(offset)
+    if limit is not None:
+        q = q.limit(limit)
+    records = tuple(CallRecord(**{name: getattr(row, name) for name in _FIELDS}, id=row.id) for row in conn.execute(q))
+    return CallPage(records, int(total))

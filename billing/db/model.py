@@ -123,6 +123,9 @@ call_records = sa.Table(
     sa.Column("billed_s", sa.Integer, nullable=False, server_default="0"),
     sa.Column("charge_cents", sa.BigInteger, nullable=False, server_default="0"),
     sa.Column("call_session_id", sa.String(36), nullable=True),
+    # migration 0008: the number as the INVITE's From (or PAI) gave it, E.164 where it could be read, else
+    # the user part as received (cut to 32); ``caller`` is the one billed, which a PIN may have named
+    sa.Column("caller_received", sa.String(32), nullable=True),
     sa.Index(None, "profile", "caller", "invite_ms"),
     sa.Index(None, "call_id"),
 )
@@ -160,6 +163,9 @@ api_keys = sa.Table(
     sa.Column("profiles", sa.Text, nullable=False),  # comma separated
     sa.Column("created_ms", sa.BigInteger, nullable=False),
     sa.Column("revoked_ms", sa.BigInteger, nullable=True),
+    # migration 0009: the label its maker gave it, and when the API last took it (stamped at most once a minute)
+    sa.Column("name", sa.String(100), nullable=False, server_default=""),
+    sa.Column("last_used_ms", sa.BigInteger, nullable=True),
     sa.UniqueConstraint("key_hash"),
 )
 

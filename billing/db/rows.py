@@ -116,6 +116,8 @@ class CallRecord:
     billed_s: int = 0
     charge_cents: int = 0
     call_session_id: str | None = None
+    #: the number as the INVITE's From (or PAI) gave it: E.164 where it could be read, else the user part
+    caller_received: str | None = None
     id: int | None = None
 
 

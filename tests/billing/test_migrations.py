@@ -172,5 +172,41 @@ def test_0007_adds_the_portals_tables_keeping_rows_and_downgrades(store_url):
         assert not portal & set(sa.inspect(engine).get_table_names())
         with engine.connect() as conn:
             assert conn.execute(sa.text("SELECT count(*) FROM audit")).scalar() == 1
+def test_0008_adds_caller_received_keeping_records_and_downgrades(store_url):
+    """0008 on a database at 0006 keeps the call records (their caller_received NULL) and takes a number in
+    the new column; downgrade to 0006 drops the column and keeps the rows."""
+    engine = db_engine.create_engine(store_url)
+    try:
+        db_engine.upgrade(engine, "0006")
+        insert = ("INSERT INTO call_records (call_id, profile, service_number, caller, identity_source, invite_ms) "
+                  "VALUES (:call_id, 'demo', '+493012345678', '+4915112345678', 'from', 1)")
+        with engine.begin() as conn:
+            conn.execute(sa.text(insert), {"call_id": "old"})
+        db_engine.upgrade(engine, "0008")
+        with engine.begin() as conn:
+            conn.execute(sa.text("UPDATE call_records SET caller_received = '015112345678x' WHERE call_id = 'old'"))
+            assert conn.execute(sa.text("SELECT caller, caller_received FROM call_records")).one() == (
+                "+4915112345678", "015112345678x")
+        _downgrade(engine, "0006")
+        assert "caller_received" not in {c["name"] for c in sa.inspect(engine).get_columns("call_records")}
+        with engine.connect() as conn:
+            assert conn.execute(sa.text("SELECT call_id FROM call_records")).scalars().all() == ["old"]
+    finally:
+        engine.dispose()
+
+
+def test_0009_names_api_keys_and_downgrades(store_url):
+    """0009 gives the keys made before the name "" and no last use; downgrade to 0008 drops both columns."""
+    engine = db_engine.create_engine(store_url)
+    try:
+        db_engine.upgrade(engine, "0008")
+        with engine.begin() as conn:
+            conn.execute(sa.text("INSERT INTO api_keys (id, provider, key_hash, profiles, created_ms) "
+                                 "VALUES ('k1', 'Demo', 'h', 'demo', 5)"))
+        db_engine.upgrade(engine, "0009")
+        with engine.connect() as conn:
+            assert conn.execute(sa.text("SELECT name, last_used_ms FROM api_keys")).one() == ("", None)
+        _downgrade(engine, "0008")
+        assert {"name", "last_used_ms"}.isdisjoint(c["name"] for c in sa.inspect(engine).get_columns("api_keys"))
     finally:
         engine.dispose()

@@ -11,12 +11,11 @@ from __future__ import annotations
 from types import ModuleType
 
 from ..view import Route
-from . import audit, customers, overview
-
-from . import new_transaction, statements, transactions  # noqa: E402
+from . import apikeys, audit, button, calls, customers, new_transaction, overview, statements, tariffs, transactions
 
 #: the page modules, in menu order (each adds itself here); the audit log stays last
-MODULES: list[ModuleType] = [overview, customers, new_transaction, transactions, statements, audit]
+MODULES: list[ModuleType] = [overview, customers, new_transaction, transactions, calls, statements, tariffs, button,
+                             apikeys, audit]
 
 
 def routes() -> list[Route]:

@@ -1,0 +1,37 @@
+"""The portal's "Button": the snippet of ``prepaid button`` to copy, a live preview, the sites allowed."""
+
+from __future__ import annotations
+
+import dataclasses
+import html as htmllib
+
+from b2bua.commands.button import snippet
+from webhook.portal.pages import button
+
+from .pages_support import call, example_config, html
+
+
+def page(config, lang="en"):
+    return call(button.button_page, None, config, button, lang=lang)
+
+
+def test_the_snippet_to_copy_the_preview_and_the_allowed_sites():
+    """The textarea holds exactly the CLI's snippet (escaped once in the page), read-only, with a copy button
+    that names it by data-copy; the preview frames the public top-up page; frame_ancestors are listed."""
+    config = example_config()
+    text = html(page(config))
+    code = snippet("http://127.0.0.1:8080", "demo", "de", "Top up credit")
+    assert f'readonly="readonly">{htmllib.escape(code, quote=False)}</textarea>' in text.replace("&quot;", '"')
+    assert 'data-copy="button-snippet"' in text and 'id="button-snippet"' in text
+    assert '<iframe src="http://127.0.0.1:8080/topup/demo?lang=de"' in text
+    assert "<li>http://127.0.0.1:8081</li>" in text and "<script" not in text
+
+
+def test_no_allowed_site_and_no_public_url_are_said():
+    """A profile framed nowhere says so; without [http] public_url there is no snippet, and the page says why."""
+    config = example_config()
+    demo = dataclasses.replace(config.profiles["demo"], frame_ancestors=())
+    config = dataclasses.replace(config, profiles={"demo": demo},
+                                 http=dataclasses.replace(config.http, public_url=""))
+    text = html(page(config))
+    assert "browsers show the button on no website" in text and "public_url" in text and "<iframe" not in text
