@@ -11,9 +11,10 @@ from __future__ import annotations
 from types import ModuleType
 
 from ..view import Route
+from . import first_callers
 
 #: the page modules, in menu order (each adds itself here)
-MODULES: list[ModuleType] = []
+MODULES: list[ModuleType] = [first_callers]
 
 
 def routes() -> list[Route]:
