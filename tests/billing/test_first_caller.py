@@ -7,7 +7,11 @@ from __future__ import annotations
 import datetime
 from decimal import Decimal
 
+import pytest
 from twisted.python.failure import Failure
+
+from b2bua.config import parse_config
+from b2bua.schema import ConfigInvalid
 
 from billing.profile import BillingProfile, CallerClass, FirstCallerTariff, Increment, offer_window_ms
 from billing.rating import Tariff, affordable_s, can_start, charge_cents, minutes_callable
@@ -150,3 +154,17 @@ def test_a_discounted_first_call_needs_credit(h):
     assert session.first_call and session.minutes == 1
     _, settlement = talk_to_the_end(h, session, controller, 60)
     assert settlement.charge_cents == 99 and h.balance(CHEAP, NUMBER) == 0 and on_list(h, CHEAP)
+
+
+def test_the_config_reads_the_offers_days_and_refuses_an_upside_down_window():
+    """`first_caller_from`/`first_caller_until` as TOML dates become the Berlin window; until before from
+    is reported with its key."""
+    text = open("conf/prepaid.toml").read().replace(
+        '# first_caller_per_minute = "0"', 'first_caller_per_minute = "0"').replace(
+        "# first_caller_from = 2026-12-01", "first_caller_from = 2026-12-01").replace(
+        "# first_caller_until = 2026-12-31", "first_caller_until = 2026-12-31")
+    offer = parse_config(text, "p.toml").profiles["demo"].billing.first_caller
+    assert (offer.from_ms, offer.until_ms) == offer_window_ms(datetime.date(2026, 12, 1), datetime.date(2026, 12, 31))
+    with pytest.raises(ConfigInvalid) as bad:
+        parse_config(text.replace("first_caller_until = 2026-12-31", "first_caller_until = 2026-11-30"), "p.toml")
+    assert "p.toml:profiles.demo.first_caller_until: 2026-11-30 is before first_caller_from" in str(bad.value)
