@@ -68,6 +68,7 @@ class Say(enum.Enum):
     USED_UP = "used_up"            # the credit is used up: goodbye
     PIN_WRONG = "pin_wrong"        # the PIN typed names no account
     PIN_LOCKED = "pin_locked"      # too many wrong PINs from this source (or for this account): try later
+    FREE_MINUTES_OVER = "free_minutes_over"  # a first caller's free minutes are over: where to top up, goodbye
 
 
 @dataclass(frozen=True)
@@ -82,6 +83,9 @@ class Announcement:
     minutes: int | None = None
     per_minute: object | None = None      # Decimal tariff, when the profile announces it
     caller_class: str | None = None
+    #: a first caller's offer, said instead of the tariff: its whole minutes and their Decimal price (0: free)
+    offer_minutes: int | None = None
+    offer_per_minute: object | None = None
 
 
 class MediaRefused(Exception):
@@ -246,6 +250,8 @@ class Call:
         #: a hold/resume/codec change being relayed to the other leg, and that leg's answer once it came
         self._modify: PendingModify | None = None
         self._modify_answer: tuple[int, bytes | None] = (0, None)
+        #: the credit ended where a first caller's free minutes ended: the last words say where to top up
+        self._free_minutes_over = False
 
     # -- time and bookkeeping -------------------------------------------------------
 
@@ -638,7 +644,8 @@ class Call:
 
     def session_exhausted(self, event: Exhausted) -> None:
         self.end_reason = "credit_exhausted"
-        self.note("credit exhausted", worth_reading=True)
+        self._free_minutes_over = event.free_minutes_over
+        self.note("free minutes over" if event.free_minutes_over else "credit exhausted", worth_reading=True)
         self.feed(Ev.CREDIT_EXHAUSTED)
 
     def balance_changed(self, balance_cents: int) -> None:
@@ -694,15 +701,28 @@ class Call:
         minutes = self.session.minutes if self.session is not None else None
         tariff = self.session.tariff.per_minute if (self.session is not None and self.announce_tariff) else None
         klass = self.identity.caller_class.value if self.identity.caller_class is not None else None
-        self.note(f"announcing {minutes} minute(s)")
-        self._announce(Announcement(Say.MINUTES, minutes=minutes, per_minute=tariff, caller_class=klass),
+        offer = self.session.tariff.first_caller if self.session is not None else None
+        offer_minutes = offer_price = None
+        if offer is not None and offer.period_s >= 120:     # one minute has no spoken offer (media/phrases.py)
+            # the offer is what the caller is told instead of the tariff; with no credit beside free
+            # minutes, the minutes the credit buys would only say the same again
+            offer_minutes, offer_price, tariff = offer.period_s // 60, offer.per_minute, None
+            if offer.free and self.session.balance_cents == 0:
+                minutes = None
+            self.note(f"announcing the first-caller offer: {offer_minutes} minute(s) at {offer_price}/min",
+                      worth_reading=True)
+        if minutes is not None:
+            self.note(f"announcing {minutes} minute(s)")
+        self._announce(Announcement(Say.MINUTES, minutes=minutes, per_minute=tariff, caller_class=klass,
+                                    offer_minutes=offer_minutes, offer_per_minute=offer_price),
                        Ev.ANNOUNCEMENT_DONE)
 
     def _do_play_refusal(self) -> None:
         self._announce(Announcement(self.refusal or Say.NO_CREDIT), Ev.ANNOUNCEMENT_DONE)
 
     def _do_play_final(self) -> None:
-        self._announce(Announcement(Say.USED_UP, to_caller=True, to_agent=True), Ev.FINAL_DONE)
+        say = Say.FREE_MINUTES_OVER if self._free_minutes_over else Say.USED_UP
+        self._announce(Announcement(say, to_caller=True, to_agent=True), Ev.FINAL_DONE)
 
     def _do_ring_next(self) -> None:
         agent = self.hunt.next_agent()

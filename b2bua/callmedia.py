@@ -59,7 +59,10 @@ def phrase_for(announcement: Announcement, lang: str, *, withheld_pin: bool = Fa
         minutes = max(0, min(int(minutes), phrases.MAX_NUMBER))
     if say is Say.MINUTES:
         names: list[str] = []
-        if announcement.per_minute is not None and announcement.caller_class in ("landline", "mobile"):
+        if announcement.offer_minutes is not None and announcement.offer_per_minute is not None:
+            offer_minutes = max(2, min(int(announcement.offer_minutes), phrases.MAX_NUMBER))
+            names += phrases.first_caller_offer(offer_minutes, Decimal(str(announcement.offer_per_minute)), lang)
+        elif announcement.per_minute is not None and announcement.caller_class in ("landline", "mobile"):
             names += phrases.tariff(Decimal(str(announcement.per_minute)), announcement.caller_class, lang)
         if minutes is not None:
             names += phrases.remaining_minutes(minutes, lang)
@@ -74,6 +77,8 @@ def phrase_for(announcement: Announcement, lang: str, *, withheld_pin: bool = Fa
         return ["topped_up"] if minutes is None else phrases.topped_up(lang, minutes)
     if say is Say.USED_UP:
         return phrases.credit_used_up(lang)
+    if say is Say.FREE_MINUTES_OVER:
+        return phrases.free_minutes_over(lang)
     if say is Say.PIN_WRONG:
         return phrases.pin_wrong(lang)
     if say is Say.PIN_LOCKED:
@@ -480,8 +485,8 @@ class RelayCallMedia:
 
         The caller hears the phrase in the profile's language; the agent (once its leg exists) the
         same phrase, or for the warning the warning tone.  ``mixed`` plays over the conversation,
-        else the relayed audio is replaced while it plays.  The final "credit used up" first stops
-        whatever is still playing.
+        else the relayed audio is replaced while it plays.  The final "credit used up" (or "free minutes
+        over") first stops whatever is still playing.
         """
         if self.closed:
             return succeed(False)
@@ -502,7 +507,7 @@ class RelayCallMedia:
                 frames.append(agent_audio)
         if not streams:
             return succeed(False)
-        if announcement.say is Say.USED_UP:
+        if announcement.say in (Say.USED_UP, Say.FREE_MINUTES_OVER):
             self.stop()
         mode = MIX if announcement.mixed else REPLACE
         playback = self.factory.player.play(streams, frames, [mode] * len(streams))

@@ -10,6 +10,7 @@ holds the current ``Config`` and swaps it on a successful reload.
 
 from __future__ import annotations
 
+import datetime
 import ipaddress
 import os
 import socket
@@ -23,8 +24,8 @@ from urllib.parse import urlsplit
 import phonenumbers
 
 from billing.pinguard import PinRule
-from billing.profile import (BillingProfile, ChargingStart, Fees, FirstCallerTariff,
-                             Increment, TopupOption)
+from billing.profile import (DEFAULT_TIMEZONE, BillingProfile, ChargingStart, Fees, FirstCallerTariff,
+                             Increment, TopupOption, offer_window_ms)
 
 from .admission import AdmissionSettings
 from .schema import (ConfigInvalid, ConfigProblem, Field, Invalid, Section, boolean,
@@ -75,6 +76,19 @@ def region(value: Any) -> str:
     if text not in phonenumbers.SUPPORTED_REGIONS:
         raise Invalid(f"not a region code that phonenumbers knows (like \"DE\"): {text!r}")
     return text
+
+
+def calendar_date(value: Any) -> datetime.date:
+    """A day: a TOML date (2026-12-01) or the same as a string ("2026-12-01")."""
+    if isinstance(value, datetime.datetime):
+        raise Invalid(f"must be a day like 2026-12-01 without a time, not {value!r}")
+    if isinstance(value, datetime.date):
+        return value
+    text = string(value)
+    try:
+        return datetime.date.fromisoformat(text)
+    except ValueError:
+        raise Invalid(f"must be a day like 2026-12-01, not {text!r}") from None
 
 
 def money_cents(value: Any) -> int:
@@ -128,6 +142,10 @@ PROFILE = Section("profile", "one billing profile", fields=(
     Field("connect_charge", money_cents, "charged once when charging starts", 0),
     Field("first_caller_per_minute", decimal(Decimal("0")), "tariff for a caller's first call (unset: none)", None),
     Field("first_caller_period_s", integer(1, 86400), "how long the first-caller tariff lasts in that call", 300),
+    # a provider advertises the offer for a season: outside these days callers are rated as any other and
+    # keep their first call for later; days in the profile's time zone (Europe/Berlin without `timezone`)
+    Field("first_caller_from", calendar_date, "first day of the first-caller offer (unset: no start)", None),
+    Field("first_caller_until", calendar_date, "last day of the first-caller offer, included (unset: no end)", None),
     Field("topups", mapping_of(money_cents, money_cents), "top-up amounts and the bonus for each, {\"10\" = \"1\"}", {}),
     Field("button", nonempty_string, "the top-up button's id, in /topup/<button>"),
     Field("frame_ancestors", list_of(origin), "websites allowed to embed the top-up page", ()),
@@ -478,6 +496,11 @@ def _cross_checks(raw: dict[str, Any], file: str) -> list[ConfigProblem]:
         problems.append(ConfigProblem(
             file, "http.public_url", f"needed when a profile takes payments (profiles.{paying[0]}.payments): the "
             "return and notify URLs sent to the payment provider are built from it, never from a request's Host header"))
+    for name, p in raw.get("profiles", {}).items():
+        first_day, last_day = p.get("first_caller_from"), p.get("first_caller_until")
+        if isinstance(first_day, datetime.date) and isinstance(last_day, datetime.date) and last_day < first_day:
+            problems.append(ConfigProblem(file, f"profiles.{name}.first_caller_until",
+                                          f"{last_day} is before first_caller_from ({first_day})"))
     seen_numbers: dict[str, str] = {}
     seen_buttons: dict[str, str] = {}
     seen_accounts: dict[tuple[str, str], str] = {}
@@ -508,7 +531,9 @@ def _cross_checks(raw: dict[str, Any], file: str) -> list[ConfigProblem]:
 def _profile(name: str, p: dict[str, Any]) -> Profile:
     first = None
     if p["first_caller_per_minute"] is not None:
-        first = FirstCallerTariff(p["first_caller_per_minute"], p["first_caller_period_s"])
+        from_ms, until_ms = offer_window_ms(p["first_caller_from"], p["first_caller_until"],
+                                            p.get("timezone") or DEFAULT_TIMEZONE)
+        first = FirstCallerTariff(p["first_caller_per_minute"], p["first_caller_period_s"], from_ms, until_ms)
     billing = BillingProfile(
         name=name,
         landline_per_minute=p["landline_per_minute"],

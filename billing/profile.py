@@ -8,7 +8,9 @@ that is already money is integer cents; durations are integer seconds.
 
 from __future__ import annotations
 
+import datetime
 import enum
+import zoneinfo
 from dataclasses import dataclass, field
 from decimal import Decimal
 
@@ -48,10 +50,46 @@ class Increment:
 
 @dataclass(frozen=True)
 class FirstCallerTariff:
-    """A different per-minute tariff for a caller's first call, for its first ``period_s`` seconds."""
+    """The first-caller offer: a different per-minute tariff for a caller's first call, for its first
+    ``period_s`` seconds (``per_minute`` 0: free minutes, which need no credit and no account).
+
+    The offer runs from ``from_ms`` (inclusive) until ``until_ms`` (exclusive), either open when None;
+    :func:`offer_window_ms` turns the config's dates into these instants. A call that opens outside the
+    window is rated as any other and does not put the caller on the first-caller list.
+    """
 
     per_minute: Decimal
     period_s: int
+    from_ms: int | None = None
+    until_ms: int | None = None
+
+    @property
+    def free(self) -> bool:
+        """Whether the offer is free minutes (nothing to pay for ``period_s``)."""
+        return self.per_minute == 0
+
+    def offered_at(self, now_ms: int) -> bool:
+        """Whether a call opening at ``now_ms`` falls in the offer's date window."""
+        return ((self.from_ms is None or now_ms >= self.from_ms)
+                and (self.until_ms is None or now_ms < self.until_ms))
+
+
+#: the zone of a profile's dates when it names none
+DEFAULT_TIMEZONE = "Europe/Berlin"
+
+
+def offer_window_ms(first_day: datetime.date | None, last_day: datetime.date | None,
+                    timezone: str = DEFAULT_TIMEZONE) -> tuple[int | None, int | None]:
+    """The offer's window as instants: from midnight starting ``first_day`` to midnight ending ``last_day``
+    (both days included) in ``timezone``; None for a day not given."""
+    zone = zoneinfo.ZoneInfo(timezone)
+
+    def midnight_ms(day: datetime.date) -> int:
+        return int(datetime.datetime(day.year, day.month, day.day, tzinfo=zone).timestamp() * 1000)
+
+    start = None if first_day is None else midnight_ms(first_day)
+    end = None if last_day is None else midnight_ms(last_day + datetime.timedelta(days=1))
+    return start, end
 
 
 @dataclass(frozen=True)

@@ -140,10 +140,13 @@ def affordable_s(tariff: Tariff, budget_cents: int, *, max_s: int = MAX_CALL_S) 
     first increment (with the connect charge) does not.
 
     For a running call, ``budget_cents`` is what it has been debited plus the balance left: the
-    answer is where its credit runs out, counted from the start of charging.
+    answer is where its credit runs out, counted from the start of charging. A budget of 0 buys nothing,
+    except under a first-caller offer: there it reaches the boundaries that cost nothing (its free minutes).
     """
     inc = tariff.increment
-    if budget_cents <= 0 or inc.first_s > max_s or charge_cents(tariff, inc.first_s) > budget_cents:
+    if budget_cents < 0 or (budget_cents == 0 and tariff.first_caller is None):
+        return 0
+    if inc.first_s > max_s or charge_cents(tariff, inc.first_s) > budget_cents:
         return 0
     # boundaries are first_s + k * next_s for k in [0, k_max]; charge is monotone in k
     k_max = (max_s - inc.first_s) // inc.next_s
@@ -160,7 +163,7 @@ def affordable_s(tariff: Tariff, budget_cents: int, *, max_s: int = MAX_CALL_S) 
 
 
 def can_start(tariff: Tariff, balance_cents: int) -> bool:
-    """Whether a balance pays the first increment and the connect charge."""
+    """Whether a balance pays the first increment and the connect charge (free minutes need none)."""
     return affordable_s(tariff, balance_cents) > 0
 
 

@@ -178,11 +178,16 @@ class Warning_:
 
 @dataclass(frozen=True)
 class Exhausted:
-    """The credit is spent: say the last message and hang up both legs, then settle."""
+    """The credit is spent: say the last message and hang up both legs, then settle.
+
+    ``free_minutes_over``: the call ran on a first-caller offer's free minutes and ends where they end
+    (nothing paid for beyond them): the caller is told the free minutes are over and where to top up.
+    """
 
     session_id: str
     call_id: str
     at_ms: int
+    free_minutes_over: bool = False
 
 
 class SessionObserver(Protocol):
@@ -209,7 +214,10 @@ _NOBODY = _Nobody()
 
 
 class Refused(Exception):
-    """A session was not opened: no account, or the balance does not pay the first increment."""
+    """A session was not opened: no account, or the balance does not pay the first increment.
+
+    (A caller who may still have a first-caller offer's free minutes is neither: see
+    :func:`billing.db.sessions.open_thd`.)"""
 
     def __init__(self, reason: str, balance_cents: int, tariff: Tariff | None) -> None:
         super().__init__(reason)
@@ -475,7 +483,12 @@ class CallSession:
             return
         self._go(Event.EXHAUST)
         self._cancel_timers()
-        self._observer.session_exhausted(Exhausted(self.session_id, self.call_id, now))
+        self._observer.session_exhausted(Exhausted(self.session_id, self.call_id, now, self._free_minutes_over()))
+
+    def _free_minutes_over(self) -> bool:
+        """Whether the credit ends where a free first-caller offer ends: nothing was paid beyond it."""
+        offer = self.tariff.first_caller
+        return offer is not None and offer.free and self.debited_cents == 0 and self.paid_s <= offer.period_s
 
     @staticmethod
     def _cancel(call: IDelayedCall | None) -> None:

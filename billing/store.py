@@ -28,6 +28,7 @@ from .db import customer_list as _customer_list
 from .db import overview as _overview
 from .db import calls as _calls
 from .db import engine as _engine
+from .db import first_callers as _first_callers
 from .db import ledger as _ledger
 from .db import manual as _manual
 from .db import near_numbers as _near
@@ -312,3 +313,24 @@ class Store:
             self.events.announce(a.profile, a.number, a.balance_cents)
             return result
         return d.addCallback(moved)
+
+    # -- the first-caller list -------------------------------------------------------
+
+    def first_callers(self, profile_name: str, *, number: str | None = None, digits: str = "", offset: int = 0,
+                      limit: int = 50) -> Deferred:
+        """A :class:`~billing.db.first_callers.FirstCallerPage` of the profile's first callers, newest first:
+        the E.164 ``number``, or the numbers containing ``digits``, or all."""
+        return self.run(_first_callers.listing, profile_name, exact=number, digits=digits, offset=offset,
+                        limit=limit)
+
+    def remove_first_caller(self, profile_name: str, number: str, *, actor: str, source: str = "") -> Deferred:
+        """Take ``number`` off the first-caller list (it gets the offer again), with an audit row; fires with
+        the entry removed, or None when it was not on it."""
+        return self.run(_first_callers.remove, profile_name, number, actor=actor, source=source,
+                        now_ms=self.now_ms())
+
+    def add_first_callers(self, profile_name: str, numbers, *, actor: str, source: str = "") -> Deferred:
+        """Put E.164 ``numbers`` on the first-caller list (they do not get the offer), an audit row each;
+        fires with :class:`~billing.db.first_callers.ImportResult`."""
+        return self.run(_first_callers.add, profile_name, tuple(numbers), actor=actor, source=source,
+                        now_ms=self.now_ms())

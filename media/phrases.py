@@ -18,7 +18,7 @@ from typing import Literal
 __all__ = [
     "LANGUAGES", "PROMPT_TEXTS", "number_words", "minutes_phrase", "amount_phrase",
     "remaining_minutes", "tariff", "warning", "credit_used_up", "topped_up",
-    "no_credit", "withheld", "pin_wrong", "pin_locked",
+    "no_credit", "withheld", "pin_wrong", "pin_locked", "first_caller_offer", "free_minutes_over",
 ]
 
 LANGUAGES = ("de", "en")
@@ -76,6 +76,11 @@ _MESSAGES = {
         "pin_locked": ("Zu viele falsche PIN-Eingaben. Bitte versuchen Sie es später noch einmal. "
                        "Auf Wiederhören."),
         "less_than_a_minute": "weniger als eine Minute.",
+        "offer_first": "Ihre ersten",
+        "offer_are_free": "sind kostenlos.",
+        "offer_cost_only": "kosten nur",
+        "offer_per_minute": "pro Minute.",
+        "free_minutes_over": "Ihre Freiminuten sind aufgebraucht.",
     },
     "en": {
         "credit_lasts": "Your credit lasts",
@@ -93,6 +98,11 @@ _MESSAGES = {
         "pin_wrong": "The PIN is wrong.",
         "pin_locked": "Too many wrong PINs. Please try again later. Goodbye.",
         "less_than_a_minute": "less than a minute.",
+        "offer_first": "Your first",
+        "offer_are_free": "are free.",
+        "offer_cost_only": "cost only",
+        "offer_per_minute": "per minute.",
+        "free_minutes_over": "Your free minutes are over.",
     },
 }
 
@@ -276,3 +286,26 @@ def pin_locked(lang: str) -> list[str]:
     """Too many wrong PINs from this line: try again later; goodbye."""
     _check(0, lang)
     return ["pin_locked"]
+
+
+def first_caller_offer(minutes: int, per_minute: Decimal | int, lang: str, *, cents: bool = False) -> list[str]:
+    """The first-caller offer: "Ihre ersten fünf Minuten sind kostenlos" / "Your first five minutes are free",
+    or for a discount "Ihre ersten fünf Minuten kosten nur neunundneunzig Cent pro Minute".
+
+    ``minutes`` is 2 or more (one minute would need its own grammar, and prompts the set has no room for:
+    an offer of one minute is not said; the minutes the credit buys are). ``per_minute`` in euro
+    (Decimal), or cents with ``cents=True``."""
+    _check(minutes, lang)
+    if minutes < 2:
+        raise ValueError(f"an offer is said for 2..{MAX_NUMBER} minutes, not {minutes!r}")
+    amount = _to_cents(per_minute, cents=cents)
+    head = ["offer_first"] + minutes_phrase(minutes, lang)
+    if amount == 0:
+        return head + ["offer_are_free"]
+    return head + ["offer_cost_only"] + amount_phrase(amount, lang) + ["offer_per_minute"]
+
+
+def free_minutes_over(lang: str) -> list[str]:
+    """The free minutes are over, and (the no-credit words) where to top up."""
+    _check(0, lang)
+    return ["free_minutes_over", "no_credit"]

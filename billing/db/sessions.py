@@ -43,7 +43,7 @@ from ..profile import FirstCallerTariff, Increment
 from ..rating import Tariff, billed_s, can_start, charge_cents, tariff_for
 from ..reconcile import ExpiredSession
 from ..session import DebitAhead, DebitOutcome, Opened, OpenRequest, Settlement, SettleRequest
-from . import ledger, model
+from . import accounts, ledger, model
 from .prepared import Prepared
 
 #: the ledger source of every call debit and refund
@@ -91,9 +91,14 @@ _SETTLE_CLAIM = Prepared(
     .values(state="settled", reserved_cents=0, settled_ms=bindparam("settled_ms"), end_reason=bindparam("reason"))
     .returning(CS.c.account_id, CS.c.call_id, CS.c.profile, CS.c.per_minute, CS.c.first_s, CS.c.next_s,
                CS.c.connect_charge_cents, CS.c.first_caller_per_minute, CS.c.first_caller_period_s,
-               CS.c.charging_started_ms, CS.c.paid_s))
+               CS.c.charging_started_ms, CS.c.paid_s, CS.c.opened_ms))
 _SettleRow = namedtuple("_SettleRow", "account_id call_id profile per_minute first_s next_s connect_charge_cents "
-                                      "first_caller_per_minute first_caller_period_s charging_started_ms paid_s")
+                                      "first_caller_per_minute first_caller_period_s charging_started_ms paid_s "
+                                      "opened_ms")
+#: a first-caller offer claimed at open and never used (charging never started) goes back to the caller
+_UNCLAIM_FIRST_CALLER = Prepared(sa.delete(FC).where(FC.c.profile == bindparam("profile"),
+                                                     FC.c.number == bindparam("number"),
+                                                     FC.c.first_call_ms == bindparam("opened_ms")))
 _CHARGED = Prepared(sa.update(CS).where(CS.c.id == bindparam("sid"))
                     .values(charged_cents=bindparam("charge"), billed_s=bindparam("billed")))
 _DEBITED = Prepared(sa.select(sa.func.coalesce(sa.func.sum(L.c.amount_cents), 0))
@@ -119,17 +124,24 @@ def tariff_of(row) -> Tariff:
 # -- thd functions: each runs inside one transaction -------------------------------------------------
 
 def open_thd(conn, request: OpenRequest) -> Opened:
-    """Read the balance, pick the tariff (recording a first caller), refuse what cannot pay, or write the row."""
+    """Read the balance, pick the tariff (claiming the first-caller offer), refuse what cannot pay, or write the row.
+
+    A caller not on the profile's first-caller list gets the offer while it runs (its date window): the
+    list's row is written here, in the session's transaction, so that two first calls at once cannot
+    both have it; :func:`settle_thd` takes it back when charging never started. Free minutes need no
+    credit and no account: a caller without one gets one with balance 0. A discounted tariff needs
+    credit for its first increment, as any other.
+    """
     p = request.profile
     found = _ACCOUNT.first(conn, profile=p.name, number=request.number)
-    if found is None:
-        tariff = tariff_for(p, request.caller_class, first_call=False)
-        return Opened(request.session_id, tariff, 0, False, refused="no account")
-    account_id, balance = found
-    first = p.first_caller is not None and _FIRST_CALL.first(conn, profile=p.name, number=request.number) is None
+    offer = p.first_caller
+    first = (offer is not None and offer.offered_at(request.now_ms)
+             and _FIRST_CALL.first(conn, profile=p.name, number=request.number) is None)
     tariff = tariff_for(p, request.caller_class, first_call=first)
+    balance = 0 if found is None else found[1]
     if not can_start(tariff, balance):
-        return Opened(request.session_id, tariff, balance, first, refused="balance too low")
+        return Opened(request.session_id, tariff, balance, first,
+                      refused="no account" if found is None else "balance too low")
     if first:
         try:
             with conn.begin_nested():
@@ -138,7 +150,13 @@ def open_thd(conn, request: OpenRequest) -> Opened:
             first = False
             tariff = tariff_for(p, request.caller_class, first_call=False)
             if not can_start(tariff, balance):
-                return Opened(request.session_id, tariff, balance, False, refused="balance too low")
+                return Opened(request.session_id, tariff, balance, False,
+                              refused="no account" if found is None else "balance too low")
+    if found is None:   # free minutes for a caller who never topped up: an account to hold the session
+        account = accounts.get_or_create(conn, p.name, request.number, request.now_ms)
+        account_id, balance = account.id, account.balance_cents
+    else:
+        account_id = found[0]
     fc = tariff.first_caller
     _NEW_SESSION.rowcount(
         conn, id=request.session_id, account_id=account_id, profile=p.name, call_id=request.call_id,
@@ -171,6 +189,13 @@ def debit_ahead_thd(conn, request: DebitAhead, actor: str):
     if claimed is None:
         return _unclaimed(conn, request.session_id), None, None
     account_id, call_id, seq_done = claimed
+    if request.amount_cents == 0:
+        # free minutes: nothing is taken and no ledger row written (no balance changes); only the paid
+        # time moves, once per seq (a retry of a debit that was written finds its seq done)
+        if request.seq > seq_done:
+            _PAID.rowcount(conn, sid=request.session_id, paid_s=request.paid_s, seq=request.seq,
+                           charged_cents=request.debited_cents, reserved_cents=0)
+        return DebitOutcome(True, _BALANCE.first(conn, account_id=account_id)[0]), None, None
     ref = f"{request.session_id}:{request.seq}"
     if request.seq <= seq_done and ledger.find_entry(conn, SOURCE, ref) is not None:
         return DebitOutcome(True, _BALANCE.first(conn, account_id=account_id)[0], "duplicate"), None, None
@@ -254,6 +279,9 @@ def settle_thd(conn, request: SettleRequest, actor: str):
         announce = (profile, number, balance)
     else:
         balance, profile, number = _BALANCE.first(conn, account_id=row.account_id)
+    if row.first_caller_per_minute is not None and row.charging_started_ms is None:
+        # refused before the offer started (no agent, the caller hung up during the announcement): not used
+        _UNCLAIM_FIRST_CALLER.rowcount(conn, profile=row.profile, number=number, opened_ms=row.opened_ms)
     _RECORD_CHARGE.rowcount(conn, call_id=row.call_id, sid=request.session_id, charge=charge, billed=billed)
     settlement = Settlement(request.session_id, row.call_id, row.profile, number, charge, max(refund, 0), billed,
                             request.reason, request.settled_ms, balance)

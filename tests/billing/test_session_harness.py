@@ -31,6 +31,7 @@ class _Row:
 class MemorySessionStore:
     balances: dict = field(default_factory=dict)
     first_callers: set = field(default_factory=set)
+    first_call_ms: dict = field(default_factory=dict)
     rows: dict = field(default_factory=dict)
     ledger: list = field(default_factory=list)  # (profile, number, kind, amount_cents, ref, session_id)
     callbacks: list = field(default_factory=list)
@@ -63,15 +64,18 @@ class MemorySessionStore:
     def open_session(self, request: OpenRequest):
         key = (request.profile.name, request.number)
         balance = self.balances.get(key)
-        first = request.profile.first_caller is not None and key not in self.first_callers
+        offer = request.profile.first_caller
+        first = offer is not None and offer.offered_at(request.now_ms) and key not in self.first_callers
         tariff = tariff_for(request.profile, request.caller_class, first_call=first)
-        if balance is None:
-            return succeed(Opened(request.session_id, tariff, 0, first, refused="no account"))
         from billing.rating import can_start
-        if not can_start(tariff, balance):
-            return succeed(Opened(request.session_id, tariff, balance, first, refused="balance too low"))
+        if not can_start(tariff, balance or 0):
+            return succeed(Opened(request.session_id, tariff, balance or 0, first,
+                                  refused="no account" if balance is None else "balance too low"))
+        if balance is None:      # free minutes for a caller without an account: one with balance 0
+            self.balances[key] = balance = 0
         if first:
             self.first_callers.add(key)
+            self.first_call_ms[key] = request.now_ms
         self.rows[request.session_id] = _Row(request, tariff, lease_until_ms=request.lease_until_ms,
                                              renewed_ms=request.now_ms)
         return succeed(Opened(request.session_id, tariff, balance, first))
@@ -89,6 +93,9 @@ class MemorySessionStore:
             row.charging_started_ms = request.charging_started_ms
         if self.balances[key] < request.amount_cents:
             return succeed(DebitOutcome(False, self.balances[key], "insufficient"))
+        if request.amount_cents == 0:        # free minutes: only the paid time moves, no ledger row
+            row.paid_s = request.paid_s
+            return succeed(DebitOutcome(True, self.balances[key]))
         self.balances[key] -= request.amount_cents
         self._book(*key, "call_debit", -request.amount_cents, ref, request.session_id)
         row.paid_s = request.paid_s
@@ -127,6 +134,9 @@ class MemorySessionStore:
             self.balances[key] += refund
             self._book(*key, "call_refund", refund, f"{request.session_id}:refund", request.session_id)
         row.state = "settled"
+        if (row.tariff.first_caller is not None and row.charging_started_ms is None
+                and self.first_call_ms.get(key) == row.request.now_ms):
+            self.first_callers.discard(key)   # the offer was never used: the caller keeps it
         row.settlement = Settlement(request.session_id, row.request.call_id, key[0], key[1], charge, refund,
                                     billed, request.reason, request.settled_ms, self.balances[key])
         if refund:

@@ -11,11 +11,11 @@ from __future__ import annotations
 from types import ModuleType
 
 from ..view import Route
-from . import apikeys, audit, button, calls, customers, new_transaction, overview, statements, tariffs, transactions
+from . import first_callers  # noqa: E402
 
 #: the page modules, in menu order (each adds itself here); the audit log stays last
-MODULES: list[ModuleType] = [overview, customers, new_transaction, transactions, calls, statements, tariffs, button,
-                             apikeys, audit]
+MODULES: list[ModuleType] = [overview, customers, new_transaction, transactions, calls, statements, tariffs,
+                             first_callers, button, apikeys, audit]
 
 
 def routes() -> list[Route]:
