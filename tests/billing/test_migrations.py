@@ -172,6 +172,10 @@ def test_0007_adds_the_portals_tables_keeping_rows_and_downgrades(store_url):
         assert not portal & set(sa.inspect(engine).get_table_names())
         with engine.connect() as conn:
             assert conn.execute(sa.text("SELECT count(*) FROM audit")).scalar() == 1
+    finally:
+        engine.dispose()
+
+
 def test_0008_adds_caller_received_keeping_records_and_downgrades(store_url):
     """0008 on a database at 0006 keeps the call records (their caller_received NULL) and takes a number in
     the new column; downgrade to 0006 drops the column and keeps the rows."""
