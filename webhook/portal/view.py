@@ -107,6 +107,7 @@ class PortalContext:
     strings: Mapping[str, Mapping[str, str]] = field(default_factory=dict)    # language -> key -> text
     timezone: str = "Europe/Berlin"   # the profile's zone (config ``timezone``)
     base: str = ""                    # the URL prefix of this profile's pages, e.g. "/p/demo"
+    config_loaded_ms: int | None = None   # when the config in force was loaded (None: not known to the server)
 
     @property
     def lang(self) -> str:

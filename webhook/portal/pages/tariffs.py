@@ -77,7 +77,7 @@ def tariffs_page(ctx: PortalContext) -> Html:
     """GET: the profile's tariffs and settings in force."""
     profile, money = ctx.profile, ctx.profile.billing
     first = money.first_caller
-    loaded_ms = getattr(ctx, "config_loaded_ms", None)   # the server's to give; "—" until it does
+    loaded_ms = ctx.config_loaded_ms          # "—" while the server does not know it
     tariffs = _facts([
         (ctx.t("tariffs.landline"), ctx.t("tariffs.per_minute", amount=rate(ctx, money.landline_per_minute))),
         (ctx.t("tariffs.mobile"), ctx.t("tariffs.per_minute", amount=rate(ctx, money.mobile_per_minute))),
