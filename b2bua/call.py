@@ -7,7 +7,7 @@ its orders into SIP and report back what their peers did; media
 (:class:`CallMedia`) anchors the audio and speaks into it; billing
 (``billing.session``) says how long the credit lasts and when it is spent.
 
-Timeline of a call (DESIGN.md, "One call, end to end"): identify -> open the
+Timeline of a call (the README, "What a call does"): identify -> open the
 billing session -> answer and announce the minutes -> ring the agents in turn
 -> bridge -> charging starts at the profile's point -> warning -> credit spent:
 last words to both, BYE to both -> settle and write the call record.

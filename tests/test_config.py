@@ -26,7 +26,7 @@ def problems_of(text: str) -> list[str]:
 
 
 def test_example_config_is_what_the_contract_says():
-    """The example serves SIP on 127.0.0.1:5060 UDP+TCP, HTTP on 8080, SQLite in var/, profile demo as CONTRACT.md."""
+    """The example serves SIP on 127.0.0.1:5060 UDP+TCP, HTTP on 8080, SQLite in var/, profile demo as the README says."""
     c = load_config(EXAMPLE)
     assert (c.sip.address, c.sip.udp_port, c.sip.tcp_port, c.sip.tls_port) == ("127.0.0.1", 5060, 5060, 0)
     assert [str(n) for n in c.trusted_carriers] == ["127.0.0.1/32"]

@@ -3,7 +3,7 @@
     site = build_site(settings, store, reactor)
     port = listen(site, reactor, "127.0.0.1", 8080)          # or with TLS files
 
-Routes (see CONTRACT.md): ``/topup/<button>`` (GET form, POST steps),
+Routes (the README lists them): ``/topup/<button>`` (GET form, POST steps),
 ``/topup/<button>/return/<ref>``, ``/topup/<button>/cancel/<ref>``,
 ``/hooks/paypal|klarna|paysafecard`` (POST), ``/api/v1/...`` and
 ``/api/v1/openapi.json``, ``/healthz``, ``/metrics``.

@@ -1,5 +1,5 @@
 """Operator commands on callers' accounts: ``topup``, ``balance``, ``customers``, ``transactions``,
-``calls``, ``renumber``, ``adjust`` (forms and ``--json`` fields: ``../shared/CONTRACT.md``).
+``calls``, ``renumber``, ``adjust`` (forms and ``--json`` fields as the README lists them).
 
 NUMBER may be written in any usual form; output shows E.164. Amounts are in
 the currency (``12.50``). Errors go to standard error with a reason: exit 2
