@@ -14,7 +14,7 @@ import json
 import sys
 from typing import Any, Iterable, Sequence
 
-from billing.numbers import normalise
+from billing.numbers import NumberRefused, entered, normalise
 
 from ..config import Config, default_config_path, load_config
 from ..schema import ConfigInvalid
@@ -125,11 +125,20 @@ def profile_of(config: Config, name: str | None):
 
 
 def number_of(config: Config, text: str) -> str:
-    """``text`` as E.164 by the config's region, or a CommandError."""
+    """``text`` as E.164 by the config's region, or a CommandError: for looking an account up."""
     number = normalise(text, config.sip.default_region)
     if number is None:
         raise CommandError(f"not a phone number: {text!r}", code=2)
     return number
+
+
+def valid_number_of(config: Config, text: str) -> str:
+    """``text`` as E.164 when it is a valid number of its region, or a CommandError saying why: for a
+    number that is credited or becomes an account's key."""
+    try:
+        return entered(text, config.sip.default_region)
+    except NumberRefused as exc:
+        raise CommandError(str(exc), code=2) from None
 
 
 def iso_ms(at_ms: int | None) -> str | None:

@@ -195,3 +195,16 @@ def test_manual_money_from_the_command_writes_audit_rows(cfg, capsys):
     assert [(a.actor, a.action, a.subject, a.before, a.after) for a in rows] == [
         ("cli", "manual_topup", NUM, "0", "1100"), ("cli", "manual_debit", NUM, "1100", "850")]
     assert "topup=1000 bonus=100" in rows[0].detail and "note=<b>fix</b>" in rows[1].detail
+
+
+def test_numbers_no_one_can_call_from_are_not_credited(cfg, capsys):
+    """``0151123`` is a "possible" German number but no valid one: topup, a credit by adjust and renumber's new
+    number exit 2 saying it is no valid number of DE, and nothing is booked; a debit looks the account up as
+    it is (it can only find one that exists)."""
+    for argv in (("topup", "0151123", "10"), ("adjust", "0151123", "5", "--note", "n"),
+                 ("renumber", NUM, "0151123")):
+        code, out, err = run(capsys, argv[0], "--config", cfg, "--profile", "demo", *argv[1:])
+        assert (code, out) == (2, "") and "not a valid number of DE: '0151123'" in err, err
+    assert run_json(capsys, "transactions", "--config", cfg, "--profile", "demo") == []
+    code, _, err = run(capsys, "adjust", "--config", cfg, "--profile", "demo", "0151123", "5", "--debit", "--note", "n")
+    assert code == 1 and "has no account" in err

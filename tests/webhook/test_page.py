@@ -49,8 +49,9 @@ def test_csrf_number_check_and_confirmation(sqlite_env):
     assert submit(env, fields, origin=None).status == 403
     assert submit(env, fields, origin="http://127.0.0.1:1").status == 403
     assert submit(env, dict(fields, token="1.forged")).status == 400
-    bad = submit(env, dict(fields, number="12"))
-    assert bad.status == 400 and "keine gültige Telefonnummer" in bad.body.decode()
+    for number in ("12", "0151123"):  # no number at all; a possible but no valid German number
+        bad = submit(env, dict(fields, number=number))
+        assert bad.status == 400 and "keine gültige Telefonnummer" in bad.body.decode()
     assert submit(env, dict(fields, amount="1234")).status == 400
     confirm = submit(env, fields)
     assert confirm.status == 200
