@@ -12,6 +12,8 @@ import argparse
 import importlib
 import sys
 
+from .commands.db import CONFIG_HELP
+
 #: modules that add subcommands; order is the order of ``prepaid --help``
 COMMAND_MODULES = (
     "b2bua.commands.run",
@@ -31,6 +33,7 @@ def build_parser() -> argparse.ArgumentParser:
     parser = argparse.ArgumentParser(
         prog="prepaid",
         description="Prepaid billing for premium telephone services: a SIP B2BUA.")
+    parser.add_argument("--config", default=None, help=CONFIG_HELP + "; before or after the command")
     sub = parser.add_subparsers(dest="command", metavar="COMMAND")
     sub.required = True
     for name in COMMAND_MODULES:

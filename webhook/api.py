@@ -163,7 +163,8 @@ class BalanceApi:
 
     async def debit(self, ctx, key, profile, number, doc) -> Answer:
         result = await self._manual(ctx, key, profile, number, doc, "api_debit", -1)
-        if result.reason == "no_account":
+        # no account: also when the reference was booked before for another number (found by schemathesis)
+        if result.reason == "no_account" or result.account is None:
             raise BadRequest(404, "no account for this number")
         account = account_doc(result.account, profile.billing.currency)
         if not result.applied:

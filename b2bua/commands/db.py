@@ -9,6 +9,7 @@ an error that says to run ``prepaid db upgrade``.
 
 from __future__ import annotations
 
+import argparse
 import datetime as dt
 import json
 import sys
@@ -38,15 +39,20 @@ def register(sub) -> None:
     up.set_defaults(func=command(upgrade))
 
 
+CONFIG_HELP = "config file (default: $PREPAID_CONFIG, else conf/prepaid.toml)"
+
+
 def add_config_argument(p) -> None:
-    """The ``--config`` option every store command has."""
-    p.add_argument("--config", default=None, help="config file (default: $PREPAID_CONFIG, else conf/prepaid.toml)")
+    """The ``--config`` option of a command that reads the config. ``prepaid`` itself has it too, so it may
+    stand before or after the command; here it has no default, so that when it is not given after the command
+    it does not hide the one given before (argparse lets a subcommand's default win)."""
+    p.add_argument("--config", default=argparse.SUPPRESS, help=CONFIG_HELP)
 
 
 def command(fn):
     """Wrap ``fn(args, config) -> int`` into a command: config loading and errors to standard error."""
     def run(args) -> int:
-        path = getattr(args, "config", None) or default_config_path()
+        path = args.config or default_config_path()
         try:
             config = load_config(path)
         except ConfigInvalid as exc:

@@ -18,9 +18,9 @@ def cfg(store_url, tmp_path):
     """The example config with its store pointed at this test's database (migrated, as `prepaid db upgrade`)."""
     with open(os.path.join(ROOT, "conf", "prepaid.toml"), encoding="utf-8") as f:
         text = f.read()
-    assert 'url = "sqlite:///var/prepaid.db"' in text
+    assert 'url = "sqlite:///../var/prepaid.db"' in text
     path = tmp_path / "prepaid.toml"
-    path.write_text(text.replace('url = "sqlite:///var/prepaid.db"', f"url = {json.dumps(store_url)}"))
+    path.write_text(text.replace('url = "sqlite:///../var/prepaid.db"', f"url = {json.dumps(store_url)}"))
     assert main(["db", "upgrade", "--config", str(path)]) == 0
     return str(path)
 

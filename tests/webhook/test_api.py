@@ -159,3 +159,13 @@ def test_a_credit_or_renumber_to_a_number_no_one_can_call_from_is_409_bad_number
     assert post(env, token, PATH + "/credit", {"amount_cents": 100, "reference": "r-2"}).status == 200
     r = post(env, token, PATH + "/renumber", {"new_number": "+49151123"})
     assert r.status == 409 and r.json()["reason"] == "bad_number" and env.balance(NUMBER) == 100
+
+
+def test_a_debit_reusing_a_reference_on_a_number_without_account_is_404_not_500(env):
+    """A credit with reference ``0`` to one number, then a debit with ``0`` to a number that has no account:
+    the booking is refused as a duplicate with no account to show; that was a 500 (found by schemathesis)."""
+    key, token = make_key(env)
+    assert post(env, token, PATH + "/credit", {"amount_cents": 100, "reference": "0"}).status == 200
+    other = PATH.replace("%2B4915112345678", "%2B4930123456")
+    r = post(env, token, other + "/debit", {"amount_cents": 1, "reference": "0"})
+    assert r.status == 404 and env.balance("+4930123456") is None and env.balance(NUMBER) == 100
