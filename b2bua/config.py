@@ -259,6 +259,9 @@ SCHEMA = Section("prepaid", "the prepaid config", tables=(
         Field("max_connections_per_source", integer(1, 100_000),
               "open HTTP connections from one address at most; one more is closed at once "
               "(behind a reverse proxy every client is its address: raise it to max_connections)", 32),
+        Field("access_log", path,
+              "a file for the access lines of the public and portal listeners, reopened on SIGHUP (empty: they "
+              "are the node log's debug lines)", ""),
     )),
     Section("store", "where balances live", fields=(
         Field("url", store_url, "SQLAlchemy URL: sqlite:///../var/prepaid.db (a relative file is the config "
@@ -342,6 +345,7 @@ class HttpSettings:
     idle_timeout_s: int
     max_connections: int
     max_connections_per_source: int
+    access_log: str = ""
 
 
 @dataclass(frozen=True)
