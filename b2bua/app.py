@@ -35,6 +35,7 @@ from .probe import AgentProber
 from .reload import ConfigHolder
 from .routing import Router
 from .sip.endpoint import SipEndpoint
+from .stdlog import bridge_stdlib_logging
 from .limits import DescriptorHeadroom, descriptor_headroom, raise_descriptor_limit
 from .transport import listen_sip
 from .webapp import WebConfigError, start_web
@@ -383,6 +384,7 @@ def log_observer(level: str, out) -> FilteringLogObserver:
 def serve(config: Config, reactor) -> int:
     """``prepaid run``: start a :class:`Node` on ``reactor`` and run until SIGTERM/SIGINT."""
     globalLogBeginner.beginLoggingTo([log_observer(config.log_level, sys.stdout)], redirectStandardIO=False)
+    bridge_stdlib_logging(config.log_level)     # libraries' logging records into the same lines
     raise_descriptor_limit()   # every connection and RTP port is a descriptor: the soft limit up to the hard one
     node = Node(config, reactor, portal_factory=NodePortal)
     exit_code = [0]
