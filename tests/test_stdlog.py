@@ -4,19 +4,10 @@ from __future__ import annotations
 
 import logging
 
-from twisted.logger import LogLevel, formatEvent, globalLogPublisher
+from twisted.logger import LogLevel, formatEvent
 
 from b2bua.stdlog import bridge_stdlib_logging
-
-
-def captured(action):
-    seen = []
-    globalLogPublisher.addObserver(seen.append)
-    try:
-        action()
-    finally:
-        globalLogPublisher.removeObserver(seen.append)
-    return seen
+from tests.conftest import log_events_during
 
 
 def test_a_library_warning_is_a_twisted_event_with_its_logger_name_and_level():
@@ -26,7 +17,7 @@ def test_a_library_warning_is_a_twisted_event_with_its_logger_name_and_level():
     root.propagate = False                    # the stand-in for the root logger: not on to pytest's handler
     bridge_stdlib_logging("warn", root)
     lib = root.getChild("sqlalchemy.pool")
-    seen = captured(lambda: (lib.warning("%d left", 3), lib.info("not wanted")))
+    seen = log_events_during(lambda: (lib.warning("%d left", 3), lib.info("not wanted")))
     assert [(e["log_namespace"], e["log_level"], formatEvent(e)) for e in seen] == [
         ("test-bridge-root.sqlalchemy.pool", LogLevel.warn, "3 left")]
 
@@ -44,7 +35,7 @@ def test_an_exception_record_carries_its_failure_and_a_bad_format_is_kept():
         except ValueError:
             root.exception("while doing %s", "x")
         root.error("%d things", "many")
-    seen = captured(fail)
+    seen = log_events_during(fail)
     assert seen[0]["log_level"] == LogLevel.error and seen[0]["log_failure"].check(ValueError)
     assert formatEvent(seen[0]) == "while doing x"
     assert "'%d things' % ('many',)" in formatEvent(seen[1])

@@ -4,19 +4,10 @@ from __future__ import annotations
 
 import os
 
-from twisted.logger import LogLevel, globalLogPublisher
+from twisted.logger import LogLevel
 
+from tests.conftest import log_events_during
 from webhook.accesslog import DebugLines, FileLines
-
-
-def events_during(action):
-    seen = []
-    globalLogPublisher.addObserver(seen.append)
-    try:
-        action()
-    finally:
-        globalLogPublisher.removeObserver(seen.append)
-    return seen
 
 
 def test_with_a_file_a_request_is_a_line_there_and_nothing_in_the_node_log(sqlite_env, tmp_path):
@@ -24,7 +15,7 @@ def test_with_a_file_a_request_is_a_line_there_and_nothing_in_the_node_log(sqlit
     log has no event at info or above naming them (at info a third of the node's lines were access lines)."""
     path = tmp_path / "access.log"
     sqlite_env.site.access_lines = FileLines(str(path))
-    seen = events_during(lambda: (sqlite_env.call("GET", "/healthz"), sqlite_env.call("GET", "/topup/demo")))
+    seen = log_events_during(lambda: (sqlite_env.call("GET", "/healthz"), sqlite_env.call("GET", "/topup/demo")))
     lines = path.read_text().splitlines()
     assert len(lines) == 2 and '"GET /healthz" 200' in lines[0] and '"GET /topup/demo" 200' in lines[1]
     assert not [e for e in seen if e.get("log_level", LogLevel.info) >= LogLevel.info
@@ -34,7 +25,7 @@ def test_with_a_file_a_request_is_a_line_there_and_nothing_in_the_node_log(sqlit
 def test_without_a_file_a_request_is_a_debug_event(sqlite_env):
     """The default sink: each request one debug event carrying its line, none at info."""
     assert isinstance(sqlite_env.site.access_lines, DebugLines)
-    seen = events_during(lambda: sqlite_env.call("GET", "/healthz"))
+    seen = log_events_during(lambda: sqlite_env.call("GET", "/healthz"))
     access = [e for e in seen if e.get("log_namespace") == "webhook.access"]
     assert [e["log_level"] for e in access] == [LogLevel.debug] and '"GET /healthz" 200' in access[0]["line"]
 
