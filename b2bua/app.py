@@ -35,9 +35,11 @@ from .probe import AgentProber
 from .reload import ConfigHolder
 from .routing import Router
 from .sip.endpoint import SipEndpoint
+from .stdlog import bridge_stdlib_logging
 from .limits import DescriptorHeadroom, descriptor_headroom, raise_descriptor_limit
 from .transport import listen_sip
 from .webapp import WebConfigError, start_web
+from webhook.accesslog import AccessLines, access_lines
 from webhook.portal.server import build_portal_site
 from webhook.secrets import load_secrets
 from webhook.server import listen
@@ -84,6 +86,8 @@ class Node:
         self.manager: CallManager | None = None
         self.ports: Ports | None = None
         self._stoppers: list = []
+        #: both HTTP listeners' access lines: ``[http] access_log`` (reopened at each reload), else debug lines
+        self.access_lines: AccessLines = access_lines(config.http.access_log)
 
     @property
     def config(self) -> Config:
@@ -97,6 +101,7 @@ class Node:
             path = config.store.url[len("sqlite:///"):]
             if path and os.path.dirname(path):
                 os.makedirs(os.path.dirname(path), exist_ok=True)
+        self._stoppers.append(self.access_lines.close)          # stopped last: the listeners' last lines
         self.store = store = Store.open(config.store.url, self.reactor, node_id=config.node_id)
         self._stoppers.append(store.close)
         if store.url.startswith("sqlite"):
@@ -236,6 +241,7 @@ class Node:
                 self.media.reload_prompts(new)
             except Exception:
                 log.failure("config reload: prompts not reloaded; the old ones stay")
+        self.access_lines.reopen()     # logrotate moved the file, then sent SIGHUP
         for listener in self._reload_listeners:
             listener(new)
         changed = [p for p in ("sip", "http", "store", "media") if getattr(old, p) != getattr(new, p)]
@@ -285,7 +291,7 @@ class Node:
             try:
                 yield maybeDeferred(stopper)
             except Exception:
-                log.failure("stopping {stopper!r}", stopper=stopper)
+                log.failure("stopping {stopper}", stopper=getattr(stopper, "__qualname__", type(stopper).__name__))
 
 
 #: /healthz says "not ready" below these: a load balancer then sends new calls elsewhere while the calls
@@ -326,6 +332,7 @@ class NodeWebSide:
 
     def __init__(self, node: Node, config: Config) -> None:
         self.listening = start_web_side(config, node.store, node.reactor, readiness=node.readiness)
+        self.listening.factory.access_lines = node.access_lines
         self.port = self.listening.getHost().port
 
     def stop(self):
@@ -340,6 +347,7 @@ class NodePortal:
         holder = node.holder
         settings = holder.current.portal
         site = build_portal_site(node.store, lambda: holder.current, node.reactor)
+        site.access_lines = node.access_lines
         self.listening = listen(site, node.reactor, settings.address, settings.port,
                                 tls_certificate=settings.tls_certificate, tls_private_key=settings.tls_private_key)
         self.port = self.listening.getHost().port
@@ -376,6 +384,7 @@ def log_observer(level: str, out) -> FilteringLogObserver:
 def serve(config: Config, reactor) -> int:
     """``prepaid run``: start a :class:`Node` on ``reactor`` and run until SIGTERM/SIGINT."""
     globalLogBeginner.beginLoggingTo([log_observer(config.log_level, sys.stdout)], redirectStandardIO=False)
+    bridge_stdlib_logging(config.log_level)     # libraries' logging records into the same lines
     raise_descriptor_limit()   # every connection and RTP port is a descriptor: the soft limit up to the hard one
     node = Node(config, reactor, portal_factory=NodePortal)
     exit_code = [0]

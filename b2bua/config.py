@@ -28,9 +28,9 @@ from billing.profile import (DEFAULT_TIMEZONE, BillingProfile, ChargingStart, Fe
                              Increment, TopupOption, offer_window_ms)
 
 from .admission import AdmissionSettings
-from .schema import (ConfigInvalid, ConfigProblem, Field, Invalid, Section, boolean,
-                     choice, decimal, integer, ip_address, ip_network, list_of,
-                     mapping_of, nonempty_string, port, string, validate)
+from .schema import (ConfigInvalid, ConfigProblem, Field, Invalid, Relative, Section, boolean, choice, decimal,
+                     integer, ip_address, ip_network, list_of, mapping_of, nonempty_string, path, port, string,
+                     validate)
 
 DEFAULT_CONFIG_PATH = "conf/prepaid.toml"
 CONFIG_ENV = "PREPAID_CONFIG"
@@ -47,6 +47,25 @@ def increment(value: Any) -> Increment:
     if first < 1 or nxt < 1 or first > 3600 or nxt > 3600:
         raise Invalid(f"both parts must be 1..3600 seconds, not {text!r}")
     return Increment(first, nxt)
+
+
+def _resolve_sqlite_file(url: str, folder: str) -> str:
+    """A SQLite URL's relative database file as the config folder's; other URLs as they are."""
+    from sqlalchemy.engine import make_url
+    from sqlalchemy.exc import ArgumentError
+    try:
+        parsed = make_url(url)
+    except ArgumentError:   # not a URL SQLAlchemy reads: opening the store says so at start
+        return url
+    database = parsed.database or ""
+    if (parsed.get_backend_name() != "sqlite" or not database or database == ":memory:"
+            or database.startswith("file:") or os.path.isabs(database)):
+        return url
+    return parsed.set(database=os.path.normpath(os.path.join(folder, database))).render_as_string(hide_password=False)
+
+
+#: the store's SQLAlchemy URL; a SQLite file named relatively is the config folder's
+store_url = Relative(nonempty_string, _resolve_sqlite_file)
 
 
 def charging_start(value: Any) -> ChargingStart:
@@ -155,7 +174,7 @@ PROFILE = Section("profile", "one billing profile", fields=(
     Field("announce_tariff", boolean, "announce the per-minute tariff before the minutes", False),
     Field("withheld", choice("reject", "pin"), "a caller without a usable number: told to show it, or asked for a PIN", "reject"),
     Field("language", choice("de", "en"), "language of the announcements and the page", "de"),
-    Field("prompts_dir", string, "a folder of own recordings that replace the built-in prompts", ""),
+    Field("prompts_dir", path, "a folder of own recordings that replace the built-in prompts", ""),
     Field("currency", choice("EUR"), "currency of tariffs and balances", "EUR"),
     Field("provider", string, "the provider this profile belongs to, for the statement", ""),
     Field("fee_topup_percent", decimal(Decimal("0")), "platform fee, percent of top-ups", Decimal("0")),
@@ -181,9 +200,9 @@ SCHEMA = Section("prepaid", "the prepaid config", tables=(
         Field("udp_port", port, "UDP port (0: off)", 5060),
         Field("tcp_port", port, "TCP port (0: off)", 5060),
         Field("tls_port", port, "TLS port (0: off)", 0),
-        Field("tls_certificate", string, "PEM certificate chain for TLS", ""),
-        Field("tls_private_key", string, "PEM private key for TLS", ""),
-        Field("tls_client_ca", string, "PEM CA bundle: when set, carriers must present a certificate it signed", ""),
+        Field("tls_certificate", path, "PEM certificate chain for TLS", ""),
+        Field("tls_private_key", path, "PEM private key for TLS", ""),
+        Field("tls_client_ca", path, "PEM CA bundle: when set, carriers must present a certificate it signed", ""),
         Field("default_region", region, "region for numbers given without country code", "DE"),
         Field("max_call_duration_s", integer(60, 86400), "hard limit on any call", 14400),
         Field("session_expires_s", integer(90, 86400), "RFC 4028 session interval we ask for", 1800),
@@ -226,8 +245,8 @@ SCHEMA = Section("prepaid", "the prepaid config", tables=(
         Field("public_url", base_url,
               "the URL callers' browsers reach us at: the return and notify URLs sent to payment providers "
               "are built from it (needed when a profile takes payments)", ""),
-        Field("tls_certificate", string, "PEM certificate: serve HTTPS", ""),
-        Field("tls_private_key", string, "PEM private key for HTTPS", ""),
+        Field("tls_certificate", path, "PEM certificate: serve HTTPS", ""),
+        Field("tls_private_key", path, "PEM private key for HTTPS", ""),
         Field("header_timeout_s", integer(1, 300),
               "a request's line and headers must arrive within this many seconds of its first byte "
               "(a client sending a byte at a time holds a descriptor until then)", 10),
@@ -240,9 +259,13 @@ SCHEMA = Section("prepaid", "the prepaid config", tables=(
         Field("max_connections_per_source", integer(1, 100_000),
               "open HTTP connections from one address at most; one more is closed at once "
               "(behind a reverse proxy every client is its address: raise it to max_connections)", 32),
+        Field("access_log", path,
+              "a file for the access lines of the public and portal listeners, reopened on SIGHUP (empty: they "
+              "are the node log's debug lines)", ""),
     )),
     Section("store", "where balances live", fields=(
-        Field("url", nonempty_string, "SQLAlchemy URL: sqlite:///var/prepaid.db or postgresql+psycopg://..."),
+        Field("url", store_url, "SQLAlchemy URL: sqlite:///../var/prepaid.db (a relative file is the config "
+                                "folder's) or postgresql+psycopg://..."),
         Field("lease_s", integer(5, 3600), "how long a crashed node's calls stay open before another settles them", 60),
         Field("reconcile_interval_s", integer(1, 3600), "how often expired leases are looked for", 30),
     )),
@@ -253,7 +276,7 @@ SCHEMA = Section("prepaid", "the prepaid config", tables=(
         Field("silence_timeout_s", integer(5, 3600), "a leg that sends nothing this long is dead", 60),
     )),
     Section("payments", "payment provider endpoints", fields=(
-        Field("secrets_file", string, "file with merchant credentials (kept out of conf/); $PREPAID_SECRETS wins", ""),
+        Field("secrets_file", path, "file with merchant credentials (kept out of conf/); $PREPAID_SECRETS wins", ""),
         Field("paypal_api_url", string, "PayPal REST base URL", "https://api-m.paypal.com"),
         Field("klarna_api_url", string, "Klarna API base URL", "https://api.klarna.com"),
         Field("paysafecard_api_url", string, "paysafecard REST base URL", "https://api.paysafecard.com"),
@@ -275,8 +298,8 @@ SCHEMA = Section("prepaid", "the prepaid config", tables=(
         Field("port", port, "port of the portal (0: one the system picks)", 8090),
         Field("public_url", base_url,
               "the URL browsers reach the portal at; https:// (a TLS proxy in front) marks its cookies Secure", ""),
-        Field("tls_certificate", string, "PEM certificate: the portal serves HTTPS itself", ""),
-        Field("tls_private_key", string, "PEM private key for the portal's HTTPS", ""),
+        Field("tls_certificate", path, "PEM certificate: the portal serves HTTPS itself", ""),
+        Field("tls_private_key", path, "PEM private key for the portal's HTTPS", ""),
         Field("session_idle_s", integer(60, 604800), "a login unused this many seconds has to log in again", 1800),
         Field("login_max_failures", integer(1, 1000),
               "wrong passwords for one user name, or from one address, that lock logging in", 5),
@@ -322,6 +345,7 @@ class HttpSettings:
     idle_timeout_s: int
     max_connections: int
     max_connections_per_source: int
+    access_log: str = ""
 
 
 @dataclass(frozen=True)
@@ -558,13 +582,14 @@ def _profile(name: str, p: dict[str, Any]) -> Profile:
     )
 
 
-def parse_config(text: str, file: str) -> Config:
-    """Validate TOML ``text`` (named ``file`` in messages) into a :class:`Config`."""
+def parse_config(text: str, file: str, folder: str | None = None) -> Config:
+    """Validate TOML ``text`` (named ``file`` in messages) into a :class:`Config`; with ``folder`` (the config
+    file's), relative file names in it resolve against that folder."""
     try:
         doc = tomllib.loads(text)
     except tomllib.TOMLDecodeError as exc:
         raise ConfigInvalid([ConfigProblem(file, "(syntax)", f"not valid TOML: {exc}")]) from None
-    raw, problems = validate(doc, SCHEMA, file)
+    raw, problems = validate(doc, SCHEMA, file, folder=folder)
     problems.extend(_cross_checks(raw, file))
     if problems:
         raise ConfigInvalid(problems)
@@ -593,7 +618,7 @@ def load_config(path: str) -> Config:
             text = f.read()
     except OSError as exc:
         raise ConfigInvalid([ConfigProblem(path, "(file)", f"cannot read: {exc.strerror}")]) from None
-    return parse_config(text, path)
+    return parse_config(text, path, os.path.dirname(os.path.abspath(path)))
 
 
 def default_config_path() -> str:

@@ -6,13 +6,21 @@ problem as a :class:`ConfigProblem` (file, dotted key, reason) instead of
 stopping at the first.  Converters turn raw TOML values into the typed values
 that the rest of the program uses (``Decimal`` for money, ``int`` seconds...).
 
+A field whose converter is a :class:`Relative` names a file or folder: given
+the config file's folder, :func:`validate` resolves a relative value against it,
+so that what a config names does not depend on the working directory of
+whoever started the program.
+
 Tests pin: unknown keys are reported, missing required keys are reported,
-every problem carries the dotted key, and values are converted, not copied.
+every problem carries the dotted key, and values are converted, not copied;
+relative file names resolve against the config file's folder, absolute ones
+and empty ones stay as they are.
 """
 
 from __future__ import annotations
 
 import ipaddress
+import os
 from dataclasses import dataclass
 from decimal import Decimal, InvalidOperation
 from typing import Any, Callable, Mapping
@@ -48,6 +56,18 @@ Converter = Callable[[Any], Any]
 
 
 @dataclass(frozen=True)
+class Relative:
+    """A converter for a value that names a file or folder: ``resolve(value, folder)`` makes a relative one
+    absolute against the config file's folder."""
+
+    convert: Converter
+    resolve: Callable[[Any, str], Any]
+
+    def __call__(self, value: Any) -> Any:
+        return self.convert(value)
+
+
+@dataclass(frozen=True)
 class Field:
     """One key: its converter, default (absent = required) and help text."""
 
@@ -74,9 +94,10 @@ class Section:
     required: bool = True
 
 
-def validate(doc: Mapping[str, Any], section: Section, file: str,
-             prefix: str = "") -> tuple[dict[str, Any], list[ConfigProblem]]:
-    """Check ``doc`` against ``section``; return converted values and problems."""
+def validate(doc: Mapping[str, Any], section: Section, file: str, prefix: str = "",
+             folder: str | None = None) -> tuple[dict[str, Any], list[ConfigProblem]]:
+    """Check ``doc`` against ``section``; return converted values and problems. With ``folder`` (the config
+    file's), :class:`Relative` values resolve against it."""
     problems: list[ConfigProblem] = []
     out: dict[str, Any] = {}
 
@@ -88,7 +109,7 @@ def validate(doc: Mapping[str, Any], section: Section, file: str,
             if not isinstance(value, Mapping):
                 problems.append(ConfigProblem(file, key_of(name), "must be a table"))
                 continue
-            sub, subproblems = validate(value, section.entry, file, key_of(name))
+            sub, subproblems = validate(value, section.entry, file, key_of(name), folder)
             problems.extend(subproblems)
             out[name] = sub
         return out, problems
@@ -106,6 +127,8 @@ def validate(doc: Mapping[str, Any], section: Section, file: str,
             continue
         try:
             out[f.name] = f.convert(doc[f.name])
+            if folder is not None and isinstance(f.convert, Relative):
+                out[f.name] = f.convert.resolve(out[f.name], folder)
         except Invalid as exc:
             problems.append(ConfigProblem(file, key_of(f.name), str(exc)))
     for table in section.tables:
@@ -118,7 +141,7 @@ def validate(doc: Mapping[str, Any], section: Section, file: str,
         if not isinstance(value, Mapping):
             problems.append(ConfigProblem(file, key_of(table.name), "must be a table"))
             continue
-        sub, subproblems = validate(value, table, file, key_of(table.name))
+        sub, subproblems = validate(value, table, file, key_of(table.name), folder)
         problems.extend(subproblems)
         out[table.name] = sub
     return out, problems
@@ -137,6 +160,14 @@ def nonempty_string(value: Any) -> str:
     if not value.strip():
         raise Invalid("must not be empty")
     return value
+
+
+def _resolve_file(value: str, folder: str) -> str:
+    return value if not value or os.path.isabs(value) else os.path.normpath(os.path.join(folder, value))
+
+
+#: a file or folder name; relative ones are the config file's folder's (the empty default stays empty)
+path = Relative(string, _resolve_file)
 
 
 def boolean(value: Any) -> bool:

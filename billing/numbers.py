@@ -4,9 +4,15 @@ An account is keyed by (profile, E.164 number), so every way a number reaches
 us (SIP From user, P-Asserted-Identity, the top-up page, an operator typing
 ``0151 12345678``) goes through :func:`normalise` first.
 
+What a carrier sends is taken when it is a *possible* number (:func:`normalise`): a caller is
+not refused because phonenumbers' range tables lag behind a new number block. What a person types
+(the CLI, the balance API, the portal, the top-up page) must be a *valid* number of its region
+(:func:`entered`), so that ``0151123`` cannot become an account no one will ever call from.
+
 Tests pin: national, international (+49, 0049) and spaced forms give the same
 E.164; garbage, impossible numbers and numbers over E.164's 15 digits give ``None``; German mobile ranges are
-mobile, geographic numbers landline.
+mobile, geographic numbers landline; :func:`entered` refuses ``0151123`` as "not a valid number of DE"
+and says "too short" for ``+49 89 1``.
 """
 
 from __future__ import annotations
@@ -60,6 +66,46 @@ def classify(e164: str) -> CallerClass:
     if number is not None and phonenumbers.number_type(number) in _MOBILE_TYPES:
         return CallerClass.MOBILE
     return CallerClass.LANDLINE
+
+
+class NumberRefused(ValueError):
+    """A typed number that no one can call from; ``str()`` says why in English, ``reason`` as a short key
+    (``not_a_number``, ``too_short``, ``too_long``, ``country_code``, ``invalid``) for other languages."""
+
+    def __init__(self, text: str, reason: str, message: str) -> None:
+        super().__init__(message)
+        self.text = text
+        self.reason = reason
+
+
+_WHY = {
+    phonenumbers.ValidationResult.TOO_SHORT: ("too_short", "too short"),
+    phonenumbers.ValidationResult.IS_POSSIBLE_LOCAL_ONLY: ("too_short", "too short"),  # a local number lacks its area code
+    phonenumbers.ValidationResult.INVALID_LENGTH: ("invalid", "of no length numbers of its country have"),
+    phonenumbers.ValidationResult.TOO_LONG: ("too_long", "too long"),
+    phonenumbers.ValidationResult.INVALID_COUNTRY_CODE: ("country_code", "no such country code"),
+}
+
+
+def entered(text: str, default_region: str = "DE") -> str:
+    """``text`` as a person typed it, as E.164, when phonenumbers knows it as a valid number of its
+    region; otherwise :class:`NumberRefused` with the reason."""
+    shown = text.strip()[:40]
+    try:
+        number = phonenumbers.parse(shown, default_region) if shown else None
+    except phonenumbers.NumberParseException:
+        number = None
+    if number is None:
+        raise NumberRefused(shown, "not_a_number", f"not a phone number: {shown!r}")
+    why = phonenumbers.is_possible_number_with_reason(number)
+    if why in _WHY:
+        reason, words = _WHY[why]
+        raise NumberRefused(shown, reason, f"not a phone number: {shown!r} is {words}")
+    e164 = normalise(shown, default_region)
+    if e164 is None or not phonenumbers.is_valid_number(number):
+        region = phonenumbers.region_code_for_number(number) or default_region
+        raise NumberRefused(shown, "invalid", f"not a valid number of {region}: {shown!r}")
+    return e164
 
 
 def national(e164: str) -> str:

@@ -11,13 +11,14 @@ the one reader the reactor sees for all of them.
 from __future__ import annotations
 
 import _socket
-import logging
 import select
 import socket
 from collections import deque
 from typing import Callable
 
-log = logging.getLogger(__name__)
+from twisted.logger import Logger, LogLevel
+
+log = Logger(namespace="media.ports")
 
 MAX_EVENTS = 1024
 POLL_ROUNDS = 4
@@ -145,7 +146,8 @@ class SocketPoller:
                 except Exception:          # a bug must not stop the other calls' media
                     self.errors += 1
                     if self.errors <= 10:
-                        log.exception("media: handling a datagram from %s failed", addr)
+                        log.failure("media: handling a datagram from {addr} failed (error {count})",
+                                    addr=addr, count=self.errors, level=LogLevel.error)
 
     def connectionLost(self, reason) -> None:
         self._epoll.close()

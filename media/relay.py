@@ -36,13 +36,13 @@ from __future__ import annotations
 
 import functools
 import ipaddress
-import logging
 import socket
 import struct
 from dataclasses import dataclass
 from typing import Callable
 
 from twisted.internet.task import LoopingCall
+from twisted.logger import Logger
 
 from .ports import PortRange, PortsExhausted, SocketPoller, bind_pair
 from .rtp import (EventDeduplicator, ReportBlock, RtpError, build_bye, build_rr, build_sdes_cname,
@@ -51,7 +51,7 @@ from .sdp import (LocalSdp, Negotiated, SdpError, SessionDescription, accept_ans
                   ip_of, make_offer, offer_from, parse_sdp, write_sdp)
 from .stream import OutgoingStream
 
-log = logging.getLogger(__name__)
+log = Logger(namespace="media.relay")
 
 TICK_MS = 20
 FILL_AFTER_MS = 100
@@ -610,8 +610,8 @@ class Relay:
                     if (leg.signalled is not None and leg.peer_sends and not leg.silence_reported
                             and now - leg.last_rx_at >= self.silence_timeout_s):
                         leg.silence_reported = True
-                        log.info("media %s: leg %s silent for %.0f s", session.label, leg.name,
-                                 now - leg.last_rx_at)
+                        log.info("call {call_id}: media leg {leg} silent for {silent_s:.0f} s",
+                                 call_id=session.label, leg=leg.name, silent_s=now - leg.last_rx_at)
                         if session.on_silence is not None:
                             session.on_silence(session, leg.name)
                         if session.closed:

@@ -134,3 +134,15 @@ def fired(d):
     if isinstance(result, Failure):
         result.raiseException()
     return result
+
+
+def log_events_during(action) -> list[dict]:
+    """The Twisted log events (every level) emitted while ``action()`` runs."""
+    from twisted.logger import globalLogPublisher
+    seen: list[dict] = []
+    globalLogPublisher.addObserver(seen.append)
+    try:
+        action()
+    finally:
+        globalLogPublisher.removeObserver(seen.append)
+    return seen

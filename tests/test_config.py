@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import os
 from decimal import Decimal
 
 import pytest
@@ -31,7 +32,9 @@ def test_example_config_is_what_the_contract_says():
     assert (c.sip.address, c.sip.udp_port, c.sip.tcp_port, c.sip.tls_port) == ("127.0.0.1", 5060, 5060, 0)
     assert [str(n) for n in c.trusted_carriers] == ["127.0.0.1/32"]
     assert (c.http.address, c.http.port) == ("127.0.0.1", 8080)
-    assert c.store.url == "sqlite:///var/prepaid.db"
+    # the example names the file relatively: it is the var/ beside conf/, wherever prepaid was started
+    assert c.store.url == "sqlite:///" + os.path.join(os.path.dirname(os.path.dirname(os.path.abspath(EXAMPLE))),
+                                                      "var", "prepaid.db")
     demo = c.profiles["demo"]
     assert demo.service_numbers == ("+493012345678",)
     assert demo.agents == ("sip:agent@127.0.0.1:5070",)
@@ -184,3 +187,30 @@ def test_public_url_is_required_where_payments_are_configured(tmp_path, capsys):
     assert parse_config(unpaid.split("[profiles.demo.payments]")[0], "x.toml").http.public_url == ""
     assert any(p.startswith("x.toml:http.public_url: must be an http:// or https:// URL") for p in problems_of(
         example_text().replace('"http://127.0.0.1:8080"', '"http://127.0.0.1:8080/?next=x"')))
+
+
+def test_relative_file_names_are_the_config_folders_whatever_the_working_directory(tmp_path, monkeypatch):
+    """A config in /x/conf naming ``../var/p.db``, ``secrets.toml``, ``prompts`` and a TLS file relatively
+    reads /x/var/p.db, /x/conf/secrets.toml... from any working directory; absolute names, an in-memory
+    SQLite and a PostgreSQL URL stay as they are."""
+    with open(EXAMPLE, encoding="utf-8") as f:
+        text = f.read()
+    text = text.replace("[payments]\n", '[payments]\nsecrets_file = "secrets.toml"\n', 1)
+    text = text.replace("[profiles.demo]\n", '[profiles.demo]\nprompts_dir = "../prompts"\n', 1)
+    text = text.replace("[http]\n", '[http]\ntls_certificate = "/etc/tls/a.crt"\ntls_private_key = "tls/a.key"\n', 1)
+    conf = tmp_path / "x" / "conf"
+    conf.mkdir(parents=True)
+    (conf / "prepaid.toml").write_text(text)
+    elsewhere = tmp_path / "elsewhere"
+    elsewhere.mkdir()
+    monkeypatch.chdir(elsewhere)
+    for given in (str(conf / "prepaid.toml"), os.path.relpath(conf / "prepaid.toml", elsewhere)):
+        c = load_config(given)
+        assert c.store.url == f"sqlite:///{tmp_path}/x/var/prepaid.db"
+        assert c.payments.secrets_file == f"{tmp_path}/x/conf/secrets.toml"
+        assert c.profiles["demo"].prompts_dir == f"{tmp_path}/x/prompts"
+        assert (c.http.tls_certificate, c.http.tls_private_key) == ("/etc/tls/a.crt", f"{tmp_path}/x/conf/tls/a.key")
+    for url in ("sqlite://", "sqlite:///:memory:", "postgresql+psycopg://root@127.0.0.1:5432/test",
+                f"sqlite:///{tmp_path}/abs.db"):
+        (conf / "prepaid.toml").write_text(text.replace('url = "sqlite:///../var/prepaid.db"', f'url = "{url}"'))
+        assert load_config(str(conf / "prepaid.toml")).store.url == url

@@ -2,7 +2,7 @@
 
 import pytest
 
-from billing.numbers import classify, national, normalise
+from billing.numbers import NumberRefused, classify, entered, national, normalise
 from billing.profile import CallerClass
 
 
@@ -46,3 +46,25 @@ def test_mobile_and_landline():
 def test_national_format_for_showing_back():
     """Shown back the way phonenumbers groups it nationally, to catch typos on the page."""
     assert national("+4915112345678") == "01511 2345678"
+
+
+@pytest.mark.parametrize("text", ["0151 12345678", "030 1234567", "+1 202 555 0100", "0043 1 2345678"])
+def test_typed_valid_numbers_are_entered(text):
+    """A number a person types is taken when phonenumbers knows it as valid for its region, as E.164."""
+    assert entered(text, "DE") == normalise(text, "DE")
+
+
+@pytest.mark.parametrize("text, reason, words", [
+    ("0151123", "invalid", "not a valid number of DE: '0151123'"),       # possible, but no such mobile number
+    ("+49 89 1", "too_short", "'+49 89 1' is too short"),
+    ("+49 30 1234 5678 9012 34", "too_long", "is too long"),
+    ("abc", "not_a_number", "not a phone number: 'abc'"),
+    ("", "not_a_number", "not a phone number: ''"),
+    ("+491234567890", "invalid", "not a valid number of DE"),           # 012 is no German area code
+])
+def test_typed_numbers_that_cannot_exist_are_refused_with_the_reason(text, reason, words):
+    """``0151123`` was accepted by the page and the CLI (it is "possible"); typed input must be valid,
+    and the refusal says why in words and as a key."""
+    with pytest.raises(NumberRefused) as caught:
+        entered(text, "DE")
+    assert caught.value.reason == reason and words in str(caught.value)

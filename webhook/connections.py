@@ -1,6 +1,7 @@
 """The HTTP listener against slow and many connections: deadlines per request, caps on connections.
 
-    site = GuardedSite(resource, limits, metrics, reactor=reactor)
+    site = GuardedSite(resource, limits, metrics, reactor=reactor, access_line=access_log_line,
+                       access_lines=FileLines("/var/log/prepaid/access.log"))
 
 Every open connection holds a descriptor, and the node shares its descriptors
 with SIP and RTP. Twisted's idle timeout (``timeOut``) restarts at every byte, so
@@ -23,9 +24,12 @@ from __future__ import annotations
 
 from collections import Counter
 
-from twisted.web.http import HTTPChannel
+from typing import Callable
+
+from twisted.web.http import HTTPChannel, datetimeToLogString
 from twisted.web.server import Site
 
+from .accesslog import AccessLines, DebugLines
 from .metrics import Metrics
 from .settings import ConnectionLimits
 
@@ -113,13 +117,23 @@ class GuardedSite(Site):
     """A Site whose connections are :class:`DeadlineChannel` s, admitted through a :class:`ConnectionGate`."""
 
     protocol = DeadlineChannel
+    #: no "Starting factory <GuardedSite object at 0x...>" lines: the node says once what it serves
+    noisy = False
 
-    def __init__(self, resource, limits: ConnectionLimits, metrics: Metrics, *, reactor, **kwargs) -> None:
-        super().__init__(resource, timeout=limits.idle_timeout_s, reactor=reactor, **kwargs)
+    def __init__(self, resource, limits: ConnectionLimits, metrics: Metrics, *, reactor,
+                 access_line: Callable[[str, object], str], access_lines: AccessLines | None = None) -> None:
+        super().__init__(resource, timeout=limits.idle_timeout_s, reactor=reactor)
+        self.access_line = access_line
+        self.access_lines = access_lines if access_lines is not None else DebugLines()
         self.limits = limits
         self.metrics = metrics
         self.gate = ConnectionGate(limits.max_connections, limits.max_connections_per_source)
         metrics.add_collector(self._collect)
+
+    def log(self, request) -> None:
+        """One answered request: its line (``access_line(time, request)``) to :attr:`access_lines`, not to the
+        node log at info as twisted.web would."""
+        self.access_lines.write(self.access_line(datetimeToLogString(self.reactor.seconds()), request))
 
     def buildProtocol(self, addr):
         source = addr.host

@@ -31,7 +31,7 @@ from urllib.parse import urlencode, urlsplit
 from twisted.internet.defer import DeferredLock
 
 from billing.money import format_cents
-from billing.numbers import national, normalise
+from billing.numbers import NumberRefused, entered, national
 
 from .httpkit import Answer, Ctx
 from .payments import Payments, State
@@ -205,7 +205,10 @@ class TopupPage:
         if not self.token_ok(profile.button, form.get("token", ""), now_s):
             return self.render(profile, lang, self.form(profile, lang, now_s, problem=t["expired"]), 400)
         raw_number, amount, method = form.get("number", ""), form.get("amount", ""), form.get("method", "")
-        number = normalise(raw_number, self.settings.default_region)
+        try:
+            number = entered(raw_number, self.settings.default_region)
+        except NumberRefused:
+            number = None
         problem = ""
         option = next((o for o in profile.billing.topups if str(o.amount_cents) == amount), None)
         if number is None:

@@ -116,7 +116,11 @@ class Payments:
         self.settings = settings
 
     async def start(self, profile_name: str, number: str, amount_cents: int, method: str) -> Payment:
+        """A new payment row for one of the profile's top-up amounts (:class:`Rejected` for any other: the
+        amounts a caller can pay are the profile's, whatever a form post says)."""
         profile = self.settings.profile(profile_name)
+        if amount_cents not in {o.amount_cents for o in profile.billing.topups}:
+            raise Rejected(f"{amount_cents} cents is not a top-up amount of profile {profile_name}", 400)
         now = self.store.now_ms()
         values = dict(method=method, profile=profile_name, number=number, amount_cents=amount_cents,
                       bonus_cents=profile.billing.bonus_cents(amount_cents), currency=profile.billing.currency,

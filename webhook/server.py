@@ -221,7 +221,7 @@ def build_site(settings: WebSettings, store, reactor, providers: dict | None = N
     none when it can take work. Connections are held to ``settings.limits`` (see :mod:`webhook.connections`).
     """
     app = WebApp(settings, store, reactor, providers, readiness)
-    site = GuardedSite(app, settings.limits, app.metrics, reactor=reactor, logFormatter=access_log_line)
+    site = GuardedSite(app, settings.limits, app.metrics, reactor=reactor, access_line=access_log_line)
     site.requestFactory = limited_request_class(settings.max_body_bytes)
     site.displayTracebacks = False
     site.app = app

@@ -14,8 +14,8 @@ import uuid
 from billing.money import BadAmount, format_cents, parse_cents
 from billing.db.ledger import DEBIT_KINDS, CREDIT_KINDS
 
-from .db import (CommandError, add_config_argument, command, fired, iso_ms, number_of, open_store,
-                 parse_time_ms, print_json, print_table, profile_of)
+from .db import (CommandError, add_config_argument, command, fired, iso_ms, number_of, open_store, parse_time_ms,
+                 print_json, print_table, profile_of, valid_number_of)
 
 KINDS = sorted(CREDIT_KINDS | DEBIT_KINDS)
 
@@ -103,7 +103,7 @@ def _entry_json(e) -> dict:
 def topup(args, config) -> int:
     """``prepaid topup``: a manual top-up under a fresh reference; the bonus applies; audited."""
     profile = profile_of(config, args.profile)
-    number, cents = number_of(config, args.number), _amount(args.amount)
+    number, cents = valid_number_of(config, args.number), _amount(args.amount)
     result = _book_manual(config, profile, number, cents, kind="topup", note=args.note)
     currency = profile.billing.currency
     bonus = result.bonus_cents
@@ -233,7 +233,7 @@ def renumber(args, config) -> int:
     """``prepaid renumber``: exit 1 when the new number has an account and --merge is not given."""
     from billing.store import StoreError
     profile = profile_of(config, args.profile)
-    old, new = number_of(config, args.old), number_of(config, args.new)
+    old, new = number_of(config, args.old), valid_number_of(config, args.new)
     store = open_store(config)
     try:
         result = fired(store.renumber(profile.name, old, new, merge=args.merge, actor=_actor(), source="cli"))
@@ -256,7 +256,9 @@ def renumber(args, config) -> int:
 def adjust(args, config) -> int:
     """``prepaid adjust``: a manual credit, or with --debit a debit the balance must cover (else exit 1); audited."""
     profile = profile_of(config, args.profile)
-    number, cents = number_of(config, args.number), _amount(args.amount)
+    # a debit may empty an account whatever its number; a credit goes only to a number someone can call from
+    number = number_of(config, args.number) if args.debit else valid_number_of(config, args.number)
+    cents = _amount(args.amount)
     result = _book_manual(config, profile, number, -cents if args.debit else cents, kind="manual", note=args.note)
     entries = result.entries
     currency = profile.billing.currency

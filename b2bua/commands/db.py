@@ -9,12 +9,14 @@ an error that says to run ``prepaid db upgrade``.
 
 from __future__ import annotations
 
+import argparse
 import datetime as dt
 import json
 import sys
+import textwrap
 from typing import Any, Iterable, Sequence
 
-from billing.numbers import normalise
+from billing.numbers import NumberRefused, entered, normalise
 
 from ..config import Config, default_config_path, load_config
 from ..schema import ConfigInvalid
@@ -38,15 +40,20 @@ def register(sub) -> None:
     up.set_defaults(func=command(upgrade))
 
 
+CONFIG_HELP = "config file (default: $PREPAID_CONFIG, else conf/prepaid.toml)"
+
+
 def add_config_argument(p) -> None:
-    """The ``--config`` option every store command has."""
-    p.add_argument("--config", default=None, help="config file (default: $PREPAID_CONFIG, else conf/prepaid.toml)")
+    """The ``--config`` option of a command that reads the config. ``prepaid`` itself has it too, so it may
+    stand before or after the command; here it has no default, so that when it is not given after the command
+    it does not hide the one given before (argparse lets a subcommand's default win)."""
+    p.add_argument("--config", default=argparse.SUPPRESS, help=CONFIG_HELP)
 
 
 def command(fn):
     """Wrap ``fn(args, config) -> int`` into a command: config loading and errors to standard error."""
     def run(args) -> int:
-        path = getattr(args, "config", None) or default_config_path()
+        path = args.config or default_config_path()
         try:
             config = load_config(path)
         except ConfigInvalid as exc:
@@ -125,11 +132,20 @@ def profile_of(config: Config, name: str | None):
 
 
 def number_of(config: Config, text: str) -> str:
-    """``text`` as E.164 by the config's region, or a CommandError."""
+    """``text`` as E.164 by the config's region, or a CommandError: for looking an account up."""
     number = normalise(text, config.sip.default_region)
     if number is None:
         raise CommandError(f"not a phone number: {text!r}", code=2)
     return number
+
+
+def valid_number_of(config: Config, text: str) -> str:
+    """``text`` as E.164 when it is a valid number of its region, or a CommandError saying why: for a
+    number that is credited or becomes an account's key."""
+    try:
+        return entered(text, config.sip.default_region)
+    except NumberRefused as exc:
+        raise CommandError(str(exc), code=2) from None
 
 
 def iso_ms(at_ms: int | None) -> str | None:
@@ -163,15 +179,51 @@ def print_json(value: Any) -> None:
     sys.stdout.write("\n")
 
 
-def print_table(headers: Sequence[str], rows: Iterable[Sequence[Any]], *, right: Iterable[int] = ()) -> None:
-    """A plain text table: columns as wide as their widest cell, numbers (``right``) right-aligned."""
-    rows = [["" if c is None else str(c) for c in row] for row in rows]
-    widths = [max([len(h)] + [len(r[i]) for r in rows]) for i, h in enumerate(headers)]
-    right = set(right)
+#: a table is at most this wide (a terminal beside another); wider text columns wrap, ``--json`` has it whole
+TABLE_COLUMNS = 100
+#: a text column is not narrowed below this many characters to make the table fit
+MIN_WRAPPED_COLUMN = 8
+_GAP = "  "
 
-    def line(cells):
-        return "  ".join(c.rjust(w) if i in right else c.ljust(w) for i, (c, w) in enumerate(zip(cells, widths)))
-    print(line(headers).rstrip())
-    print("  ".join("-" * w for w in widths))
+
+def table_lines(headers: Sequence[str], rows: Iterable[Sequence[Any]], *, right: Iterable[int] = (),
+                max_width: int = TABLE_COLUMNS) -> list[str]:
+    """A plain text table as lines: columns as wide as their widest cell, numbers (``right``) right-aligned
+    and never wrapped; while it is wider than ``max_width``, the widest text column (one with words first) is
+    narrowed and its cells wrap onto more lines (words kept whole where they fit)."""
+    rows = [["" if c is None else str(c) for c in row] for row in rows]
+    right = set(right)
+    # a number column is as wide as its widest number; its header may wrap between words ("balance / after")
+    widths = [max([max(map(len, h.split())) if i in right else len(h)] + [len(r[i]) for r in rows])
+              for i, h in enumerate(headers)]
+    excess = sum(widths) + len(_GAP) * (len(widths) - 1) - max_width
+    prose = {i for i in range(len(widths)) if any(" " in r[i] for r in rows)}
+    while excess > 0:
+        narrowable = [i for i in range(len(widths)) if i not in right and widths[i] > MIN_WRAPPED_COLUMN]
+        if not narrowable:
+            break                                # numbers alone are wider: let the line be long
+        # prose wraps between words; times, numbers and names only when prose alone cannot make it fit
+        widest = max(narrowable, key=lambda i: (i in prose, widths[i]))
+        cut = min(excess, widths[widest] - MIN_WRAPPED_COLUMN)
+        widths[widest] -= cut
+        excess -= cut
+
+    def physical(cells) -> list[str]:
+        wrapped = [[c] if len(c) <= w else textwrap.wrap(c, w, break_on_hyphens=False) or [""]
+                   for i, (c, w) in enumerate(zip(cells, widths))]
+        out = []
+        for n in range(max(len(parts) for parts in wrapped)):
+            out.append(_GAP.join((parts[n] if n < len(parts) else "").rjust(w) if i in right
+                                 else (parts[n] if n < len(parts) else "").ljust(w)
+                                 for i, (parts, w) in enumerate(zip(wrapped, widths))).rstrip())
+        return out
+    lines = physical(headers) + [_GAP.join("-" * w for w in widths)]
     for r in rows:
-        print(line(r).rstrip())
+        lines.extend(physical(r))
+    return lines
+
+
+def print_table(headers: Sequence[str], rows: Iterable[Sequence[Any]], *, right: Iterable[int] = ()) -> None:
+    """:func:`table_lines` to standard output."""
+    for line in table_lines(headers, rows, right=right):
+        print(line)

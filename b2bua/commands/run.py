@@ -6,12 +6,12 @@ import sys
 
 from ..config import default_config_path, load_config
 from ..schema import ConfigInvalid
+from .db import add_config_argument
 
 
 def register(sub) -> None:
     p = sub.add_parser("run", help="serve SIP, RTP and HTTP")
-    p.add_argument("--config", default=None,
-                   help="config file (default: $PREPAID_CONFIG, else conf/prepaid.toml)")
+    add_config_argument(p)
     p.set_defaults(func=run)
 
 

@@ -18,9 +18,9 @@ def cfg(store_url, tmp_path):
     """The example config with its store pointed at this test's database (migrated, as `prepaid db upgrade`)."""
     with open(os.path.join(ROOT, "conf", "prepaid.toml"), encoding="utf-8") as f:
         text = f.read()
-    assert 'url = "sqlite:///var/prepaid.db"' in text
+    assert 'url = "sqlite:///../var/prepaid.db"' in text
     path = tmp_path / "prepaid.toml"
-    path.write_text(text.replace('url = "sqlite:///var/prepaid.db"', f"url = {json.dumps(store_url)}"))
+    path.write_text(text.replace('url = "sqlite:///../var/prepaid.db"', f"url = {json.dumps(store_url)}"))
     assert main(["db", "upgrade", "--config", str(path)]) == 0
     return str(path)
 
@@ -195,3 +195,70 @@ def test_manual_money_from_the_command_writes_audit_rows(cfg, capsys):
     assert [(a.actor, a.action, a.subject, a.before, a.after) for a in rows] == [
         ("cli", "manual_topup", NUM, "0", "1100"), ("cli", "manual_debit", NUM, "1100", "850")]
     assert "topup=1000 bonus=100" in rows[0].detail and "note=<b>fix</b>" in rows[1].detail
+
+
+def test_numbers_no_one_can_call_from_are_not_credited(cfg, capsys):
+    """``0151123`` is a "possible" German number but no valid one: topup, a credit by adjust and renumber's new
+    number exit 2 saying it is no valid number of DE, and nothing is booked; a debit looks the account up as
+    it is (it can only find one that exists)."""
+    for argv in (("topup", "0151123", "10"), ("adjust", "0151123", "5", "--note", "n"),
+                 ("renumber", NUM, "0151123")):
+        code, out, err = run(capsys, argv[0], "--config", cfg, "--profile", "demo", *argv[1:])
+        assert (code, out) == (2, "") and "not a valid number of DE: '0151123'" in err, err
+    assert run_json(capsys, "transactions", "--config", cfg, "--profile", "demo") == []
+    code, _, err = run(capsys, "adjust", "--config", cfg, "--profile", "demo", "0151123", "5", "--debit", "--note", "n")
+    assert code == 1 and "has no account" in err
+
+
+def test_config_may_stand_before_or_after_the_command(cfg, capsys):
+    """``prepaid --config X balance ...`` was refused; now both orders work, and one given after the command
+    wins over one before it."""
+    run(capsys, "topup", "--config", cfg, "--profile", "demo", NUM, "10")
+    assert run_json(capsys, "--config", cfg, "balance", "--profile", "demo", NUM)["balance_cents"] == 1100
+    code, _, err = run(capsys, "--config", cfg, "balance", "--profile", "demo", NUM, "--config", cfg + ".none")
+    assert code == 2 and cfg + ".none" in err
+
+
+def test_output_into_a_closed_pipe_ends_quietly(cfg):
+    """``prepaid transactions | head`` ended in a BrokenPipeError traceback: now nothing is printed to standard
+    error and the exit status is 141 (128 + SIGPIPE), as for any tool a closed pipe stops."""
+    import subprocess
+    import sys
+    for i in range(3):
+        assert main(["topup", "--config", cfg, "--profile", "demo", NUM, str(10 + i)]) == 0
+    env = dict(os.environ, PYTHONPATH=ROOT)
+    proc = subprocess.Popen([sys.executable, "-m", "b2bua.cli", "transactions", "--config", cfg],
+                            stdout=subprocess.PIPE, stderr=subprocess.PIPE, env=env, cwd=ROOT)
+    proc.stdout.close()                      # the reader is gone before the command writes
+    err = proc.stderr.read().decode()
+    assert (proc.wait(timeout=60), err) == (141, "")
+
+
+def test_tables_fit_100_columns_and_keep_every_word(cfg, capsys):
+    """A call record with a long agent URI and end reason, and a transaction with a long note: every line of
+    ``calls`` and ``transactions`` is at most 100 characters, the text columns wrap, and no word is lost."""
+    from billing.store import CallRecord, Store
+    from tests.conftest import fired
+    url = json.loads(open(cfg).read().split("\nurl = ", 1)[1].split("\n", 1)[0])
+    s = Store.open(url, inline=True)
+    agent = "sip:agent-with-a-long-name@pbx.provider-with-a-long-domain.example.com:5061;transport=tls"
+    reason = "the caller's credit was spent and the call was cut off after the warning"
+    fired(s.add_call_record(CallRecord("c1", "demo", "+493012345678", NUM, "from", False, "mobile", agent,
+                                       agent, 1000, 2000, 62000, reason, 200, 200, 60, 249)))
+    s.close()
+    note = "booked by hand after the caller phoned the hotline because the PayPal payment had failed twice"
+    run(capsys, "topup", "--config", cfg, "--profile", "demo", NUM, "10", "--note", note)
+    for argv in (("calls", "--profile", "demo", NUM), ("transactions", "--profile", "demo")):
+        code, out, _ = run(capsys, argv[0], "--config", cfg, *argv[1:])
+        assert code == 0 and max(len(line) for line in out.splitlines()) <= 100, out
+    words = " ".join(out.split())
+    assert all(word in words for word in note.split())
+
+
+def test_a_table_wraps_prose_before_times_and_never_numbers():
+    """The widest column with words is narrowed first; right-aligned numbers are never wrapped."""
+    from b2bua.commands.db import table_lines
+    lines = table_lines(("at", "amount", "note"), [("2026-11-29T02:30:00Z", "123456.78", "word " * 40)],
+                        right=(1,), max_width=60)
+    assert max(map(len, lines)) <= 60 and lines[2].startswith("2026-11-29T02:30:00Z  123456.78  word")
+    assert " ".join(" ".join(lines[2:]).split()).count("word") == 40

@@ -84,7 +84,7 @@ def crash_url(request, tmp_path):
 def write_config(tmp_path, url: str) -> str:
     with open(os.path.join(ROOT, "conf", "prepaid.toml"), encoding="utf-8") as f:
         text = f.read()
-    text, n = re.subn(r'(?m)^url = "sqlite:///var/prepaid.db"$', f'url = "{url}"', text)
+    text, n = re.subn(r'(?m)^url = "sqlite:///../var/prepaid.db"$', f'url = "{url}"', text)
     assert n == 1
     path = tmp_path / "prepaid.toml"
     path.write_text(text, encoding="utf-8")

@@ -88,7 +88,7 @@ def test_the_cli_audits_create_and_revoke(tmp_path, monkeypatch, capsys):
     db = tmp_path / "cli.db"
     conf = tmp_path / "prepaid.toml"
     conf.write_text(EXAMPLE.read_text().replace(
-        "sqlite:///var/prepaid.db", f"sqlite:///{db}"))
+        "sqlite:///../var/prepaid.db", f"sqlite:///{db}"))
     assert main(["apikey", "create", "--config", str(conf), "--provider", "Demo", "--profile", "demo"]) == 0
     key_id = re.search(r"key ([0-9a-f]{16})", capsys.readouterr().out).group(1)
     assert main(["apikey", "revoke", "--config", str(conf), key_id]) == 0

@@ -130,6 +130,8 @@ def test_the_edit_form_carries_csrf_and_refuses_a_non_number(store, cfg):
     result, html = render(page.edit, context(store, cfg, method="POST", query={"number": NUM},
                                              form={"new": "<script>x</script>"}))
     assert result.status == 400 and "<script>" not in html and "&lt;script&gt;" in html
+    result, _ = render(page.edit, context(store, cfg, method="POST", query={"number": NUM}, form={"new": "0151123"}))
+    assert result.status == 400  # possible, but no valid German number: no account may move onto it
     assert fired(store.account("demo", NUM)).balance_cents == 1100
     assert fired(store.run(audit.entries, profile="demo")) == []
 

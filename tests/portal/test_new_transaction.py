@@ -99,7 +99,7 @@ def test_a_debit_never_takes_a_balance_below_zero(store, config):
     assert (last.kind, last.amount_cents, last.actor, last.note) == ("correction", -300, "portal:anna", "Fehlbuchung")
 
 
-@pytest.mark.parametrize("number", ["12345", "+49 30 1", "0151 1234567890123", "abc"])
+@pytest.mark.parametrize("number", ["12345", "+49 30 1", "0151 1234567890123", "abc", "0151123"])
 def test_numbers_that_are_not_valid_for_their_region_are_refused(store, config, number):
     """Impossible or invalid numbers get a clear message naming what was typed, in English too."""
     page = html(post(store, config, lang="en", step="check", number=number, amount="10", kind="topup"))

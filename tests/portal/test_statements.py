@@ -38,7 +38,7 @@ def booked(store, store_clock, config):
 
 def cli_statement(store_url, tmp_path, capsys, *who):
     with open(os.path.join(ROOT, "conf", "prepaid.toml"), encoding="utf-8") as f:
-        text = f.read().replace('url = "sqlite:///var/prepaid.db"', f"url = {json.dumps(store_url)}") + EXTRA
+        text = f.read().replace('url = "sqlite:///../var/prepaid.db"', f"url = {json.dumps(store_url)}") + EXTRA
     path = tmp_path / "prepaid.toml"
     path.write_text(text)
     capsys.readouterr()

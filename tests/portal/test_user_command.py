@@ -15,7 +15,7 @@ from webhook.portal.auth import verify_password
 def conf(tmp_path):
     """The example config with its store in tmp_path, and a password file."""
     text = open("conf/prepaid.toml", encoding="utf-8").read()
-    text = text.replace('url = "sqlite:///var/prepaid.db"', f'url = "sqlite:///{tmp_path}/p.db"')
+    text = text.replace('url = "sqlite:///../var/prepaid.db"', f'url = "sqlite:///{tmp_path}/p.db"')
     (tmp_path / "prepaid.toml").write_text(text)
     (tmp_path / "pw").write_text("correct horse battery\n")
     (tmp_path / "pw2").write_text("another long one\n")

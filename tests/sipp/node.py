@@ -37,7 +37,7 @@ def write_config(workdir: Path, *, sip_port: int, agents: list[str], trusted: li
     """
     text = EXAMPLE.read_text()
     text = text.replace("udp_port = 5060", f"udp_port = {sip_port}").replace("tcp_port = 5060", f"tcp_port = {sip_port}")
-    text = text.replace('url = "sqlite:///var/prepaid.db"',
+    text = text.replace('url = "sqlite:///../var/prepaid.db"',
                         "url = " + json.dumps(store_url or f"sqlite:///{workdir}/prepaid.db"))
     if node_id is not None:
         text = text.replace('# id = "node-a"', "id = " + json.dumps(node_id))

@@ -146,3 +146,26 @@ def test_credit_or_debit_over_the_profiles_manual_limit_is_refused_and_books_are
         (f"api:{key.id}", "api_credit", NUMBER, "127.0.0.1", "0", "50000"),
         (f"api:{key.id}", "api_debit", NUMBER, "127.0.0.1", "50000", "49800")]
     assert "ref=" + f"{key.id}:d-1" in rows[1].detail and "note=svc" in rows[1].detail
+
+
+def test_a_credit_or_renumber_to_a_number_no_one_can_call_from_is_409_bad_number(env):
+    """``+49151123`` (the ``0151123`` that was accepted before) is possible but no valid German number: a
+    credit to it and a renumber onto it are 409 ``bad_number`` with the reason, and nothing is booked."""
+    key, token = make_key(env)
+    bad = PATH.replace("%2B4915112345678", "%2B49151123")
+    r = post(env, token, bad + "/credit", {"amount_cents": 100, "reference": "r-1"})
+    assert r.status == 409 and r.json()["reason"] == "bad_number" and "not a valid number of DE" in r.json()["error"]
+    assert env.balance("+49151123") is None
+    assert post(env, token, PATH + "/credit", {"amount_cents": 100, "reference": "r-2"}).status == 200
+    r = post(env, token, PATH + "/renumber", {"new_number": "+49151123"})
+    assert r.status == 409 and r.json()["reason"] == "bad_number" and env.balance(NUMBER) == 100
+
+
+def test_a_debit_reusing_a_reference_on_a_number_without_account_is_404_not_500(env):
+    """A credit with reference ``0`` to one number, then a debit with ``0`` to a number that has no account:
+    the booking is refused as a duplicate with no account to show; that was a 500 (found by schemathesis)."""
+    key, token = make_key(env)
+    assert post(env, token, PATH + "/credit", {"amount_cents": 100, "reference": "0"}).status == 200
+    other = PATH.replace("%2B4915112345678", "%2B4930123456")
+    r = post(env, token, other + "/debit", {"amount_cents": 1, "reference": "0"})
+    assert r.status == 404 and env.balance("+4930123456") is None and env.balance(NUMBER) == 100

@@ -30,7 +30,7 @@ secret = "psc"
 def conf(tmp_path):
     """The example config with its store in tmp_path, HTTP on port 0 and a secrets file."""
     text = open("conf/prepaid.toml", encoding="utf-8").read()
-    text = text.replace('url = "sqlite:///var/prepaid.db"', f'url = "sqlite:///{tmp_path}/p.db"')
+    text = text.replace('url = "sqlite:///../var/prepaid.db"', f'url = "sqlite:///{tmp_path}/p.db"')
     text = text.replace("port = 8080", "port = 0")
     text = text.replace('# secrets_file = "/etc/prepaid/secrets.toml"', f'secrets_file = "{tmp_path}/secrets.toml"')
     (tmp_path / "secrets.toml").write_text(SECRETS)

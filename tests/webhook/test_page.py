@@ -49,8 +49,9 @@ def test_csrf_number_check_and_confirmation(sqlite_env):
     assert submit(env, fields, origin=None).status == 403
     assert submit(env, fields, origin="http://127.0.0.1:1").status == 403
     assert submit(env, dict(fields, token="1.forged")).status == 400
-    bad = submit(env, dict(fields, number="12"))
-    assert bad.status == 400 and "keine gültige Telefonnummer" in bad.body.decode()
+    for number in ("12", "0151123"):  # no number at all; a possible but no valid German number
+        bad = submit(env, dict(fields, number=number))
+        assert bad.status == 400 and "keine gültige Telefonnummer" in bad.body.decode()
     assert submit(env, dict(fields, amount="1234")).status == 400
     confirm = submit(env, fields)
     assert confirm.status == 200
@@ -160,3 +161,16 @@ def test_a_host_header_pointing_elsewhere_does_not_reach_the_provider(sqlite_env
     refused = env.call("POST", "/topup/demo", body=urlencode(fields).encode(),
                        headers=dict(headers, Origin="http://evil.example"))
     assert refused.status == 503 and len(env.psc.payments) == 1
+
+
+def test_a_payment_starts_only_for_one_of_the_profiles_amounts(sqlite_env):
+    """The page offers 10, 20 and 50 EUR; a payment for 12.34 EUR (a crafted post, another part of the
+    program) is refused with the reason before any row or provider order exists."""
+    from webhook.providers.base import Rejected
+    env = sqlite_env
+    try:
+        run(env.app.payments.start("demo", "+4915112345678", 1234, "paypal"))
+        raise AssertionError("expected Rejected")
+    except Rejected as exc:
+        assert "1234 cents is not a top-up amount of profile demo" in str(exc)
+    assert run(env.app.payments.start("demo", "+4915112345678", 2000, "paypal")).amount_cents == 2000

@@ -402,7 +402,7 @@ def build_portal_site(store, config: Callable[[], Any], reactor, *, routes: list
                               idle_timeout_s=http.idle_timeout_s, max_connections=http.max_connections,
                               max_connections_per_source=http.max_connections_per_source)
     server = PortalServer(store, config, reactor, routes=routes, strings=strings)
-    site = GuardedSite(server, limits, Metrics(), reactor=reactor, logFormatter=access_log_line)
+    site = GuardedSite(server, limits, Metrics(), reactor=reactor, access_line=access_log_line)
     site.requestFactory = limited_request_class(MAX_BODY_BYTES)
     site.displayTracebacks = False
     site.server = server

@@ -13,7 +13,7 @@ from twisted.web.template import Tag, tags
 
 from billing.db.customer_list import SORTS
 from billing.db.rows import NoAccount, NumberTaken, StoreError
-from billing.numbers import national, normalise
+from billing.numbers import NumberRefused, entered, national, normalise
 
 from ..view import Html, PortalContext, Redirect, Route
 from . import listing
@@ -177,8 +177,9 @@ async def edit(ctx: PortalContext):
     if ctx.method != "POST":
         return Html(title, _edit_form(ctx, old))
     typed = ctx.form.get("new", "").strip()[:40]
-    new = normalise(typed, _region(ctx))
-    if new is None:
+    try:
+        new = entered(typed, _region(ctx))
+    except NumberRefused:
         return Html(title, _edit_form(ctx, old, typed, ctx.t("customers.bad_number", text=typed)), status=400)
     if new == old:
         return Html(title, _edit_form(ctx, old, typed, ctx.t("customers.same_number")), status=400)

@@ -15,10 +15,9 @@ import re
 import secrets
 from dataclasses import dataclass
 
-import phonenumbers
 from twisted.web.template import tags
 
-from billing.numbers import normalise
+from billing.numbers import NumberRefused, entered, normalise
 
 from ..view import Html, PortalContext, Redirect, Route
 
@@ -42,12 +41,19 @@ class Refused(Exception):
 
 
 def caller_number(ctx: PortalContext, text: str, *, valid: bool = True) -> str:
-    """``text`` (any usual form) as E.164 by the node's region; with ``valid`` it must be a number that
-    phonenumbers knows for its region. Raises :class:`Refused`."""
+    """``text`` (any usual form) as E.164 by the node's region; with ``valid`` (money is booked to it) it
+    must be a valid number of its region, without (a filter) a possible one. Raises :class:`Refused`."""
     region = ctx.config.sip.default_region if ctx.config is not None else "DE"
-    number = normalise(text.strip(), region) if text.strip() else None
-    if number is None or (valid and not phonenumbers.is_valid_number(phonenumbers.parse(number, None))):
-        raise Refused(ctx.t("new_transaction_bad_number", number=text.strip()))
+    try:
+        return entered(text, region) if valid else _possible(text, region)
+    except NumberRefused:
+        raise Refused(ctx.t("new_transaction_bad_number", number=text.strip())) from None
+
+
+def _possible(text: str, region: str) -> str:
+    number = normalise(text.strip(), region)
+    if number is None:
+        raise NumberRefused(text, "not_a_number", f"not a phone number: {text!r}")
     return number
 
 
