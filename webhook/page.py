@@ -37,6 +37,7 @@ from .httpkit import Answer, Ctx
 from .payments import Payments, State
 from .providers.base import PaymentRequest, Rejected
 from .settings import PageProfile, WebSettings
+from .urls import cancel_url, notify_url, return_url
 
 TOKEN_TTL_S = 2 * 3600
 
@@ -255,9 +256,9 @@ class TopupPage:
         req = PaymentRequest(
             reference=payment.reference, amount_cents=amount_cents, currency=payment.currency,
             description=f"{TEXTS[lang]['title']}: {profile.billing.provider or profile.name}", account=account,
-            return_url=f"{base}/topup/{profile.button}/return/{payment.reference}?{q}",
-            cancel_url=f"{base}/topup/{profile.button}/cancel/{payment.reference}?{q}",
-            notify_url=f"{base}/hooks/{method}" + ("?payment_id={payment_id}" if method == "paysafecard" else ""),
+            return_url=return_url(base, profile.button, payment.reference, q),
+            cancel_url=cancel_url(base, profile.button, payment.reference, q),
+            notify_url=notify_url(base, method),
             locale=LOCALES[lang], customer_id=hashlib.sha256(f"{profile.name}|{number}".encode()).hexdigest()[:32])
         try:
             redirect = await self.providers[method].create(req)

@@ -11,17 +11,17 @@ import pytest
 
 from .harness import Env
 
-#: complete credentials for the example config's three merchant accounts
+#: complete credentials for the example config's three merchant accounts: those the fake providers take
 SECRETS = """
 [accounts.demo-paypal]
-client_id = "cid"
-secret = "csecret"
+client_id = "pp-client"
+secret = "pp-secret"
 webhook_id = "WH-1"
 [accounts.demo-klarna]
-client_id = "K1"
-secret = "ksecret"
+client_id = "K123456_abc"
+secret = "klarna-secret"
 [accounts.demo-paysafecard]
-secret = "psc"
+secret = "psc_test_key"
 """
 
 

@@ -61,7 +61,7 @@ def test_missing_incomplete_and_wrong_type(conf, capsys, monkeypatch):
     monkeypatch.delenv("PREPAID_SECRETS", raising=False)
     path = secrets_at(conf)
     write(path, SECRETS.replace("[accounts.demo-klarna]", "[accounts.typo-klarna]")
-          .replace('webhook_id = "WH-1"\n', "").replace('secret = "psc"', "secret = 42"))
+          .replace('webhook_id = "WH-1"\n', "").replace('secret = "psc_test_key"', "secret = 42"))
     assert main(["check-config", conf]) == 2
     err = capsys.readouterr().err
     assert f"{path}:accounts.demo-klarna: missing (named by profiles.demo.payments.klarna)" in err
@@ -86,7 +86,7 @@ def test_run_refuses_with_require_all(conf, capsys, monkeypatch):
     with open(conf, encoding="utf-8") as f:
         text = f.read()
     write(conf, text.replace("[payments]\n", "[payments]\nrequire_all = true\n", 1))
-    write(secrets_at(conf), SECRETS.replace('secret = "ksecret"', ""))
+    write(secrets_at(conf), SECRETS.replace('secret = "klarna-secret"', ""))
     assert main(["run", "--config", conf]) == 2
     err = capsys.readouterr().err
     assert f"{secrets_at(conf)}:accounts.demo-klarna.secret: missing: the Klarna API password" in err

@@ -20,7 +20,7 @@ def test_complete_file_has_no_problem_and_every_account():
     """Complete credentials for the three methods: no problem, nothing off, the accounts as MerchantAccounts."""
     report = check_secrets(SECRETS, "s.toml", NEEDS)
     assert report.problems == () and report.off == ()
-    assert MerchantAccount("demo-paypal", "cid", "csecret", "WH-1") in report.accounts
+    assert MerchantAccount("demo-paypal", "pp-client", "pp-secret", "WH-1") in report.accounts
     assert report.usable("demo", {"paypal": "demo-paypal"}) == {"paypal": "demo-paypal"}
 
 
@@ -36,8 +36,8 @@ def test_missing_account_names_the_profile_key_that_wants_it():
 
 def test_incomplete_accounts_name_the_missing_key_per_method():
     """PayPal needs its webhook_id, Klarna its username, paysafecard its key; an empty string is missing too."""
-    text = (SECRETS.replace('webhook_id = "WH-1"\n', "").replace('client_id = "K1"', 'client_id = ""')
-            .replace('secret = "psc"', ""))
+    text = (SECRETS.replace('webhook_id = "WH-1"\n', "").replace('client_id = "K123456_abc"', 'client_id = ""')
+            .replace('secret = "psc_test_key"', ""))
     found = problems(text)
     assert found == [
         "s.toml:accounts.demo-paypal.webhook_id: missing: the Webhook ID PayPal shows for the webhook registered at "
@@ -49,8 +49,8 @@ def test_incomplete_accounts_name_the_missing_key_per_method():
 
 def test_wrong_type_unknown_key_and_bad_toml():
     """A number where a string belongs, a misspelt key (`client_secret`), a file that is no TOML: each named."""
-    found = problems(SECRETS.replace('secret = "psc"', "secret = 1234")
-                     .replace('secret = "csecret"', 'client_secret = "csecret"'))
+    found = problems(SECRETS.replace('secret = "psc_test_key"', "secret = 1234")
+                     .replace('secret = "pp-secret"', 'client_secret = "pp-secret"'))
     assert "s.toml:accounts.demo-paysafecard.secret: must be a string" in found
     assert "s.toml:accounts.demo-paypal.client_secret: unknown key (an account has client_id, secret, webhook_id)" \
         in found
