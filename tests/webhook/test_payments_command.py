@@ -36,9 +36,9 @@ def point_at(conf: str, urls: dict[str, str], *, secrets: str = SECRETS, public_
     return str(path)
 
 
-def check(conf: str, *extra: str) -> int:
+def check(conf: str, *extra: str, timeout_s: str = "2") -> int:
     """`prepaid payments check` in this process, its providers on the global reactor that serves the fakes."""
-    args = build_parser().parse_args(["payments", "check", "--config", conf, "--timeout-s", "2", *extra])
+    args = build_parser().parse_args(["payments", "check", "--config", conf, "--timeout-s", timeout_s, *extra])
     return payments_check(args, load_config(conf), run=lambda make: run(make(reactor)))
 
 
@@ -147,3 +147,17 @@ def test_every_printed_url_is_served_and_is_what_the_page_sends(sqlite_env, conf
     out = capsys.readouterr().out
     assert f"top-up page of profile demo: {env.base_url}/topup/demo" in out
     assert env.call("GET", "", url=f"{env.base_url}/topup/demo").status == 200
+
+
+def test_a_provider_that_does_not_answer_in_time_is_unreachable(sqlite_env, conf, capsys):
+    """Klarna takes 5 s to answer and the check allows 0.5 s: unreachable, said within about that deadline."""
+    env = sqlite_env
+    env.klarna.mode, env.klarna.slow_s = "slow", 5.0
+    conf = point_at(conf, {"paypal": env.paypal.base_url, "klarna": env.klarna.base_url,
+                           "paysafecard": env.psc.base_url})
+    started = time.monotonic()
+    assert check(conf, "--json", timeout_s="0.5") == 1
+    assert time.monotonic() - started < 4
+    results = {r["method"]: (r["result"], r["detail"]) for r in json.loads(capsys.readouterr().out)}
+    assert results["klarna"] == (UNREACHABLE, "klarna credentials: no answer within 0.5 s (after 1 attempts)")
+    assert results["paypal"][0] == OK and results["paysafecard"][0] == OK
