@@ -85,7 +85,7 @@ def test_run_refuses_with_require_all(conf, capsys, monkeypatch):
     monkeypatch.delenv("PREPAID_SECRETS", raising=False)
     with open(conf, encoding="utf-8") as f:
         text = f.read()
-    write(conf, text.replace("[payments]\n", "[payments]\nrequire_all = true\n", 1))
+    write(conf, text.replace("require_all = false", "require_all = true"))
     write(secrets_at(conf), SECRETS.replace('secret = "klarna-secret"', ""))
     assert main(["run", "--config", conf]) == 2
     err = capsys.readouterr().err
