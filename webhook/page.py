@@ -59,6 +59,7 @@ TEXTS = {
         "cancelled": "Sie haben die Zahlung abgebrochen.", "again": "Erneut aufladen",
         "unavailable": "Der Zahlungsanbieter antwortet gerade nicht. Bitte versuchen Sie es gleich noch einmal.",
         "unknown": "Diese Zahlung kennen wir nicht.",
+        "closed": "Aufladen ist gerade nicht möglich. Bitte versuchen Sie es später noch einmal.",
     },
     "en": {
         "title": "Top up your credit", "number": "Your phone number (the one you will call from)",
@@ -74,6 +75,7 @@ TEXTS = {
         "cancelled": "You cancelled the payment.", "again": "Top up again",
         "unavailable": "The payment provider is not answering right now. Please try again in a moment.",
         "unknown": "We do not know this payment.",
+        "closed": "Top-ups are not available right now. Please try again later.",
     },
 }
 
@@ -166,6 +168,8 @@ class TopupPage:
     def form(self, profile: PageProfile, lang: str, now_s: int, *, number: str = "", amount: str = "",
              method: str = "", problem: str = "") -> str:
         t = TEXTS[lang]
+        if not profile.methods:  # no method has credentials: no form with an empty payment box
+            return f'<p class="err" id="closed">{e(t["closed"])}</p>'
         cur = profile.billing.currency
         amounts = []
         for option in profile.billing.topups:

@@ -93,15 +93,11 @@ def test_run_refuses_with_require_all(conf, capsys, monkeypatch):
     assert f"{conf}:payments.require_all: true, and 1 payment method(s) lack credentials" in err
 
 
-def test_page_hides_a_method_without_credentials_and_logs_it_once(conf, logged, monkeypatch):
-    """No PayPal credentials: the running page offers Klarna and paysafecard but no PayPal button, and the log
-    has exactly one line about PayPal (naming the key), none about the others."""
+def page_of(config):
+    """(status, HTML) of /topup/demo served by start_web_side(config) on 127.0.0.1."""
     from twisted.internet import reactor
 
     from billing.store import Store
-    monkeypatch.delenv("PREPAID_SECRETS", raising=False)
-    write(secrets_at(conf), SECRETS.replace("[accounts.demo-paypal]", "[accounts.not-ours]"))
-    config = load_config(conf)
     store = Store.open(config.store.url, reactor)
     run(store.upgrade())
     old = reactor.nameResolver
@@ -111,11 +107,19 @@ def test_page_hides_a_method_without_credentials_and_logs_it_once(conf, logged, 
         async def page():
             r = await treq.get(f"http://127.0.0.1:{port.getHost().port}/topup/demo", persistent=False)
             return r.code, (await treq.content(r)).decode()
-        status, body = run(page())
+        return run(page())
     finally:
         run(port.stopListening())
         store.close()
         reactor.installNameResolver(old)
+
+
+def test_page_hides_a_method_without_credentials_and_logs_it_once(conf, logged, monkeypatch):
+    """No PayPal credentials: the running page offers Klarna and paysafecard but no PayPal button, and the log
+    has exactly one line about PayPal (naming the key), none about the others."""
+    monkeypatch.delenv("PREPAID_SECRETS", raising=False)
+    write(secrets_at(conf), SECRETS.replace("[accounts.demo-paypal]", "[accounts.not-ours]"))
+    status, body = page_of(load_config(conf))
     assert status == 200
     assert 'value="klarna"' in body and 'value="paysafecard"' in body and 'value="paypal"' not in body
     about = [line for line in logged if "payment method" in line and "is off" in line]
@@ -138,3 +142,15 @@ def test_methods_off_log_says_each_once_across_reloads(logged):
     lines = [line for line in logged if "is off" in line]
     assert len(lines) == 4
     assert sum("payment method paypal" in line for line in lines) == 2
+
+
+def test_a_page_without_any_method_says_so_instead_of_an_empty_box(conf, logged, monkeypatch):
+    """No secrets file at all: the page says top-ups are not available, with no form and no payment box; the log
+    has one line per method."""
+    import os
+    monkeypatch.delenv("PREPAID_SECRETS", raising=False)
+    os.remove(secrets_at(conf))
+    status, body = page_of(load_config(conf))
+    assert status == 200
+    assert 'id="closed"' in body and "<form" not in body and 'name="method"' not in body
+    assert len([line for line in logged if "is off" in line]) == 3
