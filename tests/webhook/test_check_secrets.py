@@ -154,3 +154,26 @@ def test_a_page_without_any_method_says_so_instead_of_an_empty_box(conf, logged,
     assert status == 200
     assert 'id="closed"' in body and "<form" not in body and 'name="method"' not in body
     assert len([line for line in logged if "is off" in line]) == 3
+
+
+def test_a_node_without_secrets_serves_and_says_once_per_method(tmp_path, monkeypatch):
+    """`prepaid run` on the example config without a secrets file: it gets ready, its page says top-ups are not
+    available, and its output has exactly one stamped line per (profile, method) that is off, naming the key."""
+    import json
+    import re
+    import urllib.request
+
+    from tests.sipp.node import start_node
+    monkeypatch.delenv("PREPAID_SECRETS", raising=False)
+    node = start_node(tmp_path, agents=["sip:agent@127.0.0.1:5070"])
+    try:
+        ready = next(json.loads(line) for line in node.output[0].splitlines() if line.startswith('{"ready"'))
+        with urllib.request.urlopen(f"http://127.0.0.1:{ready['ports']['http']}/topup/demo", timeout=10) as r:
+            body = r.read().decode()
+    finally:
+        out = node.stop()
+    assert 'id="closed"' in body
+    off = [line for line in out.splitlines() if "is off (not on its top-up page)" in line]
+    assert [re.search(r"payment method (\w+) of profile demo", line).group(1) for line in off] == \
+        ["paypal", "klarna", "paysafecard"]
+    assert all(re.match(r"\d{4}-\d\d-\d\d", line) and "payments.secrets_file: not set" in line for line in off)
