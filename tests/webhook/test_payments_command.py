@@ -161,3 +161,14 @@ def test_a_provider_that_does_not_answer_in_time_is_unreachable(sqlite_env, conf
     results = {r["method"]: (r["result"], r["detail"]) for r in json.loads(capsys.readouterr().out)}
     assert results["klarna"] == (UNREACHABLE, "klarna credentials: no answer within 0.5 s (after 1 attempts)")
     assert results["paypal"][0] == OK and results["paysafecard"][0] == OK
+
+
+def test_a_provider_answering_503_is_unreachable_not_bad_credentials(sqlite_env, conf, capsys):
+    """paysafecard answers 503 to everything: that tells nothing of the key, so unreachable with the status."""
+    env = sqlite_env
+    env.psc.mode = "down"
+    conf = point_at(conf, {"paypal": env.paypal.base_url, "klarna": env.klarna.base_url,
+                           "paysafecard": env.psc.base_url})
+    assert check(conf, "--json") == 1
+    results = {r["method"]: (r["result"], r["detail"]) for r in json.loads(capsys.readouterr().out)}
+    assert results["paysafecard"] == (UNREACHABLE, "paysafecard credentials: HTTP 503 (after 1 attempts)")
