@@ -10,7 +10,6 @@ the web side's profiles; a config that does not validate changes nothing.
 
 from __future__ import annotations
 
-import dataclasses
 import json
 import os
 import signal
@@ -38,10 +37,10 @@ from .sip.endpoint import SipEndpoint
 from .stdlog import bridge_stdlib_logging
 from .limits import DescriptorHeadroom, descriptor_headroom, raise_descriptor_limit
 from .transport import listen_sip
-from .webapp import WebConfigError, start_web
+from .paysecrets import MethodsOffLog, check_payment_secrets
+from .webapp import start_web
 from webhook.accesslog import AccessLines, access_lines
 from webhook.portal.server import build_portal_site
-from webhook.secrets import load_secrets
 from webhook.server import listen
 
 log = Logger()
@@ -315,16 +314,11 @@ def start_web_side(config: Config, store, reactor, readiness=lambda: []):
 
     The example config names merchant accounts that no fresh machine has credentials for: the node
     must still serve calls, the balance API and the page (with the methods it can take), and say
-    loudly what is missing.
+    once per profile and method what is missing (``[payments] require_all`` refuses to start instead).
     """
-    try:
-        return start_web(config, store, reactor, readiness=readiness)
-    except WebConfigError as exc:
-        log.error("{problem}; those payment methods are off until the secrets file names them", problem=str(exc))
-    accounts = {a.name for a in load_secrets(config.payments.secrets_file, os.environ)}
-    profiles = {name: dataclasses.replace(p, payments={m: a for m, a in p.payments.items() if a in accounts})
-                for name, p in config.profiles.items()}
-    return start_web(dataclasses.replace(config, profiles=profiles), store, reactor, readiness=readiness)
+    secrets = check_payment_secrets(config)
+    MethodsOffLog().log(secrets)
+    return start_web(config, store, reactor, readiness=readiness, secrets=secrets)
 
 
 class NodeWebSide:

@@ -27,6 +27,7 @@ COMMAND_MODULES = (
     "b2bua.commands.button",
     "b2bua.commands.apikey",
     "b2bua.commands.user",
+    "b2bua.commands.payments",
     "b2bua.commands.demo",
 )
 

@@ -277,6 +277,9 @@ SCHEMA = Section("prepaid", "the prepaid config", tables=(
     )),
     Section("payments", "payment provider endpoints", fields=(
         Field("secrets_file", path, "file with merchant credentials (kept out of conf/); $PREPAID_SECRETS wins", ""),
+        Field("require_all", boolean,
+              "true: `prepaid run` refuses to start while a payment method a profile names lacks credentials; "
+              "false: it starts, logs each such method once and leaves it off the top-up page", False),
         Field("paypal_api_url", string, "PayPal REST base URL", "https://api-m.paypal.com"),
         Field("klarna_api_url", string, "Klarna API base URL", "https://api.klarna.com"),
         Field("paysafecard_api_url", string, "paysafecard REST base URL", "https://api.paysafecard.com"),
@@ -370,6 +373,8 @@ class PaymentSettings:
     klarna_api_url: str
     paysafecard_api_url: str
     paypal_cert_origins: tuple[str, ...] = ()
+    #: refuse to start while a payment method a profile names lacks credentials
+    require_all: bool = False
 
 
 @dataclass(frozen=True)

@@ -2,37 +2,33 @@
 
     port = start_web(config, store, reactor)          # stopListening() on shutdown
 
-Merchant credentials come from ``$PREPAID_SECRETS`` or ``[payments] secrets_file``;
-a profile naming an account missing there is reported, not silently ignored.
+Merchant credentials come from ``$PREPAID_SECRETS`` or ``[payments] secrets_file``
+(:mod:`b2bua.paysecrets`); a method whose account lacks them is left off the page.
 """
 
 from __future__ import annotations
 
 import os
 
-from webhook import MerchantAccount, PageProfile, ProviderUrls, WebSettings, build_site, listen
-from webhook.secrets import load_secrets
+from webhook import PageProfile, ProviderUrls, WebSettings, build_site, listen
 from webhook.server import Readiness, no_problems
 from webhook.settings import ConnectionLimits
 
 from .config import Config
+from .paysecrets import SecretsReport, check_payment_secrets
 
 
-class WebConfigError(Exception):
-    """The web side cannot start with this config and secrets (the message says why)."""
-
-
-def web_settings(config: Config, environ=os.environ, *, form_key: bytes = b"") -> WebSettings:
-    """The web side's settings from ``config`` and the secrets file."""
-    accounts: tuple[MerchantAccount, ...] = load_secrets(config.payments.secrets_file, environ)
-    known = {a.name for a in accounts}
-    missing = sorted({f"profiles.{p.name}.payments.{m}: account {a!r}" for p in config.profiles.values()
-                      for m, a in p.payments.items() if a not in known})
-    if missing:
-        raise WebConfigError("merchant accounts without credentials in the secrets file: " + "; ".join(missing))
+def web_settings(config: Config, environ=os.environ, *, form_key: bytes = b"",
+                 secrets: SecretsReport | None = None) -> WebSettings:
+    """The web side's settings from ``config`` and the secrets file (read now unless ``secrets`` is given):
+    a payment method whose account lacks credentials is not among its profile's methods."""
+    if secrets is None:
+        secrets = check_payment_secrets(config, environ)
+    accounts = secrets.accounts
     profiles = tuple(
         PageProfile(name=p.name, billing=p.billing, button=p.button, frame_ancestors=tuple(p.frame_ancestors),
-                    language=p.language, payments=tuple(sorted(p.payments.items())), show_pin=p.withheld == "pin")
+                    language=p.language, payments=tuple(sorted(secrets.usable(p.name, p.payments).items())),
+                    show_pin=p.withheld == "pin")
         for p in config.profiles.values())
     pay = config.payments
     return WebSettings(
@@ -49,12 +45,12 @@ def web_settings(config: Config, environ=os.environ, *, form_key: bytes = b"") -
 
 
 def start_web(config: Config, store, reactor, *, providers: dict | None = None, environ=os.environ,
-              readiness: Readiness = no_problems):
+              readiness: Readiness = no_problems, secrets: SecretsReport | None = None):
     """Listen on ``[http]`` (HTTPS when a certificate is configured); returns the listening port.
 
     ``readiness`` (the node's problems, none when it can take work) decides /healthz.
     """
-    site = build_site(web_settings(config, environ), store, reactor, providers, readiness)
+    site = build_site(web_settings(config, environ, secrets=secrets), store, reactor, providers, readiness)
     http = config.http
     return listen(site, reactor, http.address, http.port, tls_certificate=http.tls_certificate,
                   tls_private_key=http.tls_private_key)

@@ -88,8 +88,13 @@ def test_toml_syntax_error_is_one_problem():
     assert problems_of("[sip\naddress=") [0].startswith("x.toml:(syntax): not valid TOML")
 
 
-def test_check_config_command_exit_codes(tmp_path, capsys):
-    """`prepaid check-config` prints a summary and exits 0, or every problem and exits 2."""
+def test_check_config_command_exit_codes(tmp_path, capsys, monkeypatch):
+    """`prepaid check-config` prints a summary and exits 0, or every problem and exits 2 (the example's
+    merchant accounts given credentials through $PREPAID_SECRETS)."""
+    secrets = tmp_path / "secrets.toml"
+    secrets.write_text('[accounts.demo-paypal]\nclient_id = "c"\nsecret = "s"\nwebhook_id = "w"\n'
+                       '[accounts.demo-klarna]\nclient_id = "u"\nsecret = "p"\n[accounts.demo-paysafecard]\nsecret = "k"\n')
+    monkeypatch.setenv("PREPAID_SECRETS", str(secrets))
     assert main(["check-config", EXAMPLE]) == 0
     assert "profile demo: +493012345678" in capsys.readouterr().out
     bad = tmp_path / "bad.toml"

@@ -37,6 +37,7 @@ from .httpkit import Answer, Ctx
 from .payments import Payments, State
 from .providers.base import PaymentRequest, Rejected
 from .settings import PageProfile, WebSettings
+from .urls import cancel_url, notify_url, return_url
 
 TOKEN_TTL_S = 2 * 3600
 
@@ -58,6 +59,7 @@ TEXTS = {
         "cancelled": "Sie haben die Zahlung abgebrochen.", "again": "Erneut aufladen",
         "unavailable": "Der Zahlungsanbieter antwortet gerade nicht. Bitte versuchen Sie es gleich noch einmal.",
         "unknown": "Diese Zahlung kennen wir nicht.",
+        "closed": "Aufladen ist gerade nicht möglich. Bitte versuchen Sie es später noch einmal.",
     },
     "en": {
         "title": "Top up your credit", "number": "Your phone number (the one you will call from)",
@@ -73,6 +75,7 @@ TEXTS = {
         "cancelled": "You cancelled the payment.", "again": "Top up again",
         "unavailable": "The payment provider is not answering right now. Please try again in a moment.",
         "unknown": "We do not know this payment.",
+        "closed": "Top-ups are not available right now. Please try again later.",
     },
 }
 
@@ -165,6 +168,8 @@ class TopupPage:
     def form(self, profile: PageProfile, lang: str, now_s: int, *, number: str = "", amount: str = "",
              method: str = "", problem: str = "") -> str:
         t = TEXTS[lang]
+        if not profile.methods:  # no method has credentials: no form with an empty payment box
+            return f'<p class="err" id="closed">{e(t["closed"])}</p>'
         cur = profile.billing.currency
         amounts = []
         for option in profile.billing.topups:
@@ -258,9 +263,9 @@ class TopupPage:
         req = PaymentRequest(
             reference=payment.reference, amount_cents=amount_cents, currency=payment.currency,
             description=f"{TEXTS[lang]['title']}: {profile.billing.provider or profile.name}", account=account,
-            return_url=f"{base}/topup/{profile.button}/return/{payment.reference}?{q}",
-            cancel_url=f"{base}/topup/{profile.button}/cancel/{payment.reference}?{q}",
-            notify_url=f"{base}/hooks/{method}" + ("?payment_id={payment_id}" if method == "paysafecard" else ""),
+            return_url=return_url(base, profile.button, payment.reference, q),
+            cancel_url=cancel_url(base, profile.button, payment.reference, q),
+            notify_url=notify_url(base, method),
             locale=LOCALES[lang], customer_id=hashlib.sha256(f"{profile.name}|{number}".encode()).hexdigest()[:32])
         try:
             redirect = await self.providers[method].create(req)

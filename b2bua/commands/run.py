@@ -1,10 +1,16 @@
-"""``prepaid run [--config PATH]``: serve SIP, RTP and HTTP with the store."""
+"""``prepaid run [--config PATH]``: serve SIP, RTP and HTTP with the store.
+
+With ``[payments] require_all = true`` it refuses to start (exit 2) while a payment method a profile
+names lacks credentials in the secrets file, naming each as ``file:key: reason``; without it the node
+starts and the web side logs each such method once and leaves it off the page.
+"""
 
 from __future__ import annotations
 
 import sys
 
 from ..config import default_config_path, load_config
+from ..paysecrets import check_payment_secrets, refusal
 from ..schema import ConfigInvalid
 from .db import add_config_argument
 
@@ -22,6 +28,11 @@ def run(args) -> int:
     except ConfigInvalid as exc:
         for problem in exc.problems:
             print(problem, file=sys.stderr)
+        return 2
+    refused = refusal(config, check_payment_secrets(config))
+    if refused:
+        for line in refused:
+            print(line, file=sys.stderr)
         return 2
     from twisted.internet import reactor
 

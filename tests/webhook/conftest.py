@@ -11,6 +11,32 @@ import pytest
 
 from .harness import Env
 
+#: complete credentials for the example config's three merchant accounts: those the fake providers take
+SECRETS = """
+[accounts.demo-paypal]
+client_id = "pp-client"
+secret = "pp-secret"
+webhook_id = "WH-1"
+[accounts.demo-klarna]
+client_id = "K123456_abc"
+secret = "klarna-secret"
+[accounts.demo-paysafecard]
+secret = "psc_test_key"
+"""
+
+
+@pytest.fixture
+def conf(tmp_path):
+    """The example config with its store in tmp_path, HTTP on port 0 and a secrets file."""
+    text = open("conf/prepaid.toml", encoding="utf-8").read()
+    text = text.replace('url = "sqlite:///../var/prepaid.db"', f'url = "sqlite:///{tmp_path}/p.db"')
+    text = text.replace("port = 8080", "port = 0")
+    text = text.replace('# secrets_file = "/etc/prepaid/secrets.toml"', f'secrets_file = "{tmp_path}/secrets.toml"')
+    (tmp_path / "secrets.toml").write_text(SECRETS)
+    path = tmp_path / "prepaid.toml"
+    path.write_text(text)
+    return str(path)
+
 
 @pytest.fixture
 def env(store_url):

@@ -13,6 +13,7 @@ from dataclasses import dataclass
 from decimal import Decimal, InvalidOperation
 from typing import Mapping, Protocol, runtime_checkable
 
+from ..outgoing import ProviderUnavailable
 from ..settings import MerchantAccount
 
 
@@ -95,6 +96,24 @@ class Provider(Protocol):
     async def on_notification(self, accounts: tuple[MerchantAccount, ...], headers: Mapping[str, str],
                               body: bytes, query: Mapping[str, str]) -> list[PaymentEvent]:
         """A notification: verified (signature, or read back from the provider) before it is believed."""
+
+    async def check_credentials(self, account: MerchantAccount) -> bool:
+        """Try the account's credentials on the provider's cheapest authenticated call, changing nothing there:
+        True when accepted, False when refused (401/403); ProviderUnavailable when there is no telling."""
+
+
+#: what a provider answers to credentials it refuses
+REFUSED = (401, 403)
+
+
+def credentials_accepted(status: int, what: str) -> bool:
+    """A read of something that does not exist, as a credentials check: 404 (or 200) says the credentials were
+    accepted, :data:`REFUSED` that they were not; anything else tells nothing."""
+    if status in REFUSED:
+        return False
+    if status in (200, 404):
+        return True
+    raise ProviderUnavailable(f"{what}: HTTP {status}")
 
 
 def to_cents(value) -> int:

@@ -20,9 +20,12 @@ from urllib.parse import quote
 from ..jsonbody import parse_json
 from ..outgoing import Outgoing, ProviderUnavailable
 from ..settings import MerchantAccount
-from .base import EventKind, PaymentEvent, PaymentRequest, Redirect, Rejected
+from .base import EventKind, PaymentEvent, PaymentRequest, Redirect, Rejected, credentials_accepted
 
 _TOKEN = re.compile(r"^[A-Za-z0-9_\-]{1,200}$")
+
+#: a session id no session has (the all-zero UUID), read to try credentials
+CHECK_SESSION_ID = "00000000-0000-0000-0000-000000000000"
 
 
 def order_body(request: PaymentRequest) -> dict:
@@ -53,6 +56,13 @@ class Klarna:
         data = json.dumps(body).encode() if body is not None else None
         return await self.http.request(method, f"{self.api_url}{path}", what=what, headers=headers,
                                        data=data, auth=(account.client_id, account.secret))
+
+    async def check_credentials(self, account: MerchantAccount) -> bool:
+        """Read a payment session that does not exist (``GET /payments/v1/sessions/{id}``): Klarna answers 401
+        to a wrong API username or password, and 404 to credentials it accepts; nothing is created."""
+        reply = await self._call(account, "GET", f"/payments/v1/sessions/{CHECK_SESSION_ID}",
+                                 what="klarna credentials")
+        return credentials_accepted(reply.status, "klarna credentials")
 
     async def create(self, request: PaymentRequest) -> Redirect:
         reply = await self._call(request.account, "POST", "/payments/v1/sessions", what="klarna session",

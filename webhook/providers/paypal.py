@@ -24,7 +24,7 @@ from cryptography.hazmat.primitives.asymmetric import padding, rsa
 from ..jsonbody import parse_json
 from ..outgoing import Outgoing, ProviderUnavailable
 from ..settings import MerchantAccount
-from .base import EventKind, PaymentEvent, PaymentRequest, Redirect, Rejected, to_cents, to_text
+from .base import REFUSED, EventKind, PaymentEvent, PaymentRequest, Redirect, Rejected, to_cents, to_text
 
 #: seconds before its expiry an OAuth token is renewed
 TOKEN_MARGIN_S = 60
@@ -71,10 +71,25 @@ class PayPal:
         cached = self._tokens.get(account.name)
         if cached and cached[1] > now:
             return cached[0]
-        reply = await self.http.request(
+        return await self._new_token(account, await self._token_reply(account))
+
+    async def _token_reply(self, account: MerchantAccount):
+        """OAuth2 client credentials: ``POST /v1/oauth2/token``, Basic client_id:secret."""
+        return await self.http.request(
             "POST", f"{self.api_url}/v1/oauth2/token", what="paypal token",
             auth=(account.client_id, account.secret), data={"grant_type": "client_credentials"},
             headers={"Accept": ["application/json"]})
+
+    async def check_credentials(self, account: MerchantAccount) -> bool:
+        """A token for the client ID and secret (PayPal answers 401 ``invalid_client`` to wrong ones)."""
+        reply = await self._token_reply(account)
+        if reply.status in REFUSED:
+            return False
+        await self._new_token(account, reply)
+        return True
+
+    async def _new_token(self, account: MerchantAccount, reply) -> str:
+        now = self.http.reactor.seconds()
         doc = reply.json()
         if reply.status != 200 or not isinstance(doc, dict) or not isinstance(doc.get("access_token"), str):
             raise ProviderUnavailable(f"paypal token: HTTP {reply.status}")

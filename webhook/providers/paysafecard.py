@@ -19,9 +19,13 @@ from urllib.parse import quote
 from ..jsonbody import parse_json
 from ..outgoing import Outgoing, ProviderUnavailable
 from ..settings import MerchantAccount
-from .base import EventKind, PaymentEvent, PaymentRequest, Redirect, Rejected, to_cents, to_text
+from .base import (EventKind, PaymentEvent, PaymentRequest, Redirect, Rejected, credentials_accepted, to_cents,
+                   to_text)
 
 _ID = re.compile(r"^[A-Za-z0-9_\-]{1,100}$")
+
+#: a payment id no payment has, read to try the API key
+CHECK_PAYMENT_ID = "pay_0000000000_prepaidcredentialcheck00000000_EUR"
 
 _FAILED = frozenset({"EXPIRED", "CANCELED_MERCHANT", "CANCELED_CUSTOMER", "FAILED"})
 
@@ -38,6 +42,12 @@ class Paysafecard:
         headers = {"Authorization": [f"Basic {key}"], "Content-Type": ["application/json"]}
         data = json.dumps(body).encode() if body is not None else None
         return await self.http.request(method, f"{self.api_url}{path}", what=what, headers=headers, data=data)
+
+    async def check_credentials(self, account: MerchantAccount) -> bool:
+        """Read a payment that does not exist (``GET /v1/payments/{id}``): paysafecard answers 401
+        ``invalid_api_key`` to a wrong key, and 404 to a key it accepts; nothing is created."""
+        reply = await self._call(account, "GET", f"/v1/payments/{CHECK_PAYMENT_ID}", what="paysafecard credentials")
+        return credentials_accepted(reply.status, "paysafecard credentials")
 
     async def create(self, request: PaymentRequest) -> Redirect:
         body = {

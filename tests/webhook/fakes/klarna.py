@@ -1,7 +1,8 @@
 """A fake Klarna: Payments sessions, the Hosted Payment Page, authorizations -> order, order management.
 
 Shapes as in Klarna's docs: ``POST /payments/v1/sessions`` -> ``{session_id,
-client_token, payment_method_categories}``; ``POST /hpp/v1/sessions`` with
+client_token, payment_method_categories}``, ``GET /payments/v1/sessions/{id}``
+reads it (404: no such session); ``POST /hpp/v1/sessions`` with
 ``payment_session_url`` and ``merchant_urls`` -> ``{session_id, redirect_url,
 session_url}``; the HPP sends the customer to ``merchant_urls.success`` with
 ``{{session_id}}`` and ``{{authorization_token}}`` filled in;
@@ -67,6 +68,15 @@ class FakeKlarna(FakeProvider):
                .replace("{{authorization_token}}", token))
         return self._redirect(request, url)
 
+    def read_session(self, request, match, body):
+        """``GET /payments/v1/sessions/{id}``: 401 to wrong credentials, 404 to a session there is not."""
+        if not self._auth(request):
+            return self._reply(request, 401, {"error_code": "UNAUTHORIZED"})
+        session = self.sessions.get(match.group(1))
+        if session is None:
+            return self._reply(request, 404, {"error_code": "NOT_FOUND", "error_messages": ["session not found"]})
+        return self._reply(request, 200, dict(session["order"], status=session["status"]))
+
     def authorize(self, session_id: str) -> str:
         """An authorization token for a session, as if the customer had paid (for tests without the HPP)."""
         token = str(uuid.uuid4())
@@ -100,6 +110,7 @@ class FakeKlarna(FakeProvider):
 
     routes = (
         ("POST", r"/payments/v1/sessions", create_session),
+        ("GET", r"/payments/v1/sessions/([0-9a-f\-]+)", read_session),
         ("POST", r"/hpp/v1/sessions", create_hpp),
         ("GET", r"/hpp/pay/([0-9a-f\-]+)", hpp_page),
         ("POST", r"/payments/v1/authorizations/([0-9a-f\-]+)/order", place_order),
