@@ -8,9 +8,13 @@ Twisted's logger under the record's own logger name as namespace, at the same
 level, so that it is formatted, filtered (``[node] log_level``) and written like
 the node's own lines, and exceptions keep their traceback.
 
+Libraries' info records come only at ``log_level = "debug"``: at info a node's
+start was a dozen lines of Alembic's plugins.
+
 Tests pin: a stdlib warning arrives as a Twisted event at warn with its logger's
 name as namespace and its message formatted; below the level nothing is built;
-an exception record carries its failure.
+at info a library's info record is left out; an exception record carries its
+failure.
 """
 
 from __future__ import annotations
@@ -23,8 +27,9 @@ from twisted.python.failure import Failure
 _LEVELS = ((logging.CRITICAL, LogLevel.critical), (logging.ERROR, LogLevel.error),
            (logging.WARNING, LogLevel.warn), (logging.INFO, LogLevel.info))
 
-#: ``[node] log_level`` as the standard library's numbers
-STDLIB_LEVEL = {"debug": logging.DEBUG, "info": logging.INFO, "warn": logging.WARNING, "error": logging.ERROR}
+#: ``[node] log_level`` as the standard library's numbers. Libraries' info lines (Alembic's eight "setup
+#: plugin" lines at every start, SQLAlchemy's pool) are detail an operator asks for: they come at debug
+STDLIB_LEVEL = {"debug": logging.DEBUG, "info": logging.WARNING, "warn": logging.WARNING, "error": logging.ERROR}
 
 
 def twisted_level(levelno: int) -> LogLevel:

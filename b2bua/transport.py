@@ -123,6 +123,8 @@ class _SipDatagram(protocol.DatagramProtocol):
     # transactions (alive up to 32 s after their answer) share a few Peer objects instead of
     # holding one each for the garbage collector to walk.  At most this many are kept.
     PEERS_KEPT = 4096
+    #: no "Starting protocol <_SipDatagram object at 0x...>": the node says once what it serves
+    noisy = False
 
     def __init__(self, owner: "SipTransports") -> None:
         self.owner = owner
@@ -224,6 +226,8 @@ class _Refused(protocol.Protocol):
 
 
 class _StreamServerFactory(protocol.Factory):
+    noisy = False           # no "Starting factory <... at 0x...>" line at each start and stop
+
     def __init__(self, owner: "SipTransports", transport_name: str) -> None:
         self.owner = owner
         self.transport_name = transport_name
@@ -236,6 +240,8 @@ class _StreamServerFactory(protocol.Factory):
 
 
 class _StreamClientFactory(protocol.ClientFactory):
+    noisy = False           # one per outbound connection: no "Starting factory <... at 0x...>" lines
+
     def __init__(self, owner: "SipTransports", peer: Peer) -> None:
         self.owner = owner
         self.peer = peer

@@ -27,7 +27,7 @@ def test_an_exception_record_carries_its_failure_and_a_bad_format_is_kept():
     do not fit its format is shown as it was meant, not lost."""
     root = logging.getLogger("test-bridge-exc")
     root.propagate = False
-    bridge_stdlib_logging("info", root)
+    bridge_stdlib_logging("debug", root)
 
     def fail():
         try:
@@ -39,3 +39,14 @@ def test_an_exception_record_carries_its_failure_and_a_bad_format_is_kept():
     assert seen[0]["log_level"] == LogLevel.error and seen[0]["log_failure"].check(ValueError)
     assert formatEvent(seen[0]) == "while doing x"
     assert "'%d things' % ('many',)" in formatEvent(seen[1])
+
+
+def test_at_info_a_librarys_info_record_is_left_out_and_at_debug_it_comes():
+    """A node at info does not print Alembic's "setup plugin" lines; at debug they are there, at info level."""
+    root = logging.getLogger("test-bridge-levels")
+    root.propagate = False
+    bridge_stdlib_logging("info", root)
+    assert log_events_during(lambda: root.getChild("alembic").info("setup plugin")) == []
+    bridge_stdlib_logging("debug", root)
+    [event] = log_events_during(lambda: root.getChild("alembic").info("setup plugin"))
+    assert event["log_level"] == LogLevel.info
