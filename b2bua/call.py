@@ -703,7 +703,7 @@ class Call:
         klass = self.identity.caller_class.value if self.identity.caller_class is not None else None
         offer = self.session.tariff.first_caller if self.session is not None else None
         offer_minutes = offer_price = None
-        if offer is not None and offer.period_s >= 120:     # one minute has no spoken offer (media/phrases.py)
+        if offer is not None and offer.period_s >= 60:      # under a minute there are no whole minutes to offer
             # the offer is what the caller is told instead of the tariff; with no credit beside free
             # minutes, the minutes the credit buys would only say the same again
             offer_minutes, offer_price, tariff = offer.period_s // 60, offer.per_minute, None

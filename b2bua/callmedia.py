@@ -60,7 +60,7 @@ def phrase_for(announcement: Announcement, lang: str, *, withheld_pin: bool = Fa
     if say is Say.MINUTES:
         names: list[str] = []
         if announcement.offer_minutes is not None and announcement.offer_per_minute is not None:
-            offer_minutes = max(2, min(int(announcement.offer_minutes), phrases.MAX_NUMBER))
+            offer_minutes = max(1, min(int(announcement.offer_minutes), phrases.MAX_NUMBER))
             names += phrases.first_caller_offer(offer_minutes, Decimal(str(announcement.offer_per_minute)), lang)
         elif announcement.per_minute is not None and announcement.caller_class in ("landline", "mobile"):
             names += phrases.tariff(Decimal(str(announcement.per_minute)), announcement.caller_class, lang)

@@ -80,6 +80,9 @@ _MESSAGES = {
         "offer_are_free": "sind kostenlos.",
         "offer_cost_only": "kosten nur",
         "offer_per_minute": "pro Minute.",
+        "offer_first_minute": "Ihre erste Minute",
+        "offer_is_free": "ist kostenlos.",
+        "offer_costs_only": "kostet nur",
         "free_minutes_over": "Ihre Freiminuten sind aufgebraucht.",
     },
     "en": {
@@ -102,6 +105,9 @@ _MESSAGES = {
         "offer_are_free": "are free.",
         "offer_cost_only": "cost only",
         "offer_per_minute": "per minute.",
+        "offer_first_minute": "Your first minute",
+        "offer_is_free": "is free.",
+        "offer_costs_only": "costs only",
         "free_minutes_over": "Your free minutes are over.",
     },
 }
@@ -290,15 +296,17 @@ def pin_locked(lang: str) -> list[str]:
 
 def first_caller_offer(minutes: int, per_minute: Decimal | int, lang: str, *, cents: bool = False) -> list[str]:
     """The first-caller offer: "Ihre ersten fünf Minuten sind kostenlos" / "Your first five minutes are free",
-    or for a discount "Ihre ersten fünf Minuten kosten nur neunundneunzig Cent pro Minute".
+    or for a discount "Ihre ersten fünf Minuten kosten nur neunundneunzig Cent pro Minute"; one minute in its
+    own grammar: "Ihre erste Minute ist kostenlos" / "Your first minute costs only ninety-nine cents".
 
-    ``minutes`` is 2 or more (one minute would need its own grammar, and prompts the set has no room for:
-    an offer of one minute is not said; the minutes the credit buys are). ``per_minute`` in euro
-    (Decimal), or cents with ``cents=True``."""
+    ``minutes`` is 1 or more; ``per_minute`` in euro (Decimal), or cents with ``cents=True``."""
     _check(minutes, lang)
-    if minutes < 2:
-        raise ValueError(f"an offer is said for 2..{MAX_NUMBER} minutes, not {minutes!r}")
+    if minutes < 1:
+        raise ValueError(f"an offer is said for 1..{MAX_NUMBER} minutes, not {minutes!r}")
     amount = _to_cents(per_minute, cents=cents)
+    if minutes == 1:
+        return ["offer_first_minute"] + (["offer_is_free"] if amount == 0
+                                         else ["offer_costs_only"] + amount_phrase(amount, lang))
     head = ["offer_first"] + minutes_phrase(minutes, lang)
     if amount == 0:
         return head + ["offer_are_free"]

@@ -63,3 +63,13 @@ def test_a_discount_is_announced_with_its_price_and_the_credit_minutes():
     assert (offer.offer_minutes, offer.offer_per_minute, offer.minutes) == (5, Decimal("0.99"), 9)
     assert phrase_for(offer, "en")[:7] == ["offer_first", "five", "minutes", "offer_cost_only", "ninety", "nine",
                                            "cents"]
+
+
+def test_a_one_minute_free_offer_is_announced():
+    """A 60 s free offer was not announced (the tariff was said instead): now "Ihre erste Minute ist
+    kostenlos", and the caller talks for a minute."""
+    one = Profile("demo", billing_profile(first_caller=FirstCallerTariff(Decimal("0"), 60)))
+    w = make_call(balance_cents=None, profile=one)
+    (offer,) = w.media.said
+    assert (offer.offer_minutes, offer.per_minute) == (1, None)
+    assert phrase_for(offer, "de") == ["offer_first_minute", "offer_is_free"]

@@ -46,7 +46,7 @@ def test_committed_set_is_complete_8khz_mono_16bit(lang):
         level = np.abs(np.frombuffer(pcm, dtype="<i2")).max()
         assert 0.1 < w.getnframes() / 8000 < 10 and level > 3000, name
     total = sum(p.stat().st_size for p in BUILTIN_PROMPTS.glob("*/*.wav"))
-    assert total < 1_600_000
+    assert total < 1_800_000      # 1.61 MB with the one-minute offer (3 prompts a language): the set stays small
 
 
 def test_frames_are_160_bytes_with_pauses_between_parts():

@@ -104,7 +104,8 @@ def test_every_number_uses_only_recorded_prompts():
         for msg in (phrases.credit_used_up(lang), phrases.no_credit(lang), phrases.withheld(lang, True),
                     phrases.withheld(lang, False), phrases.pin_wrong(lang), phrases.topped_up(lang, 5),
                     phrases.tariff(Decimal("0.49"), "landline", lang), phrases.warning(lang),
-                    phrases.remaining_minutes(0, lang)):
+                    phrases.remaining_minutes(0, lang), phrases.first_caller_offer(1, 0, lang),
+                    phrases.first_caller_offer(1, 99, lang, cents=True), phrases.first_caller_offer(7, 0, lang)):
             assert set(msg) <= known.keys()
 
 
@@ -125,3 +126,14 @@ def test_out_of_range_is_a_clear_error(bad):
         minutes_phrase(1, "fr")
     with pytest.raises(ValueError):
         amount_phrase(1_000_000, "en")
+
+
+def test_a_one_minute_offer_has_its_own_grammar():
+    """A 60 s first-caller offer was not said at all (and a shorter period was said as "two minutes"): one
+    minute is "Ihre erste Minute ist kostenlos" / "Your first minute costs only ninety-nine cents"."""
+    assert phrases.first_caller_offer(1, 0, "de") == ["offer_first_minute", "offer_is_free"]
+    assert phrases.first_caller_offer(1, 99, "en", cents=True) == [
+        "offer_first_minute", "offer_costs_only", "ninety", "nine", "cents"]
+    assert phrases.first_caller_offer(2, 0, "de") == ["offer_first", "zwei", "minuten", "offer_are_free"]
+    with pytest.raises(ValueError):
+        phrases.first_caller_offer(0, 0, "de")
