@@ -548,6 +548,7 @@ def _profile(name: str, p: dict[str, Any]) -> Profile:
         currency=p["currency"],
         provider=p["provider"] or name,
         max_manual_cents=p["max_manual"],
+        timezone=p["timezone"],
     )
     return Profile(
         name=name, billing=billing, service_numbers=p["service_numbers"], agents=p["agents"],
