@@ -88,10 +88,12 @@ class PortalServer(Resource):
     isLeaf = True
 
     def __init__(self, store, config: Callable[[], Any], reactor, *, routes: list[Route] | None = None,
-                 strings: Mapping[str, Mapping[str, str]] | None = None) -> None:
+                 strings: Mapping[str, Mapping[str, str]] | None = None,
+                 config_loaded_ms: Callable[[], int | None] = lambda: None) -> None:
         super().__init__()
         self.store = store
         self.config = config            # the config in force, read at each request
+        self.config_loaded_ms = config_loaded_ms    # when that config was loaded (None: not known)
         self.reactor = reactor
         self.routes = pages.routes() if routes is None else list(routes)
         self.strings = i18n.strings(pages.strings() if strings is None else strings)
@@ -257,7 +259,7 @@ class PortalServer(Resource):
             query=query, form={k: v for k, v in form.items() if k != "csrf"}, csrf_token=visit.session.csrf_token,
             client_address=_client(request), strings=self.strings,
             timezone=profile.timezone if profile is not None else "Europe/Berlin",
-            base=f"/p/{profile.name}" if profile is not None else "")
+            base=f"/p/{profile.name}" if profile is not None else "", config_loaded_ms=self.config_loaded_ms())
         try:
             result = route.page(ctx)
             if inspect.isawaitable(result):
@@ -395,13 +397,15 @@ def csv_answer(result: Csv) -> Answer:
 
 
 def build_portal_site(store, config: Callable[[], Any], reactor, *, routes: list[Route] | None = None,
-                      strings: Mapping[str, Mapping[str, str]] | None = None) -> GuardedSite:
-    """The portal's Site, held to the ``[http]`` connection limits of the config in force at start."""
+                      strings: Mapping[str, Mapping[str, str]] | None = None,
+                      config_loaded_ms: Callable[[], int | None] = lambda: None) -> GuardedSite:
+    """The portal's Site, held to the ``[http]`` connection limits of the config in force at start;
+    ``config_loaded_ms()`` says when the config in force was loaded (the tariffs page shows it)."""
     http = config().http
     limits = ConnectionLimits(header_timeout_s=http.header_timeout_s, body_timeout_s=http.body_timeout_s,
                               idle_timeout_s=http.idle_timeout_s, max_connections=http.max_connections,
                               max_connections_per_source=http.max_connections_per_source)
-    server = PortalServer(store, config, reactor, routes=routes, strings=strings)
+    server = PortalServer(store, config, reactor, routes=routes, strings=strings, config_loaded_ms=config_loaded_ms)
     site = GuardedSite(server, limits, Metrics(), reactor=reactor, logFormatter=access_log_line)
     site.requestFactory = limited_request_class(MAX_BODY_BYTES)
     site.displayTracebacks = False
