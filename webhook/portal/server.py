@@ -311,7 +311,8 @@ class PortalServer(Resource):
                 lang=user.language, t=self._t(user.language), user_name=user.name,
                 csrf_token=visit.session.csrf_token, profile=profile_name,
                 nav=self._nav(user, profile_name, route),
-                profiles=tuple((name, f"/p/{quote(name)}/") for name in self._visible(user)), notice=notice)
+                profiles=tuple((name, f"/p/{quote(name)}/") for name in self._visible(user)),
+                notice=self._t(user.language)(notice) if notice else "")     # a text key, or the text itself
         html = await layout.flatten_page(layout.frame(chrome, page.title, page.body))
         return Answer(page.status, html)
 
