@@ -212,6 +212,9 @@ class PortalServer(Resource):
             t = self._t(lang)
             return await self._login_page(token, status=401, user_name=name, error=t("portal.login.wrong"),
                                           note=t("portal.login.locked") if outcome.locked else "", lang=lang)
+        earlier = (request.getCookie(COOKIE.encode()) or b"").decode("ascii", "replace")
+        if earlier:                     # whatever session this browser had ends: one login, one new id
+            await self.store.run(db.end_session, id_hash(earlier))
         log.info("portal: {user} logged in from {source}", user=outcome.user.name, source=_client(request))
         session_cookie = cookie(COOKIE, outcome.session.id, secure=self._secure())
         return Answer(303, headers=(("Location", "/"), ("Set-Cookie", session_cookie),
