@@ -229,9 +229,14 @@ def add_login_failure(conn, rule: PinRule, user_name: str, source: str, *, now_m
     return locked
 
 
+#: the user name of a wrong password that no longer counts for its name (no login has it: names are not empty)
+FORGOTTEN = ""
+
+
 def clear_login_failures(conn, user_name: str) -> None:
-    """A right password: the user name's wrong ones are forgotten (the address's stay)."""
-    conn.execute(sa.delete(F).where(F.c.user_name == user_name))
+    """A right password: the user name's wrong ones are forgotten, but still count for the addresses they
+    came from (a guesser's address stays locked when the user logs in from elsewhere)."""
+    conn.execute(sa.update(F).where(F.c.user_name == user_name).values(user_name=FORGOTTEN))
 
 
 # -- lockouts, as operators see and clear them -------------------------------------
@@ -258,7 +263,7 @@ def lockouts(conn, rule: PinRule, *, now_ms: int) -> list[Lockout]:
     times: dict[tuple[str, str], list[int]] = {}
     for row in conn.execute(sa.select(F.c.at_ms, F.c.user_name, F.c.source).where(F.c.at_ms >= since_ms)):
         for kind, value in (("user", row.user_name), ("address", row.source)):
-            if row.at_ms > cleared.get(f"{kind} {value}", since_ms - 1):
+            if (kind, value) != ("user", FORGOTTEN) and row.at_ms > cleared.get(f"{kind} {value}", since_ms - 1):
                 times.setdefault((kind, value), []).append(row.at_ms)
     found = []
     for (kind, value), failures in times.items():
