@@ -390,11 +390,27 @@ def _csrf_ok(form: Mapping[str, str], visit: Visit) -> bool:
     return hmac.compare_digest(form.get("csrf", "").encode(), visit.session.csrf_token.encode())
 
 
+#: what a spreadsheet reads as the start of a formula (and tab, CR, which some read past to one)
+_FORMULA_START = ("=", "+", "-", "@", "\t", "\r")
+#: a plain number (a sign, digits, decimal marks) is no formula: amounts and E.164 numbers stay numbers
+_PLAIN_NUMBER = re.compile(r"^[+-]?[0-9]+(?:[.,][0-9]+)*$")
+
+
+def csv_cell(value: str) -> str:
+    """``value`` safe for a spreadsheet: a cell that starts like a formula gets a leading ``'`` (so a note
+    "=HYPERLINK(...)" or "@SUM(...)" is shown as the text it is), unless it is a plain number."""
+    text = str(value)
+    if text.startswith(_FORMULA_START) and not _PLAIN_NUMBER.match(text):
+        return "'" + text
+    return text
+
+
 def csv_answer(result: Csv) -> Answer:
-    """A download: UTF-8 with a byte order mark and ';' between fields, as Excel opens it."""
+    """A download: UTF-8 with a byte order mark and ';' between fields, as Excel opens it; every cell
+    through :func:`csv_cell` (no formula from a note, a name or a number as received gets run)."""
     out = io.StringIO()
     writer = csv.writer(out, delimiter=";", lineterminator="\r\n")
-    writer.writerows(result.rows)
+    writer.writerows([csv_cell(cell) for cell in row] for row in result.rows)
     filename = _FILENAME_UNSAFE.sub("_", result.filename) or "export.csv"
     return Answer(200, ("\ufeff" + out.getvalue()).encode("utf-8"), "text/csv; charset=utf-8",
                   (("Content-Disposition", f'attachment; filename="{filename}"'),))
