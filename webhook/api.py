@@ -196,7 +196,8 @@ class BalanceApi:
             raise BadRequest(400, "merge must be true or false")
         new = normalise(new, self.settings.default_region)
         try:
-            result = await self.store.renumber(profile.name, number, new, merge=merge, actor=f"api:{key.provider}")
+            result = await self.store.renumber(profile.name, number, new, merge=merge, actor=f"api:{key.id}",
+                                               source=ctx.client)
         except NoAccount:
             raise BadRequest(404, "no account for this number") from None
         except NumberTaken:

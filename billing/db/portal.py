@@ -98,19 +98,21 @@ def add_user(conn, new: UserRow, *, now_ms: int, actor: str, source: str = "") -
                                      language=new.language, password_hash=new.password_hash,
                                      created_ms=now_ms, updated_ms=now_ms))
     _audit.add(conn, _audit.AuditEntry(at_ms=now_ms, actor=actor, action=USER_ADDED, subject=new.name,
-                                       source=source, after=new.described()))
+                                       source=source, before="no such login", after=new.described()))
     return user(conn, new.name)
 
 
 def set_password(conn, name: str, password_hash: str, *, now_ms: int, actor: str, source: str = "") -> bool:
     """Give ``name`` a new password and end its sessions; False when there is no such user."""
-    done = conn.execute(sa.update(U).where(U.c.name == name).values(password_hash=password_hash,
-                                                                   updated_ms=now_ms)).rowcount
-    if not done:
+    old = user(conn, name)
+    if old is None:
         return False
-    conn.execute(sa.delete(S).where(S.c.user_name == name))
+    conn.execute(sa.update(U).where(U.c.name == name).values(password_hash=password_hash, updated_ms=now_ms))
+    ended = conn.execute(sa.delete(S).where(S.c.user_name == name)).rowcount
     _audit.add(conn, _audit.AuditEntry(at_ms=now_ms, actor=actor, action=USER_PASSWORD, subject=name,
-                                       source=source, detail="password changed; its sessions ended"))
+                                       source=source, detail="password changed; its sessions ended",
+                                       before=f"password set at {old.updated_ms}; {ended} session(s)",
+                                       after=f"password set at {now_ms}; no session"))
     return True
 
 
@@ -122,7 +124,7 @@ def remove_user(conn, name: str, *, now_ms: int, actor: str, source: str = "") -
     conn.execute(sa.delete(S).where(S.c.user_name == name))
     conn.execute(sa.delete(U).where(U.c.name == name))
     _audit.add(conn, _audit.AuditEntry(at_ms=now_ms, actor=actor, action=USER_REMOVED, subject=name,
-                                       source=source, before=old.described()))
+                                       source=source, before=old.described(), after="no such login"))
     return True
 
 
@@ -219,13 +221,15 @@ def add_login_failure(conn, rule: PinRule, user_name: str, source: str, *, now_m
     conn.execute(sa.insert(F).values(at_ms=now_ms, user_name=user_name, source=source))
     locked = False
     for subject, where in scopes:
-        now_locked = rule.locked(_failures_ms(conn, subject, where, since_ms), now_ms)
+        failures = _failures_ms(conn, subject, where, since_ms)
+        now_locked = rule.locked(failures, now_ms)
         locked = locked or now_locked
         if now_locked and not before[subject]:
             _audit.add(conn, _audit.AuditEntry(
                 at_ms=now_ms, actor="portal", action=LOGIN_LOCKOUT, subject=subject, source=source,
                 detail=f"{rule.max_failures} wrong passwords within {rule.window_s} s: "
-                       f"logging in locked for {rule.lockout_s} s"))
+                       f"logging in locked for {rule.lockout_s} s",
+                before="not locked", after=f"locked until {_utc(rule.locked_until_ms(failures))}"))
     return locked
 
 
