@@ -163,7 +163,8 @@ PROFILE = Section("profile", "one billing profile", fields=(
     Field("fee_platform_per_minute", decimal(Decimal("0")), "platform fee per billed minute", Decimal("0")),
     Field("payments", mapping_of(choice("paypal", "klarna", "paysafecard"), nonempty_string),
           "payment method -> merchant account name (credentials in the secrets file)", {}),
-    Field("timezone", timezone, "the zone the provider portal shows this profile's times in", "Europe/Berlin"),
+    Field("timezone", timezone, "the zone of this profile's days and months: the times the portal shows, and "
+          "where a month's statement begins and ends (portal and prepaid statement)", "Europe/Berlin"),
     Field("max_manual", money_cents,
           "the most one manual transaction (portal, prepaid topup/adjust, balance API) may credit or take, "
           "bonus not counted: a mistyped amount is refused instead of booked", 50_000),
