@@ -37,6 +37,8 @@ LOGIN_LOCKOUT = "portal_login_lockout"
 LOGIN_UNLOCK = "portal_login_unlock"
 #: the kinds of subject a lockout has, as its audit subject starts
 LOCK_KINDS = ("user", "address")
+#: the user name of a wrong password that no longer counts for its name (no login has it: names are not empty)
+FORGOTTEN = ""
 
 
 @dataclass(frozen=True)
@@ -176,7 +178,10 @@ def prune_sessions(conn, *, now_ms: int, idle_ms: int) -> int:
 # -- wrong passwords ---------------------------------------------------------------
 
 def _scopes(user_name: str, source: str) -> list[tuple[str, object]]:
-    return [(f"user {user_name}", F.c.user_name == user_name), (f"address {source}", F.c.source == source)]
+    """(subject, where) of the counts a login attempt is in: its name's (none for an empty name) and its
+    address's."""
+    by_address = (f"address {source}", F.c.source == source)
+    return [by_address] if user_name == FORGOTTEN else [(f"user {user_name}", F.c.user_name == user_name), by_address]
 
 
 def _serialise(conn, subjects: list[str]) -> None:
@@ -217,7 +222,8 @@ def add_login_failure(conn, rule: PinRule, user_name: str, source: str, *, now_m
     _serialise(conn, [subject for subject, _ in scopes])
     since_ms = now_ms - rule.reach_ms()
     conn.execute(sa.delete(F).where(F.c.at_ms < since_ms))
-    before = {subject: rule.locked(_failures_ms(conn, subject, where, since_ms), now_ms) for subject, where in scopes}
+    before = {subject: rule.locked(_failures_ms(conn, subject, where, since_ms), now_ms)
+              for subject, where in scopes}
     conn.execute(sa.insert(F).values(at_ms=now_ms, user_name=user_name, source=source))
     locked = False
     for subject, where in scopes:
@@ -231,10 +237,6 @@ def add_login_failure(conn, rule: PinRule, user_name: str, source: str, *, now_m
                        f"logging in locked for {rule.lockout_s} s",
                 before="not locked", after=f"locked until {_utc(rule.locked_until_ms(failures))}"))
     return locked
-
-
-#: the user name of a wrong password that no longer counts for its name (no login has it: names are not empty)
-FORGOTTEN = ""
 
 
 def clear_login_failures(conn, user_name: str) -> None:

@@ -11,6 +11,8 @@ import pytest
 
 from billing.db import audit
 
+from tests.conftest import fired
+
 from .security_support import PASSWORD, make_portal
 from .money_support import example_config
 
@@ -91,7 +93,6 @@ def test_clearing_a_lock_that_is_not_there_writes_nothing(portal):
 
 
 def _unlocks(portal):
-    from tests.conftest import fired
     return fired(portal.store.run(audit.entries, action="portal_login_unlock"))
 
 
@@ -111,3 +112,16 @@ def test_a_right_password_elsewhere_leaves_the_guessers_address_locked(portal):
     assert portal.browser("198.51.100.30").login("bert", PASSWORD, advance_s=1.0).status == 401
     guess(portal, "anna", "203.0.113.5", MAX - 1)
     assert portal.browser("203.0.113.6").login("anna", PASSWORD).status == 303     # the count began anew
+
+
+def test_guesses_with_an_empty_name_count_for_the_address_alone(portal):
+    """Logins with an empty name (the name under which a right password leaves a user's forgotten failures)
+    lock their address after MAX, and no user at all: the lockout rows name the address only."""
+    anna_guesser = portal.browser("198.51.100.50")
+    for _ in range(MAX - 1):
+        anna_guesser.login("anna", "wrong", advance_s=1.0)
+    assert portal.browser("203.0.113.8").login("anna", PASSWORD).status == 303      # anna's are forgotten
+    guess(portal, "", "198.51.100.51", MAX)
+    assert portal.browser("198.51.100.51").login("bert", PASSWORD, advance_s=1.0).status == 401
+    subjects = [r.subject for r in fired(portal.store.run(audit.entries, action="portal_login_lockout"))]
+    assert subjects == ["address 198.51.100.51"]
