@@ -5,16 +5,17 @@ when, cleared there with an audit row, and none of it visible to a provider. SQL
 from __future__ import annotations
 
 import dataclasses
+import datetime
 import re
+import zoneinfo
 
 import pytest
 
 from billing.db import audit
-
 from tests.conftest import fired
 
-from .security_support import PASSWORD, make_portal
 from .money_support import example_config
+from .security_support import PASSWORD, make_portal
 
 MAX = 3
 
@@ -97,8 +98,6 @@ def _unlocks(portal):
 
 
 def _berlin(seconds: float) -> str:
-    import datetime
-    import zoneinfo
     return datetime.datetime.fromtimestamp(seconds, zoneinfo.ZoneInfo("Europe/Berlin")).strftime("%Y-%m-%d %H:%M")
 
 
