@@ -15,6 +15,7 @@ from urllib.parse import quote
 
 import pytest
 
+from tests.conftest import fired
 from webhook.portal import pages
 
 from .security_support import (FC_A, FC_B, NUM_A, NUM_B, NUM_BOTH, OTHER_MARKS, make_portal, snapshot,
@@ -88,6 +89,10 @@ OWN_LISTS = [
 ]
 
 
+#: the headers of every portal answer: no inline script, no framing, no sniffing, no referrer off the site
+HEADERS = ["default-src 'self'; frame-ancestors 'none'; form-action 'self'", "nosniff", "same-origin", "no-store"]
+
+
 def test_the_tables_name_every_route_of_the_portal(portal):
     """Every profile-scoped route is asked for under the wrong profile, every GET route of the profile is in
     OWN_LISTS, every POST route has a form, and every page above the profiles is asked for by a provider."""
@@ -150,16 +155,18 @@ def test_another_profiles_things_named_in_a_field_are_404_and_change_nothing(por
 
 def test_own_lists_asked_for_other_profiles_things_show_none_of_them(portal):
     """Each GET page of demo, also with other's number as its filter or the provider-wide statement: 200,
-    and not one mark of other's data (numbers, notes, key names, amounts, service number) in it; demo's
-    own customer is there where the page lists customers. Nothing changes."""
+    not one mark of other's data (numbers, notes, key names, amounts, service number) in it, and the security
+    headers on each; demo's own customer is there where the page lists customers. Nothing changes."""
     anna = portal.logged_in("anna")
     before = snapshot(portal.store)
     wrong = []
     for path in OWN_LISTS:
         answer = anna.get(f"/p/demo/{path}")
         leaked = leaks(answer)
-        if answer.status != 200 or leaked:
-            wrong.append((path, answer.status, leaked))
+        headers = [answer.header(name) for name in ("content-security-policy", "x-content-type-options",
+                                                    "referrer-policy", "cache-control")]
+        if answer.status != 200 or leaked or headers != HEADERS:
+            wrong.append((path, answer.status, leaked, headers))
     assert wrong == []
     assert NUM_A in anna.get("/p/demo/customers").text and FC_A in anna.get("/p/demo/first-callers").text
     assert snapshot(portal.store) == before
@@ -178,3 +185,19 @@ def test_the_same_forms_on_the_right_profile_do_change_the_store(portal):
         answer = _ask(browsers, who, "POST", f"/p/other/{target.split('#')[0]}", form)
         assert answer.status in (200, 303), (target, answer.status)
         assert snapshot(portal.store) != before, target
+
+
+def test_other_profiles_number_in_demos_forms_touches_only_demos_account(portal):
+    """Accounts are per profile: a top-up for other's caller number booked on demo's page, and demo's account
+    renumbered to that number, make and move demo's account of that number; other's account of it keeps
+    its balance, ledger and number."""
+    anna = portal.logged_in("anna")
+    theirs = fired(portal.store.account("other", NUM_B))
+    booked = anna.post("/p/demo/transactions/new", {"csrf": anna.csrf("/p/demo/"), "step": "book", "token": token(),
+                                                    "number": NUM_B, "amount": "5", "kind": "topup"})
+    assert booked.status == 303 and fired(portal.store.account("demo", NUM_B)).balance_cents == 500
+    merged = anna.post(f"/p/demo/customers/edit?number={quote(NUM_A)}",
+                       {"csrf": anna.csrf("/p/demo/"), "new": NUM_B, "merge": "1"})
+    assert merged.status == 303 and fired(portal.store.account("demo", NUM_A)) is None
+    assert fired(portal.store.account("other", NUM_B)) == theirs
+    assert len(fired(portal.store.transactions("other", NUM_B))) == 1
