@@ -75,6 +75,9 @@ class Node:
     def __init__(self, config: Config, reactor, *, web_factory=None, portal_factory=None):
         self.reactor = reactor
         self.holder = ConfigHolder(config)
+        #: when the config in force was loaded (ms; the portal's tariffs page shows it)
+        self.config_loaded_ms = int(reactor.seconds() * 1000)
+        self.holder.listen(self._config_loaded)
         self.holder.listen(self._reloaded)
         self.web_factory = web_factory
         #: ``factory(node)`` with ``port`` and ``stop()``: the provider portal's listener (None: no portal)
@@ -229,6 +232,9 @@ class Node:
         self.store.add_call_record(record).addErrback(
             lambda f: log.failure("call record of {call_id} not written", f, call_id=record.call_id))
 
+    def _config_loaded(self, old: Config, new: Config) -> None:
+        self.config_loaded_ms = int(self.reactor.seconds() * 1000)
+
     def _reloaded(self, old: Config, new: Config) -> None:
         if self.manager is None:
             return
@@ -340,7 +346,8 @@ class NodePortal:
     def __init__(self, node: Node) -> None:
         holder = node.holder
         settings = holder.current.portal
-        site = build_portal_site(node.store, lambda: holder.current, node.reactor)
+        site = build_portal_site(node.store, lambda: holder.current, node.reactor,
+                                 config_loaded_ms=lambda: node.config_loaded_ms)
         site.access_lines = node.access_lines
         self.listening = listen(site, node.reactor, settings.address, settings.port,
                                 tls_certificate=settings.tls_certificate, tls_private_key=settings.tls_private_key)

@@ -182,7 +182,8 @@ PROFILE = Section("profile", "one billing profile", fields=(
     Field("fee_platform_per_minute", decimal(Decimal("0")), "platform fee per billed minute", Decimal("0")),
     Field("payments", mapping_of(choice("paypal", "klarna", "paysafecard"), nonempty_string),
           "payment method -> merchant account name (credentials in the secrets file)", {}),
-    Field("timezone", timezone, "the zone the provider portal shows this profile's times in", "Europe/Berlin"),
+    Field("timezone", timezone, "the zone of this profile's days and months: the times the portal shows, and "
+          "where a month's statement begins and ends (portal and prepaid statement)", "Europe/Berlin"),
     Field("max_manual", money_cents,
           "the most one manual transaction (portal, prepaid topup/adjust, balance API) may credit or take, "
           "bonus not counted: a mistyped amount is refused instead of booked", 50_000),
@@ -577,6 +578,7 @@ def _profile(name: str, p: dict[str, Any]) -> Profile:
         currency=p["currency"],
         provider=p["provider"] or name,
         max_manual_cents=p["max_manual"],
+        timezone=p["timezone"],
     )
     return Profile(
         name=name, billing=billing, service_numbers=p["service_numbers"], agents=p["agents"],

@@ -129,6 +129,8 @@ class BillingProfile:
     #: the most one manual transaction (portal, ``prepaid topup``/``adjust``, the balance API) may move,
     #: bonus not counted: a typo of two zeros must not become a balance nobody paid for
     max_manual_cents: int = 50_000
+    #: the profile's zone (IANA name): where its days and its statement's months begin and end
+    timezone: str = DEFAULT_TIMEZONE
 
     def per_minute(self, caller_class: CallerClass) -> Decimal:
         """The ordinary tariff for a caller of this class."""

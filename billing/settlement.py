@@ -1,6 +1,8 @@
 """The monthly settlement of a billing profile (or of all the profiles of one provider).
 
-From the ledger of the month (UTC, ``[first day 00:00, next month's first day)``):
+From the ledger of the month (``[first day 00:00, next month's first day)`` in the profile's
+``timezone``, so a top-up at 00:30 in Berlin on the 1st is the new month's there, for the
+``prepaid statement`` command and the portal alike: :func:`month_bounds_ms`):
 
 - top-ups by payment method (the ledger row's source: ``paypal``, ``klarna``,
   ``paysafecard``, ``manual``), count and amount; bonuses granted;
@@ -24,11 +26,11 @@ says so, and the tests prove it to the cent against the ledger itself.
 
 from __future__ import annotations
 
-import calendar
 import csv
 import datetime as dt
 import io
 import json
+import zoneinfo
 from dataclasses import asdict, dataclass, fields
 from decimal import ROUND_HALF_UP, Decimal
 
@@ -42,16 +44,18 @@ from .profile import BillingProfile
 PAYMENT_METHODS = ("paypal", "klarna", "paysafecard")
 
 
-def month_range_ms(month: str) -> tuple[int, int]:
-    """``"2026-11"`` -> (start, end) in ms since the epoch, UTC, end exclusive; ValueError on bad text."""
+def month_bounds_ms(month: str, timezone: str) -> tuple[int, int]:
+    """``"2026-11"`` -> [its first day 00:00, the next month's first day 00:00) in ``timezone`` (an IANA
+    name), in ms since the epoch; ValueError on a month that is not YYYY-MM."""
     try:
         year, mon = (int(part) for part in month.split("-"))
         if len(month) != 7 or not 1 <= mon <= 12:
             raise ValueError
     except ValueError:
         raise ValueError(f"a month is YYYY-MM, like 2026-11: {month!r}") from None
-    start = dt.datetime(year, mon, 1, tzinfo=dt.timezone.utc)
-    end = start + dt.timedelta(days=calendar.monthrange(year, mon)[1])
+    zone = zoneinfo.ZoneInfo(timezone)
+    start = dt.datetime(year, mon, 1, tzinfo=zone)
+    end = dt.datetime(year + (mon == 12), mon % 12 + 1, 1, tzinfo=zone)
     return int(start.timestamp() * 1000), int(end.timestamp() * 1000)
 
 
@@ -255,12 +259,13 @@ class Statement:
 
 
 def build_statement(conn, profiles: list[BillingProfile], month: str, *, title: str) -> Statement:
-    """One ``thd``: the statement of ``profiles`` (all one currency) for ``month``."""
-    since, until = month_range_ms(month)
+    """One ``thd``: the statement of ``profiles`` (all one currency) for ``month``, each profile's part
+    bounded by the month in that profile's ``timezone``."""
     currencies = {p.currency for p in profiles}
     if len(currencies) != 1:
         raise ValueError(f"profiles of one statement must share one currency, not {sorted(currencies)}")
-    parts = tuple(profile_statement(p, month, month_facts(conn, p.name, since, until)) for p in profiles)
+    parts = tuple(profile_statement(p, month, month_facts(conn, p.name, *month_bounds_ms(month, p.timezone)))
+                  for p in profiles)
     return Statement(title, month, currencies.pop(), parts)
 
 

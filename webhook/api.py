@@ -204,7 +204,8 @@ class BalanceApi:
         if not isinstance(merge, bool):
             raise BadRequest(400, "merge must be true or false")
         try:
-            result = await self.store.renumber(profile.name, number, new, merge=merge, actor=f"api:{key.provider}")
+            result = await self.store.renumber(profile.name, number, new, merge=merge, actor=f"api:{key.id}",
+                                               source=ctx.client)
         except NoAccount:
             raise BadRequest(404, "no account for this number") from None
         except NumberTaken:

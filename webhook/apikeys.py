@@ -55,10 +55,14 @@ def _to_key(row) -> ApiKey:
                   created_ms=row.created_ms, revoked_ms=row.revoked_ms, name=row.name, last_used_ms=row.last_used_ms)
 
 
-def _audit(conn, key: ApiKey, action: str, now_ms: int, actor: str, source: str) -> None:
+def _audit(conn, key: ApiKey, action: str, now_ms: int, actor: str, source: str, before: str, after: str) -> None:
     for profile in key.profiles:
         audit(conn, AuditEntry(at_ms=now_ms, actor=actor, action=action, subject=key.id, profile=profile,
-                               source=source, detail=f"{key.name or key.provider}"))
+                               source=source, detail=f"{key.name or key.provider}", before=before, after=after))
+
+
+def _described(key: ApiKey) -> str:
+    return f"live: {key.name or key.provider} for {key.provider} ({','.join(key.profiles)})"
 
 
 def create(conn, provider: str, profiles: tuple[str, ...], now_ms: int, *, name: str = "",
@@ -71,7 +75,7 @@ def create(conn, provider: str, profiles: tuple[str, ...], now_ms: int, *, name:
                                      profiles=",".join(profiles), created_ms=now_ms, revoked_ms=None, name=name))
     key = ApiKey(key_id, provider, tuple(profiles), now_ms, None, name)
     if actor is not None:
-        _audit(conn, key, "apikey_create", now_ms, actor, source)
+        _audit(conn, key, "apikey_create", now_ms, actor, source, "no key", _described(key))
     return key, token
 
 
@@ -84,7 +88,7 @@ def revoke(conn, key_id: str, now_ms: int, *, actor: str | None = None, source: 
         return False
     result = conn.execute(sa.update(K).where(K.c.id == key_id, K.c.revoked_ms.is_(None)).values(revoked_ms=now_ms))
     if result.rowcount == 1 and actor is not None:
-        _audit(conn, _to_key(row), "apikey_revoke", now_ms, actor, source)
+        _audit(conn, _to_key(row), "apikey_revoke", now_ms, actor, source, _described(_to_key(row)), "revoked")
     return result.rowcount == 1
 
 

@@ -8,14 +8,13 @@ for bad input, 1 for an operation the store refused.
 
 from __future__ import annotations
 
-import getpass
 import uuid
 
 from billing.money import BadAmount, format_cents, parse_cents
 from billing.db.ledger import DEBIT_KINDS, CREDIT_KINDS
 
-from .db import (CommandError, add_config_argument, command, fired, iso_ms, number_of, open_store, parse_time_ms,
-                 print_json, print_table, profile_of, valid_number_of)
+from .db import (CLI_SOURCE, CommandError, add_config_argument, cli_actor, command, fired, iso_ms, number_of,
+                 open_store, parse_time_ms, print_json, print_table, profile_of, valid_number_of)
 
 KINDS = sorted(CREDIT_KINDS | DEBIT_KINDS)
 
@@ -76,13 +75,6 @@ def _common(p, *, json_flag: bool, profile_required: bool = True) -> None:
         p.add_argument("--json", action="store_true", help="machine-readable output")
 
 
-def _actor() -> str:
-    try:
-        return f"operator:{getpass.getuser()}"
-    except Exception:
-        return "operator"
-
-
 def _amount(text: str) -> int:
     try:
         cents = parse_cents(text)
@@ -119,12 +111,13 @@ def topup(args, config) -> int:
 
 
 def _book_manual(config, profile, number: str, signed_cents: int, *, kind: str, note: str):
-    """Book a manual transaction with its audit row (actor ``cli``), or a CommandError (exit 1) saying why not."""
+    """Book a manual transaction with its audit row (the operator, from ``cli``), or a CommandError (exit 1)
+    saying why not."""
     store = open_store(config)
     try:
         result = fired(store.manual(profile.billing, number, signed_cents, kind=kind,
-                                    external_ref=f"manual-{uuid.uuid4()}", actor=_actor(), audit_actor="cli",
-                                    note=note))
+                                    external_ref=f"manual-{uuid.uuid4()}", actor=cli_actor(),
+                                    audit_actor=cli_actor(), address=CLI_SOURCE, note=note))
     finally:
         store.close()
     if not result.applied:
@@ -236,7 +229,8 @@ def renumber(args, config) -> int:
     old, new = number_of(config, args.old), valid_number_of(config, args.new)
     store = open_store(config)
     try:
-        result = fired(store.renumber(profile.name, old, new, merge=args.merge, actor=_actor(), source="cli"))
+        result = fired(store.renumber(profile.name, old, new, merge=args.merge, actor=cli_actor(),
+                                      source=CLI_SOURCE))
     except StoreError as exc:
         raise CommandError(str(exc)) from None
     finally:

@@ -4,8 +4,8 @@ from __future__ import annotations
 
 from webhook import apikeys
 
-from .accounts import _actor
-from .db import CommandError, add_config_argument, command, fired, iso_ms, open_store, print_json, print_table
+from .db import (CLI_SOURCE, CommandError, add_config_argument, cli_actor, command, fired, iso_ms, open_store,
+                 print_json, print_table)
 
 
 def register(sub) -> None:
@@ -35,7 +35,7 @@ def create(args, config) -> int:
     store = open_store(config)
     try:
         key, token = fired(store.run(apikeys.create, args.provider, tuple(args.profile), store.now_ms(),
-                                     actor=_actor()))
+                                     actor=cli_actor(), source=CLI_SOURCE))
     finally:
         store.close()
     if args.json:
@@ -49,7 +49,8 @@ def create(args, config) -> int:
 def revoke(args, config) -> int:
     store = open_store(config)
     try:
-        done = fired(store.run(apikeys.revoke, args.key_id, store.now_ms(), actor=_actor()))
+        done = fired(store.run(apikeys.revoke, args.key_id, store.now_ms(), actor=cli_actor(),
+                               source=CLI_SOURCE))
     finally:
         store.close()
     if not done:

@@ -11,6 +11,7 @@ from __future__ import annotations
 
 import argparse
 import datetime as dt
+import getpass
 import json
 import sys
 import textwrap
@@ -82,6 +83,18 @@ def upgrade(args, config: Config) -> int:
         store.close()
     print(f"store at revision {revision}")
     return 0
+
+
+#: "from where" of the audit rows the command writes
+CLI_SOURCE = "cli"
+
+
+def cli_actor() -> str:
+    """"Who" of the audit rows (and manual ledger rows) the command writes: the operator's login."""
+    try:
+        return f"operator:{getpass.getuser()}"
+    except (KeyError, OSError):
+        return "operator"
 
 
 def open_store(config: Config):

@@ -1,11 +1,12 @@
 """``prepaid statement --profile P|--provider NAME --month 2026-11 [--format table|csv|json]``:
-the monthly settlement (``billing.settlement``) of one profile, or of every profile of one provider."""
+the monthly settlement (``billing.settlement``) of one profile, or of every profile of one provider; the month
+begins and ends in each profile's ``timezone``, as on the portal's statements page."""
 
 from __future__ import annotations
 
 import sys
 
-from billing.settlement import build_statement, month_range_ms, to_csv, to_json, to_table
+from billing.settlement import build_statement, month_bounds_ms, to_csv, to_json, to_table
 
 from .db import CommandError, add_config_argument, command, fired, open_store, profile_of
 
@@ -17,7 +18,7 @@ def register(sub) -> None:
     who = p.add_mutually_exclusive_group(required=True)
     who.add_argument("--profile", default=None, help="one billing profile")
     who.add_argument("--provider", default=None, help="every profile whose provider is NAME")
-    p.add_argument("--month", required=True, help="YYYY-MM (UTC)")
+    p.add_argument("--month", required=True, help="YYYY-MM, in each profile's time zone (its key timezone)")
     p.add_argument("--format", choices=("table", "csv", "json"), default="table")
     p.set_defaults(func=command(statement))
 
@@ -25,7 +26,7 @@ def register(sub) -> None:
 def statement(args, config) -> int:
     """``prepaid statement``: one profile, or every profile of a provider."""
     try:
-        month_range_ms(args.month)
+        month_bounds_ms(args.month, "UTC")           # only checks the text: each profile has its zone
     except ValueError as exc:
         raise CommandError(str(exc), code=2) from None
     if args.profile:

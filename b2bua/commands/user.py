@@ -2,7 +2,7 @@
 
 A provider sees only the profiles given with ``--profiles`` (they must be profiles of the config); an
 operator sees every profile. Without ``--password-file`` the password is asked for twice on the
-terminal. Each change writes an audit row, by ``cli:<the operator's login>``.
+terminal. Each change writes an audit row, by ``operator:<the operator's login>`` from ``cli``.
 """
 
 from __future__ import annotations
@@ -14,7 +14,8 @@ from billing.db import portal as db
 from webhook.portal.auth import hash_password
 from webhook.portal.view import OPERATOR, PROVIDER
 
-from .db import CommandError, add_config_argument, command, fired, iso_ms, open_store, print_json, print_table
+from .db import (CLI_SOURCE, CommandError, add_config_argument, cli_actor, command, fired, iso_ms, open_store,
+                 print_json, print_table)
 
 #: a user name: letters, digits and . _ @ - (it is shown in pages and written to the audit log)
 _NAME = re.compile(r"^[A-Za-z0-9._@-]{1,64}$")
@@ -48,13 +49,6 @@ def register(sub) -> None:
     ls.set_defaults(func=command(list_users))
 
 
-def _actor() -> str:
-    try:
-        return f"cli:{getpass.getuser()}"
-    except (KeyError, OSError):
-        return "cli"
-
-
 def _password(path: str | None) -> str:
     if path is not None:
         try:
@@ -86,7 +80,8 @@ def add(args, config) -> int:
     row = db.UserRow(args.name, args.role, profiles, args.language, hash_password(_password(args.password_file)))
     store = open_store(config)
     try:
-        fired(store.run(db.add_user, row, now_ms=store.now_ms(), actor=_actor()))
+        fired(store.run(db.add_user, row, now_ms=store.now_ms(), actor=cli_actor(),
+                        source=CLI_SOURCE))
     except db.UserExists:
         raise CommandError(f"there is a user {args.name!r} already", 2) from None
     finally:
@@ -99,7 +94,8 @@ def passwd(args, config) -> int:
     password_hash = hash_password(_password(args.password_file))
     store = open_store(config)
     try:
-        done = fired(store.run(db.set_password, args.name, password_hash, now_ms=store.now_ms(), actor=_actor()))
+        done = fired(store.run(db.set_password, args.name, password_hash, now_ms=store.now_ms(),
+                               actor=cli_actor(), source=CLI_SOURCE))
     finally:
         store.close()
     if not done:
@@ -111,7 +107,8 @@ def passwd(args, config) -> int:
 def remove(args, config) -> int:
     store = open_store(config)
     try:
-        done = fired(store.run(db.remove_user, args.name, now_ms=store.now_ms(), actor=_actor()))
+        done = fired(store.run(db.remove_user, args.name, now_ms=store.now_ms(), actor=cli_actor(),
+                               source=CLI_SOURCE))
     finally:
         store.close()
     if not done:

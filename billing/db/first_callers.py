@@ -84,7 +84,8 @@ def remove(conn, profile: str, number: str, *, actor: str, source: str, now_ms: 
         return None
     conn.execute(sa.delete(FC).where(FC.c.profile == profile, FC.c.number == number))
     audit.add(conn, audit.AuditEntry(at_ms=now_ms, actor=actor, action=REMOVED, subject=number, profile=profile,
-                                     source=source, before=f"first call {int(row.first_call_ms)}"))
+                                     source=source, before=f"first call {int(row.first_call_ms)}",
+                                     after="not on the list"))
     return FirstCaller(profile, number, int(row.first_call_ms))
 
 
@@ -98,6 +99,7 @@ def add(conn, profile: str, numbers: tuple[str, ...], *, actor: str, source: str
             continue
         conn.execute(sa.insert(FC).values(profile=profile, number=number, first_call_ms=now_ms))
         audit.add(conn, audit.AuditEntry(at_ms=now_ms, actor=actor, action=ADDED, subject=number, profile=profile,
-                                         source=source, detail="imported"))
+                                         source=source, detail="imported", before="not on the list",
+                                         after=f"first call {now_ms}"))
         added.append(number)
     return ImportResult(tuple(added), tuple(already))

@@ -5,10 +5,16 @@ made elsewhere (``webhook/portal``): here a user carries an opaque ``password_ha
 found by ``id_hash``. Every change of a login writes its audit row in the same transaction; so does
 each lockout of logging in. The lockout rule (:class:`billing.pinguard.PinRule`: so many failures
 within a window lock for a while) is the PIN guard's, applied to user names and client addresses.
+
+An operator may clear a lockout (:func:`clear_lockout`): its audit row (``portal_login_unlock``, the
+subject ``user <name>`` or ``address <ip>``) is also the mark from which that subject's wrong passwords
+count again. The failures themselves stay, so clearing a user's lock leaves the lock of the address
+they came from (an attacker's, perhaps) as it was, and the other way round.
 """
 
 from __future__ import annotations
 
+import datetime
 from dataclasses import dataclass
 
 import sqlalchemy as sa
@@ -18,6 +24,7 @@ from billing.pinguard import PinRule
 from . import audit as _audit
 from . import model
 
+A = model.audit
 U = model.portal_users
 S = model.portal_sessions
 F = model.portal_login_failures
@@ -27,6 +34,11 @@ USER_ADDED = "portal_user_add"
 USER_PASSWORD = "portal_user_passwd"
 USER_REMOVED = "portal_user_remove"
 LOGIN_LOCKOUT = "portal_login_lockout"
+LOGIN_UNLOCK = "portal_login_unlock"
+#: the kinds of subject a lockout has, as its audit subject starts
+LOCK_KINDS = ("user", "address")
+#: the user name of a wrong password that no longer counts for its name (no login has it: names are not empty)
+FORGOTTEN = ""
 
 
 @dataclass(frozen=True)
@@ -88,19 +100,21 @@ def add_user(conn, new: UserRow, *, now_ms: int, actor: str, source: str = "") -
                                      language=new.language, password_hash=new.password_hash,
                                      created_ms=now_ms, updated_ms=now_ms))
     _audit.add(conn, _audit.AuditEntry(at_ms=now_ms, actor=actor, action=USER_ADDED, subject=new.name,
-                                       source=source, after=new.described()))
+                                       source=source, before="no such login", after=new.described()))
     return user(conn, new.name)
 
 
 def set_password(conn, name: str, password_hash: str, *, now_ms: int, actor: str, source: str = "") -> bool:
     """Give ``name`` a new password and end its sessions; False when there is no such user."""
-    done = conn.execute(sa.update(U).where(U.c.name == name).values(password_hash=password_hash,
-                                                                   updated_ms=now_ms)).rowcount
-    if not done:
+    old = user(conn, name)
+    if old is None:
         return False
-    conn.execute(sa.delete(S).where(S.c.user_name == name))
+    conn.execute(sa.update(U).where(U.c.name == name).values(password_hash=password_hash, updated_ms=now_ms))
+    ended = conn.execute(sa.delete(S).where(S.c.user_name == name)).rowcount
     _audit.add(conn, _audit.AuditEntry(at_ms=now_ms, actor=actor, action=USER_PASSWORD, subject=name,
-                                       source=source, detail="password changed; its sessions ended"))
+                                       source=source, detail="password changed; its sessions ended",
+                                       before=f"password set at {old.updated_ms}; {ended} session(s)",
+                                       after=f"password set at {now_ms}; no session"))
     return True
 
 
@@ -112,7 +126,7 @@ def remove_user(conn, name: str, *, now_ms: int, actor: str, source: str = "") -
     conn.execute(sa.delete(S).where(S.c.user_name == name))
     conn.execute(sa.delete(U).where(U.c.name == name))
     _audit.add(conn, _audit.AuditEntry(at_ms=now_ms, actor=actor, action=USER_REMOVED, subject=name,
-                                       source=source, before=old.described()))
+                                       source=source, before=old.described(), after="no such login"))
     return True
 
 
@@ -164,7 +178,10 @@ def prune_sessions(conn, *, now_ms: int, idle_ms: int) -> int:
 # -- wrong passwords ---------------------------------------------------------------
 
 def _scopes(user_name: str, source: str) -> list[tuple[str, object]]:
-    return [(f"user {user_name}", F.c.user_name == user_name), (f"address {source}", F.c.source == source)]
+    """(subject, where) of the counts a login attempt is in: its name's (none for an empty name) and its
+    address's."""
+    by_address = (f"address {source}", F.c.source == source)
+    return [by_address] if user_name == FORGOTTEN else [(f"user {user_name}", F.c.user_name == user_name), by_address]
 
 
 def _serialise(conn, subjects: list[str]) -> None:
@@ -175,14 +192,27 @@ def _serialise(conn, subjects: list[str]) -> None:
                          {"key": "prepaid portal login " + subject})
 
 
-def _failures_ms(conn, where, since_ms: int) -> list[int]:
-    return [row.at_ms for row in conn.execute(sa.select(F.c.at_ms).where(where, F.c.at_ms >= since_ms))]
+def _cleared_ms(conn, since_ms: int, subject: str | None = None) -> dict[str, int]:
+    """subject -> when an operator last cleared its lockout (since ``since_ms``)."""
+    q = (sa.select(A.c.subject, sa.func.max(A.c.at_ms).label("at_ms"))
+         .where(A.c.action == LOGIN_UNLOCK, A.c.at_ms >= since_ms).group_by(A.c.subject))
+    if subject is not None:
+        q = q.where(A.c.subject == subject)
+    return {row.subject: int(row.at_ms) for row in conn.execute(q)}
+
+
+def _failures_ms(conn, subject: str, where, since_ms: int) -> list[int]:
+    """The times of ``subject``'s wrong passwords since ``since_ms`` and since its last clearing."""
+    cleared = _cleared_ms(conn, since_ms, subject).get(subject)
+    since = since_ms if cleared is None else max(since_ms, cleared + 1)
+    return [row.at_ms for row in conn.execute(sa.select(F.c.at_ms).where(where, F.c.at_ms >= since))]
 
 
 def login_locked(conn, rule: PinRule, user_name: str, source: str, *, now_ms: int) -> bool:
     """Whether logging in as ``user_name`` or from ``source`` is locked at ``now_ms``."""
     since_ms = now_ms - rule.reach_ms()
-    return any(rule.locked(_failures_ms(conn, where, since_ms), now_ms) for _, where in _scopes(user_name, source))
+    return any(rule.locked(_failures_ms(conn, subject, where, since_ms), now_ms)
+               for subject, where in _scopes(user_name, source))
 
 
 def add_login_failure(conn, rule: PinRule, user_name: str, source: str, *, now_ms: int) -> bool:
@@ -192,20 +222,78 @@ def add_login_failure(conn, rule: PinRule, user_name: str, source: str, *, now_m
     _serialise(conn, [subject for subject, _ in scopes])
     since_ms = now_ms - rule.reach_ms()
     conn.execute(sa.delete(F).where(F.c.at_ms < since_ms))
-    before = {subject: rule.locked(_failures_ms(conn, where, since_ms), now_ms) for subject, where in scopes}
+    before = {subject: rule.locked(_failures_ms(conn, subject, where, since_ms), now_ms)
+              for subject, where in scopes}
     conn.execute(sa.insert(F).values(at_ms=now_ms, user_name=user_name, source=source))
     locked = False
     for subject, where in scopes:
-        now_locked = rule.locked(_failures_ms(conn, where, since_ms), now_ms)
+        failures = _failures_ms(conn, subject, where, since_ms)
+        now_locked = rule.locked(failures, now_ms)
         locked = locked or now_locked
         if now_locked and not before[subject]:
             _audit.add(conn, _audit.AuditEntry(
                 at_ms=now_ms, actor="portal", action=LOGIN_LOCKOUT, subject=subject, source=source,
                 detail=f"{rule.max_failures} wrong passwords within {rule.window_s} s: "
-                       f"logging in locked for {rule.lockout_s} s"))
+                       f"logging in locked for {rule.lockout_s} s",
+                before="not locked", after=f"locked until {_utc(rule.locked_until_ms(failures))}"))
     return locked
 
 
 def clear_login_failures(conn, user_name: str) -> None:
-    """A right password: the user name's wrong ones are forgotten (the address's stay)."""
-    conn.execute(sa.delete(F).where(F.c.user_name == user_name))
+    """A right password: the user name's wrong ones are forgotten, but still count for the addresses they
+    came from (a guesser's address stays locked when the user logs in from elsewhere)."""
+    conn.execute(sa.update(F).where(F.c.user_name == user_name).values(user_name=FORGOTTEN))
+
+
+# -- lockouts, as operators see and clear them -------------------------------------
+
+@dataclass(frozen=True)
+class Lockout:
+    """A subject that may not log in now: ``kind`` (one of :data:`LOCK_KINDS`) and its ``value`` (a user
+    name or an address), until when, after how many wrong passwords."""
+
+    kind: str
+    value: str
+    until_ms: int
+    failures: int
+
+    @property
+    def subject(self) -> str:
+        return f"{self.kind} {self.value}"
+
+
+def lockouts(conn, rule: PinRule, *, now_ms: int) -> list[Lockout]:
+    """Every lockout in force at ``now_ms``, the longest first."""
+    since_ms = now_ms - rule.reach_ms()
+    cleared = _cleared_ms(conn, since_ms)
+    times: dict[tuple[str, str], list[int]] = {}
+    for row in conn.execute(sa.select(F.c.at_ms, F.c.user_name, F.c.source).where(F.c.at_ms >= since_ms)):
+        for kind, value in (("user", row.user_name), ("address", row.source)):
+            if (kind, value) != ("user", FORGOTTEN) and row.at_ms > cleared.get(f"{kind} {value}", since_ms - 1):
+                times.setdefault((kind, value), []).append(row.at_ms)
+    found = []
+    for (kind, value), failures in times.items():
+        until = rule.locked_until_ms(failures)
+        if until is not None and now_ms < until:
+            found.append(Lockout(kind, value, until, len(failures)))
+    return sorted(found, key=lambda lock: (-lock.until_ms, lock.kind, lock.value))
+
+
+def _utc(ms: int) -> str:
+    return datetime.datetime.fromtimestamp(ms / 1000, datetime.timezone.utc).strftime("%Y-%m-%dT%H:%M:%SZ")
+
+
+def clear_lockout(conn, rule: PinRule, kind: str, value: str, *, now_ms: int, actor: str,
+                  source: str = "") -> Lockout | None:
+    """End the lockout of ``kind`` ``value`` now, with its audit row (``portal_login_unlock``); the lockout
+    that was cleared, or None (and nothing written) when there was none."""
+    _serialise(conn, [f"{kind} {value}"])
+    lock = next((lock for lock in lockouts(conn, rule, now_ms=now_ms) if (lock.kind, lock.value) == (kind, value)),
+                None)
+    if lock is None:
+        return None
+    _audit.add(conn, _audit.AuditEntry(
+        at_ms=now_ms, actor=actor, action=LOGIN_UNLOCK, subject=lock.subject, source=source,
+        detail=f"cleared by an operator after {lock.failures} wrong passwords",
+        before=f"locked until {_utc(lock.until_ms)}", after="not locked"))
+    return lock

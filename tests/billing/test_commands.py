@@ -179,8 +179,8 @@ def test_manual_money_over_the_profiles_limit_is_refused_and_nothing_booked(cfg,
 
 
 def test_manual_money_from_the_command_writes_audit_rows(cfg, capsys):
-    """Every booked topup/adjust writes an audit row (actor cli) with the balance before and after; a refused
-    debit writes none."""
+    """Every booked topup/adjust writes an audit row (the operator, from cli) with the balance before and
+    after; a refused debit writes none."""
     from billing.db import audit
     from b2bua.commands.db import fired, open_store
     from b2bua.config import load_config
@@ -192,8 +192,9 @@ def test_manual_money_from_the_command_writes_audit_rows(cfg, capsys):
         rows = fired(store.run(audit.entries, profile="demo"))
     finally:
         store.close()
-    assert [(a.actor, a.action, a.subject, a.before, a.after) for a in rows] == [
+    assert [(a.source, a.action, a.subject, a.before, a.after) for a in rows] == [
         ("cli", "manual_topup", NUM, "0", "1100"), ("cli", "manual_debit", NUM, "1100", "850")]
+    assert all(a.actor.startswith("operator") for a in rows)
     assert "topup=1000 bonus=100" in rows[0].detail and "note=<b>fix</b>" in rows[1].detail
 
 

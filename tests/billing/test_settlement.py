@@ -14,7 +14,7 @@ import sqlalchemy as sa
 
 from billing.db import model
 from billing.profile import BillingProfile, Fees, TopupOption
-from billing.settlement import build_statement, month_range_ms, to_csv, to_json, to_table
+from billing.settlement import build_statement, month_bounds_ms, to_csv, to_json, to_table
 from tests.conftest import fired
 
 FEES = Fees(topup_percent=Decimal("5"), per_transaction_cents=35, platform_per_minute=Decimal("0.05"))
@@ -118,7 +118,7 @@ def test_provider_statement_reconciles_with_ledger_to_the_cent(store, store_cloc
             fired(store.debit(profile.name, number, amount, kind=kind, source="m", external_ref=f"d{i}", actor="o"))
         else:
             fired(store.reverse(profile.name, number, amount, source="paypal", external_ref=f"r{i}", actor="w"))
-    since, until = month_range_ms("2026-11")
+    since, until = month_bounds_ms("2026-11", DEMO.timezone)
     assert store.now_ms() > until, "the activity must run past the month"
     st = fired(store.run(build_statement, [DEMO, LATE], "2026-11", title="Demo GmbH"))
     ledger_net = ledger_sum_between(store, ["demo", "late"], since, until)
@@ -138,9 +138,13 @@ def test_provider_statement_reconciles_with_ledger_to_the_cent(store, store_cloc
     assert "Net payout" in to_table(st) and "Reconciles with the ledger: yes" in to_table(st)
 
 
-def test_month_range_rejects_bad_months():
-    """Months are YYYY-MM; anything else is a ValueError with the expected form."""
-    assert month_range_ms("2026-02")[1] - month_range_ms("2026-02")[0] == 28 * DAY_S * 1000
+def test_month_bounds_are_midnights_of_the_zone_and_bad_months_are_refused():
+    """A month runs from its first midnight to the next month's in the zone given (Berlin's November, in
+    winter time, is UTC's an hour earlier); February 2026 has 28 days; anything but YYYY-MM is a ValueError."""
+    assert month_bounds_ms("2026-02", "UTC")[1] - month_bounds_ms("2026-02", "UTC")[0] == 28 * DAY_S * 1000
+    utc, berlin = month_bounds_ms("2026-11", "UTC"), month_bounds_ms("2026-11", "Europe/Berlin")
+    assert berlin == (utc[0] - 3600_000, utc[1] - 3600_000)
+    assert month_bounds_ms("2026-12", "UTC")[1] == month_bounds_ms("2027-01", "UTC")[0]
     for bad in ("2026-13", "2026-1", "nov", "2026-11-01"):
         with pytest.raises(ValueError):
-            month_range_ms(bad)
+            month_bounds_ms(bad, "UTC")

@@ -9,6 +9,7 @@ import os
 import pytest
 
 from b2bua.cli import main
+from billing.settlement import build_statement
 from webhook.portal.pages import statements
 from webhook.portal.view import Csv
 
@@ -36,27 +37,26 @@ def booked(store, store_clock, config):
     return store
 
 
-def cli_statement(store_url, tmp_path, capsys, *who):
+def cli_statement(store_url, tmp_path, capsys, *who, month="2026-11"):
     with open(os.path.join(ROOT, "conf", "prepaid.toml"), encoding="utf-8") as f:
         text = f.read().replace('url = "sqlite:///../var/prepaid.db"', f"url = {json.dumps(store_url)}") + EXTRA
     path = tmp_path / "prepaid.toml"
     path.write_text(text)
     capsys.readouterr()
-    assert main(["statement", "--config", str(path), *who, "--month", "2026-11", "--format", "json"]) == 0
+    assert main(["statement", "--config", str(path), *who, "--month", month, "--format", "json"]) == 0
     return json.loads(capsys.readouterr().out)
 
 
 def test_figures_equal_prepaid_statement_for_the_same_month(booked, config, store_url, tmp_path, capsys):
-    """In UTC the page's statement is `prepaid statement --profile demo --month 2026-11`'s, figure for figure,
-    and the page shows its paid top-ups and fees labelled for what they are."""
-    c = ctx(booked, config, timezone="UTC", query={"month": "2026-11"})
-    st = booked.run(statements._build, [config.profiles["demo"].billing], "2026-11",
-                    *statements.month_bounds_ms("2026-11", "UTC"), "demo").result
+    """The page's statement is `prepaid statement --profile demo --month 2026-11`'s, figure for figure (both
+    cut the month in the profile's zone), and the page shows its paid top-ups and fees labelled for what they are."""
+    c = ctx(booked, config, query={"month": "2026-11"})
+    st = booked.run(build_statement, [config.profiles["demo"].billing], "2026-11", title="demo").result
     assert st.to_dict() == cli_statement(store_url, tmp_path, capsys, "--profile", "demo")
     text = html(result(statements.page, c))
     assert "Aufladungen, eingegangen auf Ihren eigenen Händlerkonten" in text
     assert "Gebühren, die Sie dem Betreiber schulden" in text
-    assert f">{c.money(st.total('paid_topup_cents'))}<" in text and c.money(8000) in text
+    assert st.total("paid_topup_cents") == 7000 and ">70,00 €<" in text     # 30 Nov 23:30 UTC is December
     assert f">{c.money(st.total('fees_cents'))}<" in text and "Stimmt mit dem Buchungsjournal überein." in text
 
 
@@ -71,12 +71,11 @@ def test_month_bounds_are_the_profiles_zone(booked, config):
 
 def test_the_providers_statement_has_only_the_users_profiles(booked, config, store_url, tmp_path, capsys):
     """scope=provider sums demo and demo2 (the user's), never other, though other has the same provider."""
-    text = html(result(statements.page, ctx(booked, config, timezone="UTC",
-                                            query={"month": "2026-11", "scope": "provider"})))
+    text = html(result(statements.page, ctx(booked, config, query={"month": "2026-11", "scope": "provider"})))
     assert "Profile: demo, demo2" in text and "other" not in text
-    assert "<td class=\"num\">4</td><td class=\"num\">100,00 €</td>" in text  # 50 + 20 + 20 + 10 (30 Nov, UTC)
+    assert "<td class=\"num\">3</td><td class=\"num\">90,00 €</td>" in text  # 50 + 20 + 20 (30 Nov 23:30 UTC: Dec)
     whole = cli_statement(store_url, tmp_path, capsys, "--provider", "Demo Beratung GmbH")
-    assert whole["totals"]["paid_topup_cents"] == 11000  # the CLI's provider statement includes other
+    assert whole["totals"]["paid_topup_cents"] == 10000  # the CLI's provider statement includes other
 
 
 def test_csv_and_printable_page(booked, config):
@@ -89,3 +88,16 @@ def test_csv_and_printable_page(booked, config):
     assert ["2026-11", "demo", "paid_topup", "", "70,00"] in out.rows
     text = html(result(statements.print_page, ctx(booked, config, query={"month": "2026-11"})))
     assert '<div class="print statement">' in text and "<select" not in text and "70,00 €" in text
+
+
+def test_a_topup_late_on_31_october_utc_is_novembers_in_berlin_for_the_cli_and_the_page(
+        store, store_clock, config, store_url, tmp_path, capsys):
+    """A PayPal top-up at 2026-10-31T23:30Z (00:30 on 1 Nov in Berlin, the demo profile's zone) is in
+    November's statement and not in October's, on the page and in `prepaid statement` alike."""
+    store_clock.rightNow = store_clock.seconds() - 1800            # 2026-10-31 23:30 UTC
+    store.topup(config.profiles["demo"].billing, NUM, 2000, source="paypal", external_ref="late", actor="t")
+    for month, cents in (("2026-11", 2000), ("2026-10", 0)):
+        page = html(result(statements.page, ctx(store, config, query={"month": month})))
+        assert f"Bezahlte Aufladungen gesamt</th><td class=\"num\">{cents // 2000}</td>" in page
+        assert cli_statement(store_url, tmp_path, capsys, "--profile", "demo",
+                             month=month)["totals"]["paid_topup_cents"] == cents

@@ -36,3 +36,41 @@ def test_a_first_caller_tariff_is_shown_exactly_and_in_german():
     text = html(page(example_config(demo=FIRST_CALLER), "de"))
     assert "0,495 € pro Minute, die ersten 5 min" in text and "1,99 € pro Minute" in text
     assert "wenn der Berater annimmt" in text
+
+
+def test_the_page_shows_when_the_node_loaded_its_config_and_a_reload_changes_it(tmp_path):
+    """The node stamps the config's load time (its reactor's clock) at start and again at each reload that
+    takes effect; the portal's tariffs page, served by the node's wiring, shows that time in the profile's
+    zone (2026-11-01 01:00 in Berlin, then 01:25 after a reload 25 min later). A refused reload keeps it."""
+    from twisted.internet.task import Clock
+
+    from b2bua.app import Node
+    from b2bua.config import load_config
+    from billing.store import Store
+    from tests.conftest import STORE_EPOCH_S, fired
+    from webhook.portal.server import build_portal_site
+
+    from .client import PortalClient, add_user
+
+    path = tmp_path / "prepaid.toml"
+    path.write_text(open("conf/prepaid.toml", encoding="utf-8").read())
+    clock = Clock()
+    clock.advance(STORE_EPOCH_S)
+    node = Node(load_config(str(path)), clock)
+    store = Store.open(f"sqlite:///{tmp_path}/p.db", clock, inline=True)
+    try:
+        fired(store.upgrade())
+        add_user(store, "olga", "operator")
+        site = build_portal_site(store, lambda: node.config, clock, config_loaded_ms=lambda: node.config_loaded_ms)
+        browser = PortalClient(site, clock)
+        assert browser.login("olga", "correct horse").status == 303
+        assert "Config loaded: 2026-11-01 01:00" in browser.get("/p/demo/tariffs").text
+        clock.advance(1500)
+        assert node.holder.reload()
+        assert "Config loaded: 2026-11-01 01:25" in browser.get("/p/demo/tariffs").text
+        clock.advance(600)
+        path.write_text("[sip]\nport = -1\n")
+        assert not node.holder.reload()
+        assert "Config loaded: 2026-11-01 01:25" in browser.get("/p/demo/tariffs").text
+    finally:
+        store.close()

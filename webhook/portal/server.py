@@ -88,10 +88,12 @@ class PortalServer(Resource):
     isLeaf = True
 
     def __init__(self, store, config: Callable[[], Any], reactor, *, routes: list[Route] | None = None,
-                 strings: Mapping[str, Mapping[str, str]] | None = None) -> None:
+                 strings: Mapping[str, Mapping[str, str]] | None = None,
+                 config_loaded_ms: Callable[[], int | None] = lambda: None) -> None:
         super().__init__()
         self.store = store
         self.config = config            # the config in force, read at each request
+        self.config_loaded_ms = config_loaded_ms    # when that config was loaded (None: not known)
         self.reactor = reactor
         self.routes = pages.routes() if routes is None else list(routes)
         self.strings = i18n.strings(pages.strings() if strings is None else strings)
@@ -210,6 +212,9 @@ class PortalServer(Resource):
             t = self._t(lang)
             return await self._login_page(token, status=401, user_name=name, error=t("portal.login.wrong"),
                                           note=t("portal.login.locked") if outcome.locked else "", lang=lang)
+        earlier = (request.getCookie(COOKIE.encode()) or b"").decode("ascii", "replace")
+        if earlier:                     # whatever session this browser had ends: one login, one new id
+            await self.store.run(db.end_session, id_hash(earlier))
         log.info("portal: {user} logged in from {source}", user=outcome.user.name, source=_client(request))
         session_cookie = cookie(COOKIE, outcome.session.id, secure=self._secure())
         return Answer(303, headers=(("Location", "/"), ("Set-Cookie", session_cookie),
@@ -257,7 +262,7 @@ class PortalServer(Resource):
             query=query, form={k: v for k, v in form.items() if k != "csrf"}, csrf_token=visit.session.csrf_token,
             client_address=_client(request), strings=self.strings,
             timezone=profile.timezone if profile is not None else "Europe/Berlin",
-            base=f"/p/{profile.name}" if profile is not None else "")
+            base=f"/p/{profile.name}" if profile is not None else "", config_loaded_ms=self.config_loaded_ms())
         try:
             result = route.page(ctx)
             if inspect.isawaitable(result):
@@ -309,7 +314,8 @@ class PortalServer(Resource):
                 lang=user.language, t=self._t(user.language), user_name=user.name,
                 csrf_token=visit.session.csrf_token, profile=profile_name,
                 nav=self._nav(user, profile_name, route),
-                profiles=tuple((name, f"/p/{quote(name)}/") for name in self._visible(user)), notice=notice)
+                profiles=tuple((name, f"/p/{quote(name)}/") for name in self._visible(user)),
+                notice=self._t(user.language)(notice) if notice else "")     # a text key, or the text itself
         html = await layout.flatten_page(layout.frame(chrome, page.title, page.body))
         return Answer(page.status, html)
 
@@ -384,24 +390,42 @@ def _csrf_ok(form: Mapping[str, str], visit: Visit) -> bool:
     return hmac.compare_digest(form.get("csrf", "").encode(), visit.session.csrf_token.encode())
 
 
+#: what a spreadsheet reads as the start of a formula (and tab, CR, which some read past to one)
+_FORMULA_START = ("=", "+", "-", "@", "\t", "\r")
+#: a plain number (a sign, digits, decimal marks) is no formula: amounts and E.164 numbers stay numbers
+_PLAIN_NUMBER = re.compile(r"^[+-]?[0-9]+(?:[.,][0-9]+)*$")
+
+
+def csv_cell(value: str) -> str:
+    """``value`` safe for a spreadsheet: a cell that starts like a formula gets a leading ``'`` (so a note
+    "=HYPERLINK(...)" or "@SUM(...)" is shown as the text it is), unless it is a plain number."""
+    text = str(value)
+    if text.startswith(_FORMULA_START) and not _PLAIN_NUMBER.match(text):
+        return "'" + text
+    return text
+
+
 def csv_answer(result: Csv) -> Answer:
-    """A download: UTF-8 with a byte order mark and ';' between fields, as Excel opens it."""
+    """A download: UTF-8 with a byte order mark and ';' between fields, as Excel opens it; every cell
+    through :func:`csv_cell` (no formula from a note, a name or a number as received gets run)."""
     out = io.StringIO()
     writer = csv.writer(out, delimiter=";", lineterminator="\r\n")
-    writer.writerows(result.rows)
+    writer.writerows([csv_cell(cell) for cell in row] for row in result.rows)
     filename = _FILENAME_UNSAFE.sub("_", result.filename) or "export.csv"
     return Answer(200, ("\ufeff" + out.getvalue()).encode("utf-8"), "text/csv; charset=utf-8",
                   (("Content-Disposition", f'attachment; filename="{filename}"'),))
 
 
 def build_portal_site(store, config: Callable[[], Any], reactor, *, routes: list[Route] | None = None,
-                      strings: Mapping[str, Mapping[str, str]] | None = None) -> GuardedSite:
-    """The portal's Site, held to the ``[http]`` connection limits of the config in force at start."""
+                      strings: Mapping[str, Mapping[str, str]] | None = None,
+                      config_loaded_ms: Callable[[], int | None] = lambda: None) -> GuardedSite:
+    """The portal's Site, held to the ``[http]`` connection limits of the config in force at start;
+    ``config_loaded_ms()`` says when the config in force was loaded (the tariffs page shows it)."""
     http = config().http
     limits = ConnectionLimits(header_timeout_s=http.header_timeout_s, body_timeout_s=http.body_timeout_s,
                               idle_timeout_s=http.idle_timeout_s, max_connections=http.max_connections,
                               max_connections_per_source=http.max_connections_per_source)
-    server = PortalServer(store, config, reactor, routes=routes, strings=strings)
+    server = PortalServer(store, config, reactor, routes=routes, strings=strings, config_loaded_ms=config_loaded_ms)
     site = GuardedSite(server, limits, Metrics(), reactor=reactor, access_line=access_log_line)
     site.requestFactory = limited_request_class(MAX_BODY_BYTES)
     site.displayTracebacks = False

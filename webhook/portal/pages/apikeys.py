@@ -96,11 +96,16 @@ async def create_key(ctx: PortalContext) -> Html:
     ])
 
 
-async def revoke_key(ctx: PortalContext) -> Redirect:
-    """POST: revoke a key of this profile (a key of another profile is not found)."""
-    done = await ctx.store.run(apikeys.revoke, ctx.form.get("key", ""), ctx.now_ms, actor=_actor(ctx),
+async def revoke_key(ctx: PortalContext):
+    """POST: revoke a key of this profile; a key of another profile (or none, or one revoked before) is the
+    portal's 404 and nothing is changed."""
+    done = await ctx.store.run(apikeys.revoke, ctx.form.get("key", "")[:64], ctx.now_ms, actor=_actor(ctx),
                                source=ctx.client_address, profile=ctx.profile.name)
-    return Redirect(ctx.url("apikeys"), notice="apikeys.done_revoke" if done else "apikeys.not_found")
+    if not done:
+        return Html(ctx.t("apikeys.title"), [tags.p(ctx.t("apikeys.not_found"), **{"class": "error"}),
+                                             tags.p(tags.a(ctx.t("apikeys.back"), href=ctx.url("apikeys")))],
+                    status=404)
+    return Redirect(ctx.url("apikeys"), notice="apikeys.done_revoke")
 
 
 ROUTES = [

@@ -1,10 +1,10 @@
 """The portal's "Statements" page (``statements``), its CSV (``statements.csv``) and printable form
 (``statements/print``): the monthly settlement of ``billing.settlement`` for this profile, or for every
-profile of its provider that the user may see, with the month's bounds in the profile's time zone.
+profile of its provider that the user may see, with the month's bounds in each profile's time zone.
 
-The figures are the settlement's own (``month_facts``, ``profile_statement``, ``to_csv``); this page only
-chooses the month's bounds and says what each figure is: the top-ups were paid to the provider's own
-merchant accounts, and the fees are what the provider owes the operator.
+The figures are the settlement's own (``build_statement``, ``to_csv``, the month cut by
+``billing.settlement.month_bounds_ms``); this page only says what each figure is: the top-ups were paid
+to the provider's own merchant accounts, and the fees are what the provider owes the operator.
 """
 
 from __future__ import annotations
@@ -17,7 +17,7 @@ import zoneinfo
 
 from twisted.web.template import tags
 
-from billing.settlement import LINES, Statement, month_facts, profile_statement, to_csv
+from billing.settlement import LINES, Statement, build_statement, to_csv
 
 from ..view import Csv, Html, PortalContext, Route
 
@@ -26,15 +26,6 @@ MONTHS_OFFERED = 24
 
 #: the lines shown under "fees owed to the operator"; the rest are the month's money movements
 FEE_LINES = ("fee_topup_percent_cents", "fee_per_transaction_cents", "fee_per_minute_cents", "fees_cents")
-
-
-def month_bounds_ms(month: str, timezone: str) -> tuple[int, int]:
-    """[first day 00:00, next month's first day 00:00) of ``month`` (YYYY-MM) in ``timezone``, in ms."""
-    year, mon = (int(p) for p in month.split("-"))
-    zone = zoneinfo.ZoneInfo(timezone)
-    start = datetime.datetime(year, mon, 1, tzinfo=zone)
-    end = datetime.datetime(year + (mon == 12), mon % 12 + 1, 1, tzinfo=zone)
-    return int(start.timestamp() * 1000), int(end.timestamp() * 1000)
 
 
 def _this_month(ctx: PortalContext) -> str:
@@ -60,18 +51,12 @@ def _profiles(ctx: PortalContext, scope: str):
             if p.billing.provider == provider and ctx.user.may_see(name)]
 
 
-def _build(conn, profiles, month: str, since_ms: int, until_ms: int, title: str) -> Statement:
-    """One ``thd``: the settlement of ``profiles`` for [since_ms, until_ms)."""
-    parts = tuple(profile_statement(p, month, month_facts(conn, p.name, since_ms, until_ms)) for p in profiles)
-    return Statement(title, month, profiles[0].currency, parts)
-
-
 def statement_for(ctx: PortalContext, month: str, scope: str = "profile"):
-    """A Deferred firing with the :class:`Statement` of ``month`` in the profile's zone."""
+    """A Deferred firing with the :class:`Statement` of ``month``, each profile's in its own zone (as
+    ``prepaid statement`` makes it)."""
     profiles = _profiles(ctx, scope)
     title = ctx.profile.billing.provider if scope == "provider" else ctx.profile.name
-    since, until = month_bounds_ms(month, ctx.timezone)
-    return ctx.store.run(_build, profiles, month, since, until, title)
+    return ctx.store.run(build_statement, profiles, month, title=title)
 
 
 def _choice(ctx: PortalContext) -> tuple[str, str]:
