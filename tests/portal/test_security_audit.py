@@ -100,7 +100,7 @@ def test_every_change_at_the_command_line_is_one_audit_row(store, store_url, tmp
     and after."""
     config = tmp_path / "prepaid.toml"
     config.write_text((ROOT / "conf" / "prepaid.toml").read_text().replace(
-        'url = "sqlite:///var/prepaid.db"', f"url = {json.dumps(store_url)}"))
+        'url = "sqlite:///../var/prepaid.db"', f"url = {json.dumps(store_url)}"))
     secret = tmp_path / "password"
     secret.write_text("a long enough password\n")
     c = ["--config", str(config)]
