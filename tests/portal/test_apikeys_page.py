@@ -49,7 +49,7 @@ def test_a_key_made_in_the_portal_is_shown_once_works_and_revoked_stops(env):
     listing = html(page(env, apikeys.keys_page))
     assert "never" not in listing
     done = page(env, apikeys.revoke_key, "POST", key=key_id, csrf="tok-1")
-    assert done == Redirect("/p/demo/apikeys", notice="apikeys.done_revoke")
+    assert done == Redirect("/p/demo/apikeys", notice="The key was revoked.")
     assert get(env, token).status == 401
     audit = run(env.store.run(entries, profile="demo"))
     assert [(a.action, a.actor, a.source, a.subject) for a in audit] == [
@@ -60,7 +60,7 @@ def test_only_the_profiles_keys_are_listed_and_revocable(env):
     """A key of another profile is neither listed nor revoked from this profile's page."""
     other, _ = run(env.store.run(keys.create, "Other GmbH", ("other",), env.store.now_ms(), name="theirs"))
     assert "theirs" not in html(page(env, apikeys.keys_page))
-    assert page(env, apikeys.revoke_key, "POST", key=other.id).notice == "apikeys.not_found"
+    assert page(env, apikeys.revoke_key, "POST", key=other.id).notice == "There is no such key here (any more)."
     assert run(env.store.run(keys.list_keys, "other"))[0].revoked_ms is None
 
 

@@ -100,7 +100,7 @@ async def revoke_key(ctx: PortalContext) -> Redirect:
     """POST: revoke a key of this profile (a key of another profile is not found)."""
     done = await ctx.store.run(apikeys.revoke, ctx.form.get("key", ""), ctx.now_ms, actor=_actor(ctx),
                                source=ctx.client_address, profile=ctx.profile.name)
-    return Redirect(ctx.url("apikeys"), notice="apikeys.done_revoke" if done else "apikeys.not_found")
+    return Redirect(ctx.url("apikeys"), notice=ctx.t("apikeys.done_revoke" if done else "apikeys.not_found"))
 
 
 ROUTES = [
