@@ -9,18 +9,26 @@
         portal_browser.shot("customers")       # 1280 px and 390 px screenshots; no sideways scrolling at 390 px
 
 Screenshots land in the test's tmp folder (``shots/<name>-1280.png``, ``-390.png``).
+
+A module whose tests may share one node and one browser (the walkthroughs) uses :func:`running_portal`
+in a module-scoped fixture and points ``shots`` at each test's own folder; it can download files
+(:meth:`PortalBrowser.download`), read the clipboard (:meth:`PortalBrowser.clipboard`) and put call
+records into the node's store (:meth:`PortalBrowser.add_calls`).
 """
 
 from __future__ import annotations
 
+import contextlib
 import json
 import os
 import re
 from dataclasses import dataclass, field
 from pathlib import Path
+from typing import Iterator
 
 import pytest
 
+from tests.sipp.harness import free_port
 from tests.sipp.node import Node, start_node
 
 CHROMIUM = "/usr/bin/chromium"
@@ -65,6 +73,7 @@ class PortalBrowser:
     public: str
     shots: Path
     taken: list = field(default_factory=list)
+    downloads: Path | None = None     # where the browser saves downloads (None: it does not)
 
     def prepaid(self, *args: str):
         return self.node.prepaid(*args)
@@ -108,6 +117,47 @@ class PortalBrowser:
         from selenium.webdriver.common.by import By
         return self.driver.find_element(By.CSS_SELECTOR, css).text
 
+    def fill(self, fields: dict[str, str]) -> None:
+        """Type into the inputs named by ``fields``' keys (cleared first)."""
+        from selenium.webdriver.common.by import By
+        for name, value in fields.items():
+            element = self.driver.find_element(By.NAME, name)
+            element.clear()
+            element.send_keys(value)
+
+    def download(self, link_text: str, timeout_s: float = 10) -> Path:
+        """Click the link named ``link_text`` and wait for the file the browser saves; its path."""
+        from selenium.webdriver.common.by import By
+        from selenium.webdriver.support.ui import WebDriverWait
+        assert self.downloads is not None, "this browser saves no downloads"
+        for old in self.downloads.iterdir():
+            old.unlink()
+        self.driver.find_element(By.LINK_TEXT, link_text).click()
+
+        def saved(_driver):
+            files = [f for f in self.downloads.iterdir() if not f.name.endswith(".crdownload")]
+            return files[0] if files else False
+        return WebDriverWait(self.driver, timeout_s).until(saved)
+
+    def clipboard(self) -> str:
+        """What the page's script put on the clipboard (the portal's origin may read it)."""
+        return self.driver.execute_async_script(
+            "var done = arguments[arguments.length - 1];"
+            "navigator.clipboard.readText().then(done, function (e) { done('clipboard refused: ' + e); });")
+
+    def add_calls(self, *records) -> None:
+        """Call records (``billing.db.rows.CallRecord``) written into the node's store by the store's own
+        ``billing.db.calls.add_many``, as a node writes them when a call ends."""
+        import sqlalchemy as sa
+
+        from billing.db import calls
+        engine = sa.create_engine(f"sqlite:///{self.node.workdir / 'prepaid.db'}")
+        try:
+            with engine.begin() as conn:
+                calls.add_many(conn, tuple(records))
+        finally:
+            engine.dispose()
+
     def shot(self, name: str) -> tuple[Path, Path]:
         """Screenshots of the page at 1280 px and at 390 px; asserts that it does not scroll sideways at 390 px."""
         paths = []
@@ -125,18 +175,40 @@ class PortalBrowser:
         return paths[0], paths[1]
 
 
-@pytest.fixture
-def portal_browser(tmp_path):
-    """A ``prepaid run`` with its portal on a free port, and a headless Chromium at 1280 px."""
-    driver = chromium(tmp_path / "chromium-profile")
-    node = start_node(tmp_path, agents=["sip:agent@127.0.0.1:5070"])
+@contextlib.contextmanager
+def running_portal(workdir: Path, *, profile: dict[str, str] | None = None) -> Iterator[PortalBrowser]:
+    """A ``prepaid run`` in ``workdir`` with its listeners on free ports (``[http] public_url`` its real
+    public port, the demo profile framed by the portal itself, ``profile`` keys overriding the demo
+    profile's), and a headless Chromium at 1280 px that saves downloads and may use the clipboard."""
+    driver = chromium(workdir / "chromium-profile")
+    http_port, portal_port = free_port(), free_port()
+    base, public = f"http://127.0.0.1:{portal_port}", f"http://127.0.0.1:{http_port}"
+    keys = {"frame_ancestors": json.dumps([base]), **(profile or {})}
+    try:
+        node = start_node(workdir, agents=["sip:agent@127.0.0.1:5070"], http_port=http_port, profile=keys,
+                          sections={"http": {"public_url": json.dumps(public)}, "portal": {"port": str(portal_port)}})
+    except BaseException:
+        driver.quit()
+        raise
+    node.follow()            # a long walk logs a lot: read it on a thread, never let the pipe fill
     try:
         ports = ready_ports(node)
-        shots = tmp_path / "shots"
+        assert (ports["portal"], ports["http"]) == (portal_port, http_port), ports
+        shots, downloads = workdir / "shots", workdir / "downloads"
         shots.mkdir()
+        downloads.mkdir()
+        driver.execute_cdp_cmd("Browser.setDownloadBehavior", {"behavior": "allow", "downloadPath": str(downloads)})
+        driver.execute_cdp_cmd("Browser.grantPermissions", {"origin": base, "permissions": [
+            "clipboardReadWrite", "clipboardSanitizedWrite"]})
         driver.set_window_size(WIDE_PX, 900)
-        yield PortalBrowser(node, driver, f"http://127.0.0.1:{ports['portal']}", f"http://127.0.0.1:{ports['http']}",
-                            shots)
+        yield PortalBrowser(node, driver, base, public, shots, downloads=downloads)
     finally:
         driver.quit()
         node.stop()
+
+
+@pytest.fixture
+def portal_browser(tmp_path):
+    """A ``prepaid run`` with its portal on a free port, and a headless Chromium at 1280 px."""
+    with running_portal(tmp_path) as browser:
+        yield browser
