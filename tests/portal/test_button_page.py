@@ -25,6 +25,8 @@ def test_the_snippet_to_copy_the_preview_and_the_allowed_sites():
     assert 'data-copy="button-snippet"' in text and 'id="button-snippet"' in text
     assert '<iframe src="http://127.0.0.1:8080/topup/demo?lang=de"' in text
     assert "<li>http://127.0.0.1:8081</li>" in text and "<script" not in text
+    page_itself = text.partition("</textarea>")[2]          # the snippet for the provider's site may style itself
+    assert 'class="preview"' in page_itself and "style=" not in page_itself   # the CSP drops inline styles
 
 
 def test_no_allowed_site_and_no_public_url_are_said():
@@ -35,3 +37,12 @@ def test_no_allowed_site_and_no_public_url_are_said():
                                  http=dataclasses.replace(config.http, public_url=""))
     text = html(page(config))
     assert "browsers show the button on no website" in text and "public_url" in text and "<iframe" not in text
+
+
+def test_the_portal_may_frame_the_public_top_up_page_and_nothing_else():
+    """The portal's CSP names the public listener's origin (of ``[http] public_url``, path dropped) in
+    frame-src, so the preview loads in a browser; without a public URL nothing may be framed but the portal."""
+    from webhook.portal.server import content_security_policy
+    assert content_security_policy("https://pay.example.com/prepaid") == (
+        "default-src 'self'; frame-src https://pay.example.com; frame-ancestors 'none'; form-action 'self'")
+    assert content_security_policy("") == "default-src 'self'; frame-ancestors 'none'; form-action 'self'"

@@ -24,7 +24,7 @@ import re
 from dataclasses import dataclass
 from pathlib import Path
 from typing import Any, Callable, Mapping
-from urllib.parse import parse_qsl, quote
+from urllib.parse import parse_qsl, quote, urlsplit
 
 from twisted.internet.defer import ensureDeferred
 from twisted.internet.task import deferLater
@@ -45,12 +45,19 @@ from .view import Csv, Html, PortalContext, PortalUser, Redirect, Route
 
 log = Logger(namespace="webhook.portal")
 
-#: on every portal answer; pages add ``Cache-Control: no-store``
+#: on every portal answer (with the CSP of :func:`content_security_policy`); pages add ``Cache-Control: no-store``
 SECURITY_HEADERS = (
-    ("Content-Security-Policy", "default-src 'self'; frame-ancestors 'none'; form-action 'self'"),
     ("X-Content-Type-Options", "nosniff"),
     ("Referrer-Policy", "same-origin"),
 )
+
+
+def content_security_policy(public_url: str) -> str:
+    """The portal's CSP: everything from the portal itself, no inline script or style, never framed; it may
+    frame only the public listener (``[http] public_url``), where the Button page's preview comes from."""
+    origin = urlsplit(public_url) if public_url else None
+    frames = f"frame-src {origin.scheme}://{origin.netloc}; " if origin and origin.scheme and origin.netloc else ""
+    return f"default-src 'self'; {frames}frame-ancestors 'none'; form-action 'self'"
 
 #: a wrong password is answered this much later (a guesser's pace, on top of the lockout)
 LOGIN_FAILURE_DELAY_S = 1.0
@@ -371,11 +378,11 @@ class PortalServer(Resource):
             return self._plain(404, "no such file")
         return Answer(200, path.read_bytes(), kind, (("Cache-Control", "max-age=300"),))
 
-    @staticmethod
-    def _write(request, answer: Answer) -> None:
+    def _write(self, request, answer: Answer) -> None:
         if request.finished or getattr(request, "_disconnected", False):
             return
         request.setResponseCode(answer.status)
+        request.setHeader("Content-Security-Policy", content_security_policy(self.config().http.public_url))
         for name, value in SECURITY_HEADERS:
             request.setHeader(name, value)
         request.setHeader("Cache-Control", "no-store")

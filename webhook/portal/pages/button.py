@@ -55,7 +55,7 @@ def button_page(ctx: PortalContext) -> Html:
             **{"class": "form"}),
         tags.h2(ctx.t("button.preview")),
         tags.iframe(src=topup_url(public_url, profile.button, profile.language), title=ctx.t("button.iframe_title"),
-                    width="420", height="560", style="border:0", loading="lazy", referrerpolicy="no-referrer"),
+                    width="420", height="560", loading="lazy", referrerpolicy="no-referrer", **{"class": "preview"}),
         tags.p(ctx.t("button.allowed")), allowed,
     ])
 
