@@ -105,8 +105,15 @@ class PortalBrowser:
         from selenium.webdriver.common.by import By
         from selenium.webdriver.support import expected_conditions as ec
         from selenium.webdriver.support.ui import WebDriverWait
+        from selenium.common.exceptions import WebDriverException
         old = self.driver.find_element(By.TAG_NAME, "html")
-        self.driver.find_element(by, what).click()
+        try:
+            self.driver.find_element(by, what).click()
+        except WebDriverException as exc:
+            # chromedriver sometimes reports the clicked node gone when the click's navigation has already
+            # replaced the document; the wait below still tells whether the next page came
+            if "does not belong to the document" not in str(exc):
+                raise
         WebDriverWait(self.driver, timeout_s).until(ec.staleness_of(old))
 
     def logout(self) -> None:
