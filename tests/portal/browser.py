@@ -22,6 +22,7 @@ import contextlib
 import json
 import os
 import re
+import time
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Iterator
@@ -37,6 +38,34 @@ PASSWORD = "correct horse battery"
 #: the widths every page is looked at: a laptop and a phone
 WIDE_PX = 1280
 PHONE_PX = 390
+
+
+#: the menu entries whose words wrap onto more than one line (a phone's menu scrolls instead)
+BROKEN_MENU_ENTRIES = """
+return Array.from(document.querySelectorAll('nav.menu a')).filter(function (a) {
+  var range = document.createRange(); range.selectNodeContents(a);
+  return range.getClientRects().length > 1;
+}).map(function (a) { return a.textContent; });
+"""
+
+
+def call_record(caller: str, *, ago_s: int, talked_s: int = 0, charge_cents: int = 0,
+                received: str | None = None):
+    """A call to the demo profile's service number ``ago_s`` seconds ago, as a node records it: ``talked_s``
+    seconds with the agent, charged ``charge_cents``, or (``talked_s`` 0) refused for no credit;
+    ``received`` is the caller's number as the INVITE gave it (default: ``caller``)."""
+    from billing.db.rows import CallRecord
+    invite_ms = int(time.time() * 1000) - ago_s * 1000
+    talked = talked_s > 0
+    agent = "sip:agent@127.0.0.1:5070"
+    return CallRecord(call_id=f"portal-{caller}-{invite_ms}", profile="demo", service_number="+493012345678",
+                      caller=caller, identity_source="from", privacy=False, caller_class="mobile",
+                      agent_tried=agent if talked else None, agent_answered=agent if talked else None,
+                      invite_ms=invite_ms, answer_ms=invite_ms + 3000 if talked else None,
+                      end_ms=invite_ms + 3000 + talked_s * 1000 if talked else invite_ms + 4000,
+                      end_reason="caller_hangup" if talked else "no_credit", a_status=200 if talked else 402,
+                      b_status=200 if talked else None, billed_s=talked_s, charge_cents=charge_cents,
+                      caller_received=received or caller)
 
 
 def ready_ports(node: Node) -> dict:
@@ -166,7 +195,8 @@ class PortalBrowser:
             engine.dispose()
 
     def shot(self, name: str) -> tuple[Path, Path]:
-        """Screenshots of the page at 1280 px and at 390 px; asserts that it does not scroll sideways at 390 px."""
+        """Screenshots of the page at 1280 px and at 390 px; asserts that at 390 px it does not scroll sideways
+        and no menu entry wraps."""
         paths = []
         for width, height in ((WIDE_PX, 900), (PHONE_PX, 844)):
             self.driver.set_window_size(width, height)
@@ -174,6 +204,8 @@ class PortalBrowser:
             scroll = self.driver.execute_script("return document.documentElement.scrollWidth")
             if width == PHONE_PX:
                 assert scroll <= inner, f"{name}: {scroll} px wide in a {inner} px window (sideways scrolling)"
+                broken = self.driver.execute_script(BROKEN_MENU_ENTRIES)
+                assert broken == [], f"{name}: menu entries broken over lines at {width} px: {broken}"
             path = self.shots / f"{name}-{width}.png"
             self.driver.save_screenshot(str(path))
             paths.append(path)
