@@ -17,10 +17,9 @@ import urllib.request
 import pytest
 from selenium.webdriver.support.ui import WebDriverWait
 
-from billing.db.rows import CallRecord
 from billing.numbers import national
 
-from .browser import PortalBrowser, running_portal
+from .browser import PortalBrowser, call_record, running_portal
 
 pytestmark = [pytest.mark.browser, pytest.mark.slow]
 
@@ -72,26 +71,6 @@ def api_status(b: PortalBrowser, token: str, number: str) -> int:
             return answer.status
     except urllib.error.HTTPError as exc:
         return exc.code
-
-
-def refused_call(caller: str, received: str) -> CallRecord:
-    """A call refused for no credit a minute ago, as the node records it."""
-    now_ms = int(time.time() * 1000) - 60_000
-    return CallRecord(call_id=f"walk-{caller}", profile="demo", service_number="+493012345678", caller=caller,
-                      identity_source="from", privacy=False, caller_class="mobile", agent_tried=None,
-                      agent_answered=None, invite_ms=now_ms, answer_ms=None, end_ms=now_ms + 4000,
-                      end_reason="no_credit", a_status=402, b_status=None, caller_received=received)
-
-
-def talked_call(caller: str) -> CallRecord:
-    """A three-minute call two hours ago, 7.47 EUR charged."""
-    invite_ms = int(time.time() * 1000) - 7_200_000
-    return CallRecord(call_id=f"walk-talk-{caller}", profile="demo", service_number="+493012345678", caller=caller,
-                      identity_source="from", privacy=False, caller_class="mobile",
-                      agent_tried="sip:agent@127.0.0.1:5070", agent_answered="sip:agent@127.0.0.1:5070",
-                      invite_ms=invite_ms, answer_ms=invite_ms + 3000, end_ms=invite_ms + 183_000,
-                      end_reason="caller_hangup", a_status=200, b_status=200, billed_s=180, charge_cents=747,
-                      caller_received=caller)
 
 
 def test_a_provider_finds_a_customer_by_the_number_in_any_usual_form(walk):
@@ -210,7 +189,8 @@ def test_a_refused_call_in_the_evn_leads_to_the_mistyped_number_and_fixes_it(wal
     link; following it and saving the caller's number moves the credit there, and the hint is gone."""
     b = walk
     b.node.topup("+4917698761234", "10")                   # the typo: ...1234 instead of ...2134
-    b.add_calls(refused_call("+4917698762134", "0176 98762134"), talked_call("+4915112340001"))
+    b.add_calls(call_record("+4917698762134", ago_s=60, received="0176 98762134"),
+                call_record("+4915112340001", ago_s=7200, talked_s=180, charge_cents=747))
     b.login("anna")
     b.get("/p/demo/calls")
     b.driver.find_element("css selector", "select[name=outcome] option[value=no_credit]").click()
