@@ -46,3 +46,16 @@ def test_the_portal_may_frame_the_public_top_up_page_and_nothing_else():
     assert content_security_policy("https://pay.example.com/prepaid") == (
         "default-src 'self'; frame-src https://pay.example.com; frame-ancestors 'none'; form-action 'self'")
     assert content_security_policy("") == "default-src 'self'; frame-ancestors 'none'; form-action 'self'"
+
+
+def test_the_page_says_when_the_portal_may_not_frame_the_preview():
+    """The example allows only http://127.0.0.1:8081 to frame the button, not the portal itself
+    (http://127.0.0.1:8090), so the page says why the preview shows the browser's refusal; with the portal's
+    origin allowed (its public_url's, when set) it says nothing."""
+    config = example_config()
+    assert "The preview shows only when the portal (http://127.0.0.1:8090) is among" in html(page(config))
+    demo = dataclasses.replace(config.profiles["demo"], frame_ancestors=("https://portal.example.com",))
+    behind_proxy = dataclasses.replace(config, profiles={"demo": demo},
+                                       portal=dataclasses.replace(config.portal,
+                                                                  public_url="https://portal.example.com/"))
+    assert "The preview shows only" not in html(page(behind_proxy))

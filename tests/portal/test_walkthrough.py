@@ -259,6 +259,7 @@ def test_the_button_page_copies_the_snippet_and_previews_the_top_up_page(walk):
     assert b.clipboard() == code
     frame = b.driver.find_element("css selector", "main iframe")
     assert frame.get_attribute("src") == f"{b.public}/topup/demo?lang=de"
+    assert not b.driver.find_elements("css selector", "main .warning"), "this node lets the portal frame the page"
     b.shot("button")
     b.driver.switch_to.frame(frame)
     try:
