@@ -128,6 +128,8 @@ def test_renumbering_onto_a_number_with_an_account_shows_both_balances_and_merge
     b.submit("xpath", "//main//button[text()='Merge']")
     assert notice(b) == "The accounts were merged."
     assert balance_cents(b, "+4915112340005") == 3400 and balance_cents(b, "+4915112340004") is None
+    b.get("/p/demo/audit")
+    assert any("portal:anna" in row and "merge +4915112340004" in row for row in rows(b)), rows(b)
 
 
 def test_a_manual_top_up_shows_its_bonus_before_booking_and_an_over_limit_one_is_refused(walk):
@@ -290,12 +292,16 @@ def test_an_api_key_is_shown_once_works_and_stops_working_when_revoked(walk):
     assert notice(b) == "The key was revoked."
     assert "Revoked" in [row for row in rows(b) if row.startswith("CRM")][0]
     assert api_status(b, token, "+4915112340009") == 401
+    b.get("/p/demo/audit")
+    assert [row.split()[4] for row in rows(b) if "portal:anna" in row and "apikey" in row][:2] == [
+        "apikey_revoke", "apikey_create"], rows(b)
 
 
 def test_an_operator_walks_overview_tariffs_first_callers_and_audit_then_logs_out(walk):
     """In German: the overview with its figures and chart, the tariffs in force (first-caller offer too), the
-    first callers (a list imported, one removed), the profile's audit log and that of all profiles (each
-    change of this walk there); after logout the old session cookie gets the login page."""
+    first callers (a pasted list and a CSV file imported, one removed), the profile's audit log (the portal's
+    changes and the CLI's top-up) and that of all profiles; after logout the old session cookie gets the
+    login page."""
     b = walk
     b.login("olga")
     b.get("/p/demo/")
@@ -307,18 +313,23 @@ def test_an_operator_walks_overview_tariffs_first_callers_and_audit_then_logs_ou
     assert "Erstanrufer 0,00 € pro Minute, die ersten 5 min" in tariffs and "20,00 € 3,00 €" in tariffs
     b.shot("tariffs")
     b.get("/p/demo/first-callers")
+    upload = b.shots.parent / "first-callers.csv"
+    upload.write_text("number;note\n0151 12340012;from the old system\n")
     b.driver.find_element("name", "numbers").send_keys("0151 12340010\n+49 151 12340011\n")
+    b.driver.find_element("name", "file").send_keys(str(upload))
     b.submit("xpath", "//main//button[text()='Importieren']")
-    listed = rows(b)
-    assert any("+4915112340010" in row for row in listed) and any("+4915112340011" in row for row in listed), \
-        b.text("main")
+    assert notice(b) == "3 Nummern aufgenommen, 0 standen schon auf der Liste.", notice(b)
+    listed = "\n".join(rows(b))
+    assert all(n in listed for n in ("+4915112340010", "+4915112340011", "+4915112340012")), b.text("main")
     b.submit("xpath", "//main//tr[contains(., '+4915112340011')]//button")
     assert not any("+4915112340011" in row for row in rows(b))
     b.shot("first-callers")
+    b.node.topup("+4915112340013", "10")
     b.get("/p/demo/audit")
-    logged = "\n".join(rows(b))
-    for action in ("renumber", "merge", "manual", "apikey", "first_caller"):
-        assert action in logged, (action, logged)
+    logged = rows(b)
+    assert any("portal:olga" in row and "first_caller_remove +4915112340011" in row for row in logged), logged
+    assert any("portal:olga" in row and "first_caller_add +4915112340012" in row for row in logged), logged
+    assert any("+4915112340013" in row and "portal:" not in row for row in logged), logged     # the CLI's
     b.shot("audit")
     b.get("/audit")
     assert "olga" in "\n".join(rows(b))
