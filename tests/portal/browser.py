@@ -196,7 +196,11 @@ class PortalBrowser:
 
     def shot(self, name: str) -> tuple[Path, Path]:
         """Screenshots of the page at 1280 px and at 390 px; asserts that at 390 px it does not scroll sideways
-        and no menu entry wraps."""
+        and no menu entry wraps, and that the browser blocked nothing of the page by its Content-Security-Policy
+        (an inline style or script, a frame from elsewhere) since the last shot."""
+        refused = [entry["message"] for entry in self.driver.get_log("browser")
+                   if "Content Security Policy" in entry["message"]]
+        assert refused == [], f"{name}: the CSP blocked parts of the page: {refused}"
         paths = []
         for width, height in ((WIDE_PX, 900), (PHONE_PX, 844)):
             self.driver.set_window_size(width, height)
