@@ -51,14 +51,6 @@ SECURITY_HEADERS = (
     ("Referrer-Policy", "same-origin"),
 )
 
-
-def content_security_policy(public_url: str) -> str:
-    """The portal's CSP: everything from the portal itself, no inline script or style, never framed; it may
-    frame only the public listener (``[http] public_url``), where the Button page's preview comes from."""
-    origin = urlsplit(public_url) if public_url else None
-    frames = f"frame-src {origin.scheme}://{origin.netloc}; " if origin and origin.scheme and origin.netloc else ""
-    return f"default-src 'self'; {frames}frame-ancestors 'none'; form-action 'self'"
-
 #: a wrong password is answered this much later (a guesser's pace, on top of the lockout)
 LOGIN_FAILURE_DELAY_S = 1.0
 #: the largest form the portal takes
@@ -91,6 +83,14 @@ class Answer:
     body: bytes = b""
     content_type: str = "text/html; charset=utf-8"
     headers: tuple[tuple[str, str], ...] = ()
+
+
+def content_security_policy(public_url: str) -> str:
+    """The portal's CSP: everything from the portal itself, no inline script or style, never framed; it may
+    frame only the public listener (``[http] public_url``), where the Button page's preview comes from."""
+    origin = urlsplit(public_url) if public_url else None
+    frames = f"frame-src {origin.scheme}://{origin.netloc}; " if origin and origin.scheme and origin.netloc else ""
+    return f"default-src 'self'; {frames}frame-ancestors 'none'; form-action 'self'"
 
 
 def form_fields(request) -> dict[str, str]:
