@@ -175,6 +175,11 @@ class PortalBrowser:
             return files[0] if files else False
         return WebDriverWait(self.driver, timeout_s).until(saved)
 
+    def wait_until(self, condition, message: str, timeout_s: float = 5) -> None:
+        """Wait (bounded) until ``condition()`` holds, as a script on the page changes it."""
+        from selenium.webdriver.support.ui import WebDriverWait
+        WebDriverWait(self.driver, timeout_s).until(lambda _driver: condition(), message)
+
     def clipboard(self) -> str:
         """What the page's script put on the clipboard (the portal's origin may read it)."""
         return self.driver.execute_async_script(

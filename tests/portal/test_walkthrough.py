@@ -15,7 +15,6 @@ import urllib.error
 import urllib.request
 
 import pytest
-from selenium.webdriver.support.ui import WebDriverWait
 
 from billing.numbers import national
 
@@ -257,7 +256,7 @@ def test_the_button_page_copies_the_snippet_and_previews_the_top_up_page(walk):
     button = b.driver.find_element("css selector", "button[data-copy]")
     label = button.text
     button.click()
-    WebDriverWait(b.driver, 5).until(lambda _: button.text != label, "the button does not show that it copied")
+    b.wait_until(lambda: button.text != label, "the button does not show that it copied")
     assert b.clipboard() == code
     frame = b.driver.find_element("css selector", "main iframe")
     assert frame.get_attribute("src") == f"{b.public}/topup/demo?lang=de"
