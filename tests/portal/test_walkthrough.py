@@ -9,7 +9,8 @@ photographed at 1280 and 390 px under the test's tmp folder, and at 390 px no pa
 from __future__ import annotations
 
 import csv
-import time
+import datetime
+import zoneinfo
 import urllib.error
 import urllib.request
 
@@ -53,6 +54,11 @@ def balance_cents(b: PortalBrowser, number: str) -> int | None:
     of the CLI per look would double the walk's time); None when it has none."""
     found = b.node.rows("select balance_cents from accounts where profile = 'demo' and number = ?", number)
     return found[0][0] if found else None
+
+
+def profile_now() -> datetime.datetime:
+    """Now in the demo profile's zone, where the portal's days and months begin (not the test machine's)."""
+    return datetime.datetime.now(zoneinfo.ZoneInfo("Europe/Berlin"))
 
 
 def notice(b: PortalBrowser) -> str:
@@ -165,7 +171,7 @@ def test_transactions_filtered_by_number_kind_and_day_and_downloaded_as_csv(walk
     b.get("/p/demo/transactions")
     b.fill({"number": "0151 12340006"})
     b.driver.find_element("css selector", "select[name=kind] option[value=topup]").click()
-    today = time.strftime("%Y-%m-%d")
+    today = profile_now().strftime("%Y-%m-%d")
     b.driver.execute_script("document.querySelector('input[name=from]').value = arguments[0];"
                             "document.querySelector('input[name=to]').value = arguments[0];", today)
     b.submit("css selector", "form.filter button")
@@ -221,7 +227,7 @@ def test_a_statement_is_downloaded_as_csv_and_opened_for_printing(walk):
     b.login("anna")
     b.get("/p/demo/statements")
     b.shot("statements")
-    month = time.strftime("%Y-%m")
+    month = profile_now().strftime("%Y-%m")
     saved = b.download("Download as CSV")
     assert saved.name == f"statement-demo-{month}.csv", saved.name
     with saved.open(encoding="utf-8-sig", newline="") as handle:
