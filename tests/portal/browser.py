@@ -40,6 +40,8 @@ WIDE_PX = 1280
 PHONE_PX = 390
 
 
+#: what chromedriver says of a node whose document a navigation has replaced
+NODE_GONE = "does not belong to the document"
 #: the menu entries whose words wrap onto more than one line (a phone's menu scrolls instead)
 BROKEN_MENU_ENTRIES = """
 return Array.from(document.querySelectorAll('nav.menu a')).filter(function (a) {
@@ -131,19 +133,33 @@ class PortalBrowser:
 
     def submit(self, by: str, what: str, timeout_s: float = 10) -> None:
         """Click the button found by (``by``, ``what``) and wait until the next page has loaded."""
+        from selenium.common.exceptions import StaleElementReferenceException, WebDriverException
         from selenium.webdriver.common.by import By
-        from selenium.webdriver.support import expected_conditions as ec
         from selenium.webdriver.support.ui import WebDriverWait
-        from selenium.common.exceptions import WebDriverException
         old = self.driver.find_element(By.TAG_NAME, "html")
+
+        def replaced(error: WebDriverException) -> bool:
+            # while a navigation replaces the document chromedriver reports its nodes either stale or as
+            # "not belonging to the document"; both say the old page is gone
+            return isinstance(error, StaleElementReferenceException) or NODE_GONE in str(error)
         try:
             self.driver.find_element(by, what).click()
         except WebDriverException as exc:
-            # chromedriver sometimes reports the clicked node gone when the click's navigation has already
-            # replaced the document; the wait below still tells whether the next page came
-            if "does not belong to the document" not in str(exc):
+            if not replaced(exc):
                 raise
-        WebDriverWait(self.driver, timeout_s).until(ec.staleness_of(old))
+
+        def gone(_driver) -> bool:
+            try:
+                old.is_enabled()
+            except WebDriverException as exc:
+                if replaced(exc):
+                    return True
+                raise
+            return False
+        WebDriverWait(self.driver, timeout_s).until(gone, f"clicking {what} led to no other page")
+        WebDriverWait(self.driver, timeout_s).until(
+            lambda driver: driver.execute_script("return document.readyState") == "complete",
+            f"the page after clicking {what} did not finish loading")
 
     def logout(self) -> None:
         from selenium.webdriver.common.by import By
@@ -201,11 +217,13 @@ class PortalBrowser:
 
     def shot(self, name: str) -> tuple[Path, Path]:
         """Screenshots of the page at 1280 px and at 390 px; asserts that at 390 px it does not scroll sideways
-        and no menu entry wraps, and that the browser blocked nothing of the page by its Content-Security-Policy
-        (an inline style or script, a frame from elsewhere) since the last shot."""
-        refused = [entry["message"] for entry in self.driver.get_log("browser")
-                   if "Content Security Policy" in entry["message"]]
-        assert refused == [], f"{name}: the CSP blocked parts of the page: {refused}"
+        and no menu entry wraps, and that since the last shot the browser loaded every resource the pages asked
+        for (stylesheet, script, icon) and blocked nothing by their Content-Security-Policy (an inline style or
+        script, a frame from elsewhere)."""
+        refused = [text for text in (entry["message"] for entry in self.driver.get_log("browser"))
+                   if "Content Security Policy" in text or "Failed to load resource" in text and
+                   ("/static/" in text or "favicon" in text)]
+        assert refused == [], f"{name}: parts of the page missing or blocked by the CSP: {refused}"
         paths = []
         for width, height in ((WIDE_PX, 900), (PHONE_PX, 844)):
             self.driver.set_window_size(width, height)
