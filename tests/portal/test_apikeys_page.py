@@ -49,7 +49,7 @@ def test_a_key_made_in_the_portal_is_shown_once_works_and_revoked_stops(env):
     listing = html(page(env, apikeys.keys_page))
     assert "never" not in listing
     done = page(env, apikeys.revoke_key, "POST", key=key_id, csrf="tok-1")
-    assert done == Redirect("/p/demo/apikeys", notice="apikeys.done_revoke")
+    assert done == Redirect("/p/demo/apikeys", notice="The key was revoked.")
     assert get(env, token).status == 401
     audit = run(env.store.run(entries, profile="demo"))
     assert [(a.action, a.actor, a.source, a.subject) for a in audit] == [

@@ -80,15 +80,16 @@ def test_a_providers_list_never_shows_another_profiles_numbers(store, cfg):
 
 
 def test_renumber_moves_balance_and_ledger_audits_and_keeps_call_records(store, cfg):
-    """POST a new number (national form): redirect with a notice; the account, its balance and ledger are under
-    the new number, the call record keeps the number the call came from, and an audit row names the portal
+    """POST a new number (national form): redirect with a notice in words; the account, its balance and ledger
+    are under the new number, the call record keeps the number the call came from, and an audit row names the portal
     user, the client's address and both numbers."""
     topup(store, cfg, NUM, 1000, "a")
     old_call = call(store, NUM, 1_790_000_000_000)
     form = context(store, cfg, method="POST", query={"number": NUM}, form={"new": "0172 1234567", "csrf": "x"},
                    client_address="192.0.2.7")
     result, _ = render(page.edit, form)
-    assert isinstance(result, Redirect) and result.notice == "customers.renumbered"
+    assert isinstance(result, Redirect)       # the notice in the user's words, not a text key
+    assert result.notice == "Die Nummer wurde geändert; Guthaben und Buchungen sind umgezogen."
     assert fired(store.account("demo", NUM)) is None
     assert fired(store.account("demo", OTHER)).balance_cents == 1100
     assert {e.number for e in fired(store.transactions("demo"))} == {OTHER}
@@ -112,7 +113,7 @@ def test_renumber_onto_a_taken_number_asks_then_merges(store, cfg):
     assert fired(store.account("demo", NUM)).balance_cents == 1100
     result, _ = render(page.edit, context(store, cfg, method="POST", query={"number": NUM},
                                           form={"new": OTHER, "merge": "1"}, client_address="192.0.2.7"))
-    assert isinstance(result, Redirect) and result.notice == "customers.merged"
+    assert isinstance(result, Redirect) and result.notice == "Die Konten wurden zusammengeführt."
     assert fired(store.account("demo", NUM)) is None
     merged = fired(store.account("demo", OTHER))
     assert merged.balance_cents == 1350 and fired(store.ledger_sum(merged.id)) == 1350

@@ -123,3 +123,36 @@ def test_a_provider_cannot_remove_or_import(store, config, profile):
         answer, html = view(store, config, profile, user=PROVIDER_USER, method="POST", form=form)
         assert isinstance(answer, Html) and answer.status == 403 and "Nur Betreiber" in html
     assert listed(store) == ["+4930111222"] and audit_rows(store) == before
+
+
+def multipart_request(body: bytes, boundary: str):
+    """A POST as Twisted's server builds it, with a ``multipart/form-data`` body."""
+    import io
+
+    from twisted.web.server import Request
+    from twisted.web.test.requesthelper import DummyChannel
+    request = Request(DummyChannel())
+    request.content = io.BytesIO(body)
+    request.requestHeaders.setRawHeaders(b"content-type", [f"multipart/form-data; boundary={boundary}".encode()])
+    return request
+
+
+def test_the_import_form_posted_with_its_file_reaches_the_page_as_fields():
+    """The import form is multipart/form-data (it carries a file): the server reads its fields as a browser
+    sends them, the CSRF token, the pasted list and the file's content as text, each once, so the import
+    is not refused as a form without its token (it was, in Chromium: the body was read as urlencoded)."""
+    from webhook.portal.server import form_fields
+    boundary = "----WebKitFormBoundaryx7f3"
+    body = (f"--{boundary}\r\nContent-Disposition: form-data; name=\"csrf\"\r\n\r\ntok-1\r\n"
+            f"--{boundary}\r\nContent-Disposition: form-data; name=\"action\"\r\n\r\nimport\r\n"
+            f"--{boundary}\r\nContent-Disposition: form-data; name=\"numbers\"\r\n\r\n"
+            "0151 12345678\r\n+49 30 1234567\r\n"
+            f"--{boundary}\r\nContent-Disposition: form-data; name=\"file\"; filename=\"list.csv\"\r\n"
+            f"Content-Type: text/csv\r\n\r\nnumber\r\n0172 7654321\r\n"
+            f"--{boundary}\r\nContent-Disposition: form-data; name=\"csrf\"\r\n\r\nsecond\r\n"
+            f"--{boundary}--\r\n").encode()
+    fields = form_fields(multipart_request(body, boundary))
+    assert fields == {"csrf": "tok-1", "action": "import", "numbers": "0151 12345678\r\n+49 30 1234567",
+                      "file": "number\r\n0172 7654321"}
+    numbers, invalid = page.parse_numbers(fields["numbers"], fields["file"])
+    assert numbers == ["+4915112345678", "+49301234567", "+491727654321"] and invalid == []

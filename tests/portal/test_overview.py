@@ -39,10 +39,12 @@ def test_today_and_month_are_cut_at_midnight_in_the_profiles_zone(store):
 
 def test_the_chart_is_inline_svg_with_labelled_axes(store):
     """The chart is an <svg> with a viewBox scaling to the page's width, a title, a count axis, day labels
-    (dd.mm.) ending today, and one bar per day and series (30 days)."""
+    (dd.mm.) ending today, and one bar per day and series (30 days); its size comes from the stylesheet
+    (class "chart"), since the Content-Security-Policy drops inline styles."""
     _, html = render(page.overview, context(store, config()))
     svg = html[html.index("<svg"):html.index("</svg>")]
     assert 'viewBox="0 0 360 200"' in svg and 'width="100%"' in svg and "<title>" in svg
+    assert 'class="chart"' in svg and "style=" not in html
     assert "Anzahl" in svg and ">Tag<" in svg and "01.11.</text>" in svg and "25.10.</text>" in svg
     assert svg.count("<rect") == 2 * 30 + 2                                    # bars and the legend's swatches
 

@@ -73,11 +73,12 @@ def client(portal) -> PortalClient:
 
 
 def test_login_page_answers_with_the_security_headers(portal):
-    """The login page at / and every other answer carry the CSP, nosniff, same-origin referrer and no-store."""
+    """The login page at / and every other answer carry the CSP (frames only from the public listener, for the
+    Button page's preview), nosniff, same-origin referrer and no-store."""
     c = client(portal)
     for response in (c.get("/"), c.get("/nowhere")):
         assert response.header("content-security-policy") == \
-            "default-src 'self'; frame-ancestors 'none'; form-action 'self'"
+            "default-src 'self'; frame-src http://127.0.0.1:8080; frame-ancestors 'none'; form-action 'self'"
         assert response.header("x-content-type-options") == "nosniff"
         assert response.header("referrer-policy") == "same-origin"
         assert response.header("cache-control") == "no-store"

@@ -3,9 +3,9 @@
     html = yield flatten_page(frame(chrome, page.title, page.body))
 
 Markup only, from ``twisted.web.template.tags`` (every string escaped); the look is
-``static/portal.css`` and the small optional ``static/portal.js`` (copy buttons), both files, since
-the Content-Security-Policy allows no inline script or style. Everything works without JavaScript:
-the profile picker is a ``<details>`` list of links, logout a form.
+``static/portal.css``, its icon ``static/icon.svg`` and the small optional ``static/portal.js`` (copy
+buttons), all files, since the Content-Security-Policy allows no inline script or style. Everything works
+without JavaScript: the profile picker is a ``<details>`` list of links, logout a form.
 """
 
 from __future__ import annotations
@@ -76,6 +76,7 @@ def frame(chrome: Chrome, title: str, body: Any):
             tags.meta(name="viewport", content="width=device-width, initial-scale=1"),
             tags.title(f"{title} · {chrome.t('portal.name')}"),
             tags.link(rel="stylesheet", href="/static/portal.css"),
+            tags.link(rel="icon", href="/static/icon.svg", type="image/svg+xml"),
             tags.script(src="/static/portal.js", defer="defer"),
         ),
         tags.body(

@@ -15,6 +15,8 @@ reload applies to the next one.
 from __future__ import annotations
 
 import csv
+import email
+import email.policy
 import hmac
 import inspect
 import io
@@ -22,7 +24,7 @@ import re
 from dataclasses import dataclass
 from pathlib import Path
 from typing import Any, Callable, Mapping
-from urllib.parse import parse_qsl, quote
+from urllib.parse import parse_qsl, quote, urlsplit
 
 from twisted.internet.defer import ensureDeferred
 from twisted.internet.task import deferLater
@@ -43,9 +45,8 @@ from .view import Csv, Html, PortalContext, PortalUser, Redirect, Route
 
 log = Logger(namespace="webhook.portal")
 
-#: on every portal answer; pages add ``Cache-Control: no-store``
+#: on every portal answer (with the CSP of :func:`content_security_policy`); pages add ``Cache-Control: no-store``
 SECURITY_HEADERS = (
-    ("Content-Security-Policy", "default-src 'self'; frame-ancestors 'none'; form-action 'self'"),
     ("X-Content-Type-Options", "nosniff"),
     ("Referrer-Policy", "same-origin"),
 )
@@ -54,6 +55,8 @@ SECURITY_HEADERS = (
 LOGIN_FAILURE_DELAY_S = 1.0
 #: the largest form the portal takes
 MAX_BODY_BYTES = 64 * 1024
+#: the most fields of a form that are read
+MAX_FORM_FIELDS = 200
 
 STATIC_DIR = Path(__file__).parent / "static"
 STATIC_TYPES = {".css": "text/css; charset=utf-8", ".js": "text/javascript; charset=utf-8",
@@ -80,6 +83,34 @@ class Answer:
     body: bytes = b""
     content_type: str = "text/html; charset=utf-8"
     headers: tuple[tuple[str, str], ...] = ()
+
+
+def content_security_policy(public_url: str) -> str:
+    """The portal's CSP: everything from the portal itself, no inline script or style, never framed; it may
+    frame only the public listener (``[http] public_url``), where the Button page's preview comes from."""
+    origin = urlsplit(public_url) if public_url else None
+    frames = f"frame-src {origin.scheme}://{origin.netloc}; " if origin and origin.scheme and origin.netloc else ""
+    return f"default-src 'self'; {frames}frame-ancestors 'none'; form-action 'self'"
+
+
+def form_fields(request) -> dict[str, str]:
+    """A POST's fields as text, the first value of each (at most :data:`MAX_FORM_FIELDS`): from a urlencoded
+    body, or from a ``multipart/form-data`` one, which forms with a file send (the first callers' import);
+    a file field's value is the file's content. The query string is not part of the form."""
+    request.content.seek(0)
+    body = request.content.read()
+    kind = (request.getHeader("content-type") or "").split(";")[0].strip().lower()
+    if kind != "multipart/form-data":
+        return dict(parse_qsl(body.decode("utf-8", "replace"), keep_blank_values=True,
+                              max_num_fields=MAX_FORM_FIELDS))
+    head = b"MIME-Version: 1.0\r\nContent-Type: " + request.getHeader("content-type").encode("latin-1") + b"\r\n"
+    message = email.message_from_bytes(head + b"\r\n" + body, policy=email.policy.HTTP)
+    fields: dict[str, str] = {}
+    for part in (message.iter_parts() if message.is_multipart() else ()):
+        name = part.get_param("name", header="content-disposition")
+        if name and name not in fields and len(fields) < MAX_FORM_FIELDS:
+            fields[name] = (part.get_payload(decode=True) or b"").decode("utf-8", "replace")
+    return fields
 
 
 class PortalServer(Resource):
@@ -116,10 +147,7 @@ class PortalServer(Resource):
             return self._write(request, self._static(method, path[len("/static/"):]))
         now_ms = int(self.reactor.seconds() * 1000)
         visit = await self._visit(request, now_ms)
-        request.content.seek(0)
-        form = (dict(parse_qsl(request.content.read().decode("utf-8", "replace"), keep_blank_values=True,
-                               max_num_fields=200))
-                if method == "POST" else {})
+        form = form_fields(request) if method == "POST" else {}
         answer = await self._dispatch(request, method, path, form, visit, now_ms)
         self._write(request, answer)
 
@@ -356,11 +384,11 @@ class PortalServer(Resource):
             return self._plain(404, "no such file")
         return Answer(200, path.read_bytes(), kind, (("Cache-Control", "max-age=300"),))
 
-    @staticmethod
-    def _write(request, answer: Answer) -> None:
+    def _write(self, request, answer: Answer) -> None:
         if request.finished or getattr(request, "_disconnected", False):
             return
         request.setResponseCode(answer.status)
+        request.setHeader("Content-Security-Policy", content_security_policy(self.config().http.public_url))
         for name, value in SECURITY_HEADERS:
             request.setHeader(name, value)
         request.setHeader("Cache-Control", "no-store")

@@ -198,8 +198,8 @@ async def edit(ctx: PortalContext):
         return Html(title, tags.p(ctx.t("customers.no_account")), status=404)
     except StoreError as exc:
         return Html(title, _edit_form(ctx, old, typed, ctx.t("customers.refused", reason=str(exc))), status=409)
-    return Redirect(ctx.url("customers", q=new), notice="customers.merged" if result.merged
-                    else "customers.renumbered")
+    return Redirect(ctx.url("customers", q=new), notice=ctx.t("customers.merged" if result.merged
+                                                                 else "customers.renumbered"))
 
 
 ROUTES = [Route("customers", customers, nav="customers.nav"),

@@ -112,7 +112,7 @@ def chart(ctx: PortalContext, days) -> Tag:
               _svg("rect", x=_LEFT + 130, y=4, width=10, height=10, fill=_TOPUPS_COLOUR),
               _svg("text", x=_LEFT + 144, y=13, font_size=10)(ctx.t("overview.topups"))]
     return _svg("svg", xmlns="http://www.w3.org/2000/svg", viewBox=f"0 0 {CHART_W} {CHART_H}", width="100%",
-                role="img", aria_label=ctx.t("overview.chart"), style="max-width: 40rem")(*parts)
+                role="img", aria_label=ctx.t("overview.chart"), **{"class": "chart"})(*parts)
 
 
 def _table(ctx: PortalContext, ov) -> Tag:
