@@ -31,6 +31,7 @@ import pytest
 
 from tests.sipp.harness import free_port
 from tests.sipp.node import Node, start_node
+from tests.webhook.conftest import SECRETS
 
 CHROMIUM = "/usr/bin/chromium"
 CHROMEDRIVER = "/usr/bin/chromedriver"
@@ -250,9 +251,12 @@ def running_portal(workdir: Path, *, profile: dict[str, str] | None = None) -> I
     http_port, portal_port = free_port(), free_port()
     base, public = f"http://127.0.0.1:{portal_port}", f"http://127.0.0.1:{http_port}"
     keys = {"frame_ancestors": json.dumps([base]), **(profile or {})}
+    secrets = workdir / "secrets.toml"       # credentials of no real provider: the page offers every method
+    secrets.write_text(SECRETS)
     try:
         node = start_node(workdir, agents=["sip:agent@127.0.0.1:5070"], http_port=http_port, profile=keys,
-                          sections={"http": {"public_url": json.dumps(public)}, "portal": {"port": str(portal_port)}})
+                          sections={"http": {"public_url": json.dumps(public)}, "portal": {"port": str(portal_port)},
+                                    "payments": {"secrets_file": json.dumps(str(secrets))}})
     except BaseException:
         driver.quit()
         raise

@@ -90,7 +90,8 @@ OWN_LISTS = [
 
 
 #: the headers of every portal answer: no inline script, no framing, no sniffing, no referrer off the site
-HEADERS = ["default-src 'self'; frame-ancestors 'none'; form-action 'self'", "nosniff", "same-origin", "no-store"]
+HEADERS = ["default-src 'self'; frame-src http://127.0.0.1:8080; frame-ancestors 'none'; form-action 'self'", "nosniff",
+           "same-origin", "no-store"]
 
 
 def test_the_tables_name_every_route_of_the_portal(portal):

@@ -105,7 +105,7 @@ async def revoke_key(ctx: PortalContext):
         return Html(ctx.t("apikeys.title"), [tags.p(ctx.t("apikeys.not_found"), **{"class": "error"}),
                                              tags.p(tags.a(ctx.t("apikeys.back"), href=ctx.url("apikeys")))],
                     status=404)
-    return Redirect(ctx.url("apikeys"), notice="apikeys.done_revoke")
+    return Redirect(ctx.url("apikeys"), notice=ctx.t("apikeys.done_revoke"))
 
 
 ROUTES = [
