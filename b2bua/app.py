@@ -4,13 +4,15 @@
 :class:`~b2bua.config.Config` and an injected reactor, so that the tests and
 ``prepaid demo`` start the very same thing on ephemeral ports.  ``start()``
 fires with the bound ports; ``stop()`` closes sockets, stops timers and the
-store's thread pool.  A SIGHUP reload swaps the router, the call settings and
-the web side's profiles; a config that does not validate changes nothing.
+store's thread pool.  Every part reads the config snapshot of ``node.holder``
+(:mod:`b2bua.reload`): a reload (SIGHUP, the portal's "Reload config") swaps it
+whole, re-reading the secrets file too, and the router, call settings, billing,
+media prompts, web pages and portal see it from then on; a config that does not
+validate changes nothing.
 """
 
 from __future__ import annotations
 
-import dataclasses
 import json
 import os
 import signal
@@ -31,15 +33,18 @@ from . import heap
 from .callmedia import CallMediaFactory
 from .calls import CallManager, CallSettings
 from .config import Config
+from .schema import ConfigInvalid
 from .probe import AgentProber
 from .reload import ConfigHolder
+from .snapshot import ConfigSnapshot, take_snapshot
 from .routing import Router
 from .sip.endpoint import SipEndpoint
 from .limits import DescriptorHeadroom, descriptor_headroom, raise_descriptor_limit
 from .transport import listen_sip
-from .webapp import WebConfigError, start_web
+from .webapp import start_web
+from webhook.portal import pages
+from webhook.portal.pages import reload as reload_page
 from webhook.portal.server import build_portal_site
-from webhook.secrets import load_secrets
 from webhook.server import listen
 
 log = Logger()
@@ -71,9 +76,12 @@ class Ports:
 class Node:
     """One prepaid node: SIP, RTP, HTTP and the store, started and stopped as a whole."""
 
-    def __init__(self, config: Config, reactor, *, web_factory=None, portal_factory=None):
+    def __init__(self, config: Config, reactor, *, web_factory=None, portal_factory=None, environ=os.environ):
+        """Raises ConfigInvalid when the secrets file that ``config`` names cannot be read."""
         self.reactor = reactor
-        self.holder = ConfigHolder(config)
+        self.holder = ConfigHolder(take_snapshot(config, now_ms=int(reactor.seconds() * 1000), environ=environ),
+                                   clock=reactor, environ=environ)
+        self.holder.check(self._check_prompts)
         self.holder.listen(self._reloaded)
         self.web_factory = web_factory
         #: ``factory(node)`` with ``port`` and ``stop()``: the provider portal's listener (None: no portal)
@@ -144,6 +152,9 @@ class Node:
         self.prober.start()
         self._stoppers.append(self.prober.stop)
 
+        for missing in self.holder.snapshot.unpaid:
+            log.error("{missing} has no credentials in the secrets file; that payment method is off until the "
+                      "secrets file names it", missing=missing)
         web = (self.web_factory or NodeWebSide)(self, config)
         self._stoppers.append(web.stop)
         metrics = getattr(getattr(getattr(getattr(web, "listening", None), "factory", None), "app", None),
@@ -225,23 +236,26 @@ class Node:
         self.store.add_call_record(record).addErrback(
             lambda f: log.failure("call record of {call_id} not written", f, call_id=record.call_id))
 
-    def _reloaded(self, old: Config, new: Config) -> None:
+    def _check_prompts(self, new: ConfigSnapshot) -> None:
+        """Before a reload takes effect: the new profiles' prompts, operators' folders read again; a bad
+        file raises (PromptError) and refuses the whole reload, with the old prompts kept."""
+        if self.media is not None:
+            self.media.reload_prompts(new.config)
+
+    def _reloaded(self, old: ConfigSnapshot, snapshot: ConfigSnapshot) -> None:
+        """The parts that hold something made from the config get it made afresh (the web side and the
+        portal read the holder at each request)."""
         if self.manager is None:
             return
+        new = snapshot.config
         self.router = Router(new.profiles.values(), new.sip.default_region)
         self.manager.router = self.router
         self.manager.settings = call_settings(new)
+        self.billing.max_call_s = new.sip.max_call_duration_s
         if self.media is not None:
-            try:
-                self.media.reload_prompts(new)
-            except Exception:
-                log.failure("config reload: prompts not reloaded; the old ones stay")
+            self.media.relay.latch_networks = tuple(new.trusted_carriers)
         for listener in self._reload_listeners:
             listener(new)
-        changed = [p for p in ("sip", "http", "store", "media") if getattr(old, p) != getattr(new, p)]
-        if changed:
-            log.warn("config reload: {sections} changed; they take effect at the next restart",
-                     sections=", ".join(changed))
 
     @inlineCallbacks
     def _end_calls(self):
@@ -304,28 +318,15 @@ def readiness_problems(*, port_pairs_free: int, port_pairs: int, headroom: Descr
     return problems
 
 
-def start_web_side(config: Config, store, reactor, readiness=lambda: []):
-    """The HTTP side; payment methods whose merchant account has no credentials are left off the page.
-
-    The example config names merchant accounts that no fresh machine has credentials for: the node
-    must still serve calls, the balance API and the page (with the methods it can take), and say
-    loudly what is missing.
-    """
-    try:
-        return start_web(config, store, reactor, readiness=readiness)
-    except WebConfigError as exc:
-        log.error("{problem}; those payment methods are off until the secrets file names them", problem=str(exc))
-    accounts = {a.name for a in load_secrets(config.payments.secrets_file, os.environ)}
-    profiles = {name: dataclasses.replace(p, payments={m: a for m, a in p.payments.items() if a in accounts})
-                for name, p in config.profiles.items()}
-    return start_web(dataclasses.replace(config, profiles=profiles), store, reactor, readiness=readiness)
-
-
 class NodeWebSide:
-    """``Node``'s default web factory: ``factory(node, config)`` with ``port`` and ``stop()``."""
+    """``Node``'s default web factory: ``factory(node, config)`` with ``port`` and ``stop()``. The site reads
+    the holder's snapshot at each request: payment methods whose merchant account has no credentials are
+    left off the page (the node still serves calls, the balance API and the other methods)."""
 
     def __init__(self, node: Node, config: Config) -> None:
-        self.listening = start_web_side(config, node.store, node.reactor, readiness=node.readiness)
+        holder = node.holder
+        self.listening = start_web(lambda: holder.snapshot.web, node.store, node.reactor, config.http,
+                                   readiness=node.readiness)
         self.port = self.listening.getHost().port
 
     def stop(self):
@@ -339,7 +340,9 @@ class NodePortal:
     def __init__(self, node: Node) -> None:
         holder = node.holder
         settings = holder.current.portal
-        site = build_portal_site(node.store, lambda: holder.current, node.reactor)
+        site = build_portal_site(node.store, lambda: holder.current, node.reactor,
+                                 routes=pages.routes() + reload_page.routes_for(holder.reload,
+                                                                                lambda: holder.snapshot.loaded_ms))
         self.listening = listen(site, node.reactor, settings.address, settings.port,
                                 tls_certificate=settings.tls_certificate, tls_private_key=settings.tls_private_key)
         self.port = self.listening.getHost().port
@@ -377,7 +380,12 @@ def serve(config: Config, reactor) -> int:
     """``prepaid run``: start a :class:`Node` on ``reactor`` and run until SIGTERM/SIGINT."""
     globalLogBeginner.beginLoggingTo([log_observer(config.log_level, sys.stdout)], redirectStandardIO=False)
     raise_descriptor_limit()   # every connection and RTP port is a descriptor: the soft limit up to the hard one
-    node = Node(config, reactor, portal_factory=NodePortal)
+    try:
+        node = Node(config, reactor, portal_factory=NodePortal)
+    except ConfigInvalid as exc:
+        for problem in exc.problems:
+            log.critical("prepaid cannot start: {problem}", problem=str(problem))
+        return 2
     exit_code = [0]
 
     def started(ports: Ports) -> None:

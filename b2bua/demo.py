@@ -209,7 +209,8 @@ class Demo:
         self.config_path = write_demo_config(self.folder, agent_uri=self.agent.uri, plan=self.plan,
                                              paypal_cert_origin=origin)
         config = load_config(str(self.config_path))
-        self.node = Node(config, self.reactor, web_factory=web_factory)
+        # the demo's own secrets file (its config names it), whatever $PREPAID_SECRETS says
+        self.node = Node(config, self.reactor, web_factory=web_factory, environ={})
         ports = yield self.node.start()
         returnValue(ports)
 

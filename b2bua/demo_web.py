@@ -121,7 +121,8 @@ class NodeWeb:
 
     def __init__(self, node, config: Config) -> None:
         self.config = config
-        self.listening = start_web(config, node.store, node.reactor, environ={})
+        holder = node.holder
+        self.listening = start_web(lambda: holder.snapshot.web, node.store, node.reactor, config.http)
         self.port = self.listening.getHost().port
 
     def stop(self):

@@ -11,12 +11,12 @@ from __future__ import annotations
 from types import ModuleType
 
 from ..view import Route
-from . import (apikeys, audit, button, calls, customers, first_callers, new_transaction, overview, statements,
-               tariffs, transactions)
+from . import (apikeys, audit, button, calls, customers, first_callers, new_transaction, overview, reload,
+               statements, tariffs, transactions)
 
 #: the page modules, in menu order (each adds itself here); the audit log stays last
 MODULES: list[ModuleType] = [overview, customers, new_transaction, transactions, calls, statements, tariffs,
-                             first_callers, button, apikeys, audit]
+                             first_callers, button, apikeys, reload, audit]
 
 
 def routes() -> list[Route]:

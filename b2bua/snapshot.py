@@ -1,0 +1,99 @@
+"""The config in force as one immutable snapshot: the config file, the secrets file, and what the web side serves.
+
+    snapshot = load_snapshot("conf/prepaid.toml", now_ms=...)   # raises ConfigInvalid (file:key: reason)
+    snapshot.config, snapshot.secrets, snapshot.web, snapshot.loaded_ms
+
+Every part of a running node reads the snapshot its :class:`~b2bua.reload.ConfigHolder` has in force (SIP
+and call control, billing profiles, media prompts, the top-up pages with their CSP, payment methods and
+their credentials, the portal); a reload builds a new snapshot, re-reading both files, and swaps it whole.
+What a running node cannot change is :data:`RESTART_ONLY`, the one list of it: a reload that changes one
+of these keys logs it by name and leaves it as it was until the next start.
+"""
+
+from __future__ import annotations
+
+import dataclasses
+import os
+from dataclasses import dataclass
+
+from webhook.secrets import Secrets, SecretsInvalid, read_secrets
+from webhook.settings import WebSettings
+
+from .config import Config, load_config
+from .schema import ConfigInvalid, ConfigProblem
+from .webapp import served_web_settings
+
+#: the config keys a running node reads only when it starts: listening addresses and ports, TLS files,
+#: the store, the RTP port range, the connection limits its listeners were built with, the log level
+RESTART_ONLY: tuple[str, ...] = (
+    "node.id", "node.log_level",
+    "sip.address", "sip.udp_port", "sip.tcp_port", "sip.tls_port", "sip.tls_certificate", "sip.tls_private_key",
+    "sip.tls_client_ca", "sip.user_agent", "sip.probe_interval_s", "sip.connection_idle_timeout_s",
+    "sip.message_deadline_s", "sip.max_connections", "sip.max_connections_per_source",
+    "http.address", "http.port", "http.tls_certificate", "http.tls_private_key", "http.header_timeout_s",
+    "http.body_timeout_s", "http.idle_timeout_s", "http.max_connections", "http.max_connections_per_source",
+    "portal.address", "portal.port", "portal.tls_certificate", "portal.tls_private_key",
+    "store.url", "store.lease_s", "store.reconcile_interval_s",
+    "media.address", "media.rtp_port_min", "media.rtp_port_max", "media.silence_timeout_s",
+)
+
+#: keys of ``[node]`` whose field in :class:`Config` has another name
+_NODE_FIELDS = {"node.id": "node_id", "node.log_level": "log_level"}
+
+
+def setting(config: Config, key: str):
+    """The value of the dotted ``key`` (one of :data:`RESTART_ONLY`) in ``config``."""
+    if key in _NODE_FIELDS:
+        return getattr(config, _NODE_FIELDS[key])
+    section, name = key.split(".")
+    return getattr(getattr(config, section), name)
+
+
+def restart_only_changes(old: Config, new: Config) -> list[str]:
+    """The restart-only keys whose value differs between ``old`` and ``new``, in :data:`RESTART_ONLY` order."""
+    return [key for key in RESTART_ONLY if setting(old, key) != setting(new, key)]
+
+
+def keep_restart_only(running: Config, new: Config) -> Config:
+    """``new`` with every restart-only setting as ``running`` has it: what a reload puts in force."""
+    sections = {}
+    for key in restart_only_changes(running, new):
+        if key in _NODE_FIELDS:
+            sections[_NODE_FIELDS[key]] = setting(running, key)
+            continue
+        section, name = key.split(".")
+        sections.setdefault(section, {})[name] = setting(running, key)
+    replaced = {name: (dataclasses.replace(getattr(new, name), **value) if isinstance(value, dict) else value)
+                for name, value in sections.items()}
+    return dataclasses.replace(new, **replaced)
+
+
+@dataclass(frozen=True)
+class ConfigSnapshot:
+    """One consistent view of the node's settings, never changed once made."""
+
+    config: Config
+    secrets: Secrets
+    #: what the public web side serves: the profiles, with payment methods whose account has credentials
+    web: WebSettings
+    #: payment methods left off for want of credentials, as ``profiles.P.payments.M: account 'A'``
+    unpaid: tuple[str, ...]
+    #: when this snapshot was read (ms since the epoch)
+    loaded_ms: int
+
+
+def take_snapshot(config: Config, *, now_ms: int, environ=os.environ) -> ConfigSnapshot:
+    """``config`` with the secrets file it names read now; raises ConfigInvalid (file:key: reason) when that
+    file cannot be read or parsed."""
+    try:
+        secrets = read_secrets(config.payments.secrets_file, environ)
+    except SecretsInvalid as exc:
+        raise ConfigInvalid([ConfigProblem(exc.file, exc.key, exc.reason)]) from None
+    web, unpaid = served_web_settings(config, secrets)
+    return ConfigSnapshot(config=config, secrets=secrets, web=web, unpaid=tuple(unpaid), loaded_ms=now_ms)
+
+
+def load_snapshot(path: str, *, now_ms: int, environ=os.environ) -> ConfigSnapshot:
+    """Read and validate the config file at ``path`` and its secrets file; raises ConfigInvalid with every
+    problem of the config file, or the secrets file's."""
+    return take_snapshot(load_config(path), now_ms=now_ms, environ=environ)
