@@ -6,7 +6,7 @@
 Every part of a running node reads the snapshot its :class:`~b2bua.reload.ConfigHolder` has in force (SIP
 and call control, billing profiles, media prompts, the top-up pages with their CSP, payment methods and
 their credentials, the portal); a reload builds a new snapshot, re-reading both files, and swaps it whole.
-What a running node cannot change is :data:`RESTART_ONLY`, the one list of it: a reload that changes one
+What a running node cannot change is :data:`b2bua.config.RESTART_ONLY`, the one list of it: a reload that changes one
 of these keys logs it by name and leaves it as it was until the next start.
 """
 
@@ -19,23 +19,9 @@ from dataclasses import dataclass
 from webhook.secrets import Secrets, SecretsInvalid, read_secrets
 from webhook.settings import WebSettings
 
-from .config import Config, load_config
+from .config import RESTART_ONLY, Config, load_config
 from .schema import ConfigInvalid, ConfigProblem
 from .webapp import served_web_settings
-
-#: the config keys a running node reads only when it starts: listening addresses and ports, TLS files,
-#: the store, the RTP port range, the connection limits its listeners were built with, the log level
-RESTART_ONLY: tuple[str, ...] = (
-    "node.id", "node.log_level",
-    "sip.address", "sip.udp_port", "sip.tcp_port", "sip.tls_port", "sip.tls_certificate", "sip.tls_private_key",
-    "sip.tls_client_ca", "sip.user_agent", "sip.probe_interval_s", "sip.connection_idle_timeout_s",
-    "sip.message_deadline_s", "sip.max_connections", "sip.max_connections_per_source",
-    "http.address", "http.port", "http.tls_certificate", "http.tls_private_key", "http.header_timeout_s",
-    "http.body_timeout_s", "http.idle_timeout_s", "http.max_connections", "http.max_connections_per_source",
-    "portal.address", "portal.port", "portal.tls_certificate", "portal.tls_private_key",
-    "store.url", "store.lease_s", "store.reconcile_interval_s",
-    "media.address", "media.rtp_port_min", "media.rtp_port_max", "media.silence_timeout_s",
-)
 
 #: keys of ``[node]`` whose field in :class:`Config` has another name
 _NODE_FIELDS = {"node.id": "node_id", "node.log_level": "log_level"}

@@ -150,3 +150,17 @@ def test_every_restart_only_key_is_a_config_key():
     declared = {f"{section.name}.{field.name}" for section in SCHEMA.tables if section.name != "profiles"
                 for field in section.fields}
     assert set(RESTART_ONLY) <= declared
+
+
+def test_check_config_names_the_restart_only_settings(capsys):
+    """`prepaid check-config`'s summary lists every restart-only key under its section, within 100 columns."""
+    from b2bua.cli import main
+    assert main(["check-config", "conf/prepaid.toml"]) == 0
+    out = capsys.readouterr().out
+    assert "restart only (a reload applies every other setting, names a change to these and leaves them):" in out
+    block = out[out.index("restart only"):]
+    for key in RESTART_ONLY:
+        section, name = key.split(".")
+        assert f"[{section}]" in block and f"{name}" in block
+    assert "    [store] url, lease_s, reconcile_interval_s" in block
+    assert max(len(line) for line in out.splitlines() if not line.startswith("  profile ")) <= 100
