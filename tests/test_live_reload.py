@@ -12,7 +12,7 @@ import socket
 
 import pytest
 
-from tests.live_support import FakePayPalServer, secrets_text, start_live_node
+from tests.live_support import paypal, secrets_text, start_live_node  # noqa: F401  (paypal: a fixture)
 from tests.sipp.harness import SCENARIOS, SIPP, free_port, run_sipp, start_sipp
 
 NUMBER = "+4915112345678"
@@ -30,13 +30,6 @@ def extra_profile(agent: str = "sip:agent@127.0.0.1:9") -> str:
 
 def without_extra(text: str) -> str:
     return text[:text.index("\n[profiles.extra]")] + "\n"
-
-
-@pytest.fixture
-def paypal():
-    server = FakePayPalServer()
-    yield server
-    server.close()
 
 
 @pytest.fixture
