@@ -13,8 +13,6 @@ from webhook.page import TOKEN_TTL_S, TopupPage
 from webhook.secrets import SecretsInvalid, parse_secrets_file
 from webhook.settings import WebSettings
 
-from .harness import DEMO_BILLING
-
 KEY_A = b"a" * 32
 KEY_B = b"b" * 32
 BASE = WebSettings(public_url="https://pay.example", profiles=())
@@ -88,20 +86,6 @@ def test_form_keys_in_the_secrets_file():
             raise AssertionError(f"expected SecretsInvalid for {text!r}")
         except SecretsInvalid as exc:
             assert str(exc).startswith(f"s.toml:{key}: ") and "tiny" not in str(exc) and "p" * 44 not in str(exc)
-
-
-def test_the_page_offers_the_bonus_in_force():
-    """The page reads its settings at each request: a profile's new bonus is what the next form offers."""
-    from webhook.settings import PageProfile
-    from billing.profile import TopupOption
-    clock = Clock()
-    settings = {"s": replace(BASE, form_key=KEY_A, profiles=(PageProfile("demo", DEMO_BILLING, "demo"),))}
-    node = TopupPage(lambda: settings["s"], payments=None, providers={}, metrics=None, clock=clock)
-    assert "1,00 EUR Bonus" in node.form(node.profile("demo"), "de", 0)
-    richer = replace(DEMO_BILLING, topups=(TopupOption(1000, 400),))
-    settings["s"] = replace(settings["s"], profiles=(PageProfile("demo", richer, "demo"),))
-    form = node.form(node.profile("demo"), "de", 0)
-    assert "4,00 EUR Bonus" in form and "1,00 EUR Bonus" not in form
 
 
 def test_the_example_secrets_file_parses_and_covers_the_example_config():
