@@ -28,12 +28,13 @@ from billing.pinguard import PinGuard
 from billing.reconcile import Reconciler
 from billing.session import CallBilling
 from billing.store import Store
+from media.library import PromptError
 
 from . import heap
 from .callmedia import CallMediaFactory
 from .calls import CallManager, CallSettings
 from .config import Config
-from .schema import ConfigInvalid
+from .schema import ConfigInvalid, ConfigProblem
 from .probe import AgentProber
 from .reload import ConfigHolder
 from .snapshot import ConfigSnapshot, take_snapshot
@@ -238,9 +239,17 @@ class Node:
 
     def _check_prompts(self, new: ConfigSnapshot) -> None:
         """Before a reload takes effect: the new profiles' prompts, operators' folders read again; a bad
-        file raises (PromptError) and refuses the whole reload, with the old prompts kept."""
-        if self.media is not None:
+        recording refuses the whole reload (ConfigInvalid naming the profile's prompts_dir), with the old
+        prompts kept."""
+        if self.media is None:
+            return
+        try:
             self.media.reload_prompts(new.config)
+        except PromptError as exc:
+            config = new.config
+            names = [p.name for p in config.profiles.values() if p.prompts_dir and p.prompts_dir in str(exc)]
+            raise ConfigInvalid([ConfigProblem(config.path, f"profiles.{names[0] if names else '*'}.prompts_dir",
+                                               str(exc))]) from None
 
     def _reloaded(self, old: ConfigSnapshot, snapshot: ConfigSnapshot) -> None:
         """The parts that hold something made from the config get it made afresh (the web side and the

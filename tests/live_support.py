@@ -108,10 +108,14 @@ class LiveNode:
             self.secrets.write_text(secrets)
         since = time.monotonic()
         os.kill(self.node.proc.pid, signal.SIGHUP)
-        seen = (self.node.wait_line("config reloaded from", timeout_s, since)
-                or self.node.wait_line("config reload of", 0.1, since))
-        assert seen is not None, "no reload line in the node's log:\n" + "".join(l for _, l in self.node.lines)[-3000:]
-        return seen[1]
+        deadline = since + timeout_s
+        while time.monotonic() < deadline:
+            for needle in ("config reloaded from", "config reload of"):      # applied, or refused
+                seen = self.node.wait_line(needle, 0.0, since)
+                if seen is not None:
+                    return seen[1]
+            time.sleep(0.05)
+        raise AssertionError("no reload line in the node's log:\n" + "".join(l for _, l in self.node.lines)[-3000:])
 
     def http(self, method: str, path: str, **kw) -> Reply:
         return self.paypal.http(method, self.url + path, **kw)

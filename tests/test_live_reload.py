@@ -148,3 +148,25 @@ def test_a_call_to_a_profile_added_by_reload_is_billed_on_its_tariff(live, tmp_p
     assert record["billed_s"] > 0 and record["charge_cents"] == 10 * record["billed_s"]
     assert node.node.rows("select balance_cents from accounts where profile = 'extra'")[0][0] == \
         1000 - record["charge_cents"]
+
+
+def test_a_bad_recording_refuses_the_reload_and_the_old_prompts_and_tariffs_stay(live, tmp_path):
+    """An operator's prompts folder with a broken recording: the reload is refused (named in the log), the
+    bonus edited in the same file is not in force; the recording fixed by removing it, the next reload
+    applies both."""
+    folder = tmp_path / "prompts"
+    folder.mkdir()
+    (folder / "minuten.wav").write_bytes(b"RIFF\x00\x00\x00\x00WAVEnot really")
+    node = live()
+
+    def edit(text: str) -> str:
+        return text.replace('"10" = "1"', '"10" = "4"').replace(
+            'language = "de"', f'language = "de"\nprompts_dir = {json.dumps(str(folder))}', 1)
+    line = node.reload(config=edit)
+    assert "refused" in line
+    named = node.node.wait_line("minuten.wav", 5)
+    assert named is not None and f"{node.config}:profiles.demo.prompts_dir: cannot read prompt recording" in named[1]
+    assert "10,00 EUR + 1,00 EUR Bonus" in node.form()[0].body.decode()
+    (folder / "minuten.wav").unlink()
+    assert "config reloaded from" in node.reload()
+    assert "10,00 EUR + 4,00 EUR Bonus" in node.form()[0].body.decode()
