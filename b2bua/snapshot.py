@@ -6,8 +6,8 @@
 Every part of a running node reads the snapshot its :class:`~b2bua.reload.ConfigHolder` has in force (SIP
 and call control, billing profiles, media prompts, the top-up pages with their CSP, payment methods and
 their credentials, the portal); a reload builds a new snapshot, re-reading both files, and swaps it whole.
-What a running node cannot change is :data:`b2bua.config.RESTART_ONLY`, the one list of it: a reload that changes one
-of these keys logs it by name and leaves it as it was until the next start.
+What a running node cannot change is :data:`b2bua.config.RESTART_ONLY`, the one list of it: a reload
+that changes one of these keys logs it by name and leaves it as it was until the next start.
 """
 
 from __future__ import annotations

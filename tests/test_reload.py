@@ -164,3 +164,18 @@ def test_check_config_names_the_restart_only_settings(capsys):
         assert f"[{section}]" in block and f"{name}" in block
     assert "    [store] url, lease_s, reconcile_interval_s" in block
     assert max(len(line) for line in out.splitlines() if not line.startswith("  profile ")) <= 100
+
+
+def test_load_snapshot_reads_both_files_or_names_the_problem(files, tmp_path):
+    """``load_snapshot`` (what ``check-config`` and a start may use) gives the config with its secrets and the
+    time given; a secrets file that cannot be read is named as file:(file): reason."""
+    from b2bua.snapshot import load_snapshot
+    from b2bua.schema import ConfigInvalid
+    path, secrets = files
+    snapshot = load_snapshot(str(path), now_ms=7, environ={})
+    assert snapshot.loaded_ms == 7 and snapshot.secrets.path == str(secrets)
+    assert [a.name for a in snapshot.secrets.accounts] == ["demo-paypal"]
+    missing = tmp_path / "nowhere.toml"
+    with pytest.raises(ConfigInvalid) as caught:
+        load_snapshot(str(path), now_ms=7, environ={"PREPAID_SECRETS": str(missing)})
+    assert [str(p) for p in caught.value.problems] == [f"{missing}:(file): cannot read: No such file or directory"]
