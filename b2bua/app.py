@@ -377,17 +377,27 @@ class _SecondStamp:
         return self._stamp
 
 
-def log_observer(level: str, out) -> FilteringLogObserver:
+def log_observer(level: str, out, levels: LogLevelFilterPredicate | None = None) -> FilteringLogObserver:
     """Text lines on ``out`` for events at ``level`` (``[node] log_level``) and above, as
-    ``textFileLogObserver`` writes them."""
+    ``textFileLogObserver`` writes them; ``levels``, when given, is the filter (to change its level later)."""
     stamp = _SecondStamp()
     lines = FileLogObserver(out, lambda event: formatEventAsClassicLogText(event, formatTime=stamp))
-    return FilteringLogObserver(lines, [LogLevelFilterPredicate(defaultLogLevel=LogLevel.levelWithName(level))])
+    levels = levels if levels is not None else LogLevelFilterPredicate()
+    levels.setLogLevelForNamespace("", LogLevel.levelWithName(level))
+    return FilteringLogObserver(lines, [levels])
+
+
+def follow_log_level(levels: LogLevelFilterPredicate):
+    """A reload listener: the node's log level becomes the new config's ``[node] log_level``."""
+    def reloaded(old: ConfigSnapshot, new: ConfigSnapshot) -> None:
+        levels.setLogLevelForNamespace("", LogLevel.levelWithName(new.config.log_level))
+    return reloaded
 
 
 def serve(config: Config, reactor) -> int:
     """``prepaid run``: start a :class:`Node` on ``reactor`` and run until SIGTERM/SIGINT."""
-    globalLogBeginner.beginLoggingTo([log_observer(config.log_level, sys.stdout)], redirectStandardIO=False)
+    levels = LogLevelFilterPredicate()
+    globalLogBeginner.beginLoggingTo([log_observer(config.log_level, sys.stdout, levels)], redirectStandardIO=False)
     raise_descriptor_limit()   # every connection and RTP port is a descriptor: the soft limit up to the hard one
     try:
         node = Node(config, reactor, portal_factory=NodePortal)
@@ -395,6 +405,7 @@ def serve(config: Config, reactor) -> int:
         for problem in exc.problems:
             log.critical("prepaid cannot start: {problem}", problem=str(problem))
         return 2
+    node.holder.listen(follow_log_level(levels))
     exit_code = [0]
 
     def started(ports: Ports) -> None:

@@ -289,9 +289,9 @@ SCHEMA = Section("prepaid", "the prepaid config", tables=(
 
 
 #: the config keys a running node reads only when it starts: listening addresses and ports, TLS files,
-#: the store, the RTP port range, the connection limits its listeners were built with, the log level
+#: the store, the RTP port range, the connection limits its listeners were built with
 RESTART_ONLY: tuple[str, ...] = (
-    "node.id", "node.log_level",
+    "node.id",
     "sip.address", "sip.udp_port", "sip.tcp_port", "sip.tls_port", "sip.tls_certificate", "sip.tls_private_key",
     "sip.tls_client_ca", "sip.user_agent", "sip.probe_interval_s", "sip.connection_idle_timeout_s",
     "sip.message_deadline_s", "sip.max_connections", "sip.max_connections_per_source",

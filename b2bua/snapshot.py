@@ -24,7 +24,7 @@ from .schema import ConfigInvalid, ConfigProblem
 from .webapp import served_web_settings
 
 #: keys of ``[node]`` whose field in :class:`Config` has another name
-_NODE_FIELDS = {"node.id": "node_id", "node.log_level": "log_level"}
+_NODE_FIELDS = {"node.id": "node_id"}
 
 
 def setting(config: Config, key: str):

@@ -179,3 +179,24 @@ def test_load_snapshot_reads_both_files_or_names_the_problem(files, tmp_path):
     with pytest.raises(ConfigInvalid) as caught:
         load_snapshot(str(path), now_ms=7, environ={"PREPAID_SECRETS": str(missing)})
     assert [str(p) for p in caught.value.problems] == [f"{missing}:(file): cannot read: No such file or directory"]
+
+
+def test_the_log_level_follows_a_reload(files):
+    """``[node] log_level`` is live: after a reload to "debug" a call's debug step reaches the node's log,
+    before it (at "info") it did not."""
+    import io
+
+    from twisted.logger import Logger, LogLevelFilterPredicate
+
+    from b2bua.app import follow_log_level, log_observer
+    path, _ = files
+    holder = holder_for(path, Clock())
+    out = io.StringIO()
+    levels = LogLevelFilterPredicate()
+    holder.listen(follow_log_level(levels))
+    log = Logger(namespace="b2bua.call", observer=log_observer(holder.current.log_level, out, levels))
+    log.debug("call c1: step one")
+    path.write_text(path.read_text().replace('log_level = "info"', 'log_level = "debug"'))
+    assert holder.reload().not_applied == ()
+    log.debug("call c1: step two")
+    assert "step one" not in out.getvalue() and "step two" in out.getvalue()
