@@ -170,3 +170,38 @@ def test_a_bad_recording_refuses_the_reload_and_the_old_prompts_and_tariffs_stay
     (folder / "minuten.wav").unlink()
     assert "config reloaded from" in node.reload()
     assert "10,00 EUR + 4,00 EUR Bonus" in node.form()[0].body.decode()
+
+
+def test_an_operator_reloads_a_running_node_from_its_portal(live, tmp_path):
+    """`prepaid user add` makes an operator; logged in to the node's portal, "Reload config" puts an edited
+    bonus in force on the node's page, says so with the new load time, and audits it; no SIGHUP is sent."""
+    import re
+    node = live()
+    (tmp_path / "pw").write_text("correct horse battery\n")
+    done = node.node.prepaid("user", "add", "olga", "--role", "operator", "--language", "en",
+                             "--password-file", str(tmp_path / "pw"))
+    assert done.returncode == 0, done.stderr
+    ready = json.loads(next(line for line in "".join(node.node.output).splitlines() if line.startswith('{"ready"')))
+    portal = f"http://127.0.0.1:{ready['ports']['portal']}"
+    cookies: dict[str, str] = {}
+
+    def visit(method: str, path: str, form: dict | None = None):
+        headers = {"Cookie": "; ".join(f"{k}={v}" for k, v in cookies.items())} if cookies else {}
+        reply = node.paypal.http(method, portal + path, form=form, headers=headers)
+        for name, value in re.findall(r"(?:^|, )([a-z_]+)=([^;,]*)", reply.headers.get("set-cookie", "")):
+            cookies[name] = value
+        return reply
+
+    def csrf(reply) -> str:
+        return re.search(r'name="csrf" value="([^"]+)"', reply.body.decode()).group(1)
+    login = visit("GET", "/")
+    assert visit("POST", "/login", {"csrf": csrf(login), "name": "olga", "password": "correct horse battery"}
+                 ).status == 303
+    page = visit("GET", "/reload")
+    assert page.status == 200 and "Config loaded:" in page.body.decode()
+    node.config.write_text(node.config.read_text().replace('"10" = "1"', '"10" = "4"'))
+    result = visit("POST", "/reload", {"csrf": csrf(page)})
+    assert result.status == 200 and "The new config is in force." in result.body.decode()
+    assert "10,00 EUR + 4,00 EUR Bonus" in node.form()[0].body.decode()
+    (row,) = node.node.rows("select actor, detail from audit where action = 'config_reload'")
+    assert (row["actor"], row["detail"]) == ("portal:olga", "applied")
