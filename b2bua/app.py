@@ -231,6 +231,10 @@ class Node:
              relay.packets_stray),
             ("prepaid_rtp_sessions_open", "media sessions open", "gauge", relay.sessions_open),
             ("prepaid_rtp_port_pairs_free", "RTP port pairs free in the range", "gauge", relay.port_pairs_free),
+            ("prepaid_config_reloads_applied_total", "config reloads (SIGHUP, portal) that took effect", "counter",
+             self.holder.applied),
+            ("prepaid_config_reloads_refused_total", "config reloads refused (the running config stayed)",
+             "counter", self.holder.refused),
         ]
 
     def _record(self, record) -> None:

@@ -52,6 +52,9 @@ class ConfigHolder:
         self._environ = environ
         self._checks: list[Check] = []
         self._listeners: list[Listener] = []
+        #: reloads that took effect, and reloads refused (for /metrics)
+        self.applied = 0
+        self.refused = 0
 
     @property
     def current(self) -> Config:
@@ -86,11 +89,14 @@ class ConfigHolder:
             log.failure("config reload of {path}: a check failed", path=path)
             return self._refused(path, [str(ConfigProblem(path, "(reload)", f"{type(exc).__name__}: {exc}"))])
         self.snapshot = new
+        self.applied += 1
         for listener in self._listeners:
             listener(old, new)
-        for missing in new.unpaid:
+        for missing in sorted(set(new.unpaid) - set(old.unpaid)):      # each once: at start, or when it goes off
             log.error("config reload: {missing} has no credentials in the secrets file; that payment method is "
                       "off", missing=missing)
+        for back in sorted(set(old.unpaid) - set(new.unpaid)):
+            log.info("config reload: {back} has credentials now; that payment method is on", back=back)
         if not_applied:
             log.warn("config reloaded from {path}; not applied until a restart: {keys}", path=path,
                      keys=", ".join(not_applied))
@@ -99,6 +105,7 @@ class ConfigHolder:
         return ReloadResult(True, new.loaded_ms, not_applied=not_applied)
 
     def _refused(self, path: str, problems: list[str]) -> ReloadResult:
+        self.refused += 1
         for problem in problems:
             log.error("config reload refused: {problem}", problem=problem)
         log.error("config reload of {path} refused ({n} problem(s)); the running config stays",

@@ -59,6 +59,7 @@ def test_reload_keeps_running_config_when_new_file_is_bad(files, logged):
     clock.advance(5)
     result = holder.reload()
     assert result.applied is False and holder.snapshot is before and result.loaded_ms == 1_000_000
+    assert (holder.applied, holder.refused) == (0, 1)
     assert str(holder.current.profiles["demo"].billing.landline_per_minute) == "1.99"
     assert seen == []
     assert f"{path}:profiles.demo.landline_per_minute: not a decimal number: 'one'" in result.problems
@@ -79,14 +80,16 @@ def test_reload_applies_good_file_and_tells_listeners(files):
     clock.advance(42)
     result = holder.reload()
     assert result.applied and result.not_applied == () and holder.snapshot.loaded_ms == 42_000
+    assert (holder.applied, holder.refused) == (1, 0)
     assert str(holder.current.profiles["demo"].billing.landline_per_minute) == "2.09"
     assert holder.snapshot.web.profile("demo").billing.bonus_cents(1000) == 200
     assert [(str(a), str(b)) for a, b in seen] == [("1.99", "2.09")]
 
 
-def test_reload_rereads_the_secrets_file(files):
+def test_reload_rereads_the_secrets_file(files, logged):
     """New credentials in the secrets file are in the new snapshot; an account it stops naming turns its
-    payment method off on the page (and is listed as unpaid)."""
+    payment method off on the page (and is listed as unpaid); a method going off is logged once, not at
+    every reload after."""
     path, secrets = files
     holder = holder_for(path, Clock())
     assert holder.snapshot.web.account("demo-paypal").client_id == "first-client"
@@ -98,6 +101,9 @@ def test_reload_rereads_the_secrets_file(files):
     assert holder.reload().applied
     assert holder.snapshot.web.profile("demo").methods == ("klarna",)
     assert "profiles.demo.payments.paypal: account 'demo-paypal'" in holder.snapshot.unpaid
+    assert holder.reload().applied
+    off = [t for t in texts(logged) if "demo.payments.paypal" in t and "that payment method is off" in t]
+    assert len(off) == 1
 
 
 def test_a_bad_secrets_file_refuses_the_reload(files):
