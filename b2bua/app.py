@@ -158,10 +158,7 @@ class Node:
                       "secrets file names it", missing=missing)
         web = (self.web_factory or NodeWebSide)(self, config)
         self._stoppers.append(web.stop)
-        metrics = getattr(getattr(getattr(getattr(web, "listening", None), "factory", None), "app", None),
-                          "metrics", None)
-        if metrics is not None:
-            metrics.add_collector(self.samples)
+        web.metrics.add_collector(self.samples)
         http_port = web.port
         portal_port = None
         if self.portal_factory is not None:
@@ -332,7 +329,8 @@ def readiness_problems(*, port_pairs_free: int, port_pairs: int, headroom: Descr
 
 
 class NodeWebSide:
-    """``Node``'s default web factory: ``factory(node, config)`` with ``port`` and ``stop()``. The site reads
+    """``Node``'s default web factory: ``factory(node, config)`` with ``port``, ``metrics`` (the site's
+    :class:`webhook.metrics.Metrics`, which the node adds its figures to) and ``stop()``. The site reads
     the holder's snapshot at each request: payment methods whose merchant account has no credentials are
     left off the page (the node still serves calls, the balance API and the other methods)."""
 
@@ -341,6 +339,7 @@ class NodeWebSide:
         self.listening = start_web(lambda: holder.snapshot.web, node.store, node.reactor, config.http,
                                    readiness=node.readiness)
         self.port = self.listening.getHost().port
+        self.metrics = self.listening.factory.app.metrics
 
     def stop(self):
         return self.listening.stopListening()
