@@ -79,5 +79,9 @@ def test_without_a_form_key_a_restart_refuses_the_open_form_and_the_node_says_wh
     that forms will not survive a restart."""
     reply = restart_and_post(tmp_path, paypal, nodes, secrets_text("first-client", "first-secret", form_key=""))
     assert reply.status == 400 and EXPIRED in reply.body.decode()
-    said = [line for _, line in nodes[-1].node.lines if "no [web] form_key" in line]
+    node = nodes[-1].node
+    assert node.wait_line("no [web] form_key", 10) is not None     # the node's output is read on a thread
+    again = nodes[-1].submit("1.forged", NUMBER, 1000)             # another refused form: not said again
+    assert again.status == 400
+    said = [line for _, line in node.lines if "no [web] form_key" in line]
     assert len(said) == 1
