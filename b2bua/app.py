@@ -4,8 +4,11 @@
 :class:`~b2bua.config.Config` and an injected reactor, so that the tests and
 ``prepaid demo`` start the very same thing on ephemeral ports.  ``start()``
 fires with the bound ports; ``stop()`` closes sockets, stops timers and the
-store's thread pool.  A SIGHUP reload swaps the router, the call settings and
-the web side's profiles; a config that does not validate changes nothing.
+store's thread pool.  Every part reads the config snapshot of ``node.holder``
+(:mod:`b2bua.reload`): a reload (SIGHUP, the portal's "Reload config") swaps it
+whole, re-reading the secrets file too, and the router, call settings, billing,
+media prompts, web pages and portal see it from then on; a config that does not
+validate changes nothing.
 """
 
 from __future__ import annotations
@@ -25,20 +28,24 @@ from billing.pinguard import PinGuard
 from billing.reconcile import Reconciler
 from billing.session import CallBilling
 from billing.store import Store
+from media.library import PromptError
 
 from . import heap
 from .callmedia import CallMediaFactory
 from .calls import CallManager, CallSettings
 from .config import Config
+from .schema import ConfigInvalid, ConfigProblem
 from .probe import AgentProber
 from .reload import ConfigHolder
+from .snapshot import ConfigSnapshot, take_snapshot
 from .routing import Router
 from .sip.endpoint import SipEndpoint
 from .stdlog import bridge_stdlib_logging
 from .limits import DescriptorHeadroom, descriptor_headroom, raise_descriptor_limit
 from .transport import listen_sip
-from .paysecrets import MethodsOffLog, check_payment_secrets
 from .webapp import start_web
+from webhook.portal import pages
+from webhook.portal.pages import reload as reload_page
 from webhook.accesslog import AccessLines, access_lines
 from webhook.portal.server import build_portal_site
 from webhook.server import listen
@@ -72,12 +79,12 @@ class Ports:
 class Node:
     """One prepaid node: SIP, RTP, HTTP and the store, started and stopped as a whole."""
 
-    def __init__(self, config: Config, reactor, *, web_factory=None, portal_factory=None):
+    def __init__(self, config: Config, reactor, *, web_factory=None, portal_factory=None, environ=os.environ):
+        """Raises ConfigInvalid when the secrets file that ``config`` names cannot be read."""
         self.reactor = reactor
-        self.holder = ConfigHolder(config)
-        #: when the config in force was loaded (ms; the portal's tariffs page shows it)
-        self.config_loaded_ms = int(reactor.seconds() * 1000)
-        self.holder.listen(self._config_loaded)
+        self.holder = ConfigHolder(take_snapshot(config, now_ms=int(reactor.seconds() * 1000), environ=environ),
+                                   clock=reactor, environ=environ)
+        self.holder.check(self._check_prompts)
         self.holder.listen(self._reloaded)
         self.web_factory = web_factory
         #: ``factory(node)`` with ``port`` and ``stop()``: the provider portal's listener (None: no portal)
@@ -151,12 +158,11 @@ class Node:
         self.prober.start()
         self._stoppers.append(self.prober.stop)
 
+        for missing in self.holder.snapshot.unpaid:     # once each; a reload logs what changed
+            log.warn("{missing}", missing=missing)
         web = (self.web_factory or NodeWebSide)(self, config)
         self._stoppers.append(web.stop)
-        metrics = getattr(getattr(getattr(getattr(web, "listening", None), "factory", None), "app", None),
-                          "metrics", None)
-        if metrics is not None:
-            metrics.add_collector(self.samples)
+        web.metrics.add_collector(self.samples)
         http_port = web.port
         portal_port = None
         if self.portal_factory is not None:
@@ -226,33 +232,45 @@ class Node:
              relay.packets_stray),
             ("prepaid_rtp_sessions_open", "media sessions open", "gauge", relay.sessions_open),
             ("prepaid_rtp_port_pairs_free", "RTP port pairs free in the range", "gauge", relay.port_pairs_free),
+            ("prepaid_config_reloads_applied_total", "config reloads (SIGHUP, portal) that took effect", "counter",
+             self.holder.applied),
+            ("prepaid_config_reloads_refused_total", "config reloads refused (the running config stayed)",
+             "counter", self.holder.refused),
         ]
 
     def _record(self, record) -> None:
         self.store.add_call_record(record).addErrback(
             lambda f: log.failure("call record of {call_id} not written", f, call_id=record.call_id))
 
-    def _config_loaded(self, old: Config, new: Config) -> None:
-        self.config_loaded_ms = int(self.reactor.seconds() * 1000)
+    def _check_prompts(self, new: ConfigSnapshot) -> None:
+        """Before a reload takes effect: the new profiles' prompts, operators' folders read again; a bad
+        recording refuses the whole reload (ConfigInvalid naming the profile's prompts_dir), with the old
+        prompts kept."""
+        if self.media is None:
+            return
+        try:
+            self.media.reload_prompts(new.config)
+        except PromptError as exc:
+            config = new.config
+            names = [p.name for p in config.profiles.values() if p.prompts_dir and p.prompts_dir in str(exc)]
+            raise ConfigInvalid([ConfigProblem(config.path, f"profiles.{names[0] if names else '*'}.prompts_dir",
+                                               str(exc))]) from None
 
-    def _reloaded(self, old: Config, new: Config) -> None:
+    def _reloaded(self, old: ConfigSnapshot, snapshot: ConfigSnapshot) -> None:
+        """The parts that hold something made from the config get it made afresh (the web side and the
+        portal read the holder at each request)."""
         if self.manager is None:
             return
+        new = snapshot.config
         self.router = Router(new.profiles.values(), new.sip.default_region)
         self.manager.router = self.router
         self.manager.settings = call_settings(new)
+        self.billing.max_call_s = new.sip.max_call_duration_s
         if self.media is not None:
-            try:
-                self.media.reload_prompts(new)
-            except Exception:
-                log.failure("config reload: prompts not reloaded; the old ones stay")
+            self.media.relay.latch_networks = tuple(new.trusted_carriers)
         self.access_lines.reopen()     # logrotate moved the file, then sent SIGHUP
         for listener in self._reload_listeners:
             listener(new)
-        changed = [p for p in ("sip", "http", "store", "media") if getattr(old, p) != getattr(new, p)]
-        if changed:
-            log.warn("config reload: {sections} changed; they take effect at the next restart",
-                     sections=", ".join(changed))
 
     @inlineCallbacks
     def _end_calls(self):
@@ -315,25 +333,19 @@ def readiness_problems(*, port_pairs_free: int, port_pairs: int, headroom: Descr
     return problems
 
 
-def start_web_side(config: Config, store, reactor, readiness=lambda: []):
-    """The HTTP side; payment methods whose merchant account has no credentials are left off the page.
-
-    The example config names merchant accounts that no fresh machine has credentials for: the node
-    must still serve calls, the balance API and the page (with the methods it can take), and say
-    once per profile and method what is missing (``[payments] require_all`` refuses to start instead).
-    """
-    secrets = check_payment_secrets(config)
-    MethodsOffLog().log(secrets)
-    return start_web(config, store, reactor, readiness=readiness, secrets=secrets)
-
-
 class NodeWebSide:
-    """``Node``'s default web factory: ``factory(node, config)`` with ``port`` and ``stop()``."""
+    """``Node``'s default web factory: ``factory(node, config)`` with ``port``, ``metrics`` (the site's
+    :class:`webhook.metrics.Metrics`, which the node adds its figures to) and ``stop()``. The site reads
+    the holder's snapshot at each request: payment methods whose merchant account has no credentials are
+    left off the page (the node still serves calls, the balance API and the other methods)."""
 
     def __init__(self, node: Node, config: Config) -> None:
-        self.listening = start_web_side(config, node.store, node.reactor, readiness=node.readiness)
+        holder = node.holder
+        self.listening = start_web(lambda: holder.snapshot.web, node.store, node.reactor, config.http,
+                                   readiness=node.readiness)
         self.listening.factory.access_lines = node.access_lines
         self.port = self.listening.getHost().port
+        self.metrics = self.listening.factory.app.metrics
 
     def stop(self):
         return self.listening.stopListening()
@@ -347,7 +359,9 @@ class NodePortal:
         holder = node.holder
         settings = holder.current.portal
         site = build_portal_site(node.store, lambda: holder.current, node.reactor,
-                                 config_loaded_ms=lambda: node.config_loaded_ms)
+                                 routes=pages.routes() + reload_page.routes_for(holder.reload,
+                                                                                lambda: holder.snapshot.loaded_ms),
+                                 config_loaded_ms=lambda: holder.snapshot.loaded_ms)
         site.access_lines = node.access_lines
         self.listening = listen(site, node.reactor, settings.address, settings.port,
                                 tls_certificate=settings.tls_certificate, tls_private_key=settings.tls_private_key)
@@ -374,20 +388,37 @@ class _SecondStamp:
         return self._stamp
 
 
-def log_observer(level: str, out) -> FilteringLogObserver:
+def log_observer(level: str, out, levels: LogLevelFilterPredicate | None = None) -> FilteringLogObserver:
     """Text lines on ``out`` for events at ``level`` (``[node] log_level``) and above, as
-    ``textFileLogObserver`` writes them."""
+    ``textFileLogObserver`` writes them; ``levels``, when given, is the filter (to change its level later)."""
     stamp = _SecondStamp()
     lines = FileLogObserver(out, lambda event: formatEventAsClassicLogText(event, formatTime=stamp))
-    return FilteringLogObserver(lines, [LogLevelFilterPredicate(defaultLogLevel=LogLevel.levelWithName(level))])
+    levels = levels if levels is not None else LogLevelFilterPredicate()
+    levels.setLogLevelForNamespace("", LogLevel.levelWithName(level))
+    return FilteringLogObserver(lines, [levels])
+
+
+def follow_log_level(levels: LogLevelFilterPredicate):
+    """A reload listener: the node's log level becomes the new config's ``[node] log_level``."""
+    def reloaded(old: ConfigSnapshot, new: ConfigSnapshot) -> None:
+        levels.setLogLevelForNamespace("", LogLevel.levelWithName(new.config.log_level))
+        bridge_stdlib_logging(new.config.log_level)
+    return reloaded
 
 
 def serve(config: Config, reactor) -> int:
     """``prepaid run``: start a :class:`Node` on ``reactor`` and run until SIGTERM/SIGINT."""
-    globalLogBeginner.beginLoggingTo([log_observer(config.log_level, sys.stdout)], redirectStandardIO=False)
+    levels = LogLevelFilterPredicate()
+    globalLogBeginner.beginLoggingTo([log_observer(config.log_level, sys.stdout, levels)], redirectStandardIO=False)
     bridge_stdlib_logging(config.log_level)     # libraries' logging records into the same lines
     raise_descriptor_limit()   # every connection and RTP port is a descriptor: the soft limit up to the hard one
-    node = Node(config, reactor, portal_factory=NodePortal)
+    try:
+        node = Node(config, reactor, portal_factory=NodePortal)
+    except ConfigInvalid as exc:
+        for problem in exc.problems:
+            log.critical("prepaid cannot start: {problem}", problem=str(problem))
+        return 2
+    node.holder.listen(follow_log_level(levels))
     exit_code = [0]
 
     def started(ports: Ports) -> None:

@@ -14,6 +14,7 @@ import datetime
 import ipaddress
 import os
 import socket
+import textwrap
 import tomllib
 import zoneinfo
 from dataclasses import dataclass
@@ -314,6 +315,34 @@ SCHEMA = Section("prepaid", "the prepaid config", tables=(
 ))
 
 
+#: the config keys a running node reads only when it starts: listening addresses and ports, TLS files,
+#: the store, the RTP port range, the connection limits its listeners were built with
+RESTART_ONLY: tuple[str, ...] = (
+    "node.id",
+    "sip.address", "sip.udp_port", "sip.tcp_port", "sip.tls_port", "sip.tls_certificate", "sip.tls_private_key",
+    "sip.tls_client_ca", "sip.user_agent", "sip.probe_interval_s", "sip.connection_idle_timeout_s",
+    "sip.message_deadline_s", "sip.max_connections", "sip.max_connections_per_source",
+    "http.address", "http.port", "http.tls_certificate", "http.tls_private_key", "http.header_timeout_s",
+    "http.body_timeout_s", "http.idle_timeout_s", "http.max_connections", "http.max_connections_per_source",
+    "portal.address", "portal.port", "portal.tls_certificate", "portal.tls_private_key",
+    "store.url", "store.lease_s", "store.reconcile_interval_s",
+    "media.address", "media.rtp_port_min", "media.rtp_port_max", "media.silence_timeout_s",
+)
+
+
+def restart_only_summary() -> list[str]:
+    """:data:`RESTART_ONLY` by section, for ``check-config``'s summary."""
+    sections: dict[str, list[str]] = {}
+    for key in RESTART_ONLY:
+        section, name = key.split(".")
+        sections.setdefault(section, []).append(name)
+    lines = []
+    for section, names in sections.items():
+        lines.extend(textwrap.wrap(", ".join(names), width=98, initial_indent=f"    [{section}] ",
+                                   subsequent_indent=" " * (len(section) + 7)))
+    return lines
+
+
 # -- the typed result ---------------------------------------------------------
 
 @dataclass(frozen=True)
@@ -491,6 +520,8 @@ class Config:
                 f"{b.landline_per_minute} landline / {b.mobile_per_minute} mobile {b.currency}/min, "
                 f"{b.increment}, charging from {b.charging_starts.value}, warning {b.warn_before_s} s before the end, "
                 f"button {p.button!r}")
+        lines.append("  restart only (a reload applies every other setting, names a change to these and leaves them):")
+        lines.extend(restart_only_summary())
         return "\n".join(lines)
 
 

@@ -200,16 +200,16 @@ class Demo:
         """Start the phones and the node; fires with the node's :class:`~b2bua.app.Ports`."""
         self.agent.start()
         self.carrier.start()
-        web_factory = origin = None
+        origin = None
         if self.web:
-            from .demo_web import DemoPayPal, NodeWeb
+            from .demo_web import DemoPayPal
             self.paypal = DemoPayPal(self.reactor)
             origin = self.paypal.listen()
-            web_factory = NodeWeb
         self.config_path = write_demo_config(self.folder, agent_uri=self.agent.uri, plan=self.plan,
                                              paypal_cert_origin=origin)
         config = load_config(str(self.config_path))
-        self.node = Node(config, self.reactor, web_factory=web_factory)
+        # the demo's own secrets file (its config names it), whatever $PREPAID_SECRETS says
+        self.node = Node(config, self.reactor, environ={})
         ports = yield self.node.start()
         returnValue(ports)
 

@@ -10,7 +10,7 @@ demo merchant accounts, so the node's own ``/hooks/paypal`` checks the
 signature, finds the payment we started and credits it with its bonus, exactly
 as for PayPal.  Nothing here talks to the real PayPal.
 
-:class:`NodeWeb` is the :class:`~b2bua.app.Node`'s ``web_factory``.
+The node serves the real web side itself (:class:`~b2bua.app.NodeWebSide`), with the demo's secrets.
 """
 
 from __future__ import annotations
@@ -36,9 +36,9 @@ from webhook.payments import Payments
 from webhook.providers.paypal import signed_string
 
 from .config import Config
-from .webapp import start_web, web_settings
+from .webapp import web_settings
 
-__all__ = ["DemoPayPal", "NodeWeb", "demo_secrets", "write_secrets", "paypal_topup", "WEBHOOK_ID"]
+__all__ = ["DemoPayPal", "demo_secrets", "write_secrets", "paypal_topup", "WEBHOOK_ID"]
 
 WEBHOOK_ID = "WH-PREPAID-DEMO"
 CERT_PATH = b"demo-cert.pem"
@@ -114,18 +114,6 @@ class DemoPayPal:
             listening, self._listening = self._listening, None
             return listening.stopListening()
         return None
-
-
-class NodeWeb:
-    """``Node``'s web factory: the real site of ``webhook/`` on ``[http]``; ``port`` and ``stop()`` for the node."""
-
-    def __init__(self, node, config: Config) -> None:
-        self.config = config
-        self.listening = start_web(config, node.store, node.reactor, environ={})
-        self.port = self.listening.getHost().port
-
-    def stop(self):
-        return self.listening.stopListening()
 
 
 @inlineCallbacks

@@ -16,7 +16,7 @@ from billing.numbers import NumberRefused, entered, normalise
 from . import apikeys, idempotency
 from .httpkit import Answer, Ctx, error, json_answer
 from .jsonbody import BadJson, parse_json
-from .settings import WebSettings
+from .settings import ReadsSettings, SettingsSource, WebSettings, settings_source
 
 MAX_AMOUNT_CENTS = 10_000_000
 #: what the API takes as a number (the path, ``new_number``): digits, E.164 with "+" or national
@@ -41,9 +41,9 @@ def entry_doc(e) -> dict:
             "source": e.source, "reference": e.external_ref, "note": e.note, "at_ms": e.at_ms}
 
 
-class BalanceApi:
-    def __init__(self, settings: WebSettings, store, metrics) -> None:
-        self.settings = settings
+class BalanceApi(ReadsSettings):
+    def __init__(self, settings: WebSettings | SettingsSource, store, metrics) -> None:
+        self._settings = settings_source(settings)
         self.store = store
         self.metrics = metrics
 

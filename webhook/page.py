@@ -16,6 +16,12 @@ Plain HTML forms that work without JavaScript, in German and English. Steps:
 POSTs are CSRF-safe: the ``Origin`` (else ``Referer``) must be our own origin,
 and the form carries a signed, expiring token. The page sends
 ``Content-Security-Policy: frame-ancestors`` from the profile's list.
+
+Every request reads the settings in force (profiles, bonuses, payment methods,
+credentials, frame ancestors, form keys), so that a reload applies to the next
+one. Tokens are signed with ``form_key`` and taken when signed with it or with
+``form_key_previous`` (rotation); with both keys the same on every node, a form
+served by one node is accepted by another, and after a restart.
 """
 
 from __future__ import annotations
@@ -29,6 +35,7 @@ from dataclasses import replace
 from urllib.parse import urlencode, urlsplit
 
 from twisted.internet.defer import DeferredLock
+from twisted.logger import Logger
 
 from billing.money import format_cents
 from billing.numbers import NumberRefused, entered, national
@@ -36,10 +43,12 @@ from billing.numbers import NumberRefused, entered, national
 from .httpkit import Answer, Ctx
 from .payments import Payments, State
 from .providers.base import PaymentRequest, Rejected
-from .settings import PageProfile, WebSettings
+from .settings import PageProfile, ReadsSettings, SettingsSource, WebSettings, settings_source
 from .urls import cancel_url, notify_url, return_url
 
 TOKEN_TTL_S = 2 * 3600
+
+log = Logger(namespace="webhook.page")
 
 _TEMPLATE = string.Template(open(os.path.join(os.path.dirname(__file__), "templates", "page.html"),
                                  encoding="utf-8").read())
@@ -98,16 +107,26 @@ def csp(profile: PageProfile) -> str:
             f"base-uri 'none'; frame-ancestors {ancestors}")
 
 
-class TopupPage:
-    def __init__(self, settings: WebSettings, payments: Payments, providers: dict, metrics, key: bytes,
+def sign(key: bytes, button: str, issued_s: int) -> str:
+    """The token of a form for ``button`` issued at ``issued_s``, signed with ``key``."""
+    mac = hmac.new(key, f"{button}|{issued_s}".encode(), hashlib.sha256).hexdigest()[:40]
+    return f"{issued_s}.{mac}"
+
+
+class TopupPage(ReadsSettings):
+    """``providers`` maps a method to its adapter (looked up at each payment: a reload may rebuild them)."""
+
+    def __init__(self, settings: WebSettings | SettingsSource, payments: Payments, providers, metrics,
                  clock) -> None:
         self.clock = clock
         self._locks: dict[str, DeferredLock] = {}
-        self.settings = settings
+        self._settings = settings_source(settings)
         self.payments = payments
         self.providers = providers
         self.metrics = metrics
-        self.key = key
+        #: signs forms while the secrets file gives no ``[web] form_key``
+        self._process_key = os.urandom(32)
+        self._said_process_key = False
 
     # -- plumbing ---------------------------------------------------------------
 
@@ -115,9 +134,19 @@ class TopupPage:
         """Where browsers reach us: ``public_url``, never the request's Host header (the client's to choose)."""
         return self.settings.public_url.rstrip("/")
 
+    def keys(self) -> tuple[bytes, ...]:
+        """The key that signs new forms first, then the others still accepted."""
+        settings = self.settings
+        if settings.form_key:
+            return tuple(k for k in (settings.form_key, settings.form_key_previous) if k)
+        if not self._said_process_key:
+            self._said_process_key = True
+            log.warn("the secrets file has no [web] form_key: top-up forms are signed with a key of this process "
+                     "alone, so a form opened before a restart, or served by another node, is refused as expired")
+        return (self._process_key,)
+
     def token(self, button: str, now_s: int) -> str:
-        mac = hmac.new(self.key, f"{button}|{now_s}".encode(), hashlib.sha256).hexdigest()[:40]
-        return f"{now_s}.{mac}"
+        return sign(self.keys()[0], button, now_s)
 
     def token_ok(self, button: str, token: str, now_s: int) -> bool:
         stamp, _, _mac = token.partition(".")
@@ -126,7 +155,7 @@ class TopupPage:
         issued = int(stamp)
         if not (0 <= now_s - issued <= TOKEN_TTL_S):
             return False
-        return hmac.compare_digest(self.token(button, issued), token)
+        return any(hmac.compare_digest(sign(key, button, issued), token) for key in self.keys())
 
     def same_origin(self, ctx: Ctx) -> bool:
         """The form was posted from our own page: its Origin (else Referer) is ``public_url``'s origin; without

@@ -22,7 +22,7 @@ from billing.db import model
 from billing.db.ledger import find_entry, payment_entry
 
 from .providers.base import EventKind, PaymentEvent, Rejected
-from .settings import WebSettings
+from .settings import ReadsSettings, SettingsSource, WebSettings, settings_source
 
 P = model.payments
 log = Logger(namespace="webhook.payments")
@@ -108,12 +108,12 @@ def _move(conn, reference: str, event: str, now_ms: int, provider_ref: str | Non
     return _find(conn, reference=reference)
 
 
-class Payments:
-    """Payment rows and booking, on a :class:`billing.store.Store`."""
+class Payments(ReadsSettings):
+    """Payment rows and booking, on a :class:`billing.store.Store`; profiles and bonuses as in force now."""
 
-    def __init__(self, store, settings: WebSettings) -> None:
+    def __init__(self, store, settings: WebSettings | SettingsSource) -> None:
         self.store = store
-        self.settings = settings
+        self._settings = settings_source(settings)
 
     async def start(self, profile_name: str, number: str, amount_cents: int, method: str) -> Payment:
         """A new payment row for one of the profile's top-up amounts (:class:`Rejected` for any other: the

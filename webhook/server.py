@@ -12,8 +12,8 @@ Routes (the README lists them): ``/topup/<button>`` (GET form, POST steps),
 from __future__ import annotations
 
 import json
-import os
 import re
+from collections.abc import Mapping
 from dataclasses import dataclass
 from typing import Callable
 
@@ -32,7 +32,7 @@ from .page import TopupPage
 from .payments import Payments
 from .providers import Klarna, PayPal, Paysafecard, Rejected
 from .ratelimit import RateLimiter
-from .settings import METHODS, WebSettings
+from .settings import METHODS, ReadsSettings, SettingsSource, WebSettings, settings_source
 
 log = Logger(namespace="webhook.server")
 
@@ -65,25 +65,53 @@ def default_providers(settings: WebSettings, reactor) -> dict:
             "paysafecard": Paysafecard(out, settings.urls.paysafecard)}
 
 
-class WebApp(Resource):
-    """The one resource behind every path; dispatches on (method, path) through :attr:`routes`."""
+class LiveProviders(Mapping):
+    """The real adapters for the settings in force: made afresh when a reload changes their URLs, timeouts
+    or PayPal's certificate origins (credentials travel with each request, so they need no new adapter)."""
+
+    def __init__(self, settings: SettingsSource, reactor) -> None:
+        self._settings = settings
+        self._reactor = reactor
+        self._made: tuple[tuple, dict] | None = None
+
+    def _current(self) -> dict:
+        s = self._settings()
+        key = (s.urls, s.paypal_cert_origins, s.provider_timeout_s, s.provider_attempts, s.provider_retry_delay_s)
+        if self._made is None or self._made[0] != key:
+            self._made = (key, default_providers(s, self._reactor))
+        return self._made[1]
+
+    def __getitem__(self, method: str):
+        return self._current()[method]
+
+    def __iter__(self):
+        return iter(METHODS)
+
+    def __len__(self) -> int:
+        return len(METHODS)
+
+
+class WebApp(ReadsSettings, Resource):
+    """The one resource behind every path; dispatches on (method, path) through :attr:`routes`.
+
+    ``settings`` is fixed :class:`WebSettings` or a source of the settings in force, asked at each request.
+    """
 
     isLeaf = True
 
-    def __init__(self, settings: WebSettings, store, reactor, providers: dict | None = None,
+    def __init__(self, settings: WebSettings | SettingsSource, store, reactor, providers: dict | None = None,
                  readiness: Readiness = no_problems) -> None:
         super().__init__()
         self.readiness = readiness
-        self.settings = settings
+        self._settings = source = settings_source(settings)
         self.store = store
         self.reactor = reactor
         self.metrics = Metrics()
-        self.providers = providers if providers is not None else default_providers(settings, reactor)
-        self.payments = Payments(store, settings)
-        self.page = TopupPage(settings, self.payments, self.providers, self.metrics,
-                              settings.form_key or os.urandom(32), reactor)
-        self.api = BalanceApi(settings, store, self.metrics)
-        self.limiter = RateLimiter(reactor, settings.page_rate_per_min)
+        self.providers = providers if providers is not None else LiveProviders(source, reactor)
+        self.payments = Payments(store, source)
+        self.page = TopupPage(source, self.payments, self.providers, self.metrics, reactor)
+        self.api = BalanceApi(source, store, self.metrics)
+        self.limiter = RateLimiter(reactor, self.settings.page_rate_per_min)
         self._openapi = json.dumps(openapi_document(), indent=1).encode()
         acct = r"/accounts/" + _SEG + "/" + _SEG
         self.routes = (
@@ -181,8 +209,9 @@ class WebApp(Resource):
     # -- provider notifications -----------------------------------------------------
 
     def accounts_for(self, method: str):
-        names = {p.account_for(method) for p in self.settings.profiles} - {None}
-        return tuple(a for a in self.settings.accounts if a.name in names)
+        settings = self.settings
+        names = {p.account_for(method) for p in settings.profiles} - {None}
+        return tuple(a for a in settings.accounts if a.name in names)
 
     async def hook(self, ctx: Ctx) -> Answer:
         method = ctx.params["method"]
@@ -213,16 +242,20 @@ def access_log_line(timestamp: str, request) -> str:
             f'{request.sentLength or "-"}')
 
 
-def build_site(settings: WebSettings, store, reactor, providers: dict | None = None,
+def build_site(settings: WebSettings | SettingsSource, store, reactor, providers: dict | None = None,
                readiness: Readiness = no_problems) -> Site:
     """The Site serving every route; ``providers`` (method -> adapter) defaults to the real ones.
+
+    ``settings``: fixed, or a source asked at each request (the node's config holder: reloads apply).
+    The connection limits and the body size are those in force when the Site is built.
 
     ``readiness`` answers /healthz: the node's problems (RTP ports or descriptors running short...),
     none when it can take work. Connections are held to ``settings.limits`` (see :mod:`webhook.connections`).
     """
     app = WebApp(settings, store, reactor, providers, readiness)
-    site = GuardedSite(app, settings.limits, app.metrics, reactor=reactor, access_line=access_log_line)
-    site.requestFactory = limited_request_class(settings.max_body_bytes)
+    first = app.settings
+    site = GuardedSite(app, first.limits, app.metrics, reactor=reactor, access_line=access_log_line)
+    site.requestFactory = limited_request_class(first.max_body_bytes)
     site.displayTracebacks = False
     site.app = app
     return site

@@ -1,12 +1,15 @@
 """The web side's settings: frozen dataclasses built by whoever reads the config.
 
 ``webhook/`` never reads ``b2bua``'s config itself; ``b2bua/webapp.py`` turns
-the B2BUA's ``Config`` and the secrets file into a :class:`WebSettings`.
+the B2BUA's ``Config`` and the secrets file into a :class:`WebSettings`, anew
+at each reload.  The parts of the web side hold a :data:`SettingsSource` and
+call it at each request, so that a reload applies to the next request.
 """
 
 from __future__ import annotations
 
 from dataclasses import dataclass, field
+from typing import Callable, Union
 
 from billing.profile import BillingProfile
 
@@ -91,8 +94,11 @@ class WebSettings:
     urls: ProviderUrls = ProviderUrls()
     paypal_cert_origins: tuple[str, ...] = PAYPAL_CERT_ORIGINS
     default_region: str = "DE"
-    #: key for the page's form tokens (random per process when empty)
+    #: key the page signs its form tokens with (``[web] form_key`` of the secrets file; random per process
+    #: when empty, and then a form does not survive a restart nor cross to another node)
     form_key: bytes = field(repr=False, default=b"")
+    #: the key before the last rotation: tokens it signed are still accepted until they expire
+    form_key_previous: bytes = field(repr=False, default=b"")
     max_body_bytes: int = 64 * 1024
     #: requests per client address per minute on the public page
     page_rate_per_min: int = 60
@@ -118,3 +124,27 @@ class WebSettings:
             if a.name == name:
                 return a
         return None
+
+
+#: the web settings in force, asked at each request (a reload swaps what it returns)
+SettingsSource = Callable[[], WebSettings]
+
+
+def settings_source(settings: Union[WebSettings, SettingsSource]) -> SettingsSource:
+    """``settings`` as a source: fixed settings (tests, benchmarks) always answer themselves."""
+    if isinstance(settings, WebSettings):
+        return lambda: settings
+    return settings
+
+
+class ReadsSettings:
+    """For the web side's parts: ``self.settings`` is what the source held in ``_settings`` answers now.
+
+    A handler that awaits reads it once into a local, so that one request sees one config.
+    """
+
+    _settings: SettingsSource
+
+    @property
+    def settings(self) -> WebSettings:
+        return self._settings()

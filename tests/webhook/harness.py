@@ -127,7 +127,8 @@ class Env:
             provider_retry_delay_s=0.05,
             # tests send 100 requests at once from 127.0.0.1
             limits=ConnectionLimits(max_connections=1000, max_connections_per_source=1000))
-        self.site = build_site(self.settings, self.store, reactor)
+        # read at each request, as the node's holder is: a test that sets ``env.settings`` "reloads"
+        self.site = build_site(lambda: self.settings, self.store, reactor)
         self.app = self.site.app
         self.ports.append(reactor.listenTCP(http_port, self.site, interface="127.0.0.1"))
         self.pool = HTTPConnectionPool(reactor, persistent=False)

@@ -37,7 +37,7 @@ def test_start_web_serves_health(conf):
     run(store.upgrade())
     old = reactor.nameResolver
     reactor.installNameResolver(LiteralResolver())
-    port = start_web(config, store, reactor, environ={})
+    port = start_web(web_settings(config, environ={}), store, reactor, config.http)
     try:
         async def fetch():
             r = await treq.get(f"http://127.0.0.1:{port.getHost().port}/healthz", persistent=False)

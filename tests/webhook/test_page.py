@@ -157,7 +157,7 @@ def test_a_host_header_pointing_elsewhere_does_not_reach_the_provider(sqlite_env
     assert created["redirect"]["success_url"].startswith(env.base_url + "/topup/demo/return/")
     assert created["notification_url"].startswith(env.base_url + "/hooks/paysafecard")
     assert "evil" not in str(created)
-    env.app.page.settings = replace(env.settings, public_url="")
+    env.settings = replace(env.settings, public_url="")
     refused = env.call("POST", "/topup/demo", body=urlencode(fields).encode(),
                        headers=dict(headers, Origin="http://evil.example"))
     assert refused.status == 503 and len(env.psc.payments) == 1

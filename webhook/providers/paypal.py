@@ -62,13 +62,14 @@ class PayPal:
         self.api_url = api_url.rstrip("/")
         self.cert_origins = {o for o in (_origin(c) for c in cert_origins) if o}
         self._certs: dict[str, rsa.RSAPublicKey] = {}
-        self._tokens: dict[str, tuple[str, float]] = {}
+        #: access tokens by the whole account: credentials changed by a reload get a token of their own
+        self._tokens: dict[MerchantAccount, tuple[str, float]] = {}
 
     # -- Orders v2 -----------------------------------------------------------------
 
     async def _token(self, account: MerchantAccount) -> str:
         now = self.http.reactor.seconds()
-        cached = self._tokens.get(account.name)
+        cached = self._tokens.get(account)
         if cached and cached[1] > now:
             return cached[0]
         return await self._new_token(account, await self._token_reply(account))
@@ -95,7 +96,7 @@ class PayPal:
             raise ProviderUnavailable(f"paypal token: HTTP {reply.status}")
         expires = doc.get("expires_in", 300)
         expires = expires if isinstance(expires, int) else 300
-        self._tokens[account.name] = (doc["access_token"], now + max(0, expires - TOKEN_MARGIN_S))
+        self._tokens[account] = (doc["access_token"], now + max(0, expires - TOKEN_MARGIN_S))
         return doc["access_token"]
 
     async def _api(self, account: MerchantAccount, method: str, path: str, *, what: str, body=None,
@@ -108,7 +109,7 @@ class PayPal:
         data = json.dumps(body).encode() if body is not None else None
         reply = await self.http.request(method, f"{self.api_url}{path}", what=what, headers=headers, data=data)
         if reply.status == 401:
-            self._tokens.pop(account.name, None)
+            self._tokens.pop(account, None)
         return reply
 
     async def create(self, request: PaymentRequest) -> Redirect:

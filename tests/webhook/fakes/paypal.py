@@ -47,6 +47,8 @@ class FakePayPal(FakeProvider):
         self.key, self.cert = key_and_cert or make_cert()
         self.orders: dict[str, dict] = {}
         self.tokens: set[str] = set()
+        #: the client id of every token request, right or wrong (what a merchant's app sent us)
+        self.client_ids: list[str] = []
         self._ids = itertools.count(1)
 
     # -- webhooks -----------------------------------------------------------------
@@ -94,6 +96,7 @@ class FakePayPal(FakeProvider):
         return header.startswith("Bearer ") and header[7:] in self.tokens
 
     def token(self, request, match, body):
+        self.client_ids.append((self.basic_auth(request) or ("", ""))[0])
         if self.basic_auth(request) != (self.client_id, self.secret):
             return self._reply(request, 401, {"error": "invalid_client"})
         if parse_qs(body.decode()).get("grant_type") != ["client_credentials"]:

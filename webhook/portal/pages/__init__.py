@@ -11,12 +11,12 @@ from __future__ import annotations
 from types import ModuleType
 
 from ..view import Route
-from . import (apikeys, audit, button, calls, customers, first_callers, lockouts, new_transaction, overview,
+from . import (apikeys, audit, button, calls, customers, first_callers, lockouts, new_transaction, overview, reload,
                statements, tariffs, transactions)
 
 #: the page modules, in menu order (each adds itself here); the audit log stays last
 MODULES: list[ModuleType] = [overview, customers, new_transaction, transactions, calls, statements, tariffs,
-                             first_callers, button, apikeys, lockouts, audit]
+                             first_callers, button, apikeys, lockouts, reload, audit]
 
 
 def routes() -> list[Route]:
