@@ -2,7 +2,6 @@
 
     report = check_payment_secrets(config)          # a SecretsReport
     refusal(config, report)                         # the lines `run` stops with under [payments] require_all
-    MethodsOffLog().log(report)                     # one warning per (profile, method) that is off
 
 The secrets file is ``$PREPAID_SECRETS``, else ``[payments] secrets_file``. Its core,
 :func:`check_secrets`, is sans-I/O: the file's text (or why there is none) and the accounts the
@@ -27,7 +26,6 @@ import tomllib
 from dataclasses import dataclass
 from typing import Iterable
 
-from twisted.logger import Logger
 
 from webhook.secrets import SECRETS_ENV, secrets_path
 from webhook.settings import MerchantAccount
@@ -35,7 +33,6 @@ from webhook.settings import MerchantAccount
 from .config import Config
 from .schema import ConfigProblem
 
-log = Logger(namespace="b2bua.paysecrets")
 
 #: the keys each method needs in its ``[accounts.NAME]``, with what each is called at the provider
 NEEDED: dict[str, tuple[tuple[str, str], ...]] = {
@@ -186,18 +183,3 @@ def refusal(config: Config, report: SecretsReport) -> list[str]:
     return [str(p) for p in report.problems] + [
         f"{config.path}:payments.require_all: true, and {len(report.off)} payment method(s) lack credentials "
         "(above): not starting; complete the secrets file, or set require_all = false to serve without them"]
-
-
-class MethodsOffLog:
-    """Logs each (profile, method) that is off once, and once more only when it came back and went off again."""
-
-    def __init__(self) -> None:
-        self._said: set[tuple[str, str]] = set()
-
-    def log(self, report: SecretsReport) -> None:
-        now = {(o.profile, o.method) for o in report.off}
-        for o in report.off:
-            if (o.profile, o.method) not in self._said:
-                log.warn("payment method {method} of profile {profile} is off (not on its top-up page): {problem}",
-                         method=o.method, profile=o.profile, problem=str(o.problem))
-        self._said = now

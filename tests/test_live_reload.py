@@ -22,10 +22,12 @@ EXTRA_SERVICE = "+493099887766"
 
 
 def extra_profile(agent: str = "sip:agent@127.0.0.1:9") -> str:
-    """A second profile: 6.00 a minute (10 cents a second) in 1/1 increments, button "extra"."""
+    """A second profile of the same provider: 6.00 a minute (10 cents a second) in 1/1 increments, button
+    "extra", paid through the provider's PayPal account."""
     return (f'\n[profiles.extra]\nservice_numbers = ["{EXTRA_SERVICE}"]\nagents = {json.dumps([agent])}\n'
             'landline_per_minute = "6.00"\nmobile_per_minute = "6.00"\nincrement = "1/1"\n'
-            'announce_tariff = false\nbutton = "extra"\n\n[profiles.extra.topups]\n"5" = "0"\n')
+            'announce_tariff = false\nbutton = "extra"\nprovider = "Demo Beratung GmbH"\n\n'
+            '[profiles.extra.topups]\n"5" = "0"\n\n[profiles.extra.payments]\npaypal = "demo-paypal"\n')
 
 
 def without_extra(text: str) -> str:

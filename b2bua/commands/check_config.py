@@ -34,7 +34,7 @@ def check_config(args) -> int:
         return _problems(args.path, secrets.problems, note)
     print(config.summary())
     if secrets.file:
-        print(f"  secrets: {secrets.file}: every payment method the profiles name has credentials")
+        print(f"  secrets: every payment method the profiles name has credentials in\n    {secrets.file}")
     return 0
 
 

@@ -61,16 +61,16 @@ def test_the_page_shows_when_the_node_loaded_its_config_and_a_reload_changes_it(
     try:
         fired(store.upgrade())
         add_user(store, "olga", "operator")
-        site = build_portal_site(store, lambda: node.config, clock, config_loaded_ms=lambda: node.config_loaded_ms)
+        site = build_portal_site(store, lambda: node.config, clock, config_loaded_ms=lambda: node.holder.snapshot.loaded_ms)
         browser = PortalClient(site, clock)
         assert browser.login("olga", "correct horse").status == 303
         assert "Config loaded: 2026-11-01 01:00" in browser.get("/p/demo/tariffs").text
         clock.advance(1500)
-        assert node.holder.reload()
+        assert node.holder.reload().applied
         assert "Config loaded: 2026-11-01 01:25" in browser.get("/p/demo/tariffs").text
         clock.advance(600)
         path.write_text("[sip]\nport = -1\n")
-        assert not node.holder.reload()
+        assert not node.holder.reload().applied
         assert "Config loaded: 2026-11-01 01:25" in browser.get("/p/demo/tariffs").text
     finally:
         store.close()

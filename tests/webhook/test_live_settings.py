@@ -14,8 +14,9 @@ from webhook.settings import PageProfile, ProviderUrls, WebSettings
 
 from .harness import DEMO_BILLING
 
-BASE = WebSettings(public_url="https://pay.example", profiles=(PageProfile("demo", DEMO_BILLING, "demo"),),
-                   form_key=b"k" * 32)
+PAYPAL = (("paypal", "demo-paypal"),)
+BASE = WebSettings(public_url="https://pay.example",
+                   profiles=(PageProfile("demo", DEMO_BILLING, "demo", payments=PAYPAL),), form_key=b"k" * 32)
 
 
 def test_the_page_offers_the_bonus_in_force():
@@ -25,7 +26,7 @@ def test_the_page_offers_the_bonus_in_force():
     node = TopupPage(lambda: settings["s"], payments=None, providers={}, metrics=None, clock=clock)
     assert "1,00 EUR Bonus" in node.form(node.profile("demo"), "de", 0)
     richer = replace(DEMO_BILLING, topups=(TopupOption(1000, 400),))
-    settings["s"] = replace(settings["s"], profiles=(PageProfile("demo", richer, "demo"),))
+    settings["s"] = replace(settings["s"], profiles=(PageProfile("demo", richer, "demo", payments=PAYPAL),))
     form = node.form(node.profile("demo"), "de", 0)
     assert "4,00 EUR Bonus" in form and "1,00 EUR Bonus" not in form
 
