@@ -26,6 +26,7 @@ from .connections import GuardedSite
 from .httpkit import (Answer, Ctx, error, json_answer, limited_request_class, loggable_path, make_ctx, serve,
                       write_answer)
 from .metrics import Metrics
+from .metrics_access import TokenSource, no_token, public_metrics_status
 from .openapi import openapi_document
 from .outgoing import Outgoing
 from .page import TopupPage
@@ -71,13 +72,17 @@ class WebApp(Resource):
     isLeaf = True
 
     def __init__(self, settings: WebSettings, store, reactor, providers: dict | None = None,
-                 readiness: Readiness = no_problems) -> None:
+                 readiness: Readiness = no_problems, *, metrics: Metrics | None = None,
+                 metrics_token: TokenSource = no_token) -> None:
+        """``metrics``: the node's registry (a fresh one by default); ``metrics_token`` the bearer token that
+        /metrics asks for here ("" : /metrics is not served on this listener)."""
         super().__init__()
         self.readiness = readiness
         self.settings = settings
         self.store = store
         self.reactor = reactor
-        self.metrics = Metrics()
+        self.metrics = metrics if metrics is not None else Metrics()
+        self.metrics_token = metrics_token
         self.providers = providers if providers is not None else default_providers(settings, reactor)
         self.payments = Payments(store, settings)
         self.page = TopupPage(settings, self.payments, self.providers, self.metrics,
@@ -173,6 +178,13 @@ class WebApp(Resource):
         return Answer(200, b"ok\n", "text/plain; charset=utf-8")
 
     async def metrics_page(self, ctx: Ctx) -> Answer:
+        """Only with ``Authorization: Bearer <[metrics] token>`` (see :mod:`webhook.metrics_access`)."""
+        status = public_metrics_status(ctx.header("authorization"), self.metrics_token())
+        if status == 404:
+            return error(404, "no such path")
+        if status == 401:
+            return Answer(401, b'{"error": "a bearer token is needed"}', "application/json",
+                          (("WWW-Authenticate", 'Bearer realm="metrics"'),))
         return Answer(200, self.metrics.render(), "text/plain; version=0.0.4; charset=utf-8")
 
     async def openapi(self, ctx: Ctx) -> Answer:
@@ -188,7 +200,11 @@ class WebApp(Resource):
         method = ctx.params["method"]
         provider = self.providers[method]
         try:
-            events = await provider.on_notification(self.accounts_for(method), ctx.headers, ctx.body, ctx.query)
+            try:
+                events = await provider.on_notification(self.accounts_for(method), ctx.headers, ctx.body, ctx.query)
+            except Rejected:
+                self.metrics.inc("prepaid_webhook_verification_failures_total", method=method)
+                raise
             credited = 0
             for event in events:
                 booked = await self.payments.book(event)
@@ -214,13 +230,15 @@ def access_log_line(timestamp: str, request) -> str:
 
 
 def build_site(settings: WebSettings, store, reactor, providers: dict | None = None,
-               readiness: Readiness = no_problems) -> Site:
+               readiness: Readiness = no_problems, *, metrics: Metrics | None = None,
+               metrics_token: TokenSource = no_token) -> Site:
     """The Site serving every route; ``providers`` (method -> adapter) defaults to the real ones.
 
     ``readiness`` answers /healthz: the node's problems (RTP ports or descriptors running short...),
     none when it can take work. Connections are held to ``settings.limits`` (see :mod:`webhook.connections`).
+    ``metrics`` is the node's registry; /metrics answers here only to a bearer of ``metrics_token()``.
     """
-    app = WebApp(settings, store, reactor, providers, readiness)
+    app = WebApp(settings, store, reactor, providers, readiness, metrics=metrics, metrics_token=metrics_token)
     site = GuardedSite(app, settings.limits, app.metrics, reactor=reactor, access_line=access_log_line)
     site.requestFactory = limited_request_class(settings.max_body_bytes)
     site.displayTracebacks = False

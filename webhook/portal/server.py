@@ -62,7 +62,7 @@ _STATIC_NAME = re.compile(r"^[a-z0-9_-]{1,60}\.[a-z]{2,4}$")
 _FILENAME_UNSAFE = re.compile(r"[^A-Za-z0-9._-]")
 
 #: paths of the server itself, never a page's
-RESERVED = ("", "login", "logout", "static", "p")
+RESERVED = ("", "login", "logout", "static", "p", "metrics")
 
 
 @dataclass(frozen=True)
@@ -88,8 +88,10 @@ class PortalServer(Resource):
     isLeaf = True
 
     def __init__(self, store, config: Callable[[], Any], reactor, *, routes: list[Route] | None = None,
-                 strings: Mapping[str, Mapping[str, str]] | None = None) -> None:
+                 strings: Mapping[str, Mapping[str, str]] | None = None, metrics: Metrics | None = None) -> None:
         super().__init__()
+        #: the node's registry, served on ``/metrics`` without a login (operators firewall the portal's port)
+        self.metrics = metrics if metrics is not None else Metrics()
         self.store = store
         self.config = config            # the config in force, read at each request
         self.reactor = reactor
@@ -112,6 +114,8 @@ class PortalServer(Resource):
             return self._write(request, self._plain(413, "the form is too large"))
         if path.startswith("/static/"):
             return self._write(request, self._static(method, path[len("/static/"):]))
+        if path == "/metrics":
+            return self._write(request, self._metrics(method))
         now_ms = int(self.reactor.seconds() * 1000)
         visit = await self._visit(request, now_ms)
         request.content.seek(0)
@@ -350,6 +354,11 @@ class PortalServer(Resource):
             return self._plain(404, "no such file")
         return Answer(200, path.read_bytes(), kind, (("Cache-Control", "max-age=300"),))
 
+    def _metrics(self, method: str) -> Answer:
+        if method not in ("GET", "HEAD"):
+            return Answer(405, b"method not allowed\n", "text/plain; charset=utf-8", (("Allow", "GET"),))
+        return Answer(200, self.metrics.render(), "text/plain; version=0.0.4; charset=utf-8")
+
     @staticmethod
     def _write(request, answer: Answer) -> None:
         if request.finished or getattr(request, "_disconnected", False):
@@ -395,14 +404,16 @@ def csv_answer(result: Csv) -> Answer:
 
 
 def build_portal_site(store, config: Callable[[], Any], reactor, *, routes: list[Route] | None = None,
-                      strings: Mapping[str, Mapping[str, str]] | None = None) -> GuardedSite:
-    """The portal's Site, held to the ``[http]`` connection limits of the config in force at start."""
+                      strings: Mapping[str, Mapping[str, str]] | None = None,
+                      metrics: Metrics | None = None) -> GuardedSite:
+    """The portal's Site, held to the ``[http]`` connection limits of the config in force at start; ``metrics``
+    is the node's registry (served on ``/metrics``; a fresh one by default)."""
     http = config().http
     limits = ConnectionLimits(header_timeout_s=http.header_timeout_s, body_timeout_s=http.body_timeout_s,
                               idle_timeout_s=http.idle_timeout_s, max_connections=http.max_connections,
                               max_connections_per_source=http.max_connections_per_source)
-    server = PortalServer(store, config, reactor, routes=routes, strings=strings)
-    site = GuardedSite(server, limits, Metrics(), reactor=reactor, access_line=access_log_line)
+    server = PortalServer(store, config, reactor, routes=routes, strings=strings, metrics=metrics)
+    site = GuardedSite(server, limits, server.metrics, reactor=reactor, access_line=access_log_line, listener="portal")
     site.requestFactory = limited_request_class(MAX_BODY_BYTES)
     site.displayTracebacks = False
     site.server = server
