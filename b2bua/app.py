@@ -36,10 +36,12 @@ from .reload import ConfigHolder
 from .routing import Router
 from .sip.endpoint import SipEndpoint
 from .stdlog import bridge_stdlib_logging
+from .nodemetrics import NodeMetrics
 from .limits import DescriptorHeadroom, descriptor_headroom, raise_descriptor_limit
 from .transport import listen_sip
 from .webapp import WebConfigError, start_web
 from webhook.accesslog import AccessLines, access_lines
+from webhook.metrics import Metrics
 from webhook.portal.server import build_portal_site
 from webhook.secrets import load_secrets
 from webhook.server import listen
@@ -88,6 +90,9 @@ class Node:
         self._stoppers: list = []
         #: both HTTP listeners' access lines: ``[http] access_log`` (reopened at each reload), else debug lines
         self.access_lines: AccessLines = access_lines(config.http.access_log)
+        #: the node's one metrics registry (served by the portal, and by the public port to a bearer)
+        self.metrics = Metrics()
+        self.figures = NodeMetrics(self.metrics, self.holder)
 
     @property
     def config(self) -> Config:
@@ -104,6 +109,7 @@ class Node:
         self._stoppers.append(self.access_lines.close)          # stopped last: the listeners' last lines
         self.store = store = Store.open(config.store.url, self.reactor, node_id=config.node_id)
         self._stoppers.append(store.close)
+        self._stoppers.extend(self.figures.watch_store(store))
         if store.url.startswith("sqlite"):
             yield store.upgrade()    # the embedded default upgrades itself; PostgreSQL: `prepaid db upgrade`
         watcher = store.watch_balances().start()
@@ -125,6 +131,7 @@ class Node:
                                local_ports={"udp": config.sip.udp_port, "tcp": config.sip.tcp_port,
                                             "tls": config.sip.tls_port},
                                user_agent=config.sip.user_agent, supported_extensions=("timer", "100rel"))
+        self.figures.watch_sip(endpoint)
         self.router = Router(config.profiles.values(), config.sip.default_region)
         self.pin_guard = PinGuard(store, lambda: self.config.pin.rule(),
                                   carrier_rule=lambda: self.config.pin.carrier_rule(),
@@ -151,10 +158,7 @@ class Node:
 
         web = (self.web_factory or NodeWebSide)(self, config)
         self._stoppers.append(web.stop)
-        metrics = getattr(getattr(getattr(getattr(web, "listening", None), "factory", None), "app", None),
-                          "metrics", None)
-        if metrics is not None:
-            metrics.add_collector(self.samples)
+        self.metrics.add_collector(self.samples)
         http_port = web.port
         portal_port = None
         if self.portal_factory is not None:
@@ -227,6 +231,7 @@ class Node:
         ]
 
     def _record(self, record) -> None:
+        self.figures.call_ended(record)
         self.store.add_call_record(record).addErrback(
             lambda f: log.failure("call record of {call_id} not written", f, call_id=record.call_id))
 
@@ -310,7 +315,7 @@ def readiness_problems(*, port_pairs_free: int, port_pairs: int, headroom: Descr
     return problems
 
 
-def start_web_side(config: Config, store, reactor, readiness=lambda: []):
+def start_web_side(config: Config, store, reactor, readiness=lambda: [], **metrics):
     """The HTTP side; payment methods whose merchant account has no credentials are left off the page.
 
     The example config names merchant accounts that no fresh machine has credentials for: the node
@@ -318,20 +323,21 @@ def start_web_side(config: Config, store, reactor, readiness=lambda: []):
     loudly what is missing.
     """
     try:
-        return start_web(config, store, reactor, readiness=readiness)
+        return start_web(config, store, reactor, readiness=readiness, **metrics)
     except WebConfigError as exc:
         log.error("{problem}; those payment methods are off until the secrets file names them", problem=str(exc))
     accounts = {a.name for a in load_secrets(config.payments.secrets_file, os.environ)}
     profiles = {name: dataclasses.replace(p, payments={m: a for m, a in p.payments.items() if a in accounts})
                 for name, p in config.profiles.items()}
-    return start_web(dataclasses.replace(config, profiles=profiles), store, reactor, readiness=readiness)
+    return start_web(dataclasses.replace(config, profiles=profiles), store, reactor, readiness=readiness, **metrics)
 
 
 class NodeWebSide:
     """``Node``'s default web factory: ``factory(node, config)`` with ``port`` and ``stop()``."""
 
     def __init__(self, node: Node, config: Config) -> None:
-        self.listening = start_web_side(config, node.store, node.reactor, readiness=node.readiness)
+        self.listening = start_web_side(config, node.store, node.reactor, readiness=node.readiness,
+                                        metrics=node.metrics, metrics_token=node.figures.token)
         self.listening.factory.access_lines = node.access_lines
         self.port = self.listening.getHost().port
 
@@ -346,7 +352,7 @@ class NodePortal:
     def __init__(self, node: Node) -> None:
         holder = node.holder
         settings = holder.current.portal
-        site = build_portal_site(node.store, lambda: holder.current, node.reactor)
+        site = build_portal_site(node.store, lambda: holder.current, node.reactor, metrics=node.metrics)
         site.access_lines = node.access_lines
         self.listening = listen(site, node.reactor, settings.address, settings.port,
                                 tls_certificate=settings.tls_certificate, tls_private_key=settings.tls_private_key)

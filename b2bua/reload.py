@@ -23,6 +23,8 @@ class ConfigHolder:
         self.current = config
         self._loader = loader
         self._listeners: list[Callable[[Config, Config], None]] = []
+        #: reloads tried, by result: "ok" (in force) or "invalid" (refused, the running config stays)
+        self.results: dict[str, int] = {"ok": 0, "invalid": 0}
 
     def listen(self, listener: Callable[[Config, Config], None]) -> None:
         """``listener(old, new)`` is called after each reload that took effect."""
@@ -38,8 +40,10 @@ class ConfigHolder:
                 log.error("config reload refused: {problem}", problem=str(problem))
             log.error("config reload of {path} refused ({n} problem(s)); the running config stays",
                       path=path, n=len(exc.problems))
+            self.results["invalid"] += 1
             return False
         old, self.current = self.current, new
+        self.results["ok"] += 1
         for listener in self._listeners:
             listener(old, new)
         log.info("config reloaded from {path}", path=path)

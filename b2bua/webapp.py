@@ -11,6 +11,8 @@ from __future__ import annotations
 import os
 
 from webhook import MerchantAccount, PageProfile, ProviderUrls, WebSettings, build_site, listen
+from webhook.metrics import Metrics
+from webhook.metrics_access import TokenSource, no_token
 from webhook.secrets import load_secrets
 from webhook.server import Readiness, no_problems
 from webhook.settings import ConnectionLimits
@@ -49,12 +51,15 @@ def web_settings(config: Config, environ=os.environ, *, form_key: bytes = b"") -
 
 
 def start_web(config: Config, store, reactor, *, providers: dict | None = None, environ=os.environ,
-              readiness: Readiness = no_problems):
+              readiness: Readiness = no_problems, metrics: Metrics | None = None,
+              metrics_token: TokenSource = no_token):
     """Listen on ``[http]`` (HTTPS when a certificate is configured); returns the listening port.
 
-    ``readiness`` (the node's problems, none when it can take work) decides /healthz.
+    ``readiness`` (the node's problems, none when it can take work) decides /healthz; ``metrics`` is the
+    node's registry, served on /metrics here only to a bearer of ``metrics_token()``.
     """
-    site = build_site(web_settings(config, environ), store, reactor, providers, readiness)
+    site = build_site(web_settings(config, environ), store, reactor, providers, readiness, metrics=metrics,
+                      metrics_token=metrics_token)
     http = config.http
     return listen(site, reactor, http.address, http.port, tls_certificate=http.tls_certificate,
                   tls_private_key=http.tls_private_key)
