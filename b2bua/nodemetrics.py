@@ -21,7 +21,7 @@ from twisted.logger import Logger
 from billing.db.calls import outcome
 from billing.db.rows import CallRecord
 from billing.observe import JobTiming, Topup
-from webhook.metrics import Metrics, Sample
+from webhook.metrics import Metrics, Sample, declared_sample
 from webhook.metrics_access import MetricsTokenInvalid, read_metrics_token
 
 from .config import Config
@@ -44,15 +44,13 @@ def sip_samples(dropped: dict[str, int]) -> Iterator[Sample]:
         internal = _INTERNAL.match(why)
         if internal is not None:
             where = (internal.group("where") or "receive").replace(" ", "_")
-            yield Sample("prepaid_sip_internal_errors_total", "errors inside the SIP core that it survived (the "
-                         "message or timer was dropped), by where and error", "counter", count,
-                         (("error", internal.group("error")), ("where", where)))
+            yield declared_sample("prepaid_sip_internal_errors_total", count,
+                                  (("error", internal.group("error")), ("where", where)))
             continue
         reason = drop_reason(why)
         drops[reason] = drops.get(reason, 0) + count
     for reason, count in sorted(drops.items()):
-        yield Sample("prepaid_sip_dropped_total", "SIP messages dropped without an answer, by reason", "counter",
-                     count, (("reason", reason),))
+        yield declared_sample("prepaid_sip_dropped_total", count, (("reason", reason),))
 
 
 class NodeMetrics:
@@ -87,8 +85,7 @@ class NodeMetrics:
 
     def _reload_samples(self) -> Iterator[Sample]:
         for result, count in sorted(self._holder.results.items()):
-            yield Sample("prepaid_config_reloads_total", "config reloads (SIGHUP, the portal), by result: ok, or "
-                         "invalid (the running config stayed)", "counter", count, (("result", result),))
+            yield declared_sample("prepaid_config_reloads_total", count, (("result", result),))
 
     # -- calls -------------------------------------------------------------------------------------
 

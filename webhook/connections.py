@@ -30,7 +30,7 @@ from twisted.web.http import HTTPChannel, datetimeToLogString
 from twisted.web.server import Site
 
 from .accesslog import AccessLines, DebugLines
-from .metrics import Metrics, Sample
+from .metrics import Metrics, declared_sample
 from .settings import ConnectionLimits
 
 _TIMEOUT_ANSWER = b"HTTP/1.1 408 Request Timeout\r\nConnection: close\r\nContent-Length: 0\r\n\r\n"
@@ -152,5 +152,4 @@ class GuardedSite(Site):
         return channel
 
     def _collect(self):
-        yield Sample("prepaid_http_connections_open", "HTTP connections open, by listener", "gauge",
-                     float(self.gate.open), (("listener", self.listener),))
+        yield declared_sample("prepaid_http_connections_open", float(self.gate.open), (("listener", self.listener),))

@@ -76,10 +76,27 @@ DECLARED: dict[str, Declared] = {
                                       STORE_BUCKETS_S),
     "prepaid_store_errors_total": Declared("counter", "store operations that failed (not a refusal such as "
                                                       "no account), by error"),
+    # figures read from their owners at each scrape (collectors); declared here so that the README and the
+    # dashboard can rely on them
+    "prepaid_calls_active": Declared("gauge", "calls in progress on this node"),
+    "prepaid_rtp_packets_relayed_total": Declared("counter", "RTP packets relayed between legs"),
+    "prepaid_rtp_packets_dropped_total": Declared("counter", "RTP packets dropped (malformed, unknown type, muted)"),
+    "prepaid_sip_dropped_total": Declared("counter", "SIP messages dropped without an answer, by reason"),
+    "prepaid_sip_internal_errors_total": Declared("counter", "errors inside the SIP core that it survived (the "
+                                                             "message or timer was dropped), by where and error"),
+    "prepaid_config_reloads_total": Declared("counter", "config reloads (SIGHUP, the portal), by result: ok, or "
+                                                        "invalid (the running config stayed)"),
+    "prepaid_http_connections_open": Declared("gauge", "HTTP connections open, by listener"),
 }
 
 #: the counters of :data:`DECLARED` by name and help text (the table before gauges and histograms came)
 HELP = {name: d.help for name, d in DECLARED.items() if d.kind == "counter"}
+
+
+def declared_sample(name: str, value: float, labels: Labels = ()) -> Sample:
+    """A collector's sample of a name in :data:`DECLARED` (its help and kind from there)."""
+    declared = DECLARED[name]
+    return Sample(name, declared.help, declared.kind, value, labels)
 
 
 def _escape(value: str) -> str:
@@ -179,9 +196,12 @@ class Metrics:
         return out
 
     def render(self) -> bytes:
-        """Every declared metric (with its HELP and TYPE even before it moved), then the collectors' samples,
-        one HELP and TYPE per name."""
+        """Every declared metric (with its HELP and TYPE even before it moved; a collector's samples of a
+        declared name under it), then the other collectors' samples, one HELP and TYPE per name."""
         lines: list[str] = []
+        grouped: dict[str, list[Sample]] = {}
+        for sample in self.samples():
+            grouped.setdefault(sample.name, []).append(sample)
         for name, declared in DECLARED.items():
             lines.append(f"# HELP {name} {declared.help}")
             lines.append(f"# TYPE {name} {declared.kind}")
@@ -191,9 +211,7 @@ class Metrics:
                 continue
             for labels, value in sorted(self._values.get(name, {}).items()):
                 lines.append(_series(name, labels, value))
-        grouped: dict[str, list[Sample]] = {}
-        for sample in self.samples():
-            grouped.setdefault(sample.name, []).append(sample)
+            lines.extend(_series(name, tuple(s.labels), s.value) for s in grouped.pop(name, ()))
         for name, samples in grouped.items():
             lines.append(f"# HELP {name} {samples[0].help}")
             lines.append(f"# TYPE {name} {samples[0].kind}")

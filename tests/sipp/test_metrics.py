@@ -6,6 +6,7 @@ from __future__ import annotations
 
 import json
 import os
+import re
 import signal
 import socket
 import time
@@ -17,6 +18,7 @@ import pytest
 from tests.sipp.harness import SCENARIOS, SIPP, free_port, run_sipp, start_sipp
 from tests.sipp.node import start_node
 from tests.sipp.test_calls import CALLER, FROM_CALLER, SERVICE, agent_uri
+from tests.test_grafana import dashboard_metric_names
 
 pytestmark = [pytest.mark.sipp, pytest.mark.slow, pytest.mark.skipif(SIPP is None, reason="sipp is not installed")]
 
@@ -110,7 +112,7 @@ def test_metrics_after_calls_of_each_outcome_a_top_up_a_bad_webhook_a_drop_and_r
     """Every counter an operator graphs moves as the node's work says: calls by outcome and profile, billed
     seconds, active calls back at 0, an API top-up by method and amount, a webhook verification failure, a
     SIP drop, store latency observed without errors, RTP relayed, reloads ok and invalid; the public port
-    answers /metrics only to the bearer of [metrics] token."""
+    answers /metrics only to the bearer of [metrics] token, and every name the Grafana dashboard uses is on it."""
     workdir = tmp_path
     node.topup(CALLER, "10")
 
@@ -168,3 +170,5 @@ def test_metrics_after_calls_of_each_outcome_a_top_up_a_bad_webhook_a_drop_and_r
     assert node.scrape("http", {"Authorization": "Bearer wrong"})[0] == 401
     status, text = node.scrape("http", {"Authorization": f"Bearer {TOKEN}"})
     assert status == 200 and "prepaid_calls_total{" in text
+    exported = set(re.findall(r"^# TYPE (\S+) ", text, re.M))
+    assert dashboard_metric_names() <= exported, dashboard_metric_names() - exported
