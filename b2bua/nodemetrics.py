@@ -53,6 +53,21 @@ def sip_samples(dropped: dict[str, int]) -> Iterator[Sample]:
         yield declared_sample("prepaid_sip_dropped_total", count, (("reason", reason),))
 
 
+def watch_store(metrics: Metrics, store) -> list[Callable[[], None]]:
+    """Time every job of ``store`` (latency histogram, errors) and count every top-up it credits, by method
+    and profile, with its amount; returns the functions that stop it."""
+    def job(timing: JobTiming) -> None:
+        metrics.observe("prepaid_store_seconds", timing.seconds, mode=timing.mode)
+        if timing.error is not None:
+            metrics.inc("prepaid_store_errors_total", error=timing.error)
+
+    def topup(credited: Topup) -> None:
+        metrics.inc("prepaid_topups_total", method=credited.method, profile=credited.profile)
+        metrics.inc("prepaid_topup_cents_total", credited.amount_cents, method=credited.method,
+                    profile=credited.profile)
+    return [store.on_job(job), store.on_topup(topup)]
+
+
 class NodeMetrics:
     """What feeds the node's registry from its parts; the parts import nothing of it."""
 
@@ -98,17 +113,8 @@ class NodeMetrics:
     # -- the store ---------------------------------------------------------------------------------
 
     def watch_store(self, store) -> list[Callable[[], None]]:
-        """Time every store job and count every top-up it credits; returns the functions that stop it."""
-        return [store.on_job(self._store_job), store.on_topup(self._topup)]
-
-    def _store_job(self, job: JobTiming) -> None:
-        self.metrics.observe("prepaid_store_seconds", job.seconds, mode=job.mode)
-        if job.error is not None:
-            self.metrics.inc("prepaid_store_errors_total", error=job.error)
-
-    def _topup(self, topup: Topup) -> None:
-        self.metrics.inc("prepaid_topups_total", method=topup.method, profile=topup.profile)
-        self.metrics.inc("prepaid_topup_cents_total", topup.amount_cents, method=topup.method, profile=topup.profile)
+        """See :func:`watch_store`."""
+        return watch_store(self.metrics, store)
 
     # -- SIP ---------------------------------------------------------------------------------------
 

@@ -6,12 +6,15 @@ from __future__ import annotations
 import pytest
 from twisted.internet.task import Clock
 
+from b2bua.nodemetrics import watch_store
 from billing.store import Store
 from tests.conftest import STORE_EPOCH_S, fired
 from tests.portal.client import PortalClient, portal_config
 from webhook.metrics import Metrics, parse_text
 from webhook.metrics_access import MetricsTokenInvalid, public_metrics_status, read_metrics_token
 from webhook.portal.server import build_portal_site
+
+from .harness import WEBHOOK_ID
 
 TOKEN = "t0ken-for-the-scraper-0123456789"
 
@@ -85,3 +88,19 @@ def test_portal_serves_the_registry_it_is_given_without_login(tmp_path):
     assert ("prepaid_http_connections_open", (("listener", "portal"),)) in samples
     assert client.post("/metrics", {}).status == 405
     store.close()
+
+
+def test_a_payment_credited_by_the_webhook_counts_as_a_top_up_once(env):
+    """A PayPal capture notified (signed, by the fake PayPal) credits the payment: one top-up of 10 EUR by
+    paypal in the node's figures (the bonus not in the amount); the same notification again counts nothing."""
+    watch_store(env.app.metrics, env.store)
+    payment, _ = env.start_payment("paypal")
+    headers, body = env.paypal.sign(env.paypal.capture_event("CAP1", payment.reference, "10.00"), WEBHOOK_ID)
+    for _ in range(2):
+        assert env.call("POST", "/hooks/paypal", body=body, headers=headers).status == 200
+    m = env.app.metrics
+    assert m.value("prepaid_topups_total", method="paypal", profile="demo") == 1
+    assert m.value("prepaid_topup_cents_total", method="paypal", profile="demo") == 1000
+    assert m.value("prepaid_payment_credits_total", method="paypal") == 1
+    assert m.value("prepaid_webhook_verification_failures_total") == 0
+    assert m.value("prepaid_store_seconds") > 0 and m.value("prepaid_store_errors_total") == 0
