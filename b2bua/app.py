@@ -42,6 +42,7 @@ from .transport import listen_sip
 from .webapp import WebConfigError, start_web
 from webhook.accesslog import AccessLines, access_lines
 from webhook.metrics import Metrics
+from webhook.metrics_access import no_token
 from webhook.portal.server import build_portal_site
 from webhook.secrets import load_secrets
 from webhook.server import listen
@@ -315,7 +316,8 @@ def readiness_problems(*, port_pairs_free: int, port_pairs: int, headroom: Descr
     return problems
 
 
-def start_web_side(config: Config, store, reactor, readiness=lambda: [], **metrics):
+def start_web_side(config: Config, store, reactor, readiness=lambda: [], *, metrics: Metrics | None = None,
+                   metrics_token=no_token):
     """The HTTP side; payment methods whose merchant account has no credentials are left off the page.
 
     The example config names merchant accounts that no fresh machine has credentials for: the node
@@ -323,13 +325,14 @@ def start_web_side(config: Config, store, reactor, readiness=lambda: [], **metri
     loudly what is missing.
     """
     try:
-        return start_web(config, store, reactor, readiness=readiness, **metrics)
+        return start_web(config, store, reactor, readiness=readiness, metrics=metrics, metrics_token=metrics_token)
     except WebConfigError as exc:
         log.error("{problem}; those payment methods are off until the secrets file names them", problem=str(exc))
     accounts = {a.name for a in load_secrets(config.payments.secrets_file, os.environ)}
     profiles = {name: dataclasses.replace(p, payments={m: a for m, a in p.payments.items() if a in accounts})
                 for name, p in config.profiles.items()}
-    return start_web(dataclasses.replace(config, profiles=profiles), store, reactor, readiness=readiness, **metrics)
+    return start_web(dataclasses.replace(config, profiles=profiles), store, reactor, readiness=readiness,
+                     metrics=metrics, metrics_token=metrics_token)
 
 
 class NodeWebSide:
