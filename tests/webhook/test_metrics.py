@@ -73,3 +73,14 @@ def test_every_declared_metric_is_listed_before_it_moves():
     text = Metrics().render().decode()
     for name, declared in DECLARED.items():
         assert f"# TYPE {name} {declared.kind}" in text
+
+
+def test_a_gauge_is_set_not_added():
+    """A gauge holds the last value set for its labels (it may go down)."""
+    m = Metrics()
+    m.set("prepaid_calls_active", 5)
+    m.set("prepaid_calls_active", 2)
+    assert m.value("prepaid_calls_active") == 2
+    assert "prepaid_calls_active 2\n" in m.render().decode()
+    with pytest.raises(TypeError):
+        m.inc("prepaid_calls_active")
