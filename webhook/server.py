@@ -6,7 +6,8 @@
 Routes (the README lists them): ``/topup/<button>`` (GET form, POST steps),
 ``/topup/<button>/return/<ref>``, ``/topup/<button>/cancel/<ref>``,
 ``/hooks/paypal|klarna|paysafecard`` (POST), ``/api/v1/...`` and
-``/api/v1/openapi.json``, ``/healthz``, ``/metrics``.
+``/api/v1/openapi.json``, ``/healthz``, ``/metrics`` (only to the bearer of ``[metrics] token``; see
+:mod:`webhook.metrics_access`).
 """
 
 from __future__ import annotations
