@@ -4,8 +4,9 @@
     port = listen(site, reactor, portal.address, portal.port, ...)     # webhook.server.listen
 
 Paths: ``/`` the login page (logged in: a redirect to the first profile's overview), ``POST /login``,
-``POST /logout``, ``/static/<file>``, ``/metrics`` (the node's metrics, without a login), ``/p/<profile>/<path>`` the profile's pages and ``/<path>`` the
-pages above the profiles, both from :func:`webhook.portal.pages.routes`. A profile that does not exist
+``POST /logout``, ``/static/<file>``, ``/metrics`` (the node's metrics, without a login),
+``/p/<profile>/<path>`` the profile's pages and ``/<path>`` the pages above the profiles, both from
+:func:`webhook.portal.pages.routes`. A profile that does not exist
 or is not the user's, an ``operator_only`` page asked for by a provider, and an unknown URL all get the
 same 404 page. Every POST must carry the session's CSRF token in the field ``csrf`` (the login form:
 the token of its cookie), else 403 and nothing happens. The config is read at each request, so a
