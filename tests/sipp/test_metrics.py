@@ -10,6 +10,7 @@ import re
 import signal
 import socket
 import time
+import urllib.error
 import urllib.request
 from pathlib import Path
 
