@@ -41,12 +41,15 @@ from .snapshot import ConfigSnapshot, take_snapshot
 from .routing import Router
 from .sip.endpoint import SipEndpoint
 from .stdlog import bridge_stdlib_logging
+from .nodemetrics import NodeMetrics
 from .limits import DescriptorHeadroom, descriptor_headroom, raise_descriptor_limit
 from .transport import listen_sip
 from .webapp import start_web
 from webhook.portal import pages
 from webhook.portal.pages import reload as reload_page
 from webhook.accesslog import AccessLines, access_lines
+from webhook.metrics import Metrics
+from webhook.metrics_access import no_token
 from webhook.portal.server import build_portal_site
 from webhook.server import listen
 
@@ -97,6 +100,9 @@ class Node:
         self._stoppers: list = []
         #: both HTTP listeners' access lines: ``[http] access_log`` (reopened at each reload), else debug lines
         self.access_lines: AccessLines = access_lines(config.http.access_log)
+        #: the node's one metrics registry (served by the portal, and by the public port to a bearer)
+        self.metrics = Metrics()
+        self.figures = NodeMetrics(self.metrics, self.holder)
 
     @property
     def config(self) -> Config:
@@ -113,6 +119,7 @@ class Node:
         self._stoppers.append(self.access_lines.close)          # stopped last: the listeners' last lines
         self.store = store = Store.open(config.store.url, self.reactor, node_id=config.node_id)
         self._stoppers.append(store.close)
+        self._stoppers.extend(self.figures.watch_store(store))
         if store.url.startswith("sqlite"):
             yield store.upgrade()    # the embedded default upgrades itself; PostgreSQL: `prepaid db upgrade`
         watcher = store.watch_balances().start()
@@ -134,6 +141,7 @@ class Node:
                                local_ports={"udp": config.sip.udp_port, "tcp": config.sip.tcp_port,
                                             "tls": config.sip.tls_port},
                                user_agent=config.sip.user_agent, supported_extensions=("timer", "100rel"))
+        self.figures.watch_sip(endpoint)
         self.router = Router(config.profiles.values(), config.sip.default_region)
         self.pin_guard = PinGuard(store, lambda: self.config.pin.rule(),
                                   carrier_rule=lambda: self.config.pin.carrier_rule(),
@@ -162,7 +170,7 @@ class Node:
             log.warn("{missing}", missing=missing)
         web = (self.web_factory or NodeWebSide)(self, config)
         self._stoppers.append(web.stop)
-        web.metrics.add_collector(self.samples)
+        self.metrics.add_collector(self.samples)
         http_port = web.port
         portal_port = None
         if self.portal_factory is not None:
@@ -232,13 +240,10 @@ class Node:
              relay.packets_stray),
             ("prepaid_rtp_sessions_open", "media sessions open", "gauge", relay.sessions_open),
             ("prepaid_rtp_port_pairs_free", "RTP port pairs free in the range", "gauge", relay.port_pairs_free),
-            ("prepaid_config_reloads_applied_total", "config reloads (SIGHUP, portal) that took effect", "counter",
-             self.holder.applied),
-            ("prepaid_config_reloads_refused_total", "config reloads refused (the running config stayed)",
-             "counter", self.holder.refused),
         ]
 
     def _record(self, record) -> None:
+        self.figures.call_ended(record)
         self.store.add_call_record(record).addErrback(
             lambda f: log.failure("call record of {call_id} not written", f, call_id=record.call_id))
 
@@ -342,7 +347,7 @@ class NodeWebSide:
     def __init__(self, node: Node, config: Config) -> None:
         holder = node.holder
         self.listening = start_web(lambda: holder.snapshot.web, node.store, node.reactor, config.http,
-                                   readiness=node.readiness)
+                                   readiness=node.readiness, metrics=node.metrics, metrics_token=node.figures.token)
         self.listening.factory.access_lines = node.access_lines
         self.port = self.listening.getHost().port
         self.metrics = self.listening.factory.app.metrics
@@ -361,7 +366,7 @@ class NodePortal:
         site = build_portal_site(node.store, lambda: holder.current, node.reactor,
                                  routes=pages.routes() + reload_page.routes_for(holder.reload,
                                                                                 lambda: holder.snapshot.loaded_ms),
-                                 config_loaded_ms=lambda: holder.snapshot.loaded_ms)
+                                 config_loaded_ms=lambda: holder.snapshot.loaded_ms, metrics=node.metrics)
         site.access_lines = node.access_lines
         self.listening = listen(site, node.reactor, settings.address, settings.port,
                                 tls_certificate=settings.tls_certificate, tls_private_key=settings.tls_private_key)

@@ -15,6 +15,8 @@ import os
 
 from webhook import PageProfile, ProviderUrls, WebSettings, build_site, listen
 from webhook.secrets import Secrets, read_secrets
+from webhook.metrics import Metrics
+from webhook.metrics_access import TokenSource, no_token
 from webhook.server import Readiness, no_problems
 from webhook.settings import ConnectionLimits, SettingsSource
 
@@ -63,12 +65,14 @@ def web_settings(config: Config, environ=os.environ) -> WebSettings:
 
 
 def start_web(settings: WebSettings | SettingsSource, store, reactor, http: HttpSettings, *,
-              providers: dict | None = None, readiness: Readiness = no_problems):
+              providers: dict | None = None, readiness: Readiness = no_problems, metrics: Metrics | None = None,
+              metrics_token: TokenSource = no_token):
     """Listen on ``http`` (``[http]``; HTTPS when a certificate is configured); returns the listening port.
 
     ``settings`` is read at each request when it is a source (the node's holder: reloads apply);
-    ``readiness`` (the node's problems, none when it can take work) decides /healthz.
+    ``readiness`` (the node's problems, none when it can take work) decides /healthz; ``metrics`` is the
+    node's registry, served on /metrics here only to a bearer of ``metrics_token()``.
     """
-    site = build_site(settings, store, reactor, providers, readiness)
+    site = build_site(settings, store, reactor, providers, readiness, metrics=metrics, metrics_token=metrics_token)
     return listen(site, reactor, http.address, http.port, tls_certificate=http.tls_certificate,
                   tls_private_key=http.tls_private_key)

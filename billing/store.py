@@ -38,6 +38,7 @@ from .db.pool import DBPool
 from .db.rows import (Account, CallRecord, CreditResult, CustomerRow, DebitResult, LedgerEntry,
                       NoAccount, NumberTaken, RenumberResult, ReverseResult, Shortfall, StoreError)
 from .events import BalanceEvents, BalanceWatcher
+from .observe import JobTiming, Listeners, Topup
 from .profile import BillingProfile
 
 __all__ = ["Store", "Account", "CallRecord", "CreditResult", "CustomerRow", "DebitResult", "LedgerEntry",
@@ -45,6 +46,8 @@ __all__ = ["Store", "Account", "CallRecord", "CreditResult", "CustomerRow", "Deb
 
 #: threads (and PostgreSQL connections) per store; SQLite writers queue on one lock anyway
 DEFAULT_THREADS = {"sqlite": 1, "postgresql": 8}
+#: the ledger kinds of a manual transaction that are top-ups (a correction is not)
+TOPUP_KINDS = ("topup", "api_credit")
 
 
 class Store:
@@ -58,6 +61,7 @@ class Store:
         self.node_id = node_id
         self._clock = clock
         self.events = BalanceEvents()
+        self._topups: Listeners[Topup] = Listeners()
         #: call records go to the store in batches (see billing/db/batch.py)
         self.records = RecordWriter(pool, None if pool.inline else pool.reactor)
 
@@ -140,6 +144,22 @@ class Store:
             watcher.also_stop(listener.stop)
         return watcher
 
+    def on_job(self, callback: Callable[[JobTiming], None]) -> Callable[[], None]:
+        """Call ``callback(JobTiming)`` after each job of this store's pool (latency, errors); returns a
+        function that stops the calls."""
+        return self.pool.timer.listeners.listen(callback)
+
+    def on_topup(self, callback: Callable[[Topup], None]) -> Callable[[], None]:
+        """Call ``callback(Topup)`` after each top-up this object credits: a payment, a manual top-up
+        (``kind="topup"``) or a credit of the balance API (``api_credit``); a repeat is not told."""
+        return self._topups.listen(callback)
+
+    def _told_topup(self, result, profile: str, method: str, amount_cents: int):
+        if result.applied and amount_cents > 0:
+            bonus_cents = sum(e.amount_cents for e in result.entries if e.kind == "bonus")
+            self._topups.tell(Topup(profile, method, amount_cents, bonus_cents))
+        return result
+
     def _announce_result(self, result):
         if result.applied and result.account is not None:
             a = result.account
@@ -161,7 +181,7 @@ class Store:
             lines.append(Line("bonus", bonus, f"{external_ref}#bonus"))
         d = self.pool.do(_ledger.credit, profile.name, number, tuple(lines), source=source, actor=actor,
                          note=note, now_ms=self.now_ms(), payment_id=payment_id)
-        return d.addCallback(self._announce_result)
+        return d.addCallback(self._announce_result).addCallback(self._told_topup, profile.name, source, amount_cents)
 
     def credit(self, profile_name: str, number: str, amount_cents: int, *, kind: str, source: str,
                external_ref: str, actor: str, note: str = "") -> Deferred:
@@ -206,7 +226,10 @@ class Store:
             lines.append(Line("bonus", bonus, f"{external_ref}#bonus"))
         m = _manual.Manual(profile.name, number, tuple(lines), profile.max_manual_cents, source=source, actor=actor,
                            note=note, audit_actor=audit_actor, address=address)
-        return self.pool.do(_manual.book, m, now_ms=self.now_ms()).addCallback(self._announce_result)
+        d = self.pool.do(_manual.book, m, now_ms=self.now_ms()).addCallback(self._announce_result)
+        if kind in TOPUP_KINDS:
+            d.addCallback(self._told_topup, profile.name, source, amount_cents)
+        return d
 
     def audit(self, profile: str | None = None, action: str | None = None, since_ms: int | None = None,
               limit: int | None = None) -> Deferred:

@@ -30,7 +30,7 @@ from twisted.web.http import HTTPChannel, datetimeToLogString
 from twisted.web.server import Site
 
 from .accesslog import AccessLines, DebugLines
-from .metrics import Metrics
+from .metrics import Metrics, declared_sample
 from .settings import ConnectionLimits
 
 _TIMEOUT_ANSWER = b"HTTP/1.1 408 Request Timeout\r\nConnection: close\r\nContent-Length: 0\r\n\r\n"
@@ -70,6 +70,8 @@ class DeadlineChannel(HTTPChannel):
     gate: ConnectionGate
     limits: ConnectionLimits
     metrics: Metrics
+    #: which listener the channel belongs to (a label of its metrics): "public" or "portal"
+    listener = "public"
 
     def __init__(self) -> None:
         super().__init__()
@@ -108,7 +110,7 @@ class DeadlineChannel(HTTPChannel):
 
     def _expired(self, phase: str) -> None:
         del self._deadlines[phase]
-        self.metrics.inc("prepaid_http_timeouts_total", phase=phase)
+        self.metrics.inc("prepaid_http_timeouts_total", listener=self.listener, phase=phase)
         self.transport.write(_TIMEOUT_ANSWER)
         self.timeoutConnection()
 
@@ -121,8 +123,11 @@ class GuardedSite(Site):
     noisy = False
 
     def __init__(self, resource, limits: ConnectionLimits, metrics: Metrics, *, reactor,
-                 access_line: Callable[[str, object], str], access_lines: AccessLines | None = None) -> None:
+                 access_line: Callable[[str, object], str], access_lines: AccessLines | None = None,
+                 listener: str = "public") -> None:
+        """``listener`` labels this Site's figures in ``metrics`` (one registry serves the node's listeners)."""
         super().__init__(resource, timeout=limits.idle_timeout_s, reactor=reactor)
+        self.listener = listener
         self.access_line = access_line
         self.access_lines = access_lines if access_lines is not None else DebugLines()
         self.limits = limits
@@ -139,12 +144,12 @@ class GuardedSite(Site):
         source = addr.host
         refused = self.gate.admit(source)
         if refused is not None:
-            self.metrics.inc("prepaid_http_connections_refused_total", reason=refused)
+            self.metrics.inc("prepaid_http_connections_refused_total", listener=self.listener, reason=refused)
             return None
         channel = super().buildProtocol(addr)
         channel.source, channel.gate, channel.limits, channel.metrics = source, self.gate, self.limits, self.metrics
+        channel.listener = self.listener
         return channel
 
     def _collect(self):
-        yield ("prepaid_http_connections_open", "HTTP connections open on the public listener", "gauge",
-               float(self.gate.open))
+        yield declared_sample("prepaid_http_connections_open", float(self.gate.open), (("listener", self.listener),))

@@ -6,7 +6,8 @@
 Routes (the README lists them): ``/topup/<button>`` (GET form, POST steps),
 ``/topup/<button>/return/<ref>``, ``/topup/<button>/cancel/<ref>``,
 ``/hooks/paypal|klarna|paysafecard`` (POST), ``/api/v1/...`` and
-``/api/v1/openapi.json``, ``/healthz``, ``/metrics``.
+``/api/v1/openapi.json``, ``/healthz``, ``/metrics`` (only to the bearer of ``[metrics] token``; see
+:mod:`webhook.metrics_access`).
 """
 
 from __future__ import annotations
@@ -26,6 +27,7 @@ from .connections import GuardedSite
 from .httpkit import (Answer, Ctx, error, json_answer, limited_request_class, loggable_path, make_ctx, serve,
                       write_answer)
 from .metrics import Metrics
+from .metrics_access import TokenSource, no_token, public_metrics_status
 from .openapi import openapi_document
 from .outgoing import Outgoing
 from .page import TopupPage
@@ -100,13 +102,17 @@ class WebApp(ReadsSettings, Resource):
     isLeaf = True
 
     def __init__(self, settings: WebSettings | SettingsSource, store, reactor, providers: dict | None = None,
-                 readiness: Readiness = no_problems) -> None:
+                 readiness: Readiness = no_problems, *, metrics: Metrics | None = None,
+                 metrics_token: TokenSource = no_token) -> None:
+        """``metrics``: the node's registry (a fresh one by default); ``metrics_token`` the bearer token that
+        /metrics asks for here ("" : /metrics is not served on this listener)."""
         super().__init__()
         self.readiness = readiness
         self._settings = source = settings_source(settings)
         self.store = store
         self.reactor = reactor
-        self.metrics = Metrics()
+        self.metrics = metrics if metrics is not None else Metrics()
+        self.metrics_token = metrics_token
         self.providers = providers if providers is not None else LiveProviders(source, reactor)
         self.payments = Payments(store, source)
         self.page = TopupPage(source, self.payments, self.providers, self.metrics, reactor)
@@ -201,6 +207,13 @@ class WebApp(ReadsSettings, Resource):
         return Answer(200, b"ok\n", "text/plain; charset=utf-8")
 
     async def metrics_page(self, ctx: Ctx) -> Answer:
+        """Only with ``Authorization: Bearer <[metrics] token>`` (see :mod:`webhook.metrics_access`)."""
+        status = public_metrics_status(ctx.header("authorization"), self.metrics_token())
+        if status == 404:
+            return error(404, "no such path")
+        if status == 401:
+            return Answer(401, b'{"error": "a bearer token is needed"}', "application/json",
+                          (("WWW-Authenticate", 'Bearer realm="metrics"'),))
         return Answer(200, self.metrics.render(), "text/plain; version=0.0.4; charset=utf-8")
 
     async def openapi(self, ctx: Ctx) -> Answer:
@@ -217,7 +230,11 @@ class WebApp(ReadsSettings, Resource):
         method = ctx.params["method"]
         provider = self.providers[method]
         try:
-            events = await provider.on_notification(self.accounts_for(method), ctx.headers, ctx.body, ctx.query)
+            try:
+                events = await provider.on_notification(self.accounts_for(method), ctx.headers, ctx.body, ctx.query)
+            except Rejected:
+                self.metrics.inc("prepaid_webhook_verification_failures_total", method=method)
+                raise
             credited = 0
             for event in events:
                 booked = await self.payments.book(event)
@@ -243,7 +260,8 @@ def access_log_line(timestamp: str, request) -> str:
 
 
 def build_site(settings: WebSettings | SettingsSource, store, reactor, providers: dict | None = None,
-               readiness: Readiness = no_problems) -> Site:
+               readiness: Readiness = no_problems, *, metrics: Metrics | None = None,
+               metrics_token: TokenSource = no_token) -> Site:
     """The Site serving every route; ``providers`` (method -> adapter) defaults to the real ones.
 
     ``settings``: fixed, or a source asked at each request (the node's config holder: reloads apply).
@@ -251,8 +269,9 @@ def build_site(settings: WebSettings | SettingsSource, store, reactor, providers
 
     ``readiness`` answers /healthz: the node's problems (RTP ports or descriptors running short...),
     none when it can take work. Connections are held to ``settings.limits`` (see :mod:`webhook.connections`).
+    ``metrics`` is the node's registry; /metrics answers here only to a bearer of ``metrics_token()``.
     """
-    app = WebApp(settings, store, reactor, providers, readiness)
+    app = WebApp(settings, store, reactor, providers, readiness, metrics=metrics, metrics_token=metrics_token)
     first = app.settings
     site = GuardedSite(app, first.limits, app.metrics, reactor=reactor, access_line=access_log_line)
     site.requestFactory = limited_request_class(first.max_body_bytes)

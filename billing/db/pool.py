@@ -54,12 +54,14 @@ from __future__ import annotations
 
 import queue
 import threading
+import time
 from typing import Any, Callable
 
 import sqlalchemy as sa
 from twisted.internet.defer import Deferred, fail, succeed
 from twisted.python.failure import Failure
 
+from ..observe import JobTimer
 from . import engine as _engine
 from .prepared import Prepared
 
@@ -86,6 +88,8 @@ class DBPool:
         self.soon_s = soon_s
         self._soon: list[tuple] = []
         self._soon_call = None
+        #: each job's time from the ask to the answer, for whoever listens (the node's store latency)
+        self.timer = JobTimer(reactor.seconds if reactor is not None else time.monotonic)
         if not self.inline:
             self._workers = _Workers(reactor, threads, self._run_group)
             if hasattr(reactor, "addSystemEventTrigger"):
@@ -96,8 +100,8 @@ class DBPool:
         workers = self._workers
         if workers is not None:
             self._ride()
-            return workers.submit(fn, (self.engine, *args), kwargs, False)
-        return self._inline(fn, self.engine, *args, **kwargs)
+            return self.timer.track(workers.submit(fn, (self.engine, *args), kwargs, False), "now")
+        return self.timer.track(self._inline(fn, self.engine, *args, **kwargs), "now")
 
     def transaction(self, thd: Callable[..., Any], *args: Any, **kwargs: Any) -> Deferred:
         """Run ``thd(conn, *args, **kwargs)`` inside one transaction (committed when it returns).
@@ -107,8 +111,8 @@ class DBPool:
         workers = self._workers
         if workers is not None:
             self._ride()
-            return workers.submit(thd, args, kwargs, True)
-        return self._inline(self._in_transaction, thd, *args, **kwargs)
+            return self.timer.track(workers.submit(thd, args, kwargs, True), "now")
+        return self.timer.track(self._inline(self._in_transaction, thd, *args, **kwargs), "now")
 
     def transaction_soon(self, thd: Callable[..., Any], *args: Any, **kwargs: Any) -> Deferred:
         """:meth:`transaction`, for work nobody waits on at once: it is handed to a worker with the next job,
@@ -120,7 +124,7 @@ class DBPool:
         self._soon.append((d, thd, args, kwargs, True))
         if self._soon_call is None:
             self._soon_call = self.reactor.callLater(self.soon_s, self._hand_over_soon)
-        return d
+        return self.timer.track(d, "soon")
 
     def _hand_over_soon(self) -> None:
         # the timer is not cancelled when the jobs leave with another (at 100 calls/s that was two

@@ -89,7 +89,7 @@ def wait_closed(socks: list[socket.socket], timeout_s: float, each_second=None) 
 
 
 def metric(node, line_start: str) -> str:
-    text = legit(node, path="/metrics")[1].decode()
+    text = node.scrape()[1]
     return next((line for line in text.splitlines() if line.startswith(line_start)), "")
 
 
@@ -113,7 +113,7 @@ def test_slowloris_is_cut_at_the_header_deadline(node):
         took_s = wait_closed(socks, HEADER_TIMEOUT_S + 6, drip)
         assert all(closed(s) for s in socks) and took_s <= HEADER_TIMEOUT_S + 2
         assert all(answered) and serves(node)
-        assert metric(node, 'prepaid_http_timeouts_total{phase="header"}').endswith(" 15")
+        assert metric(node, 'prepaid_http_timeouts_total{listener="public",phase="header"}').endswith(" 15")
     finally:
         for sock in socks:
             sock.close()
@@ -131,7 +131,8 @@ def test_idle_connections_beyond_the_per_source_cap(node):
         refused = sum(closed(s) for s in socks)
         assert refused == 30 - PER_SOURCE
         assert serves(node)
-        assert metric(node, 'prepaid_http_connections_refused_total{reason="per_source"}').endswith(" 10")
+        counted = metric(node, 'prepaid_http_connections_refused_total{listener="public",reason="per_source"}')
+        assert counted.endswith(" 10")
         took_s = wait_closed(socks, IDLE_TIMEOUT_S + 6)
         assert all(closed(s) for s in socks)
         assert serves(node)

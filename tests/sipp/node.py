@@ -17,10 +17,13 @@ import subprocess
 import sys
 import threading
 import time
+import urllib.error
+import urllib.request
 from dataclasses import dataclass, field
 from pathlib import Path
 
 from tests.sipp.harness import ROOT, _env, free_port
+from webhook.metrics import parse_text
 
 EXAMPLE = ROOT / "conf" / "prepaid.toml"
 
@@ -139,6 +142,27 @@ class Node:
             if len(rows) >= count or time.monotonic() > deadline:
                 return rows
             time.sleep(0.1)
+
+    @property
+    def ports(self) -> dict[str, int]:
+        """The ports of the node's ready line (``udp``, ``tcp``, ``tls``, ``http``, ``portal``)."""
+        ready = next(line for line in "".join(self.output).splitlines() if line.startswith('{"ready": true'))
+        return json.loads(ready)["ports"]
+
+    def scrape(self, listener: str = "portal", headers: dict | None = None) -> tuple[int, str]:
+        """(status, body) of ``GET /metrics`` on the ``portal`` or the public (``http``) listener."""
+        request = urllib.request.Request(f"http://127.0.0.1:{self.ports[listener]}/metrics", headers=headers or {})
+        try:
+            with urllib.request.urlopen(request, timeout=5) as answer:
+                return answer.status, answer.read().decode()
+        except urllib.error.HTTPError as refused:
+            return refused.code, refused.read().decode(errors="replace")
+
+    def metrics(self) -> dict:
+        """The node's /metrics (read on the portal's listener) as {(name, labels): value}."""
+        status, text = self.scrape()
+        assert status == 200, text
+        return parse_text(text)
 
     def balance_cents(self, number: str) -> int:
         return self.rows("select balance_cents from accounts where number = ?", number)[0][0]

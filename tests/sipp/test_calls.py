@@ -77,14 +77,8 @@ def still_serving(node, workdir):
 
 
 def node_metrics(node) -> dict[str, float]:
-    """The node's /metrics samples without labels, read from its HTTP port (from its ready line)."""
-    import json
-    import urllib.request
-    ready = next(line for line in "".join(node.output).splitlines() if line.startswith('{"ready": true'))
-    port = json.loads(ready)["ports"]["http"]
-    text = urllib.request.urlopen(f"http://127.0.0.1:{port}/metrics", timeout=5).read().decode()
-    return {name: float(value) for name, value in
-            (line.split(" ", 1) for line in text.splitlines() if line and not line.startswith("#") and "{" not in line)}
+    """The node's /metrics samples without labels (read on its portal's listener)."""
+    return {name: value for (name, labels), value in node.metrics().items() if not labels}
 
 
 @pytest.fixture

@@ -135,7 +135,7 @@ def test_connections_over_the_caps_are_closed_at_once_and_counted():
         assert _until(lambda: site.gate.open == 2)
         a4 = open_from("127.0.0.1")
         assert _until(lambda: site.gate.open == 3)
-        assert b"prepaid_http_connections_open 3" in metrics.render()
+        assert b'prepaid_http_connections_open{listener="public"} 3' in metrics.render()
         a4.sendall(b"GET /healthz HTTP/1.1\r\nHost: x\r\nConnection: close\r\n\r\n")
         got = bytearray()
 

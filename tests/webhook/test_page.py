@@ -104,13 +104,14 @@ def test_rate_limit_on_the_public_page(tmp_path):
 
 
 def test_health_metrics_and_unknown_paths(sqlite_env):
-    """/healthz 200, /metrics Prometheus text with request counters, unknown path 404, wrong method 405."""
+    """/healthz 200, request counters in the metrics, unknown path 404, wrong method 405."""
     env = sqlite_env
     assert env.call("GET", "/healthz").body == b"ok\n"
     env.call("GET", "/topup/demo")
     assert env.call("GET", "/nothing").status == 404
     assert env.call("DELETE", "/healthz").status == 405
-    text = env.call("GET", "/metrics").body.decode()
+    assert env.call("GET", "/metrics").status == 404     # no [metrics] token: not on the public port
+    text = env.app.metrics.render().decode()
     assert "# TYPE prepaid_http_requests_total counter" in text
     assert 'prepaid_http_requests_total{route="page",status="200"} 1' in text
 

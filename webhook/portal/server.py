@@ -4,8 +4,9 @@
     port = listen(site, reactor, portal.address, portal.port, ...)     # webhook.server.listen
 
 Paths: ``/`` the login page (logged in: a redirect to the first profile's overview), ``POST /login``,
-``POST /logout``, ``/static/<file>``, ``/p/<profile>/<path>`` the profile's pages and ``/<path>`` the
-pages above the profiles, both from :func:`webhook.portal.pages.routes`. A profile that does not exist
+``POST /logout``, ``/static/<file>``, ``/metrics`` (the node's metrics, without a login),
+``/p/<profile>/<path>`` the profile's pages and ``/<path>`` the pages above the profiles, both from
+:func:`webhook.portal.pages.routes`. A profile that does not exist
 or is not the user's, an ``operator_only`` page asked for by a provider, and an unknown URL all get the
 same 404 page. Every POST must carry the session's CSRF token in the field ``csrf`` (the login form:
 the token of its cookie), else 403 and nothing happens. The config is read at each request, so a
@@ -65,7 +66,7 @@ _STATIC_NAME = re.compile(r"^[a-z0-9_-]{1,60}\.[a-z]{2,4}$")
 _FILENAME_UNSAFE = re.compile(r"[^A-Za-z0-9._-]")
 
 #: paths of the server itself, never a page's
-RESERVED = ("", "login", "logout", "static", "p")
+RESERVED = ("", "login", "logout", "static", "p", "metrics")
 
 
 @dataclass(frozen=True)
@@ -119,9 +120,11 @@ class PortalServer(Resource):
     isLeaf = True
 
     def __init__(self, store, config: Callable[[], Any], reactor, *, routes: list[Route] | None = None,
-                 strings: Mapping[str, Mapping[str, str]] | None = None,
+                 strings: Mapping[str, Mapping[str, str]] | None = None, metrics: Metrics | None = None,
                  config_loaded_ms: Callable[[], int | None] = lambda: None) -> None:
         super().__init__()
+        #: the node's registry, served on ``/metrics`` without a login (operators firewall the portal's port)
+        self.metrics = metrics if metrics is not None else Metrics()
         self.store = store
         self.config = config            # the config in force, read at each request
         self.config_loaded_ms = config_loaded_ms    # when that config was loaded (None: not known)
@@ -145,6 +148,8 @@ class PortalServer(Resource):
             return self._write(request, self._plain(413, "the form is too large"))
         if path.startswith("/static/"):
             return self._write(request, self._static(method, path[len("/static/"):]))
+        if path == "/metrics":
+            return self._write(request, self._metrics(method))
         now_ms = int(self.reactor.seconds() * 1000)
         visit = await self._visit(request, now_ms)
         form = form_fields(request) if method == "POST" else {}
@@ -384,6 +389,11 @@ class PortalServer(Resource):
             return self._plain(404, "no such file")
         return Answer(200, path.read_bytes(), kind, (("Cache-Control", "max-age=300"),))
 
+    def _metrics(self, method: str) -> Answer:
+        if method not in ("GET", "HEAD"):
+            return Answer(405, b"method not allowed\n", "text/plain; charset=utf-8", (("Allow", "GET"),))
+        return Answer(200, self.metrics.render(), "text/plain; version=0.0.4; charset=utf-8")
+
     def _write(self, request, answer: Answer) -> None:
         if request.finished or getattr(request, "_disconnected", False):
             return
@@ -446,15 +456,18 @@ def csv_answer(result: Csv) -> Answer:
 
 def build_portal_site(store, config: Callable[[], Any], reactor, *, routes: list[Route] | None = None,
                       strings: Mapping[str, Mapping[str, str]] | None = None,
+                      metrics: Metrics | None = None,
                       config_loaded_ms: Callable[[], int | None] = lambda: None) -> GuardedSite:
-    """The portal's Site, held to the ``[http]`` connection limits of the config in force at start;
-    ``config_loaded_ms()`` says when the config in force was loaded (the tariffs page shows it)."""
+    """The portal's Site, held to the ``[http]`` connection limits of the config in force at start; ``metrics``
+    is the node's registry (served on ``/metrics``; a fresh one by default); ``config_loaded_ms()`` says when
+    the config in force was loaded (the tariffs page shows it)."""
     http = config().http
     limits = ConnectionLimits(header_timeout_s=http.header_timeout_s, body_timeout_s=http.body_timeout_s,
                               idle_timeout_s=http.idle_timeout_s, max_connections=http.max_connections,
                               max_connections_per_source=http.max_connections_per_source)
-    server = PortalServer(store, config, reactor, routes=routes, strings=strings, config_loaded_ms=config_loaded_ms)
-    site = GuardedSite(server, limits, Metrics(), reactor=reactor, access_line=access_log_line)
+    server = PortalServer(store, config, reactor, routes=routes, strings=strings, metrics=metrics,
+                          config_loaded_ms=config_loaded_ms)
+    site = GuardedSite(server, limits, server.metrics, reactor=reactor, access_line=access_log_line, listener="portal")
     site.requestFactory = limited_request_class(MAX_BODY_BYTES)
     site.displayTracebacks = False
     site.server = server
