@@ -35,9 +35,11 @@ from dataclasses import dataclass
 from typing import Callable, Protocol as TypingProtocol
 
 from twisted.internet import abstract, error, protocol, udp
-from twisted.logger import Logger
+from twisted.logger import Logger, LogLevel
 from twisted.protocols.policies import TimeoutMixin
+from twisted.python.failure import Failure
 
+from b2bua.sip.endpoint import CoreFault
 from b2bua.sip.errors import FramingError
 from b2bua.sip.framing import KEEPALIVE, PONG, StreamFramer
 from b2bua.sip.peer import Outgoing, Peer
@@ -64,6 +66,7 @@ class SipCore(TypingProtocol):
     def transport_error(self, peer: Peer, now: float) -> None: ...
     def take_outgoing(self) -> list[Outgoing]: ...
     def take_events(self) -> list[object]: ...
+    def take_faults(self) -> list[CoreFault]: ...
     def next_deadline(self) -> float | None: ...
     def handle_timer(self, now: float) -> None: ...
 
@@ -351,6 +354,11 @@ class SipTransports:
         self._pumping = True
         try:
             while True:
+                for fault in self.endpoint.take_faults():
+                    exc = fault.error
+                    log.failure("call {call_id}: SIP core: {why}; the message was dropped",
+                                Failure(exc, type(exc), exc.__traceback__), call_id=fault.call_id,
+                                why=fault.why, level=LogLevel.error)
                 outgoing = self.endpoint.take_outgoing()
                 for out in outgoing:
                     self._send(out)

@@ -105,11 +105,13 @@ class SocketPoller:
 
     def __init__(self) -> None:
         self._epoll = select.epoll()
-        self._handlers: dict[int, tuple[Callable, Callable]] = {}
+        #: fd -> (its recvfrom, its handler, the call it serves: named when the handler fails)
+        self._handlers: dict[int, tuple[Callable, Callable, str]] = {}
         self.errors = 0
 
-    def add(self, sock: socket.socket, handler: Callable[[bytes, tuple], None]) -> None:
-        self._handlers[sock.fileno()] = (sock.recvfrom, handler)
+    def add(self, sock: socket.socket, handler: Callable[[bytes, tuple], None], label: str = "") -> None:
+        """Read ``sock`` into ``handler(data, addr)``; ``label`` (the call id) names the call when it fails."""
+        self._handlers[sock.fileno()] = (sock.recvfrom, handler, label)
         self._epoll.register(sock.fileno(), select.EPOLLIN)
 
     def remove(self, sock: socket.socket) -> None:
@@ -146,8 +148,8 @@ class SocketPoller:
                 except Exception:          # a bug must not stop the other calls' media
                     self.errors += 1
                     if self.errors <= 10:
-                        log.failure("media: handling a datagram from {addr} failed (error {count})",
-                                    addr=addr, count=self.errors, level=LogLevel.error)
+                        log.failure("call {call_id}: media: handling a datagram from {addr} failed (error {count})",
+                                    call_id=entry[2] or "-", addr=addr, count=self.errors, level=LogLevel.error)
 
     def connectionLost(self, reason) -> None:
         self._epoll.close()

@@ -142,10 +142,10 @@ class Leg:
 
     # -- configuration ---------------------------------------------------------------
 
-    def _bind(self, poller: SocketPoller, address: str, port: int) -> None:
+    def _bind(self, poller: SocketPoller, address: str, port: int, label: str = "") -> None:
         socks = bind_pair(address, port)
         for sock, handler in zip(socks, (self.rtp_received, self.rtcp_received)):
-            poller.add(sock, handler)
+            poller.add(sock, handler, label)
         self._poller = poller
         self._socks = list(socks)
         self.local_port, self.local_rtcp_port = port, port + 1
@@ -391,7 +391,7 @@ class MediaSession:
     def bind_b(self) -> None:
         """Bind leg b's port pair if it has none yet (see ``Relay.open_session``); raises PortsExhausted."""
         if not self.leg_b.local_port and not self.closed:
-            self.relay._bind_leg(self.leg_b)
+            self.relay._bind_leg(self.leg_b, self.label)
 
     def leg(self, name: str) -> Leg:
         """Leg "a" (carrier) or "b" (agent)."""
@@ -477,9 +477,9 @@ class Relay:
         refusal holds one pair, not two).  Raises :class:`PortsExhausted`."""
         session = MediaSession(self, on_silence, on_dtmf, label)
         try:
-            self._bind_leg(session.leg_a)
+            self._bind_leg(session.leg_a, label)
             if bind_b:
-                self._bind_leg(session.leg_b)
+                self._bind_leg(session.leg_b, label)
         except PortsExhausted:
             session.leg_a.close()
             self.ports.give_back(session.leg_a.local_port)
@@ -494,11 +494,11 @@ class Relay:
             self._ticker.start(TICK_MS / 1000, now=False)
         return session
 
-    def _bind_leg(self, leg: Leg) -> None:
+    def _bind_leg(self, leg: Leg, label: str) -> None:
         for _ in range(min(BIND_ATTEMPTS, self.ports.size)):
             port = self.ports.take()
             try:
-                leg._bind(self._poller, self.address, port)
+                leg._bind(self._poller, self.address, port, label)
                 return
             except OSError:
                 self.ports.give_back(port)     # busy (another process): try it again later

@@ -187,10 +187,13 @@ def transactions(args, config) -> int:
     if args.json:
         print_json([_entry_json(e) for e in entries])
     else:
-        print_table(("at", "profile", "number", "kind", "amount", "balance after", "source", "reference", "note"),
-                    [(iso_ms(e.at_ms), e.profile, e.number, e.kind, format_cents(e.amount_cents),
-                      format_cents(e.balance_after_cents), e.source, e.external_ref, e.note) for e in entries],
-                    right=(4, 5))
+        # with --profile every row is that profile's: its column would only take width from the note
+        head = ("at",) if profile else ("at", "profile")
+        print_table(head + ("number", "kind", "amount", "balance after", "source", "reference", "note"),
+                    [(iso_ms(e.at_ms),) + (() if profile else (e.profile,)) +
+                     (e.number, e.kind, format_cents(e.amount_cents), format_cents(e.balance_after_cents), e.source,
+                      e.external_ref, e.note) for e in entries],
+                    right=(len(head) + 2, len(head) + 3))
     return 0
 
 

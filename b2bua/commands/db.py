@@ -196,6 +196,8 @@ def print_json(value: Any) -> None:
 TABLE_COLUMNS = 100
 #: a text column is not narrowed below this many characters to make the table fit
 MIN_WRAPPED_COLUMN = 8
+#: an identifier up to this long (a UUID) is never wrapped
+WHOLE_IDENTIFIER = 36
 _GAP = "  "
 
 
@@ -203,7 +205,8 @@ def table_lines(headers: Sequence[str], rows: Iterable[Sequence[Any]], *, right:
                 max_width: int = TABLE_COLUMNS) -> list[str]:
     """A plain text table as lines: columns as wide as their widest cell, numbers (``right``) right-aligned
     and never wrapped; while it is wider than ``max_width``, the widest text column (one with words first) is
-    narrowed and its cells wrap onto more lines (words kept whole where they fit)."""
+    narrowed and its cells wrap onto more lines (words kept whole where they fit). Identifiers up to
+    :data:`WHOLE_IDENTIFIER` characters are never broken, even when the table is wider then."""
     rows = [["" if c is None else str(c) for c in row] for row in rows]
     right = set(right)
     # a number column is as wide as its widest number; its header may wrap between words ("balance / after")
@@ -211,13 +214,17 @@ def table_lines(headers: Sequence[str], rows: Iterable[Sequence[Any]], *, right:
               for i, h in enumerate(headers)]
     excess = sum(widths) + len(_GAP) * (len(widths) - 1) - max_width
     prose = {i for i in range(len(widths)) if any(" " in r[i] for r in rows)}
+    # a column of identifiers up to a UUID's length (times, numbers, session ids) is never broken: operators
+    # copy and grep them; longer ones (SIP URIs) and prose wrap
+    floor = [MIN_WRAPPED_COLUMN if i in prose or widths[i] > WHOLE_IDENTIFIER else widths[i]
+             for i in range(len(widths))]
     while excess > 0:
-        narrowable = [i for i in range(len(widths)) if i not in right and widths[i] > MIN_WRAPPED_COLUMN]
+        narrowable = [i for i in range(len(widths)) if i not in right and widths[i] > floor[i]]
         if not narrowable:
-            break                                # numbers alone are wider: let the line be long
-        # prose wraps between words; times, numbers and names only when prose alone cannot make it fit
+            break                                # numbers and identifiers alone are wider: the line is long
+        # prose wraps between words; long names (URIs) only when prose alone cannot make it fit
         widest = max(narrowable, key=lambda i: (i in prose, widths[i]))
-        cut = min(excess, widths[widest] - MIN_WRAPPED_COLUMN)
+        cut = min(excess, widths[widest] - floor[widest])
         widths[widest] -= cut
         excess -= cut
 

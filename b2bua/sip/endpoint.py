@@ -171,6 +171,16 @@ class _Tokens:
 _token = _Tokens()
 
 
+
+@dataclass(frozen=True)
+class CoreFault:
+    """An error of the core itself while it handled a message or a timer: ``call_id`` of the message ("-" when
+    there was none), ``why`` as counted in ``dropped``, and the exception with its traceback."""
+
+    call_id: str
+    why: str
+    error: Exception
+
 class SipEndpoint:
     """One SIP user agent core (UAC and UAS) over any number of transports; sans-I/O."""
 
@@ -201,6 +211,7 @@ class SipEndpoint:
         self._retransmit_seq = itertools.count()
         self.dropped: dict[str, int] = {}
         self.last_error: Exception | None = None
+        self._faults: list[CoreFault] = []
 
     # ---- the transport's side ---------------------------------------------------------------
     def take_outgoing(self) -> list[Outgoing]:
@@ -210,6 +221,17 @@ class SipEndpoint:
         out = outbox[:]
         outbox.clear()
         return out
+
+    def take_faults(self) -> list["CoreFault"]:
+        """The core's own errors since the last call (a bug, never a peer's bad bytes): the transport logs each
+        once, with its call id; the message was dropped and counted in :attr:`dropped`."""
+        faults, self._faults = self._faults, []
+        return faults
+
+    def _fault(self, why: str, exc: Exception, call_id: str | None = None) -> None:
+        self.last_error = exc
+        self._faults.append(CoreFault(call_id or "-", why, exc))
+        self._drop(why)
 
     def take_events(self) -> list[object]:
         events = self._events
@@ -249,8 +271,7 @@ class SipEndpoint:
         try:
             self._handle_timer(now)
         except Exception as exc:  # keep the transport's timer loop alive whatever happened
-            self.last_error = exc
-            self._drop(f"internal error in timers: {type(exc).__name__}")
+            self._fault(f"internal error in timers: {type(exc).__name__}", exc)
 
     def _handle_timer(self, now: float) -> None:
         self._upcalls(self.layer.handle_timer(now), now)
@@ -271,8 +292,7 @@ class SipEndpoint:
         try:
             self._upcalls(self.layer.transport_error(peer, now), now)
         except Exception as exc:
-            self.last_error = exc
-            self._drop(f"internal error on transport error: {type(exc).__name__}")
+            self._fault(f"internal error on transport error: {type(exc).__name__}", exc)
 
     def open_counts(self) -> OpenCounts:
         timers = self.layer.pending_timers() + len(self._retransmits)
@@ -280,6 +300,7 @@ class SipEndpoint:
 
     def receive(self, data: bytes, peer: Peer, now: float) -> None:
         """One whole message from ``peer``.  Never raises: what cannot be handled is answered or dropped."""
+        message = None
         try:
             try:
                 message = parse_message(data)
@@ -291,8 +312,7 @@ class SipEndpoint:
             else:
                 self._receive_request(message, peer, now)
         except Exception as exc:  # a peer's bytes must never take the process down
-            self.last_error = exc
-            self._drop(f"internal error: {type(exc).__name__}")
+            self._fault(f"internal error: {type(exc).__name__}", exc, message.call_id if message is not None else None)
 
     # ---- receiving ------------------------------------------------------------------------------
     def _drop(self, why: str) -> None:

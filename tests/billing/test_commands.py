@@ -263,3 +263,12 @@ def test_a_table_wraps_prose_before_times_and_never_numbers():
                         right=(1,), max_width=60)
     assert max(map(len, lines)) <= 60 and lines[2].startswith("2026-11-29T02:30:00Z  123456.78  word")
     assert " ".join(" ".join(lines[2:]).split()).count("word") == 40
+
+
+def test_a_table_never_breaks_an_identifier_up_to_a_uuids_length():
+    """A session id (36 characters) stays on one line even when the table is then wider than 100 columns."""
+    from b2bua.commands.db import table_lines
+    uuid = "41b58f77-9dcf-419c-b43c-411add90fbe4"
+    lines = table_lines(("session", "profile", "number", "a", "b", "c"),
+                        [(uuid, "demo", "+4930111222", "1" * 20, "2" * 20, "3" * 20)], right=(3, 4, 5))
+    assert uuid in lines[2]

@@ -91,6 +91,7 @@ class RawCarrier:
         self.seen: list[str] = []
         self.ignore_bye = False
         self.got_bye = False
+        self.answer = ""                 # the 200 to the INVITE, whole (its SDP names the node's RTP port)
 
     def _send(self, text: str) -> None:
         data = text.encode()
@@ -119,6 +120,7 @@ class RawCarrier:
             self.seen.append(message.split("\r\n", 1)[0])
             if message.startswith("SIP/2.0 200") and " INVITE" in _headers(message).get("cseq", ""):
                 headers = _headers(message)
+                self.answer = message
                 self.to = headers["to"]
                 self.remote_uri = _contact_uri(headers.get("contact", self.remote_uri))
                 self._request("ACK", self.remote_uri, 1)

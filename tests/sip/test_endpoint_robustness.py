@@ -126,3 +126,19 @@ def test_fuzzed_torture_messages_are_each_answered_dropped_or_handed_up():
         ep.handle_timer(100.0)
         assert ep.last_error is None, f"message {i}: {ep.last_error!r}: {data[:200]!r}"
         assert accounted, f"message {i}: {data[:200]!r}"
+
+
+def test_an_internal_error_is_a_fault_with_the_messages_call_id(monkeypatch):
+    """A bug while handling a parsed request: receive() still returns, the message is dropped and counted, and
+    take_faults() hands over one fault naming its Call-ID and carrying the exception (once)."""
+    ep = endpoint()
+
+    def broken(*args):
+        raise ZeroDivisionError("a bug")
+    monkeypatch.setattr(ep, "_receive_request", broken)
+    message = request("INVITE")
+    ep.receive(message, CARRIER, 0.0)
+    [fault] = ep.take_faults()
+    assert fault.why == "internal error: ZeroDivisionError" and isinstance(fault.error, ZeroDivisionError)
+    assert fault.call_id in message.decode() and ep.dropped["internal error: ZeroDivisionError"] == 1
+    assert ep.take_faults() == []

@@ -190,10 +190,11 @@ class Node:
         return "".join(self.output)
 
 
-def start_node(workdir: Path, **config) -> Node:
+def start_node(workdir: Path, *, entry: str = "b2bua.cli", **config) -> Node:
+    """``prepaid run`` (the module ``entry``'s ``run`` command) on the config :func:`write_config` makes."""
     sip_port = free_port()
     path = write_config(workdir, sip_port=sip_port, **config)
-    proc = subprocess.Popen([sys.executable, "-m", "b2bua.cli", "run", "--config", str(path)], cwd=workdir,
+    proc = subprocess.Popen([sys.executable, "-m", entry, "run", "--config", str(path)], cwd=workdir,
                             env=_env(), stdout=subprocess.PIPE, stderr=subprocess.STDOUT)
     seen = b""
     deadline = time.monotonic() + 20

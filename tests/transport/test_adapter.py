@@ -10,10 +10,11 @@ from __future__ import annotations
 from twisted.internet.address import IPv4Address
 from twisted.internet.error import ConnectionDone, ConnectionRefusedError
 from twisted.internet.testing import MemoryReactorClock, StringTransport
+from twisted.logger import LogLevel, formatEvent
 from twisted.python.failure import Failure
 
 from b2bua.sip.codec import parse_message
-from b2bua.sip.endpoint import SipEndpoint, TransportFailed
+from b2bua.sip.endpoint import CoreFault, SipEndpoint, TransportFailed
 from b2bua.sip.peer import Outgoing, Peer
 from b2bua.sip_apps import EchoUas
 from b2bua.transport import SipCore, SipTransports
@@ -70,6 +71,7 @@ class ScriptedCore:
         self.timers: list[float] = []
         self.outgoing: list[Outgoing] = []
         self.events: list[object] = []
+        self.faults: list[CoreFault] = []
         self.deadline: float | None = None
 
     def receive(self, data, peer, now):
@@ -84,6 +86,10 @@ class ScriptedCore:
 
     def take_events(self):
         out, self.events = self.events, []
+        return out
+
+    def take_faults(self):
+        out, self.faults = self.faults, []
         return out
 
     def next_deadline(self):
@@ -113,7 +119,8 @@ def accept(reactor: Reactor, host: str = "127.0.0.1", port: int = 6000):
 
 def test_scripted_core_and_real_endpoint_provide_the_interface():
     """The test double and the real endpoint both have every method the transports call."""
-    for name in ("receive", "transport_error", "take_outgoing", "take_events", "next_deadline", "handle_timer"):
+    for name in ("receive", "transport_error", "take_outgoing", "take_events", "take_faults", "next_deadline",
+                 "handle_timer"):
         assert callable(getattr(ScriptedCore(), name)) and callable(getattr(SipEndpoint, name)), name
         assert hasattr(SipCore, name)
 
@@ -142,6 +149,26 @@ def test_the_core_is_fed_the_reactor_time_and_the_source_peer():
     reactor.udp[0].protocol.datagramReceived(b"INVITE x", ("127.0.0.1", 7000))
     reactor.udp[0].protocol.datagramReceived(b"\r\n\r\n", ("127.0.0.1", 7000))   # a UDP keep-alive: ignored
     assert core.received == [(b"INVITE x", Peer("udp", "127.0.0.1", 7000), 12.25)]
+
+
+def test_a_fault_of_the_core_is_logged_once_with_its_call_id_and_traceback():
+    """The core drops a message it failed on and hands the fault over: one error event, naming the call id
+    and what was counted, carrying the exception's traceback; the next input logs nothing more."""
+    from tests.conftest import log_events_during
+    reactor, core = Reactor(), ScriptedCore()
+    transports = SipTransports(reactor, core, lambda e: None)
+    transports.listen_udp(5555, "127.0.0.1")
+    try:
+        raise KeyError("via")
+    except KeyError as exc:
+        core.faults.append(CoreFault("abc@host", "internal error: KeyError", exc))
+
+    def two_datagrams():
+        reactor.udp[0].protocol.datagramReceived(b"INVITE x", ("127.0.0.1", 7000))
+        reactor.udp[0].protocol.datagramReceived(b"INVITE y", ("127.0.0.1", 7000))
+    events = [e for e in log_events_during(two_datagrams) if e["log_level"] >= LogLevel.warn]
+    assert len(events) == 1 and events[0]["call_id"] == "abc@host" and events[0]["log_failure"].check(KeyError)
+    assert events[0]["log_level"] == LogLevel.error and "internal error: KeyError" in formatEvent(events[0])
 
 
 def listening_at(clock: Reactor, now_s: float):
