@@ -131,7 +131,6 @@ class Node:
                                    record=self._record, flush=lambda: transports_box[0].flush(),
                                    media_for_call=self._media_for_call, pin_lookup=self._pin_lookup,
                                    pin_gate=self.pin_guard)
-        self._stoppers.append(store.on_balance_changed(self.manager.balance_changed))
         transports, bound = listen_sip(self.reactor, endpoint, config.sip, self.manager.on_event)
         transports_box.append(transports)
         self.transports = transports

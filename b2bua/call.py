@@ -36,7 +36,8 @@ from twisted.logger import Logger
 
 from billing.db.rows import CallRecord
 from billing.profile import ChargingStart
-from billing.session import CallBilling, CallSession, Exhausted, Refused, Warning_, charging_start_ms
+from billing.session import (CallBilling, CallSession, CreditEnds, Exhausted, Refund, Refused, TopUp, Warning_,
+                             charging_start_ms)
 
 from .callstate import Ev, St, transition
 from .identity import CallerIdentity
@@ -252,6 +253,8 @@ class Call:
         self._modify_answer: tuple[int, bytes | None] = (0, None)
         #: the credit ended where a first caller's free minutes ended: the last words say where to top up
         self._free_minutes_over = False
+        #: where billing last said the credit ends (ms of the clock); None before charging starts
+        self.credit_ends_ms: int | None = None
 
     # -- time and bookkeeping -------------------------------------------------------
 
@@ -350,7 +353,6 @@ class Call:
 
     def _opened(self, session: CallSession) -> None:
         self.session = session
-        self._last_balance = session.balance_cents
         self.note(f"billing session {session.session_id}: {session.minutes} minute(s) at "
                   f"{session.tariff.per_minute}/min")
         if self.state not in (St.ROUTING, St.PIN_ENTRY):      # the carrier hung up meanwhile
@@ -648,25 +650,21 @@ class Call:
         self.note("free minutes over" if event.free_minutes_over else "credit exhausted", worth_reading=True)
         self.feed(Ev.CREDIT_EXHAUSTED)
 
-    def balance_changed(self, balance_cents: int) -> None:
-        """News of the caller's balance (any node, any source): a rise during the call is a top-up.
+    def session_credit_ends(self, event: CreditEnds) -> None:
+        self.credit_ends_ms = event.end_ms
 
-        Billing has already moved the end of the credit; here the caller is told, mixed over the
-        conversation, how many minutes the credit now lasts.
-        """
-        last = getattr(self, "_last_balance", None)
-        self._last_balance = balance_cents
-        if last is None or balance_cents <= last or self.session is None:
-            return
+    def session_topped_up(self, event: TopUp) -> None:
+        """A top-up booked while the call runs: billing has moved the end; the caller is told, mixed over
+        the conversation, how many minutes the credit now lasts."""
         if self.state in (St.CLOSING, St.DONE):
-            return          # the settlement's own refund, or news after the call: nobody to tell
-        self.note(f"topped up during the call: +{balance_cents - last} cents", worth_reading=True)
+            return          # news after the call: nobody to tell
+        self.note(f"topped up during the call: +{event.cents} cents", worth_reading=True)
         if self.state is St.BRIDGED and self.media is not None:
-            minutes = self.session.minutes if self.session.state.value == "open" else None
-            end_ms = getattr(self.session, "end_ms", None)
-            if end_ms is not None:
-                minutes = max(0, (end_ms - self._now_ms()) // 60000)
-            self.media.announce(Announcement(Say.TOPPED_UP, to_caller=True, mixed=True, minutes=minutes))
+            self.media.announce(Announcement(Say.TOPPED_UP, to_caller=True, mixed=True, minutes=event.minutes))
+
+    def session_refunded(self, event: Refund) -> None:
+        """Another call of the caller settled and refunded: more credit (billing moved the end), nothing said."""
+        self.note(f"another call of the caller refunded {event.cents} cents")
 
     # -- actions ------------------------------------------------------------------------
 

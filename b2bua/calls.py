@@ -405,19 +405,6 @@ class CallManager:
             leg.refresh_tx = None
             leg.call.abort("refresh_failed")
 
-    def balance_changed(self, profile: str, number: str, balance_cents: int) -> None:
-        """The store's news (this node, other nodes, commands): calls of that account hear it.
-
-        Only a call with an open billing session has anything to do with it, so the calls are found
-        through billing's index of sessions by account, not by a walk over every open call.
-        """
-        if self.billing is None:
-            return
-        for observer in self.billing.observers_of(profile, number):
-            if isinstance(observer, Call) and self.calls.get(observer.call_id) is observer:
-                observer.balance_changed(balance_cents)
-        self.flush()
-
     def end_all(self, reason: str) -> list[Call]:
         """End every open call now (the node is stopping): BYE or a final answer to both legs, billing
         ended at this instant.  Returns the calls; their ``finished`` fire once recorded."""
