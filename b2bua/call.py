@@ -34,6 +34,7 @@ from twisted.internet.defer import Deferred
 from twisted.internet.interfaces import IDelayedCall, IReactorTime
 from twisted.logger import Logger
 
+from billing.db.calls import HUNG_UP_DURING_REFUSAL, SPOKEN_REFUSALS
 from billing.db.rows import CallRecord
 from billing.profile import ChargingStart
 from billing.session import (CallBilling, CallSession, CreditEnds, Exhausted, Refund, Refused, TopUp, Warning_,
@@ -380,8 +381,12 @@ class Call:
         self.feed(Ev.A_CANCEL)
 
     def on_a_bye(self) -> None:
-        self.end_reason = self.end_reason or "caller_hangup"
-        self.note("caller hung up")
+        if self.state is St.REFUSING and self.end_reason in SPOKEN_REFUSALS:
+            self.end_reason += HUNG_UP_DURING_REFUSAL       # the refusal's outcome, and who ended the call
+            self.note("caller hung up during the refusal")
+        else:
+            self.end_reason = self.end_reason or "caller_hangup"
+            self.note("caller hung up")
         self.feed(Ev.A_BYE)
 
     def on_b_bye(self, leg: OutboundLeg) -> None:
