@@ -40,7 +40,8 @@ from billing.profile import ChargingStart
 from billing.session import (CallBilling, CallSession, CreditEnds, Exhausted, Refund, Refused, TopUp, Warning_,
                              charging_start_ms)
 
-from .callstate import Ev, St, transition
+from .callstate import Ev, St, ignored, transition
+from .faults import CallFaults
 from .identity import CallerIdentity
 from .modify import ModifyRequest, PendingModify, relay_status, retry_after
 from .routing import AgentHunt, Outcome, Route, outcome_of_status
@@ -206,7 +207,8 @@ class Call:
                  max_duration_s: int, answer_mode: str = "answer", announce_tariff: bool = False,
                  withheld_policy: str = "reject", on_done: Callable[["Call"], None] = lambda call: None,
                  pin_lookup: Callable[[str, str], Deferred] | None = None, log_steps: bool = True,
-                 pin_gate: PinGate | None = None, source_address: str = "", pin_account: str | None = None):
+                 pin_gate: PinGate | None = None, source_address: str = "", pin_account: str | None = None,
+                 faults: CallFaults | None = None):
         self.call_id = call_id
         #: the Call-ID as log lines carry it (cut when a peer sent an absurdly long one)
         self.log_id = log_id(call_id)
@@ -229,6 +231,8 @@ class Call:
         self.source_address = source_address
         self._pin_account = pin_account
         self._log_steps = log_steps
+        #: what an event with no row in the table does (raise in tests, log and count in the node)
+        self._faults = faults if faults is not None else CallFaults()
         self._pin_digits = ""
         self._pin_tries = 0
         self._pin_timer: IDelayedCall | None = None
@@ -241,7 +245,6 @@ class Call:
         self.reject_status = 480
         self.end_reason: str | None = None
         self.events: list[tuple[int, str]] = []     # (ms, what) for the log and the demo's timeline
-        self.ignored = 0
         self._ring_timer: IDelayedCall | None = None
         self._charge_timer: IDelayedCall | None = None
         self._limit_timer: IDelayedCall | None = None
@@ -285,7 +288,8 @@ class Call:
     def feed(self, event: Ev) -> None:
         row = transition(self.state, event)
         if row is None:
-            self.ignored += 1
+            if not ignored(self.state, event):
+                self._faults.unknown_transition(self.log_id, self.state, event)
             return
         self.state, actions = row
         for action in actions:
@@ -362,6 +366,8 @@ class Call:
         self.feed(self._accepted())
 
     def _not_opened(self, failure) -> None:
+        if failure.check(Refused) and self.state not in (St.ROUTING, St.PIN_ENTRY):
+            return              # the carrier hung up (or its transaction ended) meanwhile: nobody to refuse
         if failure.check(Refused):
             self.end_reason = "no_credit"
             self.note(f"refused: {failure.value.reason} (balance {failure.value.balance_cents} cents)",
@@ -462,7 +468,7 @@ class Call:
             return False
         try:
             offer = plan(side, request.offer)
-        except Exception:           # MediaRefused: the local answer says why (400/488)
+        except MediaRefused:        # the local answer says why (400/488)
             return False
         if offer is None:
             return False
@@ -494,7 +500,7 @@ class Call:
             return
         try:
             body = self.media.modify_answer(side, sdp)
-        except Exception as exc:       # MediaRefused: its answer is unusable, the session stays as it was
+        except MediaRefused as exc:    # its answer is unusable, the session stays as it was
             log.warn("call {call_id}: media change not applied: {exc}", call_id=self.log_id, exc=exc)
             self._modify_done(488)
             return

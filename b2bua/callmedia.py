@@ -23,12 +23,12 @@ app can pass ``on_dead=call.abort``.  The caller's RFC 4733 key presses reach
 
 from __future__ import annotations
 
-import logging
 import pathlib
 from decimal import Decimal
 from typing import Callable, Iterable
 
 from twisted.internet.defer import Deferred, succeed
+from twisted.logger import Logger
 
 from media import phrases
 from media.library import PromptError, PromptLibrary
@@ -44,7 +44,7 @@ from .call import Announcement, MediaRefused, Say
 
 __all__ = ["MediaRefused", "PromptLibraries", "CallMediaFactory", "RelayCallMedia", "phrase_for", "prompt_sets"]
 
-log = logging.getLogger(__name__)
+log = Logger()
 
 DEFAULT_WARNING_MINUTES = 2
 
@@ -146,6 +146,9 @@ class CallMediaFactory:
         self.refusal_ports_percent = refusal_ports_percent
         #: the calls holding their port pair to speak a refusal (see :meth:`RelayCallMedia.hold_for_refusal`)
         self.refusing: set[RelayCallMedia] = set()
+        #: exceptions out of a call's handlers of dead media and DTMF, caught (and logged) so that the relay
+        #: goes on for the other calls
+        self.failed_handlers = 0
 
     @classmethod
     def from_config(cls, reactor, config, *, clock=None, preload: bool = True,
@@ -466,7 +469,8 @@ class RelayCallMedia:
             theirs = _parse(answer)
             negotiated = accept_answer(offer, theirs)
         except (SdpError, MediaRefused) as exc:
-            log.warning("call %s: leg %s answered with SDP we cannot use: %s", self.call_id, leg, exc)
+            log.warn("call {call_id}: leg {leg} answered with SDP we cannot use: {exc}", call_id=self.call_id, leg=leg,
+                     exc=exc)
             self._dead("media_refused", later=True)
             return
         self._configure(leg, negotiated, theirs)
@@ -494,7 +498,8 @@ class RelayCallMedia:
             names = phrase_for(announcement, self.lang, withheld_pin=self.withheld_pin)
             spoken = self.library.frames_by_codec(names) if names else None
         except (PromptError, ValueError) as exc:
-            log.error("call %s: cannot say %s: %s", self.call_id, announcement.say.value, exc)
+            log.error("call {call_id}: cannot say {say}: {exc}", call_id=self.call_id, say=announcement.say.value,
+                      exc=exc)
             return succeed(False)
         streams, frames = [], []
         if announcement.to_caller and spoken is not None:
@@ -539,8 +544,8 @@ class RelayCallMedia:
     # -- what the relay reports ---------------------------------------------------------------
 
     def _silence(self, session: MediaSession, leg_name: str) -> None:
-        log.info("call %s: leg %s sent no media for %s s", self.call_id, leg_name,
-                 self.factory.relay.silence_timeout_s)
+        log.info("call {call_id}: leg {leg} sent no media for {timeout_s} s", call_id=self.call_id, leg=leg_name,
+                 timeout_s=self.factory.relay.silence_timeout_s)
         self._silent_since_s = session.leg(leg_name).last_rx_at
         self._dead("media_timeout")
 
@@ -566,7 +571,8 @@ class RelayCallMedia:
         try:
             callback(value)
         except Exception:
-            log.exception("call %s: the call's handler of %r failed", self.call_id, value)
+            self.factory.failed_handlers += 1
+            log.failure("call {call_id}: the call's handler of {value!r} failed", call_id=self.call_id, value=value)
 
     def _dtmf(self, leg_name: str, digit: str, end: bool) -> None:
         """The relay's start and end of each event: the caller's key, once (at its start, or its end if

@@ -34,6 +34,7 @@ from billing.session import CallBilling
 
 from .admission import Admission, AdmissionSettings
 from .call import Call, CallMedia, MediaRefused, log_id
+from .faults import CallFaults
 from .identity import ANONYMOUS_FROM, CallerIdentity, identify, is_trusted
 from .legs import SDP, SipInboundLeg, SipOutboundLeg, sdp_of
 from .modify import ModifyRequest, conflict, retry_after
@@ -79,7 +80,7 @@ class CallManager:
                  billing: CallBilling | None, record: Callable, flush: Callable[[], None] = lambda: None,
                  media_for_call: Callable[[str, object], CallMedia | None] = lambda call_id, profile: None,
                  on_call_done: Callable[[Call], None] = lambda call: None,
-                 pin_lookup: Callable | None = None, pin_gate=None):
+                 pin_lookup: Callable | None = None, pin_gate=None, faults: CallFaults | None = None):
         self.endpoint = endpoint
         self.reactor = reactor
         self.router = router
@@ -91,6 +92,8 @@ class CallManager:
         self.on_call_done = on_call_done
         self.pin_lookup = pin_lookup
         self.pin_gate = pin_gate                # billing.pinguard.PinGuard: PIN guessing limited across calls
+        #: call control's own faults (an event without a row, an exception): raised in tests, counted in the node
+        self.faults = faults if faults is not None else CallFaults()
         self.calls: dict[str, Call] = {}
         self._by_tx: dict[str, object] = {}
         self._by_dialog: dict[DialogId, object] = {}
@@ -108,11 +111,37 @@ class CallManager:
     # -- events -------------------------------------------------------------------------
 
     def on_event(self, event: object) -> None:
-        """Feed one endpoint event; never raises (a bug in one call must not stop the others)."""
+        """Feed one endpoint event. A bug in one call must not stop the others: an exception out of call
+        control is a fault (:class:`~b2bua.faults.CallFaults`), raised in tests, logged with the call id
+        and counted in the node."""
         try:
             self._dispatch(event)
         except Exception:
-            log.failure("event {event!r} failed", event=type(event).__name__)
+            self.faults.error(self._call_id_of(event), f"{type(event).__name__} failed")
+
+    def _call_id_of(self, event: object) -> str:
+        """The call an endpoint event belongs to, for its log line: its leg's call, else the Call-ID it carries."""
+        leg = None
+        match event:
+            case RequestReceived(dialog_id=None) | CancelReceived():
+                leg = self._by_tx.get(event.transaction_id)
+                call_id = event.request.call_id
+            case RequestReceived(dialog_id=dialog_id) | AckReceived(dialog_id=dialog_id):
+                leg = self._by_dialog.get(dialog_id)
+                call_id = dialog_id.call_id
+            case ResponseReceived() | TransactionTimedOut() | TransportFailed():
+                leg = self._by_tx.get(event.transaction_id)
+                if leg is None and event.dialog_id is not None:
+                    leg = self._by_dialog.get(event.dialog_id)
+                call_id = event.dialog_id.call_id if event.dialog_id is not None else ""
+            case AckNeverCame(dialog_id=dialog_id) | DialogEnded(dialog_id=dialog_id):
+                leg = self._by_dialog.get(dialog_id)
+                call_id = dialog_id.call_id
+            case _:
+                call_id = ""
+        if leg is not None and leg.call is not None:
+            return leg.call.log_id
+        return log_id(call_id or "-")
 
     def _dispatch(self, event: object) -> None:
         if isinstance(event, (ResponseReceived, TransactionTimedOut, TransportFailed)) and self.probe_events(event):
@@ -232,7 +261,8 @@ class CallManager:
                     announce_tariff=profile.announce_tariff if profile is not None else False,
                     withheld_policy=withheld_policy,
                     on_done=self._call_done, pin_lookup=self.pin_lookup, log_steps=self.settings.log_steps,
-                    pin_gate=self.pin_gate, source_address=source, pin_account=identity.claimed)
+                    pin_gate=self.pin_gate, source_address=source, pin_account=identity.claimed,
+                    faults=self.faults)
         leg.call = call
         leg.on_dialog = self._register_dialog
         self.calls[call_id] = call
@@ -240,7 +270,7 @@ class CallManager:
         try:
             call.start()
         except Exception:
-            log.failure("call {call_id}: start failed", call_id=call.log_id)
+            self.faults.error(call.log_id, "start failed")
             call.abort("internal_error")
 
     def _refuse_early(self, event: RequestReceived, status: int, reason: str, trusted: bool,
@@ -332,8 +362,8 @@ class CallManager:
             if reoffer is not None:
                 try:
                     body = reoffer(offer)
-                except Exception as exc:
-                    leg.answer_modify(method, getattr(exc, "status", 488))
+                except MediaRefused as exc:        # an offer we cannot answer (400/488), media closed (500)
+                    leg.answer_modify(method, exc.status)
                     return
         leg.answer_modify(method, 200, body)      # no SDP: our last SDP, as an offer (its answer in the ACK)
 

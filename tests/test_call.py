@@ -141,7 +141,7 @@ class World:
 
 
 def make_call(balance_cents=1000, profile=None, identity=None, answer_mode="answer", dialled="+493012345678",
-              with_media=True, max_duration_s=4 * 3600, dialer_leg=None):
+              with_media=True, max_duration_s=4 * 3600, dialer_leg=None, faults=None):
     clock = Clock()
     clock.advance(1_800_000_000)
     store = MemorySessionStore()
@@ -160,7 +160,7 @@ def make_call(balance_cents=1000, profile=None, identity=None, answer_mode="answ
     ident = identity or CallerIdentity(CALLER, "from", False, CallerClass.LANDLINE)
     world.call = Call(call_id="c1", reactor=clock, a=world.a, route=route, identity=ident, dialer=dialer,
                       media=world.media if with_media else None, billing=billing, record=world.records.append,
-                      max_duration_s=max_duration_s, answer_mode=answer_mode)
+                      max_duration_s=max_duration_s, answer_mode=answer_mode, faults=faults)
     world.call.start()
     return world
 

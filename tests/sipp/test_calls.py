@@ -284,3 +284,5 @@ def test_a_caller_without_credit_hanging_up_during_the_refusal(workdir, node_fac
     still_serving(node, workdir)
     output = "".join(node.output)
     assert "[critical]" not in output.lower() and "[error]" not in output.lower(), output[-3000:]
+    metrics = node_metrics(node)
+    assert metrics["prepaid_call_errors_total"] == 0 and metrics["prepaid_call_unknown_events_total"] == 0
