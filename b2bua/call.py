@@ -40,7 +40,7 @@ from billing.profile import ChargingStart
 from billing.session import (CallBilling, CallSession, CreditEnds, Exhausted, Refund, Refused, TopUp, Warning_,
                              charging_start_ms)
 
-from .callstate import Ev, St, ignored, transition
+from .callstate import Act, Ev, St, ignored, transition
 from .faults import CallFaults
 from .identity import CallerIdentity
 from .modify import ModifyRequest, PendingModify, relay_status, retry_after
@@ -132,6 +132,26 @@ class CallMedia(Protocol):
         """When the leg whose silence ended the call ("media_timeout") was last heard from, in ms of the
         clock; None while no leg went silent.  Billing ends there, not at the timeout."""
 
+    def a_acked(self, answer: bytes | None) -> None:
+        """The carrier's SDP answer in its ACK, to our late offer (an INVITE without SDP)."""
+
+    def reoffer_from_a(self, offer: bytes | None) -> bytes:
+        """A re-INVITE/UPDATE of the carrier answered on its own leg: our answer (raises MediaRefused)."""
+
+    def reoffer_from_b(self, offer: bytes | None) -> bytes:
+        """The same for the agent's leg."""
+
+    def modify_offer(self, side: str, offer: bytes | None) -> bytes | None:
+        """Leg ``side``'s ("a", "b") new offer: our offer for the other leg, or None when that leg would see
+        no change (the asking leg is then answered on its own); raises MediaRefused."""
+
+    def modify_answer(self, side: str, answer: bytes | None) -> bytes:
+        """The other leg's answer to :meth:`modify_offer`'s offer: both legs switched, our answer for ``side``;
+        raises MediaRefused (neither leg changes)."""
+
+    def modify_dropped(self, side: str) -> None:
+        """The other leg refused the change or never answered: nothing switches."""
+
 
 class PinGate(Protocol):
     """The limit on guessing PINs across calls and nodes (``billing.pinguard.PinGuard``; a fake in tests)."""
@@ -149,7 +169,16 @@ class PinGate(Protocol):
         """The attempt's PIN was right."""
 
 
-class InboundLeg(Protocol):
+class ModifyingLeg(Protocol):
+    """What a bridged leg offers for relaying re-INVITE/UPDATE (``b2bua.legs``)."""
+
+    def peer_allows(self, method: str) -> bool: ...
+    def modify(self, method: str, body: bytes) -> str | None: ...
+    def answer_modify(self, method: str, status: int, body: bytes | None = None,
+                      headers: list[tuple[str, str]] | tuple = ()) -> None: ...
+
+
+class InboundLeg(ModifyingLeg, Protocol):
     """The carrier's leg, as the controller sees it."""
 
     offer: bytes | None
@@ -163,7 +192,7 @@ class InboundLeg(Protocol):
     def bye(self) -> None: ...
 
 
-class OutboundLeg(Protocol):
+class OutboundLeg(ModifyingLeg, Protocol):
     """One agent's leg."""
 
     agent: str
@@ -172,15 +201,6 @@ class OutboundLeg(Protocol):
 
     def cancel(self) -> None: ...
     def bye(self) -> None: ...
-
-
-class ModifyingLeg(Protocol):
-    """What a bridged leg offers for relaying re-INVITE/UPDATE (``b2bua.legs``; test fakes may lack it)."""
-
-    def peer_allows(self, method: str) -> bool: ...
-    def modify(self, method: str, body: bytes) -> str | None: ...
-    def answer_modify(self, method: str, status: int, body: bytes | None = None,
-                      headers: list[tuple[str, str]] | tuple = ()) -> None: ...
 
 
 #: dialer(agent URI, caller identity, our SDP offer, the call) -> the new leg
@@ -259,6 +279,8 @@ class Call:
         self._free_minutes_over = False
         #: where billing last said the credit ends (ms of the clock); None before charging starts
         self.credit_ends_ms: int | None = None
+        #: the answering agent's SDP, for media and (without media) the carrier
+        self._b_answer_sdp: bytes | None = None
 
     # -- time and bookkeeping -------------------------------------------------------
 
@@ -293,7 +315,7 @@ class Call:
             return
         self.state, actions = row
         for action in actions:
-            getattr(self, "_do_" + action.value)()
+            self._ACTIONS[action](self)
         if self.state is St.CLOSING:
             self._maybe_done()
 
@@ -463,11 +485,10 @@ class Call:
             return False
         side = "a" if leg is self.a else ("b" if leg is self.b else None)
         event = Ev.A_MODIFY if side == "a" else Ev.B_MODIFY
-        plan = getattr(self.media, "modify_offer", None)
-        if side is None or plan is None or transition(self.state, event) is None:
+        if side is None or transition(self.state, event) is None:
             return False
         try:
-            offer = plan(side, request.offer)
+            offer = self.media.modify_offer(side, request.offer)
         except MediaRefused:        # the local answer says why (400/488)
             return False
         if offer is None:
@@ -759,7 +780,7 @@ class Call:
     def _do_connect(self) -> None:
         self._cancel(self._ring_timer)
         if self.media is not None:
-            self.media.b_answered(getattr(self, "_b_answer_sdp", None))
+            self.media.b_answered(self._b_answer_sdp)
         if not self.a.answered:
             sdp = self.media.answer_for_a(self.a.offer) if self.media is not None else self._b_answer_sdp
             self.a.answer(sdp or b"")
@@ -886,3 +907,14 @@ class Call:
     def _cancel(timer: IDelayedCall | None) -> None:
         if timer is not None and timer.active():
             timer.cancel()
+
+    #: what each action of the table (:class:`~b2bua.callstate.Act`) does
+    _ACTIONS: dict[Act, Callable[["Call"], None]] = {
+        Act.ANSWER_A: _do_answer_a, Act.PLAY_MINUTES: _do_play_minutes, Act.PLAY_REFUSAL: _do_play_refusal,
+        Act.PLAY_PIN_PROMPT: _do_play_pin_prompt, Act.PLAY_PIN_WRONG: _do_play_pin_wrong,
+        Act.PLAY_FINAL: _do_play_final, Act.RING_NEXT: _do_ring_next, Act.RELAY_RINGING: _do_relay_ringing,
+        Act.CONNECT: _do_connect, Act.CANCEL_B: _do_cancel_b, Act.BYE_A: _do_bye_a, Act.BYE_B: _do_bye_b,
+        Act.REJECT_A: _do_reject_a, Act.REJECT_A_CANCELLED: _do_reject_a_cancelled, Act.STOP_MEDIA: _do_stop_media,
+        Act.END_BILLING: _do_end_billing, Act.FINISH: _do_finish, Act.RELAY_MODIFY: _do_relay_modify,
+        Act.ANSWER_MODIFY: _do_answer_modify, Act.END_MODIFY: _do_end_modify,
+    }

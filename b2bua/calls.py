@@ -186,10 +186,8 @@ class CallManager:
         """An ACK on a leg: our offer in a 2xx is answered; the carrier's answer to our late offer goes to media."""
         leg.offer_in_2xx = False
         sdp = sdp_of(event.request)
-        if isinstance(leg, SipInboundLeg) and sdp is not None and leg.call is not None:
-            acked = getattr(leg.call.media, "a_acked", None)
-            if acked is not None:
-                acked(sdp)       # the answer to our late offer (an INVITE without SDP)
+        if isinstance(leg, SipInboundLeg) and sdp is not None and leg.call is not None and leg.call.media is not None:
+            leg.call.media.a_acked(sdp)       # the answer to our late offer (an INVITE without SDP)
 
     def _new_request(self, event: RequestReceived) -> None:
         request = event.request
@@ -211,7 +209,7 @@ class CallManager:
     def _prack(self, event: RequestReceived) -> bool:
         """A PRACK for the carrier's reliable provisional (RFC 3262): 200, True; else False (481 follows)."""
         call = self.calls.get(event.request.call_id or "")
-        leg = getattr(call, "a", None)
+        leg = call.a if call is not None else None
         if isinstance(leg, SipInboundLeg) and leg.prack(event.request.headers.get("rack")):
             self.endpoint.respond(event.transaction_id, 200, self.reactor.seconds())
             leg.send_queued()        # the next reliable provisional, now that this one is acknowledged
@@ -352,19 +350,18 @@ class CallManager:
                                   headers=[("Retry-After", retry_after())] if status == 500 else ())
             return
         leg.modify_received(method, event.transaction_id, request)
-        on_modify = getattr(leg.call, "on_modify", None)
-        if on_modify is not None and on_modify(leg, ModifyRequest(method, event.transaction_id, offer)):
+        call = leg.call
+        if call is not None and call.on_modify(leg, ModifyRequest(method, event.transaction_id, offer)):
             return                   # relayed: the controller answers when the other leg has
-        media = leg.call.media if leg.call is not None else None
+        media = call.media if call is not None else None
         body = leg.local_sdp or b""
         if offer is not None and media is not None:
-            reoffer = getattr(media, "reoffer_from_a" if isinstance(leg, SipInboundLeg) else "reoffer_from_b", None)
-            if reoffer is not None:
-                try:
-                    body = reoffer(offer)
-                except MediaRefused as exc:        # an offer we cannot answer (400/488), media closed (500)
-                    leg.answer_modify(method, exc.status)
-                    return
+            reoffer = media.reoffer_from_a if isinstance(leg, SipInboundLeg) else media.reoffer_from_b
+            try:
+                body = reoffer(offer)
+            except MediaRefused as exc:        # an offer we cannot answer (400/488), media closed (500)
+                leg.answer_modify(method, exc.status)
+                return
         leg.answer_modify(method, 200, body)      # no SDP: our last SDP, as an offer (its answer in the ACK)
 
     def _response(self, event: ResponseReceived) -> None:
@@ -385,7 +382,7 @@ class CallManager:
                 leg.modify_answered(status)
                 if leg.call is not None:
                     leg.call.on_modify_answered(leg, status, sdp_of(event.response))
-        elif event.transaction_id == getattr(leg, "refresh_tx", None):
+        elif event.transaction_id == leg.refresh_tx:
             if status >= 200:
                 leg.refresh_answered(status)
             if 200 <= status < 300:
@@ -431,7 +428,7 @@ class CallManager:
             leg.dialog_ended()
             if leg.call is not None:
                 leg.call.on_leg_ended()
-        elif event.transaction_id == getattr(leg, "refresh_tx", None) and leg.call is not None:
+        elif event.transaction_id == leg.refresh_tx and leg.call is not None:
             leg.refresh_tx = None
             leg.call.abort("refresh_failed")
 
@@ -473,7 +470,7 @@ class CallManager:
         timers = sum(c.pending_timers() for c in self.calls.values())
         legs = set(self._by_tx.values()) | set(self._by_dialog.values())
         timers += sum(1 for leg in legs if leg.timer.pending)
-        timers += sum(1 for leg in legs if getattr(leg, "prack_timer_pending", False))
+        timers += sum(1 for leg in legs if isinstance(leg, SipInboundLeg) and leg.prack_timer_pending)
         timers += sum(1 for leg in legs if leg.modify_timer_pending)
         return CallCounts(len(self.calls), ep.transactions, ep.dialogs, ep.timers + timers)
 
@@ -495,6 +492,16 @@ class _Unreachable:
         pass
 
     def bye(self) -> None:
+        pass
+
+    def peer_allows(self, method: str) -> bool:
+        return False
+
+    def modify(self, method: str, body: bytes) -> str | None:
+        return None
+
+    def answer_modify(self, method: str, status: int, body: bytes | None = None,
+                      headers: list[tuple[str, str]] | tuple = ()) -> None:
         pass
 
 

@@ -74,6 +74,8 @@ class _SessionTimer:
         self._refresh = refresh
         self._expire = expire
         self.terms: Terms | None = None
+        #: when the session was last refreshed (clock seconds)
+        self._last = 0.0
         self._timer: IDelayedCall | None = None
         self._retry: IDelayedCall | None = None
 

@@ -42,13 +42,30 @@ def billing_profile(**kw) -> BillingProfile:
     return BillingProfile(**defaults)
 
 
-class FakeA:
+class FakeModifyingLeg:
+    """What both fake legs do with re-INVITE/UPDATE relaying (b2bua.call.ModifyingLeg): record it."""
+
     def __init__(self):
+        self.sent: list = []
+
+    def peer_allows(self, method):
+        return True
+
+    def modify(self, method, body):
+        self.sent.append((method, body))
+        return f"tx-{len(self.sent)}"
+
+    def answer_modify(self, method, status, body=None, headers=()):
+        self.sent.append((method, status))
+
+
+class FakeA(FakeModifyingLeg):
+    def __init__(self):
+        super().__init__()
         self.offer = b"v=0 carrier"
         self.answered = False
         self.ended = False
         self.final_status = None
-        self.sent: list = []
 
     def provisional(self, status, sdp=None):
         self.sent.append(status)
@@ -68,12 +85,12 @@ class FakeA:
         self.ended = True
 
 
-class FakeB:
+class FakeB(FakeModifyingLeg):
     def __init__(self, agent):
+        super().__init__()
         self.agent = agent
         self.ended = False
         self.final_status = None
-        self.sent: list = []
 
     def cancel(self):
         self.sent.append("CANCEL")
@@ -93,6 +110,7 @@ class FakeMedia:
         self.closed = False
         self.bridged = False
         self.silent_since_ms = None        # set by a test: the leg went silent, last heard then
+        self.acked = None                  # the carrier's answer in its ACK (to our late offer)
 
     def check_offer(self, offer):
         pass
@@ -123,6 +141,24 @@ class FakeMedia:
 
     def close(self):
         self.closed = True
+
+    def a_acked(self, answer):
+        self.acked = answer
+
+    def reoffer_from_a(self, offer):
+        return b"v=0 ours-a"
+
+    def reoffer_from_b(self, offer):
+        return b"v=0 ours-b"
+
+    def modify_offer(self, side, offer):
+        return None                        # the other leg would see no change: answered on its own leg
+
+    def modify_answer(self, side, answer):
+        return b"v=0 ours-a" if side == "a" else b"v=0 ours-b"
+
+    def modify_dropped(self, side):
+        pass
 
 
 @dataclass
