@@ -375,10 +375,6 @@ class RelayCallMedia:
         self._configure("b", negotiated, sd)
         return write_sdp(ours)
 
-    def b_acked(self, answer: bytes | None) -> None:
-        """The agent's answer in the ACK, to our offer in a 200 for its offerless re-INVITE."""
-        self.b_answered(answer)
-
     # -- a media change one leg asks for and the other must agree to (hold, resume, codec) -------
 
     def modify_offer(self, side: str, offer: bytes | None) -> bytes | None:

@@ -367,7 +367,6 @@ class CallSession:
         self._observer = observer
         self._seq = 0
         self._inflight: Deferred | None = None
-        self._dirty = False
         self._capped = False
         self._probed_at: int | None = None
         self._retry: DebitAhead | None = None
@@ -483,7 +482,6 @@ class CallSession:
         # refused: the balance did not cover it (another call took it first); the credit ends at
         # the paid boundary until the balance changes again
         self._capped = not outcome.applied
-        self._dirty = False
         self._rearm()
 
     def _debit_failed(self, failure, request: DebitAhead) -> None:
@@ -505,10 +503,8 @@ class CallSession:
         rose = balance_cents > self.balance_cents
         self.balance_cents = balance_cents
         self._capped = False
-        if self._inflight is not None:
-            self._dirty = True
-        elif self.state is State.CHARGING:
-            self._rearm()
+        if self.state is State.CHARGING and self._inflight is None:
+            self._rearm()           # (with a debit in flight, its answer re-arms)
         elif self.state is State.OPEN:
             self.minutes = minutes_callable(self.tariff, balance_cents, max_s=self.max_call_s)
         if rose and self.state in (State.OPEN, State.CHARGING):
