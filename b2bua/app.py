@@ -34,6 +34,7 @@ from . import heap
 from .callmedia import CallMediaFactory
 from .calls import CallManager, CallSettings
 from .config import Config
+from .faults import CallFaults
 from .schema import ConfigInvalid, ConfigProblem
 from .probe import AgentProber
 from .reload import ConfigHolder
@@ -152,8 +153,7 @@ class Node:
                                    settings=call_settings(config), billing=self.billing,
                                    record=self._record, flush=lambda: transports_box[0].flush(),
                                    media_for_call=self._media_for_call, pin_lookup=self._pin_lookup,
-                                   pin_gate=self.pin_guard)
-        self._stoppers.append(store.on_balance_changed(self.manager.balance_changed))
+                                   pin_gate=self.pin_guard, faults=CallFaults(strict=False))
         transports, bound = listen_sip(self.reactor, endpoint, config.sip, self.manager.on_event)
         transports_box.append(transports)
         self.transports = transports
@@ -217,6 +217,10 @@ class Node:
         return [
             ("prepaid_calls_active", "calls in progress on this node", "gauge", counts.calls),
             ("prepaid_calls_completed_total", "calls ended on this node", "counter", self.manager.completed),
+            ("prepaid_call_unknown_events_total", "events a call's table has no row for, dropped (a bug; logged "
+             "with the call id)", "counter", self.manager.faults.unknown_transitions),
+            ("prepaid_call_errors_total", "exceptions caught in call control and its media handlers (a bug; "
+             "logged with the call id)", "counter", self.manager.faults.errors + self.media.failed_handlers),
             ("prepaid_invites_untrusted_refused_total", "new INVITEs from outside the trusted carriers refused (403)",
              "counter", self.manager.refused_early["untrusted"]),
             ("prepaid_invites_rate_limited_total", "new INVITEs over their source's rate (503 with Retry-After)",

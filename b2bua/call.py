@@ -34,11 +34,14 @@ from twisted.internet.defer import Deferred
 from twisted.internet.interfaces import IDelayedCall, IReactorTime
 from twisted.logger import Logger
 
+from billing.db.calls import HUNG_UP_DURING_REFUSAL, SPOKEN_REFUSALS
 from billing.db.rows import CallRecord
 from billing.profile import ChargingStart
-from billing.session import CallBilling, CallSession, Exhausted, Refused, Warning_, charging_start_ms
+from billing.session import (CallBilling, CallSession, CreditEnds, Exhausted, Refund, Refused, TopUp, Warning_,
+                             charging_start_ms)
 
-from .callstate import Ev, St, transition
+from .callstate import Act, Ev, St, ignored, transition
+from .faults import CallFaults
 from .identity import CallerIdentity
 from .modify import ModifyRequest, PendingModify, relay_status, retry_after
 from .routing import AgentHunt, Outcome, Route, outcome_of_status
@@ -129,6 +132,26 @@ class CallMedia(Protocol):
         """When the leg whose silence ended the call ("media_timeout") was last heard from, in ms of the
         clock; None while no leg went silent.  Billing ends there, not at the timeout."""
 
+    def a_acked(self, answer: bytes | None) -> None:
+        """The carrier's SDP answer in its ACK, to our late offer (an INVITE without SDP)."""
+
+    def reoffer_from_a(self, offer: bytes | None) -> bytes:
+        """A re-INVITE/UPDATE of the carrier answered on its own leg: our answer (raises MediaRefused)."""
+
+    def reoffer_from_b(self, offer: bytes | None) -> bytes:
+        """The same for the agent's leg."""
+
+    def modify_offer(self, side: str, offer: bytes | None) -> bytes | None:
+        """Leg ``side``'s ("a", "b") new offer: our offer for the other leg, or None when that leg would see
+        no change (the asking leg is then answered on its own); raises MediaRefused."""
+
+    def modify_answer(self, side: str, answer: bytes | None) -> bytes:
+        """The other leg's answer to :meth:`modify_offer`'s offer: both legs switched, our answer for ``side``;
+        raises MediaRefused (neither leg changes)."""
+
+    def modify_dropped(self, side: str) -> None:
+        """The other leg refused the change or never answered: nothing switches."""
+
 
 class PinGate(Protocol):
     """The limit on guessing PINs across calls and nodes (``billing.pinguard.PinGuard``; a fake in tests)."""
@@ -146,7 +169,16 @@ class PinGate(Protocol):
         """The attempt's PIN was right."""
 
 
-class InboundLeg(Protocol):
+class ModifyingLeg(Protocol):
+    """What a bridged leg offers for relaying re-INVITE/UPDATE (``b2bua.legs``)."""
+
+    def peer_allows(self, method: str) -> bool: ...
+    def modify(self, method: str, body: bytes) -> str | None: ...
+    def answer_modify(self, method: str, status: int, body: bytes | None = None,
+                      headers: list[tuple[str, str]] | tuple = ()) -> None: ...
+
+
+class InboundLeg(ModifyingLeg, Protocol):
     """The carrier's leg, as the controller sees it."""
 
     offer: bytes | None
@@ -160,7 +192,7 @@ class InboundLeg(Protocol):
     def bye(self) -> None: ...
 
 
-class OutboundLeg(Protocol):
+class OutboundLeg(ModifyingLeg, Protocol):
     """One agent's leg."""
 
     agent: str
@@ -169,15 +201,6 @@ class OutboundLeg(Protocol):
 
     def cancel(self) -> None: ...
     def bye(self) -> None: ...
-
-
-class ModifyingLeg(Protocol):
-    """What a bridged leg offers for relaying re-INVITE/UPDATE (``b2bua.legs``; test fakes may lack it)."""
-
-    def peer_allows(self, method: str) -> bool: ...
-    def modify(self, method: str, body: bytes) -> str | None: ...
-    def answer_modify(self, method: str, status: int, body: bytes | None = None,
-                      headers: list[tuple[str, str]] | tuple = ()) -> None: ...
 
 
 #: dialer(agent URI, caller identity, our SDP offer, the call) -> the new leg
@@ -204,7 +227,8 @@ class Call:
                  max_duration_s: int, answer_mode: str = "answer", announce_tariff: bool = False,
                  withheld_policy: str = "reject", on_done: Callable[["Call"], None] = lambda call: None,
                  pin_lookup: Callable[[str, str], Deferred] | None = None, log_steps: bool = True,
-                 pin_gate: PinGate | None = None, source_address: str = "", pin_account: str | None = None):
+                 pin_gate: PinGate | None = None, source_address: str = "", pin_account: str | None = None,
+                 faults: CallFaults | None = None):
         self.call_id = call_id
         #: the Call-ID as log lines carry it (cut when a peer sent an absurdly long one)
         self.log_id = log_id(call_id)
@@ -227,6 +251,8 @@ class Call:
         self.source_address = source_address
         self._pin_account = pin_account
         self._log_steps = log_steps
+        #: what an event with no row in the table does (raise in tests, log and count in the node)
+        self._faults = faults if faults is not None else CallFaults()
         self._pin_digits = ""
         self._pin_tries = 0
         self._pin_timer: IDelayedCall | None = None
@@ -239,7 +265,6 @@ class Call:
         self.reject_status = 480
         self.end_reason: str | None = None
         self.events: list[tuple[int, str]] = []     # (ms, what) for the log and the demo's timeline
-        self.ignored = 0
         self._ring_timer: IDelayedCall | None = None
         self._charge_timer: IDelayedCall | None = None
         self._limit_timer: IDelayedCall | None = None
@@ -252,6 +277,10 @@ class Call:
         self._modify_answer: tuple[int, bytes | None] = (0, None)
         #: the credit ended where a first caller's free minutes ended: the last words say where to top up
         self._free_minutes_over = False
+        #: where billing last said the credit ends (ms of the clock); None before charging starts
+        self.credit_ends_ms: int | None = None
+        #: the answering agent's SDP, for media and (without media) the carrier
+        self._b_answer_sdp: bytes | None = None
 
     # -- time and bookkeeping -------------------------------------------------------
 
@@ -281,11 +310,12 @@ class Call:
     def feed(self, event: Ev) -> None:
         row = transition(self.state, event)
         if row is None:
-            self.ignored += 1
+            if not ignored(self.state, event):
+                self._faults.unknown_transition(self.log_id, self.state, event)
             return
         self.state, actions = row
         for action in actions:
-            getattr(self, "_do_" + action.value)()
+            self._ACTIONS[action](self)
         if self.state is St.CLOSING:
             self._maybe_done()
 
@@ -350,7 +380,6 @@ class Call:
 
     def _opened(self, session: CallSession) -> None:
         self.session = session
-        self._last_balance = session.balance_cents
         self.note(f"billing session {session.session_id}: {session.minutes} minute(s) at "
                   f"{session.tariff.per_minute}/min")
         if self.state not in (St.ROUTING, St.PIN_ENTRY):      # the carrier hung up meanwhile
@@ -359,6 +388,8 @@ class Call:
         self.feed(self._accepted())
 
     def _not_opened(self, failure) -> None:
+        if failure.check(Refused) and self.state not in (St.ROUTING, St.PIN_ENTRY):
+            return              # the carrier hung up (or its transaction ended) meanwhile: nobody to refuse
         if failure.check(Refused):
             self.end_reason = "no_credit"
             self.note(f"refused: {failure.value.reason} (balance {failure.value.balance_cents} cents)",
@@ -378,8 +409,12 @@ class Call:
         self.feed(Ev.A_CANCEL)
 
     def on_a_bye(self) -> None:
-        self.end_reason = self.end_reason or "caller_hangup"
-        self.note("caller hung up")
+        if self.state is St.REFUSING and self.end_reason in SPOKEN_REFUSALS:
+            self.end_reason += HUNG_UP_DURING_REFUSAL       # the refusal's outcome, and who ended the call
+            self.note("caller hung up during the refusal")
+        else:
+            self.end_reason = self.end_reason or "caller_hangup"
+            self.note("caller hung up")
         self.feed(Ev.A_BYE)
 
     def on_b_bye(self, leg: OutboundLeg) -> None:
@@ -450,12 +485,11 @@ class Call:
             return False
         side = "a" if leg is self.a else ("b" if leg is self.b else None)
         event = Ev.A_MODIFY if side == "a" else Ev.B_MODIFY
-        plan = getattr(self.media, "modify_offer", None)
-        if side is None or plan is None or transition(self.state, event) is None:
+        if side is None or transition(self.state, event) is None:
             return False
         try:
-            offer = plan(side, request.offer)
-        except Exception:           # MediaRefused: the local answer says why (400/488)
+            offer = self.media.modify_offer(side, request.offer)
+        except MediaRefused:        # the local answer says why (400/488)
             return False
         if offer is None:
             return False
@@ -487,7 +521,7 @@ class Call:
             return
         try:
             body = self.media.modify_answer(side, sdp)
-        except Exception as exc:       # MediaRefused: its answer is unusable, the session stays as it was
+        except MediaRefused as exc:    # its answer is unusable, the session stays as it was
             log.warn("call {call_id}: media change not applied: {exc}", call_id=self.log_id, exc=exc)
             self._modify_done(488)
             return
@@ -648,25 +682,21 @@ class Call:
         self.note("free minutes over" if event.free_minutes_over else "credit exhausted", worth_reading=True)
         self.feed(Ev.CREDIT_EXHAUSTED)
 
-    def balance_changed(self, balance_cents: int) -> None:
-        """News of the caller's balance (any node, any source): a rise during the call is a top-up.
+    def session_credit_ends(self, event: CreditEnds) -> None:
+        self.credit_ends_ms = event.end_ms
 
-        Billing has already moved the end of the credit; here the caller is told, mixed over the
-        conversation, how many minutes the credit now lasts.
-        """
-        last = getattr(self, "_last_balance", None)
-        self._last_balance = balance_cents
-        if last is None or balance_cents <= last or self.session is None:
-            return
+    def session_topped_up(self, event: TopUp) -> None:
+        """A top-up booked while the call runs: billing has moved the end; the caller is told, mixed over
+        the conversation, how many minutes the credit now lasts."""
         if self.state in (St.CLOSING, St.DONE):
-            return          # the settlement's own refund, or news after the call: nobody to tell
-        self.note(f"topped up during the call: +{balance_cents - last} cents", worth_reading=True)
+            return          # news after the call: nobody to tell
+        self.note(f"topped up during the call: +{event.cents} cents", worth_reading=True)
         if self.state is St.BRIDGED and self.media is not None:
-            minutes = self.session.minutes if self.session.state.value == "open" else None
-            end_ms = getattr(self.session, "end_ms", None)
-            if end_ms is not None:
-                minutes = max(0, (end_ms - self._now_ms()) // 60000)
-            self.media.announce(Announcement(Say.TOPPED_UP, to_caller=True, mixed=True, minutes=minutes))
+            self.media.announce(Announcement(Say.TOPPED_UP, to_caller=True, mixed=True, minutes=event.minutes))
+
+    def session_refunded(self, event: Refund) -> None:
+        """Another call of the caller settled and refunded: more credit (billing moved the end), nothing said."""
+        self.note(f"another call of the caller refunded {event.cents} cents")
 
     # -- actions ------------------------------------------------------------------------
 
@@ -750,7 +780,7 @@ class Call:
     def _do_connect(self) -> None:
         self._cancel(self._ring_timer)
         if self.media is not None:
-            self.media.b_answered(getattr(self, "_b_answer_sdp", None))
+            self.media.b_answered(self._b_answer_sdp)
         if not self.a.answered:
             sdp = self.media.answer_for_a(self.a.offer) if self.media is not None else self._b_answer_sdp
             self.a.answer(sdp or b"")
@@ -877,3 +907,14 @@ class Call:
     def _cancel(timer: IDelayedCall | None) -> None:
         if timer is not None and timer.active():
             timer.cancel()
+
+    #: what each action of the table (:class:`~b2bua.callstate.Act`) does
+    _ACTIONS: dict[Act, Callable[["Call"], None]] = {
+        Act.ANSWER_A: _do_answer_a, Act.PLAY_MINUTES: _do_play_minutes, Act.PLAY_REFUSAL: _do_play_refusal,
+        Act.PLAY_PIN_PROMPT: _do_play_pin_prompt, Act.PLAY_PIN_WRONG: _do_play_pin_wrong,
+        Act.PLAY_FINAL: _do_play_final, Act.RING_NEXT: _do_ring_next, Act.RELAY_RINGING: _do_relay_ringing,
+        Act.CONNECT: _do_connect, Act.CANCEL_B: _do_cancel_b, Act.BYE_A: _do_bye_a, Act.BYE_B: _do_bye_b,
+        Act.REJECT_A: _do_reject_a, Act.REJECT_A_CANCELLED: _do_reject_a_cancelled, Act.STOP_MEDIA: _do_stop_media,
+        Act.END_BILLING: _do_end_billing, Act.FINISH: _do_finish, Act.RELAY_MODIFY: _do_relay_modify,
+        Act.ANSWER_MODIFY: _do_answer_modify, Act.END_MODIFY: _do_end_modify,
+    }

@@ -146,6 +146,9 @@ class CallMediaFactory:
         self.refusal_ports_percent = refusal_ports_percent
         #: the calls holding their port pair to speak a refusal (see :meth:`RelayCallMedia.hold_for_refusal`)
         self.refusing: set[RelayCallMedia] = set()
+        #: exceptions out of a call's handlers of dead media and DTMF, caught (and logged) so that the relay
+        #: goes on for the other calls
+        self.failed_handlers = 0
 
     @classmethod
     def from_config(cls, reactor, config, *, clock=None, preload: bool = True,
@@ -179,14 +182,7 @@ class CallMediaFactory:
         agent is rung: :meth:`RelayCallMedia.offer_for_b`).  Raises :class:`MediaRefused` (503) when none
         is free."""
         library = self.libraries.get(profile_language, prompts_dir)
-        media = RelayCallMedia(self, call_id, library, profile_language, on_dead, on_dtmf, withheld_pin)
-        try:
-            media.session = self.relay.open_session(on_silence=media._silence, on_dtmf=media._dtmf,
-                                                    label=call_id, bind_b=False)
-        except PortsExhausted as exc:
-            raise MediaRefused(503, f"no RTP ports free: {exc}") from None
-        media._start()
-        return media
+        return RelayCallMedia(self, call_id, library, profile_language, on_dead, on_dtmf, withheld_pin)
 
     def hold_for_refusal(self, media: "RelayCallMedia") -> bool:
         """Whether ``media`` may keep its pair to speak a refusal: the calls doing so hold less than
@@ -220,12 +216,20 @@ def _offered(sd: SessionDescription, index: int) -> tuple[tuple[str, ...], bool]
 
 
 class RelayCallMedia:
-    """One call's anchored media; implements :class:`b2bua.call.CallMedia` (and re-INVITEs, late offers)."""
+    """One call's anchored media; implements :class:`b2bua.call.CallMedia` (and re-INVITEs, late offers).
 
-    session: MediaSession
+    Made with the carrier leg's port pair bound; raises :class:`MediaRefused` (503) when none is free.
+    """
 
     def __init__(self, factory: CallMediaFactory, call_id: str, library: PromptLibrary, lang: str,
                  on_dead: Callable[[str], object], on_dtmf: Callable[[str], object], withheld_pin: bool) -> None:
+        try:
+            self.session: MediaSession = factory.relay.open_session(on_silence=self._silence, on_dtmf=self._dtmf,
+                                                                    label=call_id, bind_b=False)
+        except PortsExhausted as exc:
+            raise MediaRefused(503, f"no RTP ports free: {exc}") from None
+        self.local_a = LocalSdp(factory.relay.address, self.session.leg_a.local_port)
+        self.local_b: LocalSdp | None = None      # bound when an agent is rung (offer_for_b)
         self.factory = factory
         self.call_id = call_id
         self.library = library
@@ -252,10 +256,6 @@ class RelayCallMedia:
         self._origins: dict[str, tuple[str, int]] = {}
         #: (side, offer, parsed, AudioOffer, our offer to the other leg) while the other leg decides
         self._modify: tuple[str, bytes, SessionDescription, AudioOffer, SessionDescription] | None = None
-
-    def _start(self) -> None:
-        self.local_a = LocalSdp(self.factory.relay.address, self.session.leg_a.local_port)
-        self.local_b: LocalSdp | None = None      # bound when an agent is rung (offer_for_b)
 
     def hold_for_refusal(self) -> bool:
         """See :meth:`b2bua.call.CallMedia.hold_for_refusal` (the factory keeps the share)."""
@@ -374,10 +374,6 @@ class RelayCallMedia:
             raise MediaRefused(exc.status, str(exc)) from None
         self._configure("b", negotiated, sd)
         return write_sdp(ours)
-
-    def b_acked(self, answer: bytes | None) -> None:
-        """The agent's answer in the ACK, to our offer in a 200 for its offerless re-INVITE."""
-        self.b_answered(answer)
 
     # -- a media change one leg asks for and the other must agree to (hold, resume, codec) -------
 
@@ -541,8 +537,9 @@ class RelayCallMedia:
     # -- what the relay reports ---------------------------------------------------------------
 
     def _silence(self, session: MediaSession, leg_name: str) -> None:
-        log.info("call {call_id}: leg {leg} sent no media for {silence_s} s", call_id=self.call_id, leg=leg_name,
-                 silence_s=self.factory.relay.silence_timeout_s)
+            self.factory.failed_handlers += 1
+            log.failure("call {call_id}: the call's handler of {value!r} failed", call_id=self.call_id, value=value,
+                        level=LogLevel.error)
         self._silent_since_s = session.leg(leg_name).last_rx_at
         self._dead("media_timeout")
 

@@ -34,6 +34,7 @@ from billing.session import CallBilling
 
 from .admission import Admission, AdmissionSettings
 from .call import Call, CallMedia, MediaRefused, log_id
+from .faults import CallFaults
 from .identity import ANONYMOUS_FROM, CallerIdentity, identify, is_trusted
 from .legs import SDP, SipInboundLeg, SipOutboundLeg, sdp_of
 from .modify import ModifyRequest, conflict, retry_after
@@ -79,7 +80,7 @@ class CallManager:
                  billing: CallBilling | None, record: Callable, flush: Callable[[], None] = lambda: None,
                  media_for_call: Callable[[str, object], CallMedia | None] = lambda call_id, profile: None,
                  on_call_done: Callable[[Call], None] = lambda call: None,
-                 pin_lookup: Callable | None = None, pin_gate=None):
+                 pin_lookup: Callable | None = None, pin_gate=None, faults: CallFaults | None = None):
         self.endpoint = endpoint
         self.reactor = reactor
         self.router = router
@@ -91,6 +92,8 @@ class CallManager:
         self.on_call_done = on_call_done
         self.pin_lookup = pin_lookup
         self.pin_gate = pin_gate                # billing.pinguard.PinGuard: PIN guessing limited across calls
+        #: call control's own faults (an event without a row, an exception): raised in tests, counted in the node
+        self.faults = faults if faults is not None else CallFaults()
         self.calls: dict[str, Call] = {}
         self._by_tx: dict[str, object] = {}
         self._by_dialog: dict[DialogId, object] = {}
@@ -108,11 +111,37 @@ class CallManager:
     # -- events -------------------------------------------------------------------------
 
     def on_event(self, event: object) -> None:
-        """Feed one endpoint event; never raises (a bug in one call must not stop the others)."""
+        """Feed one endpoint event. A bug in one call must not stop the others: an exception out of call
+        control is a fault (:class:`~b2bua.faults.CallFaults`), raised in tests, logged with the call id
+        and counted in the node."""
         try:
             self._dispatch(event)
         except Exception:
-            log.failure("event {event!r} failed", event=type(event).__name__)
+            self.faults.error(self._call_id_of(event), f"{type(event).__name__} failed")
+
+    def _call_id_of(self, event: object) -> str:
+        """The call an endpoint event belongs to, for its log line: its leg's call, else the Call-ID it carries."""
+        leg = None
+        match event:
+            case RequestReceived(dialog_id=None) | CancelReceived():
+                leg = self._by_tx.get(event.transaction_id)
+                call_id = event.request.call_id
+            case RequestReceived(dialog_id=dialog_id) | AckReceived(dialog_id=dialog_id):
+                leg = self._by_dialog.get(dialog_id)
+                call_id = dialog_id.call_id
+            case ResponseReceived() | TransactionTimedOut() | TransportFailed():
+                leg = self._by_tx.get(event.transaction_id)
+                if leg is None and event.dialog_id is not None:
+                    leg = self._by_dialog.get(event.dialog_id)
+                call_id = event.dialog_id.call_id if event.dialog_id is not None else ""
+            case AckNeverCame(dialog_id=dialog_id) | DialogEnded(dialog_id=dialog_id):
+                leg = self._by_dialog.get(dialog_id)
+                call_id = dialog_id.call_id
+            case _:
+                call_id = ""
+        if leg is not None and leg.call is not None:
+            return leg.call.log_id
+        return log_id(call_id or "-")
 
     def _dispatch(self, event: object) -> None:
         if isinstance(event, (ResponseReceived, TransactionTimedOut, TransportFailed)) and self.probe_events(event):
@@ -157,10 +186,8 @@ class CallManager:
         """An ACK on a leg: our offer in a 2xx is answered; the carrier's answer to our late offer goes to media."""
         leg.offer_in_2xx = False
         sdp = sdp_of(event.request)
-        if isinstance(leg, SipInboundLeg) and sdp is not None and leg.call is not None:
-            acked = getattr(leg.call.media, "a_acked", None)
-            if acked is not None:
-                acked(sdp)       # the answer to our late offer (an INVITE without SDP)
+        if isinstance(leg, SipInboundLeg) and sdp is not None and leg.call is not None and leg.call.media is not None:
+            leg.call.media.a_acked(sdp)       # the answer to our late offer (an INVITE without SDP)
 
     def _new_request(self, event: RequestReceived) -> None:
         request = event.request
@@ -182,7 +209,7 @@ class CallManager:
     def _prack(self, event: RequestReceived) -> bool:
         """A PRACK for the carrier's reliable provisional (RFC 3262): 200, True; else False (481 follows)."""
         call = self.calls.get(event.request.call_id or "")
-        leg = getattr(call, "a", None)
+        leg = call.a if call is not None else None
         if isinstance(leg, SipInboundLeg) and leg.prack(event.request.headers.get("rack")):
             self.endpoint.respond(event.transaction_id, 200, self.reactor.seconds())
             leg.send_queued()        # the next reliable provisional, now that this one is acknowledged
@@ -232,7 +259,8 @@ class CallManager:
                     announce_tariff=profile.announce_tariff if profile is not None else False,
                     withheld_policy=withheld_policy,
                     on_done=self._call_done, pin_lookup=self.pin_lookup, log_steps=self.settings.log_steps,
-                    pin_gate=self.pin_gate, source_address=source, pin_account=identity.claimed)
+                    pin_gate=self.pin_gate, source_address=source, pin_account=identity.claimed,
+                    faults=self.faults)
         leg.call = call
         leg.on_dialog = self._register_dialog
         self.calls[call_id] = call
@@ -240,7 +268,7 @@ class CallManager:
         try:
             call.start()
         except Exception:
-            log.failure("call {call_id}: start failed", call_id=call.log_id)
+            self.faults.error(call.log_id, "start failed")
             call.abort("internal_error")
 
     def _refuse_early(self, event: RequestReceived, status: int, reason: str, trusted: bool,
@@ -322,19 +350,18 @@ class CallManager:
                                   headers=[("Retry-After", retry_after())] if status == 500 else ())
             return
         leg.modify_received(method, event.transaction_id, request)
-        on_modify = getattr(leg.call, "on_modify", None)
-        if on_modify is not None and on_modify(leg, ModifyRequest(method, event.transaction_id, offer)):
+        call = leg.call
+        if call is not None and call.on_modify(leg, ModifyRequest(method, event.transaction_id, offer)):
             return                   # relayed: the controller answers when the other leg has
-        media = leg.call.media if leg.call is not None else None
+        media = call.media if call is not None else None
         body = leg.local_sdp or b""
         if offer is not None and media is not None:
-            reoffer = getattr(media, "reoffer_from_a" if isinstance(leg, SipInboundLeg) else "reoffer_from_b", None)
-            if reoffer is not None:
-                try:
-                    body = reoffer(offer)
-                except Exception as exc:
-                    leg.answer_modify(method, getattr(exc, "status", 488))
-                    return
+            reoffer = media.reoffer_from_a if isinstance(leg, SipInboundLeg) else media.reoffer_from_b
+            try:
+                body = reoffer(offer)
+            except MediaRefused as exc:        # an offer we cannot answer (400/488), media closed (500)
+                leg.answer_modify(method, exc.status)
+                return
         leg.answer_modify(method, 200, body)      # no SDP: our last SDP, as an offer (its answer in the ACK)
 
     def _response(self, event: ResponseReceived) -> None:
@@ -355,7 +382,7 @@ class CallManager:
                 leg.modify_answered(status)
                 if leg.call is not None:
                     leg.call.on_modify_answered(leg, status, sdp_of(event.response))
-        elif event.transaction_id == getattr(leg, "refresh_tx", None):
+        elif event.transaction_id == leg.refresh_tx:
             if status >= 200:
                 leg.refresh_answered(status)
             if 200 <= status < 300:
@@ -401,22 +428,9 @@ class CallManager:
             leg.dialog_ended()
             if leg.call is not None:
                 leg.call.on_leg_ended()
-        elif event.transaction_id == getattr(leg, "refresh_tx", None) and leg.call is not None:
+        elif event.transaction_id == leg.refresh_tx and leg.call is not None:
             leg.refresh_tx = None
             leg.call.abort("refresh_failed")
-
-    def balance_changed(self, profile: str, number: str, balance_cents: int) -> None:
-        """The store's news (this node, other nodes, commands): calls of that account hear it.
-
-        Only a call with an open billing session has anything to do with it, so the calls are found
-        through billing's index of sessions by account, not by a walk over every open call.
-        """
-        if self.billing is None:
-            return
-        for observer in self.billing.observers_of(profile, number):
-            if isinstance(observer, Call) and self.calls.get(observer.call_id) is observer:
-                observer.balance_changed(balance_cents)
-        self.flush()
 
     def end_all(self, reason: str) -> list[Call]:
         """End every open call now (the node is stopping): BYE or a final answer to both legs, billing
@@ -456,7 +470,7 @@ class CallManager:
         timers = sum(c.pending_timers() for c in self.calls.values())
         legs = set(self._by_tx.values()) | set(self._by_dialog.values())
         timers += sum(1 for leg in legs if leg.timer.pending)
-        timers += sum(1 for leg in legs if getattr(leg, "prack_timer_pending", False))
+        timers += sum(1 for leg in legs if isinstance(leg, SipInboundLeg) and leg.prack_timer_pending)
         timers += sum(1 for leg in legs if leg.modify_timer_pending)
         return CallCounts(len(self.calls), ep.transactions, ep.dialogs, ep.timers + timers)
 
@@ -478,6 +492,16 @@ class _Unreachable:
         pass
 
     def bye(self) -> None:
+        pass
+
+    def peer_allows(self, method: str) -> bool:
+        return False
+
+    def modify(self, method: str, body: bytes) -> str | None:
+        return None
+
+    def answer_modify(self, method: str, status: int, body: bytes | None = None,
+                      headers: list[tuple[str, str]] | tuple = ()) -> None:
         pass
 
 

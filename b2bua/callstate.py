@@ -5,7 +5,10 @@ are its UAC).  The controller (:mod:`b2bua.call`) turns what happens on the
 wire, in billing and in media into :class:`Ev` inputs, looks up
 ``(state, event)`` in :data:`TRANSITIONS`, moves to the new state and carries
 out the listed :class:`Act` actions in order.  Anything not in the table is
-ignored (and counted): a late 180 after the call ended, a second BYE...
+ignored only when :data:`IGNORED` lists it as late news (a 180 crossing our
+CANCEL, a BYE crossing ours, a stopped prompt reporting its end); any other
+pair without a row is a fault (:mod:`b2bua.faults`: raised in tests, logged
+and counted in the node).
 
 Guards that need facts (is the A-leg answered already? is another agent left?)
 are decided by the controller *before* it feeds the event, by choosing between
@@ -139,6 +142,24 @@ TRANSITIONS: dict[tuple[St, Ev], tuple[St, tuple[Act, ...]]] = {
     **_HANGUP_TO_CLOSING,
 }
 
+#: (state, event) pairs that mean nothing by design: news that comes late, after the state that wanted it.
+#: Any other pair without a row is a fault (:mod:`b2bua.faults`).
+IGNORED: frozenset[tuple[St, Ev]] = frozenset({
+    # a prompt stopped by the hang-up reports its end
+    (St.CLOSING, Ev.ANNOUNCEMENT_DONE), (St.DONE, Ev.ANNOUNCEMENT_DONE),
+    (St.CLOSING, Ev.FINAL_DONE), (St.DONE, Ev.FINAL_DONE),
+    # a peer hangs up, cancels or rings while our own BYE, CANCEL or final answer crosses it
+    (St.CLOSING, Ev.A_BYE), (St.CLOSING, Ev.B_BYE), (St.CLOSING, Ev.A_CANCEL), (St.CLOSING, Ev.B_PROGRESS),
+    # a timer, dead media or the stopping node ends a call that is already ending
+    (St.CLOSING, Ev.ABORT), (St.DONE, Ev.ABORT),
+})
+
+
 def transition(state: St, event: Ev) -> tuple[St, tuple[Act, ...]] | None:
     """The row for ``(state, event)``, or None when the event means nothing in that state."""
     return TRANSITIONS.get((state, event))
+
+
+def ignored(state: St, event: Ev) -> bool:
+    """Whether ``event`` in ``state`` is late news that needs no row (see :data:`IGNORED`)."""
+    return (state, event) in IGNORED

@@ -56,10 +56,8 @@ def glare_wait_s(owns_call_id: bool, rng: random.Random | None = None) -> float:
 
 
 def sdp_of(message: SipRequest | SipResponse) -> bytes | None:
-    """The message's SDP body, or None."""
-    if message.body and (message.content_type or "").split(";")[0].strip().lower() == SDP:
-        return message.body
-    return None
+    """The message's SDP body, or None (``content_type`` is the media type, lower case, without parameters)."""
+    return message.body if message.body and message.content_type == SDP else None
 
 
 def _nothing() -> None:
@@ -74,6 +72,8 @@ class _SessionTimer:
         self._refresh = refresh
         self._expire = expire
         self.terms: Terms | None = None
+        #: when the session was last refreshed (clock seconds)
+        self._last = 0.0
         self._timer: IDelayedCall | None = None
         self._retry: IDelayedCall | None = None
 

@@ -87,8 +87,10 @@ class AgentProber:
 
     def on_event(self, event: object) -> bool:
         """An endpoint event; True when it was one of our probes (the manager then ignores it)."""
-        tx_id = getattr(event, "transaction_id", None)
-        agent = self._pending.get(tx_id) if tx_id is not None else None
+        if not isinstance(event, (ResponseReceived, TransactionTimedOut, TransportFailed)):
+            return False
+        tx_id = event.transaction_id
+        agent = self._pending.get(tx_id)
         if agent is None:
             return False
         if isinstance(event, ResponseReceived):

@@ -86,12 +86,16 @@ class _DirectUdp:
     host, and the socket's ``sendto`` is called with Twisted's error handling:
     EINTR retried, ECONNREFUSED ignored, EMSGSIZE as ``MessageLengthError``, any
     other OSError raised. A host that fails the check goes through ``Port.write``,
-    which raises as before.
+    which raises as before. The socket is the port's public ``getHandle()``; the port is
+    one we listen on and never ``connect()``, so it may send to any address.
+
+    A 600-byte datagram to 127.0.0.1 (timeit, best of 7 x 20,000): 1.6 us here,
+    3.0-4.5 us through ``udp.Port.write``.
     """
 
     def __init__(self, port: udp.Port, family: str) -> None:
         self.port = port
-        self.sendto = port.socket.sendto
+        self.sendto = port.getHandle().sendto
         self.is_address = abstract.isIPv6Address if family == "ipv6" else abstract.isIPAddress
         self.checked: dict[str, bool] = {}
 
@@ -309,8 +313,8 @@ class SipTransports:
         # a SIP datagram may be up to 65,535 bytes (RFC 3261 §18.1.1); Twisted reads 8,192 unless told
         listening = self.reactor.listenUDP(port, _SipDatagram(self), interface=interface, maxPacketSize=MAX_DATAGRAM_BYTES)
         family = _family_key(interface)
-        if self._udp.setdefault(family, listening) is listening and isinstance(listening, udp.Port) \
-                and listening._connectedAddr is None and getattr(listening, "socket", None) is not None:
+        if self._udp.setdefault(family, listening) is listening and isinstance(listening, udp.Port):
+            # a port we listen on and never connect(): its socket may send to any address
             self._udp_direct[family] = _DirectUdp(listening, family)
         self._listeners.append(listening)
         return listening.getHost().port

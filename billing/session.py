@@ -22,12 +22,19 @@ Money rules (see :mod:`billing.rating`):
 * The credit's end is ``affordable_s(debited + balance)`` from the start of
   charging. ``Exhausted`` fires there, ``Warning_`` ``warn_before_s`` before it
   (at once when charging starts with less credit than that).
-* A change of the account's balance (top-up, manual, API, another call's debit)
-  recomputes the end at once: the pending cut-off moves, and the warning is
+* A change of the account's balance (top-up, manual, API, another call's debit or
+  refund) recomputes the end at once (:class:`CreditEnds` tells the controller
+  the new end): the pending cut-off moves, and the warning is
   re-armed when the new warning time lies in the future. So a warning already
   given is given again if a later top-up is again used up to within
   ``warn_before_s``; a top-up that leaves the end within ``warn_before_s`` does not
   repeat a warning already given.
+* What made the balance rise is read from the ledger, not guessed from the
+  balance: a rise asks the store for the credits booked to the account since the
+  session opened (:meth:`SessionStore.credits_since_open`), and the controller
+  hears :class:`TopUp` for top-ups (payments, manual, API, positive corrections)
+  and :class:`Refund` for the settlement refunds of the caller's other calls.
+  A refund is no top-up: it is not announced to the caller as one.
 * Balance news reaches this node only for changes made through its own store
   object. A top-up booked elsewhere (another node, ``prepaid topup``) is found
   by one extra conditional debit of one increment, ``debit_lead_s`` before the
@@ -143,6 +150,18 @@ class Settlement:
     balance_cents: int | None
 
 
+@dataclass(frozen=True)
+class Credits:
+    """What the ledger credited to a session's account since the session opened, by cause.
+
+    ``topped_up_cents``: top-ups, their bonuses, manual and API credits, positive corrections;
+    ``refunded_cents``: the settlement refunds of the account's other call sessions.
+    """
+
+    topped_up_cents: int
+    refunded_cents: int
+
+
 class SessionStore(Protocol):
     """The store side of call sessions; every method returns a Deferred and runs in one transaction."""
 
@@ -156,6 +175,9 @@ class SessionStore(Protocol):
         ...
 
     def settle(self, request: SettleRequest) -> Deferred:  # -> Settlement
+        ...
+
+    def credits_since_open(self, session_id: str) -> Deferred:  # -> Credits
         ...
 
     def on_balance_changed(self, callback: Callable[[str, str, int], None]) -> None:
@@ -190,6 +212,39 @@ class Exhausted:
     free_minutes_over: bool = False
 
 
+@dataclass(frozen=True)
+class CreditEnds:
+    """The credit now ends at ``end_ms`` (charging started, or a change of the balance moved it)."""
+
+    session_id: str
+    call_id: str
+    end_ms: int
+
+
+@dataclass(frozen=True)
+class TopUp:
+    """``cents`` were topped up to the caller's account while the call runs (the ledger says so).
+
+    ``minutes``: the whole minutes the credit lasts now, from ``at_ms`` (the end already moved).
+    """
+
+    session_id: str
+    call_id: str
+    at_ms: int
+    cents: int
+    minutes: int
+
+
+@dataclass(frozen=True)
+class Refund:
+    """Another call of the caller settled and gave back ``cents``: more credit, but no top-up."""
+
+    session_id: str
+    call_id: str
+    at_ms: int
+    cents: int
+
+
 class SessionObserver(Protocol):
     """What the call controller implements to hear from its session."""
 
@@ -199,9 +254,19 @@ class SessionObserver(Protocol):
     def session_exhausted(self, event: Exhausted) -> None:
         ...
 
+    def session_credit_ends(self, event: CreditEnds) -> None:
+        ...
 
-class _Nobody:
-    """The observer of a settled session: nothing is told any more (and the controller is not kept alive)."""
+    def session_topped_up(self, event: TopUp) -> None:
+        ...
+
+    def session_refunded(self, event: Refund) -> None:
+        ...
+
+
+class NoObserver:
+    """An observer that hears nothing: a settled session's (the controller is not kept alive by it), and
+    the base of observers that act on some events only (batch jobs, tests)."""
 
     def session_warning(self, event: Warning_) -> None:
         pass
@@ -209,8 +274,17 @@ class _Nobody:
     def session_exhausted(self, event: Exhausted) -> None:
         pass
 
+    def session_credit_ends(self, event: CreditEnds) -> None:
+        pass
 
-_NOBODY = _Nobody()
+    def session_topped_up(self, event: TopUp) -> None:
+        pass
+
+    def session_refunded(self, event: Refund) -> None:
+        pass
+
+
+_NOBODY = NoObserver()
 
 
 class Refused(Exception):
@@ -293,7 +367,6 @@ class CallSession:
         self._observer = observer
         self._seq = 0
         self._inflight: Deferred | None = None
-        self._dirty = False
         self._capped = False
         self._probed_at: int | None = None
         self._retry: DebitAhead | None = None
@@ -303,6 +376,8 @@ class CallSession:
         self._tick_call: IDelayedCall | None = None
         self._settle_waiters: list[Deferred] = []
         self._settle_outcome: tuple | None = None
+        #: the ledger's credits since open that the controller has already been told of
+        self._credits_told = Credits(0, 0)
 
     def _go(self, event: Event) -> None:
         nxt = TRANSITIONS.get((self.state, event))
@@ -407,7 +482,6 @@ class CallSession:
         # refused: the balance did not cover it (another call took it first); the credit ends at
         # the paid boundary until the balance changes again
         self._capped = not outcome.applied
-        self._dirty = False
         self._rearm()
 
     def _debit_failed(self, failure, request: DebitAhead) -> None:
@@ -421,16 +495,40 @@ class CallSession:
             self._rearm(retry_s=1)
 
     def balance_changed(self, balance_cents: int) -> None:
-        """The account's balance is now ``balance_cents``: move the end, the cut-off and the warning."""
+        """The account's balance is now ``balance_cents``: move the end, the cut-off and the warning.
+
+        A rise asks the ledger what was credited (:meth:`_ask_credits`): the controller hears a top-up
+        only when one was booked, never because the balance rose.
+        """
+        rose = balance_cents > self.balance_cents
         self.balance_cents = balance_cents
         self._capped = False
-        if self._inflight is not None:
-            self._dirty = True
-            return
-        if self.state is State.CHARGING:
-            self._rearm()
+        if self.state is State.CHARGING and self._inflight is None:
+            self._rearm()           # (with a debit in flight, its answer re-arms)
         elif self.state is State.OPEN:
             self.minutes = minutes_callable(self.tariff, balance_cents, max_s=self.max_call_s)
+        if rose and self.state in (State.OPEN, State.CHARGING):
+            self._ask_credits()
+
+    def _ask_credits(self) -> None:
+        d = self._billing.store.credits_since_open(self.session_id)
+        d.addCallbacks(self._credits_heard, self._billing.log_failure)
+
+    def _credits_heard(self, credits: Credits) -> None:
+        """Tell the controller of the credits it has not heard of yet (answers may come in any order)."""
+        if self.state not in (State.OPEN, State.CHARGING):
+            return
+        told = self._credits_told
+        topped_up = credits.topped_up_cents - told.topped_up_cents
+        refunded = credits.refunded_cents - told.refunded_cents
+        self._credits_told = Credits(max(told.topped_up_cents, credits.topped_up_cents),
+                                     max(told.refunded_cents, credits.refunded_cents))
+        now = _ms(self._reactor)
+        if refunded > 0:
+            self._observer.session_refunded(Refund(self.session_id, self.call_id, now, refunded))
+        if topped_up > 0:
+            minutes = self.minutes if self.end_ms is None else max(0, (self.end_ms - now) // 60_000)
+            self._observer.session_topped_up(TopUp(self.session_id, self.call_id, now, topped_up, minutes))
 
     # -- timers --------------------------------------------------------------------
 
@@ -444,6 +542,8 @@ class CallSession:
         if old_end != end_ms or self._end_call is None:
             self._cancel(self._end_call)
             self._end_call = self._reactor.callLater(max(0, end_ms - now) / 1000, self._exhaust)
+        if old_end != end_ms:
+            self._observer.session_credit_ends(CreditEnds(self.session_id, self.call_id, end_ms))
         warn_ms = end_ms - self.warn_before_s * 1000
         if self._warned and old_end is not None and end_ms > old_end and warn_ms > now:
             self._warned = False  # a top-up moved the end beyond the warning window: warn again later
@@ -550,10 +650,6 @@ class CallBilling:
             peers.discard(session)
             if not peers:
                 del self._by_account[(session.profile_name, session.number)]
-
-    def observers_of(self, profile_name: str, number: str) -> tuple[SessionObserver, ...]:
-        """The observers (call controllers) of this node's unsettled sessions of that account."""
-        return tuple(session._observer for session in self._by_account.get((profile_name, number), ()))
 
     def _balance_changed(self, profile_name: str, number: str, balance_cents: int) -> None:
         for session in tuple(self._by_account.get((profile_name, number), ())):

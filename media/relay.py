@@ -34,7 +34,6 @@ arriving on leg A's RTP port goes out of leg B's port, on ``session.b_out``
 
 from __future__ import annotations
 
-import functools
 import ipaddress
 import socket
 import struct
@@ -47,8 +46,7 @@ from twisted.logger import Logger
 from .ports import PortRange, PortsExhausted, SocketPoller, bind_pair
 from .rtp import (EventDeduplicator, ReportBlock, RtpError, build_bye, build_rr, build_sdes_cname,
                   build_sr, parse_rtcp, parse_telephone_event, payload_offsets, RTCP_SR)
-from .sdp import (LocalSdp, Negotiated, SdpError, SessionDescription, accept_answer, answer_offer,
-                  ip_of, make_offer, offer_from, parse_sdp, write_sdp)
+from .sdp import Negotiated, ip_of
 from .stream import OutgoingStream
 
 log = Logger(namespace="media.relay")
@@ -348,45 +346,6 @@ class MediaSession:
         self.leg_a.peer_out = self.b_out
         self.leg_b.peer_out = self.a_out
         self.closed = False
-        self._b_offer: SessionDescription | None = None
-
-    # -- SDP for each leg (what the B2BUA's call media needs) ------------------------------
-
-    @functools.cached_property
-    def sdp_a(self) -> LocalSdp:
-        """Our SDP towards leg A (made when first asked: a B2BUA that writes its own has no use for it)."""
-        return LocalSdp(self.relay.address, self.leg_a.local_port)
-
-    @functools.cached_property
-    def sdp_b(self) -> LocalSdp:
-        """Our SDP towards leg B."""
-        return LocalSdp(self.relay.address, self.leg_b.local_port)
-
-    def answer_a(self, offer: bytes, *, direction: str | None = None) -> bytes:
-        """Our SDP answer to the carrier's offer (INVITE or re-INVITE), and leg A set up from it.
-
-        Raises :class:`media.sdp.SdpError` (400) or :class:`media.sdp.NotAcceptable` (488).
-        """
-        answer, negotiated = answer_offer(parse_sdp(offer), self.sdp_a, prefer=self.leg_b.codec,
-                                          direction=direction)
-        self.configure_leg("a", negotiated)
-        return write_sdp(answer)
-
-    def offer_b(self, carrier_offer: bytes | None = None) -> bytes:
-        """Our SDP offer to the agent: A's codec first; mirroring a carrier (re-)offer when given (hold)."""
-        if carrier_offer is not None:
-            self._b_offer = offer_from(parse_sdp(carrier_offer), self.sdp_b, prefer=self.leg_a.codec)
-        else:
-            self._b_offer = make_offer(self.sdp_b, prefer=self.leg_a.codec)
-        return write_sdp(self._b_offer)
-
-    def answer_from_b(self, answer: bytes) -> str:
-        """The agent's SDP answer to our last offer: leg B set up from it; answers the agent's direction."""
-        if self._b_offer is None:
-            raise SdpError("an SDP answer from the agent, but we made no offer")
-        negotiated = accept_answer(self._b_offer, parse_sdp(answer))
-        self.configure_leg("b", negotiated)
-        return negotiated.direction
 
     def bind_b(self) -> None:
         """Bind leg b's port pair if it has none yet (see ``Relay.open_session``); raises PortsExhausted."""

@@ -42,13 +42,30 @@ def billing_profile(**kw) -> BillingProfile:
     return BillingProfile(**defaults)
 
 
-class FakeA:
+class FakeModifyingLeg:
+    """What both fake legs do with re-INVITE/UPDATE relaying (b2bua.call.ModifyingLeg): record it."""
+
     def __init__(self):
+        self.sent: list = []
+
+    def peer_allows(self, method):
+        return True
+
+    def modify(self, method, body):
+        self.sent.append((method, body))
+        return f"tx-{len(self.sent)}"
+
+    def answer_modify(self, method, status, body=None, headers=()):
+        self.sent.append((method, status))
+
+
+class FakeA(FakeModifyingLeg):
+    def __init__(self):
+        super().__init__()
         self.offer = b"v=0 carrier"
         self.answered = False
         self.ended = False
         self.final_status = None
-        self.sent: list = []
 
     def provisional(self, status, sdp=None):
         self.sent.append(status)
@@ -68,12 +85,12 @@ class FakeA:
         self.ended = True
 
 
-class FakeB:
+class FakeB(FakeModifyingLeg):
     def __init__(self, agent):
+        super().__init__()
         self.agent = agent
         self.ended = False
         self.final_status = None
-        self.sent: list = []
 
     def cancel(self):
         self.sent.append("CANCEL")
@@ -93,6 +110,7 @@ class FakeMedia:
         self.closed = False
         self.bridged = False
         self.silent_since_ms = None        # set by a test: the leg went silent, last heard then
+        self.acked = None                  # the carrier's answer in its ACK (to our late offer)
 
     def check_offer(self, offer):
         pass
@@ -124,6 +142,24 @@ class FakeMedia:
     def close(self):
         self.closed = True
 
+    def a_acked(self, answer):
+        self.acked = answer
+
+    def reoffer_from_a(self, offer):
+        return b"v=0 ours-a"
+
+    def reoffer_from_b(self, offer):
+        return b"v=0 ours-b"
+
+    def modify_offer(self, side, offer):
+        return None                        # the other leg would see no change: answered on its own leg
+
+    def modify_answer(self, side, answer):
+        return b"v=0 ours-a" if side == "a" else b"v=0 ours-b"
+
+    def modify_dropped(self, side):
+        pass
+
 
 @dataclass
 class World:
@@ -141,7 +177,7 @@ class World:
 
 
 def make_call(balance_cents=1000, profile=None, identity=None, answer_mode="answer", dialled="+493012345678",
-              with_media=True, max_duration_s=4 * 3600, dialer_leg=None):
+              with_media=True, max_duration_s=4 * 3600, dialer_leg=None, faults=None):
     clock = Clock()
     clock.advance(1_800_000_000)
     store = MemorySessionStore()
@@ -160,7 +196,7 @@ def make_call(balance_cents=1000, profile=None, identity=None, answer_mode="answ
     ident = identity or CallerIdentity(CALLER, "from", False, CallerClass.LANDLINE)
     world.call = Call(call_id="c1", reactor=clock, a=world.a, route=route, identity=ident, dialer=dialer,
                       media=world.media if with_media else None, billing=billing, record=world.records.append,
-                      max_duration_s=max_duration_s, answer_mode=answer_mode)
+                      max_duration_s=max_duration_s, answer_mode=answer_mode, faults=faults)
     world.call.start()
     return world
 
@@ -342,12 +378,16 @@ def test_warning_then_cut_off_when_credit_is_spent():
 
 
 def test_top_up_during_call_extends_it():
-    """A top-up at T-60 s moves the cut-off: the call is still up where it would have ended."""
+    """A top-up at T-60 s moves the cut-off: the call is still up where it would have ended, and the caller
+    hears (mixed over the conversation) that the credit was topped up and how long it lasts now."""
     w = make_call(360)
     w.clock.advance(5)
     answer_agent(w)
     w.clock.advance(120)
     w.store.credit("demo", CALLER, 1200, "topup-1")
+    topped_up = w.media.said[-1]
+    assert topped_up.say is Say.TOPPED_UP and topped_up.to_caller and topped_up.mixed
+    assert topped_up.minutes == 11            # 1 minute left of the 3, and 12.00 buys 10 more
     w.clock.advance(70)
     assert w.call.state is St.BRIDGED
     caller_hangs_up(w)
@@ -549,3 +589,50 @@ def test_a_stopping_node_settles_and_records_a_call_whose_legs_never_finish():
     w.call.give_up_on_legs()
     assert w.call.state is St.DONE and w.records[0].end_reason == "node_stopped"
     assert (w.records[0].billed_s, w.store.balances[("demo", CALLER)]) == (4, 1000 - 8)
+
+
+def another_call(w: World, call_id: str, profile: Profile) -> tuple[Call, FakeA, FakeMedia]:
+    """A second call of the same caller on the same node (same billing, same store), its agent answered."""
+    a, media = FakeA(), FakeMedia(w.clock)
+
+    def dialer(agent, ident, offer, call):
+        leg = FakeB(agent)
+        w.legs.append(leg)
+        return leg
+
+    route = Router([profile], "DE").route("+493012345678")
+    call = Call(call_id=call_id, reactor=w.clock, a=a, route=route,
+                identity=CallerIdentity(CALLER, "from", False, CallerClass.LANDLINE), dialer=dialer, media=media,
+                billing=w.billing, record=w.records.append, max_duration_s=4 * 3600)
+    call.start()
+    w.clock.advance(5)
+    call.on_b_progress(w.legs[-1], 180)
+    call.on_b_answer(w.legs[-1], b"v=0 agent")
+    return call, a, media
+
+
+def test_the_refund_of_the_callers_other_call_is_not_announced_as_a_top_up():
+    """A caller has two calls at 1/1; the second ends after 10 s and its settlement refunds the minute it
+    had paid ahead. The first call's credit lasts longer by that refund, but its caller hears no "topped up"
+    (the balance rose; nothing was topped up). A real top-up afterwards is heard, on the first call only."""
+    profile = per_second_profile()
+    w = make_call(1000, profile=profile)
+    w.clock.advance(5)
+    answer_agent(w)
+    first_end_ms = w.call.credit_ends_ms
+    second, second_a, second_media = another_call(w, "c2", profile)
+    w.clock.advance(10)
+    second_a.ended = True
+    second.on_a_bye()
+    assert second.state is St.DONE and w.records[-1].charge_cents == 20
+    assert [kind for (_, _, kind, _, _, sid) in w.store.ledger if sid == second.session.session_id] == [
+        "call_debit", "call_refund"]
+    assert Say.TOPPED_UP not in [a.say for a in w.media.said]
+    assert w.call.credit_ends_ms > first_end_ms - 60_000      # the refund came back to the shared credit
+    assert "another call of the caller refunded" in " ".join(what for _, what in w.call.events)
+    w.store.credit("demo", CALLER, 120, "topup-2")
+    assert [a.say for a in w.media.said].count(Say.TOPPED_UP) == 1
+    assert Say.TOPPED_UP not in [a.say for a in second_media.said]
+    caller_hangs_up(w)
+    nothing_pending(w)
+

@@ -4,7 +4,7 @@ from __future__ import annotations
 
 import pytest
 
-from b2bua.callstate import TRANSITIONS, Act, Ev, St, transition
+from b2bua.callstate import IGNORED, TRANSITIONS, Act, Ev, St, ignored, transition
 
 HANGUPS = (Ev.A_CANCEL, Ev.A_BYE, Ev.B_BYE, Ev.ABORT)
 
@@ -57,10 +57,17 @@ def test_every_live_state_has_a_way_to_closing(state):
     assert row is not None and row[0] is St.CLOSING
 
 
-def test_unknown_pairs_are_ignored():
-    """An event that means nothing in a state (late 180, BYE after DONE) has no row."""
-    assert transition(St.DONE, Ev.B_BYE) is None
-    assert transition(St.BRIDGED, Ev.B_PROGRESS) is None
+def test_late_news_is_ignored_by_name_and_has_no_row():
+    """A 180 crossing our CANCEL, a BYE crossing ours, a stopped prompt reporting its end: no row, and listed
+    in IGNORED; a pair in neither (a 180 while bridged, a BYE after DONE) is a fault."""
+    for state, event in ((St.CLOSING, Ev.B_PROGRESS), (St.CLOSING, Ev.A_BYE), (St.DONE, Ev.ANNOUNCEMENT_DONE)):
+        assert transition(state, event) is None and ignored(state, event)
+    for state, event in ((St.BRIDGED, Ev.B_PROGRESS), (St.DONE, Ev.B_BYE)):
+        assert transition(state, event) is None and not ignored(state, event)
+
+
+def test_no_pair_is_both_a_row_and_ignored():
+    assert not IGNORED & set(TRANSITIONS)
 
 
 def test_bridged_hangups_end_the_other_leg():

@@ -10,10 +10,11 @@ from twisted.internet.task import Clock
 from b2bua.calls import CallManager
 from b2bua.legs import _Leg, glare_wait_s
 from b2bua.session_timer import Terms
+from b2bua.sip.dialog import DialogId
 from b2bua.sip.endpoint import RequestReceived, ResponseReceived
 from b2bua.sip.peer import Peer
 
-DIALOG = ("call-1", "ours", "theirs")
+DIALOG = DialogId("call-1", "ours", "theirs")
 
 
 class FakeEndpoint:
@@ -41,7 +42,8 @@ def refreshing_leg(clock, endpoint, leg_cls=_Leg):
     leg = leg_cls.__new__(leg_cls)
     _Leg.__init__(leg, endpoint, clock, lambda: None)
     leg.dialog_id = DIALOG
-    leg.call = SimpleNamespace(abort=lambda reason: setattr(leg, "aborted", reason), media=None)
+    leg.call = SimpleNamespace(abort=lambda reason: setattr(leg, "aborted", reason), media=None, log_id="call-1",
+                               on_modify=lambda leg, request: False)   # not bridged: answered on its own leg
     leg.timer.start(Terms(interval_s=90, we_refresh=True))
     return leg
 

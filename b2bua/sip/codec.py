@@ -15,7 +15,7 @@ import re
 from typing import Iterable
 
 from b2bua.sip.errors import SipParseError
-from b2bua.sip.headers import _KEY_CACHE, Headers, NameAddr, ascii_int, header_key
+from b2bua.sip.headers import Headers, NameAddr, ascii_int, cached_header_key, header_key
 from b2bua.sip.message import SIP_VERSION, SipRequest, SipResponse
 from b2bua.sip.uri import parse_uri
 
@@ -200,14 +200,8 @@ def serialise(msg: SipRequest | SipResponse) -> bytes:
     body = msg.body
     length = str(len(body))
     headers = msg.headers
-    items = headers._items
-    index = headers._index
-    if index is not None:
-        lengths = index.get("content-length")
-    else:  # a message we built: a look at the names, not the whole index, which nobody may ask for
-        keys = _KEY_CACHE
-        lengths = tuple(value for name, value in items
-                        if (keys.get(name) or header_key(name)) == "content-length") or None
+    items = headers.items()
+    lengths = headers.values_of_key("content-length")
     if lengths is None:
         # what we build has none: every line as held, then the one we owe
         lines = [f"{name}: {value}" for name, value in items]
@@ -255,9 +249,9 @@ def make_response(request: SipRequest, status: int, reason: str | None = None, *
     ``headers`` (name, value) pairs. ``reason`` defaults to the standard phrase.
     """
     copied: list[tuple[str, str]] = []
-    keys = _KEY_CACHE
-    for name, value in request.headers._items:
-        key = keys.get(name) or header_key(name)
+    cached = cached_header_key
+    for name, value in request.headers.items():
+        key = cached(name) or header_key(name)
         if key == "via" or key == "from" or key == "call-id" or key == "cseq":
             copied.append((name, value))
         elif key == "to":

@@ -54,14 +54,13 @@ DNS (request targets must be IP literals), and authentication challenges.
 
 from __future__ import annotations
 
-import heapq
-import itertools
 import secrets
 from dataclasses import dataclass
 from typing import Callable, Collection, Iterable
 
 from b2bua.sip.checks import DEFAULT_ALLOWED_METHODS, check_request, check_response
 from b2bua.sip.codec import make_response, parse_message, reason_phrase, serialise
+from b2bua.sip.deadlines import DeadlineHeap
 from b2bua.sip.dialog import (
     Dialog, DialogId, TwoXxRetransmission, build_2xx_ack, build_in_dialog_request, next_hop, uac_dialog, uas_dialog,
 )
@@ -72,8 +71,8 @@ from b2bua.sip.peer import Outgoing, Peer
 from b2bua.sip.timers import DEFAULT_TIMERS, TimerValues
 from b2bua.sip.transaction import Kind, State
 from b2bua.sip.transactions import (
-    DEFAULT_PORTS, MAGIC_COOKIE, Transaction, TransactionError, TransactionLayer, Up, Upcall, is_ip_literal,
-    stamp_via,
+    DEFAULT_PORTS, MAGIC_COOKIE, Transaction, TransactionError, TransactionLayer, Up, Upcall, build_cancel,
+    is_ip_literal, stamp_via,
 )
 from b2bua.sip.uri import SipUri, Uri, parse_uri
 
@@ -205,10 +204,10 @@ class SipEndpoint:
         self.layer = TransactionLayer(self._outbox, timer_values=timer_values, new_tag=new_token)
         self.dialogs: dict[DialogId, Dialog] = {}
         self._retransmits: dict[tuple[DialogId, int], TwoXxRetransmission] = {}
-        # (deadline, seq, key, retransmission), pushed when one starts and after each firing; an entry
-        # whose retransmission is no longer the live one under its key (ACKed, dialog ended) is skipped.
-        self._retransmit_heap: list[tuple[float, int, tuple[DialogId, int], TwoXxRetransmission]] = []
-        self._retransmit_seq = itertools.count()
+        # (key, retransmission) by deadline, pushed when one starts and after each firing; an entry whose
+        # retransmission is no longer the live one under its key (ACKed, dialog ended) is dropped.
+        self._retransmit_timers: DeadlineHeap[tuple[tuple[DialogId, int], TwoXxRetransmission]] = DeadlineHeap(
+            self._retransmit_holds)
         self.dropped: dict[str, int] = {}
         self.last_error: Exception | None = None
         self._faults: list[CoreFault] = []
@@ -242,7 +241,7 @@ class SipEndpoint:
 
     def next_deadline(self) -> float | None:
         layer = self.layer.next_deadline()
-        top = self._live_retransmit()
+        top = self._retransmit_timers.first()
         if top is None:
             return layer
         return top[0] if layer is None or top[0] < layer else layer
@@ -252,19 +251,11 @@ class SipEndpoint:
         self._push_retransmit(key, retransmit)
 
     def _push_retransmit(self, key: tuple[DialogId, int], retransmit: TwoXxRetransmission) -> None:
-        heapq.heappush(self._retransmit_heap,
-                       (retransmit.next_deadline(), next(self._retransmit_seq), key, retransmit))
+        self._retransmit_timers.push(retransmit.next_deadline(), (key, retransmit))
 
-    def _live_retransmit(self):
-        """The heap entry of the live 2xx retransmission due first (stale entries dropped), or None."""
-        heap = self._retransmit_heap
-        retransmits = self._retransmits
-        while heap:
-            top = heap[0]
-            if retransmits.get(top[2]) is top[3]:
-                return top
-            heapq.heappop(heap)
-        return None
+    def _retransmit_holds(self, deadline: float, entry: tuple[tuple[DialogId, int], TwoXxRetransmission]) -> bool:
+        """A retransmission's entry holds while it is the one under its key (it is pushed again after firing)."""
+        return self._retransmits.get(entry[0]) is entry[1]
 
     def handle_timer(self, now: float) -> None:
         """Fire every timer due at ``now`` (transactions, then 2xx retransmissions).  Never raises."""
@@ -275,9 +266,8 @@ class SipEndpoint:
 
     def _handle_timer(self, now: float) -> None:
         self._upcalls(self.layer.handle_timer(now), now)
-        while (top := self._live_retransmit()) is not None and top[0] <= now:
-            heapq.heappop(self._retransmit_heap)
-            key, retransmit = top[2], top[3]
+        while (entry := self._retransmit_timers.pop_due(now)) is not None:
+            key, retransmit = entry
             sends, gave_up = retransmit.fire(now)
             for _ in range(sends):
                 self._outbox.append(Outgoing(retransmit.data, retransmit.peer))
@@ -559,21 +549,8 @@ class SipEndpoint:
             self._send_cancel(tx, now)
 
     def _send_cancel(self, invite_tx: Transaction, now: float) -> None:
-        invite = invite_tx.request
-        items = []
-        via_done = False
-        for name, value in invite.headers.items():
-            key = header_key(name)
-            if key == "via" and not via_done:
-                items.append((name, str(invite.top_via)))
-                via_done = True
-            elif key in ("from", "to", "call-id", "route", "max-forwards"):
-                items.append((name, value))
-            elif key == "cseq":
-                items.append((name, f"{invite.cseq.seq} CANCEL"))
-        cancel = SipRequest("CANCEL", invite.uri, Headers(items), b"", SIP_VERSION)
         invite_tx.cancelled = True
-        self.layer.send_request(cancel, invite_tx.peer, now)
+        self.layer.send_request(build_cancel(invite_tx.request), invite_tx.peer, now)
 
     def send_ack(self, dialog_id: DialogId, now: float, *, invite_cseq: int | None = None, body: bytes = b"",
                  content_type: str | None = None) -> None:

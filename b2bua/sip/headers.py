@@ -93,6 +93,15 @@ _KEY_CACHE: dict[str, str] = {}
 _KEY_CACHE_MAX = 512  # names come from peers: the cache stops growing here
 
 
+#: ``cached_header_key(name)``: the lookup key of a name seen before, else None (then :func:`header_key`).
+#: The codec's loops over every line call this, not ``header_key``: a dict lookup without a Python call
+#: frame. Measured in one session against the codec reading the private cache (alternating runs):
+#: bench/sip_core.py --calls 2000 --rounds 5, us CPU per call, private 673/700/714/708, this 653/735/711/733
+#: (noise); make_response of a 9-line INVITE 3.0-3.7 us either way, 3.7-4.0 us through a method that
+#: listed (key, name, value) triples instead.
+cached_header_key = _KEY_CACHE.get
+
+
 def header_key(name: str) -> str:
     """The lookup key of a header name: lower case, compact forms mapped to the long name."""
     key = _KEY_CACHE.get(name)
@@ -296,6 +305,19 @@ class Headers:
     def items(self) -> tuple[tuple[str, str], ...]:
         """All lines as (name, value), in order."""
         return self._items
+
+    def values_of_key(self, key: str) -> tuple[str, ...] | None:
+        """The values of the lines whose lookup key is ``key`` (a key already: ``content-length``), or None.
+
+        From the index when a lookup built it; else by a look at the names, which is cheaper than the index
+        for the one question a message we built is asked when it is written (a 180 of 7 lines: 0.82 us
+        looking at the names, 1.05 us building the index; timeit, best of 9 x 200,000).
+        """
+        index = self._index
+        if index is not None:
+            return index.get(key)
+        cache = _KEY_CACHE
+        return tuple(value for name, value in self._items if (cache.get(name) or header_key(name)) == key) or None
 
     def __iter__(self) -> Iterator[tuple[str, str]]:
         return iter(self._items)

@@ -21,12 +21,12 @@ from __future__ import annotations
 
 import enum
 import functools
-import heapq
 import ipaddress
 import itertools
 from dataclasses import dataclass, field
 
 from b2bua.sip.codec import make_response, serialise
+from b2bua.sip.deadlines import DeadlineHeap
 from b2bua.sip.headers import Headers, Via, header_key, split_commas
 from b2bua.sip.message import SIP_VERSION, SipRequest, SipResponse
 from b2bua.sip.peer import Outgoing, Peer
@@ -209,8 +209,10 @@ def merge_key(request: SipRequest) -> tuple:
     return (request.from_.tag, request.call_id, cseq.seq, cseq.method)
 
 
-def build_non_2xx_ack(invite: SipRequest, response: SipResponse) -> SipRequest:
-    """§17.1.1.3: same Request-URI, Call-ID, From, CSeq number and top Via as the INVITE; To of the response."""
+def build_from_invite(invite: SipRequest, method: str, to: str | None = None) -> SipRequest:
+    """A request that goes with our ``invite``'s transaction (§9.1 CANCEL, §17.1.1.3 non-2xx ACK): the same
+    Request-URI, Call-ID, From, Route, Max-Forwards, CSeq number and top Via as the INVITE, no body; the
+    INVITE's To, or ``to`` (the response's, with its tag)."""
     items: list[tuple[str, str]] = []
     top_via_done = False
     for name, value in invite.headers.items():
@@ -221,10 +223,20 @@ def build_non_2xx_ack(invite: SipRequest, response: SipResponse) -> SipRequest:
         elif key in ("from", "call-id", "route", "max-forwards"):
             items.append((name, value))
         elif key == "to":
-            items.append((name, response.headers.get("to") or value))
+            items.append((name, to or value))
         elif key == "cseq":
-            items.append((name, f"{invite.cseq.seq} ACK"))
-    return SipRequest("ACK", invite.uri, Headers(items), b"", SIP_VERSION)
+            items.append((name, f"{invite.cseq.seq} {method}"))
+    return SipRequest(method, invite.uri, Headers(items), b"", SIP_VERSION)
+
+
+def build_non_2xx_ack(invite: SipRequest, response: SipResponse) -> SipRequest:
+    """§17.1.1.3: the ACK of a non-2xx final answer to our INVITE, with the response's To."""
+    return build_from_invite(invite, "ACK", response.headers.get("to"))
+
+
+def build_cancel(invite: SipRequest) -> SipRequest:
+    """§9.1: the CANCEL of our pending INVITE."""
+    return build_from_invite(invite, "CANCEL")
 
 
 class TransactionLayer:
@@ -240,10 +252,9 @@ class TransactionLayer:
         self.client: dict[tuple, Transaction] = {}
         self.by_id: dict[str, Transaction] = {}
         self._merge: dict[tuple, Transaction] = {}
-        # (deadline, seq, transaction): pushed whenever a machine's next deadline changes; stale
-        # entries (deadline moved, transaction gone) are skipped when they come up.
-        self._heap: list[tuple[float, int, Transaction]] = []
-        self._seq = itertools.count()
+        # each transaction's next deadline, pushed whenever it changes (tx.extra["scheduled"] says which);
+        # entries of a transaction gone or of a deadline that moved are dropped when they come up
+        self._timers: DeadlineHeap[Transaction] = DeadlineHeap(self._timer_holds, self._timer_dropped)
         # Transactions that reached a settled state; settled when the next input comes (the
         # endpoint reads the messages' views while it handles this input's upcalls).
         self._to_settle: list[Transaction] = []
@@ -259,22 +270,18 @@ class TransactionLayer:
         deadline = tx.machine.next_deadline()
         if deadline is not None and tx.extra.get("scheduled") != deadline:
             tx.extra["scheduled"] = deadline
-            heapq.heappush(self._heap, (deadline, next(self._seq), tx))
+            self._timers.push(deadline, tx)
 
-    def _live_top(self) -> tuple[float, int, Transaction] | None:
-        heap = self._heap
-        while heap:
-            deadline, _, tx = heap[0]
-            if self.by_id.get(tx.id) is tx and tx.machine.next_deadline() == deadline:
-                return heap[0]
-            heapq.heappop(heap)
-            if tx.extra.get("scheduled") == deadline:
-                tx.extra.pop("scheduled", None)
-                self._schedule(tx)
-        return None
+    def _timer_holds(self, deadline: float, tx: Transaction) -> bool:
+        return self.by_id.get(tx.id) is tx and tx.machine.next_deadline() == deadline
+
+    def _timer_dropped(self, deadline: float, tx: Transaction) -> None:
+        if tx.extra.get("scheduled") == deadline:      # its deadline moved unannounced: schedule it again
+            tx.extra.pop("scheduled", None)
+            self._schedule(tx)
 
     def next_deadline(self) -> float | None:
-        top = self._live_top()
+        top = self._timers.first()
         return top[0] if top is not None else None
 
     def settle(self) -> None:
@@ -292,9 +299,7 @@ class TransactionLayer:
         if self._to_settle:
             self.settle()
         ups: list[Upcall] = []
-        while (top := self._live_top()) is not None and top[0] <= now:
-            heapq.heappop(self._heap)
-            tx = top[2]
+        while (tx := self._timers.pop_due(now)) is not None:
             tx.extra.pop("scheduled", None)
             ups.extend(self._run(tx, tx.machine.fire_due(now), None))
             self._reap(tx)

@@ -96,6 +96,12 @@ OUTCOMES = ("talked", "no_credit", "unidentified", "no_agent", "cut_off", "calle
 _BY_REASON = {"no_credit": "no_credit", "unidentified": "unidentified", "no_agent": "no_agent",
               "credit_exhausted": "cut_off", "pin_locked": "pin_locked", "pin_wrong": "pin_wrong",
               "unknown_service_number": "refused", "media_refused": "refused", "caller_cancelled": "caller_hung_up"}
+#: the refusals a caller is told in words; one who hangs up while it is spoken ends the call with the
+#: refusal's reason and :data:`HUNG_UP_DURING_REFUSAL` (``no_credit_hangup``): the same outcome, and the record
+#: says who ended it
+SPOKEN_REFUSALS = ("no_credit", "unidentified", "pin_locked", "pin_wrong")
+HUNG_UP_DURING_REFUSAL = "_hangup"
+_BY_REASON.update({reason + HUNG_UP_DURING_REFUSAL: _BY_REASON[reason] for reason in SPOKEN_REFUSALS})
 #: the end reasons of a call that either side ended: a conversation when an agent answered, else the caller gave up
 _HANGUPS = ("caller_hangup", "agent_hangup", "hangup")
 

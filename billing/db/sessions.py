@@ -42,7 +42,7 @@ from twisted.internet.defer import Deferred
 from ..profile import FirstCallerTariff, Increment
 from ..rating import Tariff, billed_s, can_start, charge_cents, tariff_for
 from ..reconcile import ExpiredSession
-from ..session import DebitAhead, DebitOutcome, Opened, OpenRequest, Settlement, SettleRequest
+from ..session import Credits, DebitAhead, DebitOutcome, Opened, OpenRequest, Settlement, SettleRequest
 from . import accounts, ledger, model
 from .prepared import Prepared
 
@@ -106,6 +106,17 @@ _DEBITED = Prepared(sa.select(sa.func.coalesce(sa.func.sum(L.c.amount_cents), 0)
 _GIVE = Prepared(sa.update(A).where(A.c.id == bindparam("account_id"))
                  .values(balance_cents=A.c.balance_cents + bindparam("amount"), updated_ms=bindparam("now_ms"))
                  .returning(A.c.balance_cents, A.c.profile, A.c.number))
+#: what the ledger credited to a session's account since it opened: top-ups (every positive row that is no
+#: call refund) and the refunds of the account's other sessions (its own refunds only come when it settles)
+_OWN = CS.alias("own")
+_CREDITS = Prepared(
+    sa.select(sa.func.coalesce(sa.func.sum(sa.case((sa.and_(L.c.kind != "call_refund", L.c.amount_cents > 0),
+                                                    L.c.amount_cents), else_=0)), 0),
+              sa.func.coalesce(sa.func.sum(sa.case((sa.and_(L.c.kind == "call_refund",
+                                                            L.c.call_session_id != _OWN.c.id),
+                                                    L.c.amount_cents), else_=0)), 0))
+    .select_from(L.join(_OWN, sa.and_(L.c.account_id == _OWN.c.account_id, L.c.at_ms >= _OWN.c.opened_ms)))
+    .where(_OWN.c.id == bindparam("sid")))
 #: a record written before its session settled (the node's settle failed; a reconciler settles later)
 _RECORD_CHARGE = Prepared(sa.update(R).where(R.c.call_id == bindparam("call_id"),
                                              R.c.call_session_id == bindparam("sid"))
@@ -288,6 +299,12 @@ def settle_thd(conn, request: SettleRequest, actor: str):
     return settlement, announce
 
 
+def credits_thd(conn, session_id: str) -> Credits:
+    """The ledger's credits to the session's account since the session opened, by cause."""
+    topped_up, refunded = _CREDITS.first(conn, sid=session_id)
+    return Credits(int(topped_up), int(refunded))
+
+
 def settlement_of(conn, session_id: str) -> Settlement:
     """The settlement of a settled session, as its row and ledger say."""
     row = conn.execute(sa.select(CS).where(CS.c.id == session_id)).first()
@@ -329,6 +346,9 @@ class SqlSessionStore:
 
     def expired_sessions(self, now_ms: int, limit: int) -> Deferred:
         return self.store.run(expired_thd, now_ms, limit, self.lease_ms)
+
+    def credits_since_open(self, session_id: str) -> Deferred:
+        return self.store.run(credits_thd, session_id)
 
     def settle(self, request: SettleRequest) -> Deferred:
         def done(result):

@@ -103,27 +103,49 @@ def test_a_flood_from_one_source_gets_503_with_retry_after_over_its_rate(make_wi
 
 @pytest.fixture
 def failures():
-    """Every failure logged through Twisted's logger during the test."""
-    from twisted.logger import globalLogPublisher
+    """Every failure, error and critical logged through Twisted's logger during the test."""
+    from twisted.logger import LogLevel, globalLogPublisher
     seen: list = []
 
     def observe(event):
-        if "log_failure" in event:
+        if "log_failure" in event or event.get("log_level") in (LogLevel.error, LogLevel.critical):
             seen.append(event)
     globalLogPublisher.addObserver(observe)
     yield seen
     globalLogPublisher.removeObserver(observe)
 
 
-def test_a_refused_caller_hanging_up_during_the_refusal_is_no_error(make_wire, failures):
-    """The carrier's BYE while the refusal is spoken ends the call: the record says the caller hung up and
-    nothing is logged as a failure (the node logged a CRITICAL AttributeError on every such call)."""
+@pytest.mark.parametrize("after_s", [0, 1, 2.5])
+def test_a_refused_caller_hanging_up_during_the_refusal_is_no_error(make_wire, failures, after_s):
+    """The carrier's BYE while the refusal is spoken ends the call: nothing is logged as an error (the node
+    logged a CRITICAL AttributeError on every such call), the record keeps the refusal's outcome and says that
+    the caller hung up during it, and the node sends no BYE of its own."""
     wire = make_wire()
     wire.carrier.call(from_=ANONYMOUS)
     assert wire.call.state.value == "refusing"
+    wire.run(after_s)
+    wire.carrier.send("BYE")
+    assert [r.end_reason for r in wire.records] == ["unidentified_hangup"]
+    assert wire.sent(NODE, CARRIER, method="BYE") == []
+    assert failures == []
+    wire.settle()
+    assert failures == []
+
+
+def test_a_caller_without_credit_hanging_up_during_the_refusal_is_recorded_so(make_wire, failures):
+    """No credit: the refusal is spoken, the caller hangs up in the middle of it; the record's outcome is
+    still "no credit" (the provider's list shows it), its end reason says the caller hung up, no error."""
+    from billing.db.calls import outcome
+    from billing.session import CallBilling
+    from tests.billing.test_session_harness import MemorySessionStore
+    wire = make_wire()
+    wire.manager.billing = CallBilling(MemorySessionStore(), wire.clock, node_id="n1", lease_s=60)
+    wire.carrier.call()
+    assert wire.call.state.value == "refusing"
     wire.run(1)
     wire.carrier.send("BYE")
-    assert [r.end_reason for r in wire.records] == ["unidentified"]
+    (record,) = wire.records
+    assert record.end_reason == "no_credit_hangup" and outcome(record) == "no_credit"
     assert failures == []
     wire.settle()
 

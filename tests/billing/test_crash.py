@@ -42,15 +42,14 @@ from twisted.internet import reactor
 from billing.store import Store
 from billing.db.sessions import SqlSessionStore
 from billing.profile import BillingProfile, CallerClass, Increment
-from billing.session import CallBilling
+from billing.session import CallBilling, NoObserver
 
 url, number = sys.argv[1], sys.argv[2]
 store = Store.open(url, reactor, node_id="doomed")
 profile = BillingProfile("demo", Decimal("1.99"), Decimal("2.49"), increment=Increment(1, 1))
 
-class Quiet:
-    def session_warning(self, event): pass
-    def session_exhausted(self, event): pass
+class Quiet(NoObserver):
+    pass
 
 billing = CallBilling(SqlSessionStore(store, lease_s=2), reactor, node_id="doomed", lease_s=2,
                       log_failure=lambda f: print("FAILURE", f.getErrorMessage(), flush=True))

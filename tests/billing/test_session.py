@@ -26,6 +26,17 @@ class Controller:
     def __init__(self, clock):
         self.clock = clock
         self.events = []
+        self.credits = []        # ("topped_up" | "refunded", cents)
+        self.ends_ms = []
+
+    def session_credit_ends(self, event):
+        self.ends_ms.append(event.end_ms)
+
+    def session_topped_up(self, event):
+        self.credits.append(("topped_up", event.cents))
+
+    def session_refunded(self, event):
+        self.credits.append(("refunded", event.cents))
 
     def session_warning(self, event):
         self.events.append(("warn", round(self.clock.seconds()), event.remaining_s))
@@ -396,18 +407,29 @@ def test_settle_writes_the_charge_into_the_call_record(sql_h):
     assert (stored.billed_s, stored.charge_cents) == (120, 398)
 
 
-def test_observers_of_names_the_controllers_of_that_accounts_unsettled_sessions(h):
-    """``observers_of(profile, number)``: the controllers of this node's sessions of exactly that account,
-    none once settled (the call manager hands balance news to these, not to every open call)."""
-    h.give(DEMO, NUMBER, 1000)
+def test_the_controller_hears_a_topup_as_such_and_another_calls_refund_as_a_refund(h):
+    """Two calls of one caller at 1/1: the second settles after 10 s and refunds the 50 s it had paid
+    ahead; the first hears ``Refund(50 s)``, not a top-up, and its end moves by what the refund buys.
+    A top-up of 1.99 later is heard as ``TopUp(199)`` and moves the end again by one minute."""
     h.give(PER_SECOND, NUMBER, 1000)
+    advance(h, 1)                    # the seed credit is older than the sessions
     billing = make_billing(h)
-    first, c1 = open_session(h, billing, DEMO, call_id="c1")
-    _, c2 = open_session(h, billing, DEMO, call_id="c2")
-    _, other_profile = open_session(h, billing, PER_SECOND, call_id="c3")
-    assert set(billing.observers_of("demo", NUMBER)) == {c1, c2}
-    assert billing.observers_of("persec", NUMBER) == (other_profile,)
-    assert billing.observers_of("demo", "+4930999999") == ()
-    first.settle(int(h.clock.seconds() * 1000), "hangup")
+    first, c1 = open_session(h, billing, PER_SECOND, call_id="c1")
+    second, c2 = open_session(h, billing, PER_SECOND, call_id="c2")
+    first.start_charging()
+    second.start_charging()
     h.flush()
-    assert billing.observers_of("demo", NUMBER) == (c2,)
+    advance(h, 10)
+    end_before_ms = first.end_ms
+    refund = result(second.settle(int(h.clock.seconds() * 1000), "hangup")).refund_cents
+    h.flush()
+    assert refund > 0
+    assert c1.credits == [("refunded", refund)]
+    assert c1.ends_ms[-1] == first.end_ms > end_before_ms
+    end_before_ms = first.end_ms
+    h.topup(PER_SECOND, NUMBER, 199, "topup-during-call")
+    h.flush()
+    assert c1.credits == [("refunded", refund), ("topped_up", 199)]
+    assert first.end_ms == end_before_ms + 60_000
+    assert c2.credits == []          # settled: it hears nothing any more
+

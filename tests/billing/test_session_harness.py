@@ -12,7 +12,7 @@ from dataclasses import dataclass, field
 from twisted.internet.defer import succeed
 
 from billing.rating import billed_s, charge_cents, tariff_for
-from billing.session import DebitAhead, DebitOutcome, Opened, OpenRequest, Settlement, SettleRequest
+from billing.session import Credits, DebitAhead, DebitOutcome, Opened, OpenRequest, Settlement, SettleRequest
 
 
 @dataclass
@@ -25,6 +25,8 @@ class _Row:
     lease_until_ms: int = 0
     renewed_ms: int = 0
     settlement: Settlement | None = None
+    #: the length of the ledger when the session opened: what it credited later is after this
+    ledger_from: int = 0
 
 
 @dataclass
@@ -77,7 +79,7 @@ class MemorySessionStore:
             self.first_callers.add(key)
             self.first_call_ms[key] = request.now_ms
         self.rows[request.session_id] = _Row(request, tariff, lease_until_ms=request.lease_until_ms,
-                                             renewed_ms=request.now_ms)
+                                             renewed_ms=request.now_ms, ledger_from=len(self.ledger))
         return succeed(Opened(request.session_id, tariff, balance, first))
 
     def debit_ahead(self, request: DebitAhead):
@@ -103,6 +105,13 @@ class MemorySessionStore:
         row.renewed_ms = request.now_ms
         self._notify(*key)
         return succeed(DebitOutcome(True, self.balances[key]))
+
+    def credits_since_open(self, session_id):
+        row = self.rows[session_id]
+        key = (row.request.profile.name, row.request.number)
+        since = [e for e in self.ledger[row.ledger_from:] if e[:2] == key]
+        return succeed(Credits(sum(e[3] for e in since if e[2] != "call_refund" and e[3] > 0),
+                               sum(e[3] for e in since if e[2] == "call_refund" and e[5] != session_id)))
 
     def renew_leases(self, session_ids, now_ms, lease_until_ms):
         for sid in session_ids:

@@ -11,19 +11,16 @@ from twisted.internet.task import Clock
 
 from billing.profile import BillingProfile, CallerClass, Increment
 from billing.rating import billed_s, charge_cents
-from billing.session import CallBilling, State
+from billing.session import CallBilling, NoObserver, State
 
 from .test_session_harness import MemorySessionStore
 
 NUMBER = "+4930999888"
 
 
-class Quiet:
+class Quiet(NoObserver):
     def __init__(self):
         self.exhausted = False
-
-    def session_warning(self, event):
-        pass
 
     def session_exhausted(self, event):
         self.exhausted = True

@@ -30,7 +30,7 @@ from twisted.internet import defer, reactor, task
 from billing.store import Store
 from billing.db.sessions import SqlSessionStore
 from billing.profile import BillingProfile, CallerClass, Increment
-from billing.session import CallBilling, Refused
+from billing.session import CallBilling, NoObserver, Refused
 
 url, number, node = sys.argv[1], sys.argv[2], sys.argv[3]
 SPEED = 60.0
@@ -43,10 +43,9 @@ class Scaled:
     def callLater(self, delay, f, *a, **kw):
         return reactor.callLater(delay / SPEED, f, *a, **kw)
 
-class Quiet:
+class Quiet(NoObserver):
     def __init__(self):
         self.exhausted = 0
-    def session_warning(self, event): pass
     def session_exhausted(self, event): self.exhausted += 1
 
 out = {"opened": 0, "refused": 0, "exhausted": 0, "charged": 0, "failures": []}

@@ -327,26 +327,6 @@ def test_new_sdp_address_moves_the_latch(env):
         moved.close()
 
 
-def test_session_sdp_helpers_set_up_both_legs_and_media_flows(env):
-    """answer_a / offer_b / answer_from_b write our ports and codecs, and audio then flows A -> B."""
-    relay, clock, a, b = env
-    s = relay.open_session()
-    carrier_offer = (f"v=0\r\no=c 1 1 IN IP4 127.0.0.1\r\ns=-\r\nc=IN IP4 127.0.0.1\r\nt=0 0\r\n"
-                     f"m=audio {a.port} RTP/AVP 0 8 101\r\na=rtpmap:101 telephone-event/8000\r\n").encode()
-    answer = s.answer_a(carrier_offer)
-    assert f"m=audio {s.leg_a.local_port} RTP/AVP 8 101\r\n".encode() in answer
-    offer = s.offer_b()
-    assert f"m=audio {s.leg_b.local_port} RTP/AVP 8 0 101\r\n".encode() in offer
-    agent_answer = (f"v=0\r\no=ag 2 2 IN IP4 127.0.0.1\r\ns=-\r\nc=IN IP4 127.0.0.1\r\nt=0 0\r\n"
-                    f"m=audio {b.port} RTP/AVP 0 101\r\na=rtpmap:101 telephone-event/8000\r\n").encode()
-    assert s.answer_from_b(agent_answer) == "sendrecv"
-    a.send(audio(1, SSRC_A, b"\x55" * 160), s.leg_a.local_port)
-    p = parse_rtp(b.wait_for(1)[0])
-    assert p.payload_type == 0 and p.payload == (b"\x55" * 160).translate(ALAW_TO_ULAW)
-    hold = s.offer_b(carrier_offer.replace(b"t=0 0\r\n", b"t=0 0\r\na=sendonly\r\n"))
-    assert b"a=sendonly\r\n" in hold and b"o=prepaid " in hold
-
-
 def test_old_style_hold_still_relays_what_the_holder_sends(env):
     """After c=0.0.0.0 (old hold), A gets nothing, but its music on hold from its known host still reaches B."""
     relay, clock, a, b = env

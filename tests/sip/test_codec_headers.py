@@ -5,7 +5,8 @@ from __future__ import annotations
 import pytest
 
 from b2bua.sip.errors import SipParseError
-from b2bua.sip.headers import COMPACT_FORMS, CSeq, Headers, NameAddr, Via, canonical_name, split_commas
+from b2bua.sip.headers import (COMPACT_FORMS, CSeq, Headers, NameAddr, Via, cached_header_key, canonical_name,
+                               header_key, split_commas)
 from b2bua.sip.uri import AbsoluteUri, SipUri, TelUri
 
 LONG = {"v": "Via", "f": "From", "t": "To", "i": "Call-ID", "m": "Contact", "l": "Content-Length",
@@ -119,3 +120,16 @@ def test_unquoted_non_ascii_display_name_is_read_leniently():
     assert NameAddr.parse("Jürgen Müller <sip:+4930@h>").display_name == "Jürgen Müller"
     with pytest.raises(SipParseError):
         NameAddr.parse("Müller, Jürgen <sip:+4930@h>")
+
+
+def test_values_of_key_answer_the_same_with_and_without_the_index():
+    """``values_of_key`` reads the index once a lookup built it, else looks at the names (compact and odd
+    spellings included); both give the values in order, and None for a key no line has."""
+    lines = [("l", "4"), ("Via", "SIP/2.0/UDP a"), ("CONTENT-LENGTH", "5"), ("v", "SIP/2.0/UDP b")]
+    fresh, indexed = Headers(lines), Headers(lines)
+    indexed.get("via")                       # builds the index
+    for headers in (fresh, indexed):
+        assert headers.values_of_key("content-length") == ("4", "5")
+        assert headers.values_of_key("via") == ("SIP/2.0/UDP a", "SIP/2.0/UDP b")
+        assert headers.values_of_key("call-id") is None
+    assert header_key("l") == "content-length" and cached_header_key("l") == "content-length"

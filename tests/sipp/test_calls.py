@@ -262,3 +262,21 @@ def test_a_call_from_an_untrusted_address_is_refused_whatever_it_asserts(workdir
     assert node.records(timeout_s=1) == []
     assert node.balance_cents(CALLER) == 1100
     assert node_metrics(node)["prepaid_invites_untrusted_refused_total"] == 1
+
+def test_a_caller_without_credit_hanging_up_during_the_refusal(workdir, node_factory):
+    """A real node, a SIPp carrier whose caller has no credit and hangs up 1 s into the spoken refusal: the
+    BYE gets its 200, no agent is rung, the node logs no traceback and nothing at critical or error level (it
+    logged a CRITICAL AttributeError on every such call), and the record says the caller hung up during the
+    refusal, nothing charged."""
+    port = free_port()
+    node = node_factory(agents=[agent_uri(port)])
+    result = carrier(node, workdir, hold_ms=1000)
+    assert (result.successful, result.failed) == (1, 0), result.summary()
+    (record,) = node.records()
+    assert (record["end_reason"], record["a_status"], record["b_status"]) == ("no_credit_hangup", 200, None)
+    assert record["charge_cents"] == 0
+    still_serving(node, workdir)
+    output = "".join(node.output)
+    assert "[critical]" not in output.lower() and "[error]" not in output.lower(), output[-3000:]
+    metrics = node_metrics(node)
+    assert metrics["prepaid_call_errors_total"] == 0 and metrics["prepaid_call_unknown_events_total"] == 0
