@@ -537,9 +537,8 @@ class RelayCallMedia:
     # -- what the relay reports ---------------------------------------------------------------
 
     def _silence(self, session: MediaSession, leg_name: str) -> None:
-            self.factory.failed_handlers += 1
-            log.failure("call {call_id}: the call's handler of {value!r} failed", call_id=self.call_id, value=value,
-                        level=LogLevel.error)
+        log.info("call {call_id}: leg {leg} sent no media for {silence_s} s", call_id=self.call_id, leg=leg_name,
+                 silence_s=self.factory.relay.silence_timeout_s)
         self._silent_since_s = session.leg(leg_name).last_rx_at
         self._dead("media_timeout")
 
@@ -565,6 +564,7 @@ class RelayCallMedia:
         try:
             callback(value)
         except Exception:
+            self.factory.failed_handlers += 1
             log.failure("call {call_id}: the call's handler of {value!r} failed", call_id=self.call_id, value=value,
                         level=LogLevel.error)
 

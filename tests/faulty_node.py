@@ -5,7 +5,7 @@ Each bug fires only on a marked input, so the node otherwise serves as usual:
 
 - the SIP core fails on a request carrying ``X-Plant: core``;
 - the RTP relay fails on a datagram containing :data:`RTP_MARK`;
-- call control fails when a caller's call hears its refusal (a caller numbered :data:`CALL_CALLER`).
+- call control fails as a call from :data:`CALL_CALLER` starts.
 """
 
 from __future__ import annotations
@@ -17,6 +17,7 @@ CALL_CALLER = "+4930555666777"
 
 
 def plant() -> None:
+    from b2bua.call import Call
     from b2bua.sip.endpoint import SipEndpoint
     from media.relay import Leg
 
@@ -35,6 +36,14 @@ def plant() -> None:
             raise RuntimeError("planted in the RTP relay")
         return rtp_received(self, data, addr)
     Leg.rtp_received = failing_rtp_received
+
+    start = Call.start
+
+    def failing_start(self):
+        if self.identity.number == CALL_CALLER:
+            raise RuntimeError("planted in call control")
+        return start(self)
+    Call.start = failing_start
 
 
 if __name__ == "__main__":

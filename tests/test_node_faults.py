@@ -7,7 +7,7 @@ import socket
 import time
 import uuid
 
-from tests.faulty_node import RTP_MARK
+from tests.faulty_node import CALL_CALLER, RTP_MARK
 from tests.hostile.rawua import RawCarrier
 from tests.sipp.node import start_node
 
@@ -27,10 +27,11 @@ def error_lines(output: str, needle: str) -> list[str]:
     return [line for line in output.splitlines() if re.match(STAMP, line) and needle in line]
 
 
-def test_a_fault_in_the_sip_core_and_in_the_relay_is_logged_once_each_with_time_and_call_id(tmp_path):
-    """An OPTIONS the SIP core fails on, and an RTP datagram the relay fails on: one stamped error line each,
-    naming the call id (the OPTIONS' Call-ID; the call whose RTP port got the datagram), with the traceback
-    after it; the node still answers a plain OPTIONS and the call still ends with its record."""
+def test_a_fault_in_the_sip_core_the_relay_and_a_call_is_logged_once_each_with_time_and_call_id(tmp_path):
+    """An OPTIONS the SIP core fails on, an RTP datagram the relay fails on and a call whose start fails: one
+    stamped error line each, naming the call id (the OPTIONS' Call-ID; the call whose RTP port got the
+    datagram; the failed call's), with the traceback after it; the node still answers a plain OPTIONS, the
+    failed call is ended with an answer to the carrier, and the other call ends with its record."""
     node = start_node(tmp_path, entry="tests.faulty_node", agents=["sip:agent@127.0.0.1:9"])
     node.follow()
     try:
@@ -47,6 +48,9 @@ def test_a_fault_in_the_sip_core_and_in_the_relay_is_logged_once_each_with_time_
         sock.sendto(options(node.sip_port, own, "plain-1").encode(), ("127.0.0.1", node.sip_port))
         answer = sock.recv(65536).decode()
         assert answer.startswith("SIP/2.0 200") and "plain-1" in answer, answer
+        broken = RawCarrier(node.sip_port, "+493012345678", CALL_CALLER)
+        broken.call(timeout_s=10)
+        assert any(re.match(r"SIP/2.0 [2-6]\d\d", line) and not line.startswith("SIP/2.0 100") for line in broken.seen)
         carrier.serve(12)                   # the refusal is played, then the node's BYE
         assert carrier.got_bye
         deadline = time.monotonic() + 10
@@ -59,5 +63,8 @@ def test_a_fault_in_the_sip_core_and_in_the_relay_is_logged_once_each_with_time_
     assert len(core) == 1 and "SIP core" in core[0], output
     relay = error_lines(output, carrier.call_id)
     assert len(relay) == 1 and "media" in relay[0], output
+    failed = error_lines(output, broken.call_id)
+    assert len(failed) == 1 and "start failed" in failed[0], output
+    assert output.count("RuntimeError: planted in call control") == 1, output
     assert output.count("RuntimeError: planted in the SIP core") == 1, output          # one traceback each
     assert output.count("RuntimeError: planted in the RTP relay") == 1, output
