@@ -23,6 +23,8 @@ import json
 import os
 import re
 import time
+import urllib.error
+import urllib.request
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Iterator
@@ -32,6 +34,16 @@ import pytest
 from tests.sipp.harness import free_port
 from tests.sipp.node import Node, start_node
 from tests.webhook.conftest import SECRETS
+
+
+def http_status(url: str, headers: dict[str, str] | None = None) -> int:
+    """The HTTP status of a GET of ``url`` (an error status too, not an exception)."""
+    request = urllib.request.Request(url, headers=headers or {})
+    try:
+        with urllib.request.urlopen(request, timeout=10) as answer:
+            return answer.status
+    except urllib.error.HTTPError as exc:
+        return exc.code
 
 CHROMIUM = "/usr/bin/chromium"
 CHROMEDRIVER = "/usr/bin/chromedriver"

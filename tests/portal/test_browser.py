@@ -2,22 +2,11 @@
 
 from __future__ import annotations
 
-import urllib.error
-import urllib.request
-
 import pytest
 
-from .browser import portal_browser  # noqa: F401  (the fixture)
+from .browser import http_status, portal_browser  # noqa: F401  (the fixture)
 
 pytestmark = pytest.mark.browser
-
-
-def status(url: str) -> int:
-    try:
-        with urllib.request.urlopen(url, timeout=10) as answer:
-            return answer.status
-    except urllib.error.HTTPError as exc:
-        return exc.code
 
 
 def test_provider_and_operator_log_in_see_the_layout_and_log_out(portal_browser):
@@ -50,7 +39,7 @@ def test_provider_and_operator_log_in_see_the_layout_and_log_out(portal_browser)
 def test_the_portal_port_serves_no_top_up_page_and_the_public_port_no_portal(portal_browser):
     """The portal's listener answers 404 for /topup/demo and /healthz; the public one 404 for / and /p/demo/."""
     b = portal_browser
-    assert status(b.public + "/topup/demo") == 200
-    assert status(b.base + "/topup/demo") == 404 and status(b.base + "/healthz") == 404
-    assert status(b.base + "/") == 200
-    assert status(b.public + "/p/demo/") == 404 and status(b.public + "/login") == 404
+    assert http_status(b.public + "/topup/demo") == 200
+    assert http_status(b.base + "/topup/demo") == 404 and http_status(b.base + "/healthz") == 404
+    assert http_status(b.base + "/") == 200
+    assert http_status(b.public + "/p/demo/") == 404 and http_status(b.public + "/login") == 404

@@ -11,14 +11,12 @@ from __future__ import annotations
 import csv
 import datetime
 import zoneinfo
-import urllib.error
-import urllib.request
 
 import pytest
 
 from billing.numbers import national
 
-from .browser import PortalBrowser, call_record, running_portal
+from .browser import PortalBrowser, call_record, http_status, running_portal
 
 pytestmark = [pytest.mark.browser, pytest.mark.slow]
 
@@ -66,13 +64,7 @@ def notice(b: PortalBrowser) -> str:
 
 
 def api_status(b: PortalBrowser, token: str, number: str) -> int:
-    request = urllib.request.Request(f"{b.public}/api/v1/accounts/demo/{number}",
-                                     headers={"Authorization": f"Bearer {token}"})
-    try:
-        with urllib.request.urlopen(request, timeout=10) as answer:
-            return answer.status
-    except urllib.error.HTTPError as exc:
-        return exc.code
+    return http_status(f"{b.public}/api/v1/accounts/demo/{number}", {"Authorization": f"Bearer {token}"})
 
 
 def test_a_provider_finds_a_customer_by_the_number_in_any_usual_form(walk):
