@@ -34,6 +34,7 @@ from . import heap
 from .callmedia import CallMediaFactory
 from .calls import CallManager, CallSettings
 from .config import Config
+from .callevents import Dtmf, MediaDead
 from .faults import CallFaults
 from .schema import ConfigInvalid, ConfigProblem
 from .probe import AgentProber
@@ -97,6 +98,8 @@ class Node:
         self._reload_listeners: list = []
         self.store: Store | None = None
         self.manager: CallManager | None = None
+        self.transports = None          # SipTransports, once started: call control flushes it after each input
+        self.prober: AgentProber | None = None
         self.ports: Ports | None = None
         self._stoppers: list = []
         #: both HTTP listeners' access lines: ``[http] access_log`` (reopened at each reload), else debug lines
@@ -148,21 +151,18 @@ class Node:
                                   carrier_rule=lambda: self.config.pin.carrier_rule(),
                                   carriers=lambda: self.config.trusted_carriers,
                                   actor=f"node:{config.node_id}")
-        transports_box: list = []
-        self.manager = CallManager(endpoint=endpoint, reactor=self.reactor, router=self.router,
-                                   settings=call_settings(config), billing=self.billing,
-                                   record=self._record, flush=lambda: transports_box[0].flush(),
-                                   media_for_call=self._media_for_call, pin_lookup=self._pin_lookup,
-                                   pin_gate=self.pin_guard, faults=CallFaults(strict=False))
-        transports, bound = listen_sip(self.reactor, endpoint, config.sip, self.manager.on_event)
-        transports_box.append(transports)
-        self.transports = transports
-        self._stoppers.append(transports.stop)
-        self._stoppers.append(self._end_calls)      # stoppers run last first: the calls end while SIP still runs
         self.prober = AgentProber(endpoint=endpoint, reactor=self.reactor, router=lambda: self.router,
                                   agents=lambda: [a for p in self.config.profiles.values() for a in p.agents],
-                                  interval_s=config.sip.probe_interval_s, flush=transports.flush)
-        self.manager.probe_events = self.prober.on_event
+                                  interval_s=config.sip.probe_interval_s, flush=self._flush_sip)
+        self.manager = CallManager(endpoint=endpoint, reactor=self.reactor, router=self.router,
+                                   settings=call_settings(config), billing=self.billing,
+                                   record=self._record, flush=self._flush_sip,
+                                   media_for_call=self._media_for_call, pin_lookup=self._pin_lookup,
+                                   pin_gate=self.pin_guard, faults=CallFaults(strict=False),
+                                   probes=self.prober.on_event)
+        self.transports, bound = listen_sip(self.reactor, endpoint, config.sip, self.manager.on_event)
+        self._stoppers.append(self.transports.stop)
+        self._stoppers.append(self._end_calls)      # stoppers run last first: the calls end while SIP still runs
         self.prober.start()
         self._stoppers.append(self.prober.stop)
 
@@ -188,21 +188,16 @@ class Node:
         ports = self.media.relay.ports
         return readiness_problems(port_pairs_free=ports.free, port_pairs=ports.size, headroom=descriptor_headroom())
 
+    def _flush_sip(self) -> None:
+        """Send what the SIP endpoint has for the wire (call control and the prober, after each input)."""
+        self.transports.flush()
+
     def _media_for_call(self, call_id: str, profile):
         """A new call's anchored media; dead media (the relay's silence timeout) ends the call."""
-        def dead(reason: str) -> None:
-            call = self.manager.calls.get(call_id)
-            if call is not None:
-                call.abort("media_timeout")
-                self.transports.flush()
-
-        def dtmf(digit: str) -> None:
-            call = self.manager.calls.get(call_id)
-            if call is not None:
-                call.on_dtmf(digit)
-                self.transports.flush()
-
-        return self.media.for_call(call_id, profile.language, profile.prompts_dir, on_dead=dead, on_dtmf=dtmf,
+        news = self.manager.media_news
+        return self.media.for_call(call_id, profile.language, profile.prompts_dir,
+                                   on_dead=lambda reason: news(call_id, MediaDead("media_timeout")),
+                                   on_dtmf=lambda digit: news(call_id, Dtmf(digit)),
                                    withheld_pin=profile.withheld == "pin")
 
     def _pin_lookup(self, profile_name: str, pin: str):
@@ -291,8 +286,7 @@ class Node:
         log.info("stopping: {count} call(s) ended", count=len(calls))
         yield self._all_or_timeout([call.finished for call in calls], STOP_GRACE_S)
         for call in calls:
-            call.give_up_on_legs()
-        self.transports.flush()
+            self.manager.give_up_on_legs(call)
         yield self._all_or_timeout([call.finished for call in calls], STOP_GRACE_S)
         # the records ride in the store's next batch: written now, while the store still runs
         yield self._all_or_timeout([self.store.records.flush()], STOP_GRACE_S)

@@ -3,7 +3,9 @@
 The controller relays call-control events between the A-leg (we are the
 carrier's UAS) and the B-leg (we are the agent's UAC) through the table of
 :mod:`b2bua.callstate`.  It does no SIP itself: the legs (``b2bua.legs``) turn
-its orders into SIP and report back what their peers did; media
+its orders into SIP and report what their peers did as call events
+(:mod:`b2bua.callevents`, taken in by :meth:`Call.handle`, one at a time from
+the driver of :mod:`b2bua.calldriver`); media
 (:class:`CallMedia`) anchors the audio and speaks into it; billing
 (``billing.session``) says how long the credit lasts and when it is spent.
 
@@ -40,6 +42,9 @@ from billing.profile import ChargingStart
 from billing.session import (CallBilling, CallSession, CreditEnds, Exhausted, Refund, Refused, TopUp, Warning_,
                              charging_start_ms)
 
+from .calldriver import CallDriver, CallInputs
+from .callevents import (Abort, Acked, Answered, Bye, Cancelled, Dtmf, Failed, LegBroken, LegEnded, MediaDead,
+                         ModifyAnswered, ModifyOffer, Ringing)
 from .callstate import Act, Ev, St, ignored, transition
 from .faults import CallFaults
 from .identity import CallerIdentity
@@ -172,6 +177,9 @@ class PinGate(Protocol):
 class ModifyingLeg(Protocol):
     """What a bridged leg offers for relaying re-INVITE/UPDATE (``b2bua.legs``)."""
 
+    #: our SDP last sent on this leg (a re-INVITE without an offer gets it back as ours)
+    local_sdp: bytes | None
+
     def peer_allows(self, method: str) -> bool: ...
     def modify(self, method: str, body: bytes) -> str | None: ...
     def answer_modify(self, method: str, status: int, body: bytes | None = None,
@@ -228,11 +236,15 @@ class Call:
                  withheld_policy: str = "reject", on_done: Callable[["Call"], None] = lambda call: None,
                  pin_lookup: Callable[[str, str], Deferred] | None = None, log_steps: bool = True,
                  pin_gate: PinGate | None = None, source_address: str = "", pin_account: str | None = None,
-                 faults: CallFaults | None = None):
+                 faults: CallFaults | None = None, inputs: CallInputs | None = None):
         self.call_id = call_id
         #: the Call-ID as log lines carry it (cut when a peer sent an absurdly long one)
         self.log_id = log_id(call_id)
-        self.reactor = reactor
+        #: the driver as this call sees it: every timer, billing and media callback is one input of it
+        #: (without a manager, as in the controller's own tests: a driver of its own, which flushes nothing)
+        self.inputs = inputs if inputs is not None else CallDriver(reactor, faults=faults).inputs(self.log_id)
+        #: the call's clock: ``callLater`` arms a timer whose firing is one input
+        self.reactor = self.inputs
         self.a = a
         self.route = route
         self.identity = identity
@@ -252,7 +264,7 @@ class Call:
         self._pin_account = pin_account
         self._log_steps = log_steps
         #: what an event with no row in the table does (raise in tests, log and count in the node)
-        self._faults = faults if faults is not None else CallFaults()
+        self._faults = self.inputs.driver.faults
         self._pin_digits = ""
         self._pin_tries = 0
         self._pin_timer: IDelayedCall | None = None
@@ -304,6 +316,27 @@ class Call:
     def pending_timers(self) -> int:
         return sum(1 for t in (self._ring_timer, self._charge_timer, self._limit_timer, self._pin_timer)
                    if t is not None and t.active())
+
+    # -- call events (b2bua.callevents), one at a time from the driver ----------------------
+
+    def handle(self, event) -> None:
+        """One call event from a leg, media or the manager (see :data:`_HANDLERS`)."""
+        self._HANDLERS[type(event)](self, event)
+
+    def _on_bye(self, event: Bye) -> None:
+        if event.leg is self.a:
+            self._on_a_bye()
+        else:
+            self._on_b_bye(event.leg)
+
+    def _on_acked(self, event: Acked) -> None:
+        if event.leg is self.a and self.media is not None:
+            self.media.a_acked(event.sdp)       # the answer to our late offer (an INVITE without SDP)
+
+    def _on_leg_broken(self, event: LegBroken) -> None:
+        if event.reason.startswith("dialog_") and self.state in (St.CLOSING, St.DONE):
+            return              # a request in a dialog we are ending found it gone: nothing more to end
+        self.abort(event.reason)
 
     # -- the table ------------------------------------------------------------------------
 
@@ -376,7 +409,7 @@ class Call:
     def _open_billing(self) -> None:
         profile = self.route.profile.billing
         d = self.billing.open(profile, self.identity.number, self.identity.caller_class, self.call_id, self)
-        d.addCallbacks(self._opened, self._not_opened)
+        d.addCallbacks(self.inputs.input(self._opened), self.inputs.input(self._not_opened))
 
     def _opened(self, session: CallSession) -> None:
         self.session = session
@@ -403,12 +436,12 @@ class Call:
 
     # -- what the legs report ---------------------------------------------------------
 
-    def on_a_cancel(self) -> None:
+    def _on_a_cancel(self, event: Cancelled | None = None) -> None:
         self.end_reason = self.end_reason or "caller_cancelled"
         self.note("carrier cancelled")
         self.feed(Ev.A_CANCEL)
 
-    def on_a_bye(self) -> None:
+    def _on_a_bye(self) -> None:
         if self.state is St.REFUSING and self.end_reason in SPOKEN_REFUSALS:
             self.end_reason += HUNG_UP_DURING_REFUSAL       # the refusal's outcome, and who ended the call
             self.note("caller hung up during the refusal")
@@ -417,18 +450,19 @@ class Call:
             self.note("caller hung up")
         self.feed(Ev.A_BYE)
 
-    def on_b_bye(self, leg: OutboundLeg) -> None:
+    def _on_b_bye(self, leg: OutboundLeg) -> None:
         if leg is not self.b:
             return
         self.end_reason = self.end_reason or "agent_hangup"
         self.note("agent hung up")
         self.feed(Ev.B_BYE)
 
-    def on_b_progress(self, leg: OutboundLeg, status: int) -> None:
-        if leg is self.b:
+    def _on_b_progress(self, event: Ringing) -> None:
+        if event.leg is self.b:
             self.feed(Ev.B_PROGRESS)
 
-    def on_b_answer(self, leg: OutboundLeg, sdp: bytes | None) -> None:
+    def _on_b_answer(self, event: Answered) -> None:
+        leg, sdp = event.leg, event.sdp
         if leg is not self.b:
             # a late 2xx from an agent we gave up on: the leg ACKs and BYEs it itself
             leg.bye()
@@ -440,7 +474,8 @@ class Call:
             self.note(f"agent {leg.agent} answered")
         self.feed(Ev.B_ANSWERED)
 
-    def on_b_failed(self, leg: OutboundLeg, status: int) -> None:
+    def _on_b_failed(self, event: Failed) -> None:
+        leg, status = event.leg, event.status
         if leg is not self.b or self.state is not St.HUNTING:
             self._maybe_done()
             return
@@ -455,7 +490,7 @@ class Call:
             self.end_reason = "no_agent"
             self.feed(Ev.B_FAILED_LAST)
 
-    def on_leg_ended(self) -> None:
+    def _on_leg_ended(self, event: LegEnded | None = None) -> None:
         self._maybe_done()
 
     def give_up_on_legs(self) -> None:
@@ -464,6 +499,9 @@ class Call:
         if self.state is St.CLOSING:
             self.note("not waiting for the legs: the node is stopping")
             self.feed(Ev.LEGS_DONE)
+
+    def _on_abort(self, event: Abort | MediaDead) -> None:
+        self.abort(event.reason)
 
     def abort(self, reason: str) -> None:
         """Session expired, maximum duration, dead media, an ACK that never came: end both legs."""
@@ -474,12 +512,28 @@ class Call:
 
     # -- re-INVITE / UPDATE that changes the session (hold, resume, codec) --------------------
 
-    def on_modify(self, leg, request: ModifyRequest) -> bool:
+    def _on_modify_offer(self, event: ModifyOffer) -> None:
+        """A leg's re-INVITE/UPDATE: relayed to the other leg when it changes what that leg gets, else
+        answered on its own leg from our anchored media (a 2xx refreshes its session timer)."""
+        leg, request = event.leg, event.request
+        if self._relays(leg, request):
+            return                   # relayed: the asking leg is answered when the other leg has
+        body = leg.local_sdp or b""
+        if request.offer is not None and self.media is not None:
+            reoffer = self.media.reoffer_from_a if leg is self.a else self.media.reoffer_from_b
+            try:
+                body = reoffer(request.offer)
+            except MediaRefused as exc:        # an offer we cannot answer (400/488), media closed (500)
+                leg.answer_modify(request.method, exc.status)
+                return
+        leg.answer_modify(request.method, 200, body)   # no SDP: our last SDP, as an offer (its answer in the ACK)
+
+    def _relays(self, leg, request: ModifyRequest) -> bool:
         """A leg's re-INVITE/UPDATE: True when the call relays it (the leg is answered later), else False.
 
         Relayed only while bridged, and only when media says the other leg would see a change
         (``modify_offer``); a session refresh, an address change, a bad offer and anything before
-        the bridge are answered by the manager on that leg alone.
+        the bridge are answered on that leg alone.
         """
         if self.media is None or request.offer is None or self._modify is not None:
             return False
@@ -497,8 +551,9 @@ class Call:
         self.feed(event)
         return True
 
-    def on_modify_answered(self, leg, status: int, sdp: bytes | None) -> None:
+    def _on_modify_answered(self, event: ModifyAnswered) -> None:
         """The other leg's final answer to the change we relayed to it (408 when none came)."""
+        leg, status, sdp = event.leg, event.status, event.sdp
         pending = self._modify
         if pending is None or leg is not (self.b if pending.side == "a" else self.a):
             return
@@ -547,8 +602,9 @@ class Call:
     PIN_TRIES = 3
     PIN_TIMEOUT_S = 20
 
-    def on_dtmf(self, digit: str) -> None:
+    def _on_dtmf(self, event: Dtmf) -> None:
         """A key the caller pressed (media reports each press once)."""
+        digit = event.digit
         if self.state is not St.PIN_ENTRY:
             return
         if digit == "#":
@@ -576,7 +632,7 @@ class Call:
             self._pin_asked(False)
             return
         self._pin_gate.locked(self.route.profile.name, self.source_address, self._pin_account).addCallbacks(
-            self._pin_asked, self._pin_error)
+            self.inputs.input(self._pin_asked), self.inputs.input(self._pin_error))
 
     def _pin_asked(self, locked: bool) -> None:
         if self.state is not St.ROUTING:        # the carrier cancelled meanwhile
@@ -596,7 +652,8 @@ class Call:
             self._look_up_pin(None, pin)
             return
         self._pin_gate.attempt(self.route.profile.name, self.source_address, self._pin_account,
-                               self.call_id).addCallbacks(self._pin_admitted, self._pin_error, callbackArgs=(pin,))
+                               self.call_id).addCallbacks(self.inputs.input(self._pin_admitted),
+                                                          self.inputs.input(self._pin_error), callbackArgs=(pin,))
 
     def _pin_admitted(self, attempt, pin: str) -> None:
         if self.state is not St.PIN_ENTRY:
@@ -607,7 +664,8 @@ class Call:
         self._look_up_pin(attempt, pin)
 
     def _look_up_pin(self, attempt, pin: str) -> None:
-        self._pin_lookup(self.route.profile.name, pin).addCallbacks(self._pin_found, self._pin_error,
+        self._pin_lookup(self.route.profile.name, pin).addCallbacks(self.inputs.input(self._pin_found),
+                                                                    self.inputs.input(self._pin_error),
                                                                     callbackArgs=(attempt,))
 
     def _pin_found(self, number: str | None, attempt=None) -> None:
@@ -617,7 +675,8 @@ class Call:
             if attempt is None:
                 self._pin_counted(False)
             else:
-                self._pin_gate.wrong(attempt).addCallbacks(self._pin_counted, self._pin_error)
+                self._pin_gate.wrong(attempt).addCallbacks(self.inputs.input(self._pin_counted),
+                                                           self.inputs.input(self._pin_error))
             return
         if attempt is not None:
             self._pin_gate.right(attempt).addErrback(
@@ -662,30 +721,46 @@ class Call:
             self.feed(Ev.PIN_WRONG)
 
     def _do_play_pin_prompt(self) -> None:
-        self.media.announce(Announcement(Say.WITHHELD)).addBoth(self._arm_pin_timer)
+        self.media.announce(Announcement(Say.WITHHELD)).addBoth(self.inputs.input(self._arm_pin_timer))
 
     def _do_play_pin_wrong(self) -> None:
-        self.media.announce(Announcement(Say.PIN_WRONG)).addBoth(
-            lambda _: self._do_play_pin_prompt() if self.state is St.PIN_ENTRY else None)
+        self.media.announce(Announcement(Say.PIN_WRONG)).addBoth(self.inputs.input(self._pin_wrong_said))
 
-    # -- what billing reports (billing.session.SessionObserver) ---------------------------
+    def _pin_wrong_said(self, _=None) -> None:
+        if self.state is St.PIN_ENTRY:
+            self._do_play_pin_prompt()
+
+    # -- what billing reports (billing.session.SessionObserver): each one input of this call ------
 
     def session_warning(self, event: Warning_) -> None:
-        self.note(f"warning: credit ends in {event.remaining_s} s", worth_reading=True)
-        if self.state is St.BRIDGED and self.media is not None:
-            self.media.announce(Announcement(Say.WARNING, to_caller=True, to_agent=True, mixed=True,
-                                             minutes=max(1, event.remaining_s // 60)))
+        self.inputs.driver.run(self.log_id, self._warning, event)
 
     def session_exhausted(self, event: Exhausted) -> None:
-        self.end_reason = "credit_exhausted"
-        self._free_minutes_over = event.free_minutes_over
-        self.note("free minutes over" if event.free_minutes_over else "credit exhausted", worth_reading=True)
-        self.feed(Ev.CREDIT_EXHAUSTED)
+        self.inputs.driver.run(self.log_id, self._exhausted, event)
 
     def session_credit_ends(self, event: CreditEnds) -> None:
         self.credit_ends_ms = event.end_ms
 
     def session_topped_up(self, event: TopUp) -> None:
+        self.inputs.driver.run(self.log_id, self._topped_up, event)
+
+    def session_refunded(self, event: Refund) -> None:
+        """Another call of the caller settled and refunded: more credit (billing moved the end), nothing said."""
+        self.note(f"another call of the caller refunded {event.cents} cents")
+
+    def _warning(self, event: Warning_) -> None:
+        self.note(f"warning: credit ends in {event.remaining_s} s", worth_reading=True)
+        if self.state is St.BRIDGED and self.media is not None:
+            self.media.announce(Announcement(Say.WARNING, to_caller=True, to_agent=True, mixed=True,
+                                             minutes=max(1, event.remaining_s // 60)))
+
+    def _exhausted(self, event: Exhausted) -> None:
+        self.end_reason = "credit_exhausted"
+        self._free_minutes_over = event.free_minutes_over
+        self.note("free minutes over" if event.free_minutes_over else "credit exhausted", worth_reading=True)
+        self.feed(Ev.CREDIT_EXHAUSTED)
+
+    def _topped_up(self, event: TopUp) -> None:
         """A top-up booked while the call runs: billing has moved the end; the caller is told, mixed over
         the conversation, how many minutes the credit now lasts."""
         if self.state in (St.CLOSING, St.DONE):
@@ -693,10 +768,6 @@ class Call:
         self.note(f"topped up during the call: +{event.cents} cents", worth_reading=True)
         if self.state is St.BRIDGED and self.media is not None:
             self.media.announce(Announcement(Say.TOPPED_UP, to_caller=True, mixed=True, minutes=event.minutes))
-
-    def session_refunded(self, event: Refund) -> None:
-        """Another call of the caller settled and refunded: more credit (billing moved the end), nothing said."""
-        self.note(f"another call of the caller refunded {event.cents} cents")
 
     # -- actions ------------------------------------------------------------------------
 
@@ -720,9 +791,9 @@ class Call:
         if self.media is None:
             self.feed(done)
             return
-        self.media.announce(announcement).addBoth(lambda _: self._announced(done))
+        self.media.announce(announcement).addBoth(self.inputs.input(self._announced), done)
 
-    def _announced(self, done: Ev) -> None:
+    def _announced(self, _, done: Ev) -> None:
         if done is Ev.ANNOUNCEMENT_DONE:
             self.times.announcement_end_ms = self._now_ms()
         self.feed(done)
@@ -854,7 +925,7 @@ class Call:
             self.media.close()
         self.note(f"ended: {self.end_reason}")
         if self._settling is not None:
-            self._settling.addCallbacks(self._write_record, self._settle_failed)
+            self._settling.addCallbacks(self.inputs.input(self._write_record), self.inputs.input(self._settle_failed))
         else:
             self._write_record(None)
 
@@ -907,6 +978,14 @@ class Call:
     def _cancel(timer: IDelayedCall | None) -> None:
         if timer is not None and timer.active():
             timer.cancel()
+
+    #: what each call event (b2bua.callevents) does
+    _HANDLERS: dict[type, Callable[["Call", object], None]] = {
+        Ringing: _on_b_progress, Answered: _on_b_answer, Failed: _on_b_failed, Bye: _on_bye,
+        Cancelled: _on_a_cancel, ModifyOffer: _on_modify_offer, ModifyAnswered: _on_modify_answered,
+        Acked: _on_acked, LegEnded: _on_leg_ended, LegBroken: _on_leg_broken, Dtmf: _on_dtmf,
+        MediaDead: _on_abort, Abort: _on_abort,
+    }
 
     #: what each action of the table (:class:`~b2bua.callstate.Act`) does
     _ACTIONS: dict[Act, Callable[["Call"], None]] = {

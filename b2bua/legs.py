@@ -2,13 +2,18 @@
 
 A leg turns the controller's orders (answer, reject, BYE, CANCEL) into
 endpoint calls, and keeps what the call record needs (final status, whether it
-has ended).  The call manager (:mod:`b2bua.calls`) routes endpoint events to
-the leg they belong to; the leg updates itself and tells the controller.
+has ended).  Whenever it sends or receives on a new transaction or dialog it
+reports that key (``own``), and the call manager (:mod:`b2bua.calls`) routes
+the endpoint events of that key to it through one index
+(:meth:`_Leg.on_endpoint_event`).  The leg updates itself and turns what its
+peer did into neutral call events (:mod:`b2bua.callevents`), which it hands to
+its one sink (``emit``); it never calls the call.  Its own timers (session
+timer, PRACK, a relayed change's timeout) end in call events the same way.
 
 Each leg runs its own RFC 4028 session timer (:mod:`b2bua.session_timer`):
 when we are the refresher we send a re-INVITE with our current SDP at half the
 interval; when the peer is and its refresh does not come, the call is aborted
-(BYE on both legs).
+(``LegBroken(leg, "session_expired")``: BYE on both legs).
 
 A leg also carries re-INVITE/UPDATE exchanges: the peer's, pending until the
 controller has its answer (:meth:`_Leg.answer_modify`), and ours relaying the
@@ -27,22 +32,28 @@ unit tests with plain bytes on a Clock, and ``tests/test_calls_modify.py``,
 from __future__ import annotations
 
 import random
-from typing import TYPE_CHECKING, Callable
+from typing import Callable
 
 from twisted.internet.interfaces import IDelayedCall, IReactorTime
 
-from .modify import UAC_INVITE, UAC_OFFER, UAS_INVITE, UAS_OFFER, UAS_UPDATE
+from .callevents import (Acked, Answered, Bye, Cancelled, Failed, LegBroken, LegEnded, ModifyAnswered,
+                         ModifyOffer, Ringing)
+from .modify import (UAC_INVITE, UAC_OFFER, UAS_INVITE, UAS_OFFER, UAS_UPDATE, ModifyRequest, conflict,
+                     retry_after)
 from .prack import ReliableProvisional, first_rseq, parse_rack, wants_100rel, wants_p_early_media
 from .session_timer import Terms, as_uac, as_uas, uac_request_headers
 from .sip.dialog import DialogId
-from .sip.endpoint import SipEndpoint, TransactionError
+from .sip.endpoint import (AckNeverCame, AckReceived, CancelReceived, DialogEnded, RequestReceived,
+                           ResponseReceived, SipEndpoint, TransactionError, TransactionTimedOut, TransportFailed)
 from .sip.message import SipRequest, SipResponse
 from .sip.timers import DEFAULT_TIMERS
 
-if TYPE_CHECKING:
-    from .call import Call
-
 SDP = "application/sdp"
+
+#: what a leg hands its call events to (the manager's sink, which runs them as the call's input)
+Emit = Callable[[object], None]
+#: what a leg reports each transaction id or dialog id it now owns to: own(leg, key)
+Own = Callable[["_Leg", object], None]
 
 
 def glare_wait_s(owns_call_id: bool, rng: random.Random | None = None) -> float:
@@ -129,11 +140,14 @@ class _Leg:
     #: how long the other leg's answer to a relayed change may take (Timer B's 64*T1)
     MODIFY_TIMEOUT_S = DEFAULT_TIMERS.sixty_four_t1
 
-    def __init__(self, endpoint: SipEndpoint, reactor: IReactorTime, flush: Callable[[], None]):
+    def __init__(self, endpoint: SipEndpoint, reactor: IReactorTime, *, emit: Emit, own: Own):
         self.endpoint = endpoint
+        #: the call's clock (:class:`b2bua.calldriver.CallInputs`): each timer's firing is one input
         self.reactor = reactor
-        self._flush = flush
-        self.call: Call | None = None
+        self._emit = emit
+        self._own = own
+        #: the transaction and dialog ids this leg reported as its own (the manager's index holds them)
+        self.keys: list[object] = []
         self.dialog_id: DialogId | None = None
         self.ended = False
         self.final_status: int | None = None
@@ -144,8 +158,6 @@ class _Leg:
         #: whether we chose this dialog's Call-ID (the agent's leg): sets the glare retry wait (§14.1)
         self.owns_call_id = False
         self.timer = _SessionTimer(reactor, self._send_refresh, self._session_expired)
-        #: told when the leg's dialog exists (the manager routes in-dialog requests by it)
-        self.on_dialog: Callable[["_Leg"], None] = lambda leg: None
         #: the peer's re-INVITE/UPDATE still waiting for our final answer: method -> (transaction, request)
         self.uas_modify: dict[str, tuple[str, SipRequest]] = {}
         #: our re-INVITE/UPDATE carrying the other leg's change, until its final response
@@ -161,6 +173,101 @@ class _Leg:
     def _now(self) -> float:
         return self.reactor.seconds()
 
+    def _owns(self, key: object) -> None:
+        """``key`` (a transaction or dialog id) is this leg's now: its events are routed here."""
+        self.keys.append(key)
+        self._own(self, key)
+
+    # -- endpoint events (the manager routes those of our keys here) --------------------------
+
+    def on_endpoint_event(self, event: object) -> None:
+        """One endpoint event of a transaction or dialog this leg owns; what it means for the call is emitted."""
+        if isinstance(event, ResponseReceived):
+            self._response(event)
+        elif isinstance(event, RequestReceived):
+            self._request(event)
+        elif isinstance(event, (TransactionTimedOut, TransportFailed)):
+            self._transaction_failed(event)
+        elif isinstance(event, AckReceived):
+            self.offer_in_2xx = False
+            sdp = sdp_of(event.request)
+            if sdp is not None:
+                self._emit(Acked(self, sdp))
+        elif isinstance(event, AckNeverCame):
+            self.offer_in_2xx = False
+            self._emit(LegBroken(self, "no_ack"))
+        elif isinstance(event, DialogEnded):
+            self.dialog_ended()
+            if event.reason in ("timeout", "481", "408"):
+                self._emit(LegBroken(self, f"dialog_{event.reason}"))
+            self._emit(LegEnded(self))
+        elif isinstance(event, CancelReceived):
+            self._cancelled()
+
+    def _cancelled(self) -> None:
+        """A CANCEL for a transaction that is not an INVITE we answer: nothing to do."""
+
+    def _request(self, event: RequestReceived) -> None:
+        """A request in our dialog: BYE ends it, re-INVITE/UPDATE go to the call, anything else gets 200."""
+        method = event.request.method
+        now = self._now()
+        if method == "BYE":
+            self.endpoint.respond(event.transaction_id, 200, now)
+            self.dialog_ended()
+            self._emit(Bye(self))
+            self._emit(LegEnded(self))
+        elif method in ("INVITE", "UPDATE"):
+            self._modify_request(event)
+        else:
+            self.endpoint.respond(event.transaction_id, 200, now)
+
+    def _modify_request(self, event: RequestReceived) -> None:
+        """A re-INVITE or UPDATE: refused when it crosses another exchange (RFC 3261 §14.2, RFC 3311 §5.2:
+        491, or 500 with Retry-After), else pending here until the call answers it."""
+        request = event.request
+        method = request.method
+        offer = sdp_of(request)
+        status = conflict(method, offer is not None, self.pending())
+        if status is not None:
+            self.endpoint.respond(event.transaction_id, status, self._now(),
+                                  headers=[("Retry-After", retry_after())] if status == 500 else ())
+            return
+        self.uas_modify[method] = (event.transaction_id, request)
+        self._emit(ModifyOffer(self, ModifyRequest(method, event.transaction_id, offer)))
+
+    def _response(self, event: ResponseReceived) -> None:
+        status = event.response.status
+        tx = event.transaction_id
+        if tx == self.modify_tx:
+            if status >= 200:
+                self.modify_answered(status)
+                self._emit(ModifyAnswered(self, status, sdp_of(event.response)))
+        elif tx == self.refresh_tx:
+            if status >= 200:
+                self.refresh_answered(status)
+            if 200 <= status < 300:
+                self.timer.refreshed()
+            elif status >= 300 and status != 491:
+                self._emit(LegBroken(self, "refresh_failed"))
+        if status >= 200 and tx == self.bye_tx:
+            self.dialog_ended()
+            self._emit(LegEnded(self))
+
+    def _transaction_failed(self, event: TransactionTimedOut | TransportFailed) -> None:
+        tx = event.transaction_id
+        if tx == self.modify_tx:
+            # no answer to the change we relayed (§12.2.1.2 ends that leg's dialog, and so the call)
+            self.modify_answered(408)
+            self._emit(ModifyAnswered(self, 408 if isinstance(event, TransactionTimedOut) else 503, None))
+        elif tx == self.bye_tx:
+            self.dialog_ended()
+            self._emit(LegEnded(self))
+        elif tx == self.refresh_tx:
+            self.refresh_tx = None
+            self._emit(LegBroken(self, "refresh_failed"))
+
+    # -- what the call orders -----------------------------------------------------------------
+
     def bye(self) -> None:
         self.timer.cancel()
         self._stop_modify_timer()
@@ -170,7 +277,7 @@ class _Leg:
             self.ended = True
             return
         self.bye_tx = self.endpoint.request_in_dialog(self.dialog_id, "BYE", self._now())
-        self._flush()
+        self._owns(self.bye_tx)
 
     def _send_refresh(self) -> None:
         if self.ended or self.dialog_id is None or self.dialog_id not in self.endpoint.dialogs:
@@ -183,7 +290,7 @@ class _Leg:
         self.refresh_tx = self.endpoint.request_in_dialog(
             self.dialog_id, "INVITE", self._now(), body=body, content_type=SDP if body else None,
             headers=[("Session-Expires", f"{self.timer.terms.interval_s};refresher=uac"), ("Supported", "timer")])
-        self._flush()
+        self._owns(self.refresh_tx)
 
     @property
     def reinvite_pending(self) -> bool:
@@ -218,10 +325,6 @@ class _Leg:
             return False
         return any(t.strip().upper() == method for v in headers.get_all("allow") for t in v.split(","))
 
-    def modify_received(self, method: str, transaction_id: str, request: SipRequest) -> None:
-        """The peer's re-INVITE/UPDATE is being handled; until :meth:`answer_modify` it is pending here."""
-        self.uas_modify[method] = (transaction_id, request)
-
     def answer_modify(self, method: str, status: int, body: bytes | None = None,
                       headers: list[tuple[str, str]] | tuple = ()) -> None:
         """The final answer to the peer's pending re-INVITE/UPDATE; a 2xx also refreshes the session timer."""
@@ -244,7 +347,6 @@ class _Leg:
                 self.local_sdp = body
             self.offer_in_2xx = bool(body) and method == "INVITE" and sdp_of(request) is None
             self.timer.refreshed()
-        self._flush()
 
     def modify(self, method: str, body: bytes) -> str | None:
         """Send the other leg's change to this leg's peer (re-INVITE or UPDATE with our ``body``).
@@ -264,11 +366,11 @@ class _Leg:
                                                              content_type=SDP, headers=headers)
         except (TransactionError, ValueError):
             return None
+        self._owns(self.modify_tx)
         self.modify_method = method
         self._modify_body = body
         # a re-INVITE answered 100 and then nothing has no transaction timer (Proceeding): ours ends the wait
         self._modify_timer = self.reactor.callLater(self.MODIFY_TIMEOUT_S, self._modify_expired)
-        self._flush()
         return self.modify_tx
 
     def modify_answered(self, status: int) -> None:
@@ -284,10 +386,8 @@ class _Leg:
         (RFC 3261 §12.2.1.2), this leg's dialog is given up, which ends the call."""
         self._modify_timer = None
         self.modify_tx = self.modify_method = None
-        if self.call is not None:
-            self.call.on_modify_answered(self, 408, None)
-            self.call.abort("modify_timeout")
-            self._flush()
+        self._emit(ModifyAnswered(self, 408, None))
+        self._emit(LegBroken(self, "modify_timeout"))
 
     def _stop_modify_timer(self) -> None:
         if self._modify_timer is not None and self._modify_timer.active():
@@ -298,15 +398,18 @@ class _Leg:
     def modify_timer_pending(self) -> bool:
         return self._modify_timer is not None and self._modify_timer.active()
 
+    def pending_timers(self) -> int:
+        """This leg's timers still armed (the open-counts invariant)."""
+        return int(self.timer.pending) + int(self.modify_timer_pending)
+
     def stop_timers(self) -> None:
         """The call is over: no timer of this leg may fire any more."""
         self.timer.close()
         self._stop_modify_timer()
 
     def _session_expired(self) -> None:
-        if self.call is not None and not self.ended:
-            self.call.abort("session_expired")
-            self._flush()
+        if not self.ended:
+            self._emit(LegBroken(self, "session_expired"))
 
     def dialog_ended(self) -> None:
         """The endpoint forgot this leg's dialog (BYE either way, 481, timeout)."""
@@ -321,9 +424,9 @@ class SipInboundLeg(_Leg):
     #: reliable provisionals that may wait for an earlier one's PRACK; more are dropped
     MAX_QUEUED_RELIABLE = 8
 
-    def __init__(self, endpoint: SipEndpoint, reactor: IReactorTime, flush: Callable[[], None], *,
+    def __init__(self, endpoint: SipEndpoint, reactor: IReactorTime, *, emit: Emit, own: Own,
                  tx_id: str, invite: SipRequest, session_expires_s: int, min_se_s: int):
-        super().__init__(endpoint, reactor, flush)
+        super().__init__(endpoint, reactor, emit=emit, own=own)
         self.tx_id = tx_id
         self.invite = invite
         self.offer = sdp_of(invite)
@@ -342,6 +445,27 @@ class SipInboundLeg(_Leg):
         self.terms, self.too_small, self._timer_headers = as_uas(
             invite.headers.get("session-expires"), invite.headers.get("min-se"), "timer" in supported,
             min_se_s, session_expires_s)
+        self._owns(tx_id)
+
+    def _cancelled(self) -> None:
+        """The endpoint answered the carrier's CANCEL (200) and its INVITE (487)."""
+        self._final_sent()
+        self.final_status = 487
+        self.ended = True
+        self._emit(Cancelled(self))
+
+    def _transaction_failed(self, event: TransactionTimedOut | TransportFailed) -> None:
+        if event.transaction_id == self.tx_id:
+            if not self.answered:
+                # the caller's connection closed before we answered its INVITE: nobody is left to answer.
+                # (After the answer a closed connection is no hang-up, RFC 5923 §4: the carrier may open
+                # another for its BYE; a side that is really gone falls silent, and the media silence
+                # timeout ends the call.)
+                self._final_sent()
+                self.ended = True
+                self._emit(LegBroken(self, "carrier_transport_failed"))
+            return
+        super()._transaction_failed(event)
 
     def provisional(self, status: int, sdp: bytes | None = None) -> None:
         if self.ended or self.answered:
@@ -354,21 +478,14 @@ class SipInboundLeg(_Leg):
                                   content_type=SDP if sdp else None)
         except TransactionError:
             self._transaction_gone()
-            return
-        self._flush()
 
     def _transaction_gone(self) -> None:
         """The carrier's INVITE transaction ended before we answered it (its connection closed, an ICMP
         error, our own timers while the store was slow): nothing can be sent on this leg any more, so the
-        leg has ended, and the call is told on the next turn (it is in the middle of an action now)."""
+        leg has ended; the call hears it once its current action is done (the driver queues the events)."""
         self.ended = True
-        if self.call is not None:
-            self.reactor.callLater(0, self._tell_gone, self.call)
-
-    @staticmethod
-    def _tell_gone(call) -> None:
-        call.abort("carrier_transaction_gone")
-        call.on_leg_ended()
+        self._emit(LegBroken(self, "carrier_transaction_gone"))
+        self._emit(LegEnded(self))
 
     # -- RFC 3262 -------------------------------------------------------------------
     def _send_reliable(self, status: int, sdp: bytes | None) -> None:
@@ -391,7 +508,6 @@ class SipInboundLeg(_Leg):
             self.endpoint.respond(self.tx_id, status, self._now(), **kwargs)
         except TransactionError:
             self.stop_prack()
-        self._flush()
 
     def _arm_prack_timer(self) -> None:
         rel = self.reliable
@@ -404,9 +520,7 @@ class SipInboundLeg(_Leg):
             return
         what = rel.due(self._now())
         if what == "give_up":
-            if self.call is not None:
-                self.call.abort("no_prack")
-                self._flush()
+            self._emit(LegBroken(self, "no_prack"))
             return
         if what == "retransmit":
             self._send_reliable_again()
@@ -433,6 +547,9 @@ class SipInboundLeg(_Leg):
     @property
     def prack_timer_pending(self) -> bool:
         return self._prack_timer is not None and self._prack_timer.active()
+
+    def pending_timers(self) -> int:
+        return super().pending_timers() + int(self.prack_timer_pending)
 
     def stop_prack(self) -> None:
         if self._prack_timer is not None and self._prack_timer.active():
@@ -466,9 +583,8 @@ class SipInboundLeg(_Leg):
         self.answered = True
         self.final_status = 200
         if self.dialog_id is not None:
-            self.on_dialog(self)
+            self._owns(self.dialog_id)
         self.timer.start(self.terms)
-        self._flush()
 
     def reject(self, status: int, headers: list[tuple[str, str]] | None = None) -> None:
         if self.ended or self.answered:
@@ -480,26 +596,14 @@ class SipInboundLeg(_Leg):
             pass   # the transaction is gone already (a CANCEL answered it 487)
         self.final_status = status
         self.ended = True
-        self._flush()
-
-    def transaction_failed(self) -> None:
-        """The INVITE's transaction failed (its connection closed before we answered): the leg has ended."""
-        self._final_sent()
-        self.ended = True
-
-    def cancelled(self) -> None:
-        """The endpoint answered the carrier's CANCEL (200) and its INVITE (487)."""
-        self._final_sent()
-        self.final_status = 487
-        self.ended = True
 
 
 class SipOutboundLeg(_Leg):
     """One agent's leg: our INVITE (client transaction ``tx_id``) and, once answered, its dialog."""
 
-    def __init__(self, endpoint: SipEndpoint, reactor: IReactorTime, flush: Callable[[], None], *,
+    def __init__(self, endpoint: SipEndpoint, reactor: IReactorTime, *, emit: Emit, own: Own,
                  agent: str, invite: SipRequest):
-        super().__init__(endpoint, reactor, flush)
+        super().__init__(endpoint, reactor, emit=emit, own=own)
         self.agent = agent
         self.invite = invite
         self.local_sdp = sdp_of(invite)
@@ -511,6 +615,7 @@ class SipOutboundLeg(_Leg):
         self.early: dict[str, int] = {}
         #: 2xx from other forks after ours: ACKed (by the endpoint) and BYEd, their BYE transactions
         self.fork_byes: list[str] = []
+        self._owns(self.tx_id)
 
     @staticmethod
     def timer_headers(session_expires_s: int, min_se_s: int) -> list[tuple[str, str]]:
@@ -524,7 +629,6 @@ class SipOutboundLeg(_Leg):
             self.endpoint.cancel(self.tx_id, self._now())
         except TransactionError:
             pass
-        self._flush()
 
     def bye(self) -> None:
         if not self.answered and not self.ended:
@@ -533,16 +637,26 @@ class SipOutboundLeg(_Leg):
             return
         super().bye()
 
+    def _response(self, event: ResponseReceived) -> None:
+        if event.transaction_id == self.tx_id:
+            self.response(event.response, event.dialog_id)
+        else:
+            super()._response(event)
+
+    def _transaction_failed(self, event: TransactionTimedOut | TransportFailed) -> None:
+        if event.transaction_id == self.tx_id:
+            self.failed(408 if isinstance(event, TransactionTimedOut) else 503)
+        else:
+            super()._transaction_failed(event)
+
     def response(self, response: SipResponse, dialog_id: DialogId | None) -> None:
         """A response to our INVITE."""
-        call = self.call
         status = response.status
         if status < 200:
             tag = response.to.tag if status > 100 else None
             if tag is not None and not self.answered:
                 self.early[tag] = status
-            if call is not None:
-                call.on_b_progress(self, status)
+            self._emit(Ringing(self, status))
             return
         self.early.clear()     # the INVITE has its answer: the early dialogs that did not answer are gone
         if status < 300:
@@ -555,24 +669,21 @@ class SipOutboundLeg(_Leg):
             self.dialog_id = dialog_id
             self.peer_headers = response.headers
             if dialog_id is not None:
-                self.on_dialog(self)
+                self._owns(dialog_id)
             self.timer.start(as_uac(response.headers.get("session-expires")))
-            if call is not None:
-                call.on_b_answer(self, sdp_of(response))
+            self._emit(Answered(self, sdp_of(response)))
             return
         if self.answered:
             return
         self.final_status = status
         self.ended = True
-        if call is not None:
-            call.on_b_failed(self, status)
+        self._emit(Failed(self, status))
 
     def _bye_fork(self, dialog_id: DialogId) -> None:
         try:
             self.fork_byes.append(self.endpoint.request_in_dialog(dialog_id, "BYE", self._now()))
         except TransactionError:
             return
-        self._flush()
 
     def failed(self, status: int) -> None:
         """Our INVITE got no answer (408) or could not be sent (503)."""
@@ -581,5 +692,39 @@ class SipOutboundLeg(_Leg):
         self.early.clear()
         self.final_status = status
         self.ended = True
-        if self.call is not None:
-            self.call.on_b_failed(self, status)
+        self._emit(Failed(self, status))
+
+
+class UnreachableLeg:
+    """An agent we could not even send to (bad URI, no route): ended, 503; the call hears ``Failed``."""
+
+    def __init__(self, agent: str):
+        self.agent = agent
+        self.ended = True
+        self.answered = False
+        self.final_status = 503
+        self.dialog_id = None
+        self.local_sdp: bytes | None = None
+        self.keys: list[object] = []
+
+    def cancel(self) -> None:
+        pass
+
+    def bye(self) -> None:
+        pass
+
+    def peer_allows(self, method: str) -> bool:
+        return False
+
+    def modify(self, method: str, body: bytes) -> str | None:
+        return None
+
+    def answer_modify(self, method: str, status: int, body: bytes | None = None,
+                      headers: list[tuple[str, str]] | tuple = ()) -> None:
+        pass
+
+    def pending_timers(self) -> int:
+        return 0
+
+    def stop_timers(self) -> None:
+        pass

@@ -15,6 +15,7 @@ from twisted.internet.defer import Deferred, succeed
 from twisted.internet.task import Clock
 
 from b2bua.call import Announcement, Call, Say
+from b2bua.callevents import Answered, Bye, Cancelled, Dtmf, Failed, LegEnded, Ringing
 from b2bua.callstate import St
 from b2bua.identity import CallerIdentity
 from b2bua.routing import Router
@@ -47,6 +48,7 @@ class FakeModifyingLeg:
 
     def __init__(self):
         self.sent: list = []
+        self.local_sdp = None
 
     def peer_allows(self, method):
         return True
@@ -211,13 +213,13 @@ def nothing_pending(w: World):
 def caller_hangs_up(w: World):
     """The carrier's BYE: its leg has answered the BYE (so it has ended) before telling the call."""
     w.a.ended = True
-    w.call.on_a_bye()
+    w.call.handle(Bye(w.a))
 
 
 def answer_agent(w: World, leg=None):
     leg = leg or w.b()
-    w.call.on_b_progress(leg, 180)
-    w.call.on_b_answer(leg, b"v=0 agent")
+    w.call.handle(Ringing(leg, 180))
+    w.call.handle(Answered(leg, b"v=0 agent"))
     leg.final_status = 200
 
 
@@ -274,11 +276,11 @@ def test_first_agent_busy_second_answers():
     w.clock.advance(5)
     w.b(0).final_status = 486
     w.b(0).ended = True
-    w.call.on_b_failed(w.b(0), 486)
+    w.call.handle(Failed(w.b(0), 486))
     assert [leg.agent for leg in w.legs] == ["sip:a1@agents", "sip:a2@agents"]
     answer_agent(w)
     w.b().ended = True
-    w.call.on_b_bye(w.b())
+    w.call.handle(Bye(w.b()))
     assert w.a.sent[-1] == "BYE"
     nothing_pending(w)
     assert w.records[0].agent_tried == "sip:a1@agents,sip:a2@agents"
@@ -294,7 +296,7 @@ def test_no_agent_answers_ring_timeouts_then_carrier_leg_ends():
         w.clock.advance(20)
         assert w.b(i).sent == ["CANCEL"]
         w.b(i).ended = True
-        w.call.on_b_failed(w.b(i), 487)
+        w.call.handle(Failed(w.b(i), 487))
     assert w.a.sent == [183, 480]
     nothing_pending(w)
     assert w.records[0].end_reason == "no_agent"
@@ -305,7 +307,7 @@ def test_all_agents_busy_is_486():
     w.clock.advance(5)
     for i in range(2):
         w.b(i).ended = True
-        w.call.on_b_failed(w.b(i), 486)
+        w.call.handle(Failed(w.b(i), 486))
     assert w.a.sent[-1] == 486
 
 
@@ -313,11 +315,11 @@ def test_cancel_while_agent_rings():
     """Carrier CANCEL while the agent rings: CANCEL to the agent, 487 to the carrier, nothing billed."""
     w = make_call(1000, answer_mode="early_media")
     w.clock.advance(5)
-    w.call.on_b_progress(w.b(), 180)
-    w.call.on_a_cancel()
+    w.call.handle(Ringing(w.b(), 180))
+    w.call.handle(Cancelled(w.a))
     assert w.b().sent == ["CANCEL"] and w.a.sent[-1] == 487
     w.b().ended = True
-    w.call.on_b_failed(w.b(), 487)
+    w.call.handle(Failed(w.b(), 487))
     nothing_pending(w)
     assert w.records[0].charge_cents == 0 and w.store.balances[("demo", CALLER)] == 1000
 
@@ -326,9 +328,9 @@ def test_200_crossing_cancel_is_acked_and_byed():
     """The agent's 200 crosses our CANCEL: the agent gets BYE, nothing left open."""
     w = make_call(1000, answer_mode="early_media")
     w.clock.advance(5)
-    w.call.on_a_cancel()
+    w.call.handle(Cancelled(w.a))
     assert w.b().sent == ["CANCEL"]
-    w.call.on_b_answer(w.b(), b"v=0")
+    w.call.handle(Answered(w.b(), b"v=0"))
     assert w.b().sent == ["CANCEL", "BYE"]
     nothing_pending(w)
 
@@ -434,7 +436,7 @@ def make_pin_call(balance_cents=1000, pins=None):
 
 def type_keys(w: World, keys: str):
     for key in keys:
-        w.call.on_dtmf(key)
+        w.call.handle(Dtmf(key))
 
 
 def test_withheld_caller_types_pin_and_is_billed_on_that_account():
@@ -530,11 +532,11 @@ def test_billing_ends_when_the_agent_hangs_up_though_the_carrier_never_answers_o
     hangup_ms = int((w.clock.seconds() + 3) * 1000)
     w.clock.advance(3)
     w.b().ended = True
-    w.call.on_b_bye(w.b())
+    w.call.handle(Bye(w.b()))
     assert silent.sent[-1] == "BYE" and w.call.state is St.CLOSING
     w.clock.advance(32)                        # Timer F of our BYE: the carrier's leg ends unanswered
     silent.ended = True
-    w.call.on_leg_ended()
+    w.call.handle(LegEnded(w.a))
     nothing_pending(w)
     rec = w.records[0]
     assert (rec.billed_s, rec.charge_cents, rec.end_ms) == (3, 6, hangup_ms)
@@ -551,7 +553,7 @@ def test_billing_ends_when_the_caller_hangs_up_though_the_agent_never_answers_ou
     assert w.b().sent == ["BYE"] and w.call.state is St.CLOSING
     w.clock.advance(32)
     w.b().ended = True
-    w.call.on_leg_ended()
+    w.call.handle(LegEnded(w.a))
     nothing_pending(w)
     assert (w.records[0].billed_s, w.records[0].charge_cents) == (5, 10)
     assert w.store.balances[("demo", CALLER)] == 1000 - 10
@@ -568,7 +570,7 @@ def test_a_side_gone_silent_is_billed_to_its_last_sign_of_life():
     w.media.silent_since_ms = last_heard_ms
     w.call.abort("media_timeout")
     w.a.ended = True
-    w.call.on_leg_ended()
+    w.call.handle(LegEnded(w.a))
     nothing_pending(w)
     rec = w.records[0]
     assert (rec.end_reason, rec.billed_s, rec.charge_cents, rec.end_ms) == ("media_timeout", 2, 4, last_heard_ms)
@@ -606,8 +608,8 @@ def another_call(w: World, call_id: str, profile: Profile) -> tuple[Call, FakeA,
                 billing=w.billing, record=w.records.append, max_duration_s=4 * 3600)
     call.start()
     w.clock.advance(5)
-    call.on_b_progress(w.legs[-1], 180)
-    call.on_b_answer(w.legs[-1], b"v=0 agent")
+    call.handle(Ringing(w.legs[-1], 180))
+    call.handle(Answered(w.legs[-1], b"v=0 agent"))
     return call, a, media
 
 
@@ -623,7 +625,7 @@ def test_the_refund_of_the_callers_other_call_is_not_announced_as_a_top_up():
     second, second_a, second_media = another_call(w, "c2", profile)
     w.clock.advance(10)
     second_a.ended = True
-    second.on_a_bye()
+    second.handle(Bye(second_a))
     assert second.state is St.DONE and w.records[-1].charge_cents == 20
     assert [kind for (_, _, kind, _, _, sid) in w.store.ledger if sid == second.session.session_id] == [
         "call_debit", "call_refund"]

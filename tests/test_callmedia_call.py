@@ -15,6 +15,7 @@ import numpy as np
 import pytest
 
 from b2bua.call import Call
+from b2bua.callevents import Answered, Bye, MediaDead, Ringing
 from b2bua.callstate import St
 from b2bua.identity import CallerIdentity
 from b2bua.routing import Router
@@ -44,7 +45,7 @@ class Scene:
         self.rung_at: list[tuple[float, int]] = []        # (clock, carrier packets heard) when the agent rang
         self.byes_at: dict[str, float] = {}
         holder: dict = {}
-        rig.media = rig.factory.for_call("call-2", "de", on_dead=lambda reason: holder["call"].abort(reason),
+        rig.media = rig.factory.for_call("call-2", "de", on_dead=lambda reason: holder["call"].handle(MediaDead(reason)),
                                          on_dtmf=rig.digits.append)
         route = Router([profile], "DE").route("+493012345678")
         self.call = Call(call_id="call-2", reactor=rig.clock, a=self.a, route=route,
@@ -62,10 +63,10 @@ class Scene:
 
     def answer_agent(self):
         leg = self.legs[-1]
-        self.call.on_b_progress(leg, 180)
+        self.call.handle(Ringing(leg, 180))
         leg.final_status = 200
         self.rig.agent.codec = "PCMA"
-        self.call.on_b_answer(leg, self.rig.agent.sdp("8 101"))
+        self.call.handle(Answered(leg, self.rig.agent.sdp("8 101")))
 
     def run(self, until, limit_frames: int):
         """Step 20 ms at a time (both phones talking while they can) until ``until()``; bounded."""
@@ -118,7 +119,7 @@ def test_the_agent_is_rung_when_the_minutes_have_been_heard_in_full(scenes):
     assert find(at_agent, tone)[1] > 0.98
     ports = s.rig.media.ports
     s.a.ended = True
-    s.call.on_a_bye()
+    s.call.handle(Bye(s.a))
     assert s.legs[-1].sent == ["BYE"] and s.call.state is St.DONE
     assert s.rig.media.closed and s.rig.relay.counters().sessions_open == 0
     from tests.media.test_relay_support import port_is_free

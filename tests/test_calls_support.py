@@ -22,6 +22,7 @@ from dataclasses import dataclass
 
 from twisted.internet.task import Clock
 
+from b2bua.callevents import MediaDead
 from b2bua.calls import CallCounts, CallManager, CallSettings
 from b2bua.routing import Router
 from b2bua.sip.codec import make_response, parse_message, serialise
@@ -152,7 +153,7 @@ class Wire:
 
     def __init__(self, answer_mode: str = "agent", carrier_allow: str = ALLOW_ALL, agent_allow: str = ALLOW_ALL,
                  *, trusted: tuple[str, ...] = ("127.0.0.1/32",), untrusted: str = "refuse",
-                 withheld: str = "reject", billing=None, pin_lookup=None, **settings_kw):
+                 withheld: str = "reject", billing=None, pin_lookup=None, faults=None, **settings_kw):
         self.rig = Rig(silence_timeout_s=3600)
         self.rig.media.close()                     # the rig's own media: each call makes its own
         self.clock: Clock = self.rig.clock
@@ -167,7 +168,7 @@ class Wire:
         self.media: list = []
         self.manager = CallManager(endpoint=self.node, reactor=self.clock, router=Router([profile], "DE"),
                                    settings=settings, billing=billing, record=self.records.append,
-                                   media_for_call=self._media_for_call, pin_lookup=pin_lookup)
+                                   media_for_call=self._media_for_call, pin_lookup=pin_lookup, faults=faults)
         self.carrier = Ua(self, CARRIER, self.rig.carrier, carrier_allow)
         self.agent = Ua(self, AGENT, self.rig.agent, agent_allow)
         self.endpoints = {NODE: self.node, CARRIER: self.carrier.endpoint, AGENT: self.agent.endpoint}
@@ -176,7 +177,7 @@ class Wire:
 
     def _media_for_call(self, call_id: str, profile):
         media = self.rig.factory.for_call(call_id, "de",
-                                          on_dead=lambda reason: self.manager.calls[call_id].abort(reason))
+                                          on_dead=lambda reason: self.manager.media_news(call_id, MediaDead(reason)))
         self.media.append(media)
         return media
 

@@ -7,6 +7,7 @@ from types import SimpleNamespace
 
 from twisted.internet.task import Clock
 
+from b2bua.callevents import ModifyOffer
 from b2bua.calls import CallManager
 from b2bua.legs import _Leg, glare_wait_s
 from b2bua.session_timer import Terms
@@ -38,21 +39,27 @@ class FakeEndpoint:
         self.responses.append((transaction_id, status))
 
 
-def refreshing_leg(clock, endpoint, leg_cls=_Leg):
-    leg = leg_cls.__new__(leg_cls)
-    _Leg.__init__(leg, endpoint, clock, lambda: None)
-    leg.dialog_id = DIALOG
-    leg.call = SimpleNamespace(abort=lambda reason: setattr(leg, "aborted", reason), media=None, log_id="call-1",
-                               on_modify=lambda leg, request: False)   # not bridged: answered on its own leg
-    leg.timer.start(Terms(interval_s=90, we_refresh=True))
-    return leg
+class Told(list):
+    """The call events of a leg whose call is not bridged: a re-INVITE is answered on its own leg (200 with
+    our SDP), as the call does before the bridge; everything else is kept."""
+
+    def __call__(self, event) -> None:
+        if isinstance(event, ModifyOffer):
+            event.leg.answer_modify(event.request.method, 200, event.leg.local_sdp or b"")
+        else:
+            self.append(event)
 
 
-def manager(endpoint, clock, leg):
+def refreshing_leg(clock, endpoint):
+    """A manager and a leg in its index with a confirmed dialog; we refresh its session every 45 s."""
     m = CallManager(endpoint=endpoint, reactor=clock, router=None, settings=None, billing=None,
                     record=lambda r: None)
-    m._by_dialog[DIALOG] = leg        # responses to our in-dialog requests find the leg by their dialog
-    return m
+    told = Told()
+    leg = _Leg(endpoint, m.driver.inputs("call-1"), emit=told, own=m.own_key)
+    leg.dialog_id = DIALOG
+    m.own_key(leg, DIALOG)            # the peer's requests in the dialog find the leg by it
+    leg.timer.start(Terms(interval_s=90, we_refresh=True))
+    return m, leg, told
 
 
 def reinvite(tx_id="in-1"):
@@ -76,8 +83,7 @@ def test_wait_ranges_of_section_14_1():
 def test_reinvite_received_while_ours_is_pending_gets_491():
     """Our refresh is out (no final yet): the peer's re-INVITE is answered 491, not relayed or answered 200."""
     clock, ep = Clock(), FakeEndpoint()
-    leg = refreshing_leg(clock, ep)
-    m = manager(ep, clock, leg)
+    m, leg, told = refreshing_leg(clock, ep)
     leg._send_refresh()
     assert leg.reinvite_pending and ep.sent[-1][1] == "INVITE"
     m.on_event(reinvite())
@@ -88,12 +94,11 @@ def test_reinvite_received_while_ours_is_pending_gets_491():
 def test_our_refresh_retried_after_491_in_the_owner_window():
     """A 491 to our refresh on the agent's leg (we own its Call-ID): the re-INVITE goes again 2.1-4 s later, once."""
     clock, ep = Clock(), FakeEndpoint()
-    leg = refreshing_leg(clock, ep)
+    m, leg, told = refreshing_leg(clock, ep)
     leg.owns_call_id = True
-    m = manager(ep, clock, leg)
     leg._send_refresh()
     m.on_event(response(491))
-    assert not leg.reinvite_pending and not getattr(leg, "aborted", None)
+    assert not leg.reinvite_pending and told == []        # the call goes on
     count = len(ep.sent)
     clock.advance(2.09)
     assert len(ep.sent) == count          # not before 2.1 s
@@ -108,8 +113,7 @@ def test_our_refresh_retried_after_491_in_the_owner_window():
 def test_non_owner_retries_within_two_seconds_and_a_later_reinvite_is_answered():
     """On the carrier's leg the retry comes within 2 s; after our 200 a peer re-INVITE is no glare any more."""
     clock, ep = Clock(), FakeEndpoint()
-    leg = refreshing_leg(clock, ep)
-    m = manager(ep, clock, leg)
+    m, leg, told = refreshing_leg(clock, ep)
     leg._send_refresh()
     m.on_event(response(491))
     count = len(ep.sent)
@@ -124,8 +128,7 @@ def test_non_owner_retries_within_two_seconds_and_a_later_reinvite_is_answered()
 def test_pending_retry_is_cancelled_with_the_leg():
     """A call that ends while a glare retry waits leaves no timer (the open-counts invariant)."""
     clock, ep = Clock(), FakeEndpoint()
-    leg = refreshing_leg(clock, ep)
-    m = manager(ep, clock, leg)
+    m, leg, told = refreshing_leg(clock, ep)
     leg._send_refresh()
     m.on_event(response(491))
     assert leg.timer.pending

@@ -6,6 +6,7 @@ from types import SimpleNamespace
 
 from twisted.internet.task import Clock
 
+from b2bua.callevents import LegBroken
 from b2bua.calls import CallManager
 from b2bua.legs import SipInboundLeg
 from b2bua.prack import ReliableProvisional, parse_rack
@@ -34,7 +35,8 @@ def prack(rack: str, to_tag: str, branch: str = "z9hG4bKprack1") -> bytes:
 
 
 class Rig:
-    """A real endpoint (100rel supported), the carrier's leg, and a manager that knows the call."""
+    """A real endpoint (100rel supported), the carrier's leg, and a manager that knows the call and flushes
+    the endpoint onto :attr:`wire` after each input; the leg's call events are collected (:attr:`aborted`)."""
 
     def __init__(self, extra: str):
         self.clock = Clock()
@@ -43,13 +45,22 @@ class Rig:
         self.endpoint.receive(invite(extra), CARRIER, 0.0)
         event = [e for e in self.endpoint.take_events() if isinstance(e, RequestReceived)][0]
         self.wire: list = []
-        self.leg = SipInboundLeg(self.endpoint, self.clock, self.pump, tx_id=event.transaction_id,
-                                 invite=event.request, session_expires_s=1800, min_se_s=90)
-        self.aborted: list[str] = []
-        self.leg.call = SimpleNamespace(a=self.leg, abort=self.aborted.append, pending_timers=lambda: 0)
         self.manager = CallManager(endpoint=self.endpoint, reactor=self.clock, router=None, settings=None,
-                                   billing=None, record=lambda r: None)
-        self.manager.calls["call-prack-1"] = self.leg.call
+                                   billing=None, record=lambda r: None, flush=self.pump)
+        self.aborted: list[str] = []
+        self.inputs = self.manager.driver.inputs("call-prack-1")
+        self.leg = SipInboundLeg(self.endpoint, self.inputs, emit=self.told, own=self.manager.own_key,
+                                 tx_id=event.transaction_id, invite=event.request, session_expires_s=1800,
+                                 min_se_s=90)
+        self.manager.calls["call-prack-1"] = SimpleNamespace(a=self.leg, pending_timers=lambda: 0)
+
+    def told(self, event) -> None:
+        if isinstance(event, LegBroken):
+            self.aborted.append(event.reason)
+
+    def act(self, order, *args) -> None:
+        """One order of the call to the leg, as one input (flushed after it)."""
+        self.manager.driver.run("call-prack-1", order, *args)
 
     def pump(self) -> None:
         self.wire.extend(parse_message(o.data) for o in self.endpoint.take_outgoing())
@@ -82,14 +93,13 @@ def test_rack_parsing_and_retransmission_schedule():
 def test_reliable_183_with_p_early_media_retransmitted_until_prack():
     """With Supported: 100rel the 183 carries Require: 100rel, RSeq, P-Early-Media: sendrecv; it repeats until the PRACK, which gets 200."""
     rig = Rig("Supported: 100rel, timer\r\nP-Early-Media: supported\r\n")
-    rig.leg.provisional(183, SDP)
+    rig.act(rig.leg.provisional, 183, SDP)
     first = rig.responses(183)
     assert len(first) == 1
     r = first[0]
     assert r.headers.get("require") == "100rel" and r.headers.get("p-early-media") == "sendrecv"
     rseq = int(r.headers.get("rseq"))
     assert r.body == SDP
-    rig.manager._by_tx[rig.leg.tx_id] = rig.leg
     assert rig.manager.open_counts().timers >= 1      # the retransmission timer is counted while it runs
     rig.clock.advance(0.5)
     rig.clock.advance(1.0)
@@ -107,7 +117,7 @@ def test_reliable_183_with_p_early_media_retransmitted_until_prack():
 def test_prack_that_matches_nothing_gets_481_and_retransmissions_go_on():
     """A PRACK with the wrong RSeq is answered 481; the 183 is still unacknowledged."""
     rig = Rig("Require: 100rel\r\n")
-    rig.leg.provisional(183, SDP)
+    rig.act(rig.leg.provisional, 183, SDP)
     r = rig.responses(183)[0]
     rseq = int(r.headers.get("rseq"))
     rig.receive(prack(f"{rseq + 1} 7 INVITE", r.to.tag))
@@ -120,7 +130,7 @@ def test_prack_that_matches_nothing_gets_481_and_retransmissions_go_on():
 def test_no_prack_in_64_t1_aborts_the_call():
     """Without a PRACK the leg gives up at 32 s and aborts the call; no timer stays."""
     rig = Rig("Supported: 100rel\r\n")
-    rig.leg.provisional(183, SDP)
+    rig.act(rig.leg.provisional, 183, SDP)
     for _ in range(80):
         rig.clock.advance(0.5)
     assert rig.aborted == ["no_prack"]
@@ -131,7 +141,7 @@ def test_no_prack_in_64_t1_aborts_the_call():
 def test_without_100rel_the_183_is_unreliable():
     """A carrier that neither requires nor supports 100rel gets one plain 183 (no RSeq, no Require) and no timer."""
     rig = Rig("")
-    rig.leg.provisional(183, SDP)
+    rig.act(rig.leg.provisional, 183, SDP)
     r = rig.responses(183)
     assert len(r) == 1 and r[0].headers.get("rseq") is None and r[0].headers.get("require") is None
     assert r[0].headers.get("p-early-media") is None
@@ -143,8 +153,8 @@ def test_second_reliable_provisional_waits_for_the_first_prack():
     unacknowledged; the 180's PRACK gets 200, then the 183 goes with the next RSeq and is retransmitted
     until its own PRACK; no timer stays."""
     rig = Rig("Supported: 100rel\r\n")
-    rig.leg.provisional(180)
-    rig.leg.provisional(183, SDP)
+    rig.act(rig.leg.provisional, 180)
+    rig.act(rig.leg.provisional, 183, SDP)
     assert len(rig.responses(180)) == 1 and rig.responses(183) == []
     rig.clock.advance(0.5)
     assert len(rig.responses(180)) == 2 and rig.responses(183) == []      # only the first is retransmitted
@@ -166,9 +176,9 @@ def test_second_reliable_provisional_waits_for_the_first_prack():
 def test_queued_reliable_provisional_is_dropped_when_the_final_answer_goes_first():
     """A 183 still waiting behind an unacknowledged 180 is never sent once the INVITE is answered 200."""
     rig = Rig("Require: 100rel\r\n")
-    rig.leg.provisional(180)
-    rig.leg.provisional(183, SDP)
-    rig.leg.answer(SDP)
+    rig.act(rig.leg.provisional, 180)
+    rig.act(rig.leg.provisional, 183, SDP)
+    rig.act(rig.leg.answer, SDP)
     assert len(rig.responses(200)) == 1 and rig.leg.reliable_queue == []
     first = rig.responses(180)[0]
     rig.receive(prack(f"{first.headers.get('rseq')} 7 INVITE", first.to.tag))

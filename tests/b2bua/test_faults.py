@@ -9,6 +9,7 @@ from __future__ import annotations
 import pytest
 from twisted.logger import LogLevel, globalLogPublisher
 
+from b2bua.callevents import Answered, Bye, Ringing
 from b2bua.callstate import Ev, St
 from b2bua.faults import CallFaults, UnknownTransition
 from tests.test_call import make_call
@@ -31,8 +32,8 @@ def test_an_event_without_a_row_raises_by_default():
     """A 180 while bridged (no row, not late news): UnknownTransition names the state and the event."""
     w = make_call(1000)
     w.clock.advance(5)
-    w.call.on_b_progress(w.b(), 180)
-    w.call.on_b_answer(w.b(), b"v=0 agent")
+    w.call.handle(Ringing(w.b(), 180))
+    w.call.handle(Answered(w.b(), b"v=0 agent"))
     assert w.call.state is St.BRIDGED
     with pytest.raises(UnknownTransition, match="b_progress in bridged"):
         w.call.feed(Ev.B_PROGRESS)
@@ -55,7 +56,7 @@ def test_late_news_is_no_fault():
     faults = CallFaults(strict=True)
     w = make_call(1000, faults=faults)
     w.a.ended = True
-    w.call.on_a_bye()
+    w.call.handle(Bye(w.a))
     w.clock.advance(10)                      # the minutes announcement "ends" now, in CLOSING/DONE
     assert w.call.state is St.DONE and faults.unknown_transitions == 0
 
@@ -81,15 +82,15 @@ def test_the_manager_logs_an_exception_out_of_a_call_with_that_calls_id_and_serv
     """A call whose BYE handler raises (a bug): the node's manager logs it once with the call's id and its
     traceback, counts it, and returns (the transport's loop goes on with the next datagram)."""
     from tests.test_calls_support import Wire
-    wire = Wire("answer")
+    faults = CallFaults(strict=False)
+    wire = Wire("answer", faults=faults)
     try:
-        wire.manager.faults = faults = CallFaults(strict=False)
         wire.carrier.call()
         call = wire.call
 
         def broken() -> None:
             raise RuntimeError("a bug in on_a_bye")
-        call.on_a_bye = broken
+        call._on_a_bye = broken
         wire.carrier.send("BYE")
         assert faults.errors == 1
         (line,) = [e for e in logged if "log_failure" in e]

@@ -14,8 +14,7 @@ import pytest
 
 from b2bua.call import Call, CallMedia, InboundLeg, OutboundLeg
 from b2bua.callmedia import RelayCallMedia
-from b2bua.calls import _Unreachable
-from b2bua.legs import SipInboundLeg, SipOutboundLeg
+from b2bua.legs import SipInboundLeg, SipOutboundLeg, UnreachableLeg
 from billing.db.sessions import SqlSessionStore
 from billing.session import NoObserver, SessionObserver, SessionStore
 from tests.billing.test_session import Controller
@@ -51,7 +50,7 @@ def sets_in_init(cls: type, name: str) -> bool:
 CASES = [
     (CallMedia, [RelayCallMedia, FakeMedia]),
     (InboundLeg, [SipInboundLeg, FakeA]),
-    (OutboundLeg, [SipOutboundLeg, FakeB, _Unreachable]),
+    (OutboundLeg, [SipOutboundLeg, FakeB, UnreachableLeg]),
     (SessionStore, [SqlSessionStore, MemorySessionStore]),
     (SessionObserver, [Call, NoObserver, Controller]),
 ]

@@ -1,0 +1,118 @@
+"""The one Twisted driver of call control: each input runs to its end, then the endpoint is flushed once.
+
+Call control has four kinds of input: an endpoint event (routed by
+:class:`~b2bua.calls.CallManager` to the leg that owns it), a timer (a call's
+ring, charge, limit and PIN timers, a leg's session, PRACK and modify timers),
+a billing or store callback (a session opened, a PIN looked up), and media news
+(an announcement said, dead media, a key pressed).  :meth:`CallDriver.run`
+carries one input: the handler, then every call event the legs emitted meanwhile
+(:meth:`CallDriver.emit` queues them, so that a leg never re-enters the call in
+the middle of an action), then one ``flush`` of the endpoint — as aioquic's
+protocol adapter transmits once per datagram.  No part of call control flushes
+by hand.
+
+An exception out of a handler is a fault of ours (:class:`~b2bua.faults.CallFaults`):
+raised again in tests, logged once with the call id and counted in the node,
+and the other calls go on.
+
+Each call (and its legs) sees the driver through :class:`CallInputs`, which is
+also the call's clock: ``seconds()`` is the reactor's and ``callLater`` arms a
+timer whose firing is one input of that call.
+
+Pinned by ``tests/b2bua/test_calldriver.py``.
+"""
+
+from __future__ import annotations
+
+from collections import deque
+from typing import Any, Callable, Union
+
+from twisted.internet.interfaces import IDelayedCall, IReactorTime
+
+from .faults import CallFaults
+
+
+def _nothing() -> None:
+    pass
+
+
+#: the call an input belongs to, for a fault's log line: its id, or a function of the input's arguments that
+#: finds it (worked out only when there is a fault to log)
+CallId = Union[str, Callable[..., str]]
+
+
+class CallDriver:
+    """Runs call control's inputs one at a time and flushes the endpoint once after each."""
+
+    def __init__(self, reactor: IReactorTime, flush: Callable[[], None] = _nothing,
+                 faults: CallFaults | None = None) -> None:
+        self.reactor = reactor
+        self._flush = flush
+        self.faults = faults if faults is not None else CallFaults()
+        #: call events emitted during the running input, for their handlers: (handler, event, call id)
+        self._queue: deque[tuple[Callable[[Any], None], Any, str]] = deque()
+        self._running = False
+
+    def run(self, call_id: CallId, handler: Callable[..., Any], *args: Any) -> None:
+        """One input: ``handler(*args)``, the call events it caused, then one flush.
+
+        Inside a running input (a Deferred that had fired already, a leg's event) it is part of that
+        input: the handler runs at once and the outer input flushes."""
+        if self._running:
+            handler(*args)
+            return
+        self._running = True
+        try:
+            self._guarded(call_id, handler, args)
+            while self._queue:
+                on_event, event, event_call_id = self._queue.popleft()
+                self._guarded(event_call_id, on_event, (event,))
+        finally:
+            self._running = False
+            self._queue.clear()      # only left over when a strict fault was raised
+        self._flush()
+
+    def emit(self, call_id: str, on_event: Callable[[Any], None], event: Any) -> None:
+        """Hand ``event`` to ``on_event`` once the running input's handler is done (at once when none runs)."""
+        if self._running:
+            self._queue.append((on_event, event, call_id))
+        else:
+            self.run(call_id, on_event, event)
+
+    def _guarded(self, call_id: CallId, handler: Callable[..., Any], args: tuple) -> None:
+        try:
+            handler(*args)
+        except Exception:
+            what = type(args[0]).__name__ if args else getattr(handler, "__name__", "input")
+            self.faults.error(call_id if isinstance(call_id, str) else call_id(*args), f"{what} failed")
+
+    def inputs(self, call_id: str) -> "CallInputs":
+        """What one call and its legs see of the driver (their clock, their timers, their sink)."""
+        return CallInputs(self, call_id)
+
+
+class CallInputs:
+    """One call's view of the driver: its clock, its timers and Deferred callbacks as inputs, its sink."""
+
+    __slots__ = ("driver", "call_id", "_reactor")
+
+    def __init__(self, driver: CallDriver, call_id: str) -> None:
+        self.driver = driver
+        self.call_id = call_id
+        self._reactor = driver.reactor
+
+    def seconds(self) -> float:
+        return self._reactor.seconds()
+
+    def callLater(self, delay_s: float, handler: Callable[..., Any], *args: Any) -> IDelayedCall:  # noqa: N802
+        """A timer whose firing is one input of this call (IReactorTime's name, so legs take either)."""
+        return self._reactor.callLater(delay_s, self.driver.run, self.call_id, handler, *args)
+
+    def input(self, handler: Callable[..., Any]) -> Callable[..., None]:
+        """``handler`` as a Deferred callback (or a media callback) whose call is one input of this call."""
+        def one_input(*args: Any) -> None:
+            self.driver.run(self.call_id, handler, *args)
+        return one_input
+
+    def emit(self, on_event: Callable[[Any], None], event: Any) -> None:
+        self.driver.emit(self.call_id, on_event, event)

@@ -1,0 +1,100 @@
+"""The call driver: each input runs to its end with the call events it caused, then one flush; faults counted."""
+
+from __future__ import annotations
+
+import pytest
+from twisted.internet.defer import succeed
+from twisted.internet.task import Clock
+from twisted.logger import globalLogPublisher
+
+from b2bua.calldriver import CallDriver
+from b2bua.faults import CallFaults
+
+
+class Trace:
+    """What happened, in order: handler steps, events handled, and flushes."""
+
+    def __init__(self):
+        self.steps: list = []
+
+    def flush(self) -> None:
+        self.steps.append("flush")
+
+
+def test_events_emitted_during_an_input_follow_its_handler_in_order_then_one_flush():
+    """A leg that emits two events while the call acts: they are handled after the action, in the order
+    emitted, and the endpoint is flushed once, after all of it."""
+    trace = Trace()
+    driver = CallDriver(Clock(), trace.flush)
+
+    def on_event(event):
+        trace.steps.append(("event", event))
+
+    def handler():
+        driver.emit("c1", on_event, "ringing")
+        driver.emit("c1", on_event, "answered")
+        trace.steps.append("handler done")
+
+    driver.run("c1", handler)
+    assert trace.steps == ["handler done", ("event", "ringing"), ("event", "answered"), "flush"]
+
+
+def test_a_timer_and_a_deferred_callback_are_one_input_each_and_nested_runs_do_not_flush_again():
+    """A call's timer firing is one input (one flush); a callback on a Deferred that had fired already runs
+    inside the running input, which flushes once."""
+    clock, trace = Clock(), Trace()
+    driver = CallDriver(clock, trace.flush)
+    inputs = driver.inputs("c1")
+    inputs.callLater(5, trace.steps.append, "ring timeout")
+    clock.advance(5)
+    assert trace.steps == ["ring timeout", "flush"]
+    trace.steps.clear()
+
+    def handler():
+        succeed("opened").addCallback(inputs.input(trace.steps.append))
+    driver.run("c1", handler)
+    assert trace.steps == ["opened", "flush"]
+
+
+def test_an_emit_outside_any_input_is_an_input_of_its_own():
+    trace = Trace()
+    driver = CallDriver(Clock(), trace.flush)
+    driver.emit("c1", trace.steps.append, "dtmf 5")
+    assert trace.steps == ["dtmf 5", "flush"]
+
+
+def test_a_fault_is_raised_in_tests():
+    driver = CallDriver(Clock())
+
+    def broken():
+        raise RuntimeError("a bug")
+    with pytest.raises(RuntimeError):
+        driver.run("c1", broken)
+    driver.run("c1", lambda: None)       # the driver is usable again: no input is left running
+
+
+def test_the_node_logs_a_fault_with_the_call_id_counts_it_and_goes_on_with_the_queued_events():
+    """Lenient (the node): the failing handler is logged once with the call id (worked out only then) and
+    counted; the events queued before it still reach their handlers, and the flush still comes."""
+    trace = Trace()
+    faults = CallFaults(strict=False)
+    driver = CallDriver(Clock(), trace.flush, faults)
+    asked: list = []
+    seen: list = []
+    globalLogPublisher.addObserver(seen.append)
+    try:
+        def handler(event):
+            driver.emit("c7", trace.steps.append, "bye")
+            raise RuntimeError("a bug")
+
+        def call_id_of(event):
+            asked.append(event)
+            return "c7"
+        driver.run(call_id_of, handler, "an endpoint event")
+        driver.run(call_id_of, trace.steps.append, "no fault")
+    finally:
+        globalLogPublisher.removeObserver(seen.append)
+    assert trace.steps == ["bye", "flush", "no fault", "flush"]
+    assert faults.errors == 1 and asked == ["an endpoint event"]
+    (line,) = [e for e in seen if "log_failure" in e]
+    assert line["call_id"] == "c7" and line["log_failure"].check(RuntimeError)
