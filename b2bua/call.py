@@ -43,12 +43,14 @@ from billing.session import (CallBilling, CallSession, CreditEnds, Exhausted, Re
                              charging_start_ms)
 
 from .calldriver import CallDriver, CallInputs
+from .callrecord import CallTimes, call_record, log_record
 from .callevents import (Abort, Acked, Answered, Bye, Cancelled, Dtmf, Failed, LegBroken, LegEnded, MediaDead,
                          ModifyAnswered, ModifyOffer, Ringing)
 from .callstate import Act, Ev, St, ignored, transition
 from .faults import CallFaults
 from .identity import CallerIdentity
-from .modify import ModifyRequest, PendingModify, relay_status, retry_after
+from .modifyrelay import ModifyRelay
+from .pinentry import GONE, LOCKED, RIGHT, PinEntry, PinGate, PinOutcome
 from .routing import AgentHunt, Outcome, Route, outcome_of_status
 
 log = Logger()
@@ -158,22 +160,6 @@ class CallMedia(Protocol):
         """The other leg refused the change or never answered: nothing switches."""
 
 
-class PinGate(Protocol):
-    """The limit on guessing PINs across calls and nodes (``billing.pinguard.PinGuard``; a fake in tests)."""
-
-    def locked(self, profile: str, source: str, account: str | None) -> Deferred:
-        """Fires True when this source (or account) may not type a PIN now."""
-
-    def attempt(self, profile: str, source: str, account: str | None, call_id: str) -> Deferred:
-        """Counts a PIN about to be looked up; fires with the attempt, or None when locked."""
-
-    def wrong(self, attempt) -> Deferred:
-        """The attempt's PIN was wrong; fires True when that locked the source or account."""
-
-    def right(self, attempt) -> Deferred:
-        """The attempt's PIN was right."""
-
-
 class ModifyingLeg(Protocol):
     """What a bridged leg offers for relaying re-INVITE/UPDATE (``b2bua.legs``)."""
 
@@ -215,17 +201,6 @@ class OutboundLeg(ModifyingLeg, Protocol):
 Dialer = Callable[[str, CallerIdentity, bytes, "Call"], OutboundLeg]
 
 
-@dataclass
-class CallTimes:
-    """When things happened, in ms of the injected clock (the record's times)."""
-
-    invite_ms: int
-    answer_ms: int | None = None          # the carrier's leg answered (by us)
-    agent_answer_ms: int | None = None
-    announcement_end_ms: int | None = None
-    end_ms: int | None = None
-
-
 class Call:
     """The controller of one call. Made by the call manager for each new INVITE."""
 
@@ -257,16 +232,15 @@ class Call:
         self.announce_tariff = announce_tariff
         self.withheld_policy = withheld_policy
         self._on_done = on_done
-        self._pin_lookup = pin_lookup
-        self._pin_gate = pin_gate
-        #: where the INVITE came from, and the account the call names that only its own PIN may open
+        #: where the INVITE came from
         self.source_address = source_address
-        self._pin_account = pin_account
+        #: the customer PIN, for a caller whose number is withheld (None: the call takes no PIN)
+        self._pin = (PinEntry(lookup=pin_lookup, gate=pin_gate, profile=route.profile.name, source=source_address,
+                              account=pin_account, call_id=call_id, log_id=self.log_id)
+                     if pin_lookup is not None and route is not None else None)
         self._log_steps = log_steps
         #: what an event with no row in the table does (raise in tests, log and count in the node)
         self._faults = self.inputs.driver.faults
-        self._pin_digits = ""
-        self._pin_tries = 0
         self._pin_timer: IDelayedCall | None = None
         self.state = St.ROUTING
         self.times = CallTimes(self._now_ms())
@@ -284,9 +258,8 @@ class Call:
         self._finished: Deferred = Deferred()
         #: the session's settlement, asked for when the call ended for billing (END_BILLING)
         self._settling: Deferred | None = None
-        #: a hold/resume/codec change being relayed to the other leg, and that leg's answer once it came
-        self._modify: PendingModify | None = None
-        self._modify_answer: tuple[int, bytes | None] = (0, None)
+        #: a hold/resume/codec change being relayed to the other leg (one at a time), and the local answers
+        self._relay = ModifyRelay(media, self.log_id, MediaRefused)
         #: the credit ended where a first caller's free minutes ended: the last words say where to top up
         self._free_minutes_over = False
         #: where billing last said the credit ends (ms of the clock); None before charging starts
@@ -377,8 +350,8 @@ class Call:
                 self.feed(Ev.REFUSED)
                 return
         if self.identity.number is None:
-            if (self.withheld_policy == "pin" and self.media is not None and self._pin_lookup is not None
-                    and self.billing is not None):
+            if self.withheld_policy == "pin" and self.media is not None and self._pin is not None \
+                    and self.billing is not None:
                 self._ask_pin()
                 return
             self.end_reason = "unidentified"
@@ -513,108 +486,45 @@ class Call:
     # -- re-INVITE / UPDATE that changes the session (hold, resume, codec) --------------------
 
     def _on_modify_offer(self, event: ModifyOffer) -> None:
-        """A leg's re-INVITE/UPDATE: relayed to the other leg when it changes what that leg gets, else
-        answered on its own leg from our anchored media (a 2xx refreshes its session timer)."""
+        """A leg's re-INVITE/UPDATE: relayed to the other leg while bridged when it changes what that leg
+        gets (:mod:`b2bua.modifyrelay`), else answered on its own leg (a 2xx refreshes its session timer)."""
         leg, request = event.leg, event.request
-        if self._relays(leg, request):
-            return                   # relayed: the asking leg is answered when the other leg has
-        body = leg.local_sdp or b""
-        if request.offer is not None and self.media is not None:
-            reoffer = self.media.reoffer_from_a if leg is self.a else self.media.reoffer_from_b
-            try:
-                body = reoffer(request.offer)
-            except MediaRefused as exc:        # an offer we cannot answer (400/488), media closed (500)
-                leg.answer_modify(request.method, exc.status)
-                return
-        leg.answer_modify(request.method, 200, body)   # no SDP: our last SDP, as an offer (its answer in the ACK)
-
-    def _relays(self, leg, request: ModifyRequest) -> bool:
-        """A leg's re-INVITE/UPDATE: True when the call relays it (the leg is answered later), else False.
-
-        Relayed only while bridged, and only when media says the other leg would see a change
-        (``modify_offer``); a session refresh, an address change, a bad offer and anything before
-        the bridge are answered on that leg alone.
-        """
-        if self.media is None or request.offer is None or self._modify is not None:
-            return False
         side = "a" if leg is self.a else ("b" if leg is self.b else None)
-        event = Ev.A_MODIFY if side == "a" else Ev.B_MODIFY
-        if side is None or transition(self.state, event) is None:
-            return False
-        try:
-            offer = self.media.modify_offer(side, request.offer)
-        except MediaRefused:        # the local answer says why (400/488)
-            return False
-        if offer is None:
-            return False
-        self._modify = PendingModify(side, request, offer)
-        self.feed(event)
-        return True
+        modify = Ev.A_MODIFY if side == "a" else Ev.B_MODIFY
+        if side is not None and transition(self.state, modify) is not None and self._relay.take(side, request):
+            self.feed(modify)        # the asking leg is answered when the other leg has
+        else:
+            self._relay.answer_alone(leg, "a" if leg is self.a else "b", request)
 
     def _on_modify_answered(self, event: ModifyAnswered) -> None:
         """The other leg's final answer to the change we relayed to it (408 when none came)."""
-        leg, status, sdp = event.leg, event.status, event.sdp
-        pending = self._modify
-        if pending is None or leg is not (self.b if pending.side == "a" else self.a):
-            return
-        self._modify_answer = (status, sdp)
-        self.feed(Ev.MODIFY_ANSWERED)
+        side = "a" if event.leg is self.a else ("b" if event.leg is self.b else None)
+        if side is not None and self._relay.awaits(side):
+            self._relay.answered(event.status, event.sdp)
+            self.feed(Ev.MODIFY_ANSWERED)
 
     def _do_relay_modify(self) -> None:
-        pending = self._modify
-        target = self.b if pending.side == "a" else self.a
-        method = "UPDATE" if pending.request.method == "UPDATE" and target.peer_allows("UPDATE") else "INVITE"
-        self.note(f"relaying a media change from leg {pending.side} ({pending.request.method} -> {method})")
-        if target.modify(method, pending.offer) is None:
-            self._modify_done(491)       # the other leg has its own exchange under way: the asker retries
+        self._relay.relay(self.a, self.b, self.note)
 
     def _do_answer_modify(self) -> None:
-        status, sdp = self._modify_answer
-        side = self._modify.side
-        if not 200 <= status < 300:
-            self._modify_done(relay_status(status))
-            return
-        try:
-            body = self.media.modify_answer(side, sdp)
-        except MediaRefused as exc:    # its answer is unusable, the session stays as it was
-            log.warn("call {call_id}: media change not applied: {exc}", call_id=self.log_id, exc=exc)
-            self._modify_done(488)
-            return
-        self._modify_done(200, body)
+        self._relay.answer(self.a, self.b, self.note)
 
     def _do_end_modify(self) -> None:
-        if self._modify is not None:
-            self._modify_done(487)
+        self._relay.end(self.a, self.b, self.note)
 
-    def _modify_done(self, status: int, body: bytes | None = None) -> None:
-        """Answer the asking leg and forget the change (media switched only on a 2xx, by modify_answer)."""
-        pending, self._modify = self._modify, None
-        if status >= 300:
-            self.media.modify_dropped(pending.side)
-        origin = self.a if pending.side == "a" else self.b
-        headers = [("Retry-After", retry_after())] if status == 500 else []
-        origin.answer_modify(pending.request.method, status, body, headers)
-        self.note(f"media change from leg {pending.side}: {status}")
+    # -- the customer PIN of a caller with a withheld number (RFC 4733 digits): b2bua.pinentry ------
 
-    # -- the customer PIN of a caller with a withheld number (RFC 4733 digits) -----------------
-
-    #: tries before the call ends, and seconds to type a PIN and the hash
-    PIN_TRIES = 3
-    PIN_TIMEOUT_S = 20
+    #: seconds to type a PIN and the hash
+    PIN_TIMEOUT_S = PinEntry.TIMEOUT_S
 
     def _on_dtmf(self, event: Dtmf) -> None:
         """A key the caller pressed (media reports each press once)."""
-        digit = event.digit
         if self.state is not St.PIN_ENTRY:
             return
-        if digit == "#":
-            pin, self._pin_digits = self._pin_digits, ""
+        pin = self._pin.key(event.digit)
+        if pin is not None:
             self._cancel(self._pin_timer)
             self._check_pin(pin)
-        elif digit.isdigit() and len(self._pin_digits) < 16:
-            self._pin_digits += digit
-        elif digit == "*":
-            self._pin_digits = ""
 
     def _arm_pin_timer(self, _=None) -> None:
         self._cancel(self._pin_timer)
@@ -623,16 +533,11 @@ class Call:
 
     def _pin_timeout(self) -> None:
         self._pin_timer = None
-        pin, self._pin_digits = self._pin_digits, ""
-        self._check_pin(pin)
+        self._check_pin(self._pin.take_typed())
 
     def _ask_pin(self) -> None:
         """Ask for the PIN, unless this source (or account) is locked out: then say so and end."""
-        if self._pin_gate is None:
-            self._pin_asked(False)
-            return
-        self._pin_gate.locked(self.route.profile.name, self.source_address, self._pin_account).addCallbacks(
-            self.inputs.input(self._pin_asked), self.inputs.input(self._pin_error))
+        self._pin.locked().addCallbacks(self.inputs.input(self._pin_asked), self.inputs.input(self._pin_error))
 
     def _pin_asked(self, locked: bool) -> None:
         if self.state is not St.ROUTING:        # the carrier cancelled meanwhile
@@ -644,76 +549,42 @@ class Call:
         self.feed(Ev.ASK_PIN)
 
     def _check_pin(self, pin: str) -> None:
-        self._pin_tries += 1
-        if not pin:
-            self._pin_rejected()          # nothing typed: a try of this call, but no guess to count
-            return
-        if self._pin_gate is None:
-            self._look_up_pin(None, pin)
-            return
-        self._pin_gate.attempt(self.route.profile.name, self.source_address, self._pin_account,
-                               self.call_id).addCallbacks(self.inputs.input(self._pin_admitted),
-                                                          self.inputs.input(self._pin_error), callbackArgs=(pin,))
+        self._pin.check(pin, lambda: self.state is St.PIN_ENTRY).addCallbacks(
+            self.inputs.input(self._pin_checked), self.inputs.input(self._pin_error))
 
-    def _pin_admitted(self, attempt, pin: str) -> None:
-        if self.state is not St.PIN_ENTRY:
+    def _pin_checked(self, outcome: PinOutcome) -> None:
+        if outcome.kind == GONE or self.state is not St.PIN_ENTRY:
             return
-        if attempt is None:
+        if outcome.kind == RIGHT:
+            from billing.numbers import classify
+            number = outcome.number
+            self.identity = dataclasses.replace(self.identity, number=number, source="pin",
+                                                caller_class=classify(number))
+            self.note(f"identified {number} by PIN")
+            self._open_billing()
+        elif outcome.kind == LOCKED:
+            if outcome.after_wrong:
+                self.note(f"PIN wrong (try {self._pin.tries} of {self._pin.TRIES})", worth_reading=True)
             self._pin_locked_out()
-            return
-        self._look_up_pin(attempt, pin)
-
-    def _look_up_pin(self, attempt, pin: str) -> None:
-        self._pin_lookup(self.route.profile.name, pin).addCallbacks(self.inputs.input(self._pin_found),
-                                                                    self.inputs.input(self._pin_error),
-                                                                    callbackArgs=(attempt,))
-
-    def _pin_found(self, number: str | None, attempt=None) -> None:
-        if self._pin_account is not None and number != self._pin_account:
-            number = None                 # another account's PIN does not open the account the call names
-        if number is None:
-            if attempt is None:
-                self._pin_counted(False)
-            else:
-                self._pin_gate.wrong(attempt).addCallbacks(self.inputs.input(self._pin_counted),
-                                                           self.inputs.input(self._pin_error))
-            return
-        if attempt is not None:
-            self._pin_gate.right(attempt).addErrback(
-                lambda f: log.failure("call {call_id}: PIN attempt not marked right (it counts as wrong)", f,
-                                      call_id=self.call_id))
-        if self.state is not St.PIN_ENTRY:
-            return
-        from billing.numbers import classify
-        self.identity = dataclasses.replace(self.identity, number=number, source="pin", caller_class=classify(number))
-        self.note(f"identified {number} by PIN")
-        self._open_billing()
+        else:
+            self._pin_rejected()
 
     def _pin_error(self, failure) -> None:
         log.failure("call {call_id}: PIN lookup failed", failure, call_id=self.log_id)
         if self.state in (St.ROUTING, St.PIN_ENTRY):
             self.abort("billing_error")
 
-    def _pin_counted(self, locked: bool) -> None:
-        if self.state is not St.PIN_ENTRY:
-            return
-        if locked:
-            self.note(f"PIN wrong (try {self._pin_tries} of {self.PIN_TRIES})", worth_reading=True)
-            self._pin_locked_out()
-        else:
-            self._pin_rejected()
-
     def _pin_locked_out(self) -> None:
         """Too many wrong PINs from this source (or for this account): say so, no PIN asked, and end."""
         self.end_reason = "pin_locked"
         self.refusal = Say.PIN_LOCKED
         self.note(f"PIN entry locked for {self.source_address or 'this source'}"
-                  f"{f' / {self._pin_account}' if self._pin_account else ''}", worth_reading=True)
+                  f"{f' / {self._pin.account}' if self._pin.account else ''}", worth_reading=True)
         self.feed(Ev.REFUSED_SPOKEN)
 
     def _pin_rejected(self) -> None:
-        self.note(f"PIN wrong (try {self._pin_tries} of {self.PIN_TRIES})", worth_reading=True)
-        if self._pin_tries >= self.PIN_TRIES:
+        self.note(f"PIN wrong (try {self._pin.tries} of {self._pin.TRIES})", worth_reading=True)
+        if self._pin.last_try:
             self.end_reason = "pin_wrong"
             self.refusal = Say.PIN_WRONG
             self.feed(Ev.REFUSED_SPOKEN)
@@ -935,35 +806,15 @@ class Call:
         self._write_record(None)
 
     def _write_record(self, settlement) -> None:
-        tried = [agent for agent, _ in self.hunt.tried] if self.hunt is not None else []
-        record = CallRecord(
-            call_id=self.call_id,
-            profile=self.route.profile.name if self.route is not None else "",
-            service_number=self.route.service_number if self.route is not None else "",
-            caller=self.identity.number,
-            identity_source=self.identity.source,
-            privacy=self.identity.privacy,
-            caller_class=self.identity.caller_class.value if self.identity.caller_class else None,
-            agent_tried=",".join(tried) or None,
-            agent_answered=self.hunt.answered_by if self.hunt is not None else None,
-            invite_ms=self.times.invite_ms,
-            answer_ms=self.times.answer_ms,
-            end_ms=self.times.end_ms,
-            end_reason=self.end_reason or "hangup",
-            a_status=self.a.final_status,
-            b_status=self.b.final_status if self.b is not None else None,
-            billed_s=settlement.billed_s if settlement is not None else 0,
-            charge_cents=settlement.charge_cents if settlement is not None else 0,
-            call_session_id=self.session.session_id if self.session is not None else None,
-            caller_received=self.identity.received,
-        )
+        record = call_record(call_id=self.call_id, route=self.route, identity=self.identity, hunt=self.hunt,
+                             times=self.times, end_reason=self.end_reason, a_status=self.a.final_status,
+                             b_status=self.b.final_status if self.b is not None else None,
+                             session_id=self.session.session_id if self.session is not None else None,
+                             settlement=settlement)
         if settlement is not None:
             self.note(f"settled: {settlement.billed_s} s billed, {settlement.charge_cents} cents charged, "
                       f"{settlement.refund_cents} cents refunded")
-        log.info("call {call_id}: {caller} -> {agent}: {reason}, {billed_s} s billed, {charge} cents charged "
-                 "(A {a_status}, B {b_status})", call_id=self.log_id, caller=record.caller or "unidentified",
-                 agent=record.agent_answered or "no agent", reason=record.end_reason, billed_s=record.billed_s,
-                 charge=record.charge_cents, a_status=record.a_status, b_status=record.b_status)
+        log_record(self.log_id, record)
         try:
             self._record(record)
         finally:

@@ -60,7 +60,7 @@ class PinRule:
 
 
 class PinGuard:
-    """The guessing limit of this node's calls, kept in the shared store (``b2bua.call.PinGate``)."""
+    """The guessing limit of this node's calls, kept in the shared store (``b2bua.pinentry.PinGate``)."""
 
     def __init__(self, store, rule: Callable[[], PinRule], *, actor: str,
                  carrier_rule: Callable[[], PinRule] | None = None,
