@@ -83,7 +83,7 @@ class CallDriver:
         try:
             handler(*args)
         except Exception:
-            what = type(args[0]).__name__ if args else getattr(handler, "__name__", "input")
+            what = f"{handler.__name__}({type(args[0]).__name__})" if args else handler.__name__
             self.faults.error(call_id if isinstance(call_id, str) else call_id(*args), f"{what} failed")
 
     def inputs(self, call_id: str) -> "CallInputs":
