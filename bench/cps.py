@@ -40,14 +40,26 @@ probes and 3 bisection steps (the full 5000-call probes take long on a shared
 machine).  Prints both, the ratios (ours / sippy), and writes
 ``bench/results/cps.json``.
 
+``--baseline PATH`` measures the prepaid B2BUAs of another checkout too (a git
+worktree of the commit before a change), in the same run and the same way:
+its node runs that checkout's code (``prepaid run`` started through a small
+launcher that puts PATH first on ``sys.path``), on the same config, store,
+SIPp scenarios and callers.  The CPU probes of the two alternate
+(``--rounds`` times each, the median counted), so that load from elsewhere on
+the machine falls on both alike; then each one's highest clean rate.  Prints
+ours / baseline for both figures.
+
     .venv/bin/python bench/cps.py [--quick] [--calls 5000] [--only prepaid|prepaid-announcing|sippy]...
+    .venv/bin/python bench/cps.py --quick --only prepaid --baseline /tmp/prepaid-before
 """
 
 from __future__ import annotations
 
 import argparse
 import json
+import os
 import shutil
+import statistics
 import signal
 import socket
 import subprocess
@@ -78,18 +90,34 @@ ANNOUNCEMENT_MS = 2500
 CPU_RATE = 100.0
 
 
+#: a node of another checkout (``--baseline``): run as ``python -m`` this module, written into the node's
+#: folder (its working directory, so first on ``sys.path``), which puts that checkout before ours
+BASELINE_LAUNCHER = """import os, runpy, sys
+ours = {ours!r}
+sys.path[:] = [{root!r}] + [p for p in sys.path if os.path.realpath(p or ".") != ours]
+runpy.run_module({entry!r}, run_name="__main__", alter_sys=True)
+"""
+
+
 class Prepaid:
-    """Call control with billing: ``answer_mode = "agent"`` (no announcement of ours), the same SIP flow as sippy's."""
+    """Call control with billing: ``answer_mode = "agent"`` (no announcement of ours), the same SIP flow as sippy's.
+
+    ``root``: the checkout whose code the node runs (None: this one), started by its module ``entry``."""
     name = "prepaid"
     hold_ms = HOLD_MS
     profile = {"answer_mode": '"agent"'}
 
-    def __init__(self, workdir: Path):
-        self.workdir = workdir / self.name
+    def __init__(self, workdir: Path, root: Path | None = None, entry: str = "b2bua.cli"):
+        self.label = self.name if root is None else f"{self.name}@baseline"
+        self.workdir = workdir / self.label
         self.workdir.mkdir()
         self.agent_port = free_port()
+        if root is not None:
+            (self.workdir / "baseline_node.py").write_text(BASELINE_LAUNCHER.format(
+                ours=os.path.realpath(ROOT), root=str(Path(root).resolve()), entry=entry))
+            entry = "baseline_node"
         self.node = start_node(self.workdir, agents=[f"sip:agent@127.0.0.1:{self.agent_port};transport=UDP"],
-                               profile=self.profile,
+                               profile=self.profile, entry=entry,
                                sections={"sip": {"probe_interval_s": "0", "max_call_duration_s": "600"}})
         self.node.follow()                 # drain its log so a busy node never blocks on the pipe
         topup_callers(self.node.config, callers(), CREDIT_CENTS)
@@ -109,6 +137,7 @@ class PrepaidAnnouncing(Prepaid):
 
 class Sippy:
     name = "sippy"
+    label = "sippy"
     hold_ms = HOLD_MS
 
     def __init__(self, workdir: Path):
@@ -190,7 +219,7 @@ def probe(b2bua, calls: int, rate: float, tag: str) -> dict:
     row = {"rate": rate, "calls": calls, "clean": clean, "carrier_ok": c.successful, "carrier_failed": c.failed,
            "agent_ok": a.successful, "agent_failed": a.failed, "retransmissions": c.retransmissions,
            "cpu_s": round(cpu, 3), "elapsed_s": round(elapsed, 1), "drained_s": round(drained_s, 1)}
-    print(f"  {b2bua.name:8} {rate:7.1f} cps x {calls}: {'clean' if clean else 'NOT clean'} "
+    print(f"  {b2bua.label:8} {rate:7.1f} cps x {calls}: {'clean' if clean else 'NOT clean'} "
           f"(carrier ok {c.successful} failed {c.failed}, agent ok {a.successful}, retrans {c.retransmissions}, "
           f"cpu {cpu:.2f} s{f', drained {drained_s:.0f} s' if drained_s else ''})", flush=True)
     return row
@@ -241,6 +270,37 @@ def measure(cls, workdir: Path, args) -> dict:
             "cpu_probe_clean": cpu_row["clean"], "probes": rows, "cpu_probe": cpu_row}
 
 
+def measure_against(cls, workdir: Path, args) -> dict:
+    """Ours and the baseline's node, both up at once: ``--rounds`` CPU probes each, alternating; then each
+    one's highest clean rate. Returns both, and ours / baseline."""
+    ours = cls(workdir)
+    before = None
+    try:
+        before = cls(workdir, root=args.baseline, entry=args.baseline_entry)
+        cpu: dict[str, list] = {ours.label: [], before.label: []}
+        for i in range(args.rounds):
+            for b2bua in ((before, ours) if i % 2 == 0 else (ours, before)):
+                print(f"{b2bua.label}: CPU at {CPU_RATE:.0f} calls/s (round {i + 1})", flush=True)
+                cpu[b2bua.label].append(probe(b2bua, args.calls, CPU_RATE, f"cpu{i}"))
+        out = {}
+        for b2bua in (before, ours):
+            print(f"{b2bua.label}: highest clean rate", flush=True)
+            rate, rows = highest_clean_rate(b2bua, args.calls, args.start, args.limit, args.steps)
+            per_1000 = [row["cpu_s"] / row["calls"] * 1000 for row in cpu[b2bua.label]]
+            out[b2bua.label] = {"clean_cps": rate, "cpu_s_per_1000_calls": round(statistics.median(per_1000), 3),
+                                "cpu_s_per_1000_calls_each": [round(x, 3) for x in per_1000],
+                                "cpu_probe_clean": all(row["clean"] for row in cpu[b2bua.label]),
+                                "probes": rows, "cpu_probes": cpu[b2bua.label]}
+    finally:
+        ours.stop()
+        if before is not None:
+            before.stop()
+    a, b = out[ours.label], out[before.label]
+    out["cpu_ratio_vs_baseline"] = round(a["cpu_s_per_1000_calls"] / b["cpu_s_per_1000_calls"], 3)
+    out["rate_ratio_vs_baseline"] = round(a["clean_cps"] / b["clean_cps"], 3) if b["clean_cps"] else None
+    return out
+
+
 def main() -> int:
     parser = argparse.ArgumentParser(description=__doc__.split("\n")[0])
     parser.add_argument("--quick", action="store_true", help="300-call probes, 3 bisection steps")
@@ -251,6 +311,11 @@ def main() -> int:
     parser.add_argument("--only", choices=("prepaid", "prepaid-announcing", "sippy"), action="append",
                         help="measure only these (repeatable); default: all three")
     parser.add_argument("--keep", action="store_true", help="keep the SIPp logs (printed folder)")
+    parser.add_argument("--baseline", type=Path, help="another checkout (the commit before a change): its prepaid "
+                        "B2BUAs are measured beside ours in this run, and the ratios printed")
+    parser.add_argument("--baseline-entry", default="b2bua.cli",
+                        help="the module of the baseline's `prepaid` command (default: b2bua.cli)")
+    parser.add_argument("--rounds", type=int, default=3, help="with --baseline: CPU probes of each, alternating")
     args = parser.parse_args()
     if args.quick:
         args.calls, args.steps = min(args.calls, 300), min(args.steps, 3)
@@ -263,7 +328,12 @@ def main() -> int:
     try:
         for cls in B2BUAS:
             if not args.only or cls.name in args.only:
-                results[cls.name] = measure(cls, Path(tmp), args)
+                if args.baseline is not None and cls is not Sippy:
+                    results[f"{cls.name} vs baseline"] = against = measure_against(cls, Path(tmp), args)
+                    results[cls.name] = against[cls.name]
+                    results[f"{cls.name}@baseline"] = against[f"{cls.name}@baseline"]
+                else:
+                    results[cls.name] = measure(cls, Path(tmp), args)
     finally:
         if args.keep:
             print(f"logs kept in {tmp}")
@@ -275,6 +345,14 @@ def main() -> int:
             r = results[name]
             print(f"{name:18} clean rate {r['clean_cps']:7.1f} calls/s   CPU {r['cpu_s_per_1000_calls']:6.2f} s per "
                   f"1000 calls at {CPU_RATE:.0f}/s{'' if r['cpu_probe_clean'] else ' (that probe was NOT clean)'}")
+    for name in (cls.name for cls in B2BUAS):
+        against = results.get(f"{name} vs baseline")
+        if against is not None:
+            base = results[f"{name}@baseline"]
+            print(f"{name + '@baseline':18} clean rate {base['clean_cps']:7.1f} calls/s   CPU "
+                  f"{base['cpu_s_per_1000_calls']:6.2f} s per 1000 calls (median of {args.rounds})")
+            print(f"{name} / baseline: CPU per call {against['cpu_ratio_vs_baseline']} (aim <= 1.05), "
+                  f"clean rate {against['rate_ratio_vs_baseline']} (aim >= 1)")
     if "prepaid" in results and "sippy" in results:
         ours, ref = results["prepaid"], results["sippy"]     # the aim: call control with billing vs sippy
         results["rate_ratio"] = round(ours["clean_cps"] / ref["clean_cps"], 3) if ref["clean_cps"] else None
