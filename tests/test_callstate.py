@@ -1,4 +1,5 @@
-"""The call controller's table: each row, and that every state can reach DONE."""
+"""The call controller's table with plain values, no reactor: each row against the figure below, the late
+news, and that every state can reach DONE."""
 
 from __future__ import annotations
 
@@ -113,3 +114,87 @@ def test_every_way_into_closing_ends_billing_there():
     assert all(Act.END_BILLING in row[1] for _, row in into_closing)
     assert all(Act.END_BILLING not in row[1] for key, row in TRANSITIONS.items() if row[0] is not St.CLOSING
                or key[0] is St.CLOSING)
+
+
+#: the whole table as a figure: state, event -> next state, then the commands the row gives, in order
+FIGURE = """
+routing     accepted           -> announcing  answer_a play_minutes
+routing     accepted_quiet     -> hunting     ring_next
+routing     ask_pin            -> pin_entry   answer_a play_pin_prompt
+routing     refused_spoken     -> refusing    answer_a play_refusal
+routing     refused            -> closing     reject_a end_billing
+routing     a_cancel           -> closing     reject_a_cancelled stop_media end_billing
+routing     abort              -> closing     reject_a stop_media end_billing
+pin_entry   accepted           -> announcing  play_minutes
+pin_entry   accepted_quiet     -> hunting     ring_next
+pin_entry   pin_wrong          -> pin_entry   play_pin_wrong
+pin_entry   refused_spoken     -> refusing    play_refusal
+pin_entry   a_cancel           -> closing     reject_a_cancelled stop_media end_billing
+pin_entry   a_bye              -> closing     stop_media end_billing
+pin_entry   abort              -> closing     bye_a stop_media end_billing
+announcing  announcement_done  -> hunting     ring_next
+announcing  a_cancel           -> closing     reject_a_cancelled stop_media end_billing
+announcing  a_bye              -> closing     stop_media end_billing
+announcing  abort              -> closing     bye_a stop_media end_billing
+refusing    announcement_done  -> closing     bye_a stop_media end_billing
+refusing    a_cancel           -> closing     reject_a_cancelled stop_media end_billing
+refusing    a_bye              -> closing     stop_media end_billing
+refusing    abort              -> closing     bye_a stop_media end_billing
+hunting     b_progress         -> hunting     relay_ringing
+hunting     b_answered         -> bridged     connect
+hunting     b_failed           -> hunting     ring_next
+hunting     b_failed_last      -> closing     reject_a stop_media end_billing
+hunting     ring_timeout       -> hunting     cancel_b
+hunting     a_cancel           -> closing     cancel_b reject_a_cancelled stop_media end_billing
+hunting     a_bye              -> closing     cancel_b stop_media end_billing
+hunting     abort              -> closing     cancel_b bye_a stop_media end_billing
+bridged     a_bye              -> closing     end_modify bye_b stop_media end_billing
+bridged     b_bye              -> closing     end_modify bye_a stop_media end_billing
+bridged     credit_exhausted   -> final       play_final
+bridged     abort              -> closing     end_modify bye_a bye_b stop_media end_billing
+bridged     a_modify           -> bridged     relay_modify
+bridged     b_modify           -> bridged     relay_modify
+bridged     modify_answered    -> bridged     answer_modify
+final       a_bye              -> closing     end_modify bye_b stop_media end_billing
+final       b_bye              -> closing     end_modify bye_a stop_media end_billing
+final       final_done         -> closing     end_modify bye_a bye_b stop_media end_billing
+final       abort              -> closing     end_modify bye_a bye_b stop_media end_billing
+final       modify_answered    -> final       answer_modify
+closing     b_answered         -> closing     bye_b
+closing     legs_done          -> done        finish
+"""
+
+#: the late news that has no row and is no fault
+LATE_NEWS = """
+closing     announcement_done
+closing     b_progress
+closing     a_cancel
+closing     a_bye
+closing     b_bye
+closing     final_done
+closing     abort
+done        announcement_done
+done        final_done
+done        abort
+"""
+
+
+def _figure_rows():
+    for line in FIGURE.strip().splitlines():
+        state, event, arrow, new, *acts = line.split()
+        assert arrow == "->"
+        yield (St(state), Ev(event)), (St(new), tuple(Act(a) for a in acts))
+
+
+@pytest.mark.parametrize("key, row", list(_figure_rows()),
+                         ids=[f"{state.value}+{event.value}" for (state, event), _ in _figure_rows()])
+def test_each_row_of_the_table_is_the_figures(key, row):
+    """Row by row with plain values, as the transaction tables are: the table gives, for this state and
+    event, the figure's next state and its commands in the figure's order."""
+    assert transition(*key) == row
+
+
+def test_the_table_has_no_row_the_figure_lacks_and_the_late_news_is_the_listed():
+    assert dict(_figure_rows()) == TRANSITIONS
+    late = {(St(state), Ev(event)) for state, event in (line.split() for line in LATE_NEWS.strip().splitlines())}
+    assert late == IGNORED and all(ignored(*pair) and transition(*pair) is None for pair in late)
