@@ -14,7 +14,7 @@ billing session -> answer and announce the minutes -> ring the agents in turn
 -> bridge -> charging starts at the profile's point -> warning -> credit spent:
 last words to both, BYE to both -> settle and write the call record.
 
-Tests (``tests/test_call.py``) drive it with fake legs and media on a
+Tests (``tests/b2bua/test_call.py``) drive it with fake legs and media on a
 ``task.Clock`` and pin: the agent is rung only with credit; hunting on busy and
 no answer; CANCEL while ringing; the 200/CANCEL race; each charging start;
 warning and cut-off; the call record's fields; and that nothing is left pending.
@@ -22,7 +22,7 @@ warning and cut-off; the call record's fields; and that nothing is left pending.
 While bridged, a re-INVITE/UPDATE that changes what the other side gets (hold,
 resume, codec) is relayed by the table (``A_MODIFY``/``B_MODIFY`` ->
 ``RELAY_MODIFY``, the other leg's answer -> ``ANSWER_MODIFY``); media switches
-only when both legs agreed (``tests/test_calls_modify.py``).
+only when both legs agreed (``tests/b2bua/test_calls_modify.py``).
 """
 
 from __future__ import annotations

@@ -7,7 +7,7 @@ settlement into the :class:`~billing.db.rows.CallRecord` the store writes, and
 caller, agent, outcome, money).  Pure functions of plain values.
 
 Pinned by ``tests/b2bua/test_callrecord.py`` and the record assertions of
-``tests/test_call.py``.
+``tests/b2bua/test_call.py``.
 """
 
 from __future__ import annotations

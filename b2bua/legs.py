@@ -25,8 +25,8 @@ is an early dialog (a forking proxy); the first 2xx confirms its own, a 2xx
 from another fork is ACKed and BYEd.
 
 Tests pin this through the SIPp scenarios of ``tests/sipp/``, the manager's
-unit tests with plain bytes on a Clock, and ``tests/test_calls_modify.py``,
-``tests/test_legs_fork.py`` and ``tests/test_prack.py`` on the wire.
+unit tests with plain bytes on a Clock, and ``tests/b2bua/test_calls_modify.py``,
+``tests/b2bua/test_legs_fork.py`` and ``tests/b2bua/test_prack_leg.py`` on the wire.
 """
 
 from __future__ import annotations

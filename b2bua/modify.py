@@ -19,7 +19,7 @@ onto the answer the asking leg gets: 2xx -> 200, 491 -> 491 (the asker
 retries), no answer (408) -> 408, 5xx -> 500, anything else -> 488 (the
 session stays as it was).
 
-Pinned by ``tests/test_calls_modify.py``.
+Pinned by ``tests/b2bua/test_calls_modify.py``.
 """
 
 from __future__ import annotations

@@ -14,7 +14,7 @@ alone, from our anchored media.
 :mod:`b2bua.callstate` says when (``A_MODIFY``/``B_MODIFY`` -> ``RELAY_MODIFY``,
 ``MODIFY_ANSWERED`` -> ``ANSWER_MODIFY``, ``END_MODIFY`` on the way out).
 
-Pinned by ``tests/test_calls_modify.py`` (on the wire) and ``tests/test_call.py``.
+Pinned by ``tests/b2bua/test_calls_modify.py`` (on the wire) and ``tests/b2bua/test_call.py``.
 """
 
 from __future__ import annotations

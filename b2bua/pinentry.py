@@ -13,7 +13,7 @@ and reports one :class:`PinOutcome`.  A PIN that opens another account than
 the one the call names (``account``) is wrong.  The call owns the timer, the
 prompts and what follows (billing opened on the number found, or the refusal).
 
-Pinned by ``tests/test_call.py`` (typing, wrong tries, the timeout) and
+Pinned by ``tests/b2bua/test_call.py`` (typing, wrong tries, the timeout) and
 ``tests/hostile/test_pin_guessing.py`` (the guard across calls).
 """
 

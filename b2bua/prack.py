@@ -11,7 +11,7 @@ the call is aborted).  The leg drives it on the injected reactor, one at a
 time: a further reliable provisional waits in the leg's queue for the PRACK,
 and is dropped when the final answer goes first.
 
-Pinned by ``tests/test_prack.py``.
+Pinned by ``tests/b2bua/test_prack_leg.py``.
 """
 
 from __future__ import annotations

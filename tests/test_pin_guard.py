@@ -22,7 +22,7 @@ from billing.session import CallBilling
 from billing.store import Store
 from tests.billing.test_session_harness import MemorySessionStore
 from tests.conftest import fired
-from tests.test_call import CALLER, FakeA, FakeB, FakeMedia, Profile, billing_profile, type_keys
+from tests.support.callfakes import CALLER, FakeA, FakeB, FakeMedia, Profile, billing_profile, type_keys
 
 RULE = PinRule(max_failures=4, window_s=600, lockout_s=1800)
 OTHER = "+49301234599"

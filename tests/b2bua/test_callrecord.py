@@ -8,7 +8,7 @@ from b2bua.callrecord import CallTimes, call_record
 from b2bua.identity import CallerIdentity
 from b2bua.routing import AgentHunt, Outcome, Router
 from billing.profile import CallerClass
-from tests.test_call import Profile, billing_profile
+from tests.support.callfakes import Profile, billing_profile
 
 
 def test_a_bridged_and_settled_call_records_who_when_and_what_it_cost():

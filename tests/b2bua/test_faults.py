@@ -12,7 +12,7 @@ from twisted.logger import LogLevel, globalLogPublisher
 from b2bua.callevents import Answered, Bye, Ringing
 from b2bua.callstate import Ev, St
 from b2bua.faults import CallFaults, UnknownTransition
-from tests.test_call import make_call
+from tests.support.callfakes import make_call
 
 
 @pytest.fixture
@@ -81,7 +81,7 @@ def test_an_error_is_raised_again_in_strict_mode_and_logged_with_its_traceback_a
 def test_the_manager_logs_an_exception_out_of_a_call_with_that_calls_id_and_serves_on(logged):
     """A call whose BYE handler raises (a bug): the node's manager logs it once with the call's id and its
     traceback, counts it, and returns (the transport's loop goes on with the next datagram)."""
-    from tests.test_calls_support import Wire
+    from tests.support.calls import Wire
     faults = CallFaults(strict=False)
     wire = Wire("answer", faults=faults)
     try:

@@ -19,7 +19,7 @@ from billing.db.sessions import SqlSessionStore
 from billing.session import NoObserver, SessionObserver, SessionStore
 from tests.billing.test_session import Controller
 from tests.billing.test_session_harness import MemorySessionStore
-from tests.test_call import FakeA, FakeB, FakeMedia
+from tests.support.callfakes import FakeA, FakeB, FakeMedia
 
 
 def members(protocol: type) -> dict[str, object]:

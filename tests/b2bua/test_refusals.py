@@ -1,6 +1,6 @@
 """Every refusal path releases its call, ports and timers; the offer is checked before anything answers.
 
-Through the real call manager, SIP endpoints and RTP relay (tests.test_calls_support.Wire): after each
+Through the real call manager, SIP endpoints and RTP relay (tests.support.calls.Wire): after each
 scenario ``Wire.settle`` checks the invariant that no call, dialog, transaction, timer or RTP port pair is
 left.  The attack run found one INVITE with an anonymous From and an SDP our media refuses left a call,
 two port pairs and a transaction for good (the unidentified and PIN paths answered the carrier before
@@ -11,7 +11,7 @@ from __future__ import annotations
 
 import pytest
 
-from tests.test_calls_support import CARRIER, NODE, Wire
+from tests.support.calls import CARRIER, NODE, Wire
 
 ANONYMOUS = "<sip:anonymous@anonymous.invalid>"
 NO_ORIGIN = b"v=0\r\ns=-\r\nc=IN IP4 127.0.0.1\r\nt=0 0\r\nm=audio 40000 RTP/AVP 0\r\n"

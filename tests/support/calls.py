@@ -30,8 +30,8 @@ from b2bua.sip.endpoint import CancelReceived, RequestReceived, ResponseReceived
 from b2bua.sip.message import SipRequest, SipResponse
 from b2bua.sip.peer import Peer
 from media.sdp import ANSWER_DIRECTION, parse_sdp, peer_direction
-from tests.test_call import Profile, billing_profile
-from tests.test_callmedia_support import Rig
+from tests.support.callfakes import Profile, billing_profile
+from tests.support.callmedia import Rig
 
 NODE, CARRIER, AGENT = 5060, 5080, 5070
 SERVICE = "+493012345678"

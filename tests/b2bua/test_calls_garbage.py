@@ -4,7 +4,7 @@ A node frees a call's objects by reference counting as the call ends: the legs l
 (CallManager._call_done), a leg's session timer lets go of the leg's methods, a settled billing
 session lets go of its controller. Were any of these cycles left, every call would leave its
 controller, legs, messages and media for the collector to find. Real endpoints, real media, a
-task.Clock (tests/test_calls_support.py).
+task.Clock (tests/support/calls.py).
 """
 
 from __future__ import annotations
@@ -13,7 +13,7 @@ import gc
 
 import pytest
 
-from tests.test_calls_support import Wire, bridged_call
+from tests.support.calls import Wire, bridged_call
 
 OURS = ("b2bua.", "billing.", "media.")
 

@@ -10,7 +10,7 @@ from __future__ import annotations
 import pytest
 
 from b2bua.legs import SipOutboundLeg
-from tests.test_calls_support import AGENT, NODE, Wire, audio
+from tests.support.calls import AGENT, NODE, Wire, audio
 
 
 @pytest.fixture

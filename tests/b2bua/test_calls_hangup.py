@@ -1,6 +1,6 @@
 """The end of a call on the wire: billing stops at the first hang-up, and a vanished carrier's call still ends.
 
-The real manager, legs, SIP endpoints and relay (``tests.test_calls_support``) on one Clock, with
+The real manager, legs, SIP endpoints and relay (``tests.support.calls``) on one Clock, with
 billing on the in-memory session store at 1 EUR a second in 1/1 increments, charging from the
 agent's answer.  A peer that "never answers our BYE" is one whose messages are collected instead
 of delivered (``Wire.raw``): our BYE to it is retransmitted until Timer F (32 s).
@@ -17,8 +17,8 @@ from billing.profile import Increment
 from billing.session import CallBilling
 from b2bua.sip.peer import Peer
 from tests.billing.test_session_harness import MemorySessionStore
-from tests.test_call import billing_profile
-from tests.test_calls_support import AGENT, CALLER, CARRIER, NODE, WireProfile, Wire, bridged_call
+from tests.support.callfakes import billing_profile
+from tests.support.calls import AGENT, CALLER, CARRIER, NODE, WireProfile, Wire, bridged_call
 
 BALANCE_CENTS = 100_00
 CENTS_PER_S = 100

@@ -13,7 +13,7 @@ import pytest
 
 from b2bua.modify import PENDING_RULES, UAC_INVITE, UAC_OFFER, UAS_INVITE, UAS_OFFER, UAS_UPDATE, conflict, \
     relay_status, retry_after
-from tests.test_calls_support import AGENT, CARRIER, NODE, Wire, audio, bridged_call
+from tests.support.calls import AGENT, CARRIER, NODE, Wire, audio, bridged_call
 
 
 @pytest.fixture

@@ -22,8 +22,8 @@ from media.rtp import build_rtp, build_telephone_event
 from media.sdp import parse_sdp
 from media.tones import beeps_pcm
 from tests.media.test_relay_support import port_is_free
-from tests.test_call import FakeMedia
-from tests.test_callmedia_support import Rig, band_level, find, pcm_of
+from tests.support.callfakes import FakeMedia
+from tests.support.callmedia import Rig, band_level, find, pcm_of
 
 
 @pytest.fixture
@@ -185,7 +185,7 @@ def test_ports_exhausted_is_a_503():
     """A relay with no free port pair: for_call raises MediaRefused 503 instead of crashing."""
     from media.player import Player
     from media.relay import Relay
-    from tests.test_callmedia_support import LIBRARIES, free_range
+    from tests.support.callmedia import LIBRARIES, free_range
     from twisted.internet.task import Clock
     lo, _ = free_range(4)
     clock = Clock()
@@ -207,7 +207,7 @@ def test_the_agent_leg_takes_its_port_pair_only_when_an_agent_is_rung():
     range used up offer_for_b is a 503 (a caller who only hears a refusal never takes a second pair)."""
     from media.player import Player
     from media.relay import Relay
-    from tests.test_callmedia_support import LIBRARIES, free_range
+    from tests.support.callmedia import LIBRARIES, free_range
     from twisted.internet.task import Clock
     lo, _ = free_range(4)
     clock = Clock()
@@ -234,7 +234,7 @@ def test_refusals_hold_at_most_their_share_of_the_port_pairs():
     a closed one gives its place back."""
     from media.player import Player
     from media.relay import Relay
-    from tests.test_callmedia_support import LIBRARIES, free_range
+    from tests.support.callmedia import LIBRARIES, free_range
     from twisted.internet.task import Clock
     lo, _ = free_range(8)
     clock = Clock()
@@ -381,7 +381,7 @@ def test_factory_from_the_example_config_preloads_every_profiles_prompts():
     from twisted.internet.task import Clock
 
     from b2bua.config import default_config_path, load_config
-    from tests.test_callmedia_support import free_range
+    from tests.support.callmedia import free_range
 
     config = load_config(default_config_path())
     lo, hi = free_range(60)
@@ -414,7 +414,7 @@ def test_real_reactor_an_operators_recording_is_heard_and_done_fires_when_it_has
     from media.relay import Relay
     from media.tones import tone_pcm
     from tests.media.test_relay_support import pump
-    from tests.test_callmedia_support import Phone, free_range
+    from tests.support.callmedia import Phone, free_range
     from twisted.internet.task import LoopingCall
 
     recording = tone_pcm(700, 300, 0.3) + tone_pcm(1100, 200, 0.3)

@@ -24,8 +24,8 @@ from billing.session import CallBilling
 from media import phrases
 from media.tones import beeps_pcm
 from tests.billing.test_session_harness import MemorySessionStore
-from tests.test_call import CALLER, FakeA, FakeB, Profile, billing_profile
-from tests.test_callmedia_support import Rig, band_level, find, pcm_of
+from tests.support.callfakes import CALLER, FakeA, FakeB, Profile, billing_profile
+from tests.support.callmedia import Rig, band_level, find, pcm_of
 
 
 class Scene:
