@@ -56,10 +56,11 @@ class CallDriver:
     def run(self, call_id: CallId, handler: Callable[..., Any], *args: Any) -> None:
         """One input: ``handler(*args)``, the call events it caused, then one flush.
 
-        Inside a running input (a Deferred that had fired already, a leg's event) it is part of that
-        input: the handler runs at once and the outer input flushes."""
+        Inside a running input (a Deferred that had fired already, billing telling another call of the
+        caller) it is part of that input: the handler runs at once, its fault is its own call's, and the
+        outer input flushes."""
         if self._running:
-            handler(*args)
+            self._guarded(call_id, handler, args)
             return
         self._running = True
         try:

@@ -98,3 +98,27 @@ def test_the_node_logs_a_fault_with_the_call_id_counts_it_and_goes_on_with_the_q
     assert faults.errors == 1 and asked == ["an endpoint event"]
     (line,) = [e for e in seen if "log_failure" in e]
     assert line["call_id"] == "c7" and line["log_failure"].check(RuntimeError)
+
+
+def test_a_fault_inside_a_running_input_is_its_own_calls_and_the_outer_input_goes_on():
+    """Billing telling another call of the caller while this call acts: that call's bug is logged with its
+    own id, and this call's handler finishes."""
+    trace = Trace()
+    faults = CallFaults(strict=False)
+    driver = CallDriver(Clock(), trace.flush, faults)
+    seen: list = []
+
+    def other_call():
+        raise RuntimeError("the other call's bug")
+
+    def this_call():
+        driver.run("c2", other_call)
+        trace.steps.append("this call done")
+    globalLogPublisher.addObserver(seen.append)
+    try:
+        driver.run("c1", this_call)
+    finally:
+        globalLogPublisher.removeObserver(seen.append)
+    assert trace.steps == ["this call done", "flush"] and faults.errors == 1
+    (line,) = [e for e in seen if "log_failure" in e]
+    assert line["call_id"] == "c2"
