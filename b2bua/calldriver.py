@@ -95,15 +95,14 @@ class CallDriver:
 class CallInputs:
     """One call's view of the driver: its clock, its timers and Deferred callbacks as inputs, its sink."""
 
-    __slots__ = ("driver", "call_id", "_reactor")
+    __slots__ = ("driver", "call_id", "_reactor", "seconds")
 
     def __init__(self, driver: CallDriver, call_id: str) -> None:
         self.driver = driver
         self.call_id = call_id
         self._reactor = driver.reactor
-
-    def seconds(self) -> float:
-        return self._reactor.seconds()
+        #: the reactor's clock itself (no frame of ours between: the call and its legs read it often)
+        self.seconds: Callable[[], float] = driver.reactor.seconds
 
     def callLater(self, delay_s: float, handler: Callable[..., Any], *args: Any) -> IDelayedCall:  # noqa: N802
         """A timer whose firing is one input of this call (IReactorTime's name, so legs take either)."""
