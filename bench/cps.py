@@ -46,7 +46,8 @@ its node runs that checkout's code (``prepaid run`` started through a small
 launcher that puts PATH first on ``sys.path``), on the same config, store,
 SIPp scenarios and callers.  The CPU probes of the two alternate
 (``--rounds`` times each, the median counted), so that load from elsewhere on
-the machine falls on both alike; then each one's highest clean rate.  Prints
+the machine falls on both alike; then each one's highest clean rate, the two
+searches in step (each step probes both, in alternating order).  Prints
 ours / baseline for both figures.
 
     .venv/bin/python bench/cps.py [--quick] [--calls 5000] [--only prepaid|prepaid-announcing|sippy]...
@@ -270,6 +271,29 @@ def measure(cls, workdir: Path, args) -> dict:
             "cpu_probe_clean": cpu_row["clean"], "probes": rows, "cpu_probe": cpu_row}
 
 
+def clean_rates_in_step(b2buas: tuple, args) -> dict[str, tuple[float, list]]:
+    """Each one's highest clean rate, the searches run in step: at each step every B2BUA still searching is
+    probed once, in turns that alternate, so that load from elsewhere falls on all alike."""
+    searches = {b.label: loadkit.rate_search(args.start, args.limit, args.steps) for b in b2buas}
+    rates = {label: next(search) for label, search in searches.items()}
+    rows: dict[str, list] = {b.label: [] for b in b2buas}
+    found: dict[str, tuple[float, list]] = {}
+    step = 0
+    print(f"highest clean rate: {', '.join(b.label for b in b2buas)} in step", flush=True)
+    while len(found) < len(b2buas):
+        for b2bua in (b2buas if step % 2 == 0 else tuple(reversed(b2buas))):
+            if b2bua.label in found:
+                continue
+            row = probe(b2bua, args.calls, rates[b2bua.label], f"r{len(rows[b2bua.label])}")
+            rows[b2bua.label].append(row)
+            try:
+                rates[b2bua.label] = searches[b2bua.label].send(row["clean"])
+            except StopIteration as done:
+                found[b2bua.label] = (done.value, rows[b2bua.label])
+        step += 1
+    return found
+
+
 def measure_against(cls, workdir: Path, args) -> dict:
     """Ours and the baseline's node, both up at once: ``--rounds`` CPU probes each, alternating; then each
     one's highest clean rate. Returns both, and ours / baseline."""
@@ -283,9 +307,9 @@ def measure_against(cls, workdir: Path, args) -> dict:
                 print(f"{b2bua.label}: CPU at {CPU_RATE:.0f} calls/s (round {i + 1})", flush=True)
                 cpu[b2bua.label].append(probe(b2bua, args.calls, CPU_RATE, f"cpu{i}"))
         out = {}
+        found = clean_rates_in_step((before, ours), args)
         for b2bua in (before, ours):
-            print(f"{b2bua.label}: highest clean rate", flush=True)
-            rate, rows = highest_clean_rate(b2bua, args.calls, args.start, args.limit, args.steps)
+            rate, rows = found[b2bua.label]
             per_1000 = [row["cpu_s"] / row["calls"] * 1000 for row in cpu[b2bua.label]]
             out[b2bua.label] = {"clean_cps": rate, "cpu_s_per_1000_calls": round(statistics.median(per_1000), 3),
                                 "cpu_s_per_1000_calls_each": [round(x, 3) for x in per_1000],

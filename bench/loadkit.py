@@ -4,7 +4,7 @@ from __future__ import annotations
 
 import os
 from pathlib import Path
-from typing import Callable
+from typing import Callable, Generator
 
 
 def cpu_s(pid: int) -> float:
@@ -13,17 +13,13 @@ def cpu_s(pid: int) -> float:
     return (int(fields[11]) + int(fields[12])) / os.sysconf("SC_CLK_TCK")
 
 
-def highest_clean_rate(probe: Callable[[int, float, str], dict], calls: int, start: float, limit: float,
-                       steps: int) -> tuple[float, list]:
-    """Double the rate from ``start`` until a probe is not clean (or ``limit``), then bisect ``steps`` times.
-
-    ``probe(calls, rate, tag)`` runs one bounded probe and returns a row with a ``clean`` flag.
-    """
-    rows, good, bad, rate = [], 0.0, None, start
+def rate_search(start: float, limit: float, steps: int) -> Generator[float, bool, float]:
+    """The rates to probe, as a generator: it yields a rate, is sent whether that probe was clean, and returns
+    the highest clean rate. Doubles from ``start`` until a probe is not clean (or ``limit``), then bisects
+    ``steps`` times. Two searches can run in step (``bench/cps.py --baseline``)."""
+    good, bad, rate = 0.0, None, start
     while rate <= limit:
-        row = probe(calls, rate, f"r{len(rows)}")
-        rows.append(row)
-        if not row["clean"]:
+        if not (yield rate):
             bad = rate
             break
         good, rate = rate, rate * 2
@@ -32,7 +28,23 @@ def highest_clean_rate(probe: Callable[[int, float, str], dict], calls: int, sta
             if bad - good < 1:
                 break
             rate = round((good + bad) / 2, 1)
+            good, bad = (rate, bad) if (yield rate) else (good, rate)
+    return good
+
+
+def highest_clean_rate(probe: Callable[[int, float, str], dict], calls: int, start: float, limit: float,
+                       steps: int) -> tuple[float, list]:
+    """The highest clean rate of :func:`rate_search`, one probe after another.
+
+    ``probe(calls, rate, tag)`` runs one bounded probe and returns a row with a ``clean`` flag.
+    """
+    rows: list = []
+    search = rate_search(start, limit, steps)
+    try:
+        rate = next(search)
+        while True:
             row = probe(calls, rate, f"r{len(rows)}")
             rows.append(row)
-            good, bad = (rate, bad) if row["clean"] else (good, rate)
-    return good, rows
+            rate = search.send(row["clean"])
+    except StopIteration as done:
+        return done.value, rows
