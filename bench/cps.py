@@ -103,7 +103,8 @@ runpy.run_module({entry!r}, run_name="__main__", alter_sys=True)
 class Prepaid:
     """Call control with billing: ``answer_mode = "agent"`` (no announcement of ours), the same SIP flow as sippy's.
 
-    ``root``: the checkout whose code the node runs (None: this one), started by its module ``entry``."""
+    ``root``: another checkout whose code the node runs, started by its module ``entry`` (None: this one,
+    started as the SIPp tests start it)."""
     name = "prepaid"
     hold_ms = HOLD_MS
     profile = {"answer_mode": '"agent"'}
@@ -113,12 +114,13 @@ class Prepaid:
         self.workdir = workdir / self.label
         self.workdir.mkdir()
         self.agent_port = free_port()
+        launcher = {}
         if root is not None:
             (self.workdir / "baseline_node.py").write_text(BASELINE_LAUNCHER.format(
                 ours=os.path.realpath(ROOT), root=str(Path(root).resolve()), entry=entry))
-            entry = "baseline_node"
+            launcher = {"entry": "baseline_node"}
         self.node = start_node(self.workdir, agents=[f"sip:agent@127.0.0.1:{self.agent_port};transport=UDP"],
-                               profile=self.profile, entry=entry,
+                               profile=self.profile, **launcher,
                                sections={"sip": {"probe_interval_s": "0", "max_call_duration_s": "600"}})
         self.node.follow()                 # drain its log so a busy node never blocks on the pipe
         topup_callers(self.node.config, callers(), CREDIT_CENTS)
@@ -338,7 +340,8 @@ def main() -> int:
     parser.add_argument("--baseline", type=Path, help="another checkout (the commit before a change): its prepaid "
                         "B2BUAs are measured beside ours in this run, and the ratios printed")
     parser.add_argument("--baseline-entry", default="b2bua.cli",
-                        help="the module of the baseline's `prepaid` command (default: b2bua.cli)")
+                        help="the module of the baseline's `prepaid` command (default: b2bua.cli, where it was "
+                        "before the composition root moved)")
     parser.add_argument("--rounds", type=int, default=3, help="with --baseline: CPU probes of each, alternating")
     args = parser.parse_args()
     if args.quick:
