@@ -126,12 +126,18 @@ class DebitOutcome:
 
 @dataclass(frozen=True)
 class SettleRequest:
-    """Settle a session: its charged time ended at ``end_ms`` (None: never charged)."""
+    """Settle a session: its charged time ended at ``end_ms`` (None: never charged).
+
+    ``min_billed_s``: the least time billed once charging started.  A live call knows its end to the
+    millisecond (0); a session reconciled after its node died was connected when charging started, so it
+    owes at least its first second, which at 60/60 is the first minute (1).
+    """
 
     session_id: str
     end_ms: int
     settled_ms: int
     reason: str
+    min_billed_s: int = 0
 
 
 @dataclass(frozen=True)

@@ -64,6 +64,30 @@ def test_reconcile_at_60_60_charges_the_minute_in_progress_and_only_that(h):
     assert h.ledger_total(DEMO, NUMBER) == 1000 - 199
 
 
+def test_a_node_dying_before_its_first_renewal_gives_no_free_call(h):
+    """Node A dies 10 s into a 60/60 call, before its first renewal (at 20 s): the session's last sign of
+    life is the start of charging.  It was settled as 0 s, the whole minute refunded: a free call.  The
+    caller was connected then, so the first minute is owed: 1.99 charged, nothing refunded."""
+    session = crashed_call(h, DEMO, 1000, 10)
+    assert h.balance(DEMO, NUMBER) == 1000 - 199
+    advance(h, 70)
+    settled = result(Reconciler(h.store, h.clock, 30).run_once())
+    assert [(s.billed_s, s.charge_cents, s.refund_cents) for s in settled] == [(60, 199, 0)]
+    assert h.balance(DEMO, NUMBER) == 1000 - 199
+    assert h.ledger_total(DEMO, NUMBER) == 1000 - 199
+    assert h.session_state(session.session_id) == ("settled", 199, LEASE_EXPIRED)
+
+
+def test_at_1_1_a_node_dying_before_its_first_renewal_bills_the_first_second(h):
+    """The same at 1/1: billed 1 s (the least a connected call owes), the rest of the reservation back."""
+    crashed_call(h, PER_SECOND, 1000, 10)
+    advance(h, 70)
+    settled = result(Reconciler(h.store, h.clock, 30).run_once())
+    assert [s.billed_s for s in settled] == [1]
+    assert h.balance(PER_SECOND, NUMBER) == 1000 - settled[0].charge_cents
+    assert settled[0].charge_cents > 0
+
+
 @pytest.fixture(params=["sqlite", "postgresql"])
 def sql_h(request):
     harness = HARNESSES[request.param](request)
