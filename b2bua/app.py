@@ -127,6 +127,7 @@ class Node:
         self._stoppers.append(watcher.stop)
         sessions = SqlSessionStore(store, lease_s=config.store.lease_s)
         self.billing = CallBilling(sessions, self.reactor, node_id=config.node_id, lease_s=config.store.lease_s,
+                                   renew_interval_s=config.store.renew_interval_s,
                                    max_call_s=config.sip.max_call_duration_s,
                                    log_failure=lambda f: log.failure("billing", f))
         self._stoppers.append(self.billing.stop)

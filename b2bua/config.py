@@ -270,6 +270,9 @@ SCHEMA = Section("prepaid", "the prepaid config", tables=(
                                 "folder's) or postgresql+psycopg://..."),
         Field("lease_s", integer(5, 3600), "how long a crashed node's calls stay open before another settles them", 60),
         Field("reconcile_interval_s", integer(1, 3600), "how often expired leases are looked for", 30),
+        Field("renew_interval_s", integer(1, 600),
+              "how often a node renews its calls' leases: a node that dies mid-call bills its calls up to the "
+              "last renewal, so this is the most talk such a call goes unbilled (below lease_s / 2)", 5),
     )),
     Section("media", "the RTP relay", fields=(
         Field("address", ip_address, "address for RTP ports, given in our SDP"),
@@ -325,7 +328,7 @@ RESTART_ONLY: tuple[str, ...] = (
     "http.address", "http.port", "http.tls_certificate", "http.tls_private_key", "http.header_timeout_s",
     "http.body_timeout_s", "http.idle_timeout_s", "http.max_connections", "http.max_connections_per_source",
     "portal.address", "portal.port", "portal.tls_certificate", "portal.tls_private_key",
-    "store.url", "store.lease_s", "store.reconcile_interval_s",
+    "store.url", "store.lease_s", "store.reconcile_interval_s", "store.renew_interval_s",
     "media.address", "media.rtp_port_min", "media.rtp_port_max", "media.silence_timeout_s",
 )
 
@@ -386,6 +389,7 @@ class StoreSettings:
     url: str
     lease_s: int
     reconcile_interval_s: int
+    renew_interval_s: int = 5
 
 
 @dataclass(frozen=True)
@@ -538,6 +542,11 @@ def redact_url(url: str) -> str:
 def _cross_checks(raw: dict[str, Any], file: str) -> list[ConfigProblem]:
     problems: list[ConfigProblem] = []
     media = raw.get("media", {})
+    store = raw.get("store", {})
+    if "renew_interval_s" in store and "lease_s" in store and store["renew_interval_s"] * 2 > store["lease_s"]:
+        problems.append(ConfigProblem(file, "store.renew_interval_s",
+                                      "must be at most half of store.lease_s (a late renewal must not let "
+                                      "another node settle a live call)"))
     if "rtp_port_min" in media and "rtp_port_max" in media and media["rtp_port_min"] >= media["rtp_port_max"]:
         problems.append(ConfigProblem(file, "media.rtp_port_max", "must be above media.rtp_port_min"))
     sip = raw.get("sip", {})

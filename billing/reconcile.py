@@ -1,7 +1,7 @@
 """Settling the calls of a node that died: sessions whose lease ran out.
 
 Every open session holds a lease that its node renews (with each debit, and for
-all its sessions every ``lease_s / 3``). When a node crashes, its leases run
+all its sessions every ``renew_interval_s``). When a node crashes, its leases run
 out; any node (or ``prepaid reconcile``) then settles those sessions as if the
 call had ended at the last renewal: the billed time up to then (capped at what
 was paid ahead, and at least the first second once charging started, so that a

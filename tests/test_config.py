@@ -84,6 +84,14 @@ def test_cross_checks_service_number_and_button_unique():
     assert any("profiles.other.button" in p and "profile demo" in p for p in problems)
 
 
+def test_lease_renewals_are_configured_and_checked_against_the_lease():
+    """The example renews every 5 s; renewing less often than twice per lease is refused, naming the key."""
+    assert load_config(EXAMPLE).store.renew_interval_s == 5
+    problems = problems_of(example_text().replace("renew_interval_s = 5", "renew_interval_s = 31"))
+    assert problems == ["x.toml:store.renew_interval_s: must be at most half of store.lease_s (a late renewal "
+                        "must not let another node settle a live call)"]
+
+
 def test_toml_syntax_error_is_one_problem():
     assert problems_of("[sip\naddress=") [0].startswith("x.toml:(syntax): not valid TOML")
 

@@ -20,10 +20,10 @@ def h(request):
     harness.close()
 
 
-def crashed_call(h, profile, balance, run_s):
+def crashed_call(h, profile, balance, run_s, renew_interval_s=None):
     """A call on node A that charges for run_s seconds, after which node A stops (no settle, no renewal)."""
     h.give(profile, NUMBER, balance)
-    node_a = CallBilling(h.store, h.clock, node_id="a", lease_s=60)
+    node_a = CallBilling(h.store, h.clock, node_id="a", lease_s=60, renew_interval_s=renew_interval_s)
     session, _ = open_session(h, node_a, profile)
     session.start_charging()
     h.flush()
@@ -86,6 +86,16 @@ def test_at_1_1_a_node_dying_before_its_first_renewal_bills_the_first_second(h):
     assert [s.billed_s for s in settled] == [1]
     assert h.balance(PER_SECOND, NUMBER) == 1000 - settled[0].charge_cents
     assert settled[0].charge_cents > 0
+
+
+def test_renewals_every_few_seconds_bill_a_dying_node_s_call_up_to_seconds_before_it_died(h):
+    """renew_interval_s = 5 (the example config's): a 1/1 call whose node dies at 47 s was last renewed at
+    45 s, so 45 s are billed (1.49 EUR), where the default third of the lease (every 20 s) billed 40 s."""
+    crashed_call(h, PER_SECOND, 1000, 47, renew_interval_s=5)
+    advance(h, 70)
+    settled = result(Reconciler(h.store, h.clock, 30).run_once())
+    assert [(s.billed_s, s.charge_cents) for s in settled] == [(45, 149)]   # 1.99 * 45 / 60 = 1.4925
+    assert h.balance(PER_SECOND, NUMBER) == h.ledger_total(PER_SECOND, NUMBER) == 1000 - 149
 
 
 @pytest.fixture(params=["sqlite", "postgresql"])
