@@ -231,7 +231,7 @@ def test_kill_9_of_a_node_mid_call_its_session_is_settled_by_the_other_node(tmp_
     also waits for that: the carrier's refresh goes unanswered at 45 s and it sends BYE, the agent hears no
     refresh and sends BYE at 60 s."""
     port_a = free_port()
-    sections = {"store": {"lease_s": "5", "reconcile_interval_s": "1"},
+    sections = {"store": {"lease_s": "5", "reconcile_interval_s": "1", "renew_interval_s": "1"},
                 "sip": {"session_expires_s": "90", "min_se_s": "90"}}
     a = cluster("a", agents=[agent_uri(port_a)], sections=sections)
     b = cluster("b", agents=[agent_uri(free_port())], sections=sections)

@@ -25,7 +25,7 @@ from tests.test_two_nodes import (CALLER, FROM_CALLER, SERVICE, agent_uri, balan
                                   cluster, pytestmark, rows, wait_for)
 
 CALLS = 3
-SECTIONS = {"store": {"lease_s": "5", "reconcile_interval_s": "1"}}
+SECTIONS = {"store": {"lease_s": "5", "reconcile_interval_s": "1", "renew_interval_s": "1"}}
 
 
 def socket_ports(pid: int) -> set[int]:
