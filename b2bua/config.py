@@ -205,6 +205,9 @@ SCHEMA = Section("prepaid", "the prepaid config", tables=(
         Field("tls_certificate", path, "PEM certificate chain for TLS", ""),
         Field("tls_private_key", path, "PEM private key for TLS", ""),
         Field("tls_client_ca", path, "PEM CA bundle: when set, carriers must present a certificate it signed", ""),
+        Field("tls_trusted_ca", path,
+              "PEM CA bundle the node trusts when it connects out over TLS (agents, carriers); empty: "
+              "tls_client_ca when set, else the system's trust store", ""),
         Field("default_region", region, "region for numbers given without country code", "DE"),
         Field("max_call_duration_s", integer(60, 86400), "hard limit on any call", 14400),
         Field("session_expires_s", integer(90, 86400), "RFC 4028 session interval we ask for", 1800),
@@ -323,8 +326,8 @@ SCHEMA = Section("prepaid", "the prepaid config", tables=(
 RESTART_ONLY: tuple[str, ...] = (
     "node.id",
     "sip.address", "sip.udp_port", "sip.tcp_port", "sip.tls_port", "sip.tls_certificate", "sip.tls_private_key",
-    "sip.tls_client_ca", "sip.user_agent", "sip.probe_interval_s", "sip.connection_idle_timeout_s",
-    "sip.message_deadline_s", "sip.max_connections", "sip.max_connections_per_source",
+    "sip.tls_client_ca", "sip.tls_trusted_ca", "sip.user_agent", "sip.probe_interval_s",
+    "sip.connection_idle_timeout_s", "sip.message_deadline_s", "sip.max_connections", "sip.max_connections_per_source",
     "http.address", "http.port", "http.tls_certificate", "http.tls_private_key", "http.header_timeout_s",
     "http.body_timeout_s", "http.idle_timeout_s", "http.max_connections", "http.max_connections_per_source",
     "portal.address", "portal.port", "portal.tls_certificate", "portal.tls_private_key",
@@ -362,6 +365,7 @@ class SipSettings:
     session_expires_s: int
     min_se_s: int
     user_agent: str
+    tls_trusted_ca: str = ""
     probe_interval_s: int = 30
     connection_idle_timeout_s: int = 120
     message_deadline_s: int = 10
