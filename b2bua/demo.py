@@ -4,7 +4,7 @@
 temporary folder, SIP/HTTP/RTP on free ports of 127.0.0.1, the demo profile's
 agent at the built-in agent, timing scaled down: increments of 1/1, the warning
 5 s before the end, top-ups of cents so that the credit lasts seconds).
-:class:`Demo` starts a :class:`~b2bua.app.Node` with the real call media on the
+:class:`Demo` starts a :class:`~b2bua.node.app.Node` with the real call media on the
 injected reactor, tops up the demo caller through the store (with the bonus),
 lets the built-in carrier (:class:`~b2bua.testua.TestUa`, a 700 Hz tone) call
 the service number, the built-in agent answer (a 1900 Hz tone), tops up again
@@ -34,7 +34,7 @@ from twisted.logger import Logger
 from media.tones import beeps_pcm
 
 from .netutil import free_port
-from .app import Node
+from .node.app import Node
 from .call import Announcement, Say
 from .callmedia import phrase_for
 from .config import load_config
@@ -197,7 +197,7 @@ class Demo:
 
     @inlineCallbacks
     def start(self):
-        """Start the phones and the node; fires with the node's :class:`~b2bua.app.Ports`."""
+        """Start the phones and the node; fires with the node's :class:`~b2bua.node.app.Ports`."""
         self.agent.start()
         self.carrier.start()
         origin = None

@@ -10,7 +10,7 @@ demo merchant accounts, so the node's own ``/hooks/paypal`` checks the
 signature, finds the payment we started and credits it with its bonus, exactly
 as for PayPal.  Nothing here talks to the real PayPal.
 
-The node serves the real web side itself (:class:`~b2bua.app.NodeWebSide`), with the demo's secrets.
+The node serves the real web side itself (:class:`~b2bua.node.app.NodeWebSide`), with the demo's secrets.
 """
 
 from __future__ import annotations

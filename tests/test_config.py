@@ -118,7 +118,7 @@ def test_log_level_is_checked_and_filters_the_node_log():
 
     from twisted.logger import Logger
 
-    from b2bua.app import log_observer
+    from b2bua.node.app import log_observer
 
     assert load_config(EXAMPLE).log_level == "info"
     assert any("node.log_level" in p for p in problems_of(example_text().replace(
@@ -138,7 +138,7 @@ def test_log_lines_are_written_as_twisteds_text_observer_writes_them():
     from twisted.logger import LogLevel, textFileLogObserver
     from twisted.python.failure import Failure
 
-    from b2bua.app import log_observer
+    from b2bua.node.app import log_observer
 
     try:
         1 / 0

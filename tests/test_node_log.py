@@ -8,7 +8,7 @@ import urllib.request
 
 from tests.sipp.node import start_node
 
-#: Twisted's stamp, then the namespace and level: ``2026-12-05T08:05:26+0000 [b2bua.app#info] ...``
+#: Twisted's stamp, then the namespace and level: ``2026-12-05T08:05:26+0000 [b2bua.node.app#info] ...``
 STAMPED = re.compile(r"^\d{4}-\d\d-\d\dT\d\d:\d\d:\d\d[+-]\d{4} \[")
 
 

@@ -199,7 +199,7 @@ def test_the_log_level_follows_a_reload(files):
 
     from twisted.logger import Logger, LogLevelFilterPredicate
 
-    from b2bua.app import follow_log_level, log_observer
+    from b2bua.node.app import follow_log_level, log_observer
     path, _ = files
     holder = holder_for(path, Clock())
     out = io.StringIO()

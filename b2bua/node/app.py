@@ -30,22 +30,22 @@ from billing.session import CallBilling
 from billing.store import Store
 from media.library import PromptError
 
-from . import heap
-from .callmedia import CallMediaFactory
-from .calls import CallManager, CallSettings
-from .config import Config
-from .faults import CallFaults
-from .schema import ConfigInvalid, ConfigProblem
-from .probe import AgentProber
-from .reload import ConfigHolder
-from .snapshot import ConfigSnapshot, take_snapshot
-from .routing import Router
-from .sip.endpoint import SipEndpoint
-from .stdlog import bridge_stdlib_logging
-from .nodemetrics import NodeMetrics
-from .limits import DescriptorHeadroom, descriptor_headroom, raise_descriptor_limit
-from .transport import listen_sip
-from .webapp import start_web
+from .. import heap
+from ..callmedia import CallMediaFactory
+from ..calls import CallManager, CallSettings
+from ..config import Config
+from ..faults import CallFaults
+from ..schema import ConfigInvalid, ConfigProblem
+from ..probe import AgentProber
+from ..reload import ConfigHolder
+from ..snapshot import ConfigSnapshot, take_snapshot
+from ..routing import Router
+from ..sip.endpoint import SipEndpoint
+from ..stdlog import bridge_stdlib_logging
+from ..nodemetrics import NodeMetrics
+from ..limits import DescriptorHeadroom, descriptor_headroom, raise_descriptor_limit
+from ..transport import listen_sip
+from ..webapp import start_web
 from webhook.portal import pages
 from webhook.portal.pages import reload as reload_page
 from webhook.accesslog import AccessLines, access_lines
