@@ -38,5 +38,5 @@ setup(
             "sippy>=1.2",
         ],
     },
-    entry_points={"console_scripts": ["prepaid = b2bua.cli:main"]},
+    entry_points={"console_scripts": ["prepaid = b2bua.node.cli:main"]},
 )

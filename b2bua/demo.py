@@ -37,7 +37,7 @@ from .netutil import free_port
 from .node.app import Node
 from .call import Announcement, Say
 from .callmedia import phrase_for
-from .config import load_config
+from .node.config import load_config
 from .demo_report import PROFILE, DemoResult
 from .testua import TestUa, band_level, find
 

@@ -18,7 +18,7 @@ from typing import TYPE_CHECKING, Any
 from billing.profile import CallerClass
 from billing.rating import charge_cents, tariff_for
 
-from .config import Config
+from .node.config import Config
 from .testua import UaSummary
 
 if TYPE_CHECKING:

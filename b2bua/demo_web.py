@@ -35,8 +35,8 @@ from twisted.web.server import Site
 from webhook.payments import Payments
 from webhook.providers.paypal import signed_string
 
-from .config import Config
-from .webapp import web_settings
+from .node.config import Config
+from .node.webapp import web_settings
 
 __all__ = ["DemoPayPal", "demo_secrets", "write_secrets", "paypal_topup", "WEBHOOK_ID"]
 

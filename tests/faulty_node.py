@@ -48,5 +48,5 @@ def plant() -> None:
 
 if __name__ == "__main__":
     plant()
-    from b2bua.cli import main
+    from b2bua.node.cli import main
     sys.exit(main(sys.argv[1:]))

@@ -380,7 +380,7 @@ def test_factory_from_the_example_config_preloads_every_profiles_prompts():
 
     from twisted.internet.task import Clock
 
-    from b2bua.config import default_config_path, load_config
+    from b2bua.node.config import default_config_path, load_config
     from tests.test_callmedia_support import free_range
 
     config = load_config(default_config_path())

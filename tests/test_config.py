@@ -7,9 +7,9 @@ from decimal import Decimal
 
 import pytest
 
-from b2bua.cli import main
-from b2bua.config import load_config, parse_config
-from b2bua.schema import ConfigInvalid
+from b2bua.node.cli import main
+from b2bua.node.config import load_config, parse_config
+from b2bua.node.schema import ConfigInvalid
 from billing.profile import ChargingStart, Increment, TopupOption
 
 EXAMPLE = "conf/prepaid.toml"
@@ -165,7 +165,7 @@ def test_http_connection_limits_are_declared_and_reach_the_web_side():
     ConnectionLimits; a value out of range is named with its key and reason."""
     import dataclasses
 
-    from b2bua.webapp import web_settings
+    from b2bua.node.webapp import web_settings
     from webhook.settings import ConnectionLimits
 
     c = load_config(EXAMPLE)
@@ -193,7 +193,7 @@ def test_public_url_is_required_where_payments_are_configured(tmp_path, capsys):
     assert main(["check-config", str(path)]) == 2
     reason = f"{path}:http.public_url: needed when a profile takes payments (profiles.demo.payments)"
     assert reason in capsys.readouterr().err
-    ran = subprocess.run([sys.executable, "-m", "b2bua.cli", "run", "--config", str(path)], cwd=tmp_path,
+    ran = subprocess.run([sys.executable, "-m", "b2bua.node.cli", "run", "--config", str(path)], cwd=tmp_path,
                          env=_env(), capture_output=True, text=True, timeout=30)
     assert ran.returncode == 2 and reason in ran.stderr
     unpaid = example_text().replace('public_url = "http://127.0.0.1:8080"', 'public_url = ""')

@@ -13,7 +13,7 @@ from types import SimpleNamespace
 
 import pytest
 
-from b2bua.config import load_config
+from b2bua.node.config import load_config
 from b2bua.demo import CALLER, DemoPlan, example_config_path, sipp_scenario, write_demo_config
 from b2bua.demo_report import DemoResult, verdict
 from b2bua.testua import UaSummary
@@ -142,7 +142,7 @@ def test_prepaid_demo_once_goes_as_expected(tmp_path):
     """``prepaid demo --once`` from another working directory: exit 0, every step of the timeline in order,
     the audio heard, and the printed amounts add up (credits - charge = balance; charge = the tariff's)."""
     env = dict(os.environ, PYTHONPATH=str(ROOT))
-    done = subprocess.run([sys.executable, "-m", "b2bua.cli", "demo", "--once", "--watchdog-s", "75"],
+    done = subprocess.run([sys.executable, "-m", "b2bua.node.cli", "demo", "--once", "--watchdog-s", "75"],
                           cwd=tmp_path, env=env, capture_output=True, text=True, timeout=90)
     out = done.stdout
     assert done.returncode == 0, out + done.stderr
@@ -183,7 +183,7 @@ def test_prepaid_demo_once_goes_as_expected(tmp_path):
 def test_prepaid_demo_watchdog_ends_a_demo_that_takes_too_long(tmp_path):
     """With a watchdog shorter than the call, ``prepaid demo --once`` stops everything and exits 1 saying why."""
     env = dict(os.environ, PYTHONPATH=str(ROOT))
-    done = subprocess.run([sys.executable, "-m", "b2bua.cli", "demo", "--once", "--watchdog-s", "3"],
+    done = subprocess.run([sys.executable, "-m", "b2bua.node.cli", "demo", "--once", "--watchdog-s", "3"],
                           cwd=tmp_path, env=env, capture_output=True, text=True, timeout=60)
     assert done.returncode == 1
     assert "watchdog: the call did not finish within 3 s" in done.stderr

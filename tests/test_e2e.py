@@ -19,7 +19,7 @@ from pathlib import Path
 
 import pytest
 
-from b2bua.config import load_config
+from b2bua.node.config import load_config
 from b2bua.demo import DemoPlan, write_demo_config
 from billing.profile import CallerClass
 from billing.rating import charge_cents, tariff_for

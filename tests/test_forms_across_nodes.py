@@ -41,7 +41,7 @@ def test_a_form_served_by_one_node_is_accepted_by_the_other(tmp_path, paypal, no
     require_postgres()
     url = pg_schema_url_factory()
     path = write_config(tmp_path, sip_port=free_port(), agents=["sip:agent@127.0.0.1:9"], store_url=url)
-    done = subprocess.run([sys.executable, "-m", "b2bua.cli", "db", "upgrade", "--config", str(path)],
+    done = subprocess.run([sys.executable, "-m", "b2bua.node.cli", "db", "upgrade", "--config", str(path)],
                           cwd=tmp_path, env=_env(), capture_output=True, text=True, timeout=60)
     assert done.returncode == 0, done.stdout + done.stderr
     public = f"http://127.0.0.1:{free_port()}"

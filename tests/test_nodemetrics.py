@@ -1,14 +1,14 @@
-"""The node's figures (b2bua/nodemetrics.py): calls by the portal's outcome, billed seconds, top-ups and
+"""The node's figures (b2bua/node/nodemetrics.py): calls by the portal's outcome, billed seconds, top-ups and
 store timings from a real store, SIP drops and internal errors, reload results, the public token."""
 
 from __future__ import annotations
 
 import shutil
 
-from b2bua.config import load_config
-from b2bua.nodemetrics import NodeMetrics, drop_reason, sip_samples
-from b2bua.reload import ConfigHolder
-from b2bua.snapshot import take_snapshot
+from b2bua.node.config import load_config
+from b2bua.node.nodemetrics import NodeMetrics, drop_reason, sip_samples
+from b2bua.node.reload import ConfigHolder
+from b2bua.node.snapshot import take_snapshot
 from billing.db.rows import CallRecord
 from tests.billing.test_store import DEMO
 from tests.conftest import fired

@@ -9,9 +9,9 @@ import pytest
 from twisted.internet.task import Clock
 from twisted.logger import globalLogPublisher
 
-from b2bua.config import SCHEMA, load_config
-from b2bua.reload import ConfigHolder
-from b2bua.snapshot import RESTART_ONLY, take_snapshot
+from b2bua.node.config import SCHEMA, load_config
+from b2bua.node.reload import ConfigHolder
+from b2bua.node.snapshot import RESTART_ONLY, take_snapshot
 
 SECRETS = '[accounts.demo-paypal]\nclient_id = "{cid}"\nsecret = "s"\nwebhook_id = "WH-1"\n'
 
@@ -162,7 +162,7 @@ def test_every_restart_only_key_is_a_config_key():
 
 def test_check_config_names_the_restart_only_settings(capsys, tmp_path, monkeypatch):
     """`prepaid check-config`'s summary lists every restart-only key under its section, within 100 columns."""
-    from b2bua.cli import main
+    from b2bua.node.cli import main
     from tests.webhook.conftest import SECRETS as COMPLETE
     (tmp_path / "secrets.toml").write_text(COMPLETE)       # the summary is printed when nothing is missing
     monkeypatch.setenv("PREPAID_SECRETS", str(tmp_path / "secrets.toml"))
@@ -180,8 +180,8 @@ def test_check_config_names_the_restart_only_settings(capsys, tmp_path, monkeypa
 def test_load_snapshot_reads_both_files_or_names_the_problem(files, tmp_path):
     """``load_snapshot`` (what ``check-config`` and a start may use) gives the config with its secrets and the
     time given; a secrets file that cannot be read is named as file:(file): reason."""
-    from b2bua.snapshot import load_snapshot
-    from b2bua.schema import ConfigInvalid
+    from b2bua.node.snapshot import load_snapshot
+    from b2bua.node.schema import ConfigInvalid
     path, secrets = files
     snapshot = load_snapshot(str(path), now_ms=7, environ={})
     assert snapshot.loaded_ms == 7 and snapshot.secrets.path == str(secrets)

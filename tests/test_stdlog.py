@@ -6,7 +6,7 @@ import logging
 
 from twisted.logger import LogLevel, formatEvent
 
-from b2bua.stdlog import bridge_stdlib_logging
+from b2bua.node.stdlog import bridge_stdlib_logging
 from tests.conftest import log_events_during
 
 

@@ -25,7 +25,7 @@ from pathlib import Path
 import pytest
 import sqlalchemy
 
-from b2bua.config import SipSettings
+from b2bua.node.config import SipSettings
 from tests.conftest import require_postgres
 from tests.sipp.harness import SCENARIOS, SIPP, _env, free_port, start_sipp
 from tests.sipp.node import Node, start_node, write_config
@@ -66,7 +66,7 @@ def cluster(tmp_path, pg_schema_url_factory):
         config = dict(agents=agents, profile=dict(PROFILE), store_url=url, node_id=node_id, sections=sections)
         if not migrated:
             path = write_config(workdir, sip_port=free_port(), **config)
-            done = subprocess.run([sys.executable, "-m", "b2bua.cli", "db", "upgrade", "--config", str(path)],
+            done = subprocess.run([sys.executable, "-m", "b2bua.node.cli", "db", "upgrade", "--config", str(path)],
                                   cwd=workdir, env=_env(), capture_output=True, text=True, timeout=60)
             assert done.returncode == 0, done.stdout + done.stderr
             migrated.append(True)

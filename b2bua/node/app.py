@@ -1,11 +1,11 @@
 """Wiring the running server: store, billing, SIP, media and HTTP from one config, on one reactor.
 
 :class:`Node` is everything ``prepaid run`` serves, built from a
-:class:`~b2bua.config.Config` and an injected reactor, so that the tests and
+:class:`~b2bua.node.config.Config` and an injected reactor, so that the tests and
 ``prepaid demo`` start the very same thing on ephemeral ports.  ``start()``
 fires with the bound ports; ``stop()`` closes sockets, stops timers and the
 store's thread pool.  Every part reads the config snapshot of ``node.holder``
-(:mod:`b2bua.reload`): a reload (SIGHUP, the portal's "Reload config") swaps it
+(:mod:`b2bua.node.reload`): a reload (SIGHUP, the portal's "Reload config") swaps it
 whole, re-reading the secrets file too, and the router, call settings, billing,
 media prompts, web pages and portal see it from then on; a config that does not
 validate changes nothing.
@@ -33,19 +33,19 @@ from media.library import PromptError
 from .. import heap
 from ..callmedia import CallMediaFactory
 from ..calls import CallManager, CallSettings
-from ..config import Config
+from .config import Config
 from ..faults import CallFaults
-from ..schema import ConfigInvalid, ConfigProblem
+from .schema import ConfigInvalid, ConfigProblem
 from ..probe import AgentProber
-from ..reload import ConfigHolder
-from ..snapshot import ConfigSnapshot, take_snapshot
+from .reload import ConfigHolder
+from .snapshot import ConfigSnapshot, take_snapshot
 from ..routing import Router
 from ..sip.endpoint import SipEndpoint
-from ..stdlog import bridge_stdlib_logging
-from ..nodemetrics import NodeMetrics
+from .stdlog import bridge_stdlib_logging
+from .nodemetrics import NodeMetrics
 from ..limits import DescriptorHeadroom, descriptor_headroom, raise_descriptor_limit
 from ..transport import listen_sip
-from ..webapp import start_web
+from .webapp import start_web
 from webhook.portal import pages
 from webhook.portal.pages import reload as reload_page
 from webhook.accesslog import AccessLines, access_lines

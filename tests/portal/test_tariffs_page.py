@@ -45,7 +45,7 @@ def test_the_page_shows_when_the_node_loaded_its_config_and_a_reload_changes_it(
     from twisted.internet.task import Clock
 
     from b2bua.node.app import Node
-    from b2bua.config import load_config
+    from b2bua.node.config import load_config
     from billing.store import Store
     from tests.conftest import STORE_EPOCH_S, fired
     from webhook.portal.server import build_portal_site

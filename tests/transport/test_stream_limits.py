@@ -8,8 +8,8 @@ import pytest
 from twisted.internet.error import ConnectionDone
 from twisted.python.failure import Failure
 
-from b2bua.config import SipSettings, parse_config
-from b2bua.schema import ConfigInvalid
+from b2bua.node.config import SipSettings, parse_config
+from b2bua.node.schema import ConfigInvalid
 from b2bua.sip.endpoint import SipEndpoint
 from b2bua.sip_apps import EchoUas
 from b2bua.transport import SipTransports

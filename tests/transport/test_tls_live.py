@@ -20,7 +20,7 @@ from cryptography.hazmat.primitives.asymmetric import ec
 from cryptography.x509.oid import ExtendedKeyUsageOID, NameOID
 from twisted.internet import reactor
 
-from b2bua.config import SipSettings
+from b2bua.node.config import SipSettings
 from b2bua.sip.endpoint import ResponseReceived, SipEndpoint, TransactionTimedOut, TransportFailed
 from b2bua.sip.peer import Peer
 from b2bua.sip_apps import EchoUas

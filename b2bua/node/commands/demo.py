@@ -26,8 +26,8 @@ def run(args) -> int:
     from twisted.internet import reactor
     from twisted.logger import globalLogBeginner, textFileLogObserver
 
-    from ..demo import Demo, DemoPlan, sipp_scenario
-    from ..demo_report import report, verdict
+    from ...demo import Demo, DemoPlan, sipp_scenario
+    from ...demo_report import report, verdict
 
     if args.verbose:
         globalLogBeginner.beginLoggingTo([textFileLogObserver(sys.stderr)], redirectStandardIO=False)

@@ -3,7 +3,7 @@
 ``load_config(path)`` reads one TOML file, validates it whole against
 :data:`SCHEMA` plus the checks that span keys (a service number in two
 profiles, an RTP range upside down...), and either returns a :class:`Config`
-or raises :class:`~b2bua.schema.ConfigInvalid` listing every problem as
+or raises :class:`~b2bua.node.schema.ConfigInvalid` listing every problem as
 ``file:key: reason``.  Nothing here keeps global state: the running server
 holds the current ``Config`` and swaps it on a successful reload.
 """
@@ -28,7 +28,7 @@ from billing.pinguard import PinRule
 from billing.profile import (DEFAULT_TIMEZONE, BillingProfile, ChargingStart, Fees, FirstCallerTariff,
                              Increment, TopupOption, offer_window_ms)
 
-from .admission import AdmissionSettings
+from ..admission import AdmissionSettings
 from .schema import (ConfigInvalid, ConfigProblem, Field, Invalid, Relative, Section, boolean, choice, decimal,
                      integer, ip_address, ip_network, list_of, mapping_of, nonempty_string, path, port, string,
                      validate)

@@ -5,7 +5,7 @@
 
 Merchant credentials and form keys come from the secrets file (``$PREPAID_SECRETS`` or
 ``[payments] secrets_file``, read by :func:`webhook.secrets.read_secrets`); a payment method
-whose account lacks complete credentials (:mod:`b2bua.paysecrets`) is left off its page, and
+whose account lacks complete credentials (:mod:`b2bua.node.paysecrets`) is left off its page, and
 is reported.
 """
 
@@ -48,7 +48,7 @@ def _settings(config: Config, secrets: Secrets, report: SecretsReport) -> WebSet
 def served_web_settings(config: Config, secrets: Secrets,
                         report: SecretsReport) -> tuple[WebSettings, tuple[str, ...]]:
     """What the page serves: every payment method whose account has complete credentials (``report``, of
-    :func:`b2bua.paysecrets.check_payment_secrets`); and, one line each, those left off and why.
+    :func:`b2bua.node.paysecrets.check_payment_secrets`); and, one line each, those left off and why.
 
     The example config names merchant accounts that no fresh machine has credentials for: the node
     must still serve calls, the balance API and the page (with the methods it can take).

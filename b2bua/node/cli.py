@@ -18,17 +18,17 @@ from .commands.db import CONFIG_HELP
 
 #: modules that add subcommands; order is the order of ``prepaid --help``
 COMMAND_MODULES = (
-    "b2bua.commands.run",
-    "b2bua.commands.check_config",
-    "b2bua.commands.db",
-    "b2bua.commands.accounts",
-    "b2bua.commands.statement",
-    "b2bua.commands.reconcile",
-    "b2bua.commands.button",
-    "b2bua.commands.apikey",
-    "b2bua.commands.user",
-    "b2bua.commands.payments",
-    "b2bua.commands.demo",
+    "b2bua.node.commands.run",
+    "b2bua.node.commands.check_config",
+    "b2bua.node.commands.db",
+    "b2bua.node.commands.accounts",
+    "b2bua.node.commands.statement",
+    "b2bua.node.commands.reconcile",
+    "b2bua.node.commands.button",
+    "b2bua.node.commands.apikey",
+    "b2bua.node.commands.user",
+    "b2bua.node.commands.payments",
+    "b2bua.node.commands.demo",
 )
 
 

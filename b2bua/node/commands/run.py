@@ -36,5 +36,5 @@ def run(args) -> int:
         return 2
     from twisted.internet import reactor
 
-    from ..node.app import serve
+    from ..app import serve
     return serve(config, reactor)

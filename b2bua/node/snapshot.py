@@ -3,10 +3,10 @@
     snapshot = load_snapshot("conf/prepaid.toml", now_ms=...)   # raises ConfigInvalid (file:key: reason)
     snapshot.config, snapshot.secrets, snapshot.web, snapshot.loaded_ms
 
-Every part of a running node reads the snapshot its :class:`~b2bua.reload.ConfigHolder` has in force (SIP
+Every part of a running node reads the snapshot its :class:`~b2bua.node.reload.ConfigHolder` has in force (SIP
 and call control, billing profiles, media prompts, the top-up pages with their CSP, payment methods and
 their credentials, the portal); a reload builds a new snapshot, re-reading both files, and swaps it whole.
-What a running node cannot change is :data:`b2bua.config.RESTART_ONLY`, the one list of it: a reload
+What a running node cannot change is :data:`b2bua.node.config.RESTART_ONLY`, the one list of it: a reload
 that changes one of these keys logs it by name and leaves it as it was until the next start.
 """
 
