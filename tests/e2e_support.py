@@ -10,7 +10,7 @@ as carrier and as agent, and writes what happened as plain JSON facts for ``test
   announcement and some conversation;
 - ``no_credit``: a caller without an account.
 
-Correlation scores (``b2bua.testua.find``) are computed here, where the recordings are; the test asserts
+Correlation scores (``demo.phone.find``) are computed here, where the recordings are; the test asserts
 on them. A subprocess because the reactor runs once per process.
 """
 
@@ -26,12 +26,12 @@ from typing import Any
 import numpy as np
 from twisted.internet.defer import inlineCallbacks
 
-import b2bua.demo as demo_mod
+import demo.scenario as demo_mod
 from b2bua.call import Announcement, Say
 from b2bua.callmedia import phrase_for
-from b2bua.demo import Demo, DemoPlan, _wait_for, _wait_for_deferred
-from b2bua.demo_report import PROFILE
-from b2bua.testua import band_level, find
+from demo.scenario import Demo, DemoPlan, _wait_for, _wait_for_deferred
+from demo.report import PROFILE
+from demo.phone import band_level, find
 from media.tones import beeps_pcm
 
 PER_MINUTE = "3.99"                  # landline tariff of the e2e profile: 6.65 cents a second
@@ -98,7 +98,7 @@ def _call(call) -> dict[str, Any] | None:
 @inlineCallbacks
 def run_full(reactor, folder: pathlib.Path):
     """The demo's call with the e2e tariff; the verdict and the facts."""
-    from b2bua.demo_report import verdict
+    from demo.report import verdict
     demo = Demo(reactor, folder, DemoPlan(), web=True, caller=FULL_CALLER)
     try:
         result = yield demo.run()

@@ -13,10 +13,11 @@ from types import SimpleNamespace
 
 import pytest
 
+from b2bua.node.commands.demo import NEEDS_NUMPY
 from b2bua.node.config import load_config
-from b2bua.demo import CALLER, DemoPlan, example_config_path, sipp_scenario, write_demo_config
-from b2bua.demo_report import DemoResult, verdict
-from b2bua.testua import UaSummary
+from demo.scenario import CALLER, DemoPlan, example_config_path, sipp_scenario, write_demo_config
+from demo.report import DemoResult, verdict
+from demo.phone import UaSummary
 from billing.db.rows import CallRecord, LedgerEntry
 from billing.profile import CallerClass
 from billing.rating import charge_cents, tariff_for
@@ -117,7 +118,7 @@ def test_demo_paypal_signs_as_paypal_does():
     from cryptography.hazmat.primitives.asymmetric import padding
     from twisted.internet.task import Clock
 
-    from b2bua.demo_web import WEBHOOK_ID, DemoPayPal, demo_secrets
+    from demo.web import WEBHOOK_ID, DemoPayPal, demo_secrets
     from webhook.providers.paypal import signed_string
     from webhook.secrets import parse_secrets
 
@@ -188,3 +189,17 @@ def test_prepaid_demo_watchdog_ends_a_demo_that_takes_too_long(tmp_path):
     assert done.returncode == 1
     assert "watchdog: the call did not finish within 3 s" in done.stderr
     assert "RESULT" not in done.stdout
+
+
+def test_prepaid_demo_without_numpy_names_the_extra_and_exits_2(tmp_path):
+    """Where numpy is not installed, ``prepaid demo`` says in one line to install the ``demo`` extra and exits 2
+    (numpy made unimportable in the child; the node itself does not need it)."""
+    code = ("import sys; sys.modules['numpy'] = None\n"
+            "from b2bua.node.cli import main\n"
+            "sys.exit(main(['demo', '--once', '--watchdog-s', '5']))")
+    done = subprocess.run([sys.executable, "-c", code], cwd=tmp_path, env=dict(os.environ, PYTHONPATH=str(ROOT)),
+                          capture_output=True, text=True, timeout=60)
+    assert done.returncode == 2, done.stdout + done.stderr
+    assert done.stdout == ""
+    assert done.stderr.splitlines() == [NEEDS_NUMPY]
+    assert "prepaid[demo]" in NEEDS_NUMPY

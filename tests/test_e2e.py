@@ -4,7 +4,7 @@ One subprocess (``python -m tests.e2e_support``, ~40 s) runs three calls through
 web side with the demo's PayPal signer, tariff 3.99/min in 1/1 increments, warning 5 s before the end):
 a caller without credit, a caller whose credit buys whole minutes (hangs up after the announcement), and
 the demo call (top-up with bonus, PayPal webhook top-up mid-call, warning, cut-off). What each phone heard
-is decoded from the RTP it received and searched by cross-correlation (``b2bua.testua.find``).
+is decoded from the RTP it received and searched by cross-correlation (``demo.phone.find``).
 """
 
 from __future__ import annotations
@@ -20,7 +20,7 @@ from pathlib import Path
 import pytest
 
 from b2bua.node.config import load_config
-from b2bua.demo import DemoPlan, write_demo_config
+from demo.scenario import DemoPlan, write_demo_config
 from billing.profile import CallerClass
 from billing.rating import charge_cents, tariff_for
 

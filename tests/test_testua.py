@@ -1,4 +1,4 @@
-"""The scripted test UA (``b2bua.testua``) on real sockets on 127.0.0.1, ports chosen by the OS.
+"""The scripted test UA (``demo.phone``) on real sockets on 127.0.0.1, ports chosen by the OS.
 
 Two test UAs call each other (or one calls ``b2bua.sip_apps.EchoUas``) on the
 real reactor, pumped in bounded steps; the tests pin that a call is set up,
@@ -17,7 +17,7 @@ from twisted.internet import reactor
 
 from b2bua.sip.endpoint import SipEndpoint
 from b2bua.sip_apps import EchoUas
-from b2bua.testua import RtpPeer, TestUa, band_level, find, ua_sdp
+from demo.phone import RtpPeer, TestUa, band_level, find, ua_sdp
 from b2bua.transport import SipTransports
 
 CARRIER_HZ = 700

@@ -6,12 +6,12 @@ agent at the built-in agent, timing scaled down: increments of 1/1, the warning
 5 s before the end, top-ups of cents so that the credit lasts seconds).
 :class:`Demo` starts a :class:`~b2bua.node.app.Node` with the real call media on the
 injected reactor, tops up the demo caller through the store (with the bonus),
-lets the built-in carrier (:class:`~b2bua.testua.TestUa`, a 700 Hz tone) call
+lets the built-in carrier (:class:`~demo.phone.TestUa`, a 700 Hz tone) call
 the service number, the built-in agent answer (a 1900 Hz tone), tops up again
 during the call, and waits until the credit is spent and the call is settled.
 
 :meth:`Demo.listen` finds the prompts and tones in what the two phones
-recorded (cross-correlation); :mod:`b2bua.demo_report` makes the timeline and
+recorded (cross-correlation); :mod:`demo.report` makes the timeline and
 the verdict of it all.
 """
 
@@ -33,13 +33,13 @@ from twisted.logger import Logger
 
 from media.tones import beeps_pcm
 
-from .netutil import free_port
-from .node.app import Node
-from .call import Announcement, Say
-from .callmedia import phrase_for
-from .node.config import load_config
-from .demo_report import PROFILE, DemoResult
-from .testua import TestUa, band_level, find
+from b2bua.netutil import free_port
+from b2bua.node.app import Node
+from b2bua.call import Announcement, Say
+from b2bua.callmedia import phrase_for
+from b2bua.node.config import load_config
+from .report import PROFILE, DemoResult
+from .phone import TestUa, band_level, find
 
 __all__ = ["DemoPlan", "Demo", "demo_config", "write_demo_config", "example_config_path", "sipp_scenario",
            "free_port", "CALLER"]
@@ -157,7 +157,7 @@ def write_demo_config(folder: pathlib.Path, *, agent_uri: str, plan: DemoPlan,
     base = random.randrange(30000, 59000, 2)
     secrets_file = ""
     if paypal_cert_origin is not None:
-        from .demo_web import write_secrets
+        from .web import write_secrets
         accounts = set(example.get("profiles", {}).get(PROFILE, {}).get("payments", {}).values())
         secrets_file = str(write_secrets(folder, accounts))
     raw = demo_config(example, folder=folder, agent_uri=agent_uri, plan=plan, sip_port=free_port(),
@@ -202,7 +202,7 @@ class Demo:
         self.carrier.start()
         origin = None
         if self.web:
-            from .demo_web import DemoPayPal
+            from .web import DemoPayPal
             self.paypal = DemoPayPal(self.reactor)
             origin = self.paypal.listen()
         self.config_path = write_demo_config(self.folder, agent_uri=self.agent.uri, plan=self.plan,
@@ -259,7 +259,7 @@ class Demo:
         profile = node.config.profiles[PROFILE]
         amount = self.plan.midcall_topup_cents
         if self.paypal is not None:
-            from .demo_web import paypal_topup
+            from .web import paypal_topup
             d = paypal_topup(self.reactor, node.config, node.store, self.paypal, node.ports.http, PROFILE,
                              self.caller, amount)
 

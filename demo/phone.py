@@ -38,9 +38,9 @@ from media import g711
 from media.rtp import RtpError, build_rtp, is_rtcp, parse_rtp
 from media.sdp import SdpError, parse_sdp
 
-from .sip.endpoint import (AckNeverCame, AckReceived, CancelReceived, DialogEnded, RequestReceived,
+from b2bua.sip.endpoint import (AckNeverCame, AckReceived, CancelReceived, DialogEnded, RequestReceived,
                            ResponseReceived, SipEndpoint, TransactionTimedOut, TransportFailed)
-from .transport import SipTransports
+from b2bua.transport import SipTransports
 
 __all__ = ["TestUa", "UaSummary", "RtpPeer", "Heard", "find", "band_level", "ua_sdp"]
 

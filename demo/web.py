@@ -35,8 +35,8 @@ from twisted.web.server import Site
 from webhook.payments import Payments
 from webhook.providers.paypal import signed_string
 
-from .node.config import Config
-from .node.webapp import web_settings
+from b2bua.node.config import Config
+from b2bua.node.webapp import web_settings
 
 __all__ = ["DemoPayPal", "demo_secrets", "write_secrets", "paypal_topup", "WEBHOOK_ID"]
 

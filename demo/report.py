@@ -18,11 +18,11 @@ from typing import TYPE_CHECKING, Any
 from billing.profile import CallerClass
 from billing.rating import charge_cents, tariff_for
 
-from .node.config import Config
-from .testua import UaSummary
+from b2bua.node.config import Config
+from .phone import UaSummary
 
 if TYPE_CHECKING:
-    from .demo import DemoPlan
+    from .scenario import DemoPlan
 
 __all__ = ["DemoResult", "timeline", "settlement_lines", "verdict", "report", "PROFILE"]
 
