@@ -1,6 +1,6 @@
 """The scripted test UA (``demo.phone``) on real sockets on 127.0.0.1, ports chosen by the OS.
 
-Two test UAs call each other (or one calls ``b2bua.sip_apps.EchoUas``) on the
+Two test UAs call each other (or one calls ``tests.support.sip_apps.EchoUas``) on the
 real reactor, pumped in bounded steps; the tests pin that a call is set up,
 that audio flows both ways and each side's recording holds the other's tone
 (spectral peak and correlation), that BYE ends it on both sides, and that bad
@@ -16,7 +16,7 @@ import pytest
 from twisted.internet import reactor
 
 from b2bua.sip.endpoint import SipEndpoint
-from b2bua.sip_apps import EchoUas
+from tests.support.sip_apps import EchoUas
 from demo.phone import RtpPeer, TestUa, band_level, find, ua_sdp
 from b2bua.transport import SipTransports
 

@@ -1,4 +1,4 @@
-"""Two minimal SIP applications on the endpoint's transaction-user API: a smoke test for operators, a peer for SIPp.
+"""Two minimal SIP applications on the endpoint's transaction-user API: a peer for the transport tests and SIPp.
 
 * :class:`EchoUas` answers every INVITE with 200 and a minimal SDP, takes the
   ACK and the BYE (200), answers OPTIONS with 200 and other requests with 501.
@@ -8,8 +8,8 @@
 Run one on a real reactor (ports 0 pick free ones; a JSON line with the bound
 ports is printed when listening, and one with the counts at the end)::
 
-    python -m b2bua.sip_apps uas --address 127.0.0.1 --udp-port 0 --tcp-port 0
-    python -m b2bua.sip_apps uac --target sip:service@127.0.0.1:5060 --calls 10 --rate 5 --hold-ms 500
+    python -m tests.support.sip_apps uas --address 127.0.0.1 --udp-port 0 --tcp-port 0
+    python -m tests.support.sip_apps uac --target sip:service@127.0.0.1:5060 --calls 10 --rate 5 --hold-ms 500
 """
 
 from __future__ import annotations
@@ -204,7 +204,7 @@ class SimpleUac:
 
 # ---- the command line -----------------------------------------------------------------------------
 def _parser() -> argparse.ArgumentParser:
-    p = argparse.ArgumentParser(prog="python -m b2bua.sip_apps", description=__doc__.split("\n\n")[0])
+    p = argparse.ArgumentParser(prog="python -m tests.support.sip_apps", description=__doc__.split("\n\n")[0])
     p.add_argument("role", choices=("uas", "uac"))
     p.add_argument("--address", default="127.0.0.1")
     p.add_argument("--udp-port", type=int, default=0, help="0: any free port; -1: no UDP")
