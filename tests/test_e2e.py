@@ -1,6 +1,6 @@
 """Prepaid calls end to end: a real node on 127.0.0.1, the test UA as carrier and agent, real SIP and RTP.
 
-One subprocess (``python -m tests.e2e_support``, ~40 s) runs three calls through a whole node each (SQLite,
+One subprocess (``python -m tests.support.e2e``, ~40 s) runs three calls through a whole node each (SQLite,
 web side with the demo's PayPal signer, tariff 3.99/min in 1/1 increments, warning 5 s before the end):
 a caller without credit, a caller whose credit buys whole minutes (hangs up after the announcement), and
 the demo call (top-up with bonus, PayPal webhook top-up mid-call, warning, cut-off). What each phone heard
@@ -34,7 +34,7 @@ def e2e(tmp_path_factory):
     """The facts of the three calls, as written by the subprocess."""
     out = tmp_path_factory.mktemp("e2e") / "e2e.json"
     env = {**os.environ, "PYTHONPATH": str(ROOT)}
-    proc = subprocess.run([sys.executable, "-m", "tests.e2e_support", str(out)], cwd=ROOT, env=env,
+    proc = subprocess.run([sys.executable, "-m", "tests.support.e2e", str(out)], cwd=ROOT, env=env,
                           capture_output=True, text=True, timeout=170)
     assert out.exists(), f"the e2e run wrote nothing (rc {proc.returncode}):\n{proc.stderr[-3000:]}"
     data = json.loads(out.read_text())

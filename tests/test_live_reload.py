@@ -2,7 +2,7 @@
 and the CLI all see the new value; a restart-only change is named in the reload's log line and not applied.
 
 Each test starts its own node (SQLite, free ports) with a secrets file and a fake PayPal in the test
-process (:mod:`tests.live_support`), edits the files as an operator would, and sends SIGHUP.
+process (:mod:`tests.support.live`), edits the files as an operator would, and sends SIGHUP.
 """
 
 from __future__ import annotations
@@ -12,7 +12,7 @@ import socket
 
 import pytest
 
-from tests.live_support import paypal, secrets_text, start_live_node  # noqa: F401  (paypal: a fixture)
+from tests.support.live import paypal, secrets_text, start_live_node  # noqa: F401  (paypal: a fixture)
 from tests.sipp.harness import SCENARIOS, SIPP, free_port, run_sipp, start_sipp
 
 NUMBER = "+4915112345678"

@@ -7,7 +7,7 @@ import socket
 import time
 import uuid
 
-from tests.faulty_node import CALL_CALLER, RTP_MARK
+from tests.support.faulty_node import CALL_CALLER, RTP_MARK
 from tests.hostile.rawua import RawCarrier
 from tests.sipp.node import start_node
 
@@ -32,7 +32,7 @@ def test_a_fault_in_the_sip_core_the_relay_and_a_call_is_logged_once_each_with_t
     stamped error line each, naming the call id (the OPTIONS' Call-ID; the call whose RTP port got the
     datagram; the failed call's), with the traceback after it; the node still answers a plain OPTIONS, the
     failed call is ended with an answer to the carrier, and the other call ends with its record."""
-    node = start_node(tmp_path, entry="tests.faulty_node", agents=["sip:agent@127.0.0.1:9"])
+    node = start_node(tmp_path, entry="tests.support.faulty_node", agents=["sip:agent@127.0.0.1:9"])
     node.follow()
     try:
         sock = socket.socket(socket.AF_INET, socket.SOCK_DGRAM)

@@ -1,6 +1,6 @@
 """Prepaid calls end to end through a real node on 127.0.0.1, run in a subprocess of its own.
 
-``python -m tests.e2e_support OUT.json`` starts a whole :class:`~b2bua.node.app.Node` (SQLite in a temporary
+``python -m tests.support.e2e OUT.json`` starts a whole :class:`~b2bua.node.app.Node` (SQLite in a temporary
 folder, the web side with the demo's PayPal signer) three times on the real reactor, each with the test UA
 as carrier and as agent, and writes what happened as plain JSON facts for ``tests/test_e2e.py``:
 
