@@ -2,7 +2,7 @@
 
 ``python -m tests.support.e2e OUT.json`` starts a whole :class:`~b2bua.node.app.Node` (SQLite in a temporary
 folder, the web side with the demo's PayPal signer) three times on the real reactor, each with the test UA
-as carrier and as agent, and writes what happened as plain JSON facts for ``tests/test_e2e.py``:
+as carrier and as agent, and writes what happened as plain JSON facts for ``tests/node/test_e2e.py``:
 
 - ``full``: the demo call (credit bought by a top-up with bonus, a PayPal webhook top-up during the call,
   warning, cut-off by credit exhaustion) with a tariff of 3.99/min so that it lasts seconds;

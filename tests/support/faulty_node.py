@@ -1,5 +1,5 @@
 """``python -m tests.support.faulty_node run --config PATH``: ``prepaid run`` with bugs planted, for the test that a
-node logs each internal error once, with its time and its call id (tests/test_node_faults.py).
+node logs each internal error once, with its time and its call id (tests/node/test_node_faults.py).
 
 Each bug fires only on a marked input, so the node otherwise serves as usual:
 

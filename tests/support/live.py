@@ -19,7 +19,6 @@ from dataclasses import dataclass, field
 from pathlib import Path
 from urllib.parse import urlencode, urlsplit
 
-import pytest
 import treq
 from twisted.internet import reactor
 from twisted.web.client import Agent, HTTPConnectionPool
@@ -70,14 +69,6 @@ class FakePayPalServer:
             out = {k.decode().lower(): v[0].decode() for k, v in response.headers.getAllRawHeaders()}
             return Reply(response.code, out, content)
         return run(go(), timeout_s=30.0)
-
-
-@pytest.fixture
-def paypal():
-    """A :class:`FakePayPalServer` for the test, closed after it."""
-    server = FakePayPalServer()
-    yield server
-    server.close()
 
 
 @dataclass

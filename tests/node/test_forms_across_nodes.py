@@ -10,7 +10,7 @@ import sys
 import pytest
 
 from tests.conftest import require_postgres
-from tests.support.live import paypal, secrets_text, start_live_node  # noqa: F401  (paypal: a fixture)
+from tests.support.live import secrets_text, start_live_node
 from tests.sipp.harness import _env, free_port
 from tests.sipp.node import write_config
 

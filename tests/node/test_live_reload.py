@@ -12,7 +12,7 @@ import socket
 
 import pytest
 
-from tests.support.live import paypal, secrets_text, start_live_node  # noqa: F401  (paypal: a fixture)
+from tests.support.live import secrets_text, start_live_node
 from tests.sipp.harness import SCENARIOS, SIPP, free_port, run_sipp, start_sipp
 
 NUMBER = "+4915112345678"

@@ -24,7 +24,7 @@ from demo.scenario import DemoPlan, write_demo_config
 from billing.profile import CallerClass
 from billing.rating import charge_cents, tariff_for
 
-ROOT = Path(__file__).resolve().parent.parent
+ROOT = Path(__file__).resolve().parents[2]
 HEARD = 0.8            # normalised correlation that counts as heard (a prompt alone scores ~1.0)
 NOT_HEARD = 0.5        # a different prompt or wording scores well below this
 

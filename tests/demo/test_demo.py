@@ -22,7 +22,7 @@ from billing.db.rows import CallRecord, LedgerEntry
 from billing.profile import CallerClass
 from billing.rating import charge_cents, tariff_for
 
-ROOT = Path(__file__).resolve().parent.parent
+ROOT = Path(__file__).resolve().parents[2]
 
 
 def test_demo_config_is_the_example_on_free_ports_with_scaled_timing(tmp_path):

@@ -10,7 +10,7 @@ from pathlib import Path
 
 from webhook.metrics import DECLARED
 
-DASHBOARD = Path(__file__).resolve().parents[1] / "conf" / "grafana" / "prepaid.json"
+DASHBOARD = Path(__file__).resolve().parents[2] / "conf" / "grafana" / "prepaid.json"
 
 
 def dashboard_expressions() -> list[str]:
