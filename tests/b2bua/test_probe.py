@@ -2,8 +2,6 @@
 
 from __future__ import annotations
 
-from dataclasses import dataclass
-
 from twisted.internet.task import Clock
 
 from b2bua.probe import AgentProber, alive_after
@@ -12,18 +10,10 @@ from b2bua.sip.endpoint import SipEndpoint
 from b2bua.sip.codec import parse_message
 from b2bua.sip.message import SipRequest
 from b2bua.sip.peer import Peer
+from tests.b2bua.test_routing import P
 
 A = "sip:a@127.0.0.1:5071"
 B = "sip:b@127.0.0.1:5072"
-
-
-@dataclass(frozen=True)
-class P:
-    name: str
-    service_numbers: tuple
-    agents: tuple
-    hunting: str = "order"
-    ring_timeout_s: int = 20
 
 
 PROFILES = [P("one", ("+493012345678",), (A, B)), P("two", ("+498912345678",), (B,))]

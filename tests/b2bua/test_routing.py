@@ -11,6 +11,7 @@ from b2bua.routing import AgentHunt, Outcome, Router, outcome_of_status
 
 @dataclass(frozen=True)
 class P:
+    """A profile as routing reads it (:class:`b2bua.routing.RoutableProfile`'s fields)."""
     name: str
     service_numbers: tuple
     agents: tuple
