@@ -2,7 +2,7 @@
 
 from __future__ import annotations
 
-import html
+from webhook.embed import snippet
 
 from .db import CommandError, add_config_argument, command, profile_of
 
@@ -13,18 +13,6 @@ def register(sub) -> None:
     p.add_argument("--profile", required=True)
     p.add_argument("--lang", choices=("de", "en"), default=None, help="page language (default: the profile's)")
     p.set_defaults(func=command(button))
-
-
-def topup_url(public_url: str, button_id: str, lang: str) -> str:
-    """The address of a profile's top-up page, as browsers reach it."""
-    return f"{public_url.rstrip('/')}/topup/{button_id}?lang={lang}"
-
-
-def snippet(public_url: str, button_id: str, lang: str, title: str = "Top-up") -> str:
-    """The iframe that embeds the top-up page (``prepaid button`` prints it, the portal shows it)."""
-    src = topup_url(public_url, button_id, lang)
-    return (f'<iframe src="{html.escape(src)}" title="{html.escape(title)}" width="420" height="560" '
-            f'style="border:0" loading="lazy" referrerpolicy="no-referrer"></iframe>')
 
 
 def button(args, config) -> int:
