@@ -1,4 +1,5 @@
-"""The operator commands in their CONTRACT forms, on SQLite and PostgreSQL: output, --json fields, exit codes."""
+"""The operator commands in the forms docs/commands.md promises, on SQLite and PostgreSQL: output, --json fields,
+exit codes."""
 
 from __future__ import annotations
 

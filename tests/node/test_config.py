@@ -26,12 +26,14 @@ def problems_of(text: str) -> list[str]:
     return [str(p) for p in info.value.problems]
 
 
-def test_example_config_is_what_the_contract_says():
-    """The example serves SIP on 127.0.0.1:5060 UDP+TCP, HTTP on 8080, SQLite in var/, profile demo as the README says."""
+def test_example_config_is_what_docs_config_md_promises():
+    """The example serves SIP on 127.0.0.1:5060 UDP+TCP, HTTP on 8080, the portal on 8090, SQLite in var/, profile
+    demo as docs/config.md says."""
     c = load_config(EXAMPLE)
     assert (c.sip.address, c.sip.udp_port, c.sip.tcp_port, c.sip.tls_port) == ("127.0.0.1", 5060, 5060, 0)
     assert [str(n) for n in c.trusted_carriers] == ["127.0.0.1/32"]
     assert (c.http.address, c.http.port) == ("127.0.0.1", 8080)
+    assert (c.portal.address, c.portal.port) == ("127.0.0.1", 8090)
     # the example names the file relatively: it is the var/ beside conf/, wherever prepaid was started
     assert c.store.url == "sqlite:///" + os.path.join(os.path.dirname(os.path.dirname(os.path.abspath(EXAMPLE))),
                                                       "var", "prepaid.db")
