@@ -11,7 +11,7 @@ setup(
     packages=find_packages(include=["b2bua", "b2bua.*", "billing", "billing.*",
                                     "media", "media.*", "webhook", "webhook.*", "demo", "demo.*"]),
     include_package_data=True,
-    package_data={"media": ["prompts/*/*.wav"], "webhook": ["portal/static/*"], "billing": ["migrations/*.py", "migrations/versions/*.py", "alembic.ini"]},
+    package_data={"media": ["prompts/*/*.wav"], "webhook": ["portal/static/*", "templates/*"], "billing": ["migrations/*.py", "migrations/*.mako", "migrations/versions/*.py", "alembic.ini"]},
     install_requires=[
         "twisted[tls]>=23.10",
         "sqlalchemy>=2.0.20",

@@ -7,6 +7,7 @@ These read the files as they are (no import of the code), so they hold for the w
 from __future__ import annotations
 
 import ast
+import fnmatch
 import re
 from pathlib import Path
 
@@ -86,3 +87,34 @@ def test_the_parts_import_each_other_only_downwards():
                 if part_of(name) in forbidden:
                     wrong.append(f"{path.relative_to(ROOT)}:{line}: imports {name}")
     assert not wrong, "\n".join(wrong)
+
+
+def shipped_data_patterns() -> dict[str, list[str]]:
+    """setup.py's ``package_data``, read from the file (the installed wheel carries what it names)."""
+    tree = ast.parse((ROOT / "setup.py").read_text(encoding="utf-8"))
+    for node in ast.walk(tree):
+        if isinstance(node, ast.keyword) and node.arg == "package_data":
+            return ast.literal_eval(node.value)
+    raise AssertionError("setup.py has no package_data")
+
+
+def is_shipped(relative: Path, patterns: list[str]) -> bool:
+    """Whether a file (relative to its package) matches one of the package's patterns, part by part as
+    setuptools globs them (``*`` stays within one folder)."""
+    return any(len(Path(p).parts) == len(relative.parts)
+               and all(fnmatch.fnmatchcase(part, pat) for part, pat in zip(relative.parts, Path(p).parts))
+               for p in patterns)
+
+
+def test_every_data_file_of_the_packages_is_in_the_wheel():
+    """A file a package reads at run time (a template, a stylesheet, a prompt, a migration) that setup.py does
+    not name is missing from a real, non-editable install: the node then fails where a checkout works."""
+    data = shipped_data_patterns()
+    missing = []
+    for package in ("b2bua", "billing", "media", "webhook", "demo"):
+        for path in sorted((ROOT / package).rglob("*")):
+            if path.is_dir() or path.suffix in (".py", ".pyc") or "__pycache__" in path.parts:
+                continue
+            if not is_shipped(path.relative_to(ROOT / package), data.get(package, [])):
+                missing.append(str(path.relative_to(ROOT)))
+    assert not missing, f"data files setup.py's package_data does not ship: {missing}"
