@@ -51,15 +51,22 @@ def add_config_argument(p) -> None:
     p.add_argument("--config", default=argparse.SUPPRESS, help=CONFIG_HELP)
 
 
+def config_of(args) -> Config | None:
+    """The config a command was given (``--config``, else the default), or None after printing every problem
+    of it to standard error (the command then exits 2)."""
+    try:
+        return load_config(args.config or default_config_path())
+    except ConfigInvalid as exc:
+        for problem in exc.problems:
+            print(problem, file=sys.stderr)
+        return None
+
+
 def command(fn):
     """Wrap ``fn(args, config) -> int`` into a command: config loading and errors to standard error."""
     def run(args) -> int:
-        path = args.config or default_config_path()
-        try:
-            config = load_config(path)
-        except ConfigInvalid as exc:
-            for problem in exc.problems:
-                print(problem, file=sys.stderr)
+        config = config_of(args)
+        if config is None:
             return 2
         try:
             return fn(args, config)

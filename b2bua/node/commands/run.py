@@ -9,10 +9,8 @@ from __future__ import annotations
 
 import sys
 
-from ..config import default_config_path, load_config
 from ..paysecrets import check_payment_secrets, refusal
-from ..schema import ConfigInvalid
-from .db import add_config_argument
+from .db import add_config_argument, config_of
 
 
 def register(sub) -> None:
@@ -22,12 +20,8 @@ def register(sub) -> None:
 
 
 def run(args) -> int:
-    path = args.config or default_config_path()
-    try:
-        config = load_config(path)
-    except ConfigInvalid as exc:
-        for problem in exc.problems:
-            print(problem, file=sys.stderr)
+    config = config_of(args)
+    if config is None:
         return 2
     refused = refusal(config, check_payment_secrets(config))
     if refused:
