@@ -154,8 +154,8 @@ def callers_csv(workdir: Path) -> Path:
 
 def topup_callers(config_path: Path, numbers: list[str], amount_cents: int) -> None:
     """Credit every caller on the node's store, through the store's own top-up (one process, inline store)."""
-    from b2bua.commands.db import fired, open_store
-    from b2bua.config import load_config
+    from b2bua.node.commands.db import fired, open_store
+    from b2bua.node.config import load_config
     config = load_config(str(config_path))
     profile = config.profiles["demo"]
     store = open_store(config)

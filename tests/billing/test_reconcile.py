@@ -234,7 +234,7 @@ def test_prepaid_reconcile_prints_a_table_of_what_it_settled(tmp_path, capsys):
     prints it as a table row; a second run says that nothing was left."""
     import time
 
-    from b2bua.cli import main
+    from b2bua.node.cli import main
     from billing.db.sessions import SqlSessionStore
     from billing.store import Store
     from tests.conftest import fired

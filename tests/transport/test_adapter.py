@@ -16,7 +16,7 @@ from twisted.python.failure import Failure
 from b2bua.sip.codec import parse_message
 from b2bua.sip.endpoint import CoreFault, SipEndpoint, TransportFailed
 from b2bua.sip.peer import Outgoing, Peer
-from b2bua.sip_apps import EchoUas
+from tests.support.sip_apps import EchoUas
 from b2bua.transport import SipCore, SipTransports
 
 OPTIONS = (b"OPTIONS sip:service@127.0.0.1:5060 SIP/2.0\r\n"

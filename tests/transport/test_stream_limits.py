@@ -8,10 +8,10 @@ import pytest
 from twisted.internet.error import ConnectionDone
 from twisted.python.failure import Failure
 
-from b2bua.config import SipSettings, parse_config
-from b2bua.schema import ConfigInvalid
+from b2bua.node.config import SipSettings, parse_config
+from b2bua.node.schema import ConfigInvalid
 from b2bua.sip.endpoint import SipEndpoint
-from b2bua.sip_apps import EchoUas
+from tests.support.sip_apps import EchoUas
 from b2bua.transport import SipTransports
 from tests.sip.test_endpoint_support import request
 from tests.transport.test_adapter import Reactor, accept, tcp_options

@@ -20,10 +20,10 @@ from cryptography.hazmat.primitives.asymmetric import ec
 from cryptography.x509.oid import ExtendedKeyUsageOID, NameOID
 from twisted.internet import reactor
 
-from b2bua.config import SipSettings
+from b2bua.node.config import SipSettings
 from b2bua.sip.endpoint import ResponseReceived, SipEndpoint, TransactionTimedOut, TransportFailed
 from b2bua.sip.peer import Peer
-from b2bua.sip_apps import EchoUas
+from tests.support.sip_apps import EchoUas
 from b2bua.transport import SipTransports, TlsConfigError, listen_sip
 from b2bua.transport_tls import TlsFiles
 from tests.sipp.harness import free_port
