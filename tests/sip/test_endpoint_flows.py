@@ -10,7 +10,7 @@ from __future__ import annotations
 
 from b2bua.sip.endpoint import RequestReceived
 from b2bua.sip.peer import Peer
-from tests.sip.test_endpoint_support import endpoint, request, sent
+from tests.support.sip_endpoint import endpoint, request, sent
 
 #: the phone's connection to us (its own ephemeral port), and where its Contact says it listens
 PHONE_FLOW = Peer("tls", "192.0.2.10", 40312)

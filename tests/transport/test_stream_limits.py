@@ -11,9 +11,9 @@ from twisted.python.failure import Failure
 from b2bua.node.config import SipSettings, parse_config
 from b2bua.node.schema import ConfigInvalid
 from b2bua.sip.endpoint import SipEndpoint
-from tests.support.sip_apps import EchoUas
 from b2bua.transport import SipTransports
-from tests.sip.test_endpoint_support import request
+from tests.support.sip_apps import EchoUas
+from tests.support.sip_endpoint import request
 from tests.transport.test_adapter import Reactor, accept, tcp_options
 
 
