@@ -4,7 +4,7 @@ The test starts Debian's ``kamailio`` on the operators' file itself, its defines
 overridden on the command line (``-A LISTEN_IP=127.0.0.1``, a free SIP port, a
 dispatcher list naming the two nodes, 127.0.0.1/32 as the carriers' network),
 in front of two real ``prepaid run`` nodes on one PostgreSQL schema (the
-cluster of tests/test_two_nodes.py). SIPp plays the carrier, through Kamailio,
+cluster of tests/node/test_two_nodes.py). SIPp plays the carrier, through Kamailio,
 and one agent that both nodes ring. Everything is on loopback, on free ports.
 
 A stranger (127.0.0.2) gets 403 from Kamailio. Then node a gets SIGKILL with
@@ -35,9 +35,9 @@ from pathlib import Path
 
 import pytest
 
+from tests.node.test_two_nodes import (CALLER, FROM_CALLER, SERVICE, agent_uri, balance_cents,  # noqa: F401
+                                       check_books, cluster, rows, wait_for)
 from tests.sipp.harness import ROOT, SCENARIOS, SIPP, free_port, start_sipp
-from tests.test_two_nodes import (CALLER, FROM_CALLER, SERVICE, agent_uri, balance_cents, check_books,  # noqa: F401
-                                  cluster, rows, wait_for)
 
 KAMAILIO = shutil.which("kamailio", path="/usr/local/sbin:/usr/sbin:/sbin:/usr/local/bin:/usr/bin")
 CONFIG = ROOT / "conf" / "kamailio" / "kamailio.cfg"
