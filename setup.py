@@ -7,10 +7,11 @@ setup(
     version="0.1.0",
     description="Prepaid billing for premium telephone services: a SIP B2BUA on Twisted",
     python_requires=">=3.11",
+    # demo/ is the `prepaid demo` command's scripted call and phones: shipped, but outside b2bua/'s import path
     packages=find_packages(include=["b2bua", "b2bua.*", "billing", "billing.*",
-                                    "media", "media.*", "webhook", "webhook.*"]),
+                                    "media", "media.*", "webhook", "webhook.*", "demo", "demo.*"]),
     include_package_data=True,
-    package_data={"media": ["prompts/*/*.wav"], "webhook": ["portal/static/*"], "billing": ["migrations/*.py", "migrations/versions/*.py", "alembic.ini"]},
+    package_data={"media": ["prompts/*/*.wav"], "webhook": ["portal/static/*", "templates/*"], "billing": ["migrations/*.py", "migrations/*.mako", "migrations/versions/*.py", "alembic.ini"]},
     install_requires=[
         "twisted[tls]>=23.10",
         "sqlalchemy>=2.0.20",
@@ -22,10 +23,13 @@ setup(
         "pydub>=0.25.1",
         "phonenumbers>=8.13",
         "psycopg[binary]>=3.1.12",
-        # the demo's phones find the prompts in what they heard by cross-correlation
-        "numpy>=1.26",
     ],
     extras_require={
+        # `prepaid demo`: its phones find the prompts in what they heard by cross-correlation
+        "demo": [
+            "numpy>=1.26",
+        ],
+        # the tests run the demo's phones too (end to end), and measure prompts and tones with numpy
         "test": [
             "pytest>=7.4",
             "hypothesis>=6.90",
@@ -38,5 +42,5 @@ setup(
             "sippy>=1.2",
         ],
     },
-    entry_points={"console_scripts": ["prepaid = b2bua.cli:main"]},
+    entry_points={"console_scripts": ["prepaid = b2bua.node.cli:main"]},
 )

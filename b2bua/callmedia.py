@@ -126,7 +126,7 @@ class PromptLibraries:
 
 
 def prompt_sets(config) -> set[tuple[str, str]]:
-    """The (language, prompts_dir) of every profile of a :class:`b2bua.config.Config`."""
+    """The (language, prompts_dir) of every profile of a :class:`b2bua.node.config.Config`."""
     return {(p.language, p.prompts_dir) for p in config.profiles.values()}
 
 

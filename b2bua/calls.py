@@ -52,7 +52,7 @@ ALLOW = "INVITE, ACK, CANCEL, BYE, OPTIONS, UPDATE, INFO, PRACK"
 
 @dataclass(frozen=True)
 class CallSettings:
-    """What the manager needs of the config (``b2bua.config``: sip, carriers, the profiles)."""
+    """What the manager needs of the config (``b2bua.node.config``: sip, carriers, the profiles)."""
 
     trusted: tuple[ipaddress.IPv4Network | ipaddress.IPv6Network, ...]
     default_region: str

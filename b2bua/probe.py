@@ -10,7 +10,7 @@ agents last.
 
 The call manager hands the prober the endpoint events of its transactions
 (:meth:`AgentProber.on_event`, by transaction id); the timer runs on the
-injected reactor.  Pinned by ``tests/test_probe.py`` with plain bytes on a Clock.
+injected reactor.  Pinned by ``tests/b2bua/test_probe.py`` with plain bytes on a Clock.
 """
 
 from __future__ import annotations

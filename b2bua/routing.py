@@ -48,7 +48,7 @@ def outcome_of_status(status: int) -> Outcome:
 
 
 class RoutableProfile(Protocol):
-    """What routing needs of a config profile (``b2bua.config.Profile`` provides it)."""
+    """What routing needs of a config profile (``b2bua.node.config.Profile`` provides it)."""
 
     name: str
     service_numbers: tuple[str, ...]

@@ -67,6 +67,7 @@ class SipCore(TypingProtocol):
     def take_outgoing(self) -> list[Outgoing]: ...
     def take_events(self) -> list[object]: ...
     def take_faults(self) -> list[CoreFault]: ...
+    def holds_flow(self, peer: Peer) -> bool: ...
     def next_deadline(self) -> float | None: ...
     def handle_timer(self, now: float) -> None: ...
 
@@ -202,6 +203,9 @@ class _SipStream(protocol.Protocol, TimeoutMixin):
         self.transport.write(data)
 
     def timeoutConnection(self) -> None:
+        if self.owner.endpoint.holds_flow(self.peer):
+            self.setTimeout(self.owner.idle_timeout_s)   # a call's only way back to its peer stays open
+            return
         self.closing_reason = "idle"
         self.owner.closed_idle += 1
         self.transport.loseConnection()
@@ -538,7 +542,7 @@ def listen_sip(reactor, endpoint: SipCore, sip_settings, on_event: Callable[[obj
     :meth:`SipTransports.listen_udp` and friends with port 0 instead.
     """
     tls = TlsFiles(sip_settings.tls_certificate or "", sip_settings.tls_private_key or "",
-                   sip_settings.tls_client_ca or "")
+                   sip_settings.tls_client_ca or "", sip_settings.tls_trusted_ca or "")
     transports = SipTransports(reactor, endpoint, on_event, tls=tls,
                                idle_timeout_s=sip_settings.connection_idle_timeout_s,
                                message_deadline_s=sip_settings.message_deadline_s,

@@ -6,8 +6,11 @@ first, intermediates after) with ``sip.tls_private_key``; with
 (mutual TLS with a carrier), else the handshake fails and the connection is
 dropped.  The client side (our requests to ``sips:`` / ``transport=tls``
 peers) presents the same certificate, and checks the peer's certificate
-against ``tls_client_ca`` when set (the carrier's CA), else the system's
-trust store; the peer's IP address must be in its certificate.
+against ``tls_trusted_ca`` when set, else ``tls_client_ca`` when set (the
+carrier's CA), else the system's trust store; the peer's IP address must be in
+its certificate.  A dialog's requests go back over the connection its peer
+opened while that is open (:mod:`b2bua.sip.endpoint`), so a phone without a
+certificate of its own is reached without a new TLS connection.
 """
 
 from __future__ import annotations
@@ -34,6 +37,7 @@ class TlsFiles:
     certificate: str
     private_key: str
     client_ca: str = ""
+    trusted_ca: str = ""       # the CAs our outgoing connections trust (empty: client_ca, else the system's)
 
     @property
     def enabled(self) -> bool:
@@ -68,16 +72,16 @@ def _own(files: TlsFiles) -> tuple[ssl.PrivateCertificate, list[ssl.Certificate]
     return own, chain[1:]
 
 
-def _cas(files: TlsFiles) -> list[ssl.Certificate]:
-    if not files.client_ca:
+def _cas(path: str, key: str) -> list[ssl.Certificate]:
+    if not path:
         return []
-    return _certificates(_read(files.client_ca, "tls_client_ca"), files.client_ca, "tls_client_ca")
+    return _certificates(_read(path, key), path, key)
 
 
 def server_context(files: TlsFiles) -> ssl.CertificateOptions:
     """The context factory of a TLS listener; raises TlsConfigError on unreadable or mismatched files."""
     own, extra = _own(files)
-    cas = _cas(files)
+    cas = _cas(files.client_ca, "tls_client_ca")
     try:
         return ssl.CertificateOptions(
             privateKey=own.privateKey.original, certificate=own.original,
@@ -93,7 +97,8 @@ def client_context_factory(files: TlsFiles):
     own = None
     if files.enabled:
         own, _ = _own(files)
-    cas = _cas(files)
+    cas = (_cas(files.trusted_ca, "tls_trusted_ca") if files.trusted_ca
+           else _cas(files.client_ca, "tls_client_ca"))
     trust = ssl.trustRootFromCertificates(cas) if cas else None
 
     def for_host(host: str):

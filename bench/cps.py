@@ -44,7 +44,9 @@ machine).  Prints both, the ratios (ours / sippy), and writes
 worktree of the commit before a change), in the same run and the same way:
 its node runs that checkout's code (``prepaid run`` started through a small
 launcher that puts PATH first on ``sys.path``), on the same config, store,
-SIPp scenarios and callers.  The CPU probes of the two alternate
+SIPp scenarios and callers (so the baseline must take this checkout's example
+config and store: compare with a commit whose config schema and migrations
+are this one's).  The CPU probes of the two alternate
 (``--rounds`` times each, the median counted), so that load from elsewhere on
 the machine falls on both alike; then each one's highest clean rate, the two
 searches in step (each step probes both, in alternating order).  Prints
@@ -109,7 +111,7 @@ class Prepaid:
     hold_ms = HOLD_MS
     profile = {"answer_mode": '"agent"'}
 
-    def __init__(self, workdir: Path, root: Path | None = None, entry: str = "b2bua.cli"):
+    def __init__(self, workdir: Path, root: Path | None = None, entry: str = "b2bua.node.cli"):
         self.label = self.name if root is None else f"{self.name}@baseline"
         self.workdir = workdir / self.label
         self.workdir.mkdir()
@@ -186,8 +188,8 @@ def callers_csv(workdir: Path) -> Path:
 
 def topup_callers(config_path: Path, numbers: list[str], amount_cents: int) -> None:
     """Credit every caller on the node's store, through the store's own top-up (one process, inline store)."""
-    from b2bua.commands.db import fired, open_store
-    from b2bua.config import load_config
+    from b2bua.node.commands.db import fired, open_store
+    from b2bua.node.config import load_config
     config = load_config(str(config_path))
     profile = config.profiles["demo"]
     store = open_store(config)
@@ -339,11 +341,12 @@ def main() -> int:
     parser.add_argument("--keep", action="store_true", help="keep the SIPp logs (printed folder)")
     parser.add_argument("--baseline", type=Path, help="another checkout (the commit before a change): its prepaid "
                         "B2BUAs are measured beside ours in this run, and the ratios printed")
-    parser.add_argument("--baseline-entry", default="b2bua.cli",
-                        help="the module of the baseline's `prepaid` command (default: b2bua.cli, where it was "
-                        "before the composition root moved)")
+    parser.add_argument("--baseline-entry", help="the module of the baseline's `prepaid` command (default: "
+                        "b2bua.node.cli where the baseline has it, else b2bua.cli, where it was before)")
     parser.add_argument("--rounds", type=int, default=3, help="with --baseline: CPU probes of each, alternating")
     args = parser.parse_args()
+    if args.baseline is not None and args.baseline_entry is None:
+        args.baseline_entry = "b2bua.node.cli" if (args.baseline / "b2bua" / "node" / "cli.py").exists() else "b2bua.cli"
     if args.quick:
         args.calls, args.steps = min(args.calls, 300), min(args.steps, 3)
     if SIPP is None:

@@ -16,7 +16,7 @@ from decimal import Decimal
 
 
 class ChargingStart(enum.Enum):
-    """When the billed time of a call starts (CONTRACT: ``charging_starts``)."""
+    """When the billed time of a call starts (a profile's ``charging_starts``: docs/config.md)."""
 
     AFTER_ANNOUNCEMENT = "after_announcement"
     ANSWER = "answer"

@@ -1,10 +1,12 @@
 """Settling the calls of a node that died: sessions whose lease ran out.
 
 Every open session holds a lease that its node renews (with each debit, and for
-all its sessions every ``lease_s / 3``). When a node crashes, its leases run
+all its sessions every ``renew_interval_s``). When a node crashes, its leases run
 out; any node (or ``prepaid reconcile``) then settles those sessions as if the
 call had ended at the last renewal: the billed time up to then (capped at what
-was paid ahead) is charged, the rest of what was debited goes back to the
+was paid ahead, and at least the first second once charging started, so that a
+node dying before its first renewal gives no free call: at 60/60 the first
+minute is owed) is charged, the rest of what was debited goes back to the
 balance as a ``call_refund``. Settling is the same conditional transaction a live
 session uses, so a session settled twice, or by two reconcilers at once, is
 settled once: nothing is lost and nothing is created.
@@ -56,7 +58,8 @@ def reconcile_once(store: ReconcileStore, now_ms: int, *, batch: int = 200):
             return done
         for e in fresh:
             seen.add(e.session_id)
-            settlement = yield store.settle(SettleRequest(e.session_id, e.last_renewal_ms, now_ms, LEASE_EXPIRED))
+            settlement = yield store.settle(SettleRequest(e.session_id, e.last_renewal_ms, now_ms, LEASE_EXPIRED,
+                                                          min_billed_s=1))
             done.append(settlement)
 
 

@@ -44,8 +44,10 @@ Money rules (see :mod:`billing.rating`):
   paid boundary) and refunds the rest of what was debited as a ``call_refund``;
   it is idempotent, and safe against a reconciler on another node.
 * Each open session holds a lease, renewed by its debits and, for all sessions
-  of this node at once, every ``lease_s / 3``. A session whose lease runs out is
-  settled by :mod:`billing.reconcile` up to its last renewal.
+  of this node at once, every ``renew_interval_s`` (``[store] renew_interval_s``,
+  5 s in the example config; a third of the lease when not given). A session
+  whose lease runs out is settled by :mod:`billing.reconcile` up to its last
+  renewal, so a node that dies mid-call leaves at most that much talk unbilled.
 """
 
 from __future__ import annotations
@@ -126,12 +128,18 @@ class DebitOutcome:
 
 @dataclass(frozen=True)
 class SettleRequest:
-    """Settle a session: its charged time ended at ``end_ms`` (None: never charged)."""
+    """Settle a session: its charged time ended at ``end_ms`` (None: never charged).
+
+    ``min_billed_s``: the least time billed once charging started.  A live call knows its end to the
+    millisecond (0); a session reconciled after its node died was connected when charging started, so it
+    owes at least its first second, which at 60/60 is the first minute (1).
+    """
 
     session_id: str
     end_ms: int
     settled_ms: int
     reason: str
+    min_billed_s: int = 0
 
 
 @dataclass(frozen=True)
@@ -605,12 +613,15 @@ class CallBilling:
     """The node's call sessions: opens them, feeds them balance changes, keeps their leases."""
 
     def __init__(self, store: SessionStore, reactor: IReactorTime, *, node_id: str, lease_s: int = 60,
-                 reserve_ahead_s: int = 60, debit_lead_s: int = 5, max_call_s: int = MAX_CALL_S,
+                 renew_interval_s: int | None = None, reserve_ahead_s: int = 60, debit_lead_s: int = 5, max_call_s: int = MAX_CALL_S,
                  log_failure: Callable | None = None) -> None:
         self.store = store
         self.reactor = reactor
         self.node_id = node_id
         self.lease_s = lease_s
+        #: how often the open sessions' leases are renewed (default a third of the lease): a node that dies
+        #: mid-call has its calls billed up to the last renewal, so this bounds the talk that goes unbilled
+        self.renew_interval_s = renew_interval_s if renew_interval_s is not None else max(1, lease_s // 3)
         self.reserve_ahead_s = reserve_ahead_s
         self.debit_lead_s = debit_lead_s
         self.max_call_s = max_call_s
@@ -659,7 +670,7 @@ class CallBilling:
 
     def _schedule_renewal(self) -> None:
         if self._renew_call is None or not self._renew_call.active():
-            self._renew_call = self.reactor.callLater(max(1, self.lease_s // 3), self._renew)
+            self._renew_call = self.reactor.callLater(self.renew_interval_s, self._renew)
 
     def _renew(self) -> None:
         self._renew_call = None

@@ -1,6 +1,6 @@
 """The web side's settings: frozen dataclasses built by whoever reads the config.
 
-``webhook/`` never reads ``b2bua``'s config itself; ``b2bua/webapp.py`` turns
+``webhook/`` never reads ``b2bua``'s config itself; ``b2bua/node/webapp.py`` turns
 the B2BUA's ``Config`` and the secrets file into a :class:`WebSettings`, anew
 at each reload.  The parts of the web side hold a :data:`SettingsSource` and
 call it at each request, so that a reload applies to the next request.

@@ -211,6 +211,9 @@ class SipEndpoint:
         self.dropped: dict[str, int] = {}
         self.last_error: Exception | None = None
         self._faults: list[CoreFault] = []
+        #: stream peers (TCP, TLS) a message came from whose connection the transport has not reported lost:
+        #: a dialog's requests go back over its peer's connection while it is here (see :meth:`_dialog_peer`)
+        self._flows: set[Peer] = set()
 
     # ---- the transport's side ---------------------------------------------------------------
     def take_outgoing(self) -> list[Outgoing]:
@@ -279,10 +282,17 @@ class SipEndpoint:
 
     def transport_error(self, peer: Peer, now: float) -> None:
         """A stream to ``peer`` failed or closed: its transactions fail (§17.1.4).  Never raises."""
+        self._flows.discard(peer)
         try:
             self._upcalls(self.layer.transport_error(peer, now), now)
         except Exception as exc:
             self._fault(f"internal error on transport error: {type(exc).__name__}", exc)
+
+    def holds_flow(self, peer: Peer) -> bool:
+        """Whether an open dialog sends its requests back over the connection to ``peer``: the transport keeps
+        such a connection open past its idle timeout (a phone behind NAT or without a listening port of its
+        own can be reached over nothing else)."""
+        return peer in self._flows and any(d.peer == peer for d in self.dialogs.values())
 
     def open_counts(self) -> OpenCounts:
         timers = self.layer.pending_timers() + len(self._retransmits)
@@ -291,6 +301,8 @@ class SipEndpoint:
     def receive(self, data: bytes, peer: Peer, now: float) -> None:
         """One whole message from ``peer``.  Never raises: what cannot be handled is answered or dropped."""
         message = None
+        if peer.reliable:
+            self._flows.add(peer)
         try:
             try:
                 message = parse_message(data)
@@ -408,6 +420,8 @@ class SipEndpoint:
                 self._respond_tx(tx, 500, now, reason="CSeq Out of Order")
                 return
             tx.dialog_id = dialog_id
+            if tx.peer.reliable:
+                dialog.peer = tx.peer        # the peer's newest connection is the way back (RFC 5923 §4)
             if request.method in ("INVITE", "UPDATE"):
                 dialog.refresh_target(request)
             if request.method == "BYE":
@@ -568,6 +582,12 @@ class SipEndpoint:
         self._outbox.append(Outgoing(data, peer))
 
     def _dialog_peer(self, dialog: Dialog) -> Peer:
+        """Where the dialog's next request goes: over the connection the dialog's peer last sent on while it is
+        open (a phone behind NAT, or one without a server certificate, can be reached over nothing else; the
+        previous hop of a record-routing proxy is that connection too), else to the route set or the
+        remote target (§12.2.1.1), by the dialog's transport."""
+        if dialog.peer in self._flows:
+            return dialog.peer
         try:
             return self.destination(next_hop(dialog), dialog.peer.transport)
         except TransactionError:

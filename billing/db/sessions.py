@@ -274,7 +274,7 @@ def settle_thd(conn, request: SettleRequest, actor: str):
     tariff = tariff_of(row)
     billed = 0
     if row.charging_started_ms is not None:
-        duration_s = max(0, _ceil_s(request.end_ms - int(row.charging_started_ms)))
+        duration_s = max(request.min_billed_s, _ceil_s(request.end_ms - int(row.charging_started_ms)))
         billed = min(billed_s(tariff.increment, duration_s), int(row.paid_s))
     charge = charge_cents(tariff, billed)
     _CHARGED.rowcount(conn, sid=request.session_id, charge=charge, billed=billed)

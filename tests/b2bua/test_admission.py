@@ -47,7 +47,7 @@ def test_retry_after_is_whole_seconds_and_trusted_carriers_have_their_own_limit(
 
 def test_readiness_names_what_runs_short():
     """/healthz's problems: RTP port pairs under the floor, descriptors under the floor; none when fine."""
-    from b2bua.app import readiness_problems
+    from b2bua.node.app import readiness_problems
     from b2bua.limits import DescriptorHeadroom
     assert readiness_problems(port_pairs_free=100, port_pairs=5000, headroom=DescriptorHeadroom(50, 65536)) == []
     assert readiness_problems(port_pairs_free=3, port_pairs=5000, headroom=DescriptorHeadroom(1000, 1024)) == [

@@ -21,7 +21,7 @@ from media.library import PromptLibrary
 from media.rtp import build_rtp, build_telephone_event
 from media.sdp import parse_sdp
 from media.tones import beeps_pcm
-from tests.media.test_relay_support import port_is_free
+from tests.support.relay import port_is_free
 from tests.support.callfakes import FakeMedia
 from tests.support.callmedia import Rig, band_level, find, pcm_of
 
@@ -291,7 +291,7 @@ def test_caller_key_presses_reach_on_dtmf_once_each(rig):
         for i, payload in enumerate(packets):
             rig.carrier.send(build_rtp(101, seq, ts, rig.carrier.ssrc, payload, marker=i == 0), port)
             seq += 1
-    from tests.media.test_relay_support import pump
+    from tests.support.relay import pump
     pump(lambda: rig.media.session.leg_a.rx_packets >= 15)
     assert rig.digits == ["1", "2", "2"]
 
@@ -380,7 +380,7 @@ def test_factory_from_the_example_config_preloads_every_profiles_prompts():
 
     from twisted.internet.task import Clock
 
-    from b2bua.config import default_config_path, load_config
+    from b2bua.node.config import default_config_path, load_config
     from tests.support.callmedia import free_range
 
     config = load_config(default_config_path())
@@ -413,7 +413,7 @@ def test_real_reactor_an_operators_recording_is_heard_and_done_fires_when_it_has
     from media.player import Player
     from media.relay import Relay
     from media.tones import tone_pcm
-    from tests.media.test_relay_support import pump
+    from tests.support.relay import pump
     from tests.support.callmedia import Phone, free_range
     from twisted.internet.task import LoopingCall
 

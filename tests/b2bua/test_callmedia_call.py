@@ -122,7 +122,7 @@ def test_the_agent_is_rung_when_the_minutes_have_been_heard_in_full(scenes):
     s.call.handle(Bye(s.a))
     assert s.legs[-1].sent == ["BYE"] and s.call.state is St.DONE
     assert s.rig.media.closed and s.rig.relay.counters().sessions_open == 0
-    from tests.media.test_relay_support import port_is_free
+    from tests.support.relay import port_is_free
     assert all(port_is_free(p) for p in ports)
     assert s.records[0].end_reason == "caller_hangup"
 

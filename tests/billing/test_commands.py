@@ -1,4 +1,5 @@
-"""The operator commands in their CONTRACT forms, on SQLite and PostgreSQL: output, --json fields, exit codes."""
+"""The operator commands in the forms docs/commands.md promises, on SQLite and PostgreSQL: output, --json fields,
+exit codes."""
 
 from __future__ import annotations
 
@@ -7,7 +8,7 @@ import os
 
 import pytest
 
-from b2bua.cli import main
+from b2bua.node.cli import main
 
 ROOT = os.path.dirname(os.path.dirname(os.path.dirname(os.path.abspath(__file__))))
 NUM = "+4915112345678"
@@ -182,8 +183,8 @@ def test_manual_money_from_the_command_writes_audit_rows(cfg, capsys):
     """Every booked topup/adjust writes an audit row (the operator, from cli) with the balance before and
     after; a refused debit writes none."""
     from billing.db import audit
-    from b2bua.commands.db import fired, open_store
-    from b2bua.config import load_config
+    from b2bua.node.commands.db import fired, open_store
+    from b2bua.node.config import load_config
     run(capsys, "topup", "--config", cfg, "--profile", "demo", NUM, "10", "--note", "phone")
     run(capsys, "adjust", "--config", cfg, "--profile", "demo", NUM, "2.50", "--debit", "--note", "<b>fix</b>")
     assert run(capsys, "adjust", "--config", cfg, "--profile", "demo", NUM, "99", "--debit", "--note", "x")[0] == 1
@@ -228,7 +229,7 @@ def test_output_into_a_closed_pipe_ends_quietly(cfg):
     for i in range(3):
         assert main(["topup", "--config", cfg, "--profile", "demo", NUM, str(10 + i)]) == 0
     env = dict(os.environ, PYTHONPATH=ROOT)
-    proc = subprocess.Popen([sys.executable, "-m", "b2bua.cli", "transactions", "--config", cfg],
+    proc = subprocess.Popen([sys.executable, "-m", "b2bua.node.cli", "transactions", "--config", cfg],
                             stdout=subprocess.PIPE, stderr=subprocess.PIPE, env=env, cwd=ROOT)
     proc.stdout.close()                      # the reader is gone before the command writes
     err = proc.stderr.read().decode()
@@ -258,7 +259,7 @@ def test_tables_fit_100_columns_and_keep_every_word(cfg, capsys):
 
 def test_a_table_wraps_prose_before_times_and_never_numbers():
     """The widest column with words is narrowed first; right-aligned numbers are never wrapped."""
-    from b2bua.commands.db import table_lines
+    from b2bua.node.commands.db import table_lines
     lines = table_lines(("at", "amount", "note"), [("2026-11-29T02:30:00Z", "123456.78", "word " * 40)],
                         right=(1,), max_width=60)
     assert max(map(len, lines)) <= 60 and lines[2].startswith("2026-11-29T02:30:00Z  123456.78  word")
@@ -267,7 +268,7 @@ def test_a_table_wraps_prose_before_times_and_never_numbers():
 
 def test_a_table_never_breaks_an_identifier_up_to_a_uuids_length():
     """A session id (36 characters) stays on one line even when the table is then wider than 100 columns."""
-    from b2bua.commands.db import table_lines
+    from b2bua.node.commands.db import table_lines
     uuid = "41b58f77-9dcf-419c-b43c-411add90fbe4"
     lines = table_lines(("session", "profile", "number", "a", "b", "c"),
                         [(uuid, "demo", "+4930111222", "1" * 20, "2" * 20, "3" * 20)], right=(3, 4, 5))

@@ -137,7 +137,7 @@ def test_a_killed_call_is_settled_by_reconcile_with_nothing_lost_or_created(cras
         if wait_s > 0:
             time.sleep(min(wait_s, 5))
 
-        out = subprocess.run([sys.executable, "-m", "b2bua.cli", "reconcile", "--config",
+        out = subprocess.run([sys.executable, "-m", "b2bua.node.cli", "reconcile", "--config",
                               write_config(tmp_path, crash_url), "--json"],
                              cwd=ROOT, env=env, capture_output=True, text=True, timeout=60)
         assert out.returncode == 0, out.stderr
@@ -155,7 +155,7 @@ def test_a_killed_call_is_settled_by_reconcile_with_nothing_lost_or_created(cras
         assert fired(store.ledger_sum(account.id)) == account.balance_cents
         assert settled[0]["refund_cents"] == 199 - row.charged_cents
 
-        again = subprocess.run([sys.executable, "-m", "b2bua.cli", "reconcile", "--config",
+        again = subprocess.run([sys.executable, "-m", "b2bua.node.cli", "reconcile", "--config",
                                 write_config(tmp_path, crash_url), "--json"],
                                cwd=ROOT, env=env, capture_output=True, text=True, timeout=60)
         assert json.loads(again.stdout) == []

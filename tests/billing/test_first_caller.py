@@ -10,8 +10,8 @@ from decimal import Decimal
 import pytest
 from twisted.python.failure import Failure
 
-from b2bua.config import parse_config
-from b2bua.schema import ConfigInvalid
+from b2bua.node.config import parse_config
+from b2bua.node.schema import ConfigInvalid
 
 from billing.profile import BillingProfile, CallerClass, FirstCallerTariff, Increment, offer_window_ms
 from billing.rating import Tariff, affordable_s, can_start, charge_cents, minutes_callable

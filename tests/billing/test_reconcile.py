@@ -20,10 +20,10 @@ def h(request):
     harness.close()
 
 
-def crashed_call(h, profile, balance, run_s):
+def crashed_call(h, profile, balance, run_s, renew_interval_s=None):
     """A call on node A that charges for run_s seconds, after which node A stops (no settle, no renewal)."""
     h.give(profile, NUMBER, balance)
-    node_a = CallBilling(h.store, h.clock, node_id="a", lease_s=60)
+    node_a = CallBilling(h.store, h.clock, node_id="a", lease_s=60, renew_interval_s=renew_interval_s)
     session, _ = open_session(h, node_a, profile)
     session.start_charging()
     h.flush()
@@ -62,6 +62,40 @@ def test_reconcile_at_60_60_charges_the_minute_in_progress_and_only_that(h):
     assert [s.charge_cents for s in result(settled)] == [199]
     assert h.balance(DEMO, NUMBER) == 1000 - 199
     assert h.ledger_total(DEMO, NUMBER) == 1000 - 199
+
+
+def test_a_node_dying_before_its_first_renewal_gives_no_free_call(h):
+    """Node A dies 10 s into a 60/60 call, before its first renewal (at 20 s): the session's last sign of
+    life is the start of charging.  It was settled as 0 s, the whole minute refunded: a free call.  The
+    caller was connected then, so the first minute is owed: 1.99 charged, nothing refunded."""
+    session = crashed_call(h, DEMO, 1000, 10)
+    assert h.balance(DEMO, NUMBER) == 1000 - 199
+    advance(h, 70)
+    settled = result(Reconciler(h.store, h.clock, 30).run_once())
+    assert [(s.billed_s, s.charge_cents, s.refund_cents) for s in settled] == [(60, 199, 0)]
+    assert h.balance(DEMO, NUMBER) == 1000 - 199
+    assert h.ledger_total(DEMO, NUMBER) == 1000 - 199
+    assert h.session_state(session.session_id) == ("settled", 199, LEASE_EXPIRED)
+
+
+def test_at_1_1_a_node_dying_before_its_first_renewal_bills_the_first_second(h):
+    """The same at 1/1: billed 1 s (the least a connected call owes), the rest of the reservation back."""
+    crashed_call(h, PER_SECOND, 1000, 10)
+    advance(h, 70)
+    settled = result(Reconciler(h.store, h.clock, 30).run_once())
+    assert [s.billed_s for s in settled] == [1]
+    assert h.balance(PER_SECOND, NUMBER) == 1000 - settled[0].charge_cents
+    assert settled[0].charge_cents > 0
+
+
+def test_renewals_every_few_seconds_bill_a_dying_node_s_call_up_to_seconds_before_it_died(h):
+    """renew_interval_s = 5 (the example config's): a 1/1 call whose node dies at 47 s was last renewed at
+    45 s, so 45 s are billed (1.49 EUR), where the default third of the lease (every 20 s) billed 40 s."""
+    crashed_call(h, PER_SECOND, 1000, 47, renew_interval_s=5)
+    advance(h, 70)
+    settled = result(Reconciler(h.store, h.clock, 30).run_once())
+    assert [(s.billed_s, s.charge_cents) for s in settled] == [(45, 149)]   # 1.99 * 45 / 60 = 1.4925
+    assert h.balance(PER_SECOND, NUMBER) == h.ledger_total(PER_SECOND, NUMBER) == 1000 - 149
 
 
 @pytest.fixture(params=["sqlite", "postgresql"])
@@ -200,7 +234,7 @@ def test_prepaid_reconcile_prints_a_table_of_what_it_settled(tmp_path, capsys):
     prints it as a table row; a second run says that nothing was left."""
     import time
 
-    from b2bua.cli import main
+    from b2bua.node.cli import main
     from billing.db.sessions import SqlSessionStore
     from billing.store import Store
     from tests.conftest import fired

@@ -135,7 +135,7 @@ class MemorySessionStore:
         if row.charging_started_ms is None:
             billed = 0
         else:
-            duration_s = max(0, -(-(request.end_ms - row.charging_started_ms) // 1000))
+            duration_s = max(request.min_billed_s, -(-(request.end_ms - row.charging_started_ms) // 1000))
             billed = min(billed_s(row.tariff.increment, duration_s), row.paid_s)
         charge = charge_cents(row.tariff, billed)
         refund = debited - charge

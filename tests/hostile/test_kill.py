@@ -1,7 +1,7 @@
 """The money after a node dies mid-call, or loses its PostgreSQL connections mid-call.
 
 Two real ``prepaid run`` nodes on one PostgreSQL schema (the cluster of
-tests/test_two_nodes.py), SIPp as carrier and agent, three calls of one caller
+tests/node/test_two_nodes.py), SIPp as carrier and agent, three calls of one caller
 in flight through node a. Then node a is killed with SIGKILL, or its PostgreSQL
 backends are terminated (``pg_terminate_backend``, only the backends whose
 client ports are node a's sockets: other tests share the server). Afterwards:
@@ -21,11 +21,11 @@ import sqlalchemy as sa
 
 from tests.hostile.support import report, resources
 from tests.sipp.harness import SCENARIOS, free_port, start_sipp
-from tests.test_two_nodes import (CALLER, FROM_CALLER, SERVICE, agent_uri, balance_cents, check_books,  # noqa: F401
+from tests.node.test_two_nodes import (CALLER, FROM_CALLER, SERVICE, agent_uri, balance_cents, check_books,  # noqa: F401
                                   cluster, pytestmark, rows, wait_for)
 
 CALLS = 3
-SECTIONS = {"store": {"lease_s": "5", "reconcile_interval_s": "1"}}
+SECTIONS = {"store": {"lease_s": "5", "reconcile_interval_s": "1", "renew_interval_s": "1"}}
 
 
 def socket_ports(pid: int) -> set[int]:

@@ -14,7 +14,7 @@ from media.rtp import (RTCP_BYE, RTCP_SDES, RTCP_SR, build_rtp, build_telephone_
                        parse_rtp)
 from media.stream import ALAW_TO_ULAW
 
-from .test_relay_support import Endpoint, port_is_free, pump, random_range, settle
+from tests.support.relay import Endpoint, port_is_free, pump, random_range, settle
 
 SSRC_A, SSRC_B = 0xA0A0A0A0, 0xB0B0B0B0
 

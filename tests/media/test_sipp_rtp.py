@@ -18,7 +18,7 @@ from media.relay import Relay
 from media.rtp import parse_rtp
 from media.sdp import LocalSdp, answer_offer, parse_sdp, write_sdp
 
-from .test_relay_support import Endpoint, pump, random_range, settle
+from tests.support.relay import Endpoint, pump, random_range, settle
 
 PCAP_DIR = "/usr/share/sip-tester"
 AUDIO_PCAP = os.path.join(PCAP_DIR, "g711a.pcap")

@@ -30,7 +30,7 @@ button = "other"
 
 def portal_config(tmp_path, **portal: str):
     """The example config with a second profile ``other`` and ``[portal]`` keys set (TOML values)."""
-    from b2bua.config import parse_config
+    from b2bua.node.config import parse_config
     text = open("conf/prepaid.toml", encoding="utf-8").read() + OTHER_PROFILE
     before, _, rest = text.partition("[portal]\n")
     section, _, after = rest.partition("\n[")

@@ -9,7 +9,7 @@ from twisted.internet import defer
 from twisted.python.failure import Failure
 from twisted.web.template import flattenString, tags
 
-from b2bua.config import parse_config
+from b2bua.node.config import parse_config
 from webhook.portal import pages
 from webhook.portal.view import Html, PortalUser, context_for
 

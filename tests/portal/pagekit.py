@@ -7,7 +7,7 @@ from pathlib import Path
 from twisted.internet.defer import ensureDeferred
 from twisted.web.template import flattenString
 
-from b2bua.config import parse_config
+from b2bua.node.config import parse_config
 from tests.conftest import STORE_EPOCH_S, fired
 from webhook.portal import pages
 from webhook.portal.view import Html, PortalUser, PROVIDER, context_for

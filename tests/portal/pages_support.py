@@ -7,7 +7,7 @@ from pathlib import Path
 from twisted.internet.defer import ensureDeferred
 from twisted.web.template import flattenString
 
-from b2bua.config import parse_config
+from b2bua.node.config import parse_config
 from tests.conftest import fired
 from webhook.portal.view import PROVIDER, Html, PortalUser, context_for
 

@@ -83,7 +83,7 @@ def test_last_use_is_stamped_at_most_once_a_minute(store):
 
 def test_the_cli_audits_create_and_revoke(tmp_path, monkeypatch, capsys):
     """`prepaid apikey create` and `revoke` write audit rows with the operator as actor."""
-    from b2bua.cli import main
+    from b2bua.node.cli import main
     from billing.store import Store
     db = tmp_path / "cli.db"
     conf = tmp_path / "prepaid.toml"

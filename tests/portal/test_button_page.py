@@ -5,7 +5,7 @@ from __future__ import annotations
 import dataclasses
 import html as htmllib
 
-from b2bua.commands.button import snippet
+from webhook.embed import snippet
 from webhook.portal.pages import button
 
 from .pages_support import call, example_config, html

@@ -10,7 +10,7 @@ from decimal import Decimal
 import pytest
 from twisted.web.template import flattenString
 
-from b2bua.config import load_config
+from b2bua.node.config import load_config
 from billing.db import audit
 from billing.profile import FirstCallerTariff
 from tests.conftest import fired

@@ -9,9 +9,9 @@ import shutil
 import pytest
 from twisted.internet.task import Clock
 
-from b2bua.config import load_config
-from b2bua.reload import ConfigHolder
-from b2bua.snapshot import take_snapshot
+from b2bua.node.config import load_config
+from b2bua.node.reload import ConfigHolder
+from b2bua.node.snapshot import take_snapshot
 from billing.db import audit
 from billing.store import Store
 from tests.conftest import STORE_EPOCH_S, fired

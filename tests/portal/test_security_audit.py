@@ -17,7 +17,7 @@ from urllib.parse import quote
 
 import pytest
 
-from b2bua.cli import main
+from b2bua.node.cli import main
 from billing.db import audit
 from tests.conftest import fired
 

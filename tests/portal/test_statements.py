@@ -8,7 +8,7 @@ import os
 
 import pytest
 
-from b2bua.cli import main
+from b2bua.node.cli import main
 from billing.settlement import build_statement
 from webhook.portal.pages import statements
 from webhook.portal.view import Csv

@@ -44,8 +44,8 @@ def test_the_page_shows_when_the_node_loaded_its_config_and_a_reload_changes_it(
     zone (2026-11-01 01:00 in Berlin, then 01:25 after a reload 25 min later). A refused reload keeps it."""
     from twisted.internet.task import Clock
 
-    from b2bua.app import Node
-    from b2bua.config import load_config
+    from b2bua.node.app import Node
+    from b2bua.node.config import load_config
     from billing.store import Store
     from tests.conftest import STORE_EPOCH_S, fired
     from webhook.portal.server import build_portal_site

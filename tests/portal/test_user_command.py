@@ -7,7 +7,7 @@ import json
 import pytest
 import sqlalchemy as sa
 
-from b2bua.cli import main
+from b2bua.node.cli import main
 from webhook.portal.auth import verify_password
 
 

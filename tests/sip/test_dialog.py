@@ -9,7 +9,7 @@ from b2bua.sip.dialog import (
 from b2bua.sip.headers import Via
 from b2bua.sip.peer import Peer
 from b2bua.sip.timers import TimerValues
-from tests.sip.test_endpoint_support import CARRIER, request, response_to
+from tests.support.sip_endpoint import CARRIER, request, response_to
 
 VIA = Via.parse("SIP/2.0/UDP 127.0.0.1:5060;branch=z9hG4bKnew")
 

@@ -3,7 +3,7 @@
 from __future__ import annotations
 
 from b2bua.sip.endpoint import AckNeverCame, AckReceived, RequestReceived
-from tests.sip.test_endpoint_support import CARRIER, endpoint, request, run_timers, sent
+from tests.support.sip_endpoint import CARRIER, endpoint, request, run_timers, sent
 
 
 def _answered(ep, call: str, now: float):

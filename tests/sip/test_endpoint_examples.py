@@ -20,7 +20,7 @@ from b2bua.sip.endpoint import (
     AckNeverCame, OpenCounts, RequestReceived, ResponseReceived, SipEndpoint, TransactionTimedOut,
 )
 from b2bua.sip.peer import Peer
-from tests.sip.test_endpoint_support import counter_tokens
+from tests.support.sip_endpoint import counter_tokens
 
 UAS_ADDR = Peer("udp", "127.0.0.1", 5060)
 UAC_ADDR = Peer("udp", "127.0.0.1", 5070)

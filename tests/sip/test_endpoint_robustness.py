@@ -8,7 +8,7 @@ from hypothesis import strategies as st
 
 from b2bua.sip.peer import Peer
 from tests.sip.fuzz import mutations
-from tests.sip.test_endpoint_support import CARRIER, endpoint, request, response_to
+from tests.support.sip_endpoint import CARRIER, endpoint, request, response_to
 
 SEEDS = [
     request("INVITE"), request("BYE", to_tag="x", cseq=2), request("CANCEL"), request("ACK", to_tag="y"),

@@ -4,7 +4,7 @@ from __future__ import annotations
 
 from b2bua.sip.endpoint import DialogEnded, ResponseReceived, TransactionTimedOut, TransportFailed
 from b2bua.sip.peer import Peer
-from tests.sip.test_endpoint_support import endpoint, response_to, run_timers, sent
+from tests.support.sip_endpoint import endpoint, response_to, run_timers, sent
 
 AGENT = Peer("udp", "127.0.0.1", 5070)
 
@@ -274,7 +274,7 @@ def test_resent_2xx_before_the_tu_acks_is_not_reported_twice():
 def test_bye_from_the_callee_ends_our_uac_dialog():
     """The agent hangs up: its BYE (tags swapped) names our UAC dialog; our 200 ends it."""
     from b2bua.sip.endpoint import RequestReceived
-    from tests.sip.test_endpoint_support import request
+    from tests.support.sip_endpoint import request
     ep = endpoint()
     dialog_id = _established(ep)
     bye = request("BYE", branch="z9hG4bKagentbye", via_host="127.0.0.1", via_port=5070, call_id=dialog_id.call_id,

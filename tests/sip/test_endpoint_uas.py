@@ -8,7 +8,7 @@ from b2bua.sip.endpoint import (
     AckNeverCame, AckReceived, CancelReceived, DialogEnded, OpenCounts, RequestReceived, TransactionTimedOut,
 )
 from b2bua.sip.peer import Peer
-from tests.sip.test_endpoint_support import CARRIER, endpoint, request, run_timers, sent, statuses
+from tests.support.sip_endpoint import CARRIER, endpoint, request, run_timers, sent, statuses
 
 
 def _invite(ep, now=0.0, **kw):

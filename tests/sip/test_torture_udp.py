@@ -32,7 +32,7 @@ from b2bua.sip.codec import parse_message
 from b2bua.sip.endpoint import SipEndpoint
 from b2bua.sip.errors import SipParseError
 from b2bua.sip.message import SipResponse
-from b2bua.sip_apps import EchoUas
+from tests.support.sip_apps import EchoUas
 from b2bua.transport import SipTransports
 
 DATA = Path(__file__).parent.parent / "data" / "sip-torture"

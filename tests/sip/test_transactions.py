@@ -9,7 +9,7 @@ from b2bua.sip.transaction import State
 from b2bua.sip.transactions import (
     TransactionLayer, Up, build_non_2xx_ack, response_destination, server_key, stamp_via,
 )
-from tests.sip.test_endpoint_support import CARRIER, request, response_to
+from tests.support.sip_endpoint import CARRIER, request, response_to
 
 
 def _req(*args, **kwargs):

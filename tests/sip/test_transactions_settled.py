@@ -15,7 +15,7 @@ from b2bua.sip.codec import make_response, parse_message
 from b2bua.sip.peer import Outgoing, Peer
 from b2bua.sip.transaction import State
 from b2bua.sip.transactions import TransactionLayer, Up
-from tests.sip.test_endpoint_support import CARRIER, request, response_to
+from tests.support.sip_endpoint import CARRIER, request, response_to
 
 AGENT = Peer("udp", "127.0.0.1", 5070)
 

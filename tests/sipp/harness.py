@@ -8,7 +8,7 @@ Reusable by every part's SIPp tests:
   ``scenario`` is a built-in name (``uac``, ``uas``...) or an XML path.
 * :func:`start_sipp` starts it without waiting (SIPp as the UAS our side calls);
   :meth:`SippProcess.wait` then gives the same result.
-* :func:`our_side` runs one of ``b2bua.sip_apps`` (or any module printing the
+* :func:`our_side` runs one of ``tests.support.sip_apps`` (or any module printing the
   same ``{"ready": true, "ports": {...}}`` line) in a subprocess on a real
   reactor, and stops it after; :func:`run_our_uac` runs our UAC to its end.
 * :func:`free_port` picks a port free for UDP and TCP on 127.0.0.1 (SIPp's own
@@ -171,7 +171,7 @@ _env = subprocess_env   # the old name, used by tests/sipp/node.py
 
 
 @contextlib.contextmanager
-def our_side(*args: str, module: str = "b2bua.sip_apps", ready_timeout_s: float = 15.0):
+def our_side(*args: str, module: str = "tests.support.sip_apps", ready_timeout_s: float = 15.0):
     """Run ``python -m module *args`` until the block ends; yields an :class:`OurSide` with its bound ports."""
     proc = subprocess.Popen([sys.executable, "-m", module, *args], cwd=ROOT, env=_env(), text=True,
                             stdin=subprocess.DEVNULL, stdout=subprocess.PIPE, stderr=subprocess.STDOUT)
@@ -204,8 +204,8 @@ def our_side(*args: str, module: str = "b2bua.sip_apps", ready_timeout_s: float 
 
 def run_our_uac(target: str, *, calls: int, rate: float, hold_ms: int, timeout_s: float = 60.0,
                 extra: tuple[str, ...] = ()) -> dict:
-    """Run ``b2bua.sip_apps uac`` to its end; returns its final counts (``succeeded``, ``failed``...)."""
-    argv = [sys.executable, "-m", "b2bua.sip_apps", "uac", "--target", target, "--calls", str(calls),
+    """Run ``tests.support.sip_apps uac`` to its end; returns its final counts (``succeeded``, ``failed``...)."""
+    argv = [sys.executable, "-m", "tests.support.sip_apps", "uac", "--target", target, "--calls", str(calls),
             "--rate", str(rate), "--hold-ms", str(hold_ms), "--timeout-s", str(timeout_s), *extra]
     try:
         done = subprocess.run(argv, cwd=ROOT, env=_env(), text=True, stdin=subprocess.DEVNULL,

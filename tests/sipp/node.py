@@ -119,7 +119,7 @@ class Node:
             time.sleep(0.02)
 
     def prepaid(self, *args: str) -> subprocess.CompletedProcess:
-        return subprocess.run([sys.executable, "-m", "b2bua.cli", *args, "--config", str(self.config)],
+        return subprocess.run([sys.executable, "-m", "b2bua.node.cli", *args, "--config", str(self.config)],
                               cwd=self.workdir, env=_env(), capture_output=True, text=True, timeout=60)
 
     def topup(self, number: str, amount: str) -> None:
@@ -190,7 +190,7 @@ class Node:
         return "".join(self.output)
 
 
-def start_node(workdir: Path, *, entry: str = "b2bua.cli", **config) -> Node:
+def start_node(workdir: Path, *, entry: str = "b2bua.node.cli", **config) -> Node:
     """``prepaid run`` (the module ``entry``'s ``run`` command) on the config :func:`write_config` makes."""
     sip_port = free_port()
     path = write_config(workdir, sip_port=sip_port, **config)

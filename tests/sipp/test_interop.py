@@ -1,6 +1,6 @@
 """SIPp's built-in uac and uas scenarios against our EchoUas and SimpleUac, over real sockets on 127.0.0.1.
 
-Our side runs on a real reactor in a subprocess (``python -m b2bua.sip_apps``);
+Our side runs on a real reactor in a subprocess (``python -m tests.support.sip_apps``);
 SIPp runs as another, bounded by ``-m`` calls and ``-timeout``.  The counts
 come from SIPp's ``-trace_stat`` file and from our UAC's final JSON line.
 """
@@ -80,7 +80,7 @@ def test_simple_uac_against_sipp_uas(tmp_path, transport, lost):
 
 @pytest.mark.parametrize("transport", ["udp", "tcp"])
 def test_our_uac_against_our_uas_from_the_command_line(transport):
-    """The operator smoke test: ``python -m b2bua.sip_apps uac`` against ``... uas``, 20 calls, all good."""
+    """The SIP smoke test: ``python -m tests.support.sip_apps uac`` against ``... uas``, 20 calls, all good."""
     with our_side("uas", "--udp-port", "0", "--tcp-port", "0") as uas:
         target = f"sip:service@127.0.0.1:{uas.ports[transport]}" + (";transport=tcp" if transport == "tcp" else "")
         ours = run_our_uac(target, calls=20, rate=40, hold_ms=100, timeout_s=20)

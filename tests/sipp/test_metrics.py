@@ -19,7 +19,7 @@ import pytest
 from tests.sipp.harness import SCENARIOS, SIPP, free_port, run_sipp, start_sipp
 from tests.sipp.node import start_node
 from tests.sipp.test_calls import CALLER, FROM_CALLER, SERVICE, agent_uri
-from tests.test_grafana import dashboard_metric_names
+from tests.node.test_grafana import dashboard_metric_names
 
 pytestmark = [pytest.mark.sipp, pytest.mark.slow, pytest.mark.skipif(SIPP is None, reason="sipp is not installed")]
 

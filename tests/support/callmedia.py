@@ -21,7 +21,7 @@ from media.player import Player
 from media.relay import Relay
 from media.rtp import build_rtp, parse_rtp
 from tests.media.test_injection import band_level, find  # noqa: F401  (the same correlation as the media tests)
-from tests.media.test_relay_support import Endpoint, port_is_free, pump, random_range, settle
+from tests.support.relay import Endpoint, port_is_free, pump, random_range, settle
 
 #: one cache for the whole test run, as the app has one
 LIBRARIES = PromptLibraries()

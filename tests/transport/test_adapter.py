@@ -16,7 +16,7 @@ from twisted.python.failure import Failure
 from b2bua.sip.codec import parse_message
 from b2bua.sip.endpoint import CoreFault, SipEndpoint, TransportFailed
 from b2bua.sip.peer import Outgoing, Peer
-from b2bua.sip_apps import EchoUas
+from tests.support.sip_apps import EchoUas
 from b2bua.transport import SipCore, SipTransports
 
 OPTIONS = (b"OPTIONS sip:service@127.0.0.1:5060 SIP/2.0\r\n"
@@ -72,6 +72,7 @@ class ScriptedCore:
         self.outgoing: list[Outgoing] = []
         self.events: list[object] = []
         self.faults: list[CoreFault] = []
+        self.flows: set[Peer] = set()        # peers whose connection an open dialog needs (set by the test)
         self.deadline: float | None = None
 
     def receive(self, data, peer, now):
@@ -91,6 +92,9 @@ class ScriptedCore:
     def take_faults(self):
         out, self.faults = self.faults, []
         return out
+
+    def holds_flow(self, peer):
+        return peer in self.flows
 
     def next_deadline(self):
         return self.deadline
@@ -120,7 +124,7 @@ def accept(reactor: Reactor, host: str = "127.0.0.1", port: int = 6000):
 def test_scripted_core_and_real_endpoint_provide_the_interface():
     """The test double and the real endpoint both have every method the transports call."""
     for name in ("receive", "transport_error", "take_outgoing", "take_events", "take_faults", "next_deadline",
-                 "handle_timer"):
+                 "handle_timer", "holds_flow"):
         assert callable(getattr(ScriptedCore(), name)) and callable(getattr(SipEndpoint, name)), name
         assert hasattr(SipCore, name)
 

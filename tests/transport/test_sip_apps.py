@@ -11,7 +11,7 @@ from twisted.internet.testing import MemoryReactorClock
 
 from b2bua.sip.codec import parse_message
 from b2bua.sip.endpoint import RequestReceived, SipEndpoint
-from b2bua.sip_apps import EchoUas, SimpleUac
+from tests.support.sip_apps import EchoUas, SimpleUac
 from b2bua.transport import SipTransports
 
 

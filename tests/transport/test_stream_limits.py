@@ -8,11 +8,12 @@ import pytest
 from twisted.internet.error import ConnectionDone
 from twisted.python.failure import Failure
 
-from b2bua.config import SipSettings, parse_config
-from b2bua.schema import ConfigInvalid
+from b2bua.node.config import SipSettings, parse_config
+from b2bua.node.schema import ConfigInvalid
 from b2bua.sip.endpoint import SipEndpoint
-from b2bua.sip_apps import EchoUas
 from b2bua.transport import SipTransports
+from tests.support.sip_apps import EchoUas
+from tests.support.sip_endpoint import request
 from tests.transport.test_adapter import Reactor, accept, tcp_options
 
 
@@ -73,6 +74,27 @@ def test_keepalive_pings_keep_a_connection_and_silence_closes_it_at_the_idle_tim
     assert not wire.disconnecting and wire.value() == b"\r\n" * 6
     reactor.advance(30)
     assert wire.disconnecting and transports.closed_idle == 1 and transports.closed_slow == 0
+
+
+def test_a_connection_that_a_call_needs_back_is_not_closed_as_idle():
+    """A caller's INVITE came on this connection and its call is up: the connection is the call's only way
+    back (our BYE goes over it), so 30 s of silence do not close it; once the caller's BYE ended the dialog,
+    the next 30 s of silence do."""
+    reactor, transports = limited()
+    proto, wire = accept(reactor)
+    proto.dataReceived(request("INVITE", transport="TCP", via_host="127.0.0.1", via_port=6000))
+    assert b"SIP/2.0 200 OK" in wire.value()
+    [dialog_id] = transports.endpoint.dialogs
+    proto.dataReceived(request("ACK", transport="TCP", via_host="127.0.0.1", via_port=6000, branch="z9hG4bKack",
+                               to_tag=dialog_id.local_tag))
+    reactor.advance(31)
+    reactor.advance(31)
+    assert not wire.disconnecting and transports.closed_idle == 0
+    proto.dataReceived(request("BYE", transport="TCP", via_host="127.0.0.1", via_port=6000, branch="z9hG4bKbye",
+                               to_tag=dialog_id.local_tag, cseq=2))
+    assert transports.endpoint.dialogs == {}
+    reactor.advance(31)
+    assert wire.disconnecting and transports.closed_idle == 1
 
 
 def test_connections_over_the_cap_of_one_source_are_closed_at_once():

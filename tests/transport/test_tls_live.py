@@ -20,10 +20,10 @@ from cryptography.hazmat.primitives.asymmetric import ec
 from cryptography.x509.oid import ExtendedKeyUsageOID, NameOID
 from twisted.internet import reactor
 
-from b2bua.config import SipSettings
+from b2bua.node.config import SipSettings
 from b2bua.sip.endpoint import ResponseReceived, SipEndpoint, TransactionTimedOut, TransportFailed
 from b2bua.sip.peer import Peer
-from b2bua.sip_apps import EchoUas
+from tests.support.sip_apps import EchoUas
 from b2bua.transport import SipTransports, TlsConfigError, listen_sip
 from b2bua.transport_tls import TlsFiles
 from tests.sipp.harness import free_port
@@ -83,6 +83,7 @@ def pki(tmp_path_factory):
     other = make_ca(folder, "other-ca")
     return {
         "ca": ca[2].cert,
+        "other_ca": other[2].cert,
         "server": make_leaf(folder, ca, "sip-server", ExtendedKeyUsageOID.SERVER_AUTH),
         "client": make_leaf(folder, ca, "carrier", ExtendedKeyUsageOID.CLIENT_AUTH),
         "stranger_server": make_leaf(folder, other, "stranger", ExtendedKeyUsageOID.SERVER_AUTH),
@@ -186,6 +187,39 @@ def test_client_refuses_a_server_certificate_from_another_ca(pki, sides):
     spin_until(lambda: outcome(client, tid) is not None)
     assert outcome(client, tid) == "TransportFailed"
     assert server.uas.counts["options"] == 0
+
+
+def test_tls_trusted_ca_is_what_outgoing_connections_trust(pki, sides):
+    """Agents signed by another CA than the carriers': with ``tls_trusted_ca`` naming it, the node's outgoing
+    connection accepts the agent's certificate, while ``tls_client_ca`` still names the carriers' CA."""
+    server = sides(TlsFiles(pki["stranger_server"].cert, pki["stranger_server"].key))
+    port = server.transports.listen_tls(0, "127.0.0.1")
+    client = sides(TlsFiles("", "", client_ca=pki["ca"], trusted_ca=pki["other_ca"]))
+    tid = ask_options(client, f"sip:agent@127.0.0.1:{port};transport=tls")
+    spin_until(lambda: outcome(client, tid) is not None)
+    assert outcome(client, tid) == 200
+
+
+def test_our_bye_reaches_a_tls_caller_over_its_own_connection(pki, sides):
+    """A phone calls over TLS with a Contact where nothing listens (behind NAT, no certificate of its own).
+    When the node ends the call its BYE goes over the phone's connection and is answered; no connection is
+    opened toward the Contact (which used to leave the phone in a silent call)."""
+    node = sides(TlsFiles(pki["server"].cert, pki["server"].key))
+    port = node.transports.listen_tls(0, "127.0.0.1")
+    phone = sides(TlsFiles("", "", pki["ca"]))
+    dead_port = free_port()
+    target = f"sip:service@127.0.0.1:{port};transport=tls"
+    invite = phone.endpoint.make_request("INVITE", target, from_="<sip:caller@127.0.0.1>", to=f"<{target}>",
+                                         headers=[("Contact", f"<sip:phone@127.0.0.1:{dead_port};transport=tls>")])
+    phone.endpoint.send_request(invite, reactor.seconds())
+    phone.transports.flush()
+    spin_until(lambda: node.uas.counts["ack"] == 1)
+    [dialog_id] = node.endpoint.dialogs
+    bye = node.endpoint.request_in_dialog(dialog_id, "BYE", reactor.seconds())
+    node.transports.flush()
+    spin_until(lambda: outcome(node, bye) is not None)
+    assert outcome(node, bye) == 200 and phone.uas.counts["bye"] == 1
+    assert len(node.transports.connections) == 1
 
 
 def test_bad_tls_files_are_reported_with_the_key_name(tmp_path, pki, sides):

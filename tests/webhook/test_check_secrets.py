@@ -5,10 +5,10 @@ from __future__ import annotations
 
 import treq
 
-from b2bua.cli import main
-from b2bua.config import load_config
-from b2bua.paysecrets import check_payment_secrets
-from b2bua.webapp import served_web_settings, start_web, web_settings
+from b2bua.node.cli import main
+from b2bua.node.config import load_config
+from b2bua.node.paysecrets import check_payment_secrets
+from b2bua.node.webapp import served_web_settings, start_web, web_settings
 from webhook.secrets import read_secrets
 
 from .conftest import SECRETS

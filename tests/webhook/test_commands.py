@@ -4,9 +4,9 @@ from __future__ import annotations
 
 import json
 
-from b2bua.cli import main
-from b2bua.config import load_config
-from b2bua.webapp import start_web, web_settings
+from b2bua.node.cli import main
+from b2bua.node.config import load_config
+from b2bua.node.webapp import start_web, web_settings
 from webhook import apikeys
 
 from .harness import LiteralResolver, run
@@ -61,7 +61,7 @@ def test_apikey_create_list_revoke(conf, capsys):
     """create prints the token once (stored hashed, it authenticates); list hides it; revoke ends it."""
     assert main(["apikey", "create", "--config", conf, "--provider", "Demo GmbH", "--profile", "demo", "--json"]) == 0
     created = json.loads(capsys.readouterr().out)
-    from b2bua.commands.db import open_store
+    from b2bua.node.commands.db import open_store
     store = open_store(load_config(conf))
     try:
         from tests.conftest import fired

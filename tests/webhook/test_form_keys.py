@@ -91,7 +91,7 @@ def test_form_keys_in_the_secrets_file():
 def test_the_example_secrets_file_parses_and_covers_the_example_config():
     """conf/secrets.example.toml is a valid secrets file with a form key and every account the example
     config's profiles name (so that copying both and filling in values is all an operator does)."""
-    from b2bua.config import load_config
+    from b2bua.node.config import load_config
     from webhook.secrets import read_secrets
     secrets = read_secrets("conf/secrets.example.toml", {})
     assert len(secrets.form_key) >= 32

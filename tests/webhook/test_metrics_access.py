@@ -6,7 +6,7 @@ from __future__ import annotations
 import pytest
 from twisted.internet.task import Clock
 
-from b2bua.nodemetrics import watch_store
+from b2bua.node.nodemetrics import watch_store
 from billing.store import Store
 from tests.conftest import STORE_EPOCH_S, fired
 from tests.portal.client import PortalClient, portal_config

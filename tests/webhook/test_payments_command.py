@@ -12,9 +12,9 @@ from pathlib import Path
 import pytest
 from twisted.internet import reactor
 
-from b2bua.cli import build_parser, main
-from b2bua.commands.payments import BAD_CREDENTIALS, NO_CREDENTIALS, OK, UNREACHABLE, payments_check
-from b2bua.config import load_config
+from b2bua.node.cli import build_parser, main
+from b2bua.node.commands.payments import BAD_CREDENTIALS, NO_CREDENTIALS, OK, UNREACHABLE, payments_check
+from b2bua.node.config import load_config
 from b2bua.netutil import free_port
 from tests.sipp.harness import ROOT, subprocess_env
 
@@ -100,13 +100,13 @@ def test_bad_klarna_and_paysafecard_credentials(sqlite_env, conf, capsys):
 
 
 def test_the_command_in_its_own_process(sqlite_env, conf):
-    """`python -m b2bua.cli payments check` as an operator runs it: good PayPal, Klarna with a wrong password,
+    """`python -m b2bua.node.cli payments check` as an operator runs it: good PayPal, Klarna with a wrong password,
     paysafecard down: one line each, exit 1, within its short deadline."""
     env = sqlite_env
     closed = f"http://127.0.0.1:{free_port()}"
     conf = point_at(conf, {"paypal": env.paypal.base_url, "klarna": env.klarna.base_url, "paysafecard": closed},
                     secrets=SECRETS.replace('"klarna-secret"', '"nope"'))
-    proc = subprocess.Popen([sys.executable, "-m", "b2bua.cli", "payments", "check", "--config", conf],
+    proc = subprocess.Popen([sys.executable, "-m", "b2bua.node.cli", "payments", "check", "--config", conf],
                             cwd=ROOT, env=subprocess_env(), stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True)
     deadline = time.monotonic() + 30
     while proc.poll() is None and time.monotonic() < deadline:

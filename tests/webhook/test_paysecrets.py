@@ -1,9 +1,9 @@
-"""The secrets file checked against the accounts the profiles name (b2bua.paysecrets, its sans-I/O core)."""
+"""The secrets file checked against the accounts the profiles name (b2bua.node.paysecrets, its sans-I/O core)."""
 
 from __future__ import annotations
 
-from b2bua.paysecrets import Need, check_secrets, read_secrets
-from b2bua.schema import ConfigProblem
+from b2bua.node.paysecrets import Need, check_secrets, read_secrets
+from b2bua.node.schema import ConfigProblem
 from webhook.settings import MerchantAccount
 
 from .conftest import SECRETS

@@ -95,9 +95,9 @@ class PortalContext:
     """Everything a page may use for one request."""
 
     user: PortalUser
-    profile: Any                      # b2bua.config.Profile of the URL (None on pages that are not profile-scoped)
+    profile: Any                      # b2bua.node.config.Profile of the URL (None on pages that are not profile-scoped)
     store: Any                        # billing.store.Store
-    config: Any                       # the b2bua.config.Config in force (read at each request: reloads apply)
+    config: Any                       # the b2bua.node.config.Config in force (read at each request: reloads apply)
     now_ms: int
     method: str = "GET"
     query: Mapping[str, str] = field(default_factory=dict)       # first value of each query argument

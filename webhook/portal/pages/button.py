@@ -1,6 +1,6 @@
 """The portal's "Button": the iframe snippet that puts the profile's top-up page on the provider's website.
 
-The snippet is ``prepaid button``'s (:func:`b2bua.commands.button.snippet`), in a read-only textarea with a
+The snippet is ``prepaid button``'s (:func:`webhook.embed.snippet`), in a read-only textarea with a
 copy button that works without script (select the text, copy it) and carries ``data-copy`` for the
 portal's small script; beside it the page itself in an iframe, and the sites allowed to frame it
 (``frame_ancestors``): on any other site browsers refuse to show it, the portal's own included, so the
@@ -13,8 +13,7 @@ from urllib.parse import urlsplit
 
 from twisted.web.template import tags
 
-from b2bua.commands.button import snippet, topup_url
-
+from ...embed import snippet, topup_url
 from ..view import Html, PortalContext, Route
 
 STRINGS = {

@@ -48,7 +48,7 @@ STRINGS = {
 
 
 class ReloadOutcome(Protocol):
-    """What a reload answers (the node's ``b2bua.reload.ReloadResult``)."""
+    """What a reload answers (the node's ``b2bua.node.reload.ReloadResult``)."""
 
     applied: bool
     loaded_ms: int

@@ -1,0 +1,1 @@
+"""Tests of `prepaid demo` and its phones (demo/)."""
