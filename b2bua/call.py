@@ -28,9 +28,7 @@ only when both legs agreed (``tests/b2bua/test_calls_modify.py``).
 from __future__ import annotations
 
 import dataclasses
-import enum
-from dataclasses import dataclass
-from typing import Callable, Protocol
+from typing import Callable
 
 from twisted.internet.defer import Deferred
 from twisted.internet.interfaces import IDelayedCall, IReactorTime
@@ -43,9 +41,10 @@ from billing.session import (CallBilling, CallSession, CreditEnds, Exhausted, Re
                              charging_start_ms)
 
 from .calldriver import CallDriver, CallInputs
-from .callrecord import CallTimes, call_record, log_record
 from .callevents import (Abort, Acked, Answered, Bye, Cancelled, Dtmf, Failed, LegBroken, LegEnded, MediaDead,
                          ModifyAnswered, ModifyOffer, Ringing)
+from .callports import Announcement, CallMedia, Dialer, InboundLeg, MediaRefused, OutboundLeg, Say
+from .callrecord import CallTimes, call_record, log_record
 from .callstate import Act, Ev, St, ignored, transition
 from .faults import CallFaults
 from .identity import CallerIdentity
@@ -65,140 +64,6 @@ def log_id(call_id: str) -> str:
     if len(call_id) <= LOG_CALL_ID_CHARS:
         return call_id
     return f"{call_id[:LOG_CALL_ID_CHARS - 16]}...({len(call_id)} chars)"
-
-
-class Say(enum.Enum):
-    """What the caller (or agent) is told; media turns it into phrases in the profile's language."""
-
-    MINUTES = "minutes"            # the tariff (when the profile says) and the minutes the credit buys
-    NO_CREDIT = "no_credit"        # no credit, and where to top up
-    WITHHELD = "withheld"          # number withheld: call with it shown (or type the PIN)
-    WARNING = "warning"            # the credit lasts two more minutes (the agent hears a tone)
-    TOPPED_UP = "topped_up"        # the credit was topped up during the call
-    USED_UP = "used_up"            # the credit is used up: goodbye
-    PIN_WRONG = "pin_wrong"        # the PIN typed names no account
-    PIN_LOCKED = "pin_locked"      # too many wrong PINs from this source (or for this account): try later
-    FREE_MINUTES_OVER = "free_minutes_over"  # a first caller's free minutes are over: where to top up, goodbye
-
-
-@dataclass(frozen=True)
-class Announcement:
-    """One thing to say on a call: to whom, and the facts it needs."""
-
-    say: Say
-    to_caller: bool = True
-    to_agent: bool = False
-    #: mixed over the conversation (warning) instead of replacing it
-    mixed: bool = False
-    minutes: int | None = None
-    per_minute: object | None = None      # Decimal tariff, when the profile announces it
-    caller_class: str | None = None
-    #: a first caller's offer, said instead of the tariff: its whole minutes and their Decimal price (0: free)
-    offer_minutes: int | None = None
-    offer_per_minute: object | None = None
-
-
-class MediaRefused(Exception):
-    """Media cannot take a peer's SDP; ``status`` is the SIP answer (400, 488, 503), ``reason`` why."""
-
-    def __init__(self, status: int, reason: str) -> None:
-        super().__init__(f"{status} {reason}")
-        self.status = status
-        self.reason = reason
-
-
-class CallMedia(Protocol):
-    """The call's anchored media (``b2bua.callmedia`` builds it on ``media/``)."""
-
-    def check_offer(self, offer: bytes | None) -> None:
-        """Raise :class:`MediaRefused` (400, 488) for a carrier offer we could not answer; changes nothing."""
-
-    def hold_for_refusal(self) -> bool:
-        """Whether this call may keep its port pair to speak a refusal (the node's share for refusals is
-        not used up); True counts it in that share until :meth:`close`."""
-
-    def answer_for_a(self, offer: bytes | None) -> bytes:
-        """Our SDP for the carrier, answering its offer."""
-
-    def offer_for_b(self) -> bytes:
-        """Our SDP offer for the agent."""
-
-    def b_answered(self, answer: bytes | None) -> None:
-        """The agent's SDP answer: start relaying between the legs."""
-
-    def announce(self, announcement: Announcement) -> Deferred:
-        """Speak into the call; fires when it has been said (or was stopped)."""
-
-    def stop(self) -> None:
-        """Stop anything being said."""
-
-    def close(self) -> None:
-        """Free the ports: the call is over."""
-
-    def dead_since_ms(self) -> int | None:
-        """When the leg whose silence ended the call ("media_timeout") was last heard from, in ms of the
-        clock; None while no leg went silent.  Billing ends there, not at the timeout."""
-
-    def a_acked(self, answer: bytes | None) -> None:
-        """The carrier's SDP answer in its ACK, to our late offer (an INVITE without SDP)."""
-
-    def reoffer_from_a(self, offer: bytes | None) -> bytes:
-        """A re-INVITE/UPDATE of the carrier answered on its own leg: our answer (raises MediaRefused)."""
-
-    def reoffer_from_b(self, offer: bytes | None) -> bytes:
-        """The same for the agent's leg."""
-
-    def modify_offer(self, side: str, offer: bytes | None) -> bytes | None:
-        """Leg ``side``'s ("a", "b") new offer: our offer for the other leg, or None when that leg would see
-        no change (the asking leg is then answered on its own); raises MediaRefused."""
-
-    def modify_answer(self, side: str, answer: bytes | None) -> bytes:
-        """The other leg's answer to :meth:`modify_offer`'s offer: both legs switched, our answer for ``side``;
-        raises MediaRefused (neither leg changes)."""
-
-    def modify_dropped(self, side: str) -> None:
-        """The other leg refused the change or never answered: nothing switches."""
-
-
-class ModifyingLeg(Protocol):
-    """What a bridged leg offers for relaying re-INVITE/UPDATE (``b2bua.legs``)."""
-
-    #: our SDP last sent on this leg (a re-INVITE without an offer gets it back as ours)
-    local_sdp: bytes | None
-
-    def peer_allows(self, method: str) -> bool: ...
-    def modify(self, method: str, body: bytes) -> str | None: ...
-    def answer_modify(self, method: str, status: int, body: bytes | None = None,
-                      headers: list[tuple[str, str]] | tuple = ()) -> None: ...
-
-
-class InboundLeg(ModifyingLeg, Protocol):
-    """The carrier's leg, as the controller sees it."""
-
-    offer: bytes | None
-    answered: bool
-    ended: bool
-    final_status: int | None
-
-    def provisional(self, status: int, sdp: bytes | None = None) -> None: ...
-    def answer(self, sdp: bytes) -> None: ...
-    def reject(self, status: int) -> None: ...
-    def bye(self) -> None: ...
-
-
-class OutboundLeg(ModifyingLeg, Protocol):
-    """One agent's leg."""
-
-    agent: str
-    ended: bool
-    final_status: int | None
-
-    def cancel(self) -> None: ...
-    def bye(self) -> None: ...
-
-
-#: dialer(agent URI, caller identity, our SDP offer, the call) -> the new leg
-Dialer = Callable[[str, CallerIdentity, bytes, "Call"], OutboundLeg]
 
 
 class Call:
@@ -259,7 +124,7 @@ class Call:
         #: the session's settlement, asked for when the call ended for billing (END_BILLING)
         self._settling: Deferred | None = None
         #: a hold/resume/codec change being relayed to the other leg (one at a time), and the local answers
-        self._relay = ModifyRelay(media, self.log_id, MediaRefused)
+        self._relay = ModifyRelay(media, self.log_id)
         #: the credit ended where a first caller's free minutes ended: the last words say where to top up
         self._free_minutes_over = False
         #: where billing last said the credit ends (ms of the clock); None before charging starts

@@ -1,4 +1,4 @@
-"""The call's media: :class:`b2bua.call.CallMedia` built on ``media/`` (relay, SDP, player, prompts).
+"""The call's media: :class:`b2bua.callports.CallMedia` built on ``media/`` (relay, SDP, player, prompts).
 
 One :class:`RelayCallMedia` per call, made by :meth:`CallMediaFactory.for_call`.
 It anchors the call's audio in one :class:`media.relay.MediaSession` (leg "a"
@@ -40,7 +40,7 @@ from media.sdp import (AUDIO_CODECS, AudioOffer, LocalSdp, Negotiated, SdpError,
                        offered_codecs, parse_sdp, write_sdp)
 from media.tones import warning_tone
 
-from .call import Announcement, MediaRefused, Say
+from .callports import Announcement, MediaRefused, Say
 
 __all__ = ["MediaRefused", "PromptLibraries", "CallMediaFactory", "RelayCallMedia", "phrase_for", "prompt_sets"]
 
@@ -216,7 +216,7 @@ def _offered(sd: SessionDescription, index: int) -> tuple[tuple[str, ...], bool]
 
 
 class RelayCallMedia:
-    """One call's anchored media; implements :class:`b2bua.call.CallMedia` (and re-INVITEs, late offers).
+    """One call's anchored media; implements :class:`b2bua.callports.CallMedia` (and re-INVITEs, late offers).
 
     Made with the carrier leg's port pair bound; raises :class:`MediaRefused` (503) when none is free.
     """
@@ -258,7 +258,7 @@ class RelayCallMedia:
         self._modify: tuple[str, bytes, SessionDescription, AudioOffer, SessionDescription] | None = None
 
     def hold_for_refusal(self) -> bool:
-        """See :meth:`b2bua.call.CallMedia.hold_for_refusal` (the factory keeps the share)."""
+        """See :meth:`b2bua.callports.CallMedia.hold_for_refusal` (the factory keeps the share)."""
         return self.factory.hold_for_refusal(self)
 
     @property
@@ -543,7 +543,7 @@ class RelayCallMedia:
         self._dead("media_timeout")
 
     def dead_since_ms(self) -> int | None:
-        """See :meth:`b2bua.call.CallMedia.dead_since_ms`: the silent leg's last packet (or its setup)."""
+        """See :meth:`b2bua.callports.CallMedia.dead_since_ms`: the silent leg's last packet (or its setup)."""
         return None if self._silent_since_s is None else round(self._silent_since_s * 1000)
 
     def _dead(self, reason: str, later: bool = False) -> None:

@@ -33,9 +33,10 @@ from twisted.logger import Logger
 from billing.session import CallBilling
 
 from .admission import Admission, AdmissionSettings
-from .call import Call, CallMedia, MediaRefused, log_id
+from .call import Call, log_id
 from .calldriver import CallDriver
 from .callevents import Dtmf, Failed, MediaDead
+from .callports import CallMedia, MediaRefused
 from .faults import CallFaults
 from .identity import ANONYMOUS_FROM, CallerIdentity, identify, is_trusted
 from .legs import SDP, SipInboundLeg, SipOutboundLeg, UnreachableLeg

@@ -1,7 +1,7 @@
 """A re-INVITE or UPDATE of one leg, relayed to the other leg or answered on its own (hold, resume, codec).
 
 While the call is bridged, a leg's change that the other leg would see (media
-says so: :meth:`~b2bua.call.CallMedia.modify_offer`) is relayed: our offer goes
+says so: :meth:`~b2bua.callports.CallMedia.modify_offer`) is relayed: our offer goes
 to the other leg in a re-INVITE (or an UPDATE where the asker used one and the
 other peer allows it), and its final answer comes back to the asker through
 :func:`b2bua.modify.relay_status` (media switches only when both legs agreed).
@@ -19,14 +19,12 @@ Pinned by ``tests/b2bua/test_calls_modify.py`` (on the wire) and ``tests/b2bua/t
 
 from __future__ import annotations
 
-from typing import TYPE_CHECKING, Callable
+from typing import Callable
 
 from twisted.logger import Logger
 
+from .callports import CallMedia, MediaRefused, ModifyingLeg
 from .modify import ModifyRequest, PendingModify, relay_status, retry_after
-
-if TYPE_CHECKING:
-    from .call import CallMedia, ModifyingLeg
 
 log = Logger()
 
@@ -38,11 +36,9 @@ Note = Callable[[str], None]
 class ModifyRelay:
     """One call's relayed change (at most one at a time) and the local answers; see the module docstring."""
 
-    def __init__(self, media: "CallMedia | None", log_id: str, refused: type[Exception]) -> None:
+    def __init__(self, media: CallMedia | None, log_id: str) -> None:
         self.media = media
         self._log_id = log_id
-        #: media's refusal of an SDP (:class:`b2bua.call.MediaRefused`): its ``status`` is the SIP answer
-        self._refused = refused
         #: the change being relayed, and the other leg's final answer to it once it came
         self.pending: PendingModify | None = None
         self._answer: tuple[int, bytes | None] = (0, None)
@@ -53,21 +49,21 @@ class ModifyRelay:
             return False
         try:
             offer = self.media.modify_offer(side, request.offer)
-        except self._refused:       # the local answer says why (400/488)
+        except MediaRefused:       # the local answer says why (400/488)
             return False
         if offer is None:
             return False
         self.pending = PendingModify(side, request, offer)
         return True
 
-    def answer_alone(self, leg: "ModifyingLeg", side: str, request: ModifyRequest) -> None:
+    def answer_alone(self, leg: ModifyingLeg, side: str, request: ModifyRequest) -> None:
         """Answer a change on its own leg: our answer to its offer, or (no offer) our last SDP as an offer."""
         body = leg.local_sdp or b""
         if request.offer is not None and self.media is not None:
             reoffer = self.media.reoffer_from_a if side == "a" else self.media.reoffer_from_b
             try:
                 body = reoffer(request.offer)
-            except self._refused as exc:        # an offer we cannot answer (400/488), media closed (500)
+            except MediaRefused as exc:        # an offer we cannot answer (400/488), media closed (500)
                 leg.answer_modify(request.method, exc.status)
                 return
         leg.answer_modify(request.method, 200, body)   # no SDP: its answer comes in the ACK
@@ -80,7 +76,7 @@ class ModifyRelay:
         """The other leg's final answer (408 when none came); :meth:`answer` relays it."""
         self._answer = (status, sdp)
 
-    def relay(self, a: "ModifyingLeg", b: "ModifyingLeg", note: Note) -> None:
+    def relay(self, a: ModifyingLeg, b: ModifyingLeg, note: Note) -> None:
         """Send the pending change to the other leg (``RELAY_MODIFY``)."""
         pending = self.pending
         target = b if pending.side == "a" else a
@@ -89,7 +85,7 @@ class ModifyRelay:
         if target.modify(method, pending.offer) is None:
             self._done(a, b, note, 491)       # the other leg has its own exchange under way: the asker retries
 
-    def answer(self, a: "ModifyingLeg", b: "ModifyingLeg", note: Note) -> None:
+    def answer(self, a: ModifyingLeg, b: ModifyingLeg, note: Note) -> None:
         """Give the asking leg the other leg's outcome (``ANSWER_MODIFY``)."""
         status, sdp = self._answer
         if not 200 <= status < 300:
@@ -97,13 +93,13 @@ class ModifyRelay:
             return
         try:
             body = self.media.modify_answer(self.pending.side, sdp)
-        except self._refused as exc:    # its answer is unusable, the session stays as it was
+        except MediaRefused as exc:    # its answer is unusable, the session stays as it was
             log.warn("call {call_id}: media change not applied: {exc}", call_id=self._log_id, exc=exc)
             self._done(a, b, note, 488)
             return
         self._done(a, b, note, 200, body)
 
-    def end(self, a: "ModifyingLeg", b: "ModifyingLeg | None", note: Note) -> None:
+    def end(self, a: ModifyingLeg, b: ModifyingLeg | None, note: Note) -> None:
         """The call ends: a change still being relayed is answered 487 (``END_MODIFY``)."""
         if self.pending is not None:
             self._done(a, b, note, 487)

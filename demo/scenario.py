@@ -35,7 +35,7 @@ from media.tones import beeps_pcm
 
 from b2bua.netutil import free_port
 from b2bua.node.app import Node
-from b2bua.call import Announcement, Say
+from b2bua.callports import Announcement, Say
 from b2bua.callmedia import phrase_for
 from b2bua.node.config import load_config
 from .report import PROFILE, DemoResult

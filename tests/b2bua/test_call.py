@@ -12,8 +12,9 @@ import pytest
 from twisted.internet.defer import succeed
 from twisted.internet.task import Clock
 
-from b2bua.call import Call, Say
+from b2bua.call import Call
 from b2bua.callevents import Answered, Bye, Cancelled, Failed, LegEnded, Ringing
+from b2bua.callports import Say
 from b2bua.callstate import St
 from b2bua.identity import CallerIdentity
 from b2bua.routing import Router

@@ -14,8 +14,8 @@ import numpy as np
 import pytest
 from twisted.internet import reactor
 
-from b2bua.call import Announcement, CallMedia, Say
 from b2bua.callmedia import CallMediaFactory, MediaRefused, PromptLibraries, RelayCallMedia, phrase_for
+from b2bua.callports import Announcement, CallMedia, Say
 from media import phrases
 from media.library import PromptLibrary
 from media.rtp import build_rtp, build_telephone_event

@@ -6,8 +6,9 @@ from __future__ import annotations
 
 from decimal import Decimal
 
-from b2bua.call import Call, Say
+from b2bua.call import Call
 from b2bua.callmedia import phrase_for
+from b2bua.callports import Say
 from b2bua.identity import CallerIdentity
 from b2bua.routing import Router
 from billing.profile import CallerClass, FirstCallerTariff

@@ -12,8 +12,9 @@ from typing import Protocol
 
 import pytest
 
-from b2bua.call import Call, CallMedia, InboundLeg, OutboundLeg
+from b2bua.call import Call
 from b2bua.callmedia import RelayCallMedia
+from b2bua.callports import CallMedia, InboundLeg, OutboundLeg
 from b2bua.legs import SipInboundLeg, SipOutboundLeg, UnreachableLeg
 from billing.db.sessions import SqlSessionStore
 from billing.session import NoObserver, SessionObserver, SessionStore

@@ -12,7 +12,8 @@ import pytest
 from twisted.internet.defer import succeed
 from twisted.internet.task import Clock
 
-from b2bua.call import Call, Say
+from b2bua.call import Call
+from b2bua.callports import Say
 from b2bua.callstate import St
 from b2bua.identity import CallerIdentity
 from b2bua.routing import Router

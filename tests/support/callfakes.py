@@ -13,8 +13,9 @@ from decimal import Decimal
 from twisted.internet.defer import Deferred
 from twisted.internet.task import Clock
 
-from b2bua.call import Announcement, Call
+from b2bua.call import Call
 from b2bua.callevents import Answered, Bye, Dtmf, Ringing
+from b2bua.callports import Announcement
 from b2bua.callstate import St
 from b2bua.identity import CallerIdentity
 from b2bua.routing import Router
@@ -43,7 +44,7 @@ def billing_profile(**kw) -> BillingProfile:
 
 
 class FakeModifyingLeg:
-    """What both fake legs do with re-INVITE/UPDATE relaying (b2bua.call.ModifyingLeg): record it."""
+    """What both fake legs do with re-INVITE/UPDATE relaying (b2bua.callports.ModifyingLeg): record it."""
 
     def __init__(self):
         self.sent: list = []

@@ -27,7 +27,7 @@ import numpy as np
 from twisted.internet.defer import inlineCallbacks
 
 import demo.scenario as demo_mod
-from b2bua.call import Announcement, Say
+from b2bua.callports import Announcement, Say
 from b2bua.callmedia import phrase_for
 from demo.scenario import Demo, DemoPlan, _wait_for, _wait_for_deferred
 from demo.report import PROFILE
