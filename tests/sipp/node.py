@@ -22,6 +22,7 @@ import urllib.request
 from dataclasses import dataclass, field
 from pathlib import Path
 
+from tests.conftest import worker_rtp_range
 from tests.sipp.harness import ROOT, _env, free_port
 from webhook.metrics import parse_text
 
@@ -46,6 +47,9 @@ def write_config(workdir: Path, *, sip_port: int, agents: list[str], trusted: li
         text = text.replace('# id = "node-a"', "id = " + json.dumps(node_id))
     text = text.replace("port = 8080", f"port = {http_port or free_port()}")
     text = text.replace("port = 8090", "port = 0")      # the portal: a free port, named in the ready line
+    rtp_min, rtp_max = worker_rtp_range()               # this xdist worker's own RTP ports
+    text = text.replace("rtp_port_min = 20000", f"rtp_port_min = {rtp_min}")
+    text = text.replace("rtp_port_max = 29999", f"rtp_port_max = {rtp_max}")
     text = text.replace('agents = ["sip:agent@127.0.0.1:5070"]', "agents = " + json.dumps(agents))
     if trusted is not None:
         text = text.replace('trusted = ["127.0.0.1"]', "trusted = " + json.dumps(trusted))
