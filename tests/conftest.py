@@ -5,9 +5,9 @@ server is ``$PREPAID_TEST_DATABASE_URL`` (default: 127.0.0.1:5432, database
 ``test``). When it does not answer, the suite says so loudly and skips those
 tests, except with ``CI=true``, where that is a failure.
 
-The suite runs on pytest-xdist workers (tox.ini): each worker has a PostgreSQL
-database, a slice of the RTP ports and the tests of a shared module fixture of
-its own (the hooks below).
+The suite runs on pytest-xdist workers (tox.ini), a test module to one worker
+(so a module-scoped fixture is made once): each worker has a PostgreSQL
+database and a slice of the RTP ports of its own (below).
 """
 
 from __future__ import annotations
@@ -93,22 +93,6 @@ def pytest_unconfigure(config):
         _renew_database(base, _worker_database_name(base, worker), create=False)
     except Exception:  # left behind: this worker's next run drops it first
         pass
-
-
-@pytest.hookimpl(tryfirst=True)     # before xdist's own hook reads the groups
-def pytest_collection_modifyitems(config, items):
-    """Tests that share a module- or class-scoped fixture run on one xdist worker (``--dist loadgroup``),
-    so that the fixture is made once, not once per worker; every other test goes wherever is free."""
-    if not config.pluginmanager.hasplugin("xdist"):
-        return
-    for item in items:
-        info = getattr(item, "_fixtureinfo", None)
-        if info is None or item.get_closest_marker("xdist_group") is not None:
-            continue
-        shared = any(fixturedefs[-1].scope in ("module", "class", "package")
-                     for fixturedefs in info.name2fixturedefs.values() if fixturedefs)
-        if shared:
-            item.add_marker(pytest.mark.xdist_group(item.nodeid.split("::")[0]))
 
 
 def in_ci() -> bool:
