@@ -6,8 +6,8 @@ server is ``$PREPAID_TEST_DATABASE_URL`` (default: 127.0.0.1:5432, database
 tests, except with ``CI=true``, where that is a failure.
 
 The suite runs on pytest-xdist workers (tox.ini), a test module to one worker
-(so a module-scoped fixture is made once): each worker has a PostgreSQL
-database and a slice of the RTP ports of its own (below).
+(so a module-scoped fixture is made once), the long modules first: each worker
+has a PostgreSQL database and a slice of the RTP ports of its own (below).
 """
 
 from __future__ import annotations
@@ -93,6 +93,24 @@ def pytest_unconfigure(config):
         _renew_database(base, _worker_database_name(base, worker), create=False)
     except Exception:  # left behind: this worker's next run drops it first
         pass
+
+
+#: markers of tests that take seconds each (real peers, real time): their modules are handed out first
+LONG_MARKERS = ("slow", "sipp", "browser")
+
+
+def pytest_collection_modifyitems(config, items):
+    """On xdist workers, the modules with a test marked slow, sipp or browser come first, each module's tests
+    in their order: the workers take whole modules in this order (tox.ini), so the long ones are under way
+    from the start, and the run ends on many short modules, not on one long one left for the end."""
+    if xdist_worker() is None:
+        return
+
+    def module(item) -> str:
+        return item.nodeid.split("::")[0]
+    long_modules = {module(item) for item in items
+                    if any(item.get_closest_marker(name) is not None for name in LONG_MARKERS)}
+    items.sort(key=lambda item: module(item) not in long_modules)      # stable: False (long) first
 
 
 def in_ci() -> bool:

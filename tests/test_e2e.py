@@ -24,6 +24,8 @@ from b2bua.demo import DemoPlan, write_demo_config
 from billing.profile import CallerClass
 from billing.rating import charge_cents, tariff_for
 
+pytestmark = pytest.mark.slow        # a real node and real calls: seconds a test
+
 ROOT = Path(__file__).resolve().parent.parent
 HEARD = 0.8            # normalised correlation that counts as heard (a prompt alone scores ~1.0)
 NOT_HEARD = 0.5        # a different prompt or wording scores well below this
