@@ -47,8 +47,10 @@ def worker_rtp_range(low: int = 20000, high: int = 29999) -> tuple[int, int]:
 
 
 def _worker_database_name(base_url: str, worker: str) -> str:
+    """``<base database>_<worker>_<this run's id>``: two runs at once on one server never share one."""
     from sqlalchemy.engine import make_url
-    return f"{make_url(base_url).database}_{worker}"
+    run = (os.environ.get("PYTEST_XDIST_TESTRUNUID") or "")[:8]
+    return f"{make_url(base_url).database}_{worker}" + (f"_{run}" if run else "")
 
 
 def _renew_database(base_url: str, name: str, *, create: bool) -> None:
@@ -91,7 +93,7 @@ def pytest_unconfigure(config):
     os.environ["PREPAID_TEST_DATABASE_URL"] = base
     try:
         _renew_database(base, _worker_database_name(base, worker), create=False)
-    except Exception:  # left behind: this worker's next run drops it first
+    except Exception:  # left behind (the server went away): an empty database, harmless
         pass
 
 
