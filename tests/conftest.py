@@ -69,7 +69,7 @@ def _renew_database(base_url: str, name: str, *, create: bool) -> None:
 def pytest_configure(config):
     """Under xdist each worker's PostgreSQL tests, and the nodes they start in subprocesses (which take
     ``$PREPAID_TEST_DATABASE_URL`` from the environment), use a fresh database of that worker's own,
-    ``<base database>_<worker>`` with the same user. Where the server does not answer or will not make it,
+    ``<base database>_<worker>_<run id>`` with the same user. Where the server does not answer or will not make it,
     the worker uses the base database, where every test still has schemas of its own."""
     worker = xdist_worker()
     if worker is None or "PREPAID_WORKER_DATABASE_BASE" in os.environ:
