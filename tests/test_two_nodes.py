@@ -76,12 +76,14 @@ def cluster(tmp_path, pg_schema_url_factory):
 
     make.engine = engine
     yield make
-    for node in nodes:
-        log = node.stop()
-        (node.workdir / "node.log").write_text(log)
+    logs = []
+    for node in nodes:                  # every node stopped before any is judged: none outlives the test
+        logs.append((node, node.stop()))
+        (node.workdir / "node.log").write_text(logs[-1][1])
+    engine.dispose()
+    for node, log in logs:
         if node.proc.returncode != -signal.SIGKILL:
             assert "Traceback" not in log, log[-4000:]
-    engine.dispose()
 
 
 def rows(engine, sql: str, **args) -> list:
