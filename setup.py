@@ -35,6 +35,8 @@ setup(
             "hypothesis>=6.90",
             "schemathesis>=3.25",
             "pytest-timeout>=2.2",
+            # the suite runs on two workers (tox.ini's addopts: -n 2 --dist loadscope --no-loadscope-reorder)
+            "pytest-xdist>=3.6",
             "numpy>=1.26",
             "selenium>=4.15",
         ],

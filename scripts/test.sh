@@ -8,6 +8,8 @@
 #  - a virtualenv in .venv with the project and its test extra.
 #  - PostgreSQL: the server of $PREPAID_TEST_DATABASE_URL (default: 127.0.0.1:5432,
 #    database test); started or installed here when it does not answer.
+#  - pytest on two workers (tox.ini's addopts: -n 2), each with a database of its
+#    own made beside that one (tests/conftest.py); pass -n 0 to run in one process.
 set -euo pipefail
 cd "$(dirname "$0")/.."
 

@@ -4,6 +4,10 @@ The PostgreSQL rule (issue 4): store tests run on SQLite and on PostgreSQL. The
 server is ``$PREPAID_TEST_DATABASE_URL`` (default: 127.0.0.1:5432, database
 ``test``). When it does not answer, the suite says so loudly and skips those
 tests, except with ``CI=true``, where that is a failure.
+
+The suite runs on pytest-xdist workers (tox.ini), a test module to one worker
+(so a module-scoped fixture is made once), the long modules first: each worker
+has a PostgreSQL database and a slice of the RTP ports of its own (below).
 """
 
 from __future__ import annotations
@@ -18,6 +22,97 @@ DEFAULT_PG_URL = "postgresql+psycopg://root@127.0.0.1:5432/test"
 
 def postgres_url() -> str:
     return os.environ.get("PREPAID_TEST_DATABASE_URL") or DEFAULT_PG_URL
+
+
+# -- parallel runs (pytest-xdist): what each worker must have of its own ----------------
+
+def xdist_worker() -> str | None:
+    """This process's xdist worker name (``gw0``, ``gw1``...), or None in a run without workers."""
+    return os.environ.get("PYTEST_XDIST_WORKER") or None
+
+
+def worker_index() -> int:
+    """0 in a serial run and in worker gw0, 1 in gw1, and so on."""
+    worker = xdist_worker()
+    return int(worker[2:]) if worker and worker[2:].isdigit() else 0
+
+
+def worker_rtp_range(low: int = 20000, high: int = 29999) -> tuple[int, int]:
+    """This worker's slice of the RTP range ``low..high`` (all of it in a serial run): nodes of two workers
+    never share an RTP port, so a late packet of one test's call cannot reach another test's call."""
+    slices = max(1, int(os.environ.get("PYTEST_XDIST_WORKER_COUNT") or 1))
+    size = (high - low + 1) // slices
+    first = low + (worker_index() % slices) * size
+    return first, first + size - 1
+
+
+def _worker_database_name(base_url: str, worker: str) -> str:
+    """``<base database>_<worker>_<this run's id>``: two runs at once on one server never share one."""
+    from sqlalchemy.engine import make_url
+    run = (os.environ.get("PYTEST_XDIST_TESTRUNUID") or "")[:8]
+    return f"{make_url(base_url).database}_{worker}" + (f"_{run}" if run else "")
+
+
+def _renew_database(base_url: str, name: str, *, create: bool) -> None:
+    """Drop database ``name`` on the server of ``base_url`` (its sessions ended), and make it anew if ``create``."""
+    import sqlalchemy
+    engine = sqlalchemy.create_engine(base_url, isolation_level="AUTOCOMMIT", connect_args={"connect_timeout": 3})
+    try:
+        with engine.connect() as conn:
+            conn.exec_driver_sql(f'DROP DATABASE IF EXISTS "{name}" WITH (FORCE)')
+            if create:
+                conn.exec_driver_sql(f'CREATE DATABASE "{name}"')
+    finally:
+        engine.dispose()
+
+
+def pytest_configure(config):
+    """Under xdist each worker's PostgreSQL tests, and the nodes they start in subprocesses (which take
+    ``$PREPAID_TEST_DATABASE_URL`` from the environment), use a fresh database of that worker's own,
+    ``<base database>_<worker>_<run id>`` with the same user. Where the server does not answer or will not make it,
+    the worker uses the base database, where every test still has schemas of its own."""
+    worker = xdist_worker()
+    if worker is None or "PREPAID_WORKER_DATABASE_BASE" in os.environ:
+        return
+    from sqlalchemy.engine import make_url
+    base = postgres_url()
+    name = _worker_database_name(base, worker)
+    try:
+        _renew_database(base, name, create=True)
+    except Exception:  # no server, no right to create: the base database serves (see above)
+        return
+    os.environ["PREPAID_WORKER_DATABASE_BASE"] = base
+    os.environ["PREPAID_TEST_DATABASE_URL"] = make_url(base).set(database=name).render_as_string(hide_password=False)
+
+
+def pytest_unconfigure(config):
+    base = os.environ.pop("PREPAID_WORKER_DATABASE_BASE", None)
+    worker = xdist_worker()
+    if base is None or worker is None:
+        return
+    os.environ["PREPAID_TEST_DATABASE_URL"] = base
+    try:
+        _renew_database(base, _worker_database_name(base, worker), create=False)
+    except Exception:  # left behind (the server went away): an empty database, harmless
+        pass
+
+
+#: markers of tests that take seconds each (real peers, real time): their modules are handed out first
+LONG_MARKERS = ("slow", "sipp", "browser")
+
+
+def pytest_collection_modifyitems(config, items):
+    """On xdist workers, the modules with a test marked slow, sipp or browser come first, each module's tests
+    in their order: the workers take whole modules in this order (tox.ini), so the long ones are under way
+    from the start, and the run ends on many short modules, not on one long one left for the end."""
+    if xdist_worker() is None:
+        return
+
+    def module(item) -> str:
+        return item.nodeid.split("::")[0]
+    long_modules = {module(item) for item in items
+                    if any(item.get_closest_marker(name) is not None for name in LONG_MARKERS)}
+    items.sort(key=lambda item: module(item) not in long_modules)      # stable: False (long) first
 
 
 def in_ci() -> bool:
@@ -57,7 +152,9 @@ def pytest_report_header(config):
     reason = postgres_unavailable_reason()
     if reason:
         return [f"!!! {reason}: PostgreSQL store tests will be SKIPPED (a failure under CI=true) !!!"]
-    return [f"PostgreSQL for store tests: {postgres_url()}"]
+    workers = " (under xdist: a database <that name>_gwN of each worker's own)" if config.getoption(
+        "numprocesses", None) else ""
+    return [f"PostgreSQL for store tests: {postgres_url()}{workers}"]
 
 
 # -- the store on SQLite and on PostgreSQL (issue 4) ----------------------------

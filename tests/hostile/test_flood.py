@@ -28,6 +28,8 @@ from tests.hostile.rawua import RawAgent, RawCarrier
 from tests.hostile.support import report, resources
 from tests.sipp.node import start_node
 
+pytestmark = pytest.mark.slow        # a real node and real calls: seconds a test
+
 CALLER = "+49301234567"
 SERVICE = "+493012345678"
 ATTACKER = "127.0.0.2"

@@ -26,6 +26,8 @@ from tests.hostile.rawua import RawAgent, RawCarrier
 from tests.hostile.support import report, resources
 from tests.sipp.node import start_node
 
+pytestmark = pytest.mark.slow        # a real node and real calls: seconds a test
+
 CALLER = "+49301234567"
 SERVICE = "+493012345678"
 EUR_PER_SECOND = {"landline_per_minute": '"60.00"', "mobile_per_minute": '"60.00"', "increment": '"1/1"',

@@ -123,6 +123,7 @@ def run_calls(calls: list[AttackCall], deadline: float) -> None:
                 call.receive()
 
 
+@pytest.mark.slow
 def test_parallel_pin_guessing_locks_the_source_and_refuses_the_right_pin(tmp_path):
     """Six parallel calls from one address typing 18 wrong PINs get 4 looked up, all end locked out;
     then the right PIN is refused while locked; one lockout audit row; the node keeps serving."""

@@ -1,6 +1,6 @@
 """Prepaid calls end to end: a real node on 127.0.0.1, the test UA as carrier and agent, real SIP and RTP.
 
-One subprocess (``python -m tests.support.e2e``, ~40 s) runs three calls through a whole node each (SQLite,
+One subprocess (``python -m tests.support.e2e``, ~25 s) runs three calls at once, through a whole node each (SQLite,
 web side with the demo's PayPal signer, tariff 3.99/min in 1/1 increments, warning 5 s before the end):
 a caller without credit, a caller whose credit buys whole minutes (hangs up after the announcement), and
 the demo call (top-up with bonus, PayPal webhook top-up mid-call, warning, cut-off). What each phone heard
@@ -23,6 +23,8 @@ from b2bua.node.config import load_config
 from demo.scenario import DemoPlan, write_demo_config
 from billing.profile import CallerClass
 from billing.rating import charge_cents, tariff_for
+
+pytestmark = pytest.mark.slow        # a real node and real calls: seconds a test
 
 ROOT = Path(__file__).resolve().parents[2]
 HEARD = 0.8            # normalised correlation that counts as heard (a prompt alone scores ~1.0)

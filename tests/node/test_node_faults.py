@@ -7,6 +7,8 @@ import socket
 import time
 import uuid
 
+import pytest
+
 from tests.support.faulty_node import CALL_CALLER, RTP_MARK
 from tests.hostile.rawua import RawCarrier
 from tests.sipp.node import start_node
@@ -27,6 +29,7 @@ def error_lines(output: str, needle: str) -> list[str]:
     return [line for line in output.splitlines() if re.match(STAMP, line) and needle in line]
 
 
+@pytest.mark.slow
 def test_a_fault_in_the_sip_core_the_relay_and_a_call_is_logged_once_each_with_time_and_call_id(tmp_path):
     """An OPTIONS the SIP core fails on, an RTP datagram the relay fails on and a call whose start fails: one
     stamped error line each, naming the call id (the OPTIONS' Call-ID; the call whose RTP port got the

@@ -76,12 +76,14 @@ def cluster(tmp_path, pg_schema_url_factory):
 
     make.engine = engine
     yield make
-    for node in nodes:
-        log = node.stop()
-        (node.workdir / "node.log").write_text(log)
+    logs = []
+    for node in nodes:                  # every node stopped before any is judged: none outlives the test
+        logs.append((node, node.stop()))
+        (node.workdir / "node.log").write_text(logs[-1][1])
+    engine.dispose()
+    for node, log in logs:
         if node.proc.returncode != -signal.SIGKILL:
             assert "Traceback" not in log, log[-4000:]
-    engine.dispose()
 
 
 def rows(engine, sql: str, **args) -> list:
@@ -182,9 +184,9 @@ def test_two_calls_of_one_caller_on_two_nodes_share_the_balance_and_never_oversp
 
 
 def test_topup_through_node_a_reaches_a_call_on_node_b_within_2_s(tmp_path, cluster):
-    """A call on node b with 1.00 left (10 s); 4 s after it is bridged, `prepaid topup` with node a's config
-    credits 1.00 more: node b's call logs "topped up during the call" within 2 s (PostgreSQL NOTIFY), and the
-    call outlives its old cut-off: 20 s billed, 200 cents charged, ended by the credit."""
+    """A call on node b with 1.00 left (10 s); 2 s after it starts charging, `prepaid topup` with node a's
+    config credits 0.50 more: node b's call logs "topped up during the call" within 2 s (PostgreSQL NOTIFY),
+    and the call outlives its old cut-off: 15 s billed, 150 cents charged, ended by the credit."""
     port_b = free_port()
     a = cluster("a", agents=[agent_uri(free_port())])
     b = cluster("b", agents=[agent_uri(port_b)])
@@ -193,9 +195,9 @@ def test_topup_through_node_a_reaches_a_call_on_node_b_within_2_s(tmp_path, clus
     ag = agent(tmp_path, port_b, "agent_b")
     call = carrier(b, tmp_path, "carrier_b")
     assert wait_for(lambda: balance_cents(engine) < 100, 15), "the call on node b never started charging"
-    time.sleep(4)
+    time.sleep(2)             # well inside the 10 s the first credit lasts, however slow `prepaid topup` starts
     before = time.monotonic()
-    done = a.prepaid("topup", "--profile", "demo", CALLER, "1")
+    done = a.prepaid("topup", "--profile", "demo", CALLER, "0.50")
     after = time.monotonic()
     assert done.returncode == 0, done.stderr
     heard = b.wait_line("topped up during the call", 5, since=before)
@@ -210,8 +212,8 @@ def test_topup_through_node_a_reaches_a_call_on_node_b_within_2_s(tmp_path, clus
     assert (result.successful, result.failed) == (1, 0), result.summary()
     (record,) = wait_for(lambda: records_if(engine, 1), 10)
     assert record["end_reason"] == "credit_exhausted"
-    assert (record["billed_s"], record["charge_cents"]) == (20, 200)      # beyond the old cut-off at 10 s
-    books = check_books(engine, 200)
+    assert (record["billed_s"], record["charge_cents"]) == (15, 150)      # beyond the old cut-off at 10 s
+    books = check_books(engine, 150)
     assert books["balance_cents"] == 0
     print(f"\ntop-up via node a's config heard by the call on node b {delay_s * 1000:.0f} ms after it was booked "
           f"({(heard[0] - before) * 1000:.0f} ms after `prepaid topup` was started)")

@@ -10,6 +10,7 @@ from __future__ import annotations
 
 import json
 import os
+import random
 import select
 import signal
 import sqlite3
@@ -22,10 +23,13 @@ import urllib.request
 from dataclasses import dataclass, field
 from pathlib import Path
 
+from tests.conftest import worker_rtp_range
 from tests.sipp.harness import ROOT, _env, free_port
 from webhook.metrics import parse_text
 
 EXAMPLE = ROOT / "conf" / "prepaid.toml"
+#: the RTP ports a node of a test gets: 1000 pairs, more than any test's calls at once
+RTP_WINDOW_PORTS = 2000
 
 
 def write_config(workdir: Path, *, sip_port: int, agents: list[str], trusted: list[str] | None = None,
@@ -46,6 +50,15 @@ def write_config(workdir: Path, *, sip_port: int, agents: list[str], trusted: li
         text = text.replace('# id = "node-a"', "id = " + json.dumps(node_id))
     text = text.replace("port = 8080", f"port = {http_port or free_port()}")
     text = text.replace("port = 8090", "port = 0")      # the portal: a free port, named in the ready line
+    rtp_min, rtp_max = worker_rtp_range()               # this xdist worker's own RTP ports
+    # a node takes pairs from the bottom of its range up: a window at a random place in the slice, so that
+    # nodes running at once elsewhere on the machine (another run, a developer's node) rarely start on
+    # the same ports (all 16 pairs a call may try were busy once: 503 "no RTP ports free")
+    window = min(RTP_WINDOW_PORTS, rtp_max - rtp_min + 1)
+    rtp_min = random.randrange(rtp_min, rtp_max - window + 2, 2)
+    rtp_max = rtp_min + window - 1
+    text = text.replace("rtp_port_min = 20000", f"rtp_port_min = {rtp_min}")
+    text = text.replace("rtp_port_max = 29999", f"rtp_port_max = {rtp_max}")
     text = text.replace('agents = ["sip:agent@127.0.0.1:5070"]', "agents = " + json.dumps(agents))
     if trusted is not None:
         text = text.replace('trusted = ["127.0.0.1"]', "trusted = " + json.dumps(trusted))

@@ -51,7 +51,8 @@ def test_simple_uac_against_sipp_uas(tmp_path, transport, lost):
     """Our SimpleUac places 200 calls to SIPp's uas scenario: SIPp and our UAC both count 200 good calls, 0 failed.
 
     Under -lost 10 SIPp runs ``scenarios/uas_lossy.xml``: the built-in uas with an INVITE retransmission
-    answered again and a 32 s time-wait (SIPp 3.6 itself fails ~1% of calls otherwise).
+    answered again and an 18 s time-wait that our BYE retransmissions (T1 = T2 = 2 s) reach 8 times (SIPp
+    3.6 itself fails ~1% of calls otherwise).
     """
     port = free_port()
     extra = ("-lost", str(lost)) if lost else ()
@@ -70,7 +71,10 @@ def test_simple_uac_against_sipp_uas(tmp_path, transport, lost):
                                   # and our ACK to the 200 could reach SIPp together when it had "lost" its 180,
                                   # its 200 and the first retransmission; SIPp 3.6 then aborts the call on the ACK
                                   # while it is still about to answer the INVITE again (1 run in 8 failed so)
-                                  "--t1-ms", "2000" if lost else "500"))
+                                  "--t1-ms", "2000" if lost else "500",
+                                  # T2 = T1: the BYE is resent every 2 s (not 2, 4, 4... s), 8 times within
+                                  # the scenario's 18 s time-wait, which SIPp waits out before it ends
+                                  *(("--t2-ms", "2000") if lost else ())))
         result = sipp.wait()
     finally:
         sipp.kill()

@@ -16,7 +16,7 @@ from pathlib import Path
 
 import pytest
 
-from tests.sipp.harness import SCENARIOS, SIPP, free_port, run_sipp, start_sipp
+from tests.sipp.harness import SCENARIOS, SIPP, free_port, start_sipp
 from tests.sipp.node import start_node
 from tests.sipp.test_calls import CALLER, FROM_CALLER, SERVICE, agent_uri
 from tests.node.test_grafana import dashboard_metric_names
@@ -46,15 +46,25 @@ def agent(workdir: Path, scenario: str, port: int, name: str):
                              str(workdir / f"{name}.msg")))
 
 
-def call(node, workdir: Path, scenario: str, name: str, *, from_header: str = FROM_CALLER, extra: str = "X-Test: 1",
-         hold_ms: int = 4500) -> None:
-    """One call from the SIPp carrier (its own media port) to the service number, to its end."""
-    result = run_sipp(scenario if scenario.startswith("/") else str(SCENARIOS / scenario), workdir,
+def start_call(node, workdir: Path, scenario: str, name: str, *, from_header: str = FROM_CALLER,
+               extra: str = "X-Test: 1", hold_ms: int = 4500):
+    """One call from the SIPp carrier (its own media port) to the service number, started (not awaited)."""
+    return start_sipp(scenario if scenario.startswith("/") else str(SCENARIOS / scenario), workdir,
                       remote=f"127.0.0.1:{node.sip_port}", timeout_s=30, name=name,
                       extra=("-s", SERVICE, "-d", str(hold_ms), "-mp", str(free_port()), "-key", "from_header",
                              from_header, "-key", "extra", extra, "-trace_msg", "-message_file",
                              str(workdir / f"{name}.msg")))
+
+
+def ended_well(sipp) -> None:
+    """Wait for a call of :func:`start_call` to end: SIPp counts it good."""
+    result = sipp.wait()
     assert (result.successful, result.failed) == (1, 0), result.summary()
+
+
+def call(node, workdir: Path, scenario: str, name: str, **how) -> None:
+    """One call of :func:`start_call`, to its end."""
+    ended_well(start_call(node, workdir, scenario, name, **how))
 
 
 def wait_for(node, check, timeout_s: float = 15.0) -> dict:
@@ -117,15 +127,19 @@ def test_metrics_after_calls_of_each_outcome_a_top_up_a_bad_webhook_a_drop_and_r
     workdir = tmp_path
     node.topup(CALLER, "10")
 
+    # the refused calls ring no agent: they run while the talked call does
+    refused = [
+        # no credit: a caller without account is told so and hung up on
+        start_call(node, workdir, "carrier_wait_bye.xml", "nocredit", from_header=f"<sip:{NO_ACCOUNT}@127.0.0.1>"),
+        # not identified: withheld, no asserted identity
+        start_call(node, workdir, "carrier_wait_bye.xml", "anon",
+                   from_header='"Anonymous" <sip:anonymous@anonymous.invalid>', extra="Privacy: id")]
     # talked: audio both ways while bridged
     ag = agent(workdir, with_audio(workdir, "agent_answer.xml"), node.agent_port, "agent1")
     call(node, workdir, with_audio(workdir, "carrier_call.xml"), "talk", hold_ms=6000)
     assert ag.wait().successful == 1
-    # no credit: a caller without account is told so and hung up on
-    call(node, workdir, "carrier_wait_bye.xml", "nocredit", from_header=f"<sip:{NO_ACCOUNT}@127.0.0.1>")
-    # not identified: withheld, no asserted identity
-    call(node, workdir, "carrier_wait_bye.xml", "anon", from_header='"Anonymous" <sip:anonymous@anonymous.invalid>',
-         extra="Privacy: id")
+    for sipp in refused:
+        ended_well(sipp)
     # no agent: the only agent rings out its 2 s and is cancelled
     ag = agent(workdir, "agent_noanswer.xml", node.agent_port, "agent2")
     call(node, workdir, "carrier_wait_bye.xml", "noagent")

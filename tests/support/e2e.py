@@ -1,8 +1,8 @@
 """Prepaid calls end to end through a real node on 127.0.0.1, run in a subprocess of its own.
 
 ``python -m tests.support.e2e OUT.json`` starts a whole :class:`~b2bua.node.app.Node` (SQLite in a temporary
-folder, the web side with the demo's PayPal signer) three times on the real reactor, each with the test UA
-as carrier and as agent, and writes what happened as plain JSON facts for ``tests/node/test_e2e.py``:
+folder, the web side with the demo's PayPal signer) three times on the real reactor, the three at once, each
+with the test UA as carrier and as agent, and writes what happened as plain JSON facts for ``tests/node/test_e2e.py``:
 
 - ``full``: the demo call (credit bought by a top-up with bonus, a PayPal webhook top-up during the call,
   warning, cut-off by credit exhaustion) with a tariff of 3.99/min so that it lasts seconds;
@@ -24,7 +24,7 @@ import uuid
 from typing import Any
 
 import numpy as np
-from twisted.internet.defer import inlineCallbacks
+from twisted.internet.defer import DeferredLock, gatherResults, inlineCallbacks, maybeDeferred
 
 import demo.scenario as demo_mod
 from b2bua.callports import Announcement, Say
@@ -43,6 +43,16 @@ NO_CREDIT_CALLER = "+493088776602"
 HANGUP_AFTER_S = 9.0                 # the announce carrier's hang-up after its answer
 
 _original_demo_config = demo_mod.demo_config
+
+
+class _Demo(Demo):
+    """The demo whose node starts while no other does: a starting node migrates its store with alembic,
+    whose context is one per process; the calls themselves run at once."""
+
+    starting = DeferredLock()
+
+    def start(self):
+        return self.starting.run(Demo.start, self)
 
 
 def _e2e_config(*args, **kwargs) -> dict[str, Any]:
@@ -99,7 +109,7 @@ def _call(call) -> dict[str, Any] | None:
 def run_full(reactor, folder: pathlib.Path):
     """The demo's call with the e2e tariff; the verdict and the facts."""
     from demo.report import verdict
-    demo = Demo(reactor, folder, DemoPlan(), web=True, caller=FULL_CALLER)
+    demo = _Demo(reactor, folder, DemoPlan(), web=True, caller=FULL_CALLER)
     try:
         result = yield demo.run()
         library = demo.node.media.libraries.get(demo.node.config.profiles[PROFILE].language)
@@ -130,7 +140,7 @@ def run_full(reactor, folder: pathlib.Path):
 @inlineCallbacks
 def _simple_call(reactor, folder: pathlib.Path, caller: str, topup_cents: int, hangup_after_s: float | None):
     """One call of ``caller`` (topped up with ``topup_cents`` first, if any); the demo's node and phones."""
-    demo = Demo(reactor, folder, DemoPlan(), web=False, caller=caller)
+    demo = _Demo(reactor, folder, DemoPlan(), web=False, caller=caller)
     if hangup_after_s is not None:
         demo.carrier.hangup_after_s = hangup_after_s
     try:
@@ -180,18 +190,27 @@ def _simple_call(reactor, folder: pathlib.Path, caller: str, topup_cents: int, h
 
 @inlineCallbacks
 def run_all(reactor, folder: pathlib.Path):
+    """The three calls at once, each through a node, phones and store of its own (callers, ports and
+    folders apart; the nodes start one after the other): the run takes as long as its longest call, the
+    full one, not the three in a row."""
     results: dict[str, Any] = {"per_minute": PER_MINUTE,
                                "announce_topup_cents": ANNOUNCE_TOPUP_CENTS}
+
+    def keep(value, name: str) -> None:
+        results[name] = value
+
+    def failed(f, name: str) -> None:        # the test reports it
+        results[name] = {"error": f"{f.type.__name__}: {f.getErrorMessage()}"}
+
+    runs = []
     for name, make in (
             ("no_credit", lambda: _simple_call(reactor, folder / "no_credit", NO_CREDIT_CALLER, 0, None)),
             ("announce", lambda: _simple_call(reactor, folder / "announce", ANNOUNCE_CALLER,
                                               ANNOUNCE_TOPUP_CENTS, HANGUP_AFTER_S)),
             ("full", lambda: run_full(reactor, folder / "full"))):
         (folder / name).mkdir()
-        try:
-            results[name] = yield make()
-        except Exception as exc:            # the test reports it
-            results[name] = {"error": f"{type(exc).__name__}: {exc}"}
+        runs.append(maybeDeferred(make).addCallbacks(keep, failed, callbackArgs=(name,), errbackArgs=(name,)))
+    yield gatherResults(runs)
     return results
 
 

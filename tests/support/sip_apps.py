@@ -220,6 +220,8 @@ def _parser() -> argparse.ArgumentParser:
     p.add_argument("--max-concurrent", type=int, default=50)
     p.add_argument("--t1-ms", type=int, default=500,
                    help="RFC 3261 T1 (the round-trip estimate; RFC 3261 allows a larger one on slow or lossy paths)")
+    p.add_argument("--t2-ms", type=int, default=0,
+                   help="RFC 3261 T2 (the cap of non-INVITE retransmit intervals); 0: 4 s, or T1 if larger")
     p.add_argument("--linger-ms", type=int, default=0,
                    help="uac: keep connections open this long after the last call (a peer may still be closing)")
     p.add_argument("--timeout-s", type=float, default=0.0, help="stop after this long (0: uas never, uac 120 s)")
@@ -235,7 +237,7 @@ def main(argv: list[str] | None = None, reactor=None) -> int:
         from twisted.internet import reactor  # the process's reactor: this is the program, not a library
     t1_s = args.t1_ms / 1000
     endpoint = SipEndpoint(local_host=args.address, local_ports={}, user_agent=f"prepaid-{args.role}",
-                           timer_values=TimerValues(t1=t1_s, t2=max(T2, t1_s)))
+                           timer_values=TimerValues(t1=t1_s, t2=max(args.t2_ms / 1000 or T2, t1_s)))
     box: dict[str, object] = {}
     transports = SipTransports(reactor, endpoint, lambda e: box["app"].on_event(e),
                                tls=TlsFiles(args.tls_certificate, args.tls_private_key, args.tls_client_ca))
