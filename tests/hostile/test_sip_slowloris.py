@@ -32,6 +32,15 @@ def _closed_by_peer(sock: socket.socket, wait_s: float) -> bool:
         return False
 
 
+def _open_or_reset(port: int) -> socket.socket | None:
+    """A connection to the node, or None when the node reset it before connect() returned: a connection over
+    the cap is closed as soon as it is made, which a loaded machine may show the client as a reset."""
+    try:
+        return socket.create_connection(("127.0.0.1", port), timeout=5)
+    except ConnectionResetError:
+        return None
+
+
 def test_slow_and_surplus_connections_are_closed_and_a_legitimate_options_is_answered(tmp_path):
     """Five connections trickling a byte a second are closed by the 2 s message deadline (none lives to
     4 s); of 20 held connections from one address 8 are kept and the rest closed at once; an OPTIONS
@@ -59,8 +68,9 @@ def test_slow_and_surplus_connections_are_closed_and_a_legitimate_options_is_ans
         for sock in slow:
             sock.close()
 
-        held = [socket.create_connection(("127.0.0.1", node.sip_port), timeout=5) for _ in range(OVER_CAP)]
-        closed_at_once = sum(_closed_by_peer(sock, 0.3) for sock in held)
+        held = [_open_or_reset(node.sip_port) for _ in range(OVER_CAP)]
+        closed_at_once = sum(sock is None or _closed_by_peer(sock, 0.3) for sock in held)
+        held = [sock for sock in held if sock is not None]
         for sock in held:
             sock.close()
         time.sleep(0.2)
