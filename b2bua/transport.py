@@ -273,6 +273,11 @@ class BoundPorts:
     tcp: int | None
     tls: int | None
 
+    def by_transport(self) -> dict[str, int]:
+        """``{"udp": port, ...}`` for the transports listening, as ``SipEndpoint.local_ports`` takes them."""
+        return {name: port for name, port in (("udp", self.udp), ("tcp", self.tcp), ("tls", self.tls))
+                if port is not None}
+
 
 class SipTransports:
     """Owns a SIP endpoint and every socket it speaks through; see the module docstring."""
@@ -536,8 +541,8 @@ def listen_sip(reactor, endpoint: SipCore, sip_settings, on_event: Callable[[obj
     """Listen as ``config.sip`` says: on ``address``, each of ``udp_port``, ``tcp_port``, ``tls_port`` (0: off, as in the config schema).
 
     TLS listens when ``tls_port`` is set, with ``tls_certificate``/``tls_private_key``
-    (and ``tls_client_ca`` for mutual TLS).  The endpoint's ``local_ports`` (its Via
-    and Contact) are set to the ports bound.  The stream limits come from the same section
+    (and ``tls_client_ca`` for mutual TLS).  The ports bound are returned
+    (:meth:`BoundPorts.by_transport`), for the endpoint's Via and Contact.  The stream limits come from the same section
     (``connection_idle_timeout_s``, ``message_deadline_s``, ``max_connections``, ``max_connections_per_source``).  Tests that want any free port call
     :meth:`SipTransports.listen_udp` and friends with port 0 instead.
     """
@@ -560,8 +565,4 @@ def listen_sip(reactor, endpoint: SipCore, sip_settings, on_event: Callable[[obj
     except Exception:
         transports.stop()
         raise
-    bound = BoundPorts(udp, tcp, tls_port)
-    local_ports = getattr(endpoint, "local_ports", None)
-    if isinstance(local_ports, dict):
-        local_ports.update({k: v for k, v in (("udp", udp), ("tcp", tcp), ("tls", tls_port)) if v is not None})
-    return transports, bound
+    return transports, BoundPorts(udp, tcp, tls_port)

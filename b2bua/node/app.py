@@ -162,6 +162,7 @@ class Node:
                                    pin_gate=self.pin_guard, faults=CallFaults(strict=False),
                                    probes=self.prober.on_event)
         self.transports, bound = listen_sip(self.reactor, endpoint, config.sip, self.manager.on_event)
+        endpoint.local_ports.update(bound.by_transport())      # Via and Contact name the ports bound
         self._stoppers.append(self.transports.stop)
         self._stoppers.append(self._end_calls)      # stoppers run last first: the calls end while SIP still runs
         self.prober.start()

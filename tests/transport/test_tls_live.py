@@ -245,7 +245,8 @@ def test_listen_sip_serves_udp_tcp_and_tls_from_the_config(pki, sides):
     transports, bound = listen_sip(reactor, endpoint, settings, uas.on_event)
     try:
         assert (bound.udp, bound.tcp, bound.tls) == (udp, tcp, tls)
-        assert endpoint.local_ports == {"udp": udp, "tcp": tcp, "tls": tls}
+        assert bound.by_transport() == {"udp": udp, "tcp": tcp, "tls": tls}
+        endpoint.local_ports.update(bound.by_transport())
         client = sides(TlsFiles("", "", pki["ca"]))
         client.endpoint.local_ports["udp"] = client.transports.listen_udp(0, "127.0.0.1")
         tids = [ask_options(client, f"sip:service@127.0.0.1:{udp}"),
