@@ -47,7 +47,18 @@ class LimitedRequest(Request):
 
     max_body_bytes = 64 * 1024
     too_large = False
+    #: the client went away before the answer was written (nothing is written then)
+    gone = False
     _received = 0
+
+    def connectionLost(self, reason) -> None:
+        self.gone = True
+        super().connectionLost(reason)
+
+    @property
+    def answerable(self) -> bool:
+        """Whether an answer can still be written: not finished, and the client still there."""
+        return not (self.finished or self.gone)
 
     def gotLength(self, length):
         if length is not None and length > self.max_body_bytes:
@@ -129,8 +140,8 @@ def make_ctx(request: Request) -> Ctx:
     return Ctx(request, s(request.method), path, query, headers, body, client)
 
 
-def write_answer(request: Request, answer: Answer) -> None:
-    if request.finished or getattr(request, "_disconnected", False):
+def write_answer(request: LimitedRequest, answer: Answer) -> None:
+    if not request.answerable:
         return
     request.setResponseCode(answer.status)
     for name, value in SECURITY_HEADERS.items():

@@ -24,8 +24,8 @@ from twisted.web.server import NOT_DONE_YET, Site
 
 from .api import BalanceApi
 from .connections import GuardedSite
-from .httpkit import (Answer, Ctx, error, json_answer, limited_request_class, loggable_path, make_ctx, serve,
-                      write_answer)
+from .httpkit import (Answer, Ctx, LimitedRequest, error, json_answer, limited_request_class, loggable_path,
+                      make_ctx, serve, write_answer)
 from .metrics import Metrics
 from .metrics_access import TokenSource, no_token, public_metrics_status
 from .openapi import openapi_document
@@ -140,10 +140,10 @@ class WebApp(ReadsSettings, Resource):
 
     # -- dispatch ---------------------------------------------------------------
 
-    def render(self, request):
+    def render(self, request: LimitedRequest):
         ctx = make_ctx(request)
         path = "/".join(ctx.path)
-        if getattr(request, "too_large", False):
+        if request.too_large:
             return self._now(request, ctx, "too_large", error(413, "the body is too large"))
         method = "GET" if ctx.method == "HEAD" else ctx.method
         allowed = []

@@ -90,3 +90,20 @@ def test_access_log_has_no_query_string_reference_or_number():
     assert "4915112345678" not in line(b"/api/v1/accounts/demo/%2B4915112345678/transactions")
     assert "/api/v1/accounts/demo/-/transactions" in line(b"/api/v1/accounts/demo/%2B4915112345678/transactions")
     assert line(b"/x%0d%0afake 200 line").count("\n") == 0 and "/x\\x0d\\x0afake\\x20" in line(b"/x%0d%0afake 200")
+
+
+def test_an_answer_to_a_client_that_went_away_is_not_written():
+    """A client that closed its connection before the answer: the request says it is not answerable any
+    more, and ``write_answer`` writes nothing (no status, no body) instead of writing into a gone channel."""
+    from twisted.python.failure import Failure
+    from twisted.web.test.requesthelper import DummyChannel
+
+    from webhook.httpkit import LimitedRequest, json_answer, write_answer
+
+    channel = DummyChannel()
+    request = LimitedRequest(channel)
+    assert request.answerable
+    request.connectionLost(Failure(ConnectionError("client gone")))
+    assert not request.answerable
+    write_answer(request, json_answer(200, {"ok": True}))
+    assert not request.startedWriting and channel.transport.written.getvalue() == b""

@@ -36,7 +36,7 @@ from twisted.web.server import NOT_DONE_YET
 from billing.db import portal as db
 
 from ..connections import GuardedSite
-from ..httpkit import limited_request_class, loggable_path
+from ..httpkit import LimitedRequest, limited_request_class, loggable_path
 from ..metrics import Metrics
 from ..server import access_log_line
 from ..settings import ConnectionLimits
@@ -394,8 +394,8 @@ class PortalServer(Resource):
             return Answer(405, b"method not allowed\n", "text/plain; charset=utf-8", (("Allow", "GET"),))
         return Answer(200, self.metrics.render(), "text/plain; version=0.0.4; charset=utf-8")
 
-    def _write(self, request, answer: Answer) -> None:
-        if request.finished or getattr(request, "_disconnected", False):
+    def _write(self, request: LimitedRequest, answer: Answer) -> None:
+        if not request.answerable:
             return
         request.setResponseCode(answer.status)
         request.setHeader("Content-Security-Policy", content_security_policy(self.config().http.public_url))

@@ -50,7 +50,7 @@ class FakeProvider(Resource):
         return self._dispatch(request, method, path, body)
 
     def _dispatch_later(self, request, method, path, body):
-        if getattr(request, "_disconnected", False) or request.finished:
+        if request.finished:        # (a client that went away cancelled this call: see render)
             return
         result = self._dispatch(request, method, path, body)
         if result is not NOT_DONE_YET:
