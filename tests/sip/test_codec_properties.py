@@ -13,7 +13,7 @@ from b2bua.sip.checks import check_request, check_response
 from b2bua.sip.codec import parse_message, serialise
 from b2bua.sip.errors import FramingError, SipParseError
 from b2bua.sip.framing import StreamFramer
-from b2bua.sip.headers import Headers, NameAddr, Via
+from b2bua.sip.headers import Headers, NameAddr, Via, header_key
 from b2bua.sip.message import SipRequest, SipResponse
 from b2bua.sip.uri import SipUri, TelUri, parse_uri
 
@@ -31,6 +31,19 @@ lower_tokens = st.text("abcdefghijklmnopqrstuvwxyz0123456789-.!%*_+`'~", min_siz
 line_text = st.text(st.characters(blacklist_categories=("Cs", "Cc")), max_size=30)
 
 
+def written_names(headers: Headers) -> list[str]:
+    """The header names ``serialise`` writes for ``headers``: the first Content-Length line (long or compact
+    name) kept, further ones (equal values, as parsing allowed them) left out, one appended when there is none."""
+    names, seen_length = [], False
+    for name, _ in headers:
+        if header_key(name) == "content-length":
+            if seen_length:
+                continue
+            seen_length = True
+        names.append(name)
+    return names if seen_length else names + ["Content-Length"]
+
+
 def exercise(data: bytes) -> None:
     """Parse ``data``, read every view and check, write it back: only SipParseError may come out."""
     try:
@@ -44,8 +57,7 @@ def exercise(data: bytes) -> None:
         except SipParseError:
             pass
     again = parse_message(serialise(msg))  # whatever parsed is written back, and reads back the same
-    assert again.body == msg.body and [k for k, _ in again.headers] == [k for k, _ in msg.headers] + (
-        [] if "content-length" in msg.headers else ["Content-Length"])
+    assert again.body == msg.body and [k for k, _ in again.headers] == written_names(msg.headers)
     if isinstance(msg, SipRequest):
         answer = check_request(msg)
         assert answer is None or 400 <= answer.status < 600
