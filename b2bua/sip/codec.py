@@ -100,8 +100,8 @@ def _split_header_lines(rest: str) -> list[tuple[str, str]]:
 
 
 def _content_length(headers: Headers) -> int | None:
-    values = headers._lookup().get("content-length")
-    if values is None:
+    values = headers.get_lines("content-length")
+    if not values:
         return None
     length = ascii_int(values[0])
     if length is None:
