@@ -175,6 +175,8 @@ PROFILE = Section("profile", "one billing profile", fields=(
     Field("announce_tariff", boolean, "announce the per-minute tariff before the minutes", False),
     Field("withheld", choice("reject", "pin"), "a caller without a usable number: told to show it, or asked for a PIN", "reject"),
     Field("language", choice("de", "en"), "language of the announcements and the page", "de"),
+    Field("agent_warning", choice("words", "tone"),
+          "how the agent hears the credit warning: short spoken words, or three beeps", "words"),
     Field("prompts_dir", path, "a folder of own recordings that replace the built-in prompts", ""),
     Field("currency", choice("EUR"), "currency of tariffs and balances", "EUR"),
     Field("provider", string, "the provider this profile belongs to, for the statement", ""),
@@ -452,6 +454,8 @@ class Profile:
     payments: dict[str, str]
     #: the zone the portal shows this profile's times in (IANA name)
     timezone: str = "Europe/Berlin"
+    #: how the agent hears the credit warning: "words" (short, spoken, mixed) or "tone" (three beeps)
+    agent_warning: str = "words"
 
 
 @dataclass(frozen=True)
@@ -630,6 +634,7 @@ def _profile(name: str, p: dict[str, Any]) -> Profile:
         frame_ancestors=p["frame_ancestors"], answer_mode=p["answer_mode"],
         announce_tariff=p["announce_tariff"], withheld=p["withheld"], language=p["language"],
         prompts_dir=p["prompts_dir"], payments=dict(p["payments"]), timezone=p["timezone"],
+        agent_warning=p["agent_warning"],
     )
 
 

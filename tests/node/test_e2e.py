@@ -111,11 +111,16 @@ def test_caller_hangup_charges_the_talked_seconds_and_refunds_the_rest(e2e, tari
 
 
 def test_full_call_warning_heard_by_both_sides_over_the_conversation(e2e):
-    """The warning: the spoken prompt in the carrier's decoded audio and the beeps in the agent's, each
-    found by correlation while the other side's tone still dominates what each heard (mixed, not replaced)."""
+    """The warning 5 s before the end: "Ihr Guthaben reicht noch für fünf Sekunden" in the carrier's decoded
+    audio (clearly not "noch eine Minute"), and the agent's short words "Guthaben reicht noch fünf Sekunden"
+    (agent_warning "words", the default; no beeps) in the agent's, each found by correlation while the other
+    side's tone still dominates what each heard (mixed, not replaced)."""
     r = e2e["full"]
+    assert r["warn_before_s"] == 5
     assert r["warning_score_carrier"] >= HEARD
-    assert r["warning_tone_score_agent"] >= HEARD
+    assert r["warning_minute_score_carrier"] < r["warning_score_carrier"] - 0.2
+    assert r["warning_words_score_agent"] >= HEARD
+    assert r["warning_tone_score_agent"] < NOT_HEARD
     assert r["agent_tone_share_at_carrier"] >= 0.8
     assert r["carrier_tone_share_at_agent"] >= 0.8
     events = [what for _, what in r["call"]["events"]]

@@ -28,7 +28,7 @@ from twisted.internet.defer import DeferredLock, gatherResults, inlineCallbacks,
 
 import demo.scenario as demo_mod
 from b2bua.callports import Announcement, Say
-from b2bua.callmedia import phrase_for
+from b2bua.callmedia import agent_phrase_for, phrase_for
 from demo.scenario import Demo, DemoPlan, _wait_for, _wait_for_deferred
 from demo.report import PROFILE
 from demo.phone import band_level, find
@@ -114,11 +114,16 @@ def run_full(reactor, folder: pathlib.Path):
         result = yield demo.run()
         library = demo.node.media.libraries.get(demo.node.config.profiles[PROFILE].language)
         lang = demo.node.config.profiles[PROFILE].language
-        warn = [_pcm(library, phrase_for(Announcement(Say.WARNING, minutes=m), lang)) for m in (None, 0, 1, 2)]
+        left_s = DemoPlan().warn_before_s                 # the warning fires warn_before_s before the end
+        warning = Announcement(Say.WARNING, seconds=left_s)
+        old_wording = Announcement(Say.WARNING, minutes=1)  # "noch eine Minute": what a 5 s warning said before
         out = {
             "verdict": verdict(result),
             "heard": {k: [v[0], v[2]] for k, v in result.heard.items()},
-            "warning_score_carrier": max(_score(demo.carrier, p) for p in warn),
+            "warn_before_s": left_s,
+            "warning_score_carrier": _score(demo.carrier, _pcm(library, phrase_for(warning, lang))),
+            "warning_minute_score_carrier": _score(demo.carrier, _pcm(library, phrase_for(old_wording, lang))),
+            "warning_words_score_agent": _score(demo.agent, _pcm(library, agent_phrase_for(warning, lang))),
             "warning_tone_score_agent": _score(demo.agent, np.frombuffer(beeps_pcm(), dtype="<i2").astype(float)),
             "agent_tone_share_at_carrier": _tone_share(demo.carrier, demo.agent),
             "carrier_tone_share_at_agent": _tone_share(demo.agent, demo.carrier),
