@@ -530,7 +530,8 @@ class Config:
             lines.append(
                 f"  profile {p.name}: {', '.join(p.service_numbers)} -> {', '.join(p.agents)}; "
                 f"{b.landline_per_minute} landline / {b.mobile_per_minute} mobile {b.currency}/min, "
-                f"{b.increment}, charging from {b.charging_starts.value}, warning {b.warn_before_s} s before the end, "
+                f"{b.increment}, charging from {b.charging_starts.value}, warning {b.warn_before_s} s before the end "
+                f"(the agent hears {p.agent_warning}), "
                 f"button {p.button!r}")
         lines.append("  restart only (a reload applies every other setting, names a change to these and leaves them):")
         lines.extend(restart_only_summary())

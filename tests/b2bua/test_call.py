@@ -230,6 +230,23 @@ def test_a_call_starting_on_less_credit_than_warn_before_s_is_warned_with_what_i
     nothing_pending(w)
 
 
+def test_the_warning_after_a_top_up_says_the_time_left_then():
+    """Warned at T-120 s of 3 minutes, topped up with 10 more minutes 60 s before the end: the warning comes
+    again 120 s before the new end and says two minutes again (billing re-arms it; the call says what is left)."""
+    w = make_call(360)
+    w.clock.advance(5)
+    answer_agent(w)
+    w.clock.advance(60)
+    assert [(a.say, a.seconds) for a in w.media.said] == [(Say.MINUTES, None), (Say.WARNING, 120)]
+    w.store.credit("demo", CALLER, 1200, "topup-1")
+    w.clock.advance(600 - 1)
+    assert w.media.said[-1].say is Say.TOPPED_UP
+    w.clock.advance(1)                         # the new end is 185 + 600 s: 120 s before it
+    assert (w.media.said[-1].say, w.media.said[-1].seconds) == (Say.WARNING, 120)
+    caller_hangs_up(w)
+    nothing_pending(w)
+
+
 def test_top_up_during_call_extends_it():
     """A top-up at T-60 s moves the cut-off: the call is still up where it would have ended, and the caller
     hears (mixed over the conversation) that the credit was topped up and how long it lasts now."""
