@@ -76,7 +76,8 @@ class Call:
                  withheld_policy: str = "reject", on_done: Callable[["Call"], None] = lambda call: None,
                  pin_lookup: Callable[[str, str], Deferred] | None = None, log_steps: bool = True,
                  pin_gate: PinGate | None = None, source_address: str = "", pin_account: str | None = None,
-                 faults: CallFaults | None = None, inputs: CallInputs | None = None):
+                 faults: CallFaults | None = None, inputs: CallInputs | None = None,
+                 agent_warning: str = "words"):
         self.call_id = call_id
         #: the Call-ID as log lines carry it (cut when a peer sent an absurdly long one)
         self.log_id = log_id(call_id)
@@ -96,6 +97,8 @@ class Call:
         self.answer_mode = answer_mode
         self.announce_tariff = announce_tariff
         self.withheld_policy = withheld_policy
+        #: how the agent hears the credit warning: "words" (short, spoken) or "tone" (three beeps)
+        self.agent_warning = agent_warning
         self._on_done = on_done
         #: where the INVITE came from
         self.source_address = source_address
@@ -487,8 +490,10 @@ class Call:
     def _warning(self, event: Warning_) -> None:
         self.note(f"warning: credit ends in {event.remaining_s} s", worth_reading=True)
         if self.state is St.BRIDGED and self.media is not None:
-            self.media.announce(Announcement(Say.WARNING, to_caller=True, to_agent=True, mixed=True,
-                                             minutes=max(1, event.remaining_s // 60)))
+            # the time left to the nearest second (a timer fires a few ms late: 29.99 s is still "30 seconds")
+            left_s = max(0, (event.end_ms - event.at_ms + 500) // 1000)
+            self.media.announce(Announcement(Say.WARNING, to_caller=True, to_agent=True, mixed=True, seconds=left_s,
+                                             agent_tone=self.agent_warning == "tone"))
 
     def _exhausted(self, event: Exhausted) -> None:
         self.end_reason = "credit_exhausted"

@@ -42,11 +42,21 @@ from media.tones import warning_tone
 
 from .callports import Announcement, MediaRefused, Say
 
-__all__ = ["MediaRefused", "PromptLibraries", "CallMediaFactory", "RelayCallMedia", "phrase_for", "prompt_sets"]
+__all__ = ["MediaRefused", "PromptLibraries", "CallMediaFactory", "RelayCallMedia", "phrase_for", "agent_phrase_for",
+           "prompt_sets"]
 
 log = Logger(namespace="b2bua.callmedia")
 
-DEFAULT_WARNING_MINUTES = 2
+DEFAULT_WARNING_S = 120
+
+
+def _warning_left_s(announcement: Announcement) -> int:
+    """The seconds a warning says are left: its ``seconds``, else its ``minutes``, else two minutes."""
+    if announcement.seconds is not None:
+        return max(0, int(announcement.seconds))
+    if announcement.minutes is not None:
+        return max(0, min(int(announcement.minutes), phrases.MAX_NUMBER)) * 60
+    return DEFAULT_WARNING_S
 
 
 # -- what to say ----------------------------------------------------------------------
@@ -72,7 +82,7 @@ def phrase_for(announcement: Announcement, lang: str, *, withheld_pin: bool = Fa
     if say is Say.WITHHELD:
         return phrases.withheld(lang, withheld_pin)
     if say is Say.WARNING:
-        return phrases.warning(lang, DEFAULT_WARNING_MINUTES if minutes is None else minutes)
+        return phrases.warning(lang, left_s=_warning_left_s(announcement))
     if say is Say.TOPPED_UP:
         return ["topped_up"] if minutes is None else phrases.topped_up(lang, minutes)
     if say is Say.USED_UP:
@@ -84,6 +94,14 @@ def phrase_for(announcement: Announcement, lang: str, *, withheld_pin: bool = Fa
     if say is Say.PIN_LOCKED:
         return phrases.pin_locked(lang)
     raise ValueError(f"nothing to say for {say!r}")
+
+
+def agent_phrase_for(announcement: Announcement, lang: str, *, withheld_pin: bool = False) -> list[str] | None:
+    """The prompt names the agent hears for ``announcement``: the warning's short words (None: the warning
+    tone, ``agent_tone``), else what the caller hears."""
+    if announcement.say is not Say.WARNING:
+        return phrase_for(announcement, lang, withheld_pin=withheld_pin)
+    return None if announcement.agent_tone else phrases.agent_warning(lang, left_s=_warning_left_s(announcement))
 
 
 # -- prompt libraries --------------------------------------------------------------------
@@ -481,15 +499,17 @@ class RelayCallMedia:
         """Speak ``announcement``; fires True when it was all played, False when stopped (or nothing to play).
 
         The caller hears the phrase in the profile's language; the agent (once its leg exists) the
-        same phrase, or for the warning the warning tone.  ``mixed`` plays over the conversation,
-        else the relayed audio is replaced while it plays.  The final "credit used up" (or "free minutes
-        over") first stops whatever is still playing.
+        same phrase, or for the warning its shorter words (or the warning tone: ``agent_tone``).
+        ``mixed`` plays over the conversation, else the relayed audio is replaced while it plays.  The
+        final "credit used up" (or "free minutes over") first stops whatever is still playing.
         """
         if self.closed:
             return succeed(False)
         try:
             names = phrase_for(announcement, self.lang, withheld_pin=self.withheld_pin)
             spoken = self.library.frames_by_codec(names) if names else None
+            to_agent = announcement.to_agent and self.b is not None
+            agent_audio = self._agent_audio(announcement, names, spoken) if to_agent else None
         except (PromptError, ValueError) as exc:
             log.error("call {call_id}: cannot say {what}: {reason}", call_id=self.call_id, what=announcement.say.value,
                       reason=str(exc))
@@ -498,11 +518,9 @@ class RelayCallMedia:
         if announcement.to_caller and spoken is not None:
             streams.append(self.session.a_out)
             frames.append(spoken)
-        if announcement.to_agent and self.b is not None:
-            agent_audio = warning_tone() if announcement.say is Say.WARNING else spoken
-            if agent_audio is not None:
-                streams.append(self.session.b_out)
-                frames.append(agent_audio)
+        if agent_audio is not None:
+            streams.append(self.session.b_out)
+            frames.append(agent_audio)
         if not streams:
             return succeed(False)
         if announcement.say in (Say.USED_UP, Say.FREE_MINUTES_OVER):
@@ -512,6 +530,15 @@ class RelayCallMedia:
         self._playbacks.add(playback)
         playback.done.addBoth(self._played, playback)
         return playback.done
+
+    def _agent_audio(self, announcement: Announcement, names: list[str], spoken):
+        """The frames the agent hears: the caller's when the words are the same, else its own words or the tone."""
+        agent_names = agent_phrase_for(announcement, self.lang, withheld_pin=self.withheld_pin)
+        if agent_names is None:
+            return warning_tone()
+        if agent_names == names:
+            return spoken
+        return self.library.frames_by_codec(agent_names) if agent_names else None
 
     def _played(self, result, playback):
         self._playbacks.discard(playback)

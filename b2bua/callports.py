@@ -32,7 +32,7 @@ class Say(enum.Enum):
     MINUTES = "minutes"            # the tariff (when the profile says) and the minutes the credit buys
     NO_CREDIT = "no_credit"        # no credit, and where to top up
     WITHHELD = "withheld"          # number withheld: call with it shown (or type the PIN)
-    WARNING = "warning"            # the credit lasts two more minutes (the agent hears a tone)
+    WARNING = "warning"            # the credit lasts so much longer (the agent hears shorter words, or a tone)
     TOPPED_UP = "topped_up"        # the credit was topped up during the call
     USED_UP = "used_up"            # the credit is used up: goodbye
     PIN_WRONG = "pin_wrong"        # the PIN typed names no account
@@ -55,6 +55,10 @@ class Announcement:
     #: a first caller's offer, said instead of the tariff: its whole minutes and their Decimal price (0: free)
     offer_minutes: int | None = None
     offer_per_minute: object | None = None
+    #: the warning's time left, in seconds (said as ``media.phrases.time_left`` rounds it)
+    seconds: int | None = None
+    #: the warning reaches the agent as the three-beep tone instead of its short words (``agent_warning = "tone"``)
+    agent_tone: bool = False
 
 
 class MediaRefused(Exception):

@@ -257,6 +257,7 @@ class CallManager:
                     max_duration_s=self.settings.max_call_duration_s,
                     answer_mode=profile.answer_mode if profile is not None else "answer",
                     announce_tariff=profile.announce_tariff if profile is not None else False,
+                    agent_warning=profile.agent_warning if profile is not None else "words",
                     withheld_policy=withheld_policy,
                     on_done=self._call_done, pin_lookup=self.pin_lookup, log_steps=self.settings.log_steps,
                     pin_gate=self.pin_gate, source_address=source, pin_account=identity.claimed)

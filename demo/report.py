@@ -200,7 +200,7 @@ def verdict(result: DemoResult) -> list[str]:
         if talked_s > rec.billed_s + step + 3.0:        # + the final message, which is not charged
             why.append(f"cut off {talked_s:.1f} s after charging started, {rec.billed_s} s were billed")
     if result.media_wired:
-        for what in ("announcement", "warning tone", "warning (spoken)", "agent's tone (caller)",
+        for what in ("announcement", "warning (agent)", "warning (spoken)", "agent's tone (caller)",
                      "caller's tone (agent)"):
             yes, _, score = result.heard.get(what, (False, None, 0.0))
             if not yes:

@@ -36,7 +36,7 @@ from media.tones import beeps_pcm
 from b2bua.netutil import free_port
 from b2bua.node.app import Node
 from b2bua.callports import Announcement, Say
-from b2bua.callmedia import phrase_for
+from b2bua.callmedia import agent_phrase_for, phrase_for
 from b2bua.node.config import load_config
 from .report import PROFILE, DemoResult
 from .phone import TestUa, band_level, find
@@ -285,16 +285,22 @@ class Demo:
         session = call.session if call is not None else None
         per_minute = session.tariff.per_minute if session is not None and call.announce_tariff else None
         klass = call.identity.caller_class.value if call is not None and call.identity.caller_class else None
+        # the warning says the time left when it fires: warn_before_s (the demo's top-up moves the end past it)
+        warning = Announcement(Say.WARNING, seconds=self.plan.warn_before_s,
+                               agent_tone=self.node.config.profiles[PROFILE].agent_warning == "tone")
+        agent_names = agent_phrase_for(warning, lang)
+
         def said(say: Say, *minutes_options) -> list[np.ndarray]:
             return [_pcm(library, phrase_for(Announcement(say, minutes=m), lang)) for m in minutes_options]
 
-        # what the node says is the product's choice (e.g. the minutes in the warning): try each wording
+        # what the node says is the product's choice (e.g. the minutes after a top-up): try each wording
         patterns = {
             "announcement": (self.carrier, [_pcm(library, phrase_for(
                 Announcement(Say.MINUTES, minutes=minutes, per_minute=per_minute, caller_class=klass), lang))]),
             "topped-up message": (self.carrier, said(Say.TOPPED_UP, None, 0, 1, 2)),
-            "warning (spoken)": (self.carrier, said(Say.WARNING, None, 1, 2)),
-            "warning tone": (self.agent, [np.frombuffer(beeps_pcm(), dtype="<i2").astype(float)]),
+            "warning (spoken)": (self.carrier, [_pcm(library, phrase_for(warning, lang))]),
+            "warning (agent)": (self.agent, [_pcm(library, agent_names)] if agent_names is not None
+                                else [np.frombuffer(beeps_pcm(), dtype="<i2").astype(float)]),
             "final message (caller)": (self.carrier, said(Say.USED_UP, None)),
             "final message (agent)": (self.agent, said(Say.USED_UP, None)),
         }

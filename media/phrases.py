@@ -16,7 +16,8 @@ from decimal import ROUND_HALF_UP, Decimal
 from typing import Literal
 
 __all__ = [
-    "LANGUAGES", "PROMPT_TEXTS", "number_words", "minutes_phrase", "amount_phrase",
+    "LANGUAGES", "PROMPT_TEXTS", "number_words", "minutes_phrase", "seconds_phrase", "amount_phrase",
+    "time_left", "time_left_phrase", "agent_warning",
     "remaining_minutes", "tariff", "warning", "credit_used_up", "topped_up",
     "no_credit", "withheld", "pin_wrong", "pin_locked", "first_caller_offer", "free_minutes_over",
 ]
@@ -42,6 +43,7 @@ _DE_WORDS = {
     "sechzig": "sechzig", "siebzig": "siebzig", "achtzig": "achtzig", "neunzig": "neunzig",
     "und": "und", "hundert": "hundert", "tausend": "tausend",
     "minute": "Minute", "minuten": "Minuten", "euro": "Euro", "cent": "Cent",
+    "sekunde": "Sekunde", "sekunden": "Sekunden",
 }
 
 # -- English --------------------------------------------------------------------
@@ -54,7 +56,7 @@ _EN_TENS = ("", "", "twenty", "thirty", "forty", "fifty", "sixty", "seventy", "e
 _EN_WORDS = {w: w for w in _EN_UNITS + _EN_TEENS + _EN_TENS[2:]}
 _EN_WORDS.update({"and": "and", "hundred": "hundred", "thousand": "thousand",
                   "minute": "minute", "minutes": "minutes", "euro": "euro", "euros": "euros",
-                  "cent": "cent", "cents": "cents"})
+                  "cent": "cent", "cents": "cents", "second": "second", "seconds": "seconds"})
 
 # -- messages (same names in both languages) -------------------------------------
 
@@ -62,6 +64,7 @@ _MESSAGES = {
     "de": {
         "credit_lasts": "Ihr Guthaben reicht für",
         "credit_lasts_still": "Ihr Guthaben reicht noch für",
+        "agent_credit_left": "Guthaben reicht noch",
         "call_costs": "Dieser Anruf kostet",
         "per_minute_landline": "pro Minute aus dem Festnetz.",
         "per_minute_mobile": "pro Minute aus dem Mobilfunknetz.",
@@ -88,6 +91,7 @@ _MESSAGES = {
     "en": {
         "credit_lasts": "Your credit lasts",
         "credit_lasts_still": "Your remaining credit lasts",
+        "agent_credit_left": "Credit ends in",
         "call_costs": "This call costs",
         "per_minute_landline": "per minute from a landline.",
         "per_minute_mobile": "per minute from a mobile phone.",
@@ -189,12 +193,21 @@ def number_words(n: int, lang: str, gender: Gender = "n") -> list[str]:
     return _de_number(n, gender) if lang == "de" else _en_number(n)
 
 
+def _counted(n: int, lang: str, unit: dict[str, tuple[str, str]]) -> list[str]:
+    """``n`` of a feminine unit (Minute, Sekunde): the number, then the unit's (singular, plural) word."""
+    _check(n, lang)
+    one, many = unit[lang]
+    return (_de_number(n, "f") if lang == "de" else _en_number(n)) + [one if n == 1 else many]
+
+
 def minutes_phrase(n: int, lang: str) -> list[str]:
     """``n`` minutes: "eine Minute", "einundzwanzig Minuten", "one minute", "twenty-one minutes"."""
-    _check(n, lang)
-    if lang == "de":
-        return _de_number(n, "f") + ["minute" if n == 1 else "minuten"]
-    return _en_number(n) + ["minute" if n == 1 else "minutes"]
+    return _counted(n, lang, {"de": ("minute", "minuten"), "en": ("minute", "minutes")})
+
+
+def seconds_phrase(n: int, lang: str) -> list[str]:
+    """``n`` seconds: "eine Sekunde", "dreißig Sekunden", "one second", "thirty seconds"."""
+    return _counted(n, lang, {"de": ("sekunde", "sekunden"), "en": ("second", "seconds")})
 
 
 def _to_cents(amount: Decimal | int, *, cents: bool) -> int:
@@ -254,9 +267,49 @@ def tariff(per_minute: Decimal | int, caller_class: str, lang: str, *, cents: bo
             + [f"per_minute_{caller_class}"])
 
 
-def warning(lang: str, minutes: int = 2) -> list[str]:
-    """"Ihr Guthaben reicht noch für zwei Minuten" / "Your remaining credit lasts two minutes"."""
-    return ["credit_lasts_still"] + _lasts(minutes, lang)
+#: below this many seconds left a warning says the whole seconds; up to a minute, a multiple of SECONDS_STEP
+EXACT_SECONDS_BELOW = 10
+SECONDS_STEP = 5
+#: below this a warning says the minutes and, when at least 30 s more are left, "and thirty seconds"
+HALF_MINUTES_BELOW_S = 180
+
+
+def time_left(left_s: int) -> tuple[int, int]:
+    """What a warning says of ``left_s`` seconds of credit, as (minutes, seconds); never more than is left.
+
+    Under 10 s the whole seconds (5 -> 0:05); under a minute the seconds rounded down to 5 (59 -> 0:55);
+    under three minutes the whole minutes and a half minute when at least that is left (90 and 119 -> 1:30,
+    61 -> 1:00); from three minutes the whole minutes (200 -> 3:00).  Nothing left is (0, 0)."""
+    if not isinstance(left_s, int) or isinstance(left_s, bool) or left_s < 0:
+        raise ValueError(f"the time left is a non-negative whole number of seconds, not {left_s!r}")
+    minutes, seconds = divmod(left_s, 60)
+    if minutes == 0:
+        return 0, seconds if seconds < EXACT_SECONDS_BELOW else seconds - seconds % SECONDS_STEP
+    if left_s < HALF_MINUTES_BELOW_S:
+        return minutes, 30 if seconds >= 30 else 0
+    return min(minutes, MAX_NUMBER), 0
+
+
+def time_left_phrase(left_s: int, lang: str) -> list[str]:
+    """``left_s`` seconds said as :func:`time_left` rounds them: "dreißig Sekunden", "eine Minute und dreißig
+    Sekunden", "two minutes"; "weniger als eine Minute" / "less than a minute" when nothing is left."""
+    minutes, seconds = time_left(left_s)
+    if minutes == 0:
+        return seconds_phrase(seconds, lang) if seconds else _lasts(0, lang)
+    words = minutes_phrase(minutes, lang)
+    return words + (["und" if lang == "de" else "and"] + seconds_phrase(seconds, lang) if seconds else [])
+
+
+def warning(lang: str, *, left_s: int = 120) -> list[str]:
+    """The caller's warning, ``left_s`` seconds before the credit ends (said as :func:`time_left` rounds):
+    "Ihr Guthaben reicht noch für zwei Minuten" / "Your remaining credit lasts thirty seconds"."""
+    return ["credit_lasts_still"] + time_left_phrase(left_s, lang)
+
+
+def agent_warning(lang: str, *, left_s: int = 120) -> list[str]:
+    """The agent's shorter warning, mixed over the conversation: "Guthaben reicht noch zwei Minuten" /
+    "Credit ends in thirty seconds"."""
+    return ["agent_credit_left"] + time_left_phrase(left_s, lang)
 
 
 def credit_used_up(lang: str) -> list[str]:

@@ -175,6 +175,8 @@ PROFILE = Section("profile", "one billing profile", fields=(
     Field("announce_tariff", boolean, "announce the per-minute tariff before the minutes", False),
     Field("withheld", choice("reject", "pin"), "a caller without a usable number: told to show it, or asked for a PIN", "reject"),
     Field("language", choice("de", "en"), "language of the announcements and the page", "de"),
+    Field("agent_warning", choice("words", "tone"),
+          "how the agent hears the credit warning: short spoken words, or three beeps", "words"),
     Field("prompts_dir", path, "a folder of own recordings that replace the built-in prompts", ""),
     Field("currency", choice("EUR"), "currency of tariffs and balances", "EUR"),
     Field("provider", string, "the provider this profile belongs to, for the statement", ""),
@@ -452,6 +454,8 @@ class Profile:
     payments: dict[str, str]
     #: the zone the portal shows this profile's times in (IANA name)
     timezone: str = "Europe/Berlin"
+    #: how the agent hears the credit warning: "words" (short, spoken, mixed) or "tone" (three beeps)
+    agent_warning: str = "words"
 
 
 @dataclass(frozen=True)
@@ -526,7 +530,8 @@ class Config:
             lines.append(
                 f"  profile {p.name}: {', '.join(p.service_numbers)} -> {', '.join(p.agents)}; "
                 f"{b.landline_per_minute} landline / {b.mobile_per_minute} mobile {b.currency}/min, "
-                f"{b.increment}, charging from {b.charging_starts.value}, warning {b.warn_before_s} s before the end, "
+                f"{b.increment}, charging from {b.charging_starts.value}, warning {b.warn_before_s} s before the end "
+                f"(the agent hears {p.agent_warning}), "
                 f"button {p.button!r}")
         lines.append("  restart only (a reload applies every other setting, names a change to these and leaves them):")
         lines.extend(restart_only_summary())
@@ -630,6 +635,7 @@ def _profile(name: str, p: dict[str, Any]) -> Profile:
         frame_ancestors=p["frame_ancestors"], answer_mode=p["answer_mode"],
         announce_tariff=p["announce_tariff"], withheld=p["withheld"], language=p["language"],
         prompts_dir=p["prompts_dir"], payments=dict(p["payments"]), timezone=p["timezone"],
+        agent_warning=p["agent_warning"],
     )
 
 

@@ -13,6 +13,7 @@ from twisted.internet.defer import succeed
 from twisted.internet.task import Clock
 
 from b2bua.call import Call
+from b2bua.callmedia import agent_phrase_for, phrase_for
 from b2bua.callevents import Answered, Bye, Cancelled, Failed, LegEnded, Ringing
 from b2bua.callports import Say
 from b2bua.callstate import St
@@ -179,6 +180,71 @@ def test_warning_then_cut_off_when_credit_is_spent():
     nothing_pending(w)
     assert w.records[0].end_reason == "credit_exhausted"
     assert w.records[0].charge_cents == 360 and w.store.balances[("demo", CALLER)] == 0
+
+
+def test_a_30_s_warning_says_30_seconds_to_the_caller_and_short_words_to_the_agent():
+    """warn_before_s = 30: the warning comes 30 s before the end and says "dreißig Sekunden" (not "eine
+    Minute"); the agent hears its own short words with the same time (agent_warning "words", the default)."""
+    w = make_call(360, profile=Profile("demo", billing_profile(warn_before_s=30)))
+    w.clock.advance(5)
+    answer_agent(w)
+    w.clock.advance(149)
+    assert [a.say for a in w.media.said] == [Say.MINUTES]
+    w.clock.advance(1)                         # T-30 s of the 3 minutes
+    warning = w.media.said[-1]
+    assert warning.say is Say.WARNING and warning.seconds == 30 and warning.to_agent and not warning.agent_tone
+    assert phrase_for(warning, "de") == ["credit_lasts_still", "dreissig", "sekunden"]
+    assert agent_phrase_for(warning, "de") == ["agent_credit_left", "dreissig", "sekunden"]
+    assert agent_phrase_for(warning, "en") == ["agent_credit_left", "thirty", "seconds"]
+    w.clock.advance(30)
+    assert w.media.said[-1].say is Say.USED_UP
+    w.clock.advance(5)
+    nothing_pending(w)
+
+
+def test_agent_warning_tone_gives_the_agent_the_beeps_instead_of_words():
+    """agent_warning = "tone": the same warning, but the agent hears the three beeps (no words)."""
+    w = make_call(360, agent_warning="tone")
+    w.clock.advance(5)
+    answer_agent(w)
+    w.clock.advance(60)
+    warning = w.media.said[-1]
+    assert warning.say is Say.WARNING and warning.seconds == 120 and warning.to_agent and warning.agent_tone
+    assert agent_phrase_for(warning, "de") is None
+    assert phrase_for(warning, "de") == ["credit_lasts_still", "zwei", "minuten"]
+    caller_hangs_up(w)
+    nothing_pending(w)
+
+
+def test_a_call_starting_on_less_credit_than_warn_before_s_is_warned_with_what_is_left():
+    """45 s of credit at 1/1 and a 120 s warning: the warning comes as the call is bridged and says the 45
+    seconds there are, not two minutes."""
+    w = make_call(90, profile=Profile("demo", billing_profile(increment=Increment(1, 1))))   # 0.90 at 1.20/min
+    w.clock.advance(5)
+    answer_agent(w)
+    w.clock.advance(0)
+    warning = w.media.said[-1]
+    assert warning.say is Say.WARNING and warning.seconds == 45
+    assert phrase_for(warning, "en") == ["credit_lasts_still", "forty", "five", "seconds"]
+    caller_hangs_up(w)
+    nothing_pending(w)
+
+
+def test_the_warning_after_a_top_up_says_the_time_left_then():
+    """Warned at T-120 s of 3 minutes, topped up with 10 more minutes 60 s before the end: the warning comes
+    again 120 s before the new end and says two minutes again (billing re-arms it; the call says what is left)."""
+    w = make_call(360)
+    w.clock.advance(5)
+    answer_agent(w)
+    w.clock.advance(60)
+    assert [(a.say, a.seconds) for a in w.media.said] == [(Say.MINUTES, None), (Say.WARNING, 120)]
+    w.store.credit("demo", CALLER, 1200, "topup-1")
+    w.clock.advance(600 - 1)
+    assert w.media.said[-1].say is Say.TOPPED_UP
+    w.clock.advance(1)                         # the new end is 185 + 600 s: 120 s before it
+    assert (w.media.said[-1].say, w.media.said[-1].seconds) == (Say.WARNING, 120)
+    caller_hangs_up(w)
+    nothing_pending(w)
 
 
 def test_top_up_during_call_extends_it():

@@ -103,23 +103,46 @@ def test_minutes_are_heard_by_the_carrier_and_not_by_the_agent(rig):
     assert band_level(at_agent[-len(pcm):], 2500) > 0.8 * band_level(at_agent[:1600], 2500)
 
 
-def test_warning_is_mixed_prompt_to_the_carrier_tone_to_the_agent_while_both_keep_talking(rig):
-    """announce(WARNING): the carrier hears the warning prompt over the agent's tone, the agent hears the
-    1400 Hz beeps over the carrier's tone; both tones continue under it."""
+def announce_mixed(rig, announcement: Announcement, prompt) -> np.ndarray:
+    """Bridge, let 10 frames pass, announce (mixed) and play it out: the carrier heard ``prompt`` from frame 10
+    over the agent's tone, which stays as loud under it. Returns what the agent heard."""
     rig.bridge()
     rig.step(10)
-    prompt = pcm_of(rig.library, phrases.warning("de", 2))
-    beeps = np.frombuffer(beeps_pcm(), "<i2").astype(float)
     fired = []
-    rig.media.announce(Announcement(Say.WARNING, to_caller=True, to_agent=True, mixed=True)).addCallback(fired.append)
+    rig.media.announce(announcement).addCallback(fired.append)
     rig.step(len(prompt) // 160 + 10)
     assert fired == [True]
     at_carrier, _ = rig.carrier.heard()
     lag, score = find(at_carrier, prompt)
     assert score > 0.6 and abs(lag - 10 * 160) <= 2 * 160
-    during = at_carrier[lag:lag + len(prompt)]
-    assert band_level(during, 3000) > 0.7 * band_level(at_carrier[:1600], 3000)      # the agent still heard
+    assert band_level(at_carrier[lag:lag + len(prompt)], 3000) > 0.7 * band_level(at_carrier[:1600], 3000)
     at_agent, _ = rig.agent.heard()
+    return at_agent
+
+
+def test_warning_is_mixed_words_to_the_carrier_and_shorter_words_to_the_agent_while_both_keep_talking(rig):
+    """announce(WARNING, 30 s): the carrier hears "Ihr Guthaben reicht noch für dreißig Sekunden" over the
+    agent's tone, the agent "Guthaben reicht noch dreißig Sekunden" over the carrier's tone (the spoken
+    frames mixed into its stream, no beeps); both tones continue under it."""
+    prompt = pcm_of(rig.library, phrases.warning("de", left_s=30))
+    words = pcm_of(rig.library, phrases.agent_warning("de", left_s=30))
+    assert len(words) < len(prompt)
+    at_agent = announce_mixed(rig, Announcement(Say.WARNING, to_caller=True, to_agent=True, mixed=True, seconds=30),
+                              prompt)
+    lag_b, score_b = find(at_agent, words)
+    assert score_b > 0.6 and abs(lag_b - 10 * 160) <= 2 * 160
+    assert band_level(at_agent[lag_b:lag_b + len(words)], 2500) > 0.7 * band_level(at_agent[:1600], 2500)
+    beeps = np.frombuffer(beeps_pcm(), "<i2").astype(float)
+    assert find(at_agent, beeps)[1] < 0.3 and find(at_agent, prompt)[1] < score_b
+
+
+def test_warning_with_agent_tone_is_mixed_prompt_to_the_carrier_beeps_to_the_agent(rig):
+    """announce(WARNING, agent_tone): the carrier hears the warning prompt over the agent's tone, the agent
+    hears the 1400 Hz beeps over the carrier's tone (agent_warning = "tone"); both tones continue under it."""
+    prompt = pcm_of(rig.library, phrases.warning("de"))
+    beeps = np.frombuffer(beeps_pcm(), "<i2").astype(float)
+    at_agent = announce_mixed(rig, Announcement(Say.WARNING, to_caller=True, to_agent=True, mixed=True,
+                                                agent_tone=True), prompt)
     lag_b, score_b = find(at_agent, beeps)
     assert score_b > 0.6 and abs(lag_b - 10 * 160) <= 2 * 160
     assert band_level(at_agent[lag_b:lag_b + 1600], 1400) > 5 * band_level(at_agent[:1600], 1400)
@@ -527,18 +550,7 @@ def test_reloading_prompts_reads_the_operators_folder_again_all_or_nothing(tmp_p
 def test_topped_up_is_mixed_to_the_caller_only(rig):
     """TOPPED_UP (mixed, caller only): the carrier hears it over the agent's tone; the agent hears no words and
     its stream carries the carrier's tone throughout."""
-    rig.bridge()
-    rig.step(10)
-    names = phrases.topped_up("de", 12)
-    prompt = pcm_of(rig.library, names)
-    fired = []
-    rig.media.announce(Announcement(Say.TOPPED_UP, to_caller=True, mixed=True, minutes=12)).addCallback(fired.append)
-    rig.step(len(prompt) // 160 + 5)
-    assert fired == [True]
-    at_carrier, _ = rig.carrier.heard()
-    lag, score = find(at_carrier, prompt)
-    assert score > 0.6 and abs(lag - 10 * 160) <= 2 * 160
-    assert band_level(at_carrier[lag:lag + len(prompt)], 3000) > 0.7 * band_level(at_carrier[:1600], 3000)
-    at_agent, _ = rig.agent.heard()
+    prompt = pcm_of(rig.library, phrases.topped_up("de", 12))
+    at_agent = announce_mixed(rig, Announcement(Say.TOPPED_UP, to_caller=True, mixed=True, minutes=12), prompt)
     assert find(at_agent, prompt)[1] < 0.3
     assert rig.media.session.b_out.packets_own == 0

@@ -22,7 +22,6 @@ from b2bua.routing import Router
 from billing.profile import CallerClass, Increment
 from billing.session import CallBilling
 from media import phrases
-from media.tones import beeps_pcm
 from tests.billing.test_session_harness import MemorySessionStore
 from tests.support.callfakes import CALLER, FakeA, FakeB, Profile, billing_profile
 from tests.support.callmedia import Rig, band_level, find, pcm_of
@@ -128,9 +127,10 @@ def test_the_agent_is_rung_when_the_minutes_have_been_heard_in_full(scenes):
 
 
 def test_warning_to_both_then_the_last_words_then_bye_when_the_credit_is_spent(scenes):
-    """20 cents at 1.20/min, 1/1 increments, warning 4 s before: both phones hear the warning (prompt / beeps)
-    mixed over the other's tone, then the final words replacing it; both BYEs go out when those words end;
-    the record's charge and the balance add up to the 20 cents."""
+    """20 cents at 1.20/min, 1/1 increments, warning 4 s before: the carrier hears "noch für vier Sekunden"
+    (not "eine Minute"), the agent its short words with the same time, each mixed over the other's tone;
+    then the final words replacing it; both BYEs go out when those words end; the record's charge and the
+    balance add up to the 20 cents."""
     profile = Profile("demo", billing_profile(landline_per_minute=Decimal("1.20"), increment=Increment(1, 1),
                                               warn_before_s=4))
     s = scenes(20, profile)
@@ -141,8 +141,8 @@ def test_warning_to_both_then_the_last_words_then_bye_when_the_credit_is_spent(s
     s.run(lambda: "BYE" in s.a.sent, 900)
     assert s.legs[-1].sent == ["BYE"]
     final = pcm_of(s.rig.library, phrases.credit_used_up("de"))
-    warning = pcm_of(s.rig.library, phrases.warning("de", 1))   # 4 s left: "noch eine Minute" (whole minutes, at least 1)
-    beeps = np.frombuffer(beeps_pcm(), "<i2").astype(float)
+    warning = pcm_of(s.rig.library, phrases.warning("de", left_s=4))
+    to_agent = pcm_of(s.rig.library, phrases.agent_warning("de", left_s=4))
     at_carrier, _ = s.rig.carrier.heard()
     at_agent, _ = s.rig.agent.heard()
     # the final words, whole, to both; the BYEs right when they end
@@ -152,13 +152,15 @@ def test_warning_to_both_then_the_last_words_then_bye_when_the_credit_is_spent(s
     assert len(at_carrier) - (lag_a + len(final)) < 20 * 160
     exhausted_ms = next(ms for ms, what in s.call.events if what == "credit exhausted")
     assert abs(s.byes_at["a"] * 1000 - exhausted_ms - len(final) / 8) <= 20 + 1
-    # the warning: prompt at the carrier, beeps at the agent, mixed over the other's tone
+    # the warning: the caller's words at the carrier, the agent's at the agent, mixed over the other's tone
     lag_w, score_w = find(at_carrier, warning)
     assert score_w > 0.6 and lag_w < lag_a
+    assert find(at_carrier, pcm_of(s.rig.library, phrases.warning("de", left_s=60)))[1] < score_w - 0.2
     assert band_level(at_carrier[lag_w:lag_w + len(warning)], 3000) > 0.5 * band_level(at_carrier[lag_w - 3200:lag_w], 3000)
-    lag_t, score_t = find(at_agent, beeps)
+    lag_t, score_t = find(at_agent, to_agent)
     assert score_t > 0.6 and lag_t < lag_b
-    assert band_level(at_agent[lag_t:lag_t + len(beeps)], 2500) > 0.5 * band_level(at_agent[lag_t - 3200:lag_t], 2500)
+    under = band_level(at_agent[lag_t:lag_t + len(to_agent)], 2500)
+    assert under > 0.5 * band_level(at_agent[lag_t - 3200:lag_t], 2500)
     warned_ms = next(ms for ms, what in s.call.events if what.startswith("warning"))
     assert 0 < exhausted_ms - warned_ms <= 5000 and warned_ms > bridged_s * 1000
     # the money

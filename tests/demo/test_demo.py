@@ -79,7 +79,7 @@ def _result(*, charge_cents_: int, billed_s: int, balance_cents: int, refund_cen
     record = CallRecord("c1", "demo", "+493012345678", CALLER, "from", False, "landline", "a", "a", t0, t0 + 5,
                         t0 + 32000, end_reason, 200, 200, billed_s, charge_cents_, "s")
     summary = lambda name: UaSummary(name, "uac", 200, 0.0, 1.0, 30.0, "remote", "BYE received", 1, 1)
-    heard = {w: (True, 0.0, 1.0) for w in ("announcement", "warning tone", "warning (spoken)",
+    heard = {w: (True, 0.0, 1.0) for w in ("announcement", "warning (agent)", "warning (spoken)",
                                            "agent's tone (caller)", "caller's tone (agent)")}
     return DemoResult(config=config, plan=plan, call=call, record=record, ledger=ledger,
                       balance_cents=balance_cents, carrier=summary("carrier"), agent=summary("agent"), heard=heard,
@@ -98,11 +98,11 @@ def test_verdict_names_what_does_not_add_up():
     """A charge that is not the tariff's, a balance that is not credits minus charge, a call ended by the
     caller and a warning nobody heard are each named."""
     r = _result(charge_cents_=70, billed_s=23, balance_cents=7, refund_cents=6, end_reason="caller_hangup")
-    r.heard["warning tone"] = (False, None, 0.1)
+    r.heard["warning (agent)"] = (False, None, 0.1)
     why = "\n".join(verdict(r))
     assert "charge 70 cents != tariff for 23 s (76 cents)" in why
     assert "ended by caller_hangup" in why
-    assert "not heard: warning tone" in why
+    assert "not heard: warning (agent)" in why
     r2 = _result(charge_cents_=76, billed_s=23, balance_cents=5)
     assert any("balance 5 != credits 77 - charge 76" in w for w in verdict(r2))
     r3 = _result(charge_cents_=76, billed_s=23, balance_cents=1)
@@ -175,7 +175,7 @@ def test_prepaid_demo_once_goes_as_expected(tmp_path):
     tariff = tariff_for(load_config(str(example_config_path())).profiles["demo"].billing, CallerClass.LANDLINE,
                         first_call=False)
     assert charge == charge_cents(tariff, billed_s)
-    for heard in ("announcement: yes", "warning tone: yes", "warning (spoken): yes",
+    for heard in ("announcement: yes", "warning (agent): yes", "warning (spoken): yes",
                   "final message (caller): yes", "agent's tone (caller): yes", "caller's tone (agent): yes"):
         assert heard in out
     assert "RESULT: as expected" in out

@@ -88,7 +88,7 @@ def test_credit_under_a_minute_is_less_than_a_minute_not_zero_minutes():
     assert phrases.remaining_minutes(0, "de") == ["credit_lasts", "less_than_a_minute"]
     assert phrases.remaining_minutes(0, "en") == ["credit_lasts", "less_than_a_minute"]
     assert phrases.topped_up("en", 0) == ["topped_up", "credit_lasts", "less_than_a_minute"]
-    assert phrases.warning("de", 0) == ["credit_lasts_still", "less_than_a_minute"]
+    assert phrases.warning("de", left_s=0) == ["credit_lasts_still", "less_than_a_minute"]
     assert phrases.remaining_minutes(1, "en") == ["credit_lasts", "one", "minute"]
     with pytest.raises(ValueError):
         phrases.remaining_minutes(0, "fr")
@@ -104,6 +104,8 @@ def test_every_number_uses_only_recorded_prompts():
         for msg in (phrases.credit_used_up(lang), phrases.no_credit(lang), phrases.withheld(lang, True),
                     phrases.withheld(lang, False), phrases.pin_wrong(lang), phrases.topped_up(lang, 5),
                     phrases.tariff(Decimal("0.49"), "landline", lang), phrases.warning(lang),
+                    phrases.agent_warning(lang), *(phrases.warning(lang, left_s=s) for s in range(3700)),
+                    *(phrases.agent_warning(lang, left_s=s) for s in (0, 1, 5, 90, 600)),
                     phrases.remaining_minutes(0, lang), phrases.first_caller_offer(1, 0, lang),
                     phrases.first_caller_offer(1, 99, lang, cents=True), phrases.first_caller_offer(7, 0, lang)):
             assert set(msg) <= known.keys()
@@ -137,3 +139,65 @@ def test_a_one_minute_offer_has_its_own_grammar():
     assert phrases.first_caller_offer(2, 0, "de") == ["offer_first", "zwei", "minuten", "offer_are_free"]
     with pytest.raises(ValueError):
         phrases.first_caller_offer(0, 0, "de")
+
+
+# seconds left when the warning fires -> (minutes, seconds) said, the German and the English words
+TIME_LEFT = {
+    1: ((0, 1), "eine Sekunde", "one second"),
+    5: ((0, 5), "fünf Sekunden", "five seconds"),
+    7: ((0, 7), "sieben Sekunden", "seven seconds"),
+    10: ((0, 10), "zehn Sekunden", "ten seconds"),
+    14: ((0, 10), "zehn Sekunden", "ten seconds"),
+    30: ((0, 30), "dreißig Sekunden", "thirty seconds"),
+    59: ((0, 55), "fünf und fünfzig Sekunden", "fifty five seconds"),
+    60: ((1, 0), "eine Minute", "one minute"),
+    61: ((1, 0), "eine Minute", "one minute"),
+    90: ((1, 30), "eine Minute und dreißig Sekunden", "one minute and thirty seconds"),
+    119: ((1, 30), "eine Minute und dreißig Sekunden", "one minute and thirty seconds"),
+    120: ((2, 0), "zwei Minuten", "two minutes"),
+    125: ((2, 0), "zwei Minuten", "two minutes"),
+    179: ((2, 30), "zwei Minuten und dreißig Sekunden", "two minutes and thirty seconds"),
+    180: ((3, 0), "drei Minuten", "three minutes"),
+    600: ((10, 0), "zehn Minuten", "ten minutes"),
+}
+
+
+def _text(names: list[str], lang: str) -> str:
+    return " ".join(phrases.PROMPT_TEXTS[lang][name] for name in names)
+
+
+@pytest.mark.parametrize("left_s", sorted(TIME_LEFT))
+def test_the_warning_says_the_time_left_never_more_than_there_is(left_s):
+    """Any warn_before_s (or what a top-up leaves): under a minute the seconds (exact below 10, else down to
+    5), under three minutes the minutes and a half minute, then whole minutes; never more than is left,
+    singular for one. The caller hears it after "Ihr Guthaben reicht noch für", the agent after the
+    shorter "Guthaben reicht noch" / "Credit ends in"."""
+    said, de, en = TIME_LEFT[left_s]
+    assert phrases.time_left(left_s) == said
+    assert said[0] * 60 + said[1] <= left_s
+    assert _text(phrases.time_left_phrase(left_s, "de"), "de") == de
+    assert _text(phrases.time_left_phrase(left_s, "en"), "en") == en
+    assert _text(phrases.warning("de", left_s=left_s), "de") == f"Ihr Guthaben reicht noch für {de}"
+    assert _text(phrases.warning("en", left_s=left_s), "en") == f"Your remaining credit lasts {en}"
+    assert _text(phrases.agent_warning("de", left_s=left_s), "de") == f"Guthaben reicht noch {de}"
+    assert _text(phrases.agent_warning("en", left_s=left_s), "en") == f"Credit ends in {en}"
+
+
+def test_the_agent_warning_is_shorter_than_the_callers():
+    """The agent hears fewer words than the caller for the same time left (it is mixed over the talk)."""
+    for lang in phrases.LANGUAGES:
+        for left_s in TIME_LEFT:
+            agent = _text(phrases.agent_warning(lang, left_s=left_s), lang)
+            caller = _text(phrases.warning(lang, left_s=left_s), lang)
+            assert len(agent) < len(caller)
+
+
+def test_no_time_left_is_less_than_a_minute_and_a_bad_time_is_a_clear_error():
+    """0 s left says "less than a minute" (not "zero seconds"); a negative or fractional time raises ValueError."""
+    assert phrases.time_left(0) == (0, 0)
+    assert phrases.agent_warning("en", left_s=0) == ["agent_credit_left", "less_than_a_minute"]
+    for bad in (-1, 1.5, True, "30"):
+        with pytest.raises(ValueError, match="whole number of seconds"):
+            phrases.time_left(bad)
+    with pytest.raises(ValueError):
+        phrases.warning("fr", left_s=30)

@@ -229,3 +229,16 @@ def test_relative_file_names_are_the_config_folders_whatever_the_working_directo
                 f"sqlite:///{tmp_path}/abs.db"):
         (conf / "prepaid.toml").write_text(text.replace('url = "sqlite:///../var/prepaid.db"', f'url = "{url}"'))
         assert load_config(str(conf / "prepaid.toml")).store.url == url
+
+
+def test_agent_warning_is_words_or_tone_and_a_bad_value_names_the_key():
+    """``agent_warning``: "words" by default (as the example says), "tone" accepted; anything else is refused
+    with the key and the values it may take."""
+    assert load_config(EXAMPLE).profiles["demo"].agent_warning == "words"
+    text = example_text()
+    unset = parse_config(text.replace('agent_warning = "words"\n', ""), "x.toml")
+    assert unset.profiles["demo"].agent_warning == "words"
+    assert parse_config(text.replace('agent_warning = "words"', 'agent_warning = "tone"'),
+                        "x.toml").profiles["demo"].agent_warning == "tone"
+    assert problems_of(text.replace('agent_warning = "words"', 'agent_warning = "beeps"')) == [
+        "x.toml:profiles.demo.agent_warning: must be one of 'words', 'tone', not 'beeps'"]

@@ -1,8 +1,9 @@
 """Prepaid calls end to end: a real node on 127.0.0.1, the test UA as carrier and agent, real SIP and RTP.
 
-One subprocess (``python -m tests.support.e2e``, ~25 s) runs three calls at once, through a whole node each (SQLite,
+One subprocess (``python -m tests.support.e2e``, ~25 s) runs four calls at once, through a whole node each (SQLite,
 web side with the demo's PayPal signer, tariff 3.99/min in 1/1 increments, warning 5 s before the end):
-a caller without credit, a caller whose credit buys whole minutes (hangs up after the announcement), and
+a caller without credit, a caller whose credit buys whole minutes (hangs up after the announcement), a
+caller with 33 s of credit on a profile that warns 30 s before the end (hangs up after the warning), and
 the demo call (top-up with bonus, PayPal webhook top-up mid-call, warning, cut-off). What each phone heard
 is decoded from the RTP it received and searched by cross-correlation (``demo.phone.find``).
 """
@@ -33,7 +34,7 @@ NOT_HEARD = 0.5        # a different prompt or wording scores well below this
 
 @pytest.fixture(scope="module")
 def e2e(tmp_path_factory):
-    """The facts of the three calls, as written by the subprocess."""
+    """The facts of the four calls, as written by the subprocess."""
     out = tmp_path_factory.mktemp("e2e") / "e2e.json"
     env = {**os.environ, "PYTHONPATH": str(ROOT)}
     proc = subprocess.run([sys.executable, "-m", "tests.support.e2e", str(out)], cwd=ROOT, env=env,
@@ -41,7 +42,7 @@ def e2e(tmp_path_factory):
     assert out.exists(), f"the e2e run wrote nothing (rc {proc.returncode}):\n{proc.stderr[-3000:]}"
     data = json.loads(out.read_text())
     assert "error" not in data, data["error"]
-    for name in ("no_credit", "announce", "full"):
+    for name in ("no_credit", "announce", "warn30", "full"):
         assert "error" not in data[name], f"{name}: {data[name]['error']}\n{proc.stderr[-3000:]}"
     return data
 
@@ -111,15 +112,39 @@ def test_caller_hangup_charges_the_talked_seconds_and_refunds_the_rest(e2e, tari
 
 
 def test_full_call_warning_heard_by_both_sides_over_the_conversation(e2e):
-    """The warning: the spoken prompt in the carrier's decoded audio and the beeps in the agent's, each
-    found by correlation while the other side's tone still dominates what each heard (mixed, not replaced)."""
+    """The warning 5 s before the end: "Ihr Guthaben reicht noch für fünf Sekunden" in the carrier's decoded
+    audio (clearly not "noch eine Minute"), and the agent's short words "Guthaben reicht noch fünf Sekunden"
+    (agent_warning "words", the default; no beeps) in the agent's, each found by correlation while the other
+    side's tone still dominates what each heard (mixed, not replaced)."""
     r = e2e["full"]
+    assert r["warn_before_s"] == 5
     assert r["warning_score_carrier"] >= HEARD
-    assert r["warning_tone_score_agent"] >= HEARD
+    assert r["warning_minute_score_carrier"] < r["warning_score_carrier"] - 0.2
+    assert r["warning_words_score_agent"] >= HEARD
+    assert r["warning_tone_score_agent"] < NOT_HEARD
     assert r["agent_tone_share_at_carrier"] >= 0.8
     assert r["carrier_tone_share_at_agent"] >= 0.8
     events = [what for _, what in r["call"]["events"]]
     assert sum(e.startswith("warning:") for e in events) >= 2       # once, then re-armed after the top-up
+
+
+def test_a_30_s_warning_is_said_as_30_seconds_to_the_caller_and_in_short_words_to_the_agent(e2e, tariff):
+    """warn_before_s = 30 and 33 s of credit: 3 s into the conversation the carrier hears "Ihr Guthaben reicht
+    noch für dreißig Sekunden" (clearly not "eine Minute") and the agent "Guthaben reicht noch dreißig
+    Sekunden" (no beeps), mixed over the other side's tone; the call goes on until the carrier hangs up."""
+    r = e2e["warn30"]
+    credits = sum(e["amount_cents"] for e in r["ledger"] if e["kind"] in ("topup", "bonus"))
+    assert _affordable_s(tariff, credits) == 33
+    assert r["warn_before_s"] == 30
+    warnings = [(at, what) for at, what in r["call"]["events"] if what.startswith("warning:")]
+    assert [what for _, what in warnings] == ["warning: credit ends in 30 s"]
+    assert warnings[0][0] - r["call"]["charging_start_ms"] == pytest.approx(3000, abs=100)
+    assert r["warning_score_carrier"] >= HEARD
+    assert r["warning_minute_score_carrier"] < r["warning_score_carrier"] - 0.2
+    assert r["warning_words_score_agent"] >= HEARD
+    assert r["warning_tone_score_agent"] < NOT_HEARD
+    assert r["agent_tone_share_at_carrier"] >= 0.8
+    assert r["record"]["end_reason"] == "caller_hangup"
 
 
 def test_full_call_topup_by_paypal_webhook_extends_the_call_and_is_announced(e2e):

@@ -211,3 +211,28 @@ def test_the_log_level_follows_a_reload(files):
     assert holder.reload().not_applied == ()
     log.debug("call c1: step two")
     assert "step one" not in out.getvalue() and "step two" in out.getvalue()
+
+
+def test_agent_warning_follows_a_reload_to_the_next_call(files):
+    """``agent_warning`` is a live profile setting: a reload from "words" to "tone" is applied (not restart-only),
+    and the next call, routed by the router the app rebuilds from the new config, has the tone."""
+    import dataclasses
+
+    from b2bua.routing import Router
+    from tests.support.calls import AGENT, Wire, bridged_call
+    path, _ = files
+    holder = holder_for(path, Clock())
+    assert holder.current.profiles["demo"].agent_warning == "words"
+    path.write_text(path.read_text().replace('agent_warning = "words"', 'agent_warning = "tone"'))
+    result = holder.reload()
+    assert result.applied and result.not_applied == ()
+    profile = holder.current.profiles["demo"]
+    assert profile.agent_warning == "tone"
+    wire = Wire()
+    try:
+        # as the app's reload does: a Router of the new profiles (here ringing the wire's agent, answering with it)
+        wire.manager.router = Router([dataclasses.replace(profile, agents=(f"sip:agent@127.0.0.1:{AGENT}",),
+                                                          answer_mode="agent")], "DE")
+        assert bridged_call(wire).agent_warning == "tone"
+    finally:
+        wire.close()

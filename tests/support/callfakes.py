@@ -179,7 +179,7 @@ class World:
 
 
 def make_call(balance_cents=1000, profile=None, identity=None, answer_mode="answer", dialled="+493012345678",
-              with_media=True, max_duration_s=4 * 3600, dialer_leg=None, faults=None):
+              with_media=True, max_duration_s=4 * 3600, dialer_leg=None, faults=None, agent_warning="words"):
     clock = Clock()
     clock.advance(1_800_000_000)
     store = MemorySessionStore()
@@ -198,7 +198,8 @@ def make_call(balance_cents=1000, profile=None, identity=None, answer_mode="answ
     ident = identity or CallerIdentity(CALLER, "from", False, CallerClass.LANDLINE)
     world.call = Call(call_id="c1", reactor=clock, a=world.a, route=route, identity=ident, dialer=dialer,
                       media=world.media if with_media else None, billing=billing, record=world.records.append,
-                      max_duration_s=max_duration_s, answer_mode=answer_mode, faults=faults)
+                      max_duration_s=max_duration_s, answer_mode=answer_mode, faults=faults,
+                      agent_warning=agent_warning)
     world.call.start()
     return world
 

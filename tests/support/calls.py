@@ -48,6 +48,7 @@ class WireProfile(Profile):
     answer_mode: str = "agent"
     announce_tariff: bool = False
     withheld: str = "reject"
+    agent_warning: str = "words"
 
 
 class Ua:

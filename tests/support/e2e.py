@@ -1,14 +1,16 @@
 """Prepaid calls end to end through a real node on 127.0.0.1, run in a subprocess of its own.
 
 ``python -m tests.support.e2e OUT.json`` starts a whole :class:`~b2bua.node.app.Node` (SQLite in a temporary
-folder, the web side with the demo's PayPal signer) three times on the real reactor, the three at once, each
+folder, the web side with the demo's PayPal signer) four times on the real reactor, the four at once, each
 with the test UA as carrier and as agent, and writes what happened as plain JSON facts for ``tests/node/test_e2e.py``:
 
 - ``full``: the demo call (credit bought by a top-up with bonus, a PayPal webhook top-up during the call,
   warning, cut-off by credit exhaustion) with a tariff of 3.99/min so that it lasts seconds;
 - ``announce``: a caller whose credit buys whole minutes; the carrier hangs up after the
   announcement and some conversation;
-- ``no_credit``: a caller without an account.
+- ``no_credit``: a caller without an account;
+- ``warn30``: a profile warning 30 s before the end, a caller whose credit lasts 33 s (so the warning
+  comes 3 s into the conversation); the carrier hangs up once it has been said.
 
 Correlation scores (``demo.phone.find``) are computed here, where the recordings are; the test asserts
 on them. A subprocess because the reactor runs once per process.
@@ -28,7 +30,7 @@ from twisted.internet.defer import DeferredLock, gatherResults, inlineCallbacks,
 
 import demo.scenario as demo_mod
 from b2bua.callports import Announcement, Say
-from b2bua.callmedia import phrase_for
+from b2bua.callmedia import agent_phrase_for, phrase_for
 from demo.scenario import Demo, DemoPlan, _wait_for, _wait_for_deferred
 from demo.report import PROFILE
 from demo.phone import band_level, find
@@ -41,6 +43,10 @@ FULL_CALLER = "+493088776655"
 ANNOUNCE_CALLER = "+493088776601"
 NO_CREDIT_CALLER = "+493088776602"
 HANGUP_AFTER_S = 9.0                 # the announce carrier's hang-up after its answer
+WARN30_CALLER = "+493088776603"
+WARN30_PLAN = DemoPlan(warn_before_s=30)
+WARN30_TOPUP_CENTS = 220             # at 3.99/min in 1/1: 33 s (219 cents), so the warning comes 3 s in
+WARN30_HANGUP_AFTER_S = 18.0         # tariff and minutes (~7 s), the agent, 3 s, the warning (~4 s), a margin
 
 _original_demo_config = demo_mod.demo_config
 
@@ -85,6 +91,21 @@ def _tone_share(phone, other) -> float:
     return float(theirs / (theirs + mine)) if theirs + mine > 0 else 0.0
 
 
+def _warning_scores(demo, library, lang: str, left_s: int) -> dict[str, Any]:
+    """How well each phone's recording matches the warning as said ``left_s`` before the end: the caller's
+    words at the carrier (and the "noch eine Minute" a warning under a minute used to say), the agent's
+    words and the warning tone at the agent."""
+    warning = Announcement(Say.WARNING, seconds=left_s)
+    return {
+        "warn_before_s": left_s,
+        "warning_score_carrier": _score(demo.carrier, _pcm(library, phrase_for(warning, lang))),
+        "warning_minute_score_carrier": _score(demo.carrier, _pcm(library, phrase_for(
+            Announcement(Say.WARNING, minutes=1), lang))),
+        "warning_words_score_agent": _score(demo.agent, _pcm(library, agent_phrase_for(warning, lang))),
+        "warning_tone_score_agent": _score(demo.agent, np.frombuffer(beeps_pcm(), dtype="<i2").astype(float)),
+    }
+
+
 def _ledger(entries) -> list[dict[str, Any]]:
     return [{"kind": e.kind, "amount_cents": e.amount_cents, "balance_after_cents": e.balance_after_cents,
              "source": e.source, "at_ms": e.at_ms} for e in sorted(entries, key=lambda e: e.id)]
@@ -114,12 +135,10 @@ def run_full(reactor, folder: pathlib.Path):
         result = yield demo.run()
         library = demo.node.media.libraries.get(demo.node.config.profiles[PROFILE].language)
         lang = demo.node.config.profiles[PROFILE].language
-        warn = [_pcm(library, phrase_for(Announcement(Say.WARNING, minutes=m), lang)) for m in (None, 0, 1, 2)]
         out = {
             "verdict": verdict(result),
             "heard": {k: [v[0], v[2]] for k, v in result.heard.items()},
-            "warning_score_carrier": max(_score(demo.carrier, p) for p in warn),
-            "warning_tone_score_agent": _score(demo.agent, np.frombuffer(beeps_pcm(), dtype="<i2").astype(float)),
+            **_warning_scores(demo, library, lang, DemoPlan().warn_before_s),
             "agent_tone_share_at_carrier": _tone_share(demo.carrier, demo.agent),
             "carrier_tone_share_at_agent": _tone_share(demo.agent, demo.carrier),
             "midcall": [result.midcall_ok, result.midcall],
@@ -138,9 +157,10 @@ def run_full(reactor, folder: pathlib.Path):
 
 
 @inlineCallbacks
-def _simple_call(reactor, folder: pathlib.Path, caller: str, topup_cents: int, hangup_after_s: float | None):
+def _simple_call(reactor, folder: pathlib.Path, caller: str, topup_cents: int, hangup_after_s: float | None,
+                 plan: DemoPlan = DemoPlan()):
     """One call of ``caller`` (topped up with ``topup_cents`` first, if any); the demo's node and phones."""
-    demo = _Demo(reactor, folder, DemoPlan(), web=False, caller=caller)
+    demo = _Demo(reactor, folder, plan, web=False, caller=caller)
     if hangup_after_s is not None:
         demo.carrier.hangup_after_s = hangup_after_s
     try:
@@ -177,6 +197,7 @@ def _simple_call(reactor, folder: pathlib.Path, caller: str, topup_cents: int, h
             "agent_invited": demo.agent.invited_at is not None,
             "no_credit_score": _score(demo.carrier, _pcm(library, phrase_for(Announcement(Say.NO_CREDIT), lang))),
             "minutes_scores": minutes_scores,
+            **_warning_scores(demo, library, lang, plan.warn_before_s),
             "agent_tone_share_at_carrier": _tone_share(demo.carrier, demo.agent),
             "ledger": _ledger(entries),
             "record": _record(record),
@@ -190,9 +211,9 @@ def _simple_call(reactor, folder: pathlib.Path, caller: str, topup_cents: int, h
 
 @inlineCallbacks
 def run_all(reactor, folder: pathlib.Path):
-    """The three calls at once, each through a node, phones and store of its own (callers, ports and
+    """The four calls at once, each through a node, phones and store of its own (callers, ports and
     folders apart; the nodes start one after the other): the run takes as long as its longest call, the
-    full one, not the three in a row."""
+    full one, not the four in a row."""
     results: dict[str, Any] = {"per_minute": PER_MINUTE,
                                "announce_topup_cents": ANNOUNCE_TOPUP_CENTS}
 
@@ -207,6 +228,8 @@ def run_all(reactor, folder: pathlib.Path):
             ("no_credit", lambda: _simple_call(reactor, folder / "no_credit", NO_CREDIT_CALLER, 0, None)),
             ("announce", lambda: _simple_call(reactor, folder / "announce", ANNOUNCE_CALLER,
                                               ANNOUNCE_TOPUP_CENTS, HANGUP_AFTER_S)),
+            ("warn30", lambda: _simple_call(reactor, folder / "warn30", WARN30_CALLER, WARN30_TOPUP_CENTS,
+                                            WARN30_HANGUP_AFTER_S, WARN30_PLAN)),
             ("full", lambda: run_full(reactor, folder / "full"))):
         (folder / name).mkdir()
         runs.append(maybeDeferred(make).addCallbacks(keep, failed, callbackArgs=(name,), errbackArgs=(name,)))
