@@ -10,7 +10,8 @@ the driver of :mod:`b2bua.calldriver`); media
 (``billing.session``) says how long the credit lasts and when it is spent.
 
 Timeline of a call (the README, "What a call does"): identify -> open the
-billing session -> answer and announce the minutes -> ring the agents in turn
+billing session -> answer and announce the minutes -> ring the agents in turn,
+the caller hearing ringback (when none answers: told so, not charged, BYE)
 -> bridge -> charging starts at the profile's point -> warning -> credit spent:
 last words to both, BYE to both -> settle and write the call record.
 
@@ -134,6 +135,10 @@ class Call:
         self.credit_ends_ms: int | None = None
         #: the answering agent's SDP, for media and (without media) the carrier
         self._b_answer_sdp: bytes | None = None
+        #: the carrier's leg carries our audio (answered, or early media): a failed hunt is told in words
+        self._a_has_audio = False
+        #: what plays as ringback ("de", the music file's name) and since when (ms); None while none plays
+        self._ringback: tuple[str, int] | None = None
 
     # -- time and bookkeeping -------------------------------------------------------
 
@@ -329,7 +334,8 @@ class Call:
         else:
             self.reject_status = self.hunt.final_status()
             self.end_reason = "no_agent"
-            self.feed(Ev.B_FAILED_LAST)
+            self.feed(Ev.B_FAILED_LAST_SPOKEN if self._a_has_audio and self.media is not None
+                      else Ev.B_FAILED_LAST)
 
     def _on_leg_ended(self, event: LegEnded | None = None) -> None:
         self._maybe_done()
@@ -521,6 +527,7 @@ class Call:
             self.a.answer(sdp or b"")
             self.times.answer_ms = self._now_ms()
             self.note("answered the carrier")
+        self._a_has_audio = True
         self._arm_limit()
 
     def _arm_limit(self) -> None:
@@ -535,7 +542,7 @@ class Call:
         self.media.announce(announcement).addBoth(self.inputs.input(self._announced), done)
 
     def _announced(self, _, done: Ev) -> None:
-        if done is Ev.ANNOUNCEMENT_DONE:
+        if done is Ev.ANNOUNCEMENT_DONE and self.state is not St.NO_AGENT:
             self.times.announcement_end_ms = self._now_ms()
         self.feed(done)
 
@@ -584,6 +591,31 @@ class Call:
             self._timed_out = leg
             self.note(f"agent {leg.agent}: no answer in {self.hunt.ring_timeout_s} s")
             self.feed(Ev.RING_TIMEOUT)
+
+    def _do_play_ringback(self) -> None:
+        if self.media is None or self.state is not St.HUNTING:
+            return
+        what = self.media.start_ringback()
+        if what is not None:
+            self._ringback = (what, self._now_ms())
+            self.note(f"ringback ({what}) while the agents ring")
+
+    def _do_stop_ringback(self) -> None:
+        if self.media is not None:
+            self.media.stop_ringback()
+        self._ringback_ended()
+
+    def _ringback_ended(self) -> None:
+        """The timeline's line for the ringback that stopped now: how long it played, and why it stopped."""
+        if self._ringback is None:
+            return
+        (what, since_ms), self._ringback = self._ringback, None
+        why = {St.BRIDGED: "the agent answered", St.NO_AGENT: "the hunt ended"}.get(self.state, "the call ended")
+        self.note(f"ringback ({what}) until {why} after {(self._now_ms() - since_ms) / 1000:.1f} s")
+
+    def _do_play_no_agent(self) -> None:
+        self.note("no agent took the call: telling the caller", worth_reading=True)
+        self._announce(Announcement(Say.NO_AGENT), Ev.ANNOUNCEMENT_DONE)
 
     def _do_relay_ringing(self) -> None:
         if not self.a.answered and self.answer_mode != "early_media":
@@ -646,7 +678,8 @@ class Call:
         for timer in (self._ring_timer, self._charge_timer, self._limit_timer, self._pin_timer):
             self._cancel(timer)
         if self.media is not None:
-            self.media.stop()
+            self.media.stop()       # the ringback too
+        self._ringback_ended()
 
     def _do_end_billing(self) -> None:
         """The call has ended for the caller now (the first hang-up, cancel, failure or abort): the end is
@@ -713,6 +746,8 @@ class Call:
         Act.ANSWER_A: _do_answer_a, Act.PLAY_MINUTES: _do_play_minutes, Act.PLAY_REFUSAL: _do_play_refusal,
         Act.PLAY_PIN_PROMPT: _do_play_pin_prompt, Act.PLAY_PIN_WRONG: _do_play_pin_wrong,
         Act.PLAY_FINAL: _do_play_final, Act.RING_NEXT: _do_ring_next, Act.RELAY_RINGING: _do_relay_ringing,
+        Act.PLAY_RINGBACK: _do_play_ringback, Act.STOP_RINGBACK: _do_stop_ringback,
+        Act.PLAY_NO_AGENT: _do_play_no_agent,
         Act.CONNECT: _do_connect, Act.CANCEL_B: _do_cancel_b, Act.BYE_A: _do_bye_a, Act.BYE_B: _do_bye_b,
         Act.REJECT_A: _do_reject_a, Act.REJECT_A_CANCELLED: _do_reject_a_cancelled, Act.STOP_MEDIA: _do_stop_media,
         Act.END_BILLING: _do_end_billing, Act.FINISH: _do_finish, Act.RELAY_MODIFY: _do_relay_modify,

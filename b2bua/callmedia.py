@@ -19,10 +19,18 @@ goes silent (the relay's silence timeout) and an agent answer we cannot use
 both call ``on_dead(reason)`` ("media_timeout", "media_refused"), so the
 app can pass ``on_dead=call.abort``.  The caller's RFC 4733 key presses reach
 ``on_dtmf(digit)`` once per key.
+
+While agents ring, :meth:`RelayCallMedia.start_ringback` loops the profile's
+ringback into the caller's leg (the player's REPLACE mode, so nothing else is
+heard): a tone of :mod:`media.tones` in the country's cadence, or the music
+file the operator names (:class:`Ringbacks`, loaded at start and reload like
+the operators' prompts).  It stops at the agent's answer, before the legs are
+bridged, at the end of the hunt and when the call ends.
 """
 
 from __future__ import annotations
 
+import os
 import pathlib
 from decimal import Decimal
 from typing import Callable, Iterable
@@ -31,19 +39,19 @@ from twisted.internet.defer import Deferred, succeed
 from twisted.logger import Logger, LogLevel
 
 from media import phrases
-from media.library import PromptError, PromptLibrary
+from media.library import PromptError, PromptLibrary, recording_frames
 from media.player import MIX, REPLACE, Player
 from media.ports import PortsExhausted
 from media.relay import MediaSession, Relay
 from media.sdp import (AUDIO_CODECS, AudioOffer, LocalSdp, Negotiated, SdpError, SessionDescription,
                        accept_answer, answer_direction, answer_offer, audio_offer, check_offer, make_offer,
                        offered_codecs, parse_sdp, write_sdp)
-from media.tones import warning_tone
+from media.tones import RINGBACK_CADENCES, ringback_tone, warning_tone
 
 from .callports import Announcement, MediaRefused, Say
 
-__all__ = ["MediaRefused", "PromptLibraries", "CallMediaFactory", "RelayCallMedia", "phrase_for", "agent_phrase_for",
-           "prompt_sets"]
+__all__ = ["MediaRefused", "PromptLibraries", "Ringbacks", "CallMediaFactory", "RelayCallMedia", "phrase_for",
+           "agent_phrase_for", "prompt_sets", "ringback_files", "RINGBACK_FILE_MAX_S"]
 
 log = Logger(namespace="b2bua.callmedia")
 
@@ -93,6 +101,8 @@ def phrase_for(announcement: Announcement, lang: str, *, withheld_pin: bool = Fa
         return phrases.pin_wrong(lang)
     if say is Say.PIN_LOCKED:
         return phrases.pin_locked(lang)
+    if say is Say.NO_AGENT:
+        return phrases.no_agent(lang)
     raise ValueError(f"nothing to say for {say!r}")
 
 
@@ -148,17 +158,64 @@ def prompt_sets(config) -> set[tuple[str, str]]:
     return {(p.language, p.prompts_dir) for p in config.profiles.values()}
 
 
+# -- ringback ---------------------------------------------------------------------------
+
+#: the longest music file for the ringback: it is held in memory, in both codecs (about 1 MB a minute)
+RINGBACK_FILE_MAX_S = 600
+#: the profile setting that plays nothing while agents ring
+NO_RINGBACK = "none"
+
+
+def ringback_files(config) -> set[str]:
+    """The music files (absolute paths) the profiles of a :class:`b2bua.node.config.Config` name as ringback."""
+    return {p.ringback for p in config.profiles.values() if p.ringback not in (*RINGBACK_CADENCES, NO_RINGBACK)}
+
+
+class Ringbacks:
+    """The ringbacks as the player takes them: the tones by name (made once), and the operators' music files,
+    loaded whole at start and reload (:meth:`preload`, :meth:`refresh`) so that no call waits for a decoder."""
+
+    def __init__(self) -> None:
+        self._files: dict[str, dict[str, tuple[bytes, ...]]] = {}
+
+    def get(self, setting: str) -> tuple[str, dict[str, tuple[bytes, ...]]] | None:
+        """(what plays: the tone's name or the file's, its frames) for a profile's ``ringback``; None for
+        "none".  A file not loaded yet is loaded now; raises PromptError naming a bad one."""
+        if not setting or setting == NO_RINGBACK:
+            return None
+        if setting in RINGBACK_CADENCES:
+            return setting, ringback_tone(setting)
+        frames = self._files.get(setting)
+        if frames is None:
+            frames = self._files[setting] = recording_frames(setting, max_s=RINGBACK_FILE_MAX_S)
+        return os.path.basename(setting), frames
+
+    def preload(self, files: Iterable[str]) -> int:
+        """Load each file now; raises PromptError naming the first bad one."""
+        for path in files:
+            self.get(path)
+        return len(self._files)
+
+    def refresh(self, files: Iterable[str]) -> int:
+        """On reload: every file read afresh (the operator may have replaced it), all or nothing: a bad file
+        raises PromptError and the files in use stay as they were."""
+        fresh = {path: recording_frames(path, max_s=RINGBACK_FILE_MAX_S) for path in set(files)}
+        self._files = fresh
+        return len(fresh)
+
+
 # -- the factory ------------------------------------------------------------------------
 
 class CallMediaFactory:
     """Makes each call's :class:`RelayCallMedia` on one relay, one player and the shared prompt libraries."""
 
     def __init__(self, reactor, relay: Relay, player: Player, libraries: PromptLibraries, *,
-                 refusal_ports_percent: Callable[[], int] = lambda: 100) -> None:
+                 refusal_ports_percent: Callable[[], int] = lambda: 100, ringbacks: Ringbacks | None = None) -> None:
         self.reactor = reactor          # IReactorTime: one callLater, for news that must not interrupt the caller
         self.relay = relay
         self.player = player
         self.libraries = libraries
+        self.ringbacks = ringbacks if ringbacks is not None else Ringbacks()
         #: the share of the port range's pairs that calls speaking only a refusal may hold (read at each use,
         #: so that a reload applies at once)
         self.refusal_ports_percent = refusal_ports_percent
@@ -179,28 +236,37 @@ class CallMediaFactory:
         relay = Relay(reactor, m.address, m.rtp_port_min, m.rtp_port_max, m.silence_timeout_s,
                       clock=clock, latch_networks=tuple(config.trusted_carriers))
         libraries = PromptLibraries()
+        ringbacks = Ringbacks()
         if preload:
             libraries.preload(prompt_sets(config))
+            ringbacks.preload(ringback_files(config))
         clock = clock if clock is not None else reactor
         if refusal_ports_percent is None:
             percent = config.admission.refusal_ports_percent
             refusal_ports_percent = lambda: percent       # noqa: E731
-        return cls(clock, relay, Player(clock), libraries, refusal_ports_percent=refusal_ports_percent)
+        return cls(clock, relay, Player(clock), libraries, refusal_ports_percent=refusal_ports_percent,
+                   ringbacks=ringbacks)
 
     def reload_prompts(self, config) -> int:
         """SIGHUP: the prompts of the new config's profiles, operators' folders read again (see
-        :meth:`PromptLibraries.refresh`); raises PromptError, and keeps the old prompts, on a bad file."""
-        return self.libraries.refresh(prompt_sets(config))
+        :meth:`PromptLibraries.refresh`), and their ringback music files; raises PromptError, and keeps the
+        old prompts and music, on a bad file."""
+        fresh = Ringbacks()
+        fresh.refresh(ringback_files(config))       # first: a bad music file leaves the prompts untouched too
+        count = self.libraries.refresh(prompt_sets(config))
+        self.ringbacks = fresh
+        return count
 
     def for_call(self, call_id: str, profile_language: str, prompts_dir: str = "", *,
                  on_dead: Callable[[str], object] = lambda reason: None,
                  on_dtmf: Callable[[str], object] = lambda digit: None,
-                 withheld_pin: bool = False) -> "RelayCallMedia":
+                 withheld_pin: bool = False, ringback: str = NO_RINGBACK) -> "RelayCallMedia":
         """A new call's media with the carrier leg's port pair bound (the agent leg's is bound when an
-        agent is rung: :meth:`RelayCallMedia.offer_for_b`).  Raises :class:`MediaRefused` (503) when none
-        is free."""
+        agent is rung: :meth:`RelayCallMedia.offer_for_b`).  ``ringback`` is the profile's setting ("de",
+        "us", "uk", a music file's path, "none").  Raises :class:`MediaRefused` (503) when no pair is free."""
         library = self.libraries.get(profile_language, prompts_dir)
-        return RelayCallMedia(self, call_id, library, profile_language, on_dead, on_dtmf, withheld_pin)
+        return RelayCallMedia(self, call_id, library, profile_language, on_dead, on_dtmf, withheld_pin,
+                              ringback=ringback)
 
     def hold_for_refusal(self, media: "RelayCallMedia") -> bool:
         """Whether ``media`` may keep its pair to speak a refusal: the calls doing so hold less than
@@ -240,7 +306,8 @@ class RelayCallMedia:
     """
 
     def __init__(self, factory: CallMediaFactory, call_id: str, library: PromptLibrary, lang: str,
-                 on_dead: Callable[[str], object], on_dtmf: Callable[[str], object], withheld_pin: bool) -> None:
+                 on_dead: Callable[[str], object], on_dtmf: Callable[[str], object], withheld_pin: bool, *,
+                 ringback: str = NO_RINGBACK) -> None:
         try:
             self.session: MediaSession = factory.relay.open_session(on_silence=self._silence, on_dtmf=self._dtmf,
                                                                     label=call_id, bind_b=False)
@@ -270,6 +337,9 @@ class RelayCallMedia:
         self._b_last_answer: bytes | None = None
         self._key_down = False
         self._playbacks: set = set()
+        #: the profile's ringback setting (see :meth:`CallMediaFactory.for_call`), and its playback while it plays
+        self.ringback = ringback
+        self._ringback = None
         #: a leg's last offer we answered, as (session id, version): the same again is a session refresh
         self._origins: dict[str, tuple[str, int]] = {}
         #: (side, offer, parsed, AudioOffer, our offer to the other leg) while the other leg decides
@@ -542,7 +612,34 @@ class RelayCallMedia:
 
     def _played(self, result, playback):
         self._playbacks.discard(playback)
+        if playback is self._ringback:
+            self._ringback = None
         return result
+
+    def start_ringback(self) -> str | None:
+        """See :meth:`b2bua.callports.CallMedia.start_ringback`: the profile's ringback looped into leg a
+        (replacing anything relayed to it) until stopped; what plays, or None.  A music file that cannot be
+        read is logged and the caller hears the silence of before."""
+        if self.closed or self.a is None or self._ringback is not None:
+            return None
+        try:
+            found = self.factory.ringbacks.get(self.ringback)
+        except PromptError as exc:
+            log.error("call {call_id}: cannot play the ringback: {reason}", call_id=self.call_id, reason=str(exc))
+            return None
+        if found is None:
+            return None
+        what, frames = found
+        playback = self.factory.player.play([self.session.a_out], frames, REPLACE, loop=True)
+        self._ringback = playback
+        self._playbacks.add(playback)
+        playback.done.addBoth(self._played, playback)
+        return what
+
+    def stop_ringback(self) -> None:
+        """See :meth:`b2bua.callports.CallMedia.stop_ringback`."""
+        if self._ringback is not None:
+            self._ringback.stop()
 
     def stop(self) -> None:
         """Stop anything being said on this call (its Deferreds fire False)."""

@@ -38,6 +38,7 @@ class Say(enum.Enum):
     PIN_WRONG = "pin_wrong"        # the PIN typed names no account
     PIN_LOCKED = "pin_locked"      # too many wrong PINs from this source (or for this account): try later
     FREE_MINUTES_OVER = "free_minutes_over"  # a first caller's free minutes are over: where to top up, goodbye
+    NO_AGENT = "no_agent"          # no agent took the call: nobody can take it now, and it cost nothing
 
 
 @dataclass(frozen=True)
@@ -94,6 +95,14 @@ class CallMedia(Protocol):
 
     def stop(self) -> None:
         """Stop anything being said."""
+
+    def start_ringback(self) -> str | None:
+        """Play the profile's ringback (a tone in the country's cadence, or the operator's music) to the
+        caller, looped until :meth:`stop_ringback` or :meth:`stop`; answers what plays ("de", "us", "uk", the
+        file's name), or None when nothing does (none configured, or the caller's leg carries no audio yet)."""
+
+    def stop_ringback(self) -> None:
+        """Stop the ringback at once (an agent answered, or the hunt ended); nothing when none plays."""
 
     def close(self) -> None:
         """Free the ports: the call is over."""

@@ -29,7 +29,8 @@ class St(enum.Enum):
     PIN_ENTRY = "pin_entry"      # number withheld: answered, the caller types the customer PIN
     ANNOUNCING = "announcing"    # A-leg answered (or early media): the minutes are being spoken
     REFUSING = "refusing"        # A-leg answered: the reason (no credit, withheld number) is being spoken
-    HUNTING = "hunting"          # an agent is being rung
+    HUNTING = "hunting"          # an agent is being rung (the caller hears ringback when its leg carries our audio)
+    NO_AGENT = "no_agent"        # no agent took the call: the caller is told so (and that it cost nothing)
     BRIDGED = "bridged"          # both legs answered, media relayed, charging
     FINAL = "final"              # credit spent: the last words are being spoken to both
     CLOSING = "closing"          # BYE/CANCEL/final answers sent; waiting for both legs to finish
@@ -47,7 +48,9 @@ class Ev(enum.Enum):
     B_PROGRESS = "b_progress"                # 180/183 from the agent
     B_ANSWERED = "b_answered"                # 2xx from the agent
     B_FAILED = "b_failed"                    # agent's final non-2xx / timeout / unreachable; another agent is left
-    B_FAILED_LAST = "b_failed_last"          # ...and none is left
+    B_FAILED_LAST = "b_failed_last"          # ...and none is left (the carrier's leg never carried our audio)
+    B_FAILED_LAST_SPOKEN = "b_failed_last_spoken"  # ...none is left, and the caller's leg carries our audio
+                                                   # (answered, or early media): the caller is told
     RING_TIMEOUT = "ring_timeout"            # the ring timer of the current agent fired
     A_CANCEL = "a_cancel"                    # CANCEL from the carrier
     A_BYE = "a_bye"                          # BYE from the carrier
@@ -70,6 +73,9 @@ class Act(enum.Enum):
     PLAY_FINAL = "play_final"        # credit used up, to both legs
     RING_NEXT = "ring_next"          # INVITE to the next agent, ring timer armed
     RELAY_RINGING = "relay_ringing"  # 180 to the carrier if its leg is not answered yet
+    PLAY_RINGBACK = "play_ringback"  # ringback (or the operator's music) to the caller, looped, when its leg has audio
+    STOP_RINGBACK = "stop_ringback"  # the ringback stops at once (before the bridge or the words that end the hunt)
+    PLAY_NO_AGENT = "play_no_agent"  # "nobody can take your call now; you were not charged"
     CONNECT = "connect"              # answer A if needed, bridge media, start the charging clock
     CANCEL_B = "cancel_b"            # CANCEL the agent's pending INVITE
     BYE_A = "bye_a"
@@ -90,9 +96,11 @@ _HANGUP_TO_CLOSING = {
     (St.ROUTING, Ev.A_CANCEL): (St.CLOSING, (Act.REJECT_A_CANCELLED, Act.STOP_MEDIA, Act.END_BILLING)),
     (St.ANNOUNCING, Ev.A_CANCEL): (St.CLOSING, (Act.REJECT_A_CANCELLED, Act.STOP_MEDIA, Act.END_BILLING)),
     (St.REFUSING, Ev.A_CANCEL): (St.CLOSING, (Act.REJECT_A_CANCELLED, Act.STOP_MEDIA, Act.END_BILLING)),
+    (St.NO_AGENT, Ev.A_CANCEL): (St.CLOSING, (Act.REJECT_A_CANCELLED, Act.STOP_MEDIA, Act.END_BILLING)),
     (St.HUNTING, Ev.A_CANCEL): (St.CLOSING, (Act.CANCEL_B, Act.REJECT_A_CANCELLED, Act.STOP_MEDIA, Act.END_BILLING)),
     (St.ANNOUNCING, Ev.A_BYE): (St.CLOSING, (Act.STOP_MEDIA, Act.END_BILLING)),
     (St.REFUSING, Ev.A_BYE): (St.CLOSING, (Act.STOP_MEDIA, Act.END_BILLING)),
+    (St.NO_AGENT, Ev.A_BYE): (St.CLOSING, (Act.STOP_MEDIA, Act.END_BILLING)),
     (St.HUNTING, Ev.A_BYE): (St.CLOSING, (Act.CANCEL_B, Act.STOP_MEDIA, Act.END_BILLING)),
     (St.BRIDGED, Ev.A_BYE): (St.CLOSING, (Act.END_MODIFY, Act.BYE_B, Act.STOP_MEDIA, Act.END_BILLING)),
     (St.FINAL, Ev.A_BYE): (St.CLOSING, (Act.END_MODIFY, Act.BYE_B, Act.STOP_MEDIA, Act.END_BILLING)),
@@ -102,6 +110,7 @@ _HANGUP_TO_CLOSING = {
     (St.ROUTING, Ev.ABORT): (St.CLOSING, (Act.REJECT_A, Act.STOP_MEDIA, Act.END_BILLING)),
     (St.ANNOUNCING, Ev.ABORT): (St.CLOSING, (Act.BYE_A, Act.STOP_MEDIA, Act.END_BILLING)),
     (St.REFUSING, Ev.ABORT): (St.CLOSING, (Act.BYE_A, Act.STOP_MEDIA, Act.END_BILLING)),
+    (St.NO_AGENT, Ev.ABORT): (St.CLOSING, (Act.BYE_A, Act.STOP_MEDIA, Act.END_BILLING)),
     (St.HUNTING, Ev.ABORT): (St.CLOSING, (Act.CANCEL_B, Act.BYE_A, Act.STOP_MEDIA, Act.END_BILLING)),
     (St.BRIDGED, Ev.ABORT): (St.CLOSING, (Act.END_MODIFY, Act.BYE_A, Act.BYE_B, Act.STOP_MEDIA, Act.END_BILLING)),
     (St.FINAL, Ev.ABORT): (St.CLOSING, (Act.END_MODIFY, Act.BYE_A, Act.BYE_B, Act.STOP_MEDIA, Act.END_BILLING)),
@@ -116,17 +125,20 @@ TRANSITIONS: dict[tuple[St, Ev], tuple[St, tuple[Act, ...]]] = {
     (St.ROUTING, Ev.ASK_PIN): (St.PIN_ENTRY, (Act.ANSWER_A, Act.PLAY_PIN_PROMPT)),
     (St.PIN_ENTRY, Ev.PIN_WRONG): (St.PIN_ENTRY, (Act.PLAY_PIN_WRONG,)),
     (St.PIN_ENTRY, Ev.ACCEPTED): (St.ANNOUNCING, (Act.PLAY_MINUTES,)),
-    (St.PIN_ENTRY, Ev.ACCEPTED_QUIET): (St.HUNTING, (Act.RING_NEXT,)),
+    (St.PIN_ENTRY, Ev.ACCEPTED_QUIET): (St.HUNTING, (Act.RING_NEXT, Act.PLAY_RINGBACK)),
     (St.PIN_ENTRY, Ev.REFUSED_SPOKEN): (St.REFUSING, (Act.PLAY_REFUSAL,)),
     (St.PIN_ENTRY, Ev.A_CANCEL): (St.CLOSING, (Act.REJECT_A_CANCELLED, Act.STOP_MEDIA, Act.END_BILLING)),
     (St.PIN_ENTRY, Ev.A_BYE): (St.CLOSING, (Act.STOP_MEDIA, Act.END_BILLING)),
     (St.PIN_ENTRY, Ev.ABORT): (St.CLOSING, (Act.BYE_A, Act.STOP_MEDIA, Act.END_BILLING)),
-    (St.ANNOUNCING, Ev.ANNOUNCEMENT_DONE): (St.HUNTING, (Act.RING_NEXT,)),
+    (St.ANNOUNCING, Ev.ANNOUNCEMENT_DONE): (St.HUNTING, (Act.RING_NEXT, Act.PLAY_RINGBACK)),
     (St.REFUSING, Ev.ANNOUNCEMENT_DONE): (St.CLOSING, (Act.BYE_A, Act.STOP_MEDIA, Act.END_BILLING)),
     (St.HUNTING, Ev.B_PROGRESS): (St.HUNTING, (Act.RELAY_RINGING,)),
-    (St.HUNTING, Ev.B_ANSWERED): (St.BRIDGED, (Act.CONNECT,)),
+    (St.HUNTING, Ev.B_ANSWERED): (St.BRIDGED, (Act.STOP_RINGBACK, Act.CONNECT)),
     (St.HUNTING, Ev.B_FAILED): (St.HUNTING, (Act.RING_NEXT,)),
     (St.HUNTING, Ev.B_FAILED_LAST): (St.CLOSING, (Act.REJECT_A, Act.STOP_MEDIA, Act.END_BILLING)),
+    # the hunt ended with no agent and the caller hears us: told so, then BYE (early media: the final status)
+    (St.HUNTING, Ev.B_FAILED_LAST_SPOKEN): (St.NO_AGENT, (Act.STOP_RINGBACK, Act.PLAY_NO_AGENT)),
+    (St.NO_AGENT, Ev.ANNOUNCEMENT_DONE): (St.CLOSING, (Act.BYE_A, Act.STOP_MEDIA, Act.END_BILLING)),
     (St.HUNTING, Ev.RING_TIMEOUT): (St.HUNTING, (Act.CANCEL_B,)),
     (St.BRIDGED, Ev.CREDIT_EXHAUSTED): (St.FINAL, (Act.PLAY_FINAL,)),
     (St.FINAL, Ev.FINAL_DONE): (St.CLOSING, (Act.END_MODIFY, Act.BYE_A, Act.BYE_B, Act.STOP_MEDIA, Act.END_BILLING)),

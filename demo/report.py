@@ -12,6 +12,8 @@ with media, the announcement, the warning and each other's voice heard.
 
 from __future__ import annotations
 
+import os
+
 from dataclasses import dataclass, field
 from typing import TYPE_CHECKING, Any
 
@@ -199,8 +201,12 @@ def verdict(result: DemoResult) -> list[str]:
         step = profile.increment.next_s
         if talked_s > rec.billed_s + step + 3.0:        # + the final message, which is not charged
             why.append(f"cut off {talked_s:.1f} s after charging started, {rec.billed_s} s were billed")
+    ringback = os.path.basename(result.config.profiles[PROFILE].ringback)      # a music file: by its name
+    if ringback != "none" and not any(e.startswith(f"ringback ({ringback})") for e in events):
+        why.append("the caller got no ringback while the agent rang")
     if result.media_wired:
-        for what in ("announcement", "warning (agent)", "warning (spoken)", "agent's tone (caller)",
+        tones = (f"ringback ({ringback})",) if f"ringback ({ringback})" in result.heard else ()
+        for what in ("announcement", *tones, "warning (agent)", "warning (spoken)", "agent's tone (caller)",
                      "caller's tone (agent)"):
             yes, _, score = result.heard.get(what, (False, None, 0.0))
             if not yes:

@@ -31,7 +31,7 @@ from twisted.internet.defer import Deferred, inlineCallbacks, returnValue
 from twisted.internet.task import deferLater
 from twisted.logger import Logger
 
-from media.tones import beeps_pcm
+from media.tones import RINGBACK_CADENCES, beeps_pcm, cadence_pcm
 
 from b2bua.netutil import free_port
 from b2bua.node.app import Node
@@ -65,7 +65,7 @@ class DemoPlan:
     topup_after_answer_s: float = 3.0
     warn_before_s: int = 5
     increment: str = "1/1"
-    agent_ring_s: float = 0.5
+    agent_ring_s: float = 1.5          # long enough for one whole burst of the ringback (de: 1 s)
     watchdog_s: float = 90.0
 
 
@@ -304,6 +304,11 @@ class Demo:
             "final message (caller)": (self.carrier, said(Say.USED_UP, None)),
             "final message (agent)": (self.agent, said(Say.USED_UP, None)),
         }
+        ringback = self.node.config.profiles[PROFILE].ringback
+        if ringback in RINGBACK_CADENCES:        # its first burst, heard by the carrier while the agent rings
+            cadence = RINGBACK_CADENCES[ringback]
+            burst = cadence_pcm(cadence)[:2 * 8 * cadence.on_off_ms[0]]
+            patterns[f"ringback ({ringback})"] = (self.carrier, [np.frombuffer(burst, dtype="<i2").astype(float)])
         heard: dict[str, tuple[bool, float | None, float]] = {}
         for what, (phone, options) in patterns.items():
             signal, t0 = phone.rtp.recording()

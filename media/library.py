@@ -12,6 +12,10 @@ its highs back into the band), resampled to 8 kHz, 16 bit.  WAV needs no
 ffmpeg; other formats are decoded (and resampled) by ffmpeg.  Each part is padded
 to whole 20 ms frames and encoded to A-law and mu-law once; ``frames()`` then
 only joins cached frames, with a short pause between parts.
+
+:func:`recording_frames` loads one whole recording the same way (the music an
+operator names for callers to hear while agents ring), refusing one that holds
+no audio or lasts too long to keep in memory.
 """
 
 from __future__ import annotations
@@ -21,7 +25,7 @@ from typing import Iterable, Sequence
 
 from . import g711
 
-__all__ = ["PromptLibrary", "PromptError", "PromptMissing", "BUILTIN_PROMPTS",
+__all__ = ["PromptLibrary", "PromptError", "PromptMissing", "BUILTIN_PROMPTS", "recording_frames",
            "SAMPLE_RATE", "FRAME_MS", "FRAME_SAMPLES", "CODECS"]
 
 SAMPLE_RATE = 8000
@@ -71,6 +75,29 @@ def _to_telephone_pcm(path: pathlib.Path) -> bytes:
     if seg.frame_rate != SAMPLE_RATE:
         seg = seg.set_frame_rate(SAMPLE_RATE)
     return seg.raw_data
+
+
+def _encode_frames(pcm: bytes, codec: str) -> tuple[bytes, ...]:
+    """8 kHz 16-bit PCM as 160-byte frames in ``codec``, the last padded with silence."""
+    frame_bytes = FRAME_SAMPLES * 2
+    coded = g711.encode(pcm + b"\x00" * (-len(pcm) % frame_bytes), codec)
+    return tuple(coded[i:i + FRAME_SAMPLES] for i in range(0, len(coded), FRAME_SAMPLES))
+
+
+def recording_frames(path: str | pathlib.Path, *, max_s: int) -> dict[str, tuple[bytes, ...]]:
+    """The recording at ``path`` (any format pydub reads, converted as prompts are) as 20 ms frames in both
+    codecs; raises PromptError naming the file when it is missing or unreadable, holds less than one frame
+    of audio, or lasts more than ``max_s`` seconds."""
+    path = pathlib.Path(path)
+    if not path.is_file():
+        raise PromptError(f"no such file: {path}")
+    pcm = _to_telephone_pcm(path)
+    seconds = len(pcm) / (2 * SAMPLE_RATE)
+    if len(pcm) < 2 * FRAME_SAMPLES:
+        raise PromptError(f"{path} holds no audio")
+    if seconds > max_s:
+        raise PromptError(f"{path} lasts {seconds:.0f} s, more than the {max_s} s kept in memory")
+    return {codec: _encode_frames(pcm, codec) for codec in CODECS}
 
 
 class PromptLibrary:
@@ -158,11 +185,7 @@ class PromptLibrary:
         if frames is not None:
             self.hits += 1
             return frames
-        pcm = self._part_pcm(name)
-        frame_bytes = FRAME_SAMPLES * 2
-        pad = -len(pcm) % frame_bytes
-        coded = g711.encode(pcm + b"\x00" * pad, codec)
-        frames = tuple(coded[i:i + FRAME_SAMPLES] for i in range(0, len(coded), FRAME_SAMPLES))
+        frames = _encode_frames(self._part_pcm(name), codec)
         self._frames[key] = frames
         return frames
 

@@ -19,7 +19,7 @@ __all__ = [
     "LANGUAGES", "PROMPT_TEXTS", "number_words", "minutes_phrase", "seconds_phrase", "amount_phrase",
     "time_left", "time_left_phrase", "agent_warning",
     "remaining_minutes", "tariff", "warning", "credit_used_up", "topped_up",
-    "no_credit", "withheld", "pin_wrong", "pin_locked", "first_caller_offer", "free_minutes_over",
+    "no_credit", "withheld", "pin_wrong", "pin_locked", "no_agent", "first_caller_offer", "free_minutes_over",
 ]
 
 LANGUAGES = ("de", "en")
@@ -78,6 +78,7 @@ _MESSAGES = {
         "pin_wrong": "Die PIN ist falsch.",
         "pin_locked": ("Zu viele falsche PIN-Eingaben. Bitte versuchen Sie es später noch einmal. "
                        "Auf Wiederhören."),
+        "no_agent": "Leider ist niemand erreichbar. Der Anruf war kostenlos.",
         "less_than_a_minute": "weniger als eine Minute.",
         "offer_first": "Ihre ersten",
         "offer_are_free": "sind kostenlos.",
@@ -104,6 +105,7 @@ _MESSAGES = {
         "enter_pin": "Please type your customer PIN, then press the hash key.",
         "pin_wrong": "The PIN is wrong.",
         "pin_locked": "Too many wrong PINs. Please try again later. Goodbye.",
+        "no_agent": "Nobody can take your call. You were not charged.",
         "less_than_a_minute": "less than a minute.",
         "offer_first": "Your first",
         "offer_are_free": "are free.",
@@ -345,6 +347,12 @@ def pin_locked(lang: str) -> list[str]:
     """Too many wrong PINs from this line: try again later; goodbye."""
     _check(0, lang)
     return ["pin_locked"]
+
+
+def no_agent(lang: str) -> list[str]:
+    """No agent took the call (all busy, none answered): nobody can take it now, and it cost nothing."""
+    _check(0, lang)
+    return ["no_agent"]
 
 
 def first_caller_offer(minutes: int, per_minute: Decimal | int, lang: str, *, cents: bool = False) -> list[str]:

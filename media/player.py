@@ -17,6 +17,10 @@ Two modes:
     our audio falls more than ``mix_grace_ms`` behind, the player sends its
     frames on its own, so the prompt is still heard.
 
+A REPLACE playback may ``loop``: its frames start again after the last, with
+no gap, until it is stopped (the ringback tone or music while agents ring);
+its ``done`` fires only then (False).
+
 Pacing: frame k of a playback is due at ``start + k * 20 ms``; the player
 keeps one ``callLater`` armed for the earliest due time over all legs and, when
 it wakes late, sends everything that has come due (at most ``max_burst``
@@ -89,6 +93,7 @@ class _Item:
     start_s: float = 0.0
     cursor: int = 0                     # REPLACE: frames sent; MIX: samples used
     own_frames: int = 0                 # MIX: frames we had to send on our own
+    loop: bool = False                  # REPLACE: start again after the last frame, until stopped
 
     def end_s(self) -> float:
         return self.start_s + self.count * FRAME_S
@@ -150,7 +155,7 @@ class Player:
 
     def play(self, streams: Sequence[AudioStream],
              frames_by_codec: Union[FramesByCodec, Sequence[FramesByCodec]],
-             mode: Union[Mode, Sequence[Mode]] = REPLACE) -> Playback:
+             mode: Union[Mode, Sequence[Mode]] = REPLACE, *, loop: bool = False) -> Playback:
         """Play on every stream at once; returns the :class:`Playback`.
 
         ``frames_by_codec`` maps "PCMA"/"PCMU" to the same audio as 160-byte
@@ -158,6 +163,7 @@ class Player:
         a list of such mappings (and of modes), one per stream, to play
         different audio to each leg in one call (the warning: a prompt to the
         caller, the tone to the agent).  Legs already playing queue it.
+        ``loop`` (REPLACE only) plays the frames again and again until the playback is stopped.
         """
         streams = list(streams)
         per_stream = ([frames_by_codec] * len(streams) if isinstance(frames_by_codec, Mapping)
@@ -165,10 +171,12 @@ class Player:
         modes = [mode] * len(streams) if isinstance(mode, Mode) else list(mode)
         if not (len(per_stream) == len(modes) == len(streams)):
             raise ValueError("one frames mapping and one mode per stream")
+        if loop and any(Mode(m) is not REPLACE for m in modes):
+            raise ValueError("only a REPLACE playback loops")
         playback = Playback(self)
         items = []
         for stream, frames, m in zip(streams, per_stream, modes):
-            items.append(self._make_item(playback, stream, frames, Mode(m)))
+            items.append(self._make_item(playback, stream, frames, Mode(m), loop))
         playback._items = items
         now = self._reactor.seconds()
         for item in items:
@@ -197,7 +205,7 @@ class Player:
     # -- items ----------------------------------------------------------------------
 
     def _make_item(self, playback: Playback, stream: AudioStream, frames: FramesByCodec,
-                   mode: Mode) -> _Item:
+                   mode: Mode, loop: bool = False) -> _Item:
         counts = {len(f) for f in frames.values()}
         if not frames or len(counts) != 1:
             raise ValueError("frames_by_codec must hold the same number of frames for every codec")
@@ -206,7 +214,7 @@ class Player:
         for codec, fs in frames.items():
             if codec not in g711.DECODE_TABLES or any(len(f) != FRAME_SAMPLES for f in fs):
                 raise ValueError(f"frames must be {FRAME_SAMPLES}-byte G.711 PCMA/PCMU, got {codec}")
-        item = _Item(playback, stream, mode, frames, counts.pop())
+        item = _Item(playback, stream, mode, frames, counts.pop(), loop=loop)
         if mode is MIX:
             codec = stream.codec
             table = g711.DECODE_TABLES[codec]
@@ -278,7 +286,9 @@ class Player:
                 self._send(item.stream, item.frames[item.stream.codec][item.cursor])
                 item.cursor += 1
                 sent += 1
-            if item.cursor >= item.count and now + _EPS_S >= item.end_s():
+                if item.loop and item.cursor == item.count:     # the last frame went out: the next round
+                    item.start_s, item.cursor = item.end_s(), 0
+            if not item.loop and item.cursor >= item.count and now + _EPS_S >= item.end_s():
                 self._finish(item, _State.FINISHED)
             return
         # MIX: the relay normally pulls our samples; when it falls silent, push them ourselves

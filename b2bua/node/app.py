@@ -33,7 +33,7 @@ from media.library import PromptError
 from .. import heap
 from ..callmedia import CallMediaFactory
 from ..calls import CallManager, CallSettings
-from .config import Config
+from .config import RINGBACK_NAMES, Config
 from ..callevents import Dtmf, MediaDead
 from ..faults import CallFaults
 from .schema import ConfigInvalid, ConfigProblem
@@ -200,7 +200,7 @@ class Node:
         return self.media.for_call(call_id, profile.language, profile.prompts_dir,
                                    on_dead=lambda reason: news(call_id, MediaDead("media_timeout")),
                                    on_dtmf=lambda digit: news(call_id, Dtmf(digit)),
-                                   withheld_pin=profile.withheld == "pin")
+                                   withheld_pin=profile.withheld == "pin", ringback=profile.ringback)
 
     def _pin_lookup(self, profile_name: str, pin: str):
         """The E.164 number of the account with this customer PIN, or None."""
@@ -250,16 +250,19 @@ class Node:
 
     def _check_prompts(self, new: ConfigSnapshot) -> None:
         """Before a reload takes effect: the new profiles' prompts, operators' folders read again; a bad
-        recording refuses the whole reload (ConfigInvalid naming the profile's prompts_dir), with the old
-        prompts kept."""
+        recording refuses the whole reload (ConfigInvalid naming the profile's prompts_dir, or its ringback
+        for a music file), with the old prompts kept."""
         if self.media is None:
             return
         try:
             self.media.reload_prompts(new.config)
         except PromptError as exc:
             config = new.config
-            names = [p.name for p in config.profiles.values() if p.prompts_dir and p.prompts_dir in str(exc)]
-            raise ConfigInvalid([ConfigProblem(config.path, f"profiles.{names[0] if names else '*'}.prompts_dir",
+            keys = [f"profiles.{p.name}.ringback" for p in config.profiles.values()
+                    if p.ringback not in RINGBACK_NAMES and p.ringback in str(exc)]
+            keys += [f"profiles.{p.name}.prompts_dir" for p in config.profiles.values()
+                     if p.prompts_dir and p.prompts_dir in str(exc)]
+            raise ConfigInvalid([ConfigProblem(config.path, keys[0] if keys else "profiles.*.prompts_dir",
                                                str(exc))]) from None
 
     def _reloaded(self, old: ConfigSnapshot, snapshot: ConfigSnapshot) -> None:

@@ -28,7 +28,11 @@ from billing.pinguard import PinRule
 from billing.profile import (DEFAULT_TIMEZONE, BillingProfile, ChargingStart, Fees, FirstCallerTariff,
                              Increment, TopupOption, offer_window_ms)
 
+from media.library import PromptError, recording_frames
+from media.tones import RINGBACK_CADENCES, ringback_for_region
+
 from ..admission import AdmissionSettings
+from ..callmedia import NO_RINGBACK, RINGBACK_FILE_MAX_S
 from .schema import (ConfigInvalid, ConfigProblem, Field, Invalid, Relative, Section, boolean, choice, decimal,
                      integer, ip_address, ip_network, list_of, mapping_of, nonempty_string, path, port, string,
                      validate)
@@ -67,6 +71,18 @@ def _resolve_sqlite_file(url: str, folder: str) -> str:
 
 #: the store's SQLAlchemy URL; a SQLite file named relatively is the config folder's
 store_url = Relative(nonempty_string, _resolve_sqlite_file)
+
+#: what a profile's ``ringback`` names besides a music file: the tones of media.tones, or nothing
+RINGBACK_NAMES = (*RINGBACK_CADENCES, NO_RINGBACK)
+
+
+def _resolve_ringback(value: str, folder: str) -> str:
+    """A music file named relatively is the config folder's; a tone's name (or "none") stays as it is."""
+    return value if value in RINGBACK_NAMES else path.resolve(value, folder)
+
+
+#: a profile's ringback: "de", "us", "uk", "none", or a music file (checked whole by _cross_checks)
+ringback = Relative(nonempty_string, _resolve_ringback)
 
 
 def charging_start(value: Any) -> ChargingStart:
@@ -178,6 +194,9 @@ PROFILE = Section("profile", "one billing profile", fields=(
     Field("agent_warning", choice("words", "tone"),
           "how the agent hears the credit warning: short spoken words, or three beeps", "words"),
     Field("prompts_dir", path, "a folder of own recordings that replace the built-in prompts", ""),
+    Field("ringback", ringback, "what the caller hears while agents ring: the tone of \"de\" (425 Hz, 1 s on "
+          "4 s off), \"us\" (440+480 Hz, 2 on 4 off) or \"uk\" (400+450 Hz, 0.4 0.2 0.4 2.0), a music file "
+          "(looped), or \"none\" (unset: the tone of [sip] default_region)", None),
     Field("currency", choice("EUR"), "currency of tariffs and balances", "EUR"),
     Field("provider", string, "the provider this profile belongs to, for the statement", ""),
     Field("fee_topup_percent", decimal(Decimal("0")), "platform fee, percent of top-ups", Decimal("0")),
@@ -452,6 +471,8 @@ class Profile:
     language: str
     prompts_dir: str
     payments: dict[str, str]
+    #: what the caller hears while agents ring: "de", "us", "uk", "none", or a music file's absolute path
+    ringback: str = "de"
     #: the zone the portal shows this profile's times in (IANA name)
     timezone: str = "Europe/Berlin"
     #: how the agent hears the credit warning: "words" (short, spoken, mixed) or "tone" (three beeps)
@@ -532,7 +553,7 @@ class Config:
                 f"{b.landline_per_minute} landline / {b.mobile_per_minute} mobile {b.currency}/min, "
                 f"{b.increment}, charging from {b.charging_starts.value}, warning {b.warn_before_s} s before the end "
                 f"(the agent hears {p.agent_warning}), "
-                f"button {p.button!r}")
+                f"button {p.button!r}, ringback {p.ringback}")
         lines.append("  restart only (a reload applies every other setting, names a change to these and leaves them):")
         lines.extend(restart_only_summary())
         return "\n".join(lines)
@@ -576,6 +597,13 @@ def _cross_checks(raw: dict[str, Any], file: str) -> list[ConfigProblem]:
             file, "http.public_url", f"needed when a profile takes payments (profiles.{paying[0]}.payments): the "
             "return and notify URLs sent to the payment provider are built from it, never from a request's Host header"))
     for name, p in raw.get("profiles", {}).items():
+        music = p.get("ringback")
+        if music is not None and music not in RINGBACK_NAMES:
+            try:
+                recording_frames(music, max_s=RINGBACK_FILE_MAX_S)
+            except PromptError as exc:
+                problems.append(ConfigProblem(file, f"profiles.{name}.ringback", f"not a music file to play: {exc} "
+                                              f"(or one of {', '.join(repr(n) for n in RINGBACK_NAMES)})"))
         first_day, last_day = p.get("first_caller_from"), p.get("first_caller_until")
         if isinstance(first_day, datetime.date) and isinstance(last_day, datetime.date) and last_day < first_day:
             problems.append(ConfigProblem(file, f"profiles.{name}.first_caller_until",
@@ -607,7 +635,7 @@ def _cross_checks(raw: dict[str, Any], file: str) -> list[ConfigProblem]:
     return problems
 
 
-def _profile(name: str, p: dict[str, Any]) -> Profile:
+def _profile(name: str, p: dict[str, Any], default_region: str) -> Profile:
     first = None
     if p["first_caller_per_minute"] is not None:
         from_ms, until_ms = offer_window_ms(p["first_caller_from"], p["first_caller_until"],
@@ -636,6 +664,7 @@ def _profile(name: str, p: dict[str, Any]) -> Profile:
         announce_tariff=p["announce_tariff"], withheld=p["withheld"], language=p["language"],
         prompts_dir=p["prompts_dir"], payments=dict(p["payments"]), timezone=p["timezone"],
         agent_warning=p["agent_warning"],
+        ringback=p["ringback"] if p["ringback"] is not None else ringback_for_region(default_region),
     )
 
 
@@ -659,7 +688,7 @@ def parse_config(text: str, file: str, folder: str | None = None) -> Config:
         store=StoreSettings(**raw["store"]),
         media=MediaSettings(**raw["media"]),
         payments=PaymentSettings(**raw["payments"]),
-        profiles={name: _profile(name, p) for name, p in raw["profiles"].items()},
+        profiles={name: _profile(name, p, raw["sip"]["default_region"]) for name, p in raw["profiles"].items()},
         log_level=raw["node"]["log_level"],
         pin=PinSettings(**raw["pin"]),
         untrusted=raw["carriers"]["untrusted"],

@@ -91,7 +91,8 @@ def test_first_agent_busy_second_answers():
 
 
 def test_no_agent_answers_ring_timeouts_then_carrier_leg_ends():
-    """Each agent rings ring_timeout_s, is cancelled; after the last the carrier's leg ends."""
+    """Each agent rings ring_timeout_s, is cancelled; after the last the caller (early media) is told that
+    nobody can take the call, and then the carrier's INVITE gets 480."""
     w = make_call(1000, answer_mode="early_media")
     assert w.a.sent == [183]
     w.clock.advance(5)
@@ -100,18 +101,23 @@ def test_no_agent_answers_ring_timeouts_then_carrier_leg_ends():
         assert w.b(i).sent == ["CANCEL"]
         w.b(i).ended = True
         w.call.handle(Failed(w.b(i), 487))
+    assert w.call.state is St.NO_AGENT and w.media.said[-1].say is Say.NO_AGENT and w.a.sent == [183]
+    w.clock.advance(5)
     assert w.a.sent == [183, 480]
     nothing_pending(w)
     assert w.records[0].end_reason == "no_agent"
 
 
 def test_all_agents_busy_is_486():
+    """All busy: after the no-agent prompt (early media) the carrier's INVITE gets 486."""
     w = make_call(1000, answer_mode="early_media")
     w.clock.advance(5)
     for i in range(2):
         w.b(i).ended = True
         w.call.handle(Failed(w.b(i), 486))
+    w.clock.advance(5)
     assert w.a.sent[-1] == 486
+    nothing_pending(w)
 
 
 def test_cancel_while_agent_rings():

@@ -30,7 +30,7 @@ from tests.support.callmedia import Rig, band_level, find, pcm_of
 class Scene:
     """A call on a Rig: the controller, its legs, the records; ``run`` steps until a condition holds."""
 
-    def __init__(self, balance_cents: int, profile: Profile):
+    def __init__(self, balance_cents: int, profile: Profile, ringback: str = "none"):
         self.rig = rig = Rig()
         rig.media.close()                          # the rig's own media: this call makes its own
         self.store = MemorySessionStore()
@@ -45,7 +45,7 @@ class Scene:
         self.byes_at: dict[str, float] = {}
         holder: dict = {}
         rig.media = rig.factory.for_call("call-2", "de", on_dead=lambda reason: holder["call"].handle(MediaDead(reason)),
-                                         on_dtmf=rig.digits.append)
+                                         on_dtmf=rig.digits.append, ringback=ringback)
         route = Router([profile], "DE").route("+493012345678")
         self.call = Call(call_id="call-2", reactor=rig.clock, a=self.a, route=route,
                          identity=CallerIdentity(CALLER, "from", False, CallerClass.LANDLINE),

@@ -14,9 +14,9 @@ def test_happy_path_rows():
     """INVITE accepted -> answered and announced -> agent rung -> bridged -> credit spent -> closing -> done."""
     path = [
         (St.ROUTING, Ev.ACCEPTED, St.ANNOUNCING, (Act.ANSWER_A, Act.PLAY_MINUTES)),
-        (St.ANNOUNCING, Ev.ANNOUNCEMENT_DONE, St.HUNTING, (Act.RING_NEXT,)),
+        (St.ANNOUNCING, Ev.ANNOUNCEMENT_DONE, St.HUNTING, (Act.RING_NEXT, Act.PLAY_RINGBACK)),
         (St.HUNTING, Ev.B_PROGRESS, St.HUNTING, (Act.RELAY_RINGING,)),
-        (St.HUNTING, Ev.B_ANSWERED, St.BRIDGED, (Act.CONNECT,)),
+        (St.HUNTING, Ev.B_ANSWERED, St.BRIDGED, (Act.STOP_RINGBACK, Act.CONNECT)),
         (St.BRIDGED, Ev.CREDIT_EXHAUSTED, St.FINAL, (Act.PLAY_FINAL,)),
         (St.FINAL, Ev.FINAL_DONE, St.CLOSING, (Act.END_MODIFY, Act.BYE_A, Act.BYE_B, Act.STOP_MEDIA,
                                                Act.END_BILLING)),
@@ -51,7 +51,29 @@ def test_last_agent_failing_rejects_the_carrier():
     assert transition(St.HUNTING, Ev.B_FAILED_LAST)[1][0] is Act.REJECT_A
 
 
-@pytest.mark.parametrize("state", [St.ROUTING, St.ANNOUNCING, St.REFUSING, St.HUNTING, St.BRIDGED, St.FINAL])
+def test_last_agent_failing_is_told_to_a_caller_who_hears_us_then_bye():
+    """A caller whose leg carries our audio hears why the hunt ended (the ringback stopped first), and only
+    then gets BYE (early media: the final status); the hunt's ringback never runs into the bridge."""
+    assert transition(St.HUNTING, Ev.B_FAILED_LAST_SPOKEN) == (St.NO_AGENT, (Act.STOP_RINGBACK, Act.PLAY_NO_AGENT))
+    new, actions = transition(St.NO_AGENT, Ev.ANNOUNCEMENT_DONE)
+    assert new is St.CLOSING and actions[0] is Act.BYE_A
+    assert transition(St.HUNTING, Ev.B_ANSWERED)[1][0] is Act.STOP_RINGBACK
+    rows_that_start_it = [key for key, (_, actions) in TRANSITIONS.items() if Act.PLAY_RINGBACK in actions]
+    assert all(TRANSITIONS[key][0] is St.HUNTING for key in rows_that_start_it)
+    assert (St.ROUTING, Ev.ACCEPTED_QUIET) not in rows_that_start_it     # "agent": the carrier rings itself
+
+
+@pytest.mark.parametrize("event", [Ev.A_BYE, Ev.A_CANCEL, Ev.ABORT])
+def test_hanging_up_while_told_no_agent_took_the_call_ends_it(event):
+    """While the caller hears that no agent took the call, its BYE, CANCEL (early media) or an abort lead to
+    CLOSING, the prompt stopped and billing ended there; the prompt's end after that is late news."""
+    new, actions = transition(St.NO_AGENT, event)
+    assert new is St.CLOSING and Act.STOP_MEDIA in actions and Act.END_BILLING in actions
+    assert ignored(St.CLOSING, Ev.ANNOUNCEMENT_DONE)
+
+
+@pytest.mark.parametrize("state", [St.ROUTING, St.ANNOUNCING, St.REFUSING, St.HUNTING, St.NO_AGENT, St.BRIDGED,
+                                   St.FINAL])
 def test_every_live_state_has_a_way_to_closing(state):
     """From every live state an abort leads to CLOSING, so no call can hang forever."""
     row = transition(state, Ev.ABORT)
@@ -126,13 +148,13 @@ routing     refused            -> closing     reject_a end_billing
 routing     a_cancel           -> closing     reject_a_cancelled stop_media end_billing
 routing     abort              -> closing     reject_a stop_media end_billing
 pin_entry   accepted           -> announcing  play_minutes
-pin_entry   accepted_quiet     -> hunting     ring_next
+pin_entry   accepted_quiet     -> hunting     ring_next play_ringback
 pin_entry   pin_wrong          -> pin_entry   play_pin_wrong
 pin_entry   refused_spoken     -> refusing    play_refusal
 pin_entry   a_cancel           -> closing     reject_a_cancelled stop_media end_billing
 pin_entry   a_bye              -> closing     stop_media end_billing
 pin_entry   abort              -> closing     bye_a stop_media end_billing
-announcing  announcement_done  -> hunting     ring_next
+announcing  announcement_done  -> hunting     ring_next play_ringback
 announcing  a_cancel           -> closing     reject_a_cancelled stop_media end_billing
 announcing  a_bye              -> closing     stop_media end_billing
 announcing  abort              -> closing     bye_a stop_media end_billing
@@ -141,13 +163,18 @@ refusing    a_cancel           -> closing     reject_a_cancelled stop_media end_
 refusing    a_bye              -> closing     stop_media end_billing
 refusing    abort              -> closing     bye_a stop_media end_billing
 hunting     b_progress         -> hunting     relay_ringing
-hunting     b_answered         -> bridged     connect
+hunting     b_answered         -> bridged     stop_ringback connect
 hunting     b_failed           -> hunting     ring_next
 hunting     b_failed_last      -> closing     reject_a stop_media end_billing
+hunting     b_failed_last_spoken -> no_agent  stop_ringback play_no_agent
 hunting     ring_timeout       -> hunting     cancel_b
 hunting     a_cancel           -> closing     cancel_b reject_a_cancelled stop_media end_billing
 hunting     a_bye              -> closing     cancel_b stop_media end_billing
 hunting     abort              -> closing     cancel_b bye_a stop_media end_billing
+no_agent    announcement_done  -> closing     bye_a stop_media end_billing
+no_agent    a_cancel           -> closing     reject_a_cancelled stop_media end_billing
+no_agent    a_bye              -> closing     stop_media end_billing
+no_agent    abort              -> closing     bye_a stop_media end_billing
 bridged     a_bye              -> closing     end_modify bye_b stop_media end_billing
 bridged     b_bye              -> closing     end_modify bye_a stop_media end_billing
 bridged     credit_exhausted   -> final       play_final

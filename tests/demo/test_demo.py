@@ -71,7 +71,8 @@ def _result(*, charge_cents_: int, billed_s: int, balance_cents: int, refund_cen
         ledger.append(LedgerEntry(7, 1, "demo", CALLER, "call_refund", refund_cents, 1 + refund_cents, "call",
                                   "s:refund", "node", "", "s", t0 + 31000))
     events = [(t0, "identified +493088776655 (from)"), (t0 + 5, "announcing 0 minute(s)"),
-              (t0 + 7000, "bridged"), (t0 + 7000, "charging started"), (t0 + 25000, "warning: credit ends in 5 s"),
+              (t0 + 5500, "ringback (de) while the agents ring"),
+              (t0 + 7000, "ringback (de) until the agent answered after 1.5 s"), (t0 + 7000, "bridged"), (t0 + 7000, "charging started"), (t0 + 25000, "warning: credit ends in 5 s"),
               (t0 + 30000, "credit exhausted"), (t0 + 32000, "settled: ...")]
     call = SimpleNamespace(events=events, identity=SimpleNamespace(caller_class=CallerClass.LANDLINE),
                            session=SimpleNamespace(start_ms=t0 + 7000),
@@ -79,7 +80,7 @@ def _result(*, charge_cents_: int, billed_s: int, balance_cents: int, refund_cen
     record = CallRecord("c1", "demo", "+493012345678", CALLER, "from", False, "landline", "a", "a", t0, t0 + 5,
                         t0 + 32000, end_reason, 200, 200, billed_s, charge_cents_, "s")
     summary = lambda name: UaSummary(name, "uac", 200, 0.0, 1.0, 30.0, "remote", "BYE received", 1, 1)
-    heard = {w: (True, 0.0, 1.0) for w in ("announcement", "warning (agent)", "warning (spoken)",
+    heard = {w: (True, 0.0, 1.0) for w in ("announcement", "ringback (de)", "warning (agent)", "warning (spoken)",
                                            "agent's tone (caller)", "caller's tone (agent)")}
     return DemoResult(config=config, plan=plan, call=call, record=record, ledger=ledger,
                       balance_cents=balance_cents, carrier=summary("carrier"), agent=summary("agent"), heard=heard,
@@ -105,6 +106,10 @@ def test_verdict_names_what_does_not_add_up():
     assert "not heard: warning (agent)" in why
     r2 = _result(charge_cents_=76, billed_s=23, balance_cents=5)
     assert any("balance 5 != credits 77 - charge 76" in w for w in verdict(r2))
+    r4 = _result(charge_cents_=76, billed_s=23, balance_cents=1)
+    r4.call.events = [e for e in r4.call.events if "ringback" not in e[1]]
+    r4.heard["ringback (de)"] = (False, None, 0.2)
+    assert verdict(r4) == ["the caller got no ringback while the agent rang", "not heard: ringback (de) (score 0.20)"]
     r3 = _result(charge_cents_=76, billed_s=23, balance_cents=1)
     r3.web_wired = True                      # the web side is there, but the top-up went through the store
     assert verdict(r3) == ["the mid-call top-up did not come through the PayPal webhook"]

@@ -142,3 +142,23 @@ def test_preload_loads_every_builtin_prompt():
     loads = lib.loads
     lib.frames(phrases.no_credit("en"), "PCMA")
     assert lib.loads == loads
+
+
+def test_a_whole_recording_as_frames_for_the_ringback(tmp_path):
+    """recording_frames: a 44.1 kHz stereo WAV of 1.5 s becomes 75 frames of 160 bytes in each codec, its
+    440 Hz kept; a missing file, one with no audio and one too long are PromptErrors naming the file."""
+    from media.library import recording_frames
+    song = sine(440, 44100, 1.5)
+    write_wav(tmp_path / "hold.wav", 44100, 2, [song, song])
+    frames = recording_frames(tmp_path / "hold.wav", max_s=600)
+    assert sorted(frames) == ["PCMA", "PCMU"] and len(frames["PCMA"]) == len(frames["PCMU"]) == 75
+    pcm = np.frombuffer(g711.decode(b"".join(frames["PCMU"]), "PCMU"), "<i2").astype(float)
+    spectrum = np.abs(np.fft.rfft(pcm[800:-800]))
+    assert abs(np.fft.rfftfreq(len(pcm) - 1600, 1 / 8000)[np.argmax(spectrum)] - 440) < 5
+    with pytest.raises(PromptError, match="no such file: .*gone.wav"):
+        recording_frames(tmp_path / "gone.wav", max_s=600)
+    write_wav(tmp_path / "empty.wav", 8000, 1, [[]])
+    with pytest.raises(PromptError, match="empty.wav holds no audio"):
+        recording_frames(tmp_path / "empty.wav", max_s=600)
+    with pytest.raises(PromptError, match="hold.wav lasts 2 s, more than the 1 s"):
+        recording_frames(tmp_path / "hold.wav", max_s=1)

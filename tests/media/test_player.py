@@ -256,3 +256,27 @@ def test_mix_follows_the_relayed_packet_size():
         out += leg.filter(silence)
         clock.advance(0.03)
     assert out == b"".join(frames["PCMA"]) and done == [True] and leg.sent == []
+
+
+def test_a_looping_playback_starts_again_without_a_gap_until_stopped():
+    """``loop``: after the last frame the first follows 20 ms later, on the same grid, round after round;
+    the relay stays muted all along, and only stop() ends it (done False, the relay unmuted, no timer left)."""
+    clock = task.Clock()
+    leg = FakeStream(clock)
+    frames = numbered(3)
+    pb = Player(clock).play([leg], frames, REPLACE, loop=True)
+    done = results(pb)
+    for _ in range(10):
+        clock.advance(0.02)
+    assert [p for _, p in leg.sent] == (frames["PCMA"] * 4)[:11]
+    assert [round(t, 6) for t, _ in leg.sent] == [round(k * 0.02, 6) for k in range(11)]
+    clock.advance(0.5)                     # a late wake-up catches up (max_burst), and keeps looping
+    assert done == [] and leg.muted and len(leg.sent) > 11
+    pb.stop()
+    assert done == [False] and not leg.muted and not clock.getDelayedCalls()
+
+
+def test_only_replace_loops():
+    """A MIX playback has nothing of its own to loop over: asking for it is an error."""
+    with pytest.raises(ValueError, match="REPLACE"):
+        Player(task.Clock()).play([FakeStream(task.Clock())], numbered(3), MIX, loop=True)

@@ -242,3 +242,57 @@ def test_agent_warning_is_words_or_tone_and_a_bad_value_names_the_key():
                         "x.toml").profiles["demo"].agent_warning == "tone"
     assert problems_of(text.replace('agent_warning = "words"', 'agent_warning = "beeps"')) == [
         "x.toml:profiles.demo.agent_warning: must be one of 'words', 'tone', not 'beeps'"]
+
+
+def _tone_wav(path, seconds: float, rate: int = 16000) -> None:
+    """A WAV of a 440 Hz tone (music to an operator)."""
+    from tests.media.test_library import sine, write_wav
+    write_wav(path, rate, 1, [sine(440, rate, seconds, amp=8000)])
+
+
+@pytest.mark.parametrize("region, tone", [("DE", "de"), ("AT", "de"), ("CH", "de"), ("US", "us"), ("CA", "us"),
+                                          ("GB", "uk"), ("FR", "de")])
+def test_ringback_defaults_to_the_tone_of_the_default_region(region, tone):
+    """A profile without ``ringback`` plays the tone of ``[sip] default_region``: DE/AT/CH the German, US/CA the
+    American, GB the British, elsewhere the European (German) one; a profile's own setting wins."""
+    text = example_text().replace('default_region = "DE"', f'default_region = "{region}"')
+    assert parse_config(text, "x.toml").profiles["demo"].ringback == tone
+    own = text.replace("[profiles.demo]\n", '[profiles.demo]\nringback = "none"\n', 1)
+    assert parse_config(own, "x.toml").profiles["demo"].ringback == "none"
+
+
+def test_a_ringback_music_file_is_the_config_folders_and_a_bad_one_is_refused_by_key(tmp_path):
+    """``ringback = "music/hold.wav"`` is the config folder's file, read whole at check time; a file that is
+    missing, not audio, or too long to keep is refused naming profiles.demo.ringback and why, and
+    ``prepaid check-config`` exits 2 with that line."""
+    conf = tmp_path / "conf"
+    (conf / "music").mkdir(parents=True)
+    _tone_wav(conf / "music" / "hold.wav", 1.0)
+    text = example_text().replace("[profiles.demo]\n", '[profiles.demo]\nringback = "music/hold.wav"\n', 1)
+    (conf / "prepaid.toml").write_text(text)
+    assert load_config(str(conf / "prepaid.toml")).profiles["demo"].ringback == str(conf / "music" / "hold.wav")
+    (conf / "music" / "hold.wav").write_bytes(b"RIFF\x00\x00\x00\x00WAVEnot really")
+    with pytest.raises(ConfigInvalid) as info:
+        load_config(str(conf / "prepaid.toml"))
+    (problem,) = info.value.problems
+    assert problem.key == "profiles.demo.ringback" and "hold.wav" in problem.reason
+    assert main(["check-config", str(conf / "prepaid.toml")]) == 2
+    (conf / "music" / "hold.wav").unlink()
+    with pytest.raises(ConfigInvalid) as info:
+        load_config(str(conf / "prepaid.toml"))
+    assert [str(p) for p in info.value.problems] == [
+        f"{conf / 'prepaid.toml'}:profiles.demo.ringback: not a music file to play: no such file: "
+        f"{conf / 'music' / 'hold.wav'} (or one of 'de', 'us', 'uk', 'none')"]
+    (problem,) = problems_of(text.replace('ringback = "music/hold.wav"', 'ringback = "fr"'))
+    assert problem.startswith("x.toml:profiles.demo.ringback: not a music file to play: no such file")
+    assert "'de', 'us', 'uk', 'none'" in problem
+
+
+def test_a_ringback_longer_than_it_may_be_held_is_refused(tmp_path, monkeypatch):
+    """Music longer than RINGBACK_FILE_MAX_S (held in memory, both codecs) is refused with its length."""
+    import b2bua.node.config as config_module
+    monkeypatch.setattr(config_module, "RINGBACK_FILE_MAX_S", 1)
+    _tone_wav(tmp_path / "long.wav", 2.0, rate=8000)
+    text = example_text().replace("[profiles.demo]\n", f'[profiles.demo]\nringback = "{tmp_path}/long.wav"\n', 1)
+    (problem,) = problems_of(text)
+    assert "lasts 2 s, more than the 1 s kept in memory" in problem

@@ -174,6 +174,26 @@ def test_a_bad_recording_refuses_the_reload_and_the_old_prompts_and_tariffs_stay
     assert "10,00 EUR + 4,00 EUR Bonus" in node.form()[0].body.decode()
 
 
+def test_a_ringback_music_file_that_cannot_be_read_refuses_the_reload(live, tmp_path):
+    """``ringback`` naming a broken music file: the reload is refused naming profiles.demo.ringback (the bonus
+    edited with it is not in force); once the file plays, the next reload applies both."""
+    from tests.media.test_library import sine, write_wav
+    music = tmp_path / "hold.wav"
+    music.write_bytes(b"RIFF\x00\x00\x00\x00WAVEnot really")
+    node = live()
+
+    def edit(text: str) -> str:
+        return text.replace('"10" = "1"', '"10" = "4"').replace(
+            'language = "de"', f'language = "de"\nringback = {json.dumps(str(music))}', 1)
+    assert "refused" in node.reload(config=edit)
+    named = node.node.wait_line("profiles.demo.ringback", 5)
+    assert named is not None and f"{node.config}:profiles.demo.ringback: not a music file to play" in named[1]
+    assert "10,00 EUR + 1,00 EUR Bonus" in node.form()[0].body.decode()
+    write_wav(music, 8000, 1, [sine(440, 8000, 1.0)])
+    assert "config reloaded from" in node.reload()
+    assert "10,00 EUR + 4,00 EUR Bonus" in node.form()[0].body.decode()
+
+
 def test_an_operator_reloads_a_running_node_from_its_portal(live, tmp_path):
     """`prepaid user add` makes an operator; logged in to the node's portal, "Reload config" puts an edited
     bonus in force on the node's page, says so with the new load time, and audits it; no SIGHUP is sent."""

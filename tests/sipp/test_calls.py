@@ -177,7 +177,7 @@ def test_first_agent_busy_second_answers(workdir, node_factory):
 
 
 def test_no_agent_answers_480(workdir, node_factory):
-    """Each agent rings out its timeout and is cancelled; the carrier gets 480 (early media mode)."""
+    """Each agent rings out its timeout and is cancelled; the caller hears why (early media), then 480."""
     port = free_port()
     node = node_factory(agents=[agent_uri(port)], profile={"answer_mode": '"early_media"', "ring_timeout_s": "2"})
     node.topup(CALLER, "10")

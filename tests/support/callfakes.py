@@ -103,11 +103,15 @@ class FakeB(FakeModifyingLeg):
 
 
 class FakeMedia:
-    """Announcements take `say_s` seconds of clock time; records what was said to whom."""
+    """Announcements take `say_s` seconds of clock time; records what was said to whom, and when the
+    ringback (``ringback``: what plays, None for none) started and stopped."""
 
-    def __init__(self, clock, say_s=5):
+    def __init__(self, clock, say_s=5, ringback="de"):
         self.clock = clock
         self.say_s = say_s
+        self.ringback = ringback
+        self.ringing = False               # the ringback plays now
+        self.ringback_log: list[tuple[float, str]] = []   # (clock seconds, "start" / "stop")
         self.said: list[Announcement] = []
         self.closed = False
         self.bridged = False
@@ -139,7 +143,19 @@ class FakeMedia:
         return d
 
     def stop(self):
-        pass
+        self.stop_ringback()
+
+    def start_ringback(self):
+        if self.ringback is None or self.ringing:
+            return None
+        self.ringing = True
+        self.ringback_log.append((self.clock.seconds(), "start"))
+        return self.ringback
+
+    def stop_ringback(self):
+        if self.ringing:
+            self.ringing = False
+            self.ringback_log.append((self.clock.seconds(), "stop"))
 
     def close(self):
         self.closed = True
