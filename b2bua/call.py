@@ -46,6 +46,7 @@ from .callevents import (Abort, Acked, Answered, Bye, Cancelled, Dtmf, Failed, L
 from .callports import Announcement, CallMedia, Dialer, InboundLeg, MediaRefused, OutboundLeg, Say
 from .callrecord import CallTimes, call_record, log_record
 from .callstate import Act, Ev, St, ignored, transition
+from .clearing import NO_ANSWER, clearing_reason
 from .faults import CallFaults
 from .identity import CallerIdentity
 from .modifyrelay import ModifyRelay
@@ -114,6 +115,8 @@ class Call:
         self.session: CallSession | None = None
         self.refusal: Say | None = None
         self.reject_status = 480
+        #: the warn-code of a 488 we refuse the carrier's offer with (RFC 3261 §20.43; None: the leg's default)
+        self.reject_warn_code: int | None = None
         self.end_reason: str | None = None
         self.events: list[tuple[int, str]] = []     # (ms, what) for the log and the demo's timeline
         self._ring_timer: IDelayedCall | None = None
@@ -208,8 +211,9 @@ class Call:
         if self.media is not None:
             try:
                 self.media.check_offer(self.a.offer)
-            except MediaRefused as exc:        # no common codec (488), bad SDP (400)
+            except MediaRefused as exc:        # no common codec (488, with its Warning), bad SDP (400)
                 self.reject_status = exc.status
+                self.reject_warn_code = exc.warn_code
                 self.end_reason = "media_refused"
                 self.note(f"refused: {exc}", worth_reading=True)
                 self.feed(Ev.REFUSED)
@@ -611,27 +615,31 @@ class Call:
             self.session.start_charging(at_ms)
             self.note("charging started")
 
+    def _clearing(self):
+        """The Reason (RFC 3326) of the BYE/CANCEL that ends a leg now (:mod:`b2bua.clearing`), or None."""
+        return clearing_reason(self.end_reason, self.reject_status)
+
     def _do_cancel_b(self) -> None:
         if self.b is not None and not self.b.ended:
-            self.b.cancel()
+            self.b.cancel(NO_ANSWER if self._timed_out is self.b and self.end_reason is None else self._clearing())
 
     def _do_bye_a(self) -> None:
         if self.a.ended:
             return
         if self.a.answered:
-            self.a.bye()
+            self.a.bye(self._clearing())
         else:                       # early media only: the INVITE still wants its final answer
-            self.a.reject(self.reject_status)
+            self.a.reject(self.reject_status, warn_code=self.reject_warn_code)
 
     def _do_bye_b(self) -> None:
         if self.b is not None and not self.b.ended:
-            self.b.bye()
+            self.b.bye(self._clearing())
 
     def _do_reject_a(self) -> None:
         if self.a.answered:
-            self.a.bye()
+            self.a.bye(self._clearing())
         elif not self.a.ended:
-            self.a.reject(self.reject_status)
+            self.a.reject(self.reject_status, warn_code=self.reject_warn_code)
 
     def _do_reject_a_cancelled(self) -> None:
         if not self.a.ended:

@@ -53,13 +53,13 @@ def test_sdp_answer_and_offer_carry_our_address_ports_and_the_carriers_codecs(ri
     assert rig.media.answer_for_a(rig.carrier.sdp("0 8 101 18")) == answer
 
 
-def test_only_mu_law_from_the_carrier_is_offered_to_the_agent_as_mu_law(rig):
-    """A carrier offering PCMU only: answered with PCMU, and the agent is offered PCMU (no telephone-event when
-    the carrier has none)."""
+def test_only_mu_law_from_the_carrier_is_offered_to_the_agent_mu_law_first_then_a_law(rig):
+    """A carrier offering PCMU only: answered with PCMU, and the agent is offered PCMU first and PCMA after it
+    (an agent taking only A-law still connects, transcoded), no telephone-event when the carrier has none."""
     _, m = audio_section(rig.media.answer_for_a(rig.carrier.sdp("0")))
     assert m.formats == ("0",)
     _, m_b = audio_section(rig.media.offer_for_b())
-    assert m_b.formats == ("0",)
+    assert m_b.formats == ("0", "8")
 
 
 def test_audio_flows_both_ways_transcoded_between_alaw_and_mulaw(rig):

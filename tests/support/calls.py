@@ -23,6 +23,7 @@ from dataclasses import dataclass
 from twisted.internet.task import Clock
 
 from b2bua.callevents import MediaDead
+from b2bua.capabilities import ALLOWED_METHODS, SUPPORTED_AS_UAS
 from b2bua.calls import CallCounts, CallManager, CallSettings
 from b2bua.routing import Router
 from b2bua.sip.codec import make_response, parse_message, serialise
@@ -158,7 +159,7 @@ class Wire:
         self.rig.media.close()                     # the rig's own media: each call makes its own
         self.clock: Clock = self.rig.clock
         self.node = SipEndpoint(local_host="127.0.0.1", local_ports={"udp": NODE},
-                                supported_extensions=("timer", "100rel"))
+                                allowed_methods=ALLOWED_METHODS, supported_extensions=SUPPORTED_AS_UAS)
         profile = WireProfile("demo", billing_profile(), agents=(f"sip:agent@127.0.0.1:{AGENT}",),
                               answer_mode=answer_mode, withheld=withheld)
         settings = CallSettings(trusted=tuple(ipaddress.ip_network(n) for n in trusted), default_region="DE",
