@@ -35,6 +35,9 @@ from dataclasses import dataclass
 AUDIO_CODECS = ("PCMA", "PCMU")
 STATIC_PAYLOAD_TYPES = {0: ("PCMU", 8000), 8: ("PCMA", 8000)}
 CODEC_STATIC_PT = {"PCMU": 0, "PCMA": 8}
+# Names of other static audio types (RFC 3551 table 4), only to say what an offer we refuse listed.
+STATIC_AUDIO_NAMES = {3: "GSM", 4: "G723", 5: "DVI4", 6: "DVI4", 7: "LPC", 9: "G722", 10: "L16", 11: "L16",
+                      12: "QCELP", 13: "CN", 14: "MPA", 15: "G728", 16: "DVI4", 17: "DVI4", 18: "G729"}
 TELEPHONE_EVENT = "telephone-event"
 DEFAULT_EVENT_PT = 101
 PTIME_MS = 20
@@ -488,7 +491,9 @@ def _refusal(sd: SessionDescription, what: str = "the offer") -> NotAcceptable:
     for m in audio:
         if m.proto in RTP_PROFILES:
             rtpmap = m.rtpmap()
-            names += [rtpmap[int(f)][0] if f.isdigit() and int(f) in rtpmap else f for f in m.formats]
+            for f in m.formats:
+                pt = int(f) if f.isdigit() else -1
+                names.append(rtpmap[pt][0] if pt in rtpmap else STATIC_AUDIO_NAMES.get(pt, f))
     listed = ", ".join(dict.fromkeys(n for n in names if n.lower() != TELEPHONE_EVENT))
     return NotAcceptable(f"neither PCMA nor PCMU in {what} ({listed or 'no audio format'})", WARN_MEDIA_FORMAT)
 
