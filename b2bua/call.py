@@ -12,7 +12,9 @@ the driver of :mod:`b2bua.calldriver`); media
 Timeline of a call (the README, "What a call does"): identify -> open the
 billing session -> answer and announce the minutes -> ring the agents in turn
 -> bridge -> charging starts at the profile's point -> warning -> credit spent:
-last words to both, BYE to both -> settle and write the call record.
+last words to both, BYE to both -> settle and write the call record.  A BYE or
+CANCEL the call sends carries the Reason (RFC 3326) :mod:`b2bua.clearing` gives
+the way it ended; a 488 refusing the carrier's offer carries media's warn-code.
 
 Tests (``tests/b2bua/test_call.py``) drive it with fake legs and media on a
 ``task.Clock`` and pin: the agent is rung only with credit; hunting on busy and
@@ -52,6 +54,7 @@ from .identity import CallerIdentity
 from .modifyrelay import ModifyRelay
 from .pinentry import GONE, LOCKED, RIGHT, PinEntry, PinGate, PinOutcome
 from .routing import AgentHunt, Outcome, Route, outcome_of_status
+from .sip.causes import Reason
 
 log = Logger()
 
@@ -615,7 +618,7 @@ class Call:
             self.session.start_charging(at_ms)
             self.note("charging started")
 
-    def _clearing(self):
+    def _clearing(self) -> Reason | None:
         """The Reason (RFC 3326) of the BYE/CANCEL that ends a leg now (:mod:`b2bua.clearing`), or None."""
         return clearing_reason(self.end_reason, self.reject_status)
 

@@ -24,6 +24,12 @@ the PRACK of the one before (RFC 3262 §3).  On the agent's leg each 18x To tag
 is an early dialog (a forking proxy); the first 2xx confirms its own, a 2xx
 from another fork is ACKed and BYEd.
 
+What the legs write for the peers' software to read: our 2xx to an INVITE and
+our INVITE to an agent carry Allow and Supported (:mod:`b2bua.capabilities`);
+every 488 a leg sends carries a Warning (RFC 3261 §20.43) with the warn-code
+media chose, 305 by default; a BYE or CANCEL carries the Reason (RFC 3326) the
+call chose (:mod:`b2bua.clearing`).
+
 Tests pin this through the SIPp scenarios of ``tests/sipp/``, the manager's
 unit tests with plain bytes on a Clock, and ``tests/b2bua/test_calls_modify.py``,
 ``tests/b2bua/test_legs_fork.py`` and ``tests/b2bua/test_prack_leg.py`` on the wire.

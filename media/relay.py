@@ -10,6 +10,10 @@ One call is a :class:`MediaSession` with leg A (carrier) and leg B (agent).
 Each leg has an RTP and an RTCP port from the configured range.  A packet
 arriving on leg A's RTP port goes out of leg B's port, on ``session.b_out``
 (our stream towards B, :class:`media.stream.OutgoingStream`), and the other way.
+Legs on different G.711 laws (a carrier on PCMA, an agent on PCMU) are
+transcoded by the stream, each way; each leg's packets are read under the
+payload types it sends with (``Leg.rx_payload_type``), which RFC 3264 lets
+differ from those we send it.
 
 - **Latching / symmetric RTP**: we send to the address the leg's packets come
   from, once one arrived from an address we may latch onto: the host signalled
