@@ -156,6 +156,9 @@ class _Leg:
 
     #: how long the other leg's answer to a relayed change may take (Timer B's 64*T1)
     MODIFY_TIMEOUT_S = DEFAULT_TIMERS.sixty_four_t1
+    #: Allow and Supported of our 2xx to this leg's (re-)INVITE: as the carrier's UAS (100rel, timer); the
+    #: agent's leg says what it said in our INVITE (timer)
+    CAPABILITIES = staticmethod(uas_headers)
 
     def __init__(self, endpoint: SipEndpoint, reactor: IReactorTime, *, emit: Emit, own: Own):
         self.endpoint = endpoint
@@ -367,7 +370,7 @@ class _Leg:
             if se:
                 extra += [("Session-Expires", se), ("Require", "timer")]
             if method == "INVITE":
-                extra += uas_headers()
+                extra += self.CAPABILITIES()
         try:
             self.endpoint.respond(transaction_id, status, self._now(), body=body or b"",
                                   content_type=SDP if body else None, headers=extra)
@@ -633,6 +636,8 @@ class SipInboundLeg(_Leg):
 
 class SipOutboundLeg(_Leg):
     """One agent's leg: our INVITE (client transaction ``tx_id``) and, once answered, its dialog."""
+
+    CAPABILITIES = staticmethod(uac_headers)
 
     def __init__(self, endpoint: SipEndpoint, reactor: IReactorTime, *, emit: Emit, own: Own,
                  agent: str, invite: SipRequest):

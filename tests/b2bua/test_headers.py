@@ -90,6 +90,19 @@ def test_a_reinvite_without_g711_gets_488_with_a_warning_and_the_call_goes_on(ma
     wire.settle()
 
 
+def test_the_2xx_to_the_agents_reinvite_says_what_our_invite_said(make_wire):
+    """The agent re-INVITEs (a session refresh): our 200 carries the Allow and ``Supported: timer`` of our
+    INVITE to it, not the carrier's 100rel."""
+    wire = make_wire()
+    bridged_call(wire)
+    wire.agent.send("INVITE", wire.agent.sdp("8 101", version=1))
+    ok = wire.agent.finals("INVITE")[-1]
+    assert ok.status == 200 and ok.headers.get_lines("allow") == [ALLOW]
+    assert ok.headers.get_lines("supported") == ["timer"]
+    wire.carrier.send("BYE")
+    wire.settle()
+
+
 def test_an_info_in_the_dialog_gets_405_with_our_allow(make_wire):
     """We do not handle INFO: 405 with the Allow the 2xx listed, and the call goes on."""
     wire = make_wire()
