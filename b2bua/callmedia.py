@@ -411,8 +411,9 @@ class RelayCallMedia:
         (:meth:`reoffer_from_a` / :meth:`reoffer_from_b`): no SDP, the same ``o=`` version (a session
         refresh), or only the leg's own address or port changed (our relay follows it).  A new
         direction (hold, resume) or another codec choice gives our offer for the other leg from our
-        own address: the asking leg's direction, and the codecs it offered (only the other leg's
-        codec in use when only the direction changed).  Nothing is configured until
+        own address: the asking leg's direction, and both G.711 laws with the one it chose first (only
+        the other leg's codec in use when only the direction changed): an other leg that cannot follow
+        keeps its law, and the relay transcodes.  Nothing is configured until
         :meth:`modify_answer`.  Raises :class:`MediaRefused` for SDP we cannot parse or relay.
         """
         self._check_open()
@@ -431,11 +432,11 @@ class RelayCallMedia:
                 wanted.direction == current.direction and wanted.codecs[0] == current.codec):
             return None
         if wanted.codecs[0] == current.codec:      # a hold or a resume: the other leg keeps its codec
-            codecs, events = (other.codec,), other.event_payload_type is not None
-        else:
-            codecs, events = wanted.codecs, wanted.events
+            prefer, codecs, events = other.codec, (other.codec,), other.event_payload_type is not None
+        else:       # both laws, the new one first: the other leg follows it, or keeps its own (transcoded)
+            prefer, codecs, events = wanted.codecs[0], AUDIO_CODECS, wanted.events
         local = self.local_b if side == "a" else self.local_a
-        ours = make_offer(local, prefer=codecs[0], direction=wanted.direction, codecs=codecs, events=events)
+        ours = make_offer(local, prefer=prefer, direction=wanted.direction, codecs=codecs, events=events)
         self._modify = (side, offer, sd, wanted, ours)
         return write_sdp(ours)
 
