@@ -36,8 +36,8 @@ from .admission import Admission, AdmissionSettings
 from .call import Call, log_id
 from .calldriver import CallDriver
 from .callevents import Dtmf, Failed, MediaDead
-from .capabilities import ALLOW, uas_headers
 from .callports import CallMedia, MediaRefused
+from .capabilities import ALLOW, uas_headers
 from .faults import CallFaults
 from .identity import ANONYMOUS_FROM, CallerIdentity, identify, is_trusted
 from .legs import SDP, SipInboundLeg, SipOutboundLeg, UnreachableLeg
@@ -48,7 +48,6 @@ from .sip.endpoint import (AckNeverCame, AckReceived, CancelReceived, DialogEnde
 from .sip.uri import SipUri, TelUri
 
 log = Logger()
-
 
 
 @dataclass(frozen=True)

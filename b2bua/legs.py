@@ -42,9 +42,9 @@ from typing import Callable
 
 from twisted.internet.interfaces import IDelayedCall, IReactorTime
 
-from .capabilities import SUPPORTED_AS_UAC, uac_headers, uas_headers
 from .callevents import (Acked, Answered, Bye, Cancelled, Failed, LegBroken, LegEnded, ModifyAnswered,
                          ModifyOffer, Ringing)
+from .capabilities import SUPPORTED_AS_UAC, uac_headers, uas_headers
 from .modify import (UAC_INVITE, UAC_OFFER, UAS_INVITE, UAS_OFFER, UAS_UPDATE, ModifyRequest, conflict,
                      retry_after)
 from .prack import ReliableProvisional, first_rseq, parse_rack, wants_100rel, wants_p_early_media
@@ -611,7 +611,7 @@ class SipInboundLeg(_Leg):
         try:
             self.dialog_id = self.endpoint.respond(self.tx_id, 200, self._now(), body=sdp or b"",
                                                    content_type=SDP if sdp else None,
-                                                   headers=self._timer_headers + uas_headers())
+                                                   headers=self._timer_headers + self.CAPABILITIES())
         except TransactionError:
             self._transaction_gone()
             return
@@ -627,7 +627,8 @@ class SipInboundLeg(_Leg):
             return
         self._final_sent()
         try:
-            self.endpoint.respond(self.tx_id, status, self._now(), headers=self._warned(status, headers or (), warn_code))
+            self.endpoint.respond(self.tx_id, status, self._now(),
+                                  headers=self._warned(status, headers or (), warn_code))
         except TransactionError:
             pass   # the transaction is gone already (a CANCEL answered it 487)
         self.final_status = status

@@ -40,7 +40,8 @@ def test_a_warning_reads_back_from_a_parsed_response():
 def test_reason_values_for_sip_and_q850():
     """``SIP;cause=486;text="Busy Here"`` and ``Q.850;cause=16;text="Normal call clearing"`` (RFC 3326 §2)."""
     assert Reason("SIP", 486, "Busy Here").value == 'SIP;cause=486;text="Busy Here"'
-    assert Reason("Q.850", 16, "Normal call clearing").header() == ("Reason", 'Q.850;cause=16;text="Normal call clearing"')
+    assert Reason("Q.850", 16, "Normal call clearing").header() == (
+        "Reason", 'Q.850;cause=16;text="Normal call clearing"')
     assert Headers([Reason("SIP", 402, "Credit exhausted").header()]).get("reason") == \
         'SIP;cause=402;text="Credit exhausted"'
 

@@ -30,7 +30,8 @@ def test_a_law_caller_and_mu_law_agent_connect_transcoded_and_bill(workdir: Path
     ag = start_sipp(str(SCENARIOS / "agent_pcmu_only.xml"), workdir, local_port=port, timeout_s=40, name="agent",
                     extra=("-aa", "-d", "1000", "-mp", str(free_port()), "-trace_msg", "-message_file",
                            str(workdir / "agent.msg")))
-    scenario = with_audio(workdir, "carrier_pcma_only.xml") if PCAP.exists() else str(SCENARIOS / "carrier_pcma_only.xml")
+    scenario = (with_audio(workdir, "carrier_pcma_only.xml") if PCAP.exists()
+                else str(SCENARIOS / "carrier_pcma_only.xml"))
     result = run_sipp(scenario, workdir, remote=f"127.0.0.1:{node.sip_port}", timeout_s=30, name="carrier",
                       extra=("-s", SERVICE, "-d", str(HOLD_MS), "-mp", str(free_port()), "-key", "from_header",
                              FROM_CALLER, "-trace_msg", "-message_file", str(workdir / "carrier.msg")))
