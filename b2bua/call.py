@@ -13,7 +13,9 @@ Timeline of a call (the README, "What a call does"): identify -> open the
 billing session -> answer and announce the minutes -> ring the agents in turn,
 the caller hearing ringback (when none answers: told so, not charged, BYE)
 -> bridge -> charging starts at the profile's point -> warning -> credit spent:
-last words to both, BYE to both -> settle and write the call record.
+last words to both, BYE to both -> settle and write the call record.  A BYE or
+CANCEL the call sends carries the Reason (RFC 3326) :mod:`b2bua.clearing` gives
+the way it ended; a 488 refusing the carrier's offer carries media's warn-code.
 
 Tests (``tests/b2bua/test_call.py``) drive it with fake legs and media on a
 ``task.Clock`` and pin: the agent is rung only with credit; hunting on busy and
@@ -47,11 +49,13 @@ from .callevents import (Abort, Acked, Answered, Bye, Cancelled, Dtmf, Failed, L
 from .callports import Announcement, CallMedia, Dialer, InboundLeg, MediaRefused, OutboundLeg, Say
 from .callrecord import CallTimes, call_record, log_record
 from .callstate import Act, Ev, St, ignored, transition
+from .clearing import NO_ANSWER, clearing_reason
 from .faults import CallFaults
 from .identity import CallerIdentity
 from .modifyrelay import ModifyRelay
 from .pinentry import GONE, LOCKED, RIGHT, PinEntry, PinGate, PinOutcome
 from .routing import AgentHunt, Outcome, Route, outcome_of_status
+from .sip.causes import Reason
 
 log = Logger()
 
@@ -118,6 +122,8 @@ class Call:
         self.session: CallSession | None = None
         self.refusal: Say | None = None
         self.reject_status = 480
+        #: the warn-code of a 488 we refuse the carrier's offer with (RFC 3261 §20.43; None: the leg's default)
+        self.reject_warn_code: int | None = None
         self.end_reason: str | None = None
         self.events: list[tuple[int, str]] = []     # (ms, what) for the log and the demo's timeline
         self._ring_timer: IDelayedCall | None = None
@@ -216,8 +222,9 @@ class Call:
         if self.media is not None:
             try:
                 self.media.check_offer(self.a.offer)
-            except MediaRefused as exc:        # no common codec (488), bad SDP (400)
+            except MediaRefused as exc:        # no common codec (488, with its Warning), bad SDP (400)
                 self.reject_status = exc.status
+                self.reject_warn_code = exc.warn_code
                 self.end_reason = "media_refused"
                 self.note(f"refused: {exc}", worth_reading=True)
                 self.feed(Ev.REFUSED)
@@ -648,27 +655,31 @@ class Call:
             self.session.start_charging(at_ms)
             self.note("charging started")
 
+    def _clearing(self) -> Reason | None:
+        """The Reason (RFC 3326) of the BYE/CANCEL that ends a leg now (:mod:`b2bua.clearing`), or None."""
+        return clearing_reason(self.end_reason, self.reject_status)
+
     def _do_cancel_b(self) -> None:
         if self.b is not None and not self.b.ended:
-            self.b.cancel()
+            self.b.cancel(NO_ANSWER if self._timed_out is self.b and self.end_reason is None else self._clearing())
 
     def _do_bye_a(self) -> None:
         if self.a.ended:
             return
         if self.a.answered:
-            self.a.bye()
+            self.a.bye(self._clearing())
         else:                       # early media only: the INVITE still wants its final answer
-            self.a.reject(self.reject_status)
+            self.a.reject(self.reject_status, warn_code=self.reject_warn_code)
 
     def _do_bye_b(self) -> None:
         if self.b is not None and not self.b.ended:
-            self.b.bye()
+            self.b.bye(self._clearing())
 
     def _do_reject_a(self) -> None:
         if self.a.answered:
-            self.a.bye()
+            self.a.bye(self._clearing())
         elif not self.a.ended:
-            self.a.reject(self.reject_status)
+            self.a.reject(self.reject_status, warn_code=self.reject_warn_code)
 
     def _do_reject_a_cancelled(self) -> None:
         if not self.a.ended:

@@ -9,7 +9,18 @@ shared :class:`media.player.Player`.
 
 SDP errors are :class:`MediaRefused` with the SIP status the carrier's INVITE is
 answered with: 400 for SDP that does not parse, 488 when there is no common
-codec, 503 when no RTP ports are free.  An INVITE without SDP is supported as a
+codec (with the warn-code of RFC 3261 §20.43 for its Warning header: 305 when
+the offer has audio but no G.711, 304 no audio, 302 audio only over SRTP), 503
+when no RTP ports are free.
+
+Codecs: the carrier's offer is answered with one G.711 law (A-law when it offers
+both); our offer to the agent always lists both laws, the carrier's law first,
+so that an agent taking that law needs no transcoding and one taking only the
+other law still connects: the relay then transcodes both ways
+(:mod:`media.stream`) and the player speaks into each leg in that leg's law.
+telephone-event is offered to the agent only when the carrier offered it (an
+agent's RFC 4733 key presses could not reach a carrier without it; without it
+the agent's phone sends them in band, which the G.711 path carries).  An INVITE without SDP is supported as a
 late offer: :meth:`RelayCallMedia.answer_for_a` then answers with our *offer*
 (PCMA, PCMU, telephone-event) and the carrier's answer in the ACK goes to
 :meth:`RelayCallMedia.a_acked`.
@@ -44,8 +55,8 @@ from media.player import MIX, REPLACE, Player
 from media.ports import PortsExhausted
 from media.relay import MediaSession, Relay
 from media.sdp import (AUDIO_CODECS, AudioOffer, LocalSdp, Negotiated, SdpError, SessionDescription,
-                       accept_answer, answer_direction, answer_offer, audio_offer, check_offer, make_offer,
-                       offered_codecs, parse_sdp, write_sdp)
+                       accept_answer, answer_direction, answer_offer, audio_offer, check_offer, chosen_codec,
+                       make_offer, offered_codecs, parse_sdp, write_sdp)
 from media.tones import RINGBACK_CADENCES, ringback_tone, warning_tone
 
 from .callports import Announcement, MediaRefused, Say
@@ -287,11 +298,16 @@ class CallMediaFactory:
 
 # -- one call ----------------------------------------------------------------------------
 
+def _refused(exc: SdpError, status: int | None = None) -> MediaRefused:
+    """The :class:`MediaRefused` for an SDP error: its status (or ``status``), reason and warn-code."""
+    return MediaRefused(status or exc.status, str(exc), exc.warn_code)
+
+
 def _parse(body: bytes) -> SessionDescription:
     try:
         return parse_sdp(body)
     except SdpError as exc:
-        raise MediaRefused(exc.status, str(exc)) from None
+        raise _refused(exc) from None
 
 
 def _offered(sd: SessionDescription, index: int) -> tuple[tuple[str, ...], bool]:
@@ -362,13 +378,18 @@ class RelayCallMedia:
     # -- SDP, leg a (the carrier) ------------------------------------------------------
 
     def check_offer(self, offer: bytes | None) -> None:
-        """Raise :class:`MediaRefused` (400/488) for an offer we could not answer; changes nothing."""
+        """Raise :class:`MediaRefused` (400/488) for an offer we could not answer; changes nothing but what
+        the agent is offered when it is rung before the carrier is answered (the carrier's law first, its
+        telephone-event or none)."""
         if offer is None:
             return
+        sd = _parse(offer)
         try:
-            check_offer(_parse(offer))
+            check_offer(sd)
         except SdpError as exc:
-            raise MediaRefused(exc.status, str(exc)) from None
+            raise _refused(exc) from None
+        wanted = audio_offer(sd)
+        self._a_codecs, self._a_events = wanted.codecs, wanted.events
 
     def answer_for_a(self, offer: bytes | None) -> bytes:
         """Answer the carrier's INVITE offer (leg a now sends and receives); no offer: our late offer."""
@@ -400,7 +421,7 @@ class RelayCallMedia:
         try:
             ours, negotiated = answer_offer(sd, self.local_a, prefer=self._prefer_for_a())
         except SdpError as exc:
-            raise MediaRefused(exc.status, str(exc)) from None
+            raise _refused(exc) from None
         self._a_codecs, self._a_events = _offered(sd, negotiated.media_index)
         self._configure("a", negotiated, sd)
         body = write_sdp(ours)
@@ -415,6 +436,11 @@ class RelayCallMedia:
         offer, self._a_our_offer = self._a_our_offer, None
         self._accept("a", offer, answer)
 
+    def _prefer_for_b(self) -> str | None:
+        # the law leg a uses (no transcoding when the agent takes it); before leg a is answered, the law
+        # its answer will take from the carrier's offer
+        return self.a.codec if self.a is not None else chosen_codec(self._a_codecs, self._prefer_for_a())
+
     def _prefer_for_a(self) -> str | None:
         # keep what leg a has (no needless codec switch); else what leg b uses (no transcoding)
         return self.a.codec if self.a is not None else (self.b.codec if self.b is not None else None)
@@ -422,7 +448,8 @@ class RelayCallMedia:
     # -- SDP, leg b (the agent) -----------------------------------------------------------
 
     def offer_for_b(self) -> bytes:
-        """Our offer to the agent: leg b's port, the codecs the carrier offered that we relay (its choice first).
+        """Our offer to the agent: leg b's port, both G.711 laws (the carrier's first), and telephone-event
+        when the carrier offered it.  An agent answering with the other law gets its own law, transcoded.
 
         Leg b's port pair is bound here, at the first agent; raises :class:`MediaRefused` (503) when none
         is free."""
@@ -433,8 +460,8 @@ class RelayCallMedia:
             except PortsExhausted as exc:
                 raise MediaRefused(503, f"no RTP ports free: {exc}") from None
             self.local_b = LocalSdp(self.factory.relay.address, self.session.leg_b.local_port)
-        self._b_our_offer = make_offer(self.local_b, prefer=self.a.codec if self.a is not None else None,
-                                       codecs=self._a_codecs or AUDIO_CODECS, events=self._a_events)
+        self._b_our_offer = make_offer(self.local_b, prefer=self._prefer_for_b(), codecs=AUDIO_CODECS,
+                                       events=self._a_events)
         self._b_last_answer = None
         return write_sdp(self._b_our_offer)
 
@@ -459,7 +486,7 @@ class RelayCallMedia:
         try:
             ours, negotiated = answer_offer(sd, self.local_b, prefer=prefer)
         except SdpError as exc:
-            raise MediaRefused(exc.status, str(exc)) from None
+            raise _refused(exc) from None
         self._configure("b", negotiated, sd)
         return write_sdp(ours)
 
@@ -472,8 +499,9 @@ class RelayCallMedia:
         (:meth:`reoffer_from_a` / :meth:`reoffer_from_b`): no SDP, the same ``o=`` version (a session
         refresh), or only the leg's own address or port changed (our relay follows it).  A new
         direction (hold, resume) or another codec choice gives our offer for the other leg from our
-        own address: the asking leg's direction, and the codecs it offered (only the other leg's
-        codec in use when only the direction changed).  Nothing is configured until
+        own address: the asking leg's direction, and both G.711 laws with the one it chose first (only
+        the other leg's codec in use when only the direction changed): an other leg that cannot follow
+        keeps its law, and the relay transcodes.  Nothing is configured until
         :meth:`modify_answer`.  Raises :class:`MediaRefused` for SDP we cannot parse or relay.
         """
         self._check_open()
@@ -483,17 +511,20 @@ class RelayCallMedia:
         sd = _parse(offer)
         wanted = audio_offer(sd)
         if wanted is None:
-            raise MediaRefused(488, "no audio stream with PCMA or PCMU over RTP/AVP in the offer")
+            try:
+                check_offer(sd)         # raises the reason and warn-code
+            except SdpError as exc:
+                raise _refused(exc) from None
         origin = (sd.origin.session_id, sd.origin.version)
         if origin == self._origins.get(side) or (
                 wanted.direction == current.direction and wanted.codecs[0] == current.codec):
             return None
         if wanted.codecs[0] == current.codec:      # a hold or a resume: the other leg keeps its codec
-            codecs, events = (other.codec,), other.event_payload_type is not None
-        else:
-            codecs, events = wanted.codecs, wanted.events
+            prefer, codecs, events = other.codec, (other.codec,), other.event_payload_type is not None
+        else:       # both laws, the new one first: the other leg follows it, or keeps its own (transcoded)
+            prefer, codecs, events = wanted.codecs[0], AUDIO_CODECS, wanted.events
         local = self.local_b if side == "a" else self.local_a
-        ours = make_offer(local, prefer=codecs[0], direction=wanted.direction, codecs=codecs, events=events)
+        ours = make_offer(local, prefer=prefer, direction=wanted.direction, codecs=codecs, events=events)
         self._modify = (side, offer, sd, wanted, ours)
         return write_sdp(ours)
 
@@ -518,7 +549,7 @@ class RelayCallMedia:
             local = self.local_a if side == "a" else self.local_b
             body, negotiated = answer_offer(sd, local, prefer=other.codec, direction=direction)
         except SdpError as exc:
-            raise MediaRefused(488, str(exc)) from None
+            raise _refused(exc, 488) from None
         self._configure("b" if side == "a" else "a", other, theirs)
         self._configure(side, negotiated, sd)
         answer_body = write_sdp(body)

@@ -21,6 +21,7 @@ from typing import TYPE_CHECKING, Callable, Protocol
 from twisted.internet.defer import Deferred
 
 from .identity import CallerIdentity
+from .sip.causes import Reason
 
 if TYPE_CHECKING:
     from .call import Call
@@ -63,12 +64,16 @@ class Announcement:
 
 
 class MediaRefused(Exception):
-    """Media cannot take a peer's SDP; ``status`` is the SIP answer (400, 488, 503), ``reason`` why."""
+    """Media cannot take a peer's SDP; ``status`` is the SIP answer (400, 488, 503), ``reason`` why.
 
-    def __init__(self, status: int, reason: str) -> None:
+    ``warn_code`` is the RFC 3261 §20.43 warn-code for the Warning header of a 488 (302, 304, 305:
+    :mod:`media.sdp`); None leaves the leg's default (305)."""
+
+    def __init__(self, status: int, reason: str, warn_code: int | None = None) -> None:
         super().__init__(f"{status} {reason}")
         self.status = status
         self.reason = reason
+        self.warn_code = warn_code
 
 
 class CallMedia(Protocol):
@@ -141,7 +146,7 @@ class ModifyingLeg(Protocol):
     def peer_allows(self, method: str) -> bool: ...
     def modify(self, method: str, body: bytes) -> str | None: ...
     def answer_modify(self, method: str, status: int, body: bytes | None = None,
-                      headers: list[tuple[str, str]] | tuple = ()) -> None: ...
+                      headers: list[tuple[str, str]] | tuple = (), warn_code: int | None = None) -> None: ...
 
 
 class InboundLeg(ModifyingLeg, Protocol):
@@ -154,8 +159,9 @@ class InboundLeg(ModifyingLeg, Protocol):
 
     def provisional(self, status: int, sdp: bytes | None = None) -> None: ...
     def answer(self, sdp: bytes) -> None: ...
-    def reject(self, status: int) -> None: ...
-    def bye(self) -> None: ...
+    def reject(self, status: int, headers: list[tuple[str, str]] | None = None,
+               warn_code: int | None = None) -> None: ...
+    def bye(self, reason: Reason | None = None) -> None: ...
 
 
 class OutboundLeg(ModifyingLeg, Protocol):
@@ -165,8 +171,8 @@ class OutboundLeg(ModifyingLeg, Protocol):
     ended: bool
     final_status: int | None
 
-    def cancel(self) -> None: ...
-    def bye(self) -> None: ...
+    def cancel(self, reason: Reason | None = None) -> None: ...
+    def bye(self, reason: Reason | None = None) -> None: ...
 
 
 #: dialer(agent URI, caller identity, our SDP offer, the call) -> the new leg

@@ -37,6 +37,7 @@ from .call import Call, log_id
 from .calldriver import CallDriver
 from .callevents import Dtmf, Failed, MediaDead
 from .callports import CallMedia, MediaRefused
+from .capabilities import ALLOW, uas_headers
 from .faults import CallFaults
 from .identity import ANONYMOUS_FROM, CallerIdentity, identify, is_trusted
 from .legs import SDP, SipInboundLeg, SipOutboundLeg, UnreachableLeg
@@ -47,8 +48,6 @@ from .sip.endpoint import (AckNeverCame, AckReceived, CancelReceived, DialogEnde
 from .sip.uri import SipUri, TelUri
 
 log = Logger()
-
-ALLOW = "INVITE, ACK, CANCEL, BYE, OPTIONS, UPDATE, INFO, PRACK"
 
 
 @dataclass(frozen=True)
@@ -189,14 +188,13 @@ class CallManager:
         request = event.request
         now = self.reactor.seconds()
         if request.method == "OPTIONS":
-            self.endpoint.respond(event.transaction_id, 200, now,
-                                  headers=[("Allow", ALLOW), ("Accept", SDP), ("Supported", "timer")])
+            self.endpoint.respond(event.transaction_id, 200, now, headers=uas_headers() + [("Accept", SDP)])
             return
         if request.method == "PRACK" and self._prack(event):
             return
         if request.method != "INVITE":
-            # BYE/INFO/UPDATE without a dialog we know, PRACK for nothing...
-            status = 481 if request.method in ("BYE", "INFO", "UPDATE", "PRACK") else 405
+            # BYE/UPDATE without a dialog we know, PRACK for nothing...; a method we do not handle: 405
+            status = 481 if request.method in ("BYE", "UPDATE", "PRACK") else 405
             self.endpoint.respond(event.transaction_id, status, now,
                                   headers=[("Allow", ALLOW)] if status == 405 else ())
             return
@@ -292,7 +290,7 @@ class CallManager:
             host = f"[{host}]" if ":" in host else host
             from_ = f"<sip:{identity.number}@{host};user=phone>"
             extra = []
-        extra += SipOutboundLeg.timer_headers(self.settings.session_expires_s, self.settings.min_se_s)
+        extra += SipOutboundLeg.invite_headers(self.settings.session_expires_s, self.settings.min_se_s)
         try:
             invite = self.endpoint.make_request("INVITE", agent, from_=from_, to=f"<{agent}>", headers=extra,
                                                 body=offer, content_type=SDP if offer else None)

@@ -24,6 +24,12 @@ the PRACK of the one before (RFC 3262 §3).  On the agent's leg each 18x To tag
 is an early dialog (a forking proxy); the first 2xx confirms its own, a 2xx
 from another fork is ACKed and BYEd.
 
+What the legs write for the peers' software to read: our 2xx to an INVITE and
+our INVITE to an agent carry Allow and Supported (:mod:`b2bua.capabilities`);
+every 488 a leg sends carries a Warning (RFC 3261 §20.43) with the warn-code
+media chose, 305 by default; a BYE or CANCEL carries the Reason (RFC 3326) the
+call chose (:mod:`b2bua.clearing`).
+
 Tests pin this through the SIPp scenarios of ``tests/sipp/``, the manager's
 unit tests with plain bytes on a Clock, and ``tests/b2bua/test_calls_modify.py``,
 ``tests/b2bua/test_legs_fork.py`` and ``tests/b2bua/test_prack_leg.py`` on the wire.
@@ -38,13 +44,16 @@ from twisted.internet.interfaces import IDelayedCall, IReactorTime
 
 from .callevents import (Acked, Answered, Bye, Cancelled, Failed, LegBroken, LegEnded, ModifyAnswered,
                          ModifyOffer, Ringing)
+from .capabilities import SUPPORTED_AS_UAC, uac_headers, uas_headers
 from .modify import (UAC_INVITE, UAC_OFFER, UAS_INVITE, UAS_OFFER, UAS_UPDATE, ModifyRequest, conflict,
                      retry_after)
 from .prack import ReliableProvisional, first_rseq, parse_rack, wants_100rel, wants_p_early_media
 from .session_timer import Terms, as_uac, as_uas, uac_request_headers
+from .sip.causes import INCOMPATIBLE_MEDIA_FORMAT, Reason, warning_value
 from .sip.dialog import DialogId
 from .sip.endpoint import (AckNeverCame, AckReceived, CancelReceived, DialogEnded, RequestReceived,
                            ResponseReceived, SipEndpoint, TransactionError, TransactionTimedOut, TransportFailed)
+from .sip.headers import header_key
 from .sip.message import SipRequest, SipResponse
 from .sip.timers import DEFAULT_TIMERS
 
@@ -73,6 +82,14 @@ def sdp_of(message: SipRequest | SipResponse) -> bytes | None:
 
 def _nothing() -> None:
     pass
+
+
+#: our Supported in the requests we send (re-INVITE, UPDATE)
+_SUPPORTED_UAC = ("Supported", ", ".join(SUPPORTED_AS_UAC))
+
+
+def _reason_headers(reason: Reason | None) -> list[tuple[str, str]]:
+    return [reason.header()] if reason is not None else []
 
 
 class _SessionTimer:
@@ -139,6 +156,9 @@ class _Leg:
 
     #: how long the other leg's answer to a relayed change may take (Timer B's 64*T1)
     MODIFY_TIMEOUT_S = DEFAULT_TIMERS.sixty_four_t1
+    #: Allow and Supported of our 2xx to this leg's (re-)INVITE: as the carrier's UAS (100rel, timer); the
+    #: agent's leg says what it said in our INVITE (timer)
+    CAPABILITIES = staticmethod(uas_headers)
 
     def __init__(self, endpoint: SipEndpoint, reactor: IReactorTime, *, emit: Emit, own: Own):
         self.endpoint = endpoint
@@ -268,7 +288,8 @@ class _Leg:
 
     # -- what the call orders -----------------------------------------------------------------
 
-    def bye(self) -> None:
+    def bye(self, reason: Reason | None = None) -> None:
+        """End the dialog with a BYE, carrying ``reason`` (RFC 3326: why, see :mod:`b2bua.clearing`)."""
         self.timer.cancel()
         self._stop_modify_timer()
         if self.ended or self.bye_tx is not None:
@@ -276,8 +297,17 @@ class _Leg:
         if self.dialog_id is None or self.dialog_id not in self.endpoint.dialogs:
             self.ended = True
             return
-        self.bye_tx = self.endpoint.request_in_dialog(self.dialog_id, "BYE", self._now())
+        self.bye_tx = self.endpoint.request_in_dialog(self.dialog_id, "BYE", self._now(),
+                                                      headers=_reason_headers(reason))
         self._owns(self.bye_tx)
+
+    def _warned(self, status: int, headers, warn_code: int | None) -> list[tuple[str, str]]:
+        """``headers``, and on a 488 a Warning (RFC 3261 §20.43) with ``warn_code`` (default 305) from our host,
+        unless one is given: every 488 we send says what in the session description we cannot take."""
+        extra = list(headers)
+        if status == 488 and not any(header_key(name) == "warning" for name, _ in extra):
+            extra.append(("Warning", warning_value(warn_code or INCOMPATIBLE_MEDIA_FORMAT, self.endpoint.local_host)))
+        return extra
 
     def _send_refresh(self) -> None:
         if self.ended or self.dialog_id is None or self.dialog_id not in self.endpoint.dialogs:
@@ -289,7 +319,7 @@ class _Leg:
         body = self.local_sdp or b""
         self.refresh_tx = self.endpoint.request_in_dialog(
             self.dialog_id, "INVITE", self._now(), body=body, content_type=SDP if body else None,
-            headers=[("Session-Expires", f"{self.timer.terms.interval_s};refresher=uac"), ("Supported", "timer")])
+            headers=[("Session-Expires", f"{self.timer.terms.interval_s};refresher=uac"), _SUPPORTED_UAC])
         self._owns(self.refresh_tx)
 
     @property
@@ -326,17 +356,21 @@ class _Leg:
         return any(t.strip().upper() == method for v in headers.get_all("allow") for t in v.split(","))
 
     def answer_modify(self, method: str, status: int, body: bytes | None = None,
-                      headers: list[tuple[str, str]] | tuple = ()) -> None:
-        """The final answer to the peer's pending re-INVITE/UPDATE; a 2xx also refreshes the session timer."""
+                      headers: list[tuple[str, str]] | tuple = (), warn_code: int | None = None) -> None:
+        """The final answer to the peer's pending re-INVITE/UPDATE; a 2xx also refreshes the session timer.
+
+        A 2xx to a re-INVITE carries our Allow and Supported; a 488 a Warning with ``warn_code``."""
         transaction_id, request = self.uas_modify.pop(method, (None, None))
         if transaction_id is None:
             return
-        extra = list(headers)
+        extra = self._warned(status, headers, warn_code)
         ok = 200 <= status < 300
         if ok:
             se = request.headers.get("session-expires")
             if se:
                 extra += [("Session-Expires", se), ("Require", "timer")]
+            if method == "INVITE":
+                extra += self.CAPABILITIES()
         try:
             self.endpoint.respond(transaction_id, status, self._now(), body=body or b"",
                                   content_type=SDP if body else None, headers=extra)
@@ -357,7 +391,7 @@ class _Leg:
         if (self.ended or self.bye_tx is not None or self.dialog_id is None
                 or self.dialog_id not in self.endpoint.dialogs or self.pending()):
             return None
-        headers = [("Supported", "timer")]
+        headers = [_SUPPORTED_UAC]
         terms = self.timer.terms
         if terms is not None:      # a refresh too; whoever refreshes this leg goes on doing so
             headers.append(("Session-Expires", f"{terms.interval_s};refresher={'uac' if terms.we_refresh else 'uas'}"))
@@ -576,7 +610,8 @@ class SipInboundLeg(_Leg):
         self._final_sent()
         try:
             self.dialog_id = self.endpoint.respond(self.tx_id, 200, self._now(), body=sdp or b"",
-                                                   content_type=SDP if sdp else None, headers=self._timer_headers)
+                                                   content_type=SDP if sdp else None,
+                                                   headers=self._timer_headers + self.CAPABILITIES())
         except TransactionError:
             self._transaction_gone()
             return
@@ -586,12 +621,14 @@ class SipInboundLeg(_Leg):
             self._owns(self.dialog_id)
         self.timer.start(self.terms)
 
-    def reject(self, status: int, headers: list[tuple[str, str]] | None = None) -> None:
+    def reject(self, status: int, headers: list[tuple[str, str]] | None = None, warn_code: int | None = None) -> None:
+        """A final non-2xx to the carrier's INVITE; a 488 carries a Warning with ``warn_code`` (default 305)."""
         if self.ended or self.answered:
             return
         self._final_sent()
         try:
-            self.endpoint.respond(self.tx_id, status, self._now(), headers=headers or ())
+            self.endpoint.respond(self.tx_id, status, self._now(),
+                                  headers=self._warned(status, headers or (), warn_code))
         except TransactionError:
             pass   # the transaction is gone already (a CANCEL answered it 487)
         self.final_status = status
@@ -600,6 +637,8 @@ class SipInboundLeg(_Leg):
 
 class SipOutboundLeg(_Leg):
     """One agent's leg: our INVITE (client transaction ``tx_id``) and, once answered, its dialog."""
+
+    CAPABILITIES = staticmethod(uac_headers)
 
     def __init__(self, endpoint: SipEndpoint, reactor: IReactorTime, *, emit: Emit, own: Own,
                  agent: str, invite: SipRequest):
@@ -618,24 +657,26 @@ class SipOutboundLeg(_Leg):
         self._owns(self.tx_id)
 
     @staticmethod
-    def timer_headers(session_expires_s: int, min_se_s: int) -> list[tuple[str, str]]:
-        return uac_request_headers(session_expires_s, min_se_s)
+    def invite_headers(session_expires_s: int, min_se_s: int) -> list[tuple[str, str]]:
+        """Our INVITE's Allow and Supported (:mod:`b2bua.capabilities`) and session timer request."""
+        return uac_headers() + uac_request_headers(session_expires_s, min_se_s)
 
-    def cancel(self) -> None:
+    def cancel(self, reason: Reason | None = None) -> None:
+        """CANCEL our INVITE, carrying ``reason`` (RFC 3326)."""
         if self.ended or self.answered or self.cancel_sent:
             return
         self.cancel_sent = True
         try:
-            self.endpoint.cancel(self.tx_id, self._now())
+            self.endpoint.cancel(self.tx_id, self._now(), headers=_reason_headers(reason))
         except TransactionError:
             pass
 
-    def bye(self) -> None:
+    def bye(self, reason: Reason | None = None) -> None:
         if not self.answered and not self.ended:
             # not answered yet: a BYE is impossible, a CANCEL does it (the 2xx that may cross gets ACK+BYE)
-            self.cancel()
+            self.cancel(reason)
             return
-        super().bye()
+        super().bye(reason)
 
     def _response(self, event: ResponseReceived) -> None:
         if event.transaction_id == self.tx_id:
@@ -707,10 +748,10 @@ class UnreachableLeg:
         self.local_sdp: bytes | None = None
         self.keys: list[object] = []
 
-    def cancel(self) -> None:
+    def cancel(self, reason: Reason | None = None) -> None:
         pass
 
-    def bye(self) -> None:
+    def bye(self, reason: Reason | None = None) -> None:
         pass
 
     def peer_allows(self, method: str) -> bool:
@@ -720,7 +761,7 @@ class UnreachableLeg:
         return None
 
     def answer_modify(self, method: str, status: int, body: bytes | None = None,
-                      headers: list[tuple[str, str]] | tuple = ()) -> None:
+                      headers: list[tuple[str, str]] | tuple = (), warn_code: int | None = None) -> None:
         pass
 
     def pending_timers(self) -> int:

@@ -25,6 +25,10 @@ from twisted.logger import Logger
 
 from .callports import CallMedia, MediaRefused, ModifyingLeg
 from .modify import ModifyRequest, PendingModify, relay_status, retry_after
+from .sip.causes import INCOMPATIBLE_MEDIA_FORMAT as WARN_MEDIA_FORMAT
+
+#: the warn-code of a relayed refusal that was not a 488 (RFC 3261 §20.43 "Miscellaneous warning")
+WARN_OTHER = 399
 
 log = Logger()
 
@@ -64,7 +68,7 @@ class ModifyRelay:
             try:
                 body = reoffer(request.offer)
             except MediaRefused as exc:        # an offer we cannot answer (400/488), media closed (500)
-                leg.answer_modify(request.method, exc.status)
+                leg.answer_modify(request.method, exc.status, warn_code=exc.warn_code)
                 return
         leg.answer_modify(request.method, 200, body)   # no SDP: its answer comes in the ACK
 
@@ -89,13 +93,15 @@ class ModifyRelay:
         """Give the asking leg the other leg's outcome (``ANSWER_MODIFY``)."""
         status, sdp = self._answer
         if not 200 <= status < 300:
-            self._done(a, b, note, relay_status(status))
+            # a 488 relayed says what the other side's did (305: our offers differ only in codec); any other
+            # refusal turned into 488 says only that it was refused (399, "Miscellaneous warning")
+            self._done(a, b, note, relay_status(status), warn_code=WARN_MEDIA_FORMAT if status == 488 else WARN_OTHER)
             return
         try:
             body = self.media.modify_answer(self.pending.side, sdp)
         except MediaRefused as exc:    # its answer is unusable, the session stays as it was
             log.warn("call {call_id}: media change not applied: {exc}", call_id=self._log_id, exc=exc)
-            self._done(a, b, note, 488)
+            self._done(a, b, note, 488, warn_code=exc.warn_code)
             return
         self._done(a, b, note, 200, body)
 
@@ -104,12 +110,12 @@ class ModifyRelay:
         if self.pending is not None:
             self._done(a, b, note, 487)
 
-    def _done(self, a, b, note: Note, status: int, body: bytes | None = None) -> None:
+    def _done(self, a, b, note: Note, status: int, body: bytes | None = None, warn_code: int | None = None) -> None:
         """Answer the asking leg and forget the change (media switched only on a 2xx, by modify_answer)."""
         pending, self.pending = self.pending, None
         if status >= 300:
             self.media.modify_dropped(pending.side)
         origin = a if pending.side == "a" else b
         headers = [("Retry-After", retry_after())] if status == 500 else []
-        origin.answer_modify(pending.request.method, status, body, headers)
+        origin.answer_modify(pending.request.method, status, body, headers, warn_code=warn_code)
         note(f"media change from leg {pending.side}: {status}")

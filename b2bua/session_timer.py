@@ -114,9 +114,9 @@ def as_uas(request_se: str | None, request_min_se: str | None, uac_supports_time
 
 
 def uac_request_headers(our_se_s: int, our_min_se_s: int) -> list[tuple[str, str]]:
-    """Headers for our INVITE to an agent: we ask for a timer and offer to refresh it."""
-    return [("Supported", "timer"), ("Session-Expires", f"{our_se_s};refresher=uac"),
-            ("Min-SE", str(our_min_se_s))]
+    """Headers for our INVITE to an agent: we ask for a timer and offer to refresh it.  (``Supported: timer``
+    comes with the INVITE's other capabilities: :mod:`b2bua.capabilities`.)"""
+    return [("Session-Expires", f"{our_se_s};refresher=uac"), ("Min-SE", str(our_min_se_s))]
 
 
 def as_uac(response_se: str | None) -> Terms | None:

@@ -10,6 +10,10 @@ One call is a :class:`MediaSession` with leg A (carrier) and leg B (agent).
 Each leg has an RTP and an RTCP port from the configured range.  A packet
 arriving on leg A's RTP port goes out of leg B's port, on ``session.b_out``
 (our stream towards B, :class:`media.stream.OutgoingStream`), and the other way.
+Legs on different G.711 laws (a carrier on PCMA, an agent on PCMU) are
+transcoded by the stream, each way; each leg's packets are read under the
+payload types it sends with (``Leg.rx_payload_type``), which RFC 3264 lets
+differ from those we send it.
 
 - **Latching / symmetric RTP**: we send to the address the leg's packets come
   from, once one arrived from an address we may latch onto: the host signalled
@@ -78,7 +82,9 @@ class Leg:
 
     ``local_port`` / ``local_rtcp_port`` go into our SDP for that leg.
     ``payload_type`` / ``event_payload_type`` / ``codec`` are what this leg
-    negotiated (None until :meth:`MediaSession.configure_leg`).
+    negotiated (None until :meth:`MediaSession.configure_leg`), the numbers we
+    send with; ``rx_payload_type`` / ``rx_event_payload_type`` those its packets
+    carry (the same, unless its answer renumbered our offer's).
     """
 
     def __init__(self, session: "MediaSession", name: str, out: OutgoingStream,
@@ -93,6 +99,9 @@ class Leg:
         self.codec: str | None = None
         self.payload_type = -1
         self.event_payload_type = -1
+        # what the peer's packets carry (RFC 3264: our offer's numbers, which its answer may not have used)
+        self.rx_payload_type = -1
+        self.rx_event_payload_type = -1
         self.signalled: tuple[str, int] | None = None
         self.signalled_rtcp: tuple[str, int] | None = None
         self.latch_host: str | None = None     # the host named in the leg's latest SDP with an address
@@ -208,7 +217,7 @@ class Leg:
             self.rx_max_seq = seq
         pt = data[1] & 0x7F
         try:
-            if pt == self.payload_type:
+            if pt == self.rx_payload_type:
                 now = self._clock()
                 # RFC 3550 A.8 interarrival jitter, in timestamp units (8 kHz)
                 transit = int(now * 8000) - _unpack_ts(data, 4)[0]
@@ -217,7 +226,7 @@ class Leg:
                 self.rx_jitter += ((d if d >= 0 else -d) - self.rx_jitter) / 16
                 self.peer_out.relay_audio(data, now)
                 self.relayed += 1
-            elif pt == self.event_payload_type:
+            elif pt == self.rx_event_payload_type:
                 self._event(data)
             else:
                 self.dropped += 1
@@ -363,6 +372,9 @@ class MediaSession:
         leg.codec = negotiated.codec
         leg.payload_type = negotiated.payload_type
         leg.event_payload_type = -1 if negotiated.event_payload_type is None else negotiated.event_payload_type
+        leg.rx_payload_type = negotiated.receive_payload_type
+        rx_event = negotiated.receive_event_payload_type
+        leg.rx_event_payload_type = -1 if rx_event is None else rx_event
         leg.out.configure(negotiated.codec, negotiated.payload_type, negotiated.event_payload_type,
                           other.codec or negotiated.codec)
         if other.codec is not None:

@@ -7,8 +7,20 @@ codecs we relay (PCMA, PCMU, ``telephone-event``; A-law first), ``a=ptime:20``
 and a direction attribute.  What we do not write cannot leak: ICE candidates
 and credentials, crypto keys, ``a=rtcp``, ``a=rtcp-mux`` of the other side.
 
+Codecs and payload types (RFC 3264 §5.1, §6.1): an answer takes one G.711 law
+the offer lists (A-law when offered, unless told to prefer the other) under the
+*offer's* payload type numbers, and the offer's telephone-event number; an offer
+of ours lists both laws under their static numbers (PCMA 8, PCMU 0) and
+telephone-event under 101, whatever the other leg uses: the relay transcodes
+between the laws (:mod:`media.stream`) and renumbers events.  When a peer's
+answer names a codec under another number than our offer, it receives with its
+own number and sends with ours (:attr:`Negotiated.rx_payload_type`).
+
 Errors: :class:`SdpError` for SDP we cannot parse (the B2BUA answers 400), and
-:class:`NotAcceptable` when no audio stream can be accepted (488).
+:class:`NotAcceptable` when no audio stream can be accepted (488), with the
+warn-code of RFC 3261 §20.43 that says why (``warn_code``: 304 no audio stream
+at all, 302 audio only over a profile we do not relay such as RTP/SAVP, 305
+audio without PCMA or PCMU); the B2BUA puts it in a ``Warning`` header.
 """
 
 from __future__ import annotations
@@ -23,6 +35,9 @@ from dataclasses import dataclass
 AUDIO_CODECS = ("PCMA", "PCMU")
 STATIC_PAYLOAD_TYPES = {0: ("PCMU", 8000), 8: ("PCMA", 8000)}
 CODEC_STATIC_PT = {"PCMU": 0, "PCMA": 8}
+# Names of other static audio types (RFC 3551 table 4), only to say what an offer we refuse listed.
+STATIC_AUDIO_NAMES = {3: "GSM", 4: "G723", 5: "DVI4", 6: "DVI4", 7: "LPC", 9: "G722", 10: "L16", 11: "L16",
+                      12: "QCELP", 13: "CN", 14: "MPA", 15: "G728", 16: "DVI4", 17: "DVI4", 18: "G729"}
 TELEPHONE_EVENT = "telephone-event"
 DEFAULT_EVENT_PT = 101
 PTIME_MS = 20
@@ -31,6 +46,10 @@ DIRECTIONS = ("sendrecv", "sendonly", "recvonly", "inactive")
 ANSWER_DIRECTION = {"sendrecv": "sendrecv", "sendonly": "recvonly", "recvonly": "sendonly", "inactive": "inactive"}
 RTP_PROFILES = ("RTP/AVP", "RTP/AVPF")
 NO_AUDIO = "no audio stream with PCMA or PCMU over RTP/AVP in the offer"
+# The warn-codes of RFC 3261 §20.43 that say why an offer or answer is not acceptable.
+WARN_TRANSPORT = 302        # "Incompatible transport protocol": audio only over SRTP or another profile
+WARN_MEDIA_TYPE = 304       # "Media type not available": no audio stream at all (video only, all ports 0)
+WARN_MEDIA_FORMAT = 305     # "Incompatible media format": audio, but neither PCMA nor PCMU
 
 
 class SdpError(ValueError):
@@ -39,10 +58,20 @@ class SdpError(ValueError):
     status = 400
 
 
+    #: the warn-code of RFC 3261 §20.43 for a Warning header with the answer (None: none)
+    warn_code: int | None = None
+
+
 class NotAcceptable(SdpError):
-    """An offer or answer with no audio stream we can relay (no shared codec, SRTP only...)."""
+    """An offer or answer with no audio stream we can relay (no shared codec, SRTP only...).
+
+    ``warn_code`` says why (:data:`WARN_MEDIA_FORMAT` unless told otherwise)."""
 
     status = 488
+
+    def __init__(self, reason: str, warn_code: int = WARN_MEDIA_FORMAT) -> None:
+        super().__init__(reason)
+        self.warn_code = warn_code
 
 
 # -- the parsed form -------------------------------------------------------------
@@ -341,6 +370,22 @@ class Negotiated:
     direction: str
     ptime_ms: int = PTIME_MS
     media_index: int = 0
+    #: the numbers the peer sends with when they differ from those it receives with (None: the same): a
+    #: peer answering our offer under other numbers sends with our offer's (RFC 3264 §5.1, §6.1)
+    rx_payload_type: int | None = None
+    rx_event_payload_type: int | None = None
+
+    @property
+    def receive_payload_type(self) -> int:
+        """The audio payload type of the packets the peer sends us."""
+        return self.payload_type if self.rx_payload_type is None else self.rx_payload_type
+
+    @property
+    def receive_event_payload_type(self) -> int | None:
+        """The telephone-event payload type of the packets the peer sends us (None: no events)."""
+        if self.event_payload_type is None:
+            return None
+        return self.event_payload_type if self.rx_event_payload_type is None else self.rx_event_payload_type
 
     @property
     def we_may_send(self) -> bool:
@@ -434,6 +479,25 @@ def _relayable(m: Media) -> bool:
     return m.media == "audio" and m.port != 0 and m.proto in RTP_PROFILES
 
 
+def _refusal(sd: SessionDescription, what: str = "the offer") -> NotAcceptable:
+    """Why no stream of ``sd`` can be relayed, with its warn-code (RFC 3261 §20.43)."""
+    audio = [m for m in sd.media if m.media == "audio" and m.port != 0]
+    if not audio:
+        return NotAcceptable(f"no audio stream in {what}", WARN_MEDIA_TYPE)
+    if not any(m.proto in RTP_PROFILES for m in audio):
+        protos = ", ".join(sorted({m.proto for m in audio}))
+        return NotAcceptable(f"audio only over {protos} in {what}, we relay RTP/AVP", WARN_TRANSPORT)
+    names: list[str] = []
+    for m in audio:
+        if m.proto in RTP_PROFILES:
+            rtpmap = m.rtpmap()
+            for f in m.formats:
+                pt = int(f) if f.isdigit() else -1
+                names.append(rtpmap[pt][0] if pt in rtpmap else STATIC_AUDIO_NAMES.get(pt, f))
+    listed = ", ".join(dict.fromkeys(n for n in names if n.lower() != TELEPHONE_EVENT))
+    return NotAcceptable(f"neither PCMA nor PCMU in {what} ({listed or 'no audio format'})", WARN_MEDIA_FORMAT)
+
+
 def _rejected(m: Media) -> Media:
     """A stream kept in its place with port 0 (RFC 3264 section 6)."""
     return Media(m.media, 0, m.proto, m.formats)
@@ -466,6 +530,13 @@ def _order(codecs: tuple[tuple[str, int], ...], prefer: str | None) -> tuple[tup
     return tuple(sorted(codecs, key=lambda c: ranking.index(c[0])))
 
 
+def chosen_codec(codecs: tuple[str, ...], prefer: str | None = None) -> str | None:
+    """The law :func:`answer_offer` takes from an offer listing ``codecs`` (``prefer``, else A-law, else
+    mu-law); None when it lists neither."""
+    listed = _order(tuple((c, CODEC_STATIC_PT[c]) for c in codecs if c in CODEC_STATIC_PT), prefer)
+    return listed[0][0] if listed else None
+
+
 def answer_offer(offer: SessionDescription, local: LocalSdp, *, prefer: str | None = None,
                  direction: str | None = None) -> tuple[SessionDescription, Negotiated]:
     """Answer a peer's offer on the leg ``local`` describes.
@@ -492,7 +563,7 @@ def answer_offer(offer: SessionDescription, local: LocalSdp, *, prefer: str | No
                             theirs, media_index=index)
         media.append(_audio(local.port, m.proto, ((name, pt),), event_pt, ours, _event_fmtp(m, event_pt)))
     if chosen is None:
-        raise NotAcceptable(NO_AUDIO)
+        raise _refusal(offer)
     return local.render(tuple(media)), chosen
 
 
@@ -504,7 +575,7 @@ def check_offer(offer: SessionDescription) -> None:
         if _relayable(m) and _codecs_of(m)[0]:       # every relayable section read, as answer_offer does
             acceptable = True
     if not acceptable:
-        raise NotAcceptable(NO_AUDIO)
+        raise _refusal(offer)
 
 
 def make_offer(local: LocalSdp, *, prefer: str | None = None, direction: str = "sendrecv",
@@ -535,7 +606,7 @@ def offer_from(peer_offer: SessionDescription, local: LocalSdp, *, prefer: str |
         listed = _order(tuple((c, CODEC_STATIC_PT[c]) for c in AUDIO_CODECS), prefer)
         media.append(_audio(local.port, "RTP/AVP", listed, DEFAULT_EVENT_PT, peer_direction(peer_offer, m)))
     if not done:
-        raise NotAcceptable(NO_AUDIO)
+        raise _refusal(peer_offer)
     return local.render(tuple(media))
 
 
@@ -581,27 +652,33 @@ def answer_direction(offered: str, wanted: str) -> str:
 
 
 def accept_answer(our_offer: SessionDescription, answer: SessionDescription) -> Negotiated:
-    """Read the peer's answer to our offer: the first codec it took from those we offered."""
+    """Read the peer's answer to our offer: the first codec it took from those we offered.
+
+    Codecs are matched by name: a peer that answers PCMU or telephone-event under another number than
+    our offer's receives with its number and sends to us with ours (``rx_payload_type``)."""
     if len(answer.media) != len(our_offer.media):
         raise SdpError(f"answer has {len(answer.media)} m= lines, the offer had {len(our_offer.media)}")
     for index, (ours, m) in enumerate(zip(our_offer.media, answer.media)):
         if ours.port == 0 or not _relayable(m):
             continue
         our_codecs, our_event = _codecs_of(ours)
-        offered = {pt for _, pt in our_codecs}
+        offered = dict(our_codecs)          # name -> our payload type
         codecs, event_pt = _codecs_of(m)
-        codecs = [c for c in codecs if c[1] in offered]
+        codecs = [c for c in codecs if c[0] in offered]
         if not codecs:
             continue
+        name, pt = codecs[0]
+        event = event_pt if our_event is not None else None
         conn = answer.connection_for(m)
         hold = conn is None or conn.is_hold
-        return Negotiated(codecs[0][0], codecs[0][1], event_pt if our_event is not None else None,
-                          None if hold else conn.address, m.port, _rtcp_port(m),
-                          peer_direction(answer, m), media_index=index)
+        return Negotiated(name, pt, event, None if hold else conn.address, m.port, _rtcp_port(m),
+                          peer_direction(answer, m), media_index=index,
+                          rx_payload_type=offered[name] if offered[name] != pt else None,
+                          rx_event_payload_type=our_event if event is not None and our_event != event else None)
     raise NotAcceptable("the answer accepted no audio stream with a codec we offered")
 
 
 __all__ = ["SdpError", "NotAcceptable", "Origin", "Connection", "Media", "SessionDescription",
            "parse_sdp", "write_sdp", "LocalSdp", "Negotiated", "answer_offer", "make_offer",
            "offer_from", "accept_answer", "peer_direction", "AudioOffer", "audio_offer", "answer_direction",
-           "check_offer", "offered_codecs"]
+           "check_offer", "offered_codecs", "chosen_codec", "WARN_TRANSPORT", "WARN_MEDIA_TYPE", "WARN_MEDIA_FORMAT"]

@@ -32,6 +32,7 @@ from media.library import PromptError
 
 from .. import heap
 from ..callmedia import CallMediaFactory
+from ..capabilities import ALLOWED_METHODS, SUPPORTED_AS_UAS
 from ..calls import CallManager, CallSettings
 from .config import RINGBACK_NAMES, Config
 from ..callevents import Dtmf, MediaDead
@@ -145,7 +146,8 @@ class Node:
         endpoint = SipEndpoint(local_host=config.sip.address,
                                local_ports={"udp": config.sip.udp_port, "tcp": config.sip.tcp_port,
                                             "tls": config.sip.tls_port},
-                               user_agent=config.sip.user_agent, supported_extensions=("timer", "100rel"))
+                               user_agent=config.sip.user_agent, allowed_methods=ALLOWED_METHODS,
+                               supported_extensions=SUPPORTED_AS_UAS)
         self.figures.watch_sip(endpoint)
         self.router = Router(config.profiles.values(), config.sip.default_region)
         self.pin_guard = PinGuard(store, lambda: self.config.pin.rule(),

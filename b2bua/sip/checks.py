@@ -44,7 +44,8 @@ from b2bua.sip.headers import Headers, NameAddr, ascii_int, header_key, is_token
 from b2bua.sip.message import SIP_VERSION, SipRequest, SipResponse
 from b2bua.sip.uri import SipUri, TelUri
 
-__all__ = ["check_request", "check_response", "answer_parse_error", "DEFAULT_ALLOWED_METHODS", "SESSION_METHODS"]
+__all__ = ["check_request", "check_response", "answer_parse_error", "allow_value", "DEFAULT_ALLOWED_METHODS",
+           "SESSION_METHODS"]
 
 DEFAULT_ALLOWED_METHODS = frozenset({"INVITE", "ACK", "BYE", "CANCEL", "OPTIONS", "UPDATE", "PRACK", "INFO"})
 #: Methods whose body is a session description.
@@ -150,6 +151,11 @@ def _accept_excludes(request: SipRequest, accepted: Collection[str]) -> bool:
     return True
 
 
+def allow_value(methods: Collection[str]) -> str:
+    """The Allow header's value for ``methods`` (sorted: the same set is always written the same)."""
+    return ", ".join(sorted(methods))
+
+
 def check_request(request: SipRequest, *,
                   allowed_methods: Collection[str] = DEFAULT_ALLOWED_METHODS,
                   supported_extensions: Collection[str] = (),
@@ -170,7 +176,7 @@ def check_request(request: SipRequest, *,
     if problem is not None:
         return _answer(request, 400, problem, to_tag)
     if request.method not in allowed_methods:
-        return _answer(request, 405, None, to_tag, [("Allow", ", ".join(sorted(allowed_methods)))])
+        return _answer(request, 405, None, to_tag, [("Allow", allow_value(allowed_methods))])
     uri = request.uri
     if not isinstance(uri, (SipUri, TelUri)):
         return _answer(request, 416, None, to_tag)

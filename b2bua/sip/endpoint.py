@@ -550,13 +550,16 @@ class SipEndpoint:
             peer = self.destination(target, request.top_via.transport.lower())
         return self.layer.send_request(request, peer, now).id
 
-    def cancel(self, transaction_id: str, now: float) -> None:
-        """CANCEL our pending INVITE (§9.1): at once after a provisional, else when the first one comes."""
+    def cancel(self, transaction_id: str, now: float, *, headers: Iterable[tuple[str, str]] = ()) -> None:
+        """CANCEL our pending INVITE (§9.1): at once after a provisional, else when the first one comes.
+
+        ``headers`` go into the CANCEL (a ``Reason``, RFC 3326)."""
         tx = self.layer.get(transaction_id)
         if tx.kind is not Kind.INVITE_CLIENT:
             raise TransactionError(f"{transaction_id} is not an INVITE we sent")
         if tx.cancelled or tx.cancel_pending:
             return
+        tx.extra["cancel_headers"] = tuple(headers)
         if tx.state is State.CALLING:
             tx.cancel_pending = True
         elif tx.state is State.PROCEEDING:
@@ -564,7 +567,8 @@ class SipEndpoint:
 
     def _send_cancel(self, invite_tx: Transaction, now: float) -> None:
         invite_tx.cancelled = True
-        self.layer.send_request(build_cancel(invite_tx.request), invite_tx.peer, now)
+        cancel = build_cancel(invite_tx.request, invite_tx.extra.pop("cancel_headers", ()))
+        self.layer.send_request(cancel, invite_tx.peer, now)
 
     def send_ack(self, dialog_id: DialogId, now: float, *, invite_cseq: int | None = None, body: bytes = b"",
                  content_type: str | None = None) -> None:

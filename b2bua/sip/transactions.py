@@ -24,6 +24,7 @@ import functools
 import ipaddress
 import itertools
 from dataclasses import dataclass, field
+from typing import Iterable
 
 from b2bua.sip.codec import make_response, serialise
 from b2bua.sip.deadlines import DeadlineHeap
@@ -234,9 +235,13 @@ def build_non_2xx_ack(invite: SipRequest, response: SipResponse) -> SipRequest:
     return build_from_invite(invite, "ACK", response.headers.get("to"))
 
 
-def build_cancel(invite: SipRequest) -> SipRequest:
-    """§9.1: the CANCEL of our pending INVITE."""
-    return build_from_invite(invite, "CANCEL")
+def build_cancel(invite: SipRequest, headers: Iterable[tuple[str, str]] = ()) -> SipRequest:
+    """§9.1: the CANCEL of our pending INVITE, with ``headers`` added (a Reason, RFC 3326)."""
+    cancel = build_from_invite(invite, "CANCEL")
+    extra = list(headers)
+    if not extra:
+        return cancel
+    return SipRequest("CANCEL", cancel.uri, Headers(list(cancel.headers.items()) + extra), b"", SIP_VERSION)
 
 
 class TransactionLayer:

@@ -374,14 +374,14 @@ def test_agent_answer_mode_still_tells_a_caller_without_credit():
 class SilentA(FakeA):
     """A carrier that never answers our BYE: its leg ends only when our BYE transaction times out."""
 
-    def bye(self):
+    def bye(self, reason=None):
         self.sent.append("BYE")
 
 
 class SilentB(FakeB):
     """An agent's phone that never answers our BYE."""
 
-    def bye(self):
+    def bye(self, reason=None):
         self.sent.append("BYE")
 
 

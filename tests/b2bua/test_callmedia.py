@@ -53,13 +53,13 @@ def test_sdp_answer_and_offer_carry_our_address_ports_and_the_carriers_codecs(ri
     assert rig.media.answer_for_a(rig.carrier.sdp("0 8 101 18")) == answer
 
 
-def test_only_mu_law_from_the_carrier_is_offered_to_the_agent_as_mu_law(rig):
-    """A carrier offering PCMU only: answered with PCMU, and the agent is offered PCMU (no telephone-event when
-    the carrier has none)."""
+def test_only_mu_law_from_the_carrier_is_offered_to_the_agent_mu_law_first_then_a_law(rig):
+    """A carrier offering PCMU only: answered with PCMU, and the agent is offered PCMU first and PCMA after it
+    (an agent taking only A-law still connects, transcoded), no telephone-event when the carrier has none."""
     _, m = audio_section(rig.media.answer_for_a(rig.carrier.sdp("0")))
     assert m.formats == ("0",)
     _, m_b = audio_section(rig.media.offer_for_b())
-    assert m_b.formats == ("0",)
+    assert m_b.formats == ("0", "8")
 
 
 def test_audio_flows_both_ways_transcoded_between_alaw_and_mulaw(rig):
@@ -164,6 +164,24 @@ def test_before_the_agent_leg_exists_only_the_carrier_is_played_to(rig):
     assert rig.agent.poll() == 0
 
 
+def test_last_words_reach_each_leg_in_its_own_law_when_the_legs_differ(rig):
+    """Carrier on PCMA, agent on PCMU (transcoded): USED_UP to both is sent as A-law (PT 8) to the carrier and
+    as mu-law (PT 0) to the agent, and each hears the prompt itself (correlation), not a law misread."""
+    rig.bridge(carrier_formats="8 101", agent_codec="PCMU")
+    assert (rig.media.a.codec, rig.media.b.codec) == ("PCMA", "PCMU")
+    rig.step(5)
+    names = phrases.credit_used_up("de")
+    fired = []
+    rig.media.announce(Announcement(Say.USED_UP, to_caller=True, to_agent=True)).addCallback(fired.append)
+    rig.step(len(rig.library.frames(names, "PCMA")) + 5, carrier=False, agent=False)
+    assert fired == [True]
+    prompt = pcm_of(rig.library, names)
+    at_carrier, pkts_a = rig.carrier.heard()
+    at_agent, pkts_b = rig.agent.heard()
+    assert {p.payload_type for p in pkts_a} == {8} and {p.payload_type for p in pkts_b} == {0}
+    assert find(at_carrier, prompt)[1] > 0.99 and find(at_agent, prompt)[1] > 0.99
+
+
 def test_stop_interrupts_and_fires_false(rig):
     """stop() during an announcement: its Deferred fires False and the relayed audio is back at once."""
     rig.bridge()
@@ -199,9 +217,17 @@ def test_no_common_codec_is_refused_with_488_and_garbage_with_400(rig):
     assert e.value.status == 400
     with pytest.raises(MediaRefused) as e:
         rig.media.check_offer(rig.carrier.sdp("9 18"))
-    assert e.value.status == 488
+    assert (e.value.status, e.value.warn_code) == (488, 305)
     rig.media.check_offer(rig.carrier.sdp())
     assert rig.media.a is None
+
+
+def test_an_agent_rung_before_the_carrier_is_answered_is_offered_the_carriers_law_first(rig):
+    """answer_mode "agent": the carrier's offer (mu-law only, no events) is checked, not answered, when the
+    agent is rung: our offer leads with PCMU and has no telephone-event, as it will after the answer."""
+    rig.media.check_offer(rig.carrier.sdp("0"))
+    _, m_b = audio_section(rig.media.offer_for_b())
+    assert m_b.formats == ("0", "8") and rig.media.a is None
 
 
 def test_ports_exhausted_is_a_503():

@@ -105,17 +105,34 @@ def test_hold_from_the_agent_is_relayed_to_the_carrier(wire):
 
 
 def test_codec_change_is_relayed_and_both_legs_end_up_on_it(wire):
-    """The carrier re-offers mu-law only: the agent is offered mu-law, takes it, the carrier's 200 has mu-law;
-    both relay legs then use PCMU (nothing transcoded)."""
+    """The carrier re-offers mu-law only: the agent is offered mu-law first (then A-law), takes it, the
+    carrier's 200 has mu-law; both relay legs then use PCMU (nothing transcoded)."""
     w = wire()
     bridged_call(w)
     media = w.media[0]
     assert (media.a.codec, media.b.codec) == ("PCMA", "PCMA")
     w.carrier.send("INVITE", w.carrier.sdp("0 101"))
     (change,) = reinvites_to_agent(w)
-    assert audio(change.body)[1].formats == ("0", "101")
+    assert audio(change.body)[1].formats == ("0", "8", "101")
     assert audio(w.carrier.finals("INVITE")[-1].body)[1].formats == ("0", "101")
     assert (media.a.codec, media.b.codec) == ("PCMU", "PCMU")
+    hang_up(w)
+
+
+def test_a_codec_change_the_agent_cannot_follow_is_transcoded_not_refused(wire):
+    """The carrier switches to mu-law only, the agent takes only A-law: it answers our offer (PCMU, PCMA)
+    with PCMA, the carrier's re-INVITE gets 200 with PCMU, and the relay transcodes between them."""
+    w = wire()
+    bridged_call(w)
+    media = w.media[0]
+    w.agent.on_modify = lambda request: (200, w.agent.sdp("8 101"))
+    w.carrier.send("INVITE", w.carrier.sdp("0 101"))
+    (change,) = reinvites_to_agent(w)
+    assert audio(change.body)[1].formats == ("0", "8", "101")
+    ok = w.carrier.finals("INVITE")[-1]
+    assert ok.status == 200 and audio(ok.body)[1].formats == ("0", "101")
+    assert (media.a.codec, media.b.codec) == ("PCMU", "PCMA")
+    assert (media.session.a_out.source_codec, media.session.b_out.source_codec) == ("PCMA", "PCMU")
     hang_up(w)
 
 

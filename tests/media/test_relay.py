@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import math
 import struct
 
 import pytest
@@ -12,6 +13,8 @@ from media.ports import PortsExhausted
 from media.relay import Relay
 from media.rtp import (RTCP_BYE, RTCP_SDES, RTCP_SR, build_rtp, build_telephone_event, parse_rtcp,
                        parse_rtp)
+from media import g711
+from media.sdp import Negotiated
 from media.stream import ALAW_TO_ULAW
 
 from tests.support.relay import Endpoint, port_is_free, pump, random_range, settle
@@ -71,6 +74,46 @@ def test_transcoding_and_payload_types_between_different_codecs(env):
     a.send(audio(1, SSRC_A, payload), s.leg_a.local_port)
     p = parse_rtp(b.wait_for(1)[0])
     assert p.payload_type == 0 and p.payload == payload.translate(ALAW_TO_ULAW)
+
+
+def test_alaw_from_a_reaches_b_as_mulaw_and_mulaw_from_b_reaches_a_as_alaw(env):
+    """A caller on PCMA, an agent on PCMU: every A-law byte from A arrives at B as the mu-law code of the same
+    sample (decoded with G.711 A-law, encoded with mu-law), and B's mu-law arrives at A as A-law the same
+    way; the tone's samples survive both ways within G.711's quantisation."""
+    relay, clock, a, b = env
+    s = call(relay, a, b, a_codec=("PCMA", 8, 101), b_codec=("PCMU", 0, 101))
+    tone = struct.pack("<160h", *(int(8000 * math.sin(2 * math.pi * 1000 * k / 8000)) for k in range(160)))
+    alaw, ulaw = g711.encode(tone, "PCMA"), g711.encode(tone, "PCMU")
+    a.send(audio(1, SSRC_A, alaw, pt=8), s.leg_a.local_port)
+    b.send(audio(1, SSRC_B, ulaw, pt=0), s.leg_b.local_port)
+    at_b, at_a = parse_rtp(b.wait_for(1)[0]), parse_rtp(a.wait_for(1)[0])
+    assert at_b.payload_type == 0 and at_a.payload_type == 8
+    assert at_b.payload == g711.encode(g711.decode(alaw, "PCMA"), "PCMU")
+    assert at_a.payload == g711.encode(g711.decode(ulaw, "PCMU"), "PCMA")
+    for heard, codec in ((at_b.payload, "PCMU"), (at_a.payload, "PCMA")):
+        samples = struct.unpack("<160h", g711.decode(heard, codec))
+        sent = struct.unpack("<160h", tone)
+        assert max(abs(x - y) for x, y in zip(samples, sent)) <= 8000 // 16     # G.711 steps at 8000
+    assert at_b.payload != alaw and at_a.payload != ulaw      # transcoded, not passed through
+
+
+def test_a_peer_that_renumbered_our_offer_is_read_with_our_numbers_and_sent_its_own(env):
+    """An agent answering our PCMU 0 / telephone-event 101 offer with PCMU as 0 and events as 96 receives
+    events under 96 and sends them to us under 101 (RFC 3264 §5.1): both are relayed, not dropped."""
+    relay, clock, a, b = env
+    s = relay.open_session()
+    s.configure_leg("a", a.negotiated("PCMA", 8, 101))
+    s.configure_leg("b", Negotiated("PCMU", 0, 96, b.host, b.port, b.rtcp.getsockname()[1], "sendrecv",
+                                    rx_event_payload_type=101))
+    a.send(build_rtp(101, 7, 800, SSRC_A, build_telephone_event(5, False, 10, 160)), s.leg_a.local_port)
+    assert parse_rtp(b.wait_for(1)[0]).payload_type == 96
+    b.send(build_rtp(101, 9, 900, SSRC_B, build_telephone_event(3, False, 10, 160)), s.leg_b.local_port)
+    b.send(build_rtp(96, 10, 1060, SSRC_B, build_telephone_event(4, False, 10, 160)), s.leg_b.local_port)
+    a.wait_for(1)
+    settle(0.01)
+    a.poll()
+    assert [(parse_rtp(d).payload_type, parse_rtp(d).payload[0]) for d in a.got] == [(101, 3)]
+    assert s.leg_b.dropped == 1         # key 4 under its own 96 is not what it sends us
 
 
 def test_symmetric_rtp_latches_onto_the_source_port(env):

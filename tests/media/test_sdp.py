@@ -6,8 +6,8 @@ import pytest
 from hypothesis import given, settings
 from hypothesis import strategies as st
 
-from media.sdp import (LocalSdp, NotAcceptable, SdpError, accept_answer, answer_offer, make_offer,
-                       offer_from, parse_sdp, write_sdp)
+from media.sdp import (LocalSdp, NotAcceptable, SdpError, accept_answer, answer_offer, check_offer, chosen_codec,
+                       make_offer, offer_from, parse_sdp, write_sdp)
 
 
 def sdp(*lines: str) -> bytes:
@@ -269,3 +269,86 @@ def test_render_versions_follow_the_rfc3264_rule(steps):
         if last is not None and last.media == media and last.origin.version == expected_version:
             assert body == last
         last = body
+
+
+# -- what a 488 says, and payload types across the two legs (RFC 3264, RFC 3261 §20.43) ----------------
+
+def offer_of(*media_lines: str) -> bytes:
+    return sdp("v=0", "o=x 1 1 IN IP4 10.0.0.2", "s=-", "c=IN IP4 10.0.0.2", "t=0 0", *media_lines)
+
+
+@pytest.mark.parametrize("media_lines, warn_code, names", [
+    (("m=audio 4000 RTP/AVP 9",), 305, "G722"),
+    (("m=audio 4000 RTP/AVP 111 101", "a=rtpmap:111 opus/48000/2", "a=rtpmap:101 telephone-event/8000"),
+     305, "opus"),
+    (("m=audio 4000 RTP/AVP 18 9", "a=rtpmap:18 G729/8000"), 305, "G729, G722"),
+    (("m=video 4002 RTP/AVP 96", "a=rtpmap:96 H264/90000"), 304, "no audio stream"),
+    (("m=audio 0 RTP/AVP 8",), 304, "no audio stream"),
+    (("m=audio 4000 RTP/SAVP 8", "a=crypto:1 AES_CM_128_HMAC_SHA1_80 inline:xyz"), 302, "RTP/SAVP"),
+])
+def test_an_offer_we_cannot_take_says_why_with_its_warn_code(media_lines, warn_code, names):
+    """No G.711 in the audio: 305 (the formats named in the reason); no audio at all: 304; audio only over
+    SRTP: 302.  The same from check_offer, answer_offer and offer_from."""
+    offer = parse_sdp(offer_of(*media_lines))
+    for attempt in (lambda: check_offer(offer), lambda: answer_offer(offer, leg()),
+                    lambda: offer_from(offer, leg())):
+        with pytest.raises(NotAcceptable) as err:
+            attempt()
+        assert (err.value.status, err.value.warn_code) == (488, warn_code)
+        assert names in str(err.value)
+
+
+def test_a_bad_sdp_has_no_warn_code():
+    """SDP that does not parse is a 400: nothing for a Warning to say about its media."""
+    with pytest.raises(SdpError) as err:
+        parse_sdp(b"v=0\r\ns=-\r\n")
+    assert (err.value.status, err.value.warn_code) == (400, None)
+
+
+@pytest.mark.parametrize("codecs, prefer, chosen", [
+    (("PCMA", "PCMU"), None, "PCMA"), (("PCMU", "PCMA"), None, "PCMA"), (("PCMU",), None, "PCMU"),
+    (("PCMA", "PCMU"), "PCMU", "PCMU"), (("PCMA",), "PCMU", "PCMA"), ((), None, None),
+])
+def test_chosen_codec_is_the_law_answer_offer_takes(codecs, prefer, chosen):
+    """A-law when offered, unless told to prefer mu-law and that is offered too; None without G.711."""
+    assert chosen_codec(codecs, prefer) == chosen
+    if codecs:
+        offer = parse_sdp(offer_of("m=audio 4000 RTP/AVP " + " ".join({"PCMA": "8", "PCMU": "0"}[c] for c in codecs)))
+        assert answer_offer(offer, leg(), prefer=prefer)[1].codec == chosen
+
+
+def test_our_offer_lists_both_laws_the_preferred_first_under_our_own_numbers():
+    """make_offer with mu-law preferred: PCMU 0, PCMA 8, telephone-event 101, whatever the other leg used."""
+    m = make_offer(leg(), prefer="PCMU").media[0]
+    assert m.formats == ("0", "8", "101")
+    assert m.attribute_values("rtpmap") == ["0 PCMU/8000", "8 PCMA/8000", "101 telephone-event/8000"]
+    assert make_offer(leg(), prefer="PCMU", events=False).media[0].formats == ("0", "8")
+
+
+def test_an_answer_under_other_numbers_sends_with_ours_and_receives_with_its_own():
+    """The agent answers our offer (PCMU 0, PCMA 8, events 101) with PCMU as 97 and events as 96: we send it
+    97 and 96 (what it receives), and read what it sends under our 0 and 101 (RFC 3264 §5.1, §6.1)."""
+    ours = make_offer(leg(), prefer="PCMU")
+    answer = parse_sdp(offer_of("m=audio 5004 RTP/AVP 97 96", "a=rtpmap:97 PCMU/8000",
+                                "a=rtpmap:96 telephone-event/8000"))
+    neg = accept_answer(ours, answer)
+    assert (neg.codec, neg.payload_type, neg.event_payload_type) == ("PCMU", 97, 96)
+    assert (neg.receive_payload_type, neg.receive_event_payload_type) == (0, 101)
+    same = accept_answer(ours, parse_sdp(offer_of("m=audio 5004 RTP/AVP 8 101", "a=rtpmap:101 telephone-event/8000")))
+    assert (same.codec, same.payload_type, same.rx_payload_type, same.rx_event_payload_type) == ("PCMA", 8, None, None)
+    assert (same.receive_payload_type, same.receive_event_payload_type) == (8, 101)
+
+
+def test_an_answer_with_events_we_did_not_offer_gets_none():
+    """Without telephone-event in our offer, an answer listing it negotiates no events either way."""
+    ours = make_offer(leg(), events=False)
+    neg = accept_answer(ours, parse_sdp(offer_of("m=audio 5004 RTP/AVP 0 101", "a=rtpmap:101 telephone-event/8000")))
+    assert (neg.event_payload_type, neg.receive_event_payload_type) == (None, None)
+
+
+def test_we_answer_with_the_offerers_numbers():
+    """The carrier's offer names telephone-event 96: our answer uses 96 (and its event list), PCMA 8."""
+    offer = parse_sdp(offer_of("m=audio 4000 RTP/AVP 0 8 96", "a=rtpmap:96 telephone-event/8000", "a=fmtp:96 0-11"))
+    answer, neg = answer_offer(offer, leg())
+    assert answer.media[0].formats == ("8", "96") and "96 0-11" in answer.media[0].attribute_values("fmtp")
+    assert (neg.payload_type, neg.event_payload_type, neg.rx_event_payload_type) == (8, 96, None)

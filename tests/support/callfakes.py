@@ -49,6 +49,9 @@ class FakeModifyingLeg:
     def __init__(self):
         self.sent: list = []
         self.local_sdp = None
+        #: the Reason (b2bua.sip.causes) of each BYE/CANCEL sent, the warn-code of each final answer
+        self.reasons: list = []
+        self.warn_codes: list = []
 
     def peer_allows(self, method):
         return True
@@ -57,8 +60,9 @@ class FakeModifyingLeg:
         self.sent.append((method, body))
         return f"tx-{len(self.sent)}"
 
-    def answer_modify(self, method, status, body=None, headers=()):
+    def answer_modify(self, method, status, body=None, headers=(), warn_code=None):
         self.sent.append((method, status))
+        self.warn_codes.append(warn_code)
 
 
 class FakeA(FakeModifyingLeg):
@@ -77,13 +81,15 @@ class FakeA(FakeModifyingLeg):
         self.answered = True
         self.final_status = 200
 
-    def reject(self, status):
+    def reject(self, status, headers=None, warn_code=None):
         self.sent.append(status)
+        self.warn_codes.append(warn_code)
         self.final_status = status
         self.ended = True
 
-    def bye(self):
+    def bye(self, reason=None):
         self.sent.append("BYE")
+        self.reasons.append(("BYE", reason))
         self.ended = True
 
 
@@ -94,11 +100,13 @@ class FakeB(FakeModifyingLeg):
         self.ended = False
         self.final_status = None
 
-    def cancel(self):
+    def cancel(self, reason=None):
         self.sent.append("CANCEL")
+        self.reasons.append(("CANCEL", reason))
 
-    def bye(self):
+    def bye(self, reason=None):
         self.sent.append("BYE")
+        self.reasons.append(("BYE", reason))
         self.ended = True
 
 

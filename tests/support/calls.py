@@ -23,6 +23,7 @@ from dataclasses import dataclass
 from twisted.internet.task import Clock
 
 from b2bua.callevents import MediaDead
+from b2bua.capabilities import ALLOWED_METHODS, SUPPORTED_AS_UAS
 from b2bua.calls import CallCounts, CallManager, CallSettings
 from b2bua.routing import Router
 from b2bua.sip.codec import make_response, parse_message, serialise
@@ -65,6 +66,9 @@ class Ua:
         self.responses: list[SipResponse] = []
         self.dialog_id = None
         self.answer_invite = True          # the agent: 180 and 200 at once (False: 180 only)
+        #: the agent's codecs: None answers every INVITE with PCMA and telephone-event; else the first codec
+        #: of the offer it accepts (and telephone-event when offered), 488 when it accepts none
+        self.accepts: tuple[str, ...] | None = None
         self.on_modify = self.rfc3264_answer
         self.unanswered: dict[str, str] = {}   # method -> transaction of a request it keeps waiting
         self.cancelled = 0
@@ -85,6 +89,15 @@ class Ua:
         m = sd.media[0]
         formats = m.formats[0] + (" 101" if "101" in m.formats else "")
         return 200, self.sdp(formats, direction=ANSWER_DIRECTION[peer_direction(sd, m)])
+
+    def codec_answer(self, request: SipRequest) -> bytes | None:
+        """The answer of a phone taking only :attr:`accepts`: the offer's first codec among them, by name."""
+        m = parse_sdp(request.body).media[0]
+        names = m.rtpmap()
+        taken = [f for f in m.formats if f.isdigit() and names.get(int(f), ("",))[0] in self.accepts]
+        if not taken:
+            return None
+        return self.sdp(taken[0] + (" 101" if "101" in m.formats else ""))
 
     def call(self, extra: tuple[tuple[str, str], ...] = (), *, from_: str = f"<sip:{CALLER}@127.0.0.1>",
              body: bytes | None = None) -> None:
@@ -122,9 +135,13 @@ class Ua:
             self.requests.append(request)
             tx = event.transaction_id
             if request.method == "INVITE" and event.dialog_id is None:
+                body = self.sdp("8 101") if self.accepts is None else self.codec_answer(request)
+                if body is None:
+                    ep.respond(tx, 488, now)
+                    return
                 ep.respond(tx, 180, now)
                 if self.answer_invite:
-                    self.dialog_id = ep.respond(tx, 200, now, body=self.sdp("8 101"), content_type=SDP,
+                    self.dialog_id = ep.respond(tx, 200, now, body=body, content_type=SDP,
                                                 headers=[("Allow", self.allow)])
                 else:
                     self.unanswered["INVITE"] = tx
@@ -159,7 +176,7 @@ class Wire:
         self.rig.media.close()                     # the rig's own media: each call makes its own
         self.clock: Clock = self.rig.clock
         self.node = SipEndpoint(local_host="127.0.0.1", local_ports={"udp": NODE},
-                                supported_extensions=("timer", "100rel"))
+                                allowed_methods=ALLOWED_METHODS, supported_extensions=SUPPORTED_AS_UAS)
         profile = WireProfile("demo", billing_profile(), agents=(f"sip:agent@127.0.0.1:{AGENT}",),
                               answer_mode=answer_mode, withheld=withheld)
         settings = CallSettings(trusted=tuple(ipaddress.ip_network(n) for n in trusted), default_region="DE",
