@@ -536,13 +536,14 @@ def listen_sip(reactor, endpoint: SipCore, sip_settings, on_event: Callable[[obj
     """Listen as ``config.sip`` says: on ``address``, each of ``udp_port``, ``tcp_port``, ``tls_port`` (0: off, as in the config schema).
 
     TLS listens when ``tls_port`` is set, with ``tls_certificate``/``tls_private_key``
-    (and ``tls_client_ca`` for mutual TLS).  The endpoint's ``local_ports`` (its Via
+    (and ``tls_client_ca`` for mutual TLS); our outgoing TLS connections check servers against
+    ``tls_server_ca`` (empty: the system's trust store).  The endpoint's ``local_ports`` (its Via
     and Contact) are set to the ports bound.  The stream limits come from the same section
     (``connection_idle_timeout_s``, ``message_deadline_s``, ``max_connections``, ``max_connections_per_source``).  Tests that want any free port call
     :meth:`SipTransports.listen_udp` and friends with port 0 instead.
     """
     tls = TlsFiles(sip_settings.tls_certificate or "", sip_settings.tls_private_key or "",
-                   sip_settings.tls_client_ca or "", sip_settings.tls_trusted_ca or "")
+                   sip_settings.tls_client_ca or "", sip_settings.tls_server_ca or "")
     transports = SipTransports(reactor, endpoint, on_event, tls=tls,
                                idle_timeout_s=sip_settings.connection_idle_timeout_s,
                                message_deadline_s=sip_settings.message_deadline_s,

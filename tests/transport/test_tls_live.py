@@ -149,7 +149,7 @@ def test_options_over_tls_is_answered(pki, sides):
     """A client trusting the test CA sends OPTIONS over TLS; the server's certificate checks out and 200 comes back."""
     server = sides(TlsFiles(pki["server"].cert, pki["server"].key))
     port = server.transports.listen_tls(0, "127.0.0.1")
-    client = sides(TlsFiles("", "", pki["ca"]))
+    client = sides(TlsFiles("", "", server_ca=pki["ca"]))
     tid = ask_options(client, f"sip:service@127.0.0.1:{port};transport=tls")
     spin_until(lambda: outcome(client, tid) is not None)
     assert outcome(client, tid) == 200
@@ -161,7 +161,7 @@ def test_mutual_tls_accepts_a_client_certificate_from_the_carrier_ca(pki, sides)
     """With tls_client_ca set, a client presenting a certificate signed by that CA is answered."""
     server = sides(TlsFiles(pki["server"].cert, pki["server"].key, pki["ca"]))
     port = server.transports.listen_tls(0, "127.0.0.1")
-    client = sides(TlsFiles(pki["client"].cert, pki["client"].key, pki["ca"]))
+    client = sides(TlsFiles(pki["client"].cert, pki["client"].key, server_ca=pki["ca"]))
     tid = ask_options(client, f"sip:service@127.0.0.1:{port};transport=tls")
     spin_until(lambda: outcome(client, tid) is not None)
     assert outcome(client, tid) == 200
@@ -171,7 +171,7 @@ def test_mutual_tls_refuses_a_client_without_certificate(pki, sides):
     """With tls_client_ca set, a client with no certificate loses the connection; its request never reaches the TU."""
     server = sides(TlsFiles(pki["server"].cert, pki["server"].key, pki["ca"]))
     port = server.transports.listen_tls(0, "127.0.0.1")
-    client = sides(TlsFiles("", "", pki["ca"]))
+    client = sides(TlsFiles("", "", server_ca=pki["ca"]))
     tid = ask_options(client, f"sip:service@127.0.0.1:{port};transport=tls")
     spin_until(lambda: outcome(client, tid) is not None)
     assert outcome(client, tid) == "TransportFailed"
@@ -182,22 +182,35 @@ def test_client_refuses_a_server_certificate_from_another_ca(pki, sides):
     """Our TLS client checks the peer: a server certificate not signed by the configured CA fails the request."""
     server = sides(TlsFiles(pki["stranger_server"].cert, pki["stranger_server"].key))
     port = server.transports.listen_tls(0, "127.0.0.1")
-    client = sides(TlsFiles("", "", pki["ca"]))
+    client = sides(TlsFiles("", "", server_ca=pki["ca"]))
     tid = ask_options(client, f"sip:service@127.0.0.1:{port};transport=tls")
     spin_until(lambda: outcome(client, tid) is not None)
     assert outcome(client, tid) == "TransportFailed"
     assert server.uas.counts["options"] == 0
 
 
-def test_tls_trusted_ca_is_what_outgoing_connections_trust(pki, sides):
-    """Agents signed by another CA than the carriers': with ``tls_trusted_ca`` naming it, the node's outgoing
+def test_tls_server_ca_is_what_outgoing_connections_trust(pki, sides):
+    """Agents signed by another CA than the carriers': with ``tls_server_ca`` naming it, the node's outgoing
     connection accepts the agent's certificate, while ``tls_client_ca`` still names the carriers' CA."""
     server = sides(TlsFiles(pki["stranger_server"].cert, pki["stranger_server"].key))
     port = server.transports.listen_tls(0, "127.0.0.1")
-    client = sides(TlsFiles("", "", client_ca=pki["ca"], trusted_ca=pki["other_ca"]))
+    client = sides(TlsFiles("", "", client_ca=pki["ca"], server_ca=pki["other_ca"]))
     tid = ask_options(client, f"sip:agent@127.0.0.1:{port};transport=tls")
     spin_until(lambda: outcome(client, tid) is not None)
     assert outcome(client, tid) == 200
+
+
+def test_without_tls_server_ca_the_carriers_ca_vouches_for_no_server(pki, sides):
+    """``tls_server_ca`` unset: outgoing connections trust the system's store only. A server signed by the CA
+    of ``tls_client_ca`` (which signs carriers' client certificates) is refused: that CA is no server's
+    authority, and trusting it for servers was the old default."""
+    server = sides(TlsFiles(pki["server"].cert, pki["server"].key))
+    port = server.transports.listen_tls(0, "127.0.0.1")
+    client = sides(TlsFiles("", "", client_ca=pki["ca"]))
+    tid = ask_options(client, f"sip:agent@127.0.0.1:{port};transport=tls")
+    spin_until(lambda: outcome(client, tid) is not None)
+    assert outcome(client, tid) == "TransportFailed"
+    assert server.uas.counts["options"] == 0
 
 
 def test_our_bye_reaches_a_tls_caller_over_its_own_connection(pki, sides):
@@ -206,7 +219,7 @@ def test_our_bye_reaches_a_tls_caller_over_its_own_connection(pki, sides):
     opened toward the Contact (which used to leave the phone in a silent call)."""
     node = sides(TlsFiles(pki["server"].cert, pki["server"].key))
     port = node.transports.listen_tls(0, "127.0.0.1")
-    phone = sides(TlsFiles("", "", pki["ca"]))
+    phone = sides(TlsFiles("", "", server_ca=pki["ca"]))
     dead_port = free_port()
     target = f"sip:service@127.0.0.1:{port};transport=tls"
     invite = phone.endpoint.make_request("INVITE", target, from_="<sip:caller@127.0.0.1>", to=f"<{target}>",
@@ -246,7 +259,7 @@ def test_listen_sip_serves_udp_tcp_and_tls_from_the_config(pki, sides):
     try:
         assert (bound.udp, bound.tcp, bound.tls) == (udp, tcp, tls)
         assert endpoint.local_ports == {"udp": udp, "tcp": tcp, "tls": tls}
-        client = sides(TlsFiles("", "", pki["ca"]))
+        client = sides(TlsFiles("", "", server_ca=pki["ca"]))
         client.endpoint.local_ports["udp"] = client.transports.listen_udp(0, "127.0.0.1")
         tids = [ask_options(client, f"sip:service@127.0.0.1:{udp}"),
                 ask_options(client, f"sip:service@127.0.0.1:{tcp};transport=tcp"),
