@@ -140,8 +140,8 @@ class Baresip:
 
 
 def start_baresip(folder: Path, *, aor: str, source_wav: Path, sip_port: int, rtp_slot: int,
-                  quit_after_s: int = 30, dial: str | None = None, auto_answer: bool = False, certificate: str | None = None,
-                  cafile: str | None = None) -> Baresip:
+                  quit_after_s: int = 30, dial: str | None = None, auto_answer: bool = False,
+                  certificate: str | None = None, cafile: str | None = None) -> Baresip:
     """baresip with its own config in ``folder`` (see the module docstring); ``aor`` is the account's URI; the
     phones of one test take ``rtp_slot`` 0 and 1 (RTP ports of their own)."""
     require_baresip()
