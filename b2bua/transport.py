@@ -15,8 +15,9 @@ request to a peer reuses an open connection to that host:port, else one is
 opened and the bytes wait for it.  Each connection has its own
 :class:`StreamFramer`; a CRLFCRLF ping is answered with CRLF (RFC 5626
 §3.5.1); garbage (a :class:`FramingError`) closes that connection and nothing
-else.  A failed connect or a lost connection is reported with
-``endpoint.transport_error``.
+else.  A failed connect, a failed TLS handshake, a lost connection and a
+datagram the socket refuses (no route, too large; not a full buffer) are reported
+with ``endpoint.transport_error``.
 
 What a peer may hold of us on streams (``[sip]`` keys, see :func:`listen_sip`):
 a connection that brings no whole message and no keep-alive for
@@ -123,6 +124,14 @@ class _DirectUdp:
                 if no == errno.ECONNREFUSED:
                     return  # as Twisted: an ICMP error from an earlier datagram, nothing to do for this one
                 raise
+
+
+#: send errors a retransmission may well get past (a full socket buffer): not reported as a failed transport
+_TRANSIENT_ERRNOS = frozenset((errno.EAGAIN, errno.EWOULDBLOCK, errno.ENOBUFS, errno.ENOMEM))
+
+
+def _transient(exc: Exception) -> bool:
+    return isinstance(exc, OSError) and exc.errno in _TRANSIENT_ERRNOS
 
 
 # ---- UDP ------------------------------------------------------------------------------------------
@@ -425,6 +434,10 @@ class SipTransports:
                 port.write(out.data, (peer.host, peer.port))
             except Exception as exc:  # EMSGSIZE, unreachable network...
                 self._lost(peer, f"UDP send failed: {exc}")
+                if not _transient(exc):
+                    # RFC 3261 §18.4: the transport user hears of a failure in sending at once (its request's
+                    # transaction fails with 503), not after 32 s of retransmissions into the same error
+                    self.endpoint.transport_error(peer, self.now())
             return
         if peer.transport not in ("tcp", "tls"):
             self._lost(peer, f"unknown transport {peer.transport!r}")
