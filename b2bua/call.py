@@ -45,7 +45,7 @@ from billing.session import (CallBilling, CallSession, CreditEnds, Exhausted, Re
 
 from .calldriver import CallDriver, CallInputs
 from .callevents import (Abort, Acked, Answered, Bye, Cancelled, Dtmf, Failed, LegBroken, LegEnded, MediaDead,
-                         ModifyAnswered, ModifyOffer, Ringing)
+                         ModifyAnswered, ModifyOffer, Ringing, SendFailed)
 from .callports import Announcement, CallMedia, Dialer, InboundLeg, MediaRefused, OutboundLeg, Say
 from .callrecord import CallTimes, call_record, log_record
 from .callstate import Act, Ev, St, ignored, transition
@@ -189,6 +189,21 @@ class Call:
         if event.reason.startswith("dialog_") and self.state in (St.CLOSING, St.DONE):
             return              # a request in a dialog we are ending found it gone: nothing more to end
         self.abort(event.reason)
+
+    def _on_send_failed(self, event: SendFailed) -> None:
+        """Our BYE, re-INVITE or UPDATE reached nobody (timed out, or the connection could not be opened or
+        failed): logged once at warning; a call still up ends now, so the other side hears our BYE and billing
+        stops at this moment instead of the call going on silent (end reason ``caller_unreachable`` or
+        ``agent_unreachable``)."""
+        side = "caller" if event.leg is self.a else "agent"
+        if event.leg is not self.a and event.leg is not self.b:
+            return          # an agent the call gave up on: nothing of this call depends on it
+        what = "got no answer" if event.status == 408 else "could not be sent"
+        log.warn("call {call_id}: our {method} to the {side} {what} ({status})", call_id=self.log_id,
+                 method=event.method, side=side, what=what, status=event.status)
+        self.events.append((self._now_ms(), f"our {event.method} to the {side} {what} ({event.status})"))
+        if self.state not in (St.CLOSING, St.DONE):
+            self.abort(f"{side}_unreachable")
 
     # -- the table ------------------------------------------------------------------------
 
@@ -748,8 +763,8 @@ class Call:
     _HANDLERS: dict[type, Callable[["Call", object], None]] = {
         Ringing: _on_b_progress, Answered: _on_b_answer, Failed: _on_b_failed, Bye: _on_bye,
         Cancelled: _on_a_cancel, ModifyOffer: _on_modify_offer, ModifyAnswered: _on_modify_answered,
-        Acked: _on_acked, LegEnded: _on_leg_ended, LegBroken: _on_leg_broken, Dtmf: _on_dtmf,
-        MediaDead: _on_abort, Abort: _on_abort,
+        Acked: _on_acked, LegEnded: _on_leg_ended, LegBroken: _on_leg_broken, SendFailed: _on_send_failed,
+        Dtmf: _on_dtmf, MediaDead: _on_abort, Abort: _on_abort,
     }
 
     #: what each action of the table (:class:`~b2bua.callstate.Act`) does

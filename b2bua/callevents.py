@@ -94,13 +94,25 @@ class LegBroken:
     """``leg`` can go on no longer, and so neither can the call; ``reason`` is the record's end reason:
 
     ``session_expired`` (RFC 4028: no refresh came), ``no_ack`` (our 2xx was never ACKed), ``no_prack``
-    (RFC 3262: our reliable provisional was never acknowledged), ``refresh_failed``, ``modify_timeout``
-    (no answer to a relayed change in 64*T1), ``dialog_timeout``/``dialog_481``/``dialog_408`` (a request
-    in the dialog found it gone), ``carrier_transport_failed`` (the caller's connection closed before the
-    answer), ``carrier_transaction_gone`` (the carrier's INVITE ended before we could answer it)."""
+    (RFC 3262: our reliable provisional was never acknowledged), ``refresh_failed`` (our refresh was refused),
+    ``modify_timeout`` (no answer to a relayed change in 64*T1), ``dialog_timeout``/``dialog_481``/``dialog_408``
+    (a request in the dialog found it gone), ``carrier_transport_failed`` (the caller's connection closed
+    before the answer), ``carrier_transaction_gone`` (the carrier's INVITE ended before we could answer it)."""
 
     leg: object
     reason: str
+
+
+@dataclass(frozen=True)
+class SendFailed:
+    """A request we sent in ``leg``'s dialog (BYE, re-INVITE, UPDATE) reached nobody: ``status`` 408 when its
+    transaction timed out, 503 when the transport could not carry it (the connection could not be opened, a
+    TLS handshake or a write failed, the connection closed before the answer; RFC 3261 §8.1.3.1).  The peer
+    is out of reach: a call still up ends, the other side hears our BYE and billing stops now."""
+
+    leg: object
+    method: str
+    status: int
 
 
 @dataclass(frozen=True)
@@ -126,4 +138,4 @@ class Abort:
 
 #: every event a call takes in
 CallEvent = (Ringing | Answered | Failed | Bye | Cancelled | ModifyOffer | ModifyAnswered | Acked | LegEnded
-             | LegBroken | Dtmf | MediaDead | Abort)
+             | LegBroken | SendFailed | Dtmf | MediaDead | Abort)

@@ -43,7 +43,7 @@ from typing import Callable
 from twisted.internet.interfaces import IDelayedCall, IReactorTime
 
 from .callevents import (Acked, Answered, Bye, Cancelled, Failed, LegBroken, LegEnded, ModifyAnswered,
-                         ModifyOffer, Ringing)
+                         ModifyOffer, Ringing, SendFailed)
 from .capabilities import SUPPORTED_AS_UAC, uac_headers, uas_headers
 from .modify import (UAC_INVITE, UAC_OFFER, UAS_INVITE, UAS_OFFER, UAS_UPDATE, ModifyRequest, conflict,
                      retry_after)
@@ -274,17 +274,23 @@ class _Leg:
             self._emit(LegEnded(self))
 
     def _transaction_failed(self, event: TransactionTimedOut | TransportFailed) -> None:
+        """Our request in the dialog timed out (408) or the transport could not carry it (503): the asker of a
+        relayed change hears that status, and the call hears :class:`SendFailed` (a call still up ends)."""
         tx = event.transaction_id
+        status = 408 if isinstance(event, TransactionTimedOut) else 503
         if tx == self.modify_tx:
-            # no answer to the change we relayed (§12.2.1.2 ends that leg's dialog, and so the call)
             self.modify_answered(408)
-            self._emit(ModifyAnswered(self, 408 if isinstance(event, TransactionTimedOut) else 503, None))
+            self._emit(ModifyAnswered(self, status, None))
         elif tx == self.bye_tx:
             self.dialog_ended()
+            self._emit(SendFailed(self, event.method, status))
             self._emit(LegEnded(self))
+            return
         elif tx == self.refresh_tx:
             self.refresh_tx = None
-            self._emit(LegBroken(self, "refresh_failed"))
+        else:
+            return
+        self._emit(SendFailed(self, event.method, status))
 
     # -- what the call orders -----------------------------------------------------------------
 

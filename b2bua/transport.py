@@ -15,8 +15,9 @@ request to a peer reuses an open connection to that host:port, else one is
 opened and the bytes wait for it.  Each connection has its own
 :class:`StreamFramer`; a CRLFCRLF ping is answered with CRLF (RFC 5626
 §3.5.1); garbage (a :class:`FramingError`) closes that connection and nothing
-else.  A failed connect or a lost connection is reported with
-``endpoint.transport_error``.
+else.  A failed connect, a failed TLS handshake, a lost connection and a
+datagram the socket refuses (no route, too large; not a full buffer) are reported
+with ``endpoint.transport_error``.
 
 What a peer may hold of us on streams (``[sip]`` keys, see :func:`listen_sip`):
 a connection that brings no whole message and no keep-alive for
@@ -123,6 +124,14 @@ class _DirectUdp:
                 if no == errno.ECONNREFUSED:
                     return  # as Twisted: an ICMP error from an earlier datagram, nothing to do for this one
                 raise
+
+
+#: send errors a retransmission may well get past (a full socket buffer): not reported as a failed transport
+_TRANSIENT_ERRNOS = frozenset((errno.EAGAIN, errno.EWOULDBLOCK, errno.ENOBUFS, errno.ENOMEM))
+
+
+def _transient(exc: Exception) -> bool:
+    return isinstance(exc, OSError) and exc.errno in _TRANSIENT_ERRNOS
 
 
 # ---- UDP ------------------------------------------------------------------------------------------
@@ -430,6 +439,10 @@ class SipTransports:
                 port.write(out.data, (peer.host, peer.port))
             except Exception as exc:  # EMSGSIZE, unreachable network...
                 self._lost(peer, f"UDP send failed: {exc}")
+                if not _transient(exc):
+                    # RFC 3261 §18.4: the transport user hears of a failure in sending at once (its request's
+                    # transaction fails with 503), not after 32 s of retransmissions into the same error
+                    self.endpoint.transport_error(peer, self.now())
             return
         if peer.transport not in ("tcp", "tls"):
             self._lost(peer, f"unknown transport {peer.transport!r}")
@@ -541,13 +554,14 @@ def listen_sip(reactor, endpoint: SipCore, sip_settings, on_event: Callable[[obj
     """Listen as ``config.sip`` says: on ``address``, each of ``udp_port``, ``tcp_port``, ``tls_port`` (0: off, as in the config schema).
 
     TLS listens when ``tls_port`` is set, with ``tls_certificate``/``tls_private_key``
-    (and ``tls_client_ca`` for mutual TLS).  The ports bound are returned
+    (and ``tls_client_ca`` for mutual TLS); our outgoing TLS connections check servers against
+    ``tls_server_ca`` (empty: the system's trust store).  The ports bound are returned
     (:meth:`BoundPorts.by_transport`), for the endpoint's Via and Contact.  The stream limits come from the same section
     (``connection_idle_timeout_s``, ``message_deadline_s``, ``max_connections``, ``max_connections_per_source``).  Tests that want any free port call
     :meth:`SipTransports.listen_udp` and friends with port 0 instead.
     """
     tls = TlsFiles(sip_settings.tls_certificate or "", sip_settings.tls_private_key or "",
-                   sip_settings.tls_client_ca or "", sip_settings.tls_trusted_ca or "")
+                   sip_settings.tls_client_ca or "", sip_settings.tls_server_ca or "")
     transports = SipTransports(reactor, endpoint, on_event, tls=tls,
                                idle_timeout_s=sip_settings.connection_idle_timeout_s,
                                message_deadline_s=sip_settings.message_deadline_s,

@@ -6,9 +6,9 @@ first, intermediates after) with ``sip.tls_private_key``; with
 (mutual TLS with a carrier), else the handshake fails and the connection is
 dropped.  The client side (our requests to ``sips:`` / ``transport=tls``
 peers) presents the same certificate, and checks the peer's certificate
-against ``tls_trusted_ca`` when set, else ``tls_client_ca`` when set (the
-carrier's CA), else the system's trust store; the peer's IP address must be in
-its certificate.  A dialog's requests go back over the connection its peer
+against ``sip.tls_server_ca`` when set, else against the system's trust store
+(never against ``tls_client_ca``: a CA that signs carriers' client certificates
+vouches for no server); the peer's IP address must be in its certificate.  A dialog's requests go back over the connection its peer
 opened while that is open (:mod:`b2bua.sip.endpoint`), so a phone without a
 certificate of its own is reached without a new TLS connection.
 """
@@ -21,7 +21,7 @@ from pathlib import Path
 
 from twisted.internet import ssl
 
-__all__ = ["TlsFiles", "TlsConfigError", "server_context", "client_context_factory"]
+__all__ = ["TlsFiles", "TlsConfigError", "server_context", "client_context_factory", "ca_bundle_problem"]
 
 _PEM_CERT = re.compile(rb"-----BEGIN CERTIFICATE-----.+?-----END CERTIFICATE-----\s*", re.DOTALL)
 
@@ -37,7 +37,7 @@ class TlsFiles:
     certificate: str
     private_key: str
     client_ca: str = ""
-    trusted_ca: str = ""       # the CAs our outgoing connections trust (empty: client_ca, else the system's)
+    server_ca: str = ""        # the CAs our outgoing connections trust (empty: the system's trust store)
 
     @property
     def enabled(self) -> bool:
@@ -78,6 +78,16 @@ def _cas(path: str, key: str) -> list[ssl.Certificate]:
     return _certificates(_read(path, key), path, key)
 
 
+def ca_bundle_problem(path: str) -> str | None:
+    """Why the CA bundle at ``path`` cannot be used (unreadable, no PEM certificate, one that does not parse),
+    or None: ``check-config`` and the start say so under the key that names it, before any call needs it."""
+    try:
+        _cas(path, "CA bundle")
+    except TlsConfigError as exc:
+        return str(exc)
+    return None
+
+
 def server_context(files: TlsFiles) -> ssl.CertificateOptions:
     """The context factory of a TLS listener; raises TlsConfigError on unreadable or mismatched files."""
     own, extra = _own(files)
@@ -97,9 +107,8 @@ def client_context_factory(files: TlsFiles):
     own = None
     if files.enabled:
         own, _ = _own(files)
-    cas = (_cas(files.trusted_ca, "tls_trusted_ca") if files.trusted_ca
-           else _cas(files.client_ca, "tls_client_ca"))
-    trust = ssl.trustRootFromCertificates(cas) if cas else None
+    cas = _cas(files.server_ca, "tls_server_ca")
+    trust = ssl.trustRootFromCertificates(cas) if cas else None     # None: the system's trust store
 
     def for_host(host: str):
         return ssl.optionsForClientTLS(host, trustRoot=trust, clientCertificate=own)

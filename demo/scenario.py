@@ -87,7 +87,7 @@ def demo_config(example: dict[str, Any], *, folder: pathlib.Path, agent_uri: str
     raw = {k: (dict(v) if isinstance(v, dict) else v) for k, v in example.items()}
     raw["node"] = {"id": "demo"}
     raw["sip"] = {**raw.get("sip", {}), "address": "127.0.0.1", "udp_port": sip_port, "tcp_port": sip_port}
-    for key in ("tls_port", "tls_certificate", "tls_private_key", "tls_client_ca"):
+    for key in ("tls_port", "tls_certificate", "tls_private_key", "tls_client_ca", "tls_server_ca"):
         raw["sip"].pop(key, None)
     raw["carriers"] = {**raw.get("carriers", {}), "trusted": ["127.0.0.1"]}
     raw["http"] = {**raw.get("http", {}), "address": "127.0.0.1", "port": http_port,

@@ -2,7 +2,7 @@
 # Installs what the test suite needs on a Debian machine (as root), then runs it.
 # This is the README's test command, and all that CI runs (.ci/run).
 #
-#  - Debian packages: SIPp (sip-tester), Kamailio with its TLS module (the proxy in
+#  - Debian packages: SIPp (sip-tester), baresip (a real phone as caller and agent), Kamailio with its TLS module (the proxy in
 #    front of two nodes), Chromium for the browser tests, sox and
 #    espeak-ng for audio tools, ffmpeg for operators' MP3/OGG prompts, PostgreSQL when no server answers on 127.0.0.1:5432.
 #  - a virtualenv in .venv with the project and its test extra.
@@ -17,6 +17,7 @@ log() { printf '\n== %s\n' "$*"; }
 
 need_pkgs=()
 command -v sipp >/dev/null || need_pkgs+=(sip-tester)
+command -v baresip >/dev/null || need_pkgs+=(baresip)
 PATH="$PATH:/usr/sbin:/sbin" command -v kamailio >/dev/null || need_pkgs+=(kamailio)
 dpkg -s kamailio-tls-modules >/dev/null 2>&1 || need_pkgs+=(kamailio-tls-modules)
 command -v chromium >/dev/null || need_pkgs+=(chromium)

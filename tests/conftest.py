@@ -98,7 +98,7 @@ def pytest_unconfigure(config):
 
 
 #: markers of tests that take seconds each (real peers, real time): their modules are handed out first
-LONG_MARKERS = ("slow", "sipp", "browser")
+LONG_MARKERS = ("slow", "sipp", "browser", "baresip")
 
 
 def pytest_collection_modifyitems(config, items):

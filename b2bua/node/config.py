@@ -33,6 +33,7 @@ from media.tones import RINGBACK_CADENCES, ringback_for_region
 
 from ..admission import AdmissionSettings
 from ..callmedia import NO_RINGBACK, RINGBACK_FILE_MAX_S
+from ..transport_tls import ca_bundle_problem
 from .schema import (ConfigInvalid, ConfigProblem, Field, Invalid, Relative, Section, boolean, choice, decimal,
                      integer, ip_address, ip_network, list_of, mapping_of, nonempty_string, path, port, string,
                      validate)
@@ -226,9 +227,9 @@ SCHEMA = Section("prepaid", "the prepaid config", tables=(
         Field("tls_certificate", path, "PEM certificate chain for TLS", ""),
         Field("tls_private_key", path, "PEM private key for TLS", ""),
         Field("tls_client_ca", path, "PEM CA bundle: when set, carriers must present a certificate it signed", ""),
-        Field("tls_trusted_ca", path,
-              "PEM CA bundle the node trusts when it connects out over TLS (agents, carriers); empty: "
-              "tls_client_ca when set, else the system's trust store", ""),
+        Field("tls_server_ca", path,
+              "PEM CA bundle that servers the node connects to over TLS (agents, carriers) must be signed by; "
+              "empty: the system's trust store", ""),
         Field("default_region", region, "region for numbers given without country code", "DE"),
         Field("max_call_duration_s", integer(60, 86400), "hard limit on any call", 14400),
         Field("session_expires_s", integer(90, 86400), "RFC 4028 session interval we ask for", 1800),
@@ -347,7 +348,7 @@ SCHEMA = Section("prepaid", "the prepaid config", tables=(
 RESTART_ONLY: tuple[str, ...] = (
     "node.id",
     "sip.address", "sip.udp_port", "sip.tcp_port", "sip.tls_port", "sip.tls_certificate", "sip.tls_private_key",
-    "sip.tls_client_ca", "sip.tls_trusted_ca", "sip.user_agent", "sip.probe_interval_s",
+    "sip.tls_client_ca", "sip.tls_server_ca", "sip.user_agent", "sip.probe_interval_s",
     "sip.connection_idle_timeout_s", "sip.message_deadline_s", "sip.max_connections", "sip.max_connections_per_source",
     "http.address", "http.port", "http.tls_certificate", "http.tls_private_key", "http.header_timeout_s",
     "http.body_timeout_s", "http.idle_timeout_s", "http.max_connections", "http.max_connections_per_source",
@@ -355,6 +356,10 @@ RESTART_ONLY: tuple[str, ...] = (
     "store.url", "store.lease_s", "store.reconcile_interval_s", "store.renew_interval_s",
     "media.address", "media.rtp_port_min", "media.rtp_port_max", "media.silence_timeout_s",
 )
+
+
+#: keys an earlier version read, and the key that took each one's place: a file with the old one is told so
+RENAMED: dict[str, str] = {"sip.tls_trusted_ca": "sip.tls_server_ca"}
 
 
 def restart_only_summary() -> list[str]:
@@ -386,7 +391,7 @@ class SipSettings:
     session_expires_s: int
     min_se_s: int
     user_agent: str
-    tls_trusted_ca: str = ""
+    tls_server_ca: str = ""
     probe_interval_s: int = 30
     connection_idle_timeout_s: int = 120
     message_deadline_s: int = 10
@@ -584,6 +589,10 @@ def _cross_checks(raw: dict[str, Any], file: str) -> list[ConfigProblem]:
         for key in ("tls_certificate", "tls_private_key"):
             if not sip.get(key):
                 problems.append(ConfigProblem(file, f"sip.{key}", "needed when sip.tls_port is set"))
+    for key in ("tls_client_ca", "tls_server_ca"):
+        problem = ca_bundle_problem(sip[key]) if isinstance(sip.get(key), str) and sip[key] else None
+        if problem is not None:
+            problems.append(ConfigProblem(file, f"sip.{key}", problem))
     http = raw.get("http", {})
     if bool(http.get("tls_certificate")) != bool(http.get("tls_private_key")):
         problems.append(ConfigProblem(file, "http.tls_private_key", "HTTPS needs both tls_certificate and tls_private_key"))
@@ -676,6 +685,8 @@ def parse_config(text: str, file: str, folder: str | None = None) -> Config:
     except tomllib.TOMLDecodeError as exc:
         raise ConfigInvalid([ConfigProblem(file, "(syntax)", f"not valid TOML: {exc}")]) from None
     raw, problems = validate(doc, SCHEMA, file, folder=folder)
+    problems = [ConfigProblem(p.file, p.key, f"{p.reason}: now {RENAMED[p.key]}") if p.key in RENAMED else p
+                for p in problems]
     problems.extend(_cross_checks(raw, file))
     if problems:
         raise ConfigInvalid(problems)

@@ -99,3 +99,69 @@ def test_a_carrier_connection_closed_after_the_ack_is_no_hang_up_and_its_silence
     assert record.end_reason == "media_timeout"
     assert (record.billed_s, record.charge_cents, record.end_ms) == (0, 0, answered_ms)
     assert balance(wire) == BALANCE_CENTS and wire.billing.sessions == () and wire.manager.calls == {}
+
+
+@pytest.fixture
+def warnings_logged():
+    """The warnings logged through Twisted's logger during the test."""
+    from twisted.logger import LogLevel, formatEvent, globalLogPublisher
+    seen: list = []
+
+    def observe(event):
+        if event.get("log_level") is LogLevel.warn:
+            seen.append((event.get("call_id"), formatEvent(event)))
+    globalLogPublisher.addObserver(observe)
+    yield seen
+    globalLogPublisher.removeObserver(observe)
+
+
+def test_our_relayed_reinvite_the_callers_transport_cannot_carry_ends_the_call(wire, warnings_logged):
+    """The agent holds after 3 s; the re-INVITE we relay to the caller cannot be sent (the transport reports
+    the caller's peer failed, as for a connection that cannot be opened or a TLS handshake that fails): it is
+    logged at warning with the call id, the agent gets our BYE at once instead of a silent call, the caller
+    pays the 3 s, and the record says the caller was out of reach."""
+    call = bridged_call(wire)
+    wire.run(3)
+    failed_ms = round(wire.now() * 1000)
+    wire.raw[CARRIER] = []
+    wire.agent.send("INVITE", wire.agent.sdp("8 101", direction="sendonly"))
+    [reinvite] = [m for m in wire.raw[CARRIER] if getattr(m, "method", None) == "INVITE"]
+    assert not wire.sent(NODE, AGENT, method="BYE")
+    wire.node.transport_error(Peer("udp", "127.0.0.1", CARRIER), wire.now())
+    wire.pump()
+    assert call.state.value == "closing" and wire.sent(NODE, AGENT, method="BYE")
+    assert wire.agent.finals("INVITE")[-1].status >= 300          # the agent's hold got its answer too
+    assert balance(wire) == BALANCE_CENTS - 3 * CENTS_PER_S
+    assert (call.call_id, f"call {call.call_id}: our INVITE to the caller could not be sent (503)") in warnings_logged
+    wire.run(40, step_s=0.5)
+    (record,) = wire.records
+    assert (record.end_reason, record.billed_s, record.end_ms) == ("caller_unreachable", 3, failed_ms)
+    assert wire.manager.calls == {} and wire.billing.sessions == ()
+
+
+def test_our_session_refresh_the_caller_never_answers_ends_the_call_when_it_times_out(wire, warnings_logged):
+    """The caller asked us to refresh every 600 s (RFC 4028, refresher=uas) and then falls silent: our refresh
+    at 300 s is retransmitted until Timer B (32 s); then the agent gets our BYE and billing stops at that
+    moment (332 s, not when the session would have expired at 568 s), and the warning names the call and
+    the refresh."""
+    wire.store.set_balance("demo", CALLER, 1000 * CENTS_PER_S)          # enough for 1000 s
+    wire.carrier.call(extra=(("Supported", "timer"), ("Session-Expires", "600;refresher=uas")))
+    call = wire.call
+    assert call.state.value == "bridged"
+    wire.raw[CARRIER] = []
+    wire.run(299, step_s=5)
+    assert not [m for m in wire.raw[CARRIER] if getattr(m, "method", None) == "INVITE"]
+    wire.run(2, step_s=0.5)
+    refreshes = [m for m in wire.raw[CARRIER] if getattr(m, "method", None) == "INVITE"]
+    assert refreshes and refreshes[0].headers.get("session-expires").startswith("600;refresher=uac")
+    wire.run(30, step_s=0.5)
+    assert call.state.value == "bridged" and not wire.sent(NODE, AGENT, method="BYE")
+    wire.run(2, step_s=0.5)
+    assert call.state.value != "bridged" and wire.sent(NODE, AGENT, method="BYE")
+    assert not wire.sent(NODE, CARRIER, method="BYE")     # the dialog that timed out is over (§12.2.1.2)
+    billed_s = (1000 * CENTS_PER_S - balance(wire)) // CENTS_PER_S
+    assert 332 <= billed_s <= 333
+    assert (call.call_id, f"call {call.call_id}: our INVITE to the caller got no answer (408)") in warnings_logged
+    wire.run(40, step_s=0.5)
+    (record,) = wire.records
+    assert record.end_reason == "caller_unreachable" and record.billed_s == billed_s

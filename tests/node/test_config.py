@@ -94,6 +94,24 @@ def test_lease_renewals_are_configured_and_checked_against_the_lease():
                         "must not let another node settle a live call)"]
 
 
+def test_tls_ca_bundles_are_read_when_checked_and_a_bad_one_is_named_by_its_key(tmp_path):
+    """``sip.tls_server_ca`` (the CAs our outgoing TLS trusts) and ``sip.tls_client_ca`` are read by
+    check-config: a missing file or one without a PEM certificate is a problem under its own key, not a
+    failed handshake at the first call. The key's old name ``tls_trusted_ca`` is told its new one."""
+    junk = tmp_path / "junk.pem"
+    junk.write_text("not a certificate")
+    text = example_text().replace("# tls_server_ca = ", "tls_server_ca = ").replace(
+        '"/etc/prepaid/tls/agents-ca.pem"', f'"{junk}"').replace(
+        "# tls_client_ca = ", "tls_client_ca = ").replace('"/etc/prepaid/tls/carrier-ca.pem"',
+                                                          f'"{tmp_path / "missing.pem"}"')
+    problems = problems_of(text)
+    assert problems == [f"x.toml:sip.tls_client_ca: CA bundle {tmp_path / 'missing.pem'}: No such file or directory",
+                        f"x.toml:sip.tls_server_ca: CA bundle {junk}: no PEM certificate in it"]
+    renamed = example_text().replace("# tls_server_ca = ", "tls_trusted_ca = ")
+    assert problems_of(renamed) == ["x.toml:sip.tls_trusted_ca: unknown key: now sip.tls_server_ca"]
+    assert parse_config(example_text(), "x.toml").sip.tls_server_ca == ""     # unset: the system's trust store
+
+
 def test_toml_syntax_error_is_one_problem():
     assert problems_of("[sip\naddress=") [0].startswith("x.toml:(syntax): not valid TOML")
 

@@ -88,15 +88,18 @@ def test_a_host_name_is_never_resolved_and_counts_as_undeliverable(live):
     for _ in range(2):
         _send(transports, b"x", "localhost", probe.getsockname()[1])
     assert transports.undeliverable == 2
+    assert [peer for peer, _ in transports.endpoint.errors] == [Peer("udp", "localhost", probe.getsockname()[1])] * 2
     probe.settimeout(0.05)
     with pytest.raises(socket.timeout):
         probe.recv(65535)
 
 
 def test_a_datagram_too_large_for_udp_counts_as_undeliverable_and_the_next_one_goes(live):
-    """EMSGSIZE is a lost message, not an exception out of the reactor; the socket still sends after it."""
+    """EMSGSIZE is a lost message, not an exception out of the reactor: the core hears at once that the peer
+    could not be sent to (its transactions fail, RFC 3261 §18.4); the socket still sends after it."""
     transports, probe = live
     _send(transports, b"y" * 70000, "127.0.0.1", probe.getsockname()[1])
     assert transports.undeliverable == 1
+    assert [peer for peer, _ in transports.endpoint.errors] == [Peer("udp", "127.0.0.1", probe.getsockname()[1])]
     _send(transports, b"small", "127.0.0.1", probe.getsockname()[1])
     assert probe.recv(65535) == b"small"

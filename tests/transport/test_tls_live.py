@@ -1,23 +1,17 @@
 """SIP over TLS and TCP on live sockets (127.0.0.1, port 0), with certificates made in the test by ``cryptography``.
 
 Both ends are our own stack on the real reactor: a server (``EchoUas``) and a
-client endpoint that sends OPTIONS to ``sip:...;transport=tls``.  The reactor
+client endpoint that sends OPTIONS to ``sip:...;transport=tls``; the last tests put
+a real node (``prepaid run``) between a TLS phone and an agent.  The reactor
 is spun in bounded steps until the answer or the failure comes.
 """
 
 from __future__ import annotations
 
-import datetime
-import ipaddress
 import time
-from dataclasses import dataclass
-from pathlib import Path
 
 import pytest
-from cryptography import x509
-from cryptography.hazmat.primitives import hashes, serialization
-from cryptography.hazmat.primitives.asymmetric import ec
-from cryptography.x509.oid import ExtendedKeyUsageOID, NameOID
+from cryptography.x509.oid import ExtendedKeyUsageOID
 from twisted.internet import reactor
 
 from b2bua.node.config import SipSettings
@@ -27,53 +21,7 @@ from tests.support.sip_apps import EchoUas
 from b2bua.transport import SipTransports, TlsConfigError, listen_sip
 from b2bua.transport_tls import TlsFiles
 from tests.sipp.harness import free_port
-
-
-# ---- certificates -------------------------------------------------------------------------------
-@dataclass(frozen=True)
-class Pem:
-    cert: str
-    key: str
-
-
-def _name(cn: str) -> x509.Name:
-    return x509.Name([x509.NameAttribute(NameOID.COMMON_NAME, cn)])
-
-
-def _write(folder: Path, stem: str, cert: x509.Certificate, key) -> Pem:
-    cert_path, key_path = folder / f"{stem}.crt", folder / f"{stem}.key"
-    cert_path.write_bytes(cert.public_bytes(serialization.Encoding.PEM))
-    key_path.write_bytes(key.private_bytes(serialization.Encoding.PEM, serialization.PrivateFormat.PKCS8,
-                                           serialization.NoEncryption()))
-    return Pem(str(cert_path), str(key_path))
-
-
-def make_ca(folder: Path, cn: str):
-    key = ec.generate_private_key(ec.SECP256R1())
-    now = datetime.datetime.now(datetime.timezone.utc)
-    cert = (x509.CertificateBuilder().subject_name(_name(cn)).issuer_name(_name(cn)).public_key(key.public_key())
-            .serial_number(x509.random_serial_number()).not_valid_before(now - datetime.timedelta(days=1))
-            .not_valid_after(now + datetime.timedelta(days=30))
-            .add_extension(x509.BasicConstraints(ca=True, path_length=None), critical=True)
-            .add_extension(x509.KeyUsage(digital_signature=True, key_cert_sign=True, crl_sign=True,
-                                         content_commitment=False, key_encipherment=False, data_encipherment=False,
-                                         key_agreement=False, encipher_only=False, decipher_only=False), critical=True)
-            .sign(key, hashes.SHA256()))
-    return cert, key, _write(folder, cn, cert, key)
-
-
-def make_leaf(folder: Path, ca, cn: str, usage) -> Pem:
-    ca_cert, ca_key, _ = ca
-    key = ec.generate_private_key(ec.SECP256R1())
-    now = datetime.datetime.now(datetime.timezone.utc)
-    cert = (x509.CertificateBuilder().subject_name(_name(cn)).issuer_name(ca_cert.subject)
-            .public_key(key.public_key()).serial_number(x509.random_serial_number())
-            .not_valid_before(now - datetime.timedelta(days=1)).not_valid_after(now + datetime.timedelta(days=30))
-            .add_extension(x509.SubjectAlternativeName([x509.IPAddress(ipaddress.ip_address("127.0.0.1"))]),
-                           critical=False)
-            .add_extension(x509.ExtendedKeyUsage([usage]), critical=False)
-            .sign(ca_key, hashes.SHA256()))
-    return _write(folder, cn, cert, key)
+from tests.support.pki import make_ca, make_leaf
 
 
 @pytest.fixture(scope="module")
@@ -149,7 +97,7 @@ def test_options_over_tls_is_answered(pki, sides):
     """A client trusting the test CA sends OPTIONS over TLS; the server's certificate checks out and 200 comes back."""
     server = sides(TlsFiles(pki["server"].cert, pki["server"].key))
     port = server.transports.listen_tls(0, "127.0.0.1")
-    client = sides(TlsFiles("", "", pki["ca"]))
+    client = sides(TlsFiles("", "", server_ca=pki["ca"]))
     tid = ask_options(client, f"sip:service@127.0.0.1:{port};transport=tls")
     spin_until(lambda: outcome(client, tid) is not None)
     assert outcome(client, tid) == 200
@@ -161,7 +109,7 @@ def test_mutual_tls_accepts_a_client_certificate_from_the_carrier_ca(pki, sides)
     """With tls_client_ca set, a client presenting a certificate signed by that CA is answered."""
     server = sides(TlsFiles(pki["server"].cert, pki["server"].key, pki["ca"]))
     port = server.transports.listen_tls(0, "127.0.0.1")
-    client = sides(TlsFiles(pki["client"].cert, pki["client"].key, pki["ca"]))
+    client = sides(TlsFiles(pki["client"].cert, pki["client"].key, server_ca=pki["ca"]))
     tid = ask_options(client, f"sip:service@127.0.0.1:{port};transport=tls")
     spin_until(lambda: outcome(client, tid) is not None)
     assert outcome(client, tid) == 200
@@ -171,7 +119,7 @@ def test_mutual_tls_refuses_a_client_without_certificate(pki, sides):
     """With tls_client_ca set, a client with no certificate loses the connection; its request never reaches the TU."""
     server = sides(TlsFiles(pki["server"].cert, pki["server"].key, pki["ca"]))
     port = server.transports.listen_tls(0, "127.0.0.1")
-    client = sides(TlsFiles("", "", pki["ca"]))
+    client = sides(TlsFiles("", "", server_ca=pki["ca"]))
     tid = ask_options(client, f"sip:service@127.0.0.1:{port};transport=tls")
     spin_until(lambda: outcome(client, tid) is not None)
     assert outcome(client, tid) == "TransportFailed"
@@ -182,22 +130,35 @@ def test_client_refuses_a_server_certificate_from_another_ca(pki, sides):
     """Our TLS client checks the peer: a server certificate not signed by the configured CA fails the request."""
     server = sides(TlsFiles(pki["stranger_server"].cert, pki["stranger_server"].key))
     port = server.transports.listen_tls(0, "127.0.0.1")
-    client = sides(TlsFiles("", "", pki["ca"]))
+    client = sides(TlsFiles("", "", server_ca=pki["ca"]))
     tid = ask_options(client, f"sip:service@127.0.0.1:{port};transport=tls")
     spin_until(lambda: outcome(client, tid) is not None)
     assert outcome(client, tid) == "TransportFailed"
     assert server.uas.counts["options"] == 0
 
 
-def test_tls_trusted_ca_is_what_outgoing_connections_trust(pki, sides):
-    """Agents signed by another CA than the carriers': with ``tls_trusted_ca`` naming it, the node's outgoing
+def test_tls_server_ca_is_what_outgoing_connections_trust(pki, sides):
+    """Agents signed by another CA than the carriers': with ``tls_server_ca`` naming it, the node's outgoing
     connection accepts the agent's certificate, while ``tls_client_ca`` still names the carriers' CA."""
     server = sides(TlsFiles(pki["stranger_server"].cert, pki["stranger_server"].key))
     port = server.transports.listen_tls(0, "127.0.0.1")
-    client = sides(TlsFiles("", "", client_ca=pki["ca"], trusted_ca=pki["other_ca"]))
+    client = sides(TlsFiles("", "", client_ca=pki["ca"], server_ca=pki["other_ca"]))
     tid = ask_options(client, f"sip:agent@127.0.0.1:{port};transport=tls")
     spin_until(lambda: outcome(client, tid) is not None)
     assert outcome(client, tid) == 200
+
+
+def test_without_tls_server_ca_the_carriers_ca_vouches_for_no_server(pki, sides):
+    """``tls_server_ca`` unset: outgoing connections trust the system's store only. A server signed by the CA
+    of ``tls_client_ca`` (which signs carriers' client certificates) is refused: that CA is no server's
+    authority, and trusting it for servers was the old default."""
+    server = sides(TlsFiles(pki["server"].cert, pki["server"].key))
+    port = server.transports.listen_tls(0, "127.0.0.1")
+    client = sides(TlsFiles("", "", client_ca=pki["ca"]))
+    tid = ask_options(client, f"sip:agent@127.0.0.1:{port};transport=tls")
+    spin_until(lambda: outcome(client, tid) is not None)
+    assert outcome(client, tid) == "TransportFailed"
+    assert server.uas.counts["options"] == 0
 
 
 def test_our_bye_reaches_a_tls_caller_over_its_own_connection(pki, sides):
@@ -206,7 +167,7 @@ def test_our_bye_reaches_a_tls_caller_over_its_own_connection(pki, sides):
     opened toward the Contact (which used to leave the phone in a silent call)."""
     node = sides(TlsFiles(pki["server"].cert, pki["server"].key))
     port = node.transports.listen_tls(0, "127.0.0.1")
-    phone = sides(TlsFiles("", "", pki["ca"]))
+    phone = sides(TlsFiles("", "", server_ca=pki["ca"]))
     dead_port = free_port()
     target = f"sip:service@127.0.0.1:{port};transport=tls"
     invite = phone.endpoint.make_request("INVITE", target, from_="<sip:caller@127.0.0.1>", to=f"<{target}>",
@@ -247,7 +208,7 @@ def test_listen_sip_serves_udp_tcp_and_tls_from_the_config(pki, sides):
         assert (bound.udp, bound.tcp, bound.tls) == (udp, tcp, tls)
         assert bound.by_transport() == {"udp": udp, "tcp": tcp, "tls": tls}
         endpoint.local_ports.update(bound.by_transport())
-        client = sides(TlsFiles("", "", pki["ca"]))
+        client = sides(TlsFiles("", "", server_ca=pki["ca"]))
         client.endpoint.local_ports["udp"] = client.transports.listen_udp(0, "127.0.0.1")
         tids = [ask_options(client, f"sip:service@127.0.0.1:{udp}"),
                 ask_options(client, f"sip:service@127.0.0.1:{tcp};transport=tcp"),
@@ -337,3 +298,82 @@ def test_a_large_udp_request_is_read_whole(sides):
     finally:
         probe.close()
     assert got[0].startswith(b"SIP/2.0 200 ") and b"big@127.0.0.1" in got[0]   # the headers after 8 kB were read
+
+
+# ---- a real node (``prepaid run``) between a TLS phone and an agent ------------------------------
+CALLER = "+49301234567"
+SERVICE = "+493012345678"
+
+
+def _tls_call_through_node(pki, sides, tmp_path):
+    """A real node listening on TLS, an agent (our UAS on UDP) it rings, and a phone that calls the node over
+    TLS with a Contact where nothing listens (no certificate of its own, behind NAT): the call bridged, the
+    phone's TLS connection the only way to it. (node, phone, agent, agent's dialog id)."""
+    from tests.sipp.node import start_node
+    from tests.support.sip_apps import minimal_sdp
+    agent = sides()
+    agent_port = agent.transports.listen_udp(0, "127.0.0.1")
+    agent.endpoint.local_ports["udp"] = agent_port
+    tls_port = free_port()
+    node = start_node(tmp_path, agents=[f"sip:agent@127.0.0.1:{agent_port}"], sections={"sip": {
+        "tls_port": str(tls_port), "tls_certificate": f'"{pki["server"].cert}"',
+        "tls_private_key": f'"{pki["server"].key}"'}}).follow()
+    node.topup(CALLER, "10")
+    phone = sides(TlsFiles("", "", server_ca=pki["ca"]))
+    target = f"sip:{SERVICE}@127.0.0.1:{tls_port};transport=tls"
+    invite = phone.endpoint.make_request(
+        "INVITE", target, from_=f"<sip:{CALLER}@127.0.0.1>", to=f"<{target}>",
+        headers=[("Contact", f"<sip:{CALLER}@127.0.0.1:{free_port()};transport=tls>")],
+        body=minimal_sdp("127.0.0.1", free_port()), content_type="application/sdp")
+    phone.endpoint.send_request(invite, reactor.seconds())
+    phone.transports.flush()
+    spin_until(lambda: agent.uas.counts["ack"] == 1, timeout_s=15)
+    [dialog_id] = agent.endpoint.dialogs
+    assert len(phone.transports.connections) == 1
+    return node, phone, agent, dialog_id
+
+
+@pytest.mark.slow
+def test_the_agent_hangs_up_and_a_tls_phone_that_accepts_no_connection_gets_our_bye(pki, sides, tmp_path):
+    """Through a real node: the phone called over TLS and listens nowhere; the agent hangs up, and the node's
+    BYE reaches the phone over the phone's own connection (the phone opened no other, and none was
+    accepted); the record says the agent hung up."""
+    node, phone, agent, dialog_id = _tls_call_through_node(pki, sides, tmp_path)
+    try:
+        agent.endpoint.request_in_dialog(dialog_id, "BYE", reactor.seconds())
+        agent.transports.flush()
+        spin_until(lambda: phone.uas.counts["bye"] == 1, timeout_s=10)
+        assert len(phone.transports.connections) == 1
+        spin_until(lambda: node.records(timeout_s=0), timeout_s=10)     # the phone's 200 goes out as the reactor runs
+        [record] = node.records()
+        assert record["end_reason"] == "agent_hangup"
+    finally:
+        node.stop()
+
+
+@pytest.mark.slow
+def test_a_reinvite_the_callers_gone_connection_cannot_carry_ends_the_call(pki, sides, tmp_path):
+    """Through a real node: the phone's TLS connection closes after the answer and nothing listens at its
+    Contact. The agent puts the call on hold; the re-INVITE the node relays to the phone cannot be sent (the
+    new connection is refused): the node logs a warning with the call id, sends the agent its BYE at once
+    instead of leaving a silent call, and records the caller as out of reach."""
+    from tests.support.sip_apps import minimal_sdp
+    node, phone, agent, dialog_id = _tls_call_through_node(pki, sides, tmp_path)
+    try:
+        [connection] = phone.transports.connections.values()
+        connection.transport.loseConnection()
+        spin_until(lambda: not phone.transports.connections)
+        for _ in range(20):
+            reactor.iterate(0.01)           # the node sees the close
+        hold = minimal_sdp("127.0.0.1", free_port(), session_id=2) + b"a=sendonly\r\n"
+        agent.endpoint.request_in_dialog(dialog_id, "INVITE", reactor.seconds(), body=hold,
+                                         content_type="application/sdp")
+        agent.transports.flush()
+        spin_until(lambda: agent.uas.counts["bye"] == 1, timeout_s=10)
+        seen = node.wait_line("our INVITE to the caller could not be sent (503)", timeout_s=5)
+        assert seen is not None, "".join(line for _, line in node.lines)[-3000:]
+        [record] = node.records()
+        assert record["end_reason"] == "caller_unreachable"
+        assert record["call_id"] in seen[1]
+    finally:
+        node.stop()
