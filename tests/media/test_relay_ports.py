@@ -7,7 +7,7 @@ import pytest
 import select
 import socket
 
-from media.ports import PortRange, PortsExhausted, SocketPoller, bind_pair
+from media.ports import PortRange, PortsExhausted, SocketPoller, bind_pair, connect_twin
 
 
 def test_pairs_are_even_and_inside_the_range():
@@ -45,12 +45,12 @@ def test_a_closed_socket_leaves_the_poller_and_its_descriptor_can_be_read_again(
         got: list[tuple[str, bytes]] = []
         old_a, old_b = bind_pair("127.0.0.1", 0)
         fd = old_a.fileno()
-        poller.add(old_a, lambda data, addr: got.append(("old", data)))
+        poller.add(old_a, lambda: got.append(("old", old_a.recv(2048))))
         poller.close_socket(old_a)
         old_b.close()
         new_a, new_b = bind_pair("127.0.0.1", 0)
         assert new_a.fileno() == fd                 # the descriptor number is reused
-        poller.add(new_a, lambda data, addr: got.append(("new", data)))
+        poller.add(new_a, lambda: got.append(("new", new_a.recv(2048))))
         sender = socket.socket(socket.AF_INET, socket.SOCK_DGRAM)
         sender.sendto(b"x" * 12, new_a.getsockname())
         select.select([poller], [], [], 2)
@@ -62,3 +62,36 @@ def test_a_closed_socket_leaves_the_poller_and_its_descriptor_can_be_read_again(
             s.close()
     finally:
         poller.connectionLost(None)
+
+
+def test_a_twin_gets_its_peers_datagrams_the_listener_the_rest_and_nobody_joins_the_port():
+    """connect_twin: on the listener's port, the twin receives what its peer sends and sends from that port;
+    datagrams from anyone else still reach the listener; afterwards no third socket can bind the port,
+    with SO_REUSEADDR or without."""
+    listener, rtcp = bind_pair("127.0.0.1", 0)
+    peer, other = socket.socket(socket.AF_INET, socket.SOCK_DGRAM), socket.socket(socket.AF_INET, socket.SOCK_DGRAM)
+    twin = None
+    try:
+        for s in (peer, other):
+            s.bind(("127.0.0.1", 0))
+            s.settimeout(2)
+        twin = connect_twin(listener, peer.getsockname())
+        port = listener.getsockname()
+        peer.sendto(b"from peer", port)
+        other.sendto(b"from other", port)
+        select.select([twin], [], [], 2)
+        assert twin.recvfrom(2048) == (b"from peer", peer.getsockname())
+        select.select([listener], [], [], 2)
+        assert listener.recvfrom(2048) == (b"from other", other.getsockname())
+        twin.send(b"reply")
+        assert peer.recvfrom(2048) == (b"reply", port)
+        for reuse in (0, 1):
+            third = socket.socket(socket.AF_INET, socket.SOCK_DGRAM)
+            third.setsockopt(socket.SOL_SOCKET, socket.SO_REUSEADDR, reuse)
+            with pytest.raises(OSError):
+                third.bind(port)
+            third.close()
+    finally:
+        for s in (listener, rtcp, peer, other, twin):
+            if s is not None:
+                s.close()
