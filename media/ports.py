@@ -2,7 +2,10 @@
 
 :class:`PortRange` is pure.  Freed pairs go to the back of the queue, so a port
 just released is not given to the next call at once (late packets of the old
-call then reach nobody, instead of a stranger's call).
+call then reach nobody, instead of a stranger's call).  The queue starts at a
+random pair of the range, so that two nodes on one host with the same range do
+not both begin at its first port (the relay tries only a few busy ports before
+it gives up).
 
 :func:`bind_pair` binds the two UDP sockets of a pair, :func:`connect_twin` a
 connected second socket on a port once its peer is known; :class:`SocketPoller`
@@ -12,6 +15,8 @@ is the one reader the reactor sees for all of them.
 from __future__ import annotations
 
 import _socket
+import os
+import random
 import select
 import socket
 from collections import deque
@@ -24,6 +29,7 @@ log = Logger(namespace="media.ports")
 MAX_EVENTS = 1024
 POLL_ROUNDS = 4
 MAX_DATAGRAM = 2048
+_rng = random.Random(os.urandom(16))     # where the range's queue starts (PortRange), unless one is given
 
 
 class PortsExhausted(RuntimeError):
@@ -31,15 +37,21 @@ class PortsExhausted(RuntimeError):
 
 
 class PortRange:
-    """Even RTP ports ``p`` in ``[port_min, port_max]`` with ``p + 1 <= port_max``."""
+    """Even RTP ports ``p`` in ``[port_min, port_max]`` with ``p + 1 <= port_max``.
 
-    def __init__(self, port_min: int, port_max: int) -> None:
+    The first pair handed out is ``rng.randrange(size)`` pairs into the range (``rng`` a
+    ``random.Random``, or anything with ``randrange``; a private one seeded from the OS unless given),
+    and the others follow it round the range.
+    """
+
+    def __init__(self, port_min: int, port_max: int, *, rng=None) -> None:
         first = port_min + (port_min % 2)
         if not (0 < port_min <= port_max <= 65535) or first + 1 > port_max:
             raise ValueError(f"RTP port range {port_min}..{port_max} holds no even/odd pair")
         self.port_min = port_min
         self.port_max = port_max
         self._free: deque[int] = deque(range(first, port_max, 2))
+        self._free.rotate(-(rng or _rng).randrange(len(self._free)))
         self._used: set[int] = set()
         self.size = len(self._free)
 

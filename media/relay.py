@@ -526,11 +526,11 @@ class Relay:
 
     def __init__(self, reactor, address: str, port_min: int, port_max: int, silence_timeout_s: int, *,
                  clock=None, latch_networks=(), fill_after_ms: int = FILL_AFTER_MS,
-                 rtcp_interval_s: int = RTCP_INTERVAL_S, cname: str = "prepaid") -> None:
+                 rtcp_interval_s: int = RTCP_INTERVAL_S, cname: str = "prepaid", port_rng=None) -> None:
         self.reactor = reactor
         self.clock = clock if clock is not None else reactor
         self.address = str(ipaddress.ip_address(address))
-        self.ports = PortRange(port_min, port_max)
+        self.ports = PortRange(port_min, port_max, rng=port_rng)     # (port_rng: where its queue starts)
         self.silence_timeout_s = silence_timeout_s
         self.latch_networks = tuple(ipaddress.ip_network(n, strict=False) for n in latch_networks)
         self.fill_after_ms = fill_after_ms
