@@ -210,9 +210,10 @@ class Leg:
     # source address), its header is rewritten in place by the other leg's stream, and it leaves from
     # that buffer through the other leg's twin (send, no address): two system calls and no copy of the
     # datagram.  Everything else (the first packets, strays, a new source) arrives on the listening
-    # socket with its source address.  bench/rtp_relay.py (300-900 calls, one run, medians): 11.9 us of
-    # CPU per relayed packet with recvfrom/sendto and a bytes and a bytearray per packet, 10.2 us so;
-    # rtpengine in userspace 8.6 us on the same load.
+    # socket with its source address.  bench/rtp_relay.py --rounds 3 (300-900 calls, medians of 9 steps,
+    # two runs): CPU per relayed packet 13.3 / 11.6 us with recvfrom/sendto and a bytes and a bytearray
+    # per packet, 10.9 / 10.0 us so (user time 4.8-5.1 us of it); rtpengine in userspace 9.4 / 8.2 us
+    # (user 2.6-3.6 us) on the same load: x1.16 / x1.21 of it.
 
     def send_rtp(self, data) -> None:
         """Send one datagram to this leg's peer (latched address, else the signalled one)."""
