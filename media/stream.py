@@ -13,7 +13,8 @@ from __future__ import annotations
 from typing import Callable
 
 from .g711 import SILENCE, alaw_to_ulaw, ulaw_to_alaw
-from .rtp import RTP_HEADER, RTP_HEADER_LEN, SAMPLES_PER_FRAME, StreamNumbering, payload_offsets
+from .rtp import (MAX_SEQ_STEP, RTP_HEADER, RTP_HEADER_LEN, SAMPLES_PER_FRAME, SEQ_MOD, TS_MOD, StreamNumbering,
+                  payload_offsets)
 
 CODEC_PAYLOAD_TYPES = {"PCMU": 0, "PCMA": 8}
 # The G.711 code of a zero sample per codec (0xD5 / 0xFF).
@@ -147,8 +148,21 @@ class OutgoingStream:
             return
         b0, _, in_seq, in_ts, in_ssrc = _unpack_from(data, 0)
         n = self.numbering
-        seq, ts, marker = n.relayed(in_ssrc, in_seq, in_ts, now)
-        pt = self.payload_type | 0x80 if marker else self.payload_type
+        if n.relaying and in_ssrc == n.in_ssrc and (in_seq - n.in_seq) % SEQ_MOD < MAX_SEQ_STEP:
+            # StreamNumbering.relayed for the next packet of the source being relayed, inlined (no call,
+            # no tuple): bench/rtp_relay.py, same run, 3 rounds at 300 and 600 calls: 9.67 -> 9.27 us per packet
+            seq = (in_seq + n.seq_off) % SEQ_MOD
+            ts = (in_ts + n.ts_off) % TS_MOD
+            if (seq - n.seq) % SEQ_MOD < MAX_SEQ_STEP:
+                n.seq = seq
+                n.in_seq = in_seq
+                if ts != n.ts:
+                    n.ts = ts
+                    n.last_sent_ts_at = now
+            pt = self.payload_type
+        else:
+            seq, ts, marker = n.relayed(in_ssrc, in_seq, in_ts, now)
+            pt = self.payload_type | 0x80 if marker else self.payload_type
         if b0 == 0x80 and self._plain:
             out = data if data.__class__ is memoryview else bytearray(data)
             _pack_into(out, 0, 0x80, pt, seq, ts, n.ssrc)

@@ -45,7 +45,8 @@ def test_values_bencode_cannot_carry_are_refused():
 
 
 values = st.recursive(st.integers() | st.binary(max_size=20),
-                      lambda inner: st.lists(inner, max_size=4) | st.dictionaries(st.text(max_size=6), inner, max_size=4),
+                      lambda inner: (st.lists(inner, max_size=4)
+                                     | st.dictionaries(st.text(max_size=6), inner, max_size=4)),
                       max_leaves=20)
 
 
