@@ -1,4 +1,4 @@
-"""How many concurrent G.711 calls one core relays: media.relay against a bare Twisted UDP relay.
+"""How many concurrent G.711 calls one core relays: media.relay against a bare Twisted UDP relay and rtpengine.
 
 Two processes.  The relay runs alone in a child process (single-threaded, so
 it uses at most one core; not pinned, so that on a shared machine the
@@ -16,7 +16,8 @@ the packets relayed gives the CPU time per relayed packet), and the share of
 the window it spent runnable but waiting for a CPU (``/proc/PID/schedstat``:
 other work on the machine, not the relay's limit).
 
-Three relays, the same steps:
+The relays, the same steps, step by step each relay in turn (so that other
+work on the machine falls on all of them alike), ``--rounds`` times:
 
 - ``bare``: the reference, a Twisted UDP relay that does no RTP work at all
   (each leg a ``DatagramProtocol`` that latches the source and writes every
@@ -24,7 +25,16 @@ Three relays, the same steps:
 - ``prepaid``: :class:`media.relay.Relay`, both legs PCMA;
 - ``prepaid+announce``: the same, with an announcement mixed into the caller's
   stream of 10 % of the calls (the player's work through
-  ``OutgoingStream.set_audio_filter``: decode, add with clipping, encode).
+  ``OutgoingStream.set_audio_filter``: decode, add with clipping, encode);
+- ``rtpengine``: Debian's ``rtpengine`` (package ``rtpengine-daemon``, the
+  media proxy of Kamailio deployments) in userspace forwarding, started by the
+  bench on loopback for each step with one worker thread
+  (``--rtpengine-threads``), each call set up through its ng control protocol
+  (offer and answer, :mod:`rtpengine`, :mod:`bencode`); its CPU is the whole
+  process's, every thread summed, read from ``/proc`` as the others' are;
+- ``prepaid@base`` (with ``--base-root DIR``): ``prepaid`` with the
+  ``media`` package of another checkout (``git worktree add DIR COMMIT``), for
+  a before/after comparison in one run.
 
 A step passes with under 0.1 % loss and under 5 ms added jitter at p99 (all
 steps run, unless ``--stop-at-failure``).  The capacity of one core is the largest
@@ -33,6 +43,7 @@ passing step, and (less sensitive to other load on the machine) the estimate
 being the median over the steps.
 
     .venv/bin/python bench/rtp_relay.py [--steps 300,600,900,1200] [--seconds 3] [--relays bare,prepaid]
+        [--rounds 3] [--base-root /tmp/rtp-base] [--rtpengine-threads 1]
 
 The relay's user and system CPU time are reported apart (most of the cost is
 the kernel's sendto/recvfrom on loopback); ``RTP_RELAY_PROFILE=/tmp/prof``
@@ -41,7 +52,9 @@ with other work the relay may not get a whole core: then loss rises while its
 CPU share stays below 100 %, and the CPU time per packet (and the estimate
 from it) is the figure to trust.
 
-Prints a table and the ratio to the bare relay; writes ``bench/results/rtp_relay.json``.
+Prints a table, each relay's CPU per packet (median, min and max over the
+steps and rounds) and its ratios to the bare relay and to rtpengine (also step
+by step, for their spread); writes ``bench/results/rtp_relay.json``.
 """
 
 from __future__ import annotations
@@ -53,6 +66,7 @@ import random
 import selectors
 import shutil
 import socket
+import statistics
 import struct
 import subprocess
 import sys
@@ -246,7 +260,9 @@ def serve(kind: str, calls: int, announce: float, port_base: int, a_addrs: list,
             keep += [pa, pb]
             ports.append((pa.getHost().port, pb.getHost().port))
         counter = None
+        media_from = "twisted"
     else:
+        import media
         from media.relay import Relay
         from media.sdp import Negotiated
         relay = Relay(reactor, "127.0.0.1", port_base, port_base + 4 * calls + 40, silence_timeout_s=60)
@@ -262,6 +278,7 @@ def serve(kind: str, calls: int, announce: float, port_base: int, a_addrs: list,
             ports.append((s.leg_a.local_port, s.leg_b.local_port))
         keep.append(relay)
         counter = relay
+        media_from = os.path.dirname(media.__file__)
 
     state: dict = {}
 
@@ -269,7 +286,7 @@ def serve(kind: str, calls: int, announce: float, port_base: int, a_addrs: list,
         delimiter = b"\n"
 
         def connectionMade(self):
-            self.sendLine(json.dumps({"ports": ports}).encode())
+            self.sendLine(json.dumps({"ports": ports, "media_from": media_from}).encode())
 
         def lineReceived(self, line):
             cmd = line.decode().strip()
@@ -474,16 +491,101 @@ def build_c_generator(workdir: str) -> str | None:
     return exe
 
 
-def start_relay(kind: str, calls: int, announce: float, a_addrs: list, b_addrs: list, cores: list):
-    base = random.randrange(20000, 60000 - 4 * calls - 100, 2)
-    cmd = [sys.executable, os.path.abspath(__file__), "--serve", kind, "--calls", str(calls),
-           "--announce", str(announce), "--port-base", str(base),
-           "--a", json.dumps(a_addrs), "--b", json.dumps(b_addrs)]
-    return subprocess.Popen(cmd, stdin=subprocess.PIPE, stdout=subprocess.PIPE, cwd=ROOT)
+class ChildRelay:
+    """One of our relays (``bare``, ``prepaid``) in a child process: its ports, and its CPU on request.
+
+    ``root``: the checkout whose ``media`` package the child imports (another commit's, for a before/after
+    comparison in one run); None for this one."""
+
+    def __init__(self, kind: str, calls: int, announce: float, a_addrs: list, b_addrs: list,
+                 root: str | None = None) -> None:
+        base = random.randrange(20000, 60000 - 4 * calls - 100, 2)
+        cmd = [sys.executable, os.path.abspath(__file__), "--serve", kind, "--calls", str(calls),
+               "--announce", str(announce), "--port-base", str(base),
+               "--a", json.dumps(a_addrs), "--b", json.dumps(b_addrs)] + (["--root", root] if root else [])
+        self.proc = subprocess.Popen(cmd, stdin=subprocess.PIPE, stdout=subprocess.PIPE, cwd=ROOT)
+        self.pid = self.proc.pid
+        try:
+            hello = json.loads(self.proc.stdout.readline())
+        except ValueError:
+            self.close()
+            raise RuntimeError(f"the {kind} relay did not start (exit status {self.proc.returncode})") from None
+        self.ports = [tuple(p) for p in hello["ports"]]
+        self.media_from = hello.get("media_from")
+
+    def start(self) -> None:
+        self._tell("start")
+
+    def stop(self) -> dict:
+        return self._tell("stop")
+
+    def _tell(self, line: str) -> dict:
+        self.proc.stdin.write(line.encode() + b"\n")
+        self.proc.stdin.flush()
+        return json.loads(self.proc.stdout.readline())
+
+    def close(self) -> None:
+        try:
+            if self.proc.poll() is None:
+                self.proc.stdin.write(b"quit\n")
+                self.proc.stdin.flush()
+                self.proc.wait(timeout=20)
+        except (OSError, subprocess.TimeoutExpired):
+            pass
+        finally:
+            if self.proc.poll() is None:
+                self.proc.kill()
+                self.proc.wait()
+
+
+class RtpEngineRelay:
+    """Debian's rtpengine in userspace forwarding (:mod:`rtpengine`), its calls set up through ng."""
+
+    def __init__(self, calls: int, a_addrs: list, b_addrs: list, workdir: str, threads: int) -> None:
+        import rtpengine
+        base = random.randrange(20000, 60000 - 4 * calls - 200, 2)
+        self.engine = rtpengine.RtpEngine(workdir, base, base + 4 * calls + 100, threads=threads)
+        self.engine.start()
+        try:
+            self.pid = self.engine.pid
+            self.ports = [self.engine.call(f"bench-{i}", tuple(a_addrs[i % len(a_addrs)]),
+                                           tuple(b_addrs[i % len(b_addrs)]))
+                          for i in range(calls)]
+        except BaseException:
+            self.engine.stop()
+            raise
+        self.media_from = rtpengine.RTPENGINE
+        self._cpu = (0.0, 0.0)
+
+    def start(self) -> None:
+        self._cpu = proc_cpu(self.pid) or (0.0, 0.0)
+
+    def stop(self) -> dict:
+        now = proc_cpu(self.pid) or self._cpu
+        return {"cpu_s": sum(now) - sum(self._cpu), "user_s": now[0] - self._cpu[0], "sys_s": now[1] - self._cpu[1],
+                "relayed": None, "counters": {}}
+
+    def close(self) -> None:
+        self.engine.stop()
+
+
+#: name -> (kind, share of calls with an announcement mixed in)
+RELAYS = {"bare": ("bare", 0.0), "prepaid": ("prepaid", 0.0), "prepaid+announce": ("prepaid", 0.1),
+          "rtpengine": ("rtpengine", 0.0)}
+
+
+def open_relay(name: str, calls: int, a_addrs: list, b_addrs: list, opts) -> ChildRelay | RtpEngineRelay:
+    """Start relay ``name`` (one of RELAYS, or ``prepaid@base``: prepaid from ``--base-root``) for ``calls``."""
+    if name == "rtpengine":
+        return RtpEngineRelay(calls, a_addrs, b_addrs, opts.workdir, opts.rtpengine_threads)
+    if name == "prepaid@base":
+        return ChildRelay("prepaid", calls, 0.0, a_addrs, b_addrs, root=opts.base_root)
+    kind, announce = RELAYS[name]
+    return ChildRelay(kind, calls, announce, a_addrs, b_addrs)
 
 
 def proc_cpu(pid: int) -> tuple[float, float] | None:
-    """(user, system) CPU seconds of a process, read from outside (/proc), or None."""
+    """(user, system) CPU seconds of a process (all its threads), read from outside (/proc), or None."""
     try:
         with open(f"/proc/{pid}/stat") as f:
             fields = f.read().rsplit(")", 1)[1].split()
@@ -494,31 +596,33 @@ def proc_cpu(pid: int) -> tuple[float, float] | None:
 
 
 def run_delay_s(pid: int) -> float | None:
-    """Seconds the process spent runnable but waiting for a CPU (/proc/PID/schedstat), or None."""
+    """Seconds the process's threads spent runnable but waiting for a CPU (/proc/PID/task/*/schedstat), or None."""
+    total = None
     try:
-        with open(f"/proc/{pid}/schedstat") as f:
-            return int(f.read().split()[1]) / 1e9
-    except (OSError, IndexError, ValueError):
+        tasks = os.listdir(f"/proc/{pid}/task")
+    except OSError:
         return None
+    for task in tasks:
+        try:
+            with open(f"/proc/{pid}/task/{task}/schedstat") as f:
+                total = (total or 0.0) + int(f.read().split()[1]) / 1e9
+        except (OSError, IndexError, ValueError):
+            continue                  # a thread that ended meanwhile
+    return total
 
 
-def tell(proc, line: str) -> dict:
-    proc.stdin.write(line.encode() + b"\n")
-    proc.stdin.flush()
-    return json.loads(proc.stdout.readline()) if line != "quit" else {}
-
-
-def run_step_c(exe: str, kind: str, calls: int, seconds: float, announce: float, cores: list) -> dict:
+def run_step_c(exe: str, name: str, calls: int, seconds: float, opts) -> dict:
     """One step with the C generator in its own process (on the other core)."""
     gen = subprocess.Popen([exe, str(WARMUP_S), str(seconds)], stdin=subprocess.PIPE, stdout=subprocess.PIPE)
     relay = None
+    result: dict = {}
     try:
         words = gen.stdout.readline().decode().split()
         b_at = words.index("B")
         a_addrs = [["127.0.0.1", int(p)] for p in words[1:b_at]]
         b_addrs = [["127.0.0.1", int(p)] for p in words[b_at + 1:]]
-        relay = start_relay(kind, calls, announce, a_addrs, b_addrs, cores)
-        ports = json.loads(relay.stdout.readline())["ports"]
+        relay = open_relay(name, calls, a_addrs, b_addrs, opts)
+        ports = relay.ports
         gen.stdin.write((f"{len(ports)}\n" + "".join(f"{a} {b}\n" for a, b in ports)).encode())
         gen.stdin.flush()
         cpu_begin = proc_cpu(relay.pid)          # the relay is idle: the generator starts now
@@ -529,12 +633,12 @@ def run_step_c(exe: str, kind: str, calls: int, seconds: float, announce: float,
                 outside = proc_cpu(relay.pid)
                 delay_start = run_delay_s(relay.pid)
                 wall_start = time.monotonic()
-                tell(relay, "start")
+                relay.start()
             elif line == "STOP":
                 stop_outside = proc_cpu(relay.pid)
                 wall = time.monotonic() - wall_start
                 delay_end = run_delay_s(relay.pid)
-                relay_cpu = tell(relay, "stop")
+                relay_cpu = relay.stop()
                 if outside and stop_outside:
                     # measured from outside at the generator's window: an overloaded relay answers
                     # its control lines late, so its own start/stop window would shrink
@@ -551,24 +655,26 @@ def run_step_c(exe: str, kind: str, calls: int, seconds: float, announce: float,
                     # generator got back: no window to misalign
                     result["cpu_us_per_packet_run"] = (sum(cpu_end) - sum(cpu_begin)) / max(1, result["received_total"]) * 1e6
                 break
-        tell(relay, "quit")
-        relay.wait(timeout=20)
         gen.wait(timeout=10)
     finally:
-        for p in (gen, relay):
-            if p is not None and p.poll() is None:
-                p.kill()
-                p.wait()
+        if relay is not None:
+            relay.close()
+        if gen.poll() is None:
+            gen.kill()
+            gen.wait()
+    if relay_cpu is None:
+        raise RuntimeError(f"{name}, {calls} calls: the generator ended without a measurement window")
     result["calls"] = calls
+    result["media_from"] = relay.media_from
     result["loss"] = max(0.0, 1 - result["received"] / result["sent"]) if result["sent"] else 1.0
-    return finish(result, kind, announce, relay_cpu, seconds)
+    return finish(result, name, relay_cpu, seconds)
 
 
-def finish(result: dict, kind: str, announce: float, relay: dict, seconds: float) -> dict:
+def finish(result: dict, name: str, relay: dict, seconds: float) -> dict:
     relayed = relay["relayed"] or result["received"]
     per_packet = result.get("cpu_us_per_packet_run") or (relay["cpu_s"] / relayed * 1e6 if relayed else None)
-    result.update(kind=kind, announce_share=announce, relay_cpu_s=relay["cpu_s"], relayed=relayed,
-                  relay_counters=relay.get("counters"), relay_user_s=relay.get("user_s"),
+    result.update(kind=name, announce_share=RELAYS.get(name, ("", 0.0))[1], relay_cpu_s=relay["cpu_s"],
+                  relayed=relayed, relay_counters=relay.get("counters"), relay_user_s=relay.get("user_s"),
                   relay_sys_s=relay.get("sys_s"),
                   cpu_us_per_packet=per_packet,
                   relay_core_share=relay["cpu_s"] / (relay.get("wall_s") or seconds),
@@ -577,31 +683,41 @@ def finish(result: dict, kind: str, announce: float, relay: dict, seconds: float
     return result
 
 
-def run_step(kind: str, calls: int, seconds: float, announce: float, gen: Generator, cores: list) -> dict:
+def run_step(name: str, calls: int, seconds: float, gen: Generator, opts) -> dict:
     """One step with the Python generator in this process (when there is no C compiler)."""
-    proc = start_relay(kind, calls, announce, gen.addrs(gen.a), gen.addrs(gen.b), cores)
+    relay = open_relay(name, calls, gen.addrs(gen.a), gen.addrs(gen.b), opts)
     try:
-        ports = json.loads(proc.stdout.readline())["ports"]
-        result = gen.run([tuple(p) for p in ports], seconds, on_start=lambda: tell(proc, "start"))
-        relay = tell(proc, "stop")
-        tell(proc, "quit")
-        proc.wait(timeout=20)
+        result = gen.run(relay.ports, seconds, on_start=relay.start)
+        relay_cpu = relay.stop()
     finally:
-        if proc.poll() is None:
-            proc.kill()
-            proc.wait()
-    return finish(result, kind, announce, relay, seconds)
+        relay.close()
+    result["media_from"] = relay.media_from
+    return finish(result, name, relay_cpu, seconds)
+
+
+def spread(values: list[float]) -> dict:
+    """Median, min and max of a list of figures (None when empty)."""
+    if not values:
+        return {"median": None, "min": None, "max": None, "n": 0}
+    return {"median": statistics.median(values), "min": min(values), "max": max(values), "n": len(values)}
 
 
 def main() -> None:
     ap = argparse.ArgumentParser(description=__doc__.split("\n")[0])
     ap.add_argument("--steps", default="300,600,900,1200")
     ap.add_argument("--seconds", type=float, default=3.0)
+    ap.add_argument("--rounds", type=int, default=1,
+                    help="run every step of every relay this many times (the spread is reported)")
     ap.add_argument("--stop-at-failure", action="store_true",
                     help="stop a relay's steps at the first that fails (default: run all, for CPU/packet at each load)")
-    ap.add_argument("--relays", default="bare,prepaid,prepaid+announce",
-                    help="which of bare, prepaid, prepaid+announce to run (bare is the reference)")
+    ap.add_argument("--relays", default="bare,prepaid,prepaid+announce,rtpengine",
+                    help="which of bare, prepaid, prepaid+announce, rtpengine (and prepaid@base with --base-root) "
+                         "to run (bare is the reference; rtpengine is skipped where it is not installed)")
+    ap.add_argument("--base-root", help="a checkout of another commit: adds the relay prepaid@base, its media.relay")
+    ap.add_argument("--rtpengine-threads", type=int, default=1,
+                    help="rtpengine's --num-threads (1: one core, as our relay; CPU is summed over its threads)")
     ap.add_argument("--serve")
+    ap.add_argument("--root")
     ap.add_argument("--calls", type=int)
     ap.add_argument("--announce", type=float, default=0.0)
     ap.add_argument("--port-base", type=int)
@@ -609,63 +725,97 @@ def main() -> None:
     ap.add_argument("--b")
     args = ap.parse_args()
     if args.serve:
+        if args.root:
+            sys.path.insert(0, os.path.abspath(args.root))
         serve(args.serve, args.calls, args.announce, args.port_base, json.loads(args.a), json.loads(args.b))
         return
+    import rtpengine
     steps = [int(x) for x in args.steps.split(",")]
+    names = [n for n in args.relays.split(",") if n]
+    if args.base_root and "prepaid@base" not in names:
+        names.insert(names.index("prepaid") if "prepaid" in names else len(names), "prepaid@base")
+    unknown = [n for n in names if n not in RELAYS and n != "prepaid@base"]
+    if unknown or ("prepaid@base" in names and not args.base_root):
+        ap.error(f"unknown relays {unknown} (or prepaid@base without --base-root)")
+    if "rtpengine" in names and not rtpengine.available():
+        print(f"rtpengine is not installed ({rtpengine.RTPENGINE}): its reference is skipped", file=sys.stderr)
+        names.remove("rtpengine")
     cores = sorted(os.sched_getaffinity(0))
     workdir = tempfile.mkdtemp(prefix="rtp_relay_bench_")
+    args.workdir = workdir
     exe = build_c_generator(workdir)
     gen = None if exe else Generator()
-    step = ((lambda kind, calls, announce: run_step_c(exe, kind, calls, args.seconds, announce, cores)) if exe
-            else (lambda kind, calls, announce: run_step(kind, calls, args.seconds, announce, gen, cores)))
-    configs = [c for c in (("bare", 0.0), ("prepaid", 0.0), ("prepaid", 0.1))
-               if (c[0] + ("+announce" if c[1] else "")) in args.relays.split(",")]
-    report: dict = {"steps": steps, "seconds": args.seconds, "loss_limit": LOSS_LIMIT,
-                    "jitter_limit_ms": JITTER_LIMIT_MS, "cores": len(cores),
+    step = ((lambda name, calls: run_step_c(exe, name, calls, args.seconds, args)) if exe
+            else (lambda name, calls: run_step(name, calls, args.seconds, gen, args)))
+    report: dict = {"steps": steps, "seconds": args.seconds, "rounds": args.rounds, "loss_limit": LOSS_LIMIT,
+                    "jitter_limit_ms": JITTER_LIMIT_MS, "cores": len(cores), "base_root": args.base_root,
+                    "rtpengine_threads": args.rtpengine_threads if "rtpengine" in names else None,
                     "load_before": os.getloadavg(), "generator": "C" if exe else "Python", "runs": {}}
+    runs: dict[str, list[dict]] = {n: [] for n in names}
+    failed: set[str] = set()
     print(f"{'relay':<18}{'calls':>6}{'loss %':>9}{'p99 ms':>9}{'relay CPU':>10}{'CPU wait':>9}{'us/pkt':>8}  pass")
     try:
-        for kind, announce in configs:
-            name = kind + ("+announce" if announce else "")
-            runs = []
+        # step by step, every relay in turn: load from other work on the machine falls on all of them alike
+        for _ in range(args.rounds):
             for calls in steps:
-                r = step(kind, calls, announce)
-                runs.append(r)
-                wait = r.get("relay_waiting_for_cpu_share")
-                print(f"{name:<18}{calls:>6}{r['loss'] * 100:>9.3f}{min(r['jitter_p99_ms'], 99999):>9.2f}"
-                      f"{r['relay_core_share'] * 100:>9.0f}%"
-                      f"{(f'{wait * 100:.0f}%' if wait is not None else '-'):>9}{r['cpu_us_per_packet'] or 0:>8.2f}  "
-                      f"{'yes' if r['passed'] else 'NO'}", flush=True)
-                if not r["passed"] and args.stop_at_failure:
-                    break
-            passing = [r["calls"] for r in runs if r["passed"]]
-            # the median over the steps; a step in which the relay got almost no CPU (a machine busy
-            # with other work) says nothing about the relay
-            per_pkt = sorted(r["cpu_us_per_packet"] for r in runs
-                             if r["cpu_us_per_packet"] and r["relay_core_share"] > 0.05)
-            best = per_pkt[len(per_pkt) // 2] if per_pkt else None
-            report["runs"][name] = {
-                "steps": runs,
-                "max_calls_passed": max(passing) if passing else 0,
-                "cpu_us_per_packet": best,
-                "calls_per_core_estimate": int(1e6 / (best * 100)) if best else None,
-            }
+                for name in names:
+                    if name in failed:
+                        continue
+                    r = step(name, calls)
+                    runs[name].append(r)
+                    wait = r.get("relay_waiting_for_cpu_share")
+                    print(f"{name:<18}{calls:>6}{r['loss'] * 100:>9.3f}{min(r['jitter_p99_ms'], 99999):>9.2f}"
+                          f"{r['relay_core_share'] * 100:>9.0f}%"
+                          f"{(f'{wait * 100:.0f}%' if wait is not None else '-'):>9}{r['cpu_us_per_packet'] or 0:>8.2f}  "
+                          f"{'yes' if r['passed'] else 'NO'}", flush=True)
+                    if not r["passed"] and args.stop_at_failure:
+                        failed.add(name)
     finally:
         if gen is not None:
             gen.close()
         shutil.rmtree(workdir, ignore_errors=True)
-    ref = report["runs"].get("bare", {"cpu_us_per_packet": None})
+    for name, rs in runs.items():
+        passing = [r["calls"] for r in rs if r["passed"]]
+        # the median over the steps; a step in which the relay got almost no CPU (a machine busy
+        # with other work) says nothing about the relay
+        per_pkt = spread([r["cpu_us_per_packet"] for r in rs
+                          if r["cpu_us_per_packet"] and r["relay_core_share"] > 0.05])
+        best = per_pkt["median"]
+        report["runs"][name] = {
+            "steps": rs,
+            "max_calls_passed": max(passing) if passing else 0,
+            "cpu_us_per_packet": best,
+            "cpu_us_per_packet_spread": per_pkt,
+            "calls_per_core_estimate": int(1e6 / (best * 100)) if best else None,
+        }
     print()
+    bare = report["runs"].get("bare", {}).get("cpu_us_per_packet")
+    engine = report["runs"].get("rtpengine", {}).get("cpu_us_per_packet")
     for name, r in report["runs"].items():
-        ratio = (r["cpu_us_per_packet"] / ref["cpu_us_per_packet"]) if ref["cpu_us_per_packet"] else None
-        r["cpu_ratio_to_bare"] = ratio
-        if r["cpu_us_per_packet"] is None:
+        mine = r["cpu_us_per_packet"]
+        r["cpu_ratio_to_bare"] = mine / bare if mine and bare else None
+        r["cpu_ratio_to_rtpengine"] = mine / engine if mine and engine else None
+        # the ratio step by step (the same load, minutes apart at most): its spread
+        pairs = [(m["cpu_us_per_packet"], e["cpu_us_per_packet"])
+                 for m, e in zip(r["steps"], report["runs"].get("rtpengine", {}).get("steps", []))
+                 if m["cpu_us_per_packet"] and e["cpu_us_per_packet"]]
+        r["cpu_ratio_to_rtpengine_per_step"] = spread([m / e for m, e in pairs]) if engine else None
+        if mine is None:
             print(f"{name:<18} max calls passed {r['max_calls_passed']:>5}   no usable CPU figure")
             continue
-        print(f"{name:<18} max calls passed {r['max_calls_passed']:>5}   CPU/packet {r['cpu_us_per_packet']:.2f} us"
-              f" (median of steps)   estimate {r['calls_per_core_estimate']} calls/core"
-              f" ({r['calls_per_core_estimate'] * 100} pkt/s)"
-              + (f"   x{ratio:.2f} of bare CPU/packet" if ratio else ""))
+        s = r["cpu_us_per_packet_spread"]
+        print(f"{name:<18} max calls passed {r['max_calls_passed']:>5}   CPU/packet {mine:.2f} us"
+              f" (median of {s['n']} steps, {s['min']:.2f}..{s['max']:.2f})"
+              f"   estimate {r['calls_per_core_estimate']} calls/core"
+              + (f"   x{r['cpu_ratio_to_bare']:.2f} of bare" if r["cpu_ratio_to_bare"] else "")
+              + (f"   x{r['cpu_ratio_to_rtpengine']:.2f} of rtpengine" if r["cpu_ratio_to_rtpengine"] else ""))
+    for name in ("prepaid", "prepaid@base"):
+        r = report["runs"].get(name)
+        if r and r["cpu_ratio_to_rtpengine"]:
+            per = r["cpu_ratio_to_rtpengine_per_step"]
+            print(f"{name} / rtpengine (userspace, {args.rtpengine_threads} thread(s)) CPU per packet: "
+                  f"x{r['cpu_ratio_to_rtpengine']:.2f} (per step {per['min']:.2f}..{per['max']:.2f})")
+            report[f"{name}_over_rtpengine"] = r["cpu_ratio_to_rtpengine"]
     print(f"load average before/after: {report['load_before'][0]:.2f} / {os.getloadavg()[0]:.2f}"
           f" on {report['cores']} cores")
     report["load_after"] = os.getloadavg()

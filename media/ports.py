@@ -2,15 +2,21 @@
 
 :class:`PortRange` is pure.  Freed pairs go to the back of the queue, so a port
 just released is not given to the next call at once (late packets of the old
-call then reach nobody, instead of a stranger's call).
+call then reach nobody, instead of a stranger's call).  The queue starts at a
+random pair of the range, so that two nodes on one host with the same range do
+not both begin at its first port (the relay tries only a few busy ports before
+it gives up).
 
-:func:`bind_pair` binds the two UDP sockets of a pair; :class:`SocketPoller` is
-the one reader the reactor sees for all of them.
+:func:`bind_pair` binds the two UDP sockets of a pair, :func:`connect_twin` a
+connected second socket on a port once its peer is known; :class:`SocketPoller`
+is the one reader the reactor sees for all of them.
 """
 
 from __future__ import annotations
 
 import _socket
+import os
+import random
 import select
 import socket
 from collections import deque
@@ -23,6 +29,7 @@ log = Logger(namespace="media.ports")
 MAX_EVENTS = 1024
 POLL_ROUNDS = 4
 MAX_DATAGRAM = 2048
+_rng = random.Random(os.urandom(16))     # where the range's queue starts (PortRange), unless one is given
 
 
 class PortsExhausted(RuntimeError):
@@ -30,15 +37,21 @@ class PortsExhausted(RuntimeError):
 
 
 class PortRange:
-    """Even RTP ports ``p`` in ``[port_min, port_max]`` with ``p + 1 <= port_max``."""
+    """Even RTP ports ``p`` in ``[port_min, port_max]`` with ``p + 1 <= port_max``.
 
-    def __init__(self, port_min: int, port_max: int) -> None:
+    The first pair handed out is ``rng.randrange(size)`` pairs into the range (``rng`` a
+    ``random.Random``, or anything with ``randrange``; a private one seeded from the OS unless given),
+    and the others follow it round the range.
+    """
+
+    def __init__(self, port_min: int, port_max: int, *, rng=None) -> None:
         first = port_min + (port_min % 2)
         if not (0 < port_min <= port_max <= 65535) or first + 1 > port_max:
             raise ValueError(f"RTP port range {port_min}..{port_max} holds no even/odd pair")
         self.port_min = port_min
         self.port_max = port_max
         self._free: deque[int] = deque(range(first, port_max, 2))
+        self._free.rotate(-(rng or _rng).randrange(len(self._free)))
         self._used: set[int] = set()
         self.size = len(self._free)
 
@@ -93,63 +106,91 @@ def bind_pair(address: str, port: int) -> tuple[socket.socket, socket.socket]:
     return socks[0], socks[1]
 
 
+def connect_twin(listener: socket.socket, peer: tuple) -> socket.socket:
+    """A second socket on ``listener``'s address and port, connected to ``peer``; OSError when it cannot be.
+
+    The kernel hands a datagram to the socket whose binding matches it best: the peer's datagrams go to
+    the twin (a connected socket's match is the closer one), everyone else's stay with ``listener``.  So
+    the twin is read with ``recv_into`` and written with ``send`` (no address to build or parse, no route
+    lookup per packet), while the listener still sees strays and new sources.  Both sockets carry
+    ``SO_REUSEADDR`` only while the twin binds: afterwards no other socket can join the port.
+
+    Between the twin's bind and its connect, a datagram from anyone may land on it: the caller reads what
+    is queued there with ``recvfrom`` before trusting its source.
+    """
+    twin = _socket.socket(listener.family, socket.SOCK_DGRAM | _SOCK_NONBLOCK)
+    try:
+        if not _SOCK_NONBLOCK:
+            twin.setblocking(False)
+        listener.setsockopt(socket.SOL_SOCKET, socket.SO_REUSEADDR, 1)
+        twin.setsockopt(socket.SOL_SOCKET, socket.SO_REUSEADDR, 1)
+        try:
+            twin.bind(listener.getsockname())
+            twin.connect(peer)
+        finally:
+            listener.setsockopt(socket.SOL_SOCKET, socket.SO_REUSEADDR, 0)
+        twin.setsockopt(socket.SOL_SOCKET, socket.SO_REUSEADDR, 0)
+    except OSError:
+        twin.close()
+        raise
+    return twin
+
+
 class SocketPoller:
     """One reader on the reactor for all of the relay's sockets: an epoll set of its own.
 
     Twisted's per-descriptor dispatch (a logging context, ``fileno()``, a read
     loop that ends in EAGAIN) costs more than relaying the packet; here the
-    reactor wakes us once for all ready sockets, and we read one datagram per
-    ready socket (level-triggered: one still queued is reported again).
+    reactor wakes us once for all ready sockets, and we call each ready socket's
+    ``read()`` once (level-triggered: a datagram still queued is reported
+    again).  ``read`` does its own receive (``recv_into`` a buffer, or
+    ``recvfrom_into`` where the source matters) and handles its own OSError.
     Provides ``IReadDescriptor``.
     """
 
     def __init__(self) -> None:
         self._epoll = select.epoll()
-        #: fd -> (its recvfrom, its handler, the call it serves: named when the handler fails)
-        self._handlers: dict[int, tuple[Callable, Callable, str]] = {}
+        #: fd -> its read(); fd -> the call it serves (named when read fails)
+        self._readers: dict[int, Callable[[], object]] = {}
+        self._labels: dict[int, str] = {}
         self.errors = 0
 
-    def add(self, sock: socket.socket, handler: Callable[[bytes, tuple], None], label: str = "") -> None:
-        """Read ``sock`` into ``handler(data, addr)``; ``label`` (the call id) names the call when it fails."""
-        self._handlers[sock.fileno()] = (sock.recvfrom, handler, label)
-        self._epoll.register(sock.fileno(), select.EPOLLIN)
-
-    def remove(self, sock: socket.socket) -> None:
+    def add(self, sock: socket.socket, read: Callable[[], object], label: str = "") -> None:
+        """Call ``read()`` whenever ``sock`` is readable; ``label`` (the call id) names the call when it fails."""
         fd = sock.fileno()
-        if self._handlers.pop(fd, None) is not None:
-            self._epoll.unregister(fd)
+        self._readers[fd] = read
+        self._labels[fd] = label
+        self._epoll.register(fd, select.EPOLLIN)
 
     def close_socket(self, sock: socket.socket) -> None:
         """Forget ``sock`` and close it: closing its (never duplicated) descriptor takes it out of the
         epoll set, so no ``epoll_ctl`` is needed."""
-        self._handlers.pop(sock.fileno(), None)
+        fd = sock.fileno()
+        self._readers.pop(fd, None)
+        self._labels.pop(fd, None)
         sock.close()
 
     def fileno(self) -> int:
         return self._epoll.fileno()
 
     def doRead(self) -> None:
-        handlers = self._handlers
+        readers = self._readers
         poll = self._epoll.poll
         for _ in range(POLL_ROUNDS):       # under load, more rounds before going back to the reactor
             events = poll(0, MAX_EVENTS)
             if not events:
                 return
             for fd, _ in events:
-                entry = handlers.get(fd)
-                if entry is None:
+                read = readers.get(fd)
+                if read is None:
                     continue
                 try:
-                    data, addr = entry[0](MAX_DATAGRAM)
-                except OSError:            # EAGAIN after a spurious wakeup, ICMP errors: nothing to relay
-                    continue
-                try:
-                    entry[1](data, addr)
+                    read()
                 except Exception:          # a bug must not stop the other calls' media
                     self.errors += 1
                     if self.errors <= 10:
-                        log.failure("call {call_id}: media: handling a datagram from {addr} failed (error {count})",
-                                    call_id=entry[2] or "-", addr=addr, count=self.errors, level=LogLevel.error)
+                        log.failure("call {call_id}: media: handling a datagram failed (error {count})",
+                                    call_id=self._labels.get(fd) or "-", count=self.errors, level=LogLevel.error)
 
     def connectionLost(self, reason) -> None:
         self._epoll.close()

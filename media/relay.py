@@ -47,7 +47,7 @@ from typing import Callable
 from twisted.internet.task import LoopingCall
 from twisted.logger import Logger
 
-from .ports import PortRange, PortsExhausted, SocketPoller, bind_pair
+from .ports import MAX_DATAGRAM, PortRange, PortsExhausted, SocketPoller, bind_pair, connect_twin
 from .rtp import (EventDeduplicator, ReportBlock, RtpError, build_bye, build_rr, build_sdes_cname,
                   build_sr, parse_rtcp, parse_telephone_event, payload_offsets, RTCP_SR)
 from .sdp import Negotiated, ip_of
@@ -61,7 +61,10 @@ SCAN_EVERY_TICKS = 5          # idle-stream scan: every 100 ms
 SLOW_EVERY_TICKS = 50         # silence timeout and RTCP: every 1 s
 RTCP_INTERVAL_S = 5
 BIND_ATTEMPTS = 16
+TWIN_DRAIN_MAX = 64           # datagrams read off a twin socket when it is connected or dropped
 _unpack_ts = struct.Struct("!I").unpack_from
+#: a twin's peer while there is no twin: no address is this object, so ``dest is _twin_peer`` is False
+_NOT_CONNECTED: tuple = ("", 0)
 
 
 @dataclass(frozen=True)
@@ -86,6 +89,17 @@ class Leg:
     send with; ``rx_payload_type`` / ``rx_event_payload_type`` those its packets
     carry (the same, unless its answer renumbered our offer's).
     """
+
+    __slots__ = ("session", "name", "out", "peer_out", "latch_networks", "local_port", "local_rtcp_port",
+                 "codec", "payload_type", "event_payload_type", "rx_payload_type", "rx_event_payload_type",
+                 "signalled", "signalled_rtcp", "latch_host",
+                 "latched", "relatch_ok", "latched_rtcp", "dest", "rtcp_dest", "peer_sends", "may_send",
+                 "_sendto", "_rtcp_sendto", "_recvfrom_into", "_rtcp_recvfrom", "_socks", "_poller", "_label",
+                 "_twin", "_twin_peer", "_twin_send", "_twin_recv_into", "_buf", "_view", "_events", "_clock",
+                 "rx_packets", "relayed", "dropped", "stray", "rtcp_packets", "rx_ssrc", "rx_base_seq",
+                 "rx_max_seq", "rx_stats_base", "rx_transit", "rx_jitter", "rx_cycles", "rx_expected_prior",
+                 "rx_received_prior", "last_sr_middle", "last_sr_at", "_sdes_for", "_sdes", "last_rx_count",
+                 "last_rx_at", "silence_reported", "fill_mark", "seen_count", "idle_scans")
 
     def __init__(self, session: "MediaSession", name: str, out: OutgoingStream,
                  latch_networks: tuple[ipaddress.IPv4Network | ipaddress.IPv6Network, ...]) -> None:
@@ -114,8 +128,18 @@ class Leg:
         self.may_send = False
         self._sendto: Callable = _nowhere
         self._rtcp_sendto: Callable = _nowhere
+        self._recvfrom_into: Callable = _nowhere
+        self._rtcp_recvfrom: Callable = _nowhere
         self._socks: list[socket.socket] = []
         self._poller: SocketPoller | None = None
+        self._label = ""
+        # the twin: a second socket on our RTP port, connected to the latched peer (ports.connect_twin)
+        self._twin: socket.socket | None = None
+        self._twin_peer: tuple = _NOT_CONNECTED
+        self._twin_send: Callable = _nowhere
+        self._twin_recv_into: Callable = _nowhere
+        self._buf = session.relay._rx_buffer        # the relay's one receive buffer, and a view of it
+        self._view = session.relay._rx_view
         self._events = EventDeduplicator()
         self._clock = session.relay.clock.seconds
         # counters
@@ -151,13 +175,16 @@ class Leg:
 
     def _bind(self, poller: SocketPoller, address: str, port: int, label: str = "") -> None:
         socks = bind_pair(address, port)
-        for sock, handler in zip(socks, (self.rtp_received, self.rtcp_received)):
-            poller.add(sock, handler, label)
+        poller.add(socks[0], self._rtp_readable, label)
+        poller.add(socks[1], self._rtcp_readable, label)
         self._poller = poller
+        self._label = label
         self._socks = list(socks)
         self.local_port, self.local_rtcp_port = port, port + 1
         self._sendto = socks[0].sendto
+        self._recvfrom_into = socks[0].recvfrom_into
         self._rtcp_sendto = socks[1].sendto
+        self._rtcp_recvfrom = socks[1].recvfrom
 
     def set_remote(self, host: str | None, port: int, rtcp_port: int | None = None, *,
                    may_send: bool = True, peer_sends: bool = True) -> None:
@@ -188,50 +215,133 @@ class Leg:
         return any(ip in net for net in self.latch_networks)
 
     # -- the hot path ------------------------------------------------------------------
+    #
+    # A datagram from the latched peer arrives on the twin (one recv_into into the relay's buffer, no
+    # source address), its header is rewritten in place by the other leg's stream, and it leaves from
+    # that buffer through the other leg's twin (send, no address): two system calls and no copy of the
+    # datagram.  Everything else (the first packets, strays, a new source) arrives on the listening
+    # socket with its source address.  bench/rtp_relay.py --rounds 3 (300-900 calls, medians of 9 steps,
+    # two runs): CPU per relayed packet 13.3 / 11.6 us with recvfrom/sendto and a bytes and a bytearray
+    # per packet, 10.9 / 10.0 us so (user time 4.8-5.1 us of it); rtpengine in userspace 9.4 / 8.2 us
+    # (user 2.6-3.6 us) on the same load: x1.16 / x1.21 of it.  With the stream's numbering inlined too
+    # (media/stream.py), a third run: 11.1 us before, 8.9 us so, rtpengine 8.6 us (x1.04).
 
-    def send_rtp(self, data: bytes) -> None:
+    def send_rtp(self, data) -> None:
         """Send one datagram to this leg's peer (latched address, else the signalled one)."""
         try:
-            self._sendto(data, self.dest)
+            if self.dest is self._twin_peer:        # the twin is connected to it: no address per packet
+                self._twin_send(data)
+            else:
+                self._sendto(data, self.dest)
         except OSError:
             self.dropped += 1
 
-    def rtp_received(self, data: bytes, addr: tuple) -> None:
-        """One datagram on our RTP port: latch, check, hand to the other leg's stream."""
-        if len(data) < 12 or data[0] & 0xC0 != 0x80:
+    def _rtp_twin_readable(self) -> None:
+        """A datagram on the twin: from the latched peer (the kernel gives the twin nothing else)."""
+        try:
+            n = self._twin_recv_into(self._buf)
+        except OSError:           # EAGAIN, or the peer's ICMP port unreachable (ECONNREFUSED): nothing to relay
+            return
+        if self.latched is not self._twin_peer:     # a new SDP reset the latch: this source latches anew
+            self._rtp_from(n, self._twin_peer)
+        elif n < 12 or self._buf[0] & 0xC0 != 0x80:
+            self.dropped += 1
+        else:
+            self._rtp_in(n)
+
+    def _rtp_readable(self) -> None:
+        """A datagram on the listening RTP socket: before latching, from a stray, or from a new source."""
+        try:
+            n, addr = self._recvfrom_into(self._buf)
+        except OSError:           # EAGAIN after a spurious wakeup, ICMP errors: nothing to relay
+            return
+        self._rtp_from(n, addr)
+
+    def _rtp_from(self, n: int, addr: tuple) -> None:
+        """The datagram in the buffer came from ``addr``: latch, check, hand to the other leg's stream."""
+        if n < 12 or self._buf[0] & 0xC0 != 0x80:
             self.dropped += 1
             return
         if addr != self.latched:
             if not (self.relatch_ok and self._may_latch(addr)):
                 self.stray += 1
                 return
+            if addr == self._twin_peer:
+                addr = self._twin_peer              # the twin's own tuple: send_rtp tests it by identity
             self.latched = addr
             self.dest = addr
             self.relatch_ok = False
-            self._start_stats(data)
+            self._start_stats(self._buf)
+            self._rtp_in(n)
+            if addr is not self._twin_peer and self._socks:     # (not closed by what the packet set off)
+                self._connect_twin(addr)
+            return
+        self._rtp_in(n)
+
+    def _rtp_in(self, n: int) -> None:
+        """The buffer holds ``n`` bytes of RTP (version 2, header complete) from the latched source."""
+        buf = self._buf
         self.rx_packets += 1
-        seq = data[2] << 8 | data[3]
+        seq = buf[2] << 8 | buf[3]
         if (seq - self.rx_max_seq) & 0xFFFF < 0x8000:
             if seq < self.rx_max_seq:
                 self.rx_cycles += 0x10000
             self.rx_max_seq = seq
-        pt = data[1] & 0x7F
+        pt = buf[1] & 0x7F
         try:
             if pt == self.rx_payload_type:
                 now = self._clock()
                 # RFC 3550 A.8 interarrival jitter, in timestamp units (8 kHz)
-                transit = int(now * 8000) - _unpack_ts(data, 4)[0]
+                transit = int(now * 8000) - _unpack_ts(buf, 4)[0]
                 d = transit - self.rx_transit
                 self.rx_transit = transit
                 self.rx_jitter += ((d if d >= 0 else -d) - self.rx_jitter) / 16
-                self.peer_out.relay_audio(data, now)
+                self.peer_out.relay_audio(self._view[:n], now)     # rewritten in place and sent from there
                 self.relayed += 1
             elif pt == self.rx_event_payload_type:
-                self._event(data)
+                self._event(bytes(buf[:n]))
             else:
                 self.dropped += 1
         except RtpError:
             self.dropped += 1
+
+    def _connect_twin(self, addr: tuple) -> None:
+        """Open the twin towards the source just latched (the old twin, if any, closes)."""
+        self._drop_twin()
+        try:
+            twin = connect_twin(self._socks[0], addr)
+        except OSError as e:      # relaying goes on through the listening socket, with sendto
+            log.warn("call {call_id}: media leg {leg}: no connected socket towards {addr}: {error}",
+                     call_id=self._label or "-", leg=self.name, addr=addr, error=e)
+            return
+        self._twin = twin
+        self._twin_peer = addr
+        self._twin_send = twin.send
+        self._twin_recv_into = twin.recv_into
+        # what landed on the twin between its bind and its connect may come from anyone: read as the listener's
+        for _ in range(TWIN_DRAIN_MAX):
+            try:
+                n, src = twin.recvfrom_into(self._buf)
+            except OSError:
+                break
+            self._rtp_from(n, src)
+        self._poller.add(twin, self._rtp_twin_readable, self._label)
+
+    def _drop_twin(self) -> None:
+        """Close the twin; what its peer still had queued there is stray now (it is no longer latched)."""
+        twin = self._twin
+        if twin is None:
+            return
+        self._twin = None
+        self._twin_peer = _NOT_CONNECTED
+        self._twin_send = self._twin_recv_into = _nowhere
+        for _ in range(TWIN_DRAIN_MAX):
+            try:
+                twin.recv_into(self._buf)
+            except OSError:
+                break
+            self.stray += 1
+        self._poller.close_socket(twin)
 
     def _event(self, data: bytes) -> None:
         start, end = payload_offsets(data)
@@ -256,6 +366,13 @@ class Leg:
         self.rx_cycles = 0
         self.rx_stats_base = self.rx_packets
         self.rx_expected_prior = self.rx_received_prior = 0
+
+    def _rtcp_readable(self) -> None:
+        try:
+            data, addr = self._rtcp_recvfrom(MAX_DATAGRAM)
+        except OSError:           # EAGAIN after a spurious wakeup, ICMP errors
+            return
+        self.rtcp_received(data, addr)
 
     def rtcp_received(self, data: bytes, addr: tuple) -> None:
         """RTCP from the peer: latched like RTP, read for its SR time, never forwarded."""
@@ -319,11 +436,15 @@ class Leg:
         return True
 
     def close(self) -> None:
+        if self._twin is not None:
+            self._poller.close_socket(self._twin)
+            self._twin = None
         for sock in self._socks:
             self._poller.close_socket(sock)
         self._socks = []
         self.out.set_sender(None)
-        self._sendto = self._rtcp_sendto = _nowhere
+        self._sendto = self._rtcp_sendto = self._twin_send = _nowhere
+        self._twin_peer = _NOT_CONNECTED
         self.session = None         # the session holds its legs: no cycle is left when it is dropped
 
 
@@ -331,7 +452,7 @@ def _ignore(*args) -> None:
     pass
 
 
-def _nowhere(data, addr) -> None:
+def _nowhere(*args) -> None:
     raise OSError("leg closed")
 
 
@@ -420,11 +541,11 @@ class Relay:
 
     def __init__(self, reactor, address: str, port_min: int, port_max: int, silence_timeout_s: int, *,
                  clock=None, latch_networks=(), fill_after_ms: int = FILL_AFTER_MS,
-                 rtcp_interval_s: int = RTCP_INTERVAL_S, cname: str = "prepaid") -> None:
+                 rtcp_interval_s: int = RTCP_INTERVAL_S, cname: str = "prepaid", port_rng=None) -> None:
         self.reactor = reactor
         self.clock = clock if clock is not None else reactor
         self.address = str(ipaddress.ip_address(address))
-        self.ports = PortRange(port_min, port_max)
+        self.ports = PortRange(port_min, port_max, rng=port_rng)     # (port_rng: where its queue starts)
         self.silence_timeout_s = silence_timeout_s
         self.latch_networks = tuple(ipaddress.ip_network(n, strict=False) for n in latch_networks)
         self.fill_after_ms = fill_after_ms
@@ -439,6 +560,9 @@ class Relay:
         self._closed_totals = [0, 0, 0]   # relayed, dropped, stray of closed sessions
         self._rtcp_sent = 0
         self._silence_sent = 0
+        # every datagram is read into this one buffer and handled before the next is read
+        self._rx_buffer = bytearray(MAX_DATAGRAM)
+        self._rx_view = memoryview(self._rx_buffer)
 
     def open_session(self, *, on_silence: Callable[[MediaSession, str], object] | None = None,
                      on_dtmf: Callable[[str, str, bool], object] | None = None, label: str = "",
@@ -527,9 +651,9 @@ class Relay:
         last tick (relayed audio, the player), or lost its sender, leaves the fill.
 
         The hot part of a call's media when the peers send no RTP: one frame per stream per tick, so
-        per frame only the stream's numbering, one ``pack_into`` and the leg's ``sendto`` (the leg's
-        socket, to its latched or signalled address: what :meth:`Leg.send_rtp` does, the stream's
-        sender being that leg's)."""
+        per frame only the stream's numbering, one ``pack_into`` and the leg's ``send`` (its twin, connected
+        to the latched address) or ``sendto`` (to the signalled one): what :meth:`Leg.send_rtp` does, the
+        stream's sender being that leg's."""
         keep: list[Leg] = []
         for leg in self._filling:
             out = leg.out
@@ -537,8 +661,12 @@ class Relay:
             if out.packets_relayed + out.packets_own != mark or out._send is None:
                 leg.fill_mark = -1           # relayed audio (or the player) took over
                 continue
+            datagram = out.silence_datagram(now)
             try:
-                leg._sendto(out.silence_datagram(now), leg.dest)
+                if leg.dest is leg._twin_peer:       # Leg.send_rtp, inlined
+                    leg._twin_send(datagram)
+                else:
+                    leg._sendto(datagram, leg.dest)
             except OSError:
                 leg.dropped += 1
             leg.fill_mark = mark + 1

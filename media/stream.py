@@ -13,7 +13,8 @@ from __future__ import annotations
 from typing import Callable
 
 from .g711 import SILENCE, alaw_to_ulaw, ulaw_to_alaw
-from .rtp import RTP_HEADER, RTP_HEADER_LEN, SAMPLES_PER_FRAME, StreamNumbering, payload_offsets
+from .rtp import (MAX_SEQ_STEP, RTP_HEADER, RTP_HEADER_LEN, SAMPLES_PER_FRAME, SEQ_MOD, TS_MOD, StreamNumbering,
+                  payload_offsets)
 
 CODEC_PAYLOAD_TYPES = {"PCMU": 0, "PCMA": 8}
 # The G.711 code of a zero sample per codec (0xD5 / 0xFF).
@@ -112,7 +113,10 @@ class OutgoingStream:
         self._update()
 
     def set_sender(self, send: Callable[[bytes], object] | None) -> None:
-        """Where finished datagrams go (the leg's socket towards its remote address); None: nowhere yet."""
+        """Where finished datagrams go (the leg's socket towards its remote address); None: nowhere yet.
+
+        ``send`` gets bytes, a bytearray or a memoryview that may be reused once it returns: it sends it
+        (or copies it) at once."""
         self._send = send
 
     def _update(self) -> None:
@@ -130,25 +134,41 @@ class OutgoingStream:
         self.octets_sent += len(datagram) - RTP_HEADER_LEN
         send(datagram)
 
-    def relay_audio(self, data: bytes, now: float) -> None:
+    def relay_audio(self, data: bytes | memoryview, now: float) -> None:
         """Send one relayed audio packet (from the other leg, in ``source_codec``) on this stream.
 
-        The hot path: one header unpack, one copy, one ``pack_into``.  Raises
-        :class:`media.rtp.RtpError` for a malformed packet (the relay counts it).
+        ``data`` is the datagram: bytes, or a writable memoryview of exactly the datagram (the relay's
+        receive buffer), which is then rewritten and sent in place: the hot path is one header unpack and
+        one ``pack_into``, and no copy.  The sender gets that view and must be done with it when it
+        returns (the next datagram is read into the same buffer).  Raises :class:`media.rtp.RtpError`
+        for a malformed packet (the relay counts it).
         """
         if self._muted:
             self.packets_muted += 1
             return
         b0, _, in_seq, in_ts, in_ssrc = _unpack_from(data, 0)
         n = self.numbering
-        seq, ts, marker = n.relayed(in_ssrc, in_seq, in_ts, now)
-        pt = self.payload_type | 0x80 if marker else self.payload_type
+        if n.relaying and in_ssrc == n.in_ssrc and (in_seq - n.in_seq) % SEQ_MOD < MAX_SEQ_STEP:
+            # StreamNumbering.relayed for the next packet of the source being relayed, inlined (no call,
+            # no tuple): bench/rtp_relay.py, same run, 3 rounds at 300 and 600 calls: 9.67 -> 9.27 us per packet
+            seq = (in_seq + n.seq_off) % SEQ_MOD
+            ts = (in_ts + n.ts_off) % TS_MOD
+            if (seq - n.seq) % SEQ_MOD < MAX_SEQ_STEP:
+                n.seq = seq
+                n.in_seq = in_seq
+                if ts != n.ts:
+                    n.ts = ts
+                    n.last_sent_ts_at = now
+            pt = self.payload_type
+        else:
+            seq, ts, marker = n.relayed(in_ssrc, in_seq, in_ts, now)
+            pt = self.payload_type | 0x80 if marker else self.payload_type
         if b0 == 0x80 and self._plain:
-            out = bytearray(data)
+            out = data if data.__class__ is memoryview else bytearray(data)
             _pack_into(out, 0, 0x80, pt, seq, ts, n.ssrc)
         else:
             start, end = payload_offsets(data)     # drops CSRCs (their SSRCs), extension, padding
-            payload = data[start:end]
+            payload = bytes(data[start:end])
             if self._table is not None:
                 payload = payload.translate(self._table)
             if self._filter is not None:

@@ -370,6 +370,75 @@ def test_new_sdp_address_moves_the_latch(env):
         moved.close()
 
 
+def test_after_latching_the_peer_is_relayed_and_strays_are_still_counted(env):
+    """Once latched (the peer's datagrams then arrive on a socket connected to it, rewritten and sent in
+    place), audio keeps flowing both ways intact and numbered on, and a packet from another source of the
+    same host in between is still seen, counted stray and not relayed."""
+    relay, clock, a, b = env
+    s = call(relay, a, b)
+    other = Endpoint()
+    try:
+        a.send(audio(100, SSRC_A, b"\x00" * 160), s.leg_a.local_port)
+        b.send(audio(500, SSRC_B, b"\x80" * 160), s.leg_b.local_port)
+        b.wait_for(1)
+        a.wait_for(1)
+        for i in range(1, 6):
+            a.send(audio(100 + i, SSRC_A, bytes([i]) * 160), s.leg_a.local_port)
+            other.send(audio(7, 0x0707, b"\x07" * 160), s.leg_a.local_port)
+            b.send(audio(500 + i, SSRC_B, bytes([0x80 + i]) * 160), s.leg_b.local_port)
+        got_b = [parse_rtp(d) for d in b.wait_for(6)]
+        got_a = [parse_rtp(d) for d in a.wait_for(6)]
+        settle()
+        assert [p.payload[0] for p in got_b] == list(range(6)) and b.poll() == 6
+        assert [p.payload[0] for p in got_a] == list(range(0x80, 0x86))
+        assert [p.sequence - got_b[0].sequence for p in got_b] == list(range(6))
+        assert {p.ssrc for p in got_b} == {s.b_out.ssrc} and {p.ssrc for p in got_a} == {s.a_out.ssrc}
+        assert s.leg_a.stray == 5 and s.packets_relayed == 12
+    finally:
+        other.close()
+
+
+def test_a_quiet_source_hands_the_latch_over_and_its_late_packets_are_stray(env):
+    """Latched on one source (its datagrams read from the connected socket), quiet for a second: another
+    allowed source takes over, replies go to it, and what the old source sends then is stray, not relayed."""
+    relay, clock, a, b = env
+    s = relay.open_session()
+    nat = Endpoint()
+    try:
+        s.configure_leg("a", a.negotiated())
+        s.configure_leg("b", b.negotiated())
+        for i in range(3):
+            nat.send(audio(1 + i, SSRC_A), s.leg_a.local_port)
+        assert len(b.wait_for(3)) == 3 and s.leg_a.latched == nat.rtp.getsockname()
+        clock.advance(1.0)                   # the slow tick: nothing new from nat since the last one...
+        clock.advance(1.0)                   # ...so another source may latch
+        a.send(audio(50, SSRC_A, b"\x50" * 160), s.leg_a.local_port)
+        assert parse_rtp(b.wait_for(4)[3]).payload == b"\x50" * 160
+        b.send(audio(1, SSRC_B), s.leg_b.local_port)
+        assert len(a.wait_for(1)) == 1 and nat.poll() == 0
+        nat.send(audio(4, SSRC_A, b"\x04" * 160), s.leg_a.local_port)
+        settle()
+        assert b.poll() == 4 and s.leg_a.stray == 1
+    finally:
+        nat.close()
+
+
+def test_the_same_sdp_again_latches_the_same_peer_anew(env):
+    """A repeated SDP resets latching while the peer's datagrams already arrive on the socket connected to
+    it: they latch it again like any allowed source, and the replies keep going to it."""
+    relay, clock, a, b = env
+    s = call(relay, a, b)
+    a.send(audio(1, SSRC_A), s.leg_a.local_port)
+    b.wait_for(1)
+    s.configure_leg("a", a.negotiated())
+    assert s.leg_a.latched is None
+    a.send(audio(2, SSRC_A, b"\x22" * 160), s.leg_a.local_port)
+    assert parse_rtp(b.wait_for(2)[1]).payload == b"\x22" * 160
+    assert s.leg_a.latched == a.rtp.getsockname()
+    b.send(audio(1, SSRC_B), s.leg_b.local_port)
+    assert len(a.wait_for(1)) == 1 and s.packets_stray == 0 and s.packets_relayed == 3
+
+
 def test_old_style_hold_still_relays_what_the_holder_sends(env):
     """After c=0.0.0.0 (old hold), A gets nothing, but its music on hold from its known host still reaches B."""
     relay, clock, a, b = env
