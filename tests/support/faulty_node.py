@@ -29,13 +29,13 @@ def plant() -> None:
         return receive_request(self, request, peer, now)
     SipEndpoint._receive_request = failing_receive_request
 
-    rtp_received = Leg.rtp_received
+    rtp_in = Leg._rtp_in        # where a latched leg's datagram, read into the leg's buffer, is taken in
 
-    def failing_rtp_received(self, data, addr):
-        if RTP_MARK in data:
+    def failing_rtp_in(self, n):
+        if RTP_MARK in bytes(self._buf[:n]):
             raise RuntimeError("planted in the RTP relay")
-        return rtp_received(self, data, addr)
-    Leg.rtp_received = failing_rtp_received
+        return rtp_in(self, n)
+    Leg._rtp_in = failing_rtp_in
 
     start = Call.start
 
