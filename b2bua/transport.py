@@ -35,7 +35,7 @@ import errno
 from dataclasses import dataclass
 from typing import Callable, Protocol as TypingProtocol
 
-from twisted.internet import abstract, error, protocol, udp
+from twisted.internet import abstract, address, error, protocol, udp
 from twisted.logger import Logger, LogLevel
 from twisted.protocols.policies import TimeoutMixin
 from twisted.python.failure import Failure
@@ -253,7 +253,7 @@ class _StreamServerFactory(protocol.Factory):
         self.transport_name = transport_name
 
     def buildProtocol(self, addr):
-        host = getattr(addr, "host", "")
+        host = addr.host if isinstance(addr, (address.IPv4Address, address.IPv6Address)) else ""
         if not self.owner._admit(host):
             return _Refused()
         return _SipStream(self.owner, self.transport_name, inbound_host=host)
@@ -325,6 +325,10 @@ class SipTransports:
         self._stopped = False
         self.sent: int = 0
         self.undeliverable: int = 0
+        #: our bugs, logged with their traceback where caught: exceptions the SIP core caught on a message or
+        #: timer (the message dropped), and exceptions out of the transaction user's event handler
+        self.core_faults: int = 0
+        self.user_failures: int = 0
 
     # -- listening --
     def listen_udp(self, port: int, interface: str) -> int:
@@ -377,6 +381,7 @@ class SipTransports:
         try:
             while True:
                 for fault in self.endpoint.take_faults():
+                    self.core_faults += 1
                     exc = fault.error
                     log.failure("call {call_id}: SIP core: {why}; the message was dropped",
                                 Failure(exc, type(exc), exc.__traceback__), call_id=fault.call_id,
@@ -389,7 +394,8 @@ class SipTransports:
                     try:
                         self.on_event(event)
                     except Exception:  # a TU bug must not stop the transport
-                        log.failure("transaction user failed on {event!r}", event=event)
+                        self.user_failures += 1
+                        log.failure("transaction user failed on {event!r}", event=event, level=LogLevel.error)
                 if not outgoing and not events:
                     break
         finally:

@@ -14,36 +14,21 @@ from typing import TYPE_CHECKING, Callable
 
 from twisted.logger import Logger
 
+from .observe import Listeners
+
 if TYPE_CHECKING:
     from twisted.internet.defer import Deferred
 
 BalanceListener = Callable[[str, str, int], None]
 
 
-class BalanceEvents:
-    """A list of listeners; a listener that raises is logged and the others still hear the news."""
-
-    log = Logger()
-
-    def __init__(self) -> None:
-        self._listeners: list[BalanceListener] = []
-
-    def listen(self, callback: BalanceListener) -> Callable[[], None]:
-        """Add ``callback(profile, number, balance_cents)``; returns a function that removes it."""
-        self._listeners.append(callback)
-
-        def remove() -> None:
-            if callback in self._listeners:
-                self._listeners.remove(callback)
-        return remove
+class BalanceEvents(Listeners):
+    """The listeners of balance changes, each called as ``callback(profile, number, balance_cents)``;
+    one that raises is logged and counted, and the others still hear the news."""
 
     def announce(self, profile: str, number: str, balance_cents: int) -> None:
         """Tell every listener that the balance of (profile, number) is now ``balance_cents``."""
-        for callback in tuple(self._listeners):
-            try:
-                callback(profile, number, balance_cents)
-            except Exception:
-                self.log.failure("balance listener {callback!r} failed", callback=callback)
+        self.tell(profile, number, balance_cents)
 
 
 class BalanceWatcher:

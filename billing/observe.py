@@ -47,15 +47,18 @@ class Topup:
 
 
 class Listeners(Generic[T]):
-    """Callbacks told of each ``T``."""
+    """Callbacks told of each ``T``; one that raises is logged with its traceback and counted
+    (:attr:`failures`), and the others still hear the news."""
 
     def __init__(self) -> None:
-        self._callbacks: list[Callable[[T], None]] = []
+        self._callbacks: list[Callable[..., None]] = []
+        #: exceptions out of a callback (a bug of the listener; logged where caught)
+        self.failures = 0
 
     def __bool__(self) -> bool:
         return bool(self._callbacks)
 
-    def listen(self, callback: Callable[[T], None]) -> Callable[[], None]:
+    def listen(self, callback: Callable[..., None]) -> Callable[[], None]:
         """Add ``callback``; returns a function that removes it."""
         self._callbacks.append(callback)
 
@@ -64,11 +67,13 @@ class Listeners(Generic[T]):
                 self._callbacks.remove(callback)
         return remove
 
-    def tell(self, news: T) -> None:
+    def tell(self, *news) -> None:
+        """Call each callback with ``news`` (one ``T``, or the several values a subclass documents)."""
         for callback in tuple(self._callbacks):
             try:
-                callback(news)
+                callback(*news)
             except Exception:
+                self.failures += 1
                 log.failure("store listener {callback!r} failed", callback=callback)
 
 

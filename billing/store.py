@@ -65,6 +65,11 @@ class Store:
         #: call records go to the store in batches (see billing/db/batch.py)
         self.records = RecordWriter(pool, None if pool.inline else pool.reactor)
 
+    @property
+    def listener_failures(self) -> int:
+        """Exceptions out of the store's listeners (balance news, top-ups, job timings), logged where caught."""
+        return self.events.failures + self._topups.failures + self.pool.timer.listeners.failures
+
     @classmethod
     def open(cls, url: str, reactor=None, *, node_id: str = "", threads: int | None = None,
              inline: bool = False) -> "Store":

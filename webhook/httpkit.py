@@ -13,6 +13,7 @@ from dataclasses import dataclass, field
 from typing import Awaitable, Callable
 from urllib.parse import parse_qsl, unquote
 
+from twisted.internet.address import IPv4Address, IPv6Address
 from twisted.internet.defer import ensureDeferred
 from twisted.logger import Logger
 from twisted.web.server import NOT_DONE_YET, Request
@@ -136,8 +137,13 @@ def make_ctx(request: Request) -> Ctx:
     headers = {s(k).lower(): s(v) for k, v in request.requestHeaders.getAllRawHeaders() for v in v[:1]}
     request.content.seek(0)
     body = request.content.read()
-    client = getattr(request.getClientAddress(), "host", "") or ""
-    return Ctx(request, s(request.method), path, query, headers, body, client)
+    return Ctx(request, s(request.method), path, query, headers, body, client_host(request))
+
+
+def client_host(request: Request) -> str:
+    """The client's IP address as text; "" for a client that has none (a UNIX socket, a test's fake)."""
+    address = request.getClientAddress()
+    return address.host if isinstance(address, (IPv4Address, IPv6Address)) else ""
 
 
 def write_answer(request: LimitedRequest, answer: Answer) -> None:

@@ -348,6 +348,8 @@ class TopupPage(ReadsSettings):
                 event = None
             except Exception:
                 self.metrics.inc("prepaid_provider_errors_total", method=payment.method)
+                log.failure("payment {reference}: the {method} return could not be checked with the provider",
+                            reference=payment.reference, method=payment.method)
                 return self.render(profile, lang, f'<p class="err" id="status">{e(t["unavailable"])}</p>'
                                    f'<p><a href="">{e(t["again"])}</a></p>', 502)
             if event is not None:

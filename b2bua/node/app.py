@@ -220,6 +220,12 @@ class Node:
              "with the call id)", "counter", self.manager.faults.unknown_transitions),
             ("prepaid_call_errors_total", "exceptions caught in call control and its media handlers (a bug; "
              "logged with the call id)", "counter", self.manager.faults.errors + self.media.failed_handlers),
+            ("prepaid_sip_internal_errors_total", "exceptions caught in the SIP core and around its event handler, "
+             "the message or event dropped (a bug; logged with its traceback)", "counter",
+             self.transports.core_faults + self.transports.user_failures),
+            ("prepaid_store_listener_errors_total", "exceptions out of the store's listeners (balance news, top-ups, "
+             "job timings), the others told still (a bug; logged with its traceback)", "counter",
+             self.store.listener_failures),
             ("prepaid_invites_untrusted_refused_total", "new INVITEs from outside the trusted carriers refused (403)",
              "counter", self.manager.refused_early["untrusted"]),
             ("prepaid_invites_rate_limited_total", "new INVITEs over their source's rate (503 with Retry-After)",

@@ -280,3 +280,4 @@ def test_a_caller_without_credit_hanging_up_during_the_refusal(workdir, node_fac
     assert "[critical]" not in output.lower() and "[error]" not in output.lower(), output[-3000:]
     metrics = node_metrics(node)
     assert metrics["prepaid_call_errors_total"] == 0 and metrics["prepaid_call_unknown_events_total"] == 0
+    assert metrics["prepaid_sip_internal_errors_total"] == 0 and metrics["prepaid_store_listener_errors_total"] == 0

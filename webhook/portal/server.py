@@ -36,7 +36,7 @@ from twisted.web.server import NOT_DONE_YET
 from billing.db import portal as db
 
 from ..connections import GuardedSite
-from ..httpkit import LimitedRequest, limited_request_class, loggable_path
+from ..httpkit import LimitedRequest, client_host, limited_request_class, loggable_path
 from ..metrics import Metrics
 from ..server import access_log_line
 from ..settings import ConnectionLimits
@@ -141,10 +141,10 @@ class PortalServer(Resource):
                                            path=loggable_path(request.path.decode("ascii", "replace"))))
         return NOT_DONE_YET
 
-    async def _serve(self, request) -> None:
+    async def _serve(self, request: LimitedRequest) -> None:
         method = request.method.decode("ascii", "replace").upper()
         path = request.path.decode("utf-8", "replace")
-        if getattr(request, "too_large", False):
+        if request.too_large:
             return self._write(request, self._plain(413, "the form is too large"))
         if path.startswith("/static/"):
             return self._write(request, self._static(method, path[len("/static/"):]))
@@ -237,7 +237,7 @@ class PortalServer(Resource):
             return await self._forbidden(None)
         name = form.get("name", "").strip()[:64]
         portal = self.config().portal
-        outcome = await self.store.run(auth.login, name, form.get("password", ""), source=_client(request),
+        outcome = await self.store.run(auth.login, name, form.get("password", ""), source=client_host(request),
                                        now_ms=now_ms, rule=portal.login_rule())
         if outcome.session is None:
             await deferLater(self.reactor, LOGIN_FAILURE_DELAY_S, lambda: None)
@@ -248,7 +248,7 @@ class PortalServer(Resource):
         earlier = (request.getCookie(COOKIE.encode()) or b"").decode("ascii", "replace")
         if earlier:                     # whatever session this browser had ends: one login, one new id
             await self.store.run(db.end_session, id_hash(earlier))
-        log.info("portal: {user} logged in from {source}", user=outcome.user.name, source=_client(request))
+        log.info("portal: {user} logged in from {source}", user=outcome.user.name, source=client_host(request))
         session_cookie = cookie(COOKIE, outcome.session.id, secure=self._secure())
         return Answer(303, headers=(("Location", "/"), ("Set-Cookie", session_cookie),
                                     ("Set-Cookie", cookie(LOGIN_COOKIE, "", secure=self._secure(), max_age_s=0))))
@@ -293,7 +293,7 @@ class PortalServer(Resource):
         ctx = PortalContext(
             user=visit.user, profile=profile, store=self.store, config=config, now_ms=now_ms, method=method,
             query=query, form={k: v for k, v in form.items() if k != "csrf"}, csrf_token=visit.session.csrf_token,
-            client_address=_client(request), strings=self.strings,
+            client_address=client_host(request), strings=self.strings,
             timezone=profile.timezone if profile is not None else "Europe/Berlin",
             base=f"/p/{profile.name}" if profile is not None else "", config_loaded_ms=self.config_loaded_ms())
         try:
@@ -418,10 +418,6 @@ def _lang(request) -> str:
     """The login page's language before anyone is known: English when the browser prefers it, else German."""
     accepted = (request.getHeader("accept-language") or "").strip().lower()
     return "en" if accepted.startswith("en") else "de"
-
-
-def _client(request) -> str:
-    return getattr(request.getClientAddress(), "host", "") or ""
 
 
 def _csrf_ok(form: Mapping[str, str], visit: Visit) -> bool:
