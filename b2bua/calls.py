@@ -128,6 +128,15 @@ class CallManager:
         if call is not None:
             self.driver.run(call.log_id, call.handle, news)
 
+    def media_dead(self, call_id: str) -> Callable[[str], None]:
+        """The ``on_dead`` a call's media is made with: ``reason`` ("media_timeout", "media_refused", ...) is
+        fed to the call as :class:`MediaDead` (the call record's end reason)."""
+        return lambda reason: self.media_news(call_id, MediaDead(reason))
+
+    def media_dtmf(self, call_id: str) -> Callable[[str], None]:
+        """The ``on_dtmf`` a call's media is made with: each key is fed to the call as :class:`Dtmf`."""
+        return lambda digit: self.media_news(call_id, Dtmf(digit))
+
     def leg_event(self, event) -> None:
         """The legs' one sink: a call event goes to the leg's call once the running input is done."""
         call = self._call_of.get(event.leg)

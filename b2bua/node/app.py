@@ -35,7 +35,6 @@ from ..callmedia import CallMediaFactory
 from ..capabilities import ALLOWED_METHODS, SUPPORTED_AS_UAS
 from ..calls import CallManager, CallSettings
 from .config import RINGBACK_NAMES, Config
-from ..callevents import Dtmf, MediaDead
 from ..faults import CallFaults
 from .schema import ConfigInvalid, ConfigProblem
 from ..probe import AgentProber
@@ -198,10 +197,8 @@ class Node:
 
     def _media_for_call(self, call_id: str, profile):
         """A new call's anchored media; dead media (the relay's silence timeout) ends the call."""
-        news = self.manager.media_news
         return self.media.for_call(call_id, profile.language, profile.prompts_dir,
-                                   on_dead=lambda reason: news(call_id, MediaDead("media_timeout")),
-                                   on_dtmf=lambda digit: news(call_id, Dtmf(digit)),
+                                   on_dead=self.manager.media_dead(call_id), on_dtmf=self.manager.media_dtmf(call_id),
                                    withheld_pin=profile.withheld == "pin", ringback=profile.ringback)
 
     def _pin_lookup(self, profile_name: str, pin: str):

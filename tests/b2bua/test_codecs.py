@@ -88,3 +88,20 @@ def test_a_caller_without_g711_gets_488_with_a_warning_and_no_agent_is_rung(make
     assert finals[0].headers.get_all("warning") == ['305 127.0.0.1 "Incompatible media format"']
     assert wire.sent(NODE, AGENT, method="INVITE") == []
     wire.settle()
+
+
+def test_an_agent_answering_with_a_codec_we_did_not_offer_ends_the_call_as_media_refused(make_wire):
+    """The agent's 200 names G.722 only (we offered G.711): the media reports ``media_refused`` and that is
+    the call's end reason as the node wires it (CallManager.media_dead; the node once turned every reason into
+    ``media_timeout``); the agent gets our BYE, the carrier a BYE or a final error, and nothing is left open."""
+    wire = make_wire("agent")
+    wire.agent.accepts = ("G722",)
+    wire.agent.codec_answer = lambda request: wire.agent.sdp("9")
+    wire.carrier.call()
+    wire.run(1.0)
+    (record,) = wire.records
+    assert record.end_reason == "media_refused"
+    assert len(wire.agent.got("BYE")) == 1
+    carrier_ended = wire.carrier.got("BYE") or [r for r in wire.carrier.finals("INVITE") if r.status >= 300]
+    assert len(carrier_ended) == 1
+    wire.settle()

@@ -22,7 +22,6 @@ from dataclasses import dataclass
 
 from twisted.internet.task import Clock
 
-from b2bua.callevents import MediaDead
 from b2bua.capabilities import ALLOWED_METHODS, SUPPORTED_AS_UAS
 from b2bua.calls import CallCounts, CallManager, CallSettings
 from b2bua.routing import Router
@@ -194,8 +193,8 @@ class Wire:
         self.raw: dict[int, list] = {}             # port -> messages for it, not delivered
 
     def _media_for_call(self, call_id: str, profile):
-        media = self.rig.factory.for_call(call_id, "de",
-                                          on_dead=lambda reason: self.manager.media_news(call_id, MediaDead(reason)))
+        media = self.rig.factory.for_call(call_id, "de", on_dead=self.manager.media_dead(call_id),
+                                          on_dtmf=self.manager.media_dtmf(call_id))
         self.media.append(media)
         return media
 
