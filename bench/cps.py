@@ -175,14 +175,16 @@ class Sippy:
 B2BUAS = (Prepaid, PrepaidAnnouncing, Sippy)
 
 
-def callers() -> list[str]:
-    return [f"+{CALLER_FIRST + i}" for i in range(CALLERS)]
+def callers(count: int = CALLERS, first: int = 0) -> list[str]:
+    """``count`` distinct callers' numbers, from the ``first``-th on."""
+    return [f"+{CALLER_FIRST + i}" for i in range(first, first + count)]
 
 
-def callers_csv(workdir: Path) -> Path:
+def callers_csv(workdir: Path, count: int = CALLERS, first: int = 0) -> Path:
     """SIPp's injection file: one caller per call, in turn."""
+    workdir.mkdir(parents=True, exist_ok=True)
     path = workdir / "callers.csv"
-    path.write_text("SEQUENTIAL\n" + "".join(f"{number};\n" for number in callers()))
+    path.write_text("SEQUENTIAL\n" + "".join(f"{number};\n" for number in callers(count, first)))
     return path
 
 
