@@ -50,6 +50,13 @@ def highest_clean_rate(probe: Callable[[int, float, str], dict], calls: int, sta
         return done.value, rows
 
 
+def udp_drops() -> int:
+    """The kernel's UDP receive drops (RcvbufErrors + InErrors) of the whole machine, from /proc/net/snmp."""
+    lines = [l.split() for l in Path("/proc/net/snmp").read_text().splitlines() if l.startswith("Udp:")]
+    row = dict(zip(lines[0][1:], (int(x) for x in lines[1][1:])))
+    return row.get("RcvbufErrors", 0) + row.get("InErrors", 0)
+
+
 # -- every process of a node: its main process and all its descendants ---------------------------------
 
 def process_table(proc: Path = Path("/proc")) -> dict[tuple[int, int], tuple[int, float]]:

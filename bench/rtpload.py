@@ -55,7 +55,8 @@ SO_RCVBUFFORCE = getattr(socket, "SO_RCVBUFFORCE", 33)
 TIMESPEC = struct.Struct("@qq")
 RCVBUF_BYTES = 64 << 20        # a receiver that falls behind a moment must not drop: it would read as loss
 LATE_S = 0.010                 # a send slot fired this late counts as the generator falling behind
-CATCH_UP_S = 0.040             # further behind than this, the slots missed are skipped (and counted late)
+SEND_BURST = 4                 # send slots fired at most between two reads of the sockets
+CATCH_UP_S = 0.040             # further behind than this, the slots missed are skipped (and counted)
 DRAIN_S = 0.3                  # after the window: packets still in flight are counted this long
 READ_BURST = 256               # datagrams read off one socket before the send wheel gets a look
 NOT_YET = 1 << 62              # a window bound not set yet
@@ -102,6 +103,15 @@ def socket_drops(ports: set[int]) -> int:
     return drops
 
 
+def run_delay_s() -> float:
+    """Seconds this process has been runnable but waiting for a CPU (/proc/self/schedstat), 0 without it."""
+    try:
+        with open("/proc/self/schedstat") as f:
+            return int(f.read().split()[1]) / 1e9
+    except (OSError, IndexError, ValueError):
+        return 0.0
+
+
 class Commands:
     """The JSON lines on stdin (fd 0, which the caller's epoll set watches), read without blocking on a line."""
 
@@ -144,7 +154,7 @@ class Generator:
         self.measuring = False
         # side A's legs of the node: (host, port) -> [first datagram at, first audible at]
         self.legs_a: dict[tuple, list] = {}
-        self.slots_fired = self.slots_late = 0
+        self.slots_fired = self.slots_late = self.slots_skipped = 0
         self.window: dict = {}
 
     def add_stream(self, side: str, dest: tuple) -> int:
@@ -232,8 +242,8 @@ class Generator:
         self.hist = Histogram()
         for sid in range(len(self.tx_seq)):
             self.lo[sid], self.hi[sid], self.rx_window[sid] = self.tx_seq[sid], NOT_YET, 0
-        self.slots_fired = self.slots_late = 0
-        self.window = {"started": time.monotonic(), "cpu": time.process_time(),
+        self.slots_fired = self.slots_late = self.slots_skipped = 0
+        self.window = {"started": time.monotonic(), "cpu": time.process_time(), "run_delay": run_delay_s(),
                        "drops": socket_drops(self.ports())}
         self.measuring = True
 
@@ -241,8 +251,10 @@ class Generator:
         counted = [sid for sid in range(len(self.tx_seq)) if self.lo[sid] != NOT_YET]
         for sid in counted:
             self.hi[sid] = self.tx_seq[sid]
-        self.window.update(stopped=time.monotonic(), cpu_stopped=time.process_time(), counted=counted,
-                           slots_fired=self.slots_fired, slots_late=self.slots_late)
+        self.window.update(stopped=time.monotonic(), cpu_stopped=time.process_time(), run_delay_stopped=run_delay_s(),
+                           counted=counted,
+                           slots_fired=self.slots_fired, slots_late=self.slots_late,
+                           slots_skipped=self.slots_skipped)
         self.measuring = False
 
     def window_figures(self) -> dict:
@@ -257,7 +269,13 @@ class Generator:
                    "jitter_p99_ms": self.hist.quantile(0.99), "jitter_p50_ms": self.hist.quantile(0.5),
                    "jitter_max_ms": self.hist.max_ms, "wall_s": wall,
                    "generator_cpu_share": (w["cpu_stopped"] - w["cpu"]) / wall if wall else None,
+                   # runnable but waiting for a CPU: the machine's other work, not the generator's own cost
+                   "generator_waiting_share": (w["run_delay_stopped"] - w["run_delay"]) / wall if wall else None,
                    "generator_late_share": w["slots_late"] / w["slots_fired"] if w["slots_fired"] else 0.0,
+                   # sends it could not make at all (more than CATCH_UP_S behind): the load it was asked for
+                   # is not what it offered
+                   "generator_skipped_share": (w["slots_skipped"] / (w["slots_fired"] + w["slots_skipped"])
+                                               if w["slots_fired"] else 1.0),
                    "generator_socket_drops": socket_drops(self.ports()) - w["drops"]}
         for sid in counted:                      # the next window counts afresh
             self.lo[sid] = self.hi[sid] = NOT_YET
@@ -297,11 +315,10 @@ def run_generator() -> None:
     while True:
         now = perf()
         if now - next_slot > CATCH_UP_S:            # too far behind: skip ahead rather than starve the readers
-            skipped = int((now - next_slot) / (FRAME_S / SLOTS))
-            gen.slots_late += skipped
-            gen.slots_fired += skipped
+            gen.slots_skipped += int((now - next_slot) / (FRAME_S / SLOTS))
             next_slot = now
-        for _ in range(SLOTS):                      # the wheel: the due slots, a period's worth at most a turn
+        for _ in range(SEND_BURST):                 # the wheel: the due slots, a few a turn, so that the
+            # receivers are read between them (a generator behind must not let its receive queues grow)
             if now < next_slot:
                 break
             if slot == 0:

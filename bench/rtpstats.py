@@ -94,9 +94,9 @@ class RampLimits:
     jitter_p99_max_ms: float = 20.0
     max_calls: int = 1200
     time_cap_s: float = 150.0
-    #: the generator is behind (a send slot more than 10 ms late) in more than this share of its slots:
-    #: its own overload, not the relay's, would then be measured
-    generator_late_max: float = 0.01
+    #: the generator skipped more than this share of its send slots (it was more than 40 ms behind): its
+    #: own overload, not the relay's, would then be measured
+    generator_skipped_max: float = 0.01
 
 
 @dataclass(frozen=True)
@@ -104,14 +104,14 @@ class StepFigures:
     held_calls: int
     loss: float
     jitter_p99_ms: float | None
-    generator_late_share: float
+    generator_skipped_share: float
 
 
 def ramp_verdict(step: StepFigures, limits: RampLimits, next_held: int, elapsed_s: float,
                  step_s: float) -> str | None:
     """None to go on to ``next_held`` calls, else why the ramp stops. ``elapsed_s`` is the ramp's time so
     far, ``step_s`` what the last step took (the next one is expected to take as long)."""
-    if step.generator_late_share > limits.generator_late_max:
+    if step.generator_skipped_share > limits.generator_skipped_max:
         return "generator"              # first: loss or jitter then may be the generator's own
     if step.loss > limits.loss_max:
         return "loss"
