@@ -28,7 +28,9 @@ Two figures each:
   from the carrier's side).  The rate doubles from ``--start`` until a probe is
   not clean, then is bisected ``--steps`` times.
 * CPU seconds per 1000 calls at a fixed 100 calls/s: the B2BUA process's
-  utime+stime from ``/proc/<pid>/stat`` before and after a probe.
+  utime+stime from ``/proc/<pid>/stat`` before and after a probe (the main
+  process: with media workers, the signalling process), and beside it the
+  node's total: its main process and every descendant (``loadkit.TreeCpu``).
 
 Every SIPp run is bounded (``-m``, ``-timeout``). After a probe that is not
 clean the B2BUA still holds some of its calls; the next probe waits until the
@@ -52,13 +54,21 @@ the machine falls on both alike; then each one's highest clean rate, the two
 searches in step (each step probes both, in alternating order).  Prints
 ours / baseline for both figures.
 
+``--workers 0,2`` measures the prepaid node again with ``[media] workers`` set
+(where the config schema has the key; elsewhere each is reported skipped), and
+prints each one's main-process CPU per call over sippy's (issue 18: at most
+0.6 with media workers) and its total over today's node's (at most 1).
+``--cpu-only`` runs the probes at a fixed 100 calls/s and no rate search.
+
     .venv/bin/python bench/cps.py [--quick] [--calls 5000] [--only prepaid|prepaid-announcing|sippy]...
+    .venv/bin/python bench/cps.py --cpu-only --calls 1000 --only prepaid --only sippy --workers 0,2
     .venv/bin/python bench/cps.py --quick --only prepaid --baseline /tmp/prepaid-before
 """
 
 from __future__ import annotations
 
 import argparse
+import importlib.util
 import json
 import os
 import shutil
@@ -106,14 +116,18 @@ class Prepaid:
     """Call control with billing: ``answer_mode = "agent"`` (no announcement of ours), the same SIP flow as sippy's.
 
     ``root``: another checkout whose code the node runs, started by its module ``entry`` (None: this one,
-    started as the SIPp tests start it)."""
+    started as the SIPp tests start it). ``workers``: ``[media] workers`` written into its config (None:
+    not written; see :func:`loadkit.media_workers_sections`)."""
     name = "prepaid"
     hold_ms = HOLD_MS
     profile = {"answer_mode": '"agent"'}
 
-    def __init__(self, workdir: Path, root: Path | None = None, entry: str = "b2bua.node.cli"):
-        self.label = self.name if root is None else f"{self.name}@baseline"
-        self.workdir = workdir / self.label
+    def __init__(self, workdir: Path, root: Path | None = None, entry: str = "b2bua.node.cli",
+                 workers: int | None = None):
+        media = loadkit.media_workers_sections(workers)      # WorkersUnsupported before anything starts
+        self.label = (self.name + ("" if workers is None else f" w={workers}")
+                      + ("" if root is None else "@baseline"))
+        self.workdir = workdir / self.label.replace(" ", "_")
         self.workdir.mkdir()
         self.agent_port = free_port()
         launcher = {}
@@ -123,7 +137,7 @@ class Prepaid:
             launcher = {"entry": "baseline_node"}
         self.node = start_node(self.workdir, agents=[f"sip:agent@127.0.0.1:{self.agent_port};transport=UDP"],
                                profile=self.profile, **launcher,
-                               sections={"sip": {"probe_interval_s": "0", "max_call_duration_s": "600"}})
+                               sections={"sip": {"probe_interval_s": "0", "max_call_duration_s": "600"}, **media})
         self.node.follow()                 # drain its log so a busy node never blocks on the pipe
         topup_callers(self.node.config, callers(), CREDIT_CENTS)
         self.port = self.node.sip_port
@@ -146,6 +160,8 @@ class Sippy:
     hold_ms = HOLD_MS
 
     def __init__(self, workdir: Path):
+        if importlib.util.find_spec("sippy") is None:
+            raise RuntimeError("sippy is not installed: pip install -e '.[bench]'")
         self.workdir = workdir / "sippy"
         self.workdir.mkdir()
         self.agent_port = free_port()
@@ -175,14 +191,16 @@ class Sippy:
 B2BUAS = (Prepaid, PrepaidAnnouncing, Sippy)
 
 
-def callers() -> list[str]:
-    return [f"+{CALLER_FIRST + i}" for i in range(CALLERS)]
+def callers(count: int = CALLERS, first: int = 0) -> list[str]:
+    """``count`` distinct callers' numbers, from the ``first``-th on."""
+    return [f"+{CALLER_FIRST + i}" for i in range(first, first + count)]
 
 
-def callers_csv(workdir: Path) -> Path:
+def callers_csv(workdir: Path, count: int = CALLERS, first: int = 0) -> Path:
     """SIPp's injection file: one caller per call, in turn."""
+    workdir.mkdir(parents=True, exist_ok=True)
     path = workdir / "callers.csv"
-    path.write_text("SEQUENTIAL\n" + "".join(f"{number};\n" for number in callers()))
+    path.write_text("SEQUENTIAL\n" + "".join(f"{number};\n" for number in callers(count, first)))
     return path
 
 
@@ -202,12 +220,15 @@ def topup_callers(config_path: Path, numbers: list[str], amount_cents: int) -> N
 
 
 def probe(b2bua, calls: int, rate: float, tag: str) -> dict:
-    """One probe: ``calls`` calls at ``rate``; the counts of both SIPp sides and the B2BUA's CPU."""
+    """One probe: ``calls`` calls at ``rate``; the counts of both SIPp sides and the B2BUA's CPU: its main
+    process's (``cpu_s``) and that of all its processes (``tree_cpu_s``: with media workers, theirs too)."""
     workdir = b2bua.workdir / tag
     timeout_s = calls / rate + 30
     agent = start_sipp(str(SCENARIOS / "bench_agent.xml"), workdir, local_port=b2bua.agent_port, calls=calls,
                        timeout_s=timeout_s + 5, name="agent")
     time.sleep(0.3)
+    tree = loadkit.TreeCpu(b2bua.pid)
+    tree_before = tree.sample()
     before = cpu_s(b2bua.pid)
     started = time.monotonic()
     carrier = start_sipp(str(SCENARIOS / "bench_carrier.xml"), workdir, remote=f"127.0.0.1:{b2bua.port}",
@@ -219,14 +240,17 @@ def probe(b2bua, calls: int, rate: float, tag: str) -> dict:
     a = agent.wait()
     elapsed = time.monotonic() - started
     cpu = cpu_s(b2bua.pid) - before
+    tree_cpu = tree.sample() - tree_before
     clean = c.failed == 0 and c.successful == calls and a.successful == calls
     drained_s = 0.0 if clean else drain_agent_port(b2bua.agent_port)
     row = {"rate": rate, "calls": calls, "clean": clean, "carrier_ok": c.successful, "carrier_failed": c.failed,
            "agent_ok": a.successful, "agent_failed": a.failed, "retransmissions": c.retransmissions,
-           "cpu_s": round(cpu, 3), "elapsed_s": round(elapsed, 1), "drained_s": round(drained_s, 1)}
+           "cpu_s": round(cpu, 3), "tree_cpu_s": round(tree_cpu, 3), "processes": len(tree.pids),
+           "elapsed_s": round(elapsed, 1), "drained_s": round(drained_s, 1)}
     print(f"  {b2bua.label:8} {rate:7.1f} cps x {calls}: {'clean' if clean else 'NOT clean'} "
           f"(carrier ok {c.successful} failed {c.failed}, agent ok {a.successful}, retrans {c.retransmissions}, "
-          f"cpu {cpu:.2f} s{f', drained {drained_s:.0f} s' if drained_s else ''})", flush=True)
+          f"cpu {cpu:.2f} s, all {len(tree.pids)} processes {tree_cpu:.2f} s"
+          f"{f', drained {drained_s:.0f} s' if drained_s else ''})", flush=True)
     return row
 
 
@@ -262,16 +286,21 @@ def highest_clean_rate(b2bua, calls: int, start: float, limit: float, steps: int
     return loadkit.highest_clean_rate(lambda c, r, tag: probe(b2bua, c, r, tag), calls, start, limit, steps)
 
 
-def measure(cls, workdir: Path, args) -> dict:
-    b2bua = cls(workdir)
+def measure(cls, workdir: Path, args, **options) -> dict:
+    """CPU per call at CPU_RATE, then (unless ``--cpu-only``) the highest clean rate; ``options`` go to
+    ``cls`` (``workers`` for ours)."""
+    b2bua = cls(workdir, **options)
+    rate, rows = None, []
     try:
-        print(f"{b2bua.name}: CPU at {CPU_RATE:.0f} calls/s", flush=True)
+        print(f"{b2bua.label}: CPU at {CPU_RATE:.0f} calls/s", flush=True)
         cpu_row = probe(b2bua, args.calls, CPU_RATE, "cpu")
-        print(f"{b2bua.name}: highest clean rate", flush=True)
-        rate, rows = highest_clean_rate(b2bua, args.calls, args.start, args.limit, args.steps)
+        if not args.cpu_only:
+            print(f"{b2bua.label}: highest clean rate", flush=True)
+            rate, rows = highest_clean_rate(b2bua, args.calls, args.start, args.limit, args.steps)
     finally:
         b2bua.stop()
     return {"clean_cps": rate, "cpu_s_per_1000_calls": round(cpu_row["cpu_s"] / cpu_row["calls"] * 1000, 3),
+            "tree_cpu_s_per_1000_calls": round(cpu_row["tree_cpu_s"] / cpu_row["calls"] * 1000, 3),
             "cpu_probe_clean": cpu_row["clean"], "probes": rows, "cpu_probe": cpu_row}
 
 
@@ -344,7 +373,13 @@ def main() -> int:
     parser.add_argument("--baseline-entry", help="the module of the baseline's `prepaid` command (default: "
                         "b2bua.node.cli where the baseline has it, else b2bua.cli, where it was before)")
     parser.add_argument("--rounds", type=int, default=3, help="with --baseline: CPU probes of each, alternating")
+    parser.add_argument("--workers", default="", help="also measure the prepaid node with these [media] workers "
+                        "(a comma list, e.g. 0,2), each beside today's node; refused where the config schema has "
+                        "no [media] workers")
+    parser.add_argument("--cpu-only", action="store_true", help=f"only the CPU probe at a fixed {CPU_RATE:.0f} "
+                        "calls/s, no search for the highest clean rate")
     args = parser.parse_args()
+    args.workers = [int(n) for n in args.workers.split(",") if n]
     if args.baseline is not None and args.baseline_entry is None:
         args.baseline_entry = "b2bua.node.cli" if (args.baseline / "b2bua" / "node" / "cli.py").exists() else "b2bua.cli"
     if args.quick:
@@ -364,17 +399,28 @@ def main() -> int:
                     results[f"{cls.name}@baseline"] = against[f"{cls.name}@baseline"]
                 else:
                     results[cls.name] = measure(cls, Path(tmp), args)
+                if cls is Prepaid:
+                    for n in args.workers:
+                        try:
+                            results[f"prepaid w={n}"] = measure(cls, Path(tmp), args, workers=n)
+                        except loadkit.WorkersUnsupported as refused:
+                            print(f"prepaid w={n}: skipped, {refused}", flush=True)
+                            results.setdefault("skipped", {})[f"prepaid w={n}"] = str(refused)
     finally:
         if args.keep:
             print(f"logs kept in {tmp}")
         else:
             shutil.rmtree(tmp, ignore_errors=True)
     print()
-    for name in (cls.name for cls in B2BUAS):
+    measured = [cls.name for cls in B2BUAS] + [f"prepaid w={n}" for n in args.workers]
+    for name in measured:
         if name in results:
             r = results[name]
-            print(f"{name:18} clean rate {r['clean_cps']:7.1f} calls/s   CPU {r['cpu_s_per_1000_calls']:6.2f} s per "
-                  f"1000 calls at {CPU_RATE:.0f}/s{'' if r['cpu_probe_clean'] else ' (that probe was NOT clean)'}")
+            rate = "-" if r["clean_cps"] is None else f"{r['clean_cps']:.1f}"
+            total = r.get("tree_cpu_s_per_1000_calls")
+            print(f"{name:18} clean rate {rate:>7} calls/s   CPU {r['cpu_s_per_1000_calls']:6.2f} s per 1000 calls "
+                  f"(main process; all its processes {'-' if total is None else f'{total:.2f}'} s) at "
+                  f"{CPU_RATE:.0f}/s{'' if r['cpu_probe_clean'] else ' (that probe was NOT clean)'}")
     for name in (cls.name for cls in B2BUAS):
         against = results.get(f"{name} vs baseline")
         if against is not None:
@@ -385,11 +431,29 @@ def main() -> int:
                   f"clean rate {against['rate_ratio_vs_baseline']} (aim >= 1)")
     if "prepaid" in results and "sippy" in results:
         ours, ref = results["prepaid"], results["sippy"]     # the aim: call control with billing vs sippy
-        results["rate_ratio"] = round(ours["clean_cps"] / ref["clean_cps"], 3) if ref["clean_cps"] else None
+        results["rate_ratio"] = (round(ours["clean_cps"] / ref["clean_cps"], 3)
+                                 if ours["clean_cps"] is not None and ref["clean_cps"] else None)
         results["cpu_ratio"] = (round(ours["cpu_s_per_1000_calls"] / ref["cpu_s_per_1000_calls"], 3)
                                 if ref["cpu_s_per_1000_calls"] else None)
+        results["total_cpu_ratio"] = (round(ours["tree_cpu_s_per_1000_calls"] / ref["tree_cpu_s_per_1000_calls"], 3)
+                                      if ours.get("tree_cpu_s_per_1000_calls") and
+                                      ref.get("tree_cpu_s_per_1000_calls") else None)
         print(f"ratio (prepaid / sippy): clean rate {results['rate_ratio']} (aim >= 2), "
-              f"CPU per call {results['cpu_ratio']} (aim <= 0.5)")
+              f"main process's CPU per call {results['cpu_ratio']} (aim <= 0.5), all processes' "
+              f"{results['total_cpu_ratio']}")
+    for n in args.workers:           # issue 18: the signalling process and the node's total, with media workers
+        mine, today, ref = results.get(f"prepaid w={n}"), results.get("prepaid"), results.get("sippy")
+        if mine is None:
+            continue
+        if ref and ref["cpu_s_per_1000_calls"]:
+            mine["main_cpu_ratio_to_sippy"] = round(mine["cpu_s_per_1000_calls"] / ref["cpu_s_per_1000_calls"], 3)
+            print(f"prepaid w={n} / sippy: main process's CPU per call {mine['main_cpu_ratio_to_sippy']} "
+                  f"(aim with media workers <= 0.6 at {CPU_RATE:.0f} calls/s)")
+        if today and today.get("tree_cpu_s_per_1000_calls"):
+            mine["total_cpu_ratio_to_today"] = round(mine["tree_cpu_s_per_1000_calls"]
+                                                     / today["tree_cpu_s_per_1000_calls"], 3)
+            print(f"prepaid w={n} / prepaid (no workers key): the node's total CPU per call "
+                  f"{mine['total_cpu_ratio_to_today']} (aim <= 1)")
     out = ROOT / "bench" / "results" / "cps.json"
     out.parent.mkdir(exist_ok=True)
     out.write_text(json.dumps(results, indent=2))

@@ -43,7 +43,7 @@ from tests.sipp.harness import free_port, start_sipp  # noqa: E402
 from tests.sipp.node import start_node  # noqa: E402
 
 import loadkit  # noqa: E402  (bench/ is on sys.path when a bench runs as a script)
-from loadkit import cpu_s  # noqa: E402
+from loadkit import cpu_s, udp_drops  # noqa: E402
 
 CALLER = "+49301234567"
 SERVICE = "+493012345678"
@@ -168,13 +168,6 @@ AGENT_XML = """<?xml version="1.0" encoding="ISO-8859-1" ?>
 
 
 PCAP_PACKETS = 236        # RTP packets in g711a.pcap (SIPp prints npkts when it loads it)
-
-
-def udp_drops() -> int:
-    """The kernel's UDP receive drops (RcvbufErrors + InErrors) of the whole machine, from /proc/net/snmp."""
-    lines = [l.split() for l in Path("/proc/net/snmp").read_text().splitlines() if l.startswith("Udp:")]
-    row = dict(zip(lines[0][1:], (int(x) for x in lines[1][1:])))
-    return row.get("RcvbufErrors", 0) + row.get("InErrors", 0)
 
 
 class Bench:

@@ -27,7 +27,8 @@ work on the machine falls on all of them alike), ``--rounds`` times:
   stream of 10 % of the calls (the player's work through
   ``OutgoingStream.set_audio_filter``: decode, add with clipping, encode);
 - ``rtpengine``: Debian's ``rtpengine`` (package ``rtpengine-daemon``, the
-  media proxy of Kamailio deployments) in userspace forwarding, started by the
+  media proxy of Kamailio deployments; installed with apt-get where it is
+  missing) in userspace forwarding, started by the
   bench on loopback for each step with one worker thread
   (``--rtpengine-threads``), each call set up through its ng control protocol
   (offer and answer, :mod:`rtpengine`, :mod:`bencode`); its CPU is the whole
@@ -737,9 +738,11 @@ def main() -> None:
     unknown = [n for n in names if n not in RELAYS and n != "prepaid@base"]
     if unknown or ("prepaid@base" in names and not args.base_root):
         ap.error(f"unknown relays {unknown} (or prepaid@base without --base-root)")
-    if "rtpengine" in names and not rtpengine.available():
-        print(f"rtpengine is not installed ({rtpengine.RTPENGINE}): its reference is skipped", file=sys.stderr)
-        names.remove("rtpengine")
+    if "rtpengine" in names:
+        why = rtpengine.ensure_installed()          # apt-get install rtpengine-daemon where it is missing
+        if why:
+            print(f"rtpengine's reference is skipped: {why}", file=sys.stderr)
+            names.remove("rtpengine")
     cores = sorted(os.sched_getaffinity(0))
     workdir = tempfile.mkdtemp(prefix="rtp_relay_bench_")
     args.workdir = workdir

@@ -45,6 +45,23 @@ def available() -> bool:
     return shutil.which(RTPENGINE) is not None or os.access(RTPENGINE, os.X_OK)
 
 
+def ensure_installed() -> str | None:
+    """Install Debian's ``rtpengine-daemon`` where it is missing (``apt-get``, as root: the package
+    registry is the only thing fetched). None when rtpengine is there afterwards, else why not. The
+    package's own service is not wanted: the benches start the daemon themselves on loopback."""
+    if available():
+        return None
+    if os.geteuid() != 0 or shutil.which("apt-get") is None:
+        return "rtpengine is not installed and this is not a Debian machine as root: apt-get install rtpengine-daemon"
+    env = dict(os.environ, DEBIAN_FRONTEND="noninteractive")
+    for cmd in (["apt-get", "update", "-qq"],
+                ["apt-get", "install", "-y", "-qq", "--no-install-recommends", "rtpengine-daemon"]):
+        done = subprocess.run(cmd, env=env, stdin=subprocess.DEVNULL, capture_output=True, text=True, timeout=600)
+        if done.returncode != 0:
+            return f"{' '.join(cmd)} failed: {done.stderr[-500:]}"
+    return None if available() else "rtpengine-daemon installed, but /usr/bin/rtpengine is not there"
+
+
 def sdp_for(call: str, host: str, port: int) -> str:
     """A plain G.711 A-law offer or answer (with telephone-event) for one side at ``host:port``."""
     return (f"v=0\r\no=- 1 1 IN IP4 {host}\r\ns=-\r\nc=IN IP4 {host}\r\nt=0 0\r\n"
