@@ -38,6 +38,7 @@ from b2bua.node.app import Node
 from b2bua.callports import Announcement, Say
 from b2bua.callmedia import agent_phrase_for, phrase_for
 from b2bua.node.config import load_config
+from media.library import PromptLibrary
 from .report import PROFILE, DemoResult
 from .phone import TestUa, band_level, find
 
@@ -280,7 +281,7 @@ class Demo:
 
     def listen(self, lang: str, call) -> dict[str, tuple[bool, float | None, float]]:
         """Find the prompts and tones in what each phone recorded: what -> (heard, reactor time, score)."""
-        library = self.node.media.libraries.get(lang)
+        library = PromptLibrary(None, lang)
         minutes = call.session.minutes if call is not None and call.session is not None else 0
         session = call.session if call is not None else None
         per_minute = session.tariff.per_minute if session is not None and call.announce_tariff else None

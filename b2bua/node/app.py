@@ -189,8 +189,9 @@ class Node:
 
     def readiness(self) -> list[str]:
         """/healthz: what keeps this node from taking new calls now (none: ready)."""
-        ports = self.media.relay.ports
-        return readiness_problems(port_pairs_free=ports.free, port_pairs=ports.size, headroom=descriptor_headroom())
+        engine = self.media.engine
+        return readiness_problems(port_pairs_free=engine.counters().port_pairs_free, port_pairs=engine.port_pairs,
+                                  headroom=descriptor_headroom())
 
     def _flush_sip(self) -> None:
         """Send what the SIP endpoint has for the wire (call control and the prober, after each input)."""
@@ -200,7 +201,7 @@ class Node:
         """A new call's anchored media; dead media (the relay's silence timeout) ends the call."""
         news = self.manager.media_news
         return self.media.for_call(call_id, profile.language, profile.prompts_dir,
-                                   on_dead=lambda reason: news(call_id, MediaDead("media_timeout")),
+                                   on_dead=lambda reason: news(call_id, MediaDead(reason)),
                                    on_dtmf=lambda digit: news(call_id, Dtmf(digit)),
                                    withheld_pin=profile.withheld == "pin", ringback=profile.ringback)
 
@@ -211,7 +212,7 @@ class Node:
 
     def samples(self):
         """The node's own figures for ``/metrics``: calls, SIP, RTP relay, billing."""
-        relay = self.media.relay.counters()
+        relay = self.media.engine.counters()
         counts = self.manager.open_counts()
         return [
             ("prepaid_calls_active", "calls in progress on this node", "gauge", counts.calls),
@@ -278,7 +279,7 @@ class Node:
         self.manager.settings = call_settings(new)
         self.billing.max_call_s = new.sip.max_call_duration_s
         if self.media is not None:
-            self.media.relay.latch_networks = tuple(new.trusted_carriers)
+            self.media.engine.set_latch_networks(new.trusted_carriers)
         self.access_lines.reopen()     # logrotate moved the file, then sent SIGHUP
         for listener in self._reload_listeners:
             listener(new)

@@ -85,7 +85,7 @@ def test_a_carrier_connection_closed_after_the_ack_is_no_hang_up_and_its_silence
     silence watch within ``silence_timeout_s``; it is billed to the carrier's last sign of life (its setup:
     nothing is charged), the agent gets a BYE, and the record is written.  On the old code the close
     ended the call at once as ``carrier_transport_failed``."""
-    wire.rig.factory.relay.silence_timeout_s = 5
+    wire.rig.relay.silence_timeout_s = 5
     call = bridged_call(wire)
     answered_ms = round(wire.now() * 1000)
     wire.node.transport_error(Peer("udp", "127.0.0.1", CARRIER), wire.now())

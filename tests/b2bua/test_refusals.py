@@ -55,7 +55,7 @@ def test_a_refused_caller_never_binds_a_port_pair_for_an_agent(make_wire):
     wire.carrier.call(from_=ANONYMOUS)
     (media,) = wire.media
     assert wire.call.state.value == "refusing"
-    assert media.ports[0] != 0 and media.ports[2] == 0 and wire.rig.factory.relay.ports.in_use == 1
+    assert media.ports[0] != 0 and media.ports[2] == 0 and wire.rig.relay.ports.in_use == 1
     wire.run(30)
     wire.settle()
 

@@ -16,9 +16,10 @@ from twisted.internet import reactor
 from twisted.internet.task import Clock
 
 from b2bua.callmedia import CallMediaFactory, MediaRefused, PromptLibraries
+from media.engine import LocalEngine
 from media import g711
 from media.player import Player
-from media.relay import Relay
+from media.relay import MediaSession, Relay
 from media.rtp import build_rtp, parse_rtp
 from tests.media.test_injection import band_level, find  # noqa: F401  (the same correlation as the media tests)
 from tests.support.relay import Endpoint, port_is_free, pump, random_range, settle
@@ -100,7 +101,7 @@ class Rig:
             # other runs on this machine may hold a block of ports where our random range fell: move on
             lo, hi = free_range(60)
             self.relay = Relay(reactor, "127.0.0.1", lo, hi, silence_timeout_s=silence_timeout_s, clock=self.clock)
-            self.factory = CallMediaFactory(self.clock, self.relay, self.player, LIBRARIES)
+            self.factory = CallMediaFactory(self.clock, LocalEngine(self.relay, self.player, LIBRARIES))
             try:
                 self.media = self.factory.for_call("call-1", lang, on_dead=self.dead.append,
                                                    on_dtmf=self.digits.append, withheld_pin=withheld_pin)
@@ -120,7 +121,7 @@ class Rig:
         return answer_a, offer_b
 
     def step(self, frames: int = 1, carrier: bool = True, agent: bool = True, drain: bool = True) -> None:
-        s = self.media.session
+        s = relay_session(self.media)
         for _ in range(frames):
             want_a = s.leg_a.rx_packets + (1 if carrier else 0)
             want_b = s.leg_b.rx_packets + (1 if agent and self.media.b is not None else 0)
@@ -143,6 +144,11 @@ class Rig:
         self.carrier.close()
         self.agent.close()
         settle(0.005)
+
+
+def relay_session(media) -> MediaSession:
+    """The relay's own session under a call's media (its legs and streams), whichever engine runs it."""
+    return media.session.media
 
 
 def pcm_of(library, names) -> np.ndarray:
