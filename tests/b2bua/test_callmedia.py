@@ -26,6 +26,9 @@ from tests.support.relay import port_is_free
 from tests.support.callfakes import FakeMedia
 from tests.support.callmedia import Rig, band_level, find, pcm_of, relay_session
 
+#: every test here runs with the call's media in process and behind a media worker (tests/b2bua/conftest.py)
+BOTH_ENGINES = True
+
 
 @pytest.fixture
 def rig():

@@ -26,6 +26,9 @@ from tests.billing.test_session_harness import MemorySessionStore
 from tests.support.callfakes import CALLER, FakeA, FakeB, Profile, billing_profile
 from tests.support.callmedia import Rig, band_level, find, pcm_of, relay_session
 
+#: every test here runs with the call's media in process and behind a media worker (tests/b2bua/conftest.py)
+BOTH_ENGINES = True
+
 
 class Scene:
     """A call on a Rig: the controller, its legs, the records; ``run`` steps until a condition holds."""

@@ -16,6 +16,9 @@ from b2bua.modify import PENDING_RULES, UAC_INVITE, UAC_OFFER, UAS_INVITE, UAS_O
 from tests.support.calls import AGENT, CARRIER, NODE, Wire, audio, bridged_call
 from tests.support.callmedia import relay_session
 
+#: every test here runs with the call's media in process and behind a media worker (tests/b2bua/conftest.py)
+BOTH_ENGINES = True
+
 
 @pytest.fixture
 def wire():

@@ -15,6 +15,9 @@ from media.sdp import parse_sdp
 from tests.support.calls import AGENT, CARRIER, NODE
 from tests.support.callmedia import relay_session
 
+#: every test here runs with the call's media in process and behind a media worker (tests/b2bua/conftest.py)
+BOTH_ENGINES = True
+
 BOTH = ("PCMA", "PCMU")
 OPUS = "m=audio {port} RTP/AVP 111{ev}\r\na=rtpmap:111 opus/48000/2\r\n"
 G722 = "m=audio {port} RTP/AVP 9{ev}\r\n"
