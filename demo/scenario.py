@@ -95,7 +95,7 @@ def demo_config(example: dict[str, Any], *, folder: pathlib.Path, agent_uri: str
                    "public_url": f"http://127.0.0.1:{http_port}"}
     raw["store"] = {**raw.get("store", {}), "url": f"sqlite:///{folder / 'prepaid.db'}"}
     raw["media"] = {**raw.get("media", {}), "address": "127.0.0.1", "rtp_port_min": rtp_range[0],
-                    "rtp_port_max": rtp_range[1]}
+                    "rtp_port_max": rtp_range[1], "workers": 0}      # the demo's node runs in one process
     raw["payments"] = {**raw.get("payments", {}), "secrets_file": secrets_file}
     if paypal_cert_origin:
         raw["payments"]["paypal_cert_origins"] = [paypal_cert_origin]

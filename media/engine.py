@@ -101,6 +101,8 @@ class MediaEngine(Protocol):
     port_pairs: int
     #: the relay's silence timeout, for the log line of a silent leg
     silence_timeout_s: int
+    #: media workers started again after one died (always 0 in process)
+    restarts: int
 
     def open_session(self, label: str, lang: str, prompts_dir: str, *, on_silence: SilenceHandler,
                      on_dtmf: DtmfHandler, on_failed: FailedHandler) -> EngineSession:
@@ -233,6 +235,7 @@ class LocalEngine:
         self.player = player
         self.libraries = libraries if libraries is not None else PromptLibraries()
         self.ringbacks = ringbacks if ringbacks is not None else Ringbacks()
+        self.restarts = 0           # nothing to restart: the relay is this process
 
     @property
     def address(self) -> str:

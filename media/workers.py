@@ -152,9 +152,10 @@ class WorkerSession:
     """An :class:`media.engine.EngineSession` whose relay runs in a worker; each call a request."""
 
     def __init__(self, client: "WorkerClient", sid: int, a_port: int, on_silence: SilenceHandler,
-                 on_dtmf: DtmfHandler, on_failed: FailedHandler) -> None:
+                 on_dtmf: DtmfHandler, on_failed: FailedHandler, label: str = "") -> None:
         self.client = client
         self.sid = sid
+        self.label = label
         self.a_port = a_port
         self.a_rtcp_port = a_port + 1
         self.b_port = 0
@@ -173,8 +174,9 @@ class WorkerSession:
     def _refused(self, error: str, op: str) -> None:
         """The worker could not do what was asked (bind a pair, configure, play): the call's media failed."""
         log.error("media worker {pid}: {op} for call {call_id} failed: {error}", pid=self.client.pid, op=op,
-                  call_id=self.sid, error=error)
-        self.fail()
+                  call_id=self.label, error=error)
+        # not inside the caller's own request (an in-memory worker answers before open_session returns)
+        self.client.engine.clock.callLater(0, self.fail)
 
     def bind_b(self) -> int:
         if not self.b_port and not self.closed:
@@ -346,7 +348,7 @@ class WorkerClient:
              on_failed: FailedHandler) -> WorkerSession:
         port = self.ports.take()
         sid = self.engine.new_sid()
-        session = WorkerSession(self, sid, port, on_silence, on_dtmf, on_failed)
+        session = WorkerSession(self, sid, port, on_silence, on_dtmf, on_failed, label)
         self.sessions[sid] = session
         self.request("open", session._refused, sid=sid, label=label, lang=lang, prompts_dir=prompts_dir, a_port=port)
         return session

@@ -29,9 +29,10 @@ from billing.reconcile import Reconciler
 from billing.session import CallBilling
 from billing.store import Store
 from media.library import PromptError
+from media.workers import WorkerEngine, WorkerSettings, spawn_process
 
 from .. import heap
-from ..callmedia import CallMediaFactory
+from ..callmedia import CallMediaFactory, prompt_sets, ringback_files
 from ..capabilities import ALLOWED_METHODS, SUPPORTED_AS_UAS
 from ..calls import CallManager, CallSettings
 from .config import RINGBACK_NAMES, Config
@@ -139,8 +140,14 @@ class Node:
         reconciler.start()
         self._stoppers.append(reconciler.stop)
 
+        engine = None
+        if config.media.workers:
+            engine = self._media_workers(config)
+            self._stoppers.append(engine.close)
+            yield engine.start()        # each worker has loaded the prompts (a bad one fails the start here)
         self.media = CallMediaFactory.from_config(
-            self.reactor, config, refusal_ports_percent=lambda: self.config.admission.refusal_ports_percent)
+            self.reactor, config, refusal_ports_percent=lambda: self.config.admission.refusal_ports_percent,
+            engine=engine)
         self._stoppers.append(self.media.close)
 
         endpoint = SipEndpoint(local_host=config.sip.address,
@@ -186,6 +193,16 @@ class Node:
                  "store {store}", node=config.node_id, udp=bound.udp, tcp=bound.tcp, tls=bound.tls, http=http_port,
                  portal=portal_port, store=store.url)
         return self.ports
+
+    def _media_workers(self, config: Config) -> WorkerEngine:
+        """``[media] workers`` processes on shares of the RTP range (media.workers), told the prompts to load."""
+        m = config.media
+        settings = WorkerSettings(m.address, m.silence_timeout_s, tuple(str(n) for n in config.trusted_carriers),
+                                  tuple(sorted(prompt_sets(config))), tuple(sorted(ringback_files(config))))
+        log.info("media: {workers} worker processes on RTP ports {lo}..{hi}", workers=m.workers, lo=m.rtp_port_min,
+                 hi=m.rtp_port_max)
+        return WorkerEngine(self.reactor, settings, m.rtp_port_min, m.rtp_port_max, m.workers,
+                            spawn_process(self.reactor, config.log_level))
 
     def readiness(self) -> list[str]:
         """/healthz: what keeps this node from taking new calls now (none: ready)."""
@@ -244,6 +261,8 @@ class Node:
              relay.packets_stray),
             ("prepaid_rtp_sessions_open", "media sessions open", "gauge", relay.sessions_open),
             ("prepaid_rtp_port_pairs_free", "RTP port pairs free in the range", "gauge", relay.port_pairs_free),
+            ("prepaid_media_worker_restarts_total", "media workers started again after one died (its calls ended "
+             "as media_failed; logged with its pid)", "counter", self.media.engine.restarts),
         ]
 
     def _record(self, record) -> None:
