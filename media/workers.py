@@ -40,7 +40,7 @@ from __future__ import annotations
 
 import os
 import sys
-from dataclasses import asdict, dataclass, replace
+from dataclasses import dataclass, replace
 from typing import Callable, Iterable, Protocol, Sequence
 
 from twisted.internet import error as twisted_error
@@ -186,7 +186,7 @@ class WorkerSession:
         return self.b_port
 
     def configure_leg(self, leg: str, negotiated: Negotiated) -> None:
-        self.request("configure", leg=leg, negotiated=asdict(negotiated))
+        self.request("configure", leg=leg, negotiated=dict(vars(negotiated)))     # its fields: plain values
 
     def play(self, parts: Sequence[PlayPart], loop: bool = False) -> WorkerPlay:
         self._next_pid += 1
@@ -312,6 +312,14 @@ class WorkerClient:
             self.started.callback(self)
 
     def _response(self, response: Response) -> None:
+        # answers come in order, and one tells the success of every request before it (media.worker acknowledges
+        # the successes that have nothing to say together)
+        while self._pending:
+            first = next(iter(self._pending))
+            if first >= response.id:
+                break
+            del self._pending[first]
+            self._results.pop(first, None)
         pending = self._pending.pop(response.id, None)
         on_result = self._results.pop(response.id, None)
         if pending is None:
@@ -341,7 +349,7 @@ class WorkerClient:
         if not self.ready:
             return "its hello" if now > self._hello_deadline_s and not self.dead else None
         for deadline, op, _ in self._pending.values():      # in the order sent: the first is the oldest
-            return f"a {op} request" if now > deadline else None
+            return f"the {op} request" if now > deadline else None
         return None
 
     def open(self, label: str, lang: str, prompts_dir: str, on_silence: SilenceHandler, on_dtmf: DtmfHandler,

@@ -109,7 +109,7 @@ def test_a_worker_that_misses_a_deadline_is_killed_and_its_calls_fail(rig, error
     assert failed == []
     clock.advance(2 * DEADLINE_CHECK_S)
     assert failed == [MEDIA_FAILED]
-    assert any("did not answer a configure request in time" in str(e.get("why")) for e in errors)
+    assert any("did not answer the configure request in time" in str(e.get("why")) for e in errors)
     clock.advance(RESTART_DELAY_S)
     assert engine.restarts == 1
 
@@ -154,6 +154,20 @@ def test_a_worker_that_cannot_load_its_prompts_does_not_start():
     with pytest.raises(WorkerFailed, match="/nowhere"):
         memory_engine(clock, "127.0.0.1", 41000, 41099, make_engine)
     assert failures == []
+
+
+def test_successes_are_told_together_within_the_ack_delay(rig):
+    """Requests that succeed with nothing to say are acknowledged by one answer within ACK_DELAY_S: until then
+    they are open (a hung worker would miss their deadline), after it none is."""
+    from media.worker import ACK_DELAY_S
+    clock, engine, spawner = rig
+    session = engine.open_session("c1", "de", "")
+    session.configure_leg("a", _negotiated())
+    client = session.client
+    late = clock.seconds() + REQUEST_DEADLINE_S + 1
+    assert client.overdue(late) == "the open request"
+    clock.advance(ACK_DELAY_S)
+    assert client.overdue(late) is None
 
 
 def _negotiated():

@@ -24,7 +24,7 @@ class MemoryLink:
     def __init__(self, client: WorkerClient, make_engine: Callable[[dict], LocalEngine], pid: int) -> None:
         self.pid = pid
         self.client = client
-        self.server = WorkerServer(make_engine, self._to_client, pid)
+        self.server = WorkerServer(make_engine, self._to_client, pid, clock=client.engine.clock)
         self.alive = True
         #: a deaf worker reads nothing more (a hung process): its requests miss their deadline
         self.deaf = False
