@@ -38,7 +38,7 @@ sys.path.insert(0, ROOT)
 from twisted.internet.testing import MemoryReactorClock  # noqa: E402
 
 from b2bua.callmedia import CallMediaFactory, PromptLibraries  # noqa: E402
-from media.engine import LocalEngine
+from media.engine import LocalEngine  # noqa: E402
 from media.player import Player  # noqa: E402
 from media.relay import Relay  # noqa: E402
 

@@ -556,7 +556,8 @@ class Config:
         lines.append(f"  HTTP on {self.http.address}:{self.http.port}")
         lines.append(f"  provider portal on {self.portal.address}:{self.portal.port}")
         lines.append(f"  store: {redact_url(self.store.url)}")
-        lines.append(f"  RTP ports {self.media.rtp_port_min}-{self.media.rtp_port_max} on {self.media.address}")
+        workers = f"media workers: {self.media.workers}" if self.media.workers else "media in the node's process"
+        lines.append(f"  RTP ports {self.media.rtp_port_min}-{self.media.rtp_port_max} on {self.media.address}, {workers}")
         for p in self.profiles.values():
             b = p.billing
             lines.append(

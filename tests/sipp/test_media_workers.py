@@ -13,7 +13,6 @@ from __future__ import annotations
 import random
 import subprocess
 import time
-from pathlib import Path
 
 import numpy as np
 import pytest
@@ -23,7 +22,7 @@ from media.library import PromptLibrary
 from tests.sipp.harness import SCENARIOS, SIPP, free_port, start_sipp
 from tests.sipp.test_calls import (CALLER, FROM_CALLER, SERVICE, agent_uri, carrier,  # noqa: F401 (fixtures)
                                    node_factory, workdir)
-from tests.sipp.test_ringback import Ear, _bye_at
+from tests.sipp.test_ringback import Ear, bye_received_at
 from tests.support.callmedia import find
 
 pytestmark = [pytest.mark.sipp, pytest.mark.skipif(SIPP is None, reason="sipp is not installed")]
@@ -76,7 +75,7 @@ def test_a_killed_media_worker_ends_its_call_billed_to_that_moment_and_is_restar
         carrier_result, agent_result = call.wait(), ag.wait()
         assert (carrier_result.successful, agent_result.successful) == (1, 1), (carrier_result.summary(),
                                                                                  agent_result.summary())
-        bye_s = _bye_at((workdir / "carrier.msg").read_text(errors="replace"))
+        bye_s = bye_received_at((workdir / "carrier.msg").read_text(errors="replace"))
         assert bye_s - killed_at < 3.0
         pcm, _ = ear.audio()
     finally:
