@@ -21,8 +21,9 @@ calls given to them.  :class:`WorkerEngine` is the same
   missed) is noticed at once: each of its calls hears ``on_failed("media_failed")``
   and ends cleanly, billed to that moment; the death is logged once at error
   with the worker's pid and how many calls it took; a new worker is started on
-  the same share after :data:`RESTART_DELAY_S`, and the node serves on (new
-  calls go to the other workers meanwhile; with none: 503, as with no ports).
+  the same share after :data:`RESTART_DELAY_S` (longer each time a restarted
+  one dies again soon), and the node serves on (new calls go to the other
+  workers meanwhile; with none: 503, as with no ports).
 - **sounds by name**: a playback names its sound (:class:`media.sounds.Sound`);
   each worker loads the prompt sets and music files at its start and on reload.
   The node checks a reload by loading them once itself (all or nothing) before
@@ -68,8 +69,11 @@ REQUEST_DEADLINE_S = 2.0
 HELLO_DEADLINE_S = 60.0
 #: how often the deadlines are checked
 DEADLINE_CHECK_S = 0.25
-#: a worker that died is started again after this pause (a worker that cannot start does not spin)
+#: a worker that died is started again after this pause; a restarted one that dies within STABLE_S waits
+#: twice as long as the last time, up to RESTART_DELAY_MAX_S (a worker that cannot run does not spin)
 RESTART_DELAY_S = 0.5
+STABLE_S = 10.0
+RESTART_DELAY_MAX_S = 30.0
 #: how often each worker is asked for its relay's counters
 STATS_INTERVAL_S = 2.0
 #: the reason a call's media ends with when its worker died (the call's end reason)
@@ -261,12 +265,15 @@ class WorkerClient:
         self._pending: dict[int, tuple[float, str, Callable[[str, str], object] | None]] = {}
         self._results: dict[int, Callable[[dict], object]] = {}
         self._hello_deadline_s = 0.0
+        self.started_at_s = 0.0
 
     @property
     def pid(self) -> int:
         return self.link.pid if self.link is not None else 0
 
     def start(self, spawn: Spawner, settings: WorkerSettings) -> None:
+        """Spawn the worker and say hello; raises OSError when the process cannot be started."""
+        self.started_at_s = self.engine.clock.seconds()
         self.link = spawn(self)
         self._hello_deadline_s = self.engine.clock.seconds() + HELLO_DEADLINE_S
         self.link.write(encode(Hello(VERSION, settings.hello(self.share))))
@@ -418,7 +425,7 @@ class WorkerEngine:
         self._checker.clock = self.clock
         self._stats = LoopingCall(self._ask_stats)
         self._stats.clock = self.clock
-        self._restarting: set[int] = set()
+        self._restart_delays: dict[int, float] = {}       # slot -> the pause before its last restart
 
     @property
     def address(self) -> str:
@@ -511,13 +518,15 @@ class WorkerEngine:
             client.stats = None         # counted once, here, from now on
         if self.closing:
             return
-        log.error("media worker {pid} died ({why}): its {calls} calls end now; restarting it",
-                  pid=client.pid, why=why, calls=calls)
-        self._restarting.add(client.slot)
-        self.clock.callLater(RESTART_DELAY_S, self._restart, client.slot)
+        lived_s = self.clock.seconds() - client.started_at_s
+        last = self._restart_delays.get(client.slot)
+        delay = (RESTART_DELAY_S if last is None or lived_s >= STABLE_S else min(2 * last, RESTART_DELAY_MAX_S))
+        self._restart_delays[client.slot] = delay
+        log.error("media worker {pid} died ({why}): its {calls} calls end now; restarting it in {delay_s} s",
+                  pid=client.pid, why=why, calls=calls, delay_s=delay)
+        self.clock.callLater(delay, self._restart, client.slot)
 
     def _restart(self, slot: int) -> None:
-        self._restarting.discard(slot)
         if self.closing:
             return
         client = WorkerClient(self, slot, self.shares[slot])
@@ -527,7 +536,10 @@ class WorkerEngine:
             lambda c: log.info("media worker {pid} restarted on ports {lo}..{hi}", pid=c.pid, lo=c.share[0],
                                hi=c.share[1]),
             lambda f: log.error("media worker restart failed: {reason}", reason=str(f.value)))
-        client.start(self.spawn, self.settings)
+        try:
+            client.start(self.spawn, self.settings)
+        except OSError as exc:
+            client.lost(f"it could not be started: {exc}")      # tried again later
 
     def close(self) -> None:
         """At the node's stop (its calls have ended): the workers are told to stop (their input closes)."""

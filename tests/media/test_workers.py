@@ -173,6 +173,26 @@ def test_successes_are_told_together_within_the_ack_delay(rig):
     assert client.overdue(late) is None
 
 
+def test_a_restarted_worker_that_dies_at_once_waits_twice_as_long_each_time(rig):
+    """A worker that cannot run does not spin: the first restart comes after RESTART_DELAY_S, a restarted one
+    that dies within STABLE_S waits twice the last pause; one that ran STABLE_S is restarted after the first
+    pause again."""
+    from media.workers import STABLE_S
+    clock, engine, spawner = rig
+    engine.clients[0].link.kill()
+    clock.advance(RESTART_DELAY_S)
+    assert engine.restarts == 1
+    engine.clients[0].link.kill()
+    clock.advance(RESTART_DELAY_S)
+    assert engine.restarts == 1
+    clock.advance(RESTART_DELAY_S)
+    assert engine.restarts == 2
+    clock.advance(STABLE_S)
+    engine.clients[0].link.kill()
+    clock.advance(RESTART_DELAY_S)
+    assert engine.restarts == 3
+
+
 def _negotiated():
     from media.sdp import Negotiated
     return Negotiated("PCMA", 8, 101, "127.0.0.1", 41000, 41001, "sendrecv")
