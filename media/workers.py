@@ -200,12 +200,17 @@ class WorkerSession:
             return play
         self.plays[play.pid] = play
         play.done.addBoth(self._play_ended, play.pid)
-        self.client.request("play", lambda error, op: (log.error("media worker {pid}: cannot play: {error}",
-                                                                 pid=self.client.pid, error=error),
-                                                       play.finish(False)),
+        self.client.request("play", lambda error, op: self._play_refused(play, error),
                             sid=self.sid, pid=play.pid, loop=loop,
                             parts=[{"leg": p.leg, "sound": p.sound.to_wire(), "mode": p.mode.value} for p in parts])
         return play
+
+    def _play_refused(self, play: WorkerPlay, error: str) -> None:
+        """A sound the worker cannot play (a prompt that does not load): logged, the playback ends False, the call
+        goes on."""
+        log.error("media worker {pid}: call {call_id} cannot play: {error}", pid=self.client.pid, call_id=self.label,
+                  error=error)
+        play.finish(False)
 
     def _play_ended(self, result, pid: int):
         self.plays.pop(pid, None)
@@ -233,6 +238,8 @@ class WorkerSession:
         """The call's media is lost (its worker died, or refused it): its owner hears it once."""
         if self.closed:
             return
+        if not self.client.dead:        # refused by a live worker: what it holds of the call is let go
+            self.request("close")
         on_failed = self.on_failed
         self._release()
         on_failed(MEDIA_FAILED)

@@ -129,7 +129,7 @@ def test_a_pair_the_worker_cannot_bind_fails_the_call(rig):
         assert failed == []                                 # told after the open returned
         clock.advance(0)
         assert failed == [MEDIA_FAILED] and session.closed
-        assert client.ports.in_use == 0
+        assert client.ports.in_use == 0 and client.link.server.sessions == {}    # nothing left on either side
     finally:
         for holder in holders:
             holder.close()
@@ -191,6 +191,29 @@ def test_a_restarted_worker_that_dies_at_once_waits_twice_as_long_each_time(rig)
     engine.clients[0].link.kill()
     clock.advance(RESTART_DELAY_S)
     assert engine.restarts == 3
+
+
+def test_a_refused_agent_leg_fails_the_call_and_the_worker_lets_go_of_its_carrier_leg(rig):
+    """Leg a bound, leg b's pair held by another process: the call fails (media_failed) and the worker is told
+    to close the session, so the carrier leg's pair is free on both sides."""
+    clock, engine, spawner = rig
+    failed: list = []
+    session = engine.open_session("c1", "de", "", on_failed=failed.append)
+    client = session.client
+    holders = []
+    for port in range(client.share[0], client.share[1], 2):
+        if port != session.a_port:
+            holder = socket.socket(socket.AF_INET, socket.SOCK_DGRAM)
+            holder.bind(("127.0.0.1", port))
+            holders.append(holder)
+    try:
+        assert client.link.server.sessions
+        session.bind_b()
+        clock.advance(0)
+        assert failed == [MEDIA_FAILED] and client.link.server.sessions == {} and client.ports.in_use == 0
+    finally:
+        for holder in holders:
+            holder.close()
 
 
 def _negotiated():
