@@ -11,6 +11,7 @@ the death once with the worker's pid, starts a new worker, and the next call is 
 from __future__ import annotations
 
 import random
+import socket
 import subprocess
 import time
 
@@ -29,8 +30,31 @@ pytestmark = [pytest.mark.sipp, pytest.mark.skipif(SIPP is None, reason="sipp is
 
 
 def media_port() -> str:
-    """A SIPp media port (-mp) of this test's range, 41000-41999."""
-    return str(random.randrange(41000, 41990, 2))
+    """A SIPp media port (-mp) of this test's range, 41000-41999, free now with the three above it (SIPp binds
+    the audio and video ports and their RTCP)."""
+    for _ in range(50):
+        port = random.randrange(41000, 41990, 4)
+        socks = []
+        try:
+            for p in range(port, port + 4):
+                sock = socket.socket(socket.AF_INET, socket.SOCK_DGRAM)
+                socks.append(sock)
+                sock.bind(("127.0.0.1", p))
+            return str(port)
+        except OSError:
+            continue
+        finally:
+            for sock in socks:
+                sock.close()
+    raise AssertionError("no free SIPp media ports in 41000-41999")
+
+
+def what_happened(node, workdir) -> str:
+    """The node's last lines and the SIPp peers' errors, for a failed wait."""
+    lines = "".join(line for _, line in node.lines[-40:])
+    errors = "".join((workdir / f"{name}.errors.log").read_text(errors="replace")[-1500:]
+                     for name in ("agent", "carrier") if (workdir / f"{name}.errors.log").exists())
+    return f"node:\n{lines}\nsipp errors:\n{errors}"
 
 
 def worker_pids(node) -> list[int]:
@@ -69,7 +93,7 @@ def test_a_killed_media_worker_ends_its_call_billed_to_that_moment_and_is_restar
                           extra=("-s", SERVICE, "-mp", media_port(), "-key", "from_header", FROM_CALLER, "-key",
                                  "extra", "X-Test: 1", "-trace_msg", "-message_file", str(workdir / "carrier.msg")))
         # the agent answers after the minutes (about 2 s); its echo is relayed; the worker's stats every 2 s
-        assert wait_for(lambda: relayed(node) > 50, 15, 0.25), node.metrics()
+        assert wait_for(lambda: relayed(node) > 50, 15, 0.25), what_happened(node, workdir)
         killed_at = time.time()
         subprocess.run(["kill", "-KILL", str(pid)], check=True)
         carrier_result, agent_result = call.wait(), ag.wait()
