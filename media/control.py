@@ -13,9 +13,12 @@ over the worker's standard input and output.  Every message is one frame: a
   serve: another version, a prompt that does not load).  A version that differs
   ends the conversation: no message of another version is read.
 - the node's :class:`Request` (``id``, ``op``, ``args``; the ops are
-  :data:`OPS`) gets exactly one :class:`Response` with the same ``id``
-  (``ok`` with a ``result``, or an ``error``), in the order they were sent; the
-  node holds each to a deadline (``media.workers``).
+  :data:`OPS`) is answered by a :class:`Response`, in the order sent: an error
+  or a result at once, with the request's ``id``; a success with nothing to
+  say may wait for the next answer (the worker sends one within a few tens of
+  ms), because a :class:`Response` with ``id`` N also tells that every request
+  before N succeeded (it would have had its own error answer).  The node holds
+  each request to a deadline (``media.workers``).
 - the worker's :class:`Event` tells what nobody asked for: a leg fell silent, a
   telephone event, a playback ended.
 

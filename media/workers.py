@@ -12,11 +12,12 @@ calls given to them.  :class:`WorkerEngine` is the same
   SDP is written without waiting; the worker is told to bind that very pair.
   A pair it cannot bind (another process holds it) comes back as an error and
   the call ends ("media_failed").
-- **one request, one response, a deadline**: every request (:mod:`media.control`)
-  is answered in order; one not answered within :data:`REQUEST_DEADLINE_S`
-  (the hello: :data:`HELLO_DEADLINE_S`, it loads the prompts) means the worker
-  hangs: it is killed.  Nothing waits on the answers but errors and
-  statistics: the calls go on at once.
+- **answers in order, a deadline**: every request (:mod:`media.control`) is
+  answered in order (successes with nothing to say together, within
+  ``media.worker.ACK_DELAY_S``); one not answered within
+  :data:`REQUEST_DEADLINE_S` (the hello: :data:`HELLO_DEADLINE_S`, it loads
+  the prompts) means the worker hangs: it is killed.  Nothing waits on the
+  answers but errors and statistics: the calls go on at once.
 - **a worker that dies** (its process ended, its channel broke, a deadline
   missed) is noticed at once: each of its calls hears ``on_failed("media_failed")``
   and ends cleanly, billed to that moment; the death is logged once at error
