@@ -1,11 +1,14 @@
 """The call's media: :class:`b2bua.callports.CallMedia` built on ``media/`` (relay, SDP, player, prompts).
 
 One :class:`RelayCallMedia` per call, made by :meth:`CallMediaFactory.for_call`.
-It anchors the call's audio in one :class:`media.relay.MediaSession` (leg "a"
-towards the carrier, leg "b" towards the agent), writes our SDP for each leg
-(our address and that leg's port, our own ``o=`` line whose version rises only
-when what we say changes), and speaks announcements into either leg through the
-shared :class:`media.player.Player`.
+It anchors the call's audio in one session of the media engine
+(:mod:`media.engine`: the relay and player in this process, or in a media
+worker, :mod:`media.workers`), leg "a" towards the carrier, leg "b" towards the
+agent; it writes our SDP for each leg (our address and that leg's port, our own
+``o=`` line whose version rises only when what we say changes), and speaks
+announcements into either leg by naming them (:class:`media.sounds.Sound`): the
+engine reads the frames from its own prompt libraries.  The SDP logic stays in
+the node's main process whatever the engine.
 
 SDP errors are :class:`MediaRefused` with the SIP status the carrier's INVITE is
 answered with: 400 for SDP that does not parse, 488 when there is no common
@@ -27,7 +30,8 @@ late offer: :meth:`RelayCallMedia.answer_for_a` then answers with our *offer*
 
 What goes wrong later is reported, never raised into the controller: a leg that
 goes silent (the relay's silence timeout) and an agent answer we cannot use
-both call ``on_dead(reason)`` ("media_timeout", "media_refused"), so the
+both call ``on_dead(reason)`` ("media_timeout", "media_refused"), and so does
+an engine that lost the call's media ("media_failed": its media worker died), so the
 app can pass ``on_dead=call.abort``.  The caller's RFC 4733 key presses reach
 ``on_dtmf(digit)`` once per key.
 
@@ -41,23 +45,24 @@ bridged, at the end of the hunt and when the call ends.
 
 from __future__ import annotations
 
-import os
-import pathlib
 from decimal import Decimal
-from typing import Callable, Iterable
+from typing import Callable
 
 from twisted.internet.defer import Deferred, succeed
 from twisted.logger import Logger, LogLevel
 
 from media import phrases
-from media.library import PromptError, PromptLibrary, recording_frames
+from media.engine import EngineSession, LocalEngine, MediaEngine, PlayPart
+from media.library import PromptError
 from media.player import MIX, REPLACE, Player
 from media.ports import PortsExhausted
-from media.relay import MediaSession, Relay
+from media.relay import Relay
+from media.sounds import (NO_RINGBACK, PROMPTS, RINGBACK, RINGBACK_FILE_MAX_S, TONE, PromptLibraries, Ringbacks,
+                          Sound, ringback_name)
 from media.sdp import (AUDIO_CODECS, AudioOffer, LocalSdp, Negotiated, SdpError, SessionDescription,
                        accept_answer, answer_direction, answer_offer, audio_offer, check_offer, chosen_codec,
                        make_offer, offered_codecs, parse_sdp, write_sdp)
-from media.tones import RINGBACK_CADENCES, ringback_tone, warning_tone
+from media.tones import RINGBACK_CADENCES
 
 from .callports import Announcement, MediaRefused, Say
 
@@ -125,56 +130,11 @@ def agent_phrase_for(announcement: Announcement, lang: str, *, withheld_pin: boo
     return None if announcement.agent_tone else phrases.agent_warning(lang, left_s=_warning_left_s(announcement))
 
 
-# -- prompt libraries --------------------------------------------------------------------
-
-class PromptLibraries:
-    """One :class:`PromptLibrary` per (language, operator's prompts folder), made once and shared by calls."""
-
-    def __init__(self, folder: str | pathlib.Path | None = None) -> None:
-        self.folder = folder
-        self._libraries: dict[tuple[str, str], PromptLibrary] = {}
-
-    def get(self, lang: str, prompts_dir: str = "") -> PromptLibrary:
-        key = (lang, prompts_dir or "")
-        library = self._libraries.get(key)
-        if library is None:
-            library = PromptLibrary(self.folder, lang, prompts_dir or None)
-            self._libraries[key] = library
-        return library
-
-    def preload(self, pairs: Iterable[tuple[str, str]]) -> int:
-        """Load every built-in prompt of each (language, prompts_dir) now; raises PromptError naming a bad file."""
-        return sum(self.get(lang, prompts_dir).preload() for lang, prompts_dir in set(pairs))
-
-    def refresh(self, pairs: Iterable[tuple[str, str]]) -> int:
-        """On reload: read the operators' folders afresh (recordings may have changed), all or nothing.
-
-        Fresh libraries for the pairs with a folder are loaded first and swapped in only when every one
-        loaded; a bad recording raises PromptError and the libraries in use stay as they were.  Calls
-        already running keep the library they started with.
-        """
-        pairs = set(pairs)
-        fresh = {(lang, d): PromptLibrary(self.folder, lang, d) for lang, d in pairs if d}
-        count = sum(library.preload() for library in fresh.values())
-        count += sum(self.get(lang, d).preload() for lang, d in pairs if not d)
-        self._libraries.update(fresh)
-        return count
-
-    def __len__(self) -> int:
-        return len(self._libraries)
-
+# -- what the profiles load -----------------------------------------------------------------
 
 def prompt_sets(config) -> set[tuple[str, str]]:
     """The (language, prompts_dir) of every profile of a :class:`b2bua.node.config.Config`."""
     return {(p.language, p.prompts_dir) for p in config.profiles.values()}
-
-
-# -- ringback ---------------------------------------------------------------------------
-
-#: the longest music file for the ringback: it is held in memory, in both codecs (about 1 MB a minute)
-RINGBACK_FILE_MAX_S = 600
-#: the profile setting that plays nothing while agents ring
-NO_RINGBACK = "none"
 
 
 def ringback_files(config) -> set[str]:
@@ -182,51 +142,16 @@ def ringback_files(config) -> set[str]:
     return {p.ringback for p in config.profiles.values() if p.ringback not in (*RINGBACK_CADENCES, NO_RINGBACK)}
 
 
-class Ringbacks:
-    """The ringbacks as the player takes them: the tones by name (made once), and the operators' music files,
-    loaded whole at start and reload (:meth:`preload`, :meth:`refresh`) so that no call waits for a decoder."""
-
-    def __init__(self) -> None:
-        self._files: dict[str, dict[str, tuple[bytes, ...]]] = {}
-
-    def get(self, setting: str) -> tuple[str, dict[str, tuple[bytes, ...]]] | None:
-        """(what plays: the tone's name or the file's, its frames) for a profile's ``ringback``; None for
-        "none".  A file not loaded yet is loaded now; raises PromptError naming a bad one."""
-        if not setting or setting == NO_RINGBACK:
-            return None
-        if setting in RINGBACK_CADENCES:
-            return setting, ringback_tone(setting)
-        frames = self._files.get(setting)
-        if frames is None:
-            frames = self._files[setting] = recording_frames(setting, max_s=RINGBACK_FILE_MAX_S)
-        return os.path.basename(setting), frames
-
-    def preload(self, files: Iterable[str]) -> int:
-        """Load each file now; raises PromptError naming the first bad one."""
-        for path in files:
-            self.get(path)
-        return len(self._files)
-
-    def refresh(self, files: Iterable[str]) -> int:
-        """On reload: every file read afresh (the operator may have replaced it), all or nothing: a bad file
-        raises PromptError and the files in use stay as they were."""
-        fresh = {path: recording_frames(path, max_s=RINGBACK_FILE_MAX_S) for path in set(files)}
-        self._files = fresh
-        return len(fresh)
-
-
 # -- the factory ------------------------------------------------------------------------
 
 class CallMediaFactory:
-    """Makes each call's :class:`RelayCallMedia` on one relay, one player and the shared prompt libraries."""
+    """Makes each call's :class:`RelayCallMedia` on one media engine (:mod:`media.engine`): the relay and the
+    player in this process (:class:`media.engine.LocalEngine`) or in media workers (:mod:`media.workers`)."""
 
-    def __init__(self, reactor, relay: Relay, player: Player, libraries: PromptLibraries, *,
-                 refusal_ports_percent: Callable[[], int] = lambda: 100, ringbacks: Ringbacks | None = None) -> None:
+    def __init__(self, reactor, engine: MediaEngine, *,
+                 refusal_ports_percent: Callable[[], int] = lambda: 100) -> None:
         self.reactor = reactor          # IReactorTime: one callLater, for news that must not interrupt the caller
-        self.relay = relay
-        self.player = player
-        self.libraries = libraries
-        self.ringbacks = ringbacks if ringbacks is not None else Ringbacks()
+        self.engine = engine
         #: the share of the port range's pairs that calls speaking only a refusal may hold (read at each use,
         #: so that a reload applies at once)
         self.refusal_ports_percent = refusal_ports_percent
@@ -238,35 +163,30 @@ class CallMediaFactory:
 
     @classmethod
     def from_config(cls, reactor, config, *, clock=None, preload: bool = True,
-                    refusal_ports_percent: Callable[[], int] | None = None) -> "CallMediaFactory":
-        """The app's factory: a Relay from ``config.media`` (leg A may latch within the trusted carriers),
-        a Player, and the prompts of every profile's (language, prompts_dir), preloaded.
-        ``refusal_ports_percent`` reads the share for refusals from the config in force (default: this
-        ``config``'s ``[admission] refusal_ports_percent``)."""
-        m = config.media
-        relay = Relay(reactor, m.address, m.rtp_port_min, m.rtp_port_max, m.silence_timeout_s,
-                      clock=clock, latch_networks=tuple(config.trusted_carriers))
-        libraries = PromptLibraries()
-        ringbacks = Ringbacks()
-        if preload:
-            libraries.preload(prompt_sets(config))
-            ringbacks.preload(ringback_files(config))
+                    refusal_ports_percent: Callable[[], int] | None = None,
+                    engine: MediaEngine | None = None) -> "CallMediaFactory":
+        """The app's factory: on ``engine``, else a :class:`LocalEngine` with a Relay from ``config.media`` (leg A
+        may latch within the trusted carriers), a Player, and the prompts of every profile's (language,
+        prompts_dir) and its ringback music, preloaded.  ``refusal_ports_percent`` reads the share for refusals
+        from the config in force (default: this ``config``'s ``[admission] refusal_ports_percent``)."""
         clock = clock if clock is not None else reactor
+        if engine is None:
+            m = config.media
+            relay = Relay(reactor, m.address, m.rtp_port_min, m.rtp_port_max, m.silence_timeout_s,
+                          clock=clock, latch_networks=tuple(config.trusted_carriers))
+            engine = LocalEngine(relay, Player(clock))
+            if preload:
+                engine.load_prompts(prompt_sets(config), ringback_files(config))
         if refusal_ports_percent is None:
             percent = config.admission.refusal_ports_percent
             refusal_ports_percent = lambda: percent       # noqa: E731
-        return cls(clock, relay, Player(clock), libraries, refusal_ports_percent=refusal_ports_percent,
-                   ringbacks=ringbacks)
+        return cls(clock, engine, refusal_ports_percent=refusal_ports_percent)
 
     def reload_prompts(self, config) -> int:
         """SIGHUP: the prompts of the new config's profiles, operators' folders read again (see
-        :meth:`PromptLibraries.refresh`), and their ringback music files; raises PromptError, and keeps the
-        old prompts and music, on a bad file."""
-        fresh = Ringbacks()
-        fresh.refresh(ringback_files(config))       # first: a bad music file leaves the prompts untouched too
-        count = self.libraries.refresh(prompt_sets(config))
-        self.ringbacks = fresh
-        return count
+        :meth:`media.sounds.PromptLibraries.refresh`), and their ringback music files; raises PromptError, and
+        keeps the old prompts and music, on a bad file."""
+        return self.engine.reload_prompts(prompt_sets(config), ringback_files(config))
 
     def for_call(self, call_id: str, profile_language: str, prompts_dir: str = "", *,
                  on_dead: Callable[[str], object] = lambda reason: None,
@@ -275,15 +195,14 @@ class CallMediaFactory:
         """A new call's media with the carrier leg's port pair bound (the agent leg's is bound when an
         agent is rung: :meth:`RelayCallMedia.offer_for_b`).  ``ringback`` is the profile's setting ("de",
         "us", "uk", a music file's path, "none").  Raises :class:`MediaRefused` (503) when no pair is free."""
-        library = self.libraries.get(profile_language, prompts_dir)
-        return RelayCallMedia(self, call_id, library, profile_language, on_dead, on_dtmf, withheld_pin,
+        return RelayCallMedia(self, call_id, profile_language, prompts_dir, on_dead, on_dtmf, withheld_pin,
                               ringback=ringback)
 
     def hold_for_refusal(self, media: "RelayCallMedia") -> bool:
         """Whether ``media`` may keep its pair to speak a refusal: the calls doing so hold less than
         ``refusal_ports_percent`` of the range's pairs.  A flood of callers without credit (or without a
         usable number) then leaves the rest of the range to the calls that pay."""
-        limit = self.relay.ports.size * self.refusal_ports_percent() // 100
+        limit = self.engine.port_pairs * self.refusal_ports_percent() // 100
         if media in self.refusing:
             return True
         if len(self.refusing) >= limit:
@@ -293,7 +212,7 @@ class CallMediaFactory:
 
     def close(self) -> None:
         """Close every call's media and the relay's sockets (at shutdown)."""
-        self.relay.close()
+        self.engine.close()
 
 
 # -- one call ----------------------------------------------------------------------------
@@ -321,19 +240,18 @@ class RelayCallMedia:
     Made with the carrier leg's port pair bound; raises :class:`MediaRefused` (503) when none is free.
     """
 
-    def __init__(self, factory: CallMediaFactory, call_id: str, library: PromptLibrary, lang: str,
+    def __init__(self, factory: CallMediaFactory, call_id: str, lang: str, prompts_dir: str,
                  on_dead: Callable[[str], object], on_dtmf: Callable[[str], object], withheld_pin: bool, *,
                  ringback: str = NO_RINGBACK) -> None:
         try:
-            self.session: MediaSession = factory.relay.open_session(on_silence=self._silence, on_dtmf=self._dtmf,
-                                                                    label=call_id, bind_b=False)
+            self.session: EngineSession = factory.engine.open_session(
+                call_id, lang, prompts_dir, on_silence=self._silence, on_dtmf=self._dtmf, on_failed=self._failed)
         except PortsExhausted as exc:
             raise MediaRefused(503, f"no RTP ports free: {exc}") from None
-        self.local_a = LocalSdp(factory.relay.address, self.session.leg_a.local_port)
+        self.local_a = LocalSdp(factory.engine.address, self.session.a_port)
         self.local_b: LocalSdp | None = None      # bound when an agent is rung (offer_for_b)
         self.factory = factory
         self.call_id = call_id
-        self.library = library
         self.lang = lang
         self.withheld_pin = withheld_pin
         self._on_dead = on_dead
@@ -368,8 +286,8 @@ class RelayCallMedia:
     @property
     def ports(self) -> tuple[int, int, int, int]:
         """Our four ports: leg a RTP/RTCP, leg b RTP/RTCP."""
-        a, b = self.session.leg_a, self.session.leg_b
-        return (a.local_port, a.local_rtcp_port, b.local_port, b.local_rtcp_port)
+        s = self.session
+        return (s.a_port, s.a_rtcp_port, s.b_port, s.b_rtcp_port)
 
     def _check_open(self) -> None:
         if self.closed:
@@ -456,10 +374,10 @@ class RelayCallMedia:
         self._check_open()
         if self.local_b is None:
             try:
-                self.session.bind_b()
+                port = self.session.bind_b()
             except PortsExhausted as exc:
                 raise MediaRefused(503, f"no RTP ports free: {exc}") from None
-            self.local_b = LocalSdp(self.factory.relay.address, self.session.leg_b.local_port)
+            self.local_b = LocalSdp(self.factory.engine.address, port)
         self._b_our_offer = make_offer(self.local_b, prefer=self._prefer_for_b(), codecs=AUDIO_CODECS,
                                        events=self._a_events)
         self._b_last_answer = None
@@ -602,44 +520,40 @@ class RelayCallMedia:
         The caller hears the phrase in the profile's language; the agent (once its leg exists) the
         same phrase, or for the warning its shorter words (or the warning tone: ``agent_tone``).
         ``mixed`` plays over the conversation, else the relayed audio is replaced while it plays.  The
-        final "credit used up" (or "free minutes over") first stops whatever is still playing.
+        final "credit used up" (or "free minutes over") first stops whatever is still playing.  The engine
+        is told what to say by name (:class:`media.sounds.Sound`); it reads the frames from its libraries.
         """
         if self.closed:
             return succeed(False)
+        mode = MIX if announcement.mixed else REPLACE
         try:
             names = phrase_for(announcement, self.lang, withheld_pin=self.withheld_pin)
-            spoken = self.library.frames_by_codec(names) if names else None
-            to_agent = announcement.to_agent and self.b is not None
-            agent_audio = self._agent_audio(announcement, names, spoken) if to_agent else None
+            parts = []
+            if announcement.to_caller and names:
+                parts.append(PlayPart("a", Sound(PROMPTS, tuple(names)), mode))
+            if announcement.to_agent and self.b is not None:
+                agent = self._agent_sound(announcement, names)
+                if agent is not None:
+                    parts.append(PlayPart("b", agent, mode))
+            if not parts:
+                return succeed(False)
+            if announcement.say in (Say.USED_UP, Say.FREE_MINUTES_OVER):
+                self.stop()
+            playback = self.session.play(parts)
         except (PromptError, ValueError) as exc:
             log.error("call {call_id}: cannot say {what}: {reason}", call_id=self.call_id, what=announcement.say.value,
                       reason=str(exc))
             return succeed(False)
-        streams, frames = [], []
-        if announcement.to_caller and spoken is not None:
-            streams.append(self.session.a_out)
-            frames.append(spoken)
-        if agent_audio is not None:
-            streams.append(self.session.b_out)
-            frames.append(agent_audio)
-        if not streams:
-            return succeed(False)
-        if announcement.say in (Say.USED_UP, Say.FREE_MINUTES_OVER):
-            self.stop()
-        mode = MIX if announcement.mixed else REPLACE
-        playback = self.factory.player.play(streams, frames, [mode] * len(streams))
         self._playbacks.add(playback)
         playback.done.addBoth(self._played, playback)
         return playback.done
 
-    def _agent_audio(self, announcement: Announcement, names: list[str], spoken):
-        """The frames the agent hears: the caller's when the words are the same, else its own words or the tone."""
+    def _agent_sound(self, announcement: Announcement, names: list[str]) -> Sound | None:
+        """What the agent hears: the caller's words, its own shorter words, or the warning tone."""
         agent_names = agent_phrase_for(announcement, self.lang, withheld_pin=self.withheld_pin)
         if agent_names is None:
-            return warning_tone()
-        if agent_names == names:
-            return spoken
-        return self.library.frames_by_codec(agent_names) if agent_names else None
+            return Sound(TONE, name="warning")
+        return Sound(PROMPTS, tuple(agent_names)) if agent_names else None
 
     def _played(self, result, playback):
         self._playbacks.discard(playback)
@@ -653,15 +567,14 @@ class RelayCallMedia:
         read is logged and the caller hears the silence of before."""
         if self.closed or self.a is None or self._ringback is not None:
             return None
+        what = ringback_name(self.ringback)
+        if what is None:
+            return None
         try:
-            found = self.factory.ringbacks.get(self.ringback)
-        except PromptError as exc:
+            playback = self.session.play([PlayPart("a", Sound(RINGBACK, name=self.ringback), REPLACE)], loop=True)
+        except (PromptError, ValueError) as exc:
             log.error("call {call_id}: cannot play the ringback: {reason}", call_id=self.call_id, reason=str(exc))
             return None
-        if found is None:
-            return None
-        what, frames = found
-        playback = self.factory.player.play([self.session.a_out], frames, REPLACE, loop=True)
         self._ringback = playback
         self._playbacks.add(playback)
         playback.done.addBoth(self._played, playback)
@@ -676,9 +589,7 @@ class RelayCallMedia:
         """Stop anything being said on this call (its Deferreds fire False)."""
         for playback in list(self._playbacks):
             playback.stop()
-        player = self.factory.player
-        player.stop_stream(self.session.a_out)
-        player.stop_stream(self.session.b_out)
+        self.session.stop()
 
     def close(self) -> None:
         """Stop, send RTCP BYE, free the four ports.  Idempotent."""
@@ -691,11 +602,15 @@ class RelayCallMedia:
 
     # -- what the relay reports ---------------------------------------------------------------
 
-    def _silence(self, session: MediaSession, leg_name: str) -> None:
+    def _silence(self, leg_name: str, last_heard_s: float) -> None:
         log.info("call {call_id}: leg {leg} sent no media for {silence_s} s", call_id=self.call_id, leg=leg_name,
-                 silence_s=self.factory.relay.silence_timeout_s)
-        self._silent_since_s = session.leg(leg_name).last_rx_at
+                 silence_s=self.factory.engine.silence_timeout_s)
+        self._silent_since_s = last_heard_s
         self._dead("media_timeout")
+
+    def _failed(self, reason: str) -> None:
+        """The engine lost this call's media (its media worker died): the call ends now, billed to now."""
+        self._dead(reason)
 
     def dead_since_ms(self) -> int | None:
         """See :meth:`b2bua.callports.CallMedia.dead_since_ms`: the silent leg's last packet (or its setup)."""

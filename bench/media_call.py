@@ -38,6 +38,7 @@ sys.path.insert(0, ROOT)
 from twisted.internet.testing import MemoryReactorClock  # noqa: E402
 
 from b2bua.callmedia import CallMediaFactory, PromptLibraries  # noqa: E402
+from media.engine import LocalEngine  # noqa: E402
 from media.player import Player  # noqa: E402
 from media.relay import Relay  # noqa: E402
 
@@ -61,7 +62,7 @@ def run_media(calls: int, cps: float, port_base: int, sink_port: int) -> dict:
     """The calls through the real code; CPU seconds per phase and the packets sent."""
     reactor = MemoryReactorClock()
     relay = Relay(reactor, "127.0.0.1", port_base, port_base + 3999, 30)
-    factory = CallMediaFactory(reactor, relay, Player(reactor), PromptLibraries())
+    factory = CallMediaFactory(reactor, LocalEngine(relay, Player(reactor), PromptLibraries()))
     offer = CARRIER_OFFER.format(port=sink_port).encode()
     answer = AGENT_ANSWER.format(port=sink_port).encode()
     every = max(1, round(1 / (cps * TICK_S)))          # ticks between calls (cps <= 50)

@@ -38,6 +38,7 @@ from b2bua.node.app import Node
 from b2bua.callports import Announcement, Say
 from b2bua.callmedia import agent_phrase_for, phrase_for
 from b2bua.node.config import load_config
+from media.library import PromptLibrary
 from .report import PROFILE, DemoResult
 from .phone import TestUa, band_level, find
 
@@ -94,7 +95,7 @@ def demo_config(example: dict[str, Any], *, folder: pathlib.Path, agent_uri: str
                    "public_url": f"http://127.0.0.1:{http_port}"}
     raw["store"] = {**raw.get("store", {}), "url": f"sqlite:///{folder / 'prepaid.db'}"}
     raw["media"] = {**raw.get("media", {}), "address": "127.0.0.1", "rtp_port_min": rtp_range[0],
-                    "rtp_port_max": rtp_range[1]}
+                    "rtp_port_max": rtp_range[1], "workers": 0}      # the demo's node runs in one process
     raw["payments"] = {**raw.get("payments", {}), "secrets_file": secrets_file}
     if paypal_cert_origin:
         raw["payments"]["paypal_cert_origins"] = [paypal_cert_origin]
@@ -280,7 +281,7 @@ class Demo:
 
     def listen(self, lang: str, call) -> dict[str, tuple[bool, float | None, float]]:
         """Find the prompts and tones in what each phone recorded: what -> (heard, reactor time, score)."""
-        library = self.node.media.libraries.get(lang)
+        library = PromptLibrary(None, lang)
         minutes = call.session.minutes if call is not None and call.session is not None else 0
         session = call.session if call is not None else None
         per_minute = session.tariff.per_minute if session is not None and call.announce_tariff else None

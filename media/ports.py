@@ -63,6 +63,14 @@ class PortRange:
         self._used.add(port)
         return port
 
+    def claim(self, port: int) -> None:
+        """Take this very pair (a media worker binds the pair the node took from its share); raises
+        :class:`PortsExhausted` when it is not a free pair of the range."""
+        if port in self._used or port not in self._free:
+            raise PortsExhausted(f"RTP port pair {port} is not a free pair of {self.port_min}..{self.port_max}")
+        self._free.remove(port)
+        self._used.add(port)
+
     def give_back(self, port: int) -> None:
         """Return a pair taken with :meth:`take` (twice is harmless)."""
         if port in self._used:

@@ -477,10 +477,11 @@ class MediaSession:
         self.leg_b.peer_out = self.a_out
         self.closed = False
 
-    def bind_b(self) -> None:
-        """Bind leg b's port pair if it has none yet (see ``Relay.open_session``); raises PortsExhausted."""
+    def bind_b(self, port: int | None = None) -> None:
+        """Bind leg b's port pair if it has none yet (see ``Relay.open_session``), ``port`` when given (a media
+        worker binds the pair the node chose); raises PortsExhausted."""
         if not self.leg_b.local_port and not self.closed:
-            self.relay._bind_leg(self.leg_b, self.label)
+            self.relay._bind_leg(self.leg_b, self.label, port)
 
     def leg(self, name: str) -> Leg:
         """Leg "a" (carrier) or "b" (agent)."""
@@ -566,13 +567,13 @@ class Relay:
 
     def open_session(self, *, on_silence: Callable[[MediaSession, str], object] | None = None,
                      on_dtmf: Callable[[str, str, bool], object] | None = None, label: str = "",
-                     bind_b: bool = True) -> MediaSession:
-        """A new call's media: leg a's port pair bound, and leg b's unless ``bind_b`` is False (then
-        :meth:`MediaSession.bind_b` binds it when an agent is rung, so that a caller who only hears a
-        refusal holds one pair, not two).  Raises :class:`PortsExhausted`."""
+                     bind_b: bool = True, a_port: int | None = None) -> MediaSession:
+        """A new call's media: leg a's port pair bound (``a_port`` when given, else the range's next), and leg
+        b's unless ``bind_b`` is False (then :meth:`MediaSession.bind_b` binds it when an agent is rung, so
+        that a caller who only hears a refusal holds one pair, not two).  Raises :class:`PortsExhausted`."""
         session = MediaSession(self, on_silence, on_dtmf, label)
         try:
-            self._bind_leg(session.leg_a, label)
+            self._bind_leg(session.leg_a, label, a_port)
             if bind_b:
                 self._bind_leg(session.leg_b, label)
         except PortsExhausted:
@@ -589,7 +590,15 @@ class Relay:
             self._ticker.start(TICK_MS / 1000, now=False)
         return session
 
-    def _bind_leg(self, leg: Leg, label: str) -> None:
+    def _bind_leg(self, leg: Leg, label: str, port: int | None = None) -> None:
+        if port is not None:        # the pair a media worker was told to bind: that one or none
+            self.ports.claim(port)
+            try:
+                leg._bind(self._poller, self.address, port, label)
+            except OSError as exc:
+                self.ports.give_back(port)
+                raise PortsExhausted(f"could not bind the RTP port pair {port} on {self.address}: {exc}") from None
+            return
         for _ in range(min(BIND_ATTEMPTS, self.ports.size)):
             port = self.ports.take()
             try:
@@ -618,6 +627,10 @@ class Relay:
             if self._reading:
                 self.reactor.removeReader(self._poller)
                 self._reading = False
+
+    def set_latch_networks(self, networks) -> None:
+        """Leg a of calls set up from now may latch onto these networks (CIDR strings or networks)."""
+        self.latch_networks = tuple(ipaddress.ip_network(n, strict=False) for n in networks)
 
     def counters(self) -> RelayCounters:
         """Global counters over open and closed sessions."""

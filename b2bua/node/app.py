@@ -29,9 +29,10 @@ from billing.reconcile import Reconciler
 from billing.session import CallBilling
 from billing.store import Store
 from media.library import PromptError
+from media.workers import WorkerEngine, WorkerSettings, spawn_process
 
 from .. import heap
-from ..callmedia import CallMediaFactory
+from ..callmedia import CallMediaFactory, prompt_sets, ringback_files
 from ..capabilities import ALLOWED_METHODS, SUPPORTED_AS_UAS
 from ..calls import CallManager, CallSettings
 from .config import RINGBACK_NAMES, Config
@@ -138,8 +139,14 @@ class Node:
         reconciler.start()
         self._stoppers.append(reconciler.stop)
 
+        engine = None
+        if config.media.workers:
+            engine = self._media_workers(config)
+            self._stoppers.append(engine.close)
+            yield engine.start()        # each worker has loaded the prompts (a bad one fails the start here)
         self.media = CallMediaFactory.from_config(
-            self.reactor, config, refusal_ports_percent=lambda: self.config.admission.refusal_ports_percent)
+            self.reactor, config, refusal_ports_percent=lambda: self.config.admission.refusal_ports_percent,
+            engine=engine)
         self._stoppers.append(self.media.close)
 
         endpoint = SipEndpoint(local_host=config.sip.address,
@@ -186,10 +193,21 @@ class Node:
                  portal=portal_port, store=store.url)
         return self.ports
 
+    def _media_workers(self, config: Config) -> WorkerEngine:
+        """``[media] workers`` processes on shares of the RTP range (media.workers), told the prompts to load."""
+        m = config.media
+        settings = WorkerSettings(m.address, m.silence_timeout_s, tuple(str(n) for n in config.trusted_carriers),
+                                  tuple(sorted(prompt_sets(config))), tuple(sorted(ringback_files(config))))
+        log.info("media: {workers} worker processes on RTP ports {lo}..{hi}", workers=m.workers, lo=m.rtp_port_min,
+                 hi=m.rtp_port_max)
+        return WorkerEngine(self.reactor, settings, m.rtp_port_min, m.rtp_port_max, m.workers,
+                            spawn_process(self.reactor, config.log_level))
+
     def readiness(self) -> list[str]:
         """/healthz: what keeps this node from taking new calls now (none: ready)."""
-        ports = self.media.relay.ports
-        return readiness_problems(port_pairs_free=ports.free, port_pairs=ports.size, headroom=descriptor_headroom())
+        engine = self.media.engine
+        return readiness_problems(port_pairs_free=engine.counters().port_pairs_free, port_pairs=engine.port_pairs,
+                                  headroom=descriptor_headroom())
 
     def _flush_sip(self) -> None:
         """Send what the SIP endpoint has for the wire (call control and the prober, after each input)."""
@@ -208,7 +226,7 @@ class Node:
 
     def samples(self):
         """The node's own figures for ``/metrics``: calls, SIP, RTP relay, billing."""
-        relay = self.media.relay.counters()
+        relay = self.media.engine.counters()
         counts = self.manager.open_counts()
         return [
             ("prepaid_calls_active", "calls in progress on this node", "gauge", counts.calls),
@@ -246,6 +264,8 @@ class Node:
              relay.packets_stray),
             ("prepaid_rtp_sessions_open", "media sessions open", "gauge", relay.sessions_open),
             ("prepaid_rtp_port_pairs_free", "RTP port pairs free in the range", "gauge", relay.port_pairs_free),
+            ("prepaid_media_worker_restarts_total", "media workers started again after one died (its calls ended "
+             "as media_failed; logged with its pid)", "counter", self.media.engine.restarts),
         ]
 
     def _record(self, record) -> None:
@@ -281,7 +301,7 @@ class Node:
         self.manager.settings = call_settings(new)
         self.billing.max_call_s = new.sip.max_call_duration_s
         if self.media is not None:
-            self.media.relay.latch_networks = tuple(new.trusted_carriers)
+            self.media.engine.set_latch_networks(new.trusted_carriers)
         self.access_lines.reopen()     # logrotate moved the file, then sent SIGHUP
         for listener in self._reload_listeners:
             listener(new)

@@ -30,6 +30,7 @@ from billing.profile import (DEFAULT_TIMEZONE, BillingProfile, ChargingStart, Fe
 
 from media.library import PromptError, recording_frames
 from media.tones import RINGBACK_CADENCES, ringback_for_region
+from media.workers import default_workers, port_shares
 
 from ..admission import AdmissionSettings
 from ..callmedia import NO_RINGBACK, RINGBACK_FILE_MAX_S
@@ -304,6 +305,9 @@ SCHEMA = Section("prepaid", "the prepaid config", tables=(
         Field("rtp_port_min", integer(1024, 65534), "lowest RTP port", 20000),
         Field("rtp_port_max", integer(1025, 65535), "highest RTP port", 29999),
         Field("silence_timeout_s", integer(5, 3600), "a leg that sends nothing this long is dead", 60),
+        Field("workers", integer(0, 256),
+              "media worker processes, each relaying the calls on its share of the RTP ports (0: relay in the "
+              "node's own process); default: the cores but one, at least 1", default_workers()),
     )),
     Section("payments", "payment provider endpoints", fields=(
         Field("secrets_file", path, "file with merchant credentials (kept out of conf/); $PREPAID_SECRETS wins", ""),
@@ -354,7 +358,7 @@ RESTART_ONLY: tuple[str, ...] = (
     "http.body_timeout_s", "http.idle_timeout_s", "http.max_connections", "http.max_connections_per_source",
     "portal.address", "portal.port", "portal.tls_certificate", "portal.tls_private_key",
     "store.url", "store.lease_s", "store.reconcile_interval_s", "store.renew_interval_s",
-    "media.address", "media.rtp_port_min", "media.rtp_port_max", "media.silence_timeout_s",
+    "media.address", "media.rtp_port_min", "media.rtp_port_max", "media.silence_timeout_s", "media.workers",
 )
 
 
@@ -428,6 +432,8 @@ class MediaSettings:
     rtp_port_min: int
     rtp_port_max: int
     silence_timeout_s: int
+    #: media worker processes (0: the relay and player in the node's process); see media.workers
+    workers: int = 0
 
 
 @dataclass(frozen=True)
@@ -550,7 +556,8 @@ class Config:
         lines.append(f"  HTTP on {self.http.address}:{self.http.port}")
         lines.append(f"  provider portal on {self.portal.address}:{self.portal.port}")
         lines.append(f"  store: {redact_url(self.store.url)}")
-        lines.append(f"  RTP ports {self.media.rtp_port_min}-{self.media.rtp_port_max} on {self.media.address}")
+        workers = f"media workers: {self.media.workers}" if self.media.workers else "media in the node's process"
+        lines.append(f"  RTP ports {self.media.rtp_port_min}-{self.media.rtp_port_max} on {self.media.address}, {workers}")
         for p in self.profiles.values():
             b = p.billing
             lines.append(
@@ -584,6 +591,11 @@ def _cross_checks(raw: dict[str, Any], file: str) -> list[ConfigProblem]:
                                       "another node settle a live call)"))
     if "rtp_port_min" in media and "rtp_port_max" in media and media["rtp_port_min"] >= media["rtp_port_max"]:
         problems.append(ConfigProblem(file, "media.rtp_port_max", "must be above media.rtp_port_min"))
+    elif "rtp_port_min" in media and "rtp_port_max" in media and media.get("workers"):
+        try:
+            port_shares(media["rtp_port_min"], media["rtp_port_max"], media["workers"])
+        except ValueError as exc:
+            problems.append(ConfigProblem(file, "media.workers", str(exc)))
     sip = raw.get("sip", {})
     if sip.get("tls_port"):
         for key in ("tls_certificate", "tls_private_key"):

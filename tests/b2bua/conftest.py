@@ -4,7 +4,24 @@ from __future__ import annotations
 
 import pytest
 
+import tests.support.callmedia as callmedia
 from tests.support.calls import Wire
+
+
+def pytest_generate_tests(metafunc):
+    """A module with ``BOTH_ENGINES = True`` runs each test with the call's media in process and behind an
+    (in-memory) media worker: the same CallMedia either way."""
+    if getattr(metafunc.module, "BOTH_ENGINES", False) and "media_engine" in metafunc.fixturenames:
+        metafunc.parametrize("media_engine", ["local", "worker"], indirect=True)
+
+
+@pytest.fixture(autouse=True)
+def media_engine(request):
+    """The engine the :class:`tests.support.callmedia.Rig` s of this test run on ("local" unless parametrized)."""
+    kind = getattr(request, "param", "local")
+    callmedia.ENGINE = kind
+    yield kind
+    callmedia.ENGINE = "local"
 
 
 @pytest.fixture

@@ -16,6 +16,7 @@ from twisted.internet import reactor
 
 from b2bua.callmedia import CallMediaFactory, MediaRefused, PromptLibraries, RelayCallMedia, phrase_for
 from b2bua.callports import Announcement, CallMedia, Say
+from media.engine import LocalEngine
 from media import phrases
 from media.library import PromptLibrary
 from media.rtp import build_rtp, build_telephone_event
@@ -23,7 +24,10 @@ from media.sdp import parse_sdp
 from media.tones import beeps_pcm
 from tests.support.relay import port_is_free
 from tests.support.callfakes import FakeMedia
-from tests.support.callmedia import Rig, band_level, find, pcm_of
+from tests.support.callmedia import Rig, band_level, find, pcm_of, relay_session
+
+#: every test here runs with the call's media in process and behind a media worker (tests/b2bua/conftest.py)
+BOTH_ENGINES = True
 
 
 @pytest.fixture
@@ -43,11 +47,11 @@ def test_sdp_answer_and_offer_carry_our_address_ports_and_the_carriers_codecs(ri
     leg b's port, PCMA then PCMU then telephone-event (what the carrier offered that we relay)."""
     answer = rig.media.answer_for_a(rig.carrier.sdp("0 8 101 18"))
     sd, m = audio_section(answer)
-    assert sd.connection.address == "127.0.0.1" and m.port == rig.media.session.leg_a.local_port
+    assert sd.connection.address == "127.0.0.1" and m.port == relay_session(rig.media).leg_a.local_port
     assert m.formats == ("8", "101") and ("sendrecv", None) in m.attributes
     offer = rig.media.offer_for_b()
     sd_b, m_b = audio_section(offer)
-    assert m_b.port == rig.media.session.leg_b.local_port and m_b.formats == ("8", "0", "101")
+    assert m_b.port == relay_session(rig.media).leg_b.local_port and m_b.formats == ("8", "0", "101")
     assert sd_b.origin.session_id != sd.origin.session_id
     # the same offer again (183 early media, then the 200) gets the same bytes
     assert rig.media.answer_for_a(rig.carrier.sdp("0 8 101 18")) == answer
@@ -74,7 +78,7 @@ def test_audio_flows_both_ways_transcoded_between_alaw_and_mulaw(rig):
     carrier_tone = np.frombuffer(b"".join(rig.carrier.tone_pcm(k) for k in range(10)), "<i2").astype(float)
     assert find(heard_at_carrier, agent_tone)[1] > 0.98
     assert find(heard_at_agent, carrier_tone)[1] > 0.98
-    assert {p.ssrc for p in pkts_a} == {rig.media.session.a_out.ssrc}
+    assert {p.ssrc for p in pkts_a} == {relay_session(rig.media).a_out.ssrc}
 
 
 def test_minutes_are_heard_by_the_carrier_and_not_by_the_agent(rig):
@@ -190,8 +194,8 @@ def test_stop_interrupts_and_fires_false(rig):
     rig.step(10)
     rig.media.stop()
     assert fired == [False]
-    assert not rig.media.session.a_out.relay_muted
-    assert rig.factory.player.busy(rig.media.session.a_out) is False
+    assert not relay_session(rig.media).a_out.relay_muted
+    assert rig.player.busy(relay_session(rig.media).a_out) is False
 
 
 def test_close_frees_the_ports_and_is_idempotent(rig):
@@ -239,7 +243,7 @@ def test_ports_exhausted_is_a_503():
     lo, _ = free_range(4)
     clock = Clock()
     relay = Relay(reactor, "127.0.0.1", lo, lo + 3, silence_timeout_s=60, clock=clock)
-    factory = CallMediaFactory(clock, relay, Player(clock), LIBRARIES)
+    factory = CallMediaFactory(clock, LocalEngine(relay, Player(clock), LIBRARIES))
     first = factory.for_call("c1", "de")
     first.offer_for_b()                      # its agent is rung: both pairs of the range are taken
     try:
@@ -261,7 +265,7 @@ def test_the_agent_leg_takes_its_port_pair_only_when_an_agent_is_rung():
     lo, _ = free_range(4)
     clock = Clock()
     relay = Relay(reactor, "127.0.0.1", lo, lo + 3, silence_timeout_s=60, clock=clock)
-    factory = CallMediaFactory(clock, relay, Player(clock), LIBRARIES)
+    factory = CallMediaFactory(clock, LocalEngine(relay, Player(clock), LIBRARIES))
     first = factory.for_call("c1", "de")
     second = factory.for_call("c2", "de")
     try:
@@ -288,7 +292,7 @@ def test_refusals_hold_at_most_their_share_of_the_port_pairs():
     lo, _ = free_range(8)
     clock = Clock()
     relay = Relay(reactor, "127.0.0.1", lo, lo + 7, silence_timeout_s=60, clock=clock)
-    factory = CallMediaFactory(clock, relay, Player(clock), LIBRARIES, refusal_ports_percent=lambda: 50)
+    factory = CallMediaFactory(clock, LocalEngine(relay, Player(clock), LIBRARIES), refusal_ports_percent=lambda: 50)
     calls = [factory.for_call(f"c{i}", "de") for i in range(3)]
     try:
         assert [c.hold_for_refusal() for c in calls] == [True, True, False]
@@ -331,7 +335,7 @@ def test_silent_leg_reports_media_timeout_once():
 def test_caller_key_presses_reach_on_dtmf_once_each(rig):
     """RFC 4733 from the carrier: 1, 2, 2 (each start plus three end packets) -> on_dtmf 1, 2, 2."""
     rig.bridge()
-    port = rig.media.session.leg_a.local_port
+    port = relay_session(rig.media).leg_a.local_port
     seq = 5000
     for n, digit in enumerate((1, 2, 2)):
         ts = 100_000 + n * 8000
@@ -341,7 +345,7 @@ def test_caller_key_presses_reach_on_dtmf_once_each(rig):
             rig.carrier.send(build_rtp(101, seq, ts, rig.carrier.ssrc, payload, marker=i == 0), port)
             seq += 1
     from tests.support.relay import pump
-    pump(lambda: rig.media.session.leg_a.rx_packets >= 15)
+    pump(lambda: relay_session(rig.media).leg_a.rx_packets >= 15)
     assert rig.digits == ["1", "2", "2"]
 
 
@@ -352,13 +356,13 @@ def test_hold_and_resume_from_the_carrier_raise_our_version_only_on_change(rig):
     hold = rig.media.reoffer_from_a(rig.carrier.sdp(direction="sendonly", version=2))
     sd, m = audio_section(hold)
     assert m.direction == "recvonly" and sd.origin.version == v0 + 1
-    assert rig.media.session.leg_a.may_send is False
+    assert relay_session(rig.media).leg_a.may_send is False
     again = rig.media.reoffer_from_a(rig.carrier.sdp(direction="sendonly", version=2))
     assert parse_sdp(again).origin.version == v0 + 1
     resume = rig.media.reoffer_from_a(rig.carrier.sdp(direction="sendrecv", version=3))
     sd, m = audio_section(resume)
     assert m.direction == "sendrecv" and sd.origin.version == v0 + 2
-    assert rig.media.session.leg_a.may_send is True
+    assert relay_session(rig.media).leg_a.may_send is True
     assert rig.media.a.direction == "sendrecv"
 
 
@@ -438,13 +442,13 @@ def test_factory_from_the_example_config_preloads_every_profiles_prompts():
     clock = Clock()
     factory = CallMediaFactory.from_config(reactor, config, clock=clock)
     try:
-        assert factory.relay.address == config.media.address and factory.relay.ports.port_min == lo
-        assert factory.relay.silence_timeout_s == config.media.silence_timeout_s
-        assert factory.relay.latch_networks == tuple(config.trusted_carriers)
+        assert factory.engine.relay.address == config.media.address and factory.engine.relay.ports.port_min == lo
+        assert factory.engine.relay.silence_timeout_s == config.media.silence_timeout_s
+        assert factory.engine.relay.latch_networks == tuple(config.trusted_carriers)
         languages = {(p.language, p.prompts_dir) for p in config.profiles.values()}
-        assert len(factory.libraries) == len(languages)
+        assert len(factory.engine.libraries) == len(languages)
         for lang, folder in languages:
-            library = factory.libraries.get(lang, folder)
+            library = factory.engine.libraries.get(lang, folder)
             assert library.loads == len(library.names())        # all read at start, none mid-call
         media = factory.for_call("c-config", "de")
         assert lo <= media.ports[0] <= hi
@@ -472,9 +476,9 @@ def test_real_reactor_an_operators_recording_is_heard_and_done_fires_when_it_has
     libraries = PromptLibraries()
     lo, hi = free_range(60)
     relay = Relay(reactor, "127.0.0.1", lo, hi, silence_timeout_s=60)
-    factory = CallMediaFactory(reactor, relay, Player(reactor), libraries)
+    factory = CallMediaFactory(reactor, LocalEngine(relay, Player(reactor), libraries))
     carrier = Phone(2500, 0x1111)
-    talking = LoopingCall(lambda: carrier.talk(media.session.leg_a.local_port))
+    talking = LoopingCall(lambda: carrier.talk(relay_session(media).leg_a.local_port))
     try:
         media = factory.for_call("c-real", "de", str(tmp_path))
         media.answer_for_a(carrier.sdp("8 101"))
@@ -505,8 +509,8 @@ def test_agent_reinvite_hold_and_a_session_refresh_without_sdp(rig):
     rig.step(3)
     hold = rig.media.reoffer_from_b(rig.agent.sdp("0 101", direction="sendonly", version=2))
     sd, m = audio_section(hold)
-    assert m.port == rig.media.session.leg_b.local_port and m.formats == ("0", "101") and m.direction == "recvonly"
-    assert rig.media.session.leg_b.may_send is False
+    assert m.port == relay_session(rig.media).leg_b.local_port and m.formats == ("0", "101") and m.direction == "recvonly"
+    assert relay_session(rig.media).leg_b.may_send is False
     last_a = rig.media.answer_for_a(rig.carrier.sdp())
     refresh = rig.media.reoffer_from_a(None)
     sd_r, m_r = audio_section(refresh)
@@ -523,10 +527,10 @@ def test_a_repeated_agent_answer_keeps_the_latched_address(rig):
     """The agent's 200 retransmitted: b_answered with the same SDP again does not reset latching."""
     rig.bridge()
     rig.step(3)
-    latched = rig.media.session.leg_b.latched
+    latched = relay_session(rig.media).leg_b.latched
     assert latched is not None
     rig.media.b_answered(rig.agent.sdp("8 101"))
-    assert rig.media.session.leg_b.latched == latched
+    assert relay_session(rig.media).leg_b.latched == latched
 
 
 def test_a_failing_on_dead_handler_does_not_stop_the_relays_timers():
@@ -579,4 +583,4 @@ def test_topped_up_is_mixed_to_the_caller_only(rig):
     prompt = pcm_of(rig.library, phrases.topped_up("de", 12))
     at_agent = announce_mixed(rig, Announcement(Say.TOPPED_UP, to_caller=True, mixed=True, minutes=12), prompt)
     assert find(at_agent, prompt)[1] < 0.3
-    assert rig.media.session.b_out.packets_own == 0
+    assert relay_session(rig.media).b_out.packets_own == 0

@@ -24,7 +24,10 @@ from billing.session import CallBilling
 from media import phrases
 from tests.billing.test_session_harness import MemorySessionStore
 from tests.support.callfakes import CALLER, FakeA, FakeB, Profile, billing_profile
-from tests.support.callmedia import Rig, band_level, find, pcm_of
+from tests.support.callmedia import Rig, band_level, find, pcm_of, relay_session
+
+#: every test here runs with the call's media in process and behind a media worker (tests/b2bua/conftest.py)
+BOTH_ENGINES = True
 
 
 class Scene:
@@ -109,7 +112,7 @@ def test_the_agent_is_rung_when_the_minutes_have_been_heard_in_full(scenes):
     lag, score = find(heard, prompt)
     assert score > 0.99 and lag + len(prompt) <= len(heard)
     # the offer to the agent is ours: leg b's port, the carrier's codecs
-    assert f"m=audio {s.rig.media.session.leg_b.local_port} RTP/AVP 8 0 101".encode() in s.offers[0]
+    assert f"m=audio {relay_session(s.rig.media).leg_b.local_port} RTP/AVP 8 0 101".encode() in s.offers[0]
     s.answer_agent()
     assert s.call.state is St.BRIDGED
     s.rig.step(25)

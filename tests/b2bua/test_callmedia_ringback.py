@@ -18,6 +18,9 @@ from tests.b2bua.test_callmedia_call import scenes  # noqa: F401  (the fixture)
 from tests.support.callfakes import Profile, billing_profile
 from tests.support.callmedia import band_level, find, pcm_of
 
+#: every test here runs with the call's media in process and behind a media worker (tests/b2bua/conftest.py)
+BOTH_ENGINES = True
+
 #: the RMS of a -40 dBm0 sine in 16-bit PCM: above it a 20 ms frame has tone in it
 ON_RMS = 32767 / math.sqrt(2) * 10 ** ((-40 - 3.14) / 20)
 

@@ -15,6 +15,9 @@ import pytest
 
 from tests.support.calls import Wire, bridged_call
 
+#: every test here runs with the call's media in process and behind a media worker (tests/b2bua/conftest.py)
+BOTH_ENGINES = True
+
 OURS = ("b2bua.", "billing.", "media.")
 
 

@@ -20,6 +20,9 @@ from tests.billing.test_session_harness import MemorySessionStore
 from tests.support.callfakes import billing_profile
 from tests.support.calls import AGENT, CALLER, CARRIER, NODE, WireProfile, Wire, bridged_call
 
+#: every test here runs with the call's media in process and behind a media worker (tests/b2bua/conftest.py)
+BOTH_ENGINES = True
+
 BALANCE_CENTS = 100_00
 CENTS_PER_S = 100
 
@@ -85,7 +88,7 @@ def test_a_carrier_connection_closed_after_the_ack_is_no_hang_up_and_its_silence
     silence watch within ``silence_timeout_s``; it is billed to the carrier's last sign of life (its setup:
     nothing is charged), the agent gets a BYE, and the record is written.  On the old code the close
     ended the call at once as ``carrier_transport_failed``."""
-    wire.rig.factory.relay.silence_timeout_s = 5
+    wire.rig.relay.silence_timeout_s = 5
     call = bridged_call(wire)
     answered_ms = round(wire.now() * 1000)
     wire.node.transport_error(Peer("udp", "127.0.0.1", CARRIER), wire.now())
@@ -165,3 +168,25 @@ def test_our_session_refresh_the_caller_never_answers_ends_the_call_when_it_time
     wire.run(40, step_s=0.5)
     (record,) = wire.records
     assert record.end_reason == "caller_unreachable" and record.billed_s == billed_s
+
+
+def test_a_media_worker_that_dies_ends_its_calls_at_once_billed_to_that_moment(wire, media_engine):
+    """The call's media worker is killed after 4 s of talk: both sides get our BYE at once, the caller pays
+    the 4 s (billing stopped at the death, not at a silence timeout), the record says ``media_failed``, the
+    worker is started again on its share and the next call is bridged through it."""
+    if media_engine != "worker":
+        pytest.skip("about media workers")
+    from media.workers import RESTART_DELAY_S
+    call = bridged_call(wire)
+    wire.run(4)
+    died_ms = round(wire.now() * 1000)
+    wire.rig.spawner.links[-1].kill()
+    wire.pump()
+    assert wire.sent(NODE, CARRIER, method="BYE") and wire.sent(NODE, AGENT, method="BYE")
+    assert balance(wire) == BALANCE_CENTS - 4 * CENTS_PER_S
+    wire.run(5, step_s=0.5)
+    (record,) = wire.records
+    assert record.end_reason == "media_failed" and call.state.value == "done"
+    assert (record.billed_s, record.charge_cents, record.end_ms) == (4, 4 * CENTS_PER_S, died_ms)
+    assert wire.rig.engine.restarts == 1 and len(wire.rig.spawner.links) == 2 and RESTART_DELAY_S < 5
+    bridged_call(wire)

@@ -18,6 +18,9 @@ from b2bua.callports import CallMedia, InboundLeg, OutboundLeg
 from b2bua.legs import SipInboundLeg, SipOutboundLeg, UnreachableLeg
 from billing.db.sessions import SqlSessionStore
 from billing.session import NoObserver, SessionObserver, SessionStore
+from media.engine import EngineSession, LocalEngine, LocalSession, MediaEngine, PlayHandle
+from media.player import Playback
+from media.workers import WorkerEngine, WorkerPlay, WorkerSession
 from tests.billing.test_session import Controller
 from tests.billing.test_session_harness import MemorySessionStore
 from tests.support.callfakes import FakeA, FakeB, FakeMedia
@@ -54,6 +57,9 @@ CASES = [
     (OutboundLeg, [SipOutboundLeg, FakeB, UnreachableLeg]),
     (SessionStore, [SqlSessionStore, MemorySessionStore]),
     (SessionObserver, [Call, NoObserver, Controller]),
+    (MediaEngine, [LocalEngine, WorkerEngine]),
+    (EngineSession, [LocalSession, WorkerSession]),
+    (PlayHandle, [Playback, WorkerPlay]),
 ]
 
 

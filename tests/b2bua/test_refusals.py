@@ -13,6 +13,9 @@ import pytest
 
 from tests.support.calls import CARRIER, NODE, Wire
 
+#: every test here runs with the call's media in process and behind a media worker (tests/b2bua/conftest.py)
+BOTH_ENGINES = True
+
 ANONYMOUS = "<sip:anonymous@anonymous.invalid>"
 NO_ORIGIN = b"v=0\r\ns=-\r\nc=IN IP4 127.0.0.1\r\nt=0 0\r\nm=audio 40000 RTP/AVP 0\r\n"
 NO_G711 = b"v=0\r\no=- 1 1 IN IP4 127.0.0.1\r\ns=-\r\nc=IN IP4 127.0.0.1\r\nt=0 0\r\nm=audio 40000 RTP/AVP 18\r\n"
@@ -55,7 +58,7 @@ def test_a_refused_caller_never_binds_a_port_pair_for_an_agent(make_wire):
     wire.carrier.call(from_=ANONYMOUS)
     (media,) = wire.media
     assert wire.call.state.value == "refusing"
-    assert media.ports[0] != 0 and media.ports[2] == 0 and wire.rig.factory.relay.ports.in_use == 1
+    assert media.ports[0] != 0 and media.ports[2] == 0 and wire.rig.relay.ports.in_use == 1
     wire.run(30)
     wire.settle()
 

@@ -314,3 +314,18 @@ def test_a_ringback_longer_than_it_may_be_held_is_refused(tmp_path, monkeypatch)
     text = example_text().replace("[profiles.demo]\n", f'[profiles.demo]\nringback = "{tmp_path}/long.wav"\n', 1)
     (problem,) = problems_of(text)
     assert "lasts 2 s, more than the 1 s kept in memory" in problem
+
+
+def test_media_workers_default_to_the_cores_but_one_and_need_a_pair_each():
+    """``[media] workers``: unset, the cores but one (at least 1); 0 is allowed (everything in one process); a
+    range with fewer pairs than workers is refused naming the key; it is read at start only."""
+    from b2bua.node.config import RESTART_ONLY
+    from media.workers import default_workers
+    assert load_config(EXAMPLE).media.workers == default_workers() >= 1
+    text = example_text().replace("silence_timeout_s = 60", "silence_timeout_s = 60\nworkers = 0")
+    assert parse_config(text, "x.toml").media.workers == 0
+    tiny = example_text().replace("rtp_port_max = 29999", "rtp_port_max = 20003").replace(
+        "silence_timeout_s = 60", "silence_timeout_s = 60\nworkers = 3")
+    assert any(p.startswith("x.toml:media.workers: RTP port range 20000..20003 has 2 pairs for 3") for p in
+               problems_of(tiny))
+    assert "media.workers" in RESTART_ONLY

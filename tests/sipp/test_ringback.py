@@ -131,7 +131,7 @@ def test_the_caller_hears_the_ringback_while_the_agent_rings_2_s(workdir, node_f
     assert (record["end_reason"], record["agent_answered"]) == ("caller_hangup", agent_uri(port))
 
 
-def _bye_at(message_log: str) -> float:
+def bye_received_at(message_log: str) -> float:
     """The wall-clock time SIPp logged receiving the node's BYE (the stamp on the dashed line above it)."""
     stamp = None
     for line in message_log.splitlines():
@@ -159,7 +159,7 @@ def test_no_agent_answers_the_caller_hears_why_before_the_bye(workdir, node_fact
     assert score > 0.99
     last_frame = (lag + len(words)) // 160 - 1
     assert last_frame < len(arrivals)
-    bye_s = _bye_at((workdir / "carrier.msg").read_text(errors="replace"))
+    bye_s = bye_received_at((workdir / "carrier.msg").read_text(errors="replace"))
     assert arrivals[last_frame] <= bye_s + 0.005
     (record,) = node.records()
     assert (record["end_reason"], record["a_status"], record["charge_cents"], record["billed_s"]) == (

@@ -17,10 +17,13 @@ from twisted.internet.task import Clock
 
 from b2bua.callmedia import CallMediaFactory, MediaRefused, PromptLibraries
 from media import g711
+from media.engine import LocalEngine
 from media.player import Player
-from media.relay import Relay
+from media.relay import MediaSession, Relay
 from media.rtp import build_rtp, parse_rtp
+from media.workers import WorkerSession
 from tests.media.test_injection import band_level, find  # noqa: F401  (the same correlation as the media tests)
+from tests.support.media_workers import memory_engine, worker_relay_session
 from tests.support.relay import Endpoint, port_is_free, pump, random_range, settle
 
 #: one cache for the whole test run, as the app has one
@@ -84,10 +87,20 @@ class Phone(Endpoint):
         return np.frombuffer(pcm, dtype="<i2").astype(float), packets
 
 
-class Rig:
-    """A relay, a player and the factory on one Clock; a carrier phone (leg a) and an agent phone (leg b)."""
+#: the engine a Rig runs its call's media on: "local" (in process) or "worker" (an in-memory media worker);
+#: the b2bua conftest sets it per test for the modules that run on both (``BOTH_ENGINES``)
+ENGINE = "local"
 
-    def __init__(self, silence_timeout_s: int = 60, withheld_pin: bool = False, lang: str = "de") -> None:
+
+class Rig:
+    """A relay, a player and the factory on one Clock; a carrier phone (leg a) and an agent phone (leg b).
+
+    With :data:`ENGINE` "worker" the relay and player run behind an in-memory media worker
+    (``tests/support/media_workers.py``): ``relay`` and ``player`` are the worker's."""
+
+    def __init__(self, silence_timeout_s: int = 60, withheld_pin: bool = False, lang: str = "de",
+                 engine: str | None = None) -> None:
+        self.engine_kind = engine or ENGINE
         self.clock = Clock()
         self.clock.advance(1_000_000)
         self.player = Player(self.clock)
@@ -99,16 +112,28 @@ class Rig:
         for attempt in range(5):
             # other runs on this machine may hold a block of ports where our random range fell: move on
             lo, hi = free_range(60)
-            self.relay = Relay(reactor, "127.0.0.1", lo, hi, silence_timeout_s=silence_timeout_s, clock=self.clock)
-            self.factory = CallMediaFactory(self.clock, self.relay, self.player, LIBRARIES)
+            if self.engine_kind == "worker":
+                self.engine, self.spawner = memory_engine(self.clock, "127.0.0.1", lo, hi, self._worker_engine,
+                                                          silence_timeout_s=silence_timeout_s)
+                self.relay = self.spawner.links[0].server.engine.relay
+            else:
+                self.relay = Relay(reactor, "127.0.0.1", lo, hi, silence_timeout_s=silence_timeout_s,
+                                   clock=self.clock)
+                self.engine = LocalEngine(self.relay, self.player, LIBRARIES)
+            self.factory = CallMediaFactory(self.clock, self.engine)
             try:
                 self.media = self.factory.for_call("call-1", lang, on_dead=self.dead.append,
                                                    on_dtmf=self.digits.append, withheld_pin=withheld_pin)
                 break
             except MediaRefused:
-                self.relay.close()
+                self.engine.close()
         else:
             raise AssertionError("no free RTP port range found in five tries")
+
+    def _worker_engine(self, settings: dict) -> LocalEngine:
+        relay = Relay(reactor, settings["address"], settings["port_min"], settings["port_max"],
+                      silence_timeout_s=settings["silence_timeout_s"], clock=self.clock)
+        return LocalEngine(relay, self.player, LIBRARIES)
 
     def bridge(self, carrier_formats: str = "8 0 101", agent_codec: str = "PCMA") -> tuple[bytes, bytes]:
         """Carrier offer -> our answer; our offer -> the agent's answer with ``agent_codec``."""
@@ -120,7 +145,7 @@ class Rig:
         return answer_a, offer_b
 
     def step(self, frames: int = 1, carrier: bool = True, agent: bool = True, drain: bool = True) -> None:
-        s = self.media.session
+        s = relay_session(self.media)
         for _ in range(frames):
             want_a = s.leg_a.rx_packets + (1 if carrier else 0)
             want_b = s.leg_b.rx_packets + (1 if agent and self.media.b is not None else 0)
@@ -139,10 +164,18 @@ class Rig:
 
     def close(self) -> None:
         self.media.close()
+        self.engine.close()
         self.relay.close()
         self.carrier.close()
         self.agent.close()
         settle(0.005)
+
+
+def relay_session(media) -> MediaSession:
+    """The relay's own session under a call's media (its legs and streams), whichever engine runs it."""
+    if isinstance(media.session, WorkerSession):
+        return worker_relay_session(media.session)
+    return media.session.media
 
 
 def pcm_of(library, names) -> np.ndarray:

@@ -270,7 +270,7 @@ class Wire:
         self.run(seconds, step_s=0.5)
         assert self.manager.open_counts() == NOTHING_OPEN, self.manager.open_counts()
         assert all(m.closed for m in self.media)
-        assert self.rig.factory.relay.ports.in_use == 0, "RTP port pairs left bound"
+        assert self.rig.relay.ports.in_use == 0, "RTP port pairs left bound"
 
     def close(self) -> None:
         self.rig.close()

@@ -1,0 +1,171 @@
+"""The media workers' control protocol, sans-I/O: messages, their framing, and the decoder.
+
+The node's main process and each media worker (:mod:`media.worker`) speak it
+over the worker's standard input and output.  Every message is one frame: a
+4-byte big-endian length, then that many bytes of UTF-8 JSON, an object whose
+``t`` names its kind.  Four kinds (:class:`Hello`, :class:`Request`,
+:class:`Response`, :class:`Event`), frozen dataclasses built with plain values:
+
+- the node sends :class:`Hello` first, with :data:`VERSION` and the worker's
+  settings (address, its share of the RTP port range, silence timeout, latch
+  networks, the prompt sets and music files to load); the worker answers with
+  its own :class:`Hello` (its version, its pid, and ``error`` when it cannot
+  serve: another version, a prompt that does not load).  A version that differs
+  ends the conversation: no message of another version is read.
+- the node's :class:`Request` (``id``, ``op``, ``args``; the ops are
+  :data:`OPS`) is answered by a :class:`Response`, in the order sent: an error
+  or a result at once, with the request's ``id``; a success with nothing to
+  say may wait for the next answer (the worker sends one within a few tens of
+  ms), because a :class:`Response` with ``id`` N also tells that every request
+  before N succeeded (it would have had its own error answer).  The node holds
+  each request to a deadline (``media.workers``).
+- the worker's :class:`Event` tells what nobody asked for: a leg fell silent, a
+  telephone event, a playback ended.
+
+A frame that is not one of these (bad length, JSON, kind or field) raises
+:class:`ControlError`: the peer misbehaves, and the connection is given up.
+"""
+
+from __future__ import annotations
+
+import json
+import struct
+from dataclasses import dataclass, field
+from typing import Union
+
+__all__ = ["VERSION", "OPS", "EVENTS", "Hello", "Request", "Response", "Event", "Message", "ControlError",
+           "encode", "Decoder", "MAX_FRAME"]
+
+#: the protocol's version; both sides say it in their Hello and talk only to the same
+VERSION = 1
+#: the largest frame either side accepts (a hello with many prompt sets is a few kB)
+MAX_FRAME = 1 << 20
+_LENGTH = struct.Struct("!I")
+
+#: what the node asks a worker
+OPS = ("open", "bind_b", "configure", "play", "stop_play", "stop", "close", "stats", "reload", "latch")
+#: what a worker tells the node unasked
+EVENTS = ("silence", "dtmf", "played")
+
+
+class ControlError(ValueError):
+    """A frame that breaks the protocol: the peer misbehaves (its connection is given up)."""
+
+
+@dataclass(frozen=True)
+class Hello:
+    version: int
+    settings: dict = field(default_factory=dict)
+    error: str = ""
+
+
+@dataclass(frozen=True)
+class Request:
+    id: int
+    op: str
+    args: dict = field(default_factory=dict)
+
+
+@dataclass(frozen=True)
+class Response:
+    id: int
+    ok: bool
+    result: dict = field(default_factory=dict)
+    error: str = ""
+
+
+@dataclass(frozen=True)
+class Event:
+    kind: str
+    args: dict = field(default_factory=dict)
+
+
+Message = Union[Hello, Request, Response, Event]
+
+
+def encode(message: Message) -> bytes:
+    """One frame for ``message``."""
+    if isinstance(message, Request):
+        obj = {"t": "req", "id": message.id, "op": message.op, "a": message.args}
+    elif isinstance(message, Response):
+        obj = {"t": "res", "id": message.id, "ok": message.ok, "r": message.result, "e": message.error}
+    elif isinstance(message, Event):
+        obj = {"t": "ev", "k": message.kind, "a": message.args}
+    elif isinstance(message, Hello):
+        obj = {"t": "hello", "v": message.version, "s": message.settings, "e": message.error}
+    else:
+        raise TypeError(f"not a control message: {message!r}")
+    body = json.dumps(obj, separators=(",", ":")).encode()
+    if len(body) > MAX_FRAME:
+        raise ValueError(f"control message of {len(body)} bytes is over {MAX_FRAME}")
+    return _LENGTH.pack(len(body)) + body
+
+
+def _message(obj) -> Message:
+    if not isinstance(obj, dict):
+        raise ControlError("a frame is not a JSON object")
+    try:
+        kind = obj["t"]
+        if kind == "req":
+            op = obj["op"]
+            if op not in OPS:
+                raise ControlError(f"unknown op {op!r}")
+            return Request(_int(obj["id"]), op, _dict(obj.get("a", {})))
+        if kind == "res":
+            return Response(_int(obj["id"]), bool(obj["ok"]), _dict(obj.get("r", {})), str(obj.get("e", "")))
+        if kind == "ev":
+            if obj["k"] not in EVENTS:
+                raise ControlError(f"unknown event {obj['k']!r}")
+            return Event(obj["k"], _dict(obj.get("a", {})))
+        if kind == "hello":
+            return Hello(_int(obj["v"]), _dict(obj.get("s", {})), str(obj.get("e", "")))
+    except KeyError as exc:
+        raise ControlError(f"a {obj.get('t')!r} frame without {exc}") from None
+    raise ControlError(f"unknown frame kind {kind!r}")
+
+
+def _int(value) -> int:
+    if not isinstance(value, int) or isinstance(value, bool):
+        raise ControlError(f"{value!r} is not an integer")
+    return value
+
+
+def _dict(value) -> dict:
+    if not isinstance(value, dict):
+        raise ControlError(f"{value!r} is not an object")
+    return value
+
+
+class Decoder:
+    """Bytes in (any cut), messages out, in order; raises ControlError at the first bad frame and stays broken."""
+
+    def __init__(self) -> None:
+        self._buffer = bytearray()
+        self.broken = False
+
+    def feed(self, data: bytes) -> list[Message]:
+        if self.broken:
+            raise ControlError("the stream broke earlier")
+        self._buffer += data
+        out: list[Message] = []
+        buf = self._buffer
+        pos = 0
+        try:
+            while len(buf) - pos >= 4:
+                (n,) = _LENGTH.unpack_from(buf, pos)
+                if n > MAX_FRAME:
+                    raise ControlError(f"a frame of {n} bytes is over {MAX_FRAME}")
+                if len(buf) - pos - 4 < n:
+                    break
+                try:
+                    obj = json.loads(bytes(buf[pos + 4:pos + 4 + n]))
+                except ValueError as exc:
+                    raise ControlError(f"a frame that is not JSON: {exc}") from None
+                pos += 4 + n
+                out.append(_message(obj))
+        except ControlError:
+            self.broken = True
+            raise
+        finally:
+            del buf[:pos]
+        return out

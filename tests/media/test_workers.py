@@ -1,0 +1,221 @@
+"""The node's side of media workers (media.workers) against in-memory workers on a Clock: shares, deaths,
+deadlines, refusals, restarts and figures.  No processes (tests/sipp/test_media_workers.py has real ones)."""
+
+from __future__ import annotations
+
+import socket
+
+import pytest
+from twisted.internet import reactor
+from twisted.internet.task import Clock
+from twisted.logger import LogLevel, globalLogPublisher
+
+from media.engine import LocalEngine
+from media.player import Player
+from media.relay import Relay, RelayCounters
+from media.sounds import PromptLibraries
+from media.workers import (DEADLINE_CHECK_S, MEDIA_FAILED, REQUEST_DEADLINE_S, RESTART_DELAY_S, STATS_INTERVAL_S,
+                           WorkerFailed, default_workers, port_shares)
+from tests.support.callmedia import free_range
+from tests.support.media_workers import memory_engine
+
+LIBRARIES = PromptLibraries()
+
+
+@pytest.fixture
+def rig():
+    """Two in-memory workers on a Clock, each on half of a free port range; closed after the test."""
+    clock = Clock()
+    clock.advance(1000)
+    lo, hi = free_range(40)
+
+    def make_engine(settings):
+        relay = Relay(reactor, settings["address"], settings["port_min"], settings["port_max"],
+                      settings["silence_timeout_s"], clock=clock)
+        return LocalEngine(relay, Player(clock), LIBRARIES)
+    engine, spawner = memory_engine(clock, "127.0.0.1", lo, hi, make_engine, workers=2)
+    yield clock, engine, spawner
+    engine.close()
+
+
+@pytest.fixture
+def errors():
+    seen: list = []
+
+    def observe(event):
+        if event.get("log_level") is LogLevel.error:
+            seen.append(event)
+    globalLogPublisher.addObserver(observe)
+    yield seen
+    globalLogPublisher.removeObserver(observe)
+
+
+def test_the_range_is_shared_in_whole_pairs_and_the_default_leaves_the_node_a_core():
+    """Shares are even/odd pairs, back to back, as equal as they go; a share with no pair is refused."""
+    assert port_shares(20000, 20011, 2) == [(20000, 20005), (20006, 20011)]
+    assert port_shares(20001, 20012, 4) == [(20002, 20005), (20006, 20007), (20008, 20009), (20010, 20011)]
+    with pytest.raises(ValueError):
+        port_shares(20000, 20003, 3)
+    assert (default_workers(1), default_workers(2), default_workers(8)) == (1, 1, 7)
+
+
+def test_calls_go_to_the_worker_with_most_free_pairs_and_bind_the_pair_the_node_chose(rig):
+    """The node writes the ports into SDP before the worker answers; the worker binds exactly them."""
+    clock, engine, spawner = rig
+    first = engine.open_session("c1", "de", "")
+    second = engine.open_session("c2", "de", "")
+    assert first.client is not second.client
+    for session in (first, second):
+        bound = session.client.link.server.sessions[session.sid].media
+        assert bound.leg_a.local_port == session.a_port
+        assert session.client.share[0] <= session.a_port <= session.client.share[1]
+        port = session.bind_b()
+        assert bound.leg_b.local_port == port
+    assert engine.counters().sessions_open == 2
+
+
+def test_a_worker_that_dies_fails_each_of_its_calls_once_logs_once_and_is_restarted(rig, errors):
+    """Killing a worker: its two calls hear media_failed at once (the other worker's call nothing), one error
+    line names the pid and the calls, and after RESTART_DELAY_S a new worker serves the same share."""
+    clock, engine, spawner = rig
+    failed: list = []
+    sessions = [engine.open_session(f"c{i}", "de", "", on_failed=lambda r, i=i: failed.append((i, r)))
+                for i in range(4)]
+    victim = sessions[0].client
+    link = victim.link
+    on_victim = sorted(i for i, s in enumerate(sessions) if s.client is victim)
+    link.kill()
+    assert failed == [(i, MEDIA_FAILED) for i in on_victim]
+    died = [e for e in errors if "died" in e.get("log_format", "")]
+    assert len(died) == 1 and died[0]["pid"] == link.pid and died[0]["calls"] == 2
+    for s in sessions:
+        s.close()                               # the calls close their media: nothing is sent to the dead
+    clock.advance(RESTART_DELAY_S)
+    assert engine.restarts == 1 and engine.clients[victim.slot].ready
+    assert engine.clients[victim.slot].share == victim.share
+    again = [engine.open_session(f"d{i}", "de", "") for i in range(2)]
+    assert {s.client.slot for s in again} == {0, 1}
+
+
+def test_a_worker_that_misses_a_deadline_is_killed_and_its_calls_fail(rig, errors):
+    """A hung worker (it reads nothing more): the request's deadline passes, the worker is killed, its call
+    fails, and a new worker takes the share."""
+    clock, engine, spawner = rig
+    failed: list = []
+    session = engine.open_session("c1", "de", "", on_failed=failed.append)
+    session.client.link.deaf = True
+    session.configure_leg("a", _negotiated())
+    clock.advance(REQUEST_DEADLINE_S)
+    assert failed == []
+    clock.advance(2 * DEADLINE_CHECK_S)
+    assert failed == [MEDIA_FAILED]
+    assert any("did not answer the configure request in time" in str(e.get("why")) for e in errors)
+    clock.advance(RESTART_DELAY_S)
+    assert engine.restarts == 1
+
+
+def test_a_pair_the_worker_cannot_bind_fails_the_call(rig):
+    """Another process holds the pair the node chose: the worker's refusal ends that call (media_failed)."""
+    clock, engine, spawner = rig
+    client = engine.clients[0]
+    holders = []
+    for port in range(client.share[0], client.share[1], 2):        # every pair of its share
+        holder = socket.socket(socket.AF_INET, socket.SOCK_DGRAM)
+        holder.bind(("127.0.0.1", port))
+        holders.append(holder)
+    try:
+        failed: list = []
+        session = client.open("c1", "de", "", lambda leg, at: None, lambda leg, d, e: None, failed.append)
+        assert failed == []                                 # told after the open returned
+        clock.advance(0)
+        assert failed == [MEDIA_FAILED] and session.closed
+        assert client.ports.in_use == 0 and client.link.server.sessions == {}    # nothing left on either side
+    finally:
+        for holder in holders:
+            holder.close()
+
+
+def test_the_figures_sum_the_workers_last_stats_and_keep_what_a_dead_worker_counted(rig):
+    """counters() sums each worker's last stats answer; a worker's counts outlive it."""
+    clock, engine, spawner = rig
+    for link in spawner.links:          # as if each had relayed 10 packets
+        link.server.engine.counters = lambda: RelayCounters(10, 0, 0, 0, 0, 0, 0)
+    clock.advance(STATS_INTERVAL_S)
+    assert engine.counters().packets_relayed == 20
+    spawner.links[0].kill()
+    assert engine.counters().packets_relayed == 20
+    assert engine.counters().port_pairs_free == engine.clients[1].ports.size
+
+
+def test_a_worker_that_cannot_load_its_prompts_does_not_start():
+    """The worker's hello says why it cannot serve (a bad prompt): start() fails with that reason."""
+    clock = Clock()
+
+    def make_engine(settings):
+        raise ValueError("prompts folder /nowhere cannot be read")
+    failures: list = []
+    with pytest.raises(WorkerFailed, match="/nowhere"):
+        memory_engine(clock, "127.0.0.1", 41000, 41099, make_engine)
+    assert failures == []
+
+
+def test_successes_are_told_together_within_the_ack_delay(rig):
+    """Requests that succeed with nothing to say are acknowledged by one answer within ACK_DELAY_S: until then
+    they are open (a hung worker would miss their deadline), after it none is."""
+    from media.worker import ACK_DELAY_S
+    clock, engine, spawner = rig
+    session = engine.open_session("c1", "de", "")
+    session.configure_leg("a", _negotiated())
+    client = session.client
+    late = clock.seconds() + REQUEST_DEADLINE_S + 1
+    assert client.overdue(late) == "the open request"
+    clock.advance(ACK_DELAY_S)
+    assert client.overdue(late) is None
+
+
+def test_a_restarted_worker_that_dies_at_once_waits_twice_as_long_each_time(rig):
+    """A worker that cannot run does not spin: the first restart comes after RESTART_DELAY_S, a restarted one
+    that dies within STABLE_S waits twice the last pause; one that ran STABLE_S is restarted after the first
+    pause again."""
+    from media.workers import STABLE_S
+    clock, engine, spawner = rig
+    engine.clients[0].link.kill()
+    clock.advance(RESTART_DELAY_S)
+    assert engine.restarts == 1
+    engine.clients[0].link.kill()
+    clock.advance(RESTART_DELAY_S)
+    assert engine.restarts == 1
+    clock.advance(RESTART_DELAY_S)
+    assert engine.restarts == 2
+    clock.advance(STABLE_S)
+    engine.clients[0].link.kill()
+    clock.advance(RESTART_DELAY_S)
+    assert engine.restarts == 3
+
+
+def test_a_refused_agent_leg_fails_the_call_and_the_worker_lets_go_of_its_carrier_leg(rig):
+    """Leg a bound, leg b's pair held by another process: the call fails (media_failed) and the worker is told
+    to close the session, so the carrier leg's pair is free on both sides."""
+    clock, engine, spawner = rig
+    failed: list = []
+    session = engine.open_session("c1", "de", "", on_failed=failed.append)
+    client = session.client
+    holders = []
+    for port in range(client.share[0], client.share[1], 2):
+        if port != session.a_port:
+            holder = socket.socket(socket.AF_INET, socket.SOCK_DGRAM)
+            holder.bind(("127.0.0.1", port))
+            holders.append(holder)
+    try:
+        assert client.link.server.sessions
+        session.bind_b()
+        clock.advance(0)
+        assert failed == [MEDIA_FAILED] and client.link.server.sessions == {} and client.ports.in_use == 0
+    finally:
+        for holder in holders:
+            holder.close()
+
+
+def _negotiated():
+    from media.sdp import Negotiated
+    return Negotiated("PCMA", 8, 101, "127.0.0.1", 41000, 41001, "sendrecv")
