@@ -74,6 +74,14 @@ def log_id(call_id: str) -> str:
 class Call:
     """The controller of one call. Made by the call manager for each new INVITE."""
 
+    #: a held call keeps its controller: slots, not a ~1.2 KB instance dict (bench/memory.py)
+    __slots__ = ("call_id", "log_id", "inputs", "reactor", "a", "route", "identity", "dialer", "media", "billing", "_record",
+                 "max_duration_s", "answer_mode", "announce_tariff", "withheld_policy", "agent_warning", "_on_done",
+                 "source_address", "_pin", "_log_steps", "_faults", "_pin_timer", "state", "times", "hunt", "b", "session",
+                 "refusal", "reject_status", "reject_warn_code", "end_reason", "events", "_ring_timer", "_charge_timer",
+                 "_limit_timer", "_timed_out", "_finished", "_settling", "_relay", "_free_minutes_over", "credit_ends_ms",
+                 "_b_answer_sdp", "_a_has_audio", "_ringback")
+
     def __init__(self, *, call_id: str, reactor: IReactorTime, a: InboundLeg, route: Route | None,
                  identity: CallerIdentity, dialer: Dialer, media: CallMedia | None,
                  billing: CallBilling | None, record: Callable[[CallRecord], object],

@@ -80,6 +80,11 @@ def sdp_of(message: SipRequest | SipResponse) -> bytes | None:
     return message.body if message.body and message.content_type == SDP else None
 
 
+def allowed_methods(headers) -> frozenset[str]:
+    """The methods a message's Allow headers list, upper case (none: an empty set, nothing assumed)."""
+    return frozenset(t.strip().upper() for v in headers.get_all("allow") for t in v.split(","))
+
+
 def _nothing() -> None:
     pass
 
@@ -94,6 +99,8 @@ def _reason_headers(reason: Reason | None) -> list[tuple[str, str]]:
 
 class _SessionTimer:
     """One leg's refresh/expiry timer; ``refresh`` sends a refresh, ``expire`` ends the call."""
+
+    __slots__ = ("reactor", "_refresh", "_expire", "terms", "_last", "_timer", "_retry")
 
     def __init__(self, reactor: IReactorTime, refresh: Callable[[], None], expire: Callable[[], None]):
         self.reactor = reactor
@@ -152,7 +159,15 @@ class _SessionTimer:
 
 
 class _Leg:
-    """What both legs share: the endpoint, the dialog, the session timer, BYE, re-INVITE/UPDATE."""
+    """What both legs share: the endpoint, the dialog, the session timer, BYE, re-INVITE/UPDATE.
+
+    A leg is kept for the whole call, so it keeps no message: what it needs of the peer's INVITE or 2xx is
+    read out when it comes (``bench/memory.py``: the INVITE and the peer's headers were ~6 KB of a held call's
+    36 KB, and an instance dict ~0.8 KB a leg before these slots)."""
+
+    __slots__ = ("endpoint", "reactor", "_emit", "_own", "keys", "dialog_id", "ended", "final_status", "bye_tx",
+                 "local_sdp", "refresh_tx", "owns_call_id", "timer", "uas_modify", "modify_tx", "modify_method",
+                 "_modify_body", "_modify_timer", "offer_in_2xx", "peer_allow")
 
     #: how long the other leg's answer to a relayed change may take (Timer B's 64*T1)
     MODIFY_TIMEOUT_S = DEFAULT_TIMERS.sixty_four_t1
@@ -187,8 +202,8 @@ class _Leg:
         self._modify_timer: IDelayedCall | None = None
         #: our offer went in a 2xx to an offerless re-INVITE; the ACK brings the answer
         self.offer_in_2xx = False
-        #: the peer's INVITE (carrier) or 2xx (agent): its Allow says whether it takes UPDATE
-        self.peer_headers = None
+        #: the methods in the Allow of the peer's INVITE (carrier) or 2xx (agent), upper case: UPDATE or not
+        self.peer_allow: frozenset[str] = frozenset()
 
     def _now(self) -> float:
         return self.reactor.seconds()
@@ -356,10 +371,7 @@ class _Leg:
 
     def peer_allows(self, method: str) -> bool:
         """Whether the peer listed ``method`` in its Allow (no Allow: we do not assume it)."""
-        headers = self.peer_headers
-        if headers is None:
-            return False
-        return any(t.strip().upper() == method for v in headers.get_all("allow") for t in v.split(","))
+        return method in self.peer_allow
 
     def answer_modify(self, method: str, status: int, body: bytes | None = None,
                       headers: list[tuple[str, str]] | tuple = (), warn_code: int | None = None) -> None:
@@ -464,11 +476,15 @@ class SipInboundLeg(_Leg):
     #: reliable provisionals that may wait for an earlier one's PRACK; more are dropped
     MAX_QUEUED_RELIABLE = 8
 
+    __slots__ = ("tx_id", "invite_seq", "offer", "answered", "use_100rel", "p_early_media", "reliable",
+                 "reliable_queue", "_rseq", "_prack_timer", "_reliable_args", "terms", "too_small", "_timer_headers")
+
     def __init__(self, endpoint: SipEndpoint, reactor: IReactorTime, *, emit: Emit, own: Own,
                  tx_id: str, invite: SipRequest, session_expires_s: int, min_se_s: int):
         super().__init__(endpoint, reactor, emit=emit, own=own)
         self.tx_id = tx_id
-        self.invite = invite
+        #: the INVITE's CSeq number (the RAck of a reliable provisional names it)
+        self.invite_seq = invite.cseq.seq
         self.offer = sdp_of(invite)
         self.answered = False
         #: RFC 3262: the carrier asked for reliable provisionals; ``reliable`` is the one awaiting its PRACK
@@ -480,7 +496,7 @@ class SipInboundLeg(_Leg):
         self._rseq = first_rseq()
         self._prack_timer: IDelayedCall | None = None
         self._reliable_args: tuple = ()
-        self.peer_headers = invite.headers
+        self.peer_allow = allowed_methods(invite.headers)
         supported = {t.strip().lower() for v in invite.headers.get_all("supported") for t in v.split(",")}
         self.terms, self.too_small, self._timer_headers = as_uas(
             invite.headers.get("session-expires"), invite.headers.get("min-se"), "timer" in supported,
@@ -536,7 +552,7 @@ class SipInboundLeg(_Leg):
                 self.reliable_queue.append((status, sdp))
             return
         self._rseq += 1 if self.reliable is not None else 0
-        self.reliable = ReliableProvisional(self._rseq, self.invite.cseq.seq, self._now())
+        self.reliable = ReliableProvisional(self._rseq, self.invite_seq, self._now())
         headers = self.reliable.headers(self.p_early_media)
         self._reliable_args = (status, dict(body=sdp or b"", content_type=SDP if sdp else None, headers=headers))
         self._send_reliable_again()
@@ -646,11 +662,12 @@ class SipOutboundLeg(_Leg):
 
     CAPABILITIES = staticmethod(uac_headers)
 
+    __slots__ = ("agent", "tx_id", "answered", "cancel_sent", "early", "fork_byes")
+
     def __init__(self, endpoint: SipEndpoint, reactor: IReactorTime, *, emit: Emit, own: Own,
                  agent: str, invite: SipRequest):
         super().__init__(endpoint, reactor, emit=emit, own=own)
         self.agent = agent
-        self.invite = invite
         self.local_sdp = sdp_of(invite)
         self.owns_call_id = True
         self.tx_id = endpoint.send_request(invite, self._now())
@@ -714,7 +731,7 @@ class SipOutboundLeg(_Leg):
             self.answered = True
             self.final_status = status
             self.dialog_id = dialog_id
-            self.peer_headers = response.headers
+            self.peer_allow = allowed_methods(response.headers)
             if dialog_id is not None:
                 self._owns(dialog_id)
             self.timer.start(as_uac(response.headers.get("session-expires")))

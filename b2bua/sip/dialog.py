@@ -26,7 +26,7 @@ from b2bua.sip.uri import SipUri, Uri
 MAX_CSEQ = 2**31 - 1
 
 
-@dataclass(frozen=True)
+@dataclass(frozen=True, slots=True)
 class DialogId:
     """A dialog's identity (§12): Call-ID, our tag, the peer's tag."""
 
@@ -38,9 +38,9 @@ class DialogId:
         return f"{self.call_id};local={self.local_tag};remote={self.remote_tag}"
 
 
-@dataclass
+@dataclass(slots=True)
 class Dialog:
-    """The state of one dialog, UAC or UAS side."""
+    """The state of one dialog, UAC or UAS side (slots: a held call keeps two, and their ids in several indexes)."""
 
     id: DialogId
     role: str                       # "uac" or "uas"
