@@ -409,10 +409,7 @@ def main() -> int:
             shutil.rmtree(tmp, ignore_errors=True)
     print_summary(report)
     report["load_after"] = os.getloadavg()
-    out = ROOT / "bench" / "results" / "capacity.json"
-    out.parent.mkdir(exist_ok=True)
-    out.write_text(json.dumps(report, indent=2))
-    print(f"wrote {out}")
+    loadkit.write_results("capacity.json", report)
     return 0
 
 

@@ -69,7 +69,6 @@ from __future__ import annotations
 
 import argparse
 import importlib.util
-import json
 import os
 import shutil
 import statistics
@@ -454,10 +453,7 @@ def main() -> int:
                                                      / today["tree_cpu_s_per_1000_calls"], 3)
             print(f"prepaid w={n} / prepaid (no workers key): the node's total CPU per call "
                   f"{mine['total_cpu_ratio_to_today']} (aim <= 1)")
-    out = ROOT / "bench" / "results" / "cps.json"
-    out.parent.mkdir(exist_ok=True)
-    out.write_text(json.dumps(results, indent=2))
-    print(f"wrote {out}")
+    loadkit.write_results("cps.json", results)
     return 0
 
 

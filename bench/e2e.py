@@ -248,7 +248,7 @@ def run_cps(timeout_s: float) -> dict | None:
     try:
         subprocess.run([sys.executable, str(script), "--quick", "--only", "prepaid"], cwd=ROOT,
                        timeout=timeout_s, stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL)
-        data = json.loads((ROOT / "bench" / "results" / "cps.json").read_text())
+        data = json.loads((loadkit.RESULTS / "cps.json").read_text())
     except (subprocess.TimeoutExpired, OSError, ValueError) as exc:
         return {"error": str(exc)}
     return data
@@ -298,10 +298,7 @@ def main() -> int:
             print(f"ratio e2e / cps.py clean rate: {rate / p['clean_cps']:.3f}")
     elif cps is not None:
         print(f"cps.py: {cps}")
-    out = ROOT / "bench" / "results" / "e2e.json"
-    out.parent.mkdir(parents=True, exist_ok=True)
-    out.write_text(json.dumps(result, indent=2))
-    print(f"wrote {out}")
+    loadkit.write_results("e2e.json", result)
     return 0
 
 

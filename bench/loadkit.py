@@ -2,9 +2,23 @@
 
 from __future__ import annotations
 
+import json
 import os
 from pathlib import Path
 from typing import Callable, Generator
+
+
+#: where every benchmark writes its figures as JSON
+RESULTS = Path(__file__).resolve().parent / "results"
+
+
+def write_results(name: str, results: dict) -> Path:
+    """Write ``results`` to ``bench/results/<name>`` (indented JSON), say where, and return the path."""
+    RESULTS.mkdir(exist_ok=True)
+    out = RESULTS / name
+    out.write_text(json.dumps(results, indent=2))
+    print(f"wrote {out}")
+    return out
 
 
 def cpu_s(pid: int) -> float:

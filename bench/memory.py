@@ -49,6 +49,7 @@ from tests.sipp.harness import SCENARIOS, SIPP, free_port, start_sipp  # noqa: E
 from tests.sipp.node import start_node  # noqa: E402
 
 from cps import CALLERS, CREDIT_CENTS, SERVICE, callers, callers_csv, topup_callers  # noqa: E402
+import loadkit  # noqa: E402
 
 #: the issue's aim: node memory per held call, workers included, kernel socket buffers excluded
 AIM_KB = 20.0
@@ -300,10 +301,7 @@ def main() -> int:
         if "tracemalloc" in row:
             line += f", tracemalloc {row['tracemalloc']['bytes_per_call'] / 1024:6.1f} KB per call"
         print(f"{line}  (aim <= {AIM_KB:.0f} KB: ratio {row['rss_kb_per_call'] / AIM_KB:.2f})")
-    out = ROOT / "bench" / "results" / ("memory-by-site.json" if args.by_site else "memory.json")
-    out.parent.mkdir(exist_ok=True)
-    out.write_text(json.dumps(results, indent=2))
-    print(f"wrote {out}")
+    loadkit.write_results("memory-by-site.json" if args.by_site else "memory.json", results)
     return 0
 
 
