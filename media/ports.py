@@ -66,9 +66,10 @@ class PortRange:
     def claim(self, port: int) -> None:
         """Take this very pair (a media worker binds the pair the node took from its share); raises
         :class:`PortsExhausted` when it is not a free pair of the range."""
-        if port in self._used or port not in self._free:
-            raise PortsExhausted(f"RTP port pair {port} is not a free pair of {self.port_min}..{self.port_max}")
-        self._free.remove(port)
+        try:
+            self._free.remove(port)         # one scan of the queue, at a call's setup (not per packet)
+        except ValueError:
+            raise PortsExhausted(f"RTP port pair {port} is not a free pair of {self.port_min}..{self.port_max}") from None
         self._used.add(port)
 
     def give_back(self, port: int) -> None:
