@@ -108,7 +108,8 @@ class PinEntry:
 
     def check(self, pin: str, wanted: Callable[[], bool]) -> Deferred:
         """Check ``pin`` (a try of this call); fires with a :class:`PinOutcome`. ``wanted()`` is asked between
-        the steps: once the call no longer waits, nothing more is looked up (``GONE``)."""
+        the steps: once the call no longer waits the outcome is ``GONE``, and a PIN not yet counted is not
+        looked up; one the guard counted already is still looked up and settled (``wrong`` or ``right``)."""
         self.tries += 1
         if not pin:
             return succeed(PinOutcome(WRONG))      # nothing typed: a try of this call, but no guess to count
@@ -118,10 +119,10 @@ class PinEntry:
         return d.addCallback(self._admitted, pin, wanted)
 
     def _admitted(self, attempt, pin: str, wanted: Callable[[], bool]):
-        if not wanted():
-            return PinOutcome(GONE)
         if attempt is None:
-            return PinOutcome(LOCKED)
+            return PinOutcome(LOCKED) if wanted() else PinOutcome(GONE)
+        # counted is settled, even for a call that no longer waits: an attempt left pending would count
+        # against its source until it ages out, and the lockout it completes would never be audited
         return self._look_up(attempt, pin, wanted)
 
     def _look_up(self, attempt, pin: str, wanted: Callable[[], bool]) -> Deferred:

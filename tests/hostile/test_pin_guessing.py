@@ -154,6 +154,14 @@ def test_parallel_pin_guessing_locks_the_source_and_refuses_the_right_pin(tmp_pa
         assert all(r["caller"] is None and r["charge_cents"] == 0 for r in records)
         looked_up = node.rows("select count(*) from pin_attempts where outcome != 'right'")[0][0]
         assert looked_up == 4
+        # a call ended by the lock may still be settling a PIN it typed before (its lookup, then "wrong"):
+        # the lockout's audit row comes with the fourth wrong one
+        settle_by = time.monotonic() + 5.0
+        while node.rows("select count(*) from pin_attempts where outcome = 'pending'")[0][0] and \
+                time.monotonic() < settle_by:
+            time.sleep(0.05)
+        assert [tuple(r) for r in node.rows("select outcome, count(*) from pin_attempts group by outcome")] == \
+            [("wrong", 4)]
         audit = node.rows("select actor, source, action, subject from audit where action = 'pin_lockout'")
         assert [tuple(r) for r in audit] == [(audit[0]["actor"], "127.0.0.1", "pin_lockout", "source 127.0.0.1")]
         assert node.balance_cents(CALLER) == 1100
