@@ -206,9 +206,10 @@ class Node:
         return "".join(self.output)
 
 
-def start_node(workdir: Path, *, entry: str = "b2bua.node.cli", **config) -> Node:
-    """``prepaid run`` (the module ``entry``'s ``run`` command) on the config :func:`write_config` makes."""
-    sip_port = free_port()
+def start_node(workdir: Path, *, entry: str = "b2bua.node.cli", sip_port: int | None = None, **config) -> Node:
+    """``prepaid run`` (the module ``entry``'s ``run`` command) on the config :func:`write_config` makes, on
+    ``sip_port`` (a free one when None: a node restarted where it was passes its old port)."""
+    sip_port = sip_port or free_port()
     path = write_config(workdir, sip_port=sip_port, **config)
     proc = subprocess.Popen([sys.executable, "-m", entry, "run", "--config", str(path)], cwd=workdir,
                             env=_env(), stdout=subprocess.PIPE, stderr=subprocess.STDOUT)

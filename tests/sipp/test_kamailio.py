@@ -11,7 +11,9 @@ A stranger (127.0.0.2) gets 403 from Kamailio. Then node a gets SIGKILL with
 calls up on it. New calls hashed to it time out at Kamailio's FR_TIMER_MS and
 go to node b: each is answered within 5 s, and the test prints the failover
 time it measured; node b's reconciler settles node a's calls; the ledger sums
-to the balance. A second test starts the config's TLS example (-A WITH_TLS,
+to the balance. Another test has Kamailio probe a node with OPTIONS every second: a node that stops is
+marked inactive with no call sent to it, and once restarted on its port it is back in service. The last
+test starts the config's TLS example (-A WITH_TLS,
 conf/kamailio/tls.cfg) and speaks SIP over TLS to it.
 """
 
@@ -38,6 +40,7 @@ import pytest
 from tests.node.test_two_nodes import (CALLER, FROM_CALLER, SERVICE, agent_uri, balance_cents,  # noqa: F401
                                        check_books, cluster, rows, wait_for)
 from tests.sipp.harness import ROOT, SCENARIOS, SIPP, free_port, start_sipp
+from tests.sipp.node import start_node
 
 KAMAILIO = shutil.which("kamailio", path="/usr/local/sbin:/usr/sbin:/sbin:/usr/local/bin:/usr/bin")
 CONFIG = ROOT / "conf" / "kamailio" / "kamailio.cfg"
@@ -93,9 +96,11 @@ class Proxy:
 
 
 @contextlib.contextmanager
-def kamailio(workdir: Path, *, nodes: list[int], defines: tuple[str, ...] = ()):
+def kamailio(workdir: Path, *, nodes: list[int], defines: tuple[str, ...] = (), ping_interval_s: int = 600):
     """conf/kamailio/kamailio.cfg on 127.0.0.1 and a free port, dispatching to ``nodes`` (their UDP ports on
-    127.0.0.1), with more ``defines`` (``-A`` values); yields a :class:`Proxy`; stopped with SIGTERM after."""
+    127.0.0.1), with more ``defines`` (``-A`` values) and the nodes probed with OPTIONS every ``ping_interval_s``
+    (600: no probe during a test, a node's death is found by the calls sent to it); yields a :class:`Proxy`;
+    stopped with SIGTERM after."""
     run = workdir / "kamailio"
     run.mkdir()
     dispatcher = run / "dispatcher.list"
@@ -105,8 +110,7 @@ def kamailio(workdir: Path, *, nodes: list[int], defines: tuple[str, ...] = ()):
             "-w", str(run), "-Y", str(run), "-P", str(run / "kamailio.pid"),
             "-A", "LISTEN_IP=127.0.0.1", "-A", f"SIP_PORT={port}", "-A", f'CARRIERS="{CARRIERS}"',
             "-A", f'DISPATCHER_LIST="{dispatcher}"',
-            # no OPTIONS probe during the test: node a's death is found by the calls sent to it
-            "-A", "DS_PING_INTERVAL_S=600", *(arg for define in defines for arg in ("-A", define))]
+            "-A", f"DS_PING_INTERVAL_S={ping_interval_s}", *(arg for define in defines for arg in ("-A", define))]
     proc = subprocess.Popen(argv, cwd=run, stdin=subprocess.DEVNULL, stdout=subprocess.PIPE,
                             stderr=subprocess.STDOUT, start_new_session=True)     # its processes: one group
     proxy = Proxy(port, [], f"unix:{run}/kamailio_ctl")      # -Y puts kamcmd's socket in the runtime directory
@@ -291,6 +295,53 @@ def test_kamailio_fails_over_from_a_killed_node_and_the_other_settles_its_calls(
           f"node a, now inactive) answered in {later_s:.2f} s or less; node a's {len(on_a)} calls settled by node b "
           f"{settled_after_s:.1f} s after the kill; {books['charges_cents']} cents charged + balance "
           f"{books['balance_cents']} == {start_cents}; test {wall_s:.1f} s")
+
+
+@pytest.mark.skipif(SIPP is None, reason="sipp is not installed")
+def test_kamailio_probes_a_stopped_node_out_and_a_restarted_one_back_in(tmp_path):
+    """Kamailio probing its node with OPTIONS every second (``DS_PING_INTERVAL_S``): a node that stops is
+    marked inactive by the probe alone, with no call sent to it; started again on its port, it is marked
+    active by the next probes, and a call through Kamailio is answered by it and billed."""
+    agent_port = free_port()
+    sections = {"media": node_sections(0)["media"]}
+    for name in ("first", "again"):
+        (tmp_path / name).mkdir()
+    node = start_node(tmp_path / "first", agents=[agent_uri(agent_port)], sections=sections).follow()
+    port = node.sip_port
+    uri = f"sip:127.0.0.1:{port}"
+    sipps = []
+    restarted = None
+    try:
+        with kamailio(tmp_path, nodes=[port], ping_interval_s=1) as proxy:
+            assert wait_for(lambda: proxy.nodes() == [(uri, "AP")], 5), proxy.nodes()
+            node.stop()
+            stopped = time.monotonic()
+            assert wait_for(lambda: proxy.nodes() == [(uri, "IP")], 10), proxy.nodes()
+            out_s = time.monotonic() - stopped
+            restarted = start_node(tmp_path / "again", sip_port=port, agents=[agent_uri(agent_port)],
+                                   sections=sections).follow()
+            started = time.monotonic()
+            assert wait_for(lambda: proxy.nodes() == [(uri, "AP")], 10), proxy.nodes()
+            in_s = time.monotonic() - started
+            restarted.topup(CALLER, "10")
+            agent = start_sipp(str(SCENARIOS / "agent_answer.xml"), tmp_path, local_port=agent_port, calls=1,
+                               timeout_s=30, name="agent", extra=("-mp", str(free_port())))
+            sipps.append(agent)
+            call = carrier(proxy.port, tmp_path, "back", scenario="carrier_call.xml", calls=1, timeout_s=40,
+                           extra=("-d", "12000"))      # past the minutes said and the agent's answer: charged
+            sipps.append(call)
+            result = call.wait()
+            assert (result.successful, result.failed) == (1, 0), result.summary()
+            [record] = restarted.records()
+            assert record["caller"] == CALLER and record["agent_answered"] and record["charge_cents"] > 0, \
+                dict(record)
+    finally:
+        for sipp in sipps:
+            sipp.kill()
+        if restarted is not None:
+            restarted.stop()
+    print(f"\nkamailio probing: a stopped node marked inactive {out_s:.1f} s after it stopped, "
+          f"active again {in_s:.1f} s after its restart; a call through Kamailio answered and billed by it")
 
 
 @pytest.mark.skipif(TLS_MODULE is None, reason="kamailio's tls module is not installed (kamailio-tls-modules)")
