@@ -46,6 +46,9 @@ CHANNEL_FD = 3
 #: the largest frame either side accepts (a hello with many prompt sets is a few kB)
 MAX_FRAME = 1 << 20
 _LENGTH = struct.Struct("!I")
+#: one encoder for every frame: json.dumps with separators builds a new one each time (a configure request:
+#: 11.7 us with json.dumps, 9.6 us so, timeit on the shared machine; about 8 frames a call, on the node's main thread)
+_JSON = json.JSONEncoder(separators=(",", ":")).encode
 
 #: what the node asks a worker
 OPS = ("open", "bind_b", "configure", "play", "stop_play", "stop", "close", "stats", "reload", "latch")
@@ -100,7 +103,7 @@ def encode(message: Message) -> bytes:
         obj = {"t": "hello", "v": message.version, "s": message.settings, "e": message.error}
     else:
         raise TypeError(f"not a control message: {message!r}")
-    body = json.dumps(obj, separators=(",", ":")).encode()
+    body = _JSON(obj).encode()
     if len(body) > MAX_FRAME:
         raise ValueError(f"control message of {len(body)} bytes is over {MAX_FRAME}")
     return _LENGTH.pack(len(body)) + body
