@@ -116,8 +116,19 @@ runpy.run_module({entry!r}, run_name="__main__", alter_sys=True)
 
 
 #: ``PREPAID_BENCH_PROFILE=DIR``: each prepaid node runs under cProfile (its main process; media workers are not
-#: profiled) through this launcher, and writes ``DIR/<label>.prof`` when it stops (read it with ``pstats``)
-PROFILE_LAUNCHER = """import cProfile, runpy
+#: profiled) through this launcher, and writes ``DIR/<label>.prof`` when it stops (read it with ``pstats``), and
+#: ``DIR/<label>.prof.<thread name>`` for each other thread (the store's) when it ends
+PROFILE_LAUNCHER = """import cProfile, runpy, threading
+_run = threading.Thread.run
+def _profiled_run(thread):      # every other thread (the store's) into a file of its own
+    own = cProfile.Profile()
+    own.enable()
+    try:
+        _run(thread)
+    finally:
+        own.disable()
+        own.dump_stats({out!r} + "." + thread.name)
+threading.Thread.run = _profiled_run
 profile = cProfile.Profile()
 profile.enable()
 try:
