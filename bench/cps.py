@@ -63,6 +63,10 @@ prints each one's main-process CPU per call over sippy's (issue 18: at most
     .venv/bin/python bench/cps.py [--quick] [--calls 5000] [--only prepaid|prepaid-announcing|sippy]...
     .venv/bin/python bench/cps.py --cpu-only --calls 1000 --only prepaid --only sippy --workers 0,2
     .venv/bin/python bench/cps.py --quick --only prepaid --baseline /tmp/prepaid-before
+    PREPAID_BENCH_PROFILE=/tmp/prof .venv/bin/python bench/cps.py --cpu-only --calls 1000 --only prepaid --workers 1
+
+``PREPAID_BENCH_PROFILE=DIR`` runs each prepaid node's main process under cProfile (``DIR/<label>.prof``); its
+CPU figures are then the profiled ones (several times the real), for finding where the time goes only.
 """
 
 from __future__ import annotations
@@ -111,6 +115,30 @@ runpy.run_module({entry!r}, run_name="__main__", alter_sys=True)
 """
 
 
+#: ``PREPAID_BENCH_PROFILE=DIR``: each prepaid node runs under cProfile (its main process; media workers are not
+#: profiled) through this launcher, and writes ``DIR/<label>.prof`` when it stops (read it with ``pstats``), and
+#: ``DIR/<label>.prof.<thread name>`` for each other thread (the store's) when it ends
+PROFILE_LAUNCHER = """import cProfile, runpy, threading
+_run = threading.Thread.run
+def _profiled_run(thread):      # every other thread (the store's) into a file of its own
+    own = cProfile.Profile()
+    own.enable()
+    try:
+        _run(thread)
+    finally:
+        own.disable()
+        own.dump_stats({out!r} + "." + thread.name)
+threading.Thread.run = _profiled_run
+profile = cProfile.Profile()
+profile.enable()
+try:
+    runpy.run_module({entry!r}, run_name="__main__", alter_sys=True)
+finally:
+    profile.disable()
+    profile.dump_stats({out!r})
+"""
+
+
 class Prepaid:
     """Call control with billing: ``answer_mode = "agent"`` (no announcement of ours), the same SIP flow as sippy's.
 
@@ -134,6 +162,12 @@ class Prepaid:
             (self.workdir / "baseline_node.py").write_text(BASELINE_LAUNCHER.format(
                 ours=os.path.realpath(ROOT), root=str(Path(root).resolve()), entry=entry))
             launcher = {"entry": "baseline_node"}
+        profile_dir = os.environ.get("PREPAID_BENCH_PROFILE")
+        if profile_dir:
+            out = Path(profile_dir).resolve() / (self.label.replace(" ", "_").replace("=", "") + ".prof")
+            (self.workdir / "profiled_node.py").write_text(PROFILE_LAUNCHER.format(
+                entry=launcher.get("entry", entry), out=str(out)))
+            launcher = {"entry": "profiled_node"}
         self.node = start_node(self.workdir, agents=[f"sip:agent@127.0.0.1:{self.agent_port};transport=UDP"],
                                profile=self.profile, **launcher,
                                sections={"sip": {"probe_interval_s": "0", "max_call_duration_s": "600"}, **media})

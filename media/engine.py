@@ -16,7 +16,7 @@ Two engines provide it, and every call media test runs on both:
   this process, on this reactor; exactly the relay's own objects, with no copy
   and no message in between, so the in-process path keeps its speed.
 - ``media.workers.WorkerEngine``: the same sessions run by media worker
-  processes, driven over each worker's standard input and output (``docs/media-workers.md``).
+  processes, driven over a local socket to each worker (``docs/media-workers.md``).
 
 Both raise :class:`media.ports.PortsExhausted` from :meth:`MediaEngine.open_session`
 and :meth:`EngineSession.bind_b` when no pair is free.

@@ -1,8 +1,10 @@
 """A media worker: the relay, the player, DTMF and RTCP of the calls the node gives it, in a process of its own.
 
 ``python -m media.worker`` is started by the node (:mod:`media.workers`) with
-the control channel on its standard input and output (:mod:`media.control`);
-what it writes to standard error joins the node's log.  It reads nothing else:
+the control channel (:mod:`media.control`) on its file descriptor
+:data:`media.control.CHANNEL_FD`, its end of a Unix stream socket pair; its
+standard input is ``/dev/null``, what it writes to standard output or error
+joins the node's log.  It reads nothing else:
 its settings (address, its share of the RTP port range, silence timeout, latch
 networks, the prompt sets and music files to load) come in the node's
 :class:`media.control.Hello`.  It runs a real reactor with one
@@ -10,7 +12,7 @@ networks, the prompt sets and music files to load) come in the node's
 process, and :class:`WorkerServer` turns each request into a call on it and
 what the relay notices into events.
 
-It ends when its standard input closes (the node stopped or died); SIGINT is
+It ends when its control channel closes (the node stopped or died); SIGINT is
 ignored (a Ctrl-C reaches the node's whole process group: the node stops its
 workers itself, after it has ended its calls).
 """
@@ -25,7 +27,7 @@ from typing import Callable
 
 from twisted.logger import Logger
 
-from .control import VERSION, ControlError, Decoder, Event, Hello, Request, Response, encode
+from .control import CHANNEL_FD, VERSION, ControlError, Decoder, Event, Hello, Request, Response, encode
 from .engine import LocalEngine, LocalSession, PlayPart
 from .library import PromptError
 from .player import Mode, Player
@@ -191,9 +193,11 @@ class WorkerServer:
 
 
 def main() -> None:       # pragma: no cover - run as a process by tests/media/test_workers_live.py
-    """The worker process: a real reactor, the control channel on stdin/stdout, the log on stderr."""
-    from twisted.internet import reactor, stdio
-    from twisted.internet.protocol import Protocol
+    """The worker process: a real reactor, the control channel on fd CHANNEL_FD, the log on stderr."""
+    import socket
+
+    from twisted.internet import reactor
+    from twisted.internet.protocol import Factory, Protocol
     from twisted.logger import LogLevel, LogLevelFilterPredicate, FilteringLogObserver, globalLogBeginner, \
         textFileLogObserver
 
@@ -220,7 +224,8 @@ def main() -> None:       # pragma: no cover - run as a process by tests/media/t
             if reactor.running:
                 reactor.stop()
 
-    stdio.StandardIO(Channel())
+    reactor.adoptStreamConnection(CHANNEL_FD, socket.AF_UNIX, Factory.forProtocol(Channel))
+    os.close(CHANNEL_FD)            # the reactor reads its own copy
     reactor.run()
 
 

@@ -41,17 +41,18 @@ that runs the worker's :class:`media.worker.WorkerServer` on the test's Clock.
 from __future__ import annotations
 
 import os
+import socket
 import sys
 from dataclasses import dataclass, replace
 from typing import Callable, Iterable, Protocol, Sequence
 
 from twisted.internet import error as twisted_error
 from twisted.internet.defer import Deferred, DeferredList
-from twisted.internet.protocol import ProcessProtocol
+from twisted.internet.protocol import Factory, ProcessProtocol, Protocol as StreamProtocol
 from twisted.internet.task import LoopingCall
 from twisted.logger import Logger
 
-from .control import VERSION, ControlError, Decoder, Event, Hello, Request, Response, encode
+from .control import CHANNEL_FD, VERSION, ControlError, Decoder, Event, Hello, Request, Response, encode
 from .engine import DtmfHandler, FailedHandler, PlayPart, SilenceHandler
 from .ports import PortRange, PortsExhausted
 from .relay import RelayCounters
@@ -127,7 +128,8 @@ class WorkerLink(Protocol):
     def kill(self) -> None: ...
 
 
-#: spawn(client) starts a worker whose output goes to client.data_received and whose end to client.lost
+#: spawn(client) starts a worker whose channel's bytes go to client.data_received, and whose end (its process's or
+#: its channel's) to client.lost
 Spawner = Callable[["WorkerClient"], WorkerLink]
 
 
@@ -550,7 +552,7 @@ class WorkerEngine:
             client.lost(f"it could not be started: {exc}")      # tried again later
 
     def close(self) -> None:
-        """At the node's stop (its calls have ended): the workers are told to stop (their input closes)."""
+        """At the node's stop (its calls have ended): the workers are killed."""
         self.closing = True
         for loop in (self._checker, self._stats):
             if loop.running:
@@ -565,16 +567,31 @@ class WorkerEngine:
 # -- real processes --------------------------------------------------------------------------------
 
 
+class _WorkerChannel(StreamProtocol):
+    """The node's end of a worker's control channel: the bytes to its client; its loss is the worker's death."""
+
+    def __init__(self, process: "_WorkerProcess") -> None:
+        self.process = process
+
+    def dataReceived(self, data: bytes) -> None:
+        self.process.client.data_received(data)
+
+    def connectionLost(self, reason=None) -> None:
+        self.process.channel_lost(reason)
+
+
 class _WorkerProcess(ProcessProtocol):
-    """A worker process: its stdout to the client, its end to :meth:`WorkerClient.lost`."""
+    """A worker process and its control channel: bytes to :meth:`WorkerClient.data_received`; the end of either
+    (the process ended, the channel broke) to :meth:`WorkerClient.lost`, once."""
 
     def __init__(self, client: WorkerClient) -> None:
         self.client = client
         self.pid = 0
+        self.channel = _WorkerChannel(self)
 
     def write(self, data: bytes) -> None:
-        if self.transport is not None:
-            self.transport.write(data)
+        if self.channel.transport is not None:
+            self.channel.transport.write(data)
 
     def kill(self) -> None:
         try:
@@ -582,24 +599,39 @@ class _WorkerProcess(ProcessProtocol):
         except (twisted_error.ProcessExitedAlready, OSError, AttributeError):
             pass
 
-    def outReceived(self, data: bytes) -> None:
-        self.client.data_received(data)
+    def channel_lost(self, reason) -> None:
+        """The worker can no longer be told anything: it is dead to the node now, and its process is killed."""
+        self.client.lost(f"its control channel closed: {reason.value if reason is not None else 'closed'}")
+        self.kill()
 
     def processEnded(self, reason) -> None:
         self.client.lost(f"its process ended: {reason.value}")
+        if self.channel.transport is not None:
+            self.channel.transport.loseConnection()
 
 
 def spawn_process(reactor, log_level: str = "info") -> Spawner:
-    """A spawner of real workers: ``python -m media.worker`` with its stdin/stdout the control channel and its
-    stderr the node's standard output (the one log)."""
+    """A spawner of real workers: ``python -m media.worker``, its control channel one end of a Unix stream
+    socket pair (its fd :data:`media.control.CHANNEL_FD`; the node adopts the other), its standard input
+    ``/dev/null``, its standard output and error the node's standard output (the one log)."""
 
     def spawn(client: WorkerClient) -> _WorkerProcess:
         process = _WorkerProcess(client)
         env = dict(os.environ, PREPAID_LOG_LEVEL=log_level)
-        transport = reactor.spawnProcess(process, sys.executable, [sys.executable, "-m", "media.worker"], env=env,
-                                         path=os.getcwd(), childFDs={0: "w", 1: "r", 2: 1})
-        process.pid = transport.pid
+        node_end, worker_end = socket.socketpair(socket.AF_UNIX, socket.SOCK_STREAM)
+        nothing = os.open(os.devnull, os.O_RDONLY)
+        try:
+            transport = reactor.spawnProcess(
+                process, sys.executable, [sys.executable, "-m", "media.worker"], env=env, path=os.getcwd(),
+                childFDs={0: nothing, 1: 1, 2: 1, CHANNEL_FD: worker_end.fileno()})
+            process.pid = transport.pid
+            # the reactor reads a copy of node_end; ours and the worker's end close here (the worker holds its own)
+            reactor.adoptStreamConnection(node_end.fileno(), socket.AF_UNIX,
+                                          Factory.forProtocol(lambda: process.channel))
+        finally:
+            os.close(nothing)
+            worker_end.close()
+            node_end.close()
         return process
 
     return spawn
-

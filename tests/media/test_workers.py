@@ -1,12 +1,14 @@
 """The node's side of media workers (media.workers) against in-memory workers on a Clock: shares, deaths,
-deadlines, refusals, restarts and figures.  No processes (tests/sipp/test_media_workers.py has real ones)."""
+deadlines, refusals, restarts and figures; and one real worker process, for its control channel (a Unix socket,
+nothing on stdin) and its death when the node's end closes (tests/sipp/test_media_workers.py runs a node)."""
 
 from __future__ import annotations
 
+import os
 import socket
 
 import pytest
-from twisted.internet import reactor
+from twisted.internet import process, reactor
 from twisted.internet.task import Clock
 from twisted.logger import LogLevel, globalLogPublisher
 
@@ -15,9 +17,10 @@ from media.player import Player
 from media.relay import Relay, RelayCounters
 from media.sounds import PromptLibraries
 from media.workers import (DEADLINE_CHECK_S, MEDIA_FAILED, REQUEST_DEADLINE_S, RESTART_DELAY_S, STATS_INTERVAL_S,
-                           WorkerFailed, default_workers, port_shares)
+                           WorkerEngine, WorkerFailed, WorkerSettings, default_workers, port_shares, spawn_process)
 from tests.support.callmedia import free_range
 from tests.support.media_workers import memory_engine
+from tests.support.relay import pump
 
 LIBRARIES = PromptLibraries()
 
@@ -214,6 +217,38 @@ def test_a_refused_agent_leg_fails_the_call_and_the_worker_lets_go_of_its_carrie
     finally:
         for holder in holders:
             holder.close()
+
+
+def test_a_real_worker_talks_over_a_unix_socket_and_dies_to_the_node_when_the_nodes_end_closes(errors):
+    """spawn_process: the worker says hello over a Unix stream socket (the node's end), its stdin is /dev/null and
+    its stdout/stderr are the node's stdout; closing the node's end of the channel is the worker's death at once
+    (logged once, "its control channel closed") and its process is ended."""
+    lo, hi = free_range(20)
+    engine = WorkerEngine(reactor, WorkerSettings("127.0.0.1", 60), lo, hi, 1, spawn_process(reactor))
+    started: list = []
+    engine.start().addBoth(started.append)
+    try:
+        pump(lambda: started, 20)
+        assert started == [engine]
+        client = engine.clients[0]
+        channel = client.link.channel.transport.socket
+        assert (channel.family, channel.type) == (socket.AF_UNIX, socket.SOCK_STREAM)
+        assert os.readlink(f"/proc/{client.pid}/fd/0") == os.devnull
+        for fd in (1, 2):
+            assert os.readlink(f"/proc/{client.pid}/fd/{fd}") == os.readlink("/proc/self/fd/1")
+
+        client.link.channel.transport.loseConnection()
+        pump(lambda: client.dead, 2)
+        died = [e for e in errors if "died" in e.get("log_format", "")]
+        assert client.dead and len(died) == 1 and "its control channel closed" in died[0]["why"]
+
+        def ended() -> bool:
+            process.reapAllProcesses()      # the reactor is not run here: no SIGCHLD handler reaps for us
+            return client.link.transport.pid is None
+        pump(ended, 5)
+        assert ended()
+    finally:
+        engine.close()
 
 
 def _negotiated():
