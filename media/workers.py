@@ -385,10 +385,11 @@ class WorkerClient:
                 self.ports.give_back(session.b_port)
 
     def kill(self, why: str) -> None:
-        """Give up on the worker: kill its process (:meth:`lost` follows when it has ended)."""
+        """Give up on the worker: it is lost now (one log line, its calls fail), then its process is killed
+        (the end of its process and of its channel that follow find it lost already)."""
         if self.dead:
             return
-        log.error("media worker {pid} is killed: {why}", pid=self.pid, why=why)
+        self.lost(f"it was killed: {why}")
         if self.link is not None:
             self.link.kill()
 
