@@ -123,14 +123,25 @@ class CallInputs:
         return timer
 
     def _rearm(self) -> None:
-        """The reactor timer at the earliest pending timer (none when none is pending)."""
+        """The reactor timer at the earliest pending timer, none when none is pending.  One already armed no
+        later is kept: it fires, finds nothing due, and moves on (a cancelled DelayedCall stays in the reactor's
+        heap until it compacts it, and the ring or PIN timer of each call is cancelled)."""
         timers = self._timers = [timer for timer in self._timers if timer.owner is not None]
+        if not timers:
+            self._cancel_wake()
+            return
+        earliest_s = min(timer.at_s for timer in timers)
+        if self._wake is not None:
+            if self._wake_s <= earliest_s:
+                return
+            self._wake.cancel()
+        self._wake_s = earliest_s
+        self._wake = self._reactor.callLater(max(0.0, earliest_s - self.seconds()), self._due)
+
+    def _cancel_wake(self) -> None:
         if self._wake is not None:
             self._wake.cancel()
             self._wake = None
-        if timers:
-            self._wake_s = min(timer.at_s for timer in timers)
-            self._wake = self._reactor.callLater(max(0.0, self._wake_s - self.seconds()), self._due)
 
     def _due(self) -> None:
         self._wake = None
@@ -146,8 +157,8 @@ class CallInputs:
 
     def _cancelled(self, timer: "CallTimer") -> None:
         self._timers.remove(timer)
-        if self._wake is not None and timer.at_s <= self._wake_s:
-            self._rearm()
+        if not self._timers:
+            self._cancel_wake()
 
     def input(self, handler: Callable[..., Any]) -> Callable[..., None]:
         """``handler`` as a Deferred callback (or a media callback) whose call is one input of this call."""

@@ -577,15 +577,20 @@ class CallSession:
         self._schedule()
 
     def _schedule(self) -> None:
-        """The one reactor timer at the earliest deadline (moved when that changed; none when none is armed)."""
+        """The one reactor timer at the earliest deadline, none when none is armed.  One already armed no later
+        is kept: it fires, finds nothing due, and moves on (a cancelled DelayedCall stays in the reactor's heap
+        until it compacts it, and each debit moves the earliest deadline)."""
         dues = [due for due in (self._end_due_ms, self._warn_due_ms, self._tick_due_ms) if due is not None]
-        due_ms = min(dues) if dues else None
-        if due_ms == self._timer_due_ms and (due_ms is None or self._timer is not None):
+        if not dues:
+            self._cancel(self._timer)
+            self._timer = self._timer_due_ms = None
+            return
+        due_ms = min(dues)
+        if self._timer is not None and self._timer_due_ms is not None and self._timer_due_ms <= due_ms:
             return
         self._cancel(self._timer)
-        self._timer, self._timer_due_ms = None, due_ms
-        if due_ms is not None:
-            self._timer = self._reactor.callLater(max(0, due_ms - _ms(self._reactor)) / 1000, self._deadline)
+        self._timer_due_ms = due_ms
+        self._timer = self._reactor.callLater(max(0, due_ms - _ms(self._reactor)) / 1000, self._deadline)
 
     def _deadline(self) -> None:
         """The timer fired: each deadline due by then runs once, earliest first (ties: end, warning, debit, the
