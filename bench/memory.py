@@ -9,7 +9,8 @@ and as the agent (``bench_agent.xml``: 180, 200, takes the BYE), all on 127.0.0.
 
 For each N of ``--calls`` (each bounded, 200 and 600 by default), one node:
 
-1. a few warm-up calls (caches, pools and lazily built tables exist before the baseline);
+1. a few warm-up calls (``--warmup``: pools and lazily built tables exist before the baseline; 800 also fill
+   the header parsers' bounded text caches, and grow the heap as a burst of set-ups does);
 2. ``before``: the node's RSS and Private_Dirty (``/proc/<pid>/smaps_rollup``, with its child processes:
    media workers count), once the warm-up calls are gone;
 3. N calls placed at ``--rate`` and held; ``held``: the same figures ``--steady-s`` (34 s) after the node's
@@ -25,12 +26,16 @@ by file), and tracemalloc's own per-call total. tracemalloc slows the node: its 
 sites, the RSS run for the aim.
 
 ``--probe``: what tracemalloc does not see, in the node's own process (a launcher again): on SIGUSR2 its RSS by
-kind of mapping, threads, descriptors and pymalloc's arena figures (``sys._debugmallocstats``), then the RSS
-after glibc's ``malloc_trim(0)``. At 200 calls it showed the RSS per held call (38 KB) as ~24 KB of live
-pymalloc blocks (what tracemalloc counts), ~9 KB of free blocks and ~2 KB of unused pools in arenas the
-set-up's transient objects grew (pymalloc returns an arena only when it is empty: the "after" RSS stays),
-and ~3 KB of glibc heap; no threads per call, 4 descriptors per call (RTP/RTCP of both legs), and
-malloc_trim gives nothing back. ``--workers N`` runs N media worker processes (summed in).
+kind of mapping, threads, descriptors, the header parsers' text cache sizes and pymalloc's arena figures
+(``sys._debugmallocstats``), then the RSS after glibc's ``malloc_trim(0)``. At 200 calls after 10 warm-up
+calls it showed the RSS per held call (37-38 KB) as ~24 KB of live pymalloc blocks (what tracemalloc
+counts), ~9 KB of free blocks and ~3 KB of unused pools in arenas the burst's set-ups grew (their
+transactions live 64*T1; pymalloc returns an arena only when it is empty, so the "after" RSS stays), and
+~3 KB of glibc heap; no thread per call, 4 descriptors (RTP/RTCP of both legs), and malloc_trim gives
+nothing back. After ``--warmup 800`` the same 200 held calls did not grow the RSS at all: they fit in the
+space the warm-up's set-ups left, with ~21.5 KB of live blocks each. The RSS figure of a cold node is the
+high-water mark of its set-up burst; the live blocks are what a held call keeps.
+``--workers N`` runs N media worker processes (their RSS summed in).
 
     .venv/bin/python bench/memory.py [--calls 200 --calls 600] [--by-site | --probe] [--workers 1] [--announcing]
 
@@ -123,11 +128,19 @@ def _mallocstats():
     wanted = ("# arenas allocated current", "# bytes in allocated blocks", "# bytes in available blocks",
               "unused pools", "# bytes lost to pool headers", "# bytes lost to quantization")
     return [line for line in lines if line.startswith(wanted) or "unused pools" in line]
+def _caches():
+    # the header parsers' text caches (b2bua.sip.textcache): bounded, so their filling is not per call
+    found = {}
+    for module, names in (("b2bua.sip.headers", ("_parse_via_cached", "_parse_name_addr_cached",
+                                                 "_parse_cseq_cached")), ("b2bua.sip.uri", ("_parse_uri_cached",))):
+        for name in names:
+            found[name] = getattr(sys.modules[module], name).cache_info().currsize
+    return found
 def _probe(signum, frame):
     gc.collect()
     _taken[0] += 1
     row = {"rss": _rss(), "threads": len(os.listdir("/proc/self/task")), "fds": len(os.listdir("/proc/self/fd")),
-           "blocks": sys.getallocatedblocks(), "pymalloc": _mallocstats()}
+           "blocks": sys.getallocatedblocks(), "pymalloc": _mallocstats(), "caches": _caches()}
     ctypes.CDLL("libc.so.6").malloc_trim(0)
     row["rss_after_trim"] = _rss()
     with open("probe-%d.json.part" % _taken[0], "w") as out:
@@ -260,9 +273,11 @@ def measure(n: int, args) -> dict:
     tmp = Path(tempfile.mkdtemp(prefix=f"bench-memory-{n}-"))
     bench = Bench(tmp, args)
     try:
-        carrier, agent = bench.calls(WARMUP_CALLS, 1.0, "warmup")
+        carrier, agent = bench.calls(args.warmup, 1.0, "warmup")
         carrier.wait(), agent.wait()
-        time.sleep(args.settle_s)          # the warm-up calls settle (their transactions' Timer J: 32 s)
+        # the warm-up calls settle; a long warm-up's transactions (64*T1) are over too, or their memory, freed
+        # while the calls are held, would be counted against them
+        time.sleep(args.steady_s if args.warmup > WARMUP_CALLS else args.settle_s)
         before = memory_kb(bench.pid)
         snap_before = bench.snapshot()
         probe_before = bench.probe()
@@ -314,6 +329,8 @@ def report_probe(probe: dict, n: int) -> None:
         print(f"  probe {stage} - before, KB per held call: {parts}; after malloc_trim: {trimmed}; threads "
               f"{was['threads']} -> {now['threads']}, fds {was['fds']} -> {now['fds']}, pymalloc blocks "
               f"{(now['blocks'] - was['blocks']) / max(n, 1):.1f} per call")
+        print("    text caches (entries): " + ", ".join(f"{name} {was['caches'][name]} -> {count}"
+                                                       for name, count in now["caches"].items()))
         for line, was_line in zip(now["pymalloc"], was["pymalloc"]):
             print(f"    {was_line.split('=')[0].strip():40} {was_line.split('=')[-1].strip():>14} -> "
                   f"{line.split('=')[-1].strip():>14}")
@@ -371,6 +388,8 @@ def main() -> int:
     parser.add_argument("--by-site", action="store_true", help="tracemalloc in the node: top allocation sites per call")
     parser.add_argument("--frames", type=int, default=1, help="with --by-site: frames kept per allocation")
     parser.add_argument("--top", type=int, default=30, help="with --by-site: sites printed")
+    parser.add_argument("--warmup", type=int, default=WARMUP_CALLS, help="calls made and ended before the "
+                        "baseline (800 fill the header parsers' bounded text caches, whose filling is not per call)")
     parser.add_argument("--workers", type=int, default=0, help="[media] workers (their processes are summed in)")
     parser.add_argument("--probe", action="store_true", help="what tracemalloc does not see: RSS by mapping, "
                         "threads, descriptors, pymalloc arenas, and RSS after malloc_trim (node process only)")
@@ -381,7 +400,7 @@ def main() -> int:
     if SIPP is None:
         print("sipp is not installed (Debian package sip-tester)")
         return 1
-    if max(sizes) > CALLERS:
+    if max(sizes) > CALLERS or args.warmup > CALLERS:
         print(f"at most {CALLERS} calls (one caller each)")
         return 2
     results: dict = {"aim_kb_per_call": AIM_KB, "by_site": args.by_site, "announcing": args.announcing,
