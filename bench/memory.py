@@ -33,8 +33,8 @@ counts), ~9 KB of free blocks and ~3 KB of unused pools in arenas the burst's se
 transactions live 64*T1; pymalloc returns an arena only when it is empty, so the "after" RSS stays), and
 ~3 KB of glibc heap; no thread per call, 4 descriptors (RTP/RTCP of both legs), and malloc_trim gives
 nothing back. After ``--warmup 800`` the same 200 held calls did not grow the RSS at all: they fit in the
-space the warm-up's set-ups left, with ~21.5 KB of live blocks each. The RSS figure of a cold node is the
-high-water mark of its set-up burst; the live blocks are what a held call keeps.
+space the warm-up's set-ups left, with ~21 KB of live blocks each (22.3 before the shared timers). The RSS
+figure of a cold node is the high-water mark of its set-up burst; the live blocks are what a held call keeps.
 ``--workers N`` runs N media worker processes (their RSS summed in).
 
     .venv/bin/python bench/memory.py [--calls 200 --calls 600] [--by-site | --probe] [--workers 1] [--announcing]
