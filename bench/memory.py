@@ -9,7 +9,8 @@ and as the agent (``bench_agent.xml``: 180, 200, takes the BYE), all on 127.0.0.
 
 For each N of ``--calls`` (each bounded, 200 and 600 by default), one node:
 
-1. a few warm-up calls (caches, pools and lazily built tables exist before the baseline);
+1. a few warm-up calls (``--warmup``: pools and lazily built tables exist before the baseline; 800 also fill
+   the header parsers' bounded text caches, and grow the heap as a burst of set-ups does);
 2. ``before``: the node's RSS and Private_Dirty (``/proc/<pid>/smaps_rollup``, with its child processes:
    media workers count), once the warm-up calls are gone;
 3. N calls placed at ``--rate`` and held; ``held``: the same figures ``--steady-s`` (34 s) after the node's
@@ -24,7 +25,19 @@ the held snapshot against the one before and prints the top allocation sites per
 by file), and tracemalloc's own per-call total. tracemalloc slows the node: its figures are for finding
 sites, the RSS run for the aim.
 
-    .venv/bin/python bench/memory.py [--calls 200 --calls 600] [--by-site] [--announcing] [--top 30]
+``--probe``: what tracemalloc does not see, in the node's own process (a launcher again): on SIGUSR2 its RSS by
+kind of mapping, threads, descriptors, the header parsers' text cache sizes and pymalloc's arena figures
+(``sys._debugmallocstats``), then the RSS after glibc's ``malloc_trim(0)``. At 200 calls after 10 warm-up
+calls it showed the RSS per held call (37-38 KB) as ~24 KB of live pymalloc blocks (what tracemalloc
+counts), ~9 KB of free blocks and ~3 KB of unused pools in arenas the burst's set-ups grew (their
+transactions live 64*T1; pymalloc returns an arena only when it is empty, so the "after" RSS stays), and
+~3 KB of glibc heap; no thread per call, 4 descriptors (RTP/RTCP of both legs), and malloc_trim gives
+nothing back. After ``--warmup 800`` the same 200 held calls did not grow the RSS at all: they fit in the
+space the warm-up's set-ups left, with ~21 KB of live blocks each (22.3 before the shared timers). The RSS
+figure of a cold node is the high-water mark of its set-up burst; the live blocks are what a held call keeps.
+``--workers N`` runs N media worker processes (their RSS summed in).
+
+    .venv/bin/python bench/memory.py [--calls 200 --calls 600] [--by-site | --probe] [--workers 1] [--announcing]
 
 Prints the figures and writes ``bench/results/memory.json`` (``memory-by-site.json`` with ``--by-site``).
 """
@@ -83,6 +96,60 @@ signal.signal(signal.SIGUSR1, _snapshot)
 runpy.run_module("b2bua.node.cli", run_name="__main__", alter_sys=True)
 """
 
+#: ``--probe``: what the RSS tracemalloc does not see. The node (no tracemalloc) on SIGUSR2 collects garbage and
+#: writes probe-<n>.json: its RSS by kind of mapping ([heap], other anonymous, files), its threads, its open
+#: descriptors, pymalloc's arenas (sys._debugmallocstats), then the same RSS after glibc's malloc_trim(0): what
+#: trimming gives back is free memory the allocator kept, not memory a held call needs
+PROBE_LAUNCHER = """import ctypes, gc, json, os, runpy, signal, sys, tempfile
+_taken = [0]
+def _rss():
+    kinds = {"heap_kb": 0, "anon_kb": 0, "file_kb": 0}
+    kind = None
+    with open("/proc/self/smaps") as smaps:
+        for line in smaps:
+            head = line.split()
+            if not head[0].endswith(":"):
+                name = head[5] if len(head) > 5 else ""
+                kind = "heap_kb" if name == "[heap]" else ("file_kb" if name.startswith("/") else "anon_kb")
+            elif head[0] == "Rss:":
+                kinds[kind] += int(head[1])
+    return kinds
+def _mallocstats():
+    with tempfile.TemporaryFile("w+") as out:
+        saved = os.dup(2)
+        os.dup2(out.fileno(), 2)
+        try:
+            sys._debugmallocstats()
+        finally:
+            os.dup2(saved, 2)
+            os.close(saved)
+        out.seek(0)
+        lines = out.read().splitlines()
+    wanted = ("# arenas allocated current", "# bytes in allocated blocks", "# bytes in available blocks",
+              "unused pools", "# bytes lost to pool headers", "# bytes lost to quantization")
+    return [line for line in lines if line.startswith(wanted) or "unused pools" in line]
+def _caches():
+    # the header parsers' text caches (b2bua.sip.textcache): bounded, so their filling is not per call
+    found = {}
+    for module, names in (("b2bua.sip.headers", ("_parse_via_cached", "_parse_name_addr_cached",
+                                                 "_parse_cseq_cached")), ("b2bua.sip.uri", ("_parse_uri_cached",))):
+        for name in names:
+            found[name] = getattr(sys.modules[module], name).cache_info().currsize
+    return found
+def _probe(signum, frame):
+    gc.collect()
+    _taken[0] += 1
+    row = {"rss": _rss(), "threads": len(os.listdir("/proc/self/task")), "fds": len(os.listdir("/proc/self/fd")),
+           "blocks": sys.getallocatedblocks(), "pymalloc": _mallocstats(), "caches": _caches()}
+    ctypes.CDLL("libc.so.6").malloc_trim(0)
+    row["rss_after_trim"] = _rss()
+    with open("probe-%d.json.part" % _taken[0], "w") as out:
+        json.dump(row, out)
+    os.rename("probe-%d.json.part" % _taken[0], "probe-%d.json" % _taken[0])
+signal.signal(signal.SIGUSR2, _probe)
+runpy.run_module("b2bua.node.cli", run_name="__main__", alter_sys=True)
+"""
+
 
 def memory_kb(pid: int) -> dict[str, int]:
     """RSS and Private_Dirty (KB) of ``pid`` and its child processes, from ``smaps_rollup``."""
@@ -131,15 +198,19 @@ class Bench:
         if args.by_site:
             (workdir / "traced_node.py").write_text(TRACE_LAUNCHER.format(frames=args.frames))
             launcher = {"entry": "traced_node"}
+        elif args.probe:
+            (workdir / "probed_node.py").write_text(PROBE_LAUNCHER)
+            launcher = {"entry": "probed_node"}
         self.node = start_node(
             workdir, agents=[f"sip:agent@127.0.0.1:{self.agent_port};transport=UDP"], profile=profile, **launcher,
             sections={"sip": {"probe_interval_s": "0", "max_call_duration_s": "3600"},
                       "media": {"rtp_port_min": str(RTP_PORT_MIN), "rtp_port_max": str(RTP_PORT_MAX),
-                                "silence_timeout_s": "3600"}})
+                                "silence_timeout_s": "3600", "workers": str(args.workers)}})
         self.node.follow()
         topup_callers(self.node.config, callers(), CREDIT_CENTS)
         self.pid = self.node.proc.pid
         self._snapshots = 0
+        self._probes = 0
 
     def calls(self, n: int, hold_s: float, tag: str):
         """Start ``n`` calls held ``hold_s`` (both SIPps); returns (carrier, agent) to wait for."""
@@ -172,15 +243,27 @@ class Bench:
         if not self.args.by_site:
             return None
         self._snapshots += 1
-        path = self.node.workdir / f"snap-{self._snapshots}.pickle"
-        os.kill(self.pid, signal.SIGUSR1)
+        path = self._signalled(signal.SIGUSR1, f"snap-{self._snapshots}.pickle", "tracemalloc snapshot")
+        census = json.loads((self.node.workdir / f"census-{self._snapshots}.json").read_text())
+        return tracemalloc.Snapshot.load(str(path)), census
+
+    def probe(self) -> dict | None:
+        """``--probe``: the node's RSS by mapping, threads, descriptors, pymalloc arenas, RSS after malloc_trim."""
+        if not self.args.probe:
+            return None
+        self._probes += 1
+        return json.loads(self._signalled(signal.SIGUSR2, f"probe-{self._probes}.json", "probe").read_text())
+
+    def _signalled(self, signum: int, name: str, what: str) -> Path:
+        """Send the launcher ``signum`` and wait (bounded) for the file ``name`` it answers with."""
+        path = self.node.workdir / name
+        os.kill(self.pid, signum)
         deadline = time.monotonic() + 120
         while not path.exists():
             if time.monotonic() > deadline:
-                raise RuntimeError("the node wrote no tracemalloc snapshot")
+                raise RuntimeError(f"the node wrote no {what}")
             time.sleep(0.2)
-        census = json.loads((self.node.workdir / f"census-{self._snapshots}.json").read_text())
-        return tracemalloc.Snapshot.load(str(path)), census
+        return path
 
     def stop(self) -> None:
         self.node.stop()
@@ -190,20 +273,25 @@ def measure(n: int, args) -> dict:
     tmp = Path(tempfile.mkdtemp(prefix=f"bench-memory-{n}-"))
     bench = Bench(tmp, args)
     try:
-        carrier, agent = bench.calls(WARMUP_CALLS, 1.0, "warmup")
+        carrier, agent = bench.calls(args.warmup, 1.0, "warmup")
         carrier.wait(), agent.wait()
-        time.sleep(args.settle_s)          # the warm-up calls settle (their transactions' Timer J: 32 s)
+        # the warm-up calls settle; a long warm-up's transactions (64*T1) are over too, or their memory, freed
+        # while the calls are held, would be counted against them
+        time.sleep(args.steady_s if args.warmup > WARMUP_CALLS else args.settle_s)
         before = memory_kb(bench.pid)
         snap_before = bench.snapshot()
+        probe_before = bench.probe()
         hold_s = n / args.rate + args.steady_s + args.hold_s
         carrier, agent = bench.calls(n, hold_s, "held")
         held_count = bench.wait_active(n, n / args.rate + 30)
         time.sleep(args.steady_s)          # the set-up's transactions are over: what a held call keeps
         held = memory_kb(bench.pid)
         snap_held = bench.snapshot()
+        probe_held = bench.probe()
         c, a = carrier.wait(), agent.wait()
         time.sleep(args.settle_s)
         after = memory_kb(bench.pid)
+        probe_after = bench.probe()
     finally:
         bench.stop()
         if not args.keep:
@@ -220,11 +308,32 @@ def measure(n: int, args) -> dict:
           f"RSS {before['rss_kb']} -> {held['rss_kb']} KB, {row['rss_kb_per_call']:.1f} KB per call; "
           f"Private_Dirty {row['private_dirty_kb_per_call']:.1f} KB per call; "
           f"{row['rss_kb_left_after']} KB more RSS once they ended", flush=True)
+    if probe_before is not None:
+        row["probe"] = {"before": probe_before, "held": probe_held, "after": probe_after}
+        report_probe(row["probe"], held_count)
     if snap_before is not None and snap_held is not None:
         print("  (RSS under tracemalloc counts its traces and snapshots: see the run without --by-site)")
         row["tracemalloc"] = by_site(snap_before[0], snap_held[0], held_count, args.top)
         row["tracemalloc"]["by_type"] = by_type(snap_before[1], snap_held[1], held_count, args.top)
     return row
+
+
+def report_probe(probe: dict, n: int) -> None:
+    """The node process's growth per held call by kind of mapping, before and after malloc_trim."""
+    for stage in ("held", "after"):
+        was, now = probe["before"], probe[stage]
+        parts = ", ".join(f"{kind[:-3]} {(now['rss'][kind] - was['rss'][kind]) / max(n, 1):.1f}"
+                          for kind in now["rss"])
+        trimmed = ", ".join(f"{kind[:-3]} {(now['rss_after_trim'][kind] - was['rss_after_trim'][kind]) / max(n, 1):.1f}"
+                            for kind in now["rss"])
+        print(f"  probe {stage} - before, KB per held call: {parts}; after malloc_trim: {trimmed}; threads "
+              f"{was['threads']} -> {now['threads']}, fds {was['fds']} -> {now['fds']}, pymalloc blocks "
+              f"{(now['blocks'] - was['blocks']) / max(n, 1):.1f} per call")
+        print("    text caches (entries): " + ", ".join(f"{name} {was['caches'][name]} -> {count}"
+                                                       for name, count in now["caches"].items()))
+        for line, was_line in zip(now["pymalloc"], was["pymalloc"]):
+            print(f"    {was_line.split('=')[0].strip():40} {was_line.split('=')[-1].strip():>14} -> "
+                  f"{line.split('=')[-1].strip():>14}")
 
 
 def by_site(before: tracemalloc.Snapshot, held: tracemalloc.Snapshot, n: int, top: int) -> dict:
@@ -279,6 +388,11 @@ def main() -> int:
     parser.add_argument("--by-site", action="store_true", help="tracemalloc in the node: top allocation sites per call")
     parser.add_argument("--frames", type=int, default=1, help="with --by-site: frames kept per allocation")
     parser.add_argument("--top", type=int, default=30, help="with --by-site: sites printed")
+    parser.add_argument("--warmup", type=int, default=WARMUP_CALLS, help="calls made and ended before the "
+                        "baseline (800 fill the header parsers' bounded text caches, whose filling is not per call)")
+    parser.add_argument("--workers", type=int, default=0, help="[media] workers (their processes are summed in)")
+    parser.add_argument("--probe", action="store_true", help="what tracemalloc does not see: RSS by mapping, "
+                        "threads, descriptors, pymalloc arenas, and RSS after malloc_trim (node process only)")
     parser.add_argument("--announcing", action="store_true", help="the whole product: answer, announce, then ring")
     parser.add_argument("--keep", action="store_true", help="keep the node's and SIPp's folders")
     args = parser.parse_args()
@@ -286,13 +400,14 @@ def main() -> int:
     if SIPP is None:
         print("sipp is not installed (Debian package sip-tester)")
         return 1
-    if max(sizes) > CALLERS:
+    if max(sizes) > CALLERS or args.warmup > CALLERS:
         print(f"at most {CALLERS} calls (one caller each)")
         return 2
     results: dict = {"aim_kb_per_call": AIM_KB, "by_site": args.by_site, "announcing": args.announcing,
+                     "workers": args.workers,
                      "rate": args.rate, "runs": []}
     for n in sizes:
-        print(f"{n} held calls{' (tracemalloc)' if args.by_site else ''}", flush=True)
+        print(f"{n} held calls, {args.workers} media workers{' (tracemalloc)' if args.by_site else ''}", flush=True)
         results["runs"].append(measure(n, args))
     print()
     for row in results["runs"]:

@@ -355,7 +355,8 @@ class CallSession:
     __slots__ = ("_billing", "_reactor", "session_id", "call_id", "profile_name", "number", "tariff", "first_call",
                  "warn_before_s", "max_call_s", "state", "balance_cents", "minutes", "start_ms", "paid_s",
                  "debited_cents", "end_ms", "settlement", "_observer", "_seq", "_inflight", "_capped", "_probed_at",
-                 "_retry", "_warned", "_warn_call", "_end_call", "_tick_call", "_settle_waiters", "_settle_outcome",
+                 "_retry", "_warned", "_end_due_ms", "_warn_due_ms", "_tick_due_ms", "_timer", "_timer_due_ms",
+                 "_settle_waiters", "_settle_outcome",
                  "_credits_told")
 
     def __init__(self, billing: "CallBilling", opened: Opened, request: OpenRequest,
@@ -386,9 +387,14 @@ class CallSession:
         self._probed_at: int | None = None
         self._retry: DebitAhead | None = None
         self._warned = False
-        self._warn_call: IDelayedCall | None = None
-        self._end_call: IDelayedCall | None = None
-        self._tick_call: IDelayedCall | None = None
+        #: when (clock ms) the credit ends, the warning is due and the next debit is due (None: not armed); the
+        #: three share one reactor timer at the earliest (bench/memory.py: a DelayedCall with its bound
+        #: methods is ~0.6 KB of a held call, and a charging call had three)
+        self._end_due_ms: int | None = None
+        self._warn_due_ms: int | None = None
+        self._tick_due_ms: int | None = None
+        self._timer: IDelayedCall | None = None
+        self._timer_due_ms: int | None = None
         self._settle_waiters: list[Deferred] = []
         self._settle_outcome: tuple | None = None
         #: the ledger's credits since open that the controller has already been told of
@@ -455,7 +461,7 @@ class CallSession:
     # -- charging ----------------------------------------------------------------
 
     def _debit(self) -> None:
-        self._tick_call = None
+        self._tick_due_ms = None
         if self.state is not State.CHARGING or self._inflight is not None or self._capped:
             return
         request = self._retry
@@ -486,7 +492,7 @@ class CallSession:
 
     def _debited(self, outcome: DebitOutcome, request: DebitAhead) -> None:
         self._inflight = None
-        self._tick_call = None
+        self._tick_due_ms = None
         self.balance_cents = outcome.balance_cents
         if outcome.applied:
             self.paid_s = request.paid_s
@@ -501,7 +507,7 @@ class CallSession:
 
     def _debit_failed(self, failure, request: DebitAhead) -> None:
         self._inflight = None
-        self._tick_call = None
+        self._tick_due_ms = None
         self._billing.log_failure(failure)
         if self.state is State.CHARGING:
             # the store did not answer: keep what is paid, and ask the same again in a second (the
@@ -554,23 +560,56 @@ class CallSession:
         end_ms = self.start_ms + end_s * 1000
         old_end = self.end_ms
         self.end_ms = end_ms
-        if old_end != end_ms or self._end_call is None:
-            self._cancel(self._end_call)
-            self._end_call = self._reactor.callLater(max(0, end_ms - now) / 1000, self._exhaust)
+        if old_end != end_ms or self._end_due_ms is None:
+            self._end_due_ms = end_ms
         if old_end != end_ms:
             self._observer.session_credit_ends(CreditEnds(self.session_id, self.call_id, end_ms))
         warn_ms = end_ms - self.warn_before_s * 1000
         if self._warned and old_end is not None and end_ms > old_end and warn_ms > now:
             self._warned = False  # a top-up moved the end beyond the warning window: warn again later
-        if not self._warned and (old_end != end_ms or self._warn_call is None):
-            self._cancel(self._warn_call)
-            self._warn_call = self._reactor.callLater(max(0, warn_ms - now) / 1000, self._warn)
-        if self._tick_call is None and self._inflight is None:
+        if not self._warned and (old_end != end_ms or self._warn_due_ms is None):
+            self._warn_due_ms = warn_ms
+        if self._tick_due_ms is None and self._inflight is None:
             if retry_s is not None:
-                self._tick_call = self._reactor.callLater(retry_s, self._debit)
+                self._tick_due_ms = now + retry_s * 1000
             elif self.paid_s < end_s or (self._probed_at != self.paid_s and not self._capped):
-                tick_ms = self.start_ms + self.paid_s * 1000 - self._billing.debit_lead_s * 1000
-                self._tick_call = self._reactor.callLater(max(0, tick_ms - now) / 1000, self._debit)
+                self._tick_due_ms = self.start_ms + self.paid_s * 1000 - self._billing.debit_lead_s * 1000
+        self._schedule()
+
+    def _schedule(self) -> None:
+        """The one reactor timer at the earliest deadline, none when none is armed.  One already armed no later
+        is kept: it fires, finds nothing due, and moves on (a cancelled DelayedCall stays in the reactor's heap
+        until it compacts it, and each debit moves the earliest deadline)."""
+        dues = [due for due in (self._end_due_ms, self._warn_due_ms, self._tick_due_ms) if due is not None]
+        if not dues:
+            self._cancel(self._timer)
+            self._timer = self._timer_due_ms = None
+            return
+        due_ms = min(dues)
+        if self._timer is not None and self._timer_due_ms is not None and self._timer_due_ms <= due_ms:
+            return
+        self._cancel(self._timer)
+        self._timer_due_ms = due_ms
+        self._timer = self._reactor.callLater(max(0, due_ms - _ms(self._reactor)) / 1000, self._deadline)
+
+    def _deadline(self) -> None:
+        """The timer fired: each deadline due by then runs once, earliest first (ties: end, warning, debit, the
+        order they are armed in), as their own timers would have; then the timer moves to the next."""
+        at_ms = max(_ms(self._reactor), self._timer_due_ms or 0)
+        self._timer = self._timer_due_ms = None     # a deadline armed by what runs now arms the timer afresh
+        due = sorted((due_ms, rank) for rank, due_ms in enumerate((self._end_due_ms, self._warn_due_ms,
+                                                                   self._tick_due_ms))
+                     if due_ms is not None and due_ms <= at_ms)
+        for due_ms, rank in due:
+            if rank == 0 and self._end_due_ms == due_ms:
+                self._end_due_ms = None
+                self._exhaust()
+            elif rank == 1 and self._warn_due_ms == due_ms:
+                self._warn_due_ms = None
+                self._warn()
+            elif rank == 2 and self._tick_due_ms == due_ms:
+                self._debit()
+        self._schedule()
 
     def _end_s(self) -> int:
         """Where the credit ends, in seconds of charged time: what is paid, plus what the balance buys."""
@@ -580,7 +619,6 @@ class CallSession:
         return max(end_s, self.paid_s)
 
     def _warn(self) -> None:
-        self._warn_call = None
         if self.state is not State.CHARGING or self._warned or self.end_ms is None:
             return
         self._warned = True
@@ -589,12 +627,11 @@ class CallSession:
                                                 max(0, (self.end_ms - now + 999) // 1000)))
 
     def _exhaust(self) -> None:
-        self._end_call = None
         if self.state is not State.CHARGING:
             return
         now = _ms(self._reactor)
         if self.end_ms is not None and now < self.end_ms:
-            self._end_call = self._reactor.callLater((self.end_ms - now) / 1000, self._exhaust)
+            self._end_due_ms = self.end_ms      # fired early (ms rounding): again at the end
             return
         self._go(Event.EXHAUST)
         self._cancel_timers()
@@ -611,9 +648,8 @@ class CallSession:
             call.cancel()
 
     def _cancel_timers(self) -> None:
-        for call in (self._warn_call, self._end_call, self._tick_call):
-            self._cancel(call)
-        self._warn_call = self._end_call = self._tick_call = None
+        self._cancel(self._timer)
+        self._timer = self._end_due_ms = self._warn_due_ms = self._tick_due_ms = self._timer_due_ms = None
 
 
 class CallBilling:

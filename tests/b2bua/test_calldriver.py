@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import pytest
 from twisted.internet.defer import succeed
+from twisted.internet.error import AlreadyCalled, AlreadyCancelled
 from twisted.internet.task import Clock
 from twisted.logger import globalLogPublisher
 
@@ -122,3 +123,26 @@ def test_a_fault_inside_a_running_input_is_its_own_calls_and_the_outer_input_goe
     assert trace.steps == ["this call done", "flush"] and faults.errors == 1
     (line,) = [e for e in seen if "log_failure" in e]
     assert line["call_id"] == "c2"
+
+
+def test_a_calls_timers_share_one_reactor_timer_and_fire_in_time_order_each_one_input():
+    """Three timers of one call keep one reactor timer, at the earliest; a step over all of them fires them
+    earliest first (ties in the order armed), each one input with its flush; one cancelled by an earlier one
+    does not fire; cancelling the last leaves the reactor no timer, and cancelling twice raises as Twisted's."""
+    clock, trace = Clock(), Trace()
+    inputs = CallDriver(clock, trace.flush).inputs("c1")
+    late = inputs.callLater(30, trace.steps.append, "late")
+    inputs.callLater(20, trace.steps.append, "tie 1")
+    inputs.callLater(20, lambda: (trace.steps.append("tie 2"), late.cancel()))
+    first = inputs.callLater(10, trace.steps.append, "first")
+    assert [call.getTime() for call in clock.getDelayedCalls()] == [10]
+    clock.advance(25)
+    assert trace.steps == ["first", "flush", "tie 1", "flush", "tie 2", "flush"]
+    assert clock.getDelayedCalls() == [] and not late.active()
+    with pytest.raises(AlreadyCalled):
+        first.cancel()
+    with pytest.raises(AlreadyCancelled):
+        late.cancel()
+    again = inputs.callLater(5, trace.steps.append, "never")
+    again.cancel()
+    assert clock.getDelayedCalls() == []

@@ -433,3 +433,20 @@ def test_the_controller_hears_a_topup_as_such_and_another_calls_refund_as_a_refu
     assert first.end_ms == end_before_ms + 60_000
     assert c2.credits == []          # settled: it hears nothing any more
 
+
+
+def test_a_charging_session_keeps_one_reactor_timer_for_its_debit_warning_and_end(h):
+    """The next debit, the warning and the credit's end share one timer (a held call's memory), moved as they
+    change; settling leaves none. The firing order is pinned by the warning and cut-off tests above."""
+    h.give(DEMO, NUMBER, 1000)
+    billing = make_billing(h)
+    session, _ = open_session(h, billing)
+    idle = len(h.clock.getDelayedCalls())
+    session.start_charging()
+    h.flush()
+    assert len(h.clock.getDelayedCalls()) == idle + 1
+    advance(h, 200)
+    assert len(h.clock.getDelayedCalls()) == idle + 1
+    result(session.settle(None, "hangup"))
+    h.flush()
+    assert len(h.clock.getDelayedCalls()) == idle
