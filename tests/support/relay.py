@@ -12,9 +12,14 @@ from media.sdp import Negotiated
 
 
 def random_range(size: int = 60) -> tuple[int, int]:
-    """A port range at random in 40000-60000 (never fixed ports), even start."""
-    base = random.randrange(40000, 60000 - size, 2)
-    return base, base + size - 1
+    """A port range at random in 40000-60000 (never fixed ports), even start, whose every port was free when
+    chosen: another test's relay or a benchmark's node on this host can hold part of that span, and a range
+    picked into it failed its test with PortsExhausted."""
+    for _ in range(100):
+        base = random.randrange(40000, 60000 - size, 2)
+        if all(port_is_free(port) for port in range(base, base + size)):
+            return base, base + size - 1
+    raise RuntimeError(f"no free range of {size} ports in 40000-60000 in 100 tries")
 
 
 def pump(until, timeout_s: float = 2.0) -> None:
