@@ -48,7 +48,7 @@ from twisted.internet.task import LoopingCall
 from twisted.logger import Logger
 
 from .ports import MAX_DATAGRAM, PortRange, PortsExhausted, SocketPoller, bind_pair, connect_twin
-from .rtp import (EventDeduplicator, ReportBlock, RtpError, build_bye, build_rr, build_sdes_cname,
+from .rtp import (RTP_HEADER, EventDeduplicator, ReportBlock, RtpError, build_bye, build_rr, build_sdes_cname,
                   build_sr, parse_rtcp, parse_telephone_event, payload_offsets, RTCP_SR)
 from .sdp import Negotiated, ip_of
 from .stream import OutgoingStream
@@ -63,6 +63,7 @@ RTCP_INTERVAL_S = 5
 BIND_ATTEMPTS = 16
 TWIN_DRAIN_MAX = 64           # datagrams read off a twin socket when it is connected or dropped
 _unpack_ts = struct.Struct("!I").unpack_from
+_unpack_header = RTP_HEADER.unpack_from
 #: a twin's peer while there is no twin: no address is this object, so ``dest is _twin_peer`` is False
 _NOT_CONNECTED: tuple = ("", 0)
 
@@ -281,22 +282,27 @@ class Leg:
     def _rtp_in(self, n: int) -> None:
         """The buffer holds ``n`` bytes of RTP (version 2, header complete) from the latched source."""
         buf = self._buf
+        # one unpack for our statistics and the stream's rewrite (it was three byte reads, a "!I" unpack here
+        # and the stream's own header unpack): bench/rtp_relay.py --steps 300,600 --seconds 3 --rounds 2,
+        # same run against this commit's parent as prepaid@base: 11.96 -> 11.67 us per packet (rtpengine 8.94)
+        b0, b1, seq, ts, ssrc = _unpack_header(buf, 0)
         self.rx_packets += 1
-        seq = buf[2] << 8 | buf[3]
-        if (seq - self.rx_max_seq) & 0xFFFF < 0x8000:
-            if seq < self.rx_max_seq:
+        max_seq = self.rx_max_seq
+        if (seq - max_seq) & 0xFFFF < 0x8000:
+            if seq < max_seq:
                 self.rx_cycles += 0x10000
             self.rx_max_seq = seq
-        pt = buf[1] & 0x7F
+        pt = b1 & 0x7F
         try:
             if pt == self.rx_payload_type:
                 now = self._clock()
                 # RFC 3550 A.8 interarrival jitter, in timestamp units (8 kHz)
-                transit = int(now * 8000) - _unpack_ts(buf, 4)[0]
+                transit = int(now * 8000) - ts
                 d = transit - self.rx_transit
                 self.rx_transit = transit
                 self.rx_jitter += ((d if d >= 0 else -d) - self.rx_jitter) / 16
-                self.peer_out.relay_audio(self._view[:n], now)     # rewritten in place and sent from there
+                # rewritten in place and sent from there
+                self.peer_out.relay_unpacked(self._view[:n], now, b0, seq, ts, ssrc)
                 self.relayed += 1
             elif pt == self.rx_event_payload_type:
                 self._event(bytes(buf[:n]))

@@ -143,10 +143,17 @@ class OutgoingStream:
         returns (the next datagram is read into the same buffer).  Raises :class:`media.rtp.RtpError`
         for a malformed packet (the relay counts it).
         """
+        b0, _, in_seq, in_ts, in_ssrc = _unpack_from(data, 0)
+        self.relay_unpacked(data, now, b0, in_seq, in_ts, in_ssrc)
+
+    def relay_unpacked(self, data: bytes | memoryview, now: float, b0: int, in_seq: int, in_ts: int,
+                       in_ssrc: int) -> None:
+        """:meth:`relay_audio` for a caller that unpacked the header already (``b0`` its first byte, then the
+        source's sequence number, timestamp and SSRC): the relay reads them for its reception statistics,
+        and one unpack serves both."""
         if self._muted:
             self.packets_muted += 1
             return
-        b0, _, in_seq, in_ts, in_ssrc = _unpack_from(data, 0)
         n = self.numbering
         if n.relaying and in_ssrc == n.in_ssrc and (in_seq - n.in_seq) % SEQ_MOD < MAX_SEQ_STEP:
             # StreamNumbering.relayed for the next packet of the source being relayed, inlined (no call,

@@ -29,6 +29,24 @@ def test_relayed_audio_gets_our_ssrc_and_payload_type_bytes():
     assert len(sent[0]) == 172
 
 
+def test_relay_unpacked_sends_what_relay_audio_sends_in_place():
+    """The relay's entry (header fields unpacked by the caller, the datagram a writable view of its buffer)
+    numbers and sends exactly what relay_audio sends for the same packets, rewriting the view in place."""
+    a, clock, sent_a = make()
+    b, _, sent_b = make()
+    a.numbering, b.numbering = StreamNumbering(0x5EED, 100, 5000), StreamNumbering(0x5EED, 100, 5000)
+    for seq in (1, 2, 4):
+        data = build_rtp(8, seq, 1000 + 160 * seq, 0xBAD, bytes([seq]) * 160)
+        a.relay_audio(data, clock.seconds())
+        buf = bytearray(data)
+        b0, _, in_seq, in_ts, in_ssrc = struct.unpack_from("!BBHII", buf)
+        b.relay_unpacked(memoryview(buf), clock.seconds(), b0, in_seq, in_ts, in_ssrc)
+        assert bytes(buf) == sent_a[-1]
+        clock.advance(0.02)
+    assert [bytes(d) for d in sent_b] == sent_a
+    assert (b.packets_relayed, b.octets_sent) == (a.packets_relayed, a.octets_sent) == (3, 480)
+
+
 def test_csrcs_of_the_other_side_never_leak():
     """A relayed packet with CSRCs (other SSRCs) is re-sent without them."""
     s, clock, sent = make()
