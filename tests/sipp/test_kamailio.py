@@ -301,7 +301,7 @@ def test_kamailio_fails_over_from_a_killed_node_and_the_other_settles_its_calls(
 def test_kamailio_probes_a_stopped_node_out_and_a_restarted_one_back_in(tmp_path):
     """Kamailio probing its node with OPTIONS every second (``DS_PING_INTERVAL_S``): a node that stops is
     marked inactive by the probe alone, with no call sent to it; started again on its port, it is marked
-    active by the next probes, and a call through Kamailio is answered by it and billed."""
+    active by the next probes, and a call through Kamailio is answered by it, its caller identified."""
     agent_port = free_port()
     sections = {"media": node_sections(0)["media"]}
     for name in ("first", "again"):
@@ -324,16 +324,13 @@ def test_kamailio_probes_a_stopped_node_out_and_a_restarted_one_back_in(tmp_path
             assert wait_for(lambda: proxy.nodes() == [(uri, "AP")], 10), proxy.nodes()
             in_s = time.monotonic() - started
             restarted.topup(CALLER, "10")
-            agent = start_sipp(str(SCENARIOS / "agent_answer.xml"), tmp_path, local_port=agent_port, calls=1,
-                               timeout_s=30, name="agent", extra=("-mp", str(free_port())))
-            sipps.append(agent)
-            call = carrier(proxy.port, tmp_path, "back", scenario="carrier_call.xml", calls=1, timeout_s=40,
-                           extra=("-d", "12000"))      # past the minutes said and the agent's answer: charged
+            call = carrier(proxy.port, tmp_path, "back", scenario="carrier_call.xml", calls=1, timeout_s=30,
+                           extra=("-d", "1000"))
             sipps.append(call)
             result = call.wait()
             assert (result.successful, result.failed) == (1, 0), result.summary()
             [record] = restarted.records()
-            assert record["caller"] == CALLER and record["agent_answered"] and record["charge_cents"] > 0, \
+            assert (record["caller"], record["a_status"], record["end_reason"]) == (CALLER, 200, "caller_hangup"), \
                 dict(record)
     finally:
         for sipp in sipps:
@@ -341,7 +338,7 @@ def test_kamailio_probes_a_stopped_node_out_and_a_restarted_one_back_in(tmp_path
         if restarted is not None:
             restarted.stop()
     print(f"\nkamailio probing: a stopped node marked inactive {out_s:.1f} s after it stopped, "
-          f"active again {in_s:.1f} s after its restart; a call through Kamailio answered and billed by it")
+          f"active again {in_s:.1f} s after its restart; a call through Kamailio answered by it")
 
 
 @pytest.mark.skipif(TLS_MODULE is None, reason="kamailio's tls module is not installed (kamailio-tls-modules)")
