@@ -51,6 +51,7 @@ from twisted.internet.defer import Deferred, DeferredList
 from twisted.internet.protocol import Factory, ProcessProtocol, Protocol as StreamProtocol
 from twisted.internet.task import LoopingCall
 from twisted.logger import Logger
+from twisted.python import log as legacy_log
 
 from .control import CHANNEL_FD, VERSION, ControlError, Decoder, Event, Hello, Request, Response, encode
 from .engine import DtmfHandler, FailedHandler, PlayPart, SilenceHandler
@@ -321,12 +322,18 @@ class WorkerClient:
         if hello.version != VERSION or hello.error:
             reason = hello.error or f"it speaks protocol version {hello.version}, not {VERSION}"
             if not self.started.called:
-                self.started.errback(WorkerFailed(f"media worker {self.pid} cannot start: {reason}"))
+                self._fire(self.started.errback, WorkerFailed(f"media worker {self.pid} cannot start: {reason}"))
             self.kill(reason)
             return
         self.ready = True
         if not self.started.called:
-            self.started.callback(self)
+            self._fire(self.started.callback, self)
+
+    @staticmethod
+    def _fire(fire: Callable[[object], object], value: object) -> None:
+        """Fire ``started``: the node's start goes on from here (its listeners log "... starting on 5060"), and
+        not in the channel's log context, whose system (``_WorkerChannel,0,``) would label the node's lines."""
+        legacy_log.callWithContext({"system": "-"}, fire, value)
 
     def _response(self, response: Response) -> None:
         # answers come in order, and one tells the success of every request before it (media.worker acknowledges

@@ -11,6 +11,8 @@ import pytest
 from twisted.internet import process, reactor
 from twisted.internet.task import Clock
 from twisted.logger import LogLevel, globalLogPublisher
+from twisted.python import context
+from twisted.python.log import ILogContext
 
 from media.engine import LocalEngine
 from media.player import Player
@@ -222,16 +224,17 @@ def test_a_refused_agent_leg_fails_the_call_and_the_worker_lets_go_of_its_carrie
 
 
 def test_a_real_worker_talks_over_a_unix_socket_and_dies_to_the_node_when_the_nodes_end_closes(errors):
-    """spawn_process: the worker says hello over a Unix stream socket (the node's end), its stdin is /dev/null and
-    its stdout/stderr are the node's stdout; closing the node's end of the channel is the worker's death at once
+    """spawn_process: the worker says hello over a Unix stream socket (the node's end), and the node's start goes on
+    in the node's log context, not the channel's; its stdin is /dev/null and its stdout/stderr are the node's stdout; closing the node's end of the channel is the worker's death at once
     (logged once, "its control channel closed") and its process is ended."""
     lo, hi = free_range(20)
     engine = WorkerEngine(reactor, WorkerSettings("127.0.0.1", 60), lo, hi, 1, spawn_process(reactor))
     started: list = []
-    engine.start().addBoth(started.append)
+    systems: list = []      # the log system of what follows the start: the node's own ("-"), not the channel's
+    engine.start().addBoth(started.append).addBoth(lambda _: systems.append(context.get(ILogContext)["system"]))
     try:
         pump(lambda: started, 20)
-        assert started == [engine]
+        assert started == [engine] and systems == ["-"]
         client = engine.clients[0]
         channel = client.link.channel.transport.socket
         assert (channel.family, channel.type) == (socket.AF_UNIX, socket.SOCK_STREAM)
