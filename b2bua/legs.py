@@ -42,9 +42,10 @@ from typing import Callable
 
 from twisted.internet.interfaces import IDelayedCall, IReactorTime
 
-from .callevents import (Acked, Answered, Bye, Cancelled, Failed, LegBroken, LegEnded, ModifyAnswered,
+from .callevents import (Acked, Answered, Bye, Cancelled, Dtmf, Failed, LegBroken, LegEnded, ModifyAnswered,
                          ModifyOffer, Ringing, SendFailed)
 from .capabilities import SUPPORTED_AS_UAC, uac_headers, uas_headers
+from .info import answer_info
 from .modify import (UAC_INVITE, UAC_OFFER, UAS_INVITE, UAS_OFFER, UAS_UPDATE, ModifyRequest, conflict,
                      retry_after)
 from .prack import ReliableProvisional, first_rseq, parse_rack, wants_100rel, wants_p_early_media
@@ -243,7 +244,8 @@ class _Leg:
         """A CANCEL for a transaction that is not an INVITE we answer: nothing to do."""
 
     def _request(self, event: RequestReceived) -> None:
-        """A request in our dialog: BYE ends it, re-INVITE/UPDATE go to the call, anything else gets 200."""
+        """A request in our dialog: BYE ends it, re-INVITE/UPDATE go to the call, INFO is answered by
+        :mod:`b2bua.info` (its DTMF key to the call), anything else gets 200."""
         method = event.request.method
         now = self._now()
         if method == "BYE":
@@ -253,6 +255,12 @@ class _Leg:
             self._emit(LegEnded(self))
         elif method in ("INVITE", "UPDATE"):
             self._modify_request(event)
+        elif method == "INFO":
+            answer = answer_info(event.request)
+            self.endpoint.respond(event.transaction_id, answer.status, now, reason=answer.reason,
+                                  headers=answer.headers)
+            if answer.key is not None:
+                self._emit(Dtmf(answer.key, self))
         else:
             self.endpoint.respond(event.transaction_id, 200, now)
 
