@@ -340,7 +340,7 @@ class Call:
     def _on_b_answer(self, event: Answered) -> None:
         leg, sdp = event.leg, event.sdp
         if leg is not self.b:
-            # a late 2xx from an agent we gave up on: the leg ACKs and BYEs it itself
+            # a late 2xx from an agent we gave up on: the leg has ACKed it; its BYE says what its CANCEL said
             leg.bye()
             return
         self._b_answer_sdp = sdp
