@@ -340,7 +340,7 @@ class Call:
     def _on_b_answer(self, event: Answered) -> None:
         leg, sdp = event.leg, event.sdp
         if leg is not self.b:
-            # a late 2xx from an agent we gave up on: the leg ACKs and BYEs it itself
+            # a late 2xx from an agent we gave up on: the leg has ACKed it; its BYE says what its CANCEL said
             leg.bye()
             return
         self._b_answer_sdp = sdp
@@ -416,13 +416,14 @@ class Call:
     def _do_end_modify(self) -> None:
         self._relay.end(self.a, self.b, self.note)
 
-    # -- the customer PIN of a caller with a withheld number (RFC 4733 digits): b2bua.pinentry ------
+    # -- the customer PIN of a caller with a withheld number (RFC 4733 or INFO keys): b2bua.pinentry ------
 
     #: seconds to type a PIN and the hash
     PIN_TIMEOUT_S = PinEntry.TIMEOUT_S
 
     def _on_dtmf(self, event: Dtmf) -> None:
-        """A key the caller pressed (media reports each press once)."""
+        """A key pressed: the caller's RFC 4733 event (media reports each press once) or the key of an INFO
+        (:mod:`b2bua.info`), the same input either way.  Only PIN entry reads keys (no agent is rung yet)."""
         if self.state is not St.PIN_ENTRY:
             return
         pin = self._pin.key(event.digit)

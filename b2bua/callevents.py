@@ -117,9 +117,11 @@ class SendFailed:
 
 @dataclass(frozen=True)
 class Dtmf:
-    """A key the caller pressed (RFC 4733; media reports each press once)."""
+    """A key pressed: an RFC 4733 event of the caller's (media reports each press once; ``leg`` None), or
+    the key of an INFO the peer of ``leg`` sent (:mod:`b2bua.info`)."""
 
     digit: str
+    leg: object = None
 
 
 @dataclass(frozen=True)

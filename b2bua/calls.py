@@ -202,8 +202,9 @@ class CallManager:
         if request.method == "PRACK" and self._prack(event):
             return
         if request.method != "INVITE":
-            # BYE/UPDATE without a dialog we know, PRACK for nothing...; a method we do not handle: 405
-            status = 481 if request.method in ("BYE", "UPDATE", "PRACK") else 405
+            # BYE/UPDATE/INFO without a dialog we know (RFC 6086 §4.2.1: INFO lives in a dialog), PRACK for
+            # nothing...; a method we do not handle: 405
+            status = 481 if request.method in ("BYE", "UPDATE", "PRACK", "INFO") else 405
             self.endpoint.respond(event.transaction_id, status, now,
                                   headers=[("Allow", ALLOW)] if status == 405 else ())
             return

@@ -2,11 +2,10 @@
 
 ``Allow`` (RFC 3261 §20.5) lists the methods we answer as their RFC says:
 INVITE (and re-INVITE), ACK, BYE, CANCEL, OPTIONS (200, a carrier's keepalive),
-UPDATE (RFC 3311: offers relayed or answered, session refresh) and PRACK (RFC
-3262, on the carrier's leg).  INFO is not listed: we have no use for its bodies
-(DTMF reaches us as RFC 4733 events), and answering 200 to an INFO carrying a
-key press we drop would tell the sender it was heard; it gets 405 with this
-Allow, as does every other method (REFER, MESSAGE, SUBSCRIBE...).
+UPDATE (RFC 3311: offers relayed or answered, session refresh), PRACK (RFC
+3262, on the carrier's leg) and INFO (RFC 6086, in a dialog: a DTMF key is
+taken as an RFC 4733 one is, other bodies are refused, :mod:`b2bua.info`).
+Every other method (REFER, MESSAGE, SUBSCRIBE...) gets 405 with this Allow.
 
 ``Supported`` (RFC 3261 §20.37) depends on our role: as UAS (the carrier's leg,
 and every request we receive) ``100rel`` (reliable provisionals, PRACK:
@@ -26,7 +25,7 @@ from .sip.checks import allow_value
 
 __all__ = ["ALLOWED_METHODS", "ALLOW", "SUPPORTED_AS_UAS", "SUPPORTED_AS_UAC", "uas_headers", "uac_headers"]
 
-ALLOWED_METHODS = frozenset({"INVITE", "ACK", "BYE", "CANCEL", "OPTIONS", "UPDATE", "PRACK"})
+ALLOWED_METHODS = frozenset({"INVITE", "ACK", "BYE", "CANCEL", "OPTIONS", "UPDATE", "PRACK", "INFO"})
 #: the Allow header's value, written as the endpoint's 405 writes it
 ALLOW = allow_value(ALLOWED_METHODS)
 SUPPORTED_AS_UAS = ("100rel", "timer")

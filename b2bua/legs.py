@@ -22,7 +22,9 @@ ends; :meth:`_Leg.pending` names what is under way for the one-at-a-time rules
 of :mod:`b2bua.modify`.  On the carrier's leg a reliable provisional waits for
 the PRACK of the one before (RFC 3262 §3).  On the agent's leg each 18x To tag
 is an early dialog (a forking proxy); the first 2xx confirms its own, a 2xx
-from another fork is ACKed and BYEd.
+from another fork is ACKed and BYEd with ``Reason: SIP;cause=200;text="Call
+completed elsewhere"``, and a 2xx that crosses our CANCEL gets a BYE with the
+CANCEL's Reason.
 
 What the legs write for the peers' software to read: our 2xx to an INVITE and
 our INVITE to an agent carry Allow and Supported (:mod:`b2bua.capabilities`);
@@ -42,9 +44,11 @@ from typing import Callable
 
 from twisted.internet.interfaces import IDelayedCall, IReactorTime
 
-from .callevents import (Acked, Answered, Bye, Cancelled, Failed, LegBroken, LegEnded, ModifyAnswered,
+from .callevents import (Acked, Answered, Bye, Cancelled, Dtmf, Failed, LegBroken, LegEnded, ModifyAnswered,
                          ModifyOffer, Ringing, SendFailed)
 from .capabilities import SUPPORTED_AS_UAC, uac_headers, uas_headers
+from .clearing import COMPLETED_ELSEWHERE
+from .info import answer_info
 from .modify import (UAC_INVITE, UAC_OFFER, UAS_INVITE, UAS_OFFER, UAS_UPDATE, ModifyRequest, conflict,
                      retry_after)
 from .prack import ReliableProvisional, first_rseq, parse_rack, wants_100rel, wants_p_early_media
@@ -243,7 +247,8 @@ class _Leg:
         """A CANCEL for a transaction that is not an INVITE we answer: nothing to do."""
 
     def _request(self, event: RequestReceived) -> None:
-        """A request in our dialog: BYE ends it, re-INVITE/UPDATE go to the call, anything else gets 200."""
+        """A request in our dialog: BYE ends it, re-INVITE/UPDATE go to the call, INFO is answered by
+        :mod:`b2bua.info` (its DTMF key to the call), anything else gets 200."""
         method = event.request.method
         now = self._now()
         if method == "BYE":
@@ -253,6 +258,12 @@ class _Leg:
             self._emit(LegEnded(self))
         elif method in ("INVITE", "UPDATE"):
             self._modify_request(event)
+        elif method == "INFO":
+            answer = answer_info(event.request)
+            self.endpoint.respond(event.transaction_id, answer.status, now, reason=answer.reason,
+                                  headers=answer.headers)
+            if answer.key is not None:
+                self._emit(Dtmf(answer.key, self))
         else:
             self.endpoint.respond(event.transaction_id, 200, now)
 
@@ -662,7 +673,7 @@ class SipOutboundLeg(_Leg):
 
     CAPABILITIES = staticmethod(uac_headers)
 
-    __slots__ = ("agent", "tx_id", "answered", "cancel_sent", "early", "fork_byes")
+    __slots__ = ("agent", "tx_id", "answered", "cancel_sent", "cancel_reason", "early", "fork_byes")
 
     def __init__(self, endpoint: SipEndpoint, reactor: IReactorTime, *, emit: Emit, own: Own,
                  agent: str, invite: SipRequest):
@@ -673,6 +684,8 @@ class SipOutboundLeg(_Leg):
         self.tx_id = endpoint.send_request(invite, self._now())
         self.answered = False
         self.cancel_sent = False
+        #: the Reason our CANCEL carried: a 2xx that crosses it gets a BYE saying the same
+        self.cancel_reason: Reason | None = None
         #: early dialogs (RFC 3261 §12.1.2): the To tag of each 18x, its last status; a forking proxy makes several
         self.early: dict[str, int] = {}
         #: 2xx from other forks after ours: ACKed (by the endpoint) and BYEd, their BYE transactions
@@ -689,17 +702,19 @@ class SipOutboundLeg(_Leg):
         if self.ended or self.answered or self.cancel_sent:
             return
         self.cancel_sent = True
+        self.cancel_reason = reason
         try:
             self.endpoint.cancel(self.tx_id, self._now(), headers=_reason_headers(reason))
         except TransactionError:
             pass
 
     def bye(self, reason: Reason | None = None) -> None:
+        """End the dialog with a BYE carrying ``reason`` (none given: the Reason of the CANCEL its 2xx crossed);
+        not answered yet, a CANCEL does it (the 2xx that may cross gets ACK+BYE)."""
         if not self.answered and not self.ended:
-            # not answered yet: a BYE is impossible, a CANCEL does it (the 2xx that may cross gets ACK+BYE)
             self.cancel(reason)
             return
-        super().bye(reason)
+        super().bye(reason if reason is not None else self.cancel_reason)
 
     def _response(self, event: ResponseReceived) -> None:
         if event.transaction_id == self.tx_id:
@@ -744,8 +759,10 @@ class SipOutboundLeg(_Leg):
         self._emit(Failed(self, status))
 
     def _bye_fork(self, dialog_id: DialogId) -> None:
+        """BYE the dialog of a fork that answered after ours: the call was completed elsewhere (RFC 3326)."""
         try:
-            self.fork_byes.append(self.endpoint.request_in_dialog(dialog_id, "BYE", self._now()))
+            self.fork_byes.append(self.endpoint.request_in_dialog(dialog_id, "BYE", self._now(),
+                                                                  headers=_reason_headers(COMPLETED_ELSEWHERE)))
         except TransactionError:
             return
 

@@ -1,11 +1,11 @@
 """The customer PIN of a caller whose number is withheld: the keys typed, the tries, the guard, the lookup.
 
 The call (:mod:`b2bua.call`) asks for the PIN when its profile takes one
-instead of a shown number.  :class:`PinEntry` collects the caller's RFC 4733
-keys (``#`` ends a PIN, ``*`` starts it again, 16 digits at most) and checks a
-typed PIN in the order the guard needs (``billing.pinguard.PinGuard``: the
-attempt is counted before the store is asked, so that guessing is limited
-across calls and nodes):
+instead of a shown number.  :class:`PinEntry` collects the caller's keys (RFC 4733
+events or INFO, :mod:`b2bua.info`; ``#`` ends a PIN, ``*`` starts it again, 16
+digits at most) and checks a typed PIN in the order the guard needs
+(``billing.pinguard.PinGuard``: the attempt is counted before the store is
+asked, so that guessing is limited across calls and nodes):
 
 ``attempt`` -> ``lookup`` -> ``wrong`` or ``right``,
 

@@ -36,7 +36,7 @@ REASON_PHRASES: dict[int, str] = {
     421: "Extension Required", 422: "Session Interval Too Small", 423: "Interval Too Brief",
     428: "Use Identity Header", 429: "Provide Referrer Identity", 433: "Anonymity Disallowed",
     436: "Bad Identity-Info", 437: "Unsupported Certificate", 438: "Invalid Identity Header",
-    439: "First Hop Lacks Outbound Support", 470: "Consent Needed",
+    439: "First Hop Lacks Outbound Support", 469: "Bad Info Package", 470: "Consent Needed",
     480: "Temporarily Unavailable", 481: "Call/Transaction Does Not Exist",
     482: "Loop Detected", 483: "Too Many Hops", 484: "Address Incomplete", 485: "Ambiguous",
     486: "Busy Here", 487: "Request Terminated", 488: "Not Acceptable Here",

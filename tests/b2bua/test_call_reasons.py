@@ -6,8 +6,8 @@ way it ends, and gives it to the leg that is ended because of the other (or of t
 
 from __future__ import annotations
 
-from b2bua.callevents import Bye, Cancelled, Failed, Ringing
-from b2bua.clearing import CREDIT_EXHAUSTED, NO_ANSWER, NORMAL_CLEARING
+from b2bua.callevents import Bye, Cancelled, Failed, LegBroken, MediaDead, Ringing
+from b2bua.clearing import CREDIT_EXHAUSTED, NO_ANSWER, NORMAL_CLEARING, TEMPORARY_FAILURE, TIMER_EXPIRED
 from tests.support.callfakes import answer_agent, caller_hangs_up, make_call, nothing_pending
 
 
@@ -103,7 +103,7 @@ def test_spent_credit_ends_both_legs_saying_so():
     nothing_pending(w)
 
 
-def test_an_abort_carries_no_reason():
+def test_the_maximum_duration_carries_no_reason():
     """The maximum duration ends the call: BYEs without a Reason (no cause says it truthfully)."""
     w = make_call(100000, max_duration_s=100)
     w.clock.advance(5)
@@ -111,3 +111,36 @@ def test_an_abort_carries_no_reason():
     for _ in range(100):
         w.clock.advance(1)
     assert w.a.reasons == [("BYE", None)] and w.b().reasons == [("BYE", None)]
+
+
+def test_an_expired_session_ends_both_legs_with_timer_expiry():
+    """The carrier's session timer runs out while bridged (LegBroken "session_expired"): both BYEs say
+    Q.850 102 "Recovery on timer expiry"."""
+    w = make_call(100000)
+    w.clock.advance(5)
+    answer_agent(w)
+    w.call.handle(LegBroken(w.a, "session_expired"))
+    assert w.a.reasons == [("BYE", TIMER_EXPIRED)] and w.b().reasons == [("BYE", TIMER_EXPIRED)]
+    assert w.records[0].end_reason == "session_expired"
+    nothing_pending(w)
+
+
+def test_a_dead_media_worker_ends_both_legs_with_temporary_failure():
+    """Media reports the call's worker died (MediaDead "media_failed"): both BYEs say Q.850 41."""
+    w = make_call(100000)
+    w.clock.advance(5)
+    answer_agent(w)
+    w.call.handle(MediaDead("media_failed"))
+    assert w.a.reasons == [("BYE", TEMPORARY_FAILURE)] and w.b().reasons == [("BYE", TEMPORARY_FAILURE)]
+    assert w.records[0].end_reason == "media_failed"
+    nothing_pending(w)
+
+
+def test_media_that_falls_silent_while_the_agent_rings_cancels_it_with_timer_expiry():
+    """The caller's media falls silent during the hunt (MediaDead "media_timeout"): the ringing agent's CANCEL
+    and the caller's BYE say Q.850 102."""
+    w = make_call(100000)
+    w.clock.advance(5)
+    w.call.handle(Ringing(w.b(), 180))
+    w.call.handle(MediaDead("media_timeout"))
+    assert w.b().reasons == [("CANCEL", TIMER_EXPIRED)] and w.a.reasons == [("BYE", TIMER_EXPIRED)]

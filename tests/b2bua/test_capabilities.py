@@ -23,10 +23,10 @@ def node() -> SipEndpoint:
                        supported_extensions=SUPPORTED_AS_UAS)
 
 
-def test_allow_lists_what_we_handle_and_not_info():
-    """INVITE, ACK, BYE, CANCEL, OPTIONS, UPDATE, PRACK; INFO, REFER, MESSAGE... are not ours."""
-    assert ALLOW == "ACK, BYE, CANCEL, INVITE, OPTIONS, PRACK, UPDATE"
-    assert not {"INFO", "REFER", "MESSAGE", "SUBSCRIBE", "NOTIFY", "PUBLISH"} & ALLOWED_METHODS
+def test_allow_lists_what_we_handle_info_included():
+    """INVITE, ACK, BYE, CANCEL, OPTIONS, UPDATE, PRACK and INFO (b2bua.info); REFER, MESSAGE... are not ours."""
+    assert ALLOW == "ACK, BYE, CANCEL, INFO, INVITE, OPTIONS, PRACK, UPDATE"
+    assert not {"REFER", "MESSAGE", "SUBSCRIBE", "NOTIFY", "PUBLISH"} & ALLOWED_METHODS
 
 
 def test_supported_depends_on_our_role():
@@ -37,8 +37,8 @@ def test_supported_depends_on_our_role():
 
 
 def test_the_405_of_the_nodes_endpoint_carries_the_same_allow():
-    """An INFO (or REFER) out of the blue gets 405 whose Allow is exactly ours."""
-    for method in ("INFO", "REFER"):
+    """A REFER (or MESSAGE) out of the blue gets 405 whose Allow is exactly ours."""
+    for method in ("REFER", "MESSAGE"):
         ep = node()
         ep.receive(request(method), CARRIER, 0.0)
         (out,) = ep.take_outgoing()

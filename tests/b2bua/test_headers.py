@@ -4,7 +4,7 @@ Through the real manager, SIP endpoints and relay (tests.support.calls.Wire), th
 our 2xx to the carrier's INVITE and our INVITE to the agent carry Allow and Supported
 (:mod:`b2bua.capabilities`); a 488 to a re-INVITE carries a Warning (RFC 3261 §20.43); the BYE and CANCEL
 we send because of the other leg carry a Reason (RFC 3326, :mod:`b2bua.clearing`); a method we do not
-handle gets 405 with the same Allow.
+handle gets 405 with the same Allow (INFO is answered by :mod:`b2bua.info`: ``tests/b2bua/test_info_wire.py``).
 """
 
 from __future__ import annotations
@@ -19,12 +19,12 @@ G722_ONLY = b"v=0\r\no=c 4711 9 IN IP4 127.0.0.1\r\ns=-\r\nc=IN IP4 127.0.0.1\r\
 
 
 def test_our_2xx_to_the_carrier_and_our_invite_to_the_agent_carry_allow_and_supported(make_wire):
-    """The 200 to the carrier: Allow (no INFO) and ``Supported: 100rel, timer``; our INVITE to the agent:
+    """The 200 to the carrier: Allow (INFO too) and ``Supported: 100rel, timer``; our INVITE to the agent:
     the same Allow and one ``Supported: timer`` (we send no PRACK, so no 100rel as UAC)."""
     wire = make_wire()
     bridged_call(wire)
     (ok,) = wire.sent(NODE, CARRIER, status=200)
-    assert ok.headers.get_all("allow") == ["ACK", "BYE", "CANCEL", "INVITE", "OPTIONS", "PRACK", "UPDATE"]
+    assert ok.headers.get_all("allow") == ["ACK", "BYE", "CANCEL", "INFO", "INVITE", "OPTIONS", "PRACK", "UPDATE"]
     assert ok.headers.get_lines("supported") == ["100rel, timer"]
     (invite,) = wire.sent(NODE, AGENT, method="INVITE")
     assert invite.headers.get_lines("allow") == [ALLOW] and invite.headers.get_lines("supported") == ["timer"]
@@ -106,12 +106,12 @@ def test_the_2xx_to_the_agents_reinvite_says_what_our_invite_said(make_wire):
     wire.settle()
 
 
-def test_an_info_in_the_dialog_gets_405_with_our_allow(make_wire):
-    """We do not handle INFO: 405 with the Allow the 2xx listed, and the call goes on."""
+def test_a_method_we_do_not_handle_in_the_dialog_gets_405_with_our_allow(make_wire):
+    """A MESSAGE in the call's dialog: 405 with the Allow the 2xx listed, and the call goes on."""
     wire = make_wire()
     bridged_call(wire)
-    wire.carrier.send("INFO", headers=(("Content-Type", "application/dtmf-relay"),))
-    (answer,) = wire.carrier.finals("INFO")
+    wire.carrier.send("MESSAGE")
+    (answer,) = wire.carrier.finals("MESSAGE")
     assert (answer.status, answer.headers.get_lines("allow")) == (405, [ALLOW])
     assert wire.call.state.value == "bridged"
     wire.carrier.send("BYE")

@@ -2,13 +2,16 @@
 
 The node's INVITE to the agent is answered by hand (``Wire.raw``): 180s with two To tags make two early
 dialogs; the first 2xx confirms its own, the call is bridged to it; a 2xx from the other fork is ACKed
-and BYEd; the early dialogs that never answered are forgotten.  After the call nothing is left open.
+and BYEd, the BYE saying the call was completed elsewhere (RFC 3326); the early dialogs that never
+answered are forgotten.  After the call nothing is left open.  A 2xx that crosses our CANCEL gets a BYE
+with the CANCEL's Reason.
 """
 
 from __future__ import annotations
 
 import pytest
 
+from b2bua.clearing import COMPLETED_ELSEWHERE, NO_ANSWER
 from b2bua.legs import SipOutboundLeg
 from tests.support.calls import AGENT, NODE, Wire, audio
 
@@ -27,7 +30,8 @@ def agent_leg(w: Wire) -> SipOutboundLeg:
 
 def test_forked_180s_make_early_dialogs_and_a_second_2xx_is_acked_and_byed(w):
     """Two 180s (To tags f1, f2), 200 from f2: bridged to f2, its dialog confirmed and f1 forgotten; then a 200
-    from f1 is ACKed and gets a BYE (answered 200), the call stays with f2; the caller's BYE reaches f2 only."""
+    from f1 is ACKed and gets a BYE with ``Reason: SIP;cause=200;text="Call completed elsewhere"`` (answered
+    200), the call stays with f2; the caller's BYE reaches f2 only."""
     w.carrier.call()
     (invite,) = [m for m in w.raw[AGENT] if getattr(m, "method", None) == "INVITE"]
     w.respond_raw(invite, 180, to_tag="f1")
@@ -41,6 +45,8 @@ def test_forked_180s_make_early_dialogs_and_a_second_2xx_is_acked_and_byed(w):
     w.respond_raw(invite, 200, to_tag="f1", body=w.agent.sdp("8 101"))
     late = [m for m in w.raw[AGENT] if getattr(m, "method", None) in ("ACK", "BYE") and m.to.tag == "f1"]
     assert [m.method for m in late] == ["ACK", "BYE"]
+    assert late[1].headers.get_lines("reason") == ['SIP;cause=200;text="Call completed elsewhere"']
+    assert COMPLETED_ELSEWHERE.value == late[1].headers.get("reason")
     assert w.call.state.value == "bridged" and leg.dialog_id.remote_tag == "f2" and len(leg.fork_byes) == 1
     w.respond_raw(late[1], 200, to_tag="f1")
     assert len(w.node.dialogs) == 2              # the carrier's and f2's; f1's is gone
@@ -83,3 +89,27 @@ def test_failure_after_early_dialogs_forgets_them_and_the_carrier_gets_the_statu
     assert w.carrier.finals("INVITE")[-1].status == 486
     w.settle()
     assert w.records[0].end_reason == "no_agent" and w.sent(NODE, AGENT, method="ACK")
+
+
+def test_a_2xx_crossing_our_cancel_gets_a_bye_with_the_cancels_reason(w):
+    """The agent's leg cancels with Q.850 19 (as the call does when the agent rings too long) after its 180;
+    the agent's 200 crosses the CANCEL: it is ACKed, and the BYE the leg is then told to send without a
+    Reason (the call's answer to a late 2xx of an agent it gave up on) says what the CANCEL said."""
+    w.carrier.call()
+    (invite,) = [m for m in w.raw[AGENT] if getattr(m, "method", None) == "INVITE"]
+    w.respond_raw(invite, 180, to_tag="late")
+    leg = agent_leg(w)
+    leg.cancel(NO_ANSWER)
+    w.pump()
+    (cancel,) = [m for m in w.raw[AGENT] if getattr(m, "method", None) == "CANCEL"]
+    assert cancel.headers.get_lines("reason") == [NO_ANSWER.value]
+    w.respond_raw(invite, 200, to_tag="late", body=w.agent.sdp("8 101"))
+    w.respond_raw(cancel, 481, to_tag="late")       # the CANCEL came too late: the INVITE has its answer
+    assert leg.answered and w.sent(NODE, AGENT, method="ACK")
+    leg.bye()
+    w.pump()
+    (bye,) = [m for m in w.raw[AGENT] if getattr(m, "method", None) == "BYE"]
+    assert bye.headers.get_lines("reason") == [NO_ANSWER.value]
+    w.respond_raw(bye, 200, to_tag="late")
+    w.carrier.send("BYE")
+    w.settle()

@@ -162,6 +162,22 @@ def test_200_crossing_cancel(workdir, node_factory):
     assert record["a_status"] == 487 and record["charge_cents"] == 0
 
 
+def test_a_second_fork_that_answers_is_byed_saying_the_call_was_completed_elsewhere(workdir, node_factory):
+    """The agent is a forking proxy: two forks ring, both answer.  The node bridges the first, ACKs the
+    second and BYEs it with ``Reason: SIP;cause=200;text="Call completed elsewhere"`` (RFC 3326); the
+    caller's hang-up reaches the first fork with Q.850 16 (both checked by the agent's scenario)."""
+    port = free_port()
+    node = node_factory(agents=[agent_uri(port)])
+    node.topup(CALLER, "10")
+    ag = agent(workdir, "agent_forked.xml", port=port)
+    result = carrier(node, workdir)
+    agent_result = ag.wait()
+    assert (result.successful, result.failed) == (1, 0), result.summary()
+    assert agent_result.successful == 1, agent_result.summary()
+    (record,) = node.records()
+    assert (record["end_reason"], record["b_status"]) == ("caller_hangup", 200)
+
+
 def test_first_agent_busy_second_answers(workdir, node_factory):
     busy, answers = free_port(), free_port()
     node = node_factory(agents=[agent_uri(busy), agent_uri(answers)])

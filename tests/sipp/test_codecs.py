@@ -39,7 +39,7 @@ def test_a_law_caller_and_mu_law_agent_connect_transcoded_and_bill(workdir: Path
     assert (result.successful, result.failed) == (1, 0), result.summary()
     assert (agent_result.successful, agent_result.failed) == (1, 0), agent_result.summary()
     invite = first_invite(workdir)
-    assert "\nAllow: ACK, BYE, CANCEL, INVITE, OPTIONS, PRACK, UPDATE\n" in invite and "\nSupported: timer\n" in invite
+    assert "\nAllow: ACK, BYE, CANCEL, INFO, INVITE, OPTIONS, PRACK, UPDATE\n" in invite and "\nSupported: timer\n" in invite
     body = (workdir / "agent.msg").read_text(errors="replace")
     assert "m=audio" in body and "a=rtpmap:8 PCMA/8000" in body and "a=rtpmap:0 PCMU/8000" in body
     (record,) = node.records()
