@@ -22,16 +22,17 @@ from __future__ import annotations
 import os
 import signal
 import sys
+from collections import deque
 from dataclasses import asdict
 from typing import Callable
 
 from twisted.logger import Logger
 
-from .control import CHANNEL_FD, VERSION, ControlError, Decoder, Event, Hello, Request, Response, encode
+from .control import CHANNEL_FD, SOCKETS, VERSION, ControlError, Decoder, Event, Hello, Request, Response, encode
 from .engine import LocalEngine, LocalSession, PlayPart
 from .library import PromptError
 from .player import Mode, Player
-from .ports import PortsExhausted
+from .ports import PortsExhausted, adopt_pair
 from .relay import Relay
 from .sdp import Negotiated
 from .sounds import Sound
@@ -75,6 +76,8 @@ class WorkerServer:
         self.sessions: dict[int, LocalSession] = {}
         self._plays: dict[tuple[int, int], object] = {}
         self._decoder = Decoder()
+        #: descriptors from the node not yet taken by their request (media.control.SOCKETS), in the order they came
+        self._descriptors: deque[int] = deque()
         self.failed = False
         self._ops = {"open": self._open, "bind_b": self._bind_b, "configure": self._configure, "play": self._play,
                      "stop_play": self._stop_play, "stop": self._stop, "close": self._close, "stats": self._stats,
@@ -90,6 +93,11 @@ class WorkerServer:
             else:
                 raise ControlError(f"unexpected {type(message).__name__} from the node")
 
+    def descriptor_received(self, fd: int) -> None:
+        """A descriptor from the node (``SCM_RIGHTS``), ours now: the next request that carries sockets takes it.
+        It comes no later than that request's bytes."""
+        self._descriptors.append(fd)
+
     def _hello(self, hello: Hello) -> None:
         if hello.version != VERSION:
             self._send(encode(Hello(VERSION, {"pid": self.pid}, f"protocol version {hello.version} is not {VERSION}")))
@@ -102,9 +110,20 @@ class WorkerServer:
         self._send(encode(Hello(VERSION, {"pid": self.pid})))
 
     def _request(self, request: Request) -> None:
+        args = request.args
+        count = SOCKETS.get(request.op, 0)
+        if count:
+            if len(self._descriptors) < count:
+                raise ControlError(f"a {request.op} request came without its {count} sockets")
+            fds = self._descriptors
+            socks = adopt_pair(self.engine.address, (fds.popleft(), fds.popleft()))
+            args = dict(args, socks=socks)
         try:
-            result = self._ops[request.op](**request.args)
+            result = self._ops[request.op](**args)
         except (PortsExhausted, PromptError, ValueError, KeyError, TypeError) as exc:
+            if count:
+                for sock in args["socks"]:      # not taken by a session (closing a taken one twice is harmless)
+                    sock.close()
             self._answer(Response(request.id, False, error=f"{type(exc).__name__}: {exc}"))
             return
         if result or self._clock is None:
@@ -135,14 +154,20 @@ class WorkerServer:
 
     # -- the ops ---------------------------------------------------------------------------------
 
-    def _open(self, sid: int, label: str, lang: str, prompts_dir: str, a_port: int) -> None:
-        self.sessions[sid] = self.engine.open_session(
-            label, lang, prompts_dir, a_port=a_port,
+    def _open(self, sid: int, label: str, lang: str, prompts_dir: str, a_port: int, socks) -> None:
+        session = self.engine.open_session(
+            label, lang, prompts_dir, a_socks=socks,
             on_silence=lambda leg, at_s: self._event("silence", sid=sid, leg=leg, at_s=at_s),
             on_dtmf=lambda leg, digit, end: self._event("dtmf", sid=sid, leg=leg, digit=digit, end=end))
+        if session.a_port != a_port:
+            session.close()
+            raise ValueError(f"the sockets given for port {a_port} are bound to {session.a_port}")
+        self.sessions[sid] = session
 
-    def _bind_b(self, sid: int, port: int) -> None:
-        self.sessions[sid].bind_b(port)
+    def _bind_b(self, sid: int, port: int, socks) -> None:
+        bound = self.sessions[sid].bind_b(socks)
+        if bound != port:
+            raise ValueError(f"the sockets given for port {port} are bound to {bound}")
 
     def _configure(self, sid: int, leg: str, negotiated: dict) -> None:
         self.sessions[sid].configure_leg(leg, Negotiated(**negotiated))
@@ -188,6 +213,8 @@ class WorkerServer:
             self._ack_call.cancel()
         for sid in list(self.sessions):
             self._close(sid)
+        while self._descriptors:
+            os.close(self._descriptors.popleft())
         if self.engine is not None:
             self.engine.close()
 
@@ -196,7 +223,9 @@ def main() -> None:       # pragma: no cover - run as a process by tests/media/t
     """The worker process: a real reactor, the control channel on fd CHANNEL_FD, the log on stderr."""
     import socket
 
+    from zope.interface import implementer
     from twisted.internet import reactor
+    from twisted.internet.interfaces import IFileDescriptorReceiver
     from twisted.internet.protocol import Factory, Protocol
     from twisted.logger import LogLevel, LogLevelFilterPredicate, FilteringLogObserver, globalLogBeginner, \
         textFileLogObserver
@@ -207,10 +236,15 @@ def main() -> None:       # pragma: no cover - run as a process by tests/media/t
                                                            [LogLevelFilterPredicate(level)])],
                                      redirectStandardIO=False)
 
+    @implementer(IFileDescriptorReceiver)
     class Channel(Protocol):
         def connectionMade(self) -> None:
             self.server = WorkerServer(lambda settings: engine_from_settings(reactor, settings),
                                        self.transport.write, os.getpid(), clock=reactor)
+
+        def fileDescriptorReceived(self, descriptor: int) -> None:
+            """A pair's socket (before the bytes it came with): the server owns it now."""
+            self.server.descriptor_received(descriptor)
 
         def dataReceived(self, data: bytes) -> None:
             try:

@@ -8,10 +8,13 @@ calls given to them.  :class:`WorkerEngine` is the same
 (``b2bua.callmedia``) does not know which it has:
 
 - **ports at once**: the node takes a call's port pairs from the chosen
-  worker's share itself (a :class:`media.ports.PortRange` per worker), so our
-  SDP is written without waiting; the worker is told to bind that very pair.
-  A pair it cannot bind (another process holds it) comes back as an error and
-  the call ends ("media_failed").
+  worker's share itself (a :class:`media.ports.PortRange` per worker) and binds
+  them (:func:`media.ports.bind_next_pair`: a pair another process holds is
+  skipped and the next one tried, as in process), so our SDP is written without
+  waiting and with a port that is ours; the pair's two sockets go to the worker
+  with the request (``SCM_RIGHTS`` on the control channel,
+  :data:`media.control.SOCKETS`), and the node closes its copies once the
+  worker has answered it.
 - **answers in order, a deadline**: every request (:mod:`media.control`) is
   answered in order (successes with nothing to say together, within
   ``media.worker.ACK_DELAY_S``); one not answered within
@@ -55,7 +58,7 @@ from twisted.python import log as legacy_log
 
 from .control import CHANNEL_FD, VERSION, ControlError, Decoder, Event, Hello, Request, Response, encode
 from .engine import DtmfHandler, FailedHandler, PlayPart, SilenceHandler
-from .ports import PortRange, PortsExhausted
+from .ports import PortRange, PortsExhausted, bind_next_pair
 from .relay import RelayCounters
 from .sdp import Negotiated
 from .sounds import PromptLibraries, Ringbacks
@@ -126,6 +129,9 @@ class WorkerLink(Protocol):
     pid: int
 
     def write(self, data: bytes) -> None: ...
+    def send_sockets(self, socks: tuple[socket.socket, ...]) -> None:
+        """Duplicates of these sockets to the worker, ahead of the next :meth:`write` 's last byte; the caller
+        keeps its own open until that write is answered (they may still be queued here until then)."""
     def kill(self) -> None: ...
 
 
@@ -188,9 +194,10 @@ class WorkerSession:
 
     def bind_b(self) -> int:
         if not self.b_port and not self.closed:
-            port = self.client.ports.take()       # raises PortsExhausted
+            client = self.client
+            port, socks = bind_next_pair(client.ports, client.engine.address)       # raises PortsExhausted
             self.b_port, self.b_rtcp_port = port, port + 1
-            self.request("bind_b", port=port)
+            client.request("bind_b", self._refused, sockets=socks, sid=self.sid, port=port)
         return self.b_port
 
     def configure_leg(self, leg: str, negotiated: Negotiated) -> None:
@@ -275,6 +282,8 @@ class WorkerClient:
         #: id -> (deadline in clock seconds, op, what to do with an error)
         self._pending: dict[int, tuple[float, str, Callable[[str, str], object] | None]] = {}
         self._results: dict[int, Callable[[dict], object]] = {}
+        #: id -> the sockets sent with that request: ours are closed once it is answered (the worker has its own)
+        self._held: dict[int, tuple[socket.socket, ...]] = {}
         self._hello_deadline_s = 0.0
         self.started_at_s = 0.0
 
@@ -290,15 +299,21 @@ class WorkerClient:
         self.link.write(encode(Hello(VERSION, settings.hello(self.share))))
 
     def request(self, op: str, on_error: Callable[[str, str], object] | None = None,
-                on_result: Callable[[dict], object] | None = None, **args) -> None:
-        """Send one request; ``on_error(error, op)`` hears a refusal (not the worker's death)."""
+                on_result: Callable[[dict], object] | None = None, sockets: tuple[socket.socket, ...] = (),
+                **args) -> None:
+        """Send one request, with ``sockets`` (ours: closed here once it is answered, or not sent); ``on_error(error,
+        op)`` hears a refusal (not the worker's death)."""
         if self.dead or self.link is None:
+            _close(sockets)
             return
         self._next_id += 1
         rid = self._next_id
         self._pending[rid] = (self.engine.clock.seconds() + REQUEST_DEADLINE_S, op, on_error)
         if on_result is not None:
             self._results[rid] = on_result
+        if sockets:
+            self._held[rid] = sockets
+            self.link.send_sockets(sockets)
         self.link.write(encode(Request(rid, op, args)))
 
     def data_received(self, data: bytes) -> None:
@@ -346,6 +361,12 @@ class WorkerClient:
             self._results.pop(first, None)
         pending = self._pending.pop(response.id, None)
         on_result = self._results.pop(response.id, None)
+        held = self._held
+        while held:             # the worker has the sockets of every request answered: ours are closed
+            first = next(iter(held))
+            if first > response.id:
+                break
+            _close(held.pop(first))
         if pending is None:
             return
         if response.ok:
@@ -378,11 +399,13 @@ class WorkerClient:
 
     def open(self, label: str, lang: str, prompts_dir: str, on_silence: SilenceHandler, on_dtmf: DtmfHandler,
              on_failed: FailedHandler) -> WorkerSession:
-        port = self.ports.take()
+        """A call on this worker, leg a's pair bound here (raises PortsExhausted) and sent to it."""
+        port, socks = bind_next_pair(self.ports, self.engine.address)
         sid = self.engine.new_sid()
         session = WorkerSession(self, sid, port, on_silence, on_dtmf, on_failed, label)
         self.sessions[sid] = session
-        self.request("open", session._refused, sid=sid, label=label, lang=lang, prompts_dir=prompts_dir, a_port=port)
+        self.request("open", session._refused, sockets=socks, sid=sid, label=label, lang=lang, prompts_dir=prompts_dir,
+                     a_port=port)
         return session
 
     def forget(self, session: WorkerSession) -> None:
@@ -409,11 +432,19 @@ class WorkerClient:
         sessions = list(self.sessions.values())
         self._pending.clear()
         self._results.clear()
+        for socks in self._held.values():
+            _close(socks)
+        self._held.clear()
         if not self.started.called:
             self.started.errback(WorkerFailed(f"media worker {self.pid} ended before it started: {why}"))
         self.engine.worker_lost(self, why, len(sessions))
         for session in sessions:
             session.fail()
+
+
+def _close(socks: tuple[socket.socket, ...]) -> None:
+    for sock in socks:
+        sock.close()
 
 
 class WorkerFailed(RuntimeError):
@@ -600,6 +631,12 @@ class _WorkerProcess(ProcessProtocol):
     def write(self, data: bytes) -> None:
         if self.channel.transport is not None:
             self.channel.transport.write(data)
+
+    def send_sockets(self, socks: tuple[socket.socket, ...]) -> None:
+        transport = self.channel.transport
+        if transport is not None:
+            for sock in socks:      # sent with the next bytes written: the next write (IUNIXTransport)
+                transport.sendFileDescriptor(sock.fileno())
 
     def kill(self) -> None:
         try:

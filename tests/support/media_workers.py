@@ -9,6 +9,7 @@ engine is the very thing a node with ``[media] workers`` runs, but its
 
 from __future__ import annotations
 
+import os
 from typing import Callable
 
 from media.control import ControlError
@@ -36,6 +37,12 @@ class MemoryLink:
             self.server.data_received(data)
         except ControlError:
             self.kill()
+
+    def send_sockets(self, socks) -> None:
+        """As SCM_RIGHTS does: the worker gets duplicates of the descriptors (the node closes its own)."""
+        if self.alive and not self.deaf:
+            for sock in socks:
+                self.server.descriptor_received(os.dup(sock.fileno()))
 
     def _to_client(self, data: bytes) -> None:
         if self.alive:
