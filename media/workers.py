@@ -75,8 +75,9 @@ REQUEST_DEADLINE_S = 2.0
 HELLO_DEADLINE_S = 60.0
 #: how often the deadlines are checked
 DEADLINE_CHECK_S = 0.25
-#: a worker that died is started again after this pause; a restarted one that dies within STABLE_S waits
-#: twice as long as the last time, up to RESTART_DELAY_MAX_S (a worker that cannot run does not spin)
+#: a worker that died is started again after this pause; a restarted one that dies within STABLE_S of its hello, or
+#: before it said hello (it hung, refused, or ended at once), waits twice as long as the last time, up to
+#: RESTART_DELAY_MAX_S (a worker that cannot run does not spin, and is logged once per attempt)
 RESTART_DELAY_S = 0.5
 STABLE_S = 10.0
 RESTART_DELAY_MAX_S = 30.0
@@ -285,7 +286,8 @@ class WorkerClient:
         #: id -> the sockets sent with that request: ours are closed once it is answered (the worker has its own)
         self._held: dict[int, tuple[socket.socket, ...]] = {}
         self._hello_deadline_s = 0.0
-        self.started_at_s = 0.0
+        #: when its hello said it serves (None: it never did); what it served decides the pause before its restart
+        self.ready_at_s: float | None = None
 
     @property
     def pid(self) -> int:
@@ -293,7 +295,6 @@ class WorkerClient:
 
     def start(self, spawn: Spawner, settings: WorkerSettings) -> None:
         """Spawn the worker and say hello; raises OSError when the process cannot be started."""
-        self.started_at_s = self.engine.clock.seconds()
         self.link = spawn(self)
         self._hello_deadline_s = self.engine.clock.seconds() + HELLO_DEADLINE_S
         self.link.write(encode(Hello(VERSION, settings.hello(self.share))))
@@ -341,6 +342,7 @@ class WorkerClient:
             self.kill(reason)
             return
         self.ready = True
+        self.ready_at_s = self.engine.clock.seconds()
         if not self.started.called:
             self._fire(self.started.callback, self)
 
@@ -567,12 +569,18 @@ class WorkerEngine:
             client.stats = None         # counted once, here, from now on
         if self.closing:
             return
-        lived_s = self.clock.seconds() - client.started_at_s
+        # stable: it served STABLE_S; one that never said hello (it hung, refused, or ended first) never was,
+        # however long its hello's deadline made it live
+        served_s = 0.0 if client.ready_at_s is None else self.clock.seconds() - client.ready_at_s
         last = self._restart_delays.get(client.slot)
-        delay = (RESTART_DELAY_S if last is None or lived_s >= STABLE_S else min(2 * last, RESTART_DELAY_MAX_S))
+        delay = (RESTART_DELAY_S if last is None or served_s >= STABLE_S else min(2 * last, RESTART_DELAY_MAX_S))
         self._restart_delays[client.slot] = delay
-        log.error("media worker {pid} died ({why}): its {calls} calls end now; restarting it in {delay_s} s",
-                  pid=client.pid, why=why, calls=calls, delay_s=delay)
+        if client.ready_at_s is None:
+            log.error("media worker {pid} did not start ({why}); starting it again in {delay_s} s", pid=client.pid,
+                      why=why, delay_s=delay)
+        else:
+            log.error("media worker {pid} died ({why}): its {calls} calls end now; restarting it in {delay_s} s",
+                      pid=client.pid, why=why, calls=calls, delay_s=delay)
         self.clock.callLater(delay, self._restart, client.slot)
 
     def _restart(self, slot: int) -> None:
@@ -584,7 +592,7 @@ class WorkerEngine:
         client.started.addCallbacks(
             lambda c: log.info("media worker {pid} restarted on ports {lo}..{hi}", pid=c.pid, lo=c.share[0],
                                hi=c.share[1]),
-            lambda f: log.error("media worker restart failed: {reason}", reason=str(f.value)))
+            lambda f: None)     # why it could not start: logged once, by worker_lost, with the next attempt's pause
         try:
             client.start(self.spawn, self.settings)
         except OSError as exc:

@@ -21,8 +21,9 @@ from media.player import Player
 from media.relay import Relay, RelayCounters
 from media.sdp import Negotiated
 from media.sounds import PromptLibraries
-from media.workers import (DEADLINE_CHECK_S, MEDIA_FAILED, REQUEST_DEADLINE_S, RESTART_DELAY_S, STATS_INTERVAL_S,
-                           WorkerEngine, WorkerFailed, WorkerSettings, default_workers, port_shares, spawn_process)
+from media.workers import (DEADLINE_CHECK_S, HELLO_DEADLINE_S, MEDIA_FAILED, REQUEST_DEADLINE_S, RESTART_DELAY_MAX_S,
+                           RESTART_DELAY_S, STATS_INTERVAL_S, WorkerEngine, WorkerFailed, WorkerSettings,
+                           default_workers, port_shares, spawn_process)
 from tests.support.callmedia import free_range
 from tests.support.media_workers import memory_engine, worker_relay_session
 from tests.support.relay import port_is_free, pump
@@ -252,6 +253,37 @@ def test_agent_legs_skip_held_pairs_too(rig):
     finally:
         for holder in holders:
             holder.close()
+
+
+def _fails_to_start(spawner, how: str) -> None:
+    if how == "hangs":
+        spawner.hang = True
+    else:
+        def refuse(settings):
+            raise ValueError("prompts folder /nowhere cannot be read")
+        spawner.make_engine = refuse
+
+
+@pytest.mark.parametrize("how", ["hangs", "refuses"])
+def test_a_worker_that_cannot_start_is_tried_again_ever_later_with_one_line_per_attempt(rig, errors, how):
+    """A worker whose restarts never say hello (it hangs until HELLO_DEADLINE_S, or its hello refuses): each
+    attempt waits twice the last pause, from RESTART_DELAY_S up to RESTART_DELAY_MAX_S (never having served, it is
+    never "stable", however long its hello's deadline let it live), and each is one error line with that pause."""
+    clock, engine, spawner = rig
+    engine.clients[0].link.kill()
+    _fails_to_start(spawner, how)
+    pauses = []
+    for attempt in range(8):
+        clock.advance(errors[-1]["delay_s"])            # the pause the last line announced: the next attempt
+        assert engine.restarts == attempt + 1
+        deadline_s = clock.seconds() + HELLO_DEADLINE_S + 2 * DEADLINE_CHECK_S
+        while len(errors) == attempt + 1 and clock.seconds() < deadline_s:
+            clock.advance(DEADLINE_CHECK_S)             # a hung one: until its hello's deadline
+        assert len(errors) == attempt + 2               # one line for this attempt
+        assert "did not start" in errors[-1]["log_format"] and errors[-1]["pid"] == spawner.links[-1].pid
+        pauses.append(errors[-1]["delay_s"])
+    assert pauses == [min(RESTART_DELAY_S * 2 ** n, RESTART_DELAY_MAX_S) for n in range(1, 9)]
+    assert not engine.clients[0].ready and engine.clients[1].ready
 
 
 def test_a_refused_agent_leg_fails_the_call_and_the_worker_lets_go_of_its_carrier_leg(rig):
