@@ -6,8 +6,9 @@ the control channel (:mod:`media.control`) on its file descriptor
 standard input is ``/dev/null``, what it writes to standard output or error
 joins the node's log.  It reads nothing else:
 its settings (address, its share of the RTP port range, silence timeout, latch
-networks, the prompt sets and music files to load) come in the node's
-:class:`media.control.Hello`.  It runs a real reactor with one
+networks, the prompt sets and music files to load, the log level) come in the
+node's :class:`media.control.Hello`; a reload of the node's log level comes as
+a ``log_level`` request.  It runs a real reactor with one
 :class:`media.engine.LocalEngine`, exactly what a node without workers runs in
 process, and :class:`WorkerServer` turns each request into a call on it and
 what the relay notices into events.
@@ -26,7 +27,7 @@ from collections import deque
 from dataclasses import asdict
 from typing import Callable
 
-from twisted.logger import Logger
+from twisted.logger import InvalidLogLevelError, Logger, LogLevel, LogLevelFilterPredicate
 
 from .control import CHANNEL_FD, SOCKETS, VERSION, ControlError, Decoder, Event, Hello, Request, Response, encode
 from .engine import LocalEngine, LocalSession, PlayPart
@@ -61,11 +62,15 @@ class WorkerServer:
     """The worker's side of the control channel: bytes in, calls on its engine, bytes out through ``send``.
 
     ``make_engine(settings)`` builds the engine at the node's hello; the tests give it one on their Clock.
+    ``levels`` is the filter of the worker's log: its level is the node's, from the hello and each ``log_level``
+    request.
     """
 
     def __init__(self, make_engine: Callable[[dict], LocalEngine], send: Callable[[bytes], object],
-                 pid: int = 0, *, clock=None, ack_delay_s: float = ACK_DELAY_S) -> None:
+                 pid: int = 0, *, clock=None, ack_delay_s: float = ACK_DELAY_S,
+                 levels: LogLevelFilterPredicate | None = None) -> None:
         self._make_engine = make_engine
+        self.levels = levels if levels is not None else LogLevelFilterPredicate()
         self._send = send
         self.pid = pid
         self._clock = clock                 # IReactorTime for the coalesced acknowledgements (None: at once)
@@ -81,7 +86,7 @@ class WorkerServer:
         self.failed = False
         self._ops = {"open": self._open, "bind_b": self._bind_b, "configure": self._configure, "play": self._play,
                      "stop_play": self._stop_play, "stop": self._stop, "close": self._close, "stats": self._stats,
-                     "reload": self._reload, "latch": self._latch}
+                     "reload": self._reload, "latch": self._latch, "log_level": self._log_level}
 
     def data_received(self, data: bytes) -> None:
         """Bytes from the node; raises ControlError when they break the protocol (the caller gives up)."""
@@ -103,6 +108,7 @@ class WorkerServer:
             self._send(encode(Hello(VERSION, {"pid": self.pid}, f"protocol version {hello.version} is not {VERSION}")))
             raise ControlError(f"the node speaks version {hello.version}")
         try:
+            self._log_level(hello.settings.get("log_level", "info"))
             self.engine = self._make_engine(hello.settings)
         except (PromptError, ValueError, KeyError, OSError) as exc:
             self._send(encode(Hello(VERSION, {"pid": self.pid}, f"{type(exc).__name__}: {exc}")))
@@ -163,6 +169,8 @@ class WorkerServer:
             session.close()
             raise ValueError(f"the sockets given for port {a_port} are bound to {session.a_port}")
         self.sessions[sid] = session
+        log.debug("call {call_id}: media in worker {pid} on ports {port}/{rtcp_port}", call_id=label, pid=self.pid,
+                  port=a_port, rtcp_port=a_port + 1)
 
     def _bind_b(self, sid: int, port: int, socks) -> None:
         bound = self.sessions[sid].bind_b(socks)
@@ -207,6 +215,12 @@ class WorkerServer:
     def _latch(self, networks: list) -> None:
         self.engine.set_latch_networks(networks)
 
+    def _log_level(self, level: str) -> None:
+        try:
+            self.levels.setLogLevelForNamespace("", LogLevel.levelWithName(level))
+        except InvalidLogLevelError:
+            raise ValueError(f"no log level named {level!r}") from None
+
     def close(self) -> None:
         """The node is gone: every session closed."""
         if self._ack_call is not None and self._ack_call.active():
@@ -227,20 +241,18 @@ def main() -> None:       # pragma: no cover - run as a process by tests/media/t
     from twisted.internet import reactor
     from twisted.internet.interfaces import IFileDescriptorReceiver
     from twisted.internet.protocol import Factory, Protocol
-    from twisted.logger import LogLevel, LogLevelFilterPredicate, FilteringLogObserver, globalLogBeginner, \
-        textFileLogObserver
+    from twisted.logger import FilteringLogObserver, globalLogBeginner, textFileLogObserver
 
     signal.signal(signal.SIGINT, signal.SIG_IGN)
-    level = LogLevel.levelWithName(os.environ.get("PREPAID_LOG_LEVEL", "info"))
-    globalLogBeginner.beginLoggingTo([FilteringLogObserver(textFileLogObserver(sys.stderr),
-                                                           [LogLevelFilterPredicate(level)])],
+    levels = LogLevelFilterPredicate()      # info until the hello says the node's level
+    globalLogBeginner.beginLoggingTo([FilteringLogObserver(textFileLogObserver(sys.stderr), [levels])],
                                      redirectStandardIO=False)
 
     @implementer(IFileDescriptorReceiver)
     class Channel(Protocol):
         def connectionMade(self) -> None:
             self.server = WorkerServer(lambda settings: engine_from_settings(reactor, settings),
-                                       self.transport.write, os.getpid(), clock=reactor)
+                                       self.transport.write, os.getpid(), clock=reactor, levels=levels)
 
         def fileDescriptorReceived(self, descriptor: int) -> None:
             """A pair's socket (before the bytes it came with): the server owns it now."""

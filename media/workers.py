@@ -53,7 +53,7 @@ from twisted.internet import error as twisted_error
 from twisted.internet.defer import Deferred, DeferredList
 from twisted.internet.protocol import Factory, ProcessProtocol, Protocol as StreamProtocol
 from twisted.internet.task import LoopingCall
-from twisted.logger import Logger
+from twisted.logger import InvalidLogLevelError, Logger, LogLevel
 from twisted.python import log as legacy_log
 
 from .control import CHANNEL_FD, VERSION, ControlError, Decoder, Event, Hello, Request, Response, encode
@@ -117,11 +117,14 @@ class WorkerSettings:
     latch_networks: tuple[str, ...] = ()
     prompt_sets: tuple[tuple[str, str], ...] = ()
     ringback_files: tuple[str, ...] = ()
+    #: the node's ``[node] log_level``: what the worker's log lets through
+    log_level: str = "info"
 
     def hello(self, share: tuple[int, int]) -> dict:
         return {"address": self.address, "port_min": share[0], "port_max": share[1],
                 "silence_timeout_s": self.silence_timeout_s, "latch_networks": list(self.latch_networks),
-                "prompt_sets": [list(p) for p in self.prompt_sets], "ringback_files": list(self.ringback_files)}
+                "prompt_sets": [list(p) for p in self.prompt_sets], "ringback_files": list(self.ringback_files),
+                "log_level": self.log_level}
 
 
 class WorkerLink(Protocol):
@@ -537,6 +540,19 @@ class WorkerEngine:
         for client in self.clients:
             client.request("latch", networks=list(nets))
 
+    def set_log_level(self, level: str) -> None:
+        """The node's log level changed (a reload of ``[node] log_level``): every worker's log follows now, and a
+        worker started later says hello with it.  Raises ValueError for a level that is not one (and changes
+        nothing: a worker would refuse a hello with it)."""
+        try:
+            LogLevel.levelWithName(level)
+        except InvalidLogLevelError:
+            raise ValueError(f"no log level named {level!r}") from None
+        self.settings = replace(self.settings, log_level=level)
+        for client in self.clients:
+            client.request("log_level", lambda error, op, c=client: log.error(
+                "media worker {pid} could not change its log level: {error}", pid=c.pid, error=error), level=level)
+
     def reload_prompts(self, prompt_sets: Iterable[tuple[str, str]], ringback_files: Iterable[str]) -> int:
         """Checked here first (all or nothing: raises PromptError on a bad file, and the workers keep theirs),
         then each worker reads them again; a worker that fails to is logged."""
@@ -663,20 +679,20 @@ class _WorkerProcess(ProcessProtocol):
             self.channel.transport.loseConnection()
 
 
-def spawn_process(reactor, log_level: str = "info") -> Spawner:
+def spawn_process(reactor) -> Spawner:
     """A spawner of real workers: ``python -m media.worker``, its control channel one end of a Unix stream
     socket pair (its fd :data:`media.control.CHANNEL_FD`; the node adopts the other), its standard input
-    ``/dev/null``, its standard output and error the node's standard output (the one log)."""
+    ``/dev/null``, its standard output and error the node's standard output (the one log; its level comes with
+    the hello, :attr:`WorkerSettings.log_level`)."""
 
     def spawn(client: WorkerClient) -> _WorkerProcess:
         process = _WorkerProcess(client)
-        env = dict(os.environ, PREPAID_LOG_LEVEL=log_level)
         node_end, worker_end = socket.socketpair(socket.AF_UNIX, socket.SOCK_STREAM)
         nothing = os.open(os.devnull, os.O_RDONLY)
         try:
             transport = reactor.spawnProcess(
-                process, sys.executable, [sys.executable, "-m", "media.worker"], env=env, path=os.getcwd(),
-                childFDs={0: nothing, 1: 1, 2: 1, CHANNEL_FD: worker_end.fileno()})
+                process, sys.executable, [sys.executable, "-m", "media.worker"], env=dict(os.environ),
+                path=os.getcwd(), childFDs={0: nothing, 1: 1, 2: 1, CHANNEL_FD: worker_end.fileno()})
             process.pid = transport.pid
             # the reactor reads a copy of node_end; ours and the worker's end close here (the worker holds its own)
             reactor.adoptStreamConnection(node_end.fileno(), socket.AF_UNIX,

@@ -10,7 +10,7 @@ import socket
 import pytest
 from twisted.internet import process, reactor
 from twisted.internet.task import Clock
-from twisted.logger import LogLevel, globalLogPublisher
+from twisted.logger import LogLevel, PredicateResult, globalLogPublisher
 from twisted.python import context
 from twisted.python.log import ILogContext
 
@@ -284,6 +284,27 @@ def test_a_worker_that_cannot_start_is_tried_again_ever_later_with_one_line_per_
         pauses.append(errors[-1]["delay_s"])
     assert pauses == [min(RESTART_DELAY_S * 2 ** n, RESTART_DELAY_MAX_S) for n in range(1, 9)]
     assert not engine.clients[0].ready and engine.clients[1].ready
+
+
+def test_a_new_log_level_reaches_every_live_worker_and_the_hello_of_a_restarted_one(rig):
+    """set_log_level (a reload of ``[node] log_level``): each running worker's log filter lets debug lines through
+    at once, and a worker started after it (a restart) says hello at that level; a level that is not one is refused
+    by the node (nothing sent, so a later hello still starts) and by a worker (its filter stays)."""
+    clock, engine, spawner = rig
+    debug = {"log_level": LogLevel.debug, "log_namespace": "media.worker"}
+    assert [link.levels(debug) for link in spawner.links] == [PredicateResult.no] * 2      # the hello's "info"
+    engine.set_log_level("debug")
+    assert [link.levels(debug) for link in spawner.links] == [PredicateResult.maybe] * 2
+    spawner.links[0].kill()
+    clock.advance(RESTART_DELAY_S)
+    assert engine.clients[0].ready and spawner.links[-1].levels(debug) == PredicateResult.maybe
+    with pytest.raises(ValueError):
+        engine.set_log_level("chatty")
+    assert engine.settings.log_level == "debug"
+    refused: list = []
+    engine.clients[0].request("log_level", lambda error, op: refused.append(error), level="chatty")
+    assert len(refused) == 1 and "chatty" in refused[0]
+    assert spawner.links[-1].levels(debug) == PredicateResult.maybe
 
 
 def test_a_refused_agent_leg_fails_the_call_and_the_worker_lets_go_of_its_carrier_leg(rig):

@@ -26,6 +26,8 @@ class MemoryLink:
         self.pid = pid
         self.client = client
         self.server = WorkerServer(make_engine, self._to_client, pid, clock=client.engine.clock)
+        #: the filter of this worker's log (as media.worker.main gives its observer)
+        self.levels = self.server.levels
         self.alive = True
         #: a deaf worker reads nothing more (a hung process): its requests miss their deadline
         self.deaf = False
