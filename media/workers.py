@@ -198,10 +198,9 @@ class WorkerSession:
 
     def bind_b(self) -> int:
         if not self.b_port and not self.closed:
-            client = self.client
-            port, socks = bind_next_pair(client.ports, client.engine.address)       # raises PortsExhausted
+            port, socks = bind_next_pair(self.client.ports, self.client.engine.address)    # raises PortsExhausted
             self.b_port, self.b_rtcp_port = port, port + 1
-            client.request("bind_b", self._refused, sockets=socks, sid=self.sid, port=port)
+            self.request("bind_b", sockets=socks, port=port)
         return self.b_port
 
     def configure_leg(self, leg: str, negotiated: Negotiated) -> None:
