@@ -50,7 +50,7 @@ from media.workers import WorkerEngine, WorkerSettings, spawn_process  # noqa: E
 from bench.media_call import AGENT_ANSWER, ANSWER_AFTER_S, CALL_S, CARRIER_OFFER  # noqa: E402
 
 PORTS = (43000, 46999)
-SETTINGS = WorkerSettings("127.0.0.1", 30, prompt_sets=(("en", ""),))
+SETTINGS = WorkerSettings("127.0.0.1", 30, prompt_sets=(("en", ""),), log_level="warn")
 
 
 def _proc_cpu_s(pid: int) -> float:
@@ -180,7 +180,7 @@ def main(args):
         local_cpu, _ = yield run(local, args.calls, args.cps, sink.getsockname()[1])
         relay_cpu, relay_packets = yield run_relay(local, args.relay_calls, args.relay_seconds, time.process_time)
         local.close()
-        workers = WorkerEngine(reactor, SETTINGS, *PORTS, 1, spawn_process(reactor, "warn"))
+        workers = WorkerEngine(reactor, SETTINGS, *PORTS, 1, spawn_process(reactor))
         yield workers.start()
         pid = workers.clients[0].pid
         w0 = _proc_cpu_s(pid)

@@ -11,7 +11,7 @@ dataclasses built with plain values:
 
 - the node sends :class:`Hello` first, with :data:`VERSION` and the worker's
   settings (address, its share of the RTP port range, silence timeout, latch
-  networks, the prompt sets and music files to load); the worker answers with
+  networks, the prompt sets and music files to load, the log level); the worker answers with
   its own :class:`Hello` (its version, its pid, and ``error`` when it cannot
   serve: another version, a prompt that does not load).  A version that differs
   ends the conversation: no message of another version is read.
@@ -24,6 +24,16 @@ dataclasses built with plain values:
   each request to a deadline (``media.workers``).
 - the worker's :class:`Event` tells what nobody asked for: a leg fell silent, a
   telephone event, a playback ended.
+- a call's RTP port pair is bound by the node (so a pair another process holds
+  is skipped at once, and the next one tried, before the port goes into the
+  SDP); the requests that give a worker a pair (:data:`SOCKETS`: ``open`` and
+  ``bind_b``) carry its two sockets, RTP then RTCP, as file descriptors
+  (``SCM_RIGHTS``) sent on the channel ahead of the request's last byte.  The
+  worker takes the descriptors in the order they came, each such request the
+  next two; the node closes its own copies once the request is answered.
+  (Version 1 sent only the port number, and the worker bound it: a pair held
+  by another process failed the call; and it had no ``log_level``: a worker
+  kept the level it was started with.)
 
 A frame that is not one of these (bad length, JSON, kind or field) raises
 :class:`ControlError`: the peer misbehaves, and the connection is given up.
@@ -36,11 +46,12 @@ import struct
 from dataclasses import dataclass, field
 from typing import Union
 
-__all__ = ["VERSION", "CHANNEL_FD", "OPS", "EVENTS", "Hello", "Request", "Response", "Event", "Message", "ControlError",
-           "encode", "Decoder", "MAX_FRAME"]
+__all__ = ["VERSION", "CHANNEL_FD", "OPS", "SOCKETS", "EVENTS", "Hello", "Request", "Response", "Event", "Message",
+           "ControlError", "encode", "Decoder", "MAX_FRAME"]
 
-#: the protocol's version; both sides say it in their Hello and talk only to the same
-VERSION = 1
+#: the protocol's version; both sides say it in their Hello and talk only to the same (2: the node binds the pairs
+#: and passes their sockets, see SOCKETS; the log level in the hello and the "log_level" request)
+VERSION = 2
 #: the worker's end of the control channel: this file descriptor in the worker process
 CHANNEL_FD = 3
 #: the largest frame either side accepts (a hello with many prompt sets is a few kB)
@@ -51,7 +62,9 @@ _LENGTH = struct.Struct("!I")
 _JSON = json.JSONEncoder(separators=(",", ":")).encode
 
 #: what the node asks a worker
-OPS = ("open", "bind_b", "configure", "play", "stop_play", "stop", "close", "stats", "reload", "latch")
+OPS = ("open", "bind_b", "configure", "play", "stop_play", "stop", "close", "stats", "reload", "latch", "log_level")
+#: the requests that carry a port pair's two sockets (RTP, RTCP) as descriptors: op -> how many
+SOCKETS = {"open": 2, "bind_b": 2}
 #: what a worker tells the node unasked
 EVENTS = ("silence", "dtmf", "played")
 

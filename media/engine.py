@@ -24,6 +24,7 @@ and :meth:`EngineSession.bind_b` when no pair is free.
 
 from __future__ import annotations
 
+import socket
 from dataclasses import dataclass
 from typing import Callable, Iterable, Protocol, Sequence
 
@@ -155,8 +156,9 @@ class LocalSession:
     def b_rtcp_port(self) -> int:
         return self.media.leg_b.local_rtcp_port
 
-    def bind_b(self, port: int | None = None) -> int:
-        self.media.bind_b(port)
+    def bind_b(self, socks: tuple[socket.socket, socket.socket] | None = None) -> int:
+        """See :meth:`EngineSession.bind_b`; ``socks``: a pair bound already (a worker's, bound by the node)."""
+        self.media.bind_b(socks)
         return self.media.leg_b.local_port
 
     def configure_leg(self, leg: str, negotiated: Negotiated) -> None:
@@ -252,12 +254,14 @@ class LocalEngine:
     def open_session(self, label: str, lang: str, prompts_dir: str = "", *,
                      on_silence: SilenceHandler = lambda leg, at: None,
                      on_dtmf: DtmfHandler = lambda leg, digit, end: None,
-                     on_failed: FailedHandler = lambda reason: None, a_port: int | None = None) -> LocalSession:
-        """See :meth:`MediaEngine.open_session`; ``a_port`` binds that very port (a worker told by the node)."""
+                     on_failed: FailedHandler = lambda reason: None,
+                     a_socks: tuple[socket.socket, socket.socket] | None = None) -> LocalSession:
+        """See :meth:`MediaEngine.open_session`; ``a_socks``: leg a's pair bound already (a worker's, bound by the
+        node)."""
         library = self.libraries.get(lang, prompts_dir)
         session = LocalSession(self, None, library, on_silence, on_dtmf)    # type: ignore[arg-type]
         session.media = self.relay.open_session(on_silence=session._silence, on_dtmf=session._dtmf, label=label,
-                                                bind_b=False, a_port=a_port)
+                                                bind_b=False, a_socks=a_socks)
         return session
 
     def counters(self) -> RelayCounters:

@@ -7,7 +7,8 @@ random pair of the range, so that two nodes on one host with the same range do
 not both begin at its first port (the relay tries only a few busy ports before
 it gives up).
 
-:func:`bind_pair` binds the two UDP sockets of a pair, :func:`connect_twin` a
+:func:`bind_pair` binds the two UDP sockets of a pair, :func:`bind_next_pair` the range's next pair it
+can (another process may hold one: up to :data:`BIND_ATTEMPTS` are tried), :func:`connect_twin` a
 connected second socket on a port once its peer is known; :class:`SocketPoller`
 is the one reader the reactor sees for all of them.
 """
@@ -29,6 +30,9 @@ log = Logger(namespace="media.ports")
 MAX_EVENTS = 1024
 POLL_ROUNDS = 4
 MAX_DATAGRAM = 2048
+#: pairs of the range tried in turn when another process holds the one taken (a node stopped a moment ago, another
+#: node on the same range), before the call is refused
+BIND_ATTEMPTS = 16
 _rng = random.Random(os.urandom(16))     # where the range's queue starts (PortRange), unless one is given
 
 
@@ -64,7 +68,7 @@ class PortRange:
         return port
 
     def claim(self, port: int) -> None:
-        """Take this very pair (a media worker binds the pair the node took from its share); raises
+        """Take this very pair (a media worker given a pair the node bound from its share); raises
         :class:`PortsExhausted` when it is not a free pair of the range."""
         try:
             self._free.remove(port)         # one scan of the queue, at a call's setup (not per packet)
@@ -113,6 +117,31 @@ def bind_pair(address: str, port: int) -> tuple[socket.socket, socket.socket]:
             sock.close()
         raise
     return socks[0], socks[1]
+
+
+def adopt_pair(address: str, fds: tuple[int, int]) -> tuple[socket.socket, socket.socket]:
+    """The two sockets of a pair :func:`bind_pair` bound in another process, from their descriptors here (a media
+    worker's, passed by the node): their family from ``address``, no system call (they are non-blocking already:
+    the flag belongs to the socket, which both processes share)."""
+    family = socket.AF_INET6 if ":" in address else socket.AF_INET
+    socks = tuple(_socket.socket(family, socket.SOCK_DGRAM | _SOCK_NONBLOCK, 0, fd) for fd in fds)
+    if not _SOCK_NONBLOCK:
+        for sock in socks:
+            sock.setblocking(False)
+    return socks[0], socks[1]
+
+
+def bind_next_pair(ports: PortRange, address: str) -> tuple[int, tuple[socket.socket, socket.socket]]:
+    """The range's next pair that binds, taken, and its two sockets (:func:`bind_pair`); a pair another process
+    holds goes back to the range (tried again later), and the next is tried, up to :data:`BIND_ATTEMPTS`.
+    Raises :class:`PortsExhausted`."""
+    for _ in range(min(BIND_ATTEMPTS, ports.size)):
+        port = ports.take()
+        try:
+            return port, bind_pair(address, port)
+        except OSError:
+            ports.give_back(port)
+    raise PortsExhausted(f"could not bind an RTP port pair on {address} after {BIND_ATTEMPTS} tries")
 
 
 def connect_twin(listener: socket.socket, peer: tuple) -> socket.socket:

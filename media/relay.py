@@ -47,7 +47,7 @@ from typing import Callable
 from twisted.internet.task import LoopingCall
 from twisted.logger import Logger
 
-from .ports import MAX_DATAGRAM, PortRange, PortsExhausted, SocketPoller, bind_pair, connect_twin
+from .ports import MAX_DATAGRAM, PortRange, PortsExhausted, SocketPoller, bind_next_pair, connect_twin
 from .rtp import (RTP_HEADER, EventDeduplicator, ReportBlock, RtpError, build_bye, build_rr, build_sdes_cname,
                   build_sr, parse_rtcp, parse_telephone_event, payload_offsets, RTCP_SR)
 from .sdp import Negotiated, ip_of
@@ -60,7 +60,6 @@ FILL_AFTER_MS = 100
 SCAN_EVERY_TICKS = 5          # idle-stream scan: every 100 ms
 SLOW_EVERY_TICKS = 50         # silence timeout and RTCP: every 1 s
 RTCP_INTERVAL_S = 5
-BIND_ATTEMPTS = 16
 TWIN_DRAIN_MAX = 64           # datagrams read off a twin socket when it is connected or dropped
 _unpack_ts = struct.Struct("!I").unpack_from
 _unpack_header = RTP_HEADER.unpack_from
@@ -174,8 +173,9 @@ class Leg:
 
     # -- configuration ---------------------------------------------------------------
 
-    def _bind(self, poller: SocketPoller, address: str, port: int, label: str = "") -> None:
-        socks = bind_pair(address, port)
+    def _attach(self, poller: SocketPoller, socks: tuple[socket.socket, socket.socket], port: int,
+                label: str = "") -> None:
+        """The leg's RTP and RTCP sockets, bound to ``port`` and ``port + 1`` (:func:`media.ports.bind_pair`)."""
         poller.add(socks[0], self._rtp_readable, label)
         poller.add(socks[1], self._rtcp_readable, label)
         self._poller = poller
@@ -483,11 +483,11 @@ class MediaSession:
         self.leg_b.peer_out = self.a_out
         self.closed = False
 
-    def bind_b(self, port: int | None = None) -> None:
-        """Bind leg b's port pair if it has none yet (see ``Relay.open_session``), ``port`` when given (a media
-        worker binds the pair the node chose); raises PortsExhausted."""
+    def bind_b(self, socks: tuple[socket.socket, socket.socket] | None = None) -> None:
+        """Bind leg b's port pair if it has none yet (see ``Relay.open_session``); ``socks``, when given, are a
+        pair bound already (a media worker's, bound by the node); raises PortsExhausted."""
         if not self.leg_b.local_port and not self.closed:
-            self.relay._bind_leg(self.leg_b, self.label, port)
+            self.relay._bind_leg(self.leg_b, self.label, socks)
 
     def leg(self, name: str) -> Leg:
         """Leg "a" (carrier) or "b" (agent)."""
@@ -573,13 +573,15 @@ class Relay:
 
     def open_session(self, *, on_silence: Callable[[MediaSession, str], object] | None = None,
                      on_dtmf: Callable[[str, str, bool], object] | None = None, label: str = "",
-                     bind_b: bool = True, a_port: int | None = None) -> MediaSession:
-        """A new call's media: leg a's port pair bound (``a_port`` when given, else the range's next), and leg
+                     bind_b: bool = True, a_socks: tuple[socket.socket, socket.socket] | None = None
+                     ) -> MediaSession:
+        """A new call's media: leg a's port pair bound (``a_socks`` when given: a pair bound already, a media
+        worker's, bound by the node; else the range's next that binds), and leg
         b's unless ``bind_b`` is False (then :meth:`MediaSession.bind_b` binds it when an agent is rung, so
         that a caller who only hears a refusal holds one pair, not two).  Raises :class:`PortsExhausted`."""
         session = MediaSession(self, on_silence, on_dtmf, label)
         try:
-            self._bind_leg(session.leg_a, label, a_port)
+            self._bind_leg(session.leg_a, label, a_socks)
             if bind_b:
                 self._bind_leg(session.leg_b, label)
         except PortsExhausted:
@@ -596,23 +598,13 @@ class Relay:
             self._ticker.start(TICK_MS / 1000, now=False)
         return session
 
-    def _bind_leg(self, leg: Leg, label: str, port: int | None = None) -> None:
-        if port is not None:        # the pair a media worker was told to bind: that one or none
+    def _bind_leg(self, leg: Leg, label: str, socks: tuple[socket.socket, socket.socket] | None = None) -> None:
+        if socks is None:
+            port, socks = bind_next_pair(self.ports, self.address)      # raises PortsExhausted
+        else:       # bound by the node for a media worker: its port is claimed in this range (its share)
+            port = socks[0].getsockname()[1]
             self.ports.claim(port)
-            try:
-                leg._bind(self._poller, self.address, port, label)
-            except OSError as exc:
-                self.ports.give_back(port)
-                raise PortsExhausted(f"could not bind the RTP port pair {port} on {self.address}: {exc}") from None
-            return
-        for _ in range(min(BIND_ATTEMPTS, self.ports.size)):
-            port = self.ports.take()
-            try:
-                leg._bind(self._poller, self.address, port, label)
-                return
-            except OSError:
-                self.ports.give_back(port)     # busy (another process): try it again later
-        raise PortsExhausted(f"could not bind an RTP port pair on {self.address} after {BIND_ATTEMPTS} tries")
+        leg._attach(self._poller, socks, port, label)
 
     def _closed(self, session: MediaSession) -> None:
         for leg in (session.leg_a, session.leg_b):

@@ -8,10 +8,13 @@ calls given to them.  :class:`WorkerEngine` is the same
 (``b2bua.callmedia``) does not know which it has:
 
 - **ports at once**: the node takes a call's port pairs from the chosen
-  worker's share itself (a :class:`media.ports.PortRange` per worker), so our
-  SDP is written without waiting; the worker is told to bind that very pair.
-  A pair it cannot bind (another process holds it) comes back as an error and
-  the call ends ("media_failed").
+  worker's share itself (a :class:`media.ports.PortRange` per worker) and binds
+  them (:func:`media.ports.bind_next_pair`: a pair another process holds is
+  skipped and the next one tried, as in process), so our SDP is written without
+  waiting and with a port that is ours; the pair's two sockets go to the worker
+  with the request (``SCM_RIGHTS`` on the control channel,
+  :data:`media.control.SOCKETS`), and the node closes its copies once the
+  worker has answered it.
 - **answers in order, a deadline**: every request (:mod:`media.control`) is
   answered in order (successes with nothing to say together, within
   ``media.worker.ACK_DELAY_S``); one not answered within
@@ -50,12 +53,12 @@ from twisted.internet import error as twisted_error
 from twisted.internet.defer import Deferred, DeferredList
 from twisted.internet.protocol import Factory, ProcessProtocol, Protocol as StreamProtocol
 from twisted.internet.task import LoopingCall
-from twisted.logger import Logger
+from twisted.logger import InvalidLogLevelError, Logger, LogLevel
 from twisted.python import log as legacy_log
 
 from .control import CHANNEL_FD, VERSION, ControlError, Decoder, Event, Hello, Request, Response, encode
 from .engine import DtmfHandler, FailedHandler, PlayPart, SilenceHandler
-from .ports import PortRange, PortsExhausted
+from .ports import PortRange, PortsExhausted, bind_next_pair
 from .relay import RelayCounters
 from .sdp import Negotiated
 from .sounds import PromptLibraries, Ringbacks
@@ -72,8 +75,9 @@ REQUEST_DEADLINE_S = 2.0
 HELLO_DEADLINE_S = 60.0
 #: how often the deadlines are checked
 DEADLINE_CHECK_S = 0.25
-#: a worker that died is started again after this pause; a restarted one that dies within STABLE_S waits
-#: twice as long as the last time, up to RESTART_DELAY_MAX_S (a worker that cannot run does not spin)
+#: a worker that died is started again after this pause; a restarted one that dies within STABLE_S of its hello, or
+#: before it said hello (it hung, refused, or ended at once), waits twice as long as the last time, up to
+#: RESTART_DELAY_MAX_S (a worker that cannot run does not spin, and is logged once per attempt)
 RESTART_DELAY_S = 0.5
 STABLE_S = 10.0
 RESTART_DELAY_MAX_S = 30.0
@@ -113,11 +117,14 @@ class WorkerSettings:
     latch_networks: tuple[str, ...] = ()
     prompt_sets: tuple[tuple[str, str], ...] = ()
     ringback_files: tuple[str, ...] = ()
+    #: the node's ``[node] log_level``: what the worker's log lets through
+    log_level: str = "info"
 
     def hello(self, share: tuple[int, int]) -> dict:
         return {"address": self.address, "port_min": share[0], "port_max": share[1],
                 "silence_timeout_s": self.silence_timeout_s, "latch_networks": list(self.latch_networks),
-                "prompt_sets": [list(p) for p in self.prompt_sets], "ringback_files": list(self.ringback_files)}
+                "prompt_sets": [list(p) for p in self.prompt_sets], "ringback_files": list(self.ringback_files),
+                "log_level": self.log_level}
 
 
 class WorkerLink(Protocol):
@@ -126,6 +133,9 @@ class WorkerLink(Protocol):
     pid: int
 
     def write(self, data: bytes) -> None: ...
+    def send_sockets(self, socks: tuple[socket.socket, ...]) -> None:
+        """Duplicates of these sockets to the worker, ahead of the next :meth:`write` 's last byte; the caller
+        keeps its own open until that write is answered (they may still be queued here until then)."""
     def kill(self) -> None: ...
 
 
@@ -188,9 +198,9 @@ class WorkerSession:
 
     def bind_b(self) -> int:
         if not self.b_port and not self.closed:
-            port = self.client.ports.take()       # raises PortsExhausted
+            port, socks = bind_next_pair(self.client.ports, self.client.engine.address)    # raises PortsExhausted
             self.b_port, self.b_rtcp_port = port, port + 1
-            self.request("bind_b", port=port)
+            self.request("bind_b", sockets=socks, port=port)
         return self.b_port
 
     def configure_leg(self, leg: str, negotiated: Negotiated) -> None:
@@ -275,8 +285,11 @@ class WorkerClient:
         #: id -> (deadline in clock seconds, op, what to do with an error)
         self._pending: dict[int, tuple[float, str, Callable[[str, str], object] | None]] = {}
         self._results: dict[int, Callable[[dict], object]] = {}
+        #: id -> the sockets sent with that request: ours are closed once it is answered (the worker has its own)
+        self._held: dict[int, tuple[socket.socket, ...]] = {}
         self._hello_deadline_s = 0.0
-        self.started_at_s = 0.0
+        #: when its hello said it serves (None: it never did); what it served decides the pause before its restart
+        self.ready_at_s: float | None = None
 
     @property
     def pid(self) -> int:
@@ -284,21 +297,26 @@ class WorkerClient:
 
     def start(self, spawn: Spawner, settings: WorkerSettings) -> None:
         """Spawn the worker and say hello; raises OSError when the process cannot be started."""
-        self.started_at_s = self.engine.clock.seconds()
         self.link = spawn(self)
         self._hello_deadline_s = self.engine.clock.seconds() + HELLO_DEADLINE_S
         self.link.write(encode(Hello(VERSION, settings.hello(self.share))))
 
     def request(self, op: str, on_error: Callable[[str, str], object] | None = None,
-                on_result: Callable[[dict], object] | None = None, **args) -> None:
-        """Send one request; ``on_error(error, op)`` hears a refusal (not the worker's death)."""
+                on_result: Callable[[dict], object] | None = None, sockets: tuple[socket.socket, ...] = (),
+                **args) -> None:
+        """Send one request, with ``sockets`` (ours: closed here once it is answered, or not sent); ``on_error(error,
+        op)`` hears a refusal (not the worker's death)."""
         if self.dead or self.link is None:
+            _close(sockets)
             return
         self._next_id += 1
         rid = self._next_id
         self._pending[rid] = (self.engine.clock.seconds() + REQUEST_DEADLINE_S, op, on_error)
         if on_result is not None:
             self._results[rid] = on_result
+        if sockets:
+            self._held[rid] = sockets
+            self.link.send_sockets(sockets)
         self.link.write(encode(Request(rid, op, args)))
 
     def data_received(self, data: bytes) -> None:
@@ -326,6 +344,7 @@ class WorkerClient:
             self.kill(reason)
             return
         self.ready = True
+        self.ready_at_s = self.engine.clock.seconds()
         if not self.started.called:
             self._fire(self.started.callback, self)
 
@@ -346,6 +365,12 @@ class WorkerClient:
             self._results.pop(first, None)
         pending = self._pending.pop(response.id, None)
         on_result = self._results.pop(response.id, None)
+        held = self._held
+        while held:             # the worker has the sockets of every request answered: ours are closed
+            first = next(iter(held))
+            if first > response.id:
+                break
+            _close(held.pop(first))
         if pending is None:
             return
         if response.ok:
@@ -378,11 +403,13 @@ class WorkerClient:
 
     def open(self, label: str, lang: str, prompts_dir: str, on_silence: SilenceHandler, on_dtmf: DtmfHandler,
              on_failed: FailedHandler) -> WorkerSession:
-        port = self.ports.take()
+        """A call on this worker, leg a's pair bound here (raises PortsExhausted) and sent to it."""
+        port, socks = bind_next_pair(self.ports, self.engine.address)
         sid = self.engine.new_sid()
         session = WorkerSession(self, sid, port, on_silence, on_dtmf, on_failed, label)
         self.sessions[sid] = session
-        self.request("open", session._refused, sid=sid, label=label, lang=lang, prompts_dir=prompts_dir, a_port=port)
+        self.request("open", session._refused, sockets=socks, sid=sid, label=label, lang=lang, prompts_dir=prompts_dir,
+                     a_port=port)
         return session
 
     def forget(self, session: WorkerSession) -> None:
@@ -409,11 +436,19 @@ class WorkerClient:
         sessions = list(self.sessions.values())
         self._pending.clear()
         self._results.clear()
+        for socks in self._held.values():
+            _close(socks)
+        self._held.clear()
         if not self.started.called:
             self.started.errback(WorkerFailed(f"media worker {self.pid} ended before it started: {why}"))
         self.engine.worker_lost(self, why, len(sessions))
         for session in sessions:
             session.fail()
+
+
+def _close(socks: tuple[socket.socket, ...]) -> None:
+    for sock in socks:
+        sock.close()
 
 
 class WorkerFailed(RuntimeError):
@@ -504,6 +539,19 @@ class WorkerEngine:
         for client in self.clients:
             client.request("latch", networks=list(nets))
 
+    def set_log_level(self, level: str) -> None:
+        """The node's log level changed (a reload of ``[node] log_level``): every worker's log follows now, and a
+        worker started later says hello with it.  Raises ValueError for a level that is not one (and changes
+        nothing: a worker would refuse a hello with it)."""
+        try:
+            LogLevel.levelWithName(level)
+        except InvalidLogLevelError:
+            raise ValueError(f"no log level named {level!r}") from None
+        self.settings = replace(self.settings, log_level=level)
+        for client in self.clients:
+            client.request("log_level", lambda error, op, c=client: log.error(
+                "media worker {pid} could not change its log level: {error}", pid=c.pid, error=error), level=level)
+
     def reload_prompts(self, prompt_sets: Iterable[tuple[str, str]], ringback_files: Iterable[str]) -> int:
         """Checked here first (all or nothing: raises PromptError on a bad file, and the workers keep theirs),
         then each worker reads them again; a worker that fails to is logged."""
@@ -536,12 +584,18 @@ class WorkerEngine:
             client.stats = None         # counted once, here, from now on
         if self.closing:
             return
-        lived_s = self.clock.seconds() - client.started_at_s
+        # stable: it served STABLE_S; one that never said hello (it hung, refused, or ended first) never was,
+        # however long its hello's deadline made it live
+        served_s = 0.0 if client.ready_at_s is None else self.clock.seconds() - client.ready_at_s
         last = self._restart_delays.get(client.slot)
-        delay = (RESTART_DELAY_S if last is None or lived_s >= STABLE_S else min(2 * last, RESTART_DELAY_MAX_S))
+        delay = (RESTART_DELAY_S if last is None or served_s >= STABLE_S else min(2 * last, RESTART_DELAY_MAX_S))
         self._restart_delays[client.slot] = delay
-        log.error("media worker {pid} died ({why}): its {calls} calls end now; restarting it in {delay_s} s",
-                  pid=client.pid, why=why, calls=calls, delay_s=delay)
+        if client.ready_at_s is None:
+            log.error("media worker {pid} did not start ({why}); starting it again in {delay_s} s", pid=client.pid,
+                      why=why, delay_s=delay)
+        else:
+            log.error("media worker {pid} died ({why}): its {calls} calls end now; restarting it in {delay_s} s",
+                      pid=client.pid, why=why, calls=calls, delay_s=delay)
         self.clock.callLater(delay, self._restart, client.slot)
 
     def _restart(self, slot: int) -> None:
@@ -553,7 +607,7 @@ class WorkerEngine:
         client.started.addCallbacks(
             lambda c: log.info("media worker {pid} restarted on ports {lo}..{hi}", pid=c.pid, lo=c.share[0],
                                hi=c.share[1]),
-            lambda f: log.error("media worker restart failed: {reason}", reason=str(f.value)))
+            lambda f: None)     # why it could not start: logged once, by worker_lost, with the next attempt's pause
         try:
             client.start(self.spawn, self.settings)
         except OSError as exc:
@@ -601,6 +655,12 @@ class _WorkerProcess(ProcessProtocol):
         if self.channel.transport is not None:
             self.channel.transport.write(data)
 
+    def send_sockets(self, socks: tuple[socket.socket, ...]) -> None:
+        transport = self.channel.transport
+        if transport is not None:
+            for sock in socks:      # sent with the next bytes written: the next write (IUNIXTransport)
+                transport.sendFileDescriptor(sock.fileno())
+
     def kill(self) -> None:
         try:
             self.transport.signalProcess("KILL")
@@ -618,20 +678,20 @@ class _WorkerProcess(ProcessProtocol):
             self.channel.transport.loseConnection()
 
 
-def spawn_process(reactor, log_level: str = "info") -> Spawner:
+def spawn_process(reactor) -> Spawner:
     """A spawner of real workers: ``python -m media.worker``, its control channel one end of a Unix stream
     socket pair (its fd :data:`media.control.CHANNEL_FD`; the node adopts the other), its standard input
-    ``/dev/null``, its standard output and error the node's standard output (the one log)."""
+    ``/dev/null``, its standard output and error the node's standard output (the one log; its level comes with
+    the hello, :attr:`WorkerSettings.log_level`)."""
 
     def spawn(client: WorkerClient) -> _WorkerProcess:
         process = _WorkerProcess(client)
-        env = dict(os.environ, PREPAID_LOG_LEVEL=log_level)
         node_end, worker_end = socket.socketpair(socket.AF_UNIX, socket.SOCK_STREAM)
         nothing = os.open(os.devnull, os.O_RDONLY)
         try:
             transport = reactor.spawnProcess(
-                process, sys.executable, [sys.executable, "-m", "media.worker"], env=env, path=os.getcwd(),
-                childFDs={0: nothing, 1: 1, 2: 1, CHANNEL_FD: worker_end.fileno()})
+                process, sys.executable, [sys.executable, "-m", "media.worker"], env=dict(os.environ),
+                path=os.getcwd(), childFDs={0: nothing, 1: 1, 2: 1, CHANNEL_FD: worker_end.fileno()})
             process.pid = transport.pid
             # the reactor reads a copy of node_end; ours and the worker's end close here (the worker holds its own)
             reactor.adoptStreamConnection(node_end.fileno(), socket.AF_UNIX,

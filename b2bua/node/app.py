@@ -96,6 +96,8 @@ class Node:
         #: ``factory(node)`` with ``port`` and ``stop()``: the provider portal's listener (None: no portal)
         self.portal_factory = portal_factory
         self.media: CallMediaFactory | None = None
+        #: the media worker processes (``[media] workers``; None: the media runs in this process)
+        self.media_workers: WorkerEngine | None = None
         self._reload_listeners: list = []
         self.store: Store | None = None
         self.manager: CallManager | None = None
@@ -139,14 +141,13 @@ class Node:
         reconciler.start()
         self._stoppers.append(reconciler.stop)
 
-        engine = None
         if config.media.workers:
-            engine = self._media_workers(config)
-            self._stoppers.append(engine.close)
-            yield engine.start()        # each worker has loaded the prompts (a bad one fails the start here)
+            self.media_workers = self._media_workers(config)
+            self._stoppers.append(self.media_workers.close)
+            yield self.media_workers.start()    # each worker has loaded the prompts (a bad one fails the start here)
         self.media = CallMediaFactory.from_config(
             self.reactor, config, refusal_ports_percent=lambda: self.config.admission.refusal_ports_percent,
-            engine=engine)
+            engine=self.media_workers)
         self._stoppers.append(self.media.close)
 
         endpoint = SipEndpoint(local_host=config.sip.address,
@@ -197,11 +198,12 @@ class Node:
         """``[media] workers`` processes on shares of the RTP range (media.workers), told the prompts to load."""
         m = config.media
         settings = WorkerSettings(m.address, m.silence_timeout_s, tuple(str(n) for n in config.trusted_carriers),
-                                  tuple(sorted(prompt_sets(config))), tuple(sorted(ringback_files(config))))
+                                  tuple(sorted(prompt_sets(config))), tuple(sorted(ringback_files(config))),
+                                  config.log_level)
         log.info("media: {workers} worker processes on RTP ports {lo}..{hi}", workers=m.workers, lo=m.rtp_port_min,
                  hi=m.rtp_port_max)
         return WorkerEngine(self.reactor, settings, m.rtp_port_min, m.rtp_port_max, m.workers,
-                            spawn_process(self.reactor, config.log_level))
+                            spawn_process(self.reactor))
 
     def readiness(self) -> list[str]:
         """/healthz: what keeps this node from taking new calls now (none: ready)."""
@@ -302,6 +304,8 @@ class Node:
         self.billing.max_call_s = new.sip.max_call_duration_s
         if self.media is not None:
             self.media.engine.set_latch_networks(new.trusted_carriers)
+        if self.media_workers is not None:      # this process's own log follows in serve (follow_log_level)
+            self.media_workers.set_log_level(new.log_level)
         self.access_lines.reopen()     # logrotate moved the file, then sent SIGHUP
         for listener in self._reload_listeners:
             listener(new)

@@ -10,19 +10,23 @@ import socket
 import pytest
 from twisted.internet import process, reactor
 from twisted.internet.task import Clock
-from twisted.logger import LogLevel, globalLogPublisher
+from twisted.logger import LogLevel, PredicateResult, globalLogPublisher
 from twisted.python import context
 from twisted.python.log import ILogContext
 
 from media.engine import LocalEngine
+from media.ports import PortsExhausted
+from media.worker import ACK_DELAY_S
 from media.player import Player
 from media.relay import Relay, RelayCounters
+from media.sdp import Negotiated
 from media.sounds import PromptLibraries
-from media.workers import (DEADLINE_CHECK_S, MEDIA_FAILED, REQUEST_DEADLINE_S, RESTART_DELAY_S, STATS_INTERVAL_S,
-                           WorkerEngine, WorkerFailed, WorkerSettings, default_workers, port_shares, spawn_process)
+from media.workers import (DEADLINE_CHECK_S, HELLO_DEADLINE_S, MEDIA_FAILED, REQUEST_DEADLINE_S, RESTART_DELAY_MAX_S,
+                           RESTART_DELAY_S, STATS_INTERVAL_S, WorkerEngine, WorkerFailed, WorkerSettings,
+                           default_workers, port_shares, spawn_process)
 from tests.support.callmedia import free_range
-from tests.support.media_workers import memory_engine
-from tests.support.relay import pump
+from tests.support.media_workers import memory_engine, worker_relay_session
+from tests.support.relay import port_is_free, pump
 
 LIBRARIES = PromptLibraries()
 
@@ -121,22 +125,58 @@ def test_a_worker_that_misses_a_deadline_is_killed_and_its_calls_fail(rig, error
     assert engine.restarts == 1
 
 
-def test_a_pair_the_worker_cannot_bind_fails_the_call(rig):
-    """Another process holds the pair the node chose: the worker's refusal ends that call (media_failed)."""
+def _hold_all_but_the_next_pair(client, ours: tuple[int, ...] = ()) -> tuple[int, list[socket.socket]]:
+    """Foreign sockets on every pair of ``client``'s share but one, the one its range would give last, and those
+    its calls hold (``ours``): the pair the node takes first is held by "another process". Returns the free pair
+    and the holders."""
+    last = client.ports.take()
+    client.ports.give_back(last)            # to the back of the queue: every other pair comes before it
+    holders = []
+    for port in range(client.share[0], client.share[1], 2):
+        if port != last and port not in ours:
+            holder = socket.socket(socket.AF_INET, socket.SOCK_DGRAM)
+            holder.bind(("127.0.0.1", port))
+            holders.append(holder)
+    return last, holders
+
+
+def test_pairs_another_process_holds_are_skipped_and_the_call_gets_a_free_one(rig, errors):
+    """The node binds a call's pair itself: pairs held by another process (a node stopped a moment ago) are
+    skipped at once, the call gets the one free pair of the share in its SDP and the worker runs the call on that
+    very socket; once the call is closed and the worker answered, neither process holds the pair any more."""
+    clock, engine, spawner = rig
+    client = engine.clients[0]
+    free, holders = _hold_all_but_the_next_pair(client)
+    try:
+        failed: list = []
+        session = client.open("c1", "de", "", lambda leg, at: None, lambda leg, d, e: None, failed.append)
+        assert session.a_port == free
+        clock.advance(0)
+        assert failed == [] and not session.closed and errors == []
+        assert client.link.server.sessions[session.sid].media.leg_a.local_port == free
+        assert not port_is_free(free)
+        session.close()
+        clock.advance(ACK_DELAY_S)
+        assert port_is_free(free)          # the worker's socket and the node's copy are both closed
+    finally:
+        for holder in holders:
+            holder.close()
+
+
+def test_a_share_whose_pairs_are_all_held_refuses_the_call_at_once(rig):
+    """Every pair of the share held by another process: open raises PortsExhausted before any SDP is written
+    (the call is refused, as in process), and nothing is left taken on either side."""
     clock, engine, spawner = rig
     client = engine.clients[0]
     holders = []
-    for port in range(client.share[0], client.share[1], 2):        # every pair of its share
+    for port in range(client.share[0], client.share[1], 2):
         holder = socket.socket(socket.AF_INET, socket.SOCK_DGRAM)
         holder.bind(("127.0.0.1", port))
         holders.append(holder)
     try:
-        failed: list = []
-        session = client.open("c1", "de", "", lambda leg, at: None, lambda leg, d, e: None, failed.append)
-        assert failed == []                                 # told after the open returned
-        clock.advance(0)
-        assert failed == [MEDIA_FAILED] and session.closed
-        assert client.ports.in_use == 0 and client.link.server.sessions == {}    # nothing left on either side
+        with pytest.raises(PortsExhausted):
+            client.open("c1", "de", "", lambda leg, at: None, lambda leg, d, e: None, lambda reason: None)
+        assert client.ports.in_use == 0 and client.sessions == {} and client.link.server.sessions == {}
     finally:
         for holder in holders:
             holder.close()
@@ -169,7 +209,6 @@ def test_a_worker_that_cannot_load_its_prompts_does_not_start():
 def test_successes_are_told_together_within_the_ack_delay(rig):
     """Requests that succeed with nothing to say are acknowledged by one answer within ACK_DELAY_S: until then
     they are open (a hung worker would miss their deadline), after it none is."""
-    from media.worker import ACK_DELAY_S
     clock, engine, spawner = rig
     session = engine.open_session("c1", "de", "")
     session.configure_leg("a", _negotiated())
@@ -200,27 +239,90 @@ def test_a_restarted_worker_that_dies_at_once_waits_twice_as_long_each_time(rig)
     assert engine.restarts == 3
 
 
+def test_agent_legs_skip_held_pairs_too(rig):
+    """bind_b as open: a pair another process holds is skipped, the agent leg gets the free one and the worker
+    binds nothing itself."""
+    clock, engine, spawner = rig
+    failed: list = []
+    session = engine.open_session("c1", "de", "", on_failed=failed.append)
+    free, holders = _hold_all_but_the_next_pair(session.client, (session.a_port,))
+    try:
+        assert session.bind_b() == free
+        clock.advance(ACK_DELAY_S)
+        assert failed == [] and worker_relay_session(session).leg_b.local_port == free
+    finally:
+        for holder in holders:
+            holder.close()
+
+
+def _fails_to_start(spawner, how: str) -> None:
+    if how == "hangs":
+        spawner.hang = True
+    else:
+        def refuse(settings):
+            raise ValueError("prompts folder /nowhere cannot be read")
+        spawner.make_engine = refuse
+
+
+@pytest.mark.parametrize("how", ["hangs", "refuses"])
+def test_a_worker_that_cannot_start_is_tried_again_ever_later_with_one_line_per_attempt(rig, errors, how):
+    """A worker whose restarts never say hello (it hangs until HELLO_DEADLINE_S, or its hello refuses): each
+    attempt waits twice the last pause, from RESTART_DELAY_S up to RESTART_DELAY_MAX_S (never having served, it is
+    never "stable", however long its hello's deadline let it live), and each is one error line with that pause."""
+    clock, engine, spawner = rig
+    engine.clients[0].link.kill()
+    _fails_to_start(spawner, how)
+    pauses = []
+    for attempt in range(8):
+        clock.advance(errors[-1]["delay_s"])            # the pause the last line announced: the next attempt
+        assert engine.restarts == attempt + 1
+        deadline_s = clock.seconds() + HELLO_DEADLINE_S + 2 * DEADLINE_CHECK_S
+        while len(errors) == attempt + 1 and clock.seconds() < deadline_s:
+            clock.advance(DEADLINE_CHECK_S)             # a hung one: until its hello's deadline
+        assert len(errors) == attempt + 2               # one line for this attempt
+        assert "did not start" in errors[-1]["log_format"] and errors[-1]["pid"] == spawner.links[-1].pid
+        pauses.append(errors[-1]["delay_s"])
+    assert pauses == [min(RESTART_DELAY_S * 2 ** n, RESTART_DELAY_MAX_S) for n in range(1, 9)]
+    assert not engine.clients[0].ready and engine.clients[1].ready
+
+
+def test_a_new_log_level_reaches_every_live_worker_and_the_hello_of_a_restarted_one(rig):
+    """set_log_level (a reload of ``[node] log_level``): each running worker's log filter lets debug lines through
+    at once, and a worker started after it (a restart) says hello at that level; a level that is not one is refused
+    by the node (nothing sent, so a later hello still starts) and by a worker (its filter stays)."""
+    clock, engine, spawner = rig
+    debug = {"log_level": LogLevel.debug, "log_namespace": "media.worker"}
+    assert [link.levels(debug) for link in spawner.links] == [PredicateResult.no] * 2      # the hello's "info"
+    engine.set_log_level("debug")
+    assert [link.levels(debug) for link in spawner.links] == [PredicateResult.maybe] * 2
+    spawner.links[0].kill()
+    clock.advance(RESTART_DELAY_S)
+    assert engine.clients[0].ready and spawner.links[-1].levels(debug) == PredicateResult.maybe
+    with pytest.raises(ValueError):
+        engine.set_log_level("chatty")
+    assert engine.settings.log_level == "debug"
+    refused: list = []
+    engine.clients[0].request("log_level", lambda error, op: refused.append(error), level="chatty")
+    assert len(refused) == 1 and "chatty" in refused[0]
+    assert spawner.links[-1].levels(debug) == PredicateResult.maybe
+
+
 def test_a_refused_agent_leg_fails_the_call_and_the_worker_lets_go_of_its_carrier_leg(rig):
-    """Leg a bound, leg b's pair held by another process: the call fails (media_failed) and the worker is told
-    to close the session, so the carrier leg's pair is free on both sides."""
+    """The worker refuses leg b's pair (its range says the pair is not free: a bug on one side): the call fails
+    (media_failed) and the worker is told to close the session, so the carrier leg's pair is free on both sides
+    and the refused pair's sockets are closed in both processes."""
     clock, engine, spawner = rig
     failed: list = []
     session = engine.open_session("c1", "de", "", on_failed=failed.append)
     client = session.client
-    holders = []
+    worker_ports = client.link.server.engine.relay.ports
     for port in range(client.share[0], client.share[1], 2):
         if port != session.a_port:
-            holder = socket.socket(socket.AF_INET, socket.SOCK_DGRAM)
-            holder.bind(("127.0.0.1", port))
-            holders.append(holder)
-    try:
-        assert client.link.server.sessions
-        session.bind_b()
-        clock.advance(0)
-        assert failed == [MEDIA_FAILED] and client.link.server.sessions == {} and client.ports.in_use == 0
-    finally:
-        for holder in holders:
-            holder.close()
+            worker_ports.claim(port)
+    port = session.bind_b()
+    clock.advance(0)
+    assert failed == [MEDIA_FAILED] and client.link.server.sessions == {} and client.ports.in_use == 0
+    assert port_is_free(port) and port_is_free(session.a_port)
 
 
 def test_a_real_worker_talks_over_a_unix_socket_and_dies_to_the_node_when_the_nodes_end_closes(errors):
@@ -256,6 +358,58 @@ def test_a_real_worker_talks_over_a_unix_socket_and_dies_to_the_node_when_the_no
         engine.close()
 
 
+def test_a_real_worker_runs_the_call_on_the_pair_the_node_bound_past_held_ones():
+    """A real worker process: the pairs of its share that a foreign socket holds are skipped by the node, the
+    worker is given the free pair's sockets over its Unix channel (SCM_RIGHTS) and runs the call's media on them
+    (its silence fill reaches the carrier from that very port); once the call is closed, neither process holds
+    the pair."""
+    lo, hi = free_range(20)
+    engine = WorkerEngine(reactor, WorkerSettings("127.0.0.1", 60), lo, hi, 1, spawn_process(reactor))
+    started: list = []
+    engine.start().addBoth(started.append)
+    ear = socket.socket(socket.AF_INET, socket.SOCK_DGRAM)
+    ear.bind(("127.0.0.1", 0))
+    ear.setblocking(False)
+    holders: list = []
+    try:
+        pump(lambda: started, 20)
+        assert started == [engine]
+        client = engine.clients[0]
+        free, holders = _hold_all_but_the_next_pair(client)
+        failed: list = []
+        session = engine.open_session("c1", "de", "", on_failed=failed.append)
+        assert session.a_port == free
+        ear_port = ear.getsockname()[1]
+        session.configure_leg("a", Negotiated("PCMA", 8, 101, "127.0.0.1", ear_port, ear_port + 1, "sendrecv"))
+        sources: list = []
+
+        def heard() -> list:
+            try:
+                sources.append(ear.recvfrom(2048)[1])
+            except BlockingIOError:
+                pass
+            return sources
+        pump(heard, 5)
+        assert sources[:1] == [("127.0.0.1", free)] and failed == []
+        session.close()
+        pump(lambda: port_is_free(free), 5)
+        assert port_is_free(free) and failed == []
+    finally:
+        for holder in holders:
+            holder.close()
+        ear.close()
+        engine.close()
+        if engine.clients:
+            _reaped(engine.clients[0])
+
+
+def _reaped(client) -> None:
+    """The worker's process ended and reaped (the reactor is not run here: no SIGCHLD handler reaps for us)."""
+    def ended() -> bool:
+        process.reapAllProcesses()
+        return client.link.transport.pid is None
+    pump(ended, 5)
+
+
 def _negotiated():
-    from media.sdp import Negotiated
     return Negotiated("PCMA", 8, 101, "127.0.0.1", 41000, 41001, "sendrecv")

@@ -10,7 +10,9 @@ the death once with the worker's pid, starts a new worker, and the next call is 
 
 from __future__ import annotations
 
+import os
 import random
+import signal
 import socket
 import subprocess
 import time
@@ -21,7 +23,7 @@ import pytest
 from media import phrases
 from media.library import PromptLibrary
 from tests.sipp.harness import SCENARIOS, SIPP, free_port, start_sipp
-from tests.sipp.test_calls import (CALLER, FROM_CALLER, SERVICE, agent_uri, carrier,  # noqa: F401 (fixtures)
+from tests.sipp.test_calls import (CALLER, FROM_CALLER, SERVICE, agent, agent_uri, carrier,  # noqa: F401 (fixtures)
                                    node_factory, workdir)
 from tests.sipp.test_ringback import Ear, bye_received_at
 from tests.support.callmedia import find
@@ -124,3 +126,22 @@ def test_a_killed_media_worker_ends_its_call_billed_to_that_moment_and_is_restar
     assert ag.wait().successful == 1
     second = node.records(count=2)[1]
     assert second["end_reason"] == "caller_hangup" and second["charge_cents"] == 199
+
+
+def test_a_reload_of_the_log_level_reaches_the_media_worker(workdir, node_factory):
+    """``[node] log_level`` reloaded from "info" to "debug" (SIGHUP): the running worker's log follows, and the
+    next call's media line, a debug line the worker writes, is in the node's log; at "info" it was not."""
+    node = node_factory(agents=[agent_uri(port := free_port())], sections={"media": {"workers": "1"}}).follow()
+    node.topup(CALLER, "10")
+    (pid,) = wait_for(lambda: worker_pids(node), 5)
+    needle = f"media in worker {pid} on ports"
+    for name, level in (("info", "info"), ("debug", "debug")):
+        if level == "debug":
+            node.config.write_text(node.config.read_text().replace('log_level = "info"', 'log_level = "debug"'))
+            os.kill(node.proc.pid, signal.SIGHUP)
+            assert node.wait_line("config reloaded", 5), what_happened(node, workdir)
+        ag = agent(workdir, "agent_answer.xml", port=port, name=f"agent_{name}")
+        result = carrier(node, workdir, name=f"carrier_{name}")
+        assert (result.successful, ag.wait().successful) == (1, 1), result.summary()
+        seen = node.wait_line(needle, 2 if level == "debug" else 0)
+        assert (seen is not None) == (level == "debug"), what_happened(node, workdir)

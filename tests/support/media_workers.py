@@ -9,6 +9,7 @@ engine is the very thing a node with ``[media] workers`` runs, but its
 
 from __future__ import annotations
 
+import os
 from typing import Callable
 
 from media.control import ControlError
@@ -25,6 +26,8 @@ class MemoryLink:
         self.pid = pid
         self.client = client
         self.server = WorkerServer(make_engine, self._to_client, pid, clock=client.engine.clock)
+        #: the filter of this worker's log (as media.worker.main gives its observer)
+        self.levels = self.server.levels
         self.alive = True
         #: a deaf worker reads nothing more (a hung process): its requests miss their deadline
         self.deaf = False
@@ -36,6 +39,12 @@ class MemoryLink:
             self.server.data_received(data)
         except ControlError:
             self.kill()
+
+    def send_sockets(self, socks) -> None:
+        """As SCM_RIGHTS does: the worker gets duplicates of the descriptors (the node closes its own)."""
+        if self.alive and not self.deaf:
+            for sock in socks:
+                self.server.descriptor_received(os.dup(sock.fileno()))
 
     def _to_client(self, data: bytes) -> None:
         if self.alive:
@@ -55,9 +64,12 @@ class MemorySpawner:
     def __init__(self, make_engine: Callable[[dict], LocalEngine]) -> None:
         self.make_engine = make_engine
         self.links: list[MemoryLink] = []
+        #: workers started from now on hang at once: they never read their hello
+        self.hang = False
 
     def __call__(self, client: WorkerClient) -> MemoryLink:
         link = MemoryLink(client, self.make_engine, 1000 + len(self.links))
+        link.deaf = self.hang
         self.links.append(link)
         return link
 
