@@ -15,7 +15,7 @@ the TU hears that the ACK never came (and should send BYE).
 
 from __future__ import annotations
 
-from dataclasses import dataclass, field
+from dataclasses import dataclass
 
 from b2bua.sip.headers import Headers, NameAddr, Via
 from b2bua.sip.message import SIP_VERSION, SipRequest, SipResponse
@@ -40,7 +40,12 @@ class DialogId:
 
 @dataclass(slots=True)
 class Dialog:
-    """The state of one dialog, UAC or UAS side (slots: a held call keeps two, and their ids in several indexes)."""
+    """The state of one dialog, UAC or UAS side (slots: a held call keeps two, and their ids in several indexes).
+
+    Nothing in it grows with the requests sent in the dialog: which 2xx of our INVITEs were reported and the
+    ACK each got are kept on the INVITE's client transaction (``Transaction.acks``), which alone can match a
+    retransmitted 2xx and is gone 64*T1 after its first 2xx (RFC 6026 timer M).
+    """
 
     id: DialogId
     role: str                       # "uac" or "uas"
@@ -52,8 +57,6 @@ class Dialog:
     remote_seq: int | None
     secure: bool
     peer: Peer                      # the transport hop the dialog was set up over
-    acks: dict[int, tuple[bytes, Peer]] = field(default_factory=dict)  # UAC: ACK sent per INVITE CSeq
-    answered: set[int] = field(default_factory=set)  # UAC: INVITE CSeqs whose 2xx was reported to the TU
     ending: bool = False            # a BYE is on its way (sent or received)
 
     @property

@@ -87,6 +87,9 @@ class Transaction:
     cancel_pending: bool = False        # client INVITE: CANCEL asked before any provisional came
     cancelled: bool = False
     dialog_id: object = None            # the dialog an in-dialog request belongs to (endpoint's business)
+    #: client INVITE (endpoint's business): each dialog whose 2xx was reported to the TU -> the ACK sent for it
+    #: (bytes, peer), None until the TU sends it; a retransmitted 2xx is matched here, and gone with the transaction
+    acks: dict | None = None
     merge: tuple | None = None          # server: its §8.2.2.2 merge key (a request without To tag)
     settled: bool = False               # final answer had: queued for, or done, settling (see above)
     extra: dict = field(default_factory=dict)
