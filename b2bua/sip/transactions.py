@@ -70,7 +70,9 @@ class Transaction:
     on the way (Via, From, To, CSeq... objects the garbage collector would otherwise walk for
     those 32 s; a later read parses again) and with only the lines still read
     (:data:`SETTLED_HEADER_KEYS`): a burst of set-ups holds each call's messages for those
-    32 s, and its high-water mark is the RSS a cold node keeps.  ``last_response`` is
+    32 s, and its high-water mark is the RSS a cold node keeps. The bytes it can no longer
+    send go too: a client's request, a server's 2xx (the core resends that one, until the
+    ACK) or the refusal an ACK confirmed.  ``last_response`` is
     only read to match an RFC 2543 ACK by the To tag we sent: a branch-matched (RFC 3261)
     transaction drops it, an RFC 2543 one keeps an equal copy without views.
     """
@@ -317,6 +319,10 @@ class TransactionLayer:
             if tx.machine.terminated:
                 continue
             tx.request = settled_request(tx.request)
+            if tx.kind.is_client:
+                tx.request_bytes = b""      # after its final answer a request is never sent again
+            elif tx.machine.state in (State.ACCEPTED, State.CONFIRMED):
+                tx.response_bytes = b""     # the core resends a 2xx itself; Confirmed only absorbs ACKs
             if tx.last_response is not None:
                 tx.last_response = bare(tx.last_response) if tx.key[0] == "2543" else None
 

@@ -130,3 +130,26 @@ def test_a_settled_request_keeps_only_the_lines_still_read_and_answers_the_same(
     assert tx.request.headers.get("record-route") == "<sip:proxy.example;lr>"
     layer.respond(tx, make_response(tx.request, 200, to_tag="tag1"), 0.5)
     assert tx.response_bytes == first
+
+
+def test_settled_transactions_drop_the_bytes_they_can_no_longer_send():
+    """Our INVITE answered 2xx (Accepted) never sends its request again: settled, it keeps no request bytes and
+    a retransmitted 2xx still reaches the TU; a server INVITE answered 2xx (Accepted) answers a retransmitted
+    INVITE with nothing (the core resends the 2xx), so it keeps no response bytes either."""
+    outbox: list[Outgoing] = []
+    layer = TransactionLayer(outbox, new_tag=lambda: "tag1")
+    invite = parse_message(request("INVITE", branch="z9hG4bKours", via_host="127.0.0.1", via_port=5060))
+    ours = layer.send_request(invite, AGENT, 0.0)
+    ok = parse_message(response_to(outbox.pop().data, 200, "OK", to_tag="agent1"))
+    [up] = layer.receive_response(ok, 0.1)
+    assert ours.state is State.ACCEPTED and ours.request_bytes
+    [again] = layer.receive_response(ok, 0.6)
+    assert again.kind is Up.RESPONSE and ours.settled and ours.request_bytes == b"" and outbox == []
+    theirs_invite = parse_message(request("INVITE"))
+    [up] = layer.receive_request(theirs_invite, CARRIER, 1.0)
+    theirs = up.transaction
+    layer.respond(theirs, make_response(theirs_invite, 200, to_tag="tag1"), 1.1)
+    outbox.clear()
+    assert layer.receive_request(parse_message(request("INVITE")), CARRIER, 1.5) == []
+    assert theirs.settled and theirs.response_bytes == b"" and outbox == []
+    assert layer.handle_timer(1.1 + 32.0) == [] and len(layer) == 0
