@@ -482,7 +482,7 @@ class SipEndpoint:
                 self._outbox.append(Outgoing(*ack))
             return False
         if dialog is None:
-            dialog = uac_dialog(tx.request, response, tx.peer)
+            dialog = uac_dialog(tx.request, response, tx.peer, dialog_id)
             self.dialogs[dialog_id] = dialog
         else:
             dialog.refresh_target(response)
@@ -677,7 +677,7 @@ class SipEndpoint:
         if request.method == "INVITE" and 200 <= status < 300 and tx.to_tag is not None:
             dialog_id = dialog_id or DialogId(request.call_id or "", tx.to_tag, request.from_.tag or "")
             if dialog_id not in self.dialogs:
-                self.dialogs[dialog_id] = uas_dialog(request, tx.to_tag, tx.peer)
+                self.dialogs[dialog_id] = uas_dialog(request, tx.to_tag, tx.peer, dialog_id)
             self._add_retransmit((dialog_id, request.cseq.seq), TwoXxRetransmission(
                 dialog_id, request.cseq.seq, tx.response_bytes, tx.response_peer or tx.peer, now, self.timer_values))
         elif request.method == "BYE" and status >= 200 and tx.dialog_id is not None:

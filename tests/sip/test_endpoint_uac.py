@@ -54,6 +54,17 @@ def test_2xx_is_acked_by_the_core_and_its_retransmission_acked_again():
     assert ep.take_events() == []
 
 
+def test_the_dialog_id_of_a_2xx_is_the_dialogs_own():
+    """A held call keeps one DialogId per dialog: the id the 2xx's event carries is the dialog's own object
+    (and the index's key), not an equal copy."""
+    ep = endpoint()
+    tid, data = _invite(ep)
+    ep.receive(response_to(data, 200, "OK", to_tag="agent1"), AGENT, 1.0)
+    [ev] = ep.take_events()
+    assert ep.dialog(ev.dialog_id).id is ev.dialog_id
+    assert next(key for key in ep.dialogs if key == ev.dialog_id) is ev.dialog_id
+
+
 def test_bye_after_2xx_ends_the_dialog_and_leaves_nothing_open():
     """A BYE in the dialog: CSeq 2, To/From tags of the dialog; its 200 ends the dialog; after 64*T1 all is closed."""
     ep = endpoint()
