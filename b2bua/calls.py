@@ -98,6 +98,9 @@ class CallManager:
         self.pin_gate = pin_gate                # billing.pinguard.PinGuard: PIN guessing limited across calls
         #: the OPTIONS prober's (b2bua.probe): True when the event answered one of its probes
         self._probes = probes
+        #: the hooks every call and leg is handed, bound once: each read of ``self.leg_event`` makes a new bound
+        #: method, and a held call kept six of them (384 B a call, bench/memory.py --by-site, calls.py:238/306)
+        self._emit, self._own, self._dial, self._done = self.leg_event, self.own_key, self.dial, self._call_done
         #: runs every input and flushes the endpoint once after it; its faults (an event without a row, an
         #: exception) are raised in tests, logged with the call id and counted in the node
         self.driver = CallDriver(reactor, flush, faults)
@@ -236,7 +239,7 @@ class CallManager:
             return
         call_id = request.call_id or event.transaction_id
         inputs = self.driver.inputs(log_id(call_id))
-        leg = SipInboundLeg(self.endpoint, inputs, emit=self.leg_event, own=self.own_key, tx_id=event.transaction_id,
+        leg = SipInboundLeg(self.endpoint, inputs, emit=self._emit, own=self._own, tx_id=event.transaction_id,
                             invite=request, session_expires_s=self.settings.session_expires_s,
                             min_se_s=self.settings.min_se_s)
         if leg.too_small is not None:
@@ -261,13 +264,13 @@ class CallManager:
                 return
         withheld_policy = "pin" if identity.untrusted_source else profile.withheld if profile is not None else "reject"
         call = Call(call_id=call_id, reactor=self.reactor, inputs=inputs, a=leg, route=route, identity=identity,
-                    dialer=self.dial, media=media, billing=self.billing, record=self.record,
+                    dialer=self._dial, media=media, billing=self.billing, record=self.record,
                     max_duration_s=self.settings.max_call_duration_s,
                     answer_mode=profile.answer_mode if profile is not None else "answer",
                     announce_tariff=profile.announce_tariff if profile is not None else False,
                     agent_warning=profile.agent_warning if profile is not None else "words",
                     withheld_policy=withheld_policy,
-                    on_done=self._call_done, pin_lookup=self.pin_lookup, log_steps=self.settings.log_steps,
+                    on_done=self._done, pin_lookup=self.pin_lookup, log_steps=self.settings.log_steps,
                     pin_gate=self.pin_gate, source_address=source, pin_account=identity.claimed)
         self.calls[call_id] = call
         self._legs_of[call] = [leg]
@@ -304,7 +307,7 @@ class CallManager:
         try:
             invite = self.endpoint.make_request("INVITE", agent, from_=from_, to=f"<{agent}>", headers=extra,
                                                 body=offer, content_type=SDP if offer else None)
-            leg = SipOutboundLeg(self.endpoint, call.inputs, emit=self.leg_event, own=self.own_key, agent=agent,
+            leg = SipOutboundLeg(self.endpoint, call.inputs, emit=self._emit, own=self._own, agent=agent,
                                  invite=invite)
         except (TransactionError, ValueError) as exc:
             log.warn("call {call_id}: cannot dial {agent}: {exc}", call_id=call.log_id, agent=agent, exc=exc)

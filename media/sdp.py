@@ -29,7 +29,7 @@ import functools
 import ipaddress
 import os
 import random
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 
 # Codecs we relay, by name, with their static payload types (RFC 3551).
 AUDIO_CODECS = ("PCMA", "PCMU")
@@ -116,6 +116,11 @@ class Media:
     attributes: tuple[tuple[str, str | None], ...] = ()
     port_count: int | None = None
     other_lines: tuple[str, ...] = ()   # i=, b=, k= lines, kept verbatim
+    #: what :func:`_codecs_of` and :func:`_event_fmtp` read from the lines, kept (None until asked; our own
+    #: sections are made with it): fields outside equality, hash and repr, not entries of an instance
+    #: ``__dict__``, which a held call's two sections each grew for them (228 B a call, bench/memory.py --by-site)
+    _relay_codecs: tuple | None = field(default=None, compare=False, repr=False)
+    _event_fmtps: dict | None = field(default=None, compare=False, repr=False)
 
     def attribute(self, name: str) -> str | None:
         for key, value in self.attributes:
@@ -419,14 +424,12 @@ def _codecs_of(m: Media) -> tuple[tuple[tuple[str, int], ...], int | None]:
 
     Asked several times per offer/answer of the same (immutable) section, and a peer's SDP is the
     same parsed object call after call (:func:`parse_sdp` keeps it): the answer is kept on the
-    section itself (a frozen dataclass's ``__dict__``, outside its fields: equality, hash and repr
-    do not see it).  A section whose rtpmap does not parse raises each time."""
-    try:
-        return m.__dict__["_relay_codecs"]
-    except KeyError:
-        pass
-    found = _read_codecs(m)
-    m.__dict__["_relay_codecs"] = found
+    section itself (``Media._relay_codecs``, outside equality, hash and repr).  A section whose rtpmap
+    does not parse raises each time."""
+    found = m._relay_codecs
+    if found is None:
+        found = _read_codecs(m)
+        object.__setattr__(m, "_relay_codecs", found)       # frozen: the memo is set as __init__ sets fields
     return found
 
 
@@ -456,7 +459,10 @@ def _event_fmtp(m: Media, event_pt: int | None) -> str:
     """The offer's event list for its telephone-event type (echoed in the answer), else 0-16.
 
     Kept on the section per event type, as :func:`_codecs_of` keeps its codecs."""
-    kept = m.__dict__.setdefault("_event_fmtp", {})
+    kept = m._event_fmtps
+    if kept is None:
+        kept = {}
+        object.__setattr__(m, "_event_fmtps", kept)
     try:
         return kept[event_pt]
     except KeyError:
@@ -506,9 +512,8 @@ def _rejected(m: Media) -> Media:
 def _audio(port: int, proto: str, codecs: tuple[tuple[str, int], ...], event_pt: int | None,
            direction: str, event_fmtp: str = "0-16") -> Media:
     formats, attrs = _audio_lines(codecs, event_pt, direction, event_fmtp)
-    m = Media("audio", port, proto, formats, attributes=attrs)
-    m.__dict__["_relay_codecs"] = (codecs, event_pt)     # what _codecs_of reads back from these lines
-    return m
+    return Media("audio", port, proto, formats, attributes=attrs,
+                 _relay_codecs=(codecs, event_pt))     # what _codecs_of reads back from these lines
 
 
 @functools.lru_cache(maxsize=256)

@@ -15,7 +15,7 @@ the TU hears that the ACK never came (and should send BYE).
 
 from __future__ import annotations
 
-from dataclasses import dataclass, field
+from dataclasses import dataclass
 
 from b2bua.sip.headers import Headers, NameAddr, Via
 from b2bua.sip.message import SIP_VERSION, SipRequest, SipResponse
@@ -40,7 +40,12 @@ class DialogId:
 
 @dataclass(slots=True)
 class Dialog:
-    """The state of one dialog, UAC or UAS side (slots: a held call keeps two, and their ids in several indexes)."""
+    """The state of one dialog, UAC or UAS side (slots: a held call keeps two, and their ids in several indexes).
+
+    Nothing in it grows with the requests sent in the dialog: which 2xx of our INVITEs were reported and the
+    ACK each got are kept on the INVITE's client transaction (``Transaction.acks``), which alone can match a
+    retransmitted 2xx and is gone 64*T1 after its first 2xx (RFC 6026 timer M).
+    """
 
     id: DialogId
     role: str                       # "uac" or "uas"
@@ -52,8 +57,6 @@ class Dialog:
     remote_seq: int | None
     secure: bool
     peer: Peer                      # the transport hop the dialog was set up over
-    acks: dict[int, tuple[bytes, Peer]] = field(default_factory=dict)  # UAC: ACK sent per INVITE CSeq
-    answered: set[int] = field(default_factory=set)  # UAC: INVITE CSeqs whose 2xx was reported to the TU
     ending: bool = False            # a BYE is on its way (sent or received)
 
     @property
@@ -88,23 +91,24 @@ def _secure(request: SipRequest, peer: Peer) -> bool:
     return isinstance(request.uri, SipUri) and request.uri.secure and peer.transport == "tls"
 
 
-def uac_dialog(invite: SipRequest, response: SipResponse, peer: Peer) -> Dialog:
-    """§12.1.2: the dialog our INVITE and its 2xx set up."""
+def uac_dialog(invite: SipRequest, response: SipResponse, peer: Peer, dialog_id: DialogId | None = None) -> Dialog:
+    """§12.1.2: the dialog our INVITE and its 2xx set up; ``dialog_id`` when the caller has made it already
+    (one object for the dialog, the endpoint's index and the TU, which keep it as long as the call)."""
     contact = response.contact
     target = contact.uri if contact is not None and contact.uri is not None else invite.uri
     return Dialog(
-        id=DialogId(invite.call_id or "", invite.from_.tag or "", response.to.tag or ""),
+        id=dialog_id or DialogId(invite.call_id or "", invite.from_.tag or "", response.to.tag or ""),
         role="uac", local_uri=invite.from_, remote_uri=response.to, remote_target=target,
         route_set=tuple(reversed(response.record_route)), local_seq=invite.cseq.seq, remote_seq=None,
         secure=_secure(invite, peer), peer=peer)
 
 
-def uas_dialog(invite: SipRequest, local_tag: str, peer: Peer) -> Dialog:
-    """§12.1.1: the dialog a received INVITE and our 2xx set up."""
+def uas_dialog(invite: SipRequest, local_tag: str, peer: Peer, dialog_id: DialogId | None = None) -> Dialog:
+    """§12.1.1: the dialog a received INVITE and our 2xx set up (``dialog_id``: as for :func:`uac_dialog`)."""
     contact = invite.contact
     target = contact.uri if contact is not None and contact.uri is not None else invite.from_.uri
     return Dialog(
-        id=DialogId(invite.call_id or "", local_tag, invite.from_.tag or ""),
+        id=dialog_id or DialogId(invite.call_id or "", local_tag, invite.from_.tag or ""),
         role="uas", local_uri=invite.to.with_tag(local_tag), remote_uri=invite.from_, remote_target=target,
         route_set=tuple(invite.record_route), local_seq=None, remote_seq=invite.cseq.seq,
         secure=_secure(invite, peer), peer=peer)

@@ -468,22 +468,27 @@ class SipEndpoint:
         self._events.append(ResponseReceived(tx.id, response, dialog_id, now))
 
     def _invite_2xx(self, tx: Transaction, response: SipResponse, dialog_id: DialogId) -> bool:
-        """Set up or refresh the dialog of a 2xx and ACK it; False for a retransmission (re-ACKed, not reported)."""
+        """Set up or refresh the dialog of a 2xx and ACK it; False for a retransmission (re-ACKed, not reported).
+
+        What was reported and ACKed is kept on the transaction (``tx.acks``): only it can match a retransmitted
+        2xx, and it goes 64*T1 after its first 2xx, so the dialog keeps nothing per re-INVITE."""
         dialog = self.dialogs.get(dialog_id)
-        seq = tx.request.cseq.seq
-        if dialog is not None and seq in dialog.answered:
-            if seq in dialog.acks:
-                data, peer = dialog.acks[seq]
-                self._outbox.append(Outgoing(data, peer))
+        acks = tx.acks
+        if acks is None:
+            acks = tx.acks = {}
+        if dialog is not None and dialog_id in acks:
+            ack = acks[dialog_id]
+            if ack is not None:
+                self._outbox.append(Outgoing(*ack))
             return False
         if dialog is None:
-            dialog = uac_dialog(tx.request, response, tx.peer)
+            dialog = uac_dialog(tx.request, response, tx.peer, dialog_id)
             self.dialogs[dialog_id] = dialog
         else:
             dialog.refresh_target(response)
-        dialog.answered.add(seq)
+        acks[dialog_id] = None
         if self.auto_ack:
-            self._send_2xx_ack(dialog, seq)
+            self._send_2xx_ack(dialog, tx.request.cseq.seq, tx)
         return True
 
     def _end_dialog(self, dialog_id: DialogId, reason: str) -> None:
@@ -574,15 +579,28 @@ class SipEndpoint:
                  content_type: str | None = None) -> None:
         """Send the ACK for the 2xx of the dialog's last INVITE (when ``auto_ack`` is off, e.g. to carry SDP)."""
         dialog = self._dialog(dialog_id)
-        self._send_2xx_ack(dialog, invite_cseq if invite_cseq is not None else dialog.local_seq or 1,
-                           body=body, content_type=content_type)
+        seq = invite_cseq if invite_cseq is not None else dialog.local_seq or 1
+        self._send_2xx_ack(dialog, seq, self._answered_invite(dialog_id, seq), body=body, content_type=content_type)
 
-    def _send_2xx_ack(self, dialog: Dialog, seq: int, *, body: bytes = b"", content_type: str | None = None) -> None:
+    def _answered_invite(self, dialog_id: DialogId, seq: int) -> Transaction | None:
+        """Our live INVITE transaction with CSeq ``seq`` whose 2xx set up or refreshed ``dialog_id``, else None
+        (gone: no retransmitted 2xx can reach us any more). A scan of the live transactions, on the path of the
+        TU's own ACK only (``auto_ack`` off), which the node does not take."""
+        for tx in self.layer.by_id.values():
+            if tx.acks is not None and dialog_id in tx.acks and tx.request.cseq.seq == seq:
+                return tx
+        return None
+
+    def _send_2xx_ack(self, dialog: Dialog, seq: int, tx: Transaction | None, *, body: bytes = b"",
+                      content_type: str | None = None) -> None:
+        """Send the ACK for the 2xx to our INVITE ``seq``; ``tx`` (that INVITE's transaction, while it lives)
+        keeps it for a retransmitted 2xx."""
         extra = (("Content-Type", content_type),) if content_type else ()
         peer = self._dialog_peer(dialog)
         ack = build_2xx_ack(dialog, seq, self.via(peer.transport), extra_headers=extra, body=body)
         data = serialise(ack)
-        dialog.acks[seq] = (data, peer)
+        if tx is not None and tx.acks is not None:
+            tx.acks[dialog.id] = (data, peer)
         self._outbox.append(Outgoing(data, peer))
 
     def _dialog_peer(self, dialog: Dialog) -> Peer:
@@ -659,7 +677,7 @@ class SipEndpoint:
         if request.method == "INVITE" and 200 <= status < 300 and tx.to_tag is not None:
             dialog_id = dialog_id or DialogId(request.call_id or "", tx.to_tag, request.from_.tag or "")
             if dialog_id not in self.dialogs:
-                self.dialogs[dialog_id] = uas_dialog(request, tx.to_tag, tx.peer)
+                self.dialogs[dialog_id] = uas_dialog(request, tx.to_tag, tx.peer, dialog_id)
             self._add_retransmit((dialog_id, request.cseq.seq), TwoXxRetransmission(
                 dialog_id, request.cseq.seq, tx.response_bytes, tx.response_peer or tx.peer, now, self.timer_values))
         elif request.method == "BYE" and status >= 200 and tx.dialog_id is not None:

@@ -28,7 +28,7 @@ from typing import Iterable
 
 from b2bua.sip.codec import make_response, serialise
 from b2bua.sip.deadlines import DeadlineHeap
-from b2bua.sip.headers import Headers, Via, header_key, split_commas
+from b2bua.sip.headers import Headers, Via, cached_header_key, header_key, split_commas
 from b2bua.sip.message import SIP_VERSION, SipRequest, SipResponse
 from b2bua.sip.peer import Outgoing, Peer
 from b2bua.sip.timers import DEFAULT_TIMERS, TimerValues
@@ -66,9 +66,13 @@ class Transaction:
 
     Once it has its final answer (Completed, Accepted, Confirmed) a UDP transaction lives
     on for up to 32 s only to absorb retransmissions, from the bytes it keeps.  The layer
-    then *settles* it: ``request`` is replaced by an equal message without the header
-    views parsed on the way (Via, From, To, CSeq... objects the garbage collector would
-    otherwise walk for those 32 s; a later read parses again).  ``last_response`` is
+    then *settles* it: ``request`` is replaced by a message without the header views parsed
+    on the way (Via, From, To, CSeq... objects the garbage collector would otherwise walk for
+    those 32 s; a later read parses again) and with only the lines still read
+    (:data:`SETTLED_HEADER_KEYS`): a burst of set-ups holds each call's messages for those
+    32 s, and its high-water mark is the RSS a cold node keeps. The bytes it can no longer
+    send go too: a client's request, a server's 2xx (the core resends that one, until the
+    ACK) or the refusal an ACK confirmed.  ``last_response`` is
     only read to match an RFC 2543 ACK by the To tag we sent: a branch-matched (RFC 3261)
     transaction drops it, an RFC 2543 one keeps an equal copy without views.
     """
@@ -87,6 +91,9 @@ class Transaction:
     cancel_pending: bool = False        # client INVITE: CANCEL asked before any provisional came
     cancelled: bool = False
     dialog_id: object = None            # the dialog an in-dialog request belongs to (endpoint's business)
+    #: client INVITE (endpoint's business): each dialog whose 2xx was reported to the TU -> the ACK sent for it
+    #: (bytes, peer), None until the TU sends it; a retransmitted 2xx is matched here, and gone with the transaction
+    acks: dict | None = None
     merge: tuple | None = None          # server: its §8.2.2.2 merge key (a request without To tag)
     settled: bool = False               # final answer had: queued for, or done, settling (see above)
     extra: dict = field(default_factory=dict)
@@ -113,6 +120,21 @@ def bare(message: SipRequest | SipResponse) -> SipRequest | SipResponse:
     if isinstance(message, SipRequest):
         return SipRequest(message.method, message.uri, message.headers, message.body, message.version)
     return SipResponse(message.status, message.reason, message.headers, message.body, message.version)
+
+
+#: the header lines a settled transaction's request is still read for: matching (Via, To, From, Call-ID, CSeq),
+#: a 2xx the TU sends again in Accepted (what a response copies, Record-Route) and the dialog it makes (Contact,
+#: Route); the rest (Max-Forwards, User-Agent, Allow, Supported, P-Asserted-Identity, Content-*...) are not
+SETTLED_HEADER_KEYS = frozenset({"via", "from", "to", "call-id", "cseq", "record-route", "route", "contact"})
+
+
+def settled_request(request: SipRequest) -> SipRequest:
+    """``request`` as a settled transaction keeps it: no parsed views, only the lines of SETTLED_HEADER_KEYS
+    (in order, as received), the same Request-URI and body (shared with the leg that reads the SDP)."""
+    cached = cached_header_key
+    kept = Headers((name, value) for name, value in request.headers.items()
+                   if (cached(name) or header_key(name)) in SETTLED_HEADER_KEYS)
+    return SipRequest(request.method, request.uri, kept, request.body, request.version)
 
 
 def is_ip_literal(host: str) -> bool:
@@ -296,7 +318,11 @@ class TransactionLayer:
         for tx in pending:
             if tx.machine.terminated:
                 continue
-            tx.request = bare(tx.request)
+            tx.request = settled_request(tx.request)
+            if tx.kind.is_client:
+                tx.request_bytes = b""      # after its final answer a request is never sent again
+            elif tx.machine.state in (State.ACCEPTED, State.CONFIRMED):
+                tx.response_bytes = b""     # the core resends a 2xx itself; Confirmed only absorbs ACKs
             if tx.last_response is not None:
                 tx.last_response = bare(tx.last_response) if tx.key[0] == "2543" else None
 

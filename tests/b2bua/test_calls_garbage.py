@@ -49,3 +49,20 @@ def test_a_bridged_call_hung_up_leaves_no_cycle_of_ours(saved_garbage):
                    if type(o).__module__.startswith(OURS)})
     w.close()
     assert left == [], left
+
+
+def test_calls_and_their_legs_share_the_managers_hooks():
+    """A held call keeps no bound method of the manager of its own: two calls' legs hold the very same
+    emit and own hooks, and the calls the same dialer and done hook (bench/memory.py: 384 B a call)."""
+    w = Wire()
+    seen = []
+    for _ in range(2):
+        call = bridged_call(w)
+        seen.append((call.a._emit, call.a._own, call.b._emit, call.b._own, call.dialer, call._on_done))
+        w.carrier.send("BYE")
+        assert w.agent.got("BYE")
+        w.settle()
+    w.close()
+    first, second = seen
+    assert [a is b for a, b in zip(first, second)] == [True] * 6
+    assert first[0] is first[2] and first[1] is first[3]

@@ -55,3 +55,16 @@ def test_a_require_outside_what_we_support_as_uas_gets_420():
     statuses = [(parse_message(o.data).status, parse_message(o.data).headers.get("unsupported"))
                 for o in ep.take_outgoing()]
     assert [s for s in statuses if s[0] >= 200] == [(420, "replaces")]
+
+
+def test_legs_with_the_same_allow_text_share_one_set_of_methods():
+    """A held call keeps its peers' Allow per leg: the same text (any two calls through one carrier) gives the
+    very same frozenset, read case-insensitively; a different text its own; an Allow too long to keep is still read."""
+    from b2bua.legs import allowed_methods
+    from b2bua.sip.headers import Headers
+    one = allowed_methods(Headers([("Allow", "INVITE, ACK, bye"), ("Allow", "UPDATE")]))
+    again = allowed_methods(Headers([("Allow", "INVITE, ACK, bye"), ("Allow", "UPDATE")]))
+    assert one == {"INVITE", "ACK", "BYE", "UPDATE"} and again is one
+    assert allowed_methods(Headers([("Allow", "INVITE, ACK")])) == {"INVITE", "ACK"}
+    long_text = ", ".join(f"X{i}" for i in range(200))
+    assert len(allowed_methods(Headers([("Allow", long_text)]))) == 200

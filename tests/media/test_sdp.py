@@ -241,8 +241,25 @@ def test_codecs_kept_on_our_sections_are_what_their_lines_say():
         m = make_offer(leg(), **kwargs).media[0]
         assert _codecs_of(m) == _read_codecs(m)
         fresh = parse_sdp(write_sdp(make_offer(leg(), **kwargs))).media[0]
-        assert "_relay_codecs" not in fresh.__dict__
+        assert fresh._relay_codecs is None
         assert _codecs_of(fresh) == _codecs_of(m) and fresh == m and hash(fresh) == hash(m)
+        assert repr(fresh) == repr(m)
+
+
+def test_sections_keep_what_was_read_of_them_without_an_instance_dict():
+    """A held call keeps our section of each leg: what _codecs_of and _event_fmtp keep lives in the section's
+    own fields, so no per-section ``__dict__`` is made for them (the collector sees no dict holding them)."""
+    import gc
+
+    from media.sdp import _codecs_of, _event_fmtp
+    ours = make_offer(leg()).media[0]
+    theirs = parse_sdp(write_sdp(make_offer(leg()))).media[0]
+    for m in (ours, theirs):
+        codecs = _codecs_of(m)
+        _event_fmtp(m, codecs[1])
+        held = [r for r in gc.get_referents(m) if isinstance(r, dict)]
+        assert not any("_relay_codecs" in r or "_event_fmtp" in r for r in held), held
+        assert _codecs_of(m) is codecs
 
 
 @settings(max_examples=200, deadline=None)

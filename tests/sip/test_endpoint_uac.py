@@ -2,6 +2,9 @@
 
 from __future__ import annotations
 
+import gc
+import sys
+
 from b2bua.sip.endpoint import DialogEnded, ResponseReceived, TransactionTimedOut, TransportFailed
 from b2bua.sip.peer import Peer
 from tests.support.sip_endpoint import endpoint, response_to, run_timers, sent
@@ -49,6 +52,17 @@ def test_2xx_is_acked_by_the_core_and_its_retransmission_acked_again():
     [(again, _)] = sent(ep)
     assert again == first_ack
     assert ep.take_events() == []
+
+
+def test_the_dialog_id_of_a_2xx_is_the_dialogs_own():
+    """A held call keeps one DialogId per dialog: the id the 2xx's event carries is the dialog's own object
+    (and the index's key), not an equal copy."""
+    ep = endpoint()
+    tid, data = _invite(ep)
+    ep.receive(response_to(data, 200, "OK", to_tag="agent1"), AGENT, 1.0)
+    [ev] = ep.take_events()
+    assert ep.dialog(ev.dialog_id).id is ev.dialog_id
+    assert next(key for key in ep.dialogs if key == ev.dialog_id) is ev.dialog_id
 
 
 def test_bye_after_2xx_ends_the_dialog_and_leaves_nothing_open():
@@ -236,6 +250,46 @@ def test_reinvite_2xx_is_acked_and_refreshes_the_target():
     assert str(ack.cseq) == "2 ACK" and peer == Peer("udp", "127.0.0.1", 5072)
     [ev] = ep.take_events()
     assert ev.transaction_id == tid and ev.dialog_id == dialog_id
+
+
+def _reachable_bytes(root) -> int:
+    """The bytes of ``root`` and of every object it reaches (classes aside): what keeping ``root`` keeps."""
+    seen: set[int] = set()
+    todo, total = [root], 0
+    while todo:
+        obj = todo.pop()
+        if id(obj) in seen or isinstance(obj, type):
+            continue
+        seen.add(id(obj))
+        total += sys.getsizeof(obj)
+        todo.extend(gc.get_referents(obj))
+    return total
+
+
+def test_reinvites_leave_the_dialog_no_bigger():
+    """A held call's dialog does not grow per re-INVITE: 200 re-INVITEs, each 2xx ACKed, resent once and re-ACKed
+    with the same ACK (not reported again), their transactions over, leave it as big as after the first."""
+    ep = endpoint()
+    dialog_id = _established(ep)
+
+    def reinvite(now):
+        ep.request_in_dialog(dialog_id, "INVITE", now, body=b"v=0\r\n", content_type="application/sdp")
+        [(req, _)] = sent(ep)
+        ok = response_to(serialise_of(req), 200, "OK", extra=("Contact: <sip:agent@127.0.0.1:5070>",))
+        ep.receive(ok, AGENT, now + 0.1)
+        ep.receive(ok, AGENT, now + 0.2)
+        [(ack, _), (again, _)] = sent(ep)
+        assert again == ack and str(ack.cseq) == f"{req.cseq.seq} ACK"
+        assert len(ep.take_events()) == 1
+        run_timers(ep, now + 40.0)
+
+    run_timers(ep, 50.0)
+    reinvite(100.0)
+    size = _reachable_bytes(ep.dialog(dialog_id))
+    for i in range(200):
+        reinvite(200.0 + 50.0 * i)
+    assert _reachable_bytes(ep.dialog(dialog_id)) <= size
+    assert ep.open_counts().transactions == 0
 
 
 def test_481_to_an_in_dialog_request_ends_the_dialog():

@@ -42,6 +42,16 @@ def test_invite_gets_100_at_once_then_180_and_200_retransmitted_until_ack():
     assert ep.open_counts().dialogs == 1
 
 
+def test_the_dialog_id_our_2xx_returns_is_the_dialogs_own():
+    """A held call keeps one DialogId per dialog: the id ``respond`` hands the TU is the dialog's own object
+    (and the index's key), not an equal copy."""
+    ep = endpoint()
+    ev = _invite(ep)
+    dialog_id = ep.respond(ev.transaction_id, 200, 1.0)
+    assert ep.dialog(dialog_id).id is dialog_id
+    assert next(key for key in ep.dialogs if key == dialog_id) is dialog_id
+
+
 def test_bye_in_dialog_gets_200_and_ends_the_dialog():
     """A BYE naming our dialog reaches the TU with the dialog id; its 200 ends the dialog."""
     ep = endpoint()

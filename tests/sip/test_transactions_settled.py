@@ -2,9 +2,9 @@
 
 After the final answer a UDP transaction lives on (timers D, J, K, L, M: up to 32 s) only to
 answer or absorb retransmissions.  From the next input on, its request and last response are
-equal copies without the header views parsed from them (the last response is dropped when
-the transaction is matched by branch, as nothing reads it then); the retransmission handling works
-from the bytes it keeps, byte for byte as before.
+copies without the header views parsed from them, the request with only the lines still read
+(the last response is dropped when the transaction is matched by branch, as nothing reads it then);
+the retransmission handling works from the bytes it keeps, byte for byte as before.
 """
 
 from __future__ import annotations
@@ -14,7 +14,7 @@ import dataclasses
 from b2bua.sip.codec import make_response, parse_message
 from b2bua.sip.peer import Outgoing, Peer
 from b2bua.sip.transaction import State
-from b2bua.sip.transactions import TransactionLayer, Up
+from b2bua.sip.transactions import TransactionLayer, Up, settled_request
 from tests.support.sip_endpoint import CARRIER, request, response_to
 
 AGENT = Peer("udp", "127.0.0.1", 5070)
@@ -41,7 +41,8 @@ def test_server_transaction_settles_after_its_final_answer_and_still_answers_ret
     outbox.clear()
     layer.receive_request(parse_message(request("BYE", to_tag="tt1", branch="z9hG4bKbye1")), CARRIER, 0.5)
     assert outbox == [answer]
-    assert tx.settled and tx.request == bye and tx.last_response is None  # branch-matched: not read again
+    assert tx.settled and tx.request == settled_request(bye)
+    assert tx.last_response is None  # branch-matched: not read again
     assert _views(tx.request) == set()
     assert tx.method == "BYE" and tx.request.cseq.seq == 1  # read again, parsed again
     assert layer.handle_timer(0.1 + 32.0) == [] and len(layer) == 0
@@ -61,7 +62,7 @@ def test_client_invite_settled_in_completed_still_acks_a_retransmitted_non_2xx()
     outbox.clear()
     assert layer.receive_response(parse_message(busy), 0.2) == []
     assert outbox == [ack] and tx.settled
-    assert tx.request == invite and _views(tx.request) == set()
+    assert tx.request == settled_request(invite) and _views(tx.request) == set()
     assert tx.request.top_via.branch == "z9hG4bKours"
 
 
@@ -105,3 +106,51 @@ def test_rfc2543_server_transaction_keeps_its_response_to_match_the_ack_after_se
     assert stray.kind is Up.ACK and stray.transaction is None and tx.state is State.COMPLETED
     assert layer.receive_request(parse_message(request("ACK", branch=None, to_tag="tag1")), CARRIER, 0.4) == []
     assert tx.state is State.CONFIRMED
+
+
+def test_a_settled_request_keeps_only_the_lines_still_read_and_answers_the_same():
+    """Settling drops the lines nothing reads after the final answer (Max-Forwards, User-Agent, Allow...) and
+    keeps Via, From, To, Call-ID, CSeq, Contact, Record-Route as received, with the Request-URI and the body:
+    a 2xx the TU sends again in Accepted is byte for byte the first one."""
+    outbox: list[Outgoing] = []
+    layer = TransactionLayer(outbox, new_tag=lambda: "tag1")
+    extra = ("Record-Route: <sip:proxy.example;lr>", "User-Agent: carrier/1.0", "Allow: INVITE, ACK, BYE",
+             "P-Asserted-Identity: <sip:+4930123@carrier.example>")
+    invite = parse_message(request("INVITE", extra=extra, body=b"v=0\r\n"))
+    [up] = layer.receive_request(invite, CARRIER, 0.0)
+    tx = up.transaction
+    layer.respond(tx, make_response(invite, 200, to_tag="tag1"), 0.1)
+    first = tx.response_bytes
+    layer.receive_request(parse_message(request("ACK", to_tag="tag1")), CARRIER, 0.2)
+    assert tx.settled and tx.state is State.ACCEPTED
+    kept = [name.lower() for name, _ in tx.request.headers.items()]
+    assert kept == [name.lower() for name, _ in invite.headers.items()
+                    if name.lower() in ("via", "from", "to", "call-id", "cseq", "contact", "record-route")]
+    assert "user-agent" not in tx.request.headers and "max-forwards" not in tx.request.headers
+    assert tx.request.uri == invite.uri and tx.request.body is invite.body
+    assert tx.request.headers.get("record-route") == "<sip:proxy.example;lr>"
+    layer.respond(tx, make_response(tx.request, 200, to_tag="tag1"), 0.5)
+    assert tx.response_bytes == first
+
+
+def test_settled_transactions_drop_the_bytes_they_can_no_longer_send():
+    """Our INVITE answered 2xx (Accepted) never sends its request again: settled, it keeps no request bytes and
+    a retransmitted 2xx still reaches the TU; a server INVITE answered 2xx (Accepted) answers a retransmitted
+    INVITE with nothing (the core resends the 2xx), so it keeps no response bytes either."""
+    outbox: list[Outgoing] = []
+    layer = TransactionLayer(outbox, new_tag=lambda: "tag1")
+    invite = parse_message(request("INVITE", branch="z9hG4bKours", via_host="127.0.0.1", via_port=5060))
+    ours = layer.send_request(invite, AGENT, 0.0)
+    ok = parse_message(response_to(outbox.pop().data, 200, "OK", to_tag="agent1"))
+    [up] = layer.receive_response(ok, 0.1)
+    assert ours.state is State.ACCEPTED and ours.request_bytes
+    [again] = layer.receive_response(ok, 0.6)
+    assert again.kind is Up.RESPONSE and ours.settled and ours.request_bytes == b"" and outbox == []
+    theirs_invite = parse_message(request("INVITE"))
+    [up] = layer.receive_request(theirs_invite, CARRIER, 1.0)
+    theirs = up.transaction
+    layer.respond(theirs, make_response(theirs_invite, 200, to_tag="tag1"), 1.1)
+    outbox.clear()
+    assert layer.receive_request(parse_message(request("INVITE")), CARRIER, 1.5) == []
+    assert theirs.settled and theirs.response_bytes == b"" and outbox == []
+    assert layer.handle_timer(1.1 + 32.0) == [] and len(layer) == 0
