@@ -51,7 +51,7 @@ import storekit  # noqa: E402  (bench/ is on sys.path when a bench runs as a scr
 from billing.db import engine as db_engine  # noqa: E402
 from billing.db.sessions import SqlSessionStore  # noqa: E402
 from billing.profile import BillingProfile, CallerClass, Increment  # noqa: E402
-from billing.session import CallBilling  # noqa: E402
+from billing.session import CallBilling, NoObserver  # noqa: E402
 from billing.store import CallRecord, Store  # noqa: E402
 from storekit import number  # noqa: E402
 
@@ -71,14 +71,6 @@ def check_money(url: str) -> dict:
         records="SELECT count(*) FROM call_records")
     return {"balance_equals_ledger": found["unbalanced"] == 0, "charges_match_ledger": found["off"] == 0,
             "sessions_left_open": found["open"], "call_records": found["records"]}
-
-
-class _Quiet:
-    def session_warning(self, event) -> None:
-        pass
-
-    def session_exhausted(self, event) -> None:
-        pass
 
 
 class NoStore:
@@ -115,7 +107,7 @@ def store_calls(reactor, url: str | None, calls: int, warmup: int, accounts: int
         store = Store.open(url, reactor, node_id="bench")
         sessions = SqlSessionStore(store, lease_s=60)
     billing = CallBilling(sessions, reactor, node_id="bench", lease_s=60)
-    quiet = _Quiet()
+    quiet = NoObserver()
     counter = {"next": 0, "charged": 0}
     hold_s = CALL_MS / 1000 if rate else 0
     records: list = []  # the B2BUA does not wait for its record; the run does, at its end

@@ -39,12 +39,16 @@ what keeps it cheap:
   and the reactor costs more CPU than a small transaction, and a thread that
   slept runs its SQL about twice as slowly as one that is busy (cold caches).
 * Group commit: a worker that takes a transaction job also takes the
-  transaction jobs queued behind it and runs them in one transaction, each
-  in a savepoint of its own (a job that raises is rolled back to its
-  savepoint and fails alone); one COMMIT for the group, and every job's
-  Deferred fires only after it. A failure at COMMIT fails every job of the
-  group (whether it committed is unknown, as for one job). ``do`` jobs are
-  never grouped, and a worker runs its jobs in the order they were queued.
+  transaction jobs queued behind it and runs them in one transaction; one
+  COMMIT for the group, and every job's Deferred fires only after it. A job
+  that raises fails alone: the group is rolled back and run again with each
+  job in a savepoint of its own, rolled back to it if it raises. The first
+  run has no savepoints (jobs rarely raise; a savepoint and its release are
+  two statements per job, about a tenth of a call's). A failure at COMMIT
+  fails every job of the group (whether it committed is unknown, as for one
+  job). ``do`` jobs are never grouped, and a worker runs its jobs in the
+  order they were queued. Since a group may run more than once, a ``thd``
+  does nothing but its SQL (the same holds for a dead connection's retry).
 
 The workers stop (after the queued work) when the reactor shuts down or
 :meth:`DBPool.close` is called; after a shutdown the pool runs inline.
@@ -106,8 +110,8 @@ class DBPool:
     def transaction(self, thd: Callable[..., Any], *args: Any, **kwargs: Any) -> Deferred:
         """Run ``thd(conn, *args, **kwargs)`` inside one transaction (committed when it returns).
 
-        On the worker threads the transaction may hold other jobs' too, each in a savepoint of its own (see
-        :meth:`_run_group`); the Deferred fires after the COMMIT that holds it."""
+        On the worker threads the transaction may hold other jobs' too, and ``thd`` may run more than once
+        (see :meth:`_run_group`); the Deferred fires after the COMMIT that holds it."""
         workers = self._workers
         if workers is not None:
             self._ride()
@@ -182,26 +186,34 @@ class DBPool:
     def _run_group(self, jobs: list[tuple[Callable[..., Any], tuple, dict]]) -> list[tuple[bool, Any]]:
         """Run transaction jobs ``(thd, args, kwargs)`` on this thread's connection; (ok, result or Failure) each.
 
-        One job: its own transaction (:meth:`_in_transaction`). Several: one transaction, each job in a
-        savepoint of its own, so a job that raises is rolled back to its savepoint and fails alone while the
-        others go on; one COMMIT for all, and a failure there fails them all (whether it committed is
-        unknown, as for one job). If the transaction breaks before the COMMIT (a lost connection, a
-        savepoint the database no longer has), it is rolled back -- nothing was committed -- and the group
-        is run again: on a fresh connection once when the connection died, else each job alone.
+        One job: its own transaction (:meth:`_in_transaction`). Several: one transaction, one COMMIT for all,
+        and a failure there fails them all (whether it committed is unknown, as for one job). The jobs run
+        one after the other without savepoints; when one raises, the transaction is rolled back (nothing
+        was committed) and the group runs again with each job in a savepoint of its own, so that a job that
+        raises is rolled back to its savepoint and fails alone while the others go on. If that transaction
+        breaks before the COMMIT (a lost connection, a savepoint the database no longer has), it is rolled
+        back too and each job runs alone. A connection that died is replaced and the transaction run once
+        more (:meth:`_in_transaction`).
         """
         if len(jobs) == 1:
             return [_outcome(self._in_transaction, *jobs[0])]
         ran: list[list[tuple[bool, Any]]] = []   # the outcomes, once every job ran: what fails after is the COMMIT
 
+        def together(conn: sa.Connection) -> list[tuple[bool, Any]]:
+            outcomes = [(True, thd(conn, *args, **kwargs)) for thd, args, kwargs in jobs]
+            ran.append(outcomes)
+            return outcomes
+
         def in_savepoints(conn: sa.Connection) -> list[tuple[bool, Any]]:
             ran.append(_in_savepoints(conn, jobs))
             return ran[-1]
-        try:
-            return self._in_transaction(in_savepoints)
-        except BaseException:
-            if ran:
-                failure = Failure()
-                return [(False, failure)] * len(jobs)
+        for run in (together, in_savepoints):
+            try:
+                return self._in_transaction(run)
+            except BaseException:
+                if ran:
+                    failure = Failure()
+                    return [(False, failure)] * len(jobs)
         return [_outcome(self._in_transaction, *job) for job in jobs]
 
     def _stop_workers(self) -> None:

@@ -88,3 +88,20 @@ def test_the_same_from_from_a_trusted_carrier_is_believed():
     """The trust boundary is the source address: the same From from a trusted carrier names the caller."""
     who = ident("<tel:+4915112345678>;tag=1", host="192.0.2.10")
     assert (who.number, who.source, who.untrusted_source) == ("+4915112345678", "from", False)
+
+
+def test_a_new_callers_number_is_parsed_once(monkeypatch):
+    """Identifying a caller not seen before parses its number once (phonenumbers' parsing is the dearest
+    part of it): the E.164 form and the mobile/landline class come from the same parse."""
+    import phonenumbers
+
+    from billing import numbers
+    parsed = []
+    real = phonenumbers.parse
+    monkeypatch.setattr(phonenumbers, "parse", lambda *a, **kw: parsed.append(a[0]) or real(*a, **kw))
+    for remembered in vars(numbers).values():   # every lru_cache of the module: the number is new to it
+        if hasattr(remembered, "cache_clear"):
+            remembered.cache_clear()
+    who = ident("<sip:015112345678@carrier.example>")
+    assert (who.number, who.caller_class) == ("+4915112345678", CallerClass.MOBILE)
+    assert parsed == ["015112345678"]

@@ -246,6 +246,41 @@ def test_a_job_that_raises_in_a_group_rolls_back_and_fails_alone(engine, clock, 
     assert _first_callers(engine) == ["+4930510", "+4930513"]
 
 
+def test_a_group_whose_jobs_all_succeed_runs_without_savepoints(tmp_path, clock):
+    """Jobs queued together that all succeed run in one transaction with no SAVEPOINT at all (two statements
+    a job saved); a group with a job that raises runs again in savepoints, and that job fails alone."""
+    engine = db_engine.create_engine(f"sqlite:///{tmp_path}/store.db")
+    db_engine.upgrade(engine)
+    sent: list[str] = []
+    sa.event.listen(engine, "connect", lambda dbapi_conn, _record: dbapi_conn.set_trace_callback(sent.append))
+    engine.dispose()    # the migration's connection goes: the worker's is a new one, traced
+    pool = DBPool(engine, clock, threads=1)
+    try:
+        answers = []
+        gate = _queued_behind_a_gate(pool)
+        for number in ("+4930540", "+4930541", "+4930542"):
+            pool.transaction(_mark, number).addBoth(answers.append)
+        gate.set()
+        clock.pump(lambda: len(answers) == 3)
+        assert [s for s in sent if "SAVEPOINT" in s.upper()] == [], sent
+        assert sum(s.upper().startswith("INSERT INTO FIRST_CALLERS") for s in sent) == 3, sent
+
+        def raises(conn):
+            _mark(conn, "+4930544")
+            raise ValueError("no")
+        gate = _queued_behind_a_gate(pool)
+        pool.transaction(_mark, "+4930543").addBoth(answers.append)
+        pool.transaction(raises).addBoth(answers.append)
+        gate.set()
+        clock.pump(lambda: len(answers) == 5)
+        assert answers[4].check(ValueError)
+        assert any("SAVEPOINT" in s.upper() for s in sent)
+        assert _first_callers(engine) == ["+4930540", "+4930541", "+4930542", "+4930543"]
+    finally:
+        pool.close()
+        engine.dispose()
+
+
 def _fk_tables(engine) -> None:
     """Tables whose foreign key is checked at COMMIT (DEFERRABLE INITIALLY DEFERRED), on either backend."""
     with engine.begin() as conn:
