@@ -138,6 +138,20 @@ def fresh(engine, cpu_of):
             return cpu_of(), counters
 
 
+#: the generator's seconds around the measured window: 0.5 s to bind, 1.0 s to latch, 1.0 s to end, and up to a
+#: worker's stats interval (2 s) waited by the first :func:`fresh`
+RELAY_MARGIN_S = 4.5
+
+
+def relay_seconds(text: str) -> float:
+    """``--relay-seconds``: the generator's run, which must leave a measured window after RELAY_MARGIN_S."""
+    seconds = float(text)
+    if seconds <= RELAY_MARGIN_S:
+        raise argparse.ArgumentTypeError(f"must be more than {RELAY_MARGIN_S} s (the unmeasured set-up and end), "
+                                         f"not {text}")
+    return seconds
+
+
 @inlineCallbacks
 def run_relay(engine, calls: int, seconds: float, cpu_of):
     """Bridge ``calls`` calls on ``engine``, let the generator talk; (CPU s, packets relayed) over the window."""
@@ -159,7 +173,7 @@ def run_relay(engine, calls: int, seconds: float, cpu_of):
     gen.stdin.flush()
     yield deferLater(reactor, 1.0, lambda: None)        # latched, steady
     before_cpu, before = yield fresh(engine, cpu_of)
-    yield deferLater(reactor, seconds - 4.5, lambda: None)
+    yield deferLater(reactor, seconds - RELAY_MARGIN_S, lambda: None)
     after_cpu, after = yield fresh(engine, cpu_of)
     yield deferLater(reactor, 1.0, lambda: None)
     gen.wait(10)
@@ -215,7 +229,7 @@ if __name__ == "__main__":
     ap.add_argument("--calls", type=int, default=1000)
     ap.add_argument("--cps", type=float, default=100.0)
     ap.add_argument("--relay-calls", type=int, default=50)
-    ap.add_argument("--relay-seconds", type=float, default=12.0)
+    ap.add_argument("--relay-seconds", type=relay_seconds, default=12.0)
     ap.add_argument("--repeat", type=int, default=2)
     parsed = ap.parse_args()
     done = main(parsed)

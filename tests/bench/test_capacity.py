@@ -163,3 +163,14 @@ def test_workers_zero_writes_nothing_where_the_schema_lacks_the_key_and_others_a
         assert media_workers_sections(0) == {}
         with pytest.raises(WorkersUnsupported):
             media_workers_sections(2)
+
+
+def test_a_relay_window_too_short_to_measure_is_refused_by_name():
+    """bench/media_workers.py --relay-seconds must leave a measured window: at or below the margin it asked the
+    reactor for a negative wait and printed nothing; now argparse names the option and the reason."""
+    import argparse
+    from bench.media_workers import RELAY_MARGIN_S, relay_seconds
+
+    assert relay_seconds("12") == 12.0
+    with pytest.raises(argparse.ArgumentTypeError, match="more than 4.5 s"):
+        relay_seconds(str(RELAY_MARGIN_S))
