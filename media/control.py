@@ -46,8 +46,10 @@ import struct
 from dataclasses import dataclass, field
 from typing import Union
 
+from twisted.logger import InvalidLogLevelError, LogLevel
+
 __all__ = ["VERSION", "CHANNEL_FD", "OPS", "SOCKETS", "EVENTS", "Hello", "Request", "Response", "Event", "Message",
-           "ControlError", "encode", "Decoder", "MAX_FRAME"]
+           "ControlError", "encode", "Decoder", "MAX_FRAME", "log_level"]
 
 #: the protocol's version; both sides say it in their Hello and talk only to the same (2: the node binds the pairs
 #: and passes their sockets, see SOCKETS; the log level in the hello and the "log_level" request)
@@ -71,6 +73,15 @@ EVENTS = ("silence", "dtmf", "played")
 
 class ControlError(ValueError):
     """A frame that breaks the protocol: the peer misbehaves (its connection is given up)."""
+
+
+def log_level(name: str) -> LogLevel:
+    """The level a hello's ``log_level`` or a ``log_level`` request names (Twisted's names: debug, info, warn,
+    error, critical); raises ValueError for any other, which the node checks before it sends one."""
+    try:
+        return LogLevel.levelWithName(name)
+    except InvalidLogLevelError:
+        raise ValueError(f"no log level named {name!r}") from None
 
 
 @dataclass(frozen=True)

@@ -27,9 +27,10 @@ from collections import deque
 from dataclasses import asdict
 from typing import Callable
 
-from twisted.logger import InvalidLogLevelError, Logger, LogLevel, LogLevelFilterPredicate
+from twisted.logger import Logger, LogLevelFilterPredicate
 
-from .control import CHANNEL_FD, SOCKETS, VERSION, ControlError, Decoder, Event, Hello, Request, Response, encode
+from .control import (CHANNEL_FD, SOCKETS, VERSION, ControlError, Decoder, Event, Hello, Request, Response, encode,
+                      log_level)
 from .engine import LocalEngine, LocalSession, PlayPart
 from .library import PromptError
 from .player import Mode, Player
@@ -216,10 +217,7 @@ class WorkerServer:
         self.engine.set_latch_networks(networks)
 
     def _log_level(self, level: str) -> None:
-        try:
-            self.levels.setLogLevelForNamespace("", LogLevel.levelWithName(level))
-        except InvalidLogLevelError:
-            raise ValueError(f"no log level named {level!r}") from None
+        self.levels.setLogLevelForNamespace("", log_level(level))
 
     def close(self) -> None:
         """The node is gone: every session closed."""

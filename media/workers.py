@@ -53,10 +53,10 @@ from twisted.internet import error as twisted_error
 from twisted.internet.defer import Deferred, DeferredList
 from twisted.internet.protocol import Factory, ProcessProtocol, Protocol as StreamProtocol
 from twisted.internet.task import LoopingCall
-from twisted.logger import InvalidLogLevelError, Logger, LogLevel
+from twisted.logger import Logger
 from twisted.python import log as legacy_log
 
-from .control import CHANNEL_FD, VERSION, ControlError, Decoder, Event, Hello, Request, Response, encode
+from .control import CHANNEL_FD, VERSION, ControlError, Decoder, Event, Hello, Request, Response, encode, log_level
 from .engine import DtmfHandler, FailedHandler, PlayPart, SilenceHandler
 from .ports import PortRange, PortsExhausted, bind_next_pair
 from .relay import RelayCounters
@@ -543,10 +543,7 @@ class WorkerEngine:
         """The node's log level changed (a reload of ``[node] log_level``): every worker's log follows now, and a
         worker started later says hello with it.  Raises ValueError for a level that is not one (and changes
         nothing: a worker would refuse a hello with it)."""
-        try:
-            LogLevel.levelWithName(level)
-        except InvalidLogLevelError:
-            raise ValueError(f"no log level named {level!r}") from None
+        log_level(level)
         self.settings = replace(self.settings, log_level=level)
         for client in self.clients:
             client.request("log_level", lambda error, op, c=client: log.error(
