@@ -21,7 +21,7 @@ import ipaddress
 from dataclasses import dataclass
 from typing import Iterable
 
-from billing.numbers import caller
+from billing.numbers import Caller, caller
 from billing.profile import CallerClass
 
 from .sip.errors import SipParseError
@@ -50,7 +50,7 @@ class CallerIdentity:
     received: str | None = None
 
 
-def _number_of_uri(uri: object, default_region: str) -> tuple[str, CallerClass] | None:
+def _number_of_uri(uri: object, default_region: str) -> Caller | None:
     """The E.164 number a sip:/sips:/tel: URI names, honouring phone-context, and its class."""
     if isinstance(uri, TelUri):
         digits = uri.number
@@ -82,7 +82,7 @@ def _received(uri: object, default_region: str) -> str | None:
     """What a URI names as the caller, for the record: its E.164 number, else its user part as it came."""
     number = _number_of_uri(uri, default_region)
     if number is not None:
-        return number[0]
+        return number.e164
     if isinstance(uri, TelUri):
         raw = uri.number
     elif isinstance(uri, SipUri):
@@ -130,12 +130,12 @@ def identify(*, from_value: str | None, privacy_values: list[str], pai_values: l
         # not logged here: a flood of forged INVITEs would write a line each (the call manager counts them)
         claimed = None if withheld else _number_of_uri(from_addr.uri, default_region)
         return CallerIdentity(None, "none", withheld, None, untrusted_pai=bool(pai_values), untrusted_source=True,
-                              claimed=claimed[0] if claimed else None, received=received)
+                              claimed=claimed.e164 if claimed else None, received=received)
 
     if not withheld:
         number = _number_of_uri(from_addr.uri, default_region)
         if number is not None:
-            return CallerIdentity(number[0], "from", False, number[1], received=number[0])
+            return CallerIdentity(number.e164, "from", False, number.caller_class, received=number.e164)
 
     numbers = []
     for value in pai_values:
@@ -148,7 +148,7 @@ def identify(*, from_value: str | None, privacy_values: list[str], pai_values: l
     # prefer the tel: / user=phone identity that gave a number; the first that did
     number = next((n for n in numbers if n), None)
     if number is not None:
-        return CallerIdentity(number[0], "pai", withheld, number[1], received=number[0])
+        return CallerIdentity(number.e164, "pai", withheld, number.caller_class, received=number.e164)
     return CallerIdentity(None, "none", withheld, None, received=received)
 
 

@@ -18,6 +18,7 @@ and says "too short" for ``+49 89 1``.
 from __future__ import annotations
 
 import functools
+from typing import NamedTuple
 
 import phonenumbers
 
@@ -71,15 +72,22 @@ def _class_of(number: phonenumbers.PhoneNumber | None) -> CallerClass:
     return CallerClass.LANDLINE
 
 
+class Caller(NamedTuple):
+    """A caller's number as :func:`caller` reads it: E.164, and its class."""
+
+    e164: str
+    caller_class: CallerClass
+
+
 @functools.lru_cache(maxsize=8192)
-def caller(text: str, default_region: str = "DE") -> tuple[str, CallerClass] | None:
+def caller(text: str, default_region: str = "DE") -> Caller | None:
     """:func:`normalise` and :func:`classify` of ``text`` from one parse, or None when it is no possible
     number: a new caller's number is read once per call, not once for each (identifying a caller not seen
     before: 55-69 -> 38-51 us of CPU)."""
     number = parse(text, default_region)
     if number is None:
         return None
-    return phonenumbers.format_number(number, phonenumbers.PhoneNumberFormat.E164), _class_of(number)
+    return Caller(phonenumbers.format_number(number, phonenumbers.PhoneNumberFormat.E164), _class_of(number))
 
 
 class NumberRefused(ValueError):

@@ -135,13 +135,15 @@ def bind_next_pair(ports: PortRange, address: str) -> tuple[int, tuple[socket.so
     """The range's next pair that binds, taken, and its two sockets (:func:`bind_pair`); a pair another process
     holds goes back to the range (tried again later), and the next is tried, up to :data:`BIND_ATTEMPTS`.
     Raises :class:`PortsExhausted`."""
-    for _ in range(min(BIND_ATTEMPTS, ports.size)):
+    tries = min(BIND_ATTEMPTS, ports.size)
+    for _ in range(tries):
         port = ports.take()
         try:
             return port, bind_pair(address, port)
         except OSError:
             ports.give_back(port)
-    raise PortsExhausted(f"could not bind an RTP port pair on {address} after {BIND_ATTEMPTS} tries")
+    raise PortsExhausted(f"could not bind an RTP port pair on {address} after {tries} "
+                         f"{'try' if tries == 1 else 'tries'} (other processes hold them)")
 
 
 def connect_twin(listener: socket.socket, peer: tuple) -> socket.socket:

@@ -9,7 +9,7 @@ import socket
 
 from twisted.internet import reactor
 
-from media.ports import PortRange, PortsExhausted, SocketPoller, bind_pair, connect_twin
+from media.ports import BIND_ATTEMPTS, PortRange, PortsExhausted, SocketPoller, bind_next_pair, bind_pair, connect_twin
 from media.relay import Relay
 
 from tests.support.relay import random_range
@@ -58,6 +58,25 @@ def test_two_relays_on_one_range_on_one_host_both_get_ports():
     finally:
         first.close()
         second.close()
+
+
+@pytest.mark.parametrize("pairs", [1, 3, BIND_ATTEMPTS + 4])
+def test_a_range_held_by_others_says_how_often_it_tried(pairs):
+    """Every pair of the range held by another process: PortsExhausted says how many pairs were tried (the
+    range's size when it is smaller than BIND_ATTEMPTS), and every pair is back in the range."""
+    lo, _ = random_range(2 * pairs)
+    held = [s for p in range(lo, lo + 2 * pairs, 2) for s in bind_pair("127.0.0.1", p)]
+    try:
+        r = PortRange(lo, lo + 2 * pairs - 1)
+        with pytest.raises(PortsExhausted) as raised:
+            bind_next_pair(r, "127.0.0.1")
+        tries = min(pairs, BIND_ATTEMPTS)
+        assert str(raised.value) == (f"could not bind an RTP port pair on 127.0.0.1 after {tries} "
+                                     f"{'try' if tries == 1 else 'tries'} (other processes hold them)")
+        assert (r.free, r.in_use) == (pairs, 0)
+    finally:
+        for s in held:
+            s.close()
 
 
 def test_freed_pair_is_not_reused_at_once():
