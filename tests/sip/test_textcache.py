@@ -79,3 +79,14 @@ def test_the_texts_of_calls_long_set_up_do_not_pile_up():
         assert NameAddr.parse(from_, "From") is NameAddr.parse(from_, "To")
     assert via_cache.cache_info().currsize <= 512
     assert name_addr_cache.cache_info().currsize <= 512
+
+
+def test_a_uri_remembers_its_text_in_a_slot_and_copies_render_afresh():
+    """A held call keeps URIs (its dialogs' targets and addresses, the text cache's values): slotted, with the text
+    it was read from in a field outside equality (an instance ``__dict__`` each was ~110 B more a URI); a copy with
+    other parameters is written from its own fields, not from the text of the one it was made from."""
+    uri = parse_uri("SIP:Carol@Example.COM;Transport=UDP", "Contact")
+    assert not hasattr(uri, "__dict__")
+    assert str(uri) == "SIP:Carol@Example.COM;Transport=UDP"
+    assert uri == parse_uri("SIP:Carol@Example.COM;Transport=UDP") and hash(uri) == hash(uri.with_params(lr=None))
+    assert str(uri.with_params(lr=True)) == "sip:Carol@example.com;transport=UDP;lr"
