@@ -173,3 +173,17 @@ def test_a_settled_transaction_shares_the_received_lines_and_holds_no_dict_of_it
     received = {id(line) for line in invite.headers.items()}
     assert tx.request.headers.items() and all(id(line) in received for line in tx.request.headers.items())
     assert [type(o).__name__ for o in gc.get_referents(tx) if isinstance(o, dict)] == []
+
+
+def test_a_transaction_machine_keeps_one_retransmission_interval_and_no_dict_for_it():
+    """Each machine retransmits with one timer at most (A, E or G): its interval is a float, and the only dict a
+    machine holds is its deadlines (a dict of intervals was ~220 B of each INVITE we sent, for 32 s after its
+    2xx); the intervals still double as RFC 3261 says (0.5, 1, 2 s for Timer A)."""
+    outbox: list[Outgoing] = []
+    layer = TransactionLayer(outbox, new_tag=lambda: "tag1")
+    invite = parse_message(request("INVITE", branch="z9hG4bKours", via_host="127.0.0.1", via_port=5060))
+    ours = layer.send_request(invite, AGENT, 0.0)
+    for now in (0.5, 1.5, 3.5):
+        layer.handle_timer(now)
+    assert len(outbox) == 4
+    assert [o for o in gc.get_referents(ours.machine) if isinstance(o, dict)] == [ours.machine.deadlines]
