@@ -270,7 +270,8 @@ class RelayCallMedia:
         self._b_our_offer: SessionDescription | None = None
         self._b_last_answer: bytes | None = None
         self._key_down = False
-        self._playbacks: set = set()
+        #: what plays now; None while nothing does (a held call mostly: an empty set was 216 B of it)
+        self._playbacks: set | None = None
         #: the profile's ringback setting (see :meth:`CallMediaFactory.for_call`), and its playback while it plays
         self.ringback = ringback
         self._ringback = None
@@ -544,8 +545,7 @@ class RelayCallMedia:
             log.error("call {call_id}: cannot say {what}: {reason}", call_id=self.call_id, what=announcement.say.value,
                       reason=str(exc))
             return succeed(False)
-        self._playbacks.add(playback)
-        playback.done.addBoth(self._played, playback)
+        self._playing(playback)
         return playback.done
 
     def _agent_sound(self, announcement: Announcement, names: list[str]) -> Sound | None:
@@ -555,8 +555,16 @@ class RelayCallMedia:
             return Sound(TONE, name="warning")
         return Sound(PROMPTS, tuple(agent_names)) if agent_names else None
 
+    def _playing(self, playback) -> None:
+        if self._playbacks is None:
+            self._playbacks = set()
+        self._playbacks.add(playback)
+        playback.done.addBoth(self._played, playback)
+
     def _played(self, result, playback):
         self._playbacks.discard(playback)
+        if not self._playbacks:
+            self._playbacks = None
         if playback is self._ringback:
             self._ringback = None
         return result
@@ -576,8 +584,7 @@ class RelayCallMedia:
             log.error("call {call_id}: cannot play the ringback: {reason}", call_id=self.call_id, reason=str(exc))
             return None
         self._ringback = playback
-        self._playbacks.add(playback)
-        playback.done.addBoth(self._played, playback)
+        self._playing(playback)
         return what
 
     def stop_ringback(self) -> None:
@@ -587,7 +594,7 @@ class RelayCallMedia:
 
     def stop(self) -> None:
         """Stop anything being said on this call (its Deferreds fire False)."""
-        for playback in list(self._playbacks):
+        for playback in list(self._playbacks or ()):
             playback.stop()
         self.session.stop()
 

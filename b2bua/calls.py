@@ -134,11 +134,11 @@ class CallManager:
     def media_dead(self, call_id: str) -> Callable[[str], None]:
         """The ``on_dead`` a call's media is made with: ``reason`` ("media_timeout", "media_refused", ...) is
         fed to the call as :class:`MediaDead` (the call record's end reason)."""
-        return lambda reason: self.media_news(call_id, MediaDead(reason))
+        return _MediaNews(self, call_id).dead
 
     def media_dtmf(self, call_id: str) -> Callable[[str], None]:
         """The ``on_dtmf`` a call's media is made with: each key is fed to the call as :class:`Dtmf`."""
-        return lambda digit: self.media_news(call_id, Dtmf(digit))
+        return _MediaNews(self, call_id).dtmf
 
     def leg_event(self, event) -> None:
         """The legs' one sink: a call event goes to the leg's call once the running input is done."""
@@ -373,6 +373,23 @@ class CallManager:
         timers = sum(c.pending_timers() for c in self.calls.values())
         timers += sum(leg.pending_timers() for leg in set(self._owner.values()))
         return CallCounts(len(self.calls), ep.transactions, ep.dialogs, ep.timers + timers)
+
+
+class _MediaNews:
+    """What one call's media reports, as inputs of that call: a held call keeps two bound methods of this and
+    not two closures (~380 B less of each, ``bench/memory.py --by-site``: calls.py and node/app.py)."""
+
+    __slots__ = ("manager", "call_id")
+
+    def __init__(self, manager: CallManager, call_id: str) -> None:
+        self.manager = manager
+        self.call_id = call_id
+
+    def dead(self, reason: str) -> None:
+        self.manager.media_news(self.call_id, MediaDead(reason))
+
+    def dtmf(self, digit: str) -> None:
+        self.manager.media_news(self.call_id, Dtmf(digit))
 
 
 def _dialled_number(uri) -> str | None:

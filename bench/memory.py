@@ -67,19 +67,38 @@ import loadkit  # noqa: E402
 #: the issue's aim: node memory per held call, workers included, kernel socket buffers excluded
 AIM_KB = 20.0
 WARMUP_CALLS = 10
+#: how long a node may take to start; under tracemalloc (``--by-site``) that many times more per frame kept
+#: (with ``--frames 4`` the node took longer than the 20 s a plain one gets)
+READY_TIMEOUT_S = 20.0
 #: SIPp's media ports (-mp) and the node's RTP range: each bench process keeps to its own
 CARRIER_MP, AGENT_MP = 50000, 51000
 RTP_PORT_MIN, RTP_PORT_MAX = 52000, 57999
 
 #: the node under tracemalloc: started before anything is imported; SIGUSR1 writes a snapshot
 #: (garbage collected first) to snap-<n>.pickle in the working directory, renamed into place when whole, and
-#: beside it census-<n>.json: the objects the collector tracks, counted by type (count, bytes by getsizeof)
+#: beside it census-<n>.json: the objects the collector tracks, counted by type (count, bytes by getsizeof), and
+#: garbage-<n>.json: what that collection freed (cyclic garbage, kept by DEBUG_SAVEALL to be counted by type)
+#: and how many collections of each generation had run
 TRACE_LAUNCHER = """import gc, json, os, runpy, signal, sys, tracemalloc
 tracemalloc.start({frames})
 _taken = [0]
 def _snapshot(signum, frame):
-    gc.collect()
     _taken[0] += 1
+    # what the collection frees (cyclic garbage waiting for the collector), by type, before it is freed
+    stats = gc.get_stats()
+    gc.set_debug(gc.DEBUG_SAVEALL)
+    gc.collect()
+    gc.set_debug(0)
+    garbage = {{}}
+    for obj in gc.garbage:
+        kind = type(obj)
+        row = garbage.setdefault(kind.__module__ + "." + kind.__qualname__, [0, 0])
+        row[0] += 1
+        row[1] += sys.getsizeof(obj)
+    gc.garbage.clear()
+    gc.collect()
+    with open("garbage-%d.json" % _taken[0], "w") as out:
+        json.dump({{"types": garbage, "collections": [g["collections"] for g in stats]}}, out)
     census = {{}}
     for obj in gc.get_objects():
         kind = type(obj)
@@ -203,6 +222,7 @@ class Bench:
             launcher = {"entry": "probed_node"}
         self.node = start_node(
             workdir, agents=[f"sip:agent@127.0.0.1:{self.agent_port};transport=UDP"], profile=profile, **launcher,
+            ready_timeout_s=READY_TIMEOUT_S * (1 + args.frames if args.by_site else 1),
             sections={"sip": {"probe_interval_s": "0", "max_call_duration_s": "3600"},
                       "media": {"rtp_port_min": str(RTP_PORT_MIN), "rtp_port_max": str(RTP_PORT_MAX),
                                 "silence_timeout_s": "3600", "workers": str(args.workers)}})
@@ -238,14 +258,16 @@ class Bench:
                 return seen
             time.sleep(0.25)
 
-    def snapshot(self) -> tuple[tracemalloc.Snapshot, dict] | None:
-        """The node's tracemalloc snapshot and census by type (``--by-site``), else None."""
+    def snapshot(self) -> tuple[tracemalloc.Snapshot, dict, dict] | None:
+        """The node's tracemalloc snapshot, census by type and the garbage its collection freed (``--by-site``),
+        else None."""
         if not self.args.by_site:
             return None
         self._snapshots += 1
         path = self._signalled(signal.SIGUSR1, f"snap-{self._snapshots}.pickle", "tracemalloc snapshot")
         census = json.loads((self.node.workdir / f"census-{self._snapshots}.json").read_text())
-        return tracemalloc.Snapshot.load(str(path)), census
+        garbage = json.loads((self.node.workdir / f"garbage-{self._snapshots}.json").read_text())
+        return tracemalloc.Snapshot.load(str(path)), census, garbage
 
     def probe(self) -> dict | None:
         """``--probe``: the node's RSS by mapping, threads, descriptors, pymalloc arenas, RSS after malloc_trim."""
@@ -313,8 +335,9 @@ def measure(n: int, args) -> dict:
         report_probe(row["probe"], held_count)
     if snap_before is not None and snap_held is not None:
         print("  (RSS under tracemalloc counts its traces and snapshots: see the run without --by-site)")
-        row["tracemalloc"] = by_site(snap_before[0], snap_held[0], held_count, args.top)
+        row["tracemalloc"] = by_site(snap_before[0], snap_held[0], held_count, args.top, args.frames)
         row["tracemalloc"]["by_type"] = by_type(snap_before[1], snap_held[1], held_count, args.top)
+        row["tracemalloc"]["garbage"] = garbage(snap_held[2], held_count, args.top)
     return row
 
 
@@ -336,19 +359,23 @@ def report_probe(probe: dict, n: int) -> None:
                   f"{line.split('=')[-1].strip():>14}")
 
 
-def by_site(before: tracemalloc.Snapshot, held: tracemalloc.Snapshot, n: int, top: int) -> dict:
-    """The growth between the snapshots per held call: total, and the top sites by line and by file."""
+def by_site(before: tracemalloc.Snapshot, held: tracemalloc.Snapshot, n: int, top: int, frames: int = 1) -> dict:
+    """The growth between the snapshots per held call: total, and the top sites by line (by chain of calls when
+    ``frames`` > 1) and by file."""
     ignore = [tracemalloc.Filter(False, tracemalloc.__file__), tracemalloc.Filter(False, "<frozen importlib._bootstrap>")]
     before, held = before.filter_traces(ignore), held.filter_traces(ignore)
     total = sum(s.size_diff for s in held.compare_to(before, "filename"))
     out: dict = {"bytes_per_call": round(total / max(n, 1)), "by_line": [], "by_file": []}
     print(f"  tracemalloc: {total / max(n, 1) / 1024:.1f} KB per held call", flush=True)
-    for key, label in (("lineno", "by_line"), ("filename", "by_file")):
+    # with more than one frame kept (--frames), a site is the whole chain of calls: who keeps what a line made
+    line_key = "traceback" if frames > 1 else "lineno"
+    for key, label in ((line_key, "by_line"), ("filename", "by_file")):
         stats = sorted(held.compare_to(before, key), key=lambda s: -s.size_diff)[:top]
         print(f"  top {top} sites {label.replace('_', ' ')} (bytes per call, blocks per call):")
         for stat in stats:
             frame = stat.traceback[0]
-            where = f"{_short(frame.filename)}:{frame.lineno}" if key == "lineno" else _short(frame.filename)
+            where = (" <- ".join(f"{_short(f.filename)}:{f.lineno}" for f in stat.traceback) if key == "traceback"
+                     else f"{_short(frame.filename)}:{frame.lineno}" if key == "lineno" else _short(frame.filename))
             per_call, blocks = stat.size_diff / max(n, 1), stat.count_diff / max(n, 1)
             print(f"    {per_call:8.0f} B {blocks:6.1f}  {where}")
             out[label].append({"site": where, "bytes_per_call": round(per_call), "blocks_per_call": round(blocks, 2)})
@@ -367,6 +394,19 @@ def by_type(before: dict, held: dict, n: int, top: int) -> list[dict]:
     for row in rows[:top]:
         print(f"    {row['bytes_per_call']:8} B {row['per_call']:6.1f}  {row['type']}")
     return rows[:top]
+
+
+def garbage(held: dict, n: int, top: int) -> dict:
+    """What the collection before the held snapshot freed: cyclic garbage made since the one before (calls that
+    make reference cycles leave them for a full collection, and their memory stays resident meanwhile)."""
+    rows = sorted(({"type": name, "per_call": round(count / max(n, 1), 2), "bytes_per_call": round(size / max(n, 1))}
+                   for name, (count, size) in held["types"].items()), key=lambda row: -row["bytes_per_call"])
+    total = sum(size for _, size in held["types"].values())
+    print(f"  cyclic garbage the held snapshot's collection freed: {total / max(n, 1):.0f} B per held call (shallow), "
+          f"collections by generation so far {held['collections']}; top {top} types:")
+    for row in rows[:top]:
+        print(f"    {row['bytes_per_call']:8} B {row['per_call']:6.2f}  {row['type']}")
+    return {"bytes_per_call": round(total / max(n, 1)), "collections": held["collections"], "types": rows[:top]}
 
 
 def _short(filename: str) -> str:

@@ -46,7 +46,7 @@ from __future__ import annotations
 import os
 import socket
 import sys
-from dataclasses import dataclass, replace
+from dataclasses import asdict, dataclass, replace
 from typing import Callable, Iterable, Protocol, Sequence
 
 from twisted.internet import error as twisted_error
@@ -204,7 +204,7 @@ class WorkerSession:
         return self.b_port
 
     def configure_leg(self, leg: str, negotiated: Negotiated) -> None:
-        self.request("configure", leg=leg, negotiated=dict(vars(negotiated)))     # its fields: plain values
+        self.request("configure", leg=leg, negotiated=asdict(negotiated))     # its fields: plain values
 
     def play(self, parts: Sequence[PlayPart], loop: bool = False) -> WorkerPlay:
         self._next_pid += 1

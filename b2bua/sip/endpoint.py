@@ -564,7 +564,7 @@ class SipEndpoint:
             raise TransactionError(f"{transaction_id} is not an INVITE we sent")
         if tx.cancelled or tx.cancel_pending:
             return
-        tx.extra["cancel_headers"] = tuple(headers)
+        tx.cancel_headers = tuple(headers)
         if tx.state is State.CALLING:
             tx.cancel_pending = True
         elif tx.state is State.PROCEEDING:
@@ -572,7 +572,8 @@ class SipEndpoint:
 
     def _send_cancel(self, invite_tx: Transaction, now: float) -> None:
         invite_tx.cancelled = True
-        cancel = build_cancel(invite_tx.request, invite_tx.extra.pop("cancel_headers", ()))
+        cancel = build_cancel(invite_tx.request, invite_tx.cancel_headers)
+        invite_tx.cancel_headers = ()
         self.layer.send_request(cancel, invite_tx.peer, now)
 
     def send_ack(self, dialog_id: DialogId, now: float, *, invite_cseq: int | None = None, body: bytes = b"",

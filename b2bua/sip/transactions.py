@@ -23,7 +23,7 @@ import enum
 import functools
 import ipaddress
 import itertools
-from dataclasses import dataclass, field
+from dataclasses import dataclass
 from typing import Iterable
 
 from b2bua.sip.codec import make_response, serialise
@@ -96,7 +96,10 @@ class Transaction:
     acks: dict | None = None
     merge: tuple | None = None          # server: its §8.2.2.2 merge key (a request without To tag)
     settled: bool = False               # final answer had: queued for, or done, settling (see above)
-    extra: dict = field(default_factory=dict)
+    #: the deadline last pushed on the layer's timer heap for it (None: none yet)
+    scheduled: float | None = None
+    #: client INVITE (endpoint's business): the headers of the CANCEL asked for before a provisional came
+    cancel_headers: tuple = ()
 
     @property
     def kind(self) -> Kind:
@@ -132,8 +135,8 @@ def settled_request(request: SipRequest) -> SipRequest:
     """``request`` as a settled transaction keeps it: no parsed views, only the lines of SETTLED_HEADER_KEYS
     (in order, as received), the same Request-URI and body (shared with the leg that reads the SDP)."""
     cached = cached_header_key
-    kept = Headers((name, value) for name, value in request.headers.items()
-                   if (cached(name) or header_key(name)) in SETTLED_HEADER_KEYS)
+    kept = Headers(line for line in request.headers.items()
+                   if (cached(line[0]) or header_key(line[0])) in SETTLED_HEADER_KEYS)
     return SipRequest(request.method, request.uri, kept, request.body, request.version)
 
 
@@ -279,7 +282,7 @@ class TransactionLayer:
         self.client: dict[tuple, Transaction] = {}
         self.by_id: dict[str, Transaction] = {}
         self._merge: dict[tuple, Transaction] = {}
-        # each transaction's next deadline, pushed whenever it changes (tx.extra["scheduled"] says which);
+        # each transaction's next deadline, pushed whenever it changes (tx.scheduled says which);
         # entries of a transaction gone or of a deadline that moved are dropped when they come up
         self._timers: DeadlineHeap[Transaction] = DeadlineHeap(self._timer_holds, self._timer_dropped)
         # Transactions that reached a settled state; settled when the next input comes (the
@@ -295,16 +298,16 @@ class TransactionLayer:
 
     def _schedule(self, tx: Transaction) -> None:
         deadline = tx.machine.next_deadline()
-        if deadline is not None and tx.extra.get("scheduled") != deadline:
-            tx.extra["scheduled"] = deadline
+        if deadline is not None and tx.scheduled != deadline:
+            tx.scheduled = deadline
             self._timers.push(deadline, tx)
 
     def _timer_holds(self, deadline: float, tx: Transaction) -> bool:
         return self.by_id.get(tx.id) is tx and tx.machine.next_deadline() == deadline
 
     def _timer_dropped(self, deadline: float, tx: Transaction) -> None:
-        if tx.extra.get("scheduled") == deadline:      # its deadline moved unannounced: schedule it again
-            tx.extra.pop("scheduled", None)
+        if tx.scheduled == deadline:      # its deadline moved unannounced: schedule it again
+            tx.scheduled = None
             self._schedule(tx)
 
     def next_deadline(self) -> float | None:
@@ -331,7 +334,7 @@ class TransactionLayer:
             self.settle()
         ups: list[Upcall] = []
         while (tx := self._timers.pop_due(now)) is not None:
-            tx.extra.pop("scheduled", None)
+            tx.scheduled = None
             ups.extend(self._run(tx, tx.machine.fire_due(now), None))
             self._reap(tx)
         return ups

@@ -146,3 +146,13 @@ def test_a_calls_timers_share_one_reactor_timer_and_fire_in_time_order_each_one_
     again = inputs.callLater(5, trace.steps.append, "never")
     again.cancel()
     assert clock.getDelayedCalls() == []
+
+
+def test_every_calls_inputs_read_the_one_clock_the_driver_bound():
+    """The calls' clocks are the driver's one bound ``reactor.seconds``, not one each (64 B of a held call)."""
+    clock = Clock()
+    driver = CallDriver(clock)
+    first, second = driver.inputs("c1"), driver.inputs("c2")
+    assert first.seconds is second.seconds
+    clock.advance(7)
+    assert first.seconds() == 7

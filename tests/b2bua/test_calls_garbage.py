@@ -10,6 +10,8 @@ task.Clock (tests/support/calls.py).
 from __future__ import annotations
 
 import gc
+import tracemalloc
+import types
 
 import pytest
 
@@ -66,3 +68,50 @@ def test_calls_and_their_legs_share_the_managers_hooks():
     first, second = seen
     assert [a is b for a, b in zip(first, second)] == [True] * 6
     assert first[0] is first[2] and first[1] is first[3]
+
+
+def test_what_a_calls_media_reports_through_keeps_little_per_call():
+    """The ``on_dead`` and ``on_dtmf`` each call's media is made with hold the manager and the call's id and
+    little else: under 300 B a call (two closures were ~570 B of each held call, bench/memory.py --by-site)."""
+    w = Wire()
+    manager = w.manager
+    call_ids = [f"call-{n}" for n in range(200)]
+    tracemalloc.start()
+    try:
+        before = tracemalloc.get_traced_memory()[0]
+        kept = [(manager.media_dead(call_id), manager.media_dtmf(call_id)) for call_id in call_ids]
+        per_call = (tracemalloc.get_traced_memory()[0] - before) / len(call_ids)
+    finally:
+        tracemalloc.stop()
+    w.close()
+    assert len(kept) == len(call_ids) and per_call < 300, per_call
+
+
+def test_a_held_calls_session_timers_hold_their_legs_and_no_bound_methods():
+    """Each leg's session timer holds the leg itself, not bound methods of it (four of them were 256 B of a held
+    call, bench/memory.py --by-site); once the call is over it lets go of the leg."""
+    w = Wire()
+    call = bridged_call(w)
+    legs = (call.a, call.b)
+    for leg in legs:
+        held = gc.get_referents(leg.timer)
+        assert any(o is leg for o in held) and not [o for o in held if isinstance(o, types.MethodType)]
+    w.carrier.send("BYE")
+    assert w.agent.got("BYE")
+    w.settle()
+    for leg in legs:
+        assert not any(o is leg for o in gc.get_referents(leg.timer))
+    w.close()
+
+
+def test_an_answered_carrier_leg_keeps_no_header_lines_of_its_2xx():
+    """The session timer lines of our 2xx to the carrier's INVITE are sent once and not kept for the rest of the
+    call (~175 B of each held call, bench/memory.py --by-site: session_timer.py); the 2xx carried them."""
+    w = Wire()
+    call = bridged_call(w)
+    [ok] = [r for r in w.carrier.responses if r.status == 200 and r.cseq.method == "INVITE"]
+    assert ok.headers.get("session-expires")
+    header_lines = [o for o in gc.get_referents(call.a)
+                    if isinstance(o, (list, tuple)) and o and isinstance(o[0], tuple) and isinstance(o[0][0], str)]
+    assert header_lines == []
+    w.close()

@@ -98,3 +98,12 @@ def test_a_gone_calls_pin_is_settled_when_the_guard_counted_it():
                  log_id="c1")
     assert outcome_of(p, "9999", wanted=lambda: False) == PinOutcome(GONE)
     assert looked_up == ["0000", "1234"]
+
+
+def test_a_calls_pin_entry_keeps_no_instance_dict():
+    """Each call of a node that takes PINs holds its PinEntry for the whole call: slotted (its instance dict was
+    ~50 B of each held call, bench/memory.py --by-site: call.py:119)."""
+    p = PinEntry(lookup=lambda profile, pin: succeed(None), gate=None, profile="demo", source="", account=None,
+                 call_id="c1", log_id="c1")
+    assert not hasattr(p, "__dict__")
+    assert p.key("1") is None and p.key("#") == "1"

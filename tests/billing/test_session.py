@@ -3,6 +3,7 @@ shared balances and settlement, on every SessionStore (the in-memory double and 
 
 from __future__ import annotations
 
+import sys
 from decimal import Decimal
 
 import pytest
@@ -450,3 +451,22 @@ def test_a_charging_session_keeps_one_reactor_timer_for_its_debit_warning_and_en
     result(session.settle(None, "hangup"))
     h.flush()
     assert len(h.clock.getDelayedCalls()) == idle
+
+
+def test_a_callers_open_sessions_are_indexed_in_a_small_tuple_and_forgotten_when_settled(h):
+    """Each open session is indexed under its caller (a balance change reaches all its calls): a held call's entry
+    is a 1-tuple, not a set of its own (216 B a held call, bench/memory.py --by-site); a second call of the caller
+    joins it in the order they opened, and settled sessions leave nothing behind."""
+    h.give(DEMO, NUMBER, 1000)
+    billing = make_billing(h)
+    a, _ = open_session(h, billing, call_id="a")
+    [entry] = billing._by_account.values()
+    assert entry == (a,) and sys.getsizeof(entry) <= 64
+    b, _ = open_session(h, billing, call_id="b")
+    assert billing._by_account == {(DEMO.name, NUMBER): (a, b)}
+    result(a.settle(None, "hangup"))
+    h.flush()
+    assert billing._by_account == {(DEMO.name, NUMBER): (b,)}
+    result(b.settle(None, "hangup"))
+    h.flush()
+    assert billing._by_account == {}

@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import pytest
 
+from b2bua.sip import headers
 from b2bua.sip.errors import SipParseError
 from b2bua.sip.headers import CSeq, NameAddr, Via
 from b2bua.sip.textcache import cached_parser
@@ -64,3 +65,28 @@ def test_only_good_short_texts_are_kept_and_the_cache_is_bounded():
     assert cached.cache_info().currsize == 1
     cached("a", "X"), cached("b", "X"), cached("c", "X")
     assert cached.cache_info().currsize == 2
+
+
+def test_the_texts_of_calls_long_set_up_do_not_pile_up():
+    """Each call's Via branches and From/To tags are its own: after 1000 set-ups the node's parsers keep at most
+    512 texts each (at 4096, 600 held calls kept ~5.5 KB each of them, ``bench/memory.py --by-site``), and the
+    texts of the set-up under way are still read once."""
+    via_cache, name_addr_cache = headers._parse_via_cached, headers._parse_name_addr_cached
+    for n in range(1000):
+        via = f"SIP/2.0/UDP 198.51.100.7:5060;branch=z9hG4bK-{n}-1;rport"
+        from_ = f'"Alice" <sip:alice@198.51.100.7:5060;user=phone>;tag=as{n}'
+        assert Via.parse(via) is Via.parse(via)
+        assert NameAddr.parse(from_, "From") is NameAddr.parse(from_, "To")
+    assert via_cache.cache_info().currsize <= 512
+    assert name_addr_cache.cache_info().currsize <= 512
+
+
+def test_a_uri_remembers_its_text_in_a_slot_and_copies_render_afresh():
+    """A held call keeps URIs (its dialogs' targets and addresses, the text cache's values): slotted, with the text
+    it was read from in a field outside equality (an instance ``__dict__`` each was ~110 B more a URI); a copy with
+    other parameters is written from its own fields, not from the text of the one it was made from."""
+    uri = parse_uri("SIP:Carol@Example.COM;Transport=UDP", "Contact")
+    assert not hasattr(uri, "__dict__")
+    assert str(uri) == "SIP:Carol@Example.COM;Transport=UDP"
+    assert uri == parse_uri("SIP:Carol@Example.COM;Transport=UDP") and hash(uri) == hash(uri.with_params(lr=None))
+    assert str(uri.with_params(lr=True)) == "sip:Carol@example.com;transport=UDP;lr"

@@ -10,6 +10,7 @@ the retransmission handling works from the bytes it keeps, byte for byte as befo
 from __future__ import annotations
 
 import dataclasses
+import gc
 
 from b2bua.sip.codec import make_response, parse_message
 from b2bua.sip.peer import Outgoing, Peer
@@ -154,3 +155,35 @@ def test_settled_transactions_drop_the_bytes_they_can_no_longer_send():
     assert layer.receive_request(parse_message(request("INVITE")), CARRIER, 1.5) == []
     assert theirs.settled and theirs.response_bytes == b"" and outbox == []
     assert layer.handle_timer(1.1 + 32.0) == [] and len(layer) == 0
+
+
+def test_a_settled_transaction_shares_the_received_lines_and_holds_no_dict_of_its_own():
+    """A burst of set-ups holds every call's INVITE transactions for 32 s (their high-water mark is RSS a cold node
+    keeps): the settled request keeps the very (name, value) lines of the received one, not copies, and the
+    transaction itself holds no dict (its timer bookkeeping and a pending CANCEL's headers are fields; at 600
+    calls the copies and the dict were ~1 KB a call, ``bench/memory.py --by-site --steady-s 3``)."""
+    outbox: list[Outgoing] = []
+    layer = TransactionLayer(outbox, new_tag=lambda: "tag1")
+    invite = parse_message(request("INVITE", extra=("User-Agent: carrier/1.0",), body=b"v=0\r\n"))
+    [up] = layer.receive_request(invite, CARRIER, 0.0)
+    tx = up.transaction
+    layer.respond(tx, make_response(invite, 200, to_tag="tag1"), 0.1)
+    layer.receive_request(parse_message(request("ACK", to_tag="tag1")), CARRIER, 0.2)
+    assert tx.settled
+    received = {id(line) for line in invite.headers.items()}
+    assert tx.request.headers.items() and all(id(line) in received for line in tx.request.headers.items())
+    assert [type(o).__name__ for o in gc.get_referents(tx) if isinstance(o, dict)] == []
+
+
+def test_a_transaction_machine_keeps_one_retransmission_interval_and_no_dict_for_it():
+    """Each machine retransmits with one timer at most (A, E or G): its interval is a float, and the only dict a
+    machine holds is its deadlines (a dict of intervals was ~220 B of each INVITE we sent, for 32 s after its
+    2xx); the intervals still double as RFC 3261 says (0.5, 1, 2 s for Timer A)."""
+    outbox: list[Outgoing] = []
+    layer = TransactionLayer(outbox, new_tag=lambda: "tag1")
+    invite = parse_message(request("INVITE", branch="z9hG4bKours", via_host="127.0.0.1", via_port=5060))
+    ours = layer.send_request(invite, AGENT, 0.0)
+    for now in (0.5, 1.5, 3.5):
+        layer.handle_timer(now)
+    assert len(outbox) == 4
+    assert [o for o in gc.get_referents(ours.machine) if isinstance(o, dict)] == [ours.machine.deadlines]

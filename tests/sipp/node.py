@@ -206,15 +206,17 @@ class Node:
         return "".join(self.output)
 
 
-def start_node(workdir: Path, *, entry: str = "b2bua.node.cli", sip_port: int | None = None, **config) -> Node:
+def start_node(workdir: Path, *, entry: str = "b2bua.node.cli", sip_port: int | None = None,
+               ready_timeout_s: float = 20.0, **config) -> Node:
     """``prepaid run`` (the module ``entry``'s ``run`` command) on the config :func:`write_config` makes, on
-    ``sip_port`` (a free one when None: a node restarted where it was passes its old port)."""
+    ``sip_port`` (a free one when None: a node restarted where it was passes its old port), ready within
+    ``ready_timeout_s`` (a node under tracemalloc with several frames starts several times slower)."""
     sip_port = sip_port or free_port()
     path = write_config(workdir, sip_port=sip_port, **config)
     proc = subprocess.Popen([sys.executable, "-m", entry, "run", "--config", str(path)], cwd=workdir,
                             env=_env(), stdout=subprocess.PIPE, stderr=subprocess.STDOUT)
     seen = b""
-    deadline = time.monotonic() + 20
+    deadline = time.monotonic() + ready_timeout_s
     fd = proc.stdout.fileno()
     while time.monotonic() < deadline:
         ready, _, _ = select.select([fd], [], [], max(0.0, deadline - time.monotonic()))
