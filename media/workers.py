@@ -46,7 +46,7 @@ from __future__ import annotations
 import os
 import socket
 import sys
-from dataclasses import asdict, dataclass, replace
+from dataclasses import dataclass, fields, replace
 from typing import Callable, Iterable, Protocol, Sequence
 
 from twisted.internet import error as twisted_error
@@ -204,7 +204,7 @@ class WorkerSession:
         return self.b_port
 
     def configure_leg(self, leg: str, negotiated: Negotiated) -> None:
-        self.request("configure", leg=leg, negotiated=asdict(negotiated))     # its fields: plain values
+        self.request("configure", leg=leg, negotiated={name: getattr(negotiated, name) for name in _NEGOTIATED})
 
     def play(self, parts: Sequence[PlayPart], loop: bool = False) -> WorkerPlay:
         self._next_pid += 1
@@ -261,6 +261,11 @@ class WorkerSession:
 
 def _ignore(*args) -> None:
     pass
+
+
+#: what a configure request sends of a leg's Negotiated: its fields, plain values (dataclasses.asdict would copy
+#: each value deeply: 10.0 us a leg against 0.8 us so, timeit; two legs a call, on the node's main process)
+_NEGOTIATED = tuple(f.name for f in fields(Negotiated))
 
 
 # -- one worker ------------------------------------------------------------------------------------
