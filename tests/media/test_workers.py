@@ -338,13 +338,13 @@ def test_a_real_worker_talks_over_a_unix_socket_and_dies_to_the_node_when_the_no
         pump(lambda: started, 20)
         assert started == [engine] and systems == ["-"]
         client = engine.clients[0]
-        channel = client.link.channel.transport.socket
+        channel = client.link.channel.socket
         assert (channel.family, channel.type) == (socket.AF_UNIX, socket.SOCK_STREAM)
         assert os.readlink(f"/proc/{client.pid}/fd/0") == os.devnull
         for fd in (1, 2):
             assert os.readlink(f"/proc/{client.pid}/fd/{fd}") == os.readlink("/proc/self/fd/1")
 
-        client.link.channel.transport.loseConnection()
+        client.link.channel.socket.shutdown(socket.SHUT_RDWR)      # the channel broke
         pump(lambda: client.dead, 2)
         died = [e for e in errors if "died" in e.get("log_format", "")]
         assert client.dead and len(died) == 1 and "its control channel closed" in died[0]["why"]
