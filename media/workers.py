@@ -231,7 +231,10 @@ class WorkerSession:
         return result
 
     def stop(self) -> None:
-        self.request("stop")
+        """Stop what plays: a request only while a playback of ours is not over (the worker plays nothing else:
+        with none, there is nothing to stop; a call's end stops then closes, one request fewer a call)."""
+        if self.plays:
+            self.request("stop")
 
     def close(self) -> None:
         if self.closed:

@@ -14,13 +14,14 @@ from twisted.logger import LogLevel, PredicateResult, globalLogPublisher
 from twisted.python import context
 from twisted.python.log import ILogContext
 
-from media.engine import LocalEngine
+from media.control import Decoder
+from media.engine import LocalEngine, PlayPart
 from media.ports import PortsExhausted
 from media.worker import ACK_DELAY_S
-from media.player import Player
+from media.player import REPLACE, Player
 from media.relay import Relay, RelayCounters
 from media.sdp import Negotiated
-from media.sounds import PromptLibraries
+from media.sounds import TONE, PromptLibraries, Sound
 from media.workers import (DEADLINE_CHECK_S, HELLO_DEADLINE_S, MEDIA_FAILED, REQUEST_DEADLINE_S, RESTART_DELAY_MAX_S,
                            RESTART_DELAY_S, STATS_INTERVAL_S, WorkerEngine, WorkerFailed, WorkerSettings,
                            default_workers, port_shares, spawn_process)
@@ -217,6 +218,40 @@ def test_successes_are_told_together_within_the_ack_delay(rig):
     assert client.overdue(late) == "the open request"
     clock.advance(ACK_DELAY_S)
     assert client.overdue(late) is None
+
+
+def test_a_call_ends_with_a_stop_request_only_while_a_playback_of_ours_is_not_over(rig):
+    """A call's end is stop then close: the worker is asked to stop only while something the node played there
+    is not over (it plays nothing else), so a call that played nothing ends with one request, close."""
+    clock, engine, spawner = rig
+    quiet = engine.open_session("c1", "de", "")
+    ops = _ops_sent(quiet.client.link)
+    quiet.stop()
+    quiet.close()
+    assert ops == ["close"]
+
+    ringing = engine.open_session("c2", "de", "")
+    ops = _ops_sent(ringing.client.link)
+    play = ringing.play([PlayPart("a", Sound(TONE, name="warning"), REPLACE)], loop=True)
+    done: list = []
+    play.done.addCallback(done.append)
+    ringing.stop()
+    assert ops == ["play", "stop"] and done == [False]
+    ringing.stop()                  # over now: nothing more to stop
+    ringing.close()
+    assert ops == ["play", "stop", "close"]
+
+
+def _ops_sent(link) -> list[str]:
+    """The ops of the requests the node writes to this in-memory worker from now on."""
+    ops: list[str] = []
+    decoder, write = Decoder(), link.write
+
+    def spy(data: bytes, *socks) -> None:
+        ops.extend(message.op for message in decoder.feed(data))
+        write(data, *socks)
+    link.write = spy
+    return ops
 
 
 def test_a_restarted_worker_that_dies_at_once_waits_twice_as_long_each_time(rig):
