@@ -84,10 +84,13 @@ class Channel:
         queue = self._queue
         while queue:
             data, fds = queue.popleft()
-            while queue and len(fds) + len(queue[0][1]) <= MAX_FDS:
-                more, more_fds = queue.popleft()
-                data += more
-                fds += more_fds
+            if queue and len(fds) + len(queue[0][1]) <= MAX_FDS:      # all that waits, in one send
+                parts, all_fds = [data], list(fds)
+                while queue and len(all_fds) + len(queue[0][1]) <= MAX_FDS:
+                    more, more_fds = queue.popleft()
+                    parts.append(more)
+                    all_fds.extend(more_fds)
+                data, fds = b"".join(parts), tuple(all_fds)
             try:
                 if fds:
                     sent = self.socket.sendmsg([data], [(socket.SOL_SOCKET, socket.SCM_RIGHTS, array("i", fds))])
