@@ -51,11 +51,12 @@ from typing import Callable, Iterable, Protocol, Sequence
 
 from twisted.internet import error as twisted_error
 from twisted.internet.defer import Deferred, DeferredList
-from twisted.internet.protocol import Factory, ProcessProtocol, Protocol as StreamProtocol
+from twisted.internet.protocol import ProcessProtocol
 from twisted.internet.task import LoopingCall
 from twisted.logger import Logger
 from twisted.python import log as legacy_log
 
+from .channel import Channel
 from .control import CHANNEL_FD, VERSION, ControlError, Decoder, Event, Hello, Request, Response, encode, log_level
 from .engine import DtmfHandler, FailedHandler, PlayPart, SilenceHandler
 from .ports import PortRange, PortsExhausted, bind_next_pair
@@ -132,10 +133,9 @@ class WorkerLink(Protocol):
 
     pid: int
 
-    def write(self, data: bytes) -> None: ...
-    def send_sockets(self, socks: tuple[socket.socket, ...]) -> None:
-        """Duplicates of these sockets to the worker, ahead of the next :meth:`write` 's last byte; the caller
-        keeps its own open until that write is answered (they may still be queued here until then)."""
+    def write(self, data: bytes, socks: tuple[socket.socket, ...] = ()) -> None:
+        """A frame to the worker, and duplicates of ``socks`` ahead of its last byte; the caller keeps its own
+        open until that frame is answered (they may still be queued here until then)."""
     def kill(self) -> None: ...
 
 
@@ -231,7 +231,10 @@ class WorkerSession:
         return result
 
     def stop(self) -> None:
-        self.request("stop")
+        """Stop what plays: a request only while a playback of ours is not over (the worker plays nothing else:
+        with none, there is nothing to stop; a call's end stops then closes, one request fewer a call)."""
+        if self.plays:
+            self.request("stop")
 
     def close(self) -> None:
         if self.closed:
@@ -321,8 +324,7 @@ class WorkerClient:
             self._results[rid] = on_result
         if sockets:
             self._held[rid] = sockets
-            self.link.send_sockets(sockets)
-        self.link.write(encode(Request(rid, op, args)))
+        self.link.write(encode(Request(rid, op, args)), sockets)
 
     def data_received(self, data: bytes) -> None:
         """Bytes from the worker."""
@@ -356,7 +358,7 @@ class WorkerClient:
     @staticmethod
     def _fire(fire: Callable[[object], object], value: object) -> None:
         """Fire ``started``: the node's start goes on from here (its listeners log "... starting on 5060"), and
-        not in the channel's log context, whose system (``_WorkerChannel,0,``) would label the node's lines."""
+        not in the channel's log context, whose system (``media-worker-channel``) would label the node's lines."""
         legacy_log.callWithContext({"system": "-"}, fire, value)
 
     def _response(self, response: Response) -> None:
@@ -631,39 +633,28 @@ class WorkerEngine:
 # -- real processes --------------------------------------------------------------------------------
 
 
-class _WorkerChannel(StreamProtocol):
-    """The node's end of a worker's control channel: the bytes to its client; its loss is the worker's death."""
-
-    def __init__(self, process: "_WorkerProcess") -> None:
-        self.process = process
-
-    def dataReceived(self, data: bytes) -> None:
-        self.process.client.data_received(data)
-
-    def connectionLost(self, reason=None) -> None:
-        self.process.channel_lost(reason)
-
-
 class _WorkerProcess(ProcessProtocol):
-    """A worker process and its control channel: bytes to :meth:`WorkerClient.data_received`; the end of either
-    (the process ended, the channel broke) to :meth:`WorkerClient.lost`, once."""
+    """A worker process and its control channel (:class:`media.channel.Channel`): bytes to
+    :meth:`WorkerClient.data_received`; the end of either (the process ended, the channel broke) to
+    :meth:`WorkerClient.lost`, once."""
 
     def __init__(self, client: WorkerClient) -> None:
         self.client = client
         self.pid = 0
-        self.channel = _WorkerChannel(self)
+        self.channel: Channel | None = None
 
-    def write(self, data: bytes) -> None:
-        if self.channel.transport is not None:
-            self.channel.transport.write(data)
+    def attach(self, reactor, sock: socket.socket) -> None:
+        """The node's end of the channel, ours from now on."""
+        self.channel = Channel(reactor, sock, self.client.data_received, self.channel_lost)
 
-    def send_sockets(self, socks: tuple[socket.socket, ...]) -> None:
-        transport = self.channel.transport
-        if transport is not None:
-            for sock in socks:      # sent with the next bytes written: the next write (IUNIXTransport)
-                transport.sendFileDescriptor(sock.fileno())
+    def write(self, data: bytes, socks: tuple[socket.socket, ...] = ()) -> None:
+        if self.channel is not None:
+            self.channel.write(data, tuple(sock.fileno() for sock in socks))
 
     def kill(self) -> None:
+        """SIGKILL; the worker is told nothing more (what waits to be sent is dropped: its sockets are closed)."""
+        if self.channel is not None:
+            self.channel.close()
         try:
             self.transport.signalProcess("KILL")
         except (twisted_error.ProcessExitedAlready, OSError, AttributeError):
@@ -676,8 +667,8 @@ class _WorkerProcess(ProcessProtocol):
 
     def processEnded(self, reason) -> None:
         self.client.lost(f"its process ended: {reason.value}")
-        if self.channel.transport is not None:
-            self.channel.transport.loseConnection()
+        if self.channel is not None:
+            self.channel.close()
 
 
 def spawn_process(reactor) -> Spawner:
@@ -695,13 +686,13 @@ def spawn_process(reactor) -> Spawner:
                 process, sys.executable, [sys.executable, "-m", "media.worker"], env=dict(os.environ),
                 path=os.getcwd(), childFDs={0: nothing, 1: 1, 2: 1, CHANNEL_FD: worker_end.fileno()})
             process.pid = transport.pid
-            # the reactor reads a copy of node_end; ours and the worker's end close here (the worker holds its own)
-            reactor.adoptStreamConnection(node_end.fileno(), socket.AF_UNIX,
-                                          Factory.forProtocol(lambda: process.channel))
+        except BaseException:
+            node_end.close()
+            raise
         finally:
             os.close(nothing)
-            worker_end.close()
-            node_end.close()
+            worker_end.close()         # the worker holds its own
+        process.attach(reactor, node_end)
         return process
 
     return spawn

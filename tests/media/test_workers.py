@@ -14,13 +14,14 @@ from twisted.logger import LogLevel, PredicateResult, globalLogPublisher
 from twisted.python import context
 from twisted.python.log import ILogContext
 
-from media.engine import LocalEngine
+from media.control import Decoder
+from media.engine import LocalEngine, PlayPart
 from media.ports import PortsExhausted
 from media.worker import ACK_DELAY_S
-from media.player import Player
+from media.player import REPLACE, Player
 from media.relay import Relay, RelayCounters
 from media.sdp import Negotiated
-from media.sounds import PromptLibraries
+from media.sounds import TONE, PromptLibraries, Sound
 from media.workers import (DEADLINE_CHECK_S, HELLO_DEADLINE_S, MEDIA_FAILED, REQUEST_DEADLINE_S, RESTART_DELAY_MAX_S,
                            RESTART_DELAY_S, STATS_INTERVAL_S, WorkerEngine, WorkerFailed, WorkerSettings,
                            default_workers, port_shares, spawn_process)
@@ -219,6 +220,40 @@ def test_successes_are_told_together_within_the_ack_delay(rig):
     assert client.overdue(late) is None
 
 
+def test_a_call_ends_with_a_stop_request_only_while_a_playback_of_ours_is_not_over(rig):
+    """A call's end is stop then close: the worker is asked to stop only while something the node played there
+    is not over (it plays nothing else), so a call that played nothing ends with one request, close."""
+    clock, engine, spawner = rig
+    quiet = engine.open_session("c1", "de", "")
+    ops = _ops_sent(quiet.client.link)
+    quiet.stop()
+    quiet.close()
+    assert ops == ["close"]
+
+    ringing = engine.open_session("c2", "de", "")
+    ops = _ops_sent(ringing.client.link)
+    play = ringing.play([PlayPart("a", Sound(TONE, name="warning"), REPLACE)], loop=True)
+    done: list = []
+    play.done.addCallback(done.append)
+    ringing.stop()
+    assert ops == ["play", "stop"] and done == [False]
+    ringing.stop()                  # over now: nothing more to stop
+    ringing.close()
+    assert ops == ["play", "stop", "close"]
+
+
+def _ops_sent(link) -> list[str]:
+    """The ops of the requests the node writes to this in-memory worker from now on."""
+    ops: list[str] = []
+    decoder, write = Decoder(), link.write
+
+    def spy(data: bytes, *socks) -> None:
+        ops.extend(message.op for message in decoder.feed(data))
+        write(data, *socks)
+    link.write = spy
+    return ops
+
+
 def test_a_restarted_worker_that_dies_at_once_waits_twice_as_long_each_time(rig):
     """A worker that cannot run does not spin: the first restart comes after RESTART_DELAY_S, a restarted one
     that dies within STABLE_S waits twice the last pause; one that ran STABLE_S is restarted after the first
@@ -338,13 +373,13 @@ def test_a_real_worker_talks_over_a_unix_socket_and_dies_to_the_node_when_the_no
         pump(lambda: started, 20)
         assert started == [engine] and systems == ["-"]
         client = engine.clients[0]
-        channel = client.link.channel.transport.socket
+        channel = client.link.channel.socket
         assert (channel.family, channel.type) == (socket.AF_UNIX, socket.SOCK_STREAM)
         assert os.readlink(f"/proc/{client.pid}/fd/0") == os.devnull
         for fd in (1, 2):
             assert os.readlink(f"/proc/{client.pid}/fd/{fd}") == os.readlink("/proc/self/fd/1")
 
-        client.link.channel.transport.loseConnection()
+        client.link.channel.socket.shutdown(socket.SHUT_RDWR)      # the channel broke
         pump(lambda: client.dead, 2)
         died = [e for e in errors if "died" in e.get("log_format", "")]
         assert client.dead and len(died) == 1 and "its control channel closed" in died[0]["why"]

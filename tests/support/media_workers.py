@@ -32,19 +32,17 @@ class MemoryLink:
         #: a deaf worker reads nothing more (a hung process): its requests miss their deadline
         self.deaf = False
 
-    def write(self, data: bytes) -> None:
+    def write(self, data: bytes, socks=()) -> None:
+        """The frame to the worker, ``socks`` ahead of it as SCM_RIGHTS does: the worker gets duplicates of the
+        descriptors (the node closes its own)."""
         if not self.alive or self.deaf:
             return
+        for sock in socks:
+            self.server.descriptor_received(os.dup(sock.fileno()))
         try:
             self.server.data_received(data)
         except ControlError:
             self.kill()
-
-    def send_sockets(self, socks) -> None:
-        """As SCM_RIGHTS does: the worker gets duplicates of the descriptors (the node closes its own)."""
-        if self.alive and not self.deaf:
-            for sock in socks:
-                self.server.descriptor_received(os.dup(sock.fileno()))
 
     def _to_client(self, data: bytes) -> None:
         if self.alive:
