@@ -41,6 +41,14 @@ class OutgoingStream:
     ``packets_muted`` (relayed audio dropped while muted), ``octets_sent``.
     """
 
+    # slots: the relay reads and writes these on every relayed packet, one object with no dictionary to go through
+    # (and 48 bytes less per stream); bench/rtp_relay.py --relays prepaid,prepaid@base,rtpengine --steps 600
+    # --seconds 4 --rounds 4 against the parent: median 11.30 -> 10.88 us per packet, rtpengine 8.19 (loaded
+    # machine: paired by round -0.74, -1.07, +0.20, +0.37, within its noise)
+    __slots__ = ("_clock", "_send", "numbering", "codec", "payload_type", "event_payload_type", "source_codec",
+                 "_filter", "_muted", "_table", "_plain", "_event_map", "packets_relayed", "packets_own",
+                 "packets_muted", "packets_unsent", "octets_sent", "_silence", "_silence_codec")
+
     def __init__(self, clock: Callable[[], float], send: Callable[[bytes], object] | None = None,
                  codec: str = "PCMA", payload_type: int | None = None,
                  event_payload_type: int | None = None, source_codec: str | None = None,
