@@ -218,7 +218,7 @@ class Leg:
         self.peer_sends = peer_sends
         self.silence_reported = False
         self.last_rx_at = self._clock()
-        self.out.set_sender(self.send_rtp if self.may_send else None)
+        self._route()
 
     def _may_latch(self, addr: tuple) -> bool:
         try:
@@ -242,14 +242,26 @@ class Leg:
     # (media/stream.py), a third run: 11.1 us before, 8.9 us so, rtpengine 8.6 us (x1.04).
 
     def send_rtp(self, data) -> None:
-        """Send one datagram to this leg's peer (latched address, else the signalled one)."""
-        try:
-            if self.dest is self._twin_peer:        # the twin is connected to it: no address per packet
-                self._twin_send(data)
-            else:
-                self._sendto(data, self.dest)
-        except OSError:
-            self.dropped += 1
+        """Send one datagram to this leg's peer (latched address, else the signalled one); OSError when it fails."""
+        if self.dest is self._twin_peer:        # the twin is connected to it: no address per packet
+            self._twin_send(data)
+        else:
+            self._sendto(data, self.dest)
+
+    def _route(self) -> None:
+        """Give our stream towards this leg what it sends with, after its address, the latch or the twin changed:
+        the twin's own ``send`` while the twin is connected to where we send (a relayed packet then costs no
+        frame of ours), else :meth:`send_rtp`; nothing when we may not send.  The stream counts a send that fails
+        (``packets_failed``).  bench/rtp_relay.py --relays prepaid,prepaid@base,rtpengine --steps 600 --seconds 4
+        --rounds 5, with this and the stream's slots against the commit before both: median 12.27 -> 11.87 us
+        per packet, rtpengine 11.57 in that run (x1.06 -> x1.03; paired by round -2.23, +1.60, -0.60, +0.54,
+        -0.13: the machine's noise is larger than the gain)."""
+        if not self.may_send:
+            self.out.set_sender(None)
+        elif self.dest is self._twin_peer:
+            self.out.set_sender(self._twin_send)
+        else:
+            self.out.set_sender(self.send_rtp)
 
     def _rtp_readable(self) -> None:
         """A datagram on the listening RTP socket: before latching, from a stray, or from a new source."""
@@ -273,6 +285,7 @@ class Leg:
             self.latched = addr
             self.dest = addr
             self.relatch_ok = False
+            self._route()
             self._start_stats(self._buf)
             self._rtp_in(n)
             if addr is not self._twin_peer and self._socks:     # (not closed by what the packet set off)
@@ -344,6 +357,7 @@ class Leg:
         self._twin_peer = addr
         self._twin_send = twin.send
         self._twin_recv_into = twin.recv_into
+        self._route()
         # what landed on the twin between its bind and its connect may come from anyone: read as the listener's
         for _ in range(TWIN_DRAIN_MAX):
             try:
@@ -361,6 +375,7 @@ class Leg:
         self._twin = None
         self._twin_peer = _NOT_CONNECTED
         self._twin_send = self._twin_recv_into = _nowhere
+        self._route()
         for _ in range(TWIN_DRAIN_MAX):
             try:
                 twin.recv_into(self._buf)
@@ -539,9 +554,10 @@ class MediaSession:
 
     @property
     def packets_dropped(self) -> int:
-        """Packets not relayed: malformed, unknown payload type, no telephone-event on the other leg, muted."""
-        return (self.leg_a.dropped + self.leg_b.dropped
-                + self.a_out.packets_muted + self.b_out.packets_muted)
+        """Packets not relayed: malformed, unknown payload type, no telephone-event on the other leg, muted, or
+        their send failed."""
+        return (self.leg_a.dropped + self.leg_b.dropped + self.a_out.packets_muted + self.b_out.packets_muted
+                + self.a_out.packets_failed + self.b_out.packets_failed)
 
     @property
     def packets_stray(self) -> int:
