@@ -38,8 +38,17 @@ class OutgoingStream:
     the leg did not negotiate RFC 4733).  ``source_codec`` is the codec relayed
     payloads arrive in (the other leg's); when it differs, relayed audio is
     transcoded with a table.  Counters: ``packets_relayed``, ``packets_own``,
-    ``packets_muted`` (relayed audio dropped while muted), ``octets_sent``.
+    ``packets_muted`` (relayed audio dropped while muted), ``packets_unsent`` (no sender), ``packets_failed``
+    (the sender raised OSError), ``octets_sent``.
     """
+
+    # slots: the relay reads and writes these on every relayed packet, one object with no dictionary to go through
+    # (and 48 bytes less per stream); bench/rtp_relay.py --relays prepaid,prepaid@base,rtpengine --steps 600
+    # --seconds 4 --rounds 4 against the parent: median 11.30 -> 10.88 us per packet, rtpengine 8.19 (loaded
+    # machine: paired by round -0.74, -1.07, +0.20, +0.37, within its noise)
+    __slots__ = ("_clock", "_send", "numbering", "codec", "payload_type", "event_payload_type", "source_codec",
+                 "_filter", "_muted", "_table", "_plain", "_event_map", "packets_relayed", "packets_own",
+                 "packets_muted", "packets_unsent", "packets_failed", "octets_sent", "_silence", "_silence_codec")
 
     def __init__(self, clock: Callable[[], float], send: Callable[[bytes], object] | None = None,
                  codec: str = "PCMA", payload_type: int | None = None,
@@ -61,6 +70,7 @@ class OutgoingStream:
         self.packets_own = 0
         self.packets_muted = 0
         self.packets_unsent = 0
+        self.packets_failed = 0
         self.octets_sent = 0
         self._silence: bytearray = bytearray(RTP_HEADER_LEN + FRAME_BYTES)   # header packed per frame
         self._silence_codec: str | None = None
@@ -116,7 +126,8 @@ class OutgoingStream:
         """Where finished datagrams go (the leg's socket towards its remote address); None: nowhere yet.
 
         ``send`` gets bytes, a bytearray or a memoryview that may be reused once it returns: it sends it
-        (or copies it) at once."""
+        (or copies it) at once.  It may raise OSError (a socket's ``send``): the datagram is counted in
+        ``packets_failed`` and nothing else happens."""
         self._send = send
 
     def _update(self) -> None:
@@ -132,7 +143,10 @@ class OutgoingStream:
             self.packets_unsent += 1
             return
         self.octets_sent += len(datagram) - RTP_HEADER_LEN
-        send(datagram)
+        try:
+            send(datagram)
+        except OSError:
+            self.packets_failed += 1
 
     def relay_audio(self, data: bytes | memoryview, now: float) -> None:
         """Send one relayed audio packet (from the other leg, in ``source_codec``) on this stream.
@@ -187,7 +201,10 @@ class OutgoingStream:
             self.packets_unsent += 1
             return
         self.octets_sent += len(out) - RTP_HEADER_LEN
-        send(out)
+        try:
+            send(out)
+        except OSError:
+            self.packets_failed += 1
 
     def relay_event(self, data: bytes, now: float) -> bool:
         """Send one relayed RFC 4733 packet with this leg's telephone-event payload type.
@@ -226,7 +243,10 @@ class OutgoingStream:
         if send is None:
             self.send_own_audio(self.silence_frame)     # numbered, counted as unsent
             return
-        send(bytes(self.silence_datagram(self._clock())))
+        try:
+            send(bytes(self.silence_datagram(self._clock())))
+        except OSError:
+            self.packets_failed += 1
 
     def silence_datagram(self, now: float) -> bytearray:
         """The next 20 ms silence frame as a finished datagram, numbered and counted as our own audio sent.

@@ -10,7 +10,7 @@ from twisted.internet import reactor
 from twisted.internet.task import Clock
 
 from media.ports import PortsExhausted
-from media.relay import Relay
+from media.relay import BufferViews, Relay
 from media.rtp import (RTCP_BYE, RTCP_SDES, RTCP_SR, build_rtp, build_telephone_event, parse_rtcp,
                        parse_rtp)
 from media import g711
@@ -499,3 +499,13 @@ def test_peer_rtcp_is_read_for_lsr_and_never_forwarded(env):
     assert dlsr >= 65536 // 2             # at least half a second, in 1/65536 s
     b.poll()
     assert all(struct.pack("!I", SSRC_A) not in d for d in b.got_rtcp + b.got)
+
+
+def test_a_relayed_datagram_is_sent_from_a_kept_view_of_the_receive_buffer():
+    """The views the relay sends datagrams from: one per length, made once, reading the buffer as it is now."""
+    buffer = bytearray(8)
+    views = BufferViews(buffer)
+    first = views[3]
+    buffer[:3] = b"abc"
+    assert views[3] is first and bytes(first) == b"abc" and len(views[5]) == 5
+    assert len(views) == 2

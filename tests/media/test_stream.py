@@ -185,3 +185,25 @@ def test_send_silence_without_a_sender_counts_the_frame_unsent():
     s = OutgoingStream(clock.seconds, None, ssrc=1)
     s.send_silence()
     assert (s.packets_own, s.packets_unsent, s.octets_sent) == (1, 1, 0)
+
+
+def test_a_send_that_fails_is_counted_and_goes_no_further():
+    """The sender may be a socket's own ``send`` (the relay's twin): its OSError is counted in packets_failed, and
+    relayed audio, events, our own audio and silence all go on with the next packet."""
+    s, clock, sent = make()
+    fail = [True]
+
+    def send(datagram):
+        if fail[0]:
+            raise OSError("connection refused")
+        sent.append(bytes(datagram))
+
+    s.set_sender(send)
+    s.relay_audio(build_rtp(8, 1, 1000, 0xBAD, b"\x01" * 160), clock.seconds())
+    s.relay_event(build_rtp(101, 2, 1160, 0xBAD, build_telephone_event(5, False, 10, 160)), clock.seconds())
+    s.send_own_audio(b"\xd5" * 160)
+    s.send_silence()
+    assert s.packets_failed == 4 and sent == []
+    fail[0] = False
+    s.relay_audio(build_rtp(8, 3, 1320, 0xBAD, b"\x01" * 160), clock.seconds())
+    assert s.packets_failed == 4 and len(sent) == 1

@@ -19,7 +19,7 @@ CALL_CALLER = "+4930555666777"
 def plant() -> None:
     from b2bua.call import Call
     from b2bua.sip.endpoint import SipEndpoint
-    from media.relay import Leg
+    from media.stream import OutgoingStream
 
     receive_request = SipEndpoint._receive_request
 
@@ -29,13 +29,13 @@ def plant() -> None:
         return receive_request(self, request, peer, now)
     SipEndpoint._receive_request = failing_receive_request
 
-    rtp_in = Leg._rtp_in        # where a latched leg's datagram, read into the leg's buffer, is taken in
+    relay_unpacked = OutgoingStream.relay_unpacked     # where every relayed audio datagram goes, from either socket
 
-    def failing_rtp_in(self, n):
-        if RTP_MARK in bytes(self._buf[:n]):
+    def failing_relay_unpacked(self, data, *args):
+        if RTP_MARK in bytes(data):
             raise RuntimeError("planted in the RTP relay")
-        return rtp_in(self, n)
-    Leg._rtp_in = failing_rtp_in
+        return relay_unpacked(self, data, *args)
+    OutgoingStream.relay_unpacked = failing_relay_unpacked
 
     start = Call.start
 
