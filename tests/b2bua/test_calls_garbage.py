@@ -70,6 +70,23 @@ def test_calls_and_their_legs_share_the_managers_hooks():
     assert first[0] is first[2] and first[1] is first[3]
 
 
+def test_a_held_call_is_indexed_by_its_two_dialogs_once_its_invite_transactions_are_gone():
+    """The manager's index and the legs' keys hold a transaction's id while the endpoint may still report on
+    it: 34 s after the answer (the INVITEs' 64*T1 over) a held call is found by its two dialog ids only, and a
+    BYE then still reaches it (its transaction owned and gone again as the call ends)."""
+    w = Wire()
+    call = bridged_call(w)
+    assert len(w.manager._owner) == 4
+    w.run(34.0, step_s=0.5)
+    assert call.a.keys == [call.a.dialog_id] and call.b.keys == [call.b.dialog_id]
+    assert w.manager._owner == {call.a.dialog_id: call.a, call.b.dialog_id: call.b}
+    w.carrier.send("BYE")
+    assert w.agent.got("BYE")
+    w.settle()
+    assert w.manager._owner == {}
+    w.close()
+
+
 def test_what_a_calls_media_reports_through_keeps_little_per_call():
     """The ``on_dead`` and ``on_dtmf`` each call's media is made with hold the manager and the call's id and
     little else: under 300 B a call (two closures were ~570 B of each held call, bench/memory.py --by-site)."""
