@@ -12,7 +12,8 @@ Events flow one way.  Each leg reports the transaction and dialog ids it
 owns as it sends or receives, and the manager keeps them in one index; an
 endpoint event goes to the leg that owns its transaction (else its dialog),
 and the leg turns it into neutral call events (:mod:`b2bua.callevents`) for
-its call.  Every input (an endpoint event, a timer, a billing or media
+its call.  A transaction's id leaves the index when the endpoint (made with
+``report_ended``) says the transaction is gone.  Every input (an endpoint event, a timer, a billing or media
 callback) runs through the one driver (:mod:`b2bua.calldriver`), which flushes
 the endpoint once after it.  The OPTIONS prober's responses (``probes``) are
 taken out before routing.
@@ -43,8 +44,8 @@ from .identity import ANONYMOUS_FROM, CallerIdentity, identify, is_trusted
 from .legs import SDP, SipInboundLeg, SipOutboundLeg, UnreachableLeg
 from .routing import Router
 from .sip.endpoint import (AckNeverCame, AckReceived, CancelReceived, DialogEnded, RequestReceived,
-                           ResponseReceived, SipEndpoint, TransactionError, TransactionTimedOut,
-                           TransportFailed)
+                           ResponseReceived, SipEndpoint, TransactionEnded, TransactionError,
+                           TransactionTimedOut, TransportFailed)
 from .sip.uri import SipUri, TelUri
 
 log = Logger()
@@ -122,7 +123,11 @@ class CallManager:
     def on_event(self, event: object) -> None:
         """Feed one endpoint event: one input of the driver. A bug in one call must not stop the others: an
         exception out of call control is a fault (:class:`~b2bua.faults.CallFaults`), raised in tests,
-        logged with the call id and counted in the node."""
+        logged with the call id and counted in the node. A transaction gone is no input of a call: its id
+        only leaves the index."""
+        if type(event) is TransactionEnded:
+            self._transaction_ended(event.transaction_id)
+            return
         self.driver.run(self._call_id_of, self._dispatch, event)
 
     def media_news(self, call_id: str, news: Dtmf | MediaDead) -> None:
@@ -348,6 +353,13 @@ class CallManager:
         self.driver.run(call.log_id, call.give_up_on_legs)
 
     # -- bookkeeping -------------------------------------------------------------------
+
+    def _transaction_ended(self, transaction_id: str) -> None:
+        """No event carries ``transaction_id`` any more: out of the index and its leg's keys (a held call's two
+        INVITE transactions were kept there for the whole call)."""
+        leg = self._owner.pop(transaction_id, None)
+        if leg is not None and transaction_id in leg.keys:
+            leg.keys.remove(transaction_id)
 
     def _forget(self, leg) -> None:
         """Take ``leg``'s keys out of the index (an entry entered again since by another leg stays)."""

@@ -41,7 +41,8 @@ from __future__ import annotations
 
 import functools
 import random
-from typing import Callable
+from types import MappingProxyType
+from typing import Callable, Mapping
 
 from twisted.internet.interfaces import IDelayedCall, IReactorTime
 
@@ -63,6 +64,8 @@ from .sip.message import SipRequest, SipResponse
 from .sip.timers import DEFAULT_TIMERS
 
 SDP = "application/sdp"
+#: what a leg reads while no re-INVITE/UPDATE of its peer waits for our answer (its ``uas_modify`` is None)
+_NO_MODIFY: Mapping[str, tuple[str, SipRequest]] = MappingProxyType({})
 
 #: what a leg hands its call events to (the manager's sink, which runs them as the call's input)
 Emit = Callable[[object], None]
@@ -221,8 +224,9 @@ class _Leg:
         #: whether we chose this dialog's Call-ID (the agent's leg): sets the glare retry wait (§14.1)
         self.owns_call_id = False
         self.timer = _SessionTimer(reactor, self)
-        #: the peer's re-INVITE/UPDATE still waiting for our final answer: method -> (transaction, request)
-        self.uas_modify: dict[str, tuple[str, SipRequest]] = {}
+        #: the peer's re-INVITE/UPDATE still waiting for our final answer: method -> (transaction, request); None
+        #: until the first (a held call's legs kept an empty dict each, 64 B)
+        self.uas_modify: dict[str, tuple[str, SipRequest]] | None = None
         #: our re-INVITE/UPDATE carrying the other leg's change, until its final response
         self.modify_tx: str | None = None
         self.modify_method: str | None = None
@@ -302,6 +306,8 @@ class _Leg:
             self.endpoint.respond(event.transaction_id, status, self._now(),
                                   headers=[("Retry-After", retry_after())] if status == 500 else ())
             return
+        if self.uas_modify is None:
+            self.uas_modify = {}
         self.uas_modify[method] = (event.transaction_id, request)
         self._emit(ModifyOffer(self, ModifyRequest(method, event.transaction_id, offer)))
 
@@ -394,7 +400,7 @@ class _Leg:
     def pending(self) -> frozenset[str]:
         """What is in progress on this leg that a new re-INVITE/UPDATE would cross (b2bua.modify's names)."""
         flags = set()
-        for method, (_, request) in self.uas_modify.items():
+        for method, (_, request) in (self.uas_modify or _NO_MODIFY).items():
             flags.add(UAS_INVITE if method == "INVITE" else UAS_UPDATE)
             if sdp_of(request) is not None:
                 flags.add(UAS_OFFER)
@@ -413,7 +419,9 @@ class _Leg:
         """The final answer to the peer's pending re-INVITE/UPDATE; a 2xx also refreshes the session timer.
 
         A 2xx to a re-INVITE carries our Allow and Supported; a 488 a Warning with ``warn_code``."""
-        transaction_id, request = self.uas_modify.pop(method, (None, None))
+        transaction_id, request = (self.uas_modify or _NO_MODIFY).get(method, (None, None))
+        if transaction_id is not None:
+            del self.uas_modify[method]
         if transaction_id is None:
             return
         extra = self._warned(status, headers, warn_code)
@@ -526,8 +534,9 @@ class SipInboundLeg(_Leg):
         self.use_100rel = wants_100rel(invite)
         self.p_early_media = wants_p_early_media(invite)
         self.reliable: ReliableProvisional | None = None
-        #: reliable provisionals waiting for the one before to be PRACKed (RFC 3262 §3), oldest first
-        self.reliable_queue: list[tuple[int, bytes | None]] = []
+        #: reliable provisionals waiting for the one before to be PRACKed (RFC 3262 §3), oldest first; None while
+        #: none has waited, and again after the final answer (kept for the whole call, an empty list was 56 B)
+        self.reliable_queue: list[tuple[int, bytes | None]] | None = None
         self._rseq = first_rseq()
         self._prack_timer: IDelayedCall | None = None
         self._reliable_args: tuple = ()
@@ -583,6 +592,8 @@ class SipInboundLeg(_Leg):
         """A reliable provisional (Require: 100rel, RSeq), retransmitted until its PRACK comes."""
         if self.reliable is not None and not self.reliable.acknowledged:
             # one unacknowledged reliable provisional at a time (RFC 3262 §3): this one waits its turn
+            if self.reliable_queue is None:
+                self.reliable_queue = []
             if len(self.reliable_queue) < self.MAX_QUEUED_RELIABLE:
                 self.reliable_queue.append((status, sdp))
             return
@@ -655,7 +666,7 @@ class SipInboundLeg(_Leg):
         """The INVITE got its final answer: no more provisionals, queued ones are dropped, and the session timer
         headers of our 2xx are not kept for the rest of the call (~175 B of it, bench/memory.py --by-site)."""
         self.stop_prack()
-        self.reliable_queue.clear()
+        self.reliable_queue = None
         self._timer_headers = ()
 
     def dialog_ended(self) -> None:
@@ -712,10 +723,11 @@ class SipOutboundLeg(_Leg):
         self.cancel_sent = False
         #: the Reason our CANCEL carried: a 2xx that crosses it gets a BYE saying the same
         self.cancel_reason: Reason | None = None
-        #: early dialogs (RFC 3261 §12.1.2): the To tag of each 18x, its last status; a forking proxy makes several
-        self.early: dict[str, int] = {}
-        #: 2xx from other forks after ours: ACKed (by the endpoint) and BYEd, their BYE transactions
-        self.fork_byes: list[str] = []
+        #: early dialogs (RFC 3261 §12.1.2): the To tag of each 18x, its last status; a forking proxy makes several.
+        #: None before the first and once the INVITE has its answer (a held call kept an emptied dict, 64 B)
+        self.early: dict[str, int] | None = None
+        #: 2xx from other forks after ours: ACKed (by the endpoint) and BYEd, their BYE transactions (None: none)
+        self.fork_byes: list[str] | None = None
         self._owns(self.tx_id)
 
     @staticmethod
@@ -760,10 +772,12 @@ class SipOutboundLeg(_Leg):
         if status < 200:
             tag = response.to.tag if status > 100 else None
             if tag is not None and not self.answered:
+                if self.early is None:
+                    self.early = {}
                 self.early[tag] = status
             self._emit(Ringing(self, status))
             return
-        self.early.clear()     # the INVITE has its answer: the early dialogs that did not answer are gone
+        self.early = None      # the INVITE has its answer: the early dialogs that did not answer are gone
         if status < 300:
             if self.answered:
                 if dialog_id is not None and dialog_id != self.dialog_id:
@@ -787,16 +801,19 @@ class SipOutboundLeg(_Leg):
     def _bye_fork(self, dialog_id: DialogId) -> None:
         """BYE the dialog of a fork that answered after ours: the call was completed elsewhere (RFC 3326)."""
         try:
-            self.fork_byes.append(self.endpoint.request_in_dialog(dialog_id, "BYE", self._now(),
-                                                                  headers=_reason_headers(COMPLETED_ELSEWHERE)))
+            bye_tx = self.endpoint.request_in_dialog(dialog_id, "BYE", self._now(),
+                                                     headers=_reason_headers(COMPLETED_ELSEWHERE))
         except TransactionError:
             return
+        if self.fork_byes is None:
+            self.fork_byes = []
+        self.fork_byes.append(bye_tx)
 
     def failed(self, status: int) -> None:
         """Our INVITE got no answer (408) or could not be sent (503)."""
         if self.ended or self.answered:
             return
-        self.early.clear()
+        self.early = None
         self.final_status = status
         self.ended = True
         self._emit(Failed(self, status))

@@ -154,7 +154,7 @@ class Node:
                                local_ports={"udp": config.sip.udp_port, "tcp": config.sip.tcp_port,
                                             "tls": config.sip.tls_port},
                                user_agent=config.sip.user_agent, allowed_methods=ALLOWED_METHODS,
-                               supported_extensions=SUPPORTED_AS_UAS)
+                               supported_extensions=SUPPORTED_AS_UAS, report_ended=True)
         self.figures.watch_sip(endpoint)
         self.router = Router(config.profiles.values(), config.sip.default_region)
         self.pin_guard = PinGuard(store, lambda: self.config.pin.rule(),

@@ -44,13 +44,14 @@ class Dialog:
 
     Nothing in it grows with the requests sent in the dialog: which 2xx of our INVITEs were reported and the
     ACK each got are kept on the INVITE's client transaction (``Transaction.acks``), which alone can match a
-    retransmitted 2xx and is gone 64*T1 after its first 2xx (RFC 6026 timer M).
+    retransmitted 2xx and is gone 64*T1 after its first 2xx (RFC 6026 timer M). The local and remote URIs
+    (with their tags) are only ever written into From and To again: kept as that text, not parsed.
     """
 
     id: DialogId
     role: str                       # "uac" or "uas"
-    local_uri: NameAddr             # our From (UAC) or the To of the INVITE (UAS), with our tag
-    remote_uri: NameAddr            # the peer's address, with its tag
+    local_address: str              # our From (UAC) or the To of the INVITE (UAS), with our tag, as written
+    remote_address: str             # the peer's address, with its tag, as written
     remote_target: Uri
     route_set: tuple[NameAddr, ...]
     local_seq: int | None
@@ -98,7 +99,7 @@ def uac_dialog(invite: SipRequest, response: SipResponse, peer: Peer, dialog_id:
     target = contact.uri if contact is not None and contact.uri is not None else invite.uri
     return Dialog(
         id=dialog_id or DialogId(invite.call_id or "", invite.from_.tag or "", response.to.tag or ""),
-        role="uac", local_uri=invite.from_, remote_uri=response.to, remote_target=target,
+        role="uac", local_address=str(invite.from_), remote_address=str(response.to), remote_target=target,
         route_set=tuple(reversed(response.record_route)), local_seq=invite.cseq.seq, remote_seq=None,
         secure=_secure(invite, peer), peer=peer)
 
@@ -109,8 +110,8 @@ def uas_dialog(invite: SipRequest, local_tag: str, peer: Peer, dialog_id: Dialog
     target = contact.uri if contact is not None and contact.uri is not None else invite.from_.uri
     return Dialog(
         id=dialog_id or DialogId(invite.call_id or "", local_tag, invite.from_.tag or ""),
-        role="uas", local_uri=invite.to.with_tag(local_tag), remote_uri=invite.from_, remote_target=target,
-        route_set=tuple(invite.record_route), local_seq=None, remote_seq=invite.cseq.seq,
+        role="uas", local_address=str(invite.to.with_tag(local_tag)), remote_address=str(invite.from_),
+        remote_target=target, route_set=tuple(invite.record_route), local_seq=None, remote_seq=invite.cseq.seq,
         secure=_secure(invite, peer), peer=peer)
 
 
@@ -141,7 +142,7 @@ def build_in_dialog_request(dialog: Dialog, method: str, via: Via, *, contact: s
     seq = cseq if cseq is not None else dialog.next_local_seq()
     items: list[tuple[str, str]] = [("Via", str(via)), ("Max-Forwards", str(max_forwards))]
     items.extend(("Route", str(route)) for route in routes)
-    items += [("From", str(dialog.local_uri)), ("To", str(dialog.remote_uri)), ("Call-ID", dialog.call_id),
+    items += [("From", dialog.local_address), ("To", dialog.remote_address), ("Call-ID", dialog.call_id),
               ("CSeq", f"{seq} {method}")]
     if contact is not None and method in ("INVITE", "UPDATE", "SUBSCRIBE", "NOTIFY", "REFER"):
         items.append(("Contact", contact))

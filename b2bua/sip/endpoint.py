@@ -35,6 +35,7 @@ CancelReceived         the peer cancelled its INVITE; 200 and 487 were sent
 TransactionTimedOut    timer B, F or H: no answer (or no ACK for our non-2xx)
 TransportFailed        the stream carrying a transaction failed
 DialogEnded            a BYE ended the dialog (either way), or its request timed out / got 481
+TransactionEnded       a transaction is gone, after every event that carried its id (``report_ended`` only)
 =====================  ==========================================================
 
 A UAS that answers every call and takes the BYE is a few lines of TU code::
@@ -78,7 +79,7 @@ from b2bua.sip.uri import SipUri, Uri, parse_uri
 
 __all__ = [
     "SipEndpoint", "OpenCounts", "RequestReceived", "ResponseReceived", "AckReceived", "AckNeverCame",
-    "CancelReceived", "TransactionTimedOut", "TransportFailed", "DialogEnded", "TransactionError",
+    "CancelReceived", "TransactionTimedOut", "TransportFailed", "DialogEnded", "TransactionEnded", "TransactionError",
 ]
 
 
@@ -142,6 +143,14 @@ class DialogEnded:
 
 
 @dataclass(frozen=True)
+class TransactionEnded:
+    """The transaction is gone: no later event carries ``transaction_id`` (a TU that indexes its transactions
+    drops it; an INVITE's lives 32 s past its answer). Reported only by an endpoint made with ``report_ended``."""
+
+    transaction_id: str
+
+
+@dataclass(frozen=True)
 class OpenCounts:
     """What is still alive: a scenario that ended cleanly (after 64*T1) leaves all three at 0."""
 
@@ -189,6 +198,7 @@ class SipEndpoint:
                  supported_extensions: Collection[str] = (),
                  accepted_content_types: Collection[str] = ("application/sdp",),
                  auto_ack: bool = True,
+                 report_ended: bool = False,
                  new_token: Callable[[], str] = _token) -> None:
         self.local_host = local_host
         self.local_ports = {k.lower(): v for k, v in local_ports.items()}
@@ -202,6 +212,10 @@ class SipEndpoint:
         self._outbox: list[Outgoing] = []
         self._events: list[object] = []
         self.layer = TransactionLayer(self._outbox, timer_values=timer_values, new_tag=new_token)
+        #: the ids of the transactions gone since the last take_events, reported last in its list (so after
+        #: every event that carried them); None when this endpoint reports none (``report_ended`` off)
+        self._ended: list[str] | None = [] if report_ended else None
+        self.layer.ended = self._ended
         self.dialogs: dict[DialogId, Dialog] = {}
         self._retransmits: dict[tuple[DialogId, int], TwoXxRetransmission] = {}
         # (key, retransmission) by deadline, pushed when one starts and after each firing; an entry whose
@@ -237,6 +251,10 @@ class SipEndpoint:
 
     def take_events(self) -> list[object]:
         events = self._events
+        ended = self._ended
+        if ended:
+            events.extend(TransactionEnded(transaction_id) for transaction_id in ended)
+            ended.clear()
         if not events:
             return []
         self._events = []

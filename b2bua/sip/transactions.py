@@ -288,6 +288,8 @@ class TransactionLayer:
         # Transactions that reached a settled state; settled when the next input comes (the
         # endpoint reads the messages' views while it handles this input's upcalls).
         self._to_settle: list[Transaction] = []
+        #: the ids of the transactions reaped, appended as each goes, when the endpoint reports them (else None)
+        self.ended: list[str] | None = None
 
     # ---- counts and timers -------------------------------------------------
     def __len__(self) -> int:
@@ -500,3 +502,5 @@ class TransactionLayer:
                 del table[tx.key]
             if tx.merge is not None and self._merge.get(tx.merge) is tx:
                 del self._merge[tx.merge]
+            if self.ended is not None:
+                self.ended.append(tx.id)

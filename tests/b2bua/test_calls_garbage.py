@@ -70,6 +70,41 @@ def test_calls_and_their_legs_share_the_managers_hooks():
     assert first[0] is first[2] and first[1] is first[3]
 
 
+def test_a_held_call_is_indexed_by_its_two_dialogs_once_its_invite_transactions_are_gone():
+    """The manager's index and the legs' keys hold a transaction's id while the endpoint may still report on
+    it: 34 s after the answer (the INVITEs' 64*T1 over) a held call is found by its two dialog ids only, and a
+    BYE then still reaches it (its transaction owned and gone again as the call ends)."""
+    w = Wire()
+    call = bridged_call(w)
+    assert len(w.manager._owner) == 4
+    w.run(34.0, step_s=0.5)
+    assert call.a.keys == [call.a.dialog_id] and call.b.keys == [call.b.dialog_id]
+    assert w.manager._owner == {call.a.dialog_id: call.a, call.b.dialog_id: call.b}
+    w.carrier.send("BYE")
+    assert w.agent.got("BYE")
+    w.settle()
+    assert w.manager._owner == {}
+    w.close()
+
+
+def test_a_held_calls_legs_keep_no_empty_containers():
+    """A held call's legs keep no empty dict or list for what may come (a re-INVITE waiting for our answer,
+    queued reliable provisionals, early dialogs, BYEs to other forks): each is None until it has something
+    (five of them were ~300 B of each held call), and the early dialogs go with the answer."""
+    w = Wire()
+    call = bridged_call(w)
+    carrier, agent = call.a, call.b
+    assert (carrier.uas_modify, carrier.reliable_queue, agent.uas_modify, agent.early, agent.fork_byes) == (
+        None, None, None, None, None)
+    w.carrier.send("INVITE", w.carrier.sdp(version=2))
+    assert [r.status for r in w.carrier.finals("INVITE")][-1] == 200
+    assert not carrier.uas_modify
+    w.carrier.send("BYE")
+    assert w.agent.got("BYE")
+    w.settle()
+    w.close()
+
+
 def test_what_a_calls_media_reports_through_keeps_little_per_call():
     """The ``on_dead`` and ``on_dtmf`` each call's media is made with hold the manager and the call's id and
     little else: under 300 B a call (two closures were ~570 B of each held call, bench/memory.py --by-site)."""

@@ -39,7 +39,7 @@ def test_forked_180s_make_early_dialogs_and_a_second_2xx_is_acked_and_byed(w):
     leg = agent_leg(w)
     assert set(leg.early) == {"f1", "f2"} and not leg.answered
     w.respond_raw(invite, 200, to_tag="f2", body=w.agent.sdp("8 101"), headers=(("Allow", "INVITE, BYE"),))
-    assert w.call.state.value == "bridged" and leg.dialog_id.remote_tag == "f2" and leg.early == {}
+    assert w.call.state.value == "bridged" and leg.dialog_id.remote_tag == "f2" and not leg.early
     acks = [m for m in w.raw[AGENT] if getattr(m, "method", None) == "ACK"]
     assert [a.to.tag for a in acks] == ["f2"]
     w.respond_raw(invite, 200, to_tag="f1", body=w.agent.sdp("8 101"))
@@ -67,7 +67,7 @@ def test_fork_whose_bye_is_unanswered_still_leaves_nothing_open(w):
     (invite,) = [m for m in w.raw[AGENT] if getattr(m, "method", None) == "INVITE"]
     w.respond_raw(invite, 183, to_tag="f1", body=w.agent.sdp("8 101"))
     w.respond_raw(invite, 200, to_tag="f2", body=w.agent.sdp("8 101"))
-    assert agent_leg(w).early == {}
+    assert not agent_leg(w).early
     w.respond_raw(invite, 200, to_tag="f1", body=w.agent.sdp("8 101"))
     assert [m for m in w.raw[AGENT] if getattr(m, "method", None) == "BYE" and m.to.tag == "f1"]
     w.carrier.send("BYE")
@@ -85,7 +85,7 @@ def test_failure_after_early_dialogs_forgets_them_and_the_carrier_gets_the_statu
     w.respond_raw(invite, 180, to_tag="f2")
     leg = agent_leg(w)
     w.respond_raw(invite, 486, to_tag="f1")
-    assert leg.early == {} and leg.ended
+    assert not leg.early and leg.ended
     assert w.carrier.finals("INVITE")[-1].status == 486
     w.settle()
     assert w.records[0].end_reason == "no_agent" and w.sent(NODE, AGENT, method="ACK")

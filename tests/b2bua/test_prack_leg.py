@@ -179,7 +179,7 @@ def test_queued_reliable_provisional_is_dropped_when_the_final_answer_goes_first
     rig.act(rig.leg.provisional, 180)
     rig.act(rig.leg.provisional, 183, SDP)
     rig.act(rig.leg.answer, SDP)
-    assert len(rig.responses(200)) == 1 and rig.leg.reliable_queue == []
+    assert len(rig.responses(200)) == 1 and not rig.leg.reliable_queue
     first = rig.responses(180)[0]
     rig.receive(prack(f"{first.headers.get('rseq')} 7 INVITE", first.to.tag))
     rig.clock.advance(10)

@@ -5,7 +5,8 @@ from __future__ import annotations
 import pytest
 
 from b2bua.sip.endpoint import (
-    AckNeverCame, AckReceived, CancelReceived, DialogEnded, OpenCounts, RequestReceived, TransactionTimedOut,
+    AckNeverCame, AckReceived, CancelReceived, DialogEnded, OpenCounts, RequestReceived, TransactionEnded,
+    TransactionTimedOut,
 )
 from b2bua.sip.peer import Peer
 from tests.support.sip_endpoint import CARRIER, endpoint, request, run_timers, sent, statuses
@@ -396,3 +397,31 @@ def test_the_cores_own_refusal_of_an_invite_is_sent_once():
     assert statuses(sent(ep)) == [100, 420]
     assert run_timers(ep, 100.0) == []
     assert ep.open_counts() == OpenCounts(0, 0, 0)
+
+
+def test_an_endpoint_made_with_report_ended_says_when_each_transaction_is_gone():
+    """``report_ended``: each transaction's TransactionEnded comes once it is gone, after every event that
+    carried its id: the INVITE's 32 s after its 200 was ACKed (Timer L), a BYE over TCP at its 200 (no Timer J
+    on a stream), after the DialogEnded its 200 brought. Without ``report_ended``, none comes."""
+    ep = endpoint(report_ended=True)
+    ev = _invite(ep)
+    dialog_id = ep.respond(ev.transaction_id, 200, 0.0)
+    ep.receive(request("ACK", branch="z9hG4bKack1", to_tag=dialog_id.local_tag), CARRIER, 0.1)
+    assert [type(e) for e in ep.take_events()] == [AckReceived]
+    run_timers(ep, 31.0)
+    assert ep.take_events() == []
+    run_timers(ep, 33.0)
+    assert ep.take_events() == [TransactionEnded(ev.transaction_id)]
+    ep.receive(request("BYE", branch="z9hG4bKbye1", to_tag=dialog_id.local_tag, cseq=2, transport="TCP"),
+               Peer("tcp", "192.0.2.10", 5062), 40.0)
+    [bye] = ep.take_events()
+    ep.respond(bye.transaction_id, 200, 40.0)
+    ended = ep.take_events()
+    assert [type(e) for e in ended] == [DialogEnded, TransactionEnded]
+    assert ended[1] == TransactionEnded(bye.transaction_id)
+    quiet = endpoint()
+    ev = _invite(quiet)
+    quiet.respond(ev.transaction_id, 486, 0.0)
+    run_timers(quiet, 40.0)
+    assert quiet.take_events() == [TransactionTimedOut(ev.transaction_id, "INVITE", None)]
+    assert quiet.open_counts().transactions == 0

@@ -175,7 +175,8 @@ class Wire:
         self.rig.media.close()                     # the rig's own media: each call makes its own
         self.clock: Clock = self.rig.clock
         self.node = SipEndpoint(local_host="127.0.0.1", local_ports={"udp": NODE},
-                                allowed_methods=ALLOWED_METHODS, supported_extensions=SUPPORTED_AS_UAS)
+                                allowed_methods=ALLOWED_METHODS, supported_extensions=SUPPORTED_AS_UAS,
+                                report_ended=True)
         profile = WireProfile("demo", billing_profile(), agents=(f"sip:agent@127.0.0.1:{AGENT}",),
                               answer_mode=answer_mode, withheld=withheld)
         settings = CallSettings(trusted=tuple(ipaddress.ip_network(n) for n in trusted), default_region="DE",
