@@ -419,9 +419,7 @@ class _Leg:
         """The final answer to the peer's pending re-INVITE/UPDATE; a 2xx also refreshes the session timer.
 
         A 2xx to a re-INVITE carries our Allow and Supported; a 488 a Warning with ``warn_code``."""
-        transaction_id, request = (self.uas_modify or _NO_MODIFY).get(method, (None, None))
-        if transaction_id is not None:
-            del self.uas_modify[method]
+        transaction_id, request = self.uas_modify.pop(method, (None, None)) if self.uas_modify else (None, None)
         if transaction_id is None:
             return
         extra = self._warned(status, headers, warn_code)

@@ -211,11 +211,10 @@ class SipEndpoint:
         self._token = new_token
         self._outbox: list[Outgoing] = []
         self._events: list[object] = []
-        self.layer = TransactionLayer(self._outbox, timer_values=timer_values, new_tag=new_token)
         #: the ids of the transactions gone since the last take_events, reported last in its list (so after
         #: every event that carried them); None when this endpoint reports none (``report_ended`` off)
         self._ended: list[str] | None = [] if report_ended else None
-        self.layer.ended = self._ended
+        self.layer = TransactionLayer(self._outbox, timer_values=timer_values, new_tag=new_token, ended=self._ended)
         self.dialogs: dict[DialogId, Dialog] = {}
         self._retransmits: dict[tuple[DialogId, int], TwoXxRetransmission] = {}
         # (key, retransmission) by deadline, pushed when one starts and after each firing; an entry whose

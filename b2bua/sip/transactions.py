@@ -273,7 +273,7 @@ class TransactionLayer:
     """The live transactions, keyed for matching, with their timers."""
 
     def __init__(self, outbox: list[Outgoing], *, timer_values: TimerValues = DEFAULT_TIMERS,
-                 new_tag=None) -> None:
+                 new_tag=None, ended: list[str] | None = None) -> None:
         self.outbox = outbox
         self.timer_values = timer_values
         self._new_tag = new_tag
@@ -289,7 +289,7 @@ class TransactionLayer:
         # endpoint reads the messages' views while it handles this input's upcalls).
         self._to_settle: list[Transaction] = []
         #: the ids of the transactions reaped, appended as each goes, when the endpoint reports them (else None)
-        self.ended: list[str] | None = None
+        self.ended = ended
 
     # ---- counts and timers -------------------------------------------------
     def __len__(self) -> int:
